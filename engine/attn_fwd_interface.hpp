@@ -1,0 +1,52 @@
+// Typed C++ mirrors of attn_fwd.comp's specialization and push constants, generated from the
+// same lists the shader includes (shaders/attn_fwd_spec.inc, shaders/attn_fwd_push.inc).
+#pragma once
+
+#include <vulkan/vulkan_core.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+namespace vkattn {
+
+namespace glsl {
+using uint = std::uint32_t;
+}  // namespace glsl
+
+// Specialization constants, one 32-bit field per constant_id, in id order.
+struct FwdSpecConstants {
+#define VKATTN_SPEC(id, NAME, field, def) std::uint32_t field = def;
+#include "attn_fwd_spec.inc"
+#undef VKATTN_SPEC
+  bool operator==(const FwdSpecConstants&) const = default;
+};
+
+inline constexpr std::size_t kFwdSpecCount = 0
+#define VKATTN_SPEC(id, NAME, field, def) +1
+#include "attn_fwd_spec.inc"
+#undef VKATTN_SPEC
+    ;
+static_assert(sizeof(FwdSpecConstants) == kFwdSpecCount * 4, "spec constants must be packed uint32");
+
+// constant_id -> offset within FwdSpecConstants.
+inline std::array<VkSpecializationMapEntry, kFwdSpecCount> fwd_spec_map() {
+  return {{
+#define VKATTN_SPEC(id, NAME, field, def) \
+  {id, static_cast<std::uint32_t>(offsetof(FwdSpecConstants, field)), sizeof(std::uint32_t)},
+#include "attn_fwd_spec.inc"
+#undef VKATTN_SPEC
+  }};
+}
+
+// The push-constant block, field for field.
+struct FwdPushConstants {
+  using uint = glsl::uint;
+#define VKATTN_PC(T, name) T name = 0;
+#include "attn_fwd_push.inc"
+#undef VKATTN_PC
+};
+static_assert(sizeof(FwdPushConstants) % 4 == 0 && sizeof(FwdPushConstants) <= 128,
+              "push constants must fit the 128-byte minimum limit");
+
+}  // namespace vkattn

@@ -1,0 +1,341 @@
+#include "vkattn/context.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "context_state.hpp"
+#include "device_selection.hpp"
+#include "pipeline_registry.hpp"
+#include "vk_util.hpp"
+
+namespace vkattn {
+namespace {
+
+constexpr const char* kValidationLayer = "VK_LAYER_KHRONOS_validation";
+
+bool env_is_one(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr && std::strcmp(v, "1") == 0;
+}
+
+bool has_instance_extension(const char* name) {
+  std::uint32_t n = 0;
+  vkEnumerateInstanceExtensionProperties(nullptr, &n, nullptr);
+  std::vector<VkExtensionProperties> exts(n);
+  vkEnumerateInstanceExtensionProperties(nullptr, &n, exts.data());
+  for (const auto& e : exts) {
+    if (std::strcmp(e.extensionName, name) == 0) return true;
+  }
+  return false;
+}
+
+bool has_layer(const char* name) {
+  std::uint32_t n = 0;
+  vkEnumerateInstanceLayerProperties(&n, nullptr);
+  std::vector<VkLayerProperties> layers(n);
+  vkEnumerateInstanceLayerProperties(&n, layers.data());
+  for (const auto& l : layers) {
+    if (std::strcmp(l.layerName, name) == 0) return true;
+  }
+  return false;
+}
+
+bool has_device_extension(VkPhysicalDevice device, const char* name) {
+  std::uint32_t n = 0;
+  vkEnumerateDeviceExtensionProperties(device, nullptr, &n, nullptr);
+  std::vector<VkExtensionProperties> exts(n);
+  vkEnumerateDeviceExtensionProperties(device, nullptr, &n, exts.data());
+  for (const auto& e : exts) {
+    if (std::strcmp(e.extensionName, name) == 0) return true;
+  }
+  return false;
+}
+
+VKAPI_ATTR VkBool32 VKAPI_CALL on_validation_message(VkDebugUtilsMessageSeverityFlagBitsEXT severity,
+                                                    VkDebugUtilsMessageTypeFlagsEXT,
+                                                    const VkDebugUtilsMessengerCallbackDataEXT* data, void* user) {
+  const auto* state = static_cast<const ContextState*>(user);
+  const LogLevel level = severity >= VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT ? LogLevel::kError : LogLevel::kInfo;
+  state->log_message(level, std::string("validation: ") + (data->pMessage ? data->pMessage : ""));
+  return VK_FALSE;
+}
+
+// Fills DeviceInfo and memory properties; resolves extension entry points.
+void query_device(ContextState& s, bool push_descriptor_enabled, bool debug_utils_enabled) {
+  VkPhysicalDeviceProperties p{};
+  vkGetPhysicalDeviceProperties(s.physical_device, &p);
+  DeviceInfo& i = s.info;
+  i.name = p.deviceName;
+  i.vendor_id = p.vendorID;
+  i.device_id = p.deviceID;
+  i.driver_version = p.driverVersion;
+  i.api_version = p.apiVersion;
+  i.type = p.deviceType;
+  std::memcpy(i.pipeline_cache_uuid, p.pipelineCacheUUID, VK_UUID_SIZE);
+  i.max_shared_memory = p.limits.maxComputeSharedMemorySize;
+  i.max_workgroup_invocations = p.limits.maxComputeWorkGroupInvocations;
+  for (int k = 0; k < 3; ++k) i.max_workgroup_count[k] = p.limits.maxComputeWorkGroupCount[k];
+  i.max_storage_buffer_range = p.limits.maxStorageBufferRange;
+  i.min_storage_buffer_offset_alignment = p.limits.minStorageBufferOffsetAlignment;
+  i.timestamp_period_ns = p.limits.timestampPeriod;
+  std::uint32_t n = 0;
+  vkGetPhysicalDeviceQueueFamilyProperties(s.physical_device, &n, nullptr);
+  std::vector<VkQueueFamilyProperties> families(n);
+  vkGetPhysicalDeviceQueueFamilyProperties(s.physical_device, &n, families.data());
+  i.timestamps = s.queue_family < n && families[s.queue_family].timestampValidBits > 0;
+  vkGetPhysicalDeviceMemoryProperties(s.physical_device, &s.memory);
+
+  if (push_descriptor_enabled && !s.options.force_pooled_descriptors) {
+    s.cmd_push_descriptor_set = reinterpret_cast<PFN_vkCmdPushDescriptorSetKHR>(
+        vkGetDeviceProcAddr(s.device, "vkCmdPushDescriptorSetKHR"));
+  }
+  i.push_descriptors = s.cmd_push_descriptor_set != nullptr;
+  if (debug_utils_enabled) {
+    s.set_object_name = reinterpret_cast<PFN_vkSetDebugUtilsObjectNameEXT>(
+        vkGetInstanceProcAddr(s.instance, "vkSetDebugUtilsObjectNameEXT"));
+  }
+}
+
+// Command pool, fence and pipeline registry: the parts both modes create.
+Status finish_setup(ContextState& s) {
+  VkCommandPoolCreateInfo pool{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+  pool.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT | VK_COMMAND_POOL_CREATE_TRANSIENT_BIT;
+  pool.queueFamilyIndex = s.queue_family;
+  VKATTN_VK(vkCreateCommandPool(s.device, &pool, nullptr, &s.command_pool), "vkCreateCommandPool");
+  VkFenceCreateInfo fence{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+  VKATTN_VK(vkCreateFence(s.device, &fence, nullptr, &s.fence), "vkCreateFence");
+  Result<std::unique_ptr<PipelineRegistry>> reg = PipelineRegistry::create(s);
+  if (!reg) return reg.status();
+  s.pipelines = std::move(reg).value();
+  return Status::ok();
+}
+
+void destroy_state(ContextState& s) {
+  if (s.device != VK_NULL_HANDLE) vkDeviceWaitIdle(s.device);
+  s.pipelines.reset();
+  if (s.fence != VK_NULL_HANDLE) vkDestroyFence(s.device, s.fence, nullptr);
+  if (s.command_pool != VK_NULL_HANDLE) vkDestroyCommandPool(s.device, s.command_pool, nullptr);
+  if (!s.owns_device) return;
+  if (s.device != VK_NULL_HANDLE) vkDestroyDevice(s.device, nullptr);
+  if (s.messenger != VK_NULL_HANDLE) {
+    auto destroy = reinterpret_cast<PFN_vkDestroyDebugUtilsMessengerEXT>(
+        vkGetInstanceProcAddr(s.instance, "vkDestroyDebugUtilsMessengerEXT"));
+    if (destroy != nullptr) destroy(s.instance, s.messenger, nullptr);
+  }
+  if (s.instance != VK_NULL_HANDLE) vkDestroyInstance(s.instance, nullptr);
+}
+
+// Owned mode: instance (+ validation), physical device, device and queue.
+Status create_owned(ContextState& s) {
+  const bool validation = s.options.enable_validation || env_is_one("VKATTN_VALIDATION");
+  if (validation && !has_layer(kValidationLayer)) {
+    return Status(ErrorCode::kUnsupported, std::string("enable_validation: layer ") + kValidationLayer +
+                                               " is not installed (Debian: vulkan-validationlayers)");
+  }
+  const bool debug_utils = has_instance_extension(VK_EXT_DEBUG_UTILS_EXTENSION_NAME) || validation;
+  std::vector<const char*> extensions;
+  std::vector<const char*> layers;
+  if (debug_utils) extensions.push_back(VK_EXT_DEBUG_UTILS_EXTENSION_NAME);
+  if (validation) {
+    layers.push_back(kValidationLayer);
+    extensions.push_back(VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME);
+  }
+  VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO};
+  app.pApplicationName = "vkattn";
+  app.pEngineName = "vkattn";
+  app.apiVersion = VK_API_VERSION_1_3;
+  const VkValidationFeatureEnableEXT enables[] = {VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT};
+  VkValidationFeaturesEXT features{VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT};
+  features.enabledValidationFeatureCount = 1;
+  features.pEnabledValidationFeatures = enables;
+  VkDebugUtilsMessengerCreateInfoEXT messenger{VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT};
+  messenger.messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT;
+  messenger.messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
+                          VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT;
+  messenger.pfnUserCallback = on_validation_message;
+  messenger.pUserData = &s;
+  if (validation) {
+    features.pNext = &messenger;  // also reports during vkCreateInstance/vkDestroyInstance
+  }
+  VkInstanceCreateInfo ici{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
+  ici.pNext = validation ? &features : nullptr;
+  ici.pApplicationInfo = &app;
+  ici.enabledLayerCount = static_cast<std::uint32_t>(layers.size());
+  ici.ppEnabledLayerNames = layers.data();
+  ici.enabledExtensionCount = static_cast<std::uint32_t>(extensions.size());
+  ici.ppEnabledExtensionNames = extensions.data();
+  VKATTN_VK(vkCreateInstance(&ici, nullptr, &s.instance), "vkCreateInstance");
+  if (validation) {
+    auto create = reinterpret_cast<PFN_vkCreateDebugUtilsMessengerEXT>(
+        vkGetInstanceProcAddr(s.instance, "vkCreateDebugUtilsMessengerEXT"));
+    if (create != nullptr) VKATTN_VK(create(s.instance, &messenger, nullptr, &s.messenger), "vkCreateDebugUtilsMessengerEXT");
+  }
+
+  std::string selector = s.options.device;
+  if (selector.empty()) {
+    if (const char* env = std::getenv("VKATTN_DEVICE")) selector = env;
+  }
+  Result<VkPhysicalDevice> pd = select_physical_device(s.instance, selector);
+  if (!pd) return pd.status();
+  s.physical_device = pd.value();
+  Result<std::uint32_t> family = select_compute_queue_family(s.physical_device);
+  if (!family) return family.status();
+  s.queue_family = family.value();
+
+  std::vector<const char*> device_exts;
+  const bool push = has_device_extension(s.physical_device, VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME);
+  if (push) device_exts.push_back(VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME);
+  const float priority = 1.0f;
+  VkDeviceQueueCreateInfo qci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
+  qci.queueFamilyIndex = s.queue_family;
+  qci.queueCount = 1;
+  qci.pQueuePriorities = &priority;
+  VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
+  dci.queueCreateInfoCount = 1;
+  dci.pQueueCreateInfos = &qci;
+  dci.enabledExtensionCount = static_cast<std::uint32_t>(device_exts.size());
+  dci.ppEnabledExtensionNames = device_exts.data();
+  VKATTN_VK(vkCreateDevice(s.physical_device, &dci, nullptr, &s.device), "vkCreateDevice");
+  vkGetDeviceQueue(s.device, s.queue_family, 0, &s.queue);
+  query_device(s, push, debug_utils);
+  return finish_setup(s);
+}
+
+}  // namespace
+
+void ContextState::log_message(LogLevel level, const std::string& message) const {
+  if (log) {
+    log(level, message);
+    return;
+  }
+  const char* tag = level == LogLevel::kError ? "error" : level == LogLevel::kWarning ? "warning" : "info";
+  std::cerr << "vkattn " << tag << ": " << message << "\n";
+}
+
+void ContextState::name_object(VkObjectType type, std::uint64_t handle, const std::string& name) const {
+  if (set_object_name == nullptr) return;
+  VkDebugUtilsObjectNameInfoEXT name_info{VK_STRUCTURE_TYPE_DEBUG_UTILS_OBJECT_NAME_INFO_EXT};
+  name_info.objectType = type;
+  name_info.objectHandle = handle;
+  name_info.pObjectName = name.c_str();
+  set_object_name(device, &name_info);
+}
+
+int ContextState::find_memory_type(std::uint32_t type_bits, VkMemoryPropertyFlags required,
+                                   VkMemoryPropertyFlags preferred) const {
+  int fallback = -1;
+  for (std::uint32_t i = 0; i < memory.memoryTypeCount; ++i) {
+    if ((type_bits & (1u << i)) == 0) continue;
+    const VkMemoryPropertyFlags f = memory.memoryTypes[i].propertyFlags;
+    if ((f & required) != required) continue;
+    if ((f & preferred) == preferred) return static_cast<int>(i);
+    if (fallback < 0) fallback = static_cast<int>(i);
+  }
+  return fallback;
+}
+
+Context::Context(std::unique_ptr<ContextState> state) : state_(std::move(state)) {}
+
+Result<std::unique_ptr<Context>> Context::create(const ContextOptions& options) {
+  auto state = std::make_unique<ContextState>();
+  state->options = options;
+  state->log = options.log;
+  state->owns_device = true;
+  Status s = create_owned(*state);
+  if (!s) {
+    destroy_state(*state);
+    return s;
+  }
+  return std::unique_ptr<Context>(new Context(std::move(state)));
+}
+
+Result<std::unique_ptr<Context>> Context::adopt(const HostHandles& host, const ContextOptions& options) {
+  if (host.instance == VK_NULL_HANDLE) return invalid("host.instance is VK_NULL_HANDLE");
+  if (host.physical_device == VK_NULL_HANDLE) return invalid("host.physical_device is VK_NULL_HANDLE");
+  if (host.device == VK_NULL_HANDLE) return invalid("host.device is VK_NULL_HANDLE");
+  if (host.queue == VK_NULL_HANDLE) return invalid("host.queue is VK_NULL_HANDLE");
+  std::uint32_t n = 0;
+  vkGetPhysicalDeviceQueueFamilyProperties(host.physical_device, &n, nullptr);
+  std::vector<VkQueueFamilyProperties> families(n);
+  vkGetPhysicalDeviceQueueFamilyProperties(host.physical_device, &n, families.data());
+  if (host.queue_family_index >= n || (families[host.queue_family_index].queueFlags & VK_QUEUE_COMPUTE_BIT) == 0) {
+    return invalid("host.queue_family_index = " + std::to_string(host.queue_family_index) +
+                   " is not a compute-capable queue family of the physical device");
+  }
+  auto state = std::make_unique<ContextState>();
+  state->options = options;
+  state->log = options.log;
+  state->owns_device = false;
+  state->instance = host.instance;
+  state->physical_device = host.physical_device;
+  state->device = host.device;
+  state->queue = host.queue;
+  state->queue_family = host.queue_family_index;
+  bool push = false;
+  for (const auto& e : host.enabled_device_extensions) push = push || e == VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME;
+  query_device(*state, push, host.debug_utils_enabled);
+  Status s = finish_setup(*state);
+  if (!s) {
+    destroy_state(*state);
+    return s;
+  }
+  return std::unique_ptr<Context>(new Context(std::move(state)));
+}
+
+Context::~Context() {
+  if (!state_) return;
+  if (state_->live_children.load() != 0) {
+    state_->log_message(LogLevel::kError, std::to_string(state_->live_children.load()) +
+                                              " Tensor/plan objects outlive their Context (destroy them first)");
+  }
+  if (state_->pipelines && state_->pipelines->needs_save()) {
+    Status s = state_->pipelines->save();
+    if (!s) state_->log_message(LogLevel::kWarning, "pipeline cache not saved: " + s.message());
+  }
+  destroy_state(*state_);
+}
+
+const DeviceInfo& Context::info() const { return state_->info; }
+bool Context::owns_device() const { return state_->owns_device; }
+VkInstance Context::instance() const { return state_->instance; }
+VkPhysicalDevice Context::physical_device() const { return state_->physical_device; }
+VkDevice Context::device() const { return state_->device; }
+VkQueue Context::queue() const { return state_->queue; }
+std::uint32_t Context::queue_family_index() const { return state_->queue_family; }
+PipelineStats Context::pipeline_stats() const { return state_->pipelines->stats(); }
+const CacheFileStatus& Context::pipeline_cache_file() const { return state_->pipelines->file_status(); }
+Status Context::save_pipeline_cache() { return state_->pipelines->save(); }
+void Context::log(LogLevel level, const std::string& message) const { state_->log_message(level, message); }
+
+Status Context::submit_and_wait(const std::function<void(VkCommandBuffer)>& record) {
+  ContextState& s = *state_;
+  std::lock_guard<std::mutex> lock(s.submit_mutex);
+  VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+  ai.commandPool = s.command_pool;
+  ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+  ai.commandBufferCount = 1;
+  VkCommandBuffer cmd = VK_NULL_HANDLE;
+  VKATTN_VK(vkAllocateCommandBuffers(s.device, &ai, &cmd), "vkAllocateCommandBuffers");
+  struct FreeCmd {
+    ContextState& s;
+    VkCommandBuffer cmd;
+    ~FreeCmd() { vkFreeCommandBuffers(s.device, s.command_pool, 1, &cmd); }
+  } free_cmd{s, cmd};
+  VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+  bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+  VKATTN_VK(vkBeginCommandBuffer(cmd, &bi), "vkBeginCommandBuffer");
+  record(cmd);
+  VKATTN_VK(vkEndCommandBuffer(cmd), "vkEndCommandBuffer");
+  VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+  si.commandBufferCount = 1;
+  si.pCommandBuffers = &cmd;
+  VKATTN_VK(vkResetFences(s.device, 1, &s.fence), "vkResetFences");
+  VKATTN_VK(vkQueueSubmit(s.queue, 1, &si, s.fence), "vkQueueSubmit");
+  VKATTN_VK(vkWaitForFences(s.device, 1, &s.fence, VK_TRUE, UINT64_MAX), "vkWaitForFences");
+  return Status::ok();
+}
+
+}  // namespace vkattn

@@ -1,0 +1,77 @@
+#include "descriptor_binder.hpp"
+
+#include <vector>
+
+#include "context_state.hpp"
+#include "pipeline_registry.hpp"
+#include "vk_util.hpp"
+
+namespace vkattn {
+namespace {
+constexpr std::uint32_t kSetsPerPool = 8;
+}
+
+DescriptorBinder::DescriptorBinder(ContextState& ctx, std::shared_ptr<const Pipeline> pipeline)
+    : ctx_(ctx), pipeline_(std::move(pipeline)) {}
+
+DescriptorBinder::~DescriptorBinder() {
+  for (VkDescriptorPool p : pools_) vkDestroyDescriptorPool(ctx_.device, p, nullptr);
+}
+
+Result<VkDescriptorSet> DescriptorBinder::pooled_set(std::span<const VkDescriptorBufferInfo> buffers) {
+  Key key;
+  for (const auto& b : buffers) key.emplace_back(b.buffer, b.offset, b.range);
+  if (auto it = sets_.find(key); it != sets_.end()) return it->second;
+  if (left_in_pool_ == 0) {
+    VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kSetsPerPool * static_cast<std::uint32_t>(buffers.size())};
+    VkDescriptorPoolCreateInfo pi{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
+    pi.maxSets = kSetsPerPool;
+    pi.poolSizeCount = 1;
+    pi.pPoolSizes = &size;
+    VkDescriptorPool pool = VK_NULL_HANDLE;
+    VKATTN_VK(vkCreateDescriptorPool(ctx_.device, &pi, nullptr, &pool), "vkCreateDescriptorPool");
+    pools_.push_back(pool);
+    left_in_pool_ = kSetsPerPool;
+  }
+  VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
+  ai.descriptorPool = pools_.back();
+  ai.descriptorSetCount = 1;
+  ai.pSetLayouts = &pipeline_->set_layout;
+  VkDescriptorSet set = VK_NULL_HANDLE;
+  VKATTN_VK(vkAllocateDescriptorSets(ctx_.device, &ai, &set), "vkAllocateDescriptorSets");
+  --left_in_pool_;
+  std::vector<VkWriteDescriptorSet> writes(buffers.size());
+  for (std::size_t i = 0; i < buffers.size(); ++i) {
+    writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
+    writes[i].dstSet = set;
+    writes[i].dstBinding = static_cast<std::uint32_t>(i);
+    writes[i].descriptorCount = 1;
+    writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+    writes[i].pBufferInfo = &buffers[i];
+  }
+  vkUpdateDescriptorSets(ctx_.device, static_cast<std::uint32_t>(writes.size()), writes.data(), 0, nullptr);
+  sets_.emplace(std::move(key), set);
+  return set;
+}
+
+Status DescriptorBinder::bind(VkCommandBuffer cmd, std::span<const VkDescriptorBufferInfo> buffers) {
+  if (pipeline_->push_descriptors) {
+    std::vector<VkWriteDescriptorSet> writes(buffers.size());
+    for (std::size_t i = 0; i < buffers.size(); ++i) {
+      writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
+      writes[i].dstBinding = static_cast<std::uint32_t>(i);
+      writes[i].descriptorCount = 1;
+      writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+      writes[i].pBufferInfo = &buffers[i];
+    }
+    ctx_.cmd_push_descriptor_set(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline_->layout, 0,
+                                 static_cast<std::uint32_t>(writes.size()), writes.data());
+    return Status::ok();
+  }
+  Result<VkDescriptorSet> set = pooled_set(buffers);
+  if (!set) return set.status();
+  vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline_->layout, 0, 1, &set.value(), 0, nullptr);
+  return Status::ok();
+}
+
+}  // namespace vkattn

@@ -1,0 +1,46 @@
+// Binds a kernel's storage buffers: push descriptors where the device has them, otherwise
+// descriptor sets from pools owned by the binder.
+#pragma once
+
+#include <vulkan/vulkan_core.h>
+
+#include <map>
+#include <memory>
+#include <span>
+#include <tuple>
+#include <vector>
+
+#include "vkattn/status.hpp"
+
+namespace vkattn {
+
+struct ContextState;
+struct Pipeline;
+
+class DescriptorBinder {
+ public:
+  DescriptorBinder(ContextState& ctx, std::shared_ptr<const Pipeline> pipeline);
+  ~DescriptorBinder();
+  DescriptorBinder(const DescriptorBinder&) = delete;
+  DescriptorBinder& operator=(const DescriptorBinder&) = delete;
+
+  // Records the binding of `buffers` (binding i = buffers[i]) for the pipeline.
+  // Pooled path: one set is kept per distinct `buffers` and reused when the same buffers come
+  // again; sets live until the binder (its plan) is destroyed, so recorded command buffers that
+  // use them stay valid.
+  Status bind(VkCommandBuffer cmd, std::span<const VkDescriptorBufferInfo> buffers);
+
+  std::size_t pooled_sets() const { return sets_.size(); }
+
+ private:
+  using Key = std::vector<std::tuple<VkBuffer, VkDeviceSize, VkDeviceSize>>;
+  Result<VkDescriptorSet> pooled_set(std::span<const VkDescriptorBufferInfo> buffers);
+
+  ContextState& ctx_;
+  std::shared_ptr<const Pipeline> pipeline_;
+  std::vector<VkDescriptorPool> pools_;
+  std::uint32_t left_in_pool_ = 0;
+  std::map<Key, VkDescriptorSet> sets_;
+};
+
+}  // namespace vkattn

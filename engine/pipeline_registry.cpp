@@ -1,0 +1,225 @@
+#include "pipeline_registry.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "context_state.hpp"
+#include "pipeline_cache_file.hpp"
+#include "vk_util.hpp"
+
+namespace vkattn {
+
+const char* to_string(CacheFileState state) {
+  switch (state) {
+    case CacheFileState::kDisabled: return "disabled";
+    case CacheFileState::kAbsent: return "absent";
+    case CacheFileState::kLoaded: return "loaded";
+    case CacheFileState::kRejected: return "rejected";
+  }
+  return "unknown";
+}
+
+std::size_t PipelineKeyHash::operator()(const PipelineKey& k) const {
+  std::uint64_t h = 0xcbf29ce484222325ull ^ static_cast<std::uint64_t>(k.shader);
+  for (std::uint32_t w : k.spec_words) {
+    h = (h ^ w) * 0x100000001b3ull;
+  }
+  return static_cast<std::size_t>(h);
+}
+
+Pipeline::~Pipeline() {
+  if (handle != VK_NULL_HANDLE) vkDestroyPipeline(device, handle, nullptr);
+}
+
+namespace {
+
+CacheIdentity identity_of(const DeviceInfo& info) {
+  CacheIdentity id;
+  id.vendor_id = info.vendor_id;
+  id.device_id = info.device_id;
+  id.driver_version = info.driver_version;
+  std::memcpy(id.uuid, info.pipeline_cache_uuid, sizeof(id.uuid));
+  return id;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<PipelineRegistry>> PipelineRegistry::create(ContextState& ctx) {
+  std::unique_ptr<PipelineRegistry> reg(new PipelineRegistry(ctx));
+  reg->stats_.capacity = ctx.options.pipeline_cache.capacity;
+  VKATTN_TRY(reg->load_cache());
+  return reg;
+}
+
+Status PipelineRegistry::load_cache() {
+  const PipelineCacheOptions& opt = ctx_.options.pipeline_cache;
+  const char* env = std::getenv("VKATTN_PIPELINE_CACHE");
+  const bool env_off = env != nullptr && std::strcmp(env, "off") == 0;
+  std::vector<std::byte> blob;
+  if (opt.persist && !env_off) {
+    file_.path = !opt.path.empty()                    ? opt.path
+                 : (env != nullptr && *env != '\0')   ? std::string(env)
+                                                      : default_cache_path(ctx_.info.vendor_id, ctx_.info.device_id);
+    Result<std::vector<std::byte>> raw = read_file(file_.path);
+    if (raw.is_ok()) {
+      Result<std::vector<std::byte>> decoded = decode_cache_file(raw.value(), identity_of(ctx_.info));
+      if (decoded.is_ok()) {
+        blob = std::move(decoded).value();
+        file_.state = CacheFileState::kLoaded;
+        file_.loaded_bytes = blob.size();
+      } else {
+        file_.state = CacheFileState::kRejected;
+        file_.reason = decoded.status().message();
+      }
+    } else if (raw.status().code() == ErrorCode::kNotFound) {
+      file_.state = CacheFileState::kAbsent;
+    } else {
+      file_.state = CacheFileState::kRejected;
+      file_.reason = raw.status().message();
+    }
+    if (file_.state == CacheFileState::kRejected) {
+      ctx_.log_message(LogLevel::kWarning, "pipeline cache file " + file_.path + " ignored (" + file_.reason +
+                                               "); it will be replaced");
+      dirty_ = true;  // replace the bad file at the next save even if nothing new is built
+    }
+  }
+  VkPipelineCacheCreateInfo info{VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
+  info.initialDataSize = blob.size();
+  info.pInitialData = blob.empty() ? nullptr : blob.data();
+  VkResult r = vkCreatePipelineCache(ctx_.device, &info, nullptr, &cache_);
+  if (r != VK_SUCCESS && !blob.empty()) {
+    // The driver refused a blob our header accepted: start empty rather than fail.
+    ctx_.log_message(LogLevel::kWarning, "driver rejected pipeline cache blob from " + file_.path);
+    file_.state = CacheFileState::kRejected;
+    file_.reason = "driver rejected the blob";
+    file_.loaded_bytes = 0;
+    info.initialDataSize = 0;
+    info.pInitialData = nullptr;
+    r = vkCreatePipelineCache(ctx_.device, &info, nullptr, &cache_);
+  }
+  VKATTN_VK(r, "vkCreatePipelineCache");
+  return Status::ok();
+}
+
+PipelineRegistry::~PipelineRegistry() {
+  lru_.clear();
+  index_.clear();
+  for (auto& [id, m] : modules_) vkDestroyShaderModule(ctx_.device, m, nullptr);
+  for (auto& [id, l] : layouts_) {
+    vkDestroyPipelineLayout(ctx_.device, l.layout, nullptr);
+    vkDestroyDescriptorSetLayout(ctx_.device, l.set_layout, nullptr);
+  }
+  if (cache_ != VK_NULL_HANDLE) vkDestroyPipelineCache(ctx_.device, cache_, nullptr);
+}
+
+Status PipelineRegistry::save() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (file_.state == CacheFileState::kDisabled) return Status::ok();
+  std::size_t size = 0;
+  VKATTN_VK(vkGetPipelineCacheData(ctx_.device, cache_, &size, nullptr), "vkGetPipelineCacheData(size)");
+  std::vector<std::byte> blob(size);
+  VKATTN_VK(vkGetPipelineCacheData(ctx_.device, cache_, &size, blob.data()), "vkGetPipelineCacheData");
+  blob.resize(size);
+  VKATTN_TRY(write_file_atomically(file_.path, encode_cache_file(identity_of(ctx_.info), blob)));
+  dirty_ = false;
+  return Status::ok();
+}
+
+PipelineStats PipelineRegistry::stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  PipelineStats s = stats_;
+  s.size = lru_.size();
+  return s;
+}
+
+Result<PipelineRegistry::Layout> PipelineRegistry::layout_for(ShaderId shader, const PipelineRecipe& recipe) {
+  if (auto it = layouts_.find(shader); it != layouts_.end()) return it->second;
+  std::vector<VkDescriptorSetLayoutBinding> bindings(recipe.storage_buffers);
+  for (std::uint32_t i = 0; i < recipe.storage_buffers; ++i) {
+    bindings[i] = {i, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 1, VK_SHADER_STAGE_COMPUTE_BIT, nullptr};
+  }
+  VkDescriptorSetLayoutCreateInfo dsl{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO};
+  if (ctx_.info.push_descriptors) dsl.flags = VK_DESCRIPTOR_SET_LAYOUT_CREATE_PUSH_DESCRIPTOR_BIT_KHR;
+  dsl.bindingCount = recipe.storage_buffers;
+  dsl.pBindings = bindings.data();
+  Layout l;
+  VKATTN_VK(vkCreateDescriptorSetLayout(ctx_.device, &dsl, nullptr, &l.set_layout), "vkCreateDescriptorSetLayout");
+  VkPushConstantRange range{VK_SHADER_STAGE_COMPUTE_BIT, 0, recipe.push_constant_bytes};
+  VkPipelineLayoutCreateInfo pl{VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO};
+  pl.setLayoutCount = 1;
+  pl.pSetLayouts = &l.set_layout;
+  pl.pushConstantRangeCount = recipe.push_constant_bytes > 0 ? 1u : 0u;
+  pl.pPushConstantRanges = &range;
+  const VkResult r = vkCreatePipelineLayout(ctx_.device, &pl, nullptr, &l.layout);
+  if (r != VK_SUCCESS) {
+    vkDestroyDescriptorSetLayout(ctx_.device, l.set_layout, nullptr);
+    return Status::from_vk(r, "vkCreatePipelineLayout");
+  }
+  layouts_[shader] = l;
+  return l;
+}
+
+Result<std::shared_ptr<const Pipeline>> PipelineRegistry::build(const PipelineKey& key,
+                                                                const PipelineRecipe& recipe) {
+  Result<Layout> layout = layout_for(key.shader, recipe);
+  if (!layout) return layout.status();
+  VkShaderModule& module = modules_[key.shader];
+  if (module == VK_NULL_HANDLE) {
+    const std::span<const std::uint32_t> code = shader_spirv(key.shader);
+    VkShaderModuleCreateInfo smi{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
+    smi.codeSize = code.size_bytes();
+    smi.pCode = code.data();
+    const VkResult r = vkCreateShaderModule(ctx_.device, &smi, nullptr, &module);
+    if (r != VK_SUCCESS) {
+      modules_.erase(key.shader);
+      return Status::from_vk(r, std::string("vkCreateShaderModule(") + to_string(key.shader) + ")");
+    }
+  }
+  VkSpecializationInfo spec{};
+  spec.mapEntryCount = static_cast<std::uint32_t>(recipe.spec_map.size());
+  spec.pMapEntries = recipe.spec_map.data();
+  spec.dataSize = key.spec_words.size() * sizeof(std::uint32_t);
+  spec.pData = key.spec_words.data();
+  VkComputePipelineCreateInfo ci{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
+  ci.stage = {VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO};
+  ci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
+  ci.stage.module = module;
+  ci.stage.pName = "main";
+  ci.stage.pSpecializationInfo = &spec;
+  ci.layout = layout->layout;
+  auto p = std::make_shared<Pipeline>();
+  p->device = ctx_.device;
+  p->layout = layout->layout;
+  p->set_layout = layout->set_layout;
+  p->push_descriptors = ctx_.info.push_descriptors;
+  p->name = recipe.name;
+  VKATTN_VK(vkCreateComputePipelines(ctx_.device, cache_, 1, &ci, nullptr, &p->handle),
+            "vkCreateComputePipelines(" + recipe.name + ")");
+  ctx_.name_object(VK_OBJECT_TYPE_PIPELINE, reinterpret_cast<std::uint64_t>(p->handle), recipe.name);
+  return std::shared_ptr<const Pipeline>(std::move(p));
+}
+
+Result<std::shared_ptr<const Pipeline>> PipelineRegistry::get(const PipelineKey& key, const PipelineRecipe& recipe) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (auto it = index_.find(key); it != index_.end()) {
+    ++stats_.hits;
+    lru_.splice(lru_.begin(), lru_, it->second);  // now most recently used
+    return it->second->second;
+  }
+  ++stats_.misses;
+  Result<std::shared_ptr<const Pipeline>> built = build(key, recipe);
+  if (!built) return built.status();
+  dirty_ = true;
+  std::shared_ptr<const Pipeline> pipeline = built.value();
+  lru_.emplace_front(key, pipeline);
+  index_[key] = lru_.begin();
+  while (lru_.size() > stats_.capacity) {
+    index_.erase(lru_.back().first);
+    lru_.pop_back();
+    ++stats_.evictions;
+  }
+  return pipeline;
+}
+
+}  // namespace vkattn

@@ -1,0 +1,16 @@
+// The SPIR-V of every entry point, embedded at build time (nothing is read from disk).
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+namespace vkattn {
+
+enum class ShaderId : std::uint32_t {
+  kAttnFwd = 0,  // shaders/attn_fwd.comp
+};
+
+const char* to_string(ShaderId id);
+std::span<const std::uint32_t> shader_spirv(ShaderId id);
+
+}  // namespace vkattn

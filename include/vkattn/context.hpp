@@ -1,0 +1,111 @@
+// vkattn/context.hpp — a Vulkan device vkattn works on: its own, or the host application's.
+#pragma once
+
+#include <vulkan/vulkan_core.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "vkattn/log.hpp"
+#include "vkattn/pipeline_cache.hpp"
+#include "vkattn/status.hpp"
+
+namespace vkattn {
+
+class PipelineRegistry;
+struct ContextState;
+
+struct ContextOptions {
+  // Which physical device an owned context uses: a decimal index into vkEnumeratePhysicalDevices,
+  // or a case-insensitive substring of the device name. Empty: env VKATTN_DEVICE, else the first
+  // discrete GPU, else the first integrated GPU, else the first device (lavapipe on CI).
+  std::string device;
+  // Owned contexts only: enable VK_LAYER_KHRONOS_validation with synchronization validation;
+  // its messages go to `log` (warnings and errors as kError). Env VKATTN_VALIDATION=1 does too.
+  bool enable_validation = false;
+  // Use pooled descriptor sets even when VK_KHR_push_descriptor is available.
+  bool force_pooled_descriptors = false;
+  PipelineCacheOptions pipeline_cache;
+  LogCallback log;
+};
+
+// Handles of a host application that vkattn adopts. None is destroyed by vkattn.
+struct HostHandles {
+  VkInstance instance = VK_NULL_HANDLE;
+  VkPhysicalDevice physical_device = VK_NULL_HANDLE;
+  VkDevice device = VK_NULL_HANDLE;
+  VkQueue queue = VK_NULL_HANDLE;  // a compute-capable queue; used only by run()/upload helpers
+  std::uint32_t queue_family_index = 0;
+  // The device extensions the host enabled (vkattn uses VK_KHR_push_descriptor if listed).
+  std::vector<std::string> enabled_device_extensions;
+  // True if the host enabled VK_EXT_debug_utils on the instance (pipelines get debug names).
+  bool debug_utils_enabled = false;
+};
+
+// What vkattn knows about its device; filled once at creation.
+struct DeviceInfo {
+  std::string name;
+  std::uint32_t vendor_id = 0;
+  std::uint32_t device_id = 0;
+  std::uint32_t driver_version = 0;
+  std::uint32_t api_version = 0;
+  VkPhysicalDeviceType type = VK_PHYSICAL_DEVICE_TYPE_OTHER;
+  std::uint8_t pipeline_cache_uuid[VK_UUID_SIZE] = {};
+  std::uint32_t max_shared_memory = 0;        // maxComputeSharedMemorySize
+  std::uint32_t max_workgroup_invocations = 0;
+  std::uint32_t max_workgroup_count[3] = {};
+  std::uint64_t max_storage_buffer_range = 0;
+  std::uint64_t min_storage_buffer_offset_alignment = 0;
+  float timestamp_period_ns = 0.0f;
+  bool timestamps = false;                    // compute queue supports timestamps
+  bool push_descriptors = false;              // VK_KHR_push_descriptor enabled and used
+};
+
+class Context {
+ public:
+  // Creates an instance and device of its own (Vulkan 1.3 instance, one compute queue).
+  static Result<std::unique_ptr<Context>> create(const ContextOptions& options = {});
+  // Adopts a host's instance, physical device, device and queue; creates no device.
+  static Result<std::unique_ptr<Context>> adopt(const HostHandles& host,
+                                                const ContextOptions& options = {});
+  // Saves the pipeline cache (if persisting) and destroys what vkattn created — never the
+  // host's handles. Every Tensor and plan of this context must be destroyed first.
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  const DeviceInfo& info() const;
+  bool owns_device() const;
+  VkInstance instance() const;
+  VkPhysicalDevice physical_device() const;
+  VkDevice device() const;
+  VkQueue queue() const;
+  std::uint32_t queue_family_index() const;
+
+  // Records with `record` into a fresh primary command buffer, submits it to the queue and
+  // waits. Serialized by an internal lock; in adopt mode the host must not use the queue
+  // from another thread meanwhile (Vulkan's external-synchronization rule).
+  Status submit_and_wait(const std::function<void(VkCommandBuffer)>& record);
+
+  PipelineStats pipeline_stats() const;
+  const CacheFileStatus& pipeline_cache_file() const;
+  // Writes the VkPipelineCache to its file now (atomically). No-op when persistence is off.
+  Status save_pipeline_cache();
+
+  // Sends a message to the log callback (stderr if none).
+  void log(LogLevel level, const std::string& message) const;
+
+  // Internal: shared by the engine's own files.
+  ContextState& state() { return *state_; }
+  const ContextState& state() const { return *state_; }
+
+ private:
+  explicit Context(std::unique_ptr<ContextState> state);
+  std::unique_ptr<ContextState> state_;
+};
+
+}  // namespace vkattn

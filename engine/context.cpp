@@ -65,8 +65,10 @@ VKAPI_ATTR VkBool32 VKAPI_CALL on_validation_message(VkDebugUtilsMessageSeverity
 
 // Fills DeviceInfo and memory properties; resolves extension entry points.
 void query_device(ContextState& s, bool push_descriptor_enabled, bool debug_utils_enabled) {
-  VkPhysicalDeviceProperties p{};
-  vkGetPhysicalDeviceProperties(s.physical_device, &p);
+  VkPhysicalDeviceDriverProperties driver{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
+  VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &driver};
+  vkGetPhysicalDeviceProperties2(s.physical_device, &p2);
+  const VkPhysicalDeviceProperties& p = p2.properties;
   DeviceInfo& i = s.info;
   i.name = p.deviceName;
   i.vendor_id = p.vendorID;
@@ -74,6 +76,9 @@ void query_device(ContextState& s, bool push_descriptor_enabled, bool debug_util
   i.driver_version = p.driverVersion;
   i.api_version = p.apiVersion;
   i.type = p.deviceType;
+  i.driver_id = driver.driverID;
+  // gallivm's LP_MAX_TGSI_LOOP_ITERATIONS, shared by every loop of a shader invocation.
+  i.max_loop_iterations = driver.driverID == VK_DRIVER_ID_MESA_LLVMPIPE ? 65535u : 0u;
   std::memcpy(i.pipeline_cache_uuid, p.pipelineCacheUUID, VK_UUID_SIZE);
   i.max_shared_memory = p.limits.maxComputeSharedMemorySize;
   i.max_workgroup_invocations = p.limits.maxComputeWorkGroupInvocations;
@@ -193,7 +198,18 @@ Status create_owned(ContextState& s) {
   qci.queueFamilyIndex = s.queue_family;
   qci.queueCount = 1;
   qci.pQueuePriorities = &priority;
+  // maintenance4 (core and mandatory in Vulkan 1.3): SPIR-V 1.6 workgroup sizes from
+  // specialization constants (LocalSizeId) need it.
+  VkPhysicalDeviceVulkan13Features v13{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES};
+  VkPhysicalDeviceFeatures2 supported{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &v13};
+  vkGetPhysicalDeviceFeatures2(s.physical_device, &supported);
+  if (v13.maintenance4 != VK_TRUE) {
+    return Status(ErrorCode::kUnsupported, "device does not support Vulkan 1.3 maintenance4");
+  }
+  VkPhysicalDeviceVulkan13Features enable13{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES};
+  enable13.maintenance4 = VK_TRUE;
   VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
+  dci.pNext = &enable13;
   dci.queueCreateInfoCount = 1;
   dci.pQueueCreateInfos = &qci;
   dci.enabledExtensionCount = static_cast<std::uint32_t>(device_exts.size());

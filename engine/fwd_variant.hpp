@@ -18,7 +18,11 @@ FwdSpecConstants choose_fwd_variant(const AttentionDesc& desc, const DeviceInfo&
 // mean equal pipelines.
 std::string fwd_variant_name(const FwdSpecConstants& spec);
 
-// Problem-level checks that need no tensors (shapes, head dim, scale, limits of the device).
+// Problem-level checks that need no tensors (shapes, head dim, scale, limits of the device,
+// including llvmpipe's per-invocation loop budget for the chosen variant).
 Status validate_desc(const AttentionDesc& desc, const DeviceInfo& info);
+
+// Loop iterations one invocation of `spec` runs for a row of `seq_k` keys (see attn_fwd.comp).
+std::uint64_t fwd_loop_iterations(const FwdSpecConstants& spec, std::int64_t seq_k);
 
 }  // namespace vkattn

@@ -1,12 +1,14 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 
 // attn_fwd.comp — FlashAttention-2 forward, portable scalar path (fp32 FMA, no subgroup ops).
 //
 // One workgroup = BLOCK_Q query rows of one (batch b, head h); invocation r owns query row
 // i = tile * BLOCK_Q + r and keeps q_i, the output accumulator O_i and the online-softmax state
-// (m_i running max, l_i running sum) in registers. K/V tiles of BLOCK_K keys pass through shared
-// memory. Per tile, with scores in log2 units (scale_log2 = scale * log2 e):
+// (m_i running max, l_i running sum) in registers, as vec4s over the head dim. K/V tiles of
+// BLOCK_K keys pass through shared memory. Per tile, with scores in log2 units
+// (scale_log2 = scale * log2 e):
 //   S_ij  = scale_log2 * q_i . k_j            (-inf where the mask hides key j)
 //   m_new = max(m_i, max_j S_ij)
 //   P_ij  = 2^(S_ij - m_new)
@@ -15,6 +17,13 @@
 //   O_i   = alpha * O_i + sum_j P_ij v_j
 // At the end O_i /= l_i and LSE_i = ln 2 * (m_i + log2 l_i). A row that saw no key keeps
 // m_i = -inf, l_i = 0 and writes O_i = 0, LSE_i = -inf. Memory is O(S): no S x S buffer.
+//
+// Loop shape: llvmpipe (lavapipe) ends any shader after 65535 loop iterations per invocation,
+// counted over all loops together. So loops over the head dim (fixed by specialization) are
+// unrolled and keys go KEY_STEP at a time: per K/V tile that leaves
+// 1 + LOADS_PER_INVOCATION + 2 * BLOCK_K / KEY_STEP iterations. The host refuses rows longer
+// than that budget allows on llvmpipe (fwd_variant.cpp, fwd_loop_iterations), and unrolling
+// more would cost seconds of LLVM compile time per variant there.
 
 #include "storage.glsl"
 
@@ -38,18 +47,24 @@ layout(set = 0, binding = 4) writeonly buffer LseBuf { float lse_values[]; };
 
 const float NEG_INF = -1.0 / 0.0;
 const float LN2 = 0.69314718055994530942;
+const uint D4 = HEAD_DIM / 4u;  // vec4s per row
+const uint TILE_VEC4S = BLOCK_K * D4;  // vec4s in one K (or V) tile
+// Staging steps per tile: invocation r stages vec4s r, r + BLOCK_Q, ...
+const uint LOADS_PER_INVOCATION = (TILE_VEC4S + BLOCK_Q - 1u) / BLOCK_Q;
 
-shared float k_tile[BLOCK_K * HEAD_DIM];
-shared float v_tile[BLOCK_K * HEAD_DIM];
+shared vec4 k_tile[TILE_VEC4S];
+shared vec4 v_tile[TILE_VEC4S];
 
-// Offset (keys past the diagonal) of the causal boundary: key j is visible to query i iff
-// j <= i + causal_shift().
+#define LOAD_VEC4(words, idx) \
+  vec4(LOAD_ELEM(words, (idx)), LOAD_ELEM(words, (idx) + 1u), LOAD_ELEM(words, (idx) + 2u), LOAD_ELEM(words, (idx) + 3u))
+
+// Key j is visible to query i iff j <= i + causal_shift() (when causal).
 int causal_shift() {
   return CAUSAL == 2u ? int(pc.seq_k) - int(pc.seq_q) : 0;
 }
 
 bool key_visible(uint i, uint j) {
-  return CAUSAL == 0u || int(j) <= int(i) + causal_shift();
+  return j < pc.seq_k && (CAUSAL == 0u || int(j) <= int(i) + causal_shift());
 }
 
 void main() {
@@ -67,59 +82,69 @@ void main() {
     const int last_row = int(min((tile + 1u) * BLOCK_Q, pc.seq_q)) - 1;
     kv_end = clamp(last_row + causal_shift() + 1, 0, int(pc.seq_k));
   }
+  const uint num_tiles = (uint(kv_end) + BLOCK_K - 1u) / BLOCK_K;
 
-  float q[HEAD_DIM];
-  float o[HEAD_DIM];
+  vec4 q[D4];
+  vec4 o[D4];
   float s[BLOCK_K];
   float m_i = NEG_INF;
   float l_i = 0.0;
 
   const uint q_base = pc.q_offset + b * pc.q_stride_b + h * pc.q_stride_h + i * pc.q_stride_s;
-  for (uint d = 0u; d < HEAD_DIM; ++d) {
-    q[d] = row_valid ? LOAD_ELEM(q_words, q_base + d) * pc.scale_log2 : 0.0;
-    o[d] = 0.0;
+  [[unroll]] for (uint d4 = 0u; d4 < D4; ++d4) {
+    q[d4] = row_valid ? LOAD_VEC4(q_words, q_base + 4u * d4) * pc.scale_log2 : vec4(0.0);
+    o[d4] = vec4(0.0);
   }
 
   const uint k_head = pc.k_offset + b * pc.k_stride_b + kv_h * pc.k_stride_h;
   const uint v_head = pc.v_offset + b * pc.v_stride_b + kv_h * pc.v_stride_h;
 
-  for (uint kv0 = 0u; int(kv0) < kv_end; kv0 += BLOCK_K) {
+  [[dont_unroll]] for (uint t = 0u; t < num_tiles; ++t) {
+    const uint kv0 = t * BLOCK_K;
     // Stage K_j and V_j for j in [kv0, kv0 + BLOCK_K) (zeros past Sk).
     barrier();
-    for (uint e = r; e < BLOCK_K * HEAD_DIM; e += BLOCK_Q) {
-      const uint jj = e / HEAD_DIM;
-      const uint d = e % HEAD_DIM;
-      const uint j = kv0 + jj;
-      const bool in_range = j < pc.seq_k;
-      k_tile[e] = in_range ? LOAD_ELEM(k_words, k_head + j * pc.k_stride_s + d) : 0.0;
-      v_tile[e] = in_range ? LOAD_ELEM(v_words, v_head + j * pc.v_stride_s + d) : 0.0;
+    [[dont_unroll]] for (uint n = 0u; n < LOADS_PER_INVOCATION; ++n) {
+      const uint e = n * BLOCK_Q + r;  // vec4 index within the tile
+      if (e < TILE_VEC4S) {
+        const uint j = kv0 + e / D4;
+        const uint d = 4u * (e % D4);
+        const bool in_range = j < pc.seq_k;
+        k_tile[e] = in_range ? LOAD_VEC4(k_words, k_head + j * pc.k_stride_s + d) : vec4(0.0);
+        v_tile[e] = in_range ? LOAD_VEC4(v_words, v_head + j * pc.v_stride_s + d) : vec4(0.0);
+      }
     }
     barrier();
 
     if (row_valid) {
-      // S_ij = scale_log2 * q_i . k_j, then the tile's row max.
+      // S_ij = scale_log2 * q_i . k_j, and the tile's row max.
       float m_new = m_i;
-      for (uint jj = 0u; jj < BLOCK_K; ++jj) {
-        const uint j = kv0 + jj;
-        float acc = 0.0;
-        for (uint d = 0u; d < HEAD_DIM; ++d) {
-          acc = fma(q[d], k_tile[jj * HEAD_DIM + d], acc);
+      [[dont_unroll]] for (uint j0 = 0u; j0 < BLOCK_K; j0 += KEY_STEP) {
+        [[unroll]] for (uint u = 0u; u < KEY_STEP; ++u) {
+          const uint jj = j0 + u;
+          vec4 acc = vec4(0.0);
+          [[unroll]] for (uint d4 = 0u; d4 < D4; ++d4) {
+            acc = fma(q[d4], k_tile[jj * D4 + d4], acc);
+          }
+          const float score = key_visible(i, kv0 + jj) ? (acc.x + acc.y) + (acc.z + acc.w) : NEG_INF;
+          s[jj] = score;
+          m_new = max(m_new, score);
         }
-        s[jj] = (j < pc.seq_k && key_visible(i, j)) ? acc : NEG_INF;
-        m_new = max(m_new, s[jj]);
       }
       // A row with no visible key so far keeps m_i = -inf and skips the update (no NaN).
       if (m_new != NEG_INF) {
         const float alpha = exp2(m_i - m_new);  // m_i = -inf gives alpha = 0
         l_i *= alpha;
-        for (uint d = 0u; d < HEAD_DIM; ++d) {
-          o[d] *= alpha;
+        [[unroll]] for (uint d4 = 0u; d4 < D4; ++d4) {
+          o[d4] *= alpha;
         }
-        for (uint jj = 0u; jj < BLOCK_K; ++jj) {
-          const float p = exp2(s[jj] - m_new);  // P_ij; masked keys give 0
-          l_i += p;
-          for (uint d = 0u; d < HEAD_DIM; ++d) {
-            o[d] = fma(p, v_tile[jj * HEAD_DIM + d], o[d]);
+        [[dont_unroll]] for (uint j0 = 0u; j0 < BLOCK_K; j0 += KEY_STEP) {
+          [[unroll]] for (uint u = 0u; u < KEY_STEP; ++u) {
+            const uint jj = j0 + u;
+            const float p = exp2(s[jj] - m_new);  // P_ij; masked keys give 0
+            l_i += p;
+            [[unroll]] for (uint d4 = 0u; d4 < D4; ++d4) {
+              o[d4] = fma(vec4(p), v_tile[jj * D4 + d4], o[d4]);
+            }
           }
         }
         m_i = m_new;
@@ -133,14 +158,18 @@ void main() {
   // O_i = O_i / l_i (0 for a fully masked row).
   const float inv_l = l_i > 0.0 ? 1.0 / l_i : 0.0;
   const uint o_base = pc.o_offset + b * pc.o_stride_b + h * pc.o_stride_h + i * pc.o_stride_s;
-  if (DTYPE == DTYPE_F16) {
-    // o_base is even (checked on the host), so each word holds two elements of this row only.
-    for (uint d = 0u; d < HEAD_DIM; d += 2u) {
-      o_words[(o_base + d) >> 1u] = packHalf2x16(vec2(o[d] * inv_l, o[d + 1u] * inv_l));
-    }
-  } else {
-    for (uint d = 0u; d < HEAD_DIM; ++d) {
-      o_words[o_base + d] = floatBitsToUint(o[d] * inv_l);
+  [[unroll]] for (uint d4 = 0u; d4 < D4; ++d4) {
+    const vec4 out4 = o[d4] * inv_l;
+    const uint idx = o_base + 4u * d4;
+    if (DTYPE == DTYPE_F16) {
+      // o_base is even (checked on the host): each word holds two elements of this row only.
+      o_words[idx >> 1u] = packHalf2x16(out4.xy);
+      o_words[(idx >> 1u) + 1u] = packHalf2x16(out4.zw);
+    } else {
+      o_words[idx] = floatBitsToUint(out4.x);
+      o_words[idx + 1u] = floatBitsToUint(out4.y);
+      o_words[idx + 2u] = floatBitsToUint(out4.z);
+      o_words[idx + 3u] = floatBitsToUint(out4.w);
     }
   }
   if (WRITE_LSE != 0u) {

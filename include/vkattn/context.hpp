@@ -34,6 +34,8 @@ struct ContextOptions {
 };
 
 // Handles of a host application that vkattn adopts. None is destroyed by vkattn.
+// The device must be Vulkan 1.3 with the maintenance4 feature enabled (core and mandatory in 1.3;
+// vkattn's pipelines take their workgroup size from specialization constants).
 struct HostHandles {
   VkInstance instance = VK_NULL_HANDLE;
   VkPhysicalDevice physical_device = VK_NULL_HANDLE;
@@ -53,6 +55,11 @@ struct DeviceInfo {
   std::uint32_t device_id = 0;
   std::uint32_t driver_version = 0;
   std::uint32_t api_version = 0;
+  VkDriverId driver_id = static_cast<VkDriverId>(0);
+  // Loop iterations one shader invocation may run before the driver ends it (all loops
+  // together): 65535 on llvmpipe/lavapipe, 0 where there is no such limit. Plans whose rows
+  // would need more are refused with kUnsupported instead of returning truncated results.
+  std::uint32_t max_loop_iterations = 0;
   VkPhysicalDeviceType type = VK_PHYSICAL_DEVICE_TYPE_OTHER;
   std::uint8_t pipeline_cache_uuid[VK_UUID_SIZE] = {};
   std::uint32_t max_shared_memory = 0;        // maxComputeSharedMemorySize

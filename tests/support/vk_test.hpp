@@ -1,0 +1,49 @@
+// Test fixture: every context runs under VK_LAYER_KHRONOS_validation (synchronization validation
+// on) and any validation message fails the test.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "vkattn/vkattn.hpp"
+
+namespace vkattn::test {
+
+// Collects what contexts log, split into validation-layer messages and engine warnings.
+class LogCapture {
+ public:
+  LogCallback callback();
+  std::vector<std::string> validation_messages() const;
+  std::vector<std::string> warnings() const;
+  // Called by hosts that install their own debug messenger (adopt tests).
+  void add_validation_message(std::string message);
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::string> validation_;
+  std::vector<std::string> warnings_;
+};
+
+class VkTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+
+  // Options every test context uses: validation on, log captured, pipeline cache not persisted
+  // (tests of persistence set a path of their own).
+  ContextOptions test_options() const;
+  std::unique_ptr<Context> make_context(ContextOptions options);
+
+  Context& ctx() { return *ctx_; }
+  std::unique_ptr<Context> ctx_;
+  std::shared_ptr<LogCapture> log_ = std::make_shared<LogCapture>();
+};
+
+// Fails the current test with every message `log` holds from the validation layer.
+void expect_no_validation_messages(const LogCapture& log);
+
+}  // namespace vkattn::test

@@ -1,0 +1,154 @@
+// Bad input to the forward pass: a clear error naming the field and the value, and every output
+// buffer bit-for-bit unchanged.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <random>
+
+#include "support/attention_case.hpp"
+#include "support/vk_test.hpp"
+
+namespace vkattn::test {
+namespace {
+
+class ForwardErrors : public VkTest {
+ protected:
+  void SetUp() override {
+    VkTest::SetUp();
+    std::mt19937_64 rng(test_seed());
+    CaseShape shape{1, 2, 2, 20, 24, 32, DType::kF32, Causal::kNone, Layout::kBHSD, true};
+    Result<AttentionCase> c = AttentionCase::create(ctx(), shape, rng);
+    ASSERT_TRUE(c.is_ok());
+    case_.emplace(std::move(c).value());
+    Result<ForwardPlan> p = ForwardPlan::create(ctx(), case_->desc());
+    ASSERT_TRUE(p.is_ok());
+    plan_.emplace(std::move(p).value());
+  }
+  void TearDown() override {
+    plan_.reset();
+    case_.reset();
+    VkTest::TearDown();
+  }
+
+  // Applies `mutate` to valid tensors, runs, and checks the error and untouched outputs.
+  void expect_run_error(const std::function<void(ForwardTensors&)>& mutate, ErrorCode code, const std::string& text) {
+    ForwardTensors t = case_->tensors();
+    mutate(t);
+    expect_untouched([&] { return plan_->run(t); }, code, text);
+  }
+
+  void expect_desc_error(const std::function<void(AttentionDesc&)>& mutate, ErrorCode code, const std::string& text) {
+    AttentionDesc d = case_->desc();
+    mutate(d);
+    expect_untouched([&] { return ForwardPlan::create(ctx(), d).status(); }, code, text);
+  }
+
+  void expect_untouched(const std::function<Status()>& call, ErrorCode code, const std::string& text) {
+    const auto o_before = case_->o_dev->download_bytes();
+    const auto lse_before = case_->lse_dev->download_bytes();
+    const Status s = call();
+    ASSERT_FALSE(s.is_ok()) << "expected an error containing \"" << text << "\"";
+    EXPECT_EQ(s.code(), code) << s.to_string();
+    EXPECT_NE(s.message().find(text), std::string::npos) << "message: " << s.message() << "\nexpected: " << text;
+    EXPECT_EQ(case_->o_dev->download_bytes().value(), o_before.value()) << "O was written";
+    EXPECT_EQ(case_->lse_dev->download_bytes().value(), lse_before.value()) << "LSE was written";
+  }
+
+  std::optional<AttentionCase> case_;
+  std::optional<ForwardPlan> plan_;
+};
+
+constexpr ErrorCode kInvalid = ErrorCode::kInvalidArgument;
+
+TEST_F(ForwardErrors, HeadDimNotMultipleOf8) {
+  expect_desc_error([](AttentionDesc& d) { d.head_dim = 12; }, kInvalid, "desc.head_dim = 12");
+}
+TEST_F(ForwardErrors, HeadDimAbove256) {
+  expect_desc_error([](AttentionDesc& d) { d.head_dim = 264; }, kInvalid, "desc.head_dim = 264");
+}
+TEST_F(ForwardErrors, KvHeadsDoNotDivideQueryHeads) {
+  expect_desc_error([](AttentionDesc& d) { d.q_heads = 4, d.kv_heads = 3; }, kInvalid, "desc.kv_heads = 3");
+}
+TEST_F(ForwardErrors, ZeroSizedDimension) {
+  expect_desc_error([](AttentionDesc& d) { d.seq_q = 0; }, kInvalid, "desc.seq_q = 0");
+  expect_desc_error([](AttentionDesc& d) { d.batch = 0; }, kInvalid, "desc.batch = 0");
+}
+TEST_F(ForwardErrors, NonFiniteScale) {
+  expect_desc_error([](AttentionDesc& d) { d.scale = NAN; }, kInvalid, "desc.scale = nan");
+  expect_desc_error([](AttentionDesc& d) { d.scale = INFINITY; }, kInvalid, "desc.scale = inf");
+}
+TEST_F(ForwardErrors, RowLongerThanLlvmpipeLoopBudget) {
+  if (ctx().info().max_loop_iterations == 0) GTEST_SKIP() << "device has no loop budget";
+  expect_desc_error([](AttentionDesc& d) { d.seq_k = 4'000'000; }, ErrorCode::kUnsupported, "desc.seq_k = 4000000");
+}
+TEST_F(ForwardErrors, ShapeMismatch) {
+  expect_run_error([](ForwardTensors& t) { t.q.shape[2] = 10; }, kInvalid, "q.shape[2] (Sq) = 10, expected 20");
+  expect_run_error([](ForwardTensors& t) { t.v.shape[1] = 1; }, kInvalid, "v.shape[1] (Hkv) = 1, expected 2");
+}
+TEST_F(ForwardErrors, DtypeMismatch) {
+  expect_run_error([](ForwardTensors& t) { t.k.dtype = DType::kF16; }, kInvalid, "k.dtype = f16, expected f32");
+}
+TEST_F(ForwardErrors, NullBuffer) {
+  expect_run_error([](ForwardTensors& t) { t.v.buffer = VK_NULL_HANDLE; }, kInvalid, "v.buffer is VK_NULL_HANDLE");
+}
+TEST_F(ForwardErrors, BufferTooSmall) {
+  expect_run_error([](ForwardTensors& t) { t.q.buffer_size -= 4; }, kInvalid, "q.buffer_size = 5116");
+}
+TEST_F(ForwardErrors, StridesReachOutsideTheBuffer) {
+  expect_run_error([](ForwardTensors& t) { t.k.strides[1] *= 2; }, kInvalid, "k: the view reaches byte");
+}
+TEST_F(ForwardErrors, MisalignedOffset) {
+  expect_run_error([](ForwardTensors& t) { t.q.offset = 2; }, kInvalid, "q.offset = 2 bytes");
+}
+TEST_F(ForwardErrors, HeadDimNotContiguous) {
+  expect_run_error([](ForwardTensors& t) { t.q.strides[3] = 2; }, kInvalid, "q.strides[3] = 2");
+}
+TEST_F(ForwardErrors, NegativeStride) {
+  expect_run_error([](ForwardTensors& t) { t.k.strides[2] = -32; }, kInvalid, "k.strides[2] = -32");
+}
+TEST_F(ForwardErrors, WrongRank) {
+  expect_run_error([](ForwardTensors& t) { t.o.rank = 3; }, kInvalid, "o.rank = 3, expected 4");
+}
+TEST_F(ForwardErrors, OutputOverlapsInput) {
+  expect_run_error([](ForwardTensors& t) { t.o = t.q; }, kInvalid, "o (bytes 0..5120) overlaps q");
+}
+TEST_F(ForwardErrors, OutputElementsOverlapEachOther) {
+  expect_run_error([](ForwardTensors& t) { t.o.strides[2] = 0; }, kInvalid, "o: strides make distinct elements overlap");
+}
+TEST_F(ForwardErrors, LseMissingOrUnexpected) {
+  expect_run_error([](ForwardTensors& t) { t.lse.reset(); }, kInvalid, "lse is missing");
+  expect_run_error([](ForwardTensors& t) { t.lse->shape[2] = 3; }, kInvalid, "lse.shape[2] (Sq) = 3, expected 20");
+}
+TEST_F(ForwardErrors, RecordRejectsANullCommandBuffer) {
+  expect_untouched([&] { return plan_->record(VK_NULL_HANDLE, case_->tensors()); }, kInvalid, "cmd is VK_NULL_HANDLE");
+}
+
+TEST(Fp16OutputErrors, OddRowStrideOfAnFp16Output) {
+  LogCapture log;
+  ContextOptions o;
+  o.enable_validation = true;
+  o.log = log.callback();
+  o.pipeline_cache.persist = false;
+  auto ctx = Context::create(o);
+  ASSERT_TRUE(ctx.is_ok());
+  {
+    std::mt19937_64 rng(test_seed());
+    CaseShape shape{1, 1, 1, 4, 4, 8, DType::kF16, Causal::kNone, Layout::kBHSD, true};
+    Result<AttentionCase> c = AttentionCase::create(**ctx, shape, rng);
+    ASSERT_TRUE(c.is_ok());
+    Result<ForwardPlan> plan = ForwardPlan::create(**ctx, c->desc());
+    ASSERT_TRUE(plan.is_ok());
+    ForwardTensors t = c->tensors();
+    t.o.strides[2] = 9;      // rows start at odd elements: two rows would share a 32-bit word
+    t.o.buffer_size = 1024;  // large enough, so the stride is what fails
+    const Status s = plan->validate(t);
+    ASSERT_FALSE(s.is_ok());
+    EXPECT_NE(s.message().find("o.strides[2] = 9 must be even"), std::string::npos) << s.message();
+  }
+  ctx.value().reset();
+  expect_no_validation_messages(log);
+}
+
+}  // namespace
+}  // namespace vkattn::test

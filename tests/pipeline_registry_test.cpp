@@ -1,0 +1,77 @@
+// The in-memory pipeline LRU: hit/miss/eviction counters, keys by value, plans outliving eviction.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "support/attention_case.hpp"
+#include "support/vk_test.hpp"
+
+namespace vkattn::test {
+namespace {
+
+AttentionDesc desc_with(std::int64_t head_dim, Causal causal) {
+  AttentionDesc d;
+  d.dtype = DType::kF32;
+  d.seq_q = 20;
+  d.seq_k = 30;
+  d.head_dim = head_dim;
+  d.mask.causal = causal;
+  return d;
+}
+
+class PipelineRegistryTest : public VkTest {
+ protected:
+  void SetUp() override {
+    ContextOptions o = test_options();
+    o.pipeline_cache.capacity = 2;
+    ctx_ = make_context(o);
+    ASSERT_NE(ctx_, nullptr);
+  }
+};
+
+TEST_F(PipelineRegistryTest, EqualDescriptionsHitByValue) {
+  Result<ForwardPlan> a = ForwardPlan::create(ctx(), desc_with(16, Causal::kNone));
+  Result<ForwardPlan> b = ForwardPlan::create(ctx(), desc_with(16, Causal::kNone));  // a different object, same value
+  ASSERT_TRUE(a.is_ok() && b.is_ok());
+  const PipelineStats s = ctx().pipeline_stats();
+  EXPECT_EQ(s.misses, 1u);
+  EXPECT_EQ(s.hits, 1u);
+  EXPECT_EQ(s.size, 1u);
+  EXPECT_EQ(a->variant_name(), b->variant_name());
+}
+
+TEST_F(PipelineRegistryTest, EvictsLeastRecentlyUsedAtCapacity) {
+  ASSERT_TRUE(ForwardPlan::create(ctx(), desc_with(16, Causal::kNone)).is_ok());      // A (miss)
+  ASSERT_TRUE(ForwardPlan::create(ctx(), desc_with(16, Causal::kTopLeft)).is_ok());   // B (miss)
+  ASSERT_TRUE(ForwardPlan::create(ctx(), desc_with(16, Causal::kNone)).is_ok());      // A (hit; B is now LRU)
+  ASSERT_TRUE(ForwardPlan::create(ctx(), desc_with(16, Causal::kBottomRight)).is_ok());  // C (miss, evicts B)
+  PipelineStats s = ctx().pipeline_stats();
+  EXPECT_EQ(s.misses, 3u);
+  EXPECT_EQ(s.hits, 1u);
+  EXPECT_EQ(s.evictions, 1u);
+  EXPECT_EQ(s.size, 2u);
+  EXPECT_EQ(s.capacity, 2u);
+  ASSERT_TRUE(ForwardPlan::create(ctx(), desc_with(16, Causal::kNone)).is_ok());  // A still held
+  EXPECT_EQ(ctx().pipeline_stats().hits, 2u);
+  ASSERT_TRUE(ForwardPlan::create(ctx(), desc_with(16, Causal::kTopLeft)).is_ok());  // B was evicted
+  s = ctx().pipeline_stats();
+  EXPECT_EQ(s.misses, 4u);
+  EXPECT_EQ(s.evictions, 2u);
+}
+
+TEST_F(PipelineRegistryTest, PlanKeepsWorkingAfterItsPipelineIsEvicted) {
+  std::mt19937_64 rng(test_seed());
+  CaseShape shape{1, 2, 2, 20, 30, 16, DType::kF32, Causal::kTopLeft, Layout::kBHSD, true};
+  Result<AttentionCase> c = AttentionCase::create(ctx(), shape, rng);
+  ASSERT_TRUE(c.is_ok());
+  Result<ForwardPlan> plan = ForwardPlan::create(ctx(), c->desc());
+  ASSERT_TRUE(plan.is_ok());
+  for (std::int64_t d : {24, 32, 40}) ASSERT_TRUE(ForwardPlan::create(ctx(), desc_with(d, Causal::kNone)).is_ok());
+  EXPECT_GE(ctx().pipeline_stats().evictions, 2u);
+  ASSERT_TRUE(plan->run(c->tensors()).is_ok());
+  const RefResult ref = reference_forward(c->ref_problem(), c->q, c->k, c->v);
+  expect_close(c->download_o(), ref.o, output_tolerance(shape.dtype), "O");
+}
+
+}  // namespace
+}  // namespace vkattn::test

@@ -17,7 +17,7 @@ function(vkattn_compile_shader out_var)
   endforeach()
   set(common --target-env vulkan1.3 -I${CMAKE_CURRENT_SOURCE_DIR} ${defs})
   add_custom_command(
-    OUTPUT "${hdr}" "${spv}"
+    OUTPUT "${spv}" "${hdr}"  # the depfile names ${spv}: it must be the first output
     COMMAND ${VKATTN_GLSLANG} ${common} --depfile "${dep}" -o "${spv}" "${src}"
     COMMAND ${VKATTN_SPIRV_VAL} --target-env vulkan1.3 "${spv}"
     COMMAND ${VKATTN_GLSLANG} ${common} --vn ${ARG_NAME} -o "${hdr}" "${src}"

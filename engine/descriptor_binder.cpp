@@ -1,6 +1,7 @@
 #include "descriptor_binder.hpp"
 
-#include <vector>
+#include <array>
+#include <string>
 
 #include "context_state.hpp"
 #include "pipeline_registry.hpp"
@@ -19,8 +20,8 @@ DescriptorBinder::~DescriptorBinder() {
 }
 
 Result<VkDescriptorSet> DescriptorBinder::pooled_set(std::span<const VkDescriptorBufferInfo> buffers) {
-  Key key;
-  for (const auto& b : buffers) key.emplace_back(b.buffer, b.offset, b.range);
+  Key key{};
+  for (std::size_t i = 0; i < buffers.size(); ++i) key[i] = {buffers[i].buffer, buffers[i].offset, buffers[i].range};
   if (auto it = sets_.find(key); it != sets_.end()) return it->second;
   if (left_in_pool_ == 0) {
     VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kSetsPerPool * static_cast<std::uint32_t>(buffers.size())};
@@ -40,7 +41,7 @@ Result<VkDescriptorSet> DescriptorBinder::pooled_set(std::span<const VkDescripto
   VkDescriptorSet set = VK_NULL_HANDLE;
   VKATTN_VK(vkAllocateDescriptorSets(ctx_.device, &ai, &set), "vkAllocateDescriptorSets");
   --left_in_pool_;
-  std::vector<VkWriteDescriptorSet> writes(buffers.size());
+  std::array<VkWriteDescriptorSet, kMaxBindings> writes{};
   for (std::size_t i = 0; i < buffers.size(); ++i) {
     writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
     writes[i].dstSet = set;
@@ -49,14 +50,18 @@ Result<VkDescriptorSet> DescriptorBinder::pooled_set(std::span<const VkDescripto
     writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
     writes[i].pBufferInfo = &buffers[i];
   }
-  vkUpdateDescriptorSets(ctx_.device, static_cast<std::uint32_t>(writes.size()), writes.data(), 0, nullptr);
+  vkUpdateDescriptorSets(ctx_.device, static_cast<std::uint32_t>(buffers.size()), writes.data(), 0, nullptr);
   sets_.emplace(std::move(key), set);
   return set;
 }
 
 Status DescriptorBinder::bind(VkCommandBuffer cmd, std::span<const VkDescriptorBufferInfo> buffers) {
+  if (buffers.size() > kMaxBindings) {
+    return Status(ErrorCode::kUnsupported, "a kernel binds " + std::to_string(buffers.size()) + " buffers, at most " +
+                                               std::to_string(kMaxBindings));
+  }
   if (pipeline_->push_descriptors) {
-    std::vector<VkWriteDescriptorSet> writes(buffers.size());
+    std::array<VkWriteDescriptorSet, kMaxBindings> writes{};
     for (std::size_t i = 0; i < buffers.size(); ++i) {
       writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
       writes[i].dstBinding = static_cast<std::uint32_t>(i);
@@ -65,7 +70,7 @@ Status DescriptorBinder::bind(VkCommandBuffer cmd, std::span<const VkDescriptorB
       writes[i].pBufferInfo = &buffers[i];
     }
     ctx_.cmd_push_descriptor_set(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline_->layout, 0,
-                                 static_cast<std::uint32_t>(writes.size()), writes.data());
+                                 static_cast<std::uint32_t>(buffers.size()), writes.data());
     return Status::ok();
   }
   Result<VkDescriptorSet> set = pooled_set(buffers);

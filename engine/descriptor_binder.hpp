@@ -4,6 +4,7 @@
 
 #include <vulkan/vulkan_core.h>
 
+#include <array>
 #include <map>
 #include <memory>
 #include <span>
@@ -19,6 +20,8 @@ struct Pipeline;
 
 class DescriptorBinder {
  public:
+  static constexpr std::size_t kMaxBindings = 8;  // storage buffers of the largest kernel
+
   DescriptorBinder(ContextState& ctx, std::shared_ptr<const Pipeline> pipeline);
   ~DescriptorBinder();
   DescriptorBinder(const DescriptorBinder&) = delete;
@@ -33,7 +36,7 @@ class DescriptorBinder {
   std::size_t pooled_sets() const { return sets_.size(); }
 
  private:
-  using Key = std::vector<std::tuple<VkBuffer, VkDeviceSize, VkDeviceSize>>;
+  using Key = std::array<std::tuple<VkBuffer, VkDeviceSize, VkDeviceSize>, kMaxBindings>;
   Result<VkDescriptorSet> pooled_set(std::span<const VkDescriptorBufferInfo> buffers);
 
   ContextState& ctx_;

@@ -16,6 +16,7 @@ class ForwardErrors : public VkTest {
  protected:
   void SetUp() override {
     VkTest::SetUp();
+    if (HasFatalFailure()) return;
     std::mt19937_64 rng(test_seed());
     CaseShape shape{1, 2, 2, 20, 24, 32, DType::kF32, Causal::kNone, Layout::kBHSD, true};
     Result<AttentionCase> c = AttentionCase::create(ctx(), shape, rng);

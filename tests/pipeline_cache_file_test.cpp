@@ -101,6 +101,7 @@ class PipelineCachePersistence : public VkTest {
     fs::remove_all(dir_);
     path_ = (dir_ / "pipelines.bin").string();
     VkTest::SetUp();
+    if (HasFatalFailure()) return;
   }
   void TearDown() override {
     VkTest::TearDown();

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <iostream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "context_state.hpp"
@@ -21,37 +22,38 @@ bool env_is_one(const char* name) {
   return v != nullptr && std::strcmp(v, "1") == 0;
 }
 
-bool has_instance_extension(const char* name) {
+// True if `name` is among the names that `enumerate` lists (extensions or layers).
+template <class Props, class Enumerate>
+bool listed(const char* name, Enumerate enumerate) {
   std::uint32_t n = 0;
-  vkEnumerateInstanceExtensionProperties(nullptr, &n, nullptr);
-  std::vector<VkExtensionProperties> exts(n);
-  vkEnumerateInstanceExtensionProperties(nullptr, &n, exts.data());
-  for (const auto& e : exts) {
-    if (std::strcmp(e.extensionName, name) == 0) return true;
+  enumerate(&n, static_cast<Props*>(nullptr));
+  std::vector<Props> props(n);
+  enumerate(&n, props.data());
+  for (const Props& p : props) {
+    const char* listed_name = nullptr;
+    if constexpr (std::is_same_v<Props, VkLayerProperties>) {
+      listed_name = p.layerName;
+    } else {
+      listed_name = p.extensionName;
+    }
+    if (std::strcmp(listed_name, name) == 0) return true;
   }
   return false;
+}
+
+bool has_instance_extension(const char* name) {
+  return listed<VkExtensionProperties>(
+      name, [](std::uint32_t* n, VkExtensionProperties* p) { vkEnumerateInstanceExtensionProperties(nullptr, n, p); });
 }
 
 bool has_layer(const char* name) {
-  std::uint32_t n = 0;
-  vkEnumerateInstanceLayerProperties(&n, nullptr);
-  std::vector<VkLayerProperties> layers(n);
-  vkEnumerateInstanceLayerProperties(&n, layers.data());
-  for (const auto& l : layers) {
-    if (std::strcmp(l.layerName, name) == 0) return true;
-  }
-  return false;
+  return listed<VkLayerProperties>(name, [](std::uint32_t* n, VkLayerProperties* p) { vkEnumerateInstanceLayerProperties(n, p); });
 }
 
 bool has_device_extension(VkPhysicalDevice device, const char* name) {
-  std::uint32_t n = 0;
-  vkEnumerateDeviceExtensionProperties(device, nullptr, &n, nullptr);
-  std::vector<VkExtensionProperties> exts(n);
-  vkEnumerateDeviceExtensionProperties(device, nullptr, &n, exts.data());
-  for (const auto& e : exts) {
-    if (std::strcmp(e.extensionName, name) == 0) return true;
-  }
-  return false;
+  return listed<VkExtensionProperties>(name, [device](std::uint32_t* n, VkExtensionProperties* p) {
+    vkEnumerateDeviceExtensionProperties(device, nullptr, n, p);
+  });
 }
 
 VKAPI_ATTR VkBool32 VKAPI_CALL on_validation_message(VkDebugUtilsMessageSeverityFlagBitsEXT severity,

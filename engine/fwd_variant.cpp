@@ -92,13 +92,13 @@ Status validate_desc(const AttentionDesc& d, const DeviceInfo& info) {
     return invalid("desc.batch * desc.q_heads = " + n(groups_y) + " exceeds maxComputeWorkGroupCount[1] = " +
                    n(info.max_workgroup_count[1]));
   }
-  const std::int64_t groups_x = (d.seq_q + kBlockQ - 1) / kBlockQ;
+  const FwdSpecConstants spec = choose_fwd_variant(d, info);
+  const std::int64_t groups_x = (d.seq_q + spec.block_q - 1) / spec.block_q;
   if (groups_x > static_cast<std::int64_t>(info.max_workgroup_count[0])) {
     return invalid("desc.seq_q = " + n(d.seq_q) + " needs " + n(groups_x) +
                    " workgroups, more than maxComputeWorkGroupCount[0] = " + n(info.max_workgroup_count[0]));
   }
   if (info.max_loop_iterations != 0) {
-    const FwdSpecConstants spec = choose_fwd_variant(d, info);
     const std::uint64_t needed = fwd_loop_iterations(spec, d.seq_k);
     if (needed > info.max_loop_iterations) {
       return Status(ErrorCode::kUnsupported,

@@ -1,10 +1,12 @@
 // vkattn-bench: forward attention timed on the GPU with Vulkan timestamps (Google Benchmark,
 // manual time). One benchmark per variant x shape; counters follow the FlashAttention papers:
-// FLOPs = 4 * B * Hq * Sq * Sk * D, halved for causal masks.
+// FLOPs = 4 * B * Hq * D * (visible query-key pairs): 4 * B * Hq * Sq * Sk * D without a mask,
+// about half of it for causal masks, and about w/Sk of it for a window of w keys.
 //
 //   vkattn-bench [--device=<index|name>] [Google Benchmark flags, e.g. --benchmark_format=json]
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -27,14 +29,31 @@ constexpr int kDispatchesPerSample = 4;
 
 std::unique_ptr<Context> g_ctx;
 
-double forward_flops(const Shape& s, Causal causal) {
-  const double f = 4.0 * static_cast<double>(s.b * s.h) * static_cast<double>(s.s) * static_cast<double>(s.s) *
-                   static_cast<double>(s.d);
-  return causal == Causal::kNone ? f : f / 2.0;
+// A mask to benchmark, named as in the benchmark name.
+struct BenchMask {
+  std::string name;
+  Mask mask;
+};
+
+// Query-key pairs `mask` leaves visible (Sq = Sk = s, no documents).
+double visible_pairs(const Mask& mask, std::int64_t s) {
+  double pairs = 0;
+  for (std::int64_t i = 0; i < s; ++i) {
+    std::int64_t lo = 0, hi = s - 1;  // diag(i) = i when Sq = Sk, in either alignment
+    if (mask.causal) hi = std::min(hi, i);
+    if (mask.window_right) hi = std::min(hi, i + *mask.window_right);
+    if (mask.window_left) lo = std::max<std::int64_t>(lo, i - *mask.window_left);
+    pairs += static_cast<double>(std::max<std::int64_t>(0, hi - lo + 1));
+  }
+  return pairs;
+}
+
+double forward_flops(const Shape& s, const Mask& mask) {
+  return 4.0 * static_cast<double>(s.b * s.h) * static_cast<double>(s.d) * visible_pairs(mask, s.s);
 }
 
 // Random tensors and a plan for one case; times kDispatchesPerSample back-to-back forwards.
-void bench_forward(benchmark::State& state, Shape shape, DType dtype, Causal causal) {
+void bench_forward(benchmark::State& state, Shape shape, DType dtype, Mask mask) {
   Context& ctx = *g_ctx;
   std::mt19937 rng(1234);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
@@ -53,7 +72,7 @@ void bench_forward(benchmark::State& state, Shape shape, DType dtype, Causal cau
     return;
   }
   ForwardTensors t{q->view(), k->view(), v->view(), o->view(), lse->view()};
-  Result<ForwardPlan> plan = ForwardPlan::create(ctx, describe(t, Mask{causal}));
+  Result<ForwardPlan> plan = ForwardPlan::create(ctx, describe(t, mask));
   if (!plan) {
     state.SkipWithError(plan.status().to_string().c_str());
     return;
@@ -106,7 +125,7 @@ void bench_forward(benchmark::State& state, Shape shape, DType dtype, Causal cau
     state.SetIterationTime(seconds);
   }
   vkDestroyQueryPool(ctx.device(), pool, nullptr);
-  const double flops = forward_flops(shape, causal);
+  const double flops = forward_flops(shape, mask);
   state.counters["TFLOP/s"] = benchmark::Counter(flops * 1e-12, benchmark::Counter::kIsIterationInvariantRate);
   const double bytes = 4.0 * static_cast<double>(n) * static_cast<double>(dtype_size(dtype));  // Q, K, V read, O written
   state.counters["GB/s"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
@@ -119,11 +138,16 @@ void register_all(bool is_cpu) {
                                            : std::vector<Shape>{{4, 16, 4096, 64}, {4, 16, 4096, 128}};
   for (const Shape& s : shapes) {
     for (DType dtype : {DType::kF16, DType::kF32}) {
-      for (Causal causal : {Causal::kNone, Causal::kBottomRight}) {
-        const std::string name = std::string("fwd/") + to_string(dtype) + "/" +
-                                 (causal == Causal::kNone ? "nomask" : to_string(causal)) + "/b" + std::to_string(s.b) +
+      // Tile skipping shows as time: causal about half of nomask, a window of s/8 about 1/8.
+      const std::vector<BenchMask> masks = {
+          {"nomask", Mask{}},
+          {"causal_br", Mask::causal_mask(Align::kBottomRight)},
+          {"win" + std::to_string(s.s / 8) + "_br", Mask::window(s.s / 8, 0, Align::kBottomRight)},
+      };
+      for (const BenchMask& m : masks) {
+        const std::string name = std::string("fwd/") + to_string(dtype) + "/" + m.name + "/b" + std::to_string(s.b) +
                                  "_h" + std::to_string(s.h) + "_s" + std::to_string(s.s) + "_d" + std::to_string(s.d);
-        benchmark::RegisterBenchmark(name.c_str(), bench_forward, s, dtype, causal)
+        benchmark::RegisterBenchmark(name.c_str(), bench_forward, s, dtype, m.mask)
             ->UseManualTime()
             ->Unit(benchmark::kMillisecond)
             ->MinTime(is_cpu ? 0.2 : 0.5)

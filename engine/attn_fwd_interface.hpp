@@ -1,5 +1,5 @@
 // Typed C++ mirrors of attn_fwd.comp's specialization and push constants, generated from the
-// same lists the shader includes (shaders/attn_fwd_spec.inc, shaders/attn_fwd_push.inc).
+// same lists the shader includes (shaders/attn_fwd_spec.inc, attn_fwd_push.inc, attn_fwd_params.inc).
 #pragma once
 
 #include <vulkan/vulkan_core.h>
@@ -13,6 +13,26 @@ namespace vkattn {
 namespace glsl {
 using uint = std::uint32_t;
 }  // namespace glsl
+
+// Bindings of set 0, in the shader's order.
+enum FwdBinding : std::uint32_t {
+  kFwdQ = 0,
+  kFwdK,
+  kFwdV,
+  kFwdO,
+  kFwdLse,
+  kFwdParams,
+  kFwdBias,
+  kFwdSlopes,
+  kFwdTable,
+  kFwdSinks,
+  kFwdDocsQ,
+  kFwdDocsK,
+  kFwdBindingCount,
+};
+
+// Values of the SEQ_MODE specialization constant.
+enum class SeqMode : std::uint32_t { kDense = 0, kPadded = 1, kVarlen = 2 };
 
 // Specialization constants, one 32-bit field per constant_id, in id order.
 struct FwdSpecConstants {
@@ -48,5 +68,24 @@ struct FwdPushConstants {
 };
 static_assert(sizeof(FwdPushConstants) % 4 == 0 && sizeof(FwdPushConstants) <= 128,
               "push constants must fit the 128-byte minimum limit");
+
+}  // namespace vkattn
+
+namespace vkattn {
+
+// The header of the plan's parameter buffer, field for field; followed by one
+// FwdSeqEntry per batch entry when SEQ_MODE != 0.
+struct FwdParamsHeader {
+  using uint = glsl::uint;
+#define VKATTN_PARAM(T, name) T name = 0;
+#include "attn_fwd_params.inc"
+#undef VKATTN_PARAM
+};
+static_assert(sizeof(FwdParamsHeader) == 64, "the uvec4 array after the header starts at a 16-byte boundary");
+
+struct FwdSeqEntry {
+  std::uint32_t start_q = 0, len_q = 0, start_k = 0, len_k = 0;
+};
+static_assert(sizeof(FwdSeqEntry) == 16, "matches uvec4");
 
 }  // namespace vkattn

@@ -20,7 +20,7 @@ struct Pipeline;
 
 class DescriptorBinder {
  public:
-  static constexpr std::size_t kMaxBindings = 8;  // storage buffers of the largest kernel
+  static constexpr std::size_t kMaxBindings = 16;  // storage buffers of the largest kernel
 
   DescriptorBinder(ContextState& ctx, std::shared_ptr<const Pipeline> pipeline);
   ~DescriptorBinder();

@@ -5,7 +5,14 @@
 
 namespace vkattn {
 
-const char* to_string(DType t) { return t == DType::kF16 ? "f16" : "f32"; }
+const char* to_string(DType t) {
+  switch (t) {
+    case DType::kF32: return "f32";
+    case DType::kF16: return "f16";
+    case DType::kI32: return "i32";
+  }
+  return "unknown";
+}
 
 std::uint16_t float_to_half(float f) {
   const std::uint32_t x = std::bit_cast<std::uint32_t>(f);

@@ -1,5 +1,6 @@
 #include "fwd_variant.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -7,14 +8,7 @@
 
 namespace vkattn {
 
-const char* to_string(Causal c) {
-  switch (c) {
-    case Causal::kNone: return "none";
-    case Causal::kTopLeft: return "causal_tl";
-    case Causal::kBottomRight: return "causal_br";
-  }
-  return "unknown";
-}
+const char* to_string(Align a) { return a == Align::kTopLeft ? "tl" : "br"; }
 
 const char* to_string(KernelPath p) {
   switch (p) {
@@ -26,93 +20,256 @@ const char* to_string(KernelPath p) {
 
 namespace {
 constexpr std::uint32_t kBlockQ = 64;
+constexpr std::uint32_t kMaxBlockK = 64;
 constexpr std::uint32_t kKeyStep = 2;
 constexpr std::int64_t kMaxHeadDim = 256;
-constexpr std::int64_t kMaxSeq = std::int64_t{1} << 30;
+constexpr std::int64_t kMaxSeq = std::int64_t{1} << 28;  // keeps i + shift +- window inside int32
+constexpr std::int64_t kMaxRelDistance = std::int64_t{1} << 20;
 
 std::string n(std::int64_t v) { return std::to_string(v); }
-}  // namespace
 
-FwdSpecConstants choose_fwd_variant(const AttentionDesc& desc, const DeviceInfo& info) {
-  FwdSpecConstants spec;
-  spec.head_dim = static_cast<std::uint32_t>(desc.head_dim);
-  spec.block_q = std::min<std::uint32_t>(kBlockQ, info.max_workgroup_invocations);
-  const std::uint32_t bytes_per_key = 2u * spec.head_dim * 4u;  // one K row + one V row, fp32
-  std::uint32_t bk = 64;
-  while (bk > kKeyStep && bk * bytes_per_key > info.max_shared_memory) bk /= 2;
-  spec.block_k = bk;
-  spec.dtype = static_cast<std::uint32_t>(desc.dtype);
-  spec.causal = static_cast<std::uint32_t>(desc.mask.causal);
-  spec.write_lse = desc.write_lse ? 1u : 0u;
-  spec.key_step = kKeyStep;
-  return spec;
+Status unsupported(std::string message) { return Status(ErrorCode::kUnsupported, std::move(message)); }
+
+// Spec constants that follow from the desc alone (no tiles).
+FwdSpecConstants feature_spec(const AttentionDesc& d) {
+  FwdSpecConstants s;
+  s.head_dim = static_cast<std::uint32_t>(d.head_dim);
+  s.head_dim_v = static_cast<std::uint32_t>(d.head_dim_v == 0 ? d.head_dim : d.head_dim_v);
+  s.dtype = static_cast<std::uint32_t>(d.dtype);
+  s.write_lse = d.write_lse ? 1u : 0u;
+  s.causal = d.mask.causal ? 1u : 0u;
+  s.window = d.mask.has_window() ? 1u : 0u;
+  s.documents = d.mask.documents ? 1u : 0u;
+  s.seq_mode = static_cast<std::uint32_t>(d.sequences.varlen()   ? SeqMode::kVarlen
+                                          : d.sequences.padded() ? SeqMode::kPadded
+                                                                 : SeqMode::kDense);
+  s.softcap = d.score_mod.softcap.has_value() ? 1u : 0u;
+  s.alibi = static_cast<std::uint32_t>(d.score_mod.alibi);
+  s.rel_pos = d.score_mod.rel_pos_max_distance.has_value() ? 1u : 0u;
+  s.bias = d.score_mod.bias.has_value() ? 1u + static_cast<std::uint32_t>(*d.score_mod.bias) : 0u;
+  s.sinks = d.score_mod.sinks ? 1u : 0u;
+  // The alignment is part of the variant only where something measures from the diagonal.
+  const bool aligned = s.causal || s.window || s.alibi || s.rel_pos;
+  s.align_br = aligned && d.mask.align == Align::kBottomRight ? 1u : 0u;
+  s.block_q = s.block_k = s.key_step = 0;
+  return s;
 }
 
-std::string fwd_variant_name(const FwdSpecConstants& s) {
-  std::string name = "attn_fwd_d" + std::to_string(s.head_dim);
-  name += s.dtype == static_cast<std::uint32_t>(DType::kF16) ? "_f16" : "_f32";
-  name += std::string("_") + (s.causal == 0 ? "nomask" : to_string(static_cast<Causal>(s.causal)));
-  name += "_bq" + std::to_string(s.block_q) + "_bk" + std::to_string(s.block_k) + "_ks" + std::to_string(s.key_step);
-  name += s.write_lse ? "_lse" : "_nolse";
-  name += "_scalar";
+std::string feature_name_of(const FwdSpecConstants& s) {
+  // Appended piece by piece (GCC 12 warns falsely on `"d" + std::to_string(...)`).
+  std::string name = "d";
+  name += std::to_string(s.head_dim);
+  if (s.head_dim_v != s.head_dim) {
+    name += "v";
+    name += std::to_string(s.head_dim_v);
+  }
+  name += "_";
+  name += to_string(static_cast<DType>(s.dtype));
+  const char* align = s.align_br ? "_br" : "_tl";
+  if (s.causal) name += "_causal";
+  if (s.window) name += "_win";
+  if (s.causal || s.window) name += align;
+  if (s.documents) name += "_doc";
+  if (!s.causal && !s.window && !s.documents) name += "_nomask";
+  if (s.softcap) name += "_softcap";
+  if (s.alibi) name += s.alibi == 2 ? "_alibibh" : "_alibi";
+  if (s.rel_pos) name += "_relpos";
+  if ((s.alibi || s.rel_pos) && !s.causal && !s.window) name += align;
+  if (s.bias) name += s.bias == 2 ? "_bias16" : "_bias32";
+  if (s.sinks) name += "_sink";
+  if (s.seq_mode == static_cast<std::uint32_t>(SeqMode::kPadded)) name += "_pad";
+  if (s.seq_mode == static_cast<std::uint32_t>(SeqMode::kVarlen)) name += "_varlen";
   return name;
 }
 
-Status validate_desc(const AttentionDesc& d, const DeviceInfo& info) {
+// "desc.sequences.cu_seqlens_q": B + 1 entries from 0, non-decreasing; returns the longest length.
+Result<std::int64_t> check_cu_seqlens(const std::vector<std::int32_t>& cu, const char* name, std::int64_t batch) {
+  const std::string f = std::string("desc.sequences.") + name;
+  if (static_cast<std::int64_t>(cu.size()) != batch + 1) {
+    return invalid(f + " has " + n(static_cast<std::int64_t>(cu.size())) + " entries, expected desc.batch + 1 = " +
+                   n(batch + 1));
+  }
+  if (cu[0] != 0) return invalid(f + "[0] = " + n(cu[0]) + " (must be 0)");
+  std::int64_t longest = 0;
+  for (std::size_t b = 1; b < cu.size(); ++b) {
+    if (cu[b] < cu[b - 1]) {
+      return invalid(f + "[" + n(static_cast<std::int64_t>(b)) + "] = " + n(cu[b]) + " is less than " + name + "[" +
+                     n(static_cast<std::int64_t>(b - 1)) + "] = " + n(cu[b - 1]) + " (must be non-decreasing)");
+    }
+    longest = std::max<std::int64_t>(longest, cu[b] - cu[b - 1]);
+  }
+  return longest;
+}
+
+Status check_seq_lens(const std::vector<std::int32_t>& lens, const char* name, std::int64_t batch, const char* seq_name,
+                      std::int64_t seq) {
+  if (lens.empty()) return Status::ok();
+  const std::string f = std::string("desc.sequences.") + name;
+  if (static_cast<std::int64_t>(lens.size()) != batch) {
+    return invalid(f + " has " + n(static_cast<std::int64_t>(lens.size())) + " entries, expected desc.batch = " + n(batch));
+  }
+  for (std::size_t b = 0; b < lens.size(); ++b) {
+    if (lens[b] < 0 || lens[b] > seq) {
+      return invalid(f + "[" + n(static_cast<std::int64_t>(b)) + "] = " + n(lens[b]) + " is outside [0, " + seq_name +
+                     " = " + n(seq) + "]");
+    }
+  }
+  return Status::ok();
+}
+
+Status check_sequences(const AttentionDesc& d, FwdProblem& p) {
+  const Sequences& sq = d.sequences;
+  if (sq.varlen() && sq.padded()) {
+    return invalid("desc.sequences has both cu_seqlens (varlen) and seq_lens (padding); use one");
+  }
+  if (sq.varlen()) {
+    Result<std::int64_t> lq = check_cu_seqlens(sq.cu_seqlens_q, "cu_seqlens_q", d.batch);
+    if (!lq) return lq.status();
+    Result<std::int64_t> lk = check_cu_seqlens(sq.cu_seqlens_k, "cu_seqlens_k", d.batch);
+    if (!lk) return lk.status();
+    if (d.seq_q != 0 && d.seq_q < *lq) {
+      return invalid("desc.seq_q = " + n(d.seq_q) + " is less than the longest query sequence " + n(*lq) +
+                     " (use 0 to take it from cu_seqlens_q)");
+    }
+    if (d.seq_k != 0 && d.seq_k < *lk) {
+      return invalid("desc.seq_k = " + n(d.seq_k) + " is less than the longest key sequence " + n(*lk) +
+                     " (use 0 to take it from cu_seqlens_k)");
+    }
+    p.seq_q = std::max<std::int64_t>({d.seq_q, *lq, 1});
+    p.seq_k = std::max<std::int64_t>({d.seq_k, *lk, 1});
+    p.total_q = sq.cu_seqlens_q.back();
+    p.total_k = sq.cu_seqlens_k.back();
+    p.seq_mode = SeqMode::kVarlen;
+    return Status::ok();
+  }
+  VKATTN_TRY(check_seq_lens(sq.seq_lens_q, "seq_lens_q", d.batch, "desc.seq_q", d.seq_q));
+  VKATTN_TRY(check_seq_lens(sq.seq_lens_kv, "seq_lens_kv", d.batch, "desc.seq_k", d.seq_k));
+  p.seq_mode = sq.padded() ? SeqMode::kPadded : SeqMode::kDense;
+  return Status::ok();
+}
+
+Status check_mask_and_mods(const AttentionDesc& d) {
+  const Mask& m = d.mask;
+  if (m.align != Align::kTopLeft && m.align != Align::kBottomRight) {
+    return invalid("desc.mask.align = " + n(static_cast<std::int64_t>(m.align)) + " is not an Align value");
+  }
+  if (m.window_left && *m.window_left < 0) {
+    return invalid("desc.mask.window_left = " + n(*m.window_left) + " is negative (leave it unset for no bound)");
+  }
+  if (m.window_right && *m.window_right < 0) {
+    return invalid("desc.mask.window_right = " + n(*m.window_right) + " is negative (leave it unset for no bound)");
+  }
+  const ScoreMod& s = d.score_mod;
+  if (s.softcap && !(std::isfinite(*s.softcap) && *s.softcap > 0.0f)) {
+    return invalid("desc.score_mod.softcap = " + std::to_string(*s.softcap) + " (must be finite and > 0)");
+  }
+  if (static_cast<std::uint32_t>(s.alibi) > 2) {
+    return invalid("desc.score_mod.alibi = " + n(static_cast<std::int64_t>(s.alibi)) + " is not an Alibi value");
+  }
+  if (s.rel_pos_max_distance && (*s.rel_pos_max_distance < 0 || *s.rel_pos_max_distance > kMaxRelDistance)) {
+    return invalid("desc.score_mod.rel_pos_max_distance = " + n(*s.rel_pos_max_distance) + " (must be in [0, " +
+                   n(kMaxRelDistance) + "])");
+  }
+  if (s.bias && *s.bias != DType::kF32 && *s.bias != DType::kF16) {
+    return invalid(std::string("desc.score_mod.bias = ") + to_string(*s.bias) + " (must be f32 or f16)");
+  }
+  return Status::ok();
+}
+
+Status check_head_dim(const char* field, std::int64_t v) {
+  if (v < 8 || v > kMaxHeadDim || v % 8 != 0) {
+    return invalid(std::string(field) + " = " + n(v) + " (must be a multiple of 8 in [8, 256])");
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+std::string feature_name(const AttentionDesc& desc) { return feature_name_of(feature_spec(desc)); }
+
+Result<FwdProblem> resolve_problem(const AttentionDesc& d, const DeviceInfo& info) {
   if (d.dtype != DType::kF32 && d.dtype != DType::kF16) {
-    return invalid("desc.dtype = " + n(static_cast<std::int64_t>(d.dtype)) + " is not f32 or f16");
+    return invalid(std::string("desc.dtype = ") + to_string(d.dtype) + " (must be f32 or f16)");
   }
   if (d.batch < 1) return invalid("desc.batch = " + n(d.batch) + " (must be >= 1)");
   if (d.q_heads < 1) return invalid("desc.q_heads = " + n(d.q_heads) + " (must be >= 1)");
-  const std::int64_t kv_heads = d.kv_heads == 0 ? d.q_heads : d.kv_heads;
-  if (kv_heads < 1) return invalid("desc.kv_heads = " + n(d.kv_heads) + " (must be >= 1, or 0 for q_heads)");
-  if (d.q_heads % kv_heads != 0) {
-    return invalid("desc.kv_heads = " + n(kv_heads) + " does not divide desc.q_heads = " + n(d.q_heads));
+  FwdProblem p;
+  p.desc = d;
+  p.kv_heads = d.kv_heads == 0 ? d.q_heads : d.kv_heads;
+  if (p.kv_heads < 1) return invalid("desc.kv_heads = " + n(d.kv_heads) + " (must be >= 1, or 0 for q_heads)");
+  if (d.q_heads % p.kv_heads != 0) {
+    return invalid("desc.kv_heads = " + n(p.kv_heads) + " does not divide desc.q_heads = " + n(d.q_heads));
   }
-  if (d.seq_q < 1 || d.seq_q > kMaxSeq) return invalid("desc.seq_q = " + n(d.seq_q) + " (must be in [1, 2^30])");
-  if (d.seq_k < 1 || d.seq_k > kMaxSeq) return invalid("desc.seq_k = " + n(d.seq_k) + " (must be in [1, 2^30])");
-  if (d.head_dim < 8 || d.head_dim > kMaxHeadDim || d.head_dim % 8 != 0) {
-    return invalid("desc.head_dim = " + n(d.head_dim) + " (must be a multiple of 8 in [8, 256])");
+  p.seq_q = d.seq_q;
+  p.seq_k = d.seq_k;
+  if (!d.sequences.varlen()) {
+    if (d.seq_q < 1 || d.seq_q > kMaxSeq) return invalid("desc.seq_q = " + n(d.seq_q) + " (must be in [1, 2^28])");
+    if (d.seq_k < 1 || d.seq_k > kMaxSeq) return invalid("desc.seq_k = " + n(d.seq_k) + " (must be in [1, 2^28])");
   }
+  VKATTN_TRY(check_sequences(d, p));
+  if (p.seq_q > kMaxSeq || p.seq_k > kMaxSeq || p.total_q > kMaxSeq || p.total_k > kMaxSeq) {
+    return invalid("desc.sequences: more than 2^28 tokens");
+  }
+  VKATTN_TRY(check_head_dim("desc.head_dim", d.head_dim));
+  p.head_dim_v = d.head_dim_v == 0 ? d.head_dim : d.head_dim_v;
+  if (d.head_dim_v != 0) VKATTN_TRY(check_head_dim("desc.head_dim_v", d.head_dim_v));
   if (d.scale.has_value() && !std::isfinite(*d.scale)) {
     return invalid("desc.scale = " + std::to_string(*d.scale) + " is not finite");
   }
-  const auto causal = static_cast<std::uint32_t>(d.mask.causal);
-  if (causal > 2) return invalid("desc.mask.causal = " + n(causal) + " is not a Causal value");
+  VKATTN_TRY(check_mask_and_mods(d));
   if (d.path != KernelPath::kAuto && d.path != KernelPath::kScalar) {
     return invalid("desc.path = " + n(static_cast<std::int64_t>(d.path)) + " is not a KernelPath value");
   }
-  if (2u * kKeyStep * static_cast<std::uint64_t>(d.head_dim) * 4u > info.max_shared_memory) {
-    return Status(ErrorCode::kUnsupported, "desc.head_dim = " + n(d.head_dim) + ": " + n(kKeyStep) +
-                                               " K/V row pairs exceed maxComputeSharedMemorySize = " +
-                                               n(info.max_shared_memory));
+
+  const FwdSpecConstants spec = choose_fwd_variant(p, info);
+  if (spec.block_k < spec.key_step) {
+    return unsupported("desc.head_dim = " + n(d.head_dim) + ", desc.head_dim_v = " + n(p.head_dim_v) + ": " +
+                       n(kKeyStep) + " K/V rows exceed maxComputeSharedMemorySize = " + n(info.max_shared_memory));
   }
   const std::int64_t groups_y = d.batch * d.q_heads;
   if (groups_y > static_cast<std::int64_t>(info.max_workgroup_count[1])) {
     return invalid("desc.batch * desc.q_heads = " + n(groups_y) + " exceeds maxComputeWorkGroupCount[1] = " +
                    n(info.max_workgroup_count[1]));
   }
-  const FwdSpecConstants spec = choose_fwd_variant(d, info);
-  const std::int64_t groups_x = (d.seq_q + spec.block_q - 1) / spec.block_q;
+  const std::int64_t groups_x = (p.seq_q + spec.block_q - 1) / spec.block_q;
   if (groups_x > static_cast<std::int64_t>(info.max_workgroup_count[0])) {
-    return invalid("desc.seq_q = " + n(d.seq_q) + " needs " + n(groups_x) +
+    return invalid("desc.seq_q = " + n(p.seq_q) + " needs " + n(groups_x) +
                    " workgroups, more than maxComputeWorkGroupCount[0] = " + n(info.max_workgroup_count[0]));
   }
   if (info.max_loop_iterations != 0) {
-    const std::uint64_t needed = fwd_loop_iterations(spec, d.seq_k);
+    const std::uint64_t needed = fwd_loop_iterations(spec, p.seq_k);
     if (needed > info.max_loop_iterations) {
-      return Status(ErrorCode::kUnsupported,
-                    "desc.seq_k = " + n(d.seq_k) + " needs " + n(static_cast<std::int64_t>(needed)) +
-                        " loop iterations per invocation; " + info.name + " ends shaders after " +
-                        n(info.max_loop_iterations) + " (llvmpipe's loop limit): split the keys and merge");
+      return unsupported("desc.seq_k = " + n(p.seq_k) + " needs " + n(static_cast<std::int64_t>(needed)) +
+                         " loop iterations per invocation; " + info.name + " ends shaders after " +
+                         n(info.max_loop_iterations) + " (llvmpipe's loop limit): split the keys and merge");
     }
   }
-  return Status::ok();
+  return p;
+}
+
+FwdSpecConstants choose_fwd_variant(const FwdProblem& p, const DeviceInfo& info) {
+  FwdSpecConstants spec = feature_spec(p.desc);
+  spec.block_q = std::min<std::uint32_t>(kBlockQ, info.max_workgroup_invocations);
+  spec.key_step = kKeyStep;
+  // Per key: one fp32 K row, one fp32 V row and a document id; plus 16 bytes of tile ranges.
+  const std::uint32_t bytes_per_key = (spec.head_dim + spec.head_dim_v) * 4u + 4u;
+  std::uint32_t bk = std::min(kMaxBlockK, spec.block_q);
+  while (bk >= kKeyStep && bk * bytes_per_key + 16u > info.max_shared_memory) bk /= 2;
+  spec.block_k = bk;
+  return spec;
+}
+
+std::string fwd_variant_name(const FwdSpecConstants& s) {
+  std::string name = "attn_fwd_" + feature_name_of(s);
+  name += "_bq" + std::to_string(s.block_q) + "_bk" + std::to_string(s.block_k) + "_ks" + std::to_string(s.key_step);
+  name += s.write_lse ? "_lse" : "_nolse";
+  name += "_scalar";
+  return name;
 }
 
 std::uint64_t fwd_loop_iterations(const FwdSpecConstants& s, std::int64_t seq_k) {
   const std::uint64_t tiles = (static_cast<std::uint64_t>(seq_k) + s.block_k - 1) / s.block_k;
-  const std::uint64_t tile_vec4s = static_cast<std::uint64_t>(s.block_k) * (s.head_dim / 4);
+  const std::uint64_t tile_vec4s = static_cast<std::uint64_t>(s.block_k) * (std::max(s.head_dim, s.head_dim_v) / 4);
   const std::uint64_t loads = (tile_vec4s + s.block_q - 1) / s.block_q;
   return tiles * (1 + loads + 2 * (s.block_k / s.key_step)) + 1;
 }

@@ -1,4 +1,5 @@
-// Choosing the forward kernel variant (tiles from the device's limits) and naming it.
+// Checking a forward problem, choosing its kernel variant (tiles from the device's limits) and
+// naming it.
 #pragma once
 
 #include <string>
@@ -9,18 +10,30 @@
 
 namespace vkattn {
 
-// Spec constants for `desc` on a device with `info`. Tiles are chosen from the device limits:
-// BLOCK_K is the largest power of two <= 64 whose fp32 K and V tiles fit maxComputeSharedMemorySize.
-// Assumes `desc` is valid (validate_desc passed).
-FwdSpecConstants choose_fwd_variant(const AttentionDesc& desc, const DeviceInfo& info);
+// A desc with its defaults filled in and its varlen maximum lengths computed.
+struct FwdProblem {
+  AttentionDesc desc;
+  std::int64_t kv_heads = 0;
+  std::int64_t head_dim_v = 0;
+  std::int64_t seq_q = 0;  // Sq (varlen: longest query sequence)
+  std::int64_t seq_k = 0;  // Sk (varlen: longest key sequence)
+  std::int64_t total_q = 0;  // varlen: Tq = cu_seqlens_q.back()
+  std::int64_t total_k = 0;  // varlen: Tk
+  SeqMode seq_mode = SeqMode::kDense;
+};
 
-// "attn_fwd_d64_f16_causal_br_bq64_bk32_lse_scalar": every spec constant appears, so equal names
-// mean equal pipelines.
+// Problem-level checks that need no tensors: shapes, head dims, scale, mask and score_mod
+// parameters, sequence lengths, and the device's limits (shared memory, workgroup counts,
+// llvmpipe's per-invocation loop budget). Every error names the desc field and its value.
+Result<FwdProblem> resolve_problem(const AttentionDesc& desc, const DeviceInfo& info);
+
+// Spec constants for a resolved problem. BLOCK_K is the largest power of two <= min(64, BLOCK_Q)
+// whose fp32 K and V tiles fit maxComputeSharedMemorySize.
+FwdSpecConstants choose_fwd_variant(const FwdProblem& p, const DeviceInfo& info);
+
+// "attn_fwd_<feature_name>_bq64_bk64_ks2_lse_scalar": every spec constant appears, so equal
+// names mean equal pipelines.
 std::string fwd_variant_name(const FwdSpecConstants& spec);
-
-// Problem-level checks that need no tensors (shapes, head dim, scale, limits of the device,
-// including llvmpipe's per-invocation loop budget for the chosen variant).
-Status validate_desc(const AttentionDesc& desc, const DeviceInfo& info);
 
 // Loop iterations one invocation of `spec` runs for a row of `seq_k` keys (see attn_fwd.comp).
 std::uint64_t fwd_loop_iterations(const FwdSpecConstants& spec, std::int64_t seq_k);

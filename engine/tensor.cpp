@@ -1,44 +1,15 @@
 #include "vkattn/tensor.hpp"
 
+#include <cmath>
 #include <cstring>
 #include <string>
 
+#include "buffer_alloc.hpp"
 #include "context_state.hpp"
 #include "vk_util.hpp"
 
 namespace vkattn {
 namespace {
-
-// A buffer + memory pair with RAII, used for device tensors and staging.
-struct BufferAlloc {
-  VkDevice device = VK_NULL_HANDLE;
-  VkBuffer buffer = VK_NULL_HANDLE;
-  VkDeviceMemory memory = VK_NULL_HANDLE;
-  ~BufferAlloc() {
-    if (buffer != VK_NULL_HANDLE) vkDestroyBuffer(device, buffer, nullptr);
-    if (memory != VK_NULL_HANDLE) vkFreeMemory(device, memory, nullptr);
-  }
-};
-
-Status allocate(const ContextState& s, VkDeviceSize bytes, VkBufferUsageFlags usage, VkMemoryPropertyFlags required,
-                VkMemoryPropertyFlags preferred, BufferAlloc& out) {
-  out.device = s.device;
-  VkBufferCreateInfo bi{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
-  bi.size = bytes;
-  bi.usage = usage;
-  bi.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
-  VKATTN_VK(vkCreateBuffer(s.device, &bi, nullptr, &out.buffer), "vkCreateBuffer(" + std::to_string(bytes) + " bytes)");
-  VkMemoryRequirements req{};
-  vkGetBufferMemoryRequirements(s.device, out.buffer, &req);
-  const int type = s.find_memory_type(req.memoryTypeBits, required, preferred);
-  if (type < 0) return Status(ErrorCode::kUnsupported, "no memory type with the required properties");
-  VkMemoryAllocateInfo ai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
-  ai.allocationSize = req.size;
-  ai.memoryTypeIndex = static_cast<std::uint32_t>(type);
-  VKATTN_VK(vkAllocateMemory(s.device, &ai, nullptr, &out.memory), "vkAllocateMemory(" + std::to_string(req.size) + " bytes)");
-  VKATTN_VK(vkBindBufferMemory(s.device, out.buffer, out.memory, 0), "vkBindBufferMemory");
-  return Status::ok();
-}
 
 // Global barrier: everything before -> transfer, or transfer -> everything after.
 void transfer_barrier(VkCommandBuffer cmd, bool before_copy) {
@@ -220,6 +191,11 @@ Status Tensor::upload(std::span<const float> values) {
   std::vector<std::byte> bytes(bytes_);
   if (dtype_ == DType::kF32) {
     std::memcpy(bytes.data(), values.data(), bytes_);
+  } else if (dtype_ == DType::kI32) {
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      const auto x = static_cast<std::int32_t>(std::lround(values[i]));
+      std::memcpy(bytes.data() + 4 * i, &x, 4);
+    }
   } else {
     for (std::size_t i = 0; i < values.size(); ++i) {
       const std::uint16_t h = float_to_half(values[i]);
@@ -242,6 +218,12 @@ Result<std::vector<float>> Tensor::download() const {
   std::vector<float> out(static_cast<std::size_t>(numel()));
   if (dtype_ == DType::kF32) {
     std::memcpy(out.data(), raw->data(), bytes_);
+  } else if (dtype_ == DType::kI32) {
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      std::int32_t x = 0;
+      std::memcpy(&x, raw->data() + 4 * i, 4);
+      out[i] = static_cast<float>(x);
+    }
   } else {
     for (std::size_t i = 0; i < out.size(); ++i) {
       std::uint16_t h = 0;

@@ -44,9 +44,10 @@ Result<BoundView> check_view(const ContextState& ctx, const TensorView& v, const
   }
   for (int i = 0; i < rank; ++i) {
     const auto k = static_cast<std::size_t>(i);
-    if (v.shape[k] != r.shape[k]) {
+    const bool broadcast = r.broadcast && i + 1 < rank && v.shape[k] == 1;
+    if (v.shape[k] != r.shape[k] && !broadcast) {
       return invalid(field(r, "shape[" + num(i) + "]") + " (" + r.dim_names[k] + ") = " + num(v.shape[k]) +
-                     ", expected " + num(r.shape[k]));
+                     ", expected " + num(r.shape[k]) + (r.broadcast && i + 1 < rank ? " or 1" : ""));
     }
     if (v.strides[k] < 0) return invalid(field(r, "strides[" + num(i) + "]") + " = " + num(v.strides[k]) + " is negative");
   }
@@ -57,6 +58,17 @@ Result<BoundView> check_view(const ContextState& ctx, const TensorView& v, const
   if (r.innermost_contiguous && v.shape[last] > 1 && v.strides[last] != 1) {
     return invalid(field(r, "strides[" + num(rank - 1) + "]") + " = " + num(v.strides[last]) + ": the " +
                    r.dim_names[last] + " dimension must be contiguous (stride 1)");
+  }
+  if (r.dense) {
+    std::int64_t expected = 1;
+    for (int i = rank - 1; i >= 0; --i) {
+      const auto k = static_cast<std::size_t>(i);
+      if (v.shape[k] > 1 && v.strides[k] != expected) {
+        return invalid(field(r, "strides[" + num(i) + "]") + " = " + num(v.strides[k]) + ", expected " + num(expected) +
+                       " (" + r.name + " must be contiguous)");
+      }
+      expected *= v.shape[k];
+    }
   }
   const auto es = static_cast<VkDeviceSize>(dtype_size(v.dtype));
   if (v.offset % es != 0) {
@@ -101,7 +113,7 @@ Result<BoundView> check_view(const ContextState& ctx, const TensorView& v, const
     if (v.strides[k] > static_cast<std::int64_t>(UINT32_MAX)) {
       return invalid(field(r, "strides[" + num(i) + "]") + " = " + num(v.strides[k]) + " does not fit 32 bits");
     }
-    b.strides[k] = static_cast<std::uint32_t>(v.strides[k]);
+    b.strides[k] = v.shape[k] == 1 ? 0u : static_cast<std::uint32_t>(v.strides[k]);  // size-1 dims broadcast
   }
   if (r.written && v.dtype == DType::kF16) {
     // fp16 outputs are written as 32-bit words holding two elements of one row.

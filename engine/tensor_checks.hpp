@@ -23,6 +23,8 @@ struct ViewRequirement {
   DType dtype = DType::kF32;
   bool innermost_contiguous = true;            // last stride must be 1
   bool written = false;                        // output: no self-overlap; fp16 words not shared
+  bool broadcast = false;                      // a dim (but the last) may be 1 where more is expected: stride 0
+  bool dense = false;                          // strides must be row-major contiguous
 };
 
 // A validated view, ready to bind: the descriptor range starts at an aligned byte offset and the

@@ -9,27 +9,38 @@
 // (m_i running max, l_i running sum) in registers, as vec4s over the head dim. K/V tiles of
 // BLOCK_K keys pass through shared memory. Per tile, with scores in log2 units
 // (scale_log2 = scale * log2 e):
-//   S_ij  = scale_log2 * q_i . k_j            (-inf where the mask hides key j)
+//   S_ij  = score_mod(scale_log2 * q_i . k_j)  (-inf where the mask hides key j; score_mod.glsl)
 //   m_new = max(m_i, max_j S_ij)
 //   P_ij  = 2^(S_ij - m_new)
-//   alpha = 2^(m_i - m_new)                   (one rescale per tile)
+//   alpha = 2^(m_i - m_new)                    (one rescale per tile)
 //   l_i   = alpha * l_i + sum_j P_ij
 //   O_i   = alpha * O_i + sum_j P_ij v_j
-// At the end O_i /= l_i and LSE_i = ln 2 * (m_i + log2 l_i). A row that saw no key keeps
-// m_i = -inf, l_i = 0 and writes O_i = 0, LSE_i = -inf. Memory is O(S): no S x S buffer.
+// At the end O_i /= l_i and LSE_i = ln 2 * (m_i + log2 l_i). With SINKS, the sink logit starts
+// the row (m_i = sink, l_i = 1) and has no value row. A row that saw nothing keeps m_i = -inf,
+// l_i = 0 and writes O_i = 0, LSE_i = -inf. Memory is O(S): no S x S buffer.
+//
+// Tile skipping: the mask's key range for the whole Q tile (attn_mask.glsl) bounds the K/V tiles
+// visited; with DOCUMENTS a tile whose document ids cannot meet the Q tile's is skipped before
+// K and V are loaded. Partly masked tiles apply the predicate per element.
+//
+// Sequences: SEQ_MODE 1 (padding) and 2 (varlen) read per batch (start_q, len_q, start_k, len_k)
+// from the parameter buffer. Varlen rows beyond len_q belong to other sequences and are not
+// written; workgroups wholly past len_q exit at once.
 //
 // Loop shape: llvmpipe (lavapipe) ends any shader after 65535 loop iterations per invocation,
 // counted over all loops together. So loops over the head dim (fixed by specialization) are
 // unrolled and keys go KEY_STEP at a time: per K/V tile that leaves
 // 1 + LOADS_PER_INVOCATION + 2 * BLOCK_K / KEY_STEP iterations. The host refuses rows longer
-// than that budget allows on llvmpipe (fwd_variant.cpp, fwd_loop_iterations), and unrolling
-// more would cost seconds of LLVM compile time per variant there.
+// than that budget allows on llvmpipe (fwd_variant.cpp, fwd_loop_iterations).
 
 #include "storage.glsl"
 
 #define VKATTN_SPEC(id, NAME, field, def) layout(constant_id = id) const uint NAME = def;
 #include "attn_fwd_spec.inc"
 #undef VKATTN_SPEC
+
+#include "attn_mask.glsl"
+#include "score_mod.glsl"
 
 layout(local_size_x_id = 0) in;
 
@@ -44,97 +55,182 @@ layout(set = 0, binding = 1) readonly buffer KBuf { uint k_words[]; };
 layout(set = 0, binding = 2) readonly buffer VBuf { uint v_words[]; };
 layout(set = 0, binding = 3) writeonly buffer OBuf { uint o_words[]; };
 layout(set = 0, binding = 4) writeonly buffer LseBuf { float lse_values[]; };
+layout(set = 0, binding = 5) readonly buffer Params {
+#define VKATTN_PARAM(T, name) T name;
+#include "attn_fwd_params.inc"
+#undef VKATTN_PARAM
+  uvec4 seqs[];  // per batch: start_q, len_q, start_k, len_k (SEQ_MODE != 0)
+} params;
+layout(set = 0, binding = 6) readonly buffer BiasBuf { uint bias_words[]; };
+layout(set = 0, binding = 7) readonly buffer SlopeBuf { float slopes[]; };
+layout(set = 0, binding = 8) readonly buffer TableBuf { float rel_table[]; };
+layout(set = 0, binding = 9) readonly buffer SinkBuf { float sinks[]; };
+layout(set = 0, binding = 10) readonly buffer DocQBuf { int docs_q[]; };
+layout(set = 0, binding = 11) readonly buffer DocKBuf { int docs_k[]; };
 
+const uint SEQ_PADDED = 1u;
+const uint SEQ_VARLEN = 2u;
 const float NEG_INF = -1.0 / 0.0;
 const float LN2 = 0.69314718055994530942;
-const uint D4 = HEAD_DIM / 4u;  // vec4s per row
-const uint TILE_VEC4S = BLOCK_K * D4;  // vec4s in one K (or V) tile
+const uint DK4 = HEAD_DIM / 4u;    // vec4s per Q/K row
+const uint DV4 = HEAD_DIM_V / 4u;  // vec4s per V/O row
+const uint K_TILE_VEC4S = BLOCK_K * DK4;
+const uint V_TILE_VEC4S = BLOCK_K * DV4;
+const uint TILE_VEC4S = K_TILE_VEC4S > V_TILE_VEC4S ? K_TILE_VEC4S : V_TILE_VEC4S;
 // Staging steps per tile: invocation r stages vec4s r, r + BLOCK_Q, ...
 const uint LOADS_PER_INVOCATION = (TILE_VEC4S + BLOCK_Q - 1u) / BLOCK_Q;
+const int INT_MAX = 0x7fffffff;
+const int INT_MIN = -INT_MAX - 1;
 
-shared vec4 k_tile[TILE_VEC4S];
-shared vec4 v_tile[TILE_VEC4S];
-
-#define LOAD_VEC4(words, idx) \
-  vec4(LOAD_ELEM(words, (idx)), LOAD_ELEM(words, (idx) + 1u), LOAD_ELEM(words, (idx) + 2u), LOAD_ELEM(words, (idx) + 3u))
-
-// Key j is visible to query i iff j <= i + causal_shift() (when causal).
-int causal_shift() {
-  return CAUSAL == 2u ? int(pc.seq_k) - int(pc.seq_q) : 0;
-}
-
-bool key_visible(uint i, uint j) {
-  return j < pc.seq_k && (CAUSAL == 0u || int(j) <= int(i) + causal_shift());
-}
+shared vec4 k_tile[K_TILE_VEC4S];
+shared vec4 v_tile[V_TILE_VEC4S];
+shared int doc_k_tile[BLOCK_K];
+shared int doc_range[4];  // DOCUMENTS: min and max document id of the Q tile, then of the K tile
 
 void main() {
   const uint r = gl_LocalInvocationID.x;
   const uint tile = gl_WorkGroupID.x;
-  const uint b = gl_WorkGroupID.y / pc.q_heads;
-  const uint h = gl_WorkGroupID.y % pc.q_heads;
-  const uint kv_h = h / (pc.q_heads / pc.kv_heads);  // GQA: a group of query heads shares one KV head
-  const uint i = tile * BLOCK_Q + r;
-  const bool row_valid = i < pc.seq_q;
+  const uint b = gl_WorkGroupID.y / params.q_heads;
+  const uint h = gl_WorkGroupID.y % params.q_heads;
+  const uint kv_h = h / (params.q_heads / params.kv_heads);  // GQA: a group of query heads shares one KV head
 
-  // Keys [0, kv_end) can be visible to some row of this tile; later K/V tiles are never loaded.
-  int kv_end = int(pc.seq_k);
-  if (CAUSAL != 0u) {
-    const int last_row = int(min((tile + 1u) * BLOCK_Q, pc.seq_q)) - 1;
-    kv_end = clamp(last_row + causal_shift() + 1, 0, int(pc.seq_k));
+  // Sequence b: queries [0, len_q) stored from token start_q, keys [0, len_k) from start_k.
+  uint start_q = 0u, len_q = params.seq_q, start_k = 0u, len_k = params.seq_k;
+  if (SEQ_MODE != 0u) {
+    const uvec4 seq = params.seqs[b];
+    start_q = seq.x;
+    len_q = seq.y;
+    start_k = seq.z;
+    len_k = seq.w;
   }
-  const uint num_tiles = (uint(kv_end) + BLOCK_K - 1u) / BLOCK_K;
+  const uint i0 = tile * BLOCK_Q;
+  if (SEQ_MODE == SEQ_VARLEN && i0 >= len_q) return;  // uniform: the whole tile is another sequence's
+  const uint i = i0 + r;
+  const bool row_written = i < (SEQ_MODE == SEQ_VARLEN ? len_q : params.seq_q);
+  const bool row_live = i < len_q;  // padded rows attend to nothing
+  const int shift = ALIGN_BR != 0u ? int(len_k) - int(len_q) : 0;
+  const int diag = int(i) + shift;
+  const int win_left = params.window_left;
+  const int win_right = params.window_right;
 
-  vec4 q[D4];
-  vec4 o[D4];
+  // Keys [kv_lo, kv_hi) may be visible to some live row of this tile; other tiles are skipped.
+  ivec2 kv_range = ivec2(0, 0);
+  if (i0 < len_q) {
+    const int last_row = int(min(i0 + BLOCK_Q, len_q)) - 1;
+    kv_range = mask_key_range(int(i0) + shift, last_row + shift, int(len_k), win_left, win_right);
+  }
+  const uint tile_begin = uint(kv_range.x) / BLOCK_K;
+  const uint tile_end = (uint(kv_range.y) + BLOCK_K - 1u) / BLOCK_K;
+
+  int doc_i = 0;
+  if (DOCUMENTS != 0u) {
+    if (r == 0u) {
+      doc_range[0] = INT_MAX;
+      doc_range[1] = INT_MIN;
+    }
+    barrier();
+    if (row_live) {
+      doc_i = docs_q[pc.docs_q_offset + b * params.docs_q_stride_b + start_q + i];
+      atomicMin(doc_range[0], doc_i);
+      atomicMax(doc_range[1], doc_i);
+    }
+    barrier();
+  }
+
+  // Per-row score_mod terms.
+  float slope_log2 = 0.0;
+  if (ALIBI != 0u) slope_log2 = LOG2E * slopes[pc.slopes_offset + (ALIBI == 2u ? b * params.q_heads : 0u) + h];
+  const uint table_row = pc.table_offset + h * params.rel_buckets;
+  const uint bias_row = pc.bias_offset + b * pc.bias_stride_b + h * pc.bias_stride_h + i * pc.bias_stride_q;
+
+  vec4 q[DK4];
+  vec4 o[DV4];
   float s[BLOCK_K];
   float m_i = NEG_INF;
   float l_i = 0.0;
+  if (SINKS != 0u && row_live) {
+    m_i = LOG2E * sinks[pc.sinks_offset + h];  // the sink's P is 2^(sink - m_i), no value row
+    l_i = 1.0;
+  }
 
-  const uint q_base = pc.q_offset + b * pc.q_stride_b + h * pc.q_stride_h + i * pc.q_stride_s;
-  [[unroll]] for (uint d4 = 0u; d4 < D4; ++d4) {
-    q[d4] = row_valid ? LOAD_VEC4(q_words, q_base + 4u * d4) * pc.scale_log2 : vec4(0.0);
+  const uint q_base = pc.q_offset + b * pc.q_stride_b + h * pc.q_stride_h + (start_q + i) * pc.q_stride_s;
+  [[unroll]] for (uint d4 = 0u; d4 < DK4; ++d4) {
+    q[d4] = row_live ? LOAD_VEC4(q_words, q_base + 4u * d4) * params.scale_log2 : vec4(0.0);
+  }
+  [[unroll]] for (uint d4 = 0u; d4 < DV4; ++d4) {
     o[d4] = vec4(0.0);
   }
 
-  const uint k_head = pc.k_offset + b * pc.k_stride_b + kv_h * pc.k_stride_h;
-  const uint v_head = pc.v_offset + b * pc.v_stride_b + kv_h * pc.v_stride_h;
+  const uint k_seq = pc.k_offset + b * pc.k_stride_b + kv_h * pc.k_stride_h + start_k * pc.k_stride_s;
+  const uint v_seq = pc.v_offset + b * pc.v_stride_b + kv_h * pc.v_stride_h + start_k * pc.v_stride_s;
 
-  [[dont_unroll]] for (uint t = 0u; t < num_tiles; ++t) {
+  [[dont_unroll]] for (uint t = tile_begin; t < tile_end; ++t) {
     const uint kv0 = t * BLOCK_K;
-    // Stage K_j and V_j for j in [kv0, kv0 + BLOCK_K) (zeros past Sk).
-    barrier();
+    barrier();  // the previous tile is no longer read
+    if (DOCUMENTS != 0u) {
+      // Stage the tile's document ids; skip the tile if their range misses the Q tile's.
+      if (r == 0u) {
+        doc_range[2] = INT_MAX;
+        doc_range[3] = INT_MIN;
+      }
+      barrier();
+      if (r < BLOCK_K) {
+        const uint j = kv0 + r;
+        const int doc_j = j < len_k ? docs_k[pc.docs_k_offset + b * params.docs_k_stride_b + start_k + j] : INT_MIN;
+        doc_k_tile[r] = doc_j;
+        if (j < len_k) {
+          atomicMin(doc_range[2], doc_j);
+          atomicMax(doc_range[3], doc_j);
+        }
+      }
+      barrier();
+      if (doc_range[3] < doc_range[0] || doc_range[2] > doc_range[1]) continue;  // uniform
+    }
+    // Stage K_j and V_j for j in [kv0, kv0 + BLOCK_K) (zeros past len_k).
     [[dont_unroll]] for (uint n = 0u; n < LOADS_PER_INVOCATION; ++n) {
       const uint e = n * BLOCK_Q + r;  // vec4 index within the tile
-      if (e < TILE_VEC4S) {
-        const uint j = kv0 + e / D4;
-        const uint d = 4u * (e % D4);
-        const bool in_range = j < pc.seq_k;
-        k_tile[e] = in_range ? LOAD_VEC4(k_words, k_head + j * pc.k_stride_s + d) : vec4(0.0);
-        v_tile[e] = in_range ? LOAD_VEC4(v_words, v_head + j * pc.v_stride_s + d) : vec4(0.0);
+      if (e < K_TILE_VEC4S) {
+        const uint j = kv0 + e / DK4;
+        k_tile[e] = j < len_k ? LOAD_VEC4(k_words, k_seq + j * pc.k_stride_s + 4u * (e % DK4)) : vec4(0.0);
+      }
+      if (e < V_TILE_VEC4S) {
+        const uint j = kv0 + e / DV4;
+        v_tile[e] = j < len_k ? LOAD_VEC4(v_words, v_seq + j * pc.v_stride_s + 4u * (e % DV4)) : vec4(0.0);
       }
     }
     barrier();
 
-    if (row_valid) {
-      // S_ij = scale_log2 * q_i . k_j, and the tile's row max.
+    if (row_live) {
+      // S_ij = score_mod(scale_log2 * q_i . k_j) where visible, and the tile's row max.
       float m_new = m_i;
       [[dont_unroll]] for (uint j0 = 0u; j0 < BLOCK_K; j0 += KEY_STEP) {
         [[unroll]] for (uint u = 0u; u < KEY_STEP; ++u) {
           const uint jj = j0 + u;
+          const int j = int(kv0 + jj);
           vec4 acc = vec4(0.0);
-          [[unroll]] for (uint d4 = 0u; d4 < D4; ++d4) {
-            acc = fma(q[d4], k_tile[jj * D4 + d4], acc);
+          [[unroll]] for (uint d4 = 0u; d4 < DK4; ++d4) {
+            acc = fma(q[d4], k_tile[jj * DK4 + d4], acc);
           }
-          const float score = key_visible(i, kv0 + jj) ? (acc.x + acc.y) + (acc.z + acc.w) : NEG_INF;
+          float score = NEG_INF;
+          if (mask_allows(diag, j, int(len_k), win_left, win_right) &&
+              (DOCUMENTS == 0u || doc_k_tile[jj] == doc_i)) {
+            score = (acc.x + acc.y) + (acc.z + acc.w);
+            if (SOFTCAP != 0u) score = softcap_log2(score, params.softcap_log2);
+            if (ALIBI != 0u) score -= slope_log2 * abs(float(j - diag));
+            if (REL_POS != 0u) {
+              score += LOG2E * rel_table[table_row + rel_bucket(j - diag, params.rel_max_distance)];
+            }
+            if (BIAS != 0u) score += LOG2E * LOAD_AS(BIAS - 1u, bias_words, bias_row + uint(j));
+          }
           s[jj] = score;
           m_new = max(m_new, score);
         }
       }
-      // A row with no visible key so far keeps m_i = -inf and skips the update (no NaN).
+      // A row with no finite score so far keeps m_i = -inf and skips the update (no NaN).
       if (m_new != NEG_INF) {
         const float alpha = exp2(m_i - m_new);  // m_i = -inf gives alpha = 0
         l_i *= alpha;
-        [[unroll]] for (uint d4 = 0u; d4 < D4; ++d4) {
+        [[unroll]] for (uint d4 = 0u; d4 < DV4; ++d4) {
           o[d4] *= alpha;
         }
         [[dont_unroll]] for (uint j0 = 0u; j0 < BLOCK_K; j0 += KEY_STEP) {
@@ -142,8 +238,8 @@ void main() {
             const uint jj = j0 + u;
             const float p = exp2(s[jj] - m_new);  // P_ij; masked keys give 0
             l_i += p;
-            [[unroll]] for (uint d4 = 0u; d4 < D4; ++d4) {
-              o[d4] = fma(vec4(p), v_tile[jj * D4 + d4], o[d4]);
+            [[unroll]] for (uint d4 = 0u; d4 < DV4; ++d4) {
+              o[d4] = fma(vec4(p), v_tile[jj * DV4 + d4], o[d4]);
             }
           }
         }
@@ -152,13 +248,11 @@ void main() {
     }
   }
 
-  if (!row_valid) {
-    return;
-  }
-  // O_i = O_i / l_i (0 for a fully masked row).
+  if (!row_written) return;
+  // O_i = O_i / l_i (0 for a row that saw nothing).
   const float inv_l = l_i > 0.0 ? 1.0 / l_i : 0.0;
-  const uint o_base = pc.o_offset + b * pc.o_stride_b + h * pc.o_stride_h + i * pc.o_stride_s;
-  [[unroll]] for (uint d4 = 0u; d4 < D4; ++d4) {
+  const uint o_base = pc.o_offset + b * pc.o_stride_b + h * pc.o_stride_h + (start_q + i) * pc.o_stride_s;
+  [[unroll]] for (uint d4 = 0u; d4 < DV4; ++d4) {
     const vec4 out4 = o[d4] * inv_l;
     const uint idx = o_base + 4u * d4;
     if (DTYPE == DTYPE_F16) {
@@ -173,7 +267,7 @@ void main() {
     }
   }
   if (WRITE_LSE != 0u) {
-    const uint lse_idx = pc.lse_offset + b * pc.lse_stride_b + h * pc.lse_stride_h + i * pc.lse_stride_s;
+    const uint lse_idx = pc.lse_offset + b * pc.lse_stride_b + h * pc.lse_stride_h + (start_q + i) * pc.lse_stride_s;
     lse_values[lse_idx] = l_i > 0.0 ? LN2 * (m_i + log2(l_i)) : NEG_INF;
   }
 }

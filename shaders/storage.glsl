@@ -1,14 +1,20 @@
 // storage.glsl — element access for tensors stored as 32-bit words.
 // fp16 tensors are read as pairs through unpackHalf2x16, so the scalar path needs no 16-bit
-// storage feature; DTYPE (a specialization constant) folds the branch away.
+// storage feature; the dtype is a specialization constant, so the branch folds away.
 #ifndef VKATTN_STORAGE_GLSL
 #define VKATTN_STORAGE_GLSL
 
 #define DTYPE_F32 0u
 #define DTYPE_F16 1u
 
-// Element `idx` of a word array `words` holding DTYPE elements, as fp32.
-#define LOAD_ELEM(words, idx) \
-  (DTYPE == DTYPE_F16 ? unpackHalf2x16(words[(idx) >> 1u])[(idx) & 1u] : uintBitsToFloat(words[(idx)]))
+// Element `idx` of a word array `words` holding elements of type `dt`, as fp32.
+#define LOAD_AS(dt, words, idx) \
+  ((dt) == DTYPE_F16 ? unpackHalf2x16(words[(idx) >> 1u])[(idx) & 1u] : uintBitsToFloat(words[(idx)]))
+
+// Element `idx` of a Q/K/V/O word array (dtype DTYPE).
+#define LOAD_ELEM(words, idx) LOAD_AS(DTYPE, words, idx)
+
+#define LOAD_VEC4(words, idx) \
+  vec4(LOAD_ELEM(words, (idx)), LOAD_ELEM(words, (idx) + 1u), LOAD_ELEM(words, (idx) + 2u), LOAD_ELEM(words, (idx) + 3u))
 
 #endif

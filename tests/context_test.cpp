@@ -159,7 +159,7 @@ TEST(AdoptTest, RecordsIntoTheHostsCommandBufferAndLeavesItsHandlesAlive) {
     EXPECT_EQ(ctx.device(), host.device);
 
     std::mt19937_64 rng(test_seed());
-    CaseShape shape{2, 2, 2, 33, 47, 32, DType::kF16, Causal::kBottomRight, Layout::kBHSD, true};
+    CaseShape shape{2, 2, 2, 33, 47, 32, DType::kF16, kCausalBR, Layout::kBHSD, true};
     Result<AttentionCase> c = AttentionCase::create(ctx, shape, rng);
     ASSERT_TRUE(c.is_ok()) << c.status().to_string();
     Result<ForwardPlan> plan = ForwardPlan::create(ctx, c->desc());

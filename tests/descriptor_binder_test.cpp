@@ -24,7 +24,7 @@ TEST_P(DescriptorPaths, SamePlanRecordsDifferentBuffersCorrectly) {
   const bool pooled = GetParam();
   EXPECT_EQ(ctx().info().push_descriptors, !pooled);
   std::mt19937_64 rng(test_seed());
-  CaseShape shape{1, 2, 2, 40, 40, 32, DType::kF32, Causal::kTopLeft, Layout::kBHSD, true};
+  CaseShape shape{1, 2, 2, 40, 40, 32, DType::kF32, kCausalTL, Layout::kBHSD, true};
   Result<AttentionCase> a = AttentionCase::create(ctx(), shape, rng);
   Result<AttentionCase> b = AttentionCase::create(ctx(), shape, rng);
   ASSERT_TRUE(a.is_ok() && b.is_ok());

@@ -18,7 +18,7 @@ class ForwardErrors : public VkTest {
     VkTest::SetUp();
     if (HasFatalFailure()) return;
     std::mt19937_64 rng(test_seed());
-    CaseShape shape{1, 2, 2, 20, 24, 32, DType::kF32, Causal::kNone, Layout::kBHSD, true};
+    CaseShape shape{1, 2, 2, 20, 24, 32, DType::kF32, kNoMask, Layout::kBHSD, true};
     Result<AttentionCase> c = AttentionCase::create(ctx(), shape, rng);
     ASSERT_TRUE(c.is_ok());
     case_.emplace(std::move(c).value());
@@ -135,7 +135,7 @@ TEST(Fp16OutputErrors, OddRowStrideOfAnFp16Output) {
   ASSERT_TRUE(ctx.is_ok());
   {
     std::mt19937_64 rng(test_seed());
-    CaseShape shape{1, 1, 1, 4, 4, 8, DType::kF16, Causal::kNone, Layout::kBHSD, true};
+    CaseShape shape{1, 1, 1, 4, 4, 8, DType::kF16, kNoMask, Layout::kBHSD, true};
     Result<AttentionCase> c = AttentionCase::create(**ctx, shape, rng);
     ASSERT_TRUE(c.is_ok());
     Result<ForwardPlan> plan = ForwardPlan::create(**ctx, c->desc());

@@ -11,29 +11,28 @@
 namespace vkattn::test {
 namespace {
 
-using C = Causal;
 constexpr DType F32 = DType::kF32;
 constexpr DType F16 = DType::kF16;
 
-// {B, Hq, Hkv, Sq, Sk, D, dtype, causal, layout, lse}
+// {B, Hq, Hkv, Sq, Sk, D, dtype, mask, layout, lse}
 const CaseShape kCases[] = {
-    {1, 1, 1, 1, 1, 8, F32, C::kNone, Layout::kBHSD, true},
-    {1, 1, 1, 1, 1, 8, F16, C::kBottomRight, Layout::kBHSD, true},
-    {2, 3, 3, 70, 33, 64, F32, C::kNone, Layout::kBHSD, true},
-    {1, 2, 2, 65, 65, 32, F16, C::kTopLeft, Layout::kBHSD, true},
-    {1, 2, 2, 33, 97, 64, F16, C::kBottomRight, Layout::kBHSD, true},
-    {2, 1, 1, 100, 40, 16, F32, C::kBottomRight, Layout::kBHSD, true},
-    {1, 1, 1, 37, 200, 256, F32, C::kNone, Layout::kBHSD, true},
-    {1, 1, 1, 64, 64, 256, F16, C::kTopLeft, Layout::kBHSD, true},
-    {1, 2, 2, 129, 129, 128, F16, C::kNone, Layout::kBHSD, true},
-    {3, 2, 2, 17, 300, 8, F16, C::kTopLeft, Layout::kBHSD, true},
-    {1, 4, 4, 50, 50, 96, F32, C::kTopLeft, Layout::kBHSD, true},
-    {1, 1, 1, 16, 1000, 64, F32, C::kNone, Layout::kBHSD, true},
-    {1, 1, 1, 300, 5, 40, F16, C::kTopLeft, Layout::kBHSD, true},
-    {1, 4, 1, 40, 70, 64, F16, C::kNone, Layout::kBHSD, true},
-    {2, 3, 3, 45, 45, 32, F32, C::kBottomRight, Layout::kBSHD, true},
-    {2, 2, 2, 30, 61, 64, F16, C::kNone, Layout::kSBHD, true},
-    {1, 2, 2, 70, 70, 64, F16, C::kTopLeft, Layout::kBHSD, false},
+    {1, 1, 1, 1, 1, 8, F32, kNoMask, Layout::kBHSD, true},
+    {1, 1, 1, 1, 1, 8, F16, kCausalBR, Layout::kBHSD, true},
+    {2, 3, 3, 70, 33, 64, F32, kNoMask, Layout::kBHSD, true},
+    {1, 2, 2, 65, 65, 32, F16, kCausalTL, Layout::kBHSD, true},
+    {1, 2, 2, 33, 97, 64, F16, kCausalBR, Layout::kBHSD, true},
+    {2, 1, 1, 100, 40, 16, F32, kCausalBR, Layout::kBHSD, true},
+    {1, 1, 1, 37, 200, 256, F32, kNoMask, Layout::kBHSD, true},
+    {1, 1, 1, 64, 64, 256, F16, kCausalTL, Layout::kBHSD, true},
+    {1, 2, 2, 129, 129, 128, F16, kNoMask, Layout::kBHSD, true},
+    {3, 2, 2, 17, 300, 8, F16, kCausalTL, Layout::kBHSD, true},
+    {1, 4, 4, 50, 50, 96, F32, kCausalTL, Layout::kBHSD, true},
+    {1, 1, 1, 16, 1000, 64, F32, kNoMask, Layout::kBHSD, true},
+    {1, 1, 1, 300, 5, 40, F16, kCausalTL, Layout::kBHSD, true},
+    {1, 4, 1, 40, 70, 64, F16, kNoMask, Layout::kBHSD, true},
+    {2, 3, 3, 45, 45, 32, F32, kCausalBR, Layout::kBSHD, true},
+    {2, 2, 2, 30, 61, 64, F16, kNoMask, Layout::kSBHD, true},
+    {1, 2, 2, 70, 70, 64, F16, kCausalTL, Layout::kBHSD, false},
 };
 
 class ForwardTest : public VkTest, public ::testing::WithParamInterface<CaseShape> {};
@@ -45,15 +44,7 @@ TEST_P(ForwardTest, MatchesFp64Reference) {
   std::mt19937_64 rng(seed);
   Result<AttentionCase> c = AttentionCase::create(ctx(), shape, rng);
   ASSERT_TRUE(c.is_ok()) << c.status().to_string();
-
-  Result<ForwardPlan> plan = ForwardPlan::create(ctx(), c->desc());
-  ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
-  Status s = plan->run(c->tensors());
-  ASSERT_TRUE(s.is_ok()) << s.to_string();
-
-  const RefResult ref = reference_forward(c->ref_problem(), c->q, c->k, c->v);
-  expect_close(c->download_o(), ref.o, output_tolerance(shape.dtype), "O");
-  if (shape.with_lse) expect_close(c->download_lse(), ref.lse, lse_tolerance(shape.dtype), "LSE");
+  run_and_compare(ctx(), *c);
 }
 
 INSTANTIATE_TEST_SUITE_P(Sampled, ForwardTest, ::testing::ValuesIn(kCases),
@@ -65,11 +56,11 @@ class ForwardSemantics : public VkTest {};
 TEST_F(ForwardSemantics, FullyMaskedRowsGiveZeroAndMinusInf) {
   std::mt19937_64 rng(test_seed());
   for (DType dtype : {F32, F16}) {
-    CaseShape shape{2, 2, 2, 75, 9, 32, dtype, C::kBottomRight, Layout::kBHSD, true};
+    CaseShape shape{2, 2, 2, 75, 9, 32, dtype, kCausalBR, Layout::kBHSD, true};
     SCOPED_TRACE(shape.name());
     Result<AttentionCase> c = AttentionCase::create(ctx(), shape, rng);
     ASSERT_TRUE(c.is_ok()) << c.status().to_string();
-    ASSERT_TRUE(attention_forward(ctx(), c->tensors(), Mask{C::kBottomRight}).is_ok());
+    ASSERT_TRUE(attention_forward(ctx(), c->tensors(), kCausalBR).is_ok());
     const std::vector<float> o = c->download_o();
     const std::vector<float> lse = c->download_lse();
     const std::int64_t masked_rows = shape.seq_q - shape.seq_k;
@@ -92,7 +83,7 @@ TEST_F(ForwardSemantics, FullyMaskedRowsGiveZeroAndMinusInf) {
 
 TEST_F(ForwardSemantics, ExplicitScaleIsUsed) {
   std::mt19937_64 rng(test_seed());
-  CaseShape shape{1, 2, 2, 40, 50, 64, F32, C::kNone, Layout::kBHSD, true};
+  CaseShape shape{1, 2, 2, 40, 50, 64, F32, kNoMask, Layout::kBHSD, true};
   Result<AttentionCase> c = AttentionCase::create(ctx(), shape, rng);
   ASSERT_TRUE(c.is_ok());
   ASSERT_TRUE(attention_forward(ctx(), c->tensors(), {}, 0.9f).is_ok());
@@ -109,7 +100,7 @@ TEST_F(ForwardSemantics, VariantNameNamesEverySpecConstant) {
   d.seq_q = 10;
   d.seq_k = 10;
   d.head_dim = 64;
-  d.mask.causal = C::kBottomRight;
+  d.mask = kCausalBR;
   Result<ForwardPlan> plan = ForwardPlan::create(ctx(), d);
   ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
   const std::string& name = plan->variant_name();

@@ -116,7 +116,7 @@ class PipelineCachePersistence : public VkTest {
   // Builds one pipeline and runs it, so the driver cache has content.
   void build_a_pipeline(Context& c) {
     std::mt19937_64 rng(test_seed());
-    CaseShape shape{1, 1, 1, 8, 8, 16, DType::kF32, Causal::kNone, Layout::kBHSD, true};
+    CaseShape shape{1, 1, 1, 8, 8, 16, DType::kF32, kNoMask, Layout::kBHSD, true};
     Result<AttentionCase> a = AttentionCase::create(c, shape, rng);
     ASSERT_TRUE(a.is_ok());
     ASSERT_TRUE(attention_forward(c, a->tensors()).is_ok());

@@ -9,13 +9,13 @@
 namespace vkattn::test {
 namespace {
 
-AttentionDesc desc_with(std::int64_t head_dim, Causal causal) {
+AttentionDesc desc_with(std::int64_t head_dim, Mask mask) {
   AttentionDesc d;
   d.dtype = DType::kF32;
   d.seq_q = 20;
   d.seq_k = 30;
   d.head_dim = head_dim;
-  d.mask.causal = causal;
+  d.mask = mask;
   return d;
 }
 
@@ -30,8 +30,8 @@ class PipelineRegistryTest : public VkTest {
 };
 
 TEST_F(PipelineRegistryTest, EqualDescriptionsHitByValue) {
-  Result<ForwardPlan> a = ForwardPlan::create(ctx(), desc_with(16, Causal::kNone));
-  Result<ForwardPlan> b = ForwardPlan::create(ctx(), desc_with(16, Causal::kNone));  // a different object, same value
+  Result<ForwardPlan> a = ForwardPlan::create(ctx(), desc_with(16, kNoMask));
+  Result<ForwardPlan> b = ForwardPlan::create(ctx(), desc_with(16, kNoMask));  // a different object, same value
   ASSERT_TRUE(a.is_ok() && b.is_ok());
   const PipelineStats s = ctx().pipeline_stats();
   EXPECT_EQ(s.misses, 1u);
@@ -41,19 +41,19 @@ TEST_F(PipelineRegistryTest, EqualDescriptionsHitByValue) {
 }
 
 TEST_F(PipelineRegistryTest, EvictsLeastRecentlyUsedAtCapacity) {
-  ASSERT_TRUE(ForwardPlan::create(ctx(), desc_with(16, Causal::kNone)).is_ok());      // A (miss)
-  ASSERT_TRUE(ForwardPlan::create(ctx(), desc_with(16, Causal::kTopLeft)).is_ok());   // B (miss)
-  ASSERT_TRUE(ForwardPlan::create(ctx(), desc_with(16, Causal::kNone)).is_ok());      // A (hit; B is now LRU)
-  ASSERT_TRUE(ForwardPlan::create(ctx(), desc_with(16, Causal::kBottomRight)).is_ok());  // C (miss, evicts B)
+  ASSERT_TRUE(ForwardPlan::create(ctx(), desc_with(16, kNoMask)).is_ok());      // A (miss)
+  ASSERT_TRUE(ForwardPlan::create(ctx(), desc_with(16, kCausalTL)).is_ok());   // B (miss)
+  ASSERT_TRUE(ForwardPlan::create(ctx(), desc_with(16, kNoMask)).is_ok());      // A (hit; B is now LRU)
+  ASSERT_TRUE(ForwardPlan::create(ctx(), desc_with(16, kCausalBR)).is_ok());  // C (miss, evicts B)
   PipelineStats s = ctx().pipeline_stats();
   EXPECT_EQ(s.misses, 3u);
   EXPECT_EQ(s.hits, 1u);
   EXPECT_EQ(s.evictions, 1u);
   EXPECT_EQ(s.size, 2u);
   EXPECT_EQ(s.capacity, 2u);
-  ASSERT_TRUE(ForwardPlan::create(ctx(), desc_with(16, Causal::kNone)).is_ok());  // A still held
+  ASSERT_TRUE(ForwardPlan::create(ctx(), desc_with(16, kNoMask)).is_ok());  // A still held
   EXPECT_EQ(ctx().pipeline_stats().hits, 2u);
-  ASSERT_TRUE(ForwardPlan::create(ctx(), desc_with(16, Causal::kTopLeft)).is_ok());  // B was evicted
+  ASSERT_TRUE(ForwardPlan::create(ctx(), desc_with(16, kCausalTL)).is_ok());  // B was evicted
   s = ctx().pipeline_stats();
   EXPECT_EQ(s.misses, 4u);
   EXPECT_EQ(s.evictions, 2u);
@@ -61,12 +61,12 @@ TEST_F(PipelineRegistryTest, EvictsLeastRecentlyUsedAtCapacity) {
 
 TEST_F(PipelineRegistryTest, PlanKeepsWorkingAfterItsPipelineIsEvicted) {
   std::mt19937_64 rng(test_seed());
-  CaseShape shape{1, 2, 2, 20, 30, 16, DType::kF32, Causal::kTopLeft, Layout::kBHSD, true};
+  CaseShape shape{1, 2, 2, 20, 30, 16, DType::kF32, kCausalTL, Layout::kBHSD, true};
   Result<AttentionCase> c = AttentionCase::create(ctx(), shape, rng);
   ASSERT_TRUE(c.is_ok());
   Result<ForwardPlan> plan = ForwardPlan::create(ctx(), c->desc());
   ASSERT_TRUE(plan.is_ok());
-  for (std::int64_t d : {24, 32, 40}) ASSERT_TRUE(ForwardPlan::create(ctx(), desc_with(d, Causal::kNone)).is_ok());
+  for (std::int64_t d : {24, 32, 40}) ASSERT_TRUE(ForwardPlan::create(ctx(), desc_with(d, kNoMask)).is_ok());
   EXPECT_GE(ctx().pipeline_stats().evictions, 2u);
   ASSERT_TRUE(plan->run(c->tensors()).is_ok());
   const RefResult ref = reference_forward(c->ref_problem(), c->q, c->k, c->v);

@@ -13,24 +13,15 @@
 #include <string>
 
 #include "vkattn/dtype.hpp"
+#include "vkattn/mask.hpp"
+#include "vkattn/score_mod.hpp"
+#include "vkattn/sequences.hpp"
 #include "vkattn/status.hpp"
 #include "vkattn/tensor.hpp"
 
 namespace vkattn {
 
 class Context;
-
-// Which keys a query may see. Query i, key j; Sq, Sk the sequence lengths.
-enum class Causal : std::uint32_t {
-  kNone = 0,
-  kTopLeft = 1,      // j <= i
-  kBottomRight = 2,  // j <= i + Sk - Sq (the last query sees every key; FlashAttention-2's rule)
-};
-const char* to_string(Causal c);  // "none", "causal_tl", "causal_br"
-
-struct Mask {
-  Causal causal = Causal::kNone;
-};
 
 // Kernel family. kAuto picks the fastest path the device supports.
 enum class KernelPath : std::uint32_t {
@@ -42,25 +33,37 @@ const char* to_string(KernelPath p);
 // The problem a plan solves. Tensors bound at record time must match it.
 struct AttentionDesc {
   DType dtype = DType::kF16;      // storage type of Q, K, V and O (accumulation is fp32)
-  std::int64_t batch = 1;         // B
+  std::int64_t batch = 1;         // B (varlen: cu_seqlens_q.size() - 1)
   std::int64_t q_heads = 1;       // Hq
-  std::int64_t kv_heads = 0;      // Hkv; 0 means Hkv = Hq
-  std::int64_t seq_q = 0;         // Sq >= 1
-  std::int64_t seq_k = 0;         // Sk >= 1
-  std::int64_t head_dim = 0;      // D: a multiple of 8 in [8, 256]
+  std::int64_t kv_heads = 0;      // Hkv, dividing Hq (GQA/MQA); 0 means Hkv = Hq
+  std::int64_t seq_q = 0;         // Sq >= 1 (varlen: 0, or at least the longest query sequence)
+  std::int64_t seq_k = 0;         // Sk >= 1 (varlen: 0, or at least the longest key sequence)
+  std::int64_t head_dim = 0;      // Dk of Q and K: a multiple of 8 in [8, 256]
+  std::int64_t head_dim_v = 0;    // Dv of V and O: a multiple of 8 in [8, 256]; 0 means Dv = Dk
   Mask mask;
-  std::optional<float> scale;     // softmax scale; default 1/sqrt(D)
-  bool write_lse = true;          // write LSE (fp32 [B, Hq, Sq], natural log)
+  ScoreMod score_mod;
+  Sequences sequences;            // padding lengths or varlen offsets (sequences.hpp)
+  std::optional<float> scale;     // softmax scale; default 1/sqrt(Dk)
+  bool write_lse = true;          // write LSE (fp32, natural log)
   KernelPath path = KernelPath::kAuto;
 };
 
-// Tensors of one forward call, each a [B, H, S, D] view (any layout with innermost stride 1).
+// Tensors of one forward call. Dense problems use [B, H, S, D] views (any strides, D
+// contiguous); varlen problems use packed [T, H, D] views (sequences.hpp).
 struct ForwardTensors {
-  TensorView q;  // [B, Hq, Sq, D]
-  TensorView k;  // [B, Hkv, Sk, D]
-  TensorView v;  // [B, Hkv, Sk, D]
-  TensorView o;  // [B, Hq, Sq, D], written; dtype of Q
-  std::optional<TensorView> lse;  // [B, Hq, Sq] fp32, written; required iff desc.write_lse
+  TensorView q;  // [B, Hq, Sq, Dk]           varlen [Tq, Hq, Dk]
+  TensorView k;  // [B, Hkv, Sk, Dk]          varlen [Tk, Hkv, Dk]
+  TensorView v;  // [B, Hkv, Sk, Dv]          varlen [Tk, Hkv, Dv]
+  TensorView o;  // [B, Hq, Sq, Dv], written  varlen [Tq, Hq, Dv]; dtype of Q
+  std::optional<TensorView> lse;  // fp32 [B, Hq, Sq], written (varlen [Hq, Tq]); iff desc.write_lse
+
+  // Inputs of masks and score_mods, each required iff the desc enables its feature.
+  std::optional<TensorView> bias;          // [B|1, Hq|1, Sq|1, Sk], dtype desc.score_mod.bias; size-1 dims broadcast
+  std::optional<TensorView> alibi_slopes;  // fp32 [Hq] or [B, Hq], contiguous
+  std::optional<TensorView> rel_pos_table; // fp32 [Hq, 2M + 1], contiguous
+  std::optional<TensorView> sinks;         // fp32 [Hq], contiguous
+  std::optional<TensorView> doc_ids_q;     // i32 [B, Sq] (varlen [Tq]), contiguous
+  std::optional<TensorView> doc_ids_kv;    // i32 [B, Sk] (varlen [Tk]), contiguous
 };
 
 class ForwardPlan {
@@ -72,8 +75,8 @@ class ForwardPlan {
   ForwardPlan& operator=(ForwardPlan&&) noexcept;
   ~ForwardPlan();
 
-  // The procedural variant name, e.g. "attn_fwd_d64_f16_causal_br_bq64_bk32_lse_scalar": the
-  // pipeline key, its debug-utils name and the test/benchmark name.
+  // The procedural variant name, e.g. "attn_fwd_d64_f16_causal_br_softcap_bq64_bk64_ks2_lse_scalar":
+  // the pipeline's identity, its debug-utils name and the benchmark label.
   const std::string& variant_name() const;
   const AttentionDesc& desc() const;
 
@@ -98,7 +101,14 @@ class ForwardPlan {
   std::unique_ptr<Impl> impl_;
 };
 
-// The AttentionDesc that `t` describes (shapes and dtype read from the views).
+// The name of the variant `desc` would run on `ctx`, without building anything (validates `desc`).
+Result<std::string> forward_variant_name(Context& ctx, const AttentionDesc& desc);
+
+// The device-independent part of the variant name: head dims, dtype, mask, score_mods and sequence
+// mode, e.g. "d64_f16_causal_br_softcap" (tests are named after it).
+std::string feature_name(const AttentionDesc& desc);
+
+// The AttentionDesc that dense `t` describes (shapes and dtype read from the [B, H, S, D] views).
 AttentionDesc describe(const ForwardTensors& t, Mask mask = {}, std::optional<float> scale = {});
 
 // One-shot: describe, plan (pipelines are cached by the context) and run synchronously.

@@ -2,12 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <sstream>
 
 namespace vkattn::test {
 namespace {
+
+std::size_t at(std::int64_t i) { return static_cast<std::size_t>(i); }
 
 const char* layout_name(Layout l) {
   switch (l) {
@@ -18,12 +21,12 @@ const char* layout_name(Layout l) {
   return "?";
 }
 
-// Memory index of logical [b, h, s, d] in `view`.
+// Memory index of logical [b, h, s, d] in a rank-4 `view`.
 std::size_t mem_index(const TensorView& view, std::int64_t b, std::int64_t h, std::int64_t s, std::int64_t d) {
-  return static_cast<std::size_t>(b * view.strides[0] + h * view.strides[1] + s * view.strides[2] + d * view.strides[3]);
+  return at(b * view.strides[0] + h * view.strides[1] + s * view.strides[2] + d * view.strides[3]);
 }
 
-// Dense [B, H, S, D] -> memory order of `view`.
+// Dense [B, H, S, D] <-> memory order of a rank-4 `view`.
 std::vector<float> scatter(const std::vector<float>& dense, const TensorView& view) {
   std::vector<float> mem(dense.size());
   std::size_t n = 0;
@@ -44,12 +47,74 @@ std::vector<float> gather(const std::vector<float>& mem, const TensorView& view)
   return dense;
 }
 
-Result<Tensor> make_4d(Context& ctx, DType dtype, std::int64_t b, std::int64_t h, std::int64_t s, std::int64_t d) {
-  return Tensor::create_bytes(ctx, static_cast<VkDeviceSize>(b * h * s * d) * dtype_size(dtype), dtype);
+// Dense [B, H, S, D] rows i < len[b] -> packed [T, H, D] (token cu[b] + i).
+std::vector<float> pack(const std::vector<float>& dense, std::int64_t B, std::int64_t H, std::int64_t S,
+                        std::int64_t D, const std::vector<std::int32_t>& cu) {
+  std::vector<float> packed(at(cu.back() * H * D));
+  for (std::int64_t b = 0; b < B; ++b)
+    for (std::int64_t h = 0; h < H; ++h)
+      for (std::int64_t i = 0; i < cu[at(b + 1)] - cu[at(b)]; ++i)
+        for (std::int64_t d = 0; d < D; ++d)
+          packed[at(((cu[at(b)] + i) * H + h) * D + d)] = dense[at(((b * H + h) * S + i) * D + d)];
+  return packed;
 }
 
-TensorView view_4d(const Tensor& t, const CaseShape& c, std::int64_t h, std::int64_t s) {
-  return TensorView::attention(t.buffer(), t.view().buffer_size, c.dtype, c.layout, c.batch, h, s, c.head_dim);
+Result<Tensor> upload_new(Context& ctx, DType dtype, const std::vector<float>& values) {
+  Result<Tensor> t = Tensor::create_bytes(ctx, static_cast<VkDeviceSize>(values.size()) * dtype_size(dtype), dtype);
+  if (!t) return t;
+  Status s = t->upload(values);
+  if (!s) return s;
+  return t;
+}
+
+TensorView view_4d(const Tensor& t, const CaseShape& c, std::int64_t h, std::int64_t s, std::int64_t d) {
+  return TensorView::attention(t.buffer(), t.view().buffer_size, c.dtype, c.layout, c.batch, h, s, d);
+}
+
+// A view of `t` with `shape` (dense strides).
+TensorView shaped(const Tensor& t, std::initializer_list<std::int64_t> shape) {
+  return TensorView::contiguous(t.buffer(), t.view().buffer_size, t.dtype(), shape);
+}
+
+// Random lengths in [0, s]; for varlen, entry 0 is s so the longest sequence is the padded size.
+std::vector<std::int64_t> random_lengths(std::int64_t batch, std::int64_t s, bool first_full, std::mt19937_64& rng) {
+  std::uniform_int_distribution<std::int64_t> len(0, s);
+  std::vector<std::int64_t> out(at(batch));
+  for (auto& l : out) l = len(rng);
+  if (first_full) out[0] = s;
+  return out;
+}
+
+// Document ids of `batch` rows of `s` tokens: runs of increasing ids (as packing makes them), or
+// random small ids per token.
+std::vector<std::int32_t> random_docs(std::int64_t batch, std::int64_t s, bool sorted, std::mt19937_64& rng) {
+  std::vector<std::int32_t> ids(at(batch * s));
+  std::uniform_int_distribution<std::int32_t> small(0, 2);
+  std::uniform_int_distribution<std::int64_t> run(1, std::max<std::int64_t>(1, s / 3));
+  for (std::int64_t b = 0; b < batch; ++b) {
+    std::int32_t id = 0;
+    std::int64_t left = run(rng);
+    for (std::int64_t i = 0; i < s; ++i) {
+      if (!sorted) {
+        ids[at(b * s + i)] = small(rng);
+        continue;
+      }
+      if (left-- == 0) {
+        id += small(rng) == 0 ? 2 : 1;  // sometimes skip an id: a document with no keys
+        left = run(rng) - 1;
+      }
+      ids[at(b * s + i)] = id;
+    }
+  }
+  return ids;
+}
+
+std::vector<float> packed_docs(const std::vector<std::int32_t>& dense, std::int64_t batch, std::int64_t s,
+                               const std::vector<std::int32_t>& cu) {
+  std::vector<float> out;
+  for (std::int64_t b = 0; b < batch; ++b)
+    for (std::int64_t i = 0; i < cu[at(b + 1)] - cu[at(b)]; ++i) out.push_back(static_cast<float>(dense[at(b * s + i)]));
+  return out;
 }
 
 }  // namespace
@@ -60,10 +125,22 @@ std::uint64_t test_seed() {
 }
 
 std::string CaseShape::name() const {
+  AttentionDesc d;
+  d.dtype = dtype;
+  d.head_dim = head_dim;
+  d.head_dim_v = head_dim_v;
+  d.mask = mask;
+  d.score_mod = mod;
+  d.write_lse = with_lse;
+  if (seqs == SeqKind::kPadded) d.sequences.seq_lens_q = {0};
+  if (seqs == SeqKind::kVarlen) d.sequences.cu_seqlens_q = {0};
   std::ostringstream s;
-  s << "b" << batch << "_h" << q_heads << "x" << kv_heads << "_sq" << seq_q << "_sk" << seq_k << "_d" << head_dim << "_"
-    << to_string(dtype) << "_" << (causal == Causal::kNone ? "nomask" : to_string(causal)) << "_" << layout_name(layout)
-    << (with_lse ? "" : "_nolse");
+  s << "b" << batch << "_h" << q_heads << "x" << kv_heads << "_sq" << seq_q << "_sk" << seq_k << "_" << feature_name(d)
+    << "_" << (seqs == SeqKind::kVarlen ? "thd" : layout_name(layout)) << (with_lse ? "" : "_nolse");
+  if (mod.bias && !(bias_full[0] && bias_full[1] && bias_full[2])) {
+    s << "_bcast" << (bias_full[0] ? "B" : "1") << (bias_full[1] ? "H" : "1") << (bias_full[2] ? "S" : "1");
+  }
+  if (mask.documents && !sorted_docs) s << "_unsorteddocs";
   return s.str();
 }
 
@@ -75,82 +152,214 @@ void round_to_dtype(std::vector<float>& values, DType dtype) {
 Result<AttentionCase> AttentionCase::create(Context& ctx, const CaseShape& c, std::mt19937_64& rng) {
   AttentionCase a;
   a.shape = c;
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  auto fill = [&](std::vector<float>& x, std::int64_t n) {
-    x.resize(static_cast<std::size_t>(n));
+  const std::int64_t B = c.batch, Hq = c.q_heads, Hkv = c.kv_heads, Sq = c.seq_q, Sk = c.seq_k, Dk = c.head_dim;
+  const std::int64_t Dv = c.head_dim_v == 0 ? Dk : c.head_dim_v;
+  auto random = [&](std::int64_t n, float lo, float hi, DType dtype) {
+    std::uniform_real_distribution<float> dist(lo, hi);
+    std::vector<float> x(at(n));
     for (float& e : x) e = dist(rng);
-    round_to_dtype(x, c.dtype);
+    round_to_dtype(x, dtype);
+    return x;
   };
-  fill(a.q, c.batch * c.q_heads * c.seq_q * c.head_dim);
-  fill(a.k, c.batch * c.kv_heads * c.seq_k * c.head_dim);
-  fill(a.v, c.batch * c.kv_heads * c.seq_k * c.head_dim);
+  a.q = random(B * Hq * Sq * Dk, -1.0f, 1.0f, c.dtype);
+  a.k = random(B * Hkv * Sk * Dk, -1.0f, 1.0f, c.dtype);
+  a.v = random(B * Hkv * Sk * Dv, -1.0f, 1.0f, c.dtype);
 
-  auto q = make_4d(ctx, c.dtype, c.batch, c.q_heads, c.seq_q, c.head_dim);
-  auto k = make_4d(ctx, c.dtype, c.batch, c.kv_heads, c.seq_k, c.head_dim);
-  auto v = make_4d(ctx, c.dtype, c.batch, c.kv_heads, c.seq_k, c.head_dim);
-  auto o = make_4d(ctx, c.dtype, c.batch, c.q_heads, c.seq_q, c.head_dim);
-  for (auto* r : {&q, &k, &v, &o}) {
+  RefProblem& p = a.ref;
+  p.batch = B, p.q_heads = Hq, p.kv_heads = Hkv, p.seq_q = Sq, p.seq_k = Sk, p.head_dim = Dk, p.head_dim_v = Dv;
+  p.mask = c.mask;
+  p.mod = c.mod;
+  if (c.seqs != SeqKind::kDense) {
+    const bool varlen = c.seqs == SeqKind::kVarlen;
+    p.len_q = random_lengths(B, Sq, varlen, rng);
+    p.len_k = random_lengths(B, Sk, varlen, rng);
+  }
+  if (c.seqs == SeqKind::kVarlen) {
+    a.cu_q.assign(1, 0);
+    a.cu_k.assign(1, 0);
+    for (std::int64_t b = 0; b < B; ++b) {
+      a.cu_q.push_back(a.cu_q.back() + static_cast<std::int32_t>(p.len_q[at(b)]));
+      a.cu_k.push_back(a.cu_k.back() + static_cast<std::int32_t>(p.len_k[at(b)]));
+    }
+  }
+
+  // Q, K, V, O, LSE.
+  const Status unset(ErrorCode::kInvalidArgument, "unset");
+  Result<Tensor> q = unset, k = unset, v = unset, o = unset, lse = unset;
+  const float nan = std::nanf("");
+  if (c.seqs == SeqKind::kVarlen) {
+    q = upload_new(ctx, c.dtype, pack(a.q, B, Hq, Sq, Dk, a.cu_q));
+    k = upload_new(ctx, c.dtype, pack(a.k, B, Hkv, Sk, Dk, a.cu_k));
+    v = upload_new(ctx, c.dtype, pack(a.v, B, Hkv, Sk, Dv, a.cu_k));
+    o = upload_new(ctx, c.dtype, std::vector<float>(at(std::max<std::int64_t>(a.cu_q.back(), 1) * Hq * Dv), nan));
+    lse = upload_new(ctx, DType::kF32, std::vector<float>(at(Hq * std::max<std::int64_t>(a.cu_q.back(), 1)), nan));
+  } else {
+    auto make = [&](const std::vector<float>& dense, std::int64_t h, std::int64_t s, std::int64_t d) -> Result<Tensor> {
+      Result<Tensor> t = Tensor::create_bytes(ctx, static_cast<VkDeviceSize>(B * h * s * d) * dtype_size(c.dtype), c.dtype);
+      if (!t) return t;
+      Status st = t->upload(scatter(dense, view_4d(*t, c, h, s, d)));
+      if (!st) return st;
+      return t;
+    };
+    q = make(a.q, Hq, Sq, Dk);
+    k = make(a.k, Hkv, Sk, Dk);
+    v = make(a.v, Hkv, Sk, Dv);
+    o = upload_new(ctx, c.dtype, std::vector<float>(at(B * Hq * Sq * Dv), nan));
+    lse = upload_new(ctx, DType::kF32, std::vector<float>(at(B * Hq * Sq), nan));
+  }
+  for (auto* r : {&q, &k, &v, &o, &lse}) {
     if (!*r) return r->status();
   }
   a.q_dev = std::move(q).value();
   a.k_dev = std::move(k).value();
   a.v_dev = std::move(v).value();
   a.o_dev = std::move(o).value();
-  const float nan = std::nanf("");
-  Status s = a.q_dev->upload(scatter(a.q, view_4d(*a.q_dev, c, c.q_heads, c.seq_q)));
-  if (s) s = a.k_dev->upload(scatter(a.k, view_4d(*a.k_dev, c, c.kv_heads, c.seq_k)));
-  if (s) s = a.v_dev->upload(scatter(a.v, view_4d(*a.v_dev, c, c.kv_heads, c.seq_k)));
-  if (s) s = a.o_dev->fill(nan);
-  if (!s) return s;
-  if (c.with_lse) {
-    auto lse = Tensor::create(ctx, DType::kF32, {c.batch, c.q_heads, c.seq_q});
-    if (!lse) return lse.status();
-    a.lse_dev = std::move(lse).value();
-    Status ls = a.lse_dev->fill(nan);
-    if (!ls) return ls;
+  if (c.with_lse) a.lse_dev = std::move(lse).value();
+
+  // Mask and score_mod inputs.
+  auto keep = [](Result<Tensor> r, std::optional<Tensor>& into) -> Status {
+    if (!r) return r.status();
+    into = std::move(r).value();
+    return Status::ok();
+  };
+  if (c.mod.alibi != Alibi::kNone) {
+    p.slopes = random(c.mod.alibi == Alibi::kPerBatchHead ? B * Hq : Hq, 0.05f, 1.0f, DType::kF32);
+    if (Status s = keep(upload_new(ctx, DType::kF32, p.slopes), a.slopes_dev); !s) return s;
+  }
+  if (c.mod.rel_pos_max_distance) {
+    p.table = random(Hq * (2 * *c.mod.rel_pos_max_distance + 1), -1.0f, 1.0f, DType::kF32);
+    if (Status s = keep(upload_new(ctx, DType::kF32, p.table), a.table_dev); !s) return s;
+  }
+  if (c.mod.sinks) {
+    p.sinks = random(Hq, -1.0f, 2.0f, DType::kF32);
+    if (Status s = keep(upload_new(ctx, DType::kF32, p.sinks), a.sinks_dev); !s) return s;
+  }
+  if (c.mod.bias) {
+    const std::int64_t bb = c.bias_full[0] ? B : 1, bh = c.bias_full[1] ? Hq : 1, bs = c.bias_full[2] ? Sq : 1;
+    const std::vector<float> stored = random(bb * bh * bs * Sk, -1.0f, 1.0f, *c.mod.bias);
+    if (Status s = keep(upload_new(ctx, *c.mod.bias, stored), a.bias_dev); !s) return s;
+    p.bias.resize(at(B * Hq * Sq * Sk));
+    for (std::int64_t b = 0; b < B; ++b)
+      for (std::int64_t h = 0; h < Hq; ++h)
+        for (std::int64_t i = 0; i < Sq; ++i)
+          for (std::int64_t j = 0; j < Sk; ++j)
+            p.bias[at(((b * Hq + h) * Sq + i) * Sk + j)] =
+                stored[at((((bb > 1 ? b : 0) * bh + (bh > 1 ? h : 0)) * bs + (bs > 1 ? i : 0)) * Sk + j)];
+  }
+  if (c.mask.documents) {
+    p.doc_q = random_docs(B, Sq, c.sorted_docs, rng);
+    p.doc_k = random_docs(B, Sk, c.sorted_docs, rng);
+    std::vector<float> dq, dk;
+    if (c.seqs == SeqKind::kVarlen) {
+      dq = packed_docs(p.doc_q, B, Sq, a.cu_q);
+      dk = packed_docs(p.doc_k, B, Sk, a.cu_k);
+      if (dq.empty()) dq.push_back(0.0f);
+      if (dk.empty()) dk.push_back(0.0f);
+    } else {
+      dq.assign(p.doc_q.begin(), p.doc_q.end());
+      dk.assign(p.doc_k.begin(), p.doc_k.end());
+    }
+    if (Status s = keep(upload_new(ctx, DType::kI32, dq), a.docs_q_dev); !s) return s;
+    if (Status s = keep(upload_new(ctx, DType::kI32, dk), a.docs_k_dev); !s) return s;
   }
   return a;
 }
 
 ForwardTensors AttentionCase::tensors() const {
   const CaseShape& c = shape;
+  const std::int64_t B = c.batch, Hq = c.q_heads, Hkv = c.kv_heads, Sq = c.seq_q, Sk = c.seq_k, Dk = c.head_dim;
+  const std::int64_t Dv = ref.dv();
   ForwardTensors t;
-  t.q = view_4d(*q_dev, c, c.q_heads, c.seq_q);
-  t.k = view_4d(*k_dev, c, c.kv_heads, c.seq_k);
-  t.v = view_4d(*v_dev, c, c.kv_heads, c.seq_k);
-  t.o = view_4d(*o_dev, c, c.q_heads, c.seq_q);
-  if (lse_dev) t.lse = lse_dev->view();
+  if (c.seqs == SeqKind::kVarlen) {
+    const std::int64_t Tq = cu_q.back(), Tk = cu_k.back();
+    t.q = shaped(*q_dev, {Tq, Hq, Dk});
+    t.k = shaped(*k_dev, {Tk, Hkv, Dk});
+    t.v = shaped(*v_dev, {Tk, Hkv, Dv});
+    t.o = shaped(*o_dev, {Tq, Hq, Dv});
+    if (lse_dev) t.lse = shaped(*lse_dev, {Hq, Tq});
+    if (docs_q_dev) t.doc_ids_q = shaped(*docs_q_dev, {Tq});
+    if (docs_k_dev) t.doc_ids_kv = shaped(*docs_k_dev, {Tk});
+  } else {
+    t.q = view_4d(*q_dev, c, Hq, Sq, Dk);
+    t.k = view_4d(*k_dev, c, Hkv, Sk, Dk);
+    t.v = view_4d(*v_dev, c, Hkv, Sk, Dv);
+    t.o = view_4d(*o_dev, c, Hq, Sq, Dv);
+    if (lse_dev) t.lse = shaped(*lse_dev, {B, Hq, Sq});
+    if (docs_q_dev) t.doc_ids_q = shaped(*docs_q_dev, {B, Sq});
+    if (docs_k_dev) t.doc_ids_kv = shaped(*docs_k_dev, {B, Sk});
+  }
+  if (bias_dev) {
+    t.bias = shaped(*bias_dev, {c.bias_full[0] ? B : 1, c.bias_full[1] ? Hq : 1, c.bias_full[2] ? Sq : 1, Sk});
+  }
+  if (slopes_dev) t.alibi_slopes = c.mod.alibi == Alibi::kPerBatchHead ? shaped(*slopes_dev, {B, Hq}) : shaped(*slopes_dev, {Hq});
+  if (table_dev) t.rel_pos_table = shaped(*table_dev, {Hq, 2 * *c.mod.rel_pos_max_distance + 1});
+  if (sinks_dev) t.sinks = shaped(*sinks_dev, {Hq});
   return t;
 }
 
 AttentionDesc AttentionCase::desc() const {
-  AttentionDesc d = describe(tensors(), Mask{shape.causal});
+  const CaseShape& c = shape;
+  AttentionDesc d;
+  d.dtype = c.dtype;
+  d.batch = c.batch;
+  d.q_heads = c.q_heads;
+  d.kv_heads = c.kv_heads;
+  d.seq_q = c.seqs == SeqKind::kVarlen ? 0 : c.seq_q;
+  d.seq_k = c.seqs == SeqKind::kVarlen ? 0 : c.seq_k;
+  d.head_dim = c.head_dim;
+  d.head_dim_v = c.head_dim_v;
+  d.mask = c.mask;
+  d.score_mod = c.mod;
+  d.write_lse = c.with_lse;
+  if (c.seqs == SeqKind::kPadded) {
+    for (std::int64_t l : ref.len_q) d.sequences.seq_lens_q.push_back(static_cast<std::int32_t>(l));
+    for (std::int64_t l : ref.len_k) d.sequences.seq_lens_kv.push_back(static_cast<std::int32_t>(l));
+  }
+  if (c.seqs == SeqKind::kVarlen) {
+    d.sequences.cu_seqlens_q = cu_q;
+    d.sequences.cu_seqlens_k = cu_k;
+  }
   return d;
-}
-
-RefProblem AttentionCase::ref_problem() const {
-  RefProblem p;
-  p.batch = shape.batch;
-  p.q_heads = shape.q_heads;
-  p.kv_heads = shape.kv_heads;
-  p.seq_q = shape.seq_q;
-  p.seq_k = shape.seq_k;
-  p.head_dim = shape.head_dim;
-  p.causal = shape.causal;
-  return p;
 }
 
 std::vector<float> AttentionCase::download_o() const {
   Result<std::vector<float>> mem = o_dev->download();
   EXPECT_TRUE(mem.is_ok()) << mem.status().to_string();
   if (!mem) return {};
-  return gather(mem.value(), tensors().o);
+  const CaseShape& c = shape;
+  if (c.seqs != SeqKind::kVarlen) return gather(mem.value(), tensors().o);
+  const std::int64_t Hq = c.q_heads, Sq = c.seq_q, Dv = ref.dv();
+  std::vector<float> dense(at(c.batch * Hq * Sq * Dv), 0.0f);
+  for (std::int64_t b = 0; b < c.batch; ++b)
+    for (std::int64_t h = 0; h < Hq; ++h)
+      for (std::int64_t i = 0; i < ref.lq(b); ++i)
+        for (std::int64_t d = 0; d < Dv; ++d)
+          dense[at(((b * Hq + h) * Sq + i) * Dv + d)] = (*mem)[at(((cu_q[at(b)] + i) * Hq + h) * Dv + d)];
+  return dense;
 }
 
 std::vector<float> AttentionCase::download_lse() const {
   Result<std::vector<float>> mem = lse_dev->download();
   EXPECT_TRUE(mem.is_ok()) << mem.status().to_string();
-  return mem ? mem.value() : std::vector<float>{};
+  if (!mem) return {};
+  const CaseShape& c = shape;
+  if (c.seqs != SeqKind::kVarlen) return mem.value();
+  const std::int64_t Hq = c.q_heads, Sq = c.seq_q, Tq = cu_q.back();
+  std::vector<float> dense(at(c.batch * Hq * Sq), -INFINITY);
+  for (std::int64_t b = 0; b < c.batch; ++b)
+    for (std::int64_t h = 0; h < Hq; ++h)
+      for (std::int64_t i = 0; i < ref.lq(b); ++i) dense[at((b * Hq + h) * Sq + i)] = (*mem)[at(h * Tq + cu_q[at(b)] + i)];
+  return dense;
+}
+
+void run_and_compare(Context& ctx, const AttentionCase& c) {
+  Result<ForwardPlan> plan = ForwardPlan::create(ctx, c.desc());
+  ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
+  Status s = plan->run(c.tensors());
+  ASSERT_TRUE(s.is_ok()) << s.to_string();
+  const RefResult ref = reference_forward(c.ref_problem(), c.q, c.k, c.v);
+  expect_close(c.download_o(), ref.o, output_tolerance(c.shape.dtype), "O");
+  if (c.shape.with_lse) expect_close(c.download_lse(), ref.lse, lse_tolerance(c.shape.dtype), "LSE");
 }
 
 std::size_t expect_close(const std::vector<float>& gpu, const std::vector<double>& ref, Tolerance tol,

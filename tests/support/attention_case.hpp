@@ -1,9 +1,11 @@
-// One forward-attention problem on the device: random inputs in a chosen layout, poisoned
-// outputs, and the fp64 reference to compare with.
+// One forward-attention problem on the device: random inputs in a chosen layout (dense or packed
+// varlen), random mask and score_mod inputs, poisoned outputs, and the fp64 reference problem.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -17,30 +19,54 @@ namespace vkattn::test {
 // VKATTN_TEST_SEED if set, else a fresh random seed. Tests print it in their failure trace.
 std::uint64_t test_seed();
 
+inline const Mask kNoMask{};
+inline const Mask kCausalTL = Mask::causal_mask(Align::kTopLeft);
+inline const Mask kCausalBR = Mask::causal_mask(Align::kBottomRight);
+
+enum class SeqKind { kDense, kPadded, kVarlen };
+
 struct CaseShape {
   std::int64_t batch = 1, q_heads = 1, kv_heads = 1, seq_q = 1, seq_k = 1, head_dim = 8;
   DType dtype = DType::kF32;
-  Causal causal = Causal::kNone;
-  Layout layout = Layout::kBHSD;
+  Mask mask;
+  Layout layout = Layout::kBHSD;  // dense problems; varlen tensors are packed THD
   bool with_lse = true;
-  std::string name() const;  // "b2_h4x2_sq70_sk33_d64_f16_causal_br_bshd"
+  std::int64_t head_dim_v = 0;    // 0: Dv = Dk
+  ScoreMod mod;                   // softcap c and M are used as given; slopes, table, bias, sinks are random
+  SeqKind seqs = SeqKind::kDense; // padded: random seq_lens; varlen: random lengths (entry 0 is the longest)
+  std::array<bool, 3> bias_full = {true, true, true};  // bias extent in B, Hq, Sq: full, or 1 (broadcast)
+  bool sorted_docs = true;        // document ids in runs (as packing makes them) or random per token
+
+  // "b2_h4x2_sq70_sk33_<feature_name>_bshd": the device-independent variant name plus the shape.
+  std::string name() const;
 };
 
-// Device tensors for one case; inputs hold values exactly representable in the dtype.
+// gtest prints parameters with this (the name, not the bytes).
+inline void PrintTo(const CaseShape& c, std::ostream* os) { *os << c.name(); }
+
+// Device tensors for one case; inputs hold values exactly representable in their dtype.
 struct AttentionCase {
   CaseShape shape;
-  std::vector<float> q, k, v;  // dense [B, H, S, D] host copies (already rounded to the dtype)
+  RefProblem ref;              // lengths, mask and score_mod inputs, as the reference sees them
+  std::vector<float> q, k, v;  // dense [B, H, S, D] host copies (rounded to the dtype)
+  std::vector<std::int32_t> cu_q, cu_k;  // varlen offsets
   std::optional<Tensor> q_dev, k_dev, v_dev, o_dev, lse_dev;
+  std::optional<Tensor> bias_dev, slopes_dev, table_dev, sinks_dev, docs_q_dev, docs_k_dev;
 
-  // Allocates, fills with uniform(-1, 1) from `rng` (never all zero) and poisons O/LSE with NaN.
+  // Allocates, fills with random values from `rng` (uniform(-1, 1) for Q, K, V; never all
+  // zero) and poisons O and LSE with NaN.
   static Result<AttentionCase> create(Context& ctx, const CaseShape& shape, std::mt19937_64& rng);
   ForwardTensors tensors() const;
   AttentionDesc desc() const;
-  RefProblem ref_problem() const;
-  // O gathered back to dense [B, Hq, Sq, D], and LSE [B, Hq, Sq].
+  RefProblem ref_problem() const { return ref; }
+  // O as dense [B, Hq, Sq, Dv] and LSE as [B, Hq, Sq]; varlen rows past a sequence's end (which
+  // do not exist) read as the reference's 0 and -inf.
   std::vector<float> download_o() const;
   std::vector<float> download_lse() const;
 };
+
+// Runs `c` through a ForwardPlan and compares O and LSE with the reference (gtest failures).
+void run_and_compare(Context& ctx, const AttentionCase& c);
 
 // Counts elements outside |gpu - ref| <= abs + rel*|ref| (NaN always counts; -inf must match
 // exactly) and reports the first few through ADD_FAILURE with `what` and the index.

@@ -1,4 +1,8 @@
-// CPU reference attention in double precision, on dense [B, H, S, D] host arrays.
+// CPU reference attention in double precision, on dense logical host arrays.
+//
+// Q is [B, Hq, Sq, Dk], K [B, Hkv, Sk, Dk], V [B, Hkv, Sk, Dv] (padded to the longest sequence
+// for varlen problems); the semantics are those documented in vkattn/mask.hpp, score_mod.hpp and
+// sequences.hpp, written out directly from the definitions.
 #pragma once
 
 #include <cstdint>
@@ -9,20 +13,32 @@
 namespace vkattn::test {
 
 struct RefProblem {
-  std::int64_t batch = 1, q_heads = 1, kv_heads = 1, seq_q = 1, seq_k = 1, head_dim = 8;
-  Causal causal = Causal::kNone;
-  double scale = 0.0;  // 0: 1/sqrt(D)
+  std::int64_t batch = 1, q_heads = 1, kv_heads = 1, seq_q = 1, seq_k = 1, head_dim = 8, head_dim_v = 0;
+  Mask mask;
+  ScoreMod mod;
+  double scale = 0.0;                // 0: 1/sqrt(Dk)
+  std::vector<std::int64_t> len_q;   // per batch entry; empty: all Sq
+  std::vector<std::int64_t> len_k;   // per batch entry; empty: all Sk
+  std::vector<float> slopes;         // [Hq] or [B, Hq] (mod.alibi)
+  std::vector<float> table;          // [Hq, 2M + 1] (mod.rel_pos_max_distance)
+  std::vector<float> bias;           // [B, Hq, Sq, Sk], already broadcast (mod.bias)
+  std::vector<float> sinks;          // [Hq] (mod.sinks)
+  std::vector<std::int32_t> doc_q;   // [B, Sq] (mask.documents)
+  std::vector<std::int32_t> doc_k;   // [B, Sk]
+
+  std::int64_t dv() const { return head_dim_v == 0 ? head_dim : head_dim_v; }
+  std::int64_t lq(std::int64_t b) const { return len_q.empty() ? seq_q : len_q[static_cast<std::size_t>(b)]; }
+  std::int64_t lk(std::int64_t b) const { return len_k.empty() ? seq_k : len_k[static_cast<std::size_t>(b)]; }
+  // The aligned diagonal of query i in batch entry b.
+  std::int64_t diag(std::int64_t b, std::int64_t i) const;
+  bool visible(std::int64_t b, std::int64_t i, std::int64_t j) const;
 };
 
 struct RefResult {
-  std::vector<double> o;    // [B, Hq, Sq, D]
-  std::vector<double> lse;  // [B, Hq, Sq]; -inf for a row with no visible key (its O row is 0)
+  std::vector<double> o;    // [B, Hq, Sq, Dv]; 0 on rows that see nothing and rows past len_q
+  std::vector<double> lse;  // [B, Hq, Sq]; -inf where nothing (not even a sink) is seen
 };
 
-// Whether query i sees key j under `causal` (the same rule the API documents).
-bool ref_key_visible(Causal causal, std::int64_t i, std::int64_t j, std::int64_t seq_q, std::int64_t seq_k);
-
-// softmax(scale * Q K^T + mask) V with a two-pass (max, then sum) softmax in double.
 RefResult reference_forward(const RefProblem& p, const std::vector<float>& q, const std::vector<float>& k,
                             const std::vector<float>& v);
 

@@ -1,0 +1,31 @@
+// attn_mask.glsl — which keys a query sees. Needs the CAUSAL and WINDOW specialization constants.
+//
+// Positions are within one sequence: query i in [0, len_q), key j in [0, len_k). Causal masks,
+// windows, ALiBi and relative positions measure from the query's aligned diagonal
+//   diag = i + shift,   shift = len_k - len_q (bottom-right, FlashAttention-2) or 0 (top-left),
+// and the mask is the AND of its enabled parts:
+//   padding  j < len_k
+//   causal   j <= diag
+//   window   diag - left <= j <= diag + right
+// (document ids are compared by the kernel, which stages them per tile).
+#ifndef VKATTN_ATTN_MASK_GLSL
+#define VKATTN_ATTN_MASK_GLSL
+
+bool mask_allows(int diag, int j, int len_k, int left, int right) {
+  return j < len_k && (CAUSAL == 0u || j <= diag) && (WINDOW == 0u || (j >= diag - left && j <= diag + right));
+}
+
+// Keys [x, y) that may be visible to some query whose diagonal is in [diag0, diag1]; tiles
+// outside it are never loaded. x <= y.
+ivec2 mask_key_range(int diag0, int diag1, int len_k, int left, int right) {
+  int lo = 0;
+  int hi = len_k;
+  if (CAUSAL != 0u) hi = min(hi, diag1 + 1);
+  if (WINDOW != 0u) {
+    hi = min(hi, diag1 + right + 1);
+    lo = max(lo, diag0 - left);
+  }
+  return ivec2(lo, max(lo, hi));
+}
+
+#endif

@@ -94,6 +94,14 @@ TensorView TensorView::attention(VkBuffer buffer, VkDeviceSize buffer_size, DTyp
   return v;
 }
 
+TensorView TensorView::channels_last(VkBuffer buffer, VkDeviceSize buffer_size, DType dtype, std::int64_t b,
+                                     std::span<const std::int64_t> spatial, std::int64_t h, std::int64_t d,
+                                     VkDeviceSize offset) {
+  std::int64_t s = 1;
+  for (std::int64_t extent : spatial) s *= extent;
+  return attention(buffer, buffer_size, dtype, Layout::kBSHD, b, h, s, d, offset);
+}
+
 Result<Tensor> Tensor::create(Context& ctx, DType dtype, std::span<const std::int64_t> shape) {
   if (shape.empty() || shape.size() > static_cast<std::size_t>(kMaxRank)) {
     return invalid("shape: rank " + std::to_string(shape.size()) + " (must be 1.." + std::to_string(kMaxRank) + ")");

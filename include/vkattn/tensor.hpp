@@ -44,6 +44,13 @@ struct TensorView {
                               std::int64_t b, std::int64_t h, std::int64_t s, std::int64_t d,
                               VkDeviceSize offset = 0);
 
+  // Channels-last spatial input [B, *spatial, H * D] (1 to 3 spatial axes, as vision blocks
+  // store activations) seen as [B, H, S, D] with S = the product of the spatial extents: this is
+  // the BSHD layout, token s = the row-major index of the spatial position.
+  static TensorView channels_last(VkBuffer buffer, VkDeviceSize buffer_size, DType dtype, std::int64_t b,
+                                  std::span<const std::int64_t> spatial, std::int64_t h, std::int64_t d,
+                                  VkDeviceSize offset = 0);
+
   std::int64_t numel() const;
 };
 

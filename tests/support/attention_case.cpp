@@ -137,6 +137,12 @@ std::string CaseShape::name() const {
   std::ostringstream s;
   s << "b" << batch << "_h" << q_heads << "x" << kv_heads << "_sq" << seq_q << "_sk" << seq_k << "_" << feature_name(d)
     << "_" << (seqs == SeqKind::kVarlen ? "thd" : layout_name(layout)) << (with_lse ? "" : "_nolse");
+  if (mask.has_window()) {
+    s << "_wl" << (mask.window_left ? std::to_string(*mask.window_left) : "inf") << "r"
+      << (mask.window_right ? std::to_string(*mask.window_right) : "inf");
+  }
+  if (mod.rel_pos_max_distance) s << "_m" << *mod.rel_pos_max_distance;
+  if (head_dim_v != 0 && head_dim_v == head_dim) s << "_dveq";
   if (mod.bias && !(bias_full[0] && bias_full[1] && bias_full[2])) {
     s << "_bcast" << (bias_full[0] ? "B" : "1") << (bias_full[1] ? "H" : "1") << (bias_full[2] ? "S" : "1");
   }

@@ -368,6 +368,20 @@ void run_and_compare(Context& ctx, const AttentionCase& c) {
   if (c.shape.with_lse) expect_close(c.download_lse(), ref.lse, lse_tolerance(c.shape.dtype), "LSE");
 }
 
+void expect_error_and_untouched(const AttentionCase& c, const std::function<Status()>& call, ErrorCode code,
+                                const std::string& text) {
+  const auto o_before = c.o_dev->download_bytes();
+  const auto lse_before = c.lse_dev ? c.lse_dev->download_bytes() : Result<std::vector<std::byte>>(std::vector<std::byte>{});
+  const Status s = call();
+  ASSERT_FALSE(s.is_ok()) << "expected an error containing \"" << text << "\"";
+  EXPECT_EQ(s.code(), code) << s.to_string();
+  EXPECT_NE(s.message().find(text), std::string::npos) << "message: " << s.message() << "\nexpected: " << text;
+  EXPECT_EQ(c.o_dev->download_bytes().value(), o_before.value()) << "O was written";
+  if (c.lse_dev) {
+    EXPECT_EQ(c.lse_dev->download_bytes().value(), lse_before.value()) << "LSE was written";
+  }
+}
+
 std::size_t expect_close(const std::vector<float>& gpu, const std::vector<double>& ref, Tolerance tol,
                          const std::string& what) {
   if (gpu.size() != ref.size()) {

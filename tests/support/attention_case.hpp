@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <ostream>
 #include <random>
@@ -67,6 +68,11 @@ struct AttentionCase {
 
 // Runs `c` through a ForwardPlan and compares O and LSE with the reference (gtest failures).
 void run_and_compare(Context& ctx, const AttentionCase& c);
+
+// Calls `call` and expects an error of `code` whose message contains `text`, with O and LSE
+// of `c` bit-for-bit unchanged.
+void expect_error_and_untouched(const AttentionCase& c, const std::function<Status()>& call, ErrorCode code,
+                                const std::string& text);
 
 // Counts elements outside |gpu - ref| <= abs + rel*|ref| (NaN always counts; -inf must match
 // exactly) and reports the first few through ADD_FAILURE with `what` and the index.

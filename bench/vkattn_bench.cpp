@@ -150,7 +150,7 @@ void register_all(bool is_cpu) {
         benchmark::RegisterBenchmark(name.c_str(), bench_forward, s, dtype, m.mask)
             ->UseManualTime()
             ->Unit(benchmark::kMillisecond)
-            ->MinTime(is_cpu ? 0.2 : 0.5)
+            ->MinTime(is_cpu ? 0.1 : 0.5)
             ->Repetitions(3)
             ->ReportAggregatesOnly(true);
       }

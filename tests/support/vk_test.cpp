@@ -1,6 +1,32 @@
 #include "vk_test.hpp"
 
+#include <vulkan/vulkan_core.h>
+
 namespace vkattn::test {
+namespace {
+
+// Holds one bare VkInstance for the whole test process, so the Vulkan loader keeps the ICDs
+// loaded between tests. Without it every Context loads and unloads the driver; NVIDIA's driver
+// (580.x, measured on the H100) fails vkCreateInstance with VK_ERROR_INCOMPATIBLE_DRIVER after
+// 29 such cycles in one process, whatever vkattn does (bench/NOTES.md).
+class IcdKeepAlive : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    VkInstanceCreateInfo ci{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
+    if (vkCreateInstance(&ci, nullptr, &instance_) != VK_SUCCESS) instance_ = VK_NULL_HANDLE;
+  }
+  void TearDown() override {
+    if (instance_ != VK_NULL_HANDLE) vkDestroyInstance(instance_, nullptr);
+    instance_ = VK_NULL_HANDLE;
+  }
+
+ private:
+  VkInstance instance_ = VK_NULL_HANDLE;
+};
+
+[[maybe_unused]] ::testing::Environment* const kIcdKeepAlive = ::testing::AddGlobalTestEnvironment(new IcdKeepAlive);
+
+}  // namespace
 
 LogCallback LogCapture::callback() {
   return [this](LogLevel level, std::string_view message) {

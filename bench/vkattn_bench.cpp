@@ -100,8 +100,8 @@ void bench_forward(benchmark::State& state, Shape shape, DType dtype, Mask mask)
         recorded = plan->record(cmd, t);
         VkMemoryBarrier waw{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_SHADER_WRITE_BIT,
                             VK_ACCESS_SHADER_WRITE_BIT};
-        vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &waw,
-                             0, nullptr, 0, nullptr);
+        vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1,
+                             &waw, 0, nullptr, 0, nullptr);
       }
       vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, pool, 1);
     });
@@ -127,7 +127,8 @@ void bench_forward(benchmark::State& state, Shape shape, DType dtype, Mask mask)
   vkDestroyQueryPool(ctx.device(), pool, nullptr);
   const double flops = forward_flops(shape, mask);
   state.counters["TFLOP/s"] = benchmark::Counter(flops * 1e-12, benchmark::Counter::kIsIterationInvariantRate);
-  const double bytes = 4.0 * static_cast<double>(n) * static_cast<double>(dtype_size(dtype));  // Q, K, V read, O written
+  const double bytes =
+      4.0 * static_cast<double>(n) * static_cast<double>(dtype_size(dtype));  // Q, K, V read, O written
   state.counters["GB/s"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(plan->variant_name());
 }

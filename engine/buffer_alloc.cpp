@@ -29,7 +29,8 @@ Status allocate(const ContextState& s, VkDeviceSize bytes, VkBufferUsageFlags us
   VkMemoryAllocateInfo ai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
   ai.allocationSize = req.size;
   ai.memoryTypeIndex = static_cast<std::uint32_t>(type);
-  VKATTN_VK(vkAllocateMemory(s.device, &ai, nullptr, &out.memory), "vkAllocateMemory(" + std::to_string(req.size) + " bytes)");
+  VKATTN_VK(vkAllocateMemory(s.device, &ai, nullptr, &out.memory),
+            "vkAllocateMemory(" + std::to_string(req.size) + " bytes)");
   VKATTN_VK(vkBindBufferMemory(s.device, out.buffer, out.memory, 0), "vkBindBufferMemory");
   return Status::ok();
 }

@@ -47,7 +47,8 @@ bool has_instance_extension(const char* name) {
 }
 
 bool has_layer(const char* name) {
-  return listed<VkLayerProperties>(name, [](std::uint32_t* n, VkLayerProperties* p) { vkEnumerateInstanceLayerProperties(n, p); });
+  return listed<VkLayerProperties>(
+      name, [](std::uint32_t* n, VkLayerProperties* p) { vkEnumerateInstanceLayerProperties(n, p); });
 }
 
 bool has_device_extension(VkPhysicalDevice device, const char* name) {
@@ -57,10 +58,11 @@ bool has_device_extension(VkPhysicalDevice device, const char* name) {
 }
 
 VKAPI_ATTR VkBool32 VKAPI_CALL on_validation_message(VkDebugUtilsMessageSeverityFlagBitsEXT severity,
-                                                    VkDebugUtilsMessageTypeFlagsEXT,
-                                                    const VkDebugUtilsMessengerCallbackDataEXT* data, void* user) {
+                                                     VkDebugUtilsMessageTypeFlagsEXT,
+                                                     const VkDebugUtilsMessengerCallbackDataEXT* data, void* user) {
   const auto* state = static_cast<const ContextState*>(user);
-  const LogLevel level = severity >= VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT ? LogLevel::kError : LogLevel::kInfo;
+  const LogLevel level =
+      severity >= VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT ? LogLevel::kError : LogLevel::kInfo;
   state->log_message(level, std::string("validation: ") + (data->pMessage ? data->pMessage : ""));
   return VK_FALSE;
 }
@@ -96,8 +98,8 @@ void query_device(ContextState& s, bool push_descriptor_enabled, bool debug_util
   vkGetPhysicalDeviceMemoryProperties(s.physical_device, &s.memory);
 
   if (push_descriptor_enabled && !s.options.force_pooled_descriptors) {
-    s.cmd_push_descriptor_set = reinterpret_cast<PFN_vkCmdPushDescriptorSetKHR>(
-        vkGetDeviceProcAddr(s.device, "vkCmdPushDescriptorSetKHR"));
+    s.cmd_push_descriptor_set =
+        reinterpret_cast<PFN_vkCmdPushDescriptorSetKHR>(vkGetDeviceProcAddr(s.device, "vkCmdPushDescriptorSetKHR"));
   }
   i.push_descriptors = s.cmd_push_descriptor_set != nullptr;
   if (debug_utils_enabled) {
@@ -159,7 +161,8 @@ Status create_owned(ContextState& s) {
   features.enabledValidationFeatureCount = 1;
   features.pEnabledValidationFeatures = enables;
   VkDebugUtilsMessengerCreateInfoEXT messenger{VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT};
-  messenger.messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT;
+  messenger.messageSeverity =
+      VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT;
   messenger.messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
                           VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT;
   messenger.pfnUserCallback = on_validation_message;
@@ -178,7 +181,8 @@ Status create_owned(ContextState& s) {
   if (validation) {
     auto create = reinterpret_cast<PFN_vkCreateDebugUtilsMessengerEXT>(
         vkGetInstanceProcAddr(s.instance, "vkCreateDebugUtilsMessengerEXT"));
-    if (create != nullptr) VKATTN_VK(create(s.instance, &messenger, nullptr, &s.messenger), "vkCreateDebugUtilsMessengerEXT");
+    if (create != nullptr)
+      VKATTN_VK(create(s.instance, &messenger, nullptr, &s.messenger), "vkCreateDebugUtilsMessengerEXT");
   }
 
   std::string selector = s.options.device;

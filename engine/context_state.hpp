@@ -42,8 +42,7 @@ struct ContextState {
   // Gives `handle` a VK_EXT_debug_utils name when the extension is enabled.
   void name_object(VkObjectType type, std::uint64_t handle, const std::string& name) const;
   // The index of a memory type with `required` flags (and `preferred` if possible), or -1.
-  int find_memory_type(std::uint32_t type_bits, VkMemoryPropertyFlags required,
-                       VkMemoryPropertyFlags preferred) const;
+  int find_memory_type(std::uint32_t type_bits, VkMemoryPropertyFlags required, VkMemoryPropertyFlags preferred) const;
 };
 
 }  // namespace vkattn

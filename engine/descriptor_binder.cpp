@@ -24,7 +24,8 @@ Result<VkDescriptorSet> DescriptorBinder::pooled_set(std::span<const VkDescripto
   for (std::size_t i = 0; i < buffers.size(); ++i) key[i] = {buffers[i].buffer, buffers[i].offset, buffers[i].range};
   if (auto it = sets_.find(key); it != sets_.end()) return it->second;
   if (left_in_pool_ == 0) {
-    VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kSetsPerPool * static_cast<std::uint32_t>(buffers.size())};
+    VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                              kSetsPerPool * static_cast<std::uint32_t>(buffers.size())};
     VkDescriptorPoolCreateInfo pi{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
     pi.maxSets = kSetsPerPool;
     pi.poolSizeCount = 1;

@@ -10,11 +10,16 @@ namespace {
 
 int type_rank(VkPhysicalDeviceType t) {
   switch (t) {
-    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return 0;
-    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return 1;
-    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return 2;
-    case VK_PHYSICAL_DEVICE_TYPE_CPU: return 3;
-    default: return 4;
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU:
+      return 0;
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU:
+      return 1;
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU:
+      return 2;
+    case VK_PHYSICAL_DEVICE_TYPE_CPU:
+      return 3;
+    default:
+      return 4;
   }
 }
 
@@ -32,7 +37,8 @@ Result<VkPhysicalDevice> select_physical_device(VkInstance instance, const std::
   std::vector<VkPhysicalDevice> devices(count);
   r = vkEnumeratePhysicalDevices(instance, &count, devices.data());
   if (r != VK_SUCCESS && r != VK_INCOMPLETE) return Status::from_vk(r, "vkEnumeratePhysicalDevices");
-  if (devices.empty()) return Status(ErrorCode::kNotFound, "no Vulkan physical device (is mesa-vulkan-drivers installed?)");
+  if (devices.empty())
+    return Status(ErrorCode::kNotFound, "no Vulkan physical device (is mesa-vulkan-drivers installed?)");
 
   std::vector<VkPhysicalDeviceProperties> props(devices.size());
   std::string listing;

@@ -100,8 +100,8 @@ struct ForwardPlan::Impl {
     BoundForward b;
     std::vector<Input> inputs;
     inputs.reserve(10);
-    const auto required = [&](const TensorView& v, const char* nm, const Shape& shape, const Names& names)
-        -> Result<BoundView> {
+    const auto required = [&](const TensorView& v, const char* nm, const Shape& shape,
+                              const Names& names) -> Result<BoundView> {
       Result<BoundView> r = check_view(s, v, {nm, shape, names, d.dtype, true, false});
       if (r) inputs.push_back({nm, &v, *r});
       return r;
@@ -142,7 +142,8 @@ struct ForwardPlan::Impl {
                               "desc.score_mod.rel_pos_max_distance", inputs, b, kFwdTable));
     const Shape sinks_shape{Hq};
     const Names sinks_names{"Hq"};
-    VKATTN_TRY(optional_input(t.sinks, mod.sinks, {"sinks", sinks_shape, sinks_names, DType::kF32, true, false, false, true},
+    VKATTN_TRY(optional_input(t.sinks, mod.sinks,
+                              {"sinks", sinks_shape, sinks_names, DType::kF32, true, false, false, true},
                               "desc.score_mod.sinks", inputs, b, kFwdSinks));
     const Shape docs_q_shape = vl ? Shape{Tq} : Shape{B, Sq};
     const Shape docs_k_shape = vl ? Shape{Tk} : Shape{B, Sk};
@@ -178,7 +179,8 @@ struct ForwardPlan::Impl {
     p.o_offset = ao.offset, p.o_stride_b = ao.stride_b, p.o_stride_h = ao.stride_h, p.o_stride_s = ao.stride_s;
     if (lse) {
       const Addressing al = addressing(*lse, vl, true);
-      p.lse_offset = al.offset, p.lse_stride_b = al.stride_b, p.lse_stride_h = al.stride_h, p.lse_stride_s = al.stride_s;
+      p.lse_offset = al.offset, p.lse_stride_b = al.stride_b, p.lse_stride_h = al.stride_h,
+      p.lse_stride_s = al.stride_s;
     }
     for (const Input& in : inputs) {
       const std::string nm = in.name;
@@ -294,7 +296,8 @@ AttentionDesc describe(const ForwardTensors& t, Mask mask, std::optional<float> 
   d.mask.documents = t.doc_ids_q.has_value() || t.doc_ids_kv.has_value();
   if (t.bias) d.score_mod.bias = t.bias->dtype;
   if (t.alibi_slopes) d.score_mod.alibi = t.alibi_slopes->rank == 2 ? Alibi::kPerBatchHead : Alibi::kPerHead;
-  if (t.rel_pos_table && t.rel_pos_table->rank == 2) d.score_mod.rel_pos_max_distance = (t.rel_pos_table->shape[1] - 1) / 2;
+  if (t.rel_pos_table && t.rel_pos_table->rank == 2)
+    d.score_mod.rel_pos_max_distance = (t.rel_pos_table->shape[1] - 1) / 2;
   d.score_mod.sinks = t.sinks.has_value();
   d.scale = scale;
   d.write_lse = t.lse.has_value();

@@ -12,8 +12,10 @@ const char* to_string(Align a) { return a == Align::kTopLeft ? "tl" : "br"; }
 
 const char* to_string(KernelPath p) {
   switch (p) {
-    case KernelPath::kAuto: return "auto";
-    case KernelPath::kScalar: return "scalar";
+    case KernelPath::kAuto:
+      return "auto";
+    case KernelPath::kScalar:
+      return "scalar";
   }
   return "unknown";
 }
@@ -25,6 +27,7 @@ constexpr std::uint32_t kKeyStep = 2;
 constexpr std::int64_t kMaxHeadDim = 256;
 constexpr std::int64_t kMaxSeq = std::int64_t{1} << 28;  // keeps i + shift +- window inside int32
 constexpr std::int64_t kMaxRelDistance = std::int64_t{1} << 20;
+constexpr double kLog2e = 1.4426950408889634;
 
 std::string n(std::int64_t v) { return std::to_string(v); }
 
@@ -86,8 +89,8 @@ std::string feature_name_of(const FwdSpecConstants& s) {
 Result<std::int64_t> check_cu_seqlens(const std::vector<std::int32_t>& cu, const char* name, std::int64_t batch) {
   const std::string f = std::string("desc.sequences.") + name;
   if (static_cast<std::int64_t>(cu.size()) != batch + 1) {
-    return invalid(f + " has " + n(static_cast<std::int64_t>(cu.size())) + " entries, expected desc.batch + 1 = " +
-                   n(batch + 1));
+    return invalid(f + " has " + n(static_cast<std::int64_t>(cu.size())) +
+                   " entries, expected desc.batch + 1 = " + n(batch + 1));
   }
   if (cu[0] != 0) return invalid(f + "[0] = " + n(cu[0]) + " (must be 0)");
   std::int64_t longest = 0;
@@ -106,7 +109,8 @@ Status check_seq_lens(const std::vector<std::int32_t>& lens, const char* name, s
   if (lens.empty()) return Status::ok();
   const std::string f = std::string("desc.sequences.") + name;
   if (static_cast<std::int64_t>(lens.size()) != batch) {
-    return invalid(f + " has " + n(static_cast<std::int64_t>(lens.size())) + " entries, expected desc.batch = " + n(batch));
+    return invalid(f + " has " + n(static_cast<std::int64_t>(lens.size())) +
+                   " entries, expected desc.batch = " + n(batch));
   }
   for (std::size_t b = 0; b < lens.size(); ++b) {
     if (lens[b] < 0 || lens[b] > seq) {
@@ -160,8 +164,11 @@ Status check_mask_and_mods(const AttentionDesc& d) {
     return invalid("desc.mask.window_right = " + n(*m.window_right) + " is negative (leave it unset for no bound)");
   }
   const ScoreMod& s = d.score_mod;
-  if (s.softcap && !(std::isfinite(*s.softcap) && *s.softcap > 0.0f)) {
-    return invalid("desc.score_mod.softcap = " + std::to_string(*s.softcap) + " (must be finite and > 0)");
+  // The kernel works in log2 units: c * log2(e) must be a normal float.
+  if (s.softcap &&
+      !(*s.softcap > 0.0f && std::isnormal(static_cast<float>(static_cast<double>(*s.softcap) * kLog2e)))) {
+    return invalid("desc.score_mod.softcap = " + std::to_string(*s.softcap) +
+                   " (must be > 0, with c * log2(e) a normal float)");
   }
   if (static_cast<std::uint32_t>(s.alibi) > 2) {
     return invalid("desc.score_mod.alibi = " + n(static_cast<std::int64_t>(s.alibi)) + " is not an Alibi value");
@@ -213,8 +220,9 @@ Result<FwdProblem> resolve_problem(const AttentionDesc& d, const DeviceInfo& inf
   VKATTN_TRY(check_head_dim("desc.head_dim", d.head_dim));
   p.head_dim_v = d.head_dim_v == 0 ? d.head_dim : d.head_dim_v;
   if (d.head_dim_v != 0) VKATTN_TRY(check_head_dim("desc.head_dim_v", d.head_dim_v));
-  if (d.scale.has_value() && !std::isfinite(*d.scale)) {
-    return invalid("desc.scale = " + std::to_string(*d.scale) + " is not finite");
+  if (d.scale.has_value() && !std::isfinite(static_cast<float>(static_cast<double>(*d.scale) * kLog2e))) {
+    return invalid("desc.scale = " + std::to_string(*d.scale) +
+                   " is not finite (or scale * log2(e) overflows a float)");
   }
   VKATTN_TRY(check_mask_and_mods(d));
   if (d.path != KernelPath::kAuto && d.path != KernelPath::kScalar) {
@@ -228,8 +236,8 @@ Result<FwdProblem> resolve_problem(const AttentionDesc& d, const DeviceInfo& inf
   }
   const std::int64_t groups_y = d.batch * d.q_heads;
   if (groups_y > static_cast<std::int64_t>(info.max_workgroup_count[1])) {
-    return invalid("desc.batch * desc.q_heads = " + n(groups_y) + " exceeds maxComputeWorkGroupCount[1] = " +
-                   n(info.max_workgroup_count[1]));
+    return invalid("desc.batch * desc.q_heads = " + n(groups_y) +
+                   " exceeds maxComputeWorkGroupCount[1] = " + n(info.max_workgroup_count[1]));
   }
   const std::int64_t groups_x = (p.seq_q + spec.block_q - 1) / spec.block_q;
   if (groups_x > static_cast<std::int64_t>(info.max_workgroup_count[0])) {

@@ -15,8 +15,8 @@ struct FwdProblem {
   AttentionDesc desc;
   std::int64_t kv_heads = 0;
   std::int64_t head_dim_v = 0;
-  std::int64_t seq_q = 0;  // Sq (varlen: longest query sequence)
-  std::int64_t seq_k = 0;  // Sk (varlen: longest key sequence)
+  std::int64_t seq_q = 0;    // Sq (varlen: longest query sequence)
+  std::int64_t seq_k = 0;    // Sk (varlen: longest key sequence)
   std::int64_t total_q = 0;  // varlen: Tq = cu_seqlens_q.back()
   std::int64_t total_k = 0;  // varlen: Tk
   SeqMode seq_mode = SeqMode::kDense;

@@ -66,24 +66,21 @@ std::vector<std::byte> encode_cache_file(const CacheIdentity& id, std::span<cons
 
 Result<std::vector<std::byte>> decode_cache_file(std::span<const std::byte> file, const CacheIdentity& id) {
   if (file.size() < kCacheHeaderSize) {
-    return reject("truncated header: " + std::to_string(file.size()) + " bytes < " +
-                  std::to_string(kCacheHeaderSize));
+    return reject("truncated header: " + std::to_string(file.size()) + " bytes < " + std::to_string(kCacheHeaderSize));
   }
   const std::byte* p = file.data();
   if (std::memcmp(p, kMagic, sizeof(kMagic)) != 0) return reject("bad magic (not a vkattn cache file)");
   const std::uint32_t version = get_u32(p + 8);
   if (version != kCacheFormatVersion) {
-    return reject("format version " + std::to_string(version) + ", expected " +
-                  std::to_string(kCacheFormatVersion));
+    return reject("format version " + std::to_string(version) + ", expected " + std::to_string(kCacheFormatVersion));
   }
   if (get_u32(p + 12) != kCacheHeaderSize) return reject("header size " + std::to_string(get_u32(p + 12)));
   if (get_u32(p + 16) != sizeof(void*)) {
     return reject("written by a " + std::to_string(8 * get_u32(p + 16)) + "-bit process");
   }
   if (get_u32(p + 20) != id.vendor_id || get_u32(p + 24) != id.device_id) {
-    return reject("written for device " + std::to_string(get_u32(p + 20)) + ":" +
-                  std::to_string(get_u32(p + 24)) + ", this is " + std::to_string(id.vendor_id) + ":" +
-                  std::to_string(id.device_id));
+    return reject("written for device " + std::to_string(get_u32(p + 20)) + ":" + std::to_string(get_u32(p + 24)) +
+                  ", this is " + std::to_string(id.vendor_id) + ":" + std::to_string(id.device_id));
   }
   if (get_u32(p + 28) != id.driver_version) {
     return reject("written by driver version " + std::to_string(get_u32(p + 28)) + ", this is " +

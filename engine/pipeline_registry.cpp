@@ -12,10 +12,14 @@ namespace vkattn {
 
 const char* to_string(CacheFileState state) {
   switch (state) {
-    case CacheFileState::kDisabled: return "disabled";
-    case CacheFileState::kAbsent: return "absent";
-    case CacheFileState::kLoaded: return "loaded";
-    case CacheFileState::kRejected: return "rejected";
+    case CacheFileState::kDisabled:
+      return "disabled";
+    case CacheFileState::kAbsent:
+      return "absent";
+    case CacheFileState::kLoaded:
+      return "loaded";
+    case CacheFileState::kRejected:
+      return "rejected";
   }
   return "unknown";
 }
@@ -58,9 +62,9 @@ Status PipelineRegistry::load_cache() {
   const bool env_off = env != nullptr && std::strcmp(env, "off") == 0;
   std::vector<std::byte> blob;
   if (opt.persist && !env_off) {
-    file_.path = !opt.path.empty()                    ? opt.path
-                 : (env != nullptr && *env != '\0')   ? std::string(env)
-                                                      : default_cache_path(ctx_.info.vendor_id, ctx_.info.device_id);
+    file_.path = !opt.path.empty()                  ? opt.path
+                 : (env != nullptr && *env != '\0') ? std::string(env)
+                                                    : default_cache_path(ctx_.info.vendor_id, ctx_.info.device_id);
     Result<std::vector<std::byte>> raw = read_file(file_.path);
     if (raw.is_ok()) {
       Result<std::vector<std::byte>> decoded = decode_cache_file(raw.value(), identity_of(ctx_.info));
@@ -79,8 +83,8 @@ Status PipelineRegistry::load_cache() {
       file_.reason = raw.status().message();
     }
     if (file_.state == CacheFileState::kRejected) {
-      ctx_.log_message(LogLevel::kWarning, "pipeline cache file " + file_.path + " ignored (" + file_.reason +
-                                               "); it will be replaced");
+      ctx_.log_message(LogLevel::kWarning,
+                       "pipeline cache file " + file_.path + " ignored (" + file_.reason + "); it will be replaced");
       dirty_ = true;  // replace the bad file at the next save even if nothing new is built
     }
   }
@@ -160,8 +164,7 @@ Result<PipelineRegistry::Layout> PipelineRegistry::layout_for(ShaderId shader, c
   return l;
 }
 
-Result<std::shared_ptr<const Pipeline>> PipelineRegistry::build(const PipelineKey& key,
-                                                                const PipelineRecipe& recipe) {
+Result<std::shared_ptr<const Pipeline>> PipelineRegistry::build(const PipelineKey& key, const PipelineRecipe& recipe) {
   Result<Layout> layout = layout_for(key.shader, recipe);
   if (!layout) return layout.status();
   VkShaderModule& module = modules_[key.shader];

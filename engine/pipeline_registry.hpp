@@ -46,7 +46,7 @@ struct PipelineRecipe {
 struct Pipeline {
   VkDevice device = VK_NULL_HANDLE;
   VkPipeline handle = VK_NULL_HANDLE;
-  VkPipelineLayout layout = VK_NULL_HANDLE;          // owned by the registry
+  VkPipelineLayout layout = VK_NULL_HANDLE;           // owned by the registry
   VkDescriptorSetLayout set_layout = VK_NULL_HANDLE;  // owned by the registry
   bool push_descriptors = false;
   std::string name;

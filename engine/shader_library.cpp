@@ -8,14 +8,16 @@ namespace vkattn {
 
 const char* to_string(ShaderId id) {
   switch (id) {
-    case ShaderId::kAttnFwd: return "attn_fwd";
+    case ShaderId::kAttnFwd:
+      return "attn_fwd";
   }
   return "unknown";
 }
 
 std::span<const std::uint32_t> shader_spirv(ShaderId id) {
   switch (id) {
-    case ShaderId::kAttnFwd: return {vkattn_spv_attn_fwd, sizeof(vkattn_spv_attn_fwd) / sizeof(std::uint32_t)};
+    case ShaderId::kAttnFwd:
+      return {vkattn_spv_attn_fwd, sizeof(vkattn_spv_attn_fwd) / sizeof(std::uint32_t)};
   }
   return {};
 }

@@ -6,14 +6,22 @@ namespace vkattn {
 
 const char* to_string(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kOk: return "ok";
-    case ErrorCode::kInvalidArgument: return "invalid_argument";
-    case ErrorCode::kUnsupported: return "unsupported";
-    case ErrorCode::kNotFound: return "not_found";
-    case ErrorCode::kOutOfMemory: return "out_of_memory";
-    case ErrorCode::kDeviceLost: return "device_lost";
-    case ErrorCode::kVulkan: return "vulkan_error";
-    case ErrorCode::kIo: return "io_error";
+    case ErrorCode::kOk:
+      return "ok";
+    case ErrorCode::kInvalidArgument:
+      return "invalid_argument";
+    case ErrorCode::kUnsupported:
+      return "unsupported";
+    case ErrorCode::kNotFound:
+      return "not_found";
+    case ErrorCode::kOutOfMemory:
+      return "out_of_memory";
+    case ErrorCode::kDeviceLost:
+      return "device_lost";
+    case ErrorCode::kVulkan:
+      return "vulkan_error";
+    case ErrorCode::kIo:
+      return "io_error";
   }
   return "unknown";
 }

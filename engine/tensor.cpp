@@ -87,9 +87,15 @@ TensorView TensorView::attention(VkBuffer buffer, VkDeviceSize buffer_size, DTyp
   v.rank = 4;
   v.shape = {b, h, s, d};
   switch (layout) {
-    case Layout::kBHSD: v.strides = {h * s * d, s * d, d, 1}; break;
-    case Layout::kBSHD: v.strides = {s * h * d, d, h * d, 1}; break;
-    case Layout::kSBHD: v.strides = {h * d, d, b * h * d, 1}; break;
+    case Layout::kBHSD:
+      v.strides = {h * s * d, s * d, d, 1};
+      break;
+    case Layout::kBSHD:
+      v.strides = {s * h * d, d, h * d, 1};
+      break;
+    case Layout::kSBHD:
+      v.strides = {h * d, d, b * h * d, 1};
+      break;
   }
   return v;
 }
@@ -108,7 +114,8 @@ Result<Tensor> Tensor::create(Context& ctx, DType dtype, std::span<const std::in
   }
   std::int64_t n = 1;
   for (std::size_t i = 0; i < shape.size(); ++i) {
-    if (shape[i] <= 0) return invalid("shape[" + std::to_string(i) + "] = " + std::to_string(shape[i]) + " (must be >= 1)");
+    if (shape[i] <= 0)
+      return invalid("shape[" + std::to_string(i) + "] = " + std::to_string(shape[i]) + " (must be >= 1)");
     n *= shape[i];
   }
   Result<Tensor> t = create_bytes(ctx, static_cast<VkDeviceSize>(n) * dtype_size(dtype), dtype);
@@ -124,9 +131,10 @@ Result<Tensor> Tensor::create_bytes(Context& ctx, VkDeviceSize bytes, DType dtyp
   BufferAlloc alloc;
   // Round up to 4 bytes so fp16 tensors with an odd count are still word-addressable.
   const VkDeviceSize padded = (bytes + 3) / 4 * 4;
-  VKATTN_TRY(allocate(s, padded,
-                      VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
-                      0, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, alloc));
+  VKATTN_TRY(
+      allocate(s, padded,
+               VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+               0, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, alloc));
   Tensor t;
   t.ctx_ = &ctx;
   t.buffer_ = alloc.buffer;
@@ -194,7 +202,8 @@ Status Tensor::upload_bytes(std::span<const std::byte> bytes) {
 
 Status Tensor::upload(std::span<const float> values) {
   if (static_cast<std::int64_t>(values.size()) != numel()) {
-    return invalid("upload: " + std::to_string(values.size()) + " values given, tensor holds " + std::to_string(numel()));
+    return invalid("upload: " + std::to_string(values.size()) + " values given, tensor holds " +
+                   std::to_string(numel()));
   }
   std::vector<std::byte> bytes(bytes_);
   if (dtype_ == DType::kF32) {

@@ -49,7 +49,8 @@ Result<BoundView> check_view(const ContextState& ctx, const TensorView& v, const
       return invalid(field(r, "shape[" + num(i) + "]") + " (" + r.dim_names[k] + ") = " + num(v.shape[k]) +
                      ", expected " + num(r.shape[k]) + (r.broadcast && i + 1 < rank ? " or 1" : ""));
     }
-    if (v.strides[k] < 0) return invalid(field(r, "strides[" + num(i) + "]") + " = " + num(v.strides[k]) + " is negative");
+    if (v.strides[k] < 0)
+      return invalid(field(r, "strides[" + num(i) + "]") + " = " + num(v.strides[k]) + " is negative");
   }
   if (v.dtype != r.dtype) {
     return invalid(field(r, "dtype") + " = " + to_string(v.dtype) + ", expected " + to_string(r.dtype));
@@ -96,7 +97,8 @@ Result<BoundView> check_view(const ContextState& ctx, const TensorView& v, const
   // Bind from the offset rounded down to minStorageBufferOffsetAlignment.
   const VkDeviceSize align = std::max<VkDeviceSize>(ctx.info.min_storage_buffer_offset_alignment, 4);
   const VkDeviceSize bind_offset = v.offset / align * align;
-  const VkDeviceSize range = std::min<VkDeviceSize>(v.buffer_size - bind_offset, ctx.info.max_storage_buffer_range) / 4 * 4;
+  const VkDeviceSize range =
+      std::min<VkDeviceSize>(v.buffer_size - bind_offset, ctx.info.max_storage_buffer_range) / 4 * 4;
   if (end_words - bind_offset > range) {
     return invalid(std::string(r.name) + ": the view spans " + num(static_cast<std::int64_t>(end_words - bind_offset)) +
                    " bytes, more than maxStorageBufferRange = " +
@@ -124,7 +126,8 @@ Result<BoundView> check_view(const ContextState& ctx, const TensorView& v, const
     for (int i = 0; i + 1 < rank; ++i) {
       const auto k = static_cast<std::size_t>(i);
       if (v.shape[k] > 1 && v.strides[k] % 2 != 0) {
-        return invalid(field(r, "strides[" + num(i) + "]") + " = " + num(v.strides[k]) + " must be even for an fp16 output");
+        return invalid(field(r, "strides[" + num(i) + "]") + " = " + num(v.strides[k]) +
+                       " must be even for an fp16 output");
       }
     }
   }

@@ -17,14 +17,14 @@ struct ContextState;
 
 // What a kernel expects of one tensor argument.
 struct ViewRequirement {
-  const char* name = "";                       // "q", "lse" ... (prefix of every message)
-  std::span<const std::int64_t> shape;         // expected logical shape
-  std::span<const char* const> dim_names;      // "B", "Hq" ... one per dim
+  const char* name = "";                   // "q", "lse" ... (prefix of every message)
+  std::span<const std::int64_t> shape;     // expected logical shape
+  std::span<const char* const> dim_names;  // "B", "Hq" ... one per dim
   DType dtype = DType::kF32;
-  bool innermost_contiguous = true;            // last stride must be 1
-  bool written = false;                        // output: no self-overlap; fp16 words not shared
-  bool broadcast = false;                      // a dim (but the last) may be 1 where more is expected: stride 0
-  bool dense = false;                          // strides must be row-major contiguous
+  bool innermost_contiguous = true;  // last stride must be 1
+  bool written = false;              // output: no self-overlap; fp16 words not shared
+  bool broadcast = false;            // a dim (but the last) may be 1 where more is expected: stride 0
+  bool dense = false;                // strides must be row-major contiguous
 };
 
 // A validated view, ready to bind: the descriptor range starts at an aligned byte offset and the

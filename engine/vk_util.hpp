@@ -6,23 +6,21 @@
 #include "vkattn/status.hpp"
 
 // Returns the Status of `expr` from the enclosing function if it is not ok.
-#define VKATTN_TRY(expr)                       \
-  do {                                         \
-    ::vkattn::Status vkattn_try_s_ = (expr);   \
+#define VKATTN_TRY(expr)                              \
+  do {                                                \
+    ::vkattn::Status vkattn_try_s_ = (expr);          \
     if (!vkattn_try_s_.is_ok()) return vkattn_try_s_; \
   } while (0)
 
 // Returns Status::from_vk if the Vulkan call `call` fails; `what` names it in the message.
-#define VKATTN_VK(call, what)                                         \
-  do {                                                                \
-    const VkResult vkattn_vk_r_ = (call);                             \
+#define VKATTN_VK(call, what)                                                             \
+  do {                                                                                    \
+    const VkResult vkattn_vk_r_ = (call);                                                 \
     if (vkattn_vk_r_ != VK_SUCCESS) return ::vkattn::Status::from_vk(vkattn_vk_r_, what); \
   } while (0)
 
 namespace vkattn {
 
-inline Status invalid(std::string message) {
-  return Status(ErrorCode::kInvalidArgument, std::move(message));
-}
+inline Status invalid(std::string message) { return Status(ErrorCode::kInvalidArgument, std::move(message)); }
 
 }  // namespace vkattn

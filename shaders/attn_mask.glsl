@@ -16,7 +16,7 @@ bool mask_allows(int diag, int j, int len_k, int left, int right) {
 }
 
 // Keys [x, y) that may be visible to some query whose diagonal is in [diag0, diag1]; tiles
-// outside it are never loaded. x <= y.
+// outside it are never loaded. An empty range is (0, 0), so it spans no tile.
 ivec2 mask_key_range(int diag0, int diag1, int len_k, int left, int right) {
   int lo = 0;
   int hi = len_k;
@@ -25,7 +25,7 @@ ivec2 mask_key_range(int diag0, int diag1, int len_k, int left, int right) {
     hi = min(hi, diag1 + right + 1);
     lo = max(lo, diag0 - left);
   }
-  return ivec2(lo, max(lo, hi));
+  return hi > lo ? ivec2(lo, hi) : ivec2(0);
 }
 
 #endif

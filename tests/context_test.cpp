@@ -27,7 +27,7 @@ TEST_F(ContextTest, SelectsByIndexAndByNameSubstring) {
   ASSERT_NE(by_index, nullptr);
   const std::string name = by_index->info().name;
   by_index.reset();
-  o.device = name.substr(0, 4);  // e.g. "llvm"
+  o.device = name.substr(0, 4);                                                                 // e.g. "llvm"
   for (char& c : o.device) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));  // case-insensitive
   std::unique_ptr<Context> by_name = make_context(o);
   ASSERT_NE(by_name, nullptr);
@@ -66,7 +66,8 @@ struct Host {
   std::uint32_t family = 0;
   bool push_descriptors = false;
 
-  static VKAPI_ATTR VkBool32 VKAPI_CALL on_message(VkDebugUtilsMessageSeverityFlagBitsEXT, VkDebugUtilsMessageTypeFlagsEXT,
+  static VKAPI_ATTR VkBool32 VKAPI_CALL on_message(VkDebugUtilsMessageSeverityFlagBitsEXT,
+                                                   VkDebugUtilsMessageTypeFlagsEXT,
                                                    const VkDebugUtilsMessengerCallbackDataEXT* data, void* user) {
     static_cast<Host*>(user)->log->add_validation_message(data->pMessage);
     return VK_FALSE;
@@ -78,7 +79,8 @@ struct Host {
     VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO};
     app.apiVersion = VK_API_VERSION_1_3;
     VkDebugUtilsMessengerCreateInfoEXT mi{VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT};
-    mi.messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT;
+    mi.messageSeverity =
+        VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT;
     mi.messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT;
     mi.pfnUserCallback = on_message;
     mi.pUserData = this;
@@ -103,7 +105,8 @@ struct Host {
     vkEnumerateDeviceExtensionProperties(physical, nullptr, &exts_n, nullptr);
     std::vector<VkExtensionProperties> dev_exts(exts_n);
     vkEnumerateDeviceExtensionProperties(physical, nullptr, &exts_n, dev_exts.data());
-    for (const auto& e : dev_exts) push_descriptors |= std::strcmp(e.extensionName, VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME) == 0;
+    for (const auto& e : dev_exts)
+      push_descriptors |= std::strcmp(e.extensionName, VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME) == 0;
     const char* enabled[] = {VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME};
     const float prio = 1.0f;
     VkDeviceQueueCreateInfo qci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
@@ -182,7 +185,8 @@ TEST(AdoptTest, RecordsIntoTheHostsCommandBufferAndLeavesItsHandlesAlive) {
     vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &before, 0,
                          nullptr, 0, nullptr);
     ASSERT_TRUE(plan->record(cmd, c->tensors()).is_ok());
-    VkMemoryBarrier after{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_SHADER_WRITE_BIT, VK_ACCESS_TRANSFER_READ_BIT};
+    VkMemoryBarrier after{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_SHADER_WRITE_BIT,
+                          VK_ACCESS_TRANSFER_READ_BIT};
     vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &after, 0,
                          nullptr, 0, nullptr);
     ASSERT_EQ(vkEndCommandBuffer(cmd), VK_SUCCESS);

@@ -32,23 +32,26 @@ TEST_P(DescriptorPaths, SamePlanRecordsDifferentBuffersCorrectly) {
   ASSERT_TRUE(plan.is_ok());
   // a, b, then a again (the pooled path reuses a's set), all in one command buffer.
   Status recorded;
-  ASSERT_TRUE(ctx().submit_and_wait([&](VkCommandBuffer cmd) {
-    VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_MEMORY_WRITE_BIT,
-                       VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT};
-    vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0,
-                         nullptr, 0, nullptr);
-    for (const AttentionCase* c : {&a.value(), &b.value(), &a.value()}) {
-      if (recorded) recorded = plan->record(cmd, c->tensors());
-      // Write-after-write of the same O between the two recordings of a.
-      VkMemoryBarrier waw{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_SHADER_WRITE_BIT,
-                          VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT};
-      vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &waw, 0,
-                           nullptr, 0, nullptr);
-    }
-    VkMemoryBarrier done{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_SHADER_WRITE_BIT, VK_ACCESS_MEMORY_READ_BIT};
-    vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, 0, 1, &done, 0,
-                         nullptr, 0, nullptr);
-  }).is_ok());
+  ASSERT_TRUE(ctx()
+                  .submit_and_wait([&](VkCommandBuffer cmd) {
+                    VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_MEMORY_WRITE_BIT,
+                                       VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT};
+                    vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                                         0, 1, &mb, 0, nullptr, 0, nullptr);
+                    for (const AttentionCase* c : {&a.value(), &b.value(), &a.value()}) {
+                      if (recorded) recorded = plan->record(cmd, c->tensors());
+                      // Write-after-write of the same O between the two recordings of a.
+                      VkMemoryBarrier waw{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_SHADER_WRITE_BIT,
+                                          VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT};
+                      vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                                           VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &waw, 0, nullptr, 0, nullptr);
+                    }
+                    VkMemoryBarrier done{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_SHADER_WRITE_BIT,
+                                         VK_ACCESS_MEMORY_READ_BIT};
+                    vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT,
+                                         0, 1, &done, 0, nullptr, 0, nullptr);
+                  })
+                  .is_ok());
   ASSERT_TRUE(recorded.is_ok()) << recorded.to_string();
   for (const AttentionCase* c : {&a.value(), &b.value()}) {
     const RefResult ref = reference_forward(c->ref_problem(), c->q, c->k, c->v);

@@ -71,6 +71,7 @@ TEST_F(ForwardErrors, ZeroSizedDimension) {
 TEST_F(ForwardErrors, NonFiniteScale) {
   expect_desc_error([](AttentionDesc& d) { d.scale = NAN; }, kInvalid, "desc.scale = nan");
   expect_desc_error([](AttentionDesc& d) { d.scale = INFINITY; }, kInvalid, "desc.scale = inf");
+  expect_desc_error([](AttentionDesc& d) { d.scale = 3e38f; }, kInvalid, "scale * log2(e) overflows");
 }
 TEST_F(ForwardErrors, RowLongerThanLlvmpipeLoopBudget) {
   if (ctx().info().max_loop_iterations == 0) GTEST_SKIP() << "device has no loop budget";
@@ -108,7 +109,8 @@ TEST_F(ForwardErrors, OutputOverlapsInput) {
   expect_run_error([](ForwardTensors& t) { t.o = t.q; }, kInvalid, "o (bytes 0..5120) overlaps q");
 }
 TEST_F(ForwardErrors, OutputElementsOverlapEachOther) {
-  expect_run_error([](ForwardTensors& t) { t.o.strides[2] = 0; }, kInvalid, "o: strides make distinct elements overlap");
+  expect_run_error([](ForwardTensors& t) { t.o.strides[2] = 0; }, kInvalid,
+                   "o: strides make distinct elements overlap");
 }
 TEST_F(ForwardErrors, LseMissingOrUnexpected) {
   expect_run_error([](ForwardTensors& t) { t.lse.reset(); }, kInvalid, "lse is missing");

@@ -16,8 +16,9 @@ namespace {
 std::size_t at(std::int64_t i) { return static_cast<std::size_t>(i); }
 
 // Logical [B, H, S, D] values read from `mem` through `index(b, h, s, d)`.
-std::vector<float> logical(const std::vector<float>& mem, std::int64_t B, std::int64_t H, std::int64_t S, std::int64_t D,
-                           const std::function<std::int64_t(std::int64_t, std::int64_t, std::int64_t, std::int64_t)>& index) {
+std::vector<float> logical(
+    const std::vector<float>& mem, std::int64_t B, std::int64_t H, std::int64_t S, std::int64_t D,
+    const std::function<std::int64_t(std::int64_t, std::int64_t, std::int64_t, std::int64_t)>& index) {
   std::vector<float> out;
   for (std::int64_t b = 0; b < B; ++b)
     for (std::int64_t h = 0; h < H; ++h)
@@ -73,8 +74,9 @@ TEST_P(LayoutTest, QkvAreViewsIntoOneFusedBuffer) {
   RefProblem p;
   p.batch = B, p.q_heads = H, p.kv_heads = H, p.seq_q = S, p.seq_k = S, p.head_dim = D;
   p.mask = kCausalBR;
-  const RefResult ref = reference_forward(p, logical(fused, B, H, S, D, fused_at(0)),
-                                          logical(fused, B, H, S, D, fused_at(1)), logical(fused, B, H, S, D, fused_at(2)));
+  const RefResult ref =
+      reference_forward(p, logical(fused, B, H, S, D, fused_at(0)), logical(fused, B, H, S, D, fused_at(1)),
+                        logical(fused, B, H, S, D, fused_at(2)));
   expect_close(o.download().value(), ref.o, output_tolerance(dtype), "O");
   expect_close(lse.download().value(), ref.lse, lse_tolerance(dtype), "LSE");
 }
@@ -119,9 +121,9 @@ TEST_P(LayoutTest, ChannelsLastSpatialInputs) {
     RefProblem p;
     p.batch = B, p.q_heads = H, p.kv_heads = H, p.seq_q = S, p.seq_k = S, p.head_dim = D;
     p.mask = Mask::window(5, 5);
-    const RefResult ref = reference_forward(p, logical(mem[0], B, H, S, D, channels_last_at),
-                                            logical(mem[1], B, H, S, D, channels_last_at),
-                                            logical(mem[2], B, H, S, D, channels_last_at));
+    const RefResult ref =
+        reference_forward(p, logical(mem[0], B, H, S, D, channels_last_at),
+                          logical(mem[1], B, H, S, D, channels_last_at), logical(mem[2], B, H, S, D, channels_last_at));
     expect_close(logical(dev[3].download().value(), B, H, S, D, channels_last_at), ref.o, output_tolerance(dtype), "O");
   }
 }

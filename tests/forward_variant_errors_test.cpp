@@ -53,12 +53,14 @@ class VariantErrors : public VkTest {
   void expect_desc_error(const std::function<void(AttentionDesc&)>& mutate, const std::string& text) {
     AttentionDesc d = case_->desc();
     mutate(d);
-    expect_error_and_untouched(*case_, [&] { return ForwardPlan::create(ctx(), d).status(); }, kInvalid, text);
+    expect_error_and_untouched(
+        *case_, [&] { return ForwardPlan::create(ctx(), d).status(); }, kInvalid, text);
   }
   void expect_run_error(const std::function<void(ForwardTensors&)>& mutate, const std::string& text) {
     ForwardTensors t = case_->tensors();
     mutate(t);
-    expect_error_and_untouched(*case_, [&] { return plan_->run(t); }, kInvalid, text);
+    expect_error_and_untouched(
+        *case_, [&] { return plan_->run(t); }, kInvalid, text);
   }
 
   std::optional<AttentionCase> case_;
@@ -66,8 +68,11 @@ class VariantErrors : public VkTest {
 };
 
 TEST_F(VariantErrors, CuSeqlensNotIncreasing) {
-  expect_desc_error([](AttentionDesc& d) { d.sequences.cu_seqlens_q = {0, 9, 4}; },
-                    "desc.sequences.cu_seqlens_q[2] = 4 is less than cu_seqlens_q[1] = 9");
+  expect_desc_error(
+      [](AttentionDesc& d) {
+        d.sequences.cu_seqlens_q = {0, 9, 4};
+      },
+      "desc.sequences.cu_seqlens_q[2] = 4 is less than cu_seqlens_q[1] = 9");
 }
 TEST_F(VariantErrors, CuSeqlensNotStartingAtZero) {
   expect_desc_error([](AttentionDesc& d) { d.sequences.cu_seqlens_k[0] = 3; }, "desc.sequences.cu_seqlens_k[0] = 3");
@@ -89,15 +94,18 @@ TEST_F(VariantErrors, SeqLensOutOfRange) {
   d.seq_q = 20;
   d.seq_k = 24;
   d.sequences.seq_lens_q = {5, 21};
-  expect_error_and_untouched(*case_, [&] { return ForwardPlan::create(ctx(), d).status(); }, kInvalid,
-                             "desc.sequences.seq_lens_q[1] = 21 is outside [0, desc.seq_q = 20]");
+  expect_error_and_untouched(
+      *case_, [&] { return ForwardPlan::create(ctx(), d).status(); }, kInvalid,
+      "desc.sequences.seq_lens_q[1] = 21 is outside [0, desc.seq_q = 20]");
   d.sequences.seq_lens_q = {};
   d.sequences.seq_lens_kv = {-1, 3};
-  expect_error_and_untouched(*case_, [&] { return ForwardPlan::create(ctx(), d).status(); }, kInvalid,
-                             "desc.sequences.seq_lens_kv[0] = -1 is outside [0, desc.seq_k = 24]");
+  expect_error_and_untouched(
+      *case_, [&] { return ForwardPlan::create(ctx(), d).status(); }, kInvalid,
+      "desc.sequences.seq_lens_kv[0] = -1 is outside [0, desc.seq_k = 24]");
   d.sequences.seq_lens_kv = {1, 2, 3};
-  expect_error_and_untouched(*case_, [&] { return ForwardPlan::create(ctx(), d).status(); }, kInvalid,
-                             "desc.sequences.seq_lens_kv has 3 entries, expected desc.batch = 2");
+  expect_error_and_untouched(
+      *case_, [&] { return ForwardPlan::create(ctx(), d).status(); }, kInvalid,
+      "desc.sequences.seq_lens_kv has 3 entries, expected desc.batch = 2");
 }
 TEST_F(VariantErrors, PaddingAndVarlenTogether) {
   expect_desc_error([](AttentionDesc& d) { d.sequences.seq_lens_q = {1, 1}; }, "desc.sequences has both cu_seqlens");
@@ -110,6 +118,8 @@ TEST_F(VariantErrors, BadSoftcap) {
   expect_desc_error([](AttentionDesc& d) { d.score_mod.softcap = 0.0f; }, "desc.score_mod.softcap = 0.000000");
   expect_desc_error([](AttentionDesc& d) { d.score_mod.softcap = NAN; }, "desc.score_mod.softcap = nan");
   expect_desc_error([](AttentionDesc& d) { d.score_mod.softcap = INFINITY; }, "desc.score_mod.softcap = inf");
+  expect_desc_error([](AttentionDesc& d) { d.score_mod.softcap = -1.0f; }, "desc.score_mod.softcap = -1.000000");
+  expect_desc_error([](AttentionDesc& d) { d.score_mod.softcap = 3e38f; }, "with c * log2(e) a normal float");
 }
 TEST_F(VariantErrors, BadEnumsAndParameters) {
   expect_desc_error([](AttentionDesc& d) { d.score_mod.alibi = static_cast<Alibi>(7); }, "desc.score_mod.alibi = 7");
@@ -121,7 +131,8 @@ TEST_F(VariantErrors, BadEnumsAndParameters) {
   expect_desc_error([](AttentionDesc& d) { d.dtype = DType::kI32; }, "desc.dtype = i32");
 }
 TEST_F(VariantErrors, SlopesOfTheWrongShape) {
-  expect_run_error([](ForwardTensors& t) { t.alibi_slopes->shape[0] = 3; }, "alibi_slopes.shape[0] (Hq) = 3, expected 4");
+  expect_run_error([](ForwardTensors& t) { t.alibi_slopes->shape[0] = 3; },
+                   "alibi_slopes.shape[0] (Hq) = 3, expected 4");
   expect_run_error([](ForwardTensors& t) { t.alibi_slopes->rank = 2; }, "alibi_slopes.rank = 2, expected 1 ([Hq])");
   expect_run_error([](ForwardTensors& t) { t.alibi_slopes->strides[0] = 2; },
                    "alibi_slopes.strides[0] = 2: the Hq dimension must be contiguous");
@@ -145,7 +156,8 @@ TEST_F(VariantErrors, DocumentIdsTooSmallOrOfTheWrongType) {
 }
 TEST_F(VariantErrors, MissingInputs) {
   expect_run_error([](ForwardTensors& t) { t.sinks.reset(); }, "sinks is missing (desc.score_mod.sinks is set)");
-  expect_run_error([](ForwardTensors& t) { t.doc_ids_kv.reset(); }, "doc_ids_kv is missing (desc.mask.documents is set)");
+  expect_run_error([](ForwardTensors& t) { t.doc_ids_kv.reset(); },
+                   "doc_ids_kv is missing (desc.mask.documents is set)");
   expect_run_error([](ForwardTensors& t) { t.bias.reset(); }, "bias is missing (desc.score_mod.bias is set)");
 }
 TEST_F(VariantErrors, InputGivenForAFeatureThatIsOff) {
@@ -153,8 +165,9 @@ TEST_F(VariantErrors, InputGivenForAFeatureThatIsOff) {
   d.score_mod.sinks = false;
   Result<ForwardPlan> plan = ForwardPlan::create(ctx(), d);
   ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
-  expect_error_and_untouched(*case_, [&] { return plan->run(case_->tensors()); }, kInvalid,
-                             "sinks is given but desc.score_mod.sinks is not set");
+  expect_error_and_untouched(
+      *case_, [&] { return plan->run(case_->tensors()); }, kInvalid,
+      "sinks is given but desc.score_mod.sinks is not set");
 }
 TEST_F(VariantErrors, VarlenLseOfTheWrongShape) {
   expect_run_error([](ForwardTensors& t) { t.lse->rank = 3; }, "lse.rank = 3, expected 2 ([Hq, Tq])");

@@ -32,10 +32,14 @@ std::vector<CaseShape> masks_alone() {
       make(kBase, [](CaseShape& c) { c.mask = kCausalBR, c.seq_q = 90, c.seq_k = 40; }),  // Sq > Sk: empty rows
       make(kBase, [](CaseShape& c) { c.mask = Mask::window(16, 8, Align::kBottomRight); }),
       make(kBase, [](CaseShape& c) { c.mask = Mask::window(0, 20, Align::kTopLeft); }),
-      make(kBase, [](CaseShape& c) { c.mask.window_left = 10; }),                              // left bound only
+      make(kBase, [](CaseShape& c) { c.mask.window_left = 10; }),                                  // left bound only
       make(kBase, [](CaseShape& c) { c.mask.window_right = 5, c.mask.align = Align::kTopLeft; }),  // right only
       make(kBase, [](CaseShape& c) { c.mask = Mask::window(0, 0), c.seq_q = 90, c.seq_k = 40; }),
+      make(kBase, [](CaseShape& c) { c.mask = Mask::window(16, 0), c.mask.causal = true; }),  // causal sliding window
+      make(kBase, [](CaseShape& c) { c.mask = Mask::window(100000, 100000, Align::kTopLeft); }),  // clamped: no mask
       make(kBase, [](CaseShape& c) { c.seqs = SeqKind::kPadded; }),
+      make(kBase, [](CaseShape& c) { c.seqs = SeqKind::kPadded, c.pad_kv = false; }),
+      make(kBase, [](CaseShape& c) { c.seqs = SeqKind::kPadded, c.pad_q = false, c.mask = kCausalBR; }),
       make(kBase, [](CaseShape& c) { c.mask.documents = true, c.seq_k = 200; }),
       make(kBase, [](CaseShape& c) { c.mask.documents = true, c.sorted_docs = false; }),
   };
@@ -51,9 +55,18 @@ std::vector<CaseShape> score_mods_alone() {
       make(b, [](CaseShape& c) { c.mod.rel_pos_max_distance = 8; }),
       make(b, [](CaseShape& c) { c.mod.rel_pos_max_distance = 0, c.mask.align = Align::kTopLeft; }),
       make(b, [](CaseShape& c) { c.mod.bias = F32; }),
-      make(b, [](CaseShape& c) { c.mod.bias = F16, c.bias_full = {false, true, true}; }),   // [1, H, Sq, Sk]
-      make(b, [](CaseShape& c) { c.mod.bias = F32, c.bias_full = {true, false, false}; }),  // [B, 1, 1, Sk]
-      make(b, [](CaseShape& c) { c.mod.bias = F16, c.bias_full = {false, false, false}, c.dtype = F16; }),
+      make(b,
+           [](CaseShape& c) {
+             c.mod.bias = F16, c.bias_full = {false, true, true};
+           }),  // [1, H, Sq, Sk]
+      make(b,
+           [](CaseShape& c) {
+             c.mod.bias = F32, c.bias_full = {true, false, false};
+           }),  // [B, 1, 1, Sk]
+      make(b,
+           [](CaseShape& c) {
+             c.mod.bias = F16, c.bias_full = {false, false, false}, c.dtype = F16;
+           }),
       make(b, [](CaseShape& c) { c.mod.sinks = true; }),
   };
 }
@@ -62,6 +75,7 @@ std::vector<CaseShape> shapes_and_sequences() {
   return {
       make(kBase, [](CaseShape& c) { c.seqs = SeqKind::kVarlen, c.batch = 3, c.dtype = F16, c.head_dim = 64; }),
       make(kBase, [](CaseShape& c) { c.seqs = SeqKind::kVarlen, c.mask = kCausalBR, c.q_heads = 4; }),
+      make(kBase, [](CaseShape& c) { c.seqs = SeqKind::kVarlen, c.mask = Mask::window(10, 4), c.batch = 4; }),
       make(kBase, [](CaseShape& c) { c.seqs = SeqKind::kPadded, c.mask = kCausalBR, c.dtype = F16; }),
       make(kBase, [](CaseShape& c) { c.head_dim = 192, c.head_dim_v = 128, c.dtype = F16, c.batch = 1; }),
       make(kBase, [](CaseShape& c) { c.head_dim = 32, c.head_dim_v = 64, c.mask = kCausalTL; }),
@@ -88,8 +102,8 @@ INSTANTIATE_TEST_SUITE_P(ScoreModAlone, VariantTest, ::testing::ValuesIn(score_m
 INSTANTIATE_TEST_SUITE_P(Shapes, VariantTest, ::testing::ValuesIn(shapes_and_sequences()), kName);
 // The CI sample of the combination matrix (seed kVariantSampleSeed); a larger sweep is
 // forward_sweep_test (label "long").
-INSTANTIATE_TEST_SUITE_P(Combined, VariantTest,
-                         ::testing::ValuesIn(sample_variant_cases(kVariantSampleSeed, 24)), kName);
+INSTANTIATE_TEST_SUITE_P(Combined, VariantTest, ::testing::ValuesIn(sample_variant_cases(kVariantSampleSeed, 24)),
+                         kName);
 
 class VariantSemantics : public VkTest {};
 
@@ -129,6 +143,50 @@ TEST_F(VariantSemantics, FullyMaskedRowsGiveZeroAndMinusInfForEveryMask) {
       break;
     }
   }
+}
+
+// describe() reads the score_mod and document inputs from the tensors given.
+TEST_F(VariantSemantics, DescribeInfersFeaturesFromTheTensors) {
+  const std::uint64_t seed = test_seed();
+  SCOPED_TRACE("VKATTN_TEST_SEED=" + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  CaseShape shape = make(kBase, [](CaseShape& c) {
+    c.mask = kCausalBR;
+    c.mask.documents = true;
+    c.mod.alibi = Alibi::kPerBatchHead;
+    c.mod.rel_pos_max_distance = 5;
+    c.mod.bias = F16;
+    c.bias_full = {true, false, true};
+    c.mod.sinks = true;
+  });
+  Result<AttentionCase> c = AttentionCase::create(ctx(), shape, rng);
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  const AttentionDesc d = describe(c->tensors(), kCausalBR);
+  EXPECT_EQ(feature_name(d), feature_name(c->desc()));
+  ASSERT_TRUE(attention_forward(ctx(), c->tensors(), kCausalBR).is_ok());
+  const RefResult ref = reference_forward(c->ref_problem(), c->q, c->k, c->v);
+  expect_close(c->download_o(), ref.o, output_tolerance(F32), "O");
+  expect_close(c->download_lse(), ref.lse, lse_tolerance(F32), "LSE");
+}
+
+// Varlen plans may be given Sq/Sk above the longest sequence (e.g. a fixed bucket size); the
+// result does not change.
+TEST_F(VariantSemantics, VarlenWithExplicitMaximumLengths) {
+  const std::uint64_t seed = test_seed();
+  SCOPED_TRACE("VKATTN_TEST_SEED=" + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  const CaseShape shape = make(kBase, [](CaseShape& c) { c.seqs = SeqKind::kVarlen, c.batch = 3, c.mask = kCausalTL; });
+  Result<AttentionCase> c = AttentionCase::create(ctx(), shape, rng);
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  AttentionDesc d = c->desc();
+  d.seq_q = shape.seq_q + 70;
+  d.seq_k = shape.seq_k + 3;
+  Result<ForwardPlan> plan = ForwardPlan::create(ctx(), d);
+  ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
+  ASSERT_TRUE(plan->run(c->tensors()).is_ok());
+  const RefResult ref = reference_forward(c->ref_problem(), c->q, c->k, c->v);
+  expect_close(c->download_o(), ref.o, output_tolerance(F32), "O");
+  expect_close(c->download_lse(), ref.lse, lse_tolerance(F32), "LSE");
 }
 
 // The name a caller can ask for before recording is the plan's, and it carries the features.

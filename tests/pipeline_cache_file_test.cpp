@@ -1,5 +1,7 @@
 // The on-disk pipeline cache: header validation (pure), and what a context does with good,
 // corrupted, truncated and foreign files.
+#include "pipeline_cache_file.hpp"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -7,7 +9,6 @@
 #include <filesystem>
 #include <random>
 
-#include "pipeline_cache_file.hpp"
 #include "support/attention_case.hpp"
 #include "support/vk_test.hpp"
 
@@ -48,10 +49,11 @@ TEST(CacheFileFormat, RejectsEveryHeaderMismatch) {
     std::size_t offset;  // byte flipped
     const char* reason;
   };
-  const Case cases[] = {{"magic", 0, "magic"},          {"version", 8, "version"},     {"pointer size", 16, "bit"},
-                        {"vendor", 20, "device"},       {"device", 24, "device"},     {"driver", 28, "driver"},
-                        {"uuid", 40, "UUID"},           {"payload size", 48, "payload"}, {"checksum", 56, "checksum"},
-                        {"payload byte", kCacheHeaderSize + 1, "checksum"}};
+  const Case cases[] = {{"magic", 0, "magic"},        {"version", 8, "version"},
+                        {"pointer size", 16, "bit"},  {"vendor", 20, "device"},
+                        {"device", 24, "device"},     {"driver", 28, "driver"},
+                        {"uuid", 40, "UUID"},         {"payload size", 48, "payload"},
+                        {"checksum", 56, "checksum"}, {"payload byte", kCacheHeaderSize + 1, "checksum"}};
   for (const Case& c : cases) {
     auto bad = good;
     bad[c.offset] ^= std::byte{0x5a};

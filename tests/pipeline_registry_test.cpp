@@ -41,9 +41,9 @@ TEST_F(PipelineRegistryTest, EqualDescriptionsHitByValue) {
 }
 
 TEST_F(PipelineRegistryTest, EvictsLeastRecentlyUsedAtCapacity) {
-  ASSERT_TRUE(ForwardPlan::create(ctx(), desc_with(16, kNoMask)).is_ok());      // A (miss)
-  ASSERT_TRUE(ForwardPlan::create(ctx(), desc_with(16, kCausalTL)).is_ok());   // B (miss)
-  ASSERT_TRUE(ForwardPlan::create(ctx(), desc_with(16, kNoMask)).is_ok());      // A (hit; B is now LRU)
+  ASSERT_TRUE(ForwardPlan::create(ctx(), desc_with(16, kNoMask)).is_ok());    // A (miss)
+  ASSERT_TRUE(ForwardPlan::create(ctx(), desc_with(16, kCausalTL)).is_ok());  // B (miss)
+  ASSERT_TRUE(ForwardPlan::create(ctx(), desc_with(16, kNoMask)).is_ok());    // A (hit; B is now LRU)
   ASSERT_TRUE(ForwardPlan::create(ctx(), desc_with(16, kCausalBR)).is_ok());  // C (miss, evicts B)
   PipelineStats s = ctx().pipeline_stats();
   EXPECT_EQ(s.misses, 3u);

@@ -32,38 +32,38 @@ const char* to_string(KernelPath p);
 
 // The problem a plan solves. Tensors bound at record time must match it.
 struct AttentionDesc {
-  DType dtype = DType::kF16;      // storage type of Q, K, V and O (accumulation is fp32)
-  std::int64_t batch = 1;         // B (varlen: cu_seqlens_q.size() - 1)
-  std::int64_t q_heads = 1;       // Hq
-  std::int64_t kv_heads = 0;      // Hkv, dividing Hq (GQA/MQA); 0 means Hkv = Hq
-  std::int64_t seq_q = 0;         // Sq >= 1 (varlen: 0, or at least the longest query sequence)
-  std::int64_t seq_k = 0;         // Sk >= 1 (varlen: 0, or at least the longest key sequence)
-  std::int64_t head_dim = 0;      // Dk of Q and K: a multiple of 8 in [8, 256]
-  std::int64_t head_dim_v = 0;    // Dv of V and O: a multiple of 8 in [8, 256]; 0 means Dv = Dk
+  DType dtype = DType::kF16;    // storage type of Q, K, V and O (accumulation is fp32)
+  std::int64_t batch = 1;       // B (varlen: cu_seqlens_q.size() - 1)
+  std::int64_t q_heads = 1;     // Hq
+  std::int64_t kv_heads = 0;    // Hkv, dividing Hq (GQA/MQA); 0 means Hkv = Hq
+  std::int64_t seq_q = 0;       // Sq >= 1 (varlen: 0, or at least the longest query sequence)
+  std::int64_t seq_k = 0;       // Sk >= 1 (varlen: 0, or at least the longest key sequence)
+  std::int64_t head_dim = 0;    // Dk of Q and K: a multiple of 8 in [8, 256]
+  std::int64_t head_dim_v = 0;  // Dv of V and O: a multiple of 8 in [8, 256]; 0 means Dv = Dk
   Mask mask;
   ScoreMod score_mod;
-  Sequences sequences;            // padding lengths or varlen offsets (sequences.hpp)
-  std::optional<float> scale;     // softmax scale; default 1/sqrt(Dk)
-  bool write_lse = true;          // write LSE (fp32, natural log)
+  Sequences sequences;         // padding lengths or varlen offsets (sequences.hpp)
+  std::optional<float> scale;  // softmax scale; default 1/sqrt(Dk)
+  bool write_lse = true;       // write LSE (fp32, natural log)
   KernelPath path = KernelPath::kAuto;
 };
 
 // Tensors of one forward call. Dense problems use [B, H, S, D] views (any strides, D
 // contiguous); varlen problems use packed [T, H, D] views (sequences.hpp).
 struct ForwardTensors {
-  TensorView q;  // [B, Hq, Sq, Dk]           varlen [Tq, Hq, Dk]
-  TensorView k;  // [B, Hkv, Sk, Dk]          varlen [Tk, Hkv, Dk]
-  TensorView v;  // [B, Hkv, Sk, Dv]          varlen [Tk, Hkv, Dv]
-  TensorView o;  // [B, Hq, Sq, Dv], written  varlen [Tq, Hq, Dv]; dtype of Q
+  TensorView q;                   // [B, Hq, Sq, Dk]           varlen [Tq, Hq, Dk]
+  TensorView k;                   // [B, Hkv, Sk, Dk]          varlen [Tk, Hkv, Dk]
+  TensorView v;                   // [B, Hkv, Sk, Dv]          varlen [Tk, Hkv, Dv]
+  TensorView o;                   // [B, Hq, Sq, Dv], written  varlen [Tq, Hq, Dv]; dtype of Q
   std::optional<TensorView> lse;  // fp32 [B, Hq, Sq], written (varlen [Hq, Tq]); iff desc.write_lse
 
   // Inputs of masks and score_mods, each required iff the desc enables its feature.
-  std::optional<TensorView> bias;          // [B|1, Hq|1, Sq|1, Sk], dtype desc.score_mod.bias; size-1 dims broadcast
-  std::optional<TensorView> alibi_slopes;  // fp32 [Hq] or [B, Hq], contiguous
-  std::optional<TensorView> rel_pos_table; // fp32 [Hq, 2M + 1], contiguous
-  std::optional<TensorView> sinks;         // fp32 [Hq], contiguous
-  std::optional<TensorView> doc_ids_q;     // i32 [B, Sq] (varlen [Tq]), contiguous
-  std::optional<TensorView> doc_ids_kv;    // i32 [B, Sk] (varlen [Tk]), contiguous
+  std::optional<TensorView> bias;           // [B|1, Hq|1, Sq|1, Sk], dtype desc.score_mod.bias; size-1 dims broadcast
+  std::optional<TensorView> alibi_slopes;   // fp32 [Hq] or [B, Hq], contiguous
+  std::optional<TensorView> rel_pos_table;  // fp32 [Hq, 2M + 1], contiguous
+  std::optional<TensorView> sinks;          // fp32 [Hq], contiguous
+  std::optional<TensorView> doc_ids_q;      // i32 [B, Sq] (varlen [Tq]), contiguous
+  std::optional<TensorView> doc_ids_kv;     // i32 [B, Sk] (varlen [Tk]), contiguous
 };
 
 class ForwardPlan {
@@ -112,7 +112,6 @@ std::string feature_name(const AttentionDesc& desc);
 AttentionDesc describe(const ForwardTensors& t, Mask mask = {}, std::optional<float> scale = {});
 
 // One-shot: describe, plan (pipelines are cached by the context) and run synchronously.
-Status attention_forward(Context& ctx, const ForwardTensors& t, Mask mask = {},
-                         std::optional<float> scale = {});
+Status attention_forward(Context& ctx, const ForwardTensors& t, Mask mask = {}, std::optional<float> scale = {});
 
 }  // namespace vkattn

@@ -62,14 +62,14 @@ struct DeviceInfo {
   std::uint32_t max_loop_iterations = 0;
   VkPhysicalDeviceType type = VK_PHYSICAL_DEVICE_TYPE_OTHER;
   std::uint8_t pipeline_cache_uuid[VK_UUID_SIZE] = {};
-  std::uint32_t max_shared_memory = 0;        // maxComputeSharedMemorySize
+  std::uint32_t max_shared_memory = 0;  // maxComputeSharedMemorySize
   std::uint32_t max_workgroup_invocations = 0;
   std::uint32_t max_workgroup_count[3] = {};
   std::uint64_t max_storage_buffer_range = 0;
   std::uint64_t min_storage_buffer_offset_alignment = 0;
   float timestamp_period_ns = 0.0f;
-  bool timestamps = false;                    // compute queue supports timestamps
-  bool push_descriptors = false;              // VK_KHR_push_descriptor enabled and used
+  bool timestamps = false;        // compute queue supports timestamps
+  bool push_descriptors = false;  // VK_KHR_push_descriptor enabled and used
 };
 
 class Context {
@@ -77,8 +77,7 @@ class Context {
   // Creates an instance and device of its own (Vulkan 1.3 instance, one compute queue).
   static Result<std::unique_ptr<Context>> create(const ContextOptions& options = {});
   // Adopts a host's instance, physical device, device and queue; creates no device.
-  static Result<std::unique_ptr<Context>> adopt(const HostHandles& host,
-                                                const ContextOptions& options = {});
+  static Result<std::unique_ptr<Context>> adopt(const HostHandles& host, const ContextOptions& options = {});
   // Saves the pipeline cache (if persisting) and destroys what vkattn created — never the
   // host's handles. Every Tensor and plan of this context must be destroyed first.
   ~Context();

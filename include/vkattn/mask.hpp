@@ -22,11 +22,11 @@ enum class Align : std::uint32_t {
 const char* to_string(Align a);  // "tl", "br"
 
 struct Mask {
-  bool causal = false;                      // key j visible iff j <= diag(i)
-  std::optional<std::int64_t> window_left;  // sliding window: j >= diag(i) - left (none: unbounded)
-  std::optional<std::int64_t> window_right; //                 j <= diag(i) + right (none: unbounded)
-  Align align = Align::kBottomRight;        // alignment of causal, window, ALiBi and relative positions
-  bool documents = false;                   // ForwardTensors::doc_ids_q/doc_ids_kv: a query sees only keys of its document
+  bool causal = false;                       // key j visible iff j <= diag(i)
+  std::optional<std::int64_t> window_left;   // sliding window: j >= diag(i) - left (none: unbounded)
+  std::optional<std::int64_t> window_right;  //                 j <= diag(i) + right (none: unbounded)
+  Align align = Align::kBottomRight;         // alignment of causal, window, ALiBi and relative positions
+  bool documents = false;  // ForwardTensors::doc_ids_q/doc_ids_kv: a query sees only keys of its document
 
   static Mask none() { return {}; }
   static Mask causal_mask(Align a = Align::kBottomRight) {

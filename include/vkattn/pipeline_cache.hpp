@@ -39,9 +39,9 @@ const char* to_string(CacheFileState state);
 
 struct CacheFileStatus {
   CacheFileState state = CacheFileState::kDisabled;
-  std::string path;                // the file used (empty when disabled)
-  std::size_t loaded_bytes = 0;    // driver blob bytes handed to vkCreatePipelineCache
-  std::string reason;              // why it was rejected
+  std::string path;              // the file used (empty when disabled)
+  std::size_t loaded_bytes = 0;  // driver blob bytes handed to vkCreatePipelineCache
+  std::string reason;            // why it was rejected
 };
 
 }  // namespace vkattn

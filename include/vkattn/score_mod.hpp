@@ -24,14 +24,14 @@ enum class Alibi : std::uint32_t {
 };
 
 struct ScoreMod {
-  std::optional<float> softcap;                     // c > 0
+  std::optional<float> softcap;  // c > 0
   Alibi alibi = Alibi::kNone;
   // Relative-position bias with clamped distance: ForwardTensors::rel_pos_table is fp32
   // [Hq, 2M + 1] and entry M + d is the bias for key j - diag(i) = d, distances beyond +-M
   // clamped to the end buckets. M >= 0.
   std::optional<std::int64_t> rel_pos_max_distance;
-  std::optional<DType> bias;                        // additive bias tensor of this dtype (f32 or f16)
-  bool sinks = false;                               // ForwardTensors::sinks: fp32 [Hq] logits (after scaling)
+  std::optional<DType> bias;  // additive bias tensor of this dtype (f32 or f16)
+  bool sinks = false;         // ForwardTensors::sinks: fp32 [Hq] logits (after scaling)
 
   bool any() const {
     return softcap.has_value() || alibi != Alibi::kNone || rel_pos_max_distance.has_value() || bias.has_value() ||

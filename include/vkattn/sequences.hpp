@@ -9,7 +9,9 @@
 // layout: Q is [Tq, Hq, Dk], K [Tk, Hkv, Dk], V [Tk, Hkv, Dv], O [Tq, Hq, Dv], LSE [Hq, Tq], and
 // sequence b holds tokens [cu_seqlens_q[b], cu_seqlens_q[b + 1]). cu_seqlens_* have B + 1
 // non-decreasing entries starting at 0 and ending at Tq (Tk). No work is spent past a
-// sequence's end. Padding and varlen do not combine.
+// sequence's end. desc.seq_q / seq_k are 0 (then the longest sequence) or any larger bound;
+// an additive bias is indexed by position within the sequence, shaped [B, Hq, Sq, Sk] with
+// those Sq, Sk. Padding and varlen do not combine.
 #pragma once
 
 #include <cstdint>

@@ -40,9 +40,8 @@ struct TensorView {
   static TensorView contiguous(VkBuffer buffer, VkDeviceSize buffer_size, DType dtype,
                                std::initializer_list<std::int64_t> shape, VkDeviceSize offset = 0);
   // A [B, H, S, D] view whose memory order is `layout`.
-  static TensorView attention(VkBuffer buffer, VkDeviceSize buffer_size, DType dtype, Layout layout,
-                              std::int64_t b, std::int64_t h, std::int64_t s, std::int64_t d,
-                              VkDeviceSize offset = 0);
+  static TensorView attention(VkBuffer buffer, VkDeviceSize buffer_size, DType dtype, Layout layout, std::int64_t b,
+                              std::int64_t h, std::int64_t s, std::int64_t d, VkDeviceSize offset = 0);
 
   // Channels-last spatial input [B, *spatial, H * D] (1 to 3 spatial axes, as vision blocks
   // store activations) seen as [B, H, S, D] with S = the product of the spatial extents: this is

@@ -14,9 +14,12 @@ std::size_t at(std::int64_t i) { return static_cast<std::size_t>(i); }
 
 const char* layout_name(Layout l) {
   switch (l) {
-    case Layout::kBHSD: return "bhsd";
-    case Layout::kBSHD: return "bshd";
-    case Layout::kSBHD: return "sbhd";
+    case Layout::kBHSD:
+      return "bhsd";
+    case Layout::kBSHD:
+      return "bshd";
+    case Layout::kSBHD:
+      return "sbhd";
   }
   return "?";
 }
@@ -48,8 +51,8 @@ std::vector<float> gather(const std::vector<float>& mem, const TensorView& view)
 }
 
 // Dense [B, H, S, D] rows i < len[b] -> packed [T, H, D] (token cu[b] + i).
-std::vector<float> pack(const std::vector<float>& dense, std::int64_t B, std::int64_t H, std::int64_t S,
-                        std::int64_t D, const std::vector<std::int32_t>& cu) {
+std::vector<float> pack(const std::vector<float>& dense, std::int64_t B, std::int64_t H, std::int64_t S, std::int64_t D,
+                        const std::vector<std::int32_t>& cu) {
   std::vector<float> packed(at(cu.back() * H * D));
   for (std::int64_t b = 0; b < B; ++b)
     for (std::int64_t h = 0; h < H; ++h)
@@ -113,7 +116,8 @@ std::vector<float> packed_docs(const std::vector<std::int32_t>& dense, std::int6
                                const std::vector<std::int32_t>& cu) {
   std::vector<float> out;
   for (std::int64_t b = 0; b < batch; ++b)
-    for (std::int64_t i = 0; i < cu[at(b + 1)] - cu[at(b)]; ++i) out.push_back(static_cast<float>(dense[at(b * s + i)]));
+    for (std::int64_t i = 0; i < cu[at(b + 1)] - cu[at(b)]; ++i)
+      out.push_back(static_cast<float>(dense[at(b * s + i)]));
   return out;
 }
 
@@ -147,6 +151,7 @@ std::string CaseShape::name() const {
     s << "_bcast" << (bias_full[0] ? "B" : "1") << (bias_full[1] ? "H" : "1") << (bias_full[2] ? "S" : "1");
   }
   if (mask.documents && !sorted_docs) s << "_unsorteddocs";
+  if (seqs == SeqKind::kPadded && !(pad_q && pad_kv)) s << (pad_q ? "_onlyq" : "_onlykv");
   return s.str();
 }
 
@@ -177,8 +182,8 @@ Result<AttentionCase> AttentionCase::create(Context& ctx, const CaseShape& c, st
   p.mod = c.mod;
   if (c.seqs != SeqKind::kDense) {
     const bool varlen = c.seqs == SeqKind::kVarlen;
-    p.len_q = random_lengths(B, Sq, varlen, rng);
-    p.len_k = random_lengths(B, Sk, varlen, rng);
+    if (varlen || c.pad_q) p.len_q = random_lengths(B, Sq, varlen, rng);
+    if (varlen || c.pad_kv) p.len_k = random_lengths(B, Sk, varlen, rng);
   }
   if (c.seqs == SeqKind::kVarlen) {
     a.cu_q.assign(1, 0);
@@ -201,7 +206,8 @@ Result<AttentionCase> AttentionCase::create(Context& ctx, const CaseShape& c, st
     lse = upload_new(ctx, DType::kF32, std::vector<float>(at(Hq * std::max<std::int64_t>(a.cu_q.back(), 1)), nan));
   } else {
     auto make = [&](const std::vector<float>& dense, std::int64_t h, std::int64_t s, std::int64_t d) -> Result<Tensor> {
-      Result<Tensor> t = Tensor::create_bytes(ctx, static_cast<VkDeviceSize>(B * h * s * d) * dtype_size(c.dtype), c.dtype);
+      Result<Tensor> t =
+          Tensor::create_bytes(ctx, static_cast<VkDeviceSize>(B * h * s * d) * dtype_size(c.dtype), c.dtype);
       if (!t) return t;
       Status st = t->upload(scatter(dense, view_4d(*t, c, h, s, d)));
       if (!st) return st;
@@ -297,7 +303,8 @@ ForwardTensors AttentionCase::tensors() const {
   if (bias_dev) {
     t.bias = shaped(*bias_dev, {c.bias_full[0] ? B : 1, c.bias_full[1] ? Hq : 1, c.bias_full[2] ? Sq : 1, Sk});
   }
-  if (slopes_dev) t.alibi_slopes = c.mod.alibi == Alibi::kPerBatchHead ? shaped(*slopes_dev, {B, Hq}) : shaped(*slopes_dev, {Hq});
+  if (slopes_dev)
+    t.alibi_slopes = c.mod.alibi == Alibi::kPerBatchHead ? shaped(*slopes_dev, {B, Hq}) : shaped(*slopes_dev, {Hq});
   if (table_dev) t.rel_pos_table = shaped(*table_dev, {Hq, 2 * *c.mod.rel_pos_max_distance + 1});
   if (sinks_dev) t.sinks = shaped(*sinks_dev, {Hq});
   return t;
@@ -354,7 +361,8 @@ std::vector<float> AttentionCase::download_lse() const {
   std::vector<float> dense(at(c.batch * Hq * Sq), -INFINITY);
   for (std::int64_t b = 0; b < c.batch; ++b)
     for (std::int64_t h = 0; h < Hq; ++h)
-      for (std::int64_t i = 0; i < ref.lq(b); ++i) dense[at((b * Hq + h) * Sq + i)] = (*mem)[at(h * Tq + cu_q[at(b)] + i)];
+      for (std::int64_t i = 0; i < ref.lq(b); ++i)
+        dense[at((b * Hq + h) * Sq + i)] = (*mem)[at(h * Tq + cu_q[at(b)] + i)];
   return dense;
 }
 
@@ -371,7 +379,8 @@ void run_and_compare(Context& ctx, const AttentionCase& c) {
 void expect_error_and_untouched(const AttentionCase& c, const std::function<Status()>& call, ErrorCode code,
                                 const std::string& text) {
   const auto o_before = c.o_dev->download_bytes();
-  const auto lse_before = c.lse_dev ? c.lse_dev->download_bytes() : Result<std::vector<std::byte>>(std::vector<std::byte>{});
+  const auto lse_before =
+      c.lse_dev ? c.lse_dev->download_bytes() : Result<std::vector<std::byte>>(std::vector<std::byte>{});
   const Status s = call();
   ASSERT_FALSE(s.is_ok()) << "expected an error containing \"" << text << "\"";
   EXPECT_EQ(s.code(), code) << s.to_string();
@@ -403,8 +412,9 @@ std::size_t expect_close(const std::vector<float>& gpu, const std::vector<double
     }
     if (!ok && ++bad <= 5) ADD_FAILURE() << what << "[" << i << "] = " << g << ", reference " << r;
   }
-  if (bad > 0) ADD_FAILURE() << what << ": " << bad << " of " << gpu.size() << " elements out of tolerance (abs "
-                             << tol.abs << ", rel " << tol.rel << "), worst finite error " << worst;
+  if (bad > 0)
+    ADD_FAILURE() << what << ": " << bad << " of " << gpu.size() << " elements out of tolerance (abs " << tol.abs
+                  << ", rel " << tol.rel << "), worst finite error " << worst;
   return bad;
 }
 

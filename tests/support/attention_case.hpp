@@ -32,11 +32,12 @@ struct CaseShape {
   Mask mask;
   Layout layout = Layout::kBHSD;  // dense problems; varlen tensors are packed THD
   bool with_lse = true;
-  std::int64_t head_dim_v = 0;    // 0: Dv = Dk
-  ScoreMod mod;                   // softcap c and M are used as given; slopes, table, bias, sinks are random
-  SeqKind seqs = SeqKind::kDense; // padded: random seq_lens; varlen: random lengths (entry 0 is the longest)
+  std::int64_t head_dim_v = 0;     // 0: Dv = Dk
+  ScoreMod mod;                    // softcap c and M are used as given; slopes, table, bias, sinks are random
+  SeqKind seqs = SeqKind::kDense;  // padded: random seq_lens; varlen: random lengths (entry 0 is the longest)
   std::array<bool, 3> bias_full = {true, true, true};  // bias extent in B, Hq, Sq: full, or 1 (broadcast)
-  bool sorted_docs = true;        // document ids in runs (as packing makes them) or random per token
+  bool sorted_docs = true;           // document ids in runs (as packing makes them) or random per token
+  bool pad_q = true, pad_kv = true;  // padded: which of seq_lens_q / seq_lens_kv are given
 
   // "b2_h4x2_sq70_sk33_<feature_name>_bshd": the device-independent variant name plus the shape.
   std::string name() const;
@@ -48,8 +49,8 @@ inline void PrintTo(const CaseShape& c, std::ostream* os) { *os << c.name(); }
 // Device tensors for one case; inputs hold values exactly representable in their dtype.
 struct AttentionCase {
   CaseShape shape;
-  RefProblem ref;              // lengths, mask and score_mod inputs, as the reference sees them
-  std::vector<float> q, k, v;  // dense [B, H, S, D] host copies (rounded to the dtype)
+  RefProblem ref;                        // lengths, mask and score_mod inputs, as the reference sees them
+  std::vector<float> q, k, v;            // dense [B, H, S, D] host copies (rounded to the dtype)
   std::vector<std::int32_t> cu_q, cu_k;  // varlen offsets
   std::optional<Tensor> q_dev, k_dev, v_dev, o_dev, lse_dev;
   std::optional<Tensor> bias_dev, slopes_dev, table_dev, sinks_dev, docs_q_dev, docs_k_dev;

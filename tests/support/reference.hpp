@@ -16,15 +16,15 @@ struct RefProblem {
   std::int64_t batch = 1, q_heads = 1, kv_heads = 1, seq_q = 1, seq_k = 1, head_dim = 8, head_dim_v = 0;
   Mask mask;
   ScoreMod mod;
-  double scale = 0.0;                // 0: 1/sqrt(Dk)
-  std::vector<std::int64_t> len_q;   // per batch entry; empty: all Sq
-  std::vector<std::int64_t> len_k;   // per batch entry; empty: all Sk
-  std::vector<float> slopes;         // [Hq] or [B, Hq] (mod.alibi)
-  std::vector<float> table;          // [Hq, 2M + 1] (mod.rel_pos_max_distance)
-  std::vector<float> bias;           // [B, Hq, Sq, Sk], already broadcast (mod.bias)
-  std::vector<float> sinks;          // [Hq] (mod.sinks)
-  std::vector<std::int32_t> doc_q;   // [B, Sq] (mask.documents)
-  std::vector<std::int32_t> doc_k;   // [B, Sk]
+  double scale = 0.0;               // 0: 1/sqrt(Dk)
+  std::vector<std::int64_t> len_q;  // per batch entry; empty: all Sq
+  std::vector<std::int64_t> len_k;  // per batch entry; empty: all Sk
+  std::vector<float> slopes;        // [Hq] or [B, Hq] (mod.alibi)
+  std::vector<float> table;         // [Hq, 2M + 1] (mod.rel_pos_max_distance)
+  std::vector<float> bias;          // [B, Hq, Sq, Sk], already broadcast (mod.bias)
+  std::vector<float> sinks;         // [Hq] (mod.sinks)
+  std::vector<std::int32_t> doc_q;  // [B, Sq] (mask.documents)
+  std::vector<std::int32_t> doc_k;  // [B, Sk]
 
   std::int64_t dv() const { return head_dim_v == 0 ? head_dim : head_dim_v; }
   std::int64_t lq(std::int64_t b) const { return len_q.empty() ? seq_q : len_q[static_cast<std::size_t>(b)]; }

@@ -8,7 +8,9 @@ std::vector<CaseShape> sample_variant_cases(std::uint64_t seed, int count) {
   std::mt19937_64 rng(seed);
   auto pick = [&](int n) { return static_cast<int>(std::uniform_int_distribution<int>(0, n - 1)(rng)); };
   auto on = [&]() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng) < 0.4; };
-  auto range = [&](std::int64_t lo, std::int64_t hi) { return std::uniform_int_distribution<std::int64_t>(lo, hi)(rng); };
+  auto range = [&](std::int64_t lo, std::int64_t hi) {
+    return std::uniform_int_distribution<std::int64_t>(lo, hi)(rng);
+  };
   std::vector<CaseShape> cases;
   for (int n = 0; n < count; ++n) {
     CaseShape c;

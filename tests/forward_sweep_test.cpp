@@ -20,15 +20,7 @@ std::uint64_t sweep_seed() {
 
 class SweepTest : public VkTest, public ::testing::WithParamInterface<CaseShape> {};
 
-TEST_P(SweepTest, MatchesFp64Reference) {
-  const CaseShape& shape = GetParam();
-  const std::uint64_t seed = test_seed();
-  SCOPED_TRACE("VKATTN_TEST_SEED=" + std::to_string(seed) + " case " + shape.name());
-  std::mt19937_64 rng(seed);
-  Result<AttentionCase> c = AttentionCase::create(ctx(), shape, rng);
-  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
-  run_and_compare(ctx(), *c);
-}
+TEST_P(SweepTest, MatchesFp64Reference) { check_case(ctx(), GetParam()); }
 
 INSTANTIATE_TEST_SUITE_P(Sweep, SweepTest, ::testing::ValuesIn(sample_variant_cases(sweep_seed(), 200)),
                          [](const ::testing::TestParamInfo<CaseShape>& p) {

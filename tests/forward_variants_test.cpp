@@ -86,15 +86,7 @@ std::vector<CaseShape> shapes_and_sequences() {
 
 class VariantTest : public VkTest, public ::testing::WithParamInterface<CaseShape> {};
 
-TEST_P(VariantTest, MatchesFp64Reference) {
-  const CaseShape& shape = GetParam();
-  const std::uint64_t seed = test_seed();
-  SCOPED_TRACE("VKATTN_TEST_SEED=" + std::to_string(seed) + " case " + shape.name());
-  std::mt19937_64 rng(seed);
-  Result<AttentionCase> c = AttentionCase::create(ctx(), shape, rng);
-  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
-  run_and_compare(ctx(), *c);
-}
+TEST_P(VariantTest, MatchesFp64Reference) { check_case(ctx(), GetParam()); }
 
 const auto kName = [](const ::testing::TestParamInfo<CaseShape>& p) { return p.param.name(); };
 INSTANTIATE_TEST_SUITE_P(MaskAlone, VariantTest, ::testing::ValuesIn(masks_alone()), kName);

@@ -376,6 +376,15 @@ void run_and_compare(Context& ctx, const AttentionCase& c) {
   if (c.shape.with_lse) expect_close(c.download_lse(), ref.lse, lse_tolerance(c.shape.dtype), "LSE");
 }
 
+void check_case(Context& ctx, const CaseShape& shape) {
+  const std::uint64_t seed = test_seed();
+  SCOPED_TRACE("VKATTN_TEST_SEED=" + std::to_string(seed) + " case " + shape.name());
+  std::mt19937_64 rng(seed);
+  Result<AttentionCase> c = AttentionCase::create(ctx, shape, rng);
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  run_and_compare(ctx, *c);
+}
+
 void expect_error_and_untouched(const AttentionCase& c, const std::function<Status()>& call, ErrorCode code,
                                 const std::string& text) {
   const auto o_before = c.o_dev->download_bytes();

@@ -70,6 +70,9 @@ struct AttentionCase {
 // Runs `c` through a ForwardPlan and compares O and LSE with the reference (gtest failures).
 void run_and_compare(Context& ctx, const AttentionCase& c);
 
+// One parameterized case: fresh inputs from test_seed() (traced for replay), run, compare.
+void check_case(Context& ctx, const CaseShape& shape);
+
 // Calls `call` and expects an error of `code` whose message contains `text`, with O and LSE
 // of `c` bit-for-bit unchanged.
 void expect_error_and_untouched(const AttentionCase& c, const std::function<Status()>& call, ErrorCode code,

@@ -1,5 +1,5 @@
 // Typed C++ mirrors of attn_fwd.comp's specialization and push constants, generated from the
-// same lists the shader includes (shaders/attn_fwd_spec.inc, attn_fwd_push.inc, attn_fwd_params.inc).
+// same lists the shader includes (shaders/attn_fwd_spec.inc, attn_fwd_push.inc, attn_params.inc).
 #pragma once
 
 #include <vulkan/vulkan_core.h>
@@ -71,21 +71,3 @@ static_assert(sizeof(FwdPushConstants) % 4 == 0 && sizeof(FwdPushConstants) <= 1
 
 }  // namespace vkattn
 
-namespace vkattn {
-
-// The header of the plan's parameter buffer, field for field; followed by one
-// FwdSeqEntry per batch entry when SEQ_MODE != 0.
-struct FwdParamsHeader {
-  using uint = glsl::uint;
-#define VKATTN_PARAM(T, name) T name = 0;
-#include "attn_fwd_params.inc"
-#undef VKATTN_PARAM
-};
-static_assert(sizeof(FwdParamsHeader) == 64, "the uvec4 array after the header starts at a 16-byte boundary");
-
-struct FwdSeqEntry {
-  std::uint32_t start_q = 0, len_q = 0, start_k = 0, len_k = 0;
-};
-static_assert(sizeof(FwdSeqEntry) == 16, "matches uvec4");
-
-}  // namespace vkattn

@@ -8,7 +8,7 @@
 #include "buffer_alloc.hpp"
 #include "context_state.hpp"
 #include "descriptor_binder.hpp"
-#include "fwd_params.hpp"
+#include "attn_params.hpp"
 #include "fwd_variant.hpp"
 #include "pipeline_registry.hpp"
 #include "tensor_checks.hpp"
@@ -53,7 +53,7 @@ struct ForwardPlan::Impl {
   std::string name;
   std::shared_ptr<const Pipeline> pipeline;
   std::unique_ptr<DescriptorBinder> binder;
-  BufferAlloc params;  // FwdParamsHeader + sequence table, written once at creation
+  BufferAlloc params;  // AttnParamsHeader + sequence table, written once at creation
 
   ~Impl() {
     if (ctx != nullptr) ctx->state().live_children.fetch_sub(1);
@@ -238,7 +238,7 @@ Result<ForwardPlan> ForwardPlan::create(Context& ctx, const AttentionDesc& desc)
   if (!pipeline) return pipeline.status();
   impl->pipeline = pipeline.value();
   impl->binder = std::make_unique<DescriptorBinder>(s, impl->pipeline);
-  VKATTN_TRY(create_host_written_buffer(s, fwd_params_bytes(impl->problem), impl->params));
+  VKATTN_TRY(create_host_written_buffer(s, attn_params_bytes(impl->problem), impl->params));
   s.name_object(VK_OBJECT_TYPE_BUFFER, reinterpret_cast<std::uint64_t>(impl->params.buffer), impl->name + ".params");
   impl->ctx = &ctx;
   s.live_children.fetch_add(1);

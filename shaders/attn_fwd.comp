@@ -40,7 +40,6 @@
 #undef VKATTN_SPEC
 
 #include "attn_mask.glsl"
-#include "score_mod.glsl"
 
 layout(local_size_x_id = 0) in;
 
@@ -57,7 +56,7 @@ layout(set = 0, binding = 3) writeonly buffer OBuf { uint o_words[]; };
 layout(set = 0, binding = 4) writeonly buffer LseBuf { float lse_values[]; };
 layout(set = 0, binding = 5) readonly buffer Params {
 #define VKATTN_PARAM(T, name) T name;
-#include "attn_fwd_params.inc"
+#include "attn_params.inc"
 #undef VKATTN_PARAM
   uvec4 seqs[];  // per batch: start_q, len_q, start_k, len_k (SEQ_MODE != 0)
 } params;
@@ -67,6 +66,8 @@ layout(set = 0, binding = 8) readonly buffer TableBuf { float rel_table[]; };
 layout(set = 0, binding = 9) readonly buffer SinkBuf { float sinks[]; };
 layout(set = 0, binding = 10) readonly buffer DocQBuf { int docs_q[]; };
 layout(set = 0, binding = 11) readonly buffer DocKBuf { int docs_k[]; };
+
+#include "score_mod.glsl"
 
 const uint SEQ_PADDED = 1u;
 const uint SEQ_VARLEN = 2u;
@@ -214,13 +215,9 @@ void main() {
           float score = NEG_INF;
           if (mask_allows(diag, j, int(len_k), win_left, win_right) &&
               (DOCUMENTS == 0u || doc_k_tile[jj] == doc_i)) {
-            score = (acc.x + acc.y) + (acc.z + acc.w);
-            if (SOFTCAP != 0u) score = softcap_log2(score, params.softcap_log2);
-            if (ALIBI != 0u) score -= slope_log2 * abs(float(j - diag));
-            if (REL_POS != 0u) {
-              score += LOG2E * rel_table[table_row + rel_bucket(j - diag, params.rel_max_distance)];
-            }
-            if (BIAS != 0u) score += LOG2E * LOAD_AS(BIAS - 1u, bias_words, bias_row + uint(j));
+            float unused_dsoftcap;
+            score = modified_score((acc.x + acc.y) + (acc.z + acc.w), j - diag, slope_log2, table_row,
+                                   bias_row + uint(j), unused_dsoftcap);
           }
           s[jj] = score;
           m_new = max(m_new, score);
@@ -253,18 +250,7 @@ void main() {
   const float inv_l = l_i > 0.0 ? 1.0 / l_i : 0.0;
   const uint o_base = pc.o_offset + b * pc.o_stride_b + h * pc.o_stride_h + (start_q + i) * pc.o_stride_s;
   [[unroll]] for (uint d4 = 0u; d4 < DV4; ++d4) {
-    const vec4 out4 = o[d4] * inv_l;
-    const uint idx = o_base + 4u * d4;
-    if (DTYPE == DTYPE_F16) {
-      // o_base is even (checked on the host): each word holds two elements of this row only.
-      o_words[idx >> 1u] = packHalf2x16(out4.xy);
-      o_words[(idx >> 1u) + 1u] = packHalf2x16(out4.zw);
-    } else {
-      o_words[idx] = floatBitsToUint(out4.x);
-      o_words[idx + 1u] = floatBitsToUint(out4.y);
-      o_words[idx + 2u] = floatBitsToUint(out4.z);
-      o_words[idx + 3u] = floatBitsToUint(out4.w);
-    }
+    STORE_VEC4(o_words, o_base + 4u * d4, o[d4] * inv_l);
   }
   if (WRITE_LSE != 0u) {
     const uint lse_idx = pc.lse_offset + b * pc.lse_stride_b + h * pc.lse_stride_h + (start_q + i) * pc.lse_stride_s;

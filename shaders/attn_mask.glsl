@@ -28,4 +28,18 @@ ivec2 mask_key_range(int diag0, int diag1, int len_k, int left, int right) {
   return hi > lo ? ivec2(lo, hi) : ivec2(0);
 }
 
+// Queries [x, y) that may see some key in [key0, key1] of a sequence with len_q queries and
+// diagonal shift `shift` (diag(i) = i + shift): the inverse of mask_key_range, for kernels that
+// walk query tiles for a key tile. Empty is (0, 0).
+ivec2 mask_query_range(int key0, int key1, int len_q, int shift, int left, int right) {
+  int lo = 0;
+  int hi = len_q;
+  if (CAUSAL != 0u) lo = max(lo, key0 - shift);              // j <= i + shift
+  if (WINDOW != 0u) {
+    lo = max(lo, key0 - right - shift);                      // j <= i + shift + right
+    hi = min(hi, key1 + left - shift + 1);                   // j >= i + shift - left
+  }
+  return hi > lo ? ivec2(lo, hi) : ivec2(0);
+}
+
 #endif

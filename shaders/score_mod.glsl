@@ -16,14 +16,26 @@ float safe_tanh(float x) {
   return sign(x) * (1.0 - e) / (1.0 + e);
 }
 
-// c * tanh(s / c) for s and cap = c * log2 e both in log2 units.
-float softcap_log2(float s, float cap) {
-  return cap * safe_tanh(s / cap);
-}
-
 // Bucket of the relative position rel = j - diag in a table of 2M + 1 entries.
 uint rel_bucket(int rel, int max_distance) {
   return uint(clamp(rel, -max_distance, max_distance) + max_distance);
+}
+
+// The modified score of a visible pair, in log2 units, from s = scale_log2 * q.k. `rel` is
+// j - diag(i); `bias_idx` the element of bias[b, h, i, j]. `dsoftcap` receives the derivative of
+// the softcap at s (1 - tanh^2; 1 without softcap), which the backward chains through.
+// Needs SOFTCAP/ALIBI/REL_POS/BIAS, `params`, `rel_table` and `bias_words` declared by the kernel.
+float modified_score(float s, int rel, float slope_log2, uint table_row, uint bias_idx, out float dsoftcap) {
+  dsoftcap = 1.0;
+  if (SOFTCAP != 0u) {
+    const float t = safe_tanh(s / params.softcap_log2);
+    s = params.softcap_log2 * t;
+    dsoftcap = 1.0 - t * t;
+  }
+  if (ALIBI != 0u) s -= slope_log2 * abs(float(rel));
+  if (REL_POS != 0u) s += LOG2E * rel_table[table_row + rel_bucket(rel, params.rel_max_distance)];
+  if (BIAS != 0u) s += LOG2E * LOAD_AS(BIAS - 1u, bias_words, bias_idx);
+  return s;
 }
 
 #endif

@@ -17,4 +17,17 @@
 #define LOAD_VEC4(words, idx) \
   vec4(LOAD_ELEM(words, (idx)), LOAD_ELEM(words, (idx) + 1u), LOAD_ELEM(words, (idx) + 2u), LOAD_ELEM(words, (idx) + 3u))
 
+// Stores vec4 `v` as elements idx..idx+3 of a word array of DTYPE elements. For fp16, idx must be
+// even (checked on the host for outputs), so each word holds two elements of this row only.
+#define STORE_VEC4(words, idx, v)                                \
+  if (DTYPE == DTYPE_F16) {                                      \
+    words[(idx) >> 1u] = packHalf2x16((v).xy);                   \
+    words[((idx) >> 1u) + 1u] = packHalf2x16((v).zw);            \
+  } else {                                                       \
+    words[(idx)] = floatBitsToUint((v).x);                       \
+    words[(idx) + 1u] = floatBitsToUint((v).y);                  \
+    words[(idx) + 2u] = floatBitsToUint((v).z);                  \
+    words[(idx) + 3u] = floatBitsToUint((v).w);                  \
+  }
+
 #endif

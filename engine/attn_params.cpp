@@ -1,4 +1,4 @@
-#include "fwd_params.hpp"
+#include "attn_params.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -9,9 +9,9 @@ namespace {
 constexpr double kLog2e = 1.4426950408889634;
 }
 
-std::vector<std::byte> fwd_params_bytes(const FwdProblem& p) {
+std::vector<std::byte> attn_params_bytes(const FwdProblem& p) {
   const AttentionDesc& d = p.desc;
-  FwdParamsHeader h;
+  AttnParamsHeader h;
   h.batch = static_cast<std::uint32_t>(d.batch);
   h.q_heads = static_cast<std::uint32_t>(d.q_heads);
   h.kv_heads = static_cast<std::uint32_t>(p.kv_heads);
@@ -30,14 +30,17 @@ std::vector<std::byte> fwd_params_bytes(const FwdProblem& p) {
   const bool varlen = p.seq_mode == SeqMode::kVarlen;
   h.docs_q_stride_b = varlen ? 0u : static_cast<std::uint32_t>(p.seq_q);
   h.docs_k_stride_b = varlen ? 0u : static_cast<std::uint32_t>(p.seq_k);
+  h.work_stride_b = varlen ? 0u : static_cast<std::uint32_t>(d.q_heads * p.seq_q);
+  h.work_stride_h = static_cast<std::uint32_t>(varlen ? p.total_q : p.seq_q);
+  h.work_rows = static_cast<std::uint32_t>(d.q_heads * (varlen ? p.total_q : d.batch * p.seq_q));
 
-  std::vector<FwdSeqEntry> seqs;
+  std::vector<AttnSeqEntry> seqs;
   const Sequences& s = d.sequences;
   if (p.seq_mode != SeqMode::kDense) {
     const auto batch = static_cast<std::size_t>(d.batch);
     seqs.resize(batch);
     for (std::size_t b = 0; b < batch; ++b) {
-      FwdSeqEntry& e = seqs[b];
+      AttnSeqEntry& e = seqs[b];
       if (varlen) {
         e.start_q = static_cast<std::uint32_t>(s.cu_seqlens_q[b]);
         e.len_q = static_cast<std::uint32_t>(s.cu_seqlens_q[b + 1] - s.cu_seqlens_q[b]);
@@ -49,9 +52,9 @@ std::vector<std::byte> fwd_params_bytes(const FwdProblem& p) {
       }
     }
   }
-  std::vector<std::byte> bytes(sizeof(FwdParamsHeader) + seqs.size() * sizeof(FwdSeqEntry));
+  std::vector<std::byte> bytes(sizeof(AttnParamsHeader) + seqs.size() * sizeof(AttnSeqEntry));
   std::memcpy(bytes.data(), &h, sizeof h);
-  if (!seqs.empty()) std::memcpy(bytes.data() + sizeof h, seqs.data(), seqs.size() * sizeof(FwdSeqEntry));
+  if (!seqs.empty()) std::memcpy(bytes.data() + sizeof h, seqs.data(), seqs.size() * sizeof(AttnSeqEntry));
   return bytes;
 }
 

@@ -1,0 +1,63 @@
+// attn_bwd_bindings.glsl — specialization constants, push constants and buffers shared by
+// attn_bwd_dq.comp and attn_bwd_dkdv.comp (the layout engine/attn_bwd_interface.hpp mirrors).
+#ifndef VKATTN_ATTN_BWD_BINDINGS_GLSL
+#define VKATTN_ATTN_BWD_BINDINGS_GLSL
+
+#include "storage.glsl"
+
+#define VKATTN_SPEC(id, NAME, field, def) layout(constant_id = id) const uint NAME = def;
+#include "attn_bwd_spec.inc"
+#undef VKATTN_SPEC
+
+#include "attn_mask.glsl"
+
+layout(local_size_x_id = 0) in;
+
+layout(push_constant) uniform BwdPush {
+#define VKATTN_PC(T, name) T name;
+#include "attn_bwd_push.inc"
+#undef VKATTN_PC
+} pc;
+
+layout(set = 0, binding = 0) readonly buffer QBuf { uint q_words[]; };
+layout(set = 0, binding = 1) readonly buffer KBuf { uint k_words[]; };
+layout(set = 0, binding = 2) readonly buffer VBuf { uint v_words[]; };
+layout(set = 0, binding = 3) readonly buffer DoBuf { uint do_words[]; };
+layout(set = 0, binding = 4) writeonly buffer Out0Buf { uint out0_words[]; };
+layout(set = 0, binding = 5) writeonly buffer Out1Buf { uint out1_words[]; };
+layout(set = 0, binding = 6) readonly buffer Params {
+#define VKATTN_PARAM(T, name) T name;
+#include "attn_params.inc"
+#undef VKATTN_PARAM
+  uvec4 seqs[];  // per batch: start_q, len_q, start_k, len_k (SEQ_MODE != 0)
+} params;
+// Written by attn_bwd_pre: [0, rows) LSE * log2 e, [rows, 2 rows) delta = rowsum(dO o O).
+layout(set = 0, binding = 7) readonly buffer WorkBuf { float work[]; };
+layout(set = 0, binding = 8) readonly buffer BiasBuf { uint bias_words[]; };
+layout(set = 0, binding = 9) readonly buffer SlopeBuf { float slopes[]; };
+layout(set = 0, binding = 10) readonly buffer TableBuf { float rel_table[]; };
+layout(set = 0, binding = 11) readonly buffer DocQBuf { int docs_q[]; };
+layout(set = 0, binding = 12) readonly buffer DocKBuf { int docs_k[]; };
+
+#include "score_mod.glsl"
+
+const uint SEQ_VARLEN = 2u;
+const float NEG_INF = -1.0 / 0.0;
+const uint DK4 = HEAD_DIM / 4u;
+const uint DV4 = HEAD_DIM_V / 4u;
+
+// Sequence b: (start_q, len_q, start_k, len_k).
+uvec4 sequence(uint b) {
+  return SEQ_MODE != 0u ? params.seqs[b] : uvec4(0u, params.seq_q, 0u, params.seq_k);
+}
+
+// Workspace row of query i of (b, h).
+uint work_row(uint b, uint h, uint start_q, uint i) {
+  return b * params.work_stride_b + h * params.work_stride_h + start_q + i;
+}
+
+float alibi_slope_log2(uint b, uint h) {
+  return ALIBI != 0u ? LOG2E * slopes[pc.slopes_offset + (ALIBI == 2u ? b * params.q_heads : 0u) + h] : 0.0;
+}
+
+#endif

@@ -1,0 +1,139 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
+
+// attn_bwd_dkdv.comp — dK and dV of the FlashAttention-2 backward, scalar path. One workgroup =
+// BLOCK_ROWS key rows of one (b, KV head); invocation r owns key row j and walks, for every query
+// head of its GQA group, the query tiles its mask allows (Q, dO, lse2 and delta staged in shared
+// memory), recomputing P from the saved LSE. In the notation of attn_bwd_dq.comp:
+//   dV_j = sum_{h in group} sum_i P_ij dO_i
+//   dK_j = sum_{h in group} sum_i dS_ij * softcap'(s_ij) * scale * q_i
+// Each dK/dV row is owned by one invocation and summed in a fixed order (heads, then query
+// tiles, then rows): deterministic, no atomics.
+
+#include "attn_bwd_bindings.glsl"
+
+const uint Q_TILE_VEC4S = BLOCK_COLS * DK4;
+const uint DO_TILE_VEC4S = BLOCK_COLS * DV4;
+const uint TILE_VEC4S = Q_TILE_VEC4S > DO_TILE_VEC4S ? Q_TILE_VEC4S : DO_TILE_VEC4S;
+const uint LOADS_PER_INVOCATION = (TILE_VEC4S + BLOCK_ROWS - 1u) / BLOCK_ROWS;
+
+shared vec4 q_tile[Q_TILE_VEC4S];
+shared vec4 do_tile[DO_TILE_VEC4S];
+shared float lse2_tile[BLOCK_COLS];
+shared float delta_tile[BLOCK_COLS];
+shared int doc_q_tile[BLOCK_COLS];
+
+void main() {
+  const uint r = gl_LocalInvocationID.x;
+  const uint b = gl_WorkGroupID.y / params.kv_heads;
+  const uint kv_h = gl_WorkGroupID.y % params.kv_heads;
+  const uint group = params.q_heads / params.kv_heads;
+  const uvec4 seq = sequence(b);
+  const uint start_q = seq.x, len_q = seq.y, start_k = seq.z, len_k = seq.w;
+  const uint j0 = gl_WorkGroupID.x * BLOCK_ROWS;
+  if (SEQ_MODE == SEQ_VARLEN && j0 >= len_k) return;  // uniform
+  const uint j = j0 + r;
+  const bool row_written = j < (SEQ_MODE == SEQ_VARLEN ? len_k : params.seq_k);
+  const bool row_live = j < len_k;
+  const int shift = ALIGN_BR != 0u ? int(len_k) - int(len_q) : 0;
+  const int win_left = params.window_left;
+  const int win_right = params.window_right;
+  const float scale = params.scale_log2 / LOG2E;
+
+  // Queries [q_lo, q_hi) may see some key of this tile; other query tiles are skipped.
+  ivec2 q_range = ivec2(0);
+  if (j0 < len_k) {
+    const int last_key = int(min(j0 + BLOCK_ROWS, len_k)) - 1;
+    q_range = mask_query_range(int(j0), last_key, int(len_q), shift, win_left, win_right);
+  }
+  const uint tile_begin = uint(q_range.x) / BLOCK_COLS;
+  const uint tile_end = (uint(q_range.y) + BLOCK_COLS - 1u) / BLOCK_COLS;
+
+  vec4 k[DK4];
+  vec4 v[DV4];
+  vec4 dk[DK4];
+  vec4 dv[DV4];
+  const uint k_base = pc.k_offset + b * pc.k_stride_b + kv_h * pc.k_stride_h + (start_k + j) * pc.k_stride_s;
+  const uint v_base = pc.v_offset + b * pc.v_stride_b + kv_h * pc.v_stride_h + (start_k + j) * pc.v_stride_s;
+  [[unroll]] for (uint d4 = 0u; d4 < DK4; ++d4) {
+    k[d4] = row_live ? LOAD_VEC4(k_words, k_base + 4u * d4) : vec4(0.0);
+    dk[d4] = vec4(0.0);
+  }
+  [[unroll]] for (uint d4 = 0u; d4 < DV4; ++d4) {
+    v[d4] = row_live ? LOAD_VEC4(v_words, v_base + 4u * d4) : vec4(0.0);
+    dv[d4] = vec4(0.0);
+  }
+  int doc_j = 0;
+  if (DOCUMENTS != 0u && row_live) doc_j = docs_k[pc.docs_k_offset + b * params.docs_k_stride_b + start_k + j];
+
+  [[dont_unroll]] for (uint g = 0u; g < group; ++g) {
+    const uint h = kv_h * group + g;
+    const float slope_log2 = alibi_slope_log2(b, h);
+    const uint table_row = pc.table_offset + h * params.rel_buckets;
+    const uint bias_head = pc.bias_offset + b * pc.bias_stride_b + h * pc.bias_stride_h + j;
+    const uint q_seq = pc.q_offset + b * pc.q_stride_b + h * pc.q_stride_h + start_q * pc.q_stride_s;
+    const uint do_seq = pc.do_offset + b * pc.do_stride_b + h * pc.do_stride_h + start_q * pc.do_stride_s;
+
+    [[dont_unroll]] for (uint t = tile_begin; t < tile_end; ++t) {
+      const uint q0 = t * BLOCK_COLS;
+      barrier();  // the previous tile is no longer read
+      // Stage Q_i, dO_i, lse2_i, delta_i for i in [q0, q0 + BLOCK_COLS); lse2 = -inf past len_q.
+      [[dont_unroll]] for (uint n = 0u; n < LOADS_PER_INVOCATION; ++n) {
+        const uint e = n * BLOCK_ROWS + r;
+        if (e < Q_TILE_VEC4S) {
+          const uint i = q0 + e / DK4;
+          q_tile[e] = i < len_q ? LOAD_VEC4(q_words, q_seq + i * pc.q_stride_s + 4u * (e % DK4)) : vec4(0.0);
+        }
+        if (e < DO_TILE_VEC4S) {
+          const uint i = q0 + e / DV4;
+          do_tile[e] = i < len_q ? LOAD_VEC4(do_words, do_seq + i * pc.do_stride_s + 4u * (e % DV4)) : vec4(0.0);
+        }
+      }
+      if (r < BLOCK_COLS) {
+        const uint i = q0 + r;
+        const uint row = work_row(b, h, start_q, i);
+        lse2_tile[r] = i < len_q ? work[row] : NEG_INF;
+        delta_tile[r] = i < len_q ? work[params.work_rows + row] : 0.0;
+        if (DOCUMENTS != 0u) doc_q_tile[r] = i < len_q ? docs_q[pc.docs_q_offset + b * params.docs_q_stride_b + start_q + i] : 0;
+      }
+      barrier();
+      if (!row_live) continue;
+
+      [[dont_unroll]] for (uint i0 = 0u; i0 < BLOCK_COLS; i0 += STEP) {
+        [[unroll]] for (uint u = 0u; u < STEP; ++u) {
+          const uint ii = i0 + u;
+          const int i = int(q0 + ii);
+          const int diag = i + shift;
+          const float lse2 = lse2_tile[ii];
+          if (lse2 == NEG_INF || !mask_allows(diag, int(j), int(len_k), win_left, win_right) ||
+              (DOCUMENTS != 0u && doc_q_tile[ii] != doc_j)) {
+            continue;
+          }
+          vec4 xs = vec4(0.0);
+          vec4 dp4 = vec4(0.0);
+          [[unroll]] for (uint d4 = 0u; d4 < DK4; ++d4) xs = fma(q_tile[ii * DK4 + d4], k[d4], xs);
+          [[unroll]] for (uint d4 = 0u; d4 < DV4; ++d4) dp4 = fma(do_tile[ii * DV4 + d4], v[d4], dp4);
+          float dsoftcap;
+          const float s = modified_score(params.scale_log2 * ((xs.x + xs.y) + (xs.z + xs.w)), int(j) - diag, slope_log2,
+                                         table_row, bias_head + uint(i) * pc.bias_stride_q, dsoftcap);
+          const float p = exp2(s - lse2);
+          const float ds = p * (((dp4.x + dp4.y) + (dp4.z + dp4.w)) - delta_tile[ii]);
+          const float gk = ds * dsoftcap * scale;
+          [[unroll]] for (uint d4 = 0u; d4 < DV4; ++d4) dv[d4] = fma(vec4(p), do_tile[ii * DV4 + d4], dv[d4]);
+          [[unroll]] for (uint d4 = 0u; d4 < DK4; ++d4) dk[d4] = fma(vec4(gk), q_tile[ii * DK4 + d4], dk[d4]);
+        }
+      }
+    }
+  }
+
+  if (!row_written) return;
+  const uint dk_base = pc.out0_offset + b * pc.out0_stride_b + kv_h * pc.out0_stride_h + (start_k + j) * pc.out0_stride_s;
+  const uint dv_base = pc.out1_offset + b * pc.out1_stride_b + kv_h * pc.out1_stride_h + (start_k + j) * pc.out1_stride_s;
+  [[unroll]] for (uint d4 = 0u; d4 < DK4; ++d4) {
+    STORE_VEC4(out0_words, dk_base + 4u * d4, dk[d4]);
+  }
+  [[unroll]] for (uint d4 = 0u; d4 < DV4; ++d4) {
+    STORE_VEC4(out1_words, dv_base + 4u * d4, dv[d4]);
+  }
+}

@@ -11,7 +11,7 @@
 #include "attn_params.hpp"
 #include "fwd_variant.hpp"
 #include "pipeline_registry.hpp"
-#include "tensor_checks.hpp"
+#include "attn_views.hpp"
 #include "vk_util.hpp"
 #include "vkattn/attention.hpp"
 #include "vkattn/context.hpp"
@@ -23,25 +23,6 @@ namespace {
 struct BoundForward {
   std::array<VkDescriptorBufferInfo, kFwdBindingCount> descriptors{};
   FwdPushConstants push;
-};
-
-// Offset and (batch, head, token) strides of a bound Q/K/V/O/LSE view, as the kernel addresses it.
-struct Addressing {
-  std::uint32_t offset, stride_b, stride_h, stride_s;
-};
-
-// Dense views are [B, H, S, ...]; packed varlen views are [T, H, ...]; LSE is [B, H, S] or [H, T].
-Addressing addressing(const BoundView& v, bool varlen, bool lse) {
-  if (!varlen) return {v.element_offset, v.strides[0], v.strides[1], v.strides[2]};
-  if (lse) return {v.element_offset, 0, v.strides[0], v.strides[1]};
-  return {v.element_offset, 0, v.strides[1], v.strides[0]};
-}
-
-// A checked input that outputs must not overlap.
-struct Input {
-  const char* name;
-  const TensorView* view;
-  BoundView bound;
 };
 
 }  // namespace
@@ -59,62 +40,21 @@ struct ForwardPlan::Impl {
     if (ctx != nullptr) ctx->state().live_children.fetch_sub(1);
   }
 
-  bool varlen() const { return problem.seq_mode == SeqMode::kVarlen; }
-
-  // Checks one optional input: present iff `enabled`, then against `req`.
-  Status optional_input(const std::optional<TensorView>& t, bool enabled, const ViewRequirement& req,
-                        const char* feature, std::vector<Input>& inputs, BoundForward& b, FwdBinding binding) const {
-    if (!enabled) {
-      if (t.has_value()) return invalid(std::string(req.name) + " is given but " + feature + " is not set");
-      return Status::ok();
-    }
-    if (!t.has_value()) return invalid(std::string(req.name) + " is missing (" + feature + " is set)");
-    Result<BoundView> v = check_view(ctx->state(), *t, req);
-    if (!v) return v.status();
-    inputs.push_back({req.name, &*t, *v});
-    b.descriptors[binding] = v->descriptor;
-    return Status::ok();
-  }
-
   Result<BoundForward> bind(const ForwardTensors& t) const {
-    const ContextState& s = ctx->state();
-    const AttentionDesc& d = problem.desc;
-    const std::int64_t B = d.batch, Hq = d.q_heads, Hkv = problem.kv_heads;
-    const std::int64_t Sq = problem.seq_q, Sk = problem.seq_k, Dk = d.head_dim, Dv = problem.head_dim_v;
-    const std::int64_t Tq = problem.total_q, Tk = problem.total_k;
-    const bool vl = varlen();
-
-    using Shape = std::vector<std::int64_t>;
-    using Names = std::vector<const char*>;
-    const Shape q_shape = vl ? Shape{Tq, Hq, Dk} : Shape{B, Hq, Sq, Dk};
-    const Shape k_shape = vl ? Shape{Tk, Hkv, Dk} : Shape{B, Hkv, Sk, Dk};
-    const Shape v_shape = vl ? Shape{Tk, Hkv, Dv} : Shape{B, Hkv, Sk, Dv};
-    const Shape o_shape = vl ? Shape{Tq, Hq, Dv} : Shape{B, Hq, Sq, Dv};
-    const Shape lse_shape = vl ? Shape{Hq, Tq} : Shape{B, Hq, Sq};
-    const Names q_names = vl ? Names{"Tq (cu_seqlens_q.back())", "Hq", "Dk"} : Names{"B", "Hq", "Sq", "Dk"};
-    const Names k_names = vl ? Names{"Tk (cu_seqlens_k.back())", "Hkv", "Dk"} : Names{"B", "Hkv", "Sk", "Dk"};
-    const Names v_names = vl ? Names{"Tk (cu_seqlens_k.back())", "Hkv", "Dv"} : Names{"B", "Hkv", "Sk", "Dv"};
-    const Names o_names = vl ? Names{"Tq (cu_seqlens_q.back())", "Hq", "Dv"} : Names{"B", "Hq", "Sq", "Dv"};
-    const Names lse_names = vl ? Names{"Hq", "Tq"} : Names{"B", "Hq", "Sq"};
-
-    BoundForward b;
-    std::vector<Input> inputs;
-    inputs.reserve(10);
-    const auto required = [&](const TensorView& v, const char* nm, const Shape& shape,
-                              const Names& names) -> Result<BoundView> {
-      Result<BoundView> r = check_view(s, v, {nm, shape, names, d.dtype, true, false});
-      if (r) inputs.push_back({nm, &v, *r});
-      return r;
-    };
-    Result<BoundView> q = required(t.q, "q", q_shape, q_names);
+    using Role = ViewChecker::Role;
+    ViewChecker views(ctx->state(), problem);
+    Result<BoundView> q = views.input(Role::kQ, "q", t.q);
     if (!q) return q.status();
-    Result<BoundView> k = required(t.k, "k", k_shape, k_names);
+    Result<BoundView> k = views.input(Role::kK, "k", t.k);
     if (!k) return k.status();
-    Result<BoundView> v = required(t.v, "v", v_shape, v_names);
+    Result<BoundView> v = views.input(Role::kV, "v", t.v);
     if (!v) return v.status();
-    Result<BoundView> o = check_view(s, t.o, {"o", o_shape, o_names, d.dtype, true, true});
+    Result<BoundAux> aux = views.aux({t.bias, t.alibi_slopes, t.rel_pos_table, t.sinks, t.doc_ids_q, t.doc_ids_kv});
+    if (!aux) return aux.status();
+    Result<BoundView> o = views.output(Role::kO, "o", t.o);
     if (!o) return o.status();
 
+    BoundForward b;
     const VkDescriptorBufferInfo params_desc{params.buffer, 0, params.size};
     b.descriptors.fill(params_desc);  // bindings of disabled features read nothing
     b.descriptors[kFwdQ] = q->descriptor;
@@ -122,84 +62,36 @@ struct ForwardPlan::Impl {
     b.descriptors[kFwdV] = v->descriptor;
     b.descriptors[kFwdO] = o->descriptor;
     b.descriptors[kFwdLse] = o->descriptor;  // bound to O when no LSE is written (never touched)
-
-    const ScoreMod& mod = d.score_mod;
-    const Shape bias_shape{B, Hq, Sq, Sk};
-    const Names bias_names{"B", "Hq", "Sq", "Sk"};
-    VKATTN_TRY(optional_input(t.bias, mod.bias.has_value(),
-                              {"bias", bias_shape, bias_names, mod.bias.value_or(DType::kF32), true, false, true},
-                              "desc.score_mod.bias", inputs, b, kFwdBias));
-    const bool per_batch = mod.alibi == Alibi::kPerBatchHead;
-    const Shape slopes_shape = per_batch ? Shape{B, Hq} : Shape{Hq};
-    const Names slopes_names = per_batch ? Names{"B", "Hq"} : Names{"Hq"};
-    VKATTN_TRY(optional_input(t.alibi_slopes, mod.alibi != Alibi::kNone,
-                              {"alibi_slopes", slopes_shape, slopes_names, DType::kF32, true, false, false, true},
-                              "desc.score_mod.alibi", inputs, b, kFwdSlopes));
-    const Shape table_shape{Hq, 2 * mod.rel_pos_max_distance.value_or(0) + 1};
-    const Names table_names{"Hq", "2M + 1"};
-    VKATTN_TRY(optional_input(t.rel_pos_table, mod.rel_pos_max_distance.has_value(),
-                              {"rel_pos_table", table_shape, table_names, DType::kF32, true, false, false, true},
-                              "desc.score_mod.rel_pos_max_distance", inputs, b, kFwdTable));
-    const Shape sinks_shape{Hq};
-    const Names sinks_names{"Hq"};
-    VKATTN_TRY(optional_input(t.sinks, mod.sinks,
-                              {"sinks", sinks_shape, sinks_names, DType::kF32, true, false, false, true},
-                              "desc.score_mod.sinks", inputs, b, kFwdSinks));
-    const Shape docs_q_shape = vl ? Shape{Tq} : Shape{B, Sq};
-    const Shape docs_k_shape = vl ? Shape{Tk} : Shape{B, Sk};
-    const Names docs_q_names = vl ? Names{"Tq"} : Names{"B", "Sq"};
-    const Names docs_k_names = vl ? Names{"Tk"} : Names{"B", "Sk"};
-    VKATTN_TRY(optional_input(t.doc_ids_q, d.mask.documents,
-                              {"doc_ids_q", docs_q_shape, docs_q_names, DType::kI32, true, false, false, true},
-                              "desc.mask.documents", inputs, b, kFwdDocsQ));
-    VKATTN_TRY(optional_input(t.doc_ids_kv, d.mask.documents,
-                              {"doc_ids_kv", docs_k_shape, docs_k_names, DType::kI32, true, false, false, true},
-                              "desc.mask.documents", inputs, b, kFwdDocsK));
-
-    for (const Input& in : inputs) VKATTN_TRY(check_no_overlap(*o, "o", t.o, in.bound, in.name, *in.view));
-    std::optional<BoundView> lse;
-    if (d.write_lse) {
+    FwdPushConstants& p = b.push;
+    if (problem.desc.write_lse) {
       if (!t.lse.has_value()) return invalid("lse is missing but the plan writes LSE (desc.write_lse = true)");
-      Result<BoundView> l = check_view(s, *t.lse, {"lse", lse_shape, lse_names, DType::kF32, false, true});
+      Result<BoundView> l = views.output(Role::kLse, "lse", *t.lse);
       if (!l) return l.status();
-      for (const Input& in : inputs) VKATTN_TRY(check_no_overlap(*l, "lse", *t.lse, in.bound, in.name, *in.view));
       VKATTN_TRY(check_no_overlap(*l, "lse", *t.lse, *o, "o", t.o));
-      lse = *l;
       b.descriptors[kFwdLse] = l->descriptor;
+      const Addressing a = views.addressing(*l, Role::kLse);
+      p.lse_offset = a.offset, p.lse_stride_b = a.stride_b, p.lse_stride_h = a.stride_h, p.lse_stride_s = a.stride_s;
     } else if (t.lse.has_value()) {
       return invalid("lse is given but the plan does not write LSE (desc.write_lse = false)");
     }
 
-    FwdPushConstants& p = b.push;
-    const Addressing aq = addressing(*q, vl, false), ak = addressing(*k, vl, false), av = addressing(*v, vl, false),
-                     ao = addressing(*o, vl, false);
+    const Addressing aq = views.addressing(*q, Role::kQ), ak = views.addressing(*k, Role::kK),
+                     av = views.addressing(*v, Role::kV), ao = views.addressing(*o, Role::kO);
     p.q_offset = aq.offset, p.q_stride_b = aq.stride_b, p.q_stride_h = aq.stride_h, p.q_stride_s = aq.stride_s;
     p.k_offset = ak.offset, p.k_stride_b = ak.stride_b, p.k_stride_h = ak.stride_h, p.k_stride_s = ak.stride_s;
     p.v_offset = av.offset, p.v_stride_b = av.stride_b, p.v_stride_h = av.stride_h, p.v_stride_s = av.stride_s;
     p.o_offset = ao.offset, p.o_stride_b = ao.stride_b, p.o_stride_h = ao.stride_h, p.o_stride_s = ao.stride_s;
-    if (lse) {
-      const Addressing al = addressing(*lse, vl, true);
-      p.lse_offset = al.offset, p.lse_stride_b = al.stride_b, p.lse_stride_h = al.stride_h,
-      p.lse_stride_s = al.stride_s;
+    if (aux->bias) {
+      b.descriptors[kFwdBias] = aux->bias->descriptor;
+      p.bias_offset = aux->bias->element_offset;
+      p.bias_stride_b = aux->bias->strides[0], p.bias_stride_h = aux->bias->strides[1];
+      p.bias_stride_q = aux->bias->strides[2];
     }
-    for (const Input& in : inputs) {
-      const std::string nm = in.name;
-      const BoundView& bv = in.bound;
-      if (nm == "bias") {
-        p.bias_offset = bv.element_offset;
-        p.bias_stride_b = bv.strides[0], p.bias_stride_h = bv.strides[1], p.bias_stride_q = bv.strides[2];
-      } else if (nm == "alibi_slopes") {
-        p.slopes_offset = bv.element_offset;
-      } else if (nm == "rel_pos_table") {
-        p.table_offset = bv.element_offset;
-      } else if (nm == "sinks") {
-        p.sinks_offset = bv.element_offset;
-      } else if (nm == "doc_ids_q") {
-        p.docs_q_offset = bv.element_offset;
-      } else if (nm == "doc_ids_kv") {
-        p.docs_k_offset = bv.element_offset;
-      }
-    }
+    if (aux->slopes) b.descriptors[kFwdSlopes] = aux->slopes->descriptor, p.slopes_offset = aux->slopes->element_offset;
+    if (aux->table) b.descriptors[kFwdTable] = aux->table->descriptor, p.table_offset = aux->table->element_offset;
+    if (aux->sinks) b.descriptors[kFwdSinks] = aux->sinks->descriptor, p.sinks_offset = aux->sinks->element_offset;
+    if (aux->docs_q) b.descriptors[kFwdDocsQ] = aux->docs_q->descriptor, p.docs_q_offset = aux->docs_q->element_offset;
+    if (aux->docs_k) b.descriptors[kFwdDocsK] = aux->docs_k->descriptor, p.docs_k_offset = aux->docs_k->element_offset;
     return b;
   }
 

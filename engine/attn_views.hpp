@@ -1,0 +1,66 @@
+// Checking the tensors of one attention call against its problem, shared by the forward and
+// backward plans: the expected shape of every view (dense [B, H, S, D] or packed varlen
+// [T, H, D]), the optional mask and score_mod inputs, and output/input overlap.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "fwd_variant.hpp"
+#include "tensor_checks.hpp"
+
+namespace vkattn {
+
+// Offset and (batch, head, token) strides of a bound view, as the kernels address it.
+struct Addressing {
+  std::uint32_t offset = 0, stride_b = 0, stride_h = 0, stride_s = 0;
+};
+
+// The mask and score_mod inputs of a call (ForwardTensors and BackwardTensors both carry them).
+struct AuxViews {
+  const std::optional<TensorView>& bias;
+  const std::optional<TensorView>& alibi_slopes;
+  const std::optional<TensorView>& rel_pos_table;
+  const std::optional<TensorView>& sinks;
+  const std::optional<TensorView>& doc_ids_q;
+  const std::optional<TensorView>& doc_ids_kv;
+};
+
+struct BoundAux {
+  std::optional<BoundView> bias, slopes, table, sinks, docs_q, docs_k;
+};
+
+class ViewChecker {
+ public:
+  enum class Role { kQ, kK, kV, kO, kLse };
+
+  ViewChecker(const ContextState& ctx, const FwdProblem& p) : ctx_(ctx), p_(p) {}
+
+  // A Q/K/V/O-shaped view (`role` picks the shape) or an LSE-shaped one, named `name`. Inputs are
+  // remembered for overlap checks; written views must not overlap any remembered input.
+  Result<BoundView> input(Role role, const char* name, const TensorView& view);
+  Result<BoundView> output(Role role, const char* name, const TensorView& view);
+  // Checks each optional input: present iff the desc enables its feature.
+  Result<BoundAux> aux(const AuxViews& views);
+  // Kernel addressing of a bound Q/K/V/O-shaped (or LSE-shaped) view.
+  Addressing addressing(const BoundView& v, Role role) const;
+
+ private:
+  struct Checked {
+    const char* name;
+    const TensorView* view;
+    BoundView bound;
+  };
+  ViewRequirement requirement(Role role, const char* name, bool written);
+  Status optional(const std::optional<TensorView>& t, bool enabled, const ViewRequirement& req, const char* feature,
+                  std::optional<BoundView>& out);
+
+  const ContextState& ctx_;
+  const FwdProblem& p_;
+  std::vector<Checked> inputs_;
+  // Storage for the shapes and names the requirements point into.
+  std::vector<std::vector<std::int64_t>> shapes_;
+  std::vector<std::vector<const char*>> names_;
+};
+
+}  // namespace vkattn

@@ -70,4 +70,3 @@ static_assert(sizeof(FwdPushConstants) % 4 == 0 && sizeof(FwdPushConstants) <= 1
               "push constants must fit the 128-byte minimum limit");
 
 }  // namespace vkattn
-

@@ -5,13 +5,13 @@
 #include <vector>
 
 #include "attn_fwd_interface.hpp"
+#include "attn_params.hpp"
+#include "attn_views.hpp"
 #include "buffer_alloc.hpp"
 #include "context_state.hpp"
 #include "descriptor_binder.hpp"
-#include "attn_params.hpp"
 #include "fwd_variant.hpp"
 #include "pipeline_registry.hpp"
-#include "attn_views.hpp"
 #include "vk_util.hpp"
 #include "vkattn/attention.hpp"
 #include "vkattn/context.hpp"

@@ -7,7 +7,10 @@
 namespace vkattn {
 
 enum class ShaderId : std::uint32_t {
-  kAttnFwd = 0,  // shaders/attn_fwd.comp
+  kAttnFwd = 0,      // shaders/attn_fwd.comp
+  kAttnBwdPre = 1,   // shaders/attn_bwd_pre.comp
+  kAttnBwdDq = 2,    // shaders/attn_bwd_dq.comp
+  kAttnBwdDkdv = 3,  // shaders/attn_bwd_dkdv.comp
 };
 
 const char* to_string(ShaderId id);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "vkattn/attention.hpp"
+#include "vkattn/backward.hpp"
 #include "vkattn/context.hpp"
 #include "vkattn/dtype.hpp"
 #include "vkattn/log.hpp"

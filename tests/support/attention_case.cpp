@@ -335,6 +335,60 @@ AttentionDesc AttentionCase::desc() const {
   return d;
 }
 
+namespace {
+struct RoleDims {
+  std::int64_t h, s, d;
+  const std::vector<std::int32_t>* cu;
+};
+RoleDims dims_of(const AttentionCase& a, Role role) {
+  const CaseShape& c = a.shape;
+  switch (role) {
+    case Role::kQ:
+      return {c.q_heads, c.seq_q, c.head_dim, &a.cu_q};
+    case Role::kK:
+      return {c.kv_heads, c.seq_k, c.head_dim, &a.cu_k};
+    case Role::kV:
+      return {c.kv_heads, c.seq_k, a.ref.dv(), &a.cu_k};
+    case Role::kO:
+      return {c.q_heads, c.seq_q, a.ref.dv(), &a.cu_q};
+  }
+  return {};
+}
+}  // namespace
+
+TensorView AttentionCase::view_of(const Tensor& t, Role role) const {
+  const RoleDims r = dims_of(*this, role);
+  if (shape.seqs == SeqKind::kVarlen) return shaped(t, {r.cu->back(), r.h, r.d});
+  return view_4d(t, shape, r.h, r.s, r.d);
+}
+
+Result<Tensor> AttentionCase::device_tensor(Context& ctx, const std::vector<float>& values, Role role) const {
+  const RoleDims r = dims_of(*this, role);
+  if (shape.seqs == SeqKind::kVarlen)
+    return upload_new(ctx, shape.dtype, pack(values, shape.batch, r.h, r.s, r.d, *r.cu));
+  Result<Tensor> t = Tensor::create_bytes(ctx, values.size() * dtype_size(shape.dtype), shape.dtype);
+  if (!t) return t;
+  Status st = t->upload(scatter(values, view_4d(*t, shape, r.h, r.s, r.d)));
+  if (!st) return st;
+  return t;
+}
+
+std::vector<float> AttentionCase::to_dense(const std::vector<float>& mem, Role role) const {
+  const RoleDims r = dims_of(*this, role);
+  const CaseShape& c = shape;
+  if (c.seqs != SeqKind::kVarlen) {
+    return gather(mem, view_4d(*q_dev, c, r.h, r.s, r.d));  // strides depend on the layout only
+  }
+  const std::vector<std::int32_t>& cu = *r.cu;
+  std::vector<float> dense(at(c.batch * r.h * r.s * r.d), 0.0f);
+  for (std::int64_t b = 0; b < c.batch; ++b)
+    for (std::int64_t h = 0; h < r.h; ++h)
+      for (std::int64_t i = 0; i < cu[at(b + 1)] - cu[at(b)]; ++i)
+        for (std::int64_t d = 0; d < r.d; ++d)
+          dense[at(((b * r.h + h) * r.s + i) * r.d + d)] = mem[at(((cu[at(b)] + i) * r.h + h) * r.d + d)];
+  return dense;
+}
+
 std::vector<float> AttentionCase::download_o() const {
   Result<std::vector<float>> mem = o_dev->download();
   EXPECT_TRUE(mem.is_ok()) << mem.status().to_string();

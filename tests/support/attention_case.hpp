@@ -17,6 +17,13 @@
 
 namespace vkattn::test {
 
+// Returns the Status of `expr` from the enclosing function if it is not ok (test helpers).
+#define VKATTN_TEST_TRY(expr)                           \
+  do {                                                  \
+    ::vkattn::Status vkattn_test_s_ = (expr);           \
+    if (!vkattn_test_s_.is_ok()) return vkattn_test_s_; \
+  } while (0)
+
 // VKATTN_TEST_SEED if set, else a fresh random seed. Tests print it in their failure trace.
 std::uint64_t test_seed();
 
@@ -46,6 +53,9 @@ struct CaseShape {
 // gtest prints parameters with this (the name, not the bytes).
 inline void PrintTo(const CaseShape& c, std::ostream* os) { *os << c.name(); }
 
+// Which attention tensor a [B, H, S, D] array is shaped like.
+enum class Role { kQ, kK, kV, kO };
+
 // Device tensors for one case; inputs hold values exactly representable in their dtype.
 struct AttentionCase {
   CaseShape shape;
@@ -65,6 +75,13 @@ struct AttentionCase {
   // do not exist) read as the reference's 0 and -inf.
   std::vector<float> download_o() const;
   std::vector<float> download_lse() const;
+
+  // A device tensor holding dense [B, H, S, D] `values` in the case's memory layout for `role`
+  // (the layout, or packed THD for varlen), its view, and the way back to dense (varlen rows
+  // past a sequence's end read as 0).
+  Result<Tensor> device_tensor(Context& ctx, const std::vector<float>& values, Role role) const;
+  TensorView view_of(const Tensor& t, Role role) const;
+  std::vector<float> to_dense(const std::vector<float>& memory, Role role) const;
 };
 
 // Runs `c` through a ForwardPlan and compares O and LSE with the reference (gtest failures).

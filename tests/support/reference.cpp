@@ -25,46 +25,62 @@ bool RefProblem::visible(std::int64_t b, std::int64_t i, std::int64_t j) const {
   return true;
 }
 
-RefResult reference_forward(const RefProblem& p, const std::vector<float>& q, const std::vector<float>& k,
-                            const std::vector<float>& v) {
-  const std::int64_t Dk = p.head_dim, Dv = p.dv();
+namespace {
+
+// Scores of row (b, h, i) after the score_mods, -inf where hidden; returns their max (with the
+// sink). `dsoft[j]` receives the softcap's derivative at the raw score.
+template <class T>
+double row_scores(const RefProblem& p, std::int64_t b, std::int64_t h, std::int64_t i, const std::vector<T>& q,
+                  const std::vector<T>& k, std::vector<double>& s, std::vector<double>& dsoft) {
+  const std::int64_t Dk = p.head_dim;
   const double scale = p.scale != 0.0 ? p.scale : 1.0 / std::sqrt(static_cast<double>(Dk));
-  const std::int64_t group = p.q_heads / p.kv_heads;
+  const std::int64_t hk = h / (p.q_heads / p.kv_heads);
   const std::int64_t M = p.mod.rel_pos_max_distance.value_or(0);
+  const T* qi = &q[at(((b * p.q_heads + h) * p.seq_q + i) * Dk)];
+  const std::int64_t dg = p.diag(b, i);
+  double m = p.mod.sinks ? static_cast<double>(p.sinks[at(h)]) : kNegInf;
+  s.assign(at(p.seq_k), kNegInf);
+  dsoft.assign(at(p.seq_k), 1.0);
+  for (std::int64_t j = 0; j < p.seq_k; ++j) {
+    if (!p.visible(b, i, j)) continue;
+    const T* kj = &k[at(((b * p.kv_heads + hk) * p.seq_k + j) * Dk)];
+    double dot = 0.0;
+    for (std::int64_t d = 0; d < Dk; ++d) dot += static_cast<double>(qi[d]) * static_cast<double>(kj[d]);
+    double sj = scale * dot;
+    if (p.mod.softcap) {
+      const double c = *p.mod.softcap;
+      const double t = std::tanh(sj / c);
+      sj = c * t;
+      dsoft[at(j)] = 1.0 - t * t;
+    }
+    if (p.mod.alibi != Alibi::kNone) {
+      const std::int64_t slope_at = p.mod.alibi == Alibi::kPerBatchHead ? b * p.q_heads + h : h;
+      sj -= static_cast<double>(p.slopes[at(slope_at)]) * static_cast<double>(std::llabs(j - dg));
+    }
+    if (p.mod.rel_pos_max_distance) {
+      const std::int64_t bucket = std::clamp<std::int64_t>(j - dg, -M, M) + M;
+      sj += static_cast<double>(p.table[at(h * (2 * M + 1) + bucket)]);
+    }
+    if (p.mod.bias) sj += static_cast<double>(p.bias[at(((b * p.q_heads + h) * p.seq_q + i) * p.seq_k + j)]);
+    s[at(j)] = sj;
+    m = std::max(m, sj);
+  }
+  return m;
+}
+
+template <class T>
+RefResult forward_impl(const RefProblem& p, const std::vector<T>& q, const std::vector<T>& k, const std::vector<T>& v) {
+  const std::int64_t Dv = p.dv();
+  const std::int64_t group = p.q_heads / p.kv_heads;
   RefResult r;
   r.o.assign(at(p.batch * p.q_heads * p.seq_q * Dv), 0.0);
   r.lse.assign(at(p.batch * p.q_heads * p.seq_q), kNegInf);
-  std::vector<double> s(at(p.seq_k));
+  std::vector<double> s, dsoft;
   for (std::int64_t b = 0; b < p.batch; ++b) {
     for (std::int64_t h = 0; h < p.q_heads; ++h) {
       const std::int64_t hk = h / group;
       for (std::int64_t i = 0; i < p.lq(b); ++i) {
-        const float* qi = &q[at(((b * p.q_heads + h) * p.seq_q + i) * Dk)];
-        const std::int64_t dg = p.diag(b, i);
-        double m = p.mod.sinks ? static_cast<double>(p.sinks[at(h)]) : kNegInf;
-        for (std::int64_t j = 0; j < p.seq_k; ++j) {
-          double& sj = s[at(j)];
-          sj = kNegInf;
-          if (!p.visible(b, i, j)) continue;
-          const float* kj = &k[at(((b * p.kv_heads + hk) * p.seq_k + j) * Dk)];
-          double dot = 0.0;
-          for (std::int64_t d = 0; d < Dk; ++d) dot += static_cast<double>(qi[d]) * static_cast<double>(kj[d]);
-          sj = scale * dot;
-          if (p.mod.softcap) {
-            const double c = *p.mod.softcap;
-            sj = c * std::tanh(sj / c);
-          }
-          if (p.mod.alibi != Alibi::kNone) {
-            const std::int64_t slope_at = p.mod.alibi == Alibi::kPerBatchHead ? b * p.q_heads + h : h;
-            sj -= static_cast<double>(p.slopes[at(slope_at)]) * static_cast<double>(std::llabs(j - dg));
-          }
-          if (p.mod.rel_pos_max_distance) {
-            const std::int64_t bucket = std::clamp<std::int64_t>(j - dg, -M, M) + M;
-            sj += static_cast<double>(p.table[at(h * (2 * M + 1) + bucket)]);
-          }
-          if (p.mod.bias) sj += static_cast<double>(p.bias[at(((b * p.q_heads + h) * p.seq_q + i) * p.seq_k + j)]);
-          m = std::max(m, sj);
-        }
+        const double m = row_scores(p, b, h, i, q, k, s, dsoft);
         const std::size_t row = at((b * p.q_heads + h) * p.seq_q + i);
         if (std::isinf(m)) continue;  // nothing seen: O = 0, LSE = -inf
         double l = p.mod.sinks ? std::exp(static_cast<double>(p.sinks[at(h)]) - m) : 0.0;
@@ -73,7 +89,7 @@ RefResult reference_forward(const RefProblem& p, const std::vector<float>& q, co
           const double pj = std::exp(s[at(j)] - m);
           if (pj == 0.0) continue;
           l += pj;
-          const float* vj = &v[at(((b * p.kv_heads + hk) * p.seq_k + j) * Dv)];
+          const T* vj = &v[at(((b * p.kv_heads + hk) * p.seq_k + j) * Dv)];
           for (std::int64_t d = 0; d < Dv; ++d) oi[d] += pj * static_cast<double>(vj[d]);
         }
         for (std::int64_t d = 0; d < Dv; ++d) oi[d] /= l;
@@ -82,6 +98,62 @@ RefResult reference_forward(const RefProblem& p, const std::vector<float>& q, co
     }
   }
   return r;
+}
+
+}  // namespace
+
+RefResult reference_forward(const RefProblem& p, const std::vector<float>& q, const std::vector<float>& k,
+                            const std::vector<float>& v) {
+  return forward_impl(p, q, k, v);
+}
+
+RefResult reference_forward(const RefProblem& p, const std::vector<double>& q, const std::vector<double>& k,
+                            const std::vector<double>& v) {
+  return forward_impl(p, q, k, v);
+}
+
+RefGrads reference_backward(const RefProblem& p, const std::vector<float>& q, const std::vector<float>& k,
+                            const std::vector<float>& v, const std::vector<float>& d_o) {
+  const std::int64_t Dk = p.head_dim, Dv = p.dv();
+  const double scale = p.scale != 0.0 ? p.scale : 1.0 / std::sqrt(static_cast<double>(Dk));
+  const std::int64_t group = p.q_heads / p.kv_heads;
+  const RefResult fwd = forward_impl(p, q, k, v);
+  RefGrads g;
+  g.dq.assign(q.size(), 0.0);
+  g.dk.assign(k.size(), 0.0);
+  g.dv.assign(v.size(), 0.0);
+  std::vector<double> s, dsoft;
+  for (std::int64_t b = 0; b < p.batch; ++b) {
+    for (std::int64_t h = 0; h < p.q_heads; ++h) {
+      const std::int64_t hk = h / group;
+      for (std::int64_t i = 0; i < p.lq(b); ++i) {
+        const std::size_t row = at((b * p.q_heads + h) * p.seq_q + i);
+        const double lse = fwd.lse[row];
+        if (std::isinf(lse)) continue;  // nothing seen: no gradient
+        row_scores(p, b, h, i, q, k, s, dsoft);
+        const float* doi = &d_o[row * at(Dv)];
+        double delta = 0.0;  // rowsum(dO o O)
+        for (std::int64_t d = 0; d < Dv; ++d) delta += static_cast<double>(doi[d]) * fwd.o[row * at(Dv) + at(d)];
+        const float* qi = &q[row * at(Dk)];
+        for (std::int64_t j = 0; j < p.seq_k; ++j) {
+          if (std::isinf(s[at(j)])) continue;
+          const double pj = std::exp(s[at(j)] - lse);
+          const std::size_t kv_row = at((b * p.kv_heads + hk) * p.seq_k + j);
+          const float* vj = &v[kv_row * at(Dv)];
+          const float* kj = &k[kv_row * at(Dk)];
+          double dp = 0.0;
+          for (std::int64_t d = 0; d < Dv; ++d) dp += static_cast<double>(doi[d]) * static_cast<double>(vj[d]);
+          const double gx = pj * (dp - delta) * dsoft[at(j)] * scale;  // dL/d(q.k)
+          for (std::int64_t d = 0; d < Dv; ++d) g.dv[kv_row * at(Dv) + at(d)] += pj * static_cast<double>(doi[d]);
+          for (std::int64_t d = 0; d < Dk; ++d) {
+            g.dq[row * at(Dk) + at(d)] += gx * static_cast<double>(kj[d]);
+            g.dk[kv_row * at(Dk) + at(d)] += gx * static_cast<double>(qi[d]);
+          }
+        }
+      }
+    }
+  }
+  return g;
 }
 
 }  // namespace vkattn::test

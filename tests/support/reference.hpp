@@ -41,5 +41,18 @@ struct RefResult {
 
 RefResult reference_forward(const RefProblem& p, const std::vector<float>& q, const std::vector<float>& k,
                             const std::vector<float>& v);
+// The same in double inputs (finite differences perturb them below float resolution).
+RefResult reference_forward(const RefProblem& p, const std::vector<double>& q, const std::vector<double>& k,
+                            const std::vector<double>& v);
+
+struct RefGrads {
+  std::vector<double> dq;  // [B, Hq, Sq, Dk]
+  std::vector<double> dk;  // [B, Hkv, Sk, Dk] (summed over the query heads of a group)
+  std::vector<double> dv;  // [B, Hkv, Sk, Dv]
+};
+
+// Gradients of L = sum(O * dO) by the analytic formulas (softmax and score_mod derivatives).
+RefGrads reference_backward(const RefProblem& p, const std::vector<float>& q, const std::vector<float>& k,
+                            const std::vector<float>& v, const std::vector<float>& d_o);
 
 }  // namespace vkattn::test

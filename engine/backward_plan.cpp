@@ -1,0 +1,266 @@
+#include <array>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "attn_bwd_interface.hpp"
+#include "attn_params.hpp"
+#include "attn_views.hpp"
+#include "buffer_alloc.hpp"
+#include "bwd_variant.hpp"
+#include "context_state.hpp"
+#include "descriptor_binder.hpp"
+#include "pipeline_registry.hpp"
+#include "vk_util.hpp"
+#include "vkattn/backward.hpp"
+#include "vkattn/context.hpp"
+
+namespace vkattn {
+namespace {
+
+// Validated tensors of one call, ready to bind.
+struct BoundBackward {
+  std::array<VkDescriptorBufferInfo, kPreBindingCount> pre{};
+  std::array<VkDescriptorBufferInfo, kBwdBindingCount> dq{};
+  std::array<VkDescriptorBufferInfo, kBwdBindingCount> dkdv{};
+  BwdPrePushConstants pre_push;
+  BwdPushConstants dq_push;
+  BwdPushConstants dkdv_push;
+};
+
+// A kernel of the plan: its pipeline and descriptor binder.
+struct Kernel {
+  std::shared_ptr<const Pipeline> pipeline;
+  std::unique_ptr<DescriptorBinder> binder;
+};
+
+Result<Kernel> make_kernel(ContextState& s, ShaderId shader, const BwdSpecConstants& spec, const std::string& name,
+                           std::uint32_t bindings, std::uint32_t push_bytes) {
+  const auto spec_map = bwd_spec_map();
+  PipelineKey key;
+  key.shader = shader;
+  key.spec_words.resize(kBwdSpecCount);
+  std::memcpy(key.spec_words.data(), &spec, sizeof(BwdSpecConstants));
+  PipelineRecipe recipe{name, spec_map, bindings, push_bytes};
+  Result<std::shared_ptr<const Pipeline>> pipeline = s.pipelines->get(key, recipe);
+  if (!pipeline) return pipeline.status();
+  Kernel k;
+  k.pipeline = pipeline.value();
+  k.binder = std::make_unique<DescriptorBinder>(s, k.pipeline);
+  return k;
+}
+
+void set(const Addressing& a, std::uint32_t& offset, std::uint32_t& sb, std::uint32_t& sh, std::uint32_t& ss) {
+  offset = a.offset, sb = a.stride_b, sh = a.stride_h, ss = a.stride_s;
+}
+
+// Compute writes/reads before -> compute reads/writes after (the workspace between dispatches).
+void compute_barrier(VkCommandBuffer cmd) {
+  VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT,
+                     VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT};
+  vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0,
+                       nullptr, 0, nullptr);
+}
+
+std::uint32_t groups(std::int64_t rows, std::uint32_t block) {
+  return static_cast<std::uint32_t>((rows + block - 1) / block);
+}
+
+}  // namespace
+
+struct BackwardPlan::Impl {
+  Context* ctx = nullptr;
+  FwdProblem problem;
+  BackwardOptions options;
+  BwdSpecConstants spec;
+  std::string name;
+  Kernel pre_kernel, dq_kernel, dkdv_kernel;
+  BufferAlloc params;  // AttnParamsHeader + sequence table
+  BufferAlloc work;    // lse2 and delta per query row (attn_bwd_pre.comp)
+
+  ~Impl() {
+    if (ctx != nullptr) ctx->state().live_children.fetch_sub(1);
+  }
+
+  Result<BoundBackward> bind(const BackwardTensors& t) const {
+    using Role = ViewChecker::Role;
+    ViewChecker views(ctx->state(), problem);
+    Result<BoundView> q = views.input(Role::kQ, "q", t.q);
+    if (!q) return q.status();
+    Result<BoundView> k = views.input(Role::kK, "k", t.k);
+    if (!k) return k.status();
+    Result<BoundView> v = views.input(Role::kV, "v", t.v);
+    if (!v) return v.status();
+    Result<BoundView> o = views.input(Role::kO, "o", t.o);
+    if (!o) return o.status();
+    Result<BoundView> d_o = views.input(Role::kO, "d_o", t.d_o);
+    if (!d_o) return d_o.status();
+    Result<BoundView> lse = views.input(Role::kLse, "lse", t.lse);
+    if (!lse) return lse.status();
+    Result<BoundAux> aux = views.aux({t.bias, t.alibi_slopes, t.rel_pos_table, t.sinks, t.doc_ids_q, t.doc_ids_kv});
+    if (!aux) return aux.status();
+    Result<BoundView> dq = views.output(Role::kQ, "dq", t.dq);
+    if (!dq) return dq.status();
+    Result<BoundView> dk = views.output(Role::kK, "dk", t.dk);
+    if (!dk) return dk.status();
+    Result<BoundView> dv = views.output(Role::kV, "dv", t.dv);
+    if (!dv) return dv.status();
+    VKATTN_TRY(check_no_overlap(*dk, "dk", t.dk, *dq, "dq", t.dq));
+    VKATTN_TRY(check_no_overlap(*dv, "dv", t.dv, *dq, "dq", t.dq));
+    VKATTN_TRY(check_no_overlap(*dv, "dv", t.dv, *dk, "dk", t.dk));
+
+    BoundBackward b;
+    const VkDescriptorBufferInfo params_desc{params.buffer, 0, params.size};
+    const VkDescriptorBufferInfo work_desc{work.buffer, 0, work.size};
+    b.pre = {o->descriptor, d_o->descriptor, lse->descriptor, params_desc, work_desc};
+    BwdPrePushConstants& pp = b.pre_push;
+    set(views.addressing(*o, Role::kO), pp.o_offset, pp.o_stride_b, pp.o_stride_h, pp.o_stride_s);
+    set(views.addressing(*d_o, Role::kO), pp.do_offset, pp.do_stride_b, pp.do_stride_h, pp.do_stride_s);
+    set(views.addressing(*lse, Role::kLse), pp.lse_offset, pp.lse_stride_b, pp.lse_stride_h, pp.lse_stride_s);
+
+    // dq and dkdv share one layout; they differ in their outputs.
+    std::array<VkDescriptorBufferInfo, kBwdBindingCount> common{};
+    common.fill(params_desc);  // bindings of disabled features read nothing
+    common[kBwdQ] = q->descriptor;
+    common[kBwdK] = k->descriptor;
+    common[kBwdV] = v->descriptor;
+    common[kBwdDo] = d_o->descriptor;
+    common[kBwdWork] = work_desc;
+    BwdPushConstants p;
+    set(views.addressing(*q, Role::kQ), p.q_offset, p.q_stride_b, p.q_stride_h, p.q_stride_s);
+    set(views.addressing(*k, Role::kK), p.k_offset, p.k_stride_b, p.k_stride_h, p.k_stride_s);
+    set(views.addressing(*v, Role::kV), p.v_offset, p.v_stride_b, p.v_stride_h, p.v_stride_s);
+    set(views.addressing(*d_o, Role::kO), p.do_offset, p.do_stride_b, p.do_stride_h, p.do_stride_s);
+    if (aux->bias) {
+      common[kBwdBias] = aux->bias->descriptor;
+      p.bias_offset = aux->bias->element_offset;
+      p.bias_stride_b = aux->bias->strides[0], p.bias_stride_h = aux->bias->strides[1];
+      p.bias_stride_q = aux->bias->strides[2];
+    }
+    if (aux->slopes) common[kBwdSlopes] = aux->slopes->descriptor, p.slopes_offset = aux->slopes->element_offset;
+    if (aux->table) common[kBwdTable] = aux->table->descriptor, p.table_offset = aux->table->element_offset;
+    if (aux->docs_q) common[kBwdDocsQ] = aux->docs_q->descriptor, p.docs_q_offset = aux->docs_q->element_offset;
+    if (aux->docs_k) common[kBwdDocsK] = aux->docs_k->descriptor, p.docs_k_offset = aux->docs_k->element_offset;
+
+    b.dq = common;
+    b.dq[kBwdOut0] = dq->descriptor;
+    b.dq[kBwdOut1] = dq->descriptor;  // unused by attn_bwd_dq
+    b.dq_push = p;
+    set(views.addressing(*dq, Role::kQ), b.dq_push.out0_offset, b.dq_push.out0_stride_b, b.dq_push.out0_stride_h,
+        b.dq_push.out0_stride_s);
+    b.dkdv = common;
+    b.dkdv[kBwdOut0] = dk->descriptor;
+    b.dkdv[kBwdOut1] = dv->descriptor;
+    b.dkdv_push = p;
+    BwdPushConstants& pk = b.dkdv_push;
+    set(views.addressing(*dk, Role::kK), pk.out0_offset, pk.out0_stride_b, pk.out0_stride_h, pk.out0_stride_s);
+    set(views.addressing(*dv, Role::kV), pk.out1_offset, pk.out1_stride_b, pk.out1_stride_h, pk.out1_stride_s);
+    return b;
+  }
+
+  Status record_bound(VkCommandBuffer cmd, const BoundBackward& b) {
+    const AttentionDesc& d = problem.desc;
+    const std::uint32_t rows = spec.block_rows;
+    compute_barrier(cmd);  // an earlier recording of this plan may still read the workspace
+    vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pre_kernel.pipeline->handle);
+    VKATTN_TRY(pre_kernel.binder->bind(cmd, b.pre));
+    vkCmdPushConstants(cmd, pre_kernel.pipeline->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(b.pre_push),
+                       &b.pre_push);
+    vkCmdDispatch(cmd, groups(problem.seq_q, rows), static_cast<std::uint32_t>(d.batch * d.q_heads), 1);
+    compute_barrier(cmd);  // workspace written -> read
+
+    vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, dq_kernel.pipeline->handle);
+    VKATTN_TRY(dq_kernel.binder->bind(cmd, b.dq));
+    vkCmdPushConstants(cmd, dq_kernel.pipeline->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(b.dq_push), &b.dq_push);
+    vkCmdDispatch(cmd, groups(problem.seq_q, rows), static_cast<std::uint32_t>(d.batch * d.q_heads), 1);
+
+    vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, dkdv_kernel.pipeline->handle);
+    VKATTN_TRY(dkdv_kernel.binder->bind(cmd, b.dkdv));
+    vkCmdPushConstants(cmd, dkdv_kernel.pipeline->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(b.dkdv_push),
+                       &b.dkdv_push);
+    vkCmdDispatch(cmd, groups(problem.seq_k, rows), static_cast<std::uint32_t>(d.batch * problem.kv_heads), 1);
+    return Status::ok();
+  }
+};
+
+BackwardPlan::BackwardPlan(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+BackwardPlan::BackwardPlan(BackwardPlan&&) noexcept = default;
+BackwardPlan& BackwardPlan::operator=(BackwardPlan&&) noexcept = default;
+BackwardPlan::~BackwardPlan() = default;
+
+Result<BackwardPlan> BackwardPlan::create(Context& ctx, const AttentionDesc& desc, BackwardOptions options) {
+  ContextState& s = ctx.state();
+  if (options.determinism != Determinism::kDeterministic && options.determinism != Determinism::kFast) {
+    return invalid("options.determinism = " + std::to_string(static_cast<std::uint32_t>(options.determinism)) +
+                   " is not a Determinism value");
+  }
+  AttentionDesc d = desc;
+  d.write_lse = true;  // the backward reads the forward's LSE; the flag only matters to the forward
+  Result<FwdProblem> problem = resolve_problem(d, s.info);
+  if (!problem) return problem.status();
+  auto impl = std::make_unique<Impl>();
+  impl->problem = std::move(problem).value();
+  impl->options = options;
+  impl->spec = choose_bwd_variant(impl->problem, s.info);
+  VKATTN_TRY(check_bwd_limits(impl->problem, impl->spec, s.info));
+  impl->name = bwd_variant_name(impl->problem, impl->spec);
+
+  Result<Kernel> pre = make_kernel(s, ShaderId::kAttnBwdPre, bwd_pre_spec(impl->spec), impl->name + ".pre",
+                                   kPreBindingCount, sizeof(BwdPrePushConstants));
+  if (!pre) return pre.status();
+  Result<Kernel> dq =
+      make_kernel(s, ShaderId::kAttnBwdDq, impl->spec, impl->name + ".dq", kBwdBindingCount, sizeof(BwdPushConstants));
+  if (!dq) return dq.status();
+  Result<Kernel> dkdv = make_kernel(s, ShaderId::kAttnBwdDkdv, impl->spec, impl->name + ".dkdv", kBwdBindingCount,
+                                    sizeof(BwdPushConstants));
+  if (!dkdv) return dkdv.status();
+  impl->pre_kernel = std::move(pre).value();
+  impl->dq_kernel = std::move(dq).value();
+  impl->dkdv_kernel = std::move(dkdv).value();
+
+  const std::vector<std::byte> params = attn_params_bytes(impl->problem);
+  VKATTN_TRY(create_host_written_buffer(s, params, impl->params));
+  AttnParamsHeader header;
+  std::memcpy(&header, params.data(), sizeof header);
+  const VkDeviceSize work_bytes = std::max<VkDeviceSize>(2ull * header.work_rows * sizeof(float), 16);
+  VKATTN_TRY(
+      allocate(s, work_bytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, 0, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, impl->work));
+  s.name_object(VK_OBJECT_TYPE_BUFFER, reinterpret_cast<std::uint64_t>(impl->params.buffer), impl->name + ".params");
+  s.name_object(VK_OBJECT_TYPE_BUFFER, reinterpret_cast<std::uint64_t>(impl->work.buffer), impl->name + ".work");
+  impl->ctx = &ctx;
+  s.live_children.fetch_add(1);
+  return BackwardPlan(std::move(impl));
+}
+
+const std::string& BackwardPlan::variant_name() const { return impl_->name; }
+const AttentionDesc& BackwardPlan::desc() const { return impl_->problem.desc; }
+const BackwardOptions& BackwardPlan::options() const { return impl_->options; }
+
+Status BackwardPlan::validate(const BackwardTensors& t) const { return impl_->bind(t).status(); }
+
+Status BackwardPlan::record(VkCommandBuffer cmd, const BackwardTensors& t) {
+  if (cmd == VK_NULL_HANDLE) return invalid("cmd is VK_NULL_HANDLE");
+  Result<BoundBackward> b = impl_->bind(t);
+  if (!b) return b.status();
+  return impl_->record_bound(cmd, b.value());
+}
+
+Status BackwardPlan::run(const BackwardTensors& t) {
+  Result<BoundBackward> b = impl_->bind(t);
+  if (!b) return b.status();
+  Status recorded;
+  VKATTN_TRY(impl_->ctx->submit_and_wait([&](VkCommandBuffer cmd) {
+    VkMemoryBarrier before{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_MEMORY_WRITE_BIT,
+                           VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT};
+    vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &before,
+                         0, nullptr, 0, nullptr);
+    recorded = impl_->record_bound(cmd, b.value());
+    VkMemoryBarrier after{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_SHADER_WRITE_BIT,
+                          VK_ACCESS_MEMORY_READ_BIT | VK_ACCESS_MEMORY_WRITE_BIT};
+    vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, 0, 1, &after, 0,
+                         nullptr, 0, nullptr);
+  }));
+  return recorded;
+}
+
+}  // namespace vkattn

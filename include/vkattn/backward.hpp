@@ -1,0 +1,91 @@
+// vkattn/backward.hpp — the FlashAttention-2 backward: dQ, dK, dV from Q, K, V, O, dO and the
+// forward's LSE, for every forward variant (layouts, GQA, varlen, masks, score_mods).
+//
+//   auto plan = vkattn::BackwardPlan::create(ctx, desc);  // the forward's desc (write_lse ignored)
+//   plan->record(cmd, {q, k, v, o, d_o, lse, dq, dk, dv});
+//
+// The work: a preprocessing pass delta_i = rowsum(dO_i o O_i), then dQ (one invocation per query
+// row) and dK/dV (one per key row, summing the query heads of its GQA group) recompute P from
+// the saved LSE tile by tile: O(S) extra memory (the plan's workspace holds lse and delta per
+// query row), fp32 accumulation, fp32 or fp16 storage. Rows that saw nothing (LSE = -inf) have
+// zero gradients.
+#pragma once
+
+#include <vulkan/vulkan_core.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "vkattn/attention.hpp"
+
+namespace vkattn {
+
+// Whether gradients may differ between runs. Every gradient of the scalar path is summed by one
+// invocation in a fixed order, so both modes are bitwise reproducible today; kFast is where a
+// path may use floating-point atomics if they pay off.
+enum class Determinism : std::uint32_t {
+  kDeterministic = 0,  // default: no floating-point atomics; bitwise identical across runs
+  kFast = 1,
+};
+
+struct BackwardOptions {
+  Determinism determinism = Determinism::kDeterministic;
+};
+
+// Tensors of one backward call. Shapes as in ForwardTensors (dense [B, H, S, D] or varlen
+// [T, H, D]); gradients have the shape and dtype of what they differentiate, and may have their
+// own strides.
+struct BackwardTensors {
+  TensorView q, k, v;  // the forward's inputs
+  TensorView o;        // the forward's output
+  TensorView d_o;      // dL/dO, shaped like O
+  TensorView lse;      // the forward's LSE (fp32 [B, Hq, Sq], varlen [Hq, Tq])
+  TensorView dq;       // written: dL/dQ, shaped like Q
+  TensorView dk;       // written: dL/dK, shaped like K (summed over the query heads of a group)
+  TensorView dv;       // written: dL/dV, shaped like V
+
+  // The forward's mask and score_mod inputs, as in ForwardTensors.
+  std::optional<TensorView> bias;
+  std::optional<TensorView> alibi_slopes;
+  std::optional<TensorView> rel_pos_table;
+  std::optional<TensorView> sinks;
+  std::optional<TensorView> doc_ids_q;
+  std::optional<TensorView> doc_ids_kv;
+};
+
+class BackwardPlan {
+ public:
+  static Result<BackwardPlan> create(Context& ctx, const AttentionDesc& desc, BackwardOptions options = {});
+
+  BackwardPlan(BackwardPlan&&) noexcept;
+  BackwardPlan& operator=(BackwardPlan&&) noexcept;
+  ~BackwardPlan();
+
+  // e.g. "attn_bwd_d64_f16_causal_br_br64_bc32_st2_scalar".
+  const std::string& variant_name() const;
+  const AttentionDesc& desc() const;
+  const BackwardOptions& options() const;
+
+  // Checks `t` against the plan; records nothing.
+  Status validate(const BackwardTensors& t) const;
+
+  // Validates, then records three dispatches into `cmd` with barriers between them on the
+  // plan's workspace only (and one before, so recordings of the same plan follow each other).
+  // The caller adds: before, writes of Q, K, V, O, dO, LSE (and the score_mod inputs) ->
+  // COMPUTE_SHADER / SHADER_READ, and earlier accesses of dQ, dK, dV -> COMPUTE_SHADER; after,
+  // COMPUTE_SHADER / SHADER_WRITE of dQ, dK, dV -> the consumer. Recordings of one plan must
+  // execute in submission order on one queue (they share the workspace). On error nothing is
+  // recorded.
+  Status record(VkCommandBuffer cmd, const BackwardTensors& t);
+
+  // Validates, records with full barriers, submits and waits.
+  Status run(const BackwardTensors& t);
+
+ private:
+  struct Impl;
+  explicit BackwardPlan(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vkattn

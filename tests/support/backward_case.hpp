@@ -1,0 +1,31 @@
+// One backward problem: a forward case run on the device (O and LSE come from the forward
+// kernel), random dO, NaN-poisoned dQ, dK, dV, and the fp64 reference gradients.
+#pragma once
+
+#include <optional>
+#include <random>
+#include <vector>
+
+#include "attention_case.hpp"
+
+namespace vkattn::test {
+
+struct BackwardCase {
+  AttentionCase fwd;
+  std::vector<float> d_o;  // dense [B, Hq, Sq, Dv], rounded to the dtype
+  std::optional<Tensor> do_dev, dq_dev, dk_dev, dv_dev;
+
+  // Creates the forward case (with LSE), runs the forward on the device, then allocates the rest.
+  static Result<BackwardCase> create(Context& ctx, CaseShape shape, std::mt19937_64& rng);
+  BackwardTensors tensors() const;
+  std::vector<float> download(const Tensor& t, Role role) const;  // dense [B, H, S, D]
+  Status poison();                                                // NaN into dQ, dK, dV
+};
+
+// Runs the backward of `c` and compares dQ, dK, dV with the fp64 reference (gtest failures).
+void run_backward_and_compare(Context& ctx, BackwardCase& c, BackwardOptions options = {});
+
+// A parameterized backward case: fresh inputs from test_seed() (traced), run, compare.
+void check_backward_case(Context& ctx, const CaseShape& shape);
+
+}  // namespace vkattn::test

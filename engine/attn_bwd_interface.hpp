@@ -13,7 +13,8 @@
 
 namespace vkattn {
 
-// Bindings of attn_bwd_dq.comp and attn_bwd_dkdv.comp (shaders/attn_bwd_bindings.glsl).
+// Bindings of attn_bwd_dq.comp, attn_bwd_dkdv.comp and attn_bwd_dparam.comp
+// (shaders/attn_bwd_bindings.glsl).
 enum BwdBinding : std::uint32_t {
   kBwdQ = 0,
   kBwdK,
@@ -28,6 +29,7 @@ enum BwdBinding : std::uint32_t {
   kBwdTable,
   kBwdDocsQ,
   kBwdDocsK,
+  kBwdSinks,
   kBwdBindingCount,
 };
 
@@ -64,6 +66,17 @@ struct BwdPushConstants {
 #undef VKATTN_PC
 };
 static_assert(sizeof(BwdPushConstants) <= 128, "push constants must fit the 128-byte minimum limit");
+
+struct BwdParamPushConstants {
+  using uint = glsl::uint;
+#define VKATTN_PC(T, name) T name = 0;
+#include "attn_bwd_dparam_push.inc"
+#undef VKATTN_PC
+};
+static_assert(sizeof(BwdParamPushConstants) <= 128, "push constants must fit the 128-byte minimum limit");
+
+// Values of the PARAM specialization constant of attn_bwd_dparam.comp.
+enum class BwdParam : std::uint32_t { kNone = 0, kBias = 1, kTable = 2, kSinks = 3 };
 
 struct BwdPrePushConstants {
   using uint = glsl::uint;

@@ -51,7 +51,11 @@ Result<BoundView> ViewChecker::input(Role role, const char* name, const TensorVi
 }
 
 Result<BoundView> ViewChecker::output(Role role, const char* name, const TensorView& view) {
-  Result<BoundView> b = check_view(ctx_, view, requirement(role, name, true));
+  return output(name, view, requirement(role, name, true));
+}
+
+Result<BoundView> ViewChecker::output(const char* name, const TensorView& view, const ViewRequirement& req) {
+  Result<BoundView> b = check_view(ctx_, view, req);
   if (!b) return b;
   for (const Checked& in : inputs_) VKATTN_TRY(check_no_overlap(*b, name, view, in.bound, in.name, *in.view));
   return b;

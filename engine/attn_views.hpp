@@ -40,6 +40,8 @@ class ViewChecker {
   // remembered for overlap checks; written views must not overlap any remembered input.
   Result<BoundView> input(Role role, const char* name, const TensorView& view);
   Result<BoundView> output(Role role, const char* name, const TensorView& view);
+  // An output with an explicit requirement (parameter gradients).
+  Result<BoundView> output(const char* name, const TensorView& view, const ViewRequirement& req);
   // Checks each optional input: present iff the desc enables its feature.
   Result<BoundAux> aux(const AuxViews& views);
   // Kernel addressing of a bound Q/K/V/O-shaped (or LSE-shaped) view.

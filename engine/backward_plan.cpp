@@ -2,6 +2,8 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "attn_bwd_interface.hpp"
 #include "attn_params.hpp"
@@ -26,6 +28,15 @@ struct BoundBackward {
   BwdPrePushConstants pre_push;
   BwdPushConstants dq_push;
   BwdPushConstants dkdv_push;
+  // Parameter gradients requested by this call: which, descriptors, push constants, grid.
+  struct Param {
+    BwdParam which = BwdParam::kNone;
+    std::array<VkDescriptorBufferInfo, kBwdBindingCount> descriptors{};
+    BwdParamPushConstants push;
+    std::array<std::uint32_t, 3> grid{};
+  };
+  std::array<Param, 3> params{};
+  std::size_t param_count = 0;
 };
 
 // A kernel of the plan: its pipeline and descriptor binder.
@@ -75,8 +86,9 @@ struct BackwardPlan::Impl {
   BwdSpecConstants spec;
   std::string name;
   Kernel pre_kernel, dq_kernel, dkdv_kernel;
-  BufferAlloc params;  // AttnParamsHeader + sequence table
-  BufferAlloc work;    // lse2 and delta per query row (attn_bwd_pre.comp)
+  std::array<Kernel, 4> param_kernels;  // by BwdParam; built for the score_mods the desc enables
+  BufferAlloc params;                   // AttnParamsHeader + sequence table
+  BufferAlloc work;                     // lse2 and delta per query row (attn_bwd_pre.comp)
 
   ~Impl() {
     if (ctx != nullptr) ctx->state().live_children.fetch_sub(1);
@@ -155,7 +167,116 @@ struct BackwardPlan::Impl {
     BwdPushConstants& pk = b.dkdv_push;
     set(views.addressing(*dk, Role::kK), pk.out0_offset, pk.out0_stride_b, pk.out0_stride_h, pk.out0_stride_s);
     set(views.addressing(*dv, Role::kV), pk.out1_offset, pk.out1_stride_b, pk.out1_stride_h, pk.out1_stride_s);
+    if (aux->sinks) common[kBwdSinks] = aux->sinks->descriptor;
+    VKATTN_TRY(bind_params(t, views, *aux, common, p, {&*dq, &*dk, &*dv}, b));
     return b;
+  }
+
+  // The parameter gradients `t` asks for: checked (shape, dtype, overlap, llvmpipe's loop
+  // budget) and added to `b`.
+  Status bind_params(const BackwardTensors& t, ViewChecker& views, const BoundAux& aux,
+                     const std::array<VkDescriptorBufferInfo, kBwdBindingCount>& common, const BwdPushConstants& p,
+                     std::array<const BoundView*, 3> grads, BoundBackward& b) const {
+    const AttentionDesc& d = problem.desc;
+    const ContextState& s = ctx->state();
+    const auto Hq = static_cast<std::uint32_t>(d.q_heads);
+    const std::int64_t rows = d.batch * problem.seq_q;  // query rows feeding a table entry or a sink
+    struct Request {
+      const std::optional<TensorView>* view;
+      const char* name;
+      BwdParam which;
+      bool enabled;
+      const char* feature;
+    };
+    const Request requests[] = {
+        {&t.dbias, "dbias", BwdParam::kBias, d.score_mod.bias.has_value(), "desc.score_mod.bias"},
+        {&t.drel_pos_table, "drel_pos_table", BwdParam::kTable, d.score_mod.rel_pos_max_distance.has_value(),
+         "desc.score_mod.rel_pos_max_distance"},
+        {&t.dsinks, "dsinks", BwdParam::kSinks, d.score_mod.sinks, "desc.score_mod.sinks"},
+    };
+    std::vector<std::pair<const char*, BoundView>> written;
+    for (const BoundView* g : grads) written.emplace_back("dq, dk or dv", *g);
+    for (const Request& r : requests) {
+      if (!r.view->has_value()) continue;
+      if (!r.enabled) return invalid(std::string(r.name) + " is given but " + r.feature + " is not set");
+      std::vector<std::int64_t> shape;
+      std::vector<const char*> names;
+      bool dense = false;
+      if (r.which == BwdParam::kBias) {
+        const TensorView& bias = *t.bias;
+        shape.assign(bias.shape.begin(), bias.shape.begin() + bias.rank);
+        names = {"B or 1, as bias", "Hq or 1, as bias", "Sq or 1, as bias", "Sk"};
+      } else if (r.which == BwdParam::kTable) {
+        shape = {d.q_heads, 2 * *d.score_mod.rel_pos_max_distance + 1};
+        names = {"Hq", "2M + 1"};
+      } else {
+        shape = {d.q_heads};
+        names = {"Hq"};
+        dense = true;
+      }
+      const ViewRequirement req{r.name, shape, names, DType::kF32, true, true, false, dense};
+      Result<BoundView> out = views.output(r.name, **r.view, req);
+      if (!out) return out.status();
+      for (const auto& [other, bound] : written) {
+        if (bound.descriptor.buffer == out->descriptor.buffer && bound.first_byte < out->end_byte &&
+            out->first_byte < bound.end_byte) {
+          return invalid(std::string(r.name) + " overlaps " + other + " in the same buffer");
+        }
+      }
+      written.emplace_back(r.name, *out);
+
+      BoundBackward::Param& prm = b.params[b.param_count++];
+      prm.which = r.which;
+      prm.descriptors = common;
+      prm.descriptors[kBwdOut0] = out->descriptor;
+      prm.descriptors[kBwdOut1] = out->descriptor;  // unused
+      BwdParamPushConstants& pp = prm.push;
+      pp.q_offset = p.q_offset, pp.q_stride_b = p.q_stride_b, pp.q_stride_h = p.q_stride_h,
+      pp.q_stride_s = p.q_stride_s;
+      pp.k_offset = p.k_offset, pp.k_stride_b = p.k_stride_b, pp.k_stride_h = p.k_stride_h,
+      pp.k_stride_s = p.k_stride_s;
+      pp.v_offset = p.v_offset, pp.v_stride_b = p.v_stride_b, pp.v_stride_h = p.v_stride_h,
+      pp.v_stride_s = p.v_stride_s;
+      pp.do_offset = p.do_offset, pp.do_stride_b = p.do_stride_b, pp.do_stride_h = p.do_stride_h;
+      pp.do_stride_s = p.do_stride_s;
+      pp.bias_offset = p.bias_offset, pp.bias_stride_b = p.bias_stride_b, pp.bias_stride_h = p.bias_stride_h;
+      pp.bias_stride_q = p.bias_stride_q;
+      pp.slopes_offset = p.slopes_offset, pp.table_offset = p.table_offset;
+      pp.docs_q_offset = p.docs_q_offset, pp.docs_k_offset = p.docs_k_offset;
+      pp.sinks_offset = aux.sinks ? aux.sinks->element_offset : 0;
+      pp.out_offset = out->element_offset;
+      std::uint64_t loop_iterations = 0;  // per invocation, for llvmpipe's budget
+      if (r.which == BwdParam::kBias) {
+        pp.out_stride_b = out->strides[0], pp.out_stride_h = out->strides[1], pp.out_stride_q = out->strides[2];
+        pp.extent_b = static_cast<std::uint32_t>(shape[0]), pp.extent_h = static_cast<std::uint32_t>(shape[1]);
+        pp.extent_q = static_cast<std::uint32_t>(shape[2]);
+        prm.grid = {static_cast<std::uint32_t>(shape[3]), pp.extent_q, pp.extent_b * pp.extent_h};
+        const std::int64_t count =
+            (shape[0] == 1 ? d.batch : 1) * (shape[1] == 1 ? d.q_heads : 1) * (shape[2] == 1 ? problem.seq_q : 1);
+        loop_iterations = static_cast<std::uint64_t>((count + spec.block_rows - 1) / spec.block_rows) * 2;
+      } else {
+        const bool table = r.which == BwdParam::kTable;
+        if (table) pp.out_stride_h = out->strides[0];
+        prm.grid = table ? std::array<std::uint32_t, 3>{static_cast<std::uint32_t>(shape[1]), Hq, 1}
+                         : std::array<std::uint32_t, 3>{Hq, 1, 1};
+        const std::uint64_t keys = table ? static_cast<std::uint64_t>(problem.seq_k) : 0;
+        loop_iterations = static_cast<std::uint64_t>((rows + spec.block_rows - 1) / spec.block_rows) * (1 + keys);
+      }
+      for (std::size_t axis = 0; axis < 3; ++axis) {
+        if (prm.grid[axis] > s.info.max_workgroup_count[axis]) {
+          return Status(ErrorCode::kUnsupported, std::string(r.name) + " needs " + std::to_string(prm.grid[axis]) +
+                                                     " workgroups on axis " + std::to_string(axis) +
+                                                     ", more than maxComputeWorkGroupCount allows");
+        }
+      }
+      if (s.info.max_loop_iterations != 0 && loop_iterations + 8 > s.info.max_loop_iterations) {
+        return Status(ErrorCode::kUnsupported, std::string(r.name) + " needs " + std::to_string(loop_iterations) +
+                                                   " loop iterations per invocation; " + s.info.name +
+                                                   " ends shaders after " + std::to_string(s.info.max_loop_iterations) +
+                                                   " (llvmpipe's loop limit)");
+      }
+    }
+    return Status::ok();
   }
 
   Status record_bound(VkCommandBuffer cmd, const BoundBackward& b) {
@@ -179,6 +300,15 @@ struct BackwardPlan::Impl {
     vkCmdPushConstants(cmd, dkdv_kernel.pipeline->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(b.dkdv_push),
                        &b.dkdv_push);
     vkCmdDispatch(cmd, groups(problem.seq_k, rows), static_cast<std::uint32_t>(d.batch * problem.kv_heads), 1);
+
+    for (std::size_t n = 0; n < b.param_count; ++n) {
+      const BoundBackward::Param& prm = b.params[n];
+      const Kernel& k = param_kernels[static_cast<std::size_t>(prm.which)];
+      vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, k.pipeline->handle);
+      VKATTN_TRY(k.binder->bind(cmd, prm.descriptors));
+      vkCmdPushConstants(cmd, k.pipeline->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(prm.push), &prm.push);
+      vkCmdDispatch(cmd, prm.grid[0], prm.grid[1], prm.grid[2]);
+    }
     return Status::ok();
   }
 };
@@ -214,6 +344,18 @@ Result<BackwardPlan> BackwardPlan::create(Context& ctx, const AttentionDesc& des
   Result<Kernel> dkdv = make_kernel(s, ShaderId::kAttnBwdDkdv, impl->spec, impl->name + ".dkdv", kBwdBindingCount,
                                     sizeof(BwdPushConstants));
   if (!dkdv) return dkdv.status();
+  const bool enabled[] = {false, desc.score_mod.bias.has_value(), desc.score_mod.rel_pos_max_distance.has_value(),
+                          desc.score_mod.sinks};
+  const char* suffix[] = {"", ".dbias", ".dtable", ".dsinks"};
+  for (std::uint32_t which = 1; which <= 3; ++which) {
+    if (!enabled[which]) continue;
+    BwdSpecConstants param_spec = impl->spec;
+    param_spec.param = which;
+    Result<Kernel> k = make_kernel(s, ShaderId::kAttnBwdDparam, param_spec, impl->name + suffix[which],
+                                   kBwdBindingCount, sizeof(BwdParamPushConstants));
+    if (!k) return k.status();
+    impl->param_kernels[which] = std::move(k).value();
+  }
   impl->pre_kernel = std::move(pre).value();
   impl->dq_kernel = std::move(dq).value();
   impl->dkdv_kernel = std::move(dkdv).value();

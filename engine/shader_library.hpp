@@ -7,10 +7,11 @@
 namespace vkattn {
 
 enum class ShaderId : std::uint32_t {
-  kAttnFwd = 0,      // shaders/attn_fwd.comp
-  kAttnBwdPre = 1,   // shaders/attn_bwd_pre.comp
-  kAttnBwdDq = 2,    // shaders/attn_bwd_dq.comp
-  kAttnBwdDkdv = 3,  // shaders/attn_bwd_dkdv.comp
+  kAttnFwd = 0,        // shaders/attn_fwd.comp
+  kAttnBwdPre = 1,     // shaders/attn_bwd_pre.comp
+  kAttnBwdDq = 2,      // shaders/attn_bwd_dq.comp
+  kAttnBwdDkdv = 3,    // shaders/attn_bwd_dkdv.comp
+  kAttnBwdDparam = 4,  // shaders/attn_bwd_dparam.comp
 };
 
 const char* to_string(ShaderId id);

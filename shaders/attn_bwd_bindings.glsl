@@ -1,5 +1,6 @@
-// attn_bwd_bindings.glsl — specialization constants, push constants and buffers shared by
-// attn_bwd_dq.comp and attn_bwd_dkdv.comp (the layout engine/attn_bwd_interface.hpp mirrors).
+// attn_bwd_bindings.glsl — specialization constants and buffers shared by attn_bwd_dq.comp,
+// attn_bwd_dkdv.comp and attn_bwd_dparam.comp (the layout engine/attn_bwd_interface.hpp
+// mirrors). Each kernel declares its push-constant block `pc` before including this.
 #ifndef VKATTN_ATTN_BWD_BINDINGS_GLSL
 #define VKATTN_ATTN_BWD_BINDINGS_GLSL
 
@@ -12,12 +13,6 @@
 #include "attn_mask.glsl"
 
 layout(local_size_x_id = 0) in;
-
-layout(push_constant) uniform BwdPush {
-#define VKATTN_PC(T, name) T name;
-#include "attn_bwd_push.inc"
-#undef VKATTN_PC
-} pc;
 
 layout(set = 0, binding = 0) readonly buffer QBuf { uint q_words[]; };
 layout(set = 0, binding = 1) readonly buffer KBuf { uint k_words[]; };
@@ -38,6 +33,7 @@ layout(set = 0, binding = 9) readonly buffer SlopeBuf { float slopes[]; };
 layout(set = 0, binding = 10) readonly buffer TableBuf { float rel_table[]; };
 layout(set = 0, binding = 11) readonly buffer DocQBuf { int docs_q[]; };
 layout(set = 0, binding = 12) readonly buffer DocKBuf { int docs_k[]; };
+layout(set = 0, binding = 13) readonly buffer SinkBuf { float sinks[]; };
 
 #include "score_mod.glsl"
 

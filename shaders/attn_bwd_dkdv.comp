@@ -11,6 +11,12 @@
 // Each dK/dV row is owned by one invocation and summed in a fixed order (heads, then query
 // tiles, then rows): deterministic, no atomics.
 
+layout(push_constant) uniform BwdPush {
+#define VKATTN_PC(T, name) T name;
+#include "attn_bwd_push.inc"
+#undef VKATTN_PC
+} pc;
+
 #include "attn_bwd_bindings.glsl"
 
 const uint Q_TILE_VEC4S = BLOCK_COLS * DK4;

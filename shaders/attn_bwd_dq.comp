@@ -12,6 +12,12 @@
 //   dQ_i  = sum_j dS_ij * softcap'(s_ij) * scale * k_j
 // Each dQ row is owned by one invocation and summed in a fixed order: deterministic.
 
+layout(push_constant) uniform BwdPush {
+#define VKATTN_PC(T, name) T name;
+#include "attn_bwd_push.inc"
+#undef VKATTN_PC
+} pc;
+
 #include "attn_bwd_bindings.glsl"
 
 const uint K_TILE_VEC4S = BLOCK_COLS * DK4;

@@ -82,8 +82,9 @@ TEST_F(BackwardSemantics, DeterministicRunsAreBitwiseEqual) {
   }
 }
 
-// Central differences of L = sum(O * dO) through the fp64 forward, against the GPU gradients:
-// softcap (through tanh), ALiBi, relative positions, bias and a sink all on.
+// Central differences of L = sum(O * dO) through the fp64 forward, against the GPU gradients of
+// Q, K, V and of every parameter (bias, relative-position table, sinks): softcap (through tanh),
+// ALiBi, relative positions, bias and a sink all on.
 TEST_F(BackwardSemantics, GradientsMatchFiniteDifferences) {
   const std::uint64_t seed = test_seed();
   SCOPED_TRACE("VKATTN_TEST_SEED=" + std::to_string(seed));
@@ -102,8 +103,9 @@ TEST_F(BackwardSemantics, GradientsMatchFiniteDifferences) {
 
   std::vector<double> q(c->fwd.q.begin(), c->fwd.q.end()), k(c->fwd.k.begin(), c->fwd.k.end()),
       v(c->fwd.v.begin(), c->fwd.v.end());
+  RefProblem rp = c->fwd.ref;  // its bias, table and sinks are perturbed below
   auto loss = [&]() {
-    const RefResult r = reference_forward(c->fwd.ref, q, k, v);
+    const RefResult r = reference_forward(rp, q, k, v);
     double l = 0.0;
     for (std::size_t n = 0; n < r.o.size(); ++n) l += r.o[n] * static_cast<double>(c->d_o[n]);
     return l;
@@ -126,6 +128,10 @@ TEST_F(BackwardSemantics, GradientsMatchFiniteDifferences) {
   expect_close(c->download(*c->dq_dev, Role::kQ), finite_difference(q), tol, "dQ vs finite differences");
   expect_close(c->download(*c->dk_dev, Role::kK), finite_difference(k), tol, "dK vs finite differences");
   expect_close(c->download(*c->dv_dev, Role::kV), finite_difference(v), tol, "dV vs finite differences");
+  expect_close(c->dbias_dev->download().value(), finite_difference(rp.bias), tol, "dbias vs finite differences");
+  expect_close(c->dtable_dev->download().value(), finite_difference(rp.table), tol,
+               "drel_pos_table vs finite differences");
+  expect_close(c->dsinks_dev->download().value(), finite_difference(rp.sinks), tol, "dsinks vs finite differences");
 }
 
 }  // namespace

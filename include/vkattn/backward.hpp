@@ -6,9 +6,10 @@
 //
 // The work: a preprocessing pass delta_i = rowsum(dO_i o O_i), then dQ (one invocation per query
 // row) and dK/dV (one per key row, summing the query heads of its GQA group) recompute P from
-// the saved LSE tile by tile: O(S) extra memory (the plan's workspace holds lse and delta per
-// query row), fp32 accumulation, fp32 or fp16 storage. Rows that saw nothing (LSE = -inf) have
-// zero gradients.
+// the saved LSE tile by tile; the score_mod parameters' gradients (bias, relative-position
+// table, sinks) are reduced per element by their own kernel. O(S) extra memory (the plan's workspace holds lse and
+// delta per query row), fp32 accumulation, fp32 or fp16 storage. Rows that saw nothing (LSE = -inf) have zero
+// gradients.
 #pragma once
 
 #include <vulkan/vulkan_core.h>
@@ -52,6 +53,11 @@ struct BackwardTensors {
   std::optional<TensorView> sinks;
   std::optional<TensorView> doc_ids_q;
   std::optional<TensorView> doc_ids_kv;
+
+  // Parameter gradients, each written iff given (and allowed only with its score_mod). fp32.
+  std::optional<TensorView> dbias;           // shaped like `bias`: summed over its broadcast (size-1) dims
+  std::optional<TensorView> drel_pos_table;  // [Hq, 2M + 1]: per bucket, the sum of dS over its pairs
+  std::optional<TensorView> dsinks;          // [Hq], contiguous
 };
 
 class BackwardPlan {

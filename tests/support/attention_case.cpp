@@ -235,16 +235,20 @@ Result<AttentionCase> AttentionCase::create(Context& ctx, const CaseShape& c, st
     return Status::ok();
   };
   if (c.mod.alibi != Alibi::kNone) {
-    p.slopes = random(c.mod.alibi == Alibi::kPerBatchHead ? B * Hq : Hq, 0.05f, 1.0f, DType::kF32);
-    if (Status s = keep(upload_new(ctx, DType::kF32, p.slopes), a.slopes_dev); !s) return s;
+    const std::vector<float> slopes =
+        random(c.mod.alibi == Alibi::kPerBatchHead ? B * Hq : Hq, 0.05f, 1.0f, DType::kF32);
+    p.slopes.assign(slopes.begin(), slopes.end());
+    if (Status s = keep(upload_new(ctx, DType::kF32, slopes), a.slopes_dev); !s) return s;
   }
   if (c.mod.rel_pos_max_distance) {
-    p.table = random(Hq * (2 * *c.mod.rel_pos_max_distance + 1), -1.0f, 1.0f, DType::kF32);
-    if (Status s = keep(upload_new(ctx, DType::kF32, p.table), a.table_dev); !s) return s;
+    const std::vector<float> table = random(Hq * (2 * *c.mod.rel_pos_max_distance + 1), -1.0f, 1.0f, DType::kF32);
+    p.table.assign(table.begin(), table.end());
+    if (Status s = keep(upload_new(ctx, DType::kF32, table), a.table_dev); !s) return s;
   }
   if (c.mod.sinks) {
-    p.sinks = random(Hq, -1.0f, 2.0f, DType::kF32);
-    if (Status s = keep(upload_new(ctx, DType::kF32, p.sinks), a.sinks_dev); !s) return s;
+    const std::vector<float> sinks = random(Hq, -1.0f, 2.0f, DType::kF32);
+    p.sinks.assign(sinks.begin(), sinks.end());
+    if (Status s = keep(upload_new(ctx, DType::kF32, sinks), a.sinks_dev); !s) return s;
   }
   if (c.mod.bias) {
     const std::int64_t bb = c.bias_full[0] ? B : 1, bh = c.bias_full[1] ? Hq : 1, bs = c.bias_full[2] ? Sq : 1;

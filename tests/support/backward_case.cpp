@@ -10,7 +10,7 @@ Result<BackwardCase> BackwardCase::create(Context& ctx, CaseShape shape, std::mt
   shape.with_lse = true;
   Result<AttentionCase> f = AttentionCase::create(ctx, shape, rng);
   if (!f) return f.status();
-  BackwardCase c{std::move(f).value(), {}, {}, {}, {}, {}};
+  BackwardCase c{std::move(f).value(), {}, {}, {}, {}, {}, {}, {}, {}};
   Result<ForwardPlan> plan = ForwardPlan::create(ctx, c.fwd.desc());
   if (!plan) return plan.status();
   if (Status s = plan->run(c.fwd.tensors()); !s) return s;
@@ -30,13 +30,45 @@ Result<BackwardCase> BackwardCase::create(Context& ctx, CaseShape shape, std::mt
   c.dq_dev = std::move(dq).value();
   c.dk_dev = std::move(dk).value();
   c.dv_dev = std::move(dv).value();
+  auto fp32 = [&](std::initializer_list<std::int64_t> shape_of, std::optional<Tensor>& into) -> Status {
+    Result<Tensor> t = Tensor::create(ctx, DType::kF32, shape_of);
+    if (!t) return t.status();
+    into = std::move(t).value();
+    return Status::ok();
+  };
+  const std::int64_t B = shape.batch, Hq = shape.q_heads;
+  if (shape.mod.bias) {
+    VKATTN_TEST_TRY(fp32(
+        {shape.bias_full[0] ? B : 1, shape.bias_full[1] ? Hq : 1, shape.bias_full[2] ? shape.seq_q : 1, shape.seq_k},
+        c.dbias_dev));
+  }
+  if (shape.mod.rel_pos_max_distance)
+    VKATTN_TEST_TRY(fp32({Hq, 2 * *shape.mod.rel_pos_max_distance + 1}, c.dtable_dev));
+  if (shape.mod.sinks) VKATTN_TEST_TRY(fp32({Hq}, c.dsinks_dev));
   if (Status s = c.poison(); !s) return s;
   return c;
 }
 
 Status BackwardCase::poison() {
-  for (Tensor* t : {&*dq_dev, &*dk_dev, &*dv_dev}) VKATTN_TEST_TRY(t->fill(std::nanf("")));
+  for (std::optional<Tensor>* t : {&dq_dev, &dk_dev, &dv_dev, &dbias_dev, &dtable_dev, &dsinks_dev}) {
+    if (t->has_value()) VKATTN_TEST_TRY((*t)->fill(std::nanf("")));
+  }
   return Status::ok();
+}
+
+std::vector<double> BackwardCase::reduce_dbias(const std::vector<double>& full) const {
+  const CaseShape& c = fwd.shape;
+  const std::int64_t bb = c.bias_full[0] ? c.batch : 1, bh = c.bias_full[1] ? c.q_heads : 1;
+  const std::int64_t bs = c.bias_full[2] ? c.seq_q : 1, Sk = c.seq_k;
+  std::vector<double> out(static_cast<std::size_t>(bb * bh * bs * Sk), 0.0);
+  for (std::int64_t b = 0; b < c.batch; ++b)
+    for (std::int64_t h = 0; h < c.q_heads; ++h)
+      for (std::int64_t i = 0; i < c.seq_q; ++i)
+        for (std::int64_t j = 0; j < Sk; ++j)
+          out[static_cast<std::size_t>((((bb > 1 ? b : 0) * bh + (bh > 1 ? h : 0)) * bs + (bs > 1 ? i : 0)) * Sk +
+                                       j)] +=
+              full[static_cast<std::size_t>(((b * c.q_heads + h) * c.seq_q + i) * Sk + j)];
+  return out;
 }
 
 BackwardTensors BackwardCase::tensors() const {
@@ -49,6 +81,13 @@ BackwardTensors BackwardCase::tensors() const {
   t.dv = fwd.view_of(*dv_dev, Role::kV);
   t.bias = f.bias, t.alibi_slopes = f.alibi_slopes, t.rel_pos_table = f.rel_pos_table, t.sinks = f.sinks;
   t.doc_ids_q = f.doc_ids_q, t.doc_ids_kv = f.doc_ids_kv;
+  if (dbias_dev) {
+    t.dbias = *t.bias;
+    t.dbias->buffer = dbias_dev->buffer(), t.dbias->buffer_size = dbias_dev->view().buffer_size;
+    t.dbias->dtype = DType::kF32, t.dbias->offset = 0;
+  }
+  if (dtable_dev) t.drel_pos_table = dtable_dev->view();
+  if (dsinks_dev) t.dsinks = dsinks_dev->view();
   return t;
 }
 
@@ -68,6 +107,10 @@ void run_backward_and_compare(Context& ctx, BackwardCase& c, BackwardOptions opt
   expect_close(c.download(*c.dq_dev, Role::kQ), ref.dq, tol, "dQ");
   expect_close(c.download(*c.dk_dev, Role::kK), ref.dk, tol, "dK");
   expect_close(c.download(*c.dv_dev, Role::kV), ref.dv, tol, "dV");
+  const Tolerance param_tol = gradient_tolerance(DType::kF32);  // fp32 outputs, sums of many dS
+  if (c.dbias_dev) expect_close(c.dbias_dev->download().value(), c.reduce_dbias(ref.dbias), param_tol, "dbias");
+  if (c.dtable_dev) expect_close(c.dtable_dev->download().value(), ref.dtable, param_tol, "drel_pos_table");
+  if (c.dsinks_dev) expect_close(c.dsinks_dev->download().value(), ref.dsinks, param_tol, "dsinks");
 }
 
 void check_backward_case(Context& ctx, const CaseShape& shape) {

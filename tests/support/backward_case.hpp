@@ -14,12 +14,15 @@ struct BackwardCase {
   AttentionCase fwd;
   std::vector<float> d_o;  // dense [B, Hq, Sq, Dv], rounded to the dtype
   std::optional<Tensor> do_dev, dq_dev, dk_dev, dv_dev;
+  std::optional<Tensor> dbias_dev, dtable_dev, dsinks_dev;  // fp32, for the score_mods the case has
 
   // Creates the forward case (with LSE), runs the forward on the device, then allocates the rest.
   static Result<BackwardCase> create(Context& ctx, CaseShape shape, std::mt19937_64& rng);
   BackwardTensors tensors() const;
   std::vector<float> download(const Tensor& t, Role role) const;  // dense [B, H, S, D]
-  Status poison();                                                // NaN into dQ, dK, dV
+  Status poison();                                                // NaN into every gradient
+  // The reference's full [B, Hq, Sq, Sk] dbias summed to the bias's (broadcast) shape.
+  std::vector<double> reduce_dbias(const std::vector<double>& full) const;
 };
 
 // Runs the backward of `c` and compares dQ, dK, dV with the fp64 reference (gtest failures).

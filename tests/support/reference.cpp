@@ -61,7 +61,7 @@ double row_scores(const RefProblem& p, std::int64_t b, std::int64_t h, std::int6
       const std::int64_t bucket = std::clamp<std::int64_t>(j - dg, -M, M) + M;
       sj += static_cast<double>(p.table[at(h * (2 * M + 1) + bucket)]);
     }
-    if (p.mod.bias) sj += static_cast<double>(p.bias[at(((b * p.q_heads + h) * p.seq_q + i) * p.seq_k + j)]);
+    if (p.mod.bias) sj += p.bias[at(((b * p.q_heads + h) * p.seq_q + i) * p.seq_k + j)];
     s[at(j)] = sj;
     m = std::max(m, sj);
   }
@@ -122,6 +122,10 @@ RefGrads reference_backward(const RefProblem& p, const std::vector<float>& q, co
   g.dq.assign(q.size(), 0.0);
   g.dk.assign(k.size(), 0.0);
   g.dv.assign(v.size(), 0.0);
+  const std::int64_t M = p.mod.rel_pos_max_distance.value_or(0);
+  if (p.mod.bias) g.dbias.assign(at(p.batch * p.q_heads * p.seq_q * p.seq_k), 0.0);
+  if (p.mod.rel_pos_max_distance) g.dtable.assign(at(p.q_heads * (2 * M + 1)), 0.0);
+  if (p.mod.sinks) g.dsinks.assign(at(p.q_heads), 0.0);
   std::vector<double> s, dsoft;
   for (std::int64_t b = 0; b < p.batch; ++b) {
     for (std::int64_t h = 0; h < p.q_heads; ++h) {
@@ -135,6 +139,9 @@ RefGrads reference_backward(const RefProblem& p, const std::vector<float>& q, co
         double delta = 0.0;  // rowsum(dO o O)
         for (std::int64_t d = 0; d < Dv; ++d) delta += static_cast<double>(doi[d]) * fwd.o[row * at(Dv) + at(d)];
         const float* qi = &q[row * at(Dk)];
+        // O has no sink term: dL/dsink = -P_sink * (dO . O).
+        if (p.mod.sinks) g.dsinks[at(h)] -= std::exp(p.sinks[at(h)] - lse) * delta;
+        const std::int64_t dg = p.diag(b, i);
         for (std::int64_t j = 0; j < p.seq_k; ++j) {
           if (std::isinf(s[at(j)])) continue;
           const double pj = std::exp(s[at(j)] - lse);
@@ -143,7 +150,11 @@ RefGrads reference_backward(const RefProblem& p, const std::vector<float>& q, co
           const float* kj = &k[kv_row * at(Dk)];
           double dp = 0.0;
           for (std::int64_t d = 0; d < Dv; ++d) dp += static_cast<double>(doi[d]) * static_cast<double>(vj[d]);
-          const double gx = pj * (dp - delta) * dsoft[at(j)] * scale;  // dL/d(q.k)
+          const double ds = pj * (dp - delta);          // dL/ds
+          const double gx = ds * dsoft[at(j)] * scale;  // dL/d(q.k)
+          if (p.mod.bias) g.dbias[row * at(p.seq_k) + at(j)] = ds;
+          if (p.mod.rel_pos_max_distance)
+            g.dtable[at(h * (2 * M + 1) + std::clamp<std::int64_t>(j - dg, -M, M) + M)] += ds;
           for (std::int64_t d = 0; d < Dv; ++d) g.dv[kv_row * at(Dv) + at(d)] += pj * static_cast<double>(doi[d]);
           for (std::int64_t d = 0; d < Dk; ++d) {
             g.dq[row * at(Dk) + at(d)] += gx * static_cast<double>(kj[d]);

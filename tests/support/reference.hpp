@@ -19,10 +19,11 @@ struct RefProblem {
   double scale = 0.0;               // 0: 1/sqrt(Dk)
   std::vector<std::int64_t> len_q;  // per batch entry; empty: all Sq
   std::vector<std::int64_t> len_k;  // per batch entry; empty: all Sk
-  std::vector<float> slopes;        // [Hq] or [B, Hq] (mod.alibi)
-  std::vector<float> table;         // [Hq, 2M + 1] (mod.rel_pos_max_distance)
-  std::vector<float> bias;          // [B, Hq, Sq, Sk], already broadcast (mod.bias)
-  std::vector<float> sinks;         // [Hq] (mod.sinks)
+  // score_mod inputs are held in double so finite differences can perturb them finely.
+  std::vector<double> slopes;       // [Hq] or [B, Hq] (mod.alibi)
+  std::vector<double> table;        // [Hq, 2M + 1] (mod.rel_pos_max_distance)
+  std::vector<double> bias;         // [B, Hq, Sq, Sk], already broadcast (mod.bias)
+  std::vector<double> sinks;        // [Hq] (mod.sinks)
   std::vector<std::int32_t> doc_q;  // [B, Sq] (mask.documents)
   std::vector<std::int32_t> doc_k;  // [B, Sk]
 
@@ -46,9 +47,12 @@ RefResult reference_forward(const RefProblem& p, const std::vector<double>& q, c
                             const std::vector<double>& v);
 
 struct RefGrads {
-  std::vector<double> dq;  // [B, Hq, Sq, Dk]
-  std::vector<double> dk;  // [B, Hkv, Sk, Dk] (summed over the query heads of a group)
-  std::vector<double> dv;  // [B, Hkv, Sk, Dv]
+  std::vector<double> dq;      // [B, Hq, Sq, Dk]
+  std::vector<double> dk;      // [B, Hkv, Sk, Dk] (summed over the query heads of a group)
+  std::vector<double> dv;      // [B, Hkv, Sk, Dv]
+  std::vector<double> dbias;   // [B, Hq, Sq, Sk] before any broadcast reduction (mod.bias)
+  std::vector<double> dtable;  // [Hq, 2M + 1] (mod.rel_pos_max_distance)
+  std::vector<double> dsinks;  // [Hq] (mod.sinks)
 };
 
 // Gradients of L = sum(O * dO) by the analytic formulas (softmax and score_mod derivatives).

@@ -1,0 +1,449 @@
+// vkattn-run: one attention call on tensors read from .npy files, to check vkattn against the
+// framework you trust. Every mask, score_mod, layout and path option is a flag; O and LSE (and,
+// with --do, dQ, dK, dV and the parameter gradients) are written as .npy. Every input is read and
+// checked before anything is written.
+//
+//   vkattn-run --q=q.npy --k=k.npy --v=v.npy [--do=do.npy] [--out=DIR] [options]
+//
+// Layouts (--layout): bhsd [B, H, S, D] (default), bshd [B, S, H, D], sbhd [S, B, H, D], thd
+// [T, H, D] (packed varlen; needs --cu-seqlens-q/-k). Outputs keep their input's layout; LSE is
+// [B, Hq, Sq] ([Hq, Tq] for thd).
+// Masks: --causal, --align=br|tl, --window-left=N, --window-right=N, --doc-ids-q=F --doc-ids-kv=F,
+//   --seq-lens-q=F, --seq-lens-kv=F (int32 [B]), --cu-seqlens-q=F --cu-seqlens-k=F (int32 [B + 1]).
+// score_mods: --softcap=C, --alibi-slopes=F ([Hq] or [B, Hq]), --rel-pos-table=F ([Hq, 2M + 1]),
+//   --bias=F ([B|1, Hq|1, Sq|1, Sk], f32 or f16), --sinks=F ([Hq]).
+// Other: --scale=S, --path=auto|scalar, --device=<index|name>, --deterministic=0|1,
+//   --validation (run under VK_LAYER_KHRONOS_validation; any message makes the exit status 3).
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gpu_timer.hpp"
+#include "npy.hpp"
+#include "vkattn/vkattn.hpp"
+
+namespace {
+
+using namespace vkattn;
+
+constexpr const char* kFileFlags[] = {
+    "q",     "k",         "v",          "do",           "bias",         "alibi-slopes", "rel-pos-table",
+    "sinks", "doc-ids-q", "doc-ids-kv", "cu-seqlens-q", "cu-seqlens-k", "seq-lens-q",   "seq-lens-kv"};
+constexpr const char* kValueFlags[] = {"out",     "layout", "align", "window-left", "window-right",
+                                       "softcap", "scale",  "path",  "device",      "deterministic"};
+constexpr const char* kSwitches[] = {"causal", "validation"};
+
+struct Args {
+  std::map<std::string, std::string> values;
+  bool has(const std::string& k) const { return values.count(k) != 0; }
+  const std::string& get(const std::string& k) const { return values.at(k); }
+};
+
+Status fail(const std::string& message) { return Status(ErrorCode::kInvalidArgument, message); }
+
+Result<Args> parse_args(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string s = argv[i];
+    if (s.rfind("--", 0) != 0) return fail("unexpected argument '" + s + "' (flags are --name=value)");
+    s = s.substr(2);
+    const std::size_t eq = s.find('=');
+    const std::string key = s.substr(0, eq);
+    bool known = false;
+    for (const char* f : kFileFlags) known |= key == f;
+    for (const char* f : kValueFlags) known |= key == f;
+    bool is_switch = false;
+    for (const char* f : kSwitches) is_switch |= key == f;
+    if (!known && !is_switch) return fail("unknown flag --" + key);
+    if (is_switch) {
+      a.values.insert_or_assign(key, std::string(1, '1'));  // (GCC 12 warns falsely on = "1")
+    } else {
+      if (eq == std::string::npos) return fail("--" + key + " needs a value (--" + key + "=...)");
+      a.values[key] = s.substr(eq + 1);
+    }
+  }
+  for (const char* f : {"q", "k", "v"}) {
+    if (!a.has(f)) return fail(std::string("--") + f + "=FILE is required");
+  }
+  return a;
+}
+
+Result<std::int64_t> integer(const Args& a, const std::string& key) {
+  try {
+    std::size_t used = 0;
+    const long long v = std::stoll(a.get(key), &used);
+    if (used != a.get(key).size()) throw 0;
+    return static_cast<std::int64_t>(v);
+  } catch (...) {
+    return fail("--" + key + "=" + a.get(key) + " is not an integer");
+  }
+}
+
+Result<float> real(const Args& a, const std::string& key) {
+  try {
+    std::size_t used = 0;
+    const float v = std::stof(a.get(key), &used);
+    if (used != a.get(key).size()) throw 0;
+    return v;
+  } catch (...) {
+    return fail("--" + key + "=" + a.get(key) + " is not a number");
+  }
+}
+
+std::string shape_text(const std::vector<std::int64_t>& s) {
+  std::string t = "(";
+  for (std::size_t i = 0; i < s.size(); ++i) t += (i ? ", " : "") + std::to_string(s[i]);
+  return t + ")";
+}
+
+Status expect_rank(const npy::Array& a, const std::string& flag, std::size_t rank, const std::string& dims) {
+  if (a.shape.size() != rank) {
+    return fail("--" + flag + ": shape " + shape_text(a.shape) + " has rank " + std::to_string(a.shape.size()) +
+                ", expected " + std::to_string(rank) + " " + dims);
+  }
+  return Status::ok();
+}
+
+Status expect_dtype(const npy::Array& a, const std::string& flag, std::initializer_list<DType> allowed) {
+  for (DType d : allowed) {
+    if (a.dtype == d) return Status::ok();
+  }
+  return fail("--" + flag + ": dtype " + to_string(a.dtype) + " is not allowed here");
+}
+
+std::vector<std::int32_t> ints(const npy::Array& a) {
+  std::vector<std::int32_t> v(static_cast<std::size_t>(a.numel()));
+  std::memcpy(v.data(), a.data.data(), v.size() * 4);
+  return v;
+}
+
+// Logical [B, H, S, D] of a file in `layout` (file dims in that layout's order).
+struct Dims {
+  std::int64_t b = 1, h = 1, s = 1, d = 1;
+};
+Dims dims_of(const npy::Array& a, const std::string& layout) {
+  const auto& x = a.shape;
+  if (layout == "bshd") return {x[0], x[2], x[1], x[3]};
+  if (layout == "sbhd") return {x[1], x[2], x[0], x[3]};
+  if (layout == "thd") return {1, x[1], x[0], x[2]};
+  return {x[0], x[1], x[2], x[3]};
+}
+
+struct DeviceArray {
+  npy::Array host;
+  Tensor dev;
+};
+
+Result<Tensor> upload(Context& ctx, const npy::Array& a) {
+  Result<Tensor> t = Tensor::create_bytes(ctx, std::max<VkDeviceSize>(a.data.size(), 4), a.dtype);
+  if (!t) return t;
+  if (!a.data.empty()) {
+    if (Status s = t->upload_bytes(a.data); !s) return s;
+  }
+  return t;
+}
+
+// A [B, H, S, D] view of `t` stored in `layout` (thd: [T, H, D]).
+TensorView view_in(const Tensor& t, DType dtype, const std::string& layout, const Dims& d) {
+  const VkDeviceSize size = t.view().buffer_size;
+  if (layout == "thd") return TensorView::contiguous(t.buffer(), size, dtype, {d.s, d.h, d.d});
+  const Layout l = layout == "bshd" ? Layout::kBSHD : layout == "sbhd" ? Layout::kSBHD : Layout::kBHSD;
+  return TensorView::attention(t.buffer(), size, dtype, l, d.b, d.h, d.s, d.d);
+}
+
+std::atomic<int> g_validation_messages{0};
+
+int run(int argc, char** argv) {
+  Result<Args> parsed = parse_args(argc, argv);
+  if (!parsed) {
+    std::fprintf(stderr, "vkattn-run: %s\n", parsed.status().message().c_str());
+    return 2;
+  }
+  const Args& a = *parsed;
+  auto die = [](const Status& s) {
+    std::fprintf(stderr, "vkattn-run: %s\n", s.message().c_str());
+    return 1;
+  };
+  const std::string layout = a.has("layout") ? a.get("layout") : "bhsd";
+  if (layout != "bhsd" && layout != "bshd" && layout != "sbhd" && layout != "thd") {
+    return die(fail("--layout=" + layout + " is not bhsd, bshd, sbhd or thd"));
+  }
+  const std::string out_dir = a.has("out") ? a.get("out") : ".";
+
+  // 1. Read and check every file before touching the device or writing anything.
+  std::map<std::string, npy::Array> files;
+  for (const char* f : kFileFlags) {
+    if (!a.has(f)) continue;
+    Result<npy::Array> arr = npy::load(a.get(f));
+    if (!arr) return die(arr.status());
+    files.emplace(f, std::move(arr).value());
+  }
+  const bool thd = layout == "thd";
+  const std::size_t rank = thd ? 3 : 4;
+  const std::string dims_text = thd ? "[T, H, D]" : "(" + layout + ")";
+  for (const char* f : {"q", "k", "v", "do"}) {
+    if (!files.count(f)) continue;
+    if (Status s = expect_rank(files.at(f), f, rank, dims_text); !s) return die(s);
+    if (Status s = expect_dtype(files.at(f), f, {DType::kF32, DType::kF16}); !s) return die(s);
+    if (files.at(f).dtype != files.at("q").dtype) return die(fail(std::string("--") + f + ": dtype differs from --q"));
+  }
+  for (const char* f : {"doc-ids-q", "doc-ids-kv", "cu-seqlens-q", "cu-seqlens-k", "seq-lens-q", "seq-lens-kv"}) {
+    if (files.count(f)) {
+      if (Status s = expect_dtype(files.at(f), f, {DType::kI32}); !s) return die(s);
+    }
+  }
+  for (const char* f : {"alibi-slopes", "rel-pos-table", "sinks"}) {
+    if (files.count(f)) {
+      if (Status s = expect_dtype(files.at(f), f, {DType::kF32}); !s) return die(s);
+    }
+  }
+  if (files.count("bias")) {
+    if (Status s = expect_rank(files.at("bias"), "bias", 4, "[B|1, Hq|1, Sq|1, Sk]"); !s) return die(s);
+    if (Status s = expect_dtype(files.at("bias"), "bias", {DType::kF32, DType::kF16}); !s) return die(s);
+  }
+  if (thd != (files.count("cu-seqlens-q") && files.count("cu-seqlens-k"))) {
+    return die(fail("--layout=thd and --cu-seqlens-q/--cu-seqlens-k go together"));
+  }
+  if (files.count("doc-ids-q") != files.count("doc-ids-kv"))
+    return die(fail("--doc-ids-q and --doc-ids-kv go together"));
+  const npy::Array& qf = files.at("q");
+  const Dims dq = dims_of(qf, layout), dk = dims_of(files.at("k"), layout), dv = dims_of(files.at("v"), layout);
+  if (files.count("do")) {
+    const Dims dd = dims_of(files.at("do"), layout);
+    if (dd.b != dq.b || dd.h != dq.h || dd.s != dq.s || dd.d != dv.d) {
+      return die(
+          fail("--do: shape " + shape_text(files.at("do").shape) + " does not match O (Q's shape with V's head dim)"));
+    }
+  }
+
+  AttentionDesc desc;
+  desc.dtype = qf.dtype;
+  desc.q_heads = dq.h;
+  desc.kv_heads = dk.h;
+  desc.head_dim = dq.d;
+  desc.head_dim_v = dv.d;
+  if (thd) {
+    desc.sequences.cu_seqlens_q = ints(files.at("cu-seqlens-q"));
+    desc.sequences.cu_seqlens_k = ints(files.at("cu-seqlens-k"));
+    desc.batch = static_cast<std::int64_t>(desc.sequences.cu_seqlens_q.size()) - 1;
+  } else {
+    desc.batch = dq.b;
+    desc.seq_q = dq.s;
+    desc.seq_k = dk.s;
+  }
+  if (files.count("seq-lens-q")) desc.sequences.seq_lens_q = ints(files.at("seq-lens-q"));
+  if (files.count("seq-lens-kv")) desc.sequences.seq_lens_kv = ints(files.at("seq-lens-kv"));
+  desc.mask.causal = a.has("causal");
+  if (a.has("align")) {
+    if (a.get("align") != "br" && a.get("align") != "tl")
+      return die(fail("--align=" + a.get("align") + " is not br or tl"));
+    desc.mask.align = a.get("align") == "tl" ? Align::kTopLeft : Align::kBottomRight;
+  }
+  for (const char* w : {"window-left", "window-right"}) {
+    if (!a.has(w)) continue;
+    Result<std::int64_t> v = integer(a, w);
+    if (!v) return die(v.status());
+    (std::string(w) == "window-left" ? desc.mask.window_left : desc.mask.window_right) = *v;
+  }
+  desc.mask.documents = files.count("doc-ids-q") != 0;
+  if (a.has("softcap")) {
+    Result<float> c = real(a, "softcap");
+    if (!c) return die(c.status());
+    desc.score_mod.softcap = *c;
+  }
+  if (a.has("scale")) {
+    Result<float> c = real(a, "scale");
+    if (!c) return die(c.status());
+    desc.scale = *c;
+  }
+  if (files.count("alibi-slopes")) {
+    desc.score_mod.alibi = files.at("alibi-slopes").shape.size() == 2 ? Alibi::kPerBatchHead : Alibi::kPerHead;
+  }
+  if (files.count("rel-pos-table")) {
+    const auto& t = files.at("rel-pos-table").shape;
+    if (t.size() != 2 || t[1] % 2 == 0)
+      return die(fail("--rel-pos-table: shape " + shape_text(t) + " is not [Hq, 2M + 1]"));
+    desc.score_mod.rel_pos_max_distance = (t[1] - 1) / 2;
+  }
+  if (files.count("bias")) desc.score_mod.bias = files.at("bias").dtype;
+  desc.score_mod.sinks = files.count("sinks") != 0;
+  if (a.has("path")) {
+    const std::string& p = a.get("path");
+    if (p == "auto")
+      desc.path = KernelPath::kAuto;
+    else if (p == "scalar")
+      desc.path = KernelPath::kScalar;
+    else if (p == "coopmat")
+      return die(fail("--path=coopmat: this build has no cooperative-matrix path yet"));
+    else
+      return die(fail("--path=" + p + " is not auto, scalar or coopmat"));
+  }
+  BackwardOptions bwd_options;
+  if (a.has("deterministic")) {
+    bwd_options.determinism = a.get("deterministic") == "0" ? Determinism::kFast : Determinism::kDeterministic;
+  }
+
+  // 2. Device, tensors and plans (which check the tensors against the desc).
+  ContextOptions options;
+  if (a.has("device")) options.device = a.get("device");
+  options.pipeline_cache.persist = !a.has("validation");  // checked runs leave no cache behind
+  if (a.has("validation")) {
+    options.enable_validation = true;
+    options.log = [](LogLevel, std::string_view message) {
+      if (message.rfind("validation:", 0) == 0) {
+        std::fprintf(stderr, "vkattn-run: %.*s\n", static_cast<int>(message.size()), message.data());
+        g_validation_messages.fetch_add(1);
+      }
+    };
+  }
+  Result<std::unique_ptr<Context>> ctx_r = Context::create(options);
+  if (!ctx_r) return die(ctx_r.status());
+  Context& ctx = **ctx_r;
+  std::map<std::string, Tensor> dev;
+  for (const auto& [name, arr] : files) {
+    Result<Tensor> t = upload(ctx, arr);
+    if (!t) return die(t.status());
+    dev.emplace(name, std::move(t).value());
+  }
+  const Dims d_o{dq.b, dq.h, dq.s, dv.d};
+  auto make = [&](const npy::Array& like, DType dtype, std::int64_t numel) -> Result<Tensor> {
+    (void)like;
+    return Tensor::create_bytes(ctx, static_cast<VkDeviceSize>(std::max<std::int64_t>(numel, 1)) * dtype_size(dtype),
+                                dtype);
+  };
+  const std::int64_t o_numel = d_o.b * d_o.h * d_o.s * d_o.d;
+  const std::int64_t lse_numel = dq.b * dq.h * dq.s;
+  Result<Tensor> o = make(qf, desc.dtype, o_numel);
+  Result<Tensor> lse = make(qf, DType::kF32, lse_numel);
+  if (!o || !lse) return die(!o ? o.status() : lse.status());
+
+  ForwardTensors ft;
+  ft.q = view_in(dev.at("q"), desc.dtype, layout, dq);
+  ft.k = view_in(dev.at("k"), desc.dtype, layout, dk);
+  ft.v = view_in(dev.at("v"), desc.dtype, layout, dv);
+  ft.o = view_in(*o, desc.dtype, layout, d_o);
+  ft.lse = thd ? TensorView::contiguous(lse->buffer(), lse->view().buffer_size, DType::kF32, {dq.h, dq.s})
+               : TensorView::contiguous(lse->buffer(), lse->view().buffer_size, DType::kF32, {dq.b, dq.h, dq.s});
+  auto shaped = [&](const std::string& name) {
+    const npy::Array& arr = files.at(name);
+    TensorView v = dev.at(name).view();
+    v.rank = static_cast<int>(arr.shape.size());
+    std::int64_t stride = 1;
+    for (int i = v.rank - 1; i >= 0; --i) {
+      v.shape[static_cast<std::size_t>(i)] = arr.shape[static_cast<std::size_t>(i)];
+      v.strides[static_cast<std::size_t>(i)] = stride;
+      stride *= arr.shape[static_cast<std::size_t>(i)];
+    }
+    return v;
+  };
+  if (files.count("bias")) ft.bias = shaped("bias");
+  if (files.count("alibi-slopes")) ft.alibi_slopes = shaped("alibi-slopes");
+  if (files.count("rel-pos-table")) ft.rel_pos_table = shaped("rel-pos-table");
+  if (files.count("sinks")) ft.sinks = shaped("sinks");
+  if (files.count("doc-ids-q")) ft.doc_ids_q = shaped("doc-ids-q"), ft.doc_ids_kv = shaped("doc-ids-kv");
+
+  Result<ForwardPlan> fwd = ForwardPlan::create(ctx, desc);
+  if (!fwd) return die(fwd.status());
+  if (Status s = fwd->validate(ft); !s) return die(s);
+  std::optional<BackwardPlan> bwd;
+  BackwardTensors bt;
+  std::map<std::string, Tensor> grads;
+  if (files.count("do")) {
+    Result<BackwardPlan> b = BackwardPlan::create(ctx, desc, bwd_options);
+    if (!b) return die(b.status());
+    bwd.emplace(std::move(b).value());
+    for (const auto& [name, like] : std::map<std::string, std::string>{{"dq", "q"}, {"dk", "k"}, {"dv", "v"}}) {
+      Result<Tensor> g = make(files.at(like), desc.dtype, files.at(like).numel());
+      if (!g) return die(g.status());
+      grads.emplace(name, std::move(g).value());
+    }
+    bt.q = ft.q, bt.k = ft.k, bt.v = ft.v, bt.o = ft.o, bt.lse = *ft.lse;
+    bt.d_o = view_in(dev.at("do"), desc.dtype, layout, d_o);
+    bt.dq = view_in(grads.at("dq"), desc.dtype, layout, dq);
+    bt.dk = view_in(grads.at("dk"), desc.dtype, layout, dk);
+    bt.dv = view_in(grads.at("dv"), desc.dtype, layout, dv);
+    bt.bias = ft.bias, bt.alibi_slopes = ft.alibi_slopes, bt.rel_pos_table = ft.rel_pos_table, bt.sinks = ft.sinks;
+    bt.doc_ids_q = ft.doc_ids_q, bt.doc_ids_kv = ft.doc_ids_kv;
+    auto param_grad = [&](const char* name, const char* input, std::optional<TensorView>& into) -> Status {
+      if (!files.count(input)) return Status::ok();
+      Result<Tensor> g = Tensor::create_bytes(ctx, static_cast<VkDeviceSize>(files.at(input).numel()) * 4, DType::kF32);
+      if (!g) return g.status();
+      TensorView v = shaped(input);
+      v.buffer = g->buffer(), v.buffer_size = g->view().buffer_size, v.dtype = DType::kF32;
+      into = v;
+      grads.emplace(name, std::move(g).value());
+      return Status::ok();
+    };
+    for (Status s :
+         {param_grad("dbias", "bias", bt.dbias), param_grad("drel_pos_table", "rel-pos-table", bt.drel_pos_table),
+          param_grad("dsinks", "sinks", bt.dsinks)}) {
+      if (!s) return die(s);
+    }
+    if (Status s = bwd->validate(bt); !s) return die(s);
+  }
+
+  // 3. Run (timed on the GPU), then write the outputs.
+  Result<bench::GpuTimer> timer = bench::GpuTimer::create(ctx);
+  std::printf("device: %s\nforward: %s\n", ctx.info().name.c_str(), fwd->variant_name().c_str());
+  if (timer) {
+    Result<double> t = timer->time([&](VkCommandBuffer cmd) { return fwd->record(cmd, ft); });
+    if (!t) return die(t.status());
+    std::printf("forward GPU time: %.3f ms\n", *t * 1e3);
+  } else if (Status s = fwd->run(ft); !s) {
+    return die(s);
+  }
+  if (bwd) {
+    std::printf("backward: %s\n", bwd->variant_name().c_str());
+    if (timer) {
+      Result<double> t = timer->time([&](VkCommandBuffer cmd) { return bwd->record(cmd, bt); });
+      if (!t) return die(t.status());
+      std::printf("backward GPU time: %.3f ms\n", *t * 1e3);
+    } else if (Status s = bwd->run(bt); !s) {
+      return die(s);
+    }
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(out_dir, ec);
+  auto write = [&](const std::string& name, const Tensor& t, DType dtype, std::vector<std::int64_t> shape) -> Status {
+    Result<std::vector<std::byte>> bytes = t.download_bytes();
+    if (!bytes) return bytes.status();
+    npy::Array arr;
+    arr.dtype = dtype;
+    arr.shape = std::move(shape);
+    arr.data = std::move(bytes).value();
+    arr.data.resize(static_cast<std::size_t>(arr.numel()) * dtype_size(dtype));
+    const std::string path = out_dir + "/" + name + ".npy";
+    if (Status s = npy::save(path, arr); !s) return s;
+    std::printf("wrote %s %s\n", path.c_str(), shape_text(arr.shape).c_str());
+    return Status::ok();
+  };
+  std::vector<std::int64_t> o_shape = qf.shape;
+  o_shape.back() = dv.d;
+  if (Status s = write("o", *o, desc.dtype, o_shape); !s) return die(s);
+  if (Status s = write("lse", *lse, DType::kF32,
+                       thd ? std::vector<std::int64_t>{dq.h, dq.s} : std::vector<std::int64_t>{dq.b, dq.h, dq.s});
+      !s) {
+    return die(s);
+  }
+  const std::map<std::string, std::string> like = {
+      {"dq", "q"},        {"dk", "k"}, {"dv", "v"}, {"dbias", "bias"}, {"drel_pos_table", "rel-pos-table"},
+      {"dsinks", "sinks"}};
+  for (const auto& [name, t] : grads) {
+    const bool param = name != "dq" && name != "dk" && name != "dv";
+    if (Status s = write(name, t, param ? DType::kF32 : desc.dtype, files.at(like.at(name)).shape); !s) return die(s);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int rc = run(argc, argv);
+  if (rc == 0 && g_validation_messages.load() != 0) return 3;
+  return rc;
+}

@@ -1,0 +1,160 @@
+// vkattn-run end to end: .npy inputs written here, the tool run as a subprocess under
+// validation, its .npy outputs compared with the fp64 reference; bad files exit non-zero and
+// leave the output directory empty.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <string>
+
+#include "npy.hpp"
+#include "support/attention_case.hpp"
+
+namespace vkattn::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+class RunTool : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("vkattn_run_test_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "out");
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string file(const std::string& name) const { return (dir_ / name).string(); }
+  void save(const std::string& name, const npy::Array& a) { ASSERT_TRUE(npy::save(file(name), a).is_ok()); }
+  int run(const std::string& args) const {
+    const std::string cmd = std::string(VKATTN_RUN_BINARY) + " --validation --out=" + file("out") + " " + args + " > " +
+                            file("stdout.txt") + " 2>&1";
+    const int status = std::system(cmd.c_str());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  std::string output() const {
+    std::ifstream f(file("stdout.txt"));
+    return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  }
+  std::vector<float> read(const std::string& name) const {
+    Result<npy::Array> a = npy::load((dir_ / "out" / (name + ".npy")).string());
+    EXPECT_TRUE(a.is_ok()) << a.status().to_string();
+    return a ? a->to_float() : std::vector<float>{};
+  }
+
+  fs::path dir_;
+};
+
+std::vector<float> random_values(std::size_t n, std::mt19937_64& rng) {
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+// [B, H, S, D] dense -> [B, S, H, D] (the bshd file order), and back.
+std::vector<float> to_bshd(const std::vector<float>& x, std::int64_t B, std::int64_t H, std::int64_t S, std::int64_t D,
+                           bool back = false) {
+  std::vector<float> y(x.size());
+  for (std::int64_t b = 0; b < B; ++b)
+    for (std::int64_t h = 0; h < H; ++h)
+      for (std::int64_t s = 0; s < S; ++s)
+        for (std::int64_t d = 0; d < D; ++d) {
+          const auto bhsd = static_cast<std::size_t>(((b * H + h) * S + s) * D + d);
+          const auto bshd = static_cast<std::size_t>(((b * S + s) * H + h) * D + d);
+          (back ? y[bhsd] : y[bshd]) = x[back ? bshd : bhsd];
+        }
+  return y;
+}
+
+TEST_F(RunTool, ForwardAndBackwardInBshdMatchTheReference) {
+  const std::uint64_t seed = test_seed();
+  SCOPED_TRACE("VKATTN_TEST_SEED=" + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  const std::int64_t B = 2, Hq = 4, Hkv = 2, Sq = 33, Sk = 40, D = 16;
+  const auto q = random_values(static_cast<std::size_t>(B * Hq * Sq * D), rng);
+  const auto k = random_values(static_cast<std::size_t>(B * Hkv * Sk * D), rng);
+  const auto v = random_values(static_cast<std::size_t>(B * Hkv * Sk * D), rng);
+  const auto d_o = random_values(static_cast<std::size_t>(B * Hq * Sq * D), rng);
+  const auto sinks = random_values(static_cast<std::size_t>(Hq), rng);
+  save("q.npy", npy::from_floats(to_bshd(q, B, Hq, Sq, D), {B, Sq, Hq, D}));
+  save("k.npy", npy::from_floats(to_bshd(k, B, Hkv, Sk, D), {B, Sk, Hkv, D}));
+  save("v.npy", npy::from_floats(to_bshd(v, B, Hkv, Sk, D), {B, Sk, Hkv, D}));
+  save("do.npy", npy::from_floats(to_bshd(d_o, B, Hq, Sq, D), {B, Sq, Hq, D}));
+  save("sinks.npy", npy::from_floats(sinks, {Hq}));
+  ASSERT_EQ(run("--q=" + file("q.npy") + " --k=" + file("k.npy") + " --v=" + file("v.npy") + " --do=" + file("do.npy") +
+                " --sinks=" + file("sinks.npy") + " --layout=bshd --causal --align=tl --softcap=0.7"),
+            0)
+      << output();
+  EXPECT_NE(output().find("forward: attn_fwd_d16_f32_causal_tl_softcap_sink_"), std::string::npos) << output();
+  EXPECT_NE(output().find("forward GPU time: "), std::string::npos) << output();
+
+  RefProblem p;
+  p.batch = B, p.q_heads = Hq, p.kv_heads = Hkv, p.seq_q = Sq, p.seq_k = Sk, p.head_dim = D;
+  p.mask = kCausalTL;
+  p.mod.softcap = 0.7f;
+  p.mod.sinks = true;
+  p.sinks.assign(sinks.begin(), sinks.end());
+  const RefResult ref = reference_forward(p, q, k, v);
+  expect_close(to_bshd(read("o"), B, Hq, Sq, D, true), ref.o, output_tolerance(DType::kF32), "o.npy");
+  expect_close(read("lse"), ref.lse, lse_tolerance(DType::kF32), "lse.npy");
+  const RefGrads g = reference_backward(p, q, k, v, d_o);
+  const Tolerance tol = gradient_tolerance(DType::kF32);
+  expect_close(to_bshd(read("dq"), B, Hq, Sq, D, true), g.dq, tol, "dq.npy");
+  expect_close(to_bshd(read("dk"), B, Hkv, Sk, D, true), g.dk, tol, "dk.npy");
+  expect_close(to_bshd(read("dv"), B, Hkv, Sk, D, true), g.dv, tol, "dv.npy");
+  expect_close(read("dsinks"), g.dsinks, tol, "dsinks.npy");
+}
+
+TEST_F(RunTool, BadFilesExitNonZeroAndWriteNothing) {
+  std::mt19937_64 rng(test_seed());
+  const auto x = random_values(2 * 2 * 8 * 8, rng);
+  save("q.npy", npy::from_floats(x, {2, 2, 8, 8}));
+  save("k.npy", npy::from_floats(x, {2, 2, 8, 8}));
+  save("v.npy", npy::from_floats(x, {2, 2, 8, 8}));
+  save("v_short.npy", npy::from_floats(std::vector<float>(x.begin(), x.begin() + 2 * 2 * 7 * 8), {2, 2, 7, 8}));
+  save("do_3d.npy", npy::from_floats(std::vector<float>(x.begin(), x.begin() + 2 * 8 * 8), {2, 8, 8}));
+  {
+    std::ofstream(file("garbage.npy")) << "this is not a numpy file";
+    npy::Array f64 = npy::from_floats(x, {2, 2, 8, 8});
+    std::vector<std::byte> bytes = npy::serialize(f64);
+    std::string s(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    std::string fortran = s, wrong = s;
+    fortran.replace(fortran.find("False"), 5, "True ");
+    wrong.replace(wrong.find("<f4"), 3, "<f8");
+    std::ofstream(file("fortran.npy"), std::ios::binary) << fortran;
+    std::ofstream(file("f8.npy"), std::ios::binary) << wrong;
+    std::ofstream(file("truncated.npy"), std::ios::binary) << s.substr(0, s.size() - 100);
+  }
+  const std::string qk = "--q=" + file("q.npy") + " --k=" + file("k.npy");
+  const struct {
+    std::string args, message;
+  } cases[] = {
+      {qk + " --v=" + file("garbage.npy"), "garbage.npy: not a .npy file (wrong magic)"},
+      {qk + " --v=" + file("fortran.npy"), "Fortran order is not supported"},
+      {qk + " --v=" + file("f8.npy"), "unsupported dtype '<f8'"},
+      {qk + " --v=" + file("truncated.npy"), "truncated: shape (2, 2, 8, 8) needs 1024 bytes of data"},
+      {qk + " --v=" + file("v_short.npy"), "v.shape[2] (Sk) = 7, expected 8"},
+      {qk + " --v=" + file("v.npy") + " --do=" + file("do_3d.npy"), "--do: shape (2, 8, 8) has rank 3, expected 4"},
+      {qk + " --v=" + file("v.npy") + " --window-left=-2", "desc.mask.window_left = -2"},
+      {qk + " --v=" + file("v.npy") + " --layout=xyz", "--layout=xyz is not bhsd"},
+      {qk + " --v=" + file("missing.npy"), "missing.npy: cannot open"},
+      {qk, "--v=FILE is required"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.args);
+    EXPECT_NE(run(c.args), 0) << output();
+    EXPECT_NE(output().find(c.message), std::string::npos) << output();
+    EXPECT_TRUE(fs::is_empty(dir_ / "out")) << "outputs were written";
+  }
+}
+
+}  // namespace
+}  // namespace vkattn::test

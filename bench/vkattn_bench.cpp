@@ -1,175 +1,324 @@
-// vkattn-bench: forward attention timed on the GPU with Vulkan timestamps (Google Benchmark,
-// manual time). One benchmark per variant x shape; counters follow the FlashAttention papers:
-// FLOPs = 4 * B * Hq * D * (visible query-key pairs): 4 * B * Hq * Sq * Sk * D without a mask,
-// about half of it for causal masks, and about w/Sk of it for a window of w keys.
+// vkattn-bench: attention passes timed on the GPU with Vulkan timestamps (Google Benchmark,
+// manual time; warm-up, repetitions, median). One benchmark per pass (fwd, bwd, fwd+bwd) x
+// variant x shape; counters follow the FlashAttention papers (bench_cases.hpp).
 //
-//   vkattn-bench [--device=<index|name>] [Google Benchmark flags, e.g. --benchmark_format=json]
+//   vkattn-bench [--preset=short|fa2|decode] [--device=<index|name>] [--path=auto|scalar|coopmat]
+//                [--svg=chart.svg] [--pipeline-timing] [Google Benchmark flags]
+//
+// --svg writes TFLOP/s against sequence length, one line per pass and variant. Progress
+// ("[k/n] name") goes to stderr. --pipeline-timing reports pipeline creation with an empty and
+// with a loaded VkPipelineCache instead of running benchmarks.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <memory>
+#include <optional>
 #include <random>
+#include <regex>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "bench_cases.hpp"
+#include "gpu_timer.hpp"
+#include "svg_chart.hpp"
 #include "vkattn/vkattn.hpp"
 
 namespace {
 
 using namespace vkattn;
+using namespace vkattn::bench;
 
-struct Shape {
-  std::int64_t b, h, s, d;
-};
-
-// Dispatches recorded between two timestamps per measurement.
-constexpr int kDispatchesPerSample = 4;
+// Passes recorded between two timestamps per measurement (one on CPU devices, where a single
+// pass already takes milliseconds).
+int g_dispatches_per_sample = 4;
 
 std::unique_ptr<Context> g_ctx;
+KernelPath g_path = KernelPath::kAuto;
+std::set<std::string> g_started;  // for progress
+std::size_t g_total = 0;
+std::map<std::string, std::vector<double>> g_tflops;  // per benchmark, one value per repetition
 
-// A mask to benchmark, named as in the benchmark name.
-struct BenchMask {
-  std::string name;
-  Mask mask;
+void compute_barrier(VkCommandBuffer cmd) {
+  VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT,
+                     VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT};
+  vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0,
+                       nullptr, 0, nullptr);
+}
+
+AttentionDesc desc_of(const BenchCase& c) {
+  AttentionDesc d;
+  d.dtype = c.dtype;
+  d.batch = c.batch;
+  d.q_heads = c.q_heads;
+  d.kv_heads = c.kv_heads;
+  d.seq_q = c.seq_q;
+  d.seq_k = c.seq_k;
+  d.head_dim = c.head_dim;
+  d.mask = c.mask;
+  d.path = g_path;
+  return d;
+}
+
+// Device tensors of one case, filled with uniform(-1, 1).
+struct Buffers {
+  std::vector<Tensor> owned;
+  ForwardTensors fwd;
+  BackwardTensors bwd;
 };
 
-// Query-key pairs `mask` leaves visible (Sq = Sk = s, no documents).
-double visible_pairs(const Mask& mask, std::int64_t s) {
-  double pairs = 0;
-  for (std::int64_t i = 0; i < s; ++i) {
-    std::int64_t lo = 0, hi = s - 1;  // diag(i) = i when Sq = Sk, in either alignment
-    if (mask.causal) hi = std::min(hi, i);
-    if (mask.window_right) hi = std::min(hi, i + *mask.window_right);
-    if (mask.window_left) lo = std::max<std::int64_t>(lo, i - *mask.window_left);
-    pairs += static_cast<double>(std::max<std::int64_t>(0, hi - lo + 1));
-  }
-  return pairs;
-}
-
-double forward_flops(const Shape& s, const Mask& mask) {
-  return 4.0 * static_cast<double>(s.b * s.h) * static_cast<double>(s.d) * visible_pairs(mask, s.s);
-}
-
-// Random tensors and a plan for one case; times kDispatchesPerSample back-to-back forwards.
-void bench_forward(benchmark::State& state, Shape shape, DType dtype, Mask mask) {
-  Context& ctx = *g_ctx;
+Result<Buffers> make_buffers(Context& ctx, const BenchCase& c) {
   std::mt19937 rng(1234);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  auto make = [&](std::int64_t n) {
-    Result<Tensor> t = Tensor::create(ctx, dtype, {shape.b, shape.h, shape.s, shape.d});
-    std::vector<float> v(static_cast<std::size_t>(n));
-    for (float& x : v) x = dist(rng);
-    if (t) (void)t->upload(v);
-    return t;
-  };
-  const std::int64_t n = shape.b * shape.h * shape.s * shape.d;
-  Result<Tensor> q = make(n), k = make(n), v = make(n), o = make(n);
-  Result<Tensor> lse = Tensor::create(ctx, DType::kF32, {shape.b, shape.h, shape.s});
-  if (!q || !k || !v || !o || !lse) {
-    state.SkipWithError("tensor allocation failed");
-    return;
-  }
-  ForwardTensors t{q->view(), k->view(), v->view(), o->view(), lse->view()};
-  Result<ForwardPlan> plan = ForwardPlan::create(ctx, describe(t, mask));
-  if (!plan) {
-    state.SkipWithError(plan.status().to_string().c_str());
-    return;
-  }
-  if (!ctx.info().timestamps) {
-    state.SkipWithError("the queue has no timestamps");
-    return;
-  }
-  VkQueryPoolCreateInfo qpi{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
-  qpi.queryType = VK_QUERY_TYPE_TIMESTAMP;
-  qpi.queryCount = 2;
-  VkQueryPool pool = VK_NULL_HANDLE;
-  vkCreateQueryPool(ctx.device(), &qpi, nullptr, &pool);
-
-  auto sample = [&]() -> double {  // seconds per forward
-    Status recorded;
-    Status s = ctx.submit_and_wait([&](VkCommandBuffer cmd) {
-      vkCmdResetQueryPool(cmd, pool, 0, 2);
-      VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_MEMORY_WRITE_BIT,
-                         VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT};
-      vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0,
-                           nullptr, 0, nullptr);
-      vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, pool, 0);
-      for (int i = 0; i < kDispatchesPerSample && recorded; ++i) {
-        recorded = plan->record(cmd, t);
-        VkMemoryBarrier waw{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_SHADER_WRITE_BIT,
-                            VK_ACCESS_SHADER_WRITE_BIT};
-        vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1,
-                             &waw, 0, nullptr, 0, nullptr);
-      }
-      vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, pool, 1);
-    });
-    if (!s || !recorded) return -1.0;
-    std::uint64_t ts[2] = {};
-    vkGetQueryPoolResults(ctx.device(), pool, 0, 2, sizeof(ts), ts, sizeof(std::uint64_t),
-                          VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
-    return static_cast<double>(ts[1] - ts[0]) * static_cast<double>(ctx.info().timestamp_period_ns) * 1e-9 /
-           kDispatchesPerSample;
-  };
-
-  if (sample() < 0) {  // warm-up (first dispatch compiles the pipeline on lavapipe)
-    state.SkipWithError("submission failed");
-  }
-  for (auto _ : state) {
-    const double seconds = sample();
-    if (seconds < 0) {
-      state.SkipWithError("submission failed");
-      break;
+  Buffers b;
+  b.owned.reserve(10);
+  auto make = [&](DType dtype, std::initializer_list<std::int64_t> shape, bool fill) -> Result<TensorView> {
+    Result<Tensor> t = Tensor::create(ctx, dtype, shape);
+    if (!t) return t.status();
+    if (fill) {
+      std::vector<float> v(static_cast<std::size_t>(t->numel()));
+      for (float& x : v) x = dist(rng);
+      if (Status s = t->upload(v); !s) return s;
     }
-    state.SetIterationTime(seconds);
+    b.owned.push_back(std::move(t).value());
+    return b.owned.back().view();
+  };
+  const std::int64_t B = c.batch, Hq = c.q_heads, Hkv = c.kv_heads, Sq = c.seq_q, Sk = c.seq_k, D = c.head_dim;
+  const bool bwd = c.pass != Pass::kFwd;
+  Result<TensorView> q = make(c.dtype, {B, Hq, Sq, D}, true), k = make(c.dtype, {B, Hkv, Sk, D}, true),
+                     v = make(c.dtype, {B, Hkv, Sk, D}, true), o = make(c.dtype, {B, Hq, Sq, D}, false),
+                     lse = make(DType::kF32, {B, Hq, Sq}, false);
+  for (auto* r : {&q, &k, &v, &o, &lse}) {
+    if (!*r) return r->status();
   }
-  vkDestroyQueryPool(ctx.device(), pool, nullptr);
-  const double flops = forward_flops(shape, mask);
-  state.counters["TFLOP/s"] = benchmark::Counter(flops * 1e-12, benchmark::Counter::kIsIterationInvariantRate);
-  const double bytes =
-      4.0 * static_cast<double>(n) * static_cast<double>(dtype_size(dtype));  // Q, K, V read, O written
-  state.counters["GB/s"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  state.SetLabel(plan->variant_name());
+  b.fwd = {*q, *k, *v, *o, *lse};
+  if (bwd) {
+    Result<TensorView> d_o = make(c.dtype, {B, Hq, Sq, D}, true), dq = make(c.dtype, {B, Hq, Sq, D}, false),
+                       dk = make(c.dtype, {B, Hkv, Sk, D}, false), dv = make(c.dtype, {B, Hkv, Sk, D}, false);
+    for (auto* r : {&d_o, &dq, &dk, &dv}) {
+      if (!*r) return r->status();
+    }
+    b.bwd.q = *q, b.bwd.k = *k, b.bwd.v = *v, b.bwd.o = *o, b.bwd.lse = *lse;
+    b.bwd.d_o = *d_o, b.bwd.dq = *dq, b.bwd.dk = *dk, b.bwd.dv = *dv;
+  }
+  return b;
 }
 
-void register_all(bool is_cpu) {
-  // Short default: under a minute on lavapipe. GPUs get the FlashAttention-paper sizes.
-  const std::vector<Shape> shapes = is_cpu ? std::vector<Shape>{{1, 4, 256, 64}, {1, 2, 512, 128}}
-                                           : std::vector<Shape>{{4, 16, 4096, 64}, {4, 16, 4096, 128}};
-  for (const Shape& s : shapes) {
-    for (DType dtype : {DType::kF16, DType::kF32}) {
-      // Tile skipping shows as time: causal about half of nomask, a window of s/8 about 1/8.
-      const std::vector<BenchMask> masks = {
-          {"nomask", Mask{}},
-          {"causal_br", Mask::causal_mask(Align::kBottomRight)},
-          {"win" + std::to_string(s.s / 8) + "_br", Mask::window(s.s / 8, 0, Align::kBottomRight)},
-      };
-      for (const BenchMask& m : masks) {
-        const std::string name = std::string("fwd/") + to_string(dtype) + "/" + m.name + "/b" + std::to_string(s.b) +
-                                 "_h" + std::to_string(s.h) + "_s" + std::to_string(s.s) + "_d" + std::to_string(s.d);
-        benchmark::RegisterBenchmark(name.c_str(), bench_forward, s, dtype, m.mask)
-            ->UseManualTime()
-            ->Unit(benchmark::kMillisecond)
-            ->MinTime(is_cpu ? 0.1 : 0.5)
-            ->Repetitions(3)
-            ->ReportAggregatesOnly(true);
+void bench_case(benchmark::State& state, BenchCase c) {
+  Context& ctx = *g_ctx;
+  const std::string name = c.name();
+  if (g_started.insert(name).second) {
+    std::fprintf(stderr, "[%zu/%zu] %s\n", g_started.size(), g_total, name.c_str());
+  }
+  Result<Buffers> buffers = make_buffers(ctx, c);
+  if (!buffers) return state.SkipWithError(buffers.status().to_string().c_str());
+  const AttentionDesc desc = desc_of(c);
+  Result<ForwardPlan> fwd = ForwardPlan::create(ctx, desc);
+  if (!fwd) return state.SkipWithError(fwd.status().to_string().c_str());
+  std::optional<BackwardPlan> bwd;
+  if (c.pass != Pass::kFwd) {
+    Result<BackwardPlan> b = BackwardPlan::create(ctx, desc);
+    if (!b) return state.SkipWithError(b.status().to_string().c_str());
+    bwd.emplace(std::move(b).value());
+    if (Status s = fwd->run(buffers->fwd); !s) return state.SkipWithError(s.to_string().c_str());  // O and LSE
+  }
+  Result<GpuTimer> timer = GpuTimer::create(ctx);
+  if (!timer) return state.SkipWithError(timer.status().to_string().c_str());
+  auto record = [&](VkCommandBuffer cmd) -> Status {
+    for (int i = 0; i < g_dispatches_per_sample; ++i) {
+      if (c.pass != Pass::kBwd) {
+        if (Status s = fwd->record(cmd, buffers->fwd); !s) return s;
+        compute_barrier(cmd);
+      }
+      if (c.pass != Pass::kFwd) {
+        if (Status s = bwd->record(cmd, buffers->bwd); !s) return s;
+        compute_barrier(cmd);
+      }
+    }
+    return Status::ok();
+  };
+  if (Result<double> warm = timer->time(record); !warm) {  // the first run compiles on lavapipe
+    return state.SkipWithError(warm.status().to_string().c_str());
+  }
+  double total = 0;
+  std::int64_t samples = 0;
+  for (auto _ : state) {
+    Result<double> t = timer->time(record);
+    if (!t) {
+      state.SkipWithError(t.status().to_string().c_str());
+      break;
+    }
+    const double seconds = *t / g_dispatches_per_sample;
+    state.SetIterationTime(seconds);
+    total += seconds;
+    ++samples;
+  }
+  state.counters["TFLOP/s"] = benchmark::Counter(c.flops() * 1e-12, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GB/s"] = benchmark::Counter(c.bytes() * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  std::string label = c.pass == Pass::kBwd ? bwd->variant_name() : fwd->variant_name();
+  if (c.pass == Pass::kFwdBwd) label += " + " + bwd->variant_name();
+  state.SetLabel(label);
+  if (samples > 0) g_tflops[name].push_back(c.flops() / (total / static_cast<double>(samples)) * 1e-12);
+}
+
+// Pipeline creation with an empty and with a loaded VkPipelineCache, for a few variants. The
+// drivers' own shader caches are switched off (unless the caller set them) so "cold" is cold.
+int pipeline_timing(const ContextOptions& base) {
+  const auto dir = std::filesystem::temp_directory_path() / ("vkattn_bench_cache_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  ContextOptions options = base;
+  options.pipeline_cache.persist = true;
+  options.pipeline_cache.path = (dir / "pipelines.bin").string();
+  const std::vector<BenchCase> cases = {
+      [] {
+        BenchCase c;
+        c.head_dim = 64;
+        c.mask_name = "nomask";
+        return c;
+      }(),
+      [] {
+        BenchCase c;
+        c.head_dim = 64;
+        c.mask_name = "causal_br";
+        c.mask = Mask::causal_mask();
+        return c;
+      }(),
+      [] {
+        BenchCase c;
+        c.head_dim = 128;
+        c.mask_name = "nomask";
+        return c;
+      }(),
+      [] {
+        BenchCase c;
+        c.head_dim = 64;
+        c.dtype = DType::kF32;
+        c.mask_name = "win16_br";
+        c.mask = Mask::window(16, 0);
+        return c;
+      }(),
+      [] {
+        BenchCase c;
+        c.pass = Pass::kBwd;
+        c.head_dim = 64;
+        c.mask_name = "causal_br";
+        c.mask = Mask::causal_mask();
+        return c;
+      }(),
+  };
+  std::printf("%-52s %12s %14s %12s %14s\n", "variant (B=H=1, S=64)", "cold create", "cold 1st run", "warm create",
+              "warm 1st run");
+  std::map<std::string, std::array<double, 4>> rows;
+  for (int warm = 0; warm < 2; ++warm) {
+    Result<std::unique_ptr<Context>> ctx = Context::create(options);
+    if (!ctx) {
+      std::fprintf(stderr, "vkattn-bench: %s\n", ctx.status().to_string().c_str());
+      return 1;
+    }
+    for (BenchCase c : cases) {
+      c.seq_q = c.seq_k = 64;
+      using clock = std::chrono::steady_clock;
+      const auto t0 = clock::now();
+      Result<ForwardPlan> fwd = ForwardPlan::create(**ctx, desc_of(c));
+      std::optional<BackwardPlan> bwd;
+      if (c.pass == Pass::kBwd) {
+        Result<BackwardPlan> b = BackwardPlan::create(**ctx, desc_of(c));
+        if (b) bwd.emplace(std::move(b).value());
+      }
+      const auto t1 = clock::now();
+      Result<Buffers> buffers = make_buffers(**ctx, c);
+      if (!fwd || !buffers || (c.pass == Pass::kBwd && !bwd)) {
+        std::fprintf(stderr, "vkattn-bench: %s: plan or buffers failed\n", c.name().c_str());
+        return 1;
+      }
+      const auto t2 = clock::now();
+      Status s = fwd->run(buffers->fwd);
+      if (s && bwd) s = bwd->run(buffers->bwd);
+      const auto t3 = clock::now();
+      if (!s) {
+        std::fprintf(stderr, "vkattn-bench: %s\n", s.to_string().c_str());
+        return 1;
+      }
+      const std::string key = c.pass == Pass::kBwd ? bwd->variant_name() : fwd->variant_name();
+      rows[key][2 * static_cast<std::size_t>(warm)] = std::chrono::duration<double, std::milli>(t1 - t0).count();
+      rows[key][2 * static_cast<std::size_t>(warm) + 1] = std::chrono::duration<double, std::milli>(t3 - t2).count();
+    }
+    if (warm == 0) {
+      if (Status s = (*ctx)->save_pipeline_cache(); !s) {
+        std::fprintf(stderr, "vkattn-bench: %s\n", s.to_string().c_str());
+        return 1;
       }
     }
   }
+  for (const auto& [name, r] : rows) {
+    std::printf("%-52s %9.1f ms %11.1f ms %9.1f ms %11.1f ms\n", name.c_str(), r[0], r[1], r[2], r[3]);
+  }
+  std::printf("(1st run: the first submission, where lavapipe compiles; the drivers' own disk caches are off)\n");
+  std::filesystem::remove_all(dir);
+  return 0;
+}
+
+void write_svg(const std::string& path, const std::vector<BenchCase>& cases, const std::string& device) {
+  std::map<std::string, ChartSeries> series;
+  for (const BenchCase& c : cases) {
+    auto it = g_tflops.find(c.name());
+    if (it == g_tflops.end() || it->second.empty()) continue;
+    std::vector<double> v = it->second;
+    std::sort(v.begin(), v.end());
+    ChartSeries& s = series[c.series()];
+    s.name = c.series();
+    s.points.emplace_back(static_cast<double>(c.seq_k), v[v.size() / 2]);  // the median repetition
+  }
+  std::vector<ChartSeries> list;
+  for (auto& [name, s] : series) list.push_back(std::move(s));
+  std::ofstream(path) << svg_line_chart("vkattn on " + device, "sequence length (keys)", "TFLOP/s", list);
+  std::fprintf(stderr, "vkattn-bench: wrote %s (%zu lines)\n", path.c_str(), list.size());
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   ContextOptions options;
+  std::string preset_name = "short", svg, filter;
+  bool timing = false;
   std::vector<char*> rest;
   for (int i = 0; i < argc; ++i) {
-    if (std::strncmp(argv[i], "--device=", 9) == 0) {
-      options.device = argv[i] + 9;
+    const std::string a = argv[i];
+    if (a.rfind("--device=", 0) == 0) {
+      options.device = a.substr(9);
+    } else if (a.rfind("--preset=", 0) == 0) {
+      preset_name = a.substr(9);
+    } else if (a.rfind("--svg=", 0) == 0) {
+      svg = a.substr(6);
+    } else if (a == "--pipeline-timing") {
+      timing = true;
+    } else if (a.rfind("--path=", 0) == 0) {
+      const std::string p = a.substr(7);
+      if (p == "auto") {
+        g_path = KernelPath::kAuto;
+      } else if (p == "scalar") {
+        g_path = KernelPath::kScalar;
+      } else {
+        std::fprintf(stderr, "vkattn-bench: --path=%s: %s\n", p.c_str(),
+                     p == "coopmat" ? "this build has no cooperative-matrix path yet" : "not auto, scalar or coopmat");
+        return 2;
+      }
     } else {
+      if (a.rfind("--benchmark_filter=", 0) == 0) filter = a.substr(19);
       rest.push_back(argv[i]);
     }
+  }
+  if (timing) {
+    setenv("MESA_SHADER_CACHE_DISABLE", "true", 0);
+    setenv("__GL_SHADER_DISK_CACHE", "0", 0);
+    return pipeline_timing(options);
   }
   Result<std::unique_ptr<Context>> ctx = Context::create(options);
   if (!ctx) {
@@ -177,13 +326,33 @@ int main(int argc, char** argv) {
     return 1;
   }
   g_ctx = std::move(ctx).value();
-  std::fprintf(stderr, "vkattn-bench: device %s\n", g_ctx->info().name.c_str());
+  const bool cpu = g_ctx->info().type == VK_PHYSICAL_DEVICE_TYPE_CPU;
+  if (cpu) g_dispatches_per_sample = 1;
+  std::fprintf(stderr, "vkattn-bench: device %s, preset %s\n", g_ctx->info().name.c_str(), preset_name.c_str());
+  const std::vector<BenchCase> cases = preset(preset_name, cpu);
+  if (cases.empty()) {
+    std::fprintf(stderr, "vkattn-bench: --preset=%s is not short, fa2 or decode\n", preset_name.c_str());
+    return 2;
+  }
   int rest_argc = static_cast<int>(rest.size());
   benchmark::Initialize(&rest_argc, rest.data());
-  register_all(g_ctx->info().type == VK_PHYSICAL_DEVICE_TYPE_CPU);
+  const std::regex wanted(filter.empty() ? "." : filter);
+  for (const BenchCase& c : cases) {
+    const std::string name = c.name();
+    if (!std::regex_search(name, wanted)) continue;
+    ++g_total;
+    benchmark::RegisterBenchmark(name.c_str(), bench_case, c)
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond)
+        ->MinTime(cpu ? 0.05 : 0.5)
+        ->Repetitions(3)
+        ->ReportAggregatesOnly(true);
+  }
   benchmark::AddCustomContext("device", g_ctx->info().name);
+  benchmark::AddCustomContext("preset", preset_name);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
+  if (!svg.empty()) write_svg(svg, cases, g_ctx->info().name);
   g_ctx.reset();
   return 0;
 }

@@ -1,11 +1,14 @@
-// The .npy reader/writer of the tools (bench/npy.*): round trips, a header exactly as NumPy
-// writes it, other versions, and every bad-file case with its message.
-#include "npy.hpp"
-
+// The tools' building blocks (bench/): the .npy reader/writer (round trips, a header exactly as
+// NumPy writes it, other versions, every bad-file case), the benchmark presets and FLOP formula,
+// and the SVG chart.
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <string>
+
+#include "bench_cases.hpp"
+#include "npy.hpp"
+#include "svg_chart.hpp"
 
 namespace vkattn::npy {
 namespace {
@@ -111,3 +114,57 @@ TEST(Npy, BadFiles) {
 
 }  // namespace
 }  // namespace vkattn::npy
+
+namespace vkattn::bench {
+namespace {
+
+TEST(BenchCases, FlopsFollowTheFlashAttentionPapers) {
+  BenchCase c;
+  c.batch = 2, c.q_heads = 3, c.kv_heads = 3, c.seq_q = c.seq_k = 1024, c.head_dim = 64;
+  const double full = 4.0 * 2 * 3 * 1024 * 1024 * 64;
+  EXPECT_DOUBLE_EQ(c.flops(), full);
+  c.mask = Mask::causal_mask();
+  EXPECT_NEAR(c.flops() / full, 0.5, 1e-3);  // (S + 1) / 2S
+  c.mask = Mask::window(127, 0);
+  EXPECT_NEAR(c.flops() / full, 128.0 / 1024, 1e-2);
+  c.mask = Mask{};
+  c.pass = Pass::kBwd;
+  EXPECT_DOUBLE_EQ(c.flops(), 2.5 * full);
+  c.pass = Pass::kFwdBwd;
+  EXPECT_DOUBLE_EQ(c.flops(), 3.5 * full);
+}
+
+TEST(BenchCases, Presets) {
+  const std::vector<BenchCase> fa2 = preset("fa2", false);
+  ASSERT_EQ(fa2.size(), 3u * 3 * 2 * 6);  // passes x head dims x causal x S = 512 ... 16k
+  for (const BenchCase& c : fa2) {
+    EXPECT_EQ(c.batch * c.seq_q, 16384) << c.name();
+    EXPECT_EQ(c.q_heads * c.head_dim, 2048) << c.name();
+    EXPECT_EQ(c.dtype, DType::kF16);
+  }
+  const std::vector<BenchCase> decode = preset("decode", false);
+  ASSERT_FALSE(decode.empty());
+  for (const BenchCase& c : decode) {
+    EXPECT_LE(c.seq_q, 8);
+    EXPECT_LE(c.seq_k, 32768);
+    EXPECT_EQ(c.q_heads, 8 * c.kv_heads) << c.name();
+  }
+  EXPECT_FALSE(preset("short", true).empty());
+  EXPECT_TRUE(preset("nope", true).empty());
+}
+
+TEST(SvgChart, OneLinePerSeriesWithEscapedNames) {
+  const std::string svg =
+      svg_line_chart("t<1>", "x", "y", {{"fwd a&b", {{512, 1.0}, {1024, 2.0}, {2048, 2.5}}}, {"bwd", {{512, 0.5}}}});
+  EXPECT_EQ(svg.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\"", 0), 0u);
+  EXPECT_NE(svg.find("t&lt;1&gt;"), std::string::npos);
+  EXPECT_NE(svg.find("fwd a&amp;b"), std::string::npos);
+  std::size_t lines = 0;
+  for (std::size_t p = svg.find("<polyline"); p != std::string::npos; p = svg.find("<polyline", p + 1)) ++lines;
+  EXPECT_EQ(lines, 2u);
+  EXPECT_NE(svg.find(">1024</text>"), std::string::npos) << "x ticks at the measured lengths";
+  EXPECT_EQ(svg.substr(svg.size() - 7), "</svg>\n");
+}
+
+}  // namespace
+}  // namespace vkattn::bench

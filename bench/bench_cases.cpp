@@ -1,0 +1,117 @@
+#include "bench_cases.hpp"
+
+#include <algorithm>
+
+namespace vkattn::bench {
+namespace {
+
+// Query-key pairs `mask` leaves visible for Sq queries and Sk keys (no documents or padding).
+double visible_pairs(const Mask& mask, std::int64_t sq, std::int64_t sk) {
+  double pairs = 0;
+  for (std::int64_t i = 0; i < sq; ++i) {
+    const std::int64_t diag = mask.align == Align::kBottomRight ? i + sk - sq : i;
+    std::int64_t lo = 0, hi = sk - 1;
+    if (mask.causal) hi = std::min(hi, diag);
+    if (mask.window_right) hi = std::min(hi, diag + *mask.window_right);
+    if (mask.window_left) lo = std::max(lo, diag - *mask.window_left);
+    pairs += static_cast<double>(std::max<std::int64_t>(0, hi - lo + 1));
+  }
+  return pairs;
+}
+
+BenchCase make(Pass pass, std::int64_t b, std::int64_t hq, std::int64_t hkv, std::int64_t sq, std::int64_t sk,
+               std::int64_t d, DType dtype, const std::string& mask_name, const Mask& mask) {
+  BenchCase c;
+  c.pass = pass;
+  c.batch = b, c.q_heads = hq, c.kv_heads = hkv, c.seq_q = sq, c.seq_k = sk, c.head_dim = d;
+  c.dtype = dtype;
+  c.mask_name = mask_name;
+  c.mask = mask;
+  return c;
+}
+
+const Mask kCausal = Mask::causal_mask(Align::kBottomRight);
+
+}  // namespace
+
+const char* to_string(Pass p) {
+  switch (p) {
+    case Pass::kFwd:
+      return "fwd";
+    case Pass::kBwd:
+      return "bwd";
+    case Pass::kFwdBwd:
+      return "fwdbwd";
+  }
+  return "?";
+}
+
+std::string BenchCase::name() const {
+  return std::string(to_string(pass)) + "/" + vkattn::to_string(dtype) + "/" + mask_name + "/b" +
+         std::to_string(batch) + "_h" + std::to_string(q_heads) + "x" + std::to_string(kv_heads) + "_sq" +
+         std::to_string(seq_q) + "_sk" + std::to_string(seq_k) + "_d" + std::to_string(head_dim);
+}
+
+std::string BenchCase::series() const {
+  return std::string(to_string(pass)) + " " + vkattn::to_string(dtype) + " " + mask_name + " d" +
+         std::to_string(head_dim);
+}
+
+double BenchCase::flops() const {
+  const double fwd =
+      4.0 * static_cast<double>(batch * q_heads) * static_cast<double>(head_dim) * visible_pairs(mask, seq_q, seq_k);
+  return pass == Pass::kFwd ? fwd : pass == Pass::kBwd ? 2.5 * fwd : 3.5 * fwd;
+}
+
+double BenchCase::bytes() const {
+  const double q = static_cast<double>(batch * q_heads * seq_q * head_dim);
+  const double kv = static_cast<double>(batch * kv_heads * seq_k * head_dim);
+  const double fwd = (2 * q + 2 * kv) * static_cast<double>(dtype_size(dtype));  // Q, K, V read; O written
+  return pass == Pass::kFwd ? fwd : 2 * fwd;  // the backward also reads dO, O and writes dQ, dK, dV
+}
+
+std::vector<BenchCase> preset(const std::string& name, bool cpu) {
+  std::vector<BenchCase> cases;
+  if (name == "short") {
+    struct Shape {
+      std::int64_t b, h, s, d;
+    };
+    const std::vector<Shape> shapes = cpu ? std::vector<Shape>{{1, 4, 256, 64}, {1, 2, 512, 128}}
+                                          : std::vector<Shape>{{4, 16, 4096, 64}, {4, 16, 4096, 128}};
+    for (const Shape& s : shapes) {
+      const std::string win = "win" + std::to_string(s.s / 8) + "_br";
+      for (DType dtype : {DType::kF16, DType::kF32}) {
+        // Tile skipping shows as time: causal about half of nomask, a window of S/8 about 1/8.
+        cases.push_back(make(Pass::kFwd, s.b, s.h, s.h, s.s, s.s, s.d, dtype, "nomask", Mask{}));
+        cases.push_back(make(Pass::kFwd, s.b, s.h, s.h, s.s, s.s, s.d, dtype, "causal_br", kCausal));
+        cases.push_back(make(Pass::kFwd, s.b, s.h, s.h, s.s, s.s, s.d, dtype, win, Mask::window(s.s / 8, 0)));
+      }
+    }
+    const Shape& s = shapes.front();
+    for (Pass pass : {Pass::kBwd, Pass::kFwdBwd}) {
+      cases.push_back(make(pass, s.b, s.h, s.h, s.s, s.s, s.d, DType::kF16, "nomask", Mask{}));
+      cases.push_back(make(pass, s.b, s.h, s.h, s.s, s.s, s.d, DType::kF16, "causal_br", kCausal));
+    }
+  } else if (name == "fa2") {
+    for (Pass pass : {Pass::kFwd, Pass::kBwd, Pass::kFwdBwd}) {
+      for (std::int64_t d : {64, 128, 256}) {
+        for (bool causal : {false, true}) {
+          for (std::int64_t s = 512; s <= 16384; s *= 2) {
+            const std::int64_t h = 2048 / d, b = 16384 / s;
+            cases.push_back(
+                make(pass, b, h, h, s, s, d, DType::kF16, causal ? "causal_br" : "nomask", causal ? kCausal : Mask{}));
+          }
+        }
+      }
+    }
+  } else if (name == "decode") {
+    for (std::int64_t sq : {1, 2, 4, 8}) {
+      for (std::int64_t sk : {1024, 4096, 8192, 16384, 32768}) {
+        cases.push_back(make(Pass::kFwd, 1, 32, 4, sq, sk, 128, DType::kF16, "causal_br", kCausal));
+      }
+    }
+  }
+  return cases;
+}
+
+}  // namespace vkattn::bench

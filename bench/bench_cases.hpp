@@ -1,0 +1,43 @@
+// What vkattn-bench measures: passes x variants x shapes, grouped in presets, and the FLOP
+// counts the FlashAttention papers use.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "vkattn/vkattn.hpp"
+
+namespace vkattn::bench {
+
+enum class Pass { kFwd, kBwd, kFwdBwd };
+const char* to_string(Pass p);  // "fwd", "bwd", "fwdbwd"
+
+struct BenchCase {
+  Pass pass = Pass::kFwd;
+  std::int64_t batch = 1, q_heads = 1, kv_heads = 1, seq_q = 1, seq_k = 1, head_dim = 64;
+  DType dtype = DType::kF16;
+  std::string mask_name;  // "nomask", "causal_br", "win512_br"
+  Mask mask;
+
+  // "fwd/f16/causal_br/b4_h16x16_sq4096_sk4096_d64": the benchmark name.
+  std::string name() const;
+  // The chart series this case belongs to: everything but the sequence length and batch.
+  std::string series() const;
+  // FLOPs by the FlashAttention papers' formula: 4 * B * Hq * D * (visible query-key pairs) for
+  // the forward (4 * B * H * Sq * Sk * D without a mask, about half with a causal one), 2.5x
+  // that for the backward, 3.5x for forward + backward.
+  double flops() const;
+  // Bytes of Q, K, V, O (and dO, dQ, dK, dV for the backward) moved at least once.
+  double bytes() const;
+};
+
+// Presets:
+//   short   (default) a minute on lavapipe; the FlashAttention shapes (4, 16, 4096, 64/128) on GPUs
+//   fa2     the FlashAttention-2 paper's sweep: B * S = 16k tokens, S = 512 ... 16k, H * D = 2048,
+//           D = 64, 128, 256, causal and not, fp16, every pass
+//   decode  Sq = 1 ... 8 against Sk up to 32k, GQA 8:1 (Hq 32, Hkv 4), D = 128, fp16, forward
+// Returns an empty list for an unknown name.
+std::vector<BenchCase> preset(const std::string& name, bool cpu);
+
+}  // namespace vkattn::bench

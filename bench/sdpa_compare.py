@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Times PyTorch SDPA (FlashAttention-2 backend) on the shapes of a vkattn-bench preset and prints
+one CSV line per case, named like vkattn-bench's benchmarks, with the same FLOP formula
+(4*B*H*S*S*D forward, halved when causal; 2.5x for bwd, 3.5x for fwdbwd).
+
+  python3 bench/sdpa_compare.py --preset=fa2 [--filter=REGEX] [--passes=fwd,bwd,fwdbwd]
+
+Needs torch with CUDA; CI never runs it. Median of 20 runs timed with CUDA events.
+"""
+import argparse
+import re
+
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+
+def fa2_cases():
+    for d in (64, 128, 256):
+        for causal in (False, True):
+            s = 512
+            while s <= 16384:
+                yield 16384 // s, 2048 // d, s, d, causal
+                s *= 2
+
+
+def short_gpu_cases():
+    for d in (64, 128):
+        for causal in (False, True):
+            yield 4, 16, 4096, d, causal
+
+
+def median_ms(fn, reps=20):
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(reps):
+        e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        e0.record()
+        fn()
+        e1.record()
+        torch.cuda.synchronize()
+        times.append(e0.elapsed_time(e1))
+    times.sort()
+    return times[len(times) // 2]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--preset", default="fa2", choices=["fa2", "short"])
+    ap.add_argument("--filter", default=".")
+    ap.add_argument("--passes", default="fwd,bwd,fwdbwd")
+    args = ap.parse_args()
+    cases = fa2_cases() if args.preset == "fa2" else short_gpu_cases()
+    print("name,ms,TFLOP/s")
+    for b, h, s, d, causal in cases:
+        for p in args.passes.split(","):
+            name = f"{p}/f16/{'causal_br' if causal else 'nomask'}/b{b}_h{h}x{h}_sq{s}_sk{s}_d{d}"
+            if not re.search(args.filter, name):
+                continue
+            q, k, v = (torch.randn(b, h, s, d, device="cuda", dtype=torch.float16, requires_grad=(p != "fwd"))
+                       for _ in range(3))
+            with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+                if p == "fwd":
+                    fn = lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+                else:
+                    o = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+                    do = torch.randn_like(o)
+                    if p == "bwd":
+                        fn = lambda: torch.autograd.grad(o, (q, k, v), do, retain_graph=True)
+                    else:
+                        fn = lambda: torch.autograd.grad(F.scaled_dot_product_attention(q, k, v, is_causal=causal),
+                                                         (q, k, v), do)
+                ms = median_ms(fn)
+            flops = 4 * b * h * s * s * d / (2 if causal else 1) * {"fwd": 1, "bwd": 2.5, "fwdbwd": 3.5}[p]
+            print(f"{name},{ms:.3f},{flops / ms / 1e9:.1f}", flush=True)
+            del q, k, v
+
+
+if __name__ == "__main__":
+    main()

@@ -334,19 +334,21 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "vkattn-bench: --preset=%s is not short, fa2 or decode\n", preset_name.c_str());
     return 2;
   }
+  // Defaults as flags (before the caller's, which win), not per benchmark: per-benchmark
+  // settings would append "/min_time:.../repeats:3" to every name and break anchored filters.
+  std::string min_time = std::string("--benchmark_min_time=") + (cpu ? "0.05" : "0.5");
+  std::string repetitions = "--benchmark_repetitions=3";
+  std::string aggregates = "--benchmark_report_aggregates_only=true";
+  rest.insert(rest.begin() + 1, {min_time.data(), repetitions.data(), aggregates.data()});
   int rest_argc = static_cast<int>(rest.size());
   benchmark::Initialize(&rest_argc, rest.data());
   const std::regex wanted(filter.empty() ? "." : filter);
   for (const BenchCase& c : cases) {
     const std::string name = c.name();
-    if (!std::regex_search(name, wanted)) continue;
+    // Google Benchmark matches the filter against the full name, which ends in "/manual_time".
+    if (!std::regex_search(name + "/manual_time", wanted)) continue;
     ++g_total;
-    benchmark::RegisterBenchmark(name.c_str(), bench_case, c)
-        ->UseManualTime()
-        ->Unit(benchmark::kMillisecond)
-        ->MinTime(cpu ? 0.05 : 0.5)
-        ->Repetitions(3)
-        ->ReportAggregatesOnly(true);
+    benchmark::RegisterBenchmark(name.c_str(), bench_case, c)->UseManualTime()->Unit(benchmark::kMillisecond);
   }
   benchmark::AddCustomContext("device", g_ctx->info().name);
   benchmark::AddCustomContext("preset", preset_name);

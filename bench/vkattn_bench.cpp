@@ -45,6 +45,8 @@ KernelPath g_path = KernelPath::kAuto;
 std::set<std::string> g_started;  // for progress
 std::size_t g_total = 0;
 std::map<std::string, std::vector<double>> g_tflops;  // per benchmark, one value per repetition
+std::string g_svg;                                      // --svg: rewritten after every benchmark run
+std::vector<BenchCase> g_cases;
 
 void compute_barrier(VkCommandBuffer cmd) {
   VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT,
@@ -111,6 +113,8 @@ Result<Buffers> make_buffers(Context& ctx, const BenchCase& c) {
   return b;
 }
 
+void write_svg(const std::string& path, const std::vector<BenchCase>& cases, const std::string& device);
+
 void bench_case(benchmark::State& state, BenchCase c) {
   Context& ctx = *g_ctx;
   const std::string name = c.name();
@@ -166,6 +170,7 @@ void bench_case(benchmark::State& state, BenchCase c) {
   if (c.pass == Pass::kFwdBwd) label += " + " + bwd->variant_name();
   state.SetLabel(label);
   if (samples > 0) g_tflops[name].push_back(c.flops() / (total / static_cast<double>(samples)) * 1e-12);
+  if (!g_svg.empty()) write_svg(g_svg, g_cases, ctx.info().name);  // so an interrupted sweep keeps its chart
 }
 
 // Pipeline creation with an empty and with a loaded VkPipelineCache, for a few variants. The
@@ -279,14 +284,13 @@ void write_svg(const std::string& path, const std::vector<BenchCase>& cases, con
   std::vector<ChartSeries> list;
   for (auto& [name, s] : series) list.push_back(std::move(s));
   std::ofstream(path) << svg_line_chart("vkattn on " + device, "sequence length (keys)", "TFLOP/s", list);
-  std::fprintf(stderr, "vkattn-bench: wrote %s (%zu lines)\n", path.c_str(), list.size());
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   ContextOptions options;
-  std::string preset_name = "short", svg, filter;
+  std::string preset_name = "short", filter;
   bool timing = false;
   std::vector<char*> rest;
   for (int i = 0; i < argc; ++i) {
@@ -296,7 +300,7 @@ int main(int argc, char** argv) {
     } else if (a.rfind("--preset=", 0) == 0) {
       preset_name = a.substr(9);
     } else if (a.rfind("--svg=", 0) == 0) {
-      svg = a.substr(6);
+      g_svg = a.substr(6);
     } else if (a == "--pipeline-timing") {
       timing = true;
     } else if (a.rfind("--path=", 0) == 0) {
@@ -329,7 +333,8 @@ int main(int argc, char** argv) {
   const bool cpu = g_ctx->info().type == VK_PHYSICAL_DEVICE_TYPE_CPU;
   if (cpu) g_dispatches_per_sample = 1;
   std::fprintf(stderr, "vkattn-bench: device %s, preset %s\n", g_ctx->info().name.c_str(), preset_name.c_str());
-  const std::vector<BenchCase> cases = preset(preset_name, cpu);
+  g_cases = preset(preset_name, cpu);
+  const std::vector<BenchCase>& cases = g_cases;
   if (cases.empty()) {
     std::fprintf(stderr, "vkattn-bench: --preset=%s is not short, fa2 or decode\n", preset_name.c_str());
     return 2;
@@ -354,7 +359,7 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("preset", preset_name);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
-  if (!svg.empty()) write_svg(svg, cases, g_ctx->info().name);
+  if (!g_svg.empty()) std::fprintf(stderr, "vkattn-bench: wrote %s\n", g_svg.c_str());
   g_ctx.reset();
   return 0;
 }

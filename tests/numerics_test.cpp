@@ -1,0 +1,132 @@
+// Numerics at the edges: no NaN or Inf where the fp64 reference is finite, for fp32 inputs of
+// magnitude up to 1e4, fp16 inputs near the top of their range (huge logits), a single visible
+// key per row, Sk = 1, and (label "long" in numerics_long_test) rows of 32k keys.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "support/attention_case.hpp"
+#include "support/backward_case.hpp"
+#include "support/vk_test.hpp"
+
+namespace vkattn::test {
+namespace {
+
+void expect_all_finite(const std::vector<float>& x, const std::string& what) {
+  std::size_t bad = 0;
+  for (float e : x) bad += std::isfinite(e) ? 0u : 1u;
+  EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << x.size() << " values are NaN or Inf";
+}
+
+class Numerics : public VkTest {
+ protected:
+  // A case whose Q, K, V are uniform(-magnitude, magnitude), rounded to the dtype.
+  Result<AttentionCase> make_case(const CaseShape& shape, float magnitude, std::mt19937_64& rng) {
+    Result<AttentionCase> c = AttentionCase::create(ctx(), shape, rng);
+    if (!c) return c;
+    for (auto [values, role] : {std::pair{&c->q, Role::kQ}, std::pair{&c->k, Role::kK}, std::pair{&c->v, Role::kV}}) {
+      for (float& e : *values) e *= magnitude;
+      round_to_dtype(*values, shape.dtype);
+      Result<Tensor> t = c->device_tensor(ctx(), *values, role);
+      if (!t) return t.status();
+      (role == Role::kQ ? c->q_dev : role == Role::kK ? c->k_dev : c->v_dev) = std::move(t).value();
+    }
+    return c;
+  }
+};
+
+TEST_F(Numerics, LargeFp32InputsStayFinite) {
+  const std::uint64_t seed = test_seed();
+  SCOPED_TRACE("VKATTN_TEST_SEED=" + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  for (const Mask& mask : {kNoMask, kCausalBR}) {
+    CaseShape shape{2, 2, 2, 60, 70, 64, DType::kF32, mask, Layout::kBHSD, true};
+    shape.mod.sinks = mask.causal;
+    Result<AttentionCase> c = make_case(shape, 1e4f, rng);
+    ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+    ASSERT_TRUE(ForwardPlan::create(ctx(), c->desc())->run(c->tensors()).is_ok());
+    const RefResult ref = reference_forward(c->ref, c->q, c->k, c->v);
+    for (double r : ref.lse) ASSERT_TRUE(std::isfinite(r));
+    expect_all_finite(c->download_o(), "O");
+    expect_all_finite(c->download_lse(), "LSE");
+    // Logits of about 1e9: the softmax is one-hot up to fp32 rounding of the scores, so LSE
+    // (which is the top score plus a log of at most Sk) agrees to fp32's relative precision.
+    expect_close(c->download_lse(), ref.lse, Tolerance{0.0, 1e-5}, "LSE");
+  }
+}
+
+TEST_F(Numerics, Fp16NearTheTopOfItsRangeStaysFinite) {
+  const std::uint64_t seed = test_seed();
+  SCOPED_TRACE("VKATTN_TEST_SEED=" + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  CaseShape shape{1, 2, 2, 50, 66, 64, DType::kF16, kNoMask, Layout::kBHSD, true};
+  shape.mod.softcap = 50.0f;  // a softcap turns the huge logits into saturated tanh
+  for (bool softcap : {false, true}) {
+    CaseShape s = shape;
+    if (!softcap) s.mod.softcap.reset();
+    Result<AttentionCase> c = make_case(s, 6e4f, rng);  // fp16 max is 65504
+    ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+    ASSERT_TRUE(ForwardPlan::create(ctx(), c->desc())->run(c->tensors()).is_ok());
+    expect_all_finite(c->download_o(), "O");
+    expect_all_finite(c->download_lse(), "LSE");
+  }
+}
+
+TEST_F(Numerics, LargeInputsGiveFiniteGradients) {
+  const std::uint64_t seed = test_seed();
+  SCOPED_TRACE("VKATTN_TEST_SEED=" + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  CaseShape shape{1, 2, 1, 40, 50, 32, DType::kF32, kCausalBR, Layout::kBHSD, true};
+  shape.mod.softcap = 20.0f;
+  Result<AttentionCase> c = make_case(shape, 1e3f, rng);
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  BackwardCase b{std::move(c).value(), {}, {}, {}, {}, {}, {}, {}, {}};
+  ASSERT_TRUE(ForwardPlan::create(ctx(), b.fwd.desc())->run(b.fwd.tensors()).is_ok());
+  b.d_o.assign(b.fwd.q.size() / static_cast<std::size_t>(shape.head_dim) * static_cast<std::size_t>(shape.head_dim),
+               1.0f);
+  for (auto [dev, values, role] :
+       {std::tuple{&b.do_dev, &b.d_o, Role::kO}, std::tuple{&b.dq_dev, &b.fwd.q, Role::kQ},
+        std::tuple{&b.dk_dev, &b.fwd.k, Role::kK}, std::tuple{&b.dv_dev, &b.fwd.v, Role::kV}}) {
+    Result<Tensor> t = b.fwd.device_tensor(ctx(), *values, role);
+    ASSERT_TRUE(t.is_ok());
+    *dev = std::move(t).value();
+  }
+  ASSERT_TRUE(b.poison().is_ok());
+  ASSERT_TRUE(BackwardPlan::create(ctx(), b.fwd.desc())->run(b.tensors()).is_ok());
+  for (const Tensor* t : {&*b.dq_dev, &*b.dk_dev, &*b.dv_dev}) expect_all_finite(t->download().value(), "gradient");
+}
+
+// Exactly one visible key per row: O is that key's value row and LSE its score.
+TEST_F(Numerics, SingleVisibleKey) {
+  const std::uint64_t seed = test_seed();
+  SCOPED_TRACE("VKATTN_TEST_SEED=" + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  for (DType dtype : {DType::kF32, DType::kF16}) {
+    const CaseShape shape{2, 2, 1, 70, 70, 32, dtype, Mask::window(0, 0, Align::kTopLeft), Layout::kBHSD, true};
+    Result<AttentionCase> c = AttentionCase::create(ctx(), shape, rng);
+    ASSERT_TRUE(c.is_ok());
+    run_and_compare(ctx(), *c);
+    const std::vector<float> o = c->download_o();
+    for (std::size_t n = 0; n < o.size(); ++n) {
+      const std::size_t row = n / 32, d = n % 32;
+      const std::size_t i = row % 70, b = row / 140;
+      ASSERT_EQ(o[n], c->v[(b * 70 + i) * 32 + d]) << "O is exactly the visible value row";
+    }
+  }
+}
+
+TEST_F(Numerics, OneKey) {
+  const std::uint64_t seed = test_seed();
+  SCOPED_TRACE("VKATTN_TEST_SEED=" + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  for (DType dtype : {DType::kF32, DType::kF16}) {
+    const CaseShape shape{2, 3, 3, 45, 1, 16, dtype, kNoMask, Layout::kBSHD, true};
+    Result<AttentionCase> c = AttentionCase::create(ctx(), shape, rng);
+    ASSERT_TRUE(c.is_ok());
+    run_and_compare(ctx(), *c);
+  }
+}
+
+}  // namespace
+}  // namespace vkattn::test

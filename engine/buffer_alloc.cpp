@@ -17,6 +17,12 @@ Status allocate(const ContextState& s, VkDeviceSize bytes, VkBufferUsageFlags us
                 VkMemoryPropertyFlags preferred, BufferAlloc& out) {
   out.device = s.device;
   out.size = bytes;
+  // Requests past the device's limits fail here, before Vulkan sees them (the validation layer
+  // would flag them, and some drivers abort on them).
+  if (s.info.max_buffer_size != 0 && bytes > s.info.max_buffer_size) {
+    return Status(ErrorCode::kOutOfMemory, "a buffer of " + std::to_string(bytes) + " bytes exceeds maxBufferSize = " +
+                                               std::to_string(s.info.max_buffer_size));
+  }
   VkBufferCreateInfo bi{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
   bi.size = bytes;
   bi.usage = usage;
@@ -26,6 +32,13 @@ Status allocate(const ContextState& s, VkDeviceSize bytes, VkBufferUsageFlags us
   vkGetBufferMemoryRequirements(s.device, out.buffer, &req);
   const int type = s.find_memory_type(req.memoryTypeBits, required, preferred);
   if (type < 0) return Status(ErrorCode::kUnsupported, "no memory type with the required properties");
+  const VkDeviceSize heap = s.memory.memoryHeaps[s.memory.memoryTypes[type].heapIndex].size;
+  if (req.size > heap || (s.info.max_memory_allocation_size != 0 && req.size > s.info.max_memory_allocation_size)) {
+    return Status(ErrorCode::kOutOfMemory,
+                  "an allocation of " + std::to_string(req.size) + " bytes exceeds the memory heap (" +
+                      std::to_string(heap) +
+                      " bytes) or maxMemoryAllocationSize = " + std::to_string(s.info.max_memory_allocation_size));
+  }
   VkMemoryAllocateInfo ai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
   ai.allocationSize = req.size;
   ai.memoryTypeIndex = static_cast<std::uint32_t>(type);

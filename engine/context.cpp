@@ -69,7 +69,9 @@ VKAPI_ATTR VkBool32 VKAPI_CALL on_validation_message(VkDebugUtilsMessageSeverity
 
 // Fills DeviceInfo and memory properties; resolves extension entry points.
 void query_device(ContextState& s, bool push_descriptor_enabled, bool debug_utils_enabled) {
-  VkPhysicalDeviceDriverProperties driver{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
+  VkPhysicalDeviceMaintenance4Properties m4{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_4_PROPERTIES};
+  VkPhysicalDeviceVulkan11Properties v11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_PROPERTIES, &m4};
+  VkPhysicalDeviceDriverProperties driver{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES, &v11};
   VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &driver};
   vkGetPhysicalDeviceProperties2(s.physical_device, &p2);
   const VkPhysicalDeviceProperties& p = p2.properties;
@@ -88,6 +90,8 @@ void query_device(ContextState& s, bool push_descriptor_enabled, bool debug_util
   i.max_workgroup_invocations = p.limits.maxComputeWorkGroupInvocations;
   for (int k = 0; k < 3; ++k) i.max_workgroup_count[k] = p.limits.maxComputeWorkGroupCount[k];
   i.max_storage_buffer_range = p.limits.maxStorageBufferRange;
+  i.max_buffer_size = m4.maxBufferSize;
+  i.max_memory_allocation_size = v11.maxMemoryAllocationSize;
   i.min_storage_buffer_offset_alignment = p.limits.minStorageBufferOffsetAlignment;
   i.timestamp_period_ns = p.limits.timestampPeriod;
   std::uint32_t n = 0;

@@ -66,6 +66,8 @@ struct DeviceInfo {
   std::uint32_t max_workgroup_invocations = 0;
   std::uint32_t max_workgroup_count[3] = {};
   std::uint64_t max_storage_buffer_range = 0;
+  std::uint64_t max_buffer_size = 0;             // maxBufferSize (Vulkan 1.3)
+  std::uint64_t max_memory_allocation_size = 0;  // maxMemoryAllocationSize (Vulkan 1.1)
   std::uint64_t min_storage_buffer_offset_alignment = 0;
   float timestamp_period_ns = 0.0f;
   bool timestamps = false;        // compute queue supports timestamps

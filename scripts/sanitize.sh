@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Sanitizer runs of the suite (CI runs both after the main test command):
+#   bash scripts/sanitize.sh asan   AddressSanitizer + UndefinedBehaviorSanitizer build of
+#                                   everything in build-asan/, then every CI test under it
+#   bash scripts/sanitize.sh tsan   ThreadSanitizer build of the concurrency test in
+#                                   build-tsan/, then that test
+# Only vkattn's own code is instrumented; the Vulkan loader, the validation layer and lavapipe
+# are the system's uninstrumented libraries.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+mode=${1:-asan}
+jobs=${JOBS:-$(nproc)}
+bash "$root/scripts/install_deps.sh"
+case "$mode" in
+  asan)
+    build="$root/build-asan"
+    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVKATTN_SANITIZE=address,undefined
+    cmake --build "$build" -j "$jobs"
+    export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:suppressions=$root/scripts/asan.supp"
+    export LSAN_OPTIONS="suppressions=$root/scripts/lsan.supp:print_suppressions=0"
+    export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+    cd "$build" && ctest --output-on-failure -j "$jobs" --timeout 900 -LE long
+    ;;
+  tsan)
+    build="$root/build-tsan"
+    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVKATTN_SANITIZE=thread -DVKATTN_BUILD_BENCH=OFF
+    cmake --build "$build" -j "$jobs" --target concurrency_test
+    TSAN_OPTIONS="halt_on_error=1" "$build/tests/concurrency_test"
+    ;;
+  *)
+    echo "usage: $0 asan|tsan" >&2
+    exit 2
+    ;;
+esac

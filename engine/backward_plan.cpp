@@ -13,6 +13,7 @@
 #include "context_state.hpp"
 #include "descriptor_binder.hpp"
 #include "pipeline_registry.hpp"
+#include "run_isolated.hpp"
 #include "vk_util.hpp"
 #include "vkattn/backward.hpp"
 #include "vkattn/context.hpp"
@@ -390,19 +391,7 @@ Status BackwardPlan::record(VkCommandBuffer cmd, const BackwardTensors& t) {
 Status BackwardPlan::run(const BackwardTensors& t) {
   Result<BoundBackward> b = impl_->bind(t);
   if (!b) return b.status();
-  Status recorded;
-  VKATTN_TRY(impl_->ctx->submit_and_wait([&](VkCommandBuffer cmd) {
-    VkMemoryBarrier before{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_MEMORY_WRITE_BIT,
-                           VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT};
-    vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &before,
-                         0, nullptr, 0, nullptr);
-    recorded = impl_->record_bound(cmd, b.value());
-    VkMemoryBarrier after{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_SHADER_WRITE_BIT,
-                          VK_ACCESS_MEMORY_READ_BIT | VK_ACCESS_MEMORY_WRITE_BIT};
-    vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, 0, 1, &after, 0,
-                         nullptr, 0, nullptr);
-  }));
-  return recorded;
+  return run_isolated(*impl_->ctx, [&](VkCommandBuffer cmd) { return impl_->record_bound(cmd, b.value()); });
 }
 
 }  // namespace vkattn

@@ -26,8 +26,18 @@ TEST_F(Concurrency, ThreadsWithDistinctVariantsShareOneContext) {
       std::mt19937_64 rng(seed + static_cast<std::uint64_t>(t));
       for (int round = 0; round < 3; ++round) {
         // A variant no other thread uses in this round: head dim and mask differ.
-        CaseShape shape{1, 2, 2, 30 + 7 * t, 41, 8 * (t + 1), t % 2 ? DType::kF16 : DType::kF32,
-                        round == 0 ? kNoMask : round == 1 ? kCausalBR : Mask::window(5, 3), Layout::kBHSD, true};
+        CaseShape shape{1,
+                        2,
+                        2,
+                        30 + 7 * t,
+                        41,
+                        8 * (t + 1),
+                        t % 2 ? DType::kF16 : DType::kF32,
+                        round == 0   ? kNoMask
+                        : round == 1 ? kCausalBR
+                                     : Mask::window(5, 3),
+                        Layout::kBHSD,
+                        true};
         if (round == 2) shape.mod.softcap = 1.0f + static_cast<float>(t);
         if (t == 0 && round == 1) {  // one backward among the forwards
           Result<BackwardCase> b = BackwardCase::create(ctx(), shape, rng);

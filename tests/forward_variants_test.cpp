@@ -17,11 +17,6 @@ namespace {
 constexpr DType F32 = DType::kF32;
 constexpr DType F16 = DType::kF16;
 
-CaseShape make(CaseShape c, const std::function<void(CaseShape&)>& f) {
-  f(c);
-  return c;
-}
-
 // B = 2, Hq = 2, Sq = 70, Sk = 90 (off tile multiples), D = 32, fp32, BHSD.
 const CaseShape kBase{2, 2, 2, 70, 90, 32, F32, kNoMask, Layout::kBHSD, true};
 

@@ -50,6 +50,12 @@ struct CaseShape {
   std::string name() const;
 };
 
+// `c` changed by `f`: builds case lists from a base shape.
+inline CaseShape make(CaseShape c, const std::function<void(CaseShape&)>& f) {
+  f(c);
+  return c;
+}
+
 // gtest prints parameters with this (the name, not the bytes).
 inline void PrintTo(const CaseShape& c, std::ostream* os) { *os << c.name(); }
 

@@ -3,6 +3,7 @@
 // [T, H, D]), the optional mask and score_mod inputs, and output/input overlap.
 #pragma once
 
+#include <array>
 #include <optional>
 #include <vector>
 
@@ -29,6 +30,36 @@ struct AuxViews {
 struct BoundAux {
   std::optional<BoundView> bias, slopes, table, sinks, docs_q, docs_k;
 };
+
+// Writes an addressing into a push block's (offset, stride_b, stride_h, stride_s) fields.
+inline void set_addressing(const Addressing& a, std::uint32_t& offset, std::uint32_t& sb, std::uint32_t& sh,
+                           std::uint32_t& ss) {
+  offset = a.offset, sb = a.stride_b, sh = a.stride_h, ss = a.stride_s;
+}
+
+// Binding indices of the mask and score_mod inputs in a kernel's set 0.
+struct AuxBindings {
+  std::uint32_t bias, slopes, table, sinks, docs_q, docs_k;
+};
+
+// Binds the present mask and score_mod inputs and writes their push fields (the push blocks of
+// the attention kernels share these field names; a block without `sinks_offset` gets none).
+template <class Push, std::size_t N>
+void apply_aux(const BoundAux& a, const AuxBindings& at, std::array<VkDescriptorBufferInfo, N>& d, Push& p) {
+  if (a.bias) {
+    d[at.bias] = a.bias->descriptor;
+    p.bias_offset = a.bias->element_offset;
+    p.bias_stride_b = a.bias->strides[0], p.bias_stride_h = a.bias->strides[1], p.bias_stride_q = a.bias->strides[2];
+  }
+  if (a.slopes) d[at.slopes] = a.slopes->descriptor, p.slopes_offset = a.slopes->element_offset;
+  if (a.table) d[at.table] = a.table->descriptor, p.table_offset = a.table->element_offset;
+  if (a.docs_q) d[at.docs_q] = a.docs_q->descriptor, p.docs_q_offset = a.docs_q->element_offset;
+  if (a.docs_k) d[at.docs_k] = a.docs_k->descriptor, p.docs_k_offset = a.docs_k->element_offset;
+  if (a.sinks) {
+    d[at.sinks] = a.sinks->descriptor;
+    if constexpr (requires { p.sinks_offset; }) p.sinks_offset = a.sinks->element_offset;
+  }
+}
 
 class ViewChecker {
  public:

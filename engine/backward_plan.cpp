@@ -62,8 +62,23 @@ Result<Kernel> make_kernel(ContextState& s, ShaderId shader, const BwdSpecConsta
   return k;
 }
 
-void set(const Addressing& a, std::uint32_t& offset, std::uint32_t& sb, std::uint32_t& sh, std::uint32_t& ss) {
-  offset = a.offset, sb = a.stride_b, sh = a.stride_h, ss = a.stride_s;
+// Binding indices of the mask and score_mod inputs in the dq/dkdv/dparam layout.
+constexpr AuxBindings kBwdAux{kBwdBias, kBwdSlopes, kBwdTable, kBwdSinks, kBwdDocsQ, kBwdDocsK};
+
+// The inputs every dq/dkdv/dparam dispatch reads, as their push blocks address them.
+struct BwdInputs {
+  Addressing q, k, v, d_o;
+  BoundAux aux;
+};
+
+// Writes the fields the three kernels' push blocks share (binding the aux inputs into `d`).
+template <class Push>
+void write_inputs(const BwdInputs& in, std::array<VkDescriptorBufferInfo, kBwdBindingCount>& d, Push& p) {
+  set_addressing(in.q, p.q_offset, p.q_stride_b, p.q_stride_h, p.q_stride_s);
+  set_addressing(in.k, p.k_offset, p.k_stride_b, p.k_stride_h, p.k_stride_s);
+  set_addressing(in.v, p.v_offset, p.v_stride_b, p.v_stride_h, p.v_stride_s);
+  set_addressing(in.d_o, p.do_offset, p.do_stride_b, p.do_stride_h, p.do_stride_s);
+  apply_aux(in.aux, kBwdAux, d, p);
 }
 
 // Compute writes/reads before -> compute reads/writes after (the workspace between dispatches).
@@ -127,9 +142,10 @@ struct BackwardPlan::Impl {
     const VkDescriptorBufferInfo work_desc{work.buffer, 0, work.size};
     b.pre = {o->descriptor, d_o->descriptor, lse->descriptor, params_desc, work_desc};
     BwdPrePushConstants& pp = b.pre_push;
-    set(views.addressing(*o, Role::kO), pp.o_offset, pp.o_stride_b, pp.o_stride_h, pp.o_stride_s);
-    set(views.addressing(*d_o, Role::kO), pp.do_offset, pp.do_stride_b, pp.do_stride_h, pp.do_stride_s);
-    set(views.addressing(*lse, Role::kLse), pp.lse_offset, pp.lse_stride_b, pp.lse_stride_h, pp.lse_stride_s);
+    set_addressing(views.addressing(*o, Role::kO), pp.o_offset, pp.o_stride_b, pp.o_stride_h, pp.o_stride_s);
+    set_addressing(views.addressing(*d_o, Role::kO), pp.do_offset, pp.do_stride_b, pp.do_stride_h, pp.do_stride_s);
+    set_addressing(views.addressing(*lse, Role::kLse), pp.lse_offset, pp.lse_stride_b, pp.lse_stride_h,
+                   pp.lse_stride_s);
 
     // dq and dkdv share one layout; they differ in their outputs.
     std::array<VkDescriptorBufferInfo, kBwdBindingCount> common{};
@@ -139,44 +155,34 @@ struct BackwardPlan::Impl {
     common[kBwdV] = v->descriptor;
     common[kBwdDo] = d_o->descriptor;
     common[kBwdWork] = work_desc;
+    const BwdInputs inputs{views.addressing(*q, Role::kQ), views.addressing(*k, Role::kK),
+                           views.addressing(*v, Role::kV), views.addressing(*d_o, Role::kO), *aux};
     BwdPushConstants p;
-    set(views.addressing(*q, Role::kQ), p.q_offset, p.q_stride_b, p.q_stride_h, p.q_stride_s);
-    set(views.addressing(*k, Role::kK), p.k_offset, p.k_stride_b, p.k_stride_h, p.k_stride_s);
-    set(views.addressing(*v, Role::kV), p.v_offset, p.v_stride_b, p.v_stride_h, p.v_stride_s);
-    set(views.addressing(*d_o, Role::kO), p.do_offset, p.do_stride_b, p.do_stride_h, p.do_stride_s);
-    if (aux->bias) {
-      common[kBwdBias] = aux->bias->descriptor;
-      p.bias_offset = aux->bias->element_offset;
-      p.bias_stride_b = aux->bias->strides[0], p.bias_stride_h = aux->bias->strides[1];
-      p.bias_stride_q = aux->bias->strides[2];
-    }
-    if (aux->slopes) common[kBwdSlopes] = aux->slopes->descriptor, p.slopes_offset = aux->slopes->element_offset;
-    if (aux->table) common[kBwdTable] = aux->table->descriptor, p.table_offset = aux->table->element_offset;
-    if (aux->docs_q) common[kBwdDocsQ] = aux->docs_q->descriptor, p.docs_q_offset = aux->docs_q->element_offset;
-    if (aux->docs_k) common[kBwdDocsK] = aux->docs_k->descriptor, p.docs_k_offset = aux->docs_k->element_offset;
+    write_inputs(inputs, common, p);
 
     b.dq = common;
     b.dq[kBwdOut0] = dq->descriptor;
     b.dq[kBwdOut1] = dq->descriptor;  // unused by attn_bwd_dq
     b.dq_push = p;
-    set(views.addressing(*dq, Role::kQ), b.dq_push.out0_offset, b.dq_push.out0_stride_b, b.dq_push.out0_stride_h,
-        b.dq_push.out0_stride_s);
+    set_addressing(views.addressing(*dq, Role::kQ), b.dq_push.out0_offset, b.dq_push.out0_stride_b,
+                   b.dq_push.out0_stride_h, b.dq_push.out0_stride_s);
     b.dkdv = common;
     b.dkdv[kBwdOut0] = dk->descriptor;
     b.dkdv[kBwdOut1] = dv->descriptor;
     b.dkdv_push = p;
     BwdPushConstants& pk = b.dkdv_push;
-    set(views.addressing(*dk, Role::kK), pk.out0_offset, pk.out0_stride_b, pk.out0_stride_h, pk.out0_stride_s);
-    set(views.addressing(*dv, Role::kV), pk.out1_offset, pk.out1_stride_b, pk.out1_stride_h, pk.out1_stride_s);
-    if (aux->sinks) common[kBwdSinks] = aux->sinks->descriptor;
-    VKATTN_TRY(bind_params(t, views, *aux, common, p, {&*dq, &*dk, &*dv}, b));
+    set_addressing(views.addressing(*dk, Role::kK), pk.out0_offset, pk.out0_stride_b, pk.out0_stride_h,
+                   pk.out0_stride_s);
+    set_addressing(views.addressing(*dv, Role::kV), pk.out1_offset, pk.out1_stride_b, pk.out1_stride_h,
+                   pk.out1_stride_s);
+    VKATTN_TRY(bind_params(t, views, inputs, common, {&*dq, &*dk, &*dv}, b));
     return b;
   }
 
   // The parameter gradients `t` asks for: checked (shape, dtype, overlap, llvmpipe's loop
   // budget) and added to `b`.
-  Status bind_params(const BackwardTensors& t, ViewChecker& views, const BoundAux& aux,
-                     const std::array<VkDescriptorBufferInfo, kBwdBindingCount>& common, const BwdPushConstants& p,
+  Status bind_params(const BackwardTensors& t, ViewChecker& views, const BwdInputs& inputs,
+                     const std::array<VkDescriptorBufferInfo, kBwdBindingCount>& common,
                      std::array<const BoundView*, 3> grads, BoundBackward& b) const {
     const AttentionDesc& d = problem.desc;
     const ContextState& s = ctx->state();
@@ -232,19 +238,7 @@ struct BackwardPlan::Impl {
       prm.descriptors[kBwdOut0] = out->descriptor;
       prm.descriptors[kBwdOut1] = out->descriptor;  // unused
       BwdParamPushConstants& pp = prm.push;
-      pp.q_offset = p.q_offset, pp.q_stride_b = p.q_stride_b, pp.q_stride_h = p.q_stride_h,
-      pp.q_stride_s = p.q_stride_s;
-      pp.k_offset = p.k_offset, pp.k_stride_b = p.k_stride_b, pp.k_stride_h = p.k_stride_h,
-      pp.k_stride_s = p.k_stride_s;
-      pp.v_offset = p.v_offset, pp.v_stride_b = p.v_stride_b, pp.v_stride_h = p.v_stride_h,
-      pp.v_stride_s = p.v_stride_s;
-      pp.do_offset = p.do_offset, pp.do_stride_b = p.do_stride_b, pp.do_stride_h = p.do_stride_h;
-      pp.do_stride_s = p.do_stride_s;
-      pp.bias_offset = p.bias_offset, pp.bias_stride_b = p.bias_stride_b, pp.bias_stride_h = p.bias_stride_h;
-      pp.bias_stride_q = p.bias_stride_q;
-      pp.slopes_offset = p.slopes_offset, pp.table_offset = p.table_offset;
-      pp.docs_q_offset = p.docs_q_offset, pp.docs_k_offset = p.docs_k_offset;
-      pp.sinks_offset = aux.sinks ? aux.sinks->element_offset : 0;
+      write_inputs(inputs, prm.descriptors, pp);
       pp.out_offset = out->element_offset;
       std::uint64_t loop_iterations = 0;  // per invocation, for llvmpipe's budget
       if (r.which == BwdParam::kBias) {

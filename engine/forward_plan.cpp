@@ -70,29 +70,15 @@ struct ForwardPlan::Impl {
       if (!l) return l.status();
       VKATTN_TRY(check_no_overlap(*l, "lse", *t.lse, *o, "o", t.o));
       b.descriptors[kFwdLse] = l->descriptor;
-      const Addressing a = views.addressing(*l, Role::kLse);
-      p.lse_offset = a.offset, p.lse_stride_b = a.stride_b, p.lse_stride_h = a.stride_h, p.lse_stride_s = a.stride_s;
+      set_addressing(views.addressing(*l, Role::kLse), p.lse_offset, p.lse_stride_b, p.lse_stride_h, p.lse_stride_s);
     } else if (t.lse.has_value()) {
       return invalid("lse is given but the plan does not write LSE (desc.write_lse = false)");
     }
-
-    const Addressing aq = views.addressing(*q, Role::kQ), ak = views.addressing(*k, Role::kK),
-                     av = views.addressing(*v, Role::kV), ao = views.addressing(*o, Role::kO);
-    p.q_offset = aq.offset, p.q_stride_b = aq.stride_b, p.q_stride_h = aq.stride_h, p.q_stride_s = aq.stride_s;
-    p.k_offset = ak.offset, p.k_stride_b = ak.stride_b, p.k_stride_h = ak.stride_h, p.k_stride_s = ak.stride_s;
-    p.v_offset = av.offset, p.v_stride_b = av.stride_b, p.v_stride_h = av.stride_h, p.v_stride_s = av.stride_s;
-    p.o_offset = ao.offset, p.o_stride_b = ao.stride_b, p.o_stride_h = ao.stride_h, p.o_stride_s = ao.stride_s;
-    if (aux->bias) {
-      b.descriptors[kFwdBias] = aux->bias->descriptor;
-      p.bias_offset = aux->bias->element_offset;
-      p.bias_stride_b = aux->bias->strides[0], p.bias_stride_h = aux->bias->strides[1];
-      p.bias_stride_q = aux->bias->strides[2];
-    }
-    if (aux->slopes) b.descriptors[kFwdSlopes] = aux->slopes->descriptor, p.slopes_offset = aux->slopes->element_offset;
-    if (aux->table) b.descriptors[kFwdTable] = aux->table->descriptor, p.table_offset = aux->table->element_offset;
-    if (aux->sinks) b.descriptors[kFwdSinks] = aux->sinks->descriptor, p.sinks_offset = aux->sinks->element_offset;
-    if (aux->docs_q) b.descriptors[kFwdDocsQ] = aux->docs_q->descriptor, p.docs_q_offset = aux->docs_q->element_offset;
-    if (aux->docs_k) b.descriptors[kFwdDocsK] = aux->docs_k->descriptor, p.docs_k_offset = aux->docs_k->element_offset;
+    set_addressing(views.addressing(*q, Role::kQ), p.q_offset, p.q_stride_b, p.q_stride_h, p.q_stride_s);
+    set_addressing(views.addressing(*k, Role::kK), p.k_offset, p.k_stride_b, p.k_stride_h, p.k_stride_s);
+    set_addressing(views.addressing(*v, Role::kV), p.v_offset, p.v_stride_b, p.v_stride_h, p.v_stride_s);
+    set_addressing(views.addressing(*o, Role::kO), p.o_offset, p.o_stride_b, p.o_stride_h, p.o_stride_s);
+    apply_aux(*aux, {kFwdBias, kFwdSlopes, kFwdTable, kFwdSinks, kFwdDocsQ, kFwdDocsK}, b.descriptors, p);
     return b;
   }
 

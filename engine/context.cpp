@@ -336,9 +336,15 @@ const CacheFileStatus& Context::pipeline_cache_file() const { return state_->pip
 Status Context::save_pipeline_cache() { return state_->pipelines->save(); }
 void Context::log(LogLevel level, const std::string& message) const { state_->log_message(level, message); }
 
+bool Context::device_lost() const { return state_->device_lost.load(); }
+
 Status Context::submit_and_wait(const std::function<void(VkCommandBuffer)>& record) {
   ContextState& s = *state_;
   std::lock_guard<std::mutex> lock(s.submit_mutex);
+  if (s.device_lost.load()) {
+    return Status(ErrorCode::kDeviceLost, "the device was lost by an earlier submission; recreate the context",
+                  VK_ERROR_DEVICE_LOST);
+  }
   VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
   ai.commandPool = s.command_pool;
   ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
@@ -359,8 +365,17 @@ Status Context::submit_and_wait(const std::function<void(VkCommandBuffer)>& reco
   si.commandBufferCount = 1;
   si.pCommandBuffers = &cmd;
   VKATTN_VK(vkResetFences(s.device, 1, &s.fence), "vkResetFences");
-  VKATTN_VK(vkQueueSubmit(s.queue, 1, &si, s.fence), "vkQueueSubmit");
-  VKATTN_VK(vkWaitForFences(s.device, 1, &s.fence, VK_TRUE, UINT64_MAX), "vkWaitForFences");
+  VkResult r = vkQueueSubmit(s.queue, 1, &si, s.fence);
+  const char* what = "vkQueueSubmit";
+  if (r == VK_SUCCESS) {
+    r = vkWaitForFences(s.device, 1, &s.fence, VK_TRUE, UINT64_MAX);
+    what = "vkWaitForFences";
+  }
+  if (r == VK_ERROR_DEVICE_LOST) {
+    s.device_lost.store(true);
+    log(LogLevel::kError, std::string(what) + " returned VK_ERROR_DEVICE_LOST; the context refuses further work");
+  }
+  VKATTN_VK(r, what);
   return Status::ok();
 }
 

@@ -34,6 +34,9 @@ struct ContextState {
   std::mutex submit_mutex;  // guards command_pool and queue submissions
   VkCommandPool command_pool = VK_NULL_HANDLE;
   VkFence fence = VK_NULL_HANDLE;
+  // Set when a submission or wait returned VK_ERROR_DEVICE_LOST; every later submission then
+  // fails at once with kDeviceLost (the Vulkan device cannot recover; the host recreates it).
+  std::atomic<bool> device_lost{false};
 
   std::unique_ptr<PipelineRegistry> pipelines;
   std::atomic<int> live_children{0};  // Tensors and plans not yet destroyed

@@ -6,6 +6,7 @@
 
 #include "context_state.hpp"
 #include "pipeline_cache_file.hpp"
+#include "pipeline_cache_load.hpp"
 #include "vk_util.hpp"
 
 namespace vkattn {
@@ -60,49 +61,30 @@ Status PipelineRegistry::load_cache() {
   const PipelineCacheOptions& opt = ctx_.options.pipeline_cache;
   const char* env = std::getenv("VKATTN_PIPELINE_CACHE");
   const bool env_off = env != nullptr && std::strcmp(env, "off") == 0;
-  std::vector<std::byte> blob;
-  if (opt.persist && !env_off) {
-    file_.path = !opt.path.empty()                  ? opt.path
-                 : (env != nullptr && *env != '\0') ? std::string(env)
-                                                    : default_cache_path(ctx_.info.vendor_id, ctx_.info.device_id);
-    Result<std::vector<std::byte>> raw = read_file(file_.path);
-    if (raw.is_ok()) {
-      Result<std::vector<std::byte>> decoded = decode_cache_file(raw.value(), identity_of(ctx_.info));
-      if (decoded.is_ok()) {
-        blob = std::move(decoded).value();
-        file_.state = CacheFileState::kLoaded;
-        file_.loaded_bytes = blob.size();
-      } else {
-        file_.state = CacheFileState::kRejected;
-        file_.reason = decoded.status().message();
-      }
-    } else if (raw.status().code() == ErrorCode::kNotFound) {
-      file_.state = CacheFileState::kAbsent;
-    } else {
-      file_.state = CacheFileState::kRejected;
-      file_.reason = raw.status().message();
-    }
-    if (file_.state == CacheFileState::kRejected) {
-      ctx_.log_message(LogLevel::kWarning,
-                       "pipeline cache file " + file_.path + " ignored (" + file_.reason + "); it will be replaced");
-      dirty_ = true;  // replace the bad file at the next save even if nothing new is built
-    }
+  if (!opt.persist || env_off) {
+    Result<VkPipelineCache> empty = create_empty_pipeline_cache(ctx_.device);
+    VKATTN_TRY(empty.status());
+    cache_ = empty.value();
+    return Status::ok();
   }
-  VkPipelineCacheCreateInfo info{VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
-  info.initialDataSize = blob.size();
-  info.pInitialData = blob.empty() ? nullptr : blob.data();
-  VkResult r = vkCreatePipelineCache(ctx_.device, &info, nullptr, &cache_);
-  if (r != VK_SUCCESS && !blob.empty()) {
-    // The driver refused a blob our header accepted: start empty rather than fail.
-    ctx_.log_message(LogLevel::kWarning, "driver rejected pipeline cache blob from " + file_.path);
-    file_.state = CacheFileState::kRejected;
-    file_.reason = "driver rejected the blob";
-    file_.loaded_bytes = 0;
-    info.initialDataSize = 0;
-    info.pInitialData = nullptr;
-    r = vkCreatePipelineCache(ctx_.device, &info, nullptr, &cache_);
+  file_.path = !opt.path.empty()                  ? opt.path
+               : (env != nullptr && *env != '\0') ? std::string(env)
+                                                  : default_cache_path(ctx_.info.vendor_id, ctx_.info.device_id);
+  Result<std::vector<std::byte>> raw = read_file(file_.path);
+  Result<VkPipelineCache> cache =
+      raw.is_ok() ? create_pipeline_cache_from_file(ctx_.device, identity_of(ctx_.info), raw.value(), file_)
+                  : create_empty_pipeline_cache(ctx_.device);
+  if (!raw.is_ok()) {
+    file_.state = raw.status().code() == ErrorCode::kNotFound ? CacheFileState::kAbsent : CacheFileState::kRejected;
+    if (file_.state == CacheFileState::kRejected) file_.reason = raw.status().message();
   }
-  VKATTN_VK(r, "vkCreatePipelineCache");
+  VKATTN_TRY(cache.status());
+  cache_ = cache.value();
+  if (file_.state == CacheFileState::kRejected) {
+    ctx_.log_message(LogLevel::kWarning,
+                     "pipeline cache file " + file_.path + " ignored (" + file_.reason + "); it will be replaced");
+    dirty_ = true;  // replace the bad file at the next save even if nothing new is built
+  }
   return Status::ok();
 }
 

@@ -7,6 +7,9 @@ packages=(
   mesa-vulkan-drivers vulkan-validationlayers
   googletest libgtest-dev libbenchmark-dev
 )
+# Callers add more, e.g. scripts/fuzz.sh needs Clang and its libFuzzer runtime.
+read -r -a extra <<< "${EXTRA_PACKAGES:-}"
+packages+=("${extra[@]}")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -97,7 +97,11 @@ class Context {
   // Records with `record` into a fresh primary command buffer, submits it to the queue and
   // waits. Serialized by an internal lock; in adopt mode the host must not use the queue
   // from another thread meanwhile (Vulkan's external-synchronization rule).
+  // VK_ERROR_DEVICE_LOST comes back as kDeviceLost, and every later call then returns
+  // kDeviceLost without touching the queue: destroy the context (and, if adopted, the device).
   Status submit_and_wait(const std::function<void(VkCommandBuffer)>& record);
+  // True once the device has been reported lost.
+  bool device_lost() const;
 
   PipelineStats pipeline_stats() const;
   const CacheFileStatus& pipeline_cache_file() const;

@@ -16,7 +16,11 @@ case "$mode" in
     build="$root/build-asan"
     cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVKATTN_SANITIZE=address,undefined
     cmake --build "$build" -j "$jobs"
-    export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:suppressions=$root/scripts/asan.supp"
+    # dlclose() is a no-op under the sanitizers (scripts/keep_modules_loaded.c says why); ASan
+    # would otherwise refuse a library preloaded ahead of its runtime.
+    cc -shared -fPIC -O2 -o "$build/keep_modules_loaded.so" "$root/scripts/keep_modules_loaded.c"
+    export LD_PRELOAD="$build/keep_modules_loaded.so"
+    export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:verify_asan_link_order=0:suppressions=$root/scripts/asan.supp"
     export LSAN_OPTIONS="suppressions=$root/scripts/lsan.supp:print_suppressions=0"
     export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
     cd "$build" && ctest --output-on-failure -j "$jobs" --timeout 900 -LE long

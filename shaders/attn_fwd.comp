@@ -33,46 +33,10 @@
 // 1 + LOADS_PER_INVOCATION + 2 * BLOCK_K / KEY_STEP iterations. The host refuses rows longer
 // than that budget allows on llvmpipe (fwd_variant.cpp, fwd_loop_iterations).
 
-#include "storage.glsl"
-
-#define VKATTN_SPEC(id, NAME, field, def) layout(constant_id = id) const uint NAME = def;
-#include "attn_fwd_spec.inc"
-#undef VKATTN_SPEC
-
-#include "attn_mask.glsl"
+#include "attn_fwd_bindings.glsl"
 
 layout(local_size_x_id = 0) in;
 
-layout(push_constant) uniform FwdPush {
-#define VKATTN_PC(T, name) T name;
-#include "attn_fwd_push.inc"
-#undef VKATTN_PC
-} pc;
-
-layout(set = 0, binding = 0) readonly buffer QBuf { uint q_words[]; };
-layout(set = 0, binding = 1) readonly buffer KBuf { uint k_words[]; };
-layout(set = 0, binding = 2) readonly buffer VBuf { uint v_words[]; };
-layout(set = 0, binding = 3) writeonly buffer OBuf { uint o_words[]; };
-layout(set = 0, binding = 4) writeonly buffer LseBuf { float lse_values[]; };
-layout(set = 0, binding = 5) readonly buffer Params {
-#define VKATTN_PARAM(T, name) T name;
-#include "attn_params.inc"
-#undef VKATTN_PARAM
-  uvec4 seqs[];  // per batch: start_q, len_q, start_k, len_k (SEQ_MODE != 0)
-} params;
-layout(set = 0, binding = 6) readonly buffer BiasBuf { uint bias_words[]; };
-layout(set = 0, binding = 7) readonly buffer SlopeBuf { float slopes[]; };
-layout(set = 0, binding = 8) readonly buffer TableBuf { float rel_table[]; };
-layout(set = 0, binding = 9) readonly buffer SinkBuf { float sinks[]; };
-layout(set = 0, binding = 10) readonly buffer DocQBuf { int docs_q[]; };
-layout(set = 0, binding = 11) readonly buffer DocKBuf { int docs_k[]; };
-
-#include "score_mod.glsl"
-
-const uint SEQ_PADDED = 1u;
-const uint SEQ_VARLEN = 2u;
-const float NEG_INF = -1.0 / 0.0;
-const float LN2 = 0.69314718055994530942;
 const uint DK4 = HEAD_DIM / 4u;    // vec4s per Q/K row
 const uint DV4 = HEAD_DIM_V / 4u;  // vec4s per V/O row
 const uint K_TILE_VEC4S = BLOCK_K * DK4;
@@ -80,8 +44,6 @@ const uint V_TILE_VEC4S = BLOCK_K * DV4;
 const uint TILE_VEC4S = K_TILE_VEC4S > V_TILE_VEC4S ? K_TILE_VEC4S : V_TILE_VEC4S;
 // Staging steps per tile: invocation r stages vec4s r, r + BLOCK_Q, ...
 const uint LOADS_PER_INVOCATION = (TILE_VEC4S + BLOCK_Q - 1u) / BLOCK_Q;
-const int INT_MAX = 0x7fffffff;
-const int INT_MIN = -INT_MAX - 1;
 
 shared vec4 k_tile[K_TILE_VEC4S];
 shared vec4 v_tile[V_TILE_VEC4S];

@@ -1,0 +1,299 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_shuffle : require
+#extension GL_KHR_memory_scope_semantics : require
+#extension GL_NV_cooperative_matrix : require
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+
+// attn_fwd_cm.comp — FlashAttention-2 forward on the matrix units (VK_NV_cooperative_matrix):
+// fp16 operands, fp32 accumulation. Same math, bindings and specialization constants as
+// attn_fwd.comp (its header states the recurrence); only the two products change hands.
+//
+// One workgroup = BLOCK_Q query rows of one (b, h); subgroup w (of BLOCK_Q / 16, 32 lanes each)
+// owns rows 16w .. 16w + 15. Per K/V tile of BLOCK_K keys, staged in shared memory as fp16:
+//   S_w   = Q_w K^T               16 x BLOCK_K, fp32 accumulators (coopMatMulAddNV over Dk / 16)
+//   softmax, scalar, on S_w in shared memory: lanes 2r and 2r + 1 own row r, half the keys
+//   each: s = score_mod(scale_log2 * S), masked keys -inf, m_new, P = 2^(s - m_new) as fp16,
+//   alpha = 2^(m - m_new), l = alpha l + sum P
+//   O_w   = diag(alpha) O_w + P_w V   (coopMatMulAddNV over BLOCK_K / 16)
+// O_w stays in registers as Dv / 16 accumulator fragments. Their element -> row mapping is the
+// driver's, so the kernel learns it once: it loads a fragment whose element (r, c) holds r
+// (row_of), then scales element e of every O fragment by alpha[row_of[e]].
+//
+// The host picks this kernel only for fp16 storage with Dk, Dv multiples of 16, subgroups of 32
+// and a shared-memory budget that fits (fwd_variant.cpp); anything else runs attn_fwd.comp and
+// the variant name says _scalar.
+
+#include "attn_fwd_bindings.glsl"
+
+layout(local_size_x_id = 17) in;
+
+const uint LANES = 32u;
+const uint WARPS = BLOCK_Q / 16u;
+const uint KROW = HEAD_DIM / 4u + 2u;     // uvec2 (4 halves) per staged K row, padded
+const uint VROW = HEAD_DIM_V / 4u + 2u;   // uvec2 per staged V row, padded
+const uint SROW = BLOCK_K + 4u;           // floats per row of a subgroup's S tile
+const uint PROW = BLOCK_K / 4u + 2u;      // uvec2 per row of a subgroup's P tile
+const uint DK16 = HEAD_DIM / 16u;
+const uint DV16 = HEAD_DIM_V / 16u;
+const uint BK16 = BLOCK_K / 16u;
+const uint KEYS_PER_LANE = BLOCK_K / 2u;  // keys of one row one lane handles
+
+#define A_MAT fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
+#define ACC_MAT fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
+
+shared uvec2 k_sh[BLOCK_K * KROW];  // also stages Q, BLOCK_K rows at a time, before the loop
+shared uvec2 v_sh[BLOCK_K * VROW];
+shared float s_sh[WARPS * 16u * SROW];
+shared uvec2 p_sh[WARPS * 16u * PROW];
+shared float row_sh[WARPS * 16u];  // per row: alpha during the loop, 1 / l at the end
+shared int doc_k_tile[BLOCK_K];
+shared int doc_range[4];
+
+// Elements [e, e + 4) of a fp16 row starting at element `base` of `words`, packed in a uvec2.
+// `even` (base even): two whole words; otherwise element by element.
+uvec2 load4_f16(bool even, uint base, uint e, uint which) {
+  if (even) {
+    const uint w = (base + e) >> 1u;
+    if (which == 0u) return uvec2(q_words[w], q_words[w + 1u]);
+    if (which == 1u) return uvec2(k_words[w], k_words[w + 1u]);
+    return uvec2(v_words[w], v_words[w + 1u]);
+  }
+  vec4 x;
+  if (which == 0u) x = LOAD_VEC4(q_words, base + e);
+  else if (which == 1u) x = LOAD_VEC4(k_words, base + e);
+  else x = LOAD_VEC4(v_words, base + e);
+  return uvec2(packHalf2x16(x.xy), packHalf2x16(x.zw));
+}
+
+void main() {
+  const uint warp = gl_SubgroupID;
+  const uint lane = gl_SubgroupInvocationID;
+  const uint tid = gl_LocalInvocationID.x;
+  const uint tile = gl_WorkGroupID.x;
+  const uint b = gl_WorkGroupID.y / params.q_heads;
+  const uint h = gl_WorkGroupID.y % params.q_heads;
+  const uint kv_h = h / (params.q_heads / params.kv_heads);
+
+  uint start_q = 0u, len_q = params.seq_q, start_k = 0u, len_k = params.seq_k;
+  if (SEQ_MODE != 0u) {
+    const uvec4 seq = params.seqs[b];
+    start_q = seq.x;
+    len_q = seq.y;
+    start_k = seq.z;
+    len_k = seq.w;
+  }
+  const uint i0 = tile * BLOCK_Q;
+  if (SEQ_MODE == SEQ_VARLEN && i0 >= len_q) return;  // uniform
+  // This lane's row of the softmax phase, and the half of the keys it takes.
+  const uint row = lane >> 1u;
+  const uint half_k = lane & 1u;
+  const uint i = i0 + 16u * warp + row;
+  const bool row_live = i < len_q;
+  const int shift = ALIGN_BR != 0u ? int(len_k) - int(len_q) : 0;
+  const int diag = int(i) + shift;
+  const int win_left = params.window_left;
+  const int win_right = params.window_right;
+
+  ivec2 kv_range = ivec2(0, 0);
+  if (i0 < len_q) {
+    const int last_row = int(min(i0 + BLOCK_Q, len_q)) - 1;
+    kv_range = mask_key_range(int(i0) + shift, last_row + shift, int(len_k), win_left, win_right);
+  }
+  const uint tile_begin = uint(kv_range.x) / BLOCK_K;
+  const uint tile_end = (uint(kv_range.y) + BLOCK_K - 1u) / BLOCK_K;
+
+  int doc_i = 0;
+  if (DOCUMENTS != 0u) {
+    if (tid == 0u) {
+      doc_range[0] = INT_MAX;
+      doc_range[1] = INT_MIN;
+    }
+    barrier();
+    if (row_live) {
+      doc_i = docs_q[pc.docs_q_offset + b * params.docs_q_stride_b + start_q + i];
+      atomicMin(doc_range[0], doc_i);
+      atomicMax(doc_range[1], doc_i);
+    }
+    barrier();
+  }
+
+  float slope_log2 = 0.0;
+  if (ALIBI != 0u) slope_log2 = LOG2E * slopes[pc.slopes_offset + (ALIBI == 2u ? b * params.q_heads : 0u) + h];
+  const uint table_row = pc.table_offset + h * params.rel_buckets;
+  const uint bias_row = pc.bias_offset + b * pc.bias_stride_b + h * pc.bias_stride_h + i * pc.bias_stride_q;
+
+  float m_i = NEG_INF;
+  float l_i = 0.0;
+  if (SINKS != 0u && row_live) {
+    m_i = LOG2E * sinks[pc.sinks_offset + h];
+    l_i = 1.0;
+  }
+
+  // row_of: element e of an accumulator fragment lies in row row_of[e] (driver-defined layout).
+  const uint s_base = warp * 16u * SROW;
+  for (uint e = lane; e < 256u; e += LANES) s_sh[s_base + (e >> 4u) * SROW + (e & 15u)] = float(e >> 4u);
+  subgroupMemoryBarrierShared();
+  subgroupBarrier();
+  ACC_MAT row_of;
+  coopMatLoadNV(row_of, s_sh, s_base, SROW, false);
+
+  // Q_w as Dk / 16 fragments, staged through k_sh BLOCK_K rows at a time (zeros past len_q).
+  const uint q_seq = pc.q_offset + b * pc.q_stride_b + h * pc.q_stride_h + start_q * pc.q_stride_s;
+  const bool q_even = ((q_seq | pc.q_stride_s) & 1u) == 0u;
+  A_MAT q_frag[DK16];
+  for (uint r0 = 0u; r0 < BLOCK_Q; r0 += BLOCK_K) {
+    barrier();
+    for (uint e = tid; e < BLOCK_K * (HEAD_DIM / 4u); e += WORKGROUP_SIZE) {
+      const uint r = e / (HEAD_DIM / 4u);
+      const uint c = e % (HEAD_DIM / 4u);
+      const uint qi = i0 + r0 + r;
+      k_sh[r * KROW + c] = qi < len_q ? load4_f16(q_even, q_seq + qi * pc.q_stride_s, 4u * c, 0u) : uvec2(0u);
+    }
+    barrier();
+    if (16u * warp >= r0 && 16u * warp < r0 + BLOCK_K) {
+      [[unroll]] for (uint d = 0u; d < DK16; ++d) {
+        coopMatLoadNV(q_frag[d], k_sh, (16u * warp - r0) * KROW + 4u * d, KROW, false);
+      }
+    }
+  }
+
+  ACC_MAT o_frag[DV16];
+  [[unroll]] for (uint d = 0u; d < DV16; ++d) o_frag[d] = ACC_MAT(0.0);
+
+  const uint k_seq = pc.k_offset + b * pc.k_stride_b + kv_h * pc.k_stride_h + start_k * pc.k_stride_s;
+  const uint v_seq = pc.v_offset + b * pc.v_stride_b + kv_h * pc.v_stride_h + start_k * pc.v_stride_s;
+  const bool k_even = ((k_seq | pc.k_stride_s) & 1u) == 0u;
+  const bool v_even = ((v_seq | pc.v_stride_s) & 1u) == 0u;
+  const uint p_base = warp * 16u * PROW;
+
+  [[dont_unroll]] for (uint t = tile_begin; t < tile_end; ++t) {
+    const uint kv0 = t * BLOCK_K;
+    barrier();  // the previous tile is no longer read
+    if (DOCUMENTS != 0u) {
+      if (tid == 0u) {
+        doc_range[2] = INT_MAX;
+        doc_range[3] = INT_MIN;
+      }
+      barrier();
+      if (tid < BLOCK_K) {
+        const uint j = kv0 + tid;
+        const int doc_j = j < len_k ? docs_k[pc.docs_k_offset + b * params.docs_k_stride_b + start_k + j] : INT_MIN;
+        doc_k_tile[tid] = doc_j;
+        if (j < len_k) {
+          atomicMin(doc_range[2], doc_j);
+          atomicMax(doc_range[3], doc_j);
+        }
+      }
+      barrier();
+      if (doc_range[3] < doc_range[0] || doc_range[2] > doc_range[1]) continue;  // uniform
+    }
+    // Stage K_j, V_j for j in [kv0, kv0 + BLOCK_K) as fp16 (zeros past len_k).
+    for (uint e = tid; e < BLOCK_K * (HEAD_DIM / 4u); e += WORKGROUP_SIZE) {
+      const uint r = e / (HEAD_DIM / 4u);
+      const uint c = e % (HEAD_DIM / 4u);
+      const uint j = kv0 + r;
+      k_sh[r * KROW + c] = j < len_k ? load4_f16(k_even, k_seq + j * pc.k_stride_s, 4u * c, 1u) : uvec2(0u);
+    }
+    for (uint e = tid; e < BLOCK_K * (HEAD_DIM_V / 4u); e += WORKGROUP_SIZE) {
+      const uint r = e / (HEAD_DIM_V / 4u);
+      const uint c = e % (HEAD_DIM_V / 4u);
+      const uint j = kv0 + r;
+      v_sh[r * VROW + c] = j < len_k ? load4_f16(v_even, v_seq + j * pc.v_stride_s, 4u * c, 2u) : uvec2(0u);
+    }
+    barrier();
+
+    // S_w = Q_w K^T, one 16 x 16 block of keys at a time, into this subgroup's s_sh rows.
+    [[unroll]] for (uint n = 0u; n < BK16; ++n) {
+      ACC_MAT acc = ACC_MAT(0.0);
+      [[unroll]] for (uint d = 0u; d < DK16; ++d) {
+        A_MAT k_frag;  // K^T block (dims 16d.., keys 16n..): K rows read column-major
+        coopMatLoadNV(k_frag, k_sh, (16u * n) * KROW + 4u * d, KROW, true);
+        acc = coopMatMulAddNV(q_frag[d], k_frag, acc);
+      }
+      coopMatStoreNV(acc, s_sh, s_base + 16u * n, SROW, false);
+    }
+    subgroupMemoryBarrierShared();
+    subgroupBarrier();
+
+    // Softmax on this lane's half row: mask, score_mod, running max and sum; P as fp16.
+    float s_loc[KEYS_PER_LANE];
+    float m_tile = NEG_INF;
+    [[unroll]] for (uint u = 0u; u < KEYS_PER_LANE; ++u) {
+      const uint jj = half_k * KEYS_PER_LANE + u;
+      const int j = int(kv0 + jj);
+      float score = NEG_INF;
+      if (row_live && mask_allows(diag, j, int(len_k), win_left, win_right) &&
+          (DOCUMENTS == 0u || doc_k_tile[jj] == doc_i)) {
+        float unused_dsoftcap;
+        score = modified_score(params.scale_log2 * s_sh[s_base + row * SROW + jj], j - diag, slope_log2, table_row,
+                               bias_row + uint(j), unused_dsoftcap);
+      }
+      s_loc[u] = score;
+      m_tile = max(m_tile, score);
+    }
+    const float m_new = max(m_i, max(m_tile, subgroupShuffleXor(m_tile, 1u)));
+    // A row with no finite score so far keeps m = -inf: P = 0 and alpha = 1 (O and l stay 0).
+    const bool any = m_new != NEG_INF;
+    float sum = 0.0;
+    [[unroll]] for (uint u = 0u; u < KEYS_PER_LANE; u += 4u) {
+      vec4 p4;
+      [[unroll]] for (uint x = 0u; x < 4u; ++x) {
+        const float p = any ? exp2(s_loc[u + x] - m_new) : 0.0;
+        p4[x] = p;
+        sum += p;
+      }
+      p_sh[p_base + row * PROW + (half_k * KEYS_PER_LANE + u) / 4u] = uvec2(packHalf2x16(p4.xy), packHalf2x16(p4.zw));
+    }
+    sum += subgroupShuffleXor(sum, 1u);
+    const float alpha = any ? exp2(m_i - m_new) : 1.0;
+    l_i = alpha * l_i + sum;
+    m_i = m_new;
+    if (half_k == 0u) row_sh[warp * 16u + row] = alpha;
+    subgroupMemoryBarrierShared();
+    subgroupBarrier();
+
+    // O_w = diag(alpha) O_w + P_w V.
+    [[unroll]] for (uint d = 0u; d < DV16; ++d) {
+      for (uint e = 0u; e < o_frag[d].length(); ++e) o_frag[d][e] *= row_sh[warp * 16u + uint(row_of[e])];
+    }
+    [[unroll]] for (uint kk = 0u; kk < BK16; ++kk) {
+      A_MAT p_frag;
+      coopMatLoadNV(p_frag, p_sh, p_base + 4u * kk, PROW, false);
+      [[unroll]] for (uint d = 0u; d < DV16; ++d) {
+        A_MAT v_frag;
+        coopMatLoadNV(v_frag, v_sh, (16u * kk) * VROW + 4u * d, VROW, false);
+        o_frag[d] = coopMatMulAddNV(p_frag, v_frag, o_frag[d]);
+      }
+    }
+  }
+
+  // O = O / l (0 for a row that saw nothing), through s_sh 16 columns at a time.
+  subgroupBarrier();
+  if (half_k == 0u) row_sh[warp * 16u + row] = l_i > 0.0 ? 1.0 / l_i : 0.0;
+  subgroupMemoryBarrierShared();
+  subgroupBarrier();
+  const uint o_rows = SEQ_MODE == SEQ_VARLEN ? len_q : params.seq_q;
+  const uint o_base = pc.o_offset + b * pc.o_stride_b + h * pc.o_stride_h + (start_q + i) * pc.o_stride_s;
+  [[unroll]] for (uint d = 0u; d < DV16; ++d) {
+    for (uint e = 0u; e < o_frag[d].length(); ++e) o_frag[d][e] *= row_sh[warp * 16u + uint(row_of[e])];
+    coopMatStoreNV(o_frag[d], s_sh, s_base, SROW, false);
+    subgroupMemoryBarrierShared();
+    subgroupBarrier();
+    if (i < o_rows) {
+      const uint c0 = 8u * half_k;  // this lane's 8 columns of the block
+      const uint src = s_base + row * SROW + c0;
+      STORE_VEC4(o_words, o_base + 16u * d + c0,
+                 vec4(s_sh[src], s_sh[src + 1u], s_sh[src + 2u], s_sh[src + 3u]));
+      STORE_VEC4(o_words, o_base + 16u * d + c0 + 4u,
+                 vec4(s_sh[src + 4u], s_sh[src + 5u], s_sh[src + 6u], s_sh[src + 7u]));
+    }
+    subgroupBarrier();
+  }
+  if (WRITE_LSE != 0u && i < o_rows && half_k == 0u) {
+    const uint lse_idx = pc.lse_offset + b * pc.lse_stride_b + h * pc.lse_stride_h + (start_q + i) * pc.lse_stride_s;
+    lse_values[lse_idx] = l_i > 0.0 ? LN2 * (m_i + log2(l_i)) : NEG_INF;
+  }
+}

@@ -67,9 +67,44 @@ VKAPI_ATTR VkBool32 VKAPI_CALL on_validation_message(VkDebugUtilsMessageSeverity
   return VK_FALSE;
 }
 
+// What the coopmat forward needs besides the extension being enabled: a subgroup-scope
+// fp16 x fp16 -> fp32 16x16x16 shape, shaderFloat16, 32-lane subgroups with shuffles in compute.
+bool coopmat_capable(VkInstance instance, VkPhysicalDevice pd) {
+  if (!has_device_extension(pd, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME)) return false;
+  VkPhysicalDeviceCooperativeMatrixFeaturesNV cm{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+  VkPhysicalDeviceVulkan12Features v12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES, &cm};
+  VkPhysicalDeviceFeatures2 f2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &v12};
+  vkGetPhysicalDeviceFeatures2(pd, &f2);
+  if (cm.cooperativeMatrix != VK_TRUE || v12.shaderFloat16 != VK_TRUE) return false;
+  VkPhysicalDeviceSubgroupProperties sg{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+  VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &sg};
+  vkGetPhysicalDeviceProperties2(pd, &p2);
+  const VkSubgroupFeatureFlags ops = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT;
+  if (sg.subgroupSize != 32 || (sg.supportedOperations & ops) != ops ||
+      (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) == 0) {
+    return false;
+  }
+  auto get_props = reinterpret_cast<PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV>(
+      vkGetInstanceProcAddr(instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV"));
+  if (get_props == nullptr) return false;
+  std::uint32_t n = 0;
+  get_props(pd, &n, nullptr);
+  std::vector<VkCooperativeMatrixPropertiesNV> props(n, {VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV});
+  get_props(pd, &n, props.data());
+  for (const VkCooperativeMatrixPropertiesNV& p : props) {
+    if (p.MSize == 16 && p.NSize == 16 && p.KSize == 16 && p.AType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+        p.BType == VK_COMPONENT_TYPE_FLOAT16_NV && p.CType == VK_COMPONENT_TYPE_FLOAT32_NV &&
+        p.DType == VK_COMPONENT_TYPE_FLOAT32_NV && p.scope == VK_SCOPE_SUBGROUP_NV) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // Fills DeviceInfo and memory properties; resolves extension entry points.
-void query_device(ContextState& s, bool push_descriptor_enabled, bool debug_utils_enabled) {
-  VkPhysicalDeviceMaintenance4Properties m4{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_4_PROPERTIES};
+void query_device(ContextState& s, bool push_descriptor_enabled, bool debug_utils_enabled, bool coopmat_enabled) {
+  VkPhysicalDeviceSubgroupProperties sg{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+  VkPhysicalDeviceMaintenance4Properties m4{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_4_PROPERTIES, &sg};
   VkPhysicalDeviceVulkan11Properties v11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_PROPERTIES, &m4};
   VkPhysicalDeviceDriverProperties driver{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES, &v11};
   VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &driver};
@@ -94,6 +129,8 @@ void query_device(ContextState& s, bool push_descriptor_enabled, bool debug_util
   i.max_memory_allocation_size = v11.maxMemoryAllocationSize;
   i.min_storage_buffer_offset_alignment = p.limits.minStorageBufferOffsetAlignment;
   i.timestamp_period_ns = p.limits.timestampPeriod;
+  i.subgroup_size = sg.subgroupSize;
+  i.coopmat = coopmat_enabled && coopmat_capable(s.instance, s.physical_device);
   std::uint32_t n = 0;
   vkGetPhysicalDeviceQueueFamilyProperties(s.physical_device, &n, nullptr);
   std::vector<VkQueueFamilyProperties> families(n);
@@ -203,6 +240,8 @@ Status create_owned(ContextState& s) {
   std::vector<const char*> device_exts;
   const bool push = has_device_extension(s.physical_device, VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME);
   if (push) device_exts.push_back(VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME);
+  const bool coopmat = coopmat_capable(s.instance, s.physical_device);
+  if (coopmat) device_exts.push_back(VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
   const float priority = 1.0f;
   VkDeviceQueueCreateInfo qci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
   qci.queueFamilyIndex = s.queue_family;
@@ -218,15 +257,22 @@ Status create_owned(ContextState& s) {
   }
   VkPhysicalDeviceVulkan13Features enable13{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES};
   enable13.maintenance4 = VK_TRUE;
+  VkPhysicalDeviceCooperativeMatrixFeaturesNV enable_cm{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+  VkPhysicalDeviceVulkan12Features enable12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES, &enable13};
+  if (coopmat) {
+    enable_cm.cooperativeMatrix = VK_TRUE;
+    enable_cm.pNext = &enable12;
+    enable12.shaderFloat16 = VK_TRUE;
+  }
   VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
-  dci.pNext = &enable13;
+  dci.pNext = coopmat ? static_cast<void*>(&enable_cm) : static_cast<void*>(&enable13);
   dci.queueCreateInfoCount = 1;
   dci.pQueueCreateInfos = &qci;
   dci.enabledExtensionCount = static_cast<std::uint32_t>(device_exts.size());
   dci.ppEnabledExtensionNames = device_exts.data();
   VKATTN_VK(vkCreateDevice(s.physical_device, &dci, nullptr, &s.device), "vkCreateDevice");
   vkGetDeviceQueue(s.device, s.queue_family, 0, &s.queue);
-  query_device(s, push, debug_utils);
+  query_device(s, push, debug_utils, coopmat);
   return finish_setup(s);
 }
 
@@ -301,8 +347,12 @@ Result<std::unique_ptr<Context>> Context::adopt(const HostHandles& host, const C
   state->queue = host.queue;
   state->queue_family = host.queue_family_index;
   bool push = false;
-  for (const auto& e : host.enabled_device_extensions) push = push || e == VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME;
-  query_device(*state, push, host.debug_utils_enabled);
+  bool coopmat = false;
+  for (const auto& e : host.enabled_device_extensions) {
+    push = push || e == VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME;
+    coopmat = coopmat || e == VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
+  }
+  query_device(*state, push, host.debug_utils_enabled, coopmat);
   Status s = finish_setup(*state);
   if (!s) {
     destroy_state(*state);

@@ -105,11 +105,11 @@ Result<ForwardPlan> ForwardPlan::create(Context& ctx, const AttentionDesc& desc)
   auto impl = std::make_unique<Impl>();
   impl->problem = std::move(problem).value();
   impl->spec = choose_fwd_variant(impl->problem, s.info);
-  impl->name = fwd_variant_name(impl->spec);
+  impl->name = fwd_variant_name(impl->spec, impl->problem.coopmat);
 
   const auto spec_map = fwd_spec_map();
   PipelineKey key;
-  key.shader = ShaderId::kAttnFwd;
+  key.shader = impl->problem.coopmat ? ShaderId::kAttnFwdCm : ShaderId::kAttnFwd;
   key.spec_words.resize(kFwdSpecCount);
   std::memcpy(key.spec_words.data(), &impl->spec, sizeof(FwdSpecConstants));
   PipelineRecipe recipe{impl->name, spec_map, kFwdBindingCount, sizeof(FwdPushConstants)};
@@ -145,7 +145,7 @@ Status ForwardPlan::run(const ForwardTensors& t) {
 Result<std::string> forward_variant_name(Context& ctx, const AttentionDesc& desc) {
   Result<FwdProblem> problem = resolve_problem(desc, ctx.state().info);
   if (!problem) return problem.status();
-  return fwd_variant_name(choose_fwd_variant(*problem, ctx.state().info));
+  return fwd_variant_name(choose_fwd_variant(*problem, ctx.state().info), problem->coopmat);
 }
 
 AttentionDesc describe(const ForwardTensors& t, Mask mask, std::optional<float> scale) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <string>
 
 #include "vk_util.hpp"
@@ -16,6 +17,8 @@ const char* to_string(KernelPath p) {
       return "auto";
     case KernelPath::kScalar:
       return "scalar";
+    case KernelPath::kCoopmat:
+      return "coopmat";
   }
   return "unknown";
 }
@@ -32,6 +35,7 @@ constexpr double kLog2e = 1.4426950408889634;
 std::string n(std::int64_t v) { return std::to_string(v); }
 
 Status unsupported(std::string message) { return Status(ErrorCode::kUnsupported, std::move(message)); }
+
 
 // Spec constants that follow from the desc alone (no tiles).
 FwdSpecConstants feature_spec(const AttentionDesc& d) {
@@ -192,6 +196,16 @@ Status check_head_dim(const char* field, std::int64_t v) {
 
 }  // namespace
 
+Result<KernelPath> requested_path(KernelPath path) {
+  if (path != KernelPath::kAuto) return path;
+  const char* env = std::getenv("VKATTN_PATH");
+  if (env == nullptr || *env == '\0' || std::string(env) == "auto") return KernelPath::kAuto;
+  if (std::string(env) == "scalar") return KernelPath::kScalar;
+  if (std::string(env) == "coopmat") return KernelPath::kCoopmat;
+  return Status(ErrorCode::kInvalidArgument,
+                "VKATTN_PATH = \"" + std::string(env) + "\" is not auto, scalar or coopmat");
+}
+
 std::string feature_name(const AttentionDesc& desc) { return feature_name_of(feature_spec(desc)); }
 
 Result<FwdProblem> resolve_problem(const AttentionDesc& d, const DeviceInfo& info) {
@@ -225,9 +239,17 @@ Result<FwdProblem> resolve_problem(const AttentionDesc& d, const DeviceInfo& inf
                    " is not finite (or scale * log2(e) overflows a float)");
   }
   VKATTN_TRY(check_mask_and_mods(d));
-  if (d.path != KernelPath::kAuto && d.path != KernelPath::kScalar) {
+  if (d.path != KernelPath::kAuto && d.path != KernelPath::kScalar && d.path != KernelPath::kCoopmat) {
     return invalid("desc.path = " + n(static_cast<std::int64_t>(d.path)) + " is not a KernelPath value");
   }
+  Result<KernelPath> path = requested_path(d.path);
+  if (!path) return path.status();
+  const std::string blocker = coopmat_blocker(p, info);
+  if (path.value() == KernelPath::kCoopmat && !blocker.empty()) {
+    return unsupported(std::string(d.path == KernelPath::kCoopmat ? "desc.path" : "VKATTN_PATH") +
+                       " = coopmat: " + blocker);
+  }
+  p.coopmat = path.value() != KernelPath::kScalar && blocker.empty();
 
   const FwdSpecConstants spec = choose_fwd_variant(p, info);
   if (spec.block_k < spec.key_step) {
@@ -255,9 +277,46 @@ Result<FwdProblem> resolve_problem(const AttentionDesc& d, const DeviceInfo& inf
   return p;
 }
 
+std::uint32_t cm_shared_bytes(std::uint32_t block_q, std::uint32_t block_k, std::uint32_t dk, std::uint32_t dv) {
+  const std::uint32_t rows = block_q;  // 16 per subgroup
+  return block_k * (dk / 4 + 2) * 8 + block_k * (dv / 4 + 2) * 8  // k_sh, v_sh
+         + rows * (block_k + 4) * 4 + rows * (block_k / 4 + 2) * 8  // s_sh, p_sh
+         + rows * 4 + block_k * 4 + 16;                              // row_sh, doc_k_tile, doc_range
+}
+
+std::string coopmat_blocker(const FwdProblem& p, const DeviceInfo& info) {
+  if (!info.coopmat) {
+    return "the device has no usable VK_NV_cooperative_matrix (fp16 16x16x16 at subgroup scope, shaderFloat16, "
+           "32-lane subgroups with shuffles)";
+  }
+  if (p.desc.dtype != DType::kF16) return std::string("desc.dtype = ") + to_string(p.desc.dtype) + " (needs f16)";
+  if (p.desc.head_dim % 16 != 0) return "desc.head_dim = " + n(p.desc.head_dim) + " (needs a multiple of 16)";
+  if (p.head_dim_v % 16 != 0) return "head_dim_v = " + n(p.head_dim_v) + " (needs a multiple of 16)";
+  if (info.max_workgroup_invocations < 128) return "maxComputeWorkGroupInvocations < 128";
+  const auto dk = static_cast<std::uint32_t>(p.desc.head_dim);
+  const auto dv = static_cast<std::uint32_t>(p.head_dim_v);
+  if (cm_shared_bytes(64, 16, dk, dv) > info.max_shared_memory) {
+    return "head dims " + n(dk) + "/" + n(dv) + " need " + n(cm_shared_bytes(64, 16, dk, dv)) +
+           " bytes of shared memory, more than maxComputeSharedMemorySize = " + n(info.max_shared_memory);
+  }
+  return "";
+}
+
 FwdSpecConstants choose_fwd_variant(const FwdProblem& p, const DeviceInfo& info) {
   FwdSpecConstants spec = feature_spec(p.desc);
+  if (p.coopmat) {
+    spec.block_q = 64;
+    spec.workgroup_size = 2 * spec.block_q;  // one 32-lane subgroup per 16 rows
+    spec.key_step = 1;                       // unused by attn_fwd_cm.comp
+    std::uint32_t bk = 64;
+    while (bk > 16 && cm_shared_bytes(spec.block_q, bk, spec.head_dim, spec.head_dim_v) > info.max_shared_memory) {
+      bk /= 2;
+    }
+    spec.block_k = bk;
+    return spec;
+  }
   spec.block_q = std::min<std::uint32_t>(kBlockQ, info.max_workgroup_invocations);
+  spec.workgroup_size = spec.block_q;
   spec.key_step = kKeyStep;
   // Per key: one fp32 K row, one fp32 V row and a document id; plus 16 bytes of tile ranges.
   const std::uint32_t bytes_per_key = (spec.head_dim + spec.head_dim_v) * 4u + 4u;
@@ -267,11 +326,11 @@ FwdSpecConstants choose_fwd_variant(const FwdProblem& p, const DeviceInfo& info)
   return spec;
 }
 
-std::string fwd_variant_name(const FwdSpecConstants& s) {
+std::string fwd_variant_name(const FwdSpecConstants& s, bool coopmat) {
   std::string name = "attn_fwd_" + feature_name_of(s);
   name += "_bq" + std::to_string(s.block_q) + "_bk" + std::to_string(s.block_k) + "_ks" + std::to_string(s.key_step);
   name += s.write_lse ? "_lse" : "_nolse";
-  name += "_scalar";
+  name += coopmat ? "_coopmat" : "_scalar";
   return name;
 }
 

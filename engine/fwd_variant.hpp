@@ -20,20 +20,33 @@ struct FwdProblem {
   std::int64_t total_q = 0;  // varlen: Tq = cu_seqlens_q.back()
   std::int64_t total_k = 0;  // varlen: Tk
   SeqMode seq_mode = SeqMode::kDense;
+  bool coopmat = false;  // the path chosen: attn_fwd_cm.comp (true) or attn_fwd.comp
 };
+
+// desc.path, or for kAuto the env override VKATTN_PATH (auto, scalar or coopmat); a bad env
+// value is kInvalidArgument naming it.
+Result<KernelPath> requested_path(KernelPath path);
+
+// Why `p` cannot run on the coopmat path of `info` ("" if it can).
+std::string coopmat_blocker(const FwdProblem& p, const DeviceInfo& info);
 
 // Problem-level checks that need no tensors: shapes, head dims, scale, mask and score_mod
 // parameters, sequence lengths, and the device's limits (shared memory, workgroup counts,
 // llvmpipe's per-invocation loop budget). Every error names the desc field and its value.
 Result<FwdProblem> resolve_problem(const AttentionDesc& desc, const DeviceInfo& info);
 
-// Spec constants for a resolved problem. BLOCK_K is the largest power of two <= min(64, BLOCK_Q)
-// whose fp32 K and V tiles fit maxComputeSharedMemorySize.
+// Spec constants for a resolved problem. Scalar path: BLOCK_K is the largest power of two
+// <= min(64, BLOCK_Q) whose fp32 K and V tiles fit maxComputeSharedMemorySize. Coopmat path:
+// BLOCK_Q = 64 (four 32-lane subgroups), BLOCK_K the largest of 64, 32, 16 whose shared memory
+// (cm_shared_bytes) fits.
 FwdSpecConstants choose_fwd_variant(const FwdProblem& p, const DeviceInfo& info);
 
-// "attn_fwd_<feature_name>_bq64_bk64_ks2_lse_scalar": every spec constant appears, so equal
-// names mean equal pipelines.
-std::string fwd_variant_name(const FwdSpecConstants& spec);
+// Shared memory of attn_fwd_cm.comp for these tiles and head dims (its shared arrays).
+std::uint32_t cm_shared_bytes(std::uint32_t block_q, std::uint32_t block_k, std::uint32_t dk, std::uint32_t dv);
+
+// "attn_fwd_<feature_name>_bq64_bk64_ks2_lse_scalar" (or _coopmat): every spec constant and the
+// path appear, so equal names mean equal pipelines.
+std::string fwd_variant_name(const FwdSpecConstants& spec, bool coopmat);
 
 // Loop iterations one invocation of `spec` runs for a row of `seq_k` keys (see attn_fwd.comp).
 std::uint64_t fwd_loop_iterations(const FwdSpecConstants& spec, std::int64_t seq_k);

@@ -8,6 +8,7 @@
 #include "vkattn_spv_attn_bwd_dq.spv.h"
 #include "vkattn_spv_attn_bwd_pre.spv.h"
 #include "vkattn_spv_attn_fwd.spv.h"
+#include "vkattn_spv_attn_fwd_cm.spv.h"
 
 namespace vkattn {
 
@@ -23,6 +24,8 @@ const char* to_string(ShaderId id) {
       return "attn_bwd_dkdv";
     case ShaderId::kAttnBwdDparam:
       return "attn_bwd_dparam";
+    case ShaderId::kAttnFwdCm:
+      return "attn_fwd_cm";
   }
   return "unknown";
 }
@@ -39,6 +42,8 @@ std::span<const std::uint32_t> shader_spirv(ShaderId id) {
       return {vkattn_spv_attn_bwd_dkdv, sizeof(vkattn_spv_attn_bwd_dkdv) / sizeof(std::uint32_t)};
     case ShaderId::kAttnBwdDparam:
       return {vkattn_spv_attn_bwd_dparam, sizeof(vkattn_spv_attn_bwd_dparam) / sizeof(std::uint32_t)};
+    case ShaderId::kAttnFwdCm:
+      return {vkattn_spv_attn_fwd_cm, sizeof(vkattn_spv_attn_fwd_cm) / sizeof(std::uint32_t)};
   }
   return {};
 }

@@ -12,6 +12,7 @@ enum class ShaderId : std::uint32_t {
   kAttnBwdDq = 2,      // shaders/attn_bwd_dq.comp
   kAttnBwdDkdv = 3,    // shaders/attn_bwd_dkdv.comp
   kAttnBwdDparam = 4,  // shaders/attn_bwd_dparam.comp
+  kAttnFwdCm = 5,      // shaders/attn_fwd_cm.comp (VK_NV_cooperative_matrix)
 };
 
 const char* to_string(ShaderId id);

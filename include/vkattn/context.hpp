@@ -42,7 +42,9 @@ struct HostHandles {
   VkDevice device = VK_NULL_HANDLE;
   VkQueue queue = VK_NULL_HANDLE;  // a compute-capable queue; used only by run()/upload helpers
   std::uint32_t queue_family_index = 0;
-  // The device extensions the host enabled (vkattn uses VK_KHR_push_descriptor if listed).
+  // The device extensions the host enabled (vkattn uses VK_KHR_push_descriptor if listed, and
+  // VK_NV_cooperative_matrix if listed: the host then also enabled its cooperativeMatrix feature
+  // and Vulkan 1.2's shaderFloat16).
   std::vector<std::string> enabled_device_extensions;
   // True if the host enabled VK_EXT_debug_utils on the instance (pipelines get debug names).
   bool debug_utils_enabled = false;
@@ -72,6 +74,10 @@ struct DeviceInfo {
   float timestamp_period_ns = 0.0f;
   bool timestamps = false;        // compute queue supports timestamps
   bool push_descriptors = false;  // VK_KHR_push_descriptor enabled and used
+  std::uint32_t subgroup_size = 0;  // VkPhysicalDeviceSubgroupProperties::subgroupSize
+  // VK_NV_cooperative_matrix enabled with a subgroup-scope fp16 x fp16 -> fp32 16x16x16 shape,
+  // shaderFloat16, and subgroup shuffles in compute: what KernelPath::kCoopmat needs.
+  bool coopmat = false;
 };
 
 class Context {

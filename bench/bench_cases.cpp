@@ -104,6 +104,17 @@ std::vector<BenchCase> preset(const std::string& name, bool cpu) {
         }
       }
     }
+  } else if (name == "compare") {
+    // The shapes bench/compare_sdpa.sh times against PyTorch SDPA (FlashAttention-2).
+    const std::int64_t shapes[][4] = {{4, 16, 4096, 64}, {4, 16, 4096, 128}, {1, 16, 16384, 128}, {16, 16, 1024, 64}};
+    for (Pass pass : {Pass::kFwd, Pass::kFwdBwd}) {
+      for (const auto& s : shapes) {
+        for (bool causal : {false, true}) {
+          cases.push_back(make(pass, s[0], s[1], s[1], s[2], s[2], s[3], DType::kF16, causal ? "causal_br" : "nomask",
+                               causal ? kCausal : Mask{}));
+        }
+      }
+    }
   } else if (name == "decode") {
     for (std::int64_t sq : {1, 2, 4, 8}) {
       for (std::int64_t sk : {1024, 4096, 8192, 16384, 32768}) {

@@ -30,6 +30,12 @@ def short_gpu_cases():
             yield 4, 16, 4096, d, causal
 
 
+def compare_cases():
+    for b, h, s, d in ((4, 16, 4096, 64), (4, 16, 4096, 128), (1, 16, 16384, 128), (16, 16, 1024, 64)):
+        for causal in (False, True):
+            yield b, h, s, d, causal
+
+
 def median_ms(fn, reps=20):
     for _ in range(3):
         fn()
@@ -48,11 +54,11 @@ def median_ms(fn, reps=20):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--preset", default="fa2", choices=["fa2", "short"])
+    ap.add_argument("--preset", default="fa2", choices=["fa2", "short", "compare"])
     ap.add_argument("--filter", default=".")
     ap.add_argument("--passes", default="fwd,bwd,fwdbwd")
     args = ap.parse_args()
-    cases = fa2_cases() if args.preset == "fa2" else short_gpu_cases()
+    cases = {"fa2": fa2_cases, "short": short_gpu_cases, "compare": compare_cases}[args.preset]()
     print("name,ms,TFLOP/s")
     for b, h, s, d, causal in cases:
         for p in args.passes.split(","):

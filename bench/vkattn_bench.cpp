@@ -2,7 +2,7 @@
 // manual time; warm-up, repetitions, median). One benchmark per pass (fwd, bwd, fwd+bwd) x
 // variant x shape; counters follow the FlashAttention papers (bench_cases.hpp).
 //
-//   vkattn-bench [--preset=short|fa2|decode] [--device=<index|name>] [--path=auto|scalar|coopmat]
+//   vkattn-bench [--preset=short|fa2|compare|decode] [--device=<index|name>] [--path=auto|scalar|coopmat]
 //                [--svg=chart.svg] [--pipeline-timing] [Google Benchmark flags]
 //
 // --svg writes TFLOP/s against sequence length, one line per pass and variant. Progress
@@ -343,7 +343,7 @@ int main(int argc, char** argv) {
   g_cases = preset(preset_name, cpu);
   const std::vector<BenchCase>& cases = g_cases;
   if (cases.empty()) {
-    std::fprintf(stderr, "vkattn-bench: --preset=%s is not short, fa2 or decode\n", preset_name.c_str());
+    std::fprintf(stderr, "vkattn-bench: --preset=%s is not short, fa2, compare or decode\n", preset_name.c_str());
     return 2;
   }
   // Defaults as flags (before the caller's, which win), not per benchmark: per-benchmark

@@ -75,11 +75,17 @@ bool coopmat_capable(VkInstance instance, VkPhysicalDevice pd) {
   VkPhysicalDeviceVulkan12Features v12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES, &cm};
   VkPhysicalDeviceFeatures2 f2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &v12};
   vkGetPhysicalDeviceFeatures2(pd, &f2);
-  if (cm.cooperativeMatrix != VK_TRUE || v12.shaderFloat16 != VK_TRUE) return false;
+  // GL_NV_cooperative_matrix needs GL_KHR_memory_scope_semantics, so the SPIR-V declares the
+  // Vulkan memory model (and its atomics use device scope).
+  if (cm.cooperativeMatrix != VK_TRUE || v12.shaderFloat16 != VK_TRUE || v12.vulkanMemoryModel != VK_TRUE ||
+      v12.vulkanMemoryModelDeviceScope != VK_TRUE) {
+    return false;
+  }
   VkPhysicalDeviceSubgroupProperties sg{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
   VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &sg};
   vkGetPhysicalDeviceProperties2(pd, &p2);
-  const VkSubgroupFeatureFlags ops = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT;
+  const VkSubgroupFeatureFlags ops =
+      VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT | VK_SUBGROUP_FEATURE_VOTE_BIT;
   if (sg.subgroupSize != 32 || (sg.supportedOperations & ops) != ops ||
       (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) == 0) {
     return false;
@@ -263,6 +269,8 @@ Status create_owned(ContextState& s) {
     enable_cm.cooperativeMatrix = VK_TRUE;
     enable_cm.pNext = &enable12;
     enable12.shaderFloat16 = VK_TRUE;
+    enable12.vulkanMemoryModel = VK_TRUE;
+    enable12.vulkanMemoryModelDeviceScope = VK_TRUE;
   }
   VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
   dci.pNext = coopmat ? static_cast<void*>(&enable_cm) : static_cast<void*>(&enable13);

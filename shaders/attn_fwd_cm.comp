@@ -3,6 +3,7 @@
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_shuffle : require
+#extension GL_KHR_shader_subgroup_vote : require
 #extension GL_KHR_memory_scope_semantics : require
 #extension GL_NV_cooperative_matrix : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
@@ -40,6 +41,10 @@ const uint DK16 = HEAD_DIM / 16u;
 const uint DV16 = HEAD_DIM_V / 16u;
 const uint BK16 = BLOCK_K / 16u;
 const uint KEYS_PER_LANE = BLOCK_K / 2u;  // keys of one row one lane handles
+const uint ELEMS = 8u;                    // accumulator elements per lane: 16 x 16 / 32 lanes
+// K/V staging: uvec2 per invocation per tile, fetched into registers one tile ahead.
+const uint K_PER_INV = (BLOCK_K * (HEAD_DIM / 4u) + WORKGROUP_SIZE - 1u) / WORKGROUP_SIZE;
+const uint V_PER_INV = (BLOCK_K * (HEAD_DIM_V / 4u) + WORKGROUP_SIZE - 1u) / WORKGROUP_SIZE;
 
 #define A_MAT fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
 #define ACC_MAT fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
@@ -66,6 +71,42 @@ uvec2 load4_f16(bool even, uint base, uint e, uint which) {
   else if (which == 1u) x = LOAD_VEC4(k_words, base + e);
   else x = LOAD_VEC4(v_words, base + e);
   return uvec2(packHalf2x16(x.xy), packHalf2x16(x.zw));
+}
+
+uvec2 k_reg[K_PER_INV];
+uvec2 v_reg[V_PER_INV];
+
+// Global -> registers: K_j, V_j for j in [kv0, kv0 + BLOCK_K) as fp16 (zeros past len_k). The
+// loads stay in flight while the current tile computes; stage_kv() waits for them.
+void fetch_kv(uint kv0, uint len_k, uint k_seq, uint v_seq, bool k_even, bool v_even) {
+  const uint tid = gl_LocalInvocationID.x;
+  [[unroll]] for (uint n = 0u; n < K_PER_INV; ++n) {
+    const uint e = tid + n * WORKGROUP_SIZE;
+    const uint j = kv0 + e / (HEAD_DIM / 4u);
+    k_reg[n] = e < BLOCK_K * (HEAD_DIM / 4u) && j < len_k
+                   ? load4_f16(k_even, k_seq + j * pc.k_stride_s, 4u * (e % (HEAD_DIM / 4u)), 1u)
+                   : uvec2(0u);
+  }
+  [[unroll]] for (uint n = 0u; n < V_PER_INV; ++n) {
+    const uint e = tid + n * WORKGROUP_SIZE;
+    const uint j = kv0 + e / (HEAD_DIM_V / 4u);
+    v_reg[n] = e < BLOCK_K * (HEAD_DIM_V / 4u) && j < len_k
+                   ? load4_f16(v_even, v_seq + j * pc.v_stride_s, 4u * (e % (HEAD_DIM_V / 4u)), 2u)
+                   : uvec2(0u);
+  }
+}
+
+// Registers -> shared memory (padded rows).
+void stage_kv() {
+  const uint tid = gl_LocalInvocationID.x;
+  [[unroll]] for (uint n = 0u; n < K_PER_INV; ++n) {
+    const uint e = tid + n * WORKGROUP_SIZE;
+    if (e < BLOCK_K * (HEAD_DIM / 4u)) k_sh[(e / (HEAD_DIM / 4u)) * KROW + e % (HEAD_DIM / 4u)] = k_reg[n];
+  }
+  [[unroll]] for (uint n = 0u; n < V_PER_INV; ++n) {
+    const uint e = tid + n * WORKGROUP_SIZE;
+    if (e < BLOCK_K * (HEAD_DIM_V / 4u)) v_sh[(e / (HEAD_DIM_V / 4u)) * VROW + e % (HEAD_DIM_V / 4u)] = v_reg[n];
+  }
 }
 
 void main() {
@@ -169,6 +210,10 @@ void main() {
   const bool v_even = ((v_seq | pc.v_stride_s) & 1u) == 0u;
   const uint p_base = warp * 16u * PROW;
 
+  // Without document ids every tile in [tile_begin, tile_end) is visited, so the next one is
+  // fetched while this one computes; with them a tile may be skipped, so each is fetched in turn.
+  const bool prefetch = DOCUMENTS == 0u;
+  if (prefetch && tile_begin < tile_end) fetch_kv(tile_begin * BLOCK_K, len_k, k_seq, v_seq, k_even, v_even);
   [[dont_unroll]] for (uint t = tile_begin; t < tile_end; ++t) {
     const uint kv0 = t * BLOCK_K;
     barrier();  // the previous tile is no longer read
@@ -190,20 +235,10 @@ void main() {
       barrier();
       if (doc_range[3] < doc_range[0] || doc_range[2] > doc_range[1]) continue;  // uniform
     }
-    // Stage K_j, V_j for j in [kv0, kv0 + BLOCK_K) as fp16 (zeros past len_k).
-    for (uint e = tid; e < BLOCK_K * (HEAD_DIM / 4u); e += WORKGROUP_SIZE) {
-      const uint r = e / (HEAD_DIM / 4u);
-      const uint c = e % (HEAD_DIM / 4u);
-      const uint j = kv0 + r;
-      k_sh[r * KROW + c] = j < len_k ? load4_f16(k_even, k_seq + j * pc.k_stride_s, 4u * c, 1u) : uvec2(0u);
-    }
-    for (uint e = tid; e < BLOCK_K * (HEAD_DIM_V / 4u); e += WORKGROUP_SIZE) {
-      const uint r = e / (HEAD_DIM_V / 4u);
-      const uint c = e % (HEAD_DIM_V / 4u);
-      const uint j = kv0 + r;
-      v_sh[r * VROW + c] = j < len_k ? load4_f16(v_even, v_seq + j * pc.v_stride_s, 4u * c, 2u) : uvec2(0u);
-    }
+    if (!prefetch) fetch_kv(kv0, len_k, k_seq, v_seq, k_even, v_even);
+    stage_kv();
     barrier();
+    if (prefetch && t + 1u < tile_end) fetch_kv(kv0 + BLOCK_K, len_k, k_seq, v_seq, k_even, v_even);
 
     // S_w = Q_w K^T, one 16 x 16 block of keys at a time, into this subgroup's s_sh rows.
     [[unroll]] for (uint n = 0u; n < BK16; ++n) {
@@ -255,9 +290,17 @@ void main() {
     subgroupMemoryBarrierShared();
     subgroupBarrier();
 
-    // O_w = diag(alpha) O_w + P_w V.
-    [[unroll]] for (uint d = 0u; d < DV16; ++d) {
-      for (uint e = 0u; e < o_frag[d].length(); ++e) o_frag[d][e] *= row_sh[warp * 16u + uint(row_of[e])];
+    // O_w = diag(alpha) O_w + P_w V; the rescale is skipped when no row's max moved.
+    if (!subgroupAll(alpha == 1.0)) {
+      float alpha_e[ELEMS];
+      [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
+        alpha_e[e] = e < row_of.length() ? row_sh[warp * 16u + uint(row_of[e])] : 1.0;
+      }
+      [[unroll]] for (uint d = 0u; d < DV16; ++d) {
+        for (uint e = 0u; e < o_frag[d].length(); ++e) {
+          o_frag[d][e] *= e < ELEMS ? alpha_e[e] : row_sh[warp * 16u + uint(row_of[e])];
+        }
+      }
     }
     [[unroll]] for (uint kk = 0u; kk < BK16; ++kk) {
       A_MAT p_frag;

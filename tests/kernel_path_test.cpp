@@ -178,7 +178,7 @@ std::vector<CaseShape> path_cases() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Auto, KernelPathCorrectness, ::testing::ValuesIn(path_cases()),
-                         [](const auto& info) { return info.param.name(); });
+                         [](const auto& p) { return p.param.name(); });
 
 }  // namespace
 }  // namespace vkattn::test

@@ -44,7 +44,7 @@ struct HostHandles {
   std::uint32_t queue_family_index = 0;
   // The device extensions the host enabled (vkattn uses VK_KHR_push_descriptor if listed, and
   // VK_NV_cooperative_matrix if listed: the host then also enabled its cooperativeMatrix feature
-  // and Vulkan 1.2's shaderFloat16).
+  // and Vulkan 1.2's shaderFloat16, vulkanMemoryModel and vulkanMemoryModelDeviceScope).
   std::vector<std::string> enabled_device_extensions;
   // True if the host enabled VK_EXT_debug_utils on the instance (pipelines get debug names).
   bool debug_utils_enabled = false;
@@ -76,7 +76,8 @@ struct DeviceInfo {
   bool push_descriptors = false;  // VK_KHR_push_descriptor enabled and used
   std::uint32_t subgroup_size = 0;  // VkPhysicalDeviceSubgroupProperties::subgroupSize
   // VK_NV_cooperative_matrix enabled with a subgroup-scope fp16 x fp16 -> fp32 16x16x16 shape,
-  // shaderFloat16, and subgroup shuffles in compute: what KernelPath::kCoopmat needs.
+  // shaderFloat16, vulkanMemoryModel (+ device scope) and 32-lane subgroups with shuffles in
+  // compute: what KernelPath::kCoopmat needs.
   bool coopmat = false;
 };
 

@@ -45,7 +45,7 @@ KernelPath g_path = KernelPath::kAuto;
 std::set<std::string> g_started;  // for progress
 std::size_t g_total = 0;
 std::map<std::string, std::vector<double>> g_tflops;  // per benchmark, one value per repetition
-std::string g_svg;                                      // --svg: rewritten after every benchmark run
+std::string g_svg;                                    // --svg: rewritten after every benchmark run
 std::vector<BenchCase> g_cases;
 
 void compute_barrier(VkCommandBuffer cmd) {

@@ -36,7 +36,6 @@ std::string n(std::int64_t v) { return std::to_string(v); }
 
 Status unsupported(std::string message) { return Status(ErrorCode::kUnsupported, std::move(message)); }
 
-
 // Spec constants that follow from the desc alone (no tiles).
 FwdSpecConstants feature_spec(const AttentionDesc& d) {
   FwdSpecConstants s;
@@ -278,10 +277,10 @@ Result<FwdProblem> resolve_problem(const AttentionDesc& d, const DeviceInfo& inf
 }
 
 std::uint32_t cm_shared_bytes(std::uint32_t block_q, std::uint32_t block_k, std::uint32_t dk, std::uint32_t dv) {
-  const std::uint32_t rows = block_q;  // 16 per subgroup
-  return block_k * (dk / 4 + 2) * 8 + block_k * (dv / 4 + 2) * 8  // k_sh, v_sh
+  const std::uint32_t rows = block_q;                               // 16 per subgroup
+  return block_k * (dk / 4 + 2) * 8 + block_k * (dv / 4 + 2) * 8    // k_sh, v_sh
          + rows * (block_k + 4) * 4 + rows * (block_k / 4 + 2) * 8  // s_sh, p_sh
-         + rows * 4 + block_k * 4 + 16;                              // row_sh, doc_k_tile, doc_range
+         + rows * 4 + block_k * 4 + 16;                             // row_sh, doc_k_tile, doc_range
 }
 
 std::string coopmat_blocker(const FwdProblem& p, const DeviceInfo& info) {

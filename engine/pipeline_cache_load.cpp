@@ -15,9 +15,7 @@ std::uint32_t read_u32(const std::byte* p) {
   return v;
 }
 
-Status bad_blob(const std::string& why) {
-  return Status(ErrorCode::kInvalidArgument, "driver blob header: " + why);
-}
+Status bad_blob(const std::string& why) { return Status(ErrorCode::kInvalidArgument, "driver blob header: " + why); }
 
 Result<VkPipelineCache> create_with(VkDevice device, std::span<const std::byte> blob) {
   VkPipelineCacheCreateInfo info{VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};

@@ -30,7 +30,7 @@ Fn next_symbol(const char* name) {
 }  // namespace
 
 extern "C" VKAPI_ATTR VkResult VKAPI_CALL vkQueueSubmit(VkQueue queue, uint32_t count, const VkSubmitInfo* submits,
-                                                       VkFence fence) {
+                                                        VkFence fence) {
   static const auto real = next_symbol<PFN_vkQueueSubmit>("vkQueueSubmit");
   if (g_lose_at_submit.load()) return VK_ERROR_DEVICE_LOST;
   ++g_real_submits;
@@ -38,7 +38,7 @@ extern "C" VKAPI_ATTR VkResult VKAPI_CALL vkQueueSubmit(VkQueue queue, uint32_t 
 }
 
 extern "C" VKAPI_ATTR VkResult VKAPI_CALL vkWaitForFences(VkDevice device, uint32_t count, const VkFence* fences,
-                                                         VkBool32 wait_all, uint64_t timeout) {
+                                                          VkBool32 wait_all, uint64_t timeout) {
   static const auto real = next_symbol<PFN_vkWaitForFences>("vkWaitForFences");
   const VkResult r = real(device, count, fences, wait_all, timeout);
   return g_lose_at_wait.load() ? VK_ERROR_DEVICE_LOST : r;

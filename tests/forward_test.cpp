@@ -97,7 +97,7 @@ TEST_F(ForwardSemantics, VariantNameNamesEverySpecConstant) {
   ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
   const std::string& name = plan->variant_name();
   EXPECT_EQ(name.rfind("attn_fwd_d64_f16_causal_br_bq", 0), 0u) << name;
-  EXPECT_NE(name.find(ctx().info().coopmat ? "_lse_coopmat" : "_lse_scalar"), std::string::npos) << name;
+  EXPECT_NE(name.find(auto_uses_coopmat(ctx()) ? "_lse_coopmat" : "_lse_scalar"), std::string::npos) << name;
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <optional>
 #include <string>
 
 #include "support/attention_case.hpp"
@@ -16,10 +17,20 @@ namespace {
 
 class KernelPathTest : public VkTest {
  protected:
+  void SetUp() override {
+    const char* env = std::getenv("VKATTN_PATH");  // the suite may run under VKATTN_PATH=scalar
+    saved_env_ = env != nullptr ? std::optional<std::string>(env) : std::nullopt;
+    VkTest::SetUp();
+  }
   void TearDown() override {
-    ::unsetenv("VKATTN_PATH");
+    if (saved_env_) {
+      ::setenv("VKATTN_PATH", saved_env_->c_str(), 1);
+    } else {
+      ::unsetenv("VKATTN_PATH");
+    }
     VkTest::TearDown();
   }
+  std::optional<std::string> saved_env_;
   static AttentionDesc desc(DType dtype, std::int64_t head_dim) {
     AttentionDesc d;
     d.dtype = dtype;
@@ -40,7 +51,7 @@ class KernelPathTest : public VkTest {
 };
 
 TEST_F(KernelPathTest, AutoTakesCoopmatExactlyWhereItCanRun) {
-  const bool cm = ctx().info().coopmat;
+  const bool cm = auto_uses_coopmat(ctx());
   EXPECT_TRUE(ends_with(name_of(desc(DType::kF16, 64)), cm ? "_coopmat" : "_scalar"));
   EXPECT_TRUE(ends_with(name_of(desc(DType::kF16, 128)), cm ? "_coopmat" : "_scalar"));
   // Never on coopmat: fp32 storage, a head dim that is not a multiple of 16.

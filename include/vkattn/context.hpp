@@ -72,8 +72,8 @@ struct DeviceInfo {
   std::uint64_t max_memory_allocation_size = 0;  // maxMemoryAllocationSize (Vulkan 1.1)
   std::uint64_t min_storage_buffer_offset_alignment = 0;
   float timestamp_period_ns = 0.0f;
-  bool timestamps = false;        // compute queue supports timestamps
-  bool push_descriptors = false;  // VK_KHR_push_descriptor enabled and used
+  bool timestamps = false;          // compute queue supports timestamps
+  bool push_descriptors = false;    // VK_KHR_push_descriptor enabled and used
   std::uint32_t subgroup_size = 0;  // VkPhysicalDeviceSubgroupProperties::subgroupSize
   // VK_NV_cooperative_matrix enabled with a subgroup-scope fp16 x fp16 -> fp32 16x16x16 shape,
   // shaderFloat16, vulkanMemoryModel (+ device scope) and 32-lane subgroups with shuffles in

@@ -2,6 +2,9 @@
 
 #include <vulkan/vulkan_core.h>
 
+#include <cstdlib>
+#include <string>
+
 namespace vkattn::test {
 namespace {
 
@@ -52,6 +55,11 @@ std::vector<std::string> LogCapture::warnings() const {
 void LogCapture::add_validation_message(std::string message) {
   std::lock_guard<std::mutex> lock(mutex_);
   validation_.push_back("validation: " + message);
+}
+
+bool auto_uses_coopmat(const Context& ctx) {
+  const char* env = std::getenv("VKATTN_PATH");
+  return ctx.info().coopmat && (env == nullptr || std::string(env) != "scalar");
 }
 
 void expect_no_validation_messages(const LogCapture& log) {

@@ -43,6 +43,10 @@ class VkTest : public ::testing::Test {
   std::shared_ptr<LogCapture> log_ = std::make_shared<LogCapture>();
 };
 
+// Whether KernelPath::kAuto takes the coopmat kernel (for problems it can run) in this process:
+// the device has it and env VKATTN_PATH does not say scalar (the suite runs once each way).
+bool auto_uses_coopmat(const Context& ctx);
+
 // Fails the current test with every message `log` holds from the validation layer.
 void expect_no_validation_messages(const LogCapture& log);
 

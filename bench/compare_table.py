@@ -1,0 +1,40 @@
+#!/usr/bin/env python3
+"""Joins vkattn-bench's CSV (OUT/vkattn.csv, median rows) with sdpa_compare.py's (OUT/sdpa.csv)
+into OUT/compare.md: both medians, TFLOP/s from one formula (4*B*H*S^2*D, halved when causal,
+x3.5 for fwd+bwd) and the time ratio SDPA / vkattn (>= 1 means vkattn is at least as fast).
+
+  python3 bench/compare_table.py OUT
+"""
+import csv
+import re
+import sys
+
+
+def main():
+    out = sys.argv[1]
+    sdpa = {row["name"]: float(row["ms"]) for row in csv.DictReader(open(f"{out}/sdpa.csv"))}
+    lines = open(f"{out}/vkattn.csv").read().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("name,"))
+    table = ["| case | vkattn ms | SDPA FA2 ms | vkattn TFLOP/s | FA2 TFLOP/s | vkattn / FA2 | vkattn variant |",
+             "|---|---|---|---|---|---|---|"]
+    for row in csv.DictReader(lines[start:]):
+        if not row["name"].endswith("_median"):
+            continue
+        key = row["name"].split("/manual_time")[0]
+        scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[row.get("time_unit") or "ns"]
+        ms = float(row["real_time"]) * scale
+        m = re.match(r"(fwd|fwdbwd)/f16/(\w+)/b(\d+)_h(\d+)x\d+_sq(\d+)_sk\d+_d(\d+)$", key)
+        if m is None or key not in sdpa:
+            table.append(f"| {key} | {ms:.3f} | (no SDPA time) | | | | {row.get('label', '')} |")
+            continue
+        p, mask = m.group(1), m.group(2)
+        b, h, s, d = map(int, m.group(3, 4, 5, 6))
+        flops = 4 * b * h * s * s * d / (1 if mask == "nomask" else 2) * (3.5 if p == "fwdbwd" else 1)
+        table.append(f"| {key} | {ms:.3f} | {sdpa[key]:.3f} | {flops / ms / 1e9:.1f} | {flops / sdpa[key] / 1e9:.1f} | "
+                     f"{sdpa[key] / ms:.3f}x | {row.get('label', '')} |")
+    open(f"{out}/compare.md", "w").write("\n".join(table) + "\n")
+    print("\n".join(table))
+
+
+if __name__ == "__main__":
+    main()

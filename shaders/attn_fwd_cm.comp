@@ -13,15 +13,20 @@
 // attn_fwd.comp (its header states the recurrence); only the two products change hands.
 //
 // One workgroup = BLOCK_Q query rows of one (b, h); subgroup w (of BLOCK_Q / 16, 32 lanes each)
-// owns rows 16w .. 16w + 15. Per K/V tile of BLOCK_K keys, staged in shared memory as fp16:
+// owns rows 16w .. 16w + 15. Per K/V tile of BLOCK_K keys, staged in shared memory as fp16
+// (fetched into registers one tile ahead):
 //   S_w   = Q_w K^T               16 x BLOCK_K, fp32 accumulators (coopMatMulAddNV over Dk / 16)
-//   softmax, scalar, on S_w in shared memory: lanes 2r and 2r + 1 own row r, half the keys
-//   each: s = score_mod(scale_log2 * S), masked keys -inf, m_new, P = 2^(s - m_new) as fp16,
-//   alpha = 2^(m - m_new), l = alpha l + sum P
-//   O_w   = diag(alpha) O_w + P_w V   (coopMatMulAddNV over BLOCK_K / 16)
-// O_w stays in registers as Dv / 16 accumulator fragments. Their element -> row mapping is the
-// driver's, so the kernel learns it once: it loads a fragment whose element (r, c) holds r
-// (row_of), then scales element e of every O fragment by alpha[row_of[e]].
+//   s = score_mod(scale_log2 * S), masked keys -inf; m_new = max(m, rowmax s);
+//   P = 2^(s - m_new); alpha = 2^(m - m_new); l = alpha l + rowsum P
+//   O_w   = diag(alpha) O_w + P_w V   (P as fp16; coopMatMulAddNV over BLOCK_K / 16)
+// O_w stays in registers as Dv / 16 accumulator fragments. Which (row, column) element e of a
+// fragment holds is the driver's business, so the kernel learns it once: it loads fragments whose
+// element (r, c) holds r (row_of) and c (col_of).
+//   - Quad layout (NVIDIA's: lane l holds rows l/4 and l/4 + 8 only): the softmax runs on the S
+//     fragments in registers; row max and sum are reduced over the 4 lanes of a quad by shuffles;
+//     P converts to fp16 in registers.
+//   - Any other layout: S goes through shared memory, where lanes 2r and 2r + 1 own row r (half
+//     the keys each), and P comes back as fp16 fragments; O rows scale by alpha[row_of[e]].
 //
 // The host picks this kernel only for fp16 storage with Dk, Dv multiples of 16, subgroups of 32
 // and a shared-memory budget that fits (fwd_variant.cpp); anything else runs attn_fwd.comp and
@@ -180,6 +185,41 @@ void main() {
   subgroupBarrier();
   ACC_MAT row_of;
   coopMatLoadNV(row_of, s_sh, s_base, SROW, false);
+  subgroupBarrier();
+  for (uint e = lane; e < 256u; e += LANES) s_sh[s_base + (e >> 4u) * SROW + (e & 15u)] = float(e & 15u);
+  subgroupMemoryBarrierShared();
+  subgroupBarrier();
+  ACC_MAT col_of;  // element e lies in column col_of[e]
+  coopMatLoadNV(col_of, s_sh, s_base, SROW, false);
+
+  // Register softmax ("quad" layout, NVIDIA's mma layout): when every lane's elements lie in rows
+  // g = lane / 4 and g + 8 only, the four lanes of a quad share those two rows, so the softmax
+  // runs on the S fragments in registers with quad shuffles for the row max and sum. Otherwise
+  // the portable path below goes through shared memory. Slot s of a lane is row g + 8 s.
+  bool quad_ok = row_of.length() == int(ELEMS);
+  bool slot_hi[ELEMS];  // slot 1 (row g + 8); selects, not indexing, keep the per-slot state in registers
+  [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
+    const uint r = e < uint(row_of.length()) ? uint(row_of[e]) : 0u;
+    quad_ok = quad_ok && (r == (lane >> 2u) || r == (lane >> 2u) + 8u);
+    slot_hi[e] = r >= 8u;
+  }
+  const bool quad = subgroupAll(quad_ok);
+  uint qi[2];
+  bool q_live[2];
+  int q_diag[2];
+  uint q_bias_row[2];
+  int q_doc[2];
+  float q_m[2];
+  float q_l[2];
+  [[unroll]] for (uint s = 0u; s < 2u; ++s) {
+    qi[s] = i0 + 16u * warp + (lane >> 2u) + 8u * s;
+    q_live[s] = qi[s] < len_q;
+    q_diag[s] = int(qi[s]) + shift;
+    q_bias_row[s] = pc.bias_offset + b * pc.bias_stride_b + h * pc.bias_stride_h + qi[s] * pc.bias_stride_q;
+    q_doc[s] = DOCUMENTS != 0u && q_live[s] ? docs_q[pc.docs_q_offset + b * params.docs_q_stride_b + start_q + qi[s]] : 0;
+    q_m[s] = SINKS != 0u && q_live[s] ? LOG2E * sinks[pc.sinks_offset + h] : NEG_INF;
+    q_l[s] = SINKS != 0u && q_live[s] ? 1.0 : 0.0;
+  }
 
   // Q_w as Dk / 16 fragments, staged through k_sh BLOCK_K rows at a time (zeros past len_q).
   const uint q_seq = pc.q_offset + b * pc.q_stride_b + h * pc.q_stride_h + start_q * pc.q_stride_s;
@@ -240,16 +280,83 @@ void main() {
     barrier();
     if (prefetch && t + 1u < tile_end) fetch_kv(kv0 + BLOCK_K, len_k, k_seq, v_seq, k_even, v_even);
 
-    // S_w = Q_w K^T, one 16 x 16 block of keys at a time, into this subgroup's s_sh rows.
+    // S_w = Q_w K^T, one 16 x 16 block of keys at a time.
+    ACC_MAT s_frag[BK16];
     [[unroll]] for (uint n = 0u; n < BK16; ++n) {
-      ACC_MAT acc = ACC_MAT(0.0);
+      s_frag[n] = ACC_MAT(0.0);
       [[unroll]] for (uint d = 0u; d < DK16; ++d) {
         A_MAT k_frag;  // K^T block (dims 16d.., keys 16n..): K rows read column-major
         coopMatLoadNV(k_frag, k_sh, (16u * n) * KROW + 4u * d, KROW, true);
-        acc = coopMatMulAddNV(q_frag[d], k_frag, acc);
+        s_frag[n] = coopMatMulAddNV(q_frag[d], k_frag, s_frag[n]);
       }
-      coopMatStoreNV(acc, s_sh, s_base + 16u * n, SROW, false);
     }
+
+    if (quad) {
+      // Softmax in registers: element e of s_frag[n] is (row g + 8 slot_hi[e], key 16n + col_of[e]).
+      float m_tile[2] = {NEG_INF, NEG_INF};
+      [[unroll]] for (uint n = 0u; n < BK16; ++n) {
+        [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
+          const bool hi = slot_hi[e];
+          const uint jj = 16u * n + uint(col_of[e]);
+          const int j = int(kv0 + jj);
+          const int dg = hi ? q_diag[1] : q_diag[0];
+          float score = NEG_INF;
+          if ((hi ? q_live[1] : q_live[0]) && mask_allows(dg, j, int(len_k), win_left, win_right) &&
+              (DOCUMENTS == 0u || doc_k_tile[jj] == (hi ? q_doc[1] : q_doc[0]))) {
+            float unused_dsoftcap;
+            score = modified_score(params.scale_log2 * s_frag[n][e], j - dg, slope_log2, table_row,
+                                   (hi ? q_bias_row[1] : q_bias_row[0]) + uint(j), unused_dsoftcap);
+          }
+          s_frag[n][e] = score;
+          m_tile[0] = hi ? m_tile[0] : max(m_tile[0], score);
+          m_tile[1] = hi ? max(m_tile[1], score) : m_tile[1];
+        }
+      }
+      float alpha_q[2];
+      float m_new_q[2];
+      [[unroll]] for (uint sl = 0u; sl < 2u; ++sl) {
+        m_tile[sl] = max(m_tile[sl], subgroupShuffleXor(m_tile[sl], 1u));
+        m_tile[sl] = max(m_tile[sl], subgroupShuffleXor(m_tile[sl], 2u));
+        m_new_q[sl] = max(q_m[sl], m_tile[sl]);
+        // A row with no finite score so far keeps m = -inf: P = 0, alpha = 1.
+        alpha_q[sl] = m_new_q[sl] != NEG_INF ? exp2(q_m[sl] - m_new_q[sl]) : 1.0;
+      }
+      float sum_q[2] = {0.0, 0.0};
+      [[unroll]] for (uint n = 0u; n < BK16; ++n) {
+        [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
+          const bool hi = slot_hi[e];
+          const float m = hi ? m_new_q[1] : m_new_q[0];
+          const float p = m != NEG_INF ? exp2(s_frag[n][e] - m) : 0.0;
+          s_frag[n][e] = p;
+          sum_q[0] += hi ? 0.0 : p;
+          sum_q[1] += hi ? p : 0.0;
+        }
+      }
+      [[unroll]] for (uint sl = 0u; sl < 2u; ++sl) {
+        sum_q[sl] += subgroupShuffleXor(sum_q[sl], 1u);
+        sum_q[sl] += subgroupShuffleXor(sum_q[sl], 2u);
+        q_l[sl] = alpha_q[sl] * q_l[sl] + sum_q[sl];
+        q_m[sl] = m_new_q[sl];
+      }
+      if (!subgroupAll(alpha_q[0] == 1.0 && alpha_q[1] == 1.0)) {
+        [[unroll]] for (uint d = 0u; d < DV16; ++d) {
+          [[unroll]] for (uint e = 0u; e < ELEMS; ++e) o_frag[d][e] *= slot_hi[e] ? alpha_q[1] : alpha_q[0];
+        }
+      }
+      // O_w += P_w V, with P converted to fp16 in registers.
+      [[unroll]] for (uint kk = 0u; kk < BK16; ++kk) {
+        const A_MAT p_frag = A_MAT(s_frag[kk]);
+        [[unroll]] for (uint d = 0u; d < DV16; ++d) {
+          A_MAT v_frag;
+          coopMatLoadNV(v_frag, v_sh, (16u * kk) * VROW + 4u * d, VROW, false);
+          o_frag[d] = coopMatMulAddNV(p_frag, v_frag, o_frag[d]);
+        }
+      }
+      continue;
+    }
+
+    // Portable path: S through this subgroup's s_sh rows.
+    [[unroll]] for (uint n = 0u; n < BK16; ++n) coopMatStoreNV(s_frag[n], s_sh, s_base + 16u * n, SROW, false);
     subgroupMemoryBarrierShared();
     subgroupBarrier();
 
@@ -313,15 +420,25 @@ void main() {
     }
   }
 
-  // O = O / l (0 for a row that saw nothing), through s_sh 16 columns at a time.
-  subgroupBarrier();
-  if (half_k == 0u) row_sh[warp * 16u + row] = l_i > 0.0 ? 1.0 / l_i : 0.0;
-  subgroupMemoryBarrierShared();
+  // O = O / l (0 for a row that saw nothing), stored through s_sh 16 columns at a time.
+  if (quad) {
+    const float inv_l[2] = {q_l[0] > 0.0 ? 1.0 / q_l[0] : 0.0, q_l[1] > 0.0 ? 1.0 / q_l[1] : 0.0};
+    [[unroll]] for (uint d = 0u; d < DV16; ++d) {
+      [[unroll]] for (uint e = 0u; e < ELEMS; ++e) o_frag[d][e] *= slot_hi[e] ? inv_l[1] : inv_l[0];
+    }
+  } else {
+    subgroupBarrier();
+    if (half_k == 0u) row_sh[warp * 16u + row] = l_i > 0.0 ? 1.0 / l_i : 0.0;
+    subgroupMemoryBarrierShared();
+    subgroupBarrier();
+    [[unroll]] for (uint d = 0u; d < DV16; ++d) {
+      for (uint e = 0u; e < o_frag[d].length(); ++e) o_frag[d][e] *= row_sh[warp * 16u + uint(row_of[e])];
+    }
+  }
   subgroupBarrier();
   const uint o_rows = SEQ_MODE == SEQ_VARLEN ? len_q : params.seq_q;
   const uint o_base = pc.o_offset + b * pc.o_stride_b + h * pc.o_stride_h + (start_q + i) * pc.o_stride_s;
   [[unroll]] for (uint d = 0u; d < DV16; ++d) {
-    for (uint e = 0u; e < o_frag[d].length(); ++e) o_frag[d][e] *= row_sh[warp * 16u + uint(row_of[e])];
     coopMatStoreNV(o_frag[d], s_sh, s_base, SROW, false);
     subgroupMemoryBarrierShared();
     subgroupBarrier();
@@ -335,7 +452,15 @@ void main() {
     }
     subgroupBarrier();
   }
-  if (WRITE_LSE != 0u && i < o_rows && half_k == 0u) {
+  if (WRITE_LSE != 0u && quad && (lane & 3u) == 0u) {
+    [[unroll]] for (uint sl = 0u; sl < 2u; ++sl) {
+      if (qi[sl] < o_rows) {
+        const uint idx = pc.lse_offset + b * pc.lse_stride_b + h * pc.lse_stride_h + (start_q + qi[sl]) * pc.lse_stride_s;
+        lse_values[idx] = q_l[sl] > 0.0 ? LN2 * (q_m[sl] + log2(q_l[sl])) : NEG_INF;
+      }
+    }
+  }
+  if (WRITE_LSE != 0u && !quad && i < o_rows && half_k == 0u) {
     const uint lse_idx = pc.lse_offset + b * pc.lse_stride_b + h * pc.lse_stride_h + (start_q + i) * pc.lse_stride_s;
     lse_values[lse_idx] = l_i > 0.0 ? LN2 * (m_i + log2(l_i)) : NEG_INF;
   }

@@ -113,7 +113,8 @@ RefResult reference_forward(const RefProblem& p, const std::vector<double>& q, c
 }
 
 RefGrads reference_backward(const RefProblem& p, const std::vector<float>& q, const std::vector<float>& k,
-                            const std::vector<float>& v, const std::vector<float>& d_o) {
+                            const std::vector<float>& v, const std::vector<float>& d_o,
+                            const std::vector<float>* o_as_stored) {
   const std::int64_t Dk = p.head_dim, Dv = p.dv();
   const double scale = p.scale != 0.0 ? p.scale : 1.0 / std::sqrt(static_cast<double>(Dk));
   const std::int64_t group = p.q_heads / p.kv_heads;
@@ -137,7 +138,10 @@ RefGrads reference_backward(const RefProblem& p, const std::vector<float>& q, co
         row_scores(p, b, h, i, q, k, s, dsoft);
         const float* doi = &d_o[row * at(Dv)];
         double delta = 0.0;  // rowsum(dO o O)
-        for (std::int64_t d = 0; d < Dv; ++d) delta += static_cast<double>(doi[d]) * fwd.o[row * at(Dv) + at(d)];
+        for (std::int64_t d = 0; d < Dv; ++d) {
+          const std::size_t idx = row * at(Dv) + at(d);
+          delta += static_cast<double>(doi[d]) * (o_as_stored ? static_cast<double>((*o_as_stored)[idx]) : fwd.o[idx]);
+        }
         const float* qi = &q[row * at(Dk)];
         // O has no sink term: dL/dsink = -P_sink * (dO . O).
         if (p.mod.sinks) g.dsinks[at(h)] -= std::exp(p.sinks[at(h)] - lse) * delta;

@@ -56,7 +56,12 @@ struct RefGrads {
 };
 
 // Gradients of L = sum(O * dO) by the analytic formulas (softmax and score_mod derivatives).
+// `o_as_stored` (dense [B, Hq, Sq, Dv], optional): the O the GPU forward wrote. The backward
+// kernels read that O for D = rowsum(dO o O), so the reference does too; the forward's own error
+// (fp16 rounding of O, and of P on the coopmat path) is the forward tests' business. Without it
+// the reference uses its exact O.
 RefGrads reference_backward(const RefProblem& p, const std::vector<float>& q, const std::vector<float>& k,
-                            const std::vector<float>& v, const std::vector<float>& d_o);
+                            const std::vector<float>& v, const std::vector<float>& d_o,
+                            const std::vector<float>* o_as_stored = nullptr);
 
 }  // namespace vkattn::test

@@ -1,5 +1,6 @@
-// Typed C++ mirrors of attn_fwd.comp's specialization and push constants, generated from the
-// same lists the shader includes (shaders/attn_fwd_spec.inc, attn_fwd_push.inc, attn_params.inc).
+// Typed C++ mirrors of the forward kernels' specialization and push constants (attn_fwd.comp and
+// attn_fwd_cm.comp share them), generated from the lists the shaders include
+// (shaders/attn_fwd_spec.inc, attn_fwd_push.inc, attn_params.inc).
 #pragma once
 
 #include <vulkan/vulkan_core.h>

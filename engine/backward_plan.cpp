@@ -321,12 +321,12 @@ Result<BackwardPlan> BackwardPlan::create(Context& ctx, const AttentionDesc& des
   }
   AttentionDesc d = desc;
   d.write_lse = true;  // the backward reads the forward's LSE; the flag only matters to the forward
-  Result<FwdProblem> problem = resolve_problem(d, s.info);
-  if (!problem) return problem.status();
-  if (requested_path(d.path).value() == KernelPath::kCoopmat) {
+  if (Result<KernelPath> path = requested_path(d.path); path && path.value() == KernelPath::kCoopmat) {
     return Status(ErrorCode::kUnsupported, std::string(d.path == KernelPath::kCoopmat ? "desc.path" : "VKATTN_PATH") +
                                                " = coopmat: the backward runs on the scalar path only (so far)");
   }
+  Result<FwdProblem> problem = resolve_problem(d, s.info);
+  if (!problem) return problem.status();
   auto impl = std::make_unique<Impl>();
   impl->problem = std::move(problem).value();
   impl->options = options;

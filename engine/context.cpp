@@ -68,7 +68,8 @@ VKAPI_ATTR VkBool32 VKAPI_CALL on_validation_message(VkDebugUtilsMessageSeverity
 }
 
 // What the coopmat forward needs besides the extension being enabled: a subgroup-scope
-// fp16 x fp16 -> fp32 16x16x16 shape, shaderFloat16, 32-lane subgroups with shuffles in compute.
+// fp16 x fp16 -> fp32 16x16x16 shape, shaderFloat16, the Vulkan memory model, and subgroups of
+// exactly 32 lanes (no other size allowed) with shuffles and votes in compute.
 bool coopmat_capable(VkInstance instance, VkPhysicalDevice pd) {
   if (!has_device_extension(pd, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME)) return false;
   VkPhysicalDeviceCooperativeMatrixFeaturesNV cm{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
@@ -76,18 +77,21 @@ bool coopmat_capable(VkInstance instance, VkPhysicalDevice pd) {
   VkPhysicalDeviceFeatures2 f2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &v12};
   vkGetPhysicalDeviceFeatures2(pd, &f2);
   // GL_NV_cooperative_matrix needs GL_KHR_memory_scope_semantics, so the SPIR-V declares the
-  // Vulkan memory model (and its atomics use device scope).
+  // Vulkan memory model (its atomics name QueueFamily scope). Device scope is enabled with it;
+  // the H100 that ran the suite has both.
   if (cm.cooperativeMatrix != VK_TRUE || v12.shaderFloat16 != VK_TRUE || v12.vulkanMemoryModel != VK_TRUE ||
       v12.vulkanMemoryModelDeviceScope != VK_TRUE) {
     return false;
   }
-  VkPhysicalDeviceSubgroupProperties sg{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+  VkPhysicalDeviceSubgroupSizeControlProperties size_control{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_PROPERTIES};
+  VkPhysicalDeviceSubgroupProperties sg{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES, &size_control};
   VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &sg};
   vkGetPhysicalDeviceProperties2(pd, &p2);
   const VkSubgroupFeatureFlags ops =
       VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT | VK_SUBGROUP_FEATURE_VOTE_BIT;
-  if (sg.subgroupSize != 32 || (sg.supportedOperations & ops) != ops ||
-      (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) == 0) {
+  if (sg.subgroupSize != 32 || size_control.minSubgroupSize != 32 || size_control.maxSubgroupSize != 32 ||
+      (sg.supportedOperations & ops) != ops || (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) == 0) {
     return false;
   }
   auto get_props = reinterpret_cast<PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV>(
@@ -108,7 +112,8 @@ bool coopmat_capable(VkInstance instance, VkPhysicalDevice pd) {
 }
 
 // Fills DeviceInfo and memory properties; resolves extension entry points.
-void query_device(ContextState& s, bool push_descriptor_enabled, bool debug_utils_enabled, bool coopmat_enabled) {
+// `coopmat_usable`: VK_NV_cooperative_matrix is enabled and coopmat_capable() holds.
+void query_device(ContextState& s, bool push_descriptor_enabled, bool debug_utils_enabled, bool coopmat_usable) {
   VkPhysicalDeviceSubgroupProperties sg{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
   VkPhysicalDeviceMaintenance4Properties m4{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_4_PROPERTIES, &sg};
   VkPhysicalDeviceVulkan11Properties v11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_PROPERTIES, &m4};
@@ -136,7 +141,7 @@ void query_device(ContextState& s, bool push_descriptor_enabled, bool debug_util
   i.min_storage_buffer_offset_alignment = p.limits.minStorageBufferOffsetAlignment;
   i.timestamp_period_ns = p.limits.timestampPeriod;
   i.subgroup_size = sg.subgroupSize;
-  i.coopmat = coopmat_enabled && coopmat_capable(s.instance, s.physical_device);
+  i.coopmat = coopmat_usable;
   std::uint32_t n = 0;
   vkGetPhysicalDeviceQueueFamilyProperties(s.physical_device, &n, nullptr);
   std::vector<VkQueueFamilyProperties> families(n);
@@ -361,7 +366,7 @@ Result<std::unique_ptr<Context>> Context::adopt(const HostHandles& host, const C
     push = push || e == VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME;
     coopmat = coopmat || e == VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
   }
-  query_device(*state, push, host.debug_utils_enabled, coopmat);
+  query_device(*state, push, host.debug_utils_enabled, coopmat && coopmat_capable(host.instance, host.physical_device));
   Status s = finish_setup(*state);
   if (!s) {
     destroy_state(*state);
@@ -376,7 +381,7 @@ Context::~Context() {
     state_->log_message(LogLevel::kError, std::to_string(state_->live_children.load()) +
                                               " Tensor/plan objects outlive their Context (destroy them first)");
   }
-  if (state_->pipelines && state_->pipelines->needs_save()) {
+  if (state_->pipelines && state_->pipelines->needs_save() && !state_->device_lost.load()) {
     Status s = state_->pipelines->save();
     if (!s) state_->log_message(LogLevel::kWarning, "pipeline cache not saved: " + s.message());
   }
@@ -413,7 +418,10 @@ Status Context::submit_and_wait(const std::function<void(VkCommandBuffer)>& reco
   struct FreeCmd {
     ContextState& s;
     VkCommandBuffer cmd;
-    ~FreeCmd() { vkFreeCommandBuffers(s.device, s.command_pool, 1, &cmd); }
+    // After a loss the buffer may still be pending; destroying the pool frees it later.
+    ~FreeCmd() {
+      if (!s.device_lost.load()) vkFreeCommandBuffers(s.device, s.command_pool, 1, &cmd);
+    }
   } free_cmd{s, cmd};
   VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
   bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;

@@ -25,6 +25,7 @@ const char* to_string(KernelPath p) {
 
 namespace {
 constexpr std::uint32_t kBlockQ = 64;
+constexpr std::uint32_t kCmBlockQ = 64;  // coopmat: four 32-lane subgroups of 16 rows
 constexpr std::uint32_t kMaxBlockK = 64;
 constexpr std::uint32_t kKeyStep = 2;
 constexpr std::int64_t kMaxHeadDim = 256;
@@ -294,8 +295,8 @@ std::string coopmat_blocker(const FwdProblem& p, const DeviceInfo& info) {
   if (info.max_workgroup_invocations < 128) return "maxComputeWorkGroupInvocations < 128";
   const auto dk = static_cast<std::uint32_t>(p.desc.head_dim);
   const auto dv = static_cast<std::uint32_t>(p.head_dim_v);
-  if (cm_shared_bytes(64, 16, dk, dv) > info.max_shared_memory) {
-    return "head dims " + n(dk) + "/" + n(dv) + " need " + n(cm_shared_bytes(64, 16, dk, dv)) +
+  if (cm_shared_bytes(kCmBlockQ, 16, dk, dv) > info.max_shared_memory) {
+    return "head dims " + n(dk) + "/" + n(dv) + " need " + n(cm_shared_bytes(kCmBlockQ, 16, dk, dv)) +
            " bytes of shared memory, more than maxComputeSharedMemorySize = " + n(info.max_shared_memory);
   }
   return "";
@@ -304,7 +305,7 @@ std::string coopmat_blocker(const FwdProblem& p, const DeviceInfo& info) {
 FwdSpecConstants choose_fwd_variant(const FwdProblem& p, const DeviceInfo& info) {
   FwdSpecConstants spec = feature_spec(p.desc);
   if (p.coopmat) {
-    spec.block_q = 64;
+    spec.block_q = kCmBlockQ;
     spec.workgroup_size = 2 * spec.block_q;  // one 32-lane subgroup per 16 rows
     spec.key_step = 1;                       // unused by attn_fwd_cm.comp
     std::uint32_t bk = 64;

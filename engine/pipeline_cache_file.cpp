@@ -23,11 +23,6 @@ void put_u32(std::byte* p, std::uint32_t v) {
 void put_u64(std::byte* p, std::uint64_t v) {
   for (int i = 0; i < 8; ++i) p[i] = static_cast<std::byte>((v >> (8 * i)) & 0xffu);
 }
-std::uint32_t get_u32(const std::byte* p) {
-  std::uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(p[i]) << (8 * i);
-  return v;
-}
 std::uint64_t get_u64(const std::byte* p) {
   std::uint64_t v = 0;
   for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(p[i]) << (8 * i);
@@ -37,6 +32,12 @@ std::uint64_t get_u64(const std::byte* p) {
 Status reject(const std::string& why) { return Status(ErrorCode::kInvalidArgument, why); }
 
 }  // namespace
+
+std::uint32_t load_u32_le(const std::byte* p) {
+  std::uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(p[i]) << (8 * i);
+  return v;
+}
 
 std::uint64_t fnv1a64(std::span<const std::byte> data) {
   std::uint64_t h = 0xcbf29ce484222325ull;
@@ -70,20 +71,21 @@ Result<std::vector<std::byte>> decode_cache_file(std::span<const std::byte> file
   }
   const std::byte* p = file.data();
   if (std::memcmp(p, kMagic, sizeof(kMagic)) != 0) return reject("bad magic (not a vkattn cache file)");
-  const std::uint32_t version = get_u32(p + 8);
+  const std::uint32_t version = load_u32_le(p + 8);
   if (version != kCacheFormatVersion) {
     return reject("format version " + std::to_string(version) + ", expected " + std::to_string(kCacheFormatVersion));
   }
-  if (get_u32(p + 12) != kCacheHeaderSize) return reject("header size " + std::to_string(get_u32(p + 12)));
-  if (get_u32(p + 16) != sizeof(void*)) {
-    return reject("written by a " + std::to_string(8 * get_u32(p + 16)) + "-bit process");
+  if (load_u32_le(p + 12) != kCacheHeaderSize) return reject("header size " + std::to_string(load_u32_le(p + 12)));
+  if (load_u32_le(p + 16) != sizeof(void*)) {
+    return reject("written by a " + std::to_string(8 * load_u32_le(p + 16)) + "-bit process");
   }
-  if (get_u32(p + 20) != id.vendor_id || get_u32(p + 24) != id.device_id) {
-    return reject("written for device " + std::to_string(get_u32(p + 20)) + ":" + std::to_string(get_u32(p + 24)) +
-                  ", this is " + std::to_string(id.vendor_id) + ":" + std::to_string(id.device_id));
+  if (load_u32_le(p + 20) != id.vendor_id || load_u32_le(p + 24) != id.device_id) {
+    return reject("written for device " + std::to_string(load_u32_le(p + 20)) + ":" +
+                  std::to_string(load_u32_le(p + 24)) + ", this is " + std::to_string(id.vendor_id) + ":" +
+                  std::to_string(id.device_id));
   }
-  if (get_u32(p + 28) != id.driver_version) {
-    return reject("written by driver version " + std::to_string(get_u32(p + 28)) + ", this is " +
+  if (load_u32_le(p + 28) != id.driver_version) {
+    return reject("written by driver version " + std::to_string(load_u32_le(p + 28)) + ", this is " +
                   std::to_string(id.driver_version));
   }
   if (std::memcmp(p + 32, id.uuid, 16) != 0) return reject("pipelineCacheUUID differs");

@@ -36,6 +36,9 @@ struct CacheIdentity {
 
 std::uint64_t fnv1a64(std::span<const std::byte> data);
 
+// The little-endian u32 at `p`.
+std::uint32_t load_u32_le(const std::byte* p);
+
 std::vector<std::byte> encode_cache_file(const CacheIdentity& id, std::span<const std::byte> payload);
 
 // The driver blob of `file` if its header matches `id` and the checksum holds; otherwise

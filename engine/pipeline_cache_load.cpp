@@ -9,12 +9,6 @@
 namespace vkattn {
 namespace {
 
-std::uint32_t read_u32(const std::byte* p) {
-  std::uint32_t v = 0;
-  std::memcpy(&v, p, sizeof(v));  // the driver header is in host byte order
-  return v;
-}
-
 Status bad_blob(const std::string& why) { return Status(ErrorCode::kInvalidArgument, "driver blob header: " + why); }
 
 Result<VkPipelineCache> create_with(VkDevice device, std::span<const std::byte> blob) {
@@ -28,20 +22,30 @@ Result<VkPipelineCache> create_with(VkDevice device, std::span<const std::byte> 
 
 }  // namespace
 
+CacheIdentity cache_identity(const DeviceInfo& info) {
+  CacheIdentity id;
+  id.vendor_id = info.vendor_id;
+  id.device_id = info.device_id;
+  id.driver_version = info.driver_version;
+  std::memcpy(id.uuid, info.pipeline_cache_uuid, sizeof(id.uuid));
+  return id;
+}
+
 Status check_driver_blob_header(std::span<const std::byte> blob, const CacheIdentity& id) {
   // VkPipelineCacheHeaderVersionOne: headerSize, headerVersion, vendorID, deviceID (u32 each),
-  // then pipelineCacheUUID[16]; 32 bytes.
+  // then pipelineCacheUUID[16]; 32 bytes. Host byte order, which is little-endian wherever
+  // vkattn builds (x86-64, AArch64).
   constexpr std::size_t kMinHeader = 32;
   if (blob.empty()) return Status::ok();
   if (blob.size() < kMinHeader) return bad_blob(std::to_string(blob.size()) + " bytes < 32");
-  const std::uint32_t header_size = read_u32(blob.data());
+  const std::uint32_t header_size = load_u32_le(blob.data());
   if (header_size < kMinHeader || header_size > blob.size()) {
     return bad_blob("headerSize " + std::to_string(header_size) + " outside [32, " + std::to_string(blob.size()) + "]");
   }
-  const std::uint32_t version = read_u32(blob.data() + 4);
+  const std::uint32_t version = load_u32_le(blob.data() + 4);
   if (version != VK_PIPELINE_CACHE_HEADER_VERSION_ONE) return bad_blob("headerVersion " + std::to_string(version));
-  const std::uint32_t vendor = read_u32(blob.data() + 8);
-  const std::uint32_t device = read_u32(blob.data() + 12);
+  const std::uint32_t vendor = load_u32_le(blob.data() + 8);
+  const std::uint32_t device = load_u32_le(blob.data() + 12);
   if (vendor != id.vendor_id || device != id.device_id) {
     return bad_blob("device " + std::to_string(vendor) + ":" + std::to_string(device) + ", this is " +
                     std::to_string(id.vendor_id) + ":" + std::to_string(id.device_id));

@@ -13,10 +13,14 @@
 #include <span>
 
 #include "pipeline_cache_file.hpp"
+#include "vkattn/context.hpp"
 #include "vkattn/pipeline_cache.hpp"
 #include "vkattn/status.hpp"
 
 namespace vkattn {
+
+// The device and driver a cache file of `info`'s device must name.
+CacheIdentity cache_identity(const DeviceInfo& info);
 
 // kInvalidArgument naming the field when `blob` (a vkGetPipelineCacheData result) does not start
 // with a VkPipelineCacheHeaderVersionOne for `id`'s device. An empty blob passes.

@@ -37,19 +37,6 @@ Pipeline::~Pipeline() {
   if (handle != VK_NULL_HANDLE) vkDestroyPipeline(device, handle, nullptr);
 }
 
-namespace {
-
-CacheIdentity identity_of(const DeviceInfo& info) {
-  CacheIdentity id;
-  id.vendor_id = info.vendor_id;
-  id.device_id = info.device_id;
-  id.driver_version = info.driver_version;
-  std::memcpy(id.uuid, info.pipeline_cache_uuid, sizeof(id.uuid));
-  return id;
-}
-
-}  // namespace
-
 Result<std::unique_ptr<PipelineRegistry>> PipelineRegistry::create(ContextState& ctx) {
   std::unique_ptr<PipelineRegistry> reg(new PipelineRegistry(ctx));
   reg->stats_.capacity = ctx.options.pipeline_cache.capacity;
@@ -72,7 +59,7 @@ Status PipelineRegistry::load_cache() {
                                                   : default_cache_path(ctx_.info.vendor_id, ctx_.info.device_id);
   Result<std::vector<std::byte>> raw = read_file(file_.path);
   Result<VkPipelineCache> cache =
-      raw.is_ok() ? create_pipeline_cache_from_file(ctx_.device, identity_of(ctx_.info), raw.value(), file_)
+      raw.is_ok() ? create_pipeline_cache_from_file(ctx_.device, cache_identity(ctx_.info), raw.value(), file_)
                   : create_empty_pipeline_cache(ctx_.device);
   if (!raw.is_ok()) {
     file_.state = raw.status().code() == ErrorCode::kNotFound ? CacheFileState::kAbsent : CacheFileState::kRejected;
@@ -107,7 +94,7 @@ Status PipelineRegistry::save() {
   std::vector<std::byte> blob(size);
   VKATTN_VK(vkGetPipelineCacheData(ctx_.device, cache_, &size, blob.data()), "vkGetPipelineCacheData");
   blob.resize(size);
-  VKATTN_TRY(write_file_atomically(file_.path, encode_cache_file(identity_of(ctx_.info), blob)));
+  VKATTN_TRY(write_file_atomically(file_.path, encode_cache_file(cache_identity(ctx_.info), blob)));
   dirty_ = false;
   return Status::ok();
 }

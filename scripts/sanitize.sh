@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sanitizer runs of the suite (CI runs both after the main test command):
+# Sanitizer runs of the suite (CI runs asan after the main test command; tsan is run by hand):
 #   bash scripts/sanitize.sh asan   AddressSanitizer + UndefinedBehaviorSanitizer build of
 #                                   everything in build-asan/, then every CI test under it
 #   bash scripts/sanitize.sh tsan   ThreadSanitizer build of the concurrency test in

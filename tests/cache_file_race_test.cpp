@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -45,17 +46,28 @@ TEST_F(CacheFileRace, TwoProcessesSavingTheSameFileLeaveOneWholeValidCache) {
   const fs::path dir = fs::temp_directory_path() / ("vkattn-race-" + std::to_string(::getpid()));
   fs::remove_all(dir);
   const std::string path = (dir / "pipelines.bin").string();
-  CacheIdentity id;
-  id.vendor_id = ctx().info().vendor_id;
-  id.device_id = ctx().info().device_id;
-  id.driver_version = ctx().info().driver_version;
-  std::memcpy(id.uuid, ctx().info().pipeline_cache_uuid, 16);
+  const CacheIdentity id = cache_identity(ctx().info());
 
   const fs::path sync = dir.string() + "-sync";
   fs::remove_all(sync);
   fs::create_directories(sync);
   constexpr int kSaves = 150;
   pid_t writers[2] = {spawn_writer(path, 16, kSaves, sync), spawn_writer(path, 32, kSaves, sync)};
+  // A failed ASSERT returns early: the writers still get stopped and reaped, the files removed.
+  struct Cleanup {
+    pid_t* writers;
+    fs::path dir, sync;
+    ~Cleanup() {
+      for (int w = 0; w < 2; ++w) {
+        if (writers[w] <= 0) continue;
+        ::kill(writers[w], SIGKILL);
+        ::waitpid(writers[w], nullptr, 0);
+      }
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+      fs::remove_all(sync, ec);
+    }
+  } cleanup{writers, dir, sync};
   ASSERT_GT(writers[0], 0);
   ASSERT_GT(writers[1], 0);
   // Both writers have built their pipeline before either saves.
@@ -106,8 +118,6 @@ TEST_F(CacheFileRace, TwoProcessesSavingTheSameFileLeaveOneWholeValidCache) {
   int entries = 0;
   for (const auto& e : fs::directory_iterator(dir)) entries += e.is_regular_file() ? 1 : 0;
   EXPECT_EQ(entries, 1) << "temporary files were left beside the cache";
-  fs::remove_all(dir);
-  fs::remove_all(sync);
 }
 
 }  // namespace

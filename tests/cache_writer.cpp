@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "pipeline_cache_file.hpp"
+#include "pipeline_cache_load.hpp"
 #include "vkattn/vkattn.hpp"
 
 int main(int argc, char** argv) {
@@ -59,11 +60,7 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   vkattn::Context& c = *ctx.value();
-  vkattn::CacheIdentity id;
-  id.vendor_id = c.info().vendor_id;
-  id.device_id = c.info().device_id;
-  id.driver_version = c.info().driver_version;
-  std::memcpy(id.uuid, c.info().pipeline_cache_uuid, 16);
+  const vkattn::CacheIdentity id = vkattn::cache_identity(c.info());
   std::vector<std::byte> synthetic(32 + (256u << 10));
   {
     // The driver's own header (VkPipelineCacheHeaderVersionOne), then the writer's pattern.

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <random>
 
+#include "pipeline_cache_load.hpp"
 #include "support/attention_case.hpp"
 #include "support/vk_test.hpp"
 
@@ -123,14 +124,7 @@ class PipelineCachePersistence : public VkTest {
     ASSERT_TRUE(a.is_ok());
     ASSERT_TRUE(attention_forward(c, a->tensors()).is_ok());
   }
-  CacheIdentity identity_of(const Context& c) const {
-    CacheIdentity id;
-    id.vendor_id = c.info().vendor_id;
-    id.device_id = c.info().device_id;
-    id.driver_version = c.info().driver_version;
-    std::memcpy(id.uuid, c.info().pipeline_cache_uuid, 16);
-    return id;
-  }
+  static CacheIdentity identity_of(const Context& c) { return cache_identity(c.info()); }
   void expect_valid_file(const Context& c) {
     Result<std::vector<std::byte>> raw = read_file(path_);
     ASSERT_TRUE(raw.is_ok()) << raw.status().to_string();

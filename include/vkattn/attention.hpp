@@ -30,7 +30,8 @@ enum class KernelPath : std::uint32_t {
   kCoopmat = 2,  // matrix units through VK_NV_cooperative_matrix (fp16 operands, fp32 accumulation)
 };
 // kAuto picks kCoopmat where the device and the problem allow it (DeviceInfo::coopmat, fp16,
-// head dims multiples of 16) and kScalar otherwise; the variant name ends in _coopmat or _scalar.
+// head dims multiples of 16, tiles fitting maxComputeSharedMemorySize, 128-invocation
+// workgroups) and kScalar otherwise; the variant name ends in _coopmat or _scalar.
 // Env VKATTN_PATH=scalar|coopmat overrides kAuto (coopmat then fails where it cannot run, as an
 // explicit kCoopmat does, with kUnsupported naming the reason).
 const char* to_string(KernelPath p);

@@ -87,11 +87,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   vkattn::Result<std::unique_ptr<vkattn::Context>> ctx = vkattn::Context::create(options);
   if (!ctx.is_ok()) die(ctx.status().to_string());
   g_context = std::move(ctx).value();
-  const vkattn::DeviceInfo& info = g_context->info();
-  g_identity.vendor_id = info.vendor_id;
-  g_identity.device_id = info.device_id;
-  g_identity.driver_version = info.driver_version;
-  std::memcpy(g_identity.uuid, info.pipeline_cache_uuid, sizeof(g_identity.uuid));
+  g_identity = vkattn::cache_identity(g_context->info());
   std::atexit([] { g_context.reset(); });
   return 0;
 }

@@ -29,7 +29,7 @@ case "$mode" in
     build="$root/build-tsan"
     cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVKATTN_SANITIZE=thread -DVKATTN_BUILD_BENCH=OFF
     cmake --build "$build" -j "$jobs" --target concurrency_test
-    TSAN_OPTIONS="halt_on_error=1" "$build/tests/concurrency_test"
+    TSAN_OPTIONS="halt_on_error=1:suppressions=$root/scripts/tsan.supp" "$build/tests/concurrency_test"
     ;;
   *)
     echo "usage: $0 asan|tsan" >&2

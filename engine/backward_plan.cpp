@@ -321,35 +321,42 @@ Result<BackwardPlan> BackwardPlan::create(Context& ctx, const AttentionDesc& des
   }
   AttentionDesc d = desc;
   d.write_lse = true;  // the backward reads the forward's LSE; the flag only matters to the forward
-  if (Result<KernelPath> path = requested_path(d.path); path && path.value() == KernelPath::kCoopmat) {
-    return Status(ErrorCode::kUnsupported, std::string(d.path == KernelPath::kCoopmat ? "desc.path" : "VKATTN_PATH") +
-                                               " = coopmat: the backward runs on the scalar path only (so far)");
-  }
-  Result<FwdProblem> problem = resolve_problem(d, s.info);
+  Result<FwdProblem> problem = resolve_problem(d, s.info);  // refuses an explicit coopmat the forward cannot take
   if (!problem) return problem.status();
+  // The backward's own coopmat limits (head dims up to 128): an explicit request fails, kAuto
+  // falls back to the scalar kernels (the name says _scalar).
+  const std::string blocker = bwd_coopmat_blocker(*problem, s.info);
+  if (Result<KernelPath> path = requested_path(d.path);
+      path && path.value() == KernelPath::kCoopmat && !blocker.empty()) {
+    return unsupported(std::string(d.path == KernelPath::kCoopmat ? "desc.path" : "VKATTN_PATH") +
+                       " = coopmat: " + blocker);
+  }
+  const bool coopmat = problem->coopmat && blocker.empty();
   auto impl = std::make_unique<Impl>();
   impl->problem = std::move(problem).value();
   impl->options = options;
-  impl->spec = choose_bwd_variant(impl->problem, s.info);
+  impl->spec = choose_bwd_variant(impl->problem, s.info, coopmat);
   VKATTN_TRY(check_bwd_limits(impl->problem, impl->spec, s.info));
-  impl->name = bwd_variant_name(impl->problem, impl->spec);
+  impl->name = bwd_variant_name(impl->problem, impl->spec, coopmat);
 
   Result<Kernel> pre = make_kernel(s, ShaderId::kAttnBwdPre, bwd_pre_spec(impl->spec), impl->name + ".pre",
                                    kPreBindingCount, sizeof(BwdPrePushConstants));
   if (!pre) return pre.status();
-  Result<Kernel> dq =
-      make_kernel(s, ShaderId::kAttnBwdDq, impl->spec, impl->name + ".dq", kBwdBindingCount, sizeof(BwdPushConstants));
+  Result<Kernel> dq = make_kernel(s, coopmat ? ShaderId::kAttnBwdDqCm : ShaderId::kAttnBwdDq, impl->spec,
+                                  impl->name + ".dq", kBwdBindingCount, sizeof(BwdPushConstants));
   if (!dq) return dq.status();
-  Result<Kernel> dkdv = make_kernel(s, ShaderId::kAttnBwdDkdv, impl->spec, impl->name + ".dkdv", kBwdBindingCount,
-                                    sizeof(BwdPushConstants));
+  Result<Kernel> dkdv = make_kernel(s, coopmat ? ShaderId::kAttnBwdDkdvCm : ShaderId::kAttnBwdDkdv, impl->spec,
+                                    impl->name + ".dkdv", kBwdBindingCount, sizeof(BwdPushConstants));
   if (!dkdv) return dkdv.status();
   const bool enabled[] = {false, desc.score_mod.bias.has_value(), desc.score_mod.rel_pos_max_distance.has_value(),
                           desc.score_mod.sinks};
   const char* suffix[] = {"", ".dbias", ".dtable", ".dsinks"};
   for (std::uint32_t which = 1; which <= 3; ++which) {
     if (!enabled[which]) continue;
-    BwdSpecConstants param_spec = impl->spec;
+    BwdSpecConstants param_spec = impl->spec;  // dparam reads BLOCK_ROWS (its workgroup) and the features
     param_spec.param = which;
+    param_spec.workgroup_size = param_spec.block_rows;
+    param_spec.block_cols = param_spec.step = 0;
     Result<Kernel> k = make_kernel(s, ShaderId::kAttnBwdDparam, param_spec, impl->name + suffix[which],
                                    kBwdBindingCount, sizeof(BwdParamPushConstants));
     if (!k) return k.status();

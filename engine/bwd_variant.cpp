@@ -10,6 +10,8 @@ namespace {
 constexpr std::uint32_t kBlockRows = 64;
 constexpr std::uint32_t kMaxBlockCols = 64;
 constexpr std::uint32_t kStep = 2;
+constexpr std::uint32_t kCmBwdRows = 64;        // coopmat: four 32-lane subgroups of 16 rows
+constexpr std::int64_t kCmBwdMaxHeadDim = 128;  // coopmat: dK + dV accumulators of 16 rows in registers
 
 std::string n(std::int64_t v) { return std::to_string(v); }
 
@@ -21,7 +23,32 @@ std::uint64_t tile_loop_iterations(const BwdSpecConstants& s, std::uint64_t tile
 }
 }  // namespace
 
-BwdSpecConstants choose_bwd_variant(const FwdProblem& p, const DeviceInfo& info) {
+std::uint32_t cm_bwd_shared_bytes(std::uint32_t block_cols, std::uint32_t dk, std::uint32_t dv) {
+  const std::uint32_t staged = block_cols * (dk / 4 + 2) * 8 + block_cols * (dv / 4 + 2) * 8;  // uvec2 rows
+  const std::uint32_t per_col = block_cols * 12;  // dkdv: lse2, delta, document id (dq: a document id)
+  const std::uint32_t fixed = 256 * 4             // cm_layout_sh
+                              + kCmBwdRows * 20 * 4  // out_sh: 16 x 20 floats per subgroup
+                              + 16;                  // doc_range
+  return staged + per_col + fixed;
+}
+
+std::string bwd_coopmat_blocker(const FwdProblem& p, const DeviceInfo& info) {
+  std::string reason = coopmat_blocker(p, info);
+  if (!reason.empty()) return reason;
+  if (p.desc.head_dim > kCmBwdMaxHeadDim || p.head_dim_v > kCmBwdMaxHeadDim) {
+    return "head dims " + n(p.desc.head_dim) + "/" + n(p.head_dim_v) + " (the backward needs both <= " +
+           n(kCmBwdMaxHeadDim) + ": each subgroup keeps dK and dV of 16 keys in registers)";
+  }
+  const auto dk = static_cast<std::uint32_t>(p.desc.head_dim);
+  const auto dv = static_cast<std::uint32_t>(p.head_dim_v);
+  if (cm_bwd_shared_bytes(16, dk, dv) > info.max_shared_memory) {
+    return "the backward's head dims " + n(dk) + "/" + n(dv) + " need " + n(cm_bwd_shared_bytes(16, dk, dv)) +
+           " bytes of shared memory, more than maxComputeSharedMemorySize = " + n(info.max_shared_memory);
+  }
+  return "";
+}
+
+BwdSpecConstants choose_bwd_variant(const FwdProblem& p, const DeviceInfo& info, bool coopmat) {
   const FwdSpecConstants f = choose_fwd_variant(p, info);  // the feature constants are the forward's
   BwdSpecConstants s;
   s.head_dim = f.head_dim;
@@ -36,7 +63,17 @@ BwdSpecConstants choose_bwd_variant(const FwdProblem& p, const DeviceInfo& info)
   s.alibi = f.alibi;
   s.rel_pos = f.rel_pos;
   s.bias = f.bias;
+  if (coopmat) {
+    s.block_rows = kCmBwdRows;
+    s.workgroup_size = 2 * kCmBwdRows;  // one 32-lane subgroup per 16 rows
+    s.step = 1;                         // unused by the coopmat kernels
+    std::uint32_t bc = 64;
+    while (bc > 16 && cm_bwd_shared_bytes(bc, s.head_dim, s.head_dim_v) > info.max_shared_memory) bc /= 2;
+    s.block_cols = bc;
+    return s;
+  }
   s.block_rows = std::min<std::uint32_t>(kBlockRows, info.max_workgroup_invocations);
+  s.workgroup_size = s.block_rows;
   s.step = kStep;
   // Per staged row: a Q (or K) row and a dO (or V) row in fp32, plus lse2, delta and a document id.
   const std::uint32_t bytes_per_row = (s.head_dim + s.head_dim_v) * 4u + 12u;
@@ -56,10 +93,10 @@ BwdSpecConstants bwd_pre_spec(const BwdSpecConstants& s) {
   return pre;
 }
 
-std::string bwd_variant_name(const FwdProblem& p, const BwdSpecConstants& s) {
+std::string bwd_variant_name(const FwdProblem& p, const BwdSpecConstants& s, bool coopmat) {
   std::string name = "attn_bwd_";
   name += feature_name(p.desc);
-  name += "_br" + n(s.block_rows) + "_bc" + n(s.block_cols) + "_st" + n(s.step) + "_scalar";
+  name += "_br" + n(s.block_rows) + "_bc" + n(s.block_cols) + "_st" + n(s.step) + (coopmat ? "_coopmat" : "_scalar");
   return name;
 }
 

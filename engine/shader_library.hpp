@@ -13,6 +13,8 @@ enum class ShaderId : std::uint32_t {
   kAttnBwdDkdv = 3,    // shaders/attn_bwd_dkdv.comp
   kAttnBwdDparam = 4,  // shaders/attn_bwd_dparam.comp
   kAttnFwdCm = 5,      // shaders/attn_fwd_cm.comp (VK_NV_cooperative_matrix)
+  kAttnBwdDqCm = 6,    // shaders/attn_bwd_dq_cm.comp (VK_NV_cooperative_matrix)
+  kAttnBwdDkdvCm = 7,  // shaders/attn_bwd_dkdv_cm.comp (VK_NV_cooperative_matrix)
 };
 
 const char* to_string(ShaderId id);

@@ -22,5 +22,6 @@
 namespace vkattn {
 
 inline Status invalid(std::string message) { return Status(ErrorCode::kInvalidArgument, std::move(message)); }
+inline Status unsupported(std::string message) { return Status(ErrorCode::kUnsupported, std::move(message)); }
 
 }  // namespace vkattn

@@ -1,6 +1,7 @@
 // attn_bwd_bindings.glsl — specialization constants and buffers shared by attn_bwd_dq.comp,
 // attn_bwd_dkdv.comp and attn_bwd_dparam.comp (the layout engine/attn_bwd_interface.hpp
-// mirrors). Each kernel declares its push-constant block `pc` before including this.
+// mirrors). Each kernel declares its push-constant block `pc` before including this, and its
+// workgroup size (BLOCK_ROWS on the scalar path, WORKGROUP_SIZE on the coopmat path).
 #ifndef VKATTN_ATTN_BWD_BINDINGS_GLSL
 #define VKATTN_ATTN_BWD_BINDINGS_GLSL
 
@@ -11,8 +12,6 @@
 #undef VKATTN_SPEC
 
 #include "attn_mask.glsl"
-
-layout(local_size_x_id = 0) in;
 
 layout(set = 0, binding = 0) readonly buffer QBuf { uint q_words[]; };
 layout(set = 0, binding = 1) readonly buffer KBuf { uint k_words[]; };

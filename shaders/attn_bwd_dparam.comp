@@ -19,6 +19,8 @@ layout(push_constant) uniform ParamPush {
 
 #include "attn_bwd_bindings.glsl"
 
+layout(local_size_x_id = 0) in;  // BLOCK_ROWS
+
 const uint PARAM_BIAS = 1u;
 const uint PARAM_TABLE = 2u;
 const uint PARAM_SINKS = 3u;

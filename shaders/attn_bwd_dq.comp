@@ -20,6 +20,8 @@ layout(push_constant) uniform BwdPush {
 
 #include "attn_bwd_bindings.glsl"
 
+layout(local_size_x_id = 0) in;  // BLOCK_ROWS
+
 const uint K_TILE_VEC4S = BLOCK_COLS * DK4;
 const uint V_TILE_VEC4S = BLOCK_COLS * DV4;
 const uint TILE_VEC4S = K_TILE_VEC4S > V_TILE_VEC4S ? K_TILE_VEC4S : V_TILE_VEC4S;

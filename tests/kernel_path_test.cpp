@@ -10,6 +10,7 @@
 #include <string>
 
 #include "support/attention_case.hpp"
+#include "support/backward_case.hpp"
 #include "support/vk_test.hpp"
 
 namespace vkattn::test {
@@ -122,12 +123,37 @@ TEST_F(KernelPathTest, EnvironmentOverridesAuto) {
   EXPECT_NE(n.status().message().find("VKATTN_PATH = \"tensorcores\""), std::string::npos) << n.status().message();
 }
 
-TEST_F(KernelPathTest, BackwardRefusesAnExplicitCoopmatPath) {
-  AttentionDesc d = desc(DType::kF16, 64);
-  d.path = KernelPath::kCoopmat;
-  Result<BackwardPlan> plan = BackwardPlan::create(ctx(), d);
-  ASSERT_FALSE(plan.is_ok());
-  EXPECT_EQ(plan.status().code(), ErrorCode::kUnsupported) << plan.status().to_string();
+// The backward follows the same choice, with one more limit of its own: head dims up to 128.
+TEST_F(KernelPathTest, BackwardPathFollowsTheChoice) {
+  const bool cm = auto_uses_coopmat(ctx());
+  Result<BackwardPlan> auto64 = BackwardPlan::create(ctx(), desc(DType::kF16, 64));
+  ASSERT_TRUE(auto64.is_ok()) << auto64.status().to_string();
+  EXPECT_TRUE(ends_with(auto64->variant_name(), cm ? "_coopmat" : "_scalar")) << auto64->variant_name();
+  // Head dim 256: the forward may take coopmat, the backward falls back to scalar visibly...
+  Result<BackwardPlan> auto256 = BackwardPlan::create(ctx(), desc(DType::kF16, 256));
+  ASSERT_TRUE(auto256.is_ok()) << auto256.status().to_string();
+  EXPECT_TRUE(ends_with(auto256->variant_name(), "_scalar")) << auto256->variant_name();
+  // ... and an explicit coopmat request is refused with the reason.
+  AttentionDesc d256 = desc(DType::kF16, 256);
+  d256.path = KernelPath::kCoopmat;
+  Result<BackwardPlan> forced256 = BackwardPlan::create(ctx(), d256);
+  ASSERT_FALSE(forced256.is_ok());
+  EXPECT_EQ(forced256.status().code(), ErrorCode::kUnsupported) << forced256.status().to_string();
+  const std::string reason = ctx().info().coopmat ? "head dims 256/256" : "VK_NV_cooperative_matrix";
+  EXPECT_NE(forced256.status().message().find(reason), std::string::npos) << forced256.status().message();
+
+  AttentionDesc d64 = desc(DType::kF16, 64);
+  d64.path = KernelPath::kCoopmat;
+  Result<BackwardPlan> forced64 = BackwardPlan::create(ctx(), d64);
+  if (ctx().info().coopmat) {
+    ASSERT_TRUE(forced64.is_ok()) << forced64.status().to_string();
+    EXPECT_TRUE(ends_with(forced64->variant_name(), "_coopmat")) << forced64->variant_name();
+  } else {
+    ASSERT_FALSE(forced64.is_ok());
+    EXPECT_EQ(forced64.status().code(), ErrorCode::kUnsupported) << forced64.status().to_string();
+    EXPECT_NE(forced64.status().message().find("desc.path = coopmat"), std::string::npos)
+        << forced64.status().message();
+  }
 }
 
 // The kernel auto picks computes the right answer: fp16 cases the coopmat kernel takes on a
@@ -189,6 +215,14 @@ std::vector<CaseShape> path_cases() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Auto, KernelPathCorrectness, ::testing::ValuesIn(path_cases()),
+                         [](const auto& p) { return p.param.name(); });
+
+// The backward auto picks (coopmat dq/dkdv kernels where the device has them) on the same cases.
+class KernelPathBackward : public VkTest, public ::testing::WithParamInterface<CaseShape> {};
+
+TEST_P(KernelPathBackward, MatchesReference) { check_backward_case(ctx(), GetParam()); }
+
+INSTANTIATE_TEST_SUITE_P(Auto, KernelPathBackward, ::testing::ValuesIn(path_cases()),
                          [](const auto& p) { return p.param.name(); });
 
 }  // namespace

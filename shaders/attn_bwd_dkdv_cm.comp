@@ -1,0 +1,216 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_memory_scope_semantics : require
+#extension GL_NV_cooperative_matrix : require
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+
+// attn_bwd_dkdv_cm.comp — dK and dV of the FlashAttention-2 backward on the matrix units
+// (VK_NV_cooperative_matrix: fp16 operands, fp32 accumulation). Same math as attn_bwd_dkdv.comp:
+//   dV_j = sum_{h in group} sum_i P_ij dO_i
+//   dK_j = scale * sum_{h in group} sum_i dS_ij q_i,   dS_ij = P_ij (dO_i . v_j - delta_i) softcap'(s_ij)
+// One workgroup = BLOCK_ROWS key rows of one (b, KV head); subgroup w owns keys 16w .. 16w + 15
+// and keeps K_w, V_w as fp16 fragments, dK_w, dV_w as fp32 accumulators. For every query head of
+// the GQA group, per query tile of BLOCK_COLS rows (Q, dO fp16 in shared memory; lse2, delta),
+// one 16-query block n at a time, in transposed form (rows = keys, columns = queries):
+//   S^T  = K_w Q_n^T,  dP^T = V_w dO_n^T       (accumulators, 16 x 16)
+//   P^T  = 2^(S^T - lse2),  dS^T = P^T o (dP^T - delta) o softcap'   (masked pairs 0), as fp16
+//   dV_w += P^T dO_n,  dK_w += dS^T Q_n        (scale applied to dK once at the end)
+// The elementwise step reads each element's query from the layout (learn_acc_layout), so any
+// accumulator layout works. Each dK/dV row is summed in a fixed order: deterministic.
+
+layout(push_constant) uniform BwdPush {
+#define VKATTN_PC(T, name) T name;
+#include "attn_bwd_push.inc"
+#undef VKATTN_PC
+} pc;
+
+#include "attn_bwd_bindings.glsl"
+#include "attn_bwd_cm_common.glsl"
+
+layout(local_size_x_id = 16) in;  // WORKGROUP_SIZE = 2 * BLOCK_ROWS
+
+shared uvec2 q_sh[BLOCK_COLS * KROW];   // also stages K before the loop
+shared uvec2 do_sh[BLOCK_COLS * VROW];  // also stages V before the loop
+shared float lse2_sh[BLOCK_COLS];
+shared float delta_sh[BLOCK_COLS];
+shared int doc_q_tile[BLOCK_COLS];
+shared int doc_range[4];  // [min, max] document of this block's keys, then of the query tile
+
+void main() {
+  const uint warp = gl_SubgroupID;
+  const uint tid = gl_LocalInvocationID.x;
+  const uint b = gl_WorkGroupID.y / params.kv_heads;
+  const uint kv_h = gl_WorkGroupID.y % params.kv_heads;
+  const uint group = params.q_heads / params.kv_heads;
+  const uvec4 seq = sequence(b);
+  const uint start_q = seq.x, len_q = seq.y, start_k = seq.z, len_k = seq.w;
+  const uint j0 = gl_WorkGroupID.x * BLOCK_ROWS;
+  if (SEQ_MODE == SEQ_VARLEN && j0 >= len_k) return;  // uniform
+  const int shift = ALIGN_BR != 0u ? int(len_k) - int(len_q) : 0;
+  const int win_left = params.window_left;
+  const int win_right = params.window_right;
+  const uint w0 = j0 + 16u * warp;  // this subgroup's first key row
+
+  // Per accumulator element e: its key row and query column.
+  const ACC_MAT rc = learn_acc_layout();
+  uint col_e[ELEMS];
+  int key_e[ELEMS];
+  int doc_e[ELEMS];
+  [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
+    const uint x = uint(rc[e]);
+    const uint j = w0 + (x >> 4u);
+    col_e[e] = x & 15u;
+    key_e[e] = int(j);
+    doc_e[e] = DOCUMENTS != 0u && j < len_k ? docs_k[pc.docs_k_offset + b * params.docs_k_stride_b + start_k + j] : 0;
+  }
+
+  // Queries [q_lo, q_hi) may see some key of this block; other query tiles are skipped.
+  ivec2 q_range = ivec2(0);
+  if (j0 < len_k) {
+    const int last_key = int(min(j0 + BLOCK_ROWS, len_k)) - 1;
+    q_range = mask_query_range(int(j0), last_key, int(len_q), shift, win_left, win_right);
+  }
+  const uint tile_begin = uint(q_range.x) / BLOCK_COLS;
+  const uint tile_end = (uint(q_range.y) + BLOCK_COLS - 1u) / BLOCK_COLS;
+
+  if (DOCUMENTS != 0u) {
+    if (tid == 0u) {
+      doc_range[0] = INT_MAX;
+      doc_range[1] = INT_MIN;
+    }
+    barrier();
+    if (tid < BLOCK_ROWS && j0 + tid < len_k) {
+      const int d = docs_k[pc.docs_k_offset + b * params.docs_k_stride_b + start_k + j0 + tid];
+      atomicMin(doc_range[0], d);
+      atomicMax(doc_range[1], d);
+    }
+  }
+
+  // K_w and V_w as fp16 fragments, staged through q_sh / do_sh BLOCK_COLS rows at a time.
+  const uint k_seq = pc.k_offset + b * pc.k_stride_b + kv_h * pc.k_stride_h + start_k * pc.k_stride_s;
+  const uint v_seq = pc.v_offset + b * pc.v_stride_b + kv_h * pc.v_stride_h + start_k * pc.v_stride_s;
+  const bool k_even = ((k_seq | pc.k_stride_s) & 1u) == 0u;
+  const bool v_even = ((v_seq | pc.v_stride_s) & 1u) == 0u;
+  A_MAT k_frag[DK16];
+  A_MAT v_frag[DV16];
+  for (uint r0 = 0u; r0 < BLOCK_ROWS; r0 += BLOCK_COLS) {
+    barrier();
+    STAGE_ROWS_F16(q_sh, KROW, k_words, k_even, k_seq, pc.k_stride_s, j0 + r0, BLOCK_COLS, len_k, HEAD_DIM);
+    STAGE_ROWS_F16(do_sh, VROW, v_words, v_even, v_seq, pc.v_stride_s, j0 + r0, BLOCK_COLS, len_k, HEAD_DIM_V);
+    barrier();
+    if (16u * warp >= r0 && 16u * warp < r0 + BLOCK_COLS) {
+      [[unroll]] for (uint d = 0u; d < DK16; ++d) {
+        coopMatLoadNV(k_frag[d], q_sh, (16u * warp - r0) * KROW + 4u * d, KROW, false);
+      }
+      [[unroll]] for (uint d = 0u; d < DV16; ++d) {
+        coopMatLoadNV(v_frag[d], do_sh, (16u * warp - r0) * VROW + 4u * d, VROW, false);
+      }
+    }
+  }
+
+  ACC_MAT dk_frag[DK16];
+  ACC_MAT dv_frag[DV16];
+  [[unroll]] for (uint d = 0u; d < DK16; ++d) dk_frag[d] = ACC_MAT(0.0);
+  [[unroll]] for (uint d = 0u; d < DV16; ++d) dv_frag[d] = ACC_MAT(0.0);
+
+  [[dont_unroll]] for (uint g = 0u; g < group; ++g) {
+    const uint h = kv_h * group + g;
+    const float slope_log2 = alibi_slope_log2(b, h);
+    const uint table_row = pc.table_offset + h * params.rel_buckets;
+    const uint bias_head = pc.bias_offset + b * pc.bias_stride_b + h * pc.bias_stride_h;
+    const uint q_seq = pc.q_offset + b * pc.q_stride_b + h * pc.q_stride_h + start_q * pc.q_stride_s;
+    const uint do_seq = pc.do_offset + b * pc.do_stride_b + h * pc.do_stride_h + start_q * pc.do_stride_s;
+    const bool q_even = ((q_seq | pc.q_stride_s) & 1u) == 0u;
+    const bool do_even = ((do_seq | pc.do_stride_s) & 1u) == 0u;
+
+    [[dont_unroll]] for (uint t = tile_begin; t < tile_end; ++t) {
+      const uint q0 = t * BLOCK_COLS;
+      barrier();  // the previous tile is no longer read
+      // lse2 = -inf past len_q: those queries contribute nothing.
+      if (tid < BLOCK_COLS) {
+        const uint i = q0 + tid;
+        const uint row = work_row(b, h, start_q, i);
+        lse2_sh[tid] = i < len_q ? work[row] : NEG_INF;
+        delta_sh[tid] = i < len_q ? work[params.work_rows + row] : 0.0;
+        if (DOCUMENTS != 0u) {
+          doc_q_tile[tid] = i < len_q ? docs_q[pc.docs_q_offset + b * params.docs_q_stride_b + start_q + i] : INT_MIN;
+        }
+      }
+      if (DOCUMENTS != 0u) {
+        if (tid == 0u) {
+          doc_range[2] = INT_MAX;
+          doc_range[3] = INT_MIN;
+        }
+        barrier();
+        if (tid < BLOCK_COLS && q0 + tid < len_q) {
+          atomicMin(doc_range[2], doc_q_tile[tid]);
+          atomicMax(doc_range[3], doc_q_tile[tid]);
+        }
+        barrier();
+        if (doc_range[3] < doc_range[0] || doc_range[2] > doc_range[1]) continue;  // uniform: no shared document
+      }
+      STAGE_ROWS_F16(q_sh, KROW, q_words, q_even, q_seq, pc.q_stride_s, q0, BLOCK_COLS, len_q, HEAD_DIM);
+      STAGE_ROWS_F16(do_sh, VROW, do_words, do_even, do_seq, pc.do_stride_s, q0, BLOCK_COLS, len_q, HEAD_DIM_V);
+      barrier();
+
+      [[unroll]] for (uint n = 0u; n < BC16; ++n) {
+        ACC_MAT st = ACC_MAT(0.0);
+        ACC_MAT dpt = ACC_MAT(0.0);
+        [[unroll]] for (uint d = 0u; d < DK16; ++d) {
+          A_MAT qt;  // Q_n^T block (dims 16d.., queries 16n..): Q rows read column-major
+          coopMatLoadNV(qt, q_sh, (16u * n) * KROW + 4u * d, KROW, true);
+          st = coopMatMulAddNV(k_frag[d], qt, st);
+        }
+        [[unroll]] for (uint d = 0u; d < DV16; ++d) {
+          A_MAT dot_blk;
+          coopMatLoadNV(dot_blk, do_sh, (16u * n) * VROW + 4u * d, VROW, true);
+          dpt = coopMatMulAddNV(v_frag[d], dot_blk, dpt);
+        }
+        [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
+          const uint ii = 16u * n + col_e[e];
+          const int i = int(q0 + ii);
+          const int diag = i + shift;
+          const int j = key_e[e];
+          const float lse2 = lse2_sh[ii];
+          float p = 0.0;
+          float ds = 0.0;
+          if (lse2 != NEG_INF && mask_allows(diag, j, int(len_k), win_left, win_right) &&
+              (DOCUMENTS == 0u || doc_q_tile[ii] == doc_e[e])) {
+            float dsoftcap;
+            const float sm = modified_score(params.scale_log2 * st[e], j - diag, slope_log2, table_row,
+                                            bias_head + uint(i) * pc.bias_stride_q + uint(j), dsoftcap);
+            p = exp2(sm - lse2);
+            ds = p * (dpt[e] - delta_sh[ii]) * dsoftcap;
+          }
+          st[e] = p;
+          dpt[e] = ds;
+        }
+        const A_MAT p16 = A_MAT(st);
+        const A_MAT ds16 = A_MAT(dpt);
+        [[unroll]] for (uint d = 0u; d < DV16; ++d) {
+          A_MAT dob;  // dO_n block (queries 16n.., dims 16d..)
+          coopMatLoadNV(dob, do_sh, (16u * n) * VROW + 4u * d, VROW, false);
+          dv_frag[d] = coopMatMulAddNV(p16, dob, dv_frag[d]);
+        }
+        [[unroll]] for (uint d = 0u; d < DK16; ++d) {
+          A_MAT qb;
+          coopMatLoadNV(qb, q_sh, (16u * n) * KROW + 4u * d, KROW, false);
+          dk_frag[d] = coopMatMulAddNV(ds16, qb, dk_frag[d]);
+        }
+      }
+    }
+  }
+
+  const float scale = params.scale_log2 / LOG2E;
+  const uint rows_written = SEQ_MODE == SEQ_VARLEN ? len_k : params.seq_k;
+  const uint rows_valid = w0 < rows_written ? rows_written - w0 : 0u;
+  const uint dk_base = pc.out0_offset + b * pc.out0_stride_b + kv_h * pc.out0_stride_h + (start_k + w0) * pc.out0_stride_s;
+  const uint dv_base = pc.out1_offset + b * pc.out1_stride_b + kv_h * pc.out1_stride_h + (start_k + w0) * pc.out1_stride_s;
+  [[unroll]] for (uint d = 0u; d < DK16; ++d) {
+    [[unroll]] for (uint e = 0u; e < ELEMS; ++e) dk_frag[d][e] *= scale;
+    store_acc(dk_frag[d], 0u, dk_base + 16u * d, pc.out0_stride_s, rows_valid);
+  }
+  [[unroll]] for (uint d = 0u; d < DV16; ++d) store_acc(dv_frag[d], 1u, dv_base + 16u * d, pc.out1_stride_s, rows_valid);
+}

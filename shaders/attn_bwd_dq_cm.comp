@@ -1,0 +1,198 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_memory_scope_semantics : require
+#extension GL_NV_cooperative_matrix : require
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+
+// attn_bwd_dq_cm.comp — dQ of the FlashAttention-2 backward on the matrix units
+// (VK_NV_cooperative_matrix: fp16 operands, fp32 accumulation). Same math as attn_bwd_dq.comp:
+//   P_ij  = 2^(s_ij - lse2_i),  s = score_mod(scale_log2 * q_i . k_j)
+//   dS_ij = P_ij (dO_i . v_j - delta_i) * softcap'(s_ij)
+//   dQ_i  = scale * sum_j dS_ij k_j
+// One workgroup = BLOCK_ROWS query rows of one (b, h); subgroup w owns rows 16w .. 16w + 15 and
+// keeps Q_w and dO_w as fp16 fragments, dQ_w as fp32 accumulators. Per K/V tile of BLOCK_COLS
+// keys (fp16 in shared memory), one 16-key block n at a time:
+//   S  = Q_w K_n^T,  dP = dO_w V_n^T          (accumulators, 16 x 16)
+//   dS = P o (dP - delta) o softcap', elementwise (masked pairs 0), rounded to fp16
+//   dQ_w += dS K_n                              (scale applied once at the end)
+// No row reductions are needed, so the elementwise step works on any accumulator layout: each
+// lane knows the (row, column) of its elements (learn_acc_layout) and keeps its rows' lse2 and
+// delta in registers. Each dQ row is summed in a fixed order: deterministic.
+
+layout(push_constant) uniform BwdPush {
+#define VKATTN_PC(T, name) T name;
+#include "attn_bwd_push.inc"
+#undef VKATTN_PC
+} pc;
+
+#include "attn_bwd_bindings.glsl"
+#include "attn_bwd_cm_common.glsl"
+
+layout(local_size_x_id = 16) in;  // WORKGROUP_SIZE = 2 * BLOCK_ROWS
+
+shared uvec2 k_sh[BLOCK_COLS * KROW];  // also stages Q before the loop
+shared uvec2 v_sh[BLOCK_COLS * VROW];  // also stages dO before the loop
+shared int doc_k_tile[BLOCK_COLS];
+shared int doc_range[4];  // [min, max] document of this block's queries, then of the key tile
+
+void main() {
+  const uint warp = gl_SubgroupID;
+  const uint tid = gl_LocalInvocationID.x;
+  const uint b = gl_WorkGroupID.y / params.q_heads;
+  const uint h = gl_WorkGroupID.y % params.q_heads;
+  const uint kv_h = h / (params.q_heads / params.kv_heads);
+  const uvec4 seq = sequence(b);
+  const uint start_q = seq.x, len_q = seq.y, start_k = seq.z, len_k = seq.w;
+  const uint i0 = gl_WorkGroupID.x * BLOCK_ROWS;
+  if (SEQ_MODE == SEQ_VARLEN && i0 >= len_q) return;  // uniform
+  const int shift = ALIGN_BR != 0u ? int(len_k) - int(len_q) : 0;
+  const int win_left = params.window_left;
+  const int win_right = params.window_right;
+  const uint w0 = i0 + 16u * warp;  // this subgroup's first query row
+
+  // Per accumulator element e: its query row and key column, and the row's lse2 and delta.
+  const ACC_MAT rc = learn_acc_layout();
+  uint col_e[ELEMS];
+  int q_e[ELEMS];
+  float lse2_e[ELEMS];
+  float delta_e[ELEMS];
+  int doc_e[ELEMS];
+  [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
+    const uint x = uint(rc[e]);
+    const uint i = w0 + (x >> 4u);
+    col_e[e] = x & 15u;
+    q_e[e] = int(i);
+    const uint row = work_row(b, h, start_q, i);
+    lse2_e[e] = i < len_q ? work[row] : NEG_INF;  // -inf: the row saw nothing, no gradient
+    delta_e[e] = i < len_q ? work[params.work_rows + row] : 0.0;
+    doc_e[e] = DOCUMENTS != 0u && i < len_q ? docs_q[pc.docs_q_offset + b * params.docs_q_stride_b + start_q + i] : 0;
+  }
+
+  ivec2 kv_range = ivec2(0);
+  if (i0 < len_q) {
+    const int last_row = int(min(i0 + BLOCK_ROWS, len_q)) - 1;
+    kv_range = mask_key_range(int(i0) + shift, last_row + shift, int(len_k), win_left, win_right);
+  }
+  const uint tile_begin = uint(kv_range.x) / BLOCK_COLS;
+  const uint tile_end = (uint(kv_range.y) + BLOCK_COLS - 1u) / BLOCK_COLS;
+
+  if (DOCUMENTS != 0u) {
+    if (tid == 0u) {
+      doc_range[0] = INT_MAX;
+      doc_range[1] = INT_MIN;
+    }
+    barrier();
+    if (tid < BLOCK_ROWS && i0 + tid < len_q) {
+      const int d = docs_q[pc.docs_q_offset + b * params.docs_q_stride_b + start_q + i0 + tid];
+      atomicMin(doc_range[0], d);
+      atomicMax(doc_range[1], d);
+    }
+  }
+
+  const float slope_log2 = alibi_slope_log2(b, h);
+  const uint table_row = pc.table_offset + h * params.rel_buckets;
+  const uint bias_head = pc.bias_offset + b * pc.bias_stride_b + h * pc.bias_stride_h;
+
+  // Q_w and dO_w as fp16 fragments, staged through k_sh / v_sh BLOCK_COLS rows at a time.
+  const uint q_seq = pc.q_offset + b * pc.q_stride_b + h * pc.q_stride_h + start_q * pc.q_stride_s;
+  const uint do_seq = pc.do_offset + b * pc.do_stride_b + h * pc.do_stride_h + start_q * pc.do_stride_s;
+  const bool q_even = ((q_seq | pc.q_stride_s) & 1u) == 0u;
+  const bool do_even = ((do_seq | pc.do_stride_s) & 1u) == 0u;
+  A_MAT q_frag[DK16];
+  A_MAT do_frag[DV16];
+  for (uint r0 = 0u; r0 < BLOCK_ROWS; r0 += BLOCK_COLS) {
+    barrier();
+    STAGE_ROWS_F16(k_sh, KROW, q_words, q_even, q_seq, pc.q_stride_s, i0 + r0, BLOCK_COLS, len_q, HEAD_DIM);
+    STAGE_ROWS_F16(v_sh, VROW, do_words, do_even, do_seq, pc.do_stride_s, i0 + r0, BLOCK_COLS, len_q, HEAD_DIM_V);
+    barrier();
+    if (16u * warp >= r0 && 16u * warp < r0 + BLOCK_COLS) {
+      [[unroll]] for (uint d = 0u; d < DK16; ++d) {
+        coopMatLoadNV(q_frag[d], k_sh, (16u * warp - r0) * KROW + 4u * d, KROW, false);
+      }
+      [[unroll]] for (uint d = 0u; d < DV16; ++d) {
+        coopMatLoadNV(do_frag[d], v_sh, (16u * warp - r0) * VROW + 4u * d, VROW, false);
+      }
+    }
+  }
+
+  ACC_MAT dq_frag[DK16];
+  [[unroll]] for (uint d = 0u; d < DK16; ++d) dq_frag[d] = ACC_MAT(0.0);
+
+  const uint k_seq = pc.k_offset + b * pc.k_stride_b + kv_h * pc.k_stride_h + start_k * pc.k_stride_s;
+  const uint v_seq = pc.v_offset + b * pc.v_stride_b + kv_h * pc.v_stride_h + start_k * pc.v_stride_s;
+  const bool k_even = ((k_seq | pc.k_stride_s) & 1u) == 0u;
+  const bool v_even = ((v_seq | pc.v_stride_s) & 1u) == 0u;
+
+  [[dont_unroll]] for (uint t = tile_begin; t < tile_end; ++t) {
+    const uint kv0 = t * BLOCK_COLS;
+    barrier();  // the previous tile is no longer read
+    if (DOCUMENTS != 0u) {
+      if (tid == 0u) {
+        doc_range[2] = INT_MAX;
+        doc_range[3] = INT_MIN;
+      }
+      barrier();
+      if (tid < BLOCK_COLS) {
+        const uint j = kv0 + tid;
+        const int doc_j = j < len_k ? docs_k[pc.docs_k_offset + b * params.docs_k_stride_b + start_k + j] : INT_MIN;
+        doc_k_tile[tid] = doc_j;
+        if (j < len_k) {
+          atomicMin(doc_range[2], doc_j);
+          atomicMax(doc_range[3], doc_j);
+        }
+      }
+      barrier();
+      if (doc_range[3] < doc_range[0] || doc_range[2] > doc_range[1]) continue;  // uniform: no shared document
+    }
+    STAGE_ROWS_F16(k_sh, KROW, k_words, k_even, k_seq, pc.k_stride_s, kv0, BLOCK_COLS, len_k, HEAD_DIM);
+    STAGE_ROWS_F16(v_sh, VROW, v_words, v_even, v_seq, pc.v_stride_s, kv0, BLOCK_COLS, len_k, HEAD_DIM_V);
+    barrier();
+
+    [[unroll]] for (uint n = 0u; n < BC16; ++n) {
+      ACC_MAT s = ACC_MAT(0.0);
+      ACC_MAT dp = ACC_MAT(0.0);
+      [[unroll]] for (uint d = 0u; d < DK16; ++d) {
+        A_MAT kt;  // K_n^T block (dims 16d.., keys 16n..): K rows read column-major
+        coopMatLoadNV(kt, k_sh, (16u * n) * KROW + 4u * d, KROW, true);
+        s = coopMatMulAddNV(q_frag[d], kt, s);
+      }
+      [[unroll]] for (uint d = 0u; d < DV16; ++d) {
+        A_MAT vt;
+        coopMatLoadNV(vt, v_sh, (16u * n) * VROW + 4u * d, VROW, true);
+        dp = coopMatMulAddNV(do_frag[d], vt, dp);
+      }
+      [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
+        const uint jj = 16u * n + col_e[e];
+        const int j = int(kv0 + jj);
+        const int diag = q_e[e] + shift;
+        float ds = 0.0;
+        if (lse2_e[e] != NEG_INF && mask_allows(diag, j, int(len_k), win_left, win_right) &&
+            (DOCUMENTS == 0u || doc_k_tile[jj] == doc_e[e])) {
+          float dsoftcap;
+          const float sm = modified_score(params.scale_log2 * s[e], j - diag, slope_log2, table_row,
+                                          bias_head + uint(q_e[e]) * pc.bias_stride_q + uint(j), dsoftcap);
+          const float p = exp2(sm - lse2_e[e]);
+          ds = p * (dp[e] - delta_e[e]) * dsoftcap;
+        }
+        s[e] = ds;
+      }
+      const A_MAT ds16 = A_MAT(s);
+      [[unroll]] for (uint d = 0u; d < DK16; ++d) {
+        A_MAT kb;  // K_n block (keys 16n.., dims 16d..)
+        coopMatLoadNV(kb, k_sh, (16u * n) * KROW + 4u * d, KROW, false);
+        dq_frag[d] = coopMatMulAddNV(ds16, kb, dq_frag[d]);
+      }
+    }
+  }
+
+  const float scale = params.scale_log2 / LOG2E;
+  const uint rows_written = SEQ_MODE == SEQ_VARLEN ? len_q : params.seq_q;
+  const uint rows_valid = w0 < rows_written ? rows_written - w0 : 0u;
+  const uint dq_base = pc.out0_offset + b * pc.out0_stride_b + h * pc.out0_stride_h + (start_q + w0) * pc.out0_stride_s;
+  [[unroll]] for (uint d = 0u; d < DK16; ++d) {
+    [[unroll]] for (uint e = 0u; e < ELEMS; ++e) dq_frag[d][e] *= scale;
+    store_acc(dq_frag[d], 0u, dq_base + 16u * d, pc.out0_stride_s, rows_valid);
+  }
+}

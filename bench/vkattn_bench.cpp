@@ -3,11 +3,13 @@
 // variant x shape; counters follow the FlashAttention papers (bench_cases.hpp).
 //
 //   vkattn-bench [--preset=short|fa2|compare|decode] [--device=<index|name>] [--path=auto|scalar|coopmat]
-//                [--svg=chart.svg] [--pipeline-timing] [Google Benchmark flags]
+//                [--svg=chart.svg] [--pipeline-timing] [--pipeline-stats] [Google Benchmark flags]
 //
 // --svg writes TFLOP/s against sequence length, one line per pass and variant. Progress
 // ("[k/n] name") goes to stderr. --pipeline-timing reports pipeline creation with an empty and
-// with a loaded VkPipelineCache instead of running benchmarks.
+// with a loaded VkPipelineCache instead of running benchmarks. --pipeline-stats prints, after
+// the benchmarks, the driver's statistics of every pipeline used (registers, spills, ...;
+// VK_KHR_pipeline_executable_properties, where the device has it) as "stats <name> <stat> = v".
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -69,11 +71,9 @@ AttentionDesc desc_of(const BenchCase& c) {
   return d;
 }
 
-// The backward has the scalar path only: --path=coopmat times the coopmat forward with it.
-AttentionDesc backward_desc(AttentionDesc d) {
-  if (d.path == KernelPath::kCoopmat) d.path = KernelPath::kAuto;
-  return d;
-}
+// --path=coopmat asks the backward for coopmat too; its own limits (head dims <= 128) may then
+// refuse it, and the benchmark reports the error. Auto falls back visibly (the name says _scalar).
+AttentionDesc backward_desc(AttentionDesc d) { return d; }
 
 // Device tensors of one case, filled with uniform(-1, 1).
 struct Buffers {
@@ -294,6 +294,18 @@ void write_svg(const std::string& path, const std::vector<BenchCase>& cases, con
 
 }  // namespace
 
+static void print_pipeline_statistics(const Context& ctx) {
+  if (!ctx.info().pipeline_statistics) {
+    std::fprintf(stderr, "vkattn-bench: %s has no VK_KHR_pipeline_executable_properties\n", ctx.info().name.c_str());
+    return;
+  }
+  for (const PipelineReport& r : ctx.pipeline_reports()) {
+    for (const PipelineStatistic& s : r.statistics) {
+      std::fprintf(stderr, "stats %s [%s] %s = %g\n", r.name.c_str(), r.executable.c_str(), s.name.c_str(), s.value);
+    }
+  }
+}
+
 int main(int argc, char** argv) {
   ContextOptions options;
   std::string preset_name = "short", filter;
@@ -309,6 +321,8 @@ int main(int argc, char** argv) {
       g_svg = a.substr(6);
     } else if (a == "--pipeline-timing") {
       timing = true;
+    } else if (a == "--pipeline-stats") {
+      options.capture_pipeline_statistics = true;
     } else if (a.rfind("--path=", 0) == 0) {
       const std::string p = a.substr(7);
       if (p == "auto") {
@@ -366,6 +380,7 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("preset", preset_name);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
+  if (options.capture_pipeline_statistics) print_pipeline_statistics(*g_ctx);
   if (!g_svg.empty()) std::fprintf(stderr, "vkattn-bench: wrote %s\n", g_svg.c_str());
   g_ctx.reset();
   return 0;

@@ -113,7 +113,9 @@ bool coopmat_capable(VkInstance instance, VkPhysicalDevice pd) {
 
 // Fills DeviceInfo and memory properties; resolves extension entry points.
 // `coopmat_usable`: VK_NV_cooperative_matrix is enabled and coopmat_capable() holds.
-void query_device(ContextState& s, bool push_descriptor_enabled, bool debug_utils_enabled, bool coopmat_usable) {
+// `executable_info_enabled`: VK_KHR_pipeline_executable_properties and its feature are enabled.
+void query_device(ContextState& s, bool push_descriptor_enabled, bool debug_utils_enabled, bool coopmat_usable,
+                  bool executable_info_enabled) {
   VkPhysicalDeviceSubgroupProperties sg{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
   VkPhysicalDeviceMaintenance4Properties m4{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_4_PROPERTIES, &sg};
   VkPhysicalDeviceVulkan11Properties v11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_PROPERTIES, &m4};
@@ -154,6 +156,13 @@ void query_device(ContextState& s, bool push_descriptor_enabled, bool debug_util
         reinterpret_cast<PFN_vkCmdPushDescriptorSetKHR>(vkGetDeviceProcAddr(s.device, "vkCmdPushDescriptorSetKHR"));
   }
   i.push_descriptors = s.cmd_push_descriptor_set != nullptr;
+  if (executable_info_enabled && s.options.capture_pipeline_statistics) {
+    s.get_executable_properties = reinterpret_cast<PFN_vkGetPipelineExecutablePropertiesKHR>(
+        vkGetDeviceProcAddr(s.device, "vkGetPipelineExecutablePropertiesKHR"));
+    s.get_executable_statistics = reinterpret_cast<PFN_vkGetPipelineExecutableStatisticsKHR>(
+        vkGetDeviceProcAddr(s.device, "vkGetPipelineExecutableStatisticsKHR"));
+  }
+  i.pipeline_statistics = s.get_executable_properties != nullptr && s.get_executable_statistics != nullptr;
   if (debug_utils_enabled) {
     s.set_object_name = reinterpret_cast<PFN_vkSetDebugUtilsObjectNameEXT>(
         vkGetInstanceProcAddr(s.instance, "vkSetDebugUtilsObjectNameEXT"));
@@ -253,6 +262,10 @@ Status create_owned(ContextState& s) {
   if (push) device_exts.push_back(VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME);
   const bool coopmat = coopmat_capable(s.instance, s.physical_device);
   if (coopmat) device_exts.push_back(VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
+  const bool executable_info =
+      s.options.capture_pipeline_statistics &&
+      has_device_extension(s.physical_device, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
+  if (executable_info) device_exts.push_back(VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
   const float priority = 1.0f;
   VkDeviceQueueCreateInfo qci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
   qci.queueFamilyIndex = s.queue_family;
@@ -280,13 +293,20 @@ Status create_owned(ContextState& s) {
   }
   VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
   dci.pNext = coopmat ? static_cast<void*>(&enable_cm) : static_cast<void*>(&enable13);
+  VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR enable_pe{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR};
+  if (executable_info) {
+    enable_pe.pipelineExecutableInfo = VK_TRUE;
+    enable_pe.pNext = const_cast<void*>(dci.pNext);
+    dci.pNext = &enable_pe;
+  }
   dci.queueCreateInfoCount = 1;
   dci.pQueueCreateInfos = &qci;
   dci.enabledExtensionCount = static_cast<std::uint32_t>(device_exts.size());
   dci.ppEnabledExtensionNames = device_exts.data();
   VKATTN_VK(vkCreateDevice(s.physical_device, &dci, nullptr, &s.device), "vkCreateDevice");
   vkGetDeviceQueue(s.device, s.queue_family, 0, &s.queue);
-  query_device(s, push, debug_utils, coopmat);
+  query_device(s, push, debug_utils, coopmat, executable_info);
   return finish_setup(s);
 }
 
@@ -362,11 +382,14 @@ Result<std::unique_ptr<Context>> Context::adopt(const HostHandles& host, const C
   state->queue_family = host.queue_family_index;
   bool push = false;
   bool coopmat = false;
+  bool executable_info = false;
   for (const auto& e : host.enabled_device_extensions) {
     push = push || e == VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME;
     coopmat = coopmat || e == VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
+    executable_info = executable_info || e == VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME;
   }
-  query_device(*state, push, host.debug_utils_enabled, coopmat && coopmat_capable(host.instance, host.physical_device));
+  query_device(*state, push, host.debug_utils_enabled, coopmat && coopmat_capable(host.instance, host.physical_device),
+               executable_info);
   Status s = finish_setup(*state);
   if (!s) {
     destroy_state(*state);
@@ -396,6 +419,7 @@ VkDevice Context::device() const { return state_->device; }
 VkQueue Context::queue() const { return state_->queue; }
 std::uint32_t Context::queue_family_index() const { return state_->queue_family; }
 PipelineStats Context::pipeline_stats() const { return state_->pipelines->stats(); }
+std::vector<PipelineReport> Context::pipeline_reports() const { return state_->pipelines->reports(); }
 const CacheFileStatus& Context::pipeline_cache_file() const { return state_->pipelines->file_status(); }
 Status Context::save_pipeline_cache() { return state_->pipelines->save(); }
 void Context::log(LogLevel level, const std::string& message) const { state_->log_message(level, message); }

@@ -30,6 +30,9 @@ struct ContextState {
 
   PFN_vkCmdPushDescriptorSetKHR cmd_push_descriptor_set = nullptr;  // set iff info.push_descriptors
   PFN_vkSetDebugUtilsObjectNameEXT set_object_name = nullptr;       // null without debug utils
+  // Set iff info.pipeline_statistics.
+  PFN_vkGetPipelineExecutablePropertiesKHR get_executable_properties = nullptr;
+  PFN_vkGetPipelineExecutableStatisticsKHR get_executable_statistics = nullptr;
 
   std::mutex submit_mutex;  // guards command_pool and queue submissions
   VkCommandPool command_pool = VK_NULL_HANDLE;

@@ -7,6 +7,7 @@
 #include "context_state.hpp"
 #include "pipeline_cache_file.hpp"
 #include "pipeline_cache_load.hpp"
+#include "pipeline_report.hpp"
 #include "vk_util.hpp"
 
 namespace vkattn {
@@ -106,6 +107,13 @@ PipelineStats PipelineRegistry::stats() const {
   return s;
 }
 
+std::vector<PipelineReport> PipelineRegistry::reports() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<PipelineReport> all;
+  for (const auto& [key, pipeline] : lru_) all.insert(all.end(), pipeline->reports.begin(), pipeline->reports.end());
+  return all;
+}
+
 Result<PipelineRegistry::Layout> PipelineRegistry::layout_for(ShaderId shader, const PipelineRecipe& recipe) {
   if (auto it = layouts_.find(shader); it != layouts_.end()) return it->second;
   std::vector<VkDescriptorSetLayoutBinding> bindings(recipe.storage_buffers);
@@ -160,6 +168,7 @@ Result<std::shared_ptr<const Pipeline>> PipelineRegistry::build(const PipelineKe
   ci.stage.pName = "main";
   ci.stage.pSpecializationInfo = &spec;
   ci.layout = layout->layout;
+  if (ctx_.info.pipeline_statistics) ci.flags |= VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR;
   auto p = std::make_shared<Pipeline>();
   p->device = ctx_.device;
   p->layout = layout->layout;
@@ -169,6 +178,7 @@ Result<std::shared_ptr<const Pipeline>> PipelineRegistry::build(const PipelineKe
   VKATTN_VK(vkCreateComputePipelines(ctx_.device, cache_, 1, &ci, nullptr, &p->handle),
             "vkCreateComputePipelines(" + recipe.name + ")");
   ctx_.name_object(VK_OBJECT_TYPE_PIPELINE, reinterpret_cast<std::uint64_t>(p->handle), recipe.name);
+  p->reports = capture_reports(ctx_, p->handle, recipe.name);
   return std::shared_ptr<const Pipeline>(std::move(p));
 }
 

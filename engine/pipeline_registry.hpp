@@ -15,6 +15,7 @@
 
 #include "shader_library.hpp"
 #include "vkattn/pipeline_cache.hpp"
+#include "vkattn/pipeline_report.hpp"
 #include "vkattn/status.hpp"
 
 namespace vkattn {
@@ -50,6 +51,7 @@ struct Pipeline {
   VkDescriptorSetLayout set_layout = VK_NULL_HANDLE;  // owned by the registry
   bool push_descriptors = false;
   std::string name;
+  std::vector<PipelineReport> reports;  // one per executable, captured at creation
   ~Pipeline();
 };
 
@@ -62,6 +64,7 @@ class PipelineRegistry {
   Result<std::shared_ptr<const Pipeline>> get(const PipelineKey& key, const PipelineRecipe& recipe);
 
   PipelineStats stats() const;
+  std::vector<PipelineReport> reports() const;
   const CacheFileStatus& file_status() const { return file_; }
   Status save();
   // True when pipelines were built (or a bad file was found) since the last save.

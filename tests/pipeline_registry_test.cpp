@@ -1,6 +1,7 @@
 // The in-memory pipeline LRU: hit/miss/eviction counters, keys by value, plans outliving eviction.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <random>
 
 #include "support/attention_case.hpp"
@@ -71,6 +72,33 @@ TEST_F(PipelineRegistryTest, PlanKeepsWorkingAfterItsPipelineIsEvicted) {
   ASSERT_TRUE(plan->run(c->tensors()).is_ok());
   const RefResult ref = reference_forward(c->ref_problem(), c->q, c->k, c->v);
   expect_close(c->download_o(), ref.o, output_tolerance(shape.dtype), "O");
+}
+
+// Compiler statistics (VK_KHR_pipeline_executable_properties): every pipeline held has a report
+// under its variant name; with the extension (the H100) each report has statistics, without it
+// (lavapipe) DeviceInfo::pipeline_statistics is false and the reports say nothing.
+TEST_F(VkTest, PipelineReportsNameEveryPipelineAndCarryStatisticsWhereTheDriverHasThem) {
+  ContextOptions o = test_options();
+  o.capture_pipeline_statistics = true;
+  std::unique_ptr<Context> c = make_context(o);
+  ASSERT_NE(c, nullptr);
+  Result<ForwardPlan> plan = ForwardPlan::create(*c, desc_with(32, kNoMask));
+  ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
+  const std::vector<PipelineReport> reports = c->pipeline_reports();
+  if (!c->info().pipeline_statistics) {
+    EXPECT_TRUE(reports.empty());
+    GTEST_SKIP() << c->info().name << " has no VK_KHR_pipeline_executable_properties";
+  }
+  ASSERT_FALSE(reports.empty());
+  for (const PipelineReport& r : reports) {
+    EXPECT_EQ(r.name, plan->variant_name());
+    EXPECT_FALSE(r.statistics.empty()) << r.executable;
+    for (const PipelineStatistic& st : r.statistics) std::printf("%s: %s = %g\n", r.executable.c_str(), st.name.c_str(), st.value);
+  }
+  // Without the option nothing is captured.
+  std::unique_ptr<Context> plain = make_context(test_options());
+  ASSERT_NE(plain, nullptr);
+  EXPECT_FALSE(plain->info().pipeline_statistics);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 
 #include "vkattn/log.hpp"
 #include "vkattn/pipeline_cache.hpp"
+#include "vkattn/pipeline_report.hpp"
 #include "vkattn/status.hpp"
 
 namespace vkattn {
@@ -29,6 +30,11 @@ struct ContextOptions {
   bool enable_validation = false;
   // Use pooled descriptor sets even when VK_KHR_push_descriptor is available.
   bool force_pooled_descriptors = false;
+  // Keep the compiler statistics of every pipeline (registers, spills, ...) for
+  // pipeline_reports(), through VK_KHR_pipeline_executable_properties. Owned contexts enable the
+  // extension where the device has it; adopted ones use it if the host listed it (and enabled
+  // its pipelineExecutableInfo feature). DeviceInfo::pipeline_statistics says whether it works.
+  bool capture_pipeline_statistics = false;
   PipelineCacheOptions pipeline_cache;
   LogCallback log;
 };
@@ -44,7 +50,8 @@ struct HostHandles {
   std::uint32_t queue_family_index = 0;
   // The device extensions the host enabled (vkattn uses VK_KHR_push_descriptor if listed, and
   // VK_NV_cooperative_matrix if listed: the host then also enabled its cooperativeMatrix feature
-  // and Vulkan 1.2's shaderFloat16, vulkanMemoryModel and vulkanMemoryModelDeviceScope).
+  // and Vulkan 1.2's shaderFloat16, vulkanMemoryModel and vulkanMemoryModelDeviceScope;
+  // VK_KHR_pipeline_executable_properties if listed, for capture_pipeline_statistics).
   std::vector<std::string> enabled_device_extensions;
   // True if the host enabled VK_EXT_debug_utils on the instance (pipelines get debug names).
   bool debug_utils_enabled = false;
@@ -79,6 +86,8 @@ struct DeviceInfo {
   // shaderFloat16, vulkanMemoryModel (+ device scope) and 32-lane subgroups with shuffles in
   // compute: what KernelPath::kCoopmat needs.
   bool coopmat = false;
+  // ContextOptions::capture_pipeline_statistics was asked for and the device can give them.
+  bool pipeline_statistics = false;
 };
 
 class Context {
@@ -111,6 +120,9 @@ class Context {
   bool device_lost() const;
 
   PipelineStats pipeline_stats() const;
+  // One report per executable of every pipeline the registry holds now, most recently used
+  // first; statistics only with DeviceInfo::pipeline_statistics.
+  std::vector<PipelineReport> pipeline_reports() const;
   const CacheFileStatus& pipeline_cache_file() const;
   // Writes the VkPipelineCache to its file now (atomically). No-op when persistence is off.
   Status save_pipeline_cache();

@@ -35,7 +35,6 @@ constexpr double kLog2e = 1.4426950408889634;
 
 std::string n(std::int64_t v) { return std::to_string(v); }
 
-
 // Spec constants that follow from the desc alone (no tiles).
 FwdSpecConstants feature_spec(const AttentionDesc& d) {
   FwdSpecConstants s;

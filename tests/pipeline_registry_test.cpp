@@ -93,7 +93,8 @@ TEST_F(VkTest, PipelineReportsNameEveryPipelineAndCarryStatisticsWhereTheDriverH
   for (const PipelineReport& r : reports) {
     EXPECT_EQ(r.name, plan->variant_name());
     EXPECT_FALSE(r.statistics.empty()) << r.executable;
-    for (const PipelineStatistic& st : r.statistics) std::printf("%s: %s = %g\n", r.executable.c_str(), st.name.c_str(), st.value);
+    for (const PipelineStatistic& st : r.statistics)
+      std::printf("%s: %s = %g\n", r.executable.c_str(), st.name.c_str(), st.value);
   }
   // Without the option nothing is captured.
   std::unique_ptr<Context> plain = make_context(test_options());

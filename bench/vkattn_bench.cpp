@@ -8,7 +8,7 @@
 // --svg writes TFLOP/s against sequence length, one line per pass and variant. Progress
 // ("[k/n] name") goes to stderr. --pipeline-timing reports pipeline creation with an empty and
 // with a loaded VkPipelineCache instead of running benchmarks. --pipeline-stats prints, after
-// the benchmarks, the driver's statistics of every pipeline used (registers, spills, ...;
+// the benchmarks, the driver's statistics of every pipeline the registry holds (registers, spills, ...;
 // VK_KHR_pipeline_executable_properties, where the device has it) as "stats <name> <stat> = v".
 #include <benchmark/benchmark.h>
 

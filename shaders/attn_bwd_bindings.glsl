@@ -1,7 +1,8 @@
 // attn_bwd_bindings.glsl — specialization constants and buffers shared by attn_bwd_dq.comp,
-// attn_bwd_dkdv.comp and attn_bwd_dparam.comp (the layout engine/attn_bwd_interface.hpp
-// mirrors). Each kernel declares its push-constant block `pc` before including this, and its
-// workgroup size (BLOCK_ROWS on the scalar path, WORKGROUP_SIZE on the coopmat path).
+// attn_bwd_dkdv.comp, their coopmat versions (attn_bwd_*_cm.comp) and attn_bwd_dparam.comp
+// (the layout engine/attn_bwd_interface.hpp mirrors). Each kernel declares its push-constant
+// block `pc` before including this, and its workgroup size (BLOCK_ROWS on the scalar path,
+// WORKGROUP_SIZE on the coopmat path).
 #ifndef VKATTN_ATTN_BWD_BINDINGS_GLSL
 #define VKATTN_ATTN_BWD_BINDINGS_GLSL
 

@@ -29,13 +29,19 @@ shared float out_sh[WARPS * 16u * OROW];
 // Element e of the returned fragment lies at (row, column) = (x / 16, x % 16), x = uint(frag[e]).
 // The accumulator layout is the driver's business; loading a matrix whose element (r, c) holds
 // 16 r + c reveals it. Call from uniform control flow (it has a workgroup barrier).
+// The kernels assume each lane holds ELEMS elements (length() == 8, as 16 x 16 over 32 lanes
+// evenly gives); layout_guard() turns a driver that differs into NaN gradients, which the tests
+// catch, instead of silently wrong ones.
 ACC_MAT learn_acc_layout() {
-  for (uint e = gl_LocalInvocationID.x; e < 256u; e += gl_WorkGroupSize.x) cm_layout_sh[e] = float(e);
+  for (uint e = gl_LocalInvocationID.x; e < 256u; e += WORKGROUP_SIZE) cm_layout_sh[e] = float(e);
   barrier();
   ACC_MAT rc;
   coopMatLoadNV(rc, cm_layout_sh, 0u, 16u, false);
   return rc;
 }
+
+// 1, or NaN when the accumulator does not hold ELEMS elements per lane (see learn_acc_layout).
+float layout_guard(ACC_MAT rc) { return rc.length() == int(ELEMS) ? 1.0 : uintBitsToFloat(0x7fc00000u); }
 
 uvec2 pack4_f16(vec4 x) { return uvec2(packHalf2x16(x.xy), packHalf2x16(x.zw)); }
 

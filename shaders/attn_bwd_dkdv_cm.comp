@@ -18,7 +18,7 @@
 //   P^T  = 2^(S^T - lse2),  dS^T = P^T o (dP^T - delta) o softcap'   (masked pairs 0), as fp16
 //   dV_w += P^T dO_n,  dK_w += dS^T Q_n        (scale applied to dK once at the end)
 // The elementwise step reads each element's query from the layout (learn_acc_layout), so any
-// accumulator layout works. Each dK/dV row is summed in a fixed order: deterministic.
+// accumulator layout with 8 elements per lane works. Each dK/dV row is summed in a fixed order: deterministic.
 
 layout(push_constant) uniform BwdPush {
 #define VKATTN_PC(T, name) T name;
@@ -203,7 +203,8 @@ void main() {
     }
   }
 
-  const float scale = params.scale_log2 / LOG2E;
+  const float guard = layout_guard(rc);  // NaN on an unexpected accumulator layout
+  const float scale = params.scale_log2 / LOG2E * guard;
   const uint rows_written = SEQ_MODE == SEQ_VARLEN ? len_k : params.seq_k;
   const uint rows_valid = w0 < rows_written ? rows_written - w0 : 0u;
   const uint dk_base = pc.out0_offset + b * pc.out0_stride_b + kv_h * pc.out0_stride_h + (start_k + w0) * pc.out0_stride_s;
@@ -212,5 +213,8 @@ void main() {
     [[unroll]] for (uint e = 0u; e < ELEMS; ++e) dk_frag[d][e] *= scale;
     store_acc(dk_frag[d], 0u, dk_base + 16u * d, pc.out0_stride_s, rows_valid);
   }
-  [[unroll]] for (uint d = 0u; d < DV16; ++d) store_acc(dv_frag[d], 1u, dv_base + 16u * d, pc.out1_stride_s, rows_valid);
+  [[unroll]] for (uint d = 0u; d < DV16; ++d) {
+    [[unroll]] for (uint e = 0u; e < ELEMS; ++e) dv_frag[d][e] *= guard;
+    store_acc(dv_frag[d], 1u, dv_base + 16u * d, pc.out1_stride_s, rows_valid);
+  }
 }

@@ -17,9 +17,9 @@
 //   S  = Q_w K_n^T,  dP = dO_w V_n^T          (accumulators, 16 x 16)
 //   dS = P o (dP - delta) o softcap', elementwise (masked pairs 0), rounded to fp16
 //   dQ_w += dS K_n                              (scale applied once at the end)
-// No row reductions are needed, so the elementwise step works on any accumulator layout: each
-// lane knows the (row, column) of its elements (learn_acc_layout) and keeps its rows' lse2 and
-// delta in registers. Each dQ row is summed in a fixed order: deterministic.
+// No row reductions are needed, so the elementwise step works on any accumulator layout with 8
+// elements per lane: each lane knows the (row, column) of its elements (learn_acc_layout) and
+// keeps its rows' lse2 and delta in registers. Each dQ row is summed in a fixed order: deterministic.
 
 layout(push_constant) uniform BwdPush {
 #define VKATTN_PC(T, name) T name;
@@ -187,7 +187,7 @@ void main() {
     }
   }
 
-  const float scale = params.scale_log2 / LOG2E;
+  const float scale = params.scale_log2 / LOG2E * layout_guard(rc);
   const uint rows_written = SEQ_MODE == SEQ_VARLEN ? len_q : params.seq_q;
   const uint rows_valid = w0 < rows_written ? rows_written - w0 : 0u;
   const uint dq_base = pc.out0_offset + b * pc.out0_stride_b + h * pc.out0_stride_h + (start_q + w0) * pc.out0_stride_s;

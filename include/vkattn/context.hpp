@@ -51,7 +51,8 @@ struct HostHandles {
   // The device extensions the host enabled (vkattn uses VK_KHR_push_descriptor if listed, and
   // VK_NV_cooperative_matrix if listed: the host then also enabled its cooperativeMatrix feature
   // and Vulkan 1.2's shaderFloat16, vulkanMemoryModel and vulkanMemoryModelDeviceScope;
-  // VK_KHR_pipeline_executable_properties if listed, for capture_pipeline_statistics).
+  // VK_KHR_pipeline_executable_properties if listed, for capture_pipeline_statistics: the host
+  // then also enabled its pipelineExecutableInfo feature).
   std::vector<std::string> enabled_device_extensions;
   // True if the host enabled VK_EXT_debug_utils on the instance (pipelines get debug names).
   bool debug_utils_enabled = false;

@@ -71,10 +71,6 @@ AttentionDesc desc_of(const BenchCase& c) {
   return d;
 }
 
-// --path=coopmat asks the backward for coopmat too; its own limits (head dims <= 128) may then
-// refuse it, and the benchmark reports the error. Auto falls back visibly (the name says _scalar).
-AttentionDesc backward_desc(AttentionDesc d) { return d; }
-
 // Device tensors of one case, filled with uniform(-1, 1).
 struct Buffers {
   std::vector<Tensor> owned;
@@ -134,7 +130,7 @@ void bench_case(benchmark::State& state, BenchCase c) {
   if (!fwd) return state.SkipWithError(fwd.status().to_string().c_str());
   std::optional<BackwardPlan> bwd;
   if (c.pass != Pass::kFwd) {
-    Result<BackwardPlan> b = BackwardPlan::create(ctx, backward_desc(desc));
+    Result<BackwardPlan> b = BackwardPlan::create(ctx, desc);
     if (!b) return state.SkipWithError(b.status().to_string().c_str());
     bwd.emplace(std::move(b).value());
     if (Status s = fwd->run(buffers->fwd); !s) return state.SkipWithError(s.to_string().c_str());  // O and LSE
@@ -240,7 +236,7 @@ int pipeline_timing(const ContextOptions& base) {
       Result<ForwardPlan> fwd = ForwardPlan::create(**ctx, desc_of(c));
       std::optional<BackwardPlan> bwd;
       if (c.pass == Pass::kBwd) {
-        Result<BackwardPlan> b = BackwardPlan::create(**ctx, backward_desc(desc_of(c)));
+        Result<BackwardPlan> b = BackwardPlan::create(**ctx, desc_of(c));
         if (b) bwd.emplace(std::move(b).value());
       }
       const auto t1 = clock::now();

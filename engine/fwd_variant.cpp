@@ -248,6 +248,18 @@ Result<FwdProblem> resolve_problem(const AttentionDesc& d, const DeviceInfo& inf
                        " = coopmat: " + blocker);
   }
   p.coopmat = path.value() != KernelPath::kScalar && blocker.empty();
+  Result<std::uint32_t> forced_bk = cm_block_k_override();  // checked on every device, used on the coopmat path
+  if (!forced_bk) return forced_bk.status();
+  if (p.coopmat && forced_bk.value() != 0) {
+    const std::uint32_t bytes = cm_shared_bytes(kCmBlockQ, forced_bk.value(), static_cast<std::uint32_t>(d.head_dim),
+                                                static_cast<std::uint32_t>(p.head_dim_v));
+    if (bytes > info.max_shared_memory) {
+      return unsupported(
+          "VKATTN_CM_BLOCK_K = " + n(forced_bk.value()) + " needs " + n(bytes) +
+          " bytes of shared memory, more than maxComputeSharedMemorySize = " + n(info.max_shared_memory));
+    }
+    p.cm_block_k = forced_bk.value();
+  }
 
   const FwdSpecConstants spec = choose_fwd_variant(p, info);
   if (spec.block_k < spec.key_step) {
@@ -282,6 +294,16 @@ std::uint32_t cm_shared_bytes(std::uint32_t block_q, std::uint32_t block_k, std:
          + rows * 4 + block_k * 4 + 16;                             // row_sh, doc_k_tile, doc_range
 }
 
+Result<std::uint32_t> cm_block_k_override() {
+  const char* env = std::getenv("VKATTN_CM_BLOCK_K");
+  if (env == nullptr || *env == '\0') return std::uint32_t{0};
+  const std::string text(env);
+  if (text != "16" && text != "32" && text != "64") {
+    return Status(ErrorCode::kInvalidArgument, "VKATTN_CM_BLOCK_K = \"" + text + "\" is not 16, 32 or 64");
+  }
+  return static_cast<std::uint32_t>(std::stoul(text));
+}
+
 std::string coopmat_blocker(const FwdProblem& p, const DeviceInfo& info) {
   if (!info.coopmat) {
     return "the device has no usable VK_NV_cooperative_matrix (fp16 16x16x16 at subgroup scope, shaderFloat16, "
@@ -310,7 +332,7 @@ FwdSpecConstants choose_fwd_variant(const FwdProblem& p, const DeviceInfo& info)
     while (bk > 16 && cm_shared_bytes(spec.block_q, bk, spec.head_dim, spec.head_dim_v) > info.max_shared_memory) {
       bk /= 2;
     }
-    spec.block_k = bk;
+    spec.block_k = p.cm_block_k != 0 ? p.cm_block_k : bk;  // VKATTN_CM_BLOCK_K, checked by resolve_problem
     return spec;
   }
   spec.block_q = std::min<std::uint32_t>(kBlockQ, info.max_workgroup_invocations);

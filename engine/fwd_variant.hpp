@@ -20,7 +20,8 @@ struct FwdProblem {
   std::int64_t total_q = 0;  // varlen: Tq = cu_seqlens_q.back()
   std::int64_t total_k = 0;  // varlen: Tk
   SeqMode seq_mode = SeqMode::kDense;
-  bool coopmat = false;  // the path chosen: attn_fwd_cm.comp (true) or attn_fwd.comp
+  bool coopmat = false;          // the path chosen: attn_fwd_cm.comp (true) or attn_fwd.comp
+  std::uint32_t cm_block_k = 0;  // coopmat: the key tile VKATTN_CM_BLOCK_K forces (0: chosen)
 };
 
 // desc.path, or for kAuto the env override VKATTN_PATH (auto, scalar or coopmat); a bad env
@@ -35,10 +36,14 @@ std::string coopmat_blocker(const FwdProblem& p, const DeviceInfo& info);
 // llvmpipe's per-invocation loop budget). Every error names the desc field and its value.
 Result<FwdProblem> resolve_problem(const AttentionDesc& desc, const DeviceInfo& info);
 
+// VKATTN_CM_BLOCK_K (16, 32 or 64) forces the coopmat forward's key tile, for tuning on a new
+// device: 0 when unset; kInvalidArgument naming the value otherwise.
+Result<std::uint32_t> cm_block_k_override();
+
 // Spec constants for a resolved problem. Scalar path: BLOCK_K is the largest power of two
 // <= min(64, BLOCK_Q) whose fp32 K and V tiles fit maxComputeSharedMemorySize. Coopmat path:
 // BLOCK_Q = 64 (four 32-lane subgroups), BLOCK_K the largest of 64, 32, 16 whose shared memory
-// (cm_shared_bytes) fits.
+// (cm_shared_bytes) fits, unless VKATTN_CM_BLOCK_K forces one.
 FwdSpecConstants choose_fwd_variant(const FwdProblem& p, const DeviceInfo& info);
 
 // Shared memory of attn_fwd_cm.comp for these tiles and head dims (its shared arrays).

@@ -21,6 +21,7 @@ class KernelPathTest : public VkTest {
   void SetUp() override {
     const char* env = std::getenv("VKATTN_PATH");  // the suite may run under VKATTN_PATH=scalar
     saved_env_ = env != nullptr ? std::optional<std::string>(env) : std::nullopt;
+    ::unsetenv("VKATTN_CM_BLOCK_K");
     VkTest::SetUp();
   }
   void TearDown() override {
@@ -29,6 +30,7 @@ class KernelPathTest : public VkTest {
     } else {
       ::unsetenv("VKATTN_PATH");
     }
+    ::unsetenv("VKATTN_CM_BLOCK_K");
     VkTest::TearDown();
   }
   std::optional<std::string> saved_env_;
@@ -122,6 +124,71 @@ TEST_F(KernelPathTest, EnvironmentOverridesAuto) {
   EXPECT_EQ(n.status().code(), ErrorCode::kInvalidArgument);
   EXPECT_NE(n.status().message().find("VKATTN_PATH = \"tensorcores\""), std::string::npos) << n.status().message();
 }
+
+// VKATTN_CM_BLOCK_K forces the coopmat forward's key tile (for tuning); a malformed value is
+// refused on every device, one whose shared memory does not fit is kUnsupported, and the scalar
+// path ignores it.
+TEST_F(KernelPathTest, CoopmatBlockKOverride) {
+  const AttentionDesc d = desc(DType::kF16, 64);
+  for (const char* bad : {"48", "128", "0", "32x", "big"}) {
+    ::setenv("VKATTN_CM_BLOCK_K", bad, 1);
+    Result<std::string> n = forward_variant_name(ctx(), d);
+    ASSERT_FALSE(n.is_ok()) << bad;
+    EXPECT_EQ(n.status().code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(n.status().message().find("VKATTN_CM_BLOCK_K = \"" + std::string(bad) + "\""), std::string::npos)
+        << n.status().message();
+  }
+  ::setenv("VKATTN_CM_BLOCK_K", "16", 1);
+  const bool cm = auto_uses_coopmat(ctx());
+  const std::string name = name_of(d);
+  EXPECT_TRUE(ends_with(name, cm ? "_bq64_bk16_ks1_lse_coopmat" : "_scalar")) << name;
+  EXPECT_TRUE(ends_with(name_of(desc(DType::kF32, 64)), "_scalar"));
+  if (cm) {  // 64 keys of Dk = Dv = 256 staged as fp16 need more than the H100's 48 KiB
+    ::setenv("VKATTN_CM_BLOCK_K", "64", 1);
+    Result<std::string> big = forward_variant_name(ctx(), desc(DType::kF16, 256));
+    ASSERT_FALSE(big.is_ok());
+    EXPECT_EQ(big.status().code(), ErrorCode::kUnsupported);
+    EXPECT_NE(big.status().message().find("VKATTN_CM_BLOCK_K = 64 needs"), std::string::npos) << big.status().message();
+  }
+}
+
+// Every key tile the coopmat forward accepts computes the right answer (auto picks one per head
+// dim and device). On lavapipe these run the scalar kernel.
+class KernelPathTiles : public VkTest, public ::testing::WithParamInterface<const char*> {
+ protected:
+  void TearDown() override {
+    ::unsetenv("VKATTN_CM_BLOCK_K");
+    VkTest::TearDown();
+  }
+};
+
+TEST_P(KernelPathTiles, MatchesReference) {
+  ::setenv("VKATTN_CM_BLOCK_K", GetParam(), 1);
+  const CaseShape base{2, 4, 2, 150, 203, 64, DType::kF16, kCausalBR, Layout::kBSHD, true};
+  check_case(ctx(), base);  // ragged lengths: partial query and key tiles
+  // Head dim 128 with 64-key tiles needs more shared memory than the H100's 48 KiB (the refusal
+  // is CoopmatBlockKOverride's); 16 and 32 fit.
+  if (std::string(GetParam()) != "64")
+    check_case(ctx(), make(base, [](CaseShape& c) {
+                 c.head_dim = 128;
+                 c.mask = kNoMask;
+                 c.mask.window_left = 50;
+                 c.mask.window_right = 20;
+                 c.mod.softcap = 20.0f;
+                 c.mod.alibi = Alibi::kPerHead;
+               }));
+  check_case(ctx(), make(base, [](CaseShape& c) {
+               c.batch = 3;
+               c.head_dim = 32;
+               c.head_dim_v = 64;
+               c.mask = kNoMask;
+               c.mask.documents = true;
+               c.seqs = SeqKind::kVarlen;
+             }));
+}
+
+INSTANTIATE_TEST_SUITE_P(Forced, KernelPathTiles, ::testing::Values("16", "32", "64"),
+                         [](const auto& p) { return std::string("bk") + p.param; });
 
 // The backward follows the same choice, with one more limit of its own: head dims up to 128.
 TEST_F(KernelPathTest, BackwardPathFollowsTheChoice) {

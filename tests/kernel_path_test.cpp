@@ -51,6 +51,20 @@ class KernelPathTest : public VkTest {
   static bool ends_with(const std::string& s, const std::string& tail) {
     return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
   }
+  // A plan created with desc.path = kCoopmat: a _coopmat variant on a device with the extension,
+  // else kUnsupported naming the request and the missing extension.
+  template <class Plan>
+  void expect_coopmat_or_refusal(const Result<Plan>& plan) {
+    if (ctx().info().coopmat) {
+      ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
+      EXPECT_TRUE(ends_with(plan->variant_name(), "_coopmat")) << plan->variant_name();
+      return;
+    }
+    ASSERT_FALSE(plan.is_ok());
+    EXPECT_EQ(plan.status().code(), ErrorCode::kUnsupported) << plan.status().to_string();
+    EXPECT_NE(plan.status().message().find("desc.path = coopmat"), std::string::npos) << plan.status().message();
+    EXPECT_NE(plan.status().message().find("VK_NV_cooperative_matrix"), std::string::npos) << plan.status().message();
+  }
 };
 
 TEST_F(KernelPathTest, AutoTakesCoopmatExactlyWhereItCanRun) {
@@ -76,16 +90,7 @@ TEST_F(KernelPathTest, ExplicitScalarAlwaysRunsScalar) {
 TEST_F(KernelPathTest, ExplicitCoopmatRunsItOrSaysWhyNot) {
   AttentionDesc d = desc(DType::kF16, 64);
   d.path = KernelPath::kCoopmat;
-  Result<ForwardPlan> plan = ForwardPlan::create(ctx(), d);
-  if (ctx().info().coopmat) {
-    ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
-    EXPECT_TRUE(ends_with(plan->variant_name(), "_coopmat")) << plan->variant_name();
-  } else {
-    ASSERT_FALSE(plan.is_ok());
-    EXPECT_EQ(plan.status().code(), ErrorCode::kUnsupported);
-    EXPECT_NE(plan.status().message().find("desc.path = coopmat"), std::string::npos) << plan.status().message();
-    EXPECT_NE(plan.status().message().find("VK_NV_cooperative_matrix"), std::string::npos);
-  }
+  expect_coopmat_or_refusal(ForwardPlan::create(ctx(), d));
   // Problems the coopmat kernel cannot take, on any device: the first reason is named.
   struct Case {
     DType dtype;
@@ -211,16 +216,7 @@ TEST_F(KernelPathTest, BackwardPathFollowsTheChoice) {
 
   AttentionDesc d64 = desc(DType::kF16, 64);
   d64.path = KernelPath::kCoopmat;
-  Result<BackwardPlan> forced64 = BackwardPlan::create(ctx(), d64);
-  if (ctx().info().coopmat) {
-    ASSERT_TRUE(forced64.is_ok()) << forced64.status().to_string();
-    EXPECT_TRUE(ends_with(forced64->variant_name(), "_coopmat")) << forced64->variant_name();
-  } else {
-    ASSERT_FALSE(forced64.is_ok());
-    EXPECT_EQ(forced64.status().code(), ErrorCode::kUnsupported) << forced64.status().to_string();
-    EXPECT_NE(forced64.status().message().find("desc.path = coopmat"), std::string::npos)
-        << forced64.status().message();
-  }
+  expect_coopmat_or_refusal(BackwardPlan::create(ctx(), d64));
 }
 
 // The kernel auto picks computes the right answer: fp16 cases the coopmat kernel takes on a

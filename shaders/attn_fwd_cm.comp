@@ -36,6 +36,10 @@
 
 #include "attn_fwd_bindings.glsl"
 
+// K and V again, as 16-byte chunks (8 halves), for rows that start on a 16-byte boundary.
+layout(set = 0, binding = 1) readonly buffer KChunks { uvec4 k_chunks[]; };
+layout(set = 0, binding = 2) readonly buffer VChunks { uvec4 v_chunks[]; };
+
 layout(local_size_x_id = 17) in;
 
 const uint LANES = 32u;
@@ -49,9 +53,15 @@ const uint DV16 = HEAD_DIM_V / 16u;
 const uint BK16 = BLOCK_K / 16u;
 const uint KEYS_PER_LANE = BLOCK_K / 2u;  // keys of one row one lane handles
 const uint ELEMS = 8u;                    // accumulator elements per lane: 16 x 16 / 32 lanes
-// K/V staging: uvec2 per invocation per tile, fetched into registers one tile ahead.
-const uint K_PER_INV = (BLOCK_K * (HEAD_DIM / 4u) + WORKGROUP_SIZE - 1u) / WORKGROUP_SIZE;
-const uint V_PER_INV = (BLOCK_K * (HEAD_DIM_V / 4u) + WORKGROUP_SIZE - 1u) / WORKGROUP_SIZE;
+// No score_mod: the score is scale * q.k, and only the mask can change it.
+const bool PLAIN_SCORES = SOFTCAP == 0u && ALIBI == 0u && REL_POS == 0u && BIAS == 0u;
+// K/V staging: 16-byte chunks (8 halves) per invocation per tile, fetched into registers one tile
+// ahead. Chunk e of a tile is row e / K_CH, halves 8 (e % K_CH) ..; invocation tid takes chunks
+// tid, tid + WORKGROUP_SIZE, ...
+const uint K_CH = HEAD_DIM / 8u;
+const uint V_CH = HEAD_DIM_V / 8u;
+const uint K_PER_INV = (BLOCK_K * K_CH + WORKGROUP_SIZE - 1u) / WORKGROUP_SIZE;
+const uint V_PER_INV = (BLOCK_K * V_CH + WORKGROUP_SIZE - 1u) / WORKGROUP_SIZE;
 
 #define A_MAT fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
 #define ACC_MAT fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
@@ -80,39 +90,67 @@ uvec2 load4_f16(bool even, uint base, uint e, uint which) {
   return uvec2(packHalf2x16(x.xy), packHalf2x16(x.zw));
 }
 
-uvec2 k_reg[K_PER_INV];
-uvec2 v_reg[V_PER_INV];
+uvec4 k_reg[K_PER_INV];
+uvec4 v_reg[V_PER_INV];
+
+// Where a K or V row lives: `seq` its first element (sequence start, head), `stride` between rows;
+// `wide` when every row starts on a 16-byte boundary of the binding (then each chunk is one
+// 16-byte load from `*_chunks`; otherwise two load4_f16).
+struct RowSource {
+  uint seq;
+  uint stride;
+  bool even;
+  bool wide;
+};
+
+RowSource row_source(uint seq, uint stride) {
+  return RowSource(seq, stride, ((seq | stride) & 1u) == 0u, ((seq | stride) & 7u) == 0u);
+}
+
+// Chunk `c` (halves 8c .. 8c + 7) of row j of K (which 1) or V (which 2).
+uvec4 load_chunk(RowSource src, uint j, uint c, uint which) {
+  const uint base = src.seq + j * src.stride;
+  if (src.wide) {
+    const uint w = (base >> 3u) + c;
+    return which == 1u ? k_chunks[w] : v_chunks[w];
+  }
+  return uvec4(load4_f16(src.even, base, 8u * c, which), load4_f16(src.even, base, 8u * c + 4u, which));
+}
 
 // Global -> registers: K_j, V_j for j in [kv0, kv0 + BLOCK_K) as fp16 (zeros past len_k). The
 // loads stay in flight while the current tile computes; stage_kv() waits for them.
-void fetch_kv(uint kv0, uint len_k, uint k_seq, uint v_seq, bool k_even, bool v_even) {
+void fetch_kv(uint kv0, uint len_k, RowSource ks, RowSource vs) {
   const uint tid = gl_LocalInvocationID.x;
   [[unroll]] for (uint n = 0u; n < K_PER_INV; ++n) {
     const uint e = tid + n * WORKGROUP_SIZE;
-    const uint j = kv0 + e / (HEAD_DIM / 4u);
-    k_reg[n] = e < BLOCK_K * (HEAD_DIM / 4u) && j < len_k
-                   ? load4_f16(k_even, k_seq + j * pc.k_stride_s, 4u * (e % (HEAD_DIM / 4u)), 1u)
-                   : uvec2(0u);
+    const uint j = kv0 + e / K_CH;
+    k_reg[n] = e < BLOCK_K * K_CH && j < len_k ? load_chunk(ks, j, e % K_CH, 1u) : uvec4(0u);
   }
   [[unroll]] for (uint n = 0u; n < V_PER_INV; ++n) {
     const uint e = tid + n * WORKGROUP_SIZE;
-    const uint j = kv0 + e / (HEAD_DIM_V / 4u);
-    v_reg[n] = e < BLOCK_K * (HEAD_DIM_V / 4u) && j < len_k
-                   ? load4_f16(v_even, v_seq + j * pc.v_stride_s, 4u * (e % (HEAD_DIM_V / 4u)), 2u)
-                   : uvec2(0u);
+    const uint j = kv0 + e / V_CH;
+    v_reg[n] = e < BLOCK_K * V_CH && j < len_k ? load_chunk(vs, j, e % V_CH, 2u) : uvec4(0u);
   }
 }
 
-// Registers -> shared memory (padded rows).
+// Registers -> shared memory (padded rows; a chunk is two uvec2 words).
 void stage_kv() {
   const uint tid = gl_LocalInvocationID.x;
   [[unroll]] for (uint n = 0u; n < K_PER_INV; ++n) {
     const uint e = tid + n * WORKGROUP_SIZE;
-    if (e < BLOCK_K * (HEAD_DIM / 4u)) k_sh[(e / (HEAD_DIM / 4u)) * KROW + e % (HEAD_DIM / 4u)] = k_reg[n];
+    if (e < BLOCK_K * K_CH) {
+      const uint at = (e / K_CH) * KROW + 2u * (e % K_CH);
+      k_sh[at] = k_reg[n].xy;
+      k_sh[at + 1u] = k_reg[n].zw;
+    }
   }
   [[unroll]] for (uint n = 0u; n < V_PER_INV; ++n) {
     const uint e = tid + n * WORKGROUP_SIZE;
-    if (e < BLOCK_K * (HEAD_DIM_V / 4u)) v_sh[(e / (HEAD_DIM_V / 4u)) * VROW + e % (HEAD_DIM_V / 4u)] = v_reg[n];
+    if (e < BLOCK_K * V_CH) {
+      const uint at = (e / V_CH) * VROW + 2u * (e % V_CH);
+      v_sh[at] = v_reg[n].xy;
+      v_sh[at + 1u] = v_reg[n].zw;
+    }
   }
 }
 
@@ -248,14 +286,14 @@ void main() {
 
   const uint k_seq = pc.k_offset + b * pc.k_stride_b + kv_h * pc.k_stride_h + start_k * pc.k_stride_s;
   const uint v_seq = pc.v_offset + b * pc.v_stride_b + kv_h * pc.v_stride_h + start_k * pc.v_stride_s;
-  const bool k_even = ((k_seq | pc.k_stride_s) & 1u) == 0u;
-  const bool v_even = ((v_seq | pc.v_stride_s) & 1u) == 0u;
+  const RowSource ks = row_source(k_seq, pc.k_stride_s);
+  const RowSource vs = row_source(v_seq, pc.v_stride_s);
   const uint p_base = warp * 16u * PROW;
 
   // Without document ids every tile in [tile_begin, tile_end) is visited, so the next one is
   // fetched while this one computes; with them a tile may be skipped, so each is fetched in turn.
   const bool prefetch = DOCUMENTS == 0u;
-  if (prefetch && tile_begin < tile_end) fetch_kv(tile_begin * BLOCK_K, len_k, k_seq, v_seq, k_even, v_even);
+  if (prefetch && tile_begin < tile_end) fetch_kv(tile_begin * BLOCK_K, len_k, ks, vs);
   [[dont_unroll]] for (uint t = tile_begin; t < tile_end; ++t) {
     const uint kv0 = t * BLOCK_K;
     barrier();  // the previous tile is no longer read
@@ -277,10 +315,10 @@ void main() {
       barrier();
       if (doc_range[3] < doc_range[0] || doc_range[2] > doc_range[1]) continue;  // uniform
     }
-    if (!prefetch) fetch_kv(kv0, len_k, k_seq, v_seq, k_even, v_even);
+    if (!prefetch) fetch_kv(kv0, len_k, ks, vs);
     stage_kv();
     barrier();
-    if (prefetch && t + 1u < tile_end) fetch_kv(kv0 + BLOCK_K, len_k, k_seq, v_seq, k_even, v_even);
+    if (prefetch && t + 1u < tile_end) fetch_kv(kv0 + BLOCK_K, len_k, ks, vs);
 
     // S_w = Q_w K^T, one 16 x 16 block of keys at a time.
     ACC_MAT s_frag[BK16];
@@ -293,52 +331,76 @@ void main() {
       }
     }
 
+    // Whether the mask can hide an element of this subgroup's 16 x BLOCK_K block: keys past
+    // len_k, rows past len_q, keys past the first row's causal diagonal, windows, documents.
+    bool edge = kv0 + BLOCK_K > len_k || i0 + 16u * warp + 16u > len_q || WINDOW != 0u || DOCUMENTS != 0u;
+    if (CAUSAL != 0u) edge = edge || int(kv0 + BLOCK_K) - 1 > int(i0 + 16u * warp) + shift;
     if (quad) {
       // Softmax in registers: element e of s_frag[n] is (row g + 8 slot_hi[e], key 16n + col_of[e]).
-      float m_tile[2] = {NEG_INF, NEG_INF};
-      [[unroll]] for (uint n = 0u; n < BK16; ++n) {
-        [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
-          const bool hi = slot_hi[e];
-          const uint jj = 16u * n + uint(col_of[e]);
-          const int j = int(kv0 + jj);
-          const int dg = hi ? q_diag[1] : q_diag[0];
-          float score = NEG_INF;
-          if ((hi ? q_live[1] : q_live[0]) && mask_allows(dg, j, int(len_k), win_left, win_right) &&
-              (DOCUMENTS == 0u || doc_k_tile[jj] == (hi ? q_doc[1] : q_doc[0]))) {
-            float unused_dsoftcap;
-            score = modified_score(params.scale_log2 * s_frag[n][e], j - dg, slope_log2, table_row,
-                                   (hi ? q_bias_row[1] : q_bias_row[0]) + uint(j), unused_dsoftcap);
+      // Per-element work is kept to scale, max, exp2 and sum: the mask runs only on tiles some
+      // element of which it can hide (`edge`), and the two rows' max and sum are first taken per
+      // element position e (across the tile's fragments), then split by row with selects.
+      if (edge || !PLAIN_SCORES) {
+        [[unroll]] for (uint n = 0u; n < BK16; ++n) {
+          [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
+            const bool hi = slot_hi[e];
+            const uint jj = 16u * n + uint(col_of[e]);
+            const int j = int(kv0 + jj);
+            const int dg = hi ? q_diag[1] : q_diag[0];
+            float score = NEG_INF;
+            if ((hi ? q_live[1] : q_live[0]) && mask_allows(dg, j, int(len_k), win_left, win_right) &&
+                (DOCUMENTS == 0u || doc_k_tile[jj] == (hi ? q_doc[1] : q_doc[0]))) {
+              float unused_dsoftcap;
+              score = modified_score(params.scale_log2 * s_frag[n][e], j - dg, slope_log2, table_row,
+                                     (hi ? q_bias_row[1] : q_bias_row[0]) + uint(j), unused_dsoftcap);
+            }
+            s_frag[n][e] = score;
           }
-          s_frag[n][e] = score;
-          m_tile[0] = hi ? m_tile[0] : max(m_tile[0], score);
-          m_tile[1] = hi ? max(m_tile[1], score) : m_tile[1];
+        }
+      } else {
+        [[unroll]] for (uint n = 0u; n < BK16; ++n) {
+          [[unroll]] for (uint e = 0u; e < ELEMS; ++e) s_frag[n][e] *= params.scale_log2;
         }
       }
+      float at_e[ELEMS];  // per element position: the max, later the sum, over the tile's fragments
+      [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
+        at_e[e] = s_frag[0][e];
+        [[unroll]] for (uint n = 1u; n < BK16; ++n) at_e[e] = max(at_e[e], s_frag[n][e]);
+      }
+      float m_tile[2] = {NEG_INF, NEG_INF};
+      [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
+        m_tile[0] = slot_hi[e] ? m_tile[0] : max(m_tile[0], at_e[e]);
+        m_tile[1] = slot_hi[e] ? max(m_tile[1], at_e[e]) : m_tile[1];
+      }
       float alpha_q[2];
-      float m_new_q[2];
+      float m_sub[2];  // subtracted before exp2: the new max, or 0 for a row with none (its P is 0)
       [[unroll]] for (uint sl = 0u; sl < 2u; ++sl) {
         m_tile[sl] = max(m_tile[sl], subgroupShuffleXor(m_tile[sl], 1u));
         m_tile[sl] = max(m_tile[sl], subgroupShuffleXor(m_tile[sl], 2u));
-        m_new_q[sl] = max(q_m[sl], m_tile[sl]);
+        const float m_new = max(q_m[sl], m_tile[sl]);
         // A row with no finite score so far keeps m = -inf: P = 0, alpha = 1.
-        alpha_q[sl] = m_new_q[sl] != NEG_INF ? exp2(q_m[sl] - m_new_q[sl]) : 1.0;
+        alpha_q[sl] = m_new != NEG_INF ? exp2(q_m[sl] - m_new) : 1.0;
+        m_sub[sl] = m_new != NEG_INF ? m_new : 0.0;
+        q_m[sl] = m_new;
+      }
+      [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
+        const float m = slot_hi[e] ? m_sub[1] : m_sub[0];
+        at_e[e] = 0.0;
+        [[unroll]] for (uint n = 0u; n < BK16; ++n) {
+          const float p = exp2(s_frag[n][e] - m);
+          s_frag[n][e] = p;
+          at_e[e] += p;
+        }
       }
       float sum_q[2] = {0.0, 0.0};
-      [[unroll]] for (uint n = 0u; n < BK16; ++n) {
-        [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
-          const bool hi = slot_hi[e];
-          const float m = hi ? m_new_q[1] : m_new_q[0];
-          const float p = m != NEG_INF ? exp2(s_frag[n][e] - m) : 0.0;
-          s_frag[n][e] = p;
-          sum_q[0] += hi ? 0.0 : p;
-          sum_q[1] += hi ? p : 0.0;
-        }
+      [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
+        sum_q[0] += slot_hi[e] ? 0.0 : at_e[e];
+        sum_q[1] += slot_hi[e] ? at_e[e] : 0.0;
       }
       [[unroll]] for (uint sl = 0u; sl < 2u; ++sl) {
         sum_q[sl] += subgroupShuffleXor(sum_q[sl], 1u);
         sum_q[sl] += subgroupShuffleXor(sum_q[sl], 2u);
         q_l[sl] = alpha_q[sl] * q_l[sl] + sum_q[sl];
-        q_m[sl] = m_new_q[sl];
       }
       if (!subgroupAll(alpha_q[0] == 1.0 && alpha_q[1] == 1.0)) {
         [[unroll]] for (uint d = 0u; d < DV16; ++d) {

@@ -31,12 +31,29 @@ layout(push_constant) uniform BwdPush {
 
 layout(local_size_x_id = 16) in;  // WORKGROUP_SIZE = 2 * BLOCK_ROWS
 
-shared uvec2 q_sh[BLOCK_COLS * KROW];   // also stages K before the loop
-shared uvec2 do_sh[BLOCK_COLS * VROW];  // also stages V before the loop
+// The Q / dO tile is tile_dk_sh / tile_dv_sh (attn_bwd_cm_common.glsl); they stage K and V first.
 shared float lse2_sh[BLOCK_COLS];
 shared float delta_sh[BLOCK_COLS];
 shared int doc_q_tile[BLOCK_COLS];
 shared int doc_range[4];  // [min, max] document of this block's keys, then of the query tile
+
+// Q and dO rows [q0, q0 + BLOCK_COLS) of query head h, and their lse2 and delta (invocations
+// tid < BLOCK_COLS, one query each), into registers; stage_tile() and the loop take them from there.
+float lse2_reg;
+float delta_reg;
+void fetch_step(uint b, uint h, uint q0, uvec4 seq) {
+  const uint start_q = seq.x, len_q = seq.y;
+  const uint q_seq = pc.q_offset + b * pc.q_stride_b + h * pc.q_stride_h + start_q * pc.q_stride_s;
+  const uint do_seq = pc.do_offset + b * pc.do_stride_b + h * pc.do_stride_h + start_q * pc.do_stride_s;
+  fetch_tile(row_source(SRC_Q, q_seq, pc.q_stride_s), row_source(SRC_DO, do_seq, pc.do_stride_s), q0, len_q);
+  const uint tid = gl_LocalInvocationID.x;
+  if (tid < BLOCK_COLS) {
+    const uint i = q0 + tid;
+    const uint row = work_row(b, h, start_q, i);
+    lse2_reg = i < len_q ? work[row] : NEG_INF;  // -inf past len_q: those queries contribute nothing
+    delta_reg = i < len_q ? work[params.work_rows + row] : 0.0;
+  }
+}
 
 void main() {
   const uint warp = gl_SubgroupID;
@@ -88,57 +105,40 @@ void main() {
     }
   }
 
-  // K_w and V_w as fp16 fragments, staged through q_sh / do_sh BLOCK_COLS rows at a time.
+  // K_w and V_w as fp16 fragments.
   const uint k_seq = pc.k_offset + b * pc.k_stride_b + kv_h * pc.k_stride_h + start_k * pc.k_stride_s;
   const uint v_seq = pc.v_offset + b * pc.v_stride_b + kv_h * pc.v_stride_h + start_k * pc.v_stride_s;
-  const bool k_even = ((k_seq | pc.k_stride_s) & 1u) == 0u;
-  const bool v_even = ((v_seq | pc.v_stride_s) & 1u) == 0u;
   A_MAT k_frag[DK16];
   A_MAT v_frag[DV16];
-  for (uint r0 = 0u; r0 < BLOCK_ROWS; r0 += BLOCK_COLS) {
-    barrier();
-    STAGE_ROWS_F16(q_sh, KROW, k_words, k_even, k_seq, pc.k_stride_s, j0 + r0, BLOCK_COLS, len_k, HEAD_DIM);
-    STAGE_ROWS_F16(do_sh, VROW, v_words, v_even, v_seq, pc.v_stride_s, j0 + r0, BLOCK_COLS, len_k, HEAD_DIM_V);
-    barrier();
-    if (16u * warp >= r0 && 16u * warp < r0 + BLOCK_COLS) {
-      [[unroll]] for (uint d = 0u; d < DK16; ++d) {
-        coopMatLoadNV(k_frag[d], q_sh, (16u * warp - r0) * KROW + 4u * d, KROW, false);
-      }
-      [[unroll]] for (uint d = 0u; d < DV16; ++d) {
-        coopMatLoadNV(v_frag[d], do_sh, (16u * warp - r0) * VROW + 4u * d, VROW, false);
-      }
-    }
-  }
+  load_own_rows(row_source(SRC_K, k_seq, pc.k_stride_s), row_source(SRC_V, v_seq, pc.v_stride_s), j0, len_k, k_frag,
+                v_frag);
 
   ACC_MAT dk_frag[DK16];
   ACC_MAT dv_frag[DV16];
   [[unroll]] for (uint d = 0u; d < DK16; ++d) dk_frag[d] = ACC_MAT(0.0);
   [[unroll]] for (uint d = 0u; d < DV16; ++d) dv_frag[d] = ACC_MAT(0.0);
 
-  [[dont_unroll]] for (uint g = 0u; g < group; ++g) {
+  // One step per (query head g of the group, query tile t), g outer; without document ids every
+  // step is visited, so the next step's Q, dO, lse2 and delta are fetched while this one computes.
+  const uint tiles = tile_end - tile_begin;
+  const uint steps = group * tiles;
+  const bool prefetch = DOCUMENTS == 0u;
+  if (prefetch && steps > 0u) fetch_step(b, kv_h * group, tile_begin * BLOCK_COLS, seq);
+  [[dont_unroll]] for (uint step = 0u; step < steps; ++step) {
+    const uint g = step / tiles;
+    const uint t = tile_begin + step % tiles;
     const uint h = kv_h * group + g;
     const float slope_log2 = alibi_slope_log2(b, h);
     const uint table_row = pc.table_offset + h * params.rel_buckets;
     const uint bias_head = pc.bias_offset + b * pc.bias_stride_b + h * pc.bias_stride_h;
-    const uint q_seq = pc.q_offset + b * pc.q_stride_b + h * pc.q_stride_h + start_q * pc.q_stride_s;
-    const uint do_seq = pc.do_offset + b * pc.do_stride_b + h * pc.do_stride_h + start_q * pc.do_stride_s;
-    const bool q_even = ((q_seq | pc.q_stride_s) & 1u) == 0u;
-    const bool do_even = ((do_seq | pc.do_stride_s) & 1u) == 0u;
-
-    [[dont_unroll]] for (uint t = tile_begin; t < tile_end; ++t) {
+    {
       const uint q0 = t * BLOCK_COLS;
       barrier();  // the previous tile is no longer read
-      // lse2 = -inf past len_q: those queries contribute nothing.
-      if (tid < BLOCK_COLS) {
-        const uint i = q0 + tid;
-        const uint row = work_row(b, h, start_q, i);
-        lse2_sh[tid] = i < len_q ? work[row] : NEG_INF;
-        delta_sh[tid] = i < len_q ? work[params.work_rows + row] : 0.0;
-        if (DOCUMENTS != 0u) {
+      if (DOCUMENTS != 0u) {
+        if (tid < BLOCK_COLS) {
+          const uint i = q0 + tid;
           doc_q_tile[tid] = i < len_q ? docs_q[pc.docs_q_offset + b * params.docs_q_stride_b + start_q + i] : INT_MIN;
         }
-      }
-      if (DOCUMENTS != 0u) {
         if (tid == 0u) {
           doc_range[2] = INT_MAX;
           doc_range[3] = INT_MIN;
@@ -151,52 +151,74 @@ void main() {
         barrier();
         if (doc_range[3] < doc_range[0] || doc_range[2] > doc_range[1]) continue;  // uniform: no shared document
       }
-      STAGE_ROWS_F16(q_sh, KROW, q_words, q_even, q_seq, pc.q_stride_s, q0, BLOCK_COLS, len_q, HEAD_DIM);
-      STAGE_ROWS_F16(do_sh, VROW, do_words, do_even, do_seq, pc.do_stride_s, q0, BLOCK_COLS, len_q, HEAD_DIM_V);
+      if (!prefetch) fetch_step(b, h, q0, seq);
+      if (tid < BLOCK_COLS) {
+        lse2_sh[tid] = lse2_reg;
+        delta_sh[tid] = delta_reg;
+      }
+      stage_tile();
       barrier();
+      if (prefetch && step + 1u < steps) {
+        const uint g_next = (step + 1u) / tiles;
+        fetch_step(b, kv_h * group + g_next, (tile_begin + (step + 1u) % tiles) * BLOCK_COLS, seq);
+      }
+      // Whether the mask can hide a pair of this subgroup's keys and this tile's queries: keys
+      // past len_k or past the first query's causal diagonal, queries past len_q (lse2 = -inf),
+      // windows, documents. Otherwise every pair is visible and every query's lse2 finite.
+      bool edge = w0 + 16u > len_k || q0 + BLOCK_COLS > len_q || WINDOW != 0u || DOCUMENTS != 0u;
+      if (CAUSAL != 0u) edge = edge || int(w0) + 15 > int(q0) + shift;
 
       [[unroll]] for (uint n = 0u; n < BC16; ++n) {
         ACC_MAT st = ACC_MAT(0.0);
         ACC_MAT dpt = ACC_MAT(0.0);
         [[unroll]] for (uint d = 0u; d < DK16; ++d) {
           A_MAT qt;  // Q_n^T block (dims 16d.., queries 16n..): Q rows read column-major
-          coopMatLoadNV(qt, q_sh, (16u * n) * KROW + 4u * d, KROW, true);
+          coopMatLoadNV(qt, tile_dk_sh, (16u * n) * KROW + 4u * d, KROW, true);
           st = coopMatMulAddNV(k_frag[d], qt, st);
         }
         [[unroll]] for (uint d = 0u; d < DV16; ++d) {
           A_MAT dot_blk;
-          coopMatLoadNV(dot_blk, do_sh, (16u * n) * VROW + 4u * d, VROW, true);
+          coopMatLoadNV(dot_blk, tile_dv_sh, (16u * n) * VROW + 4u * d, VROW, true);
           dpt = coopMatMulAddNV(v_frag[d], dot_blk, dpt);
         }
-        [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
-          const uint ii = 16u * n + col_e[e];
-          const int i = int(q0 + ii);
-          const int diag = i + shift;
-          const int j = key_e[e];
-          const float lse2 = lse2_sh[ii];
-          float p = 0.0;
-          float ds = 0.0;
-          if (lse2 != NEG_INF && mask_allows(diag, j, int(len_k), win_left, win_right) &&
-              (DOCUMENTS == 0u || doc_q_tile[ii] == doc_e[e])) {
-            float dsoftcap;
-            const float sm = modified_score(params.scale_log2 * st[e], j - diag, slope_log2, table_row,
-                                            bias_head + uint(i) * pc.bias_stride_q + uint(j), dsoftcap);
-            p = exp2(sm - lse2);
-            ds = p * (dpt[e] - delta_sh[ii]) * dsoftcap;
+        if (!edge && PLAIN_SCORES) {
+          [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
+            const uint ii = 16u * n + col_e[e];
+            const float p = exp2(params.scale_log2 * st[e] - lse2_sh[ii]);
+            st[e] = p;
+            dpt[e] = p * (dpt[e] - delta_sh[ii]);
           }
-          st[e] = p;
-          dpt[e] = ds;
+        } else {
+          [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
+            const uint ii = 16u * n + col_e[e];
+            const int i = int(q0 + ii);
+            const int diag = i + shift;
+            const int j = key_e[e];
+            const float lse2 = lse2_sh[ii];
+            float p = 0.0;
+            float ds = 0.0;
+            if (lse2 != NEG_INF && mask_allows(diag, j, int(len_k), win_left, win_right) &&
+                (DOCUMENTS == 0u || doc_q_tile[ii] == doc_e[e])) {
+              float dsoftcap;
+              const float sm = modified_score(params.scale_log2 * st[e], j - diag, slope_log2, table_row,
+                                              bias_head + uint(i) * pc.bias_stride_q + uint(j), dsoftcap);
+              p = exp2(sm - lse2);
+              ds = p * (dpt[e] - delta_sh[ii]) * dsoftcap;
+            }
+            st[e] = p;
+            dpt[e] = ds;
+          }
         }
         const A_MAT p16 = A_MAT(st);
         const A_MAT ds16 = A_MAT(dpt);
         [[unroll]] for (uint d = 0u; d < DV16; ++d) {
           A_MAT dob;  // dO_n block (queries 16n.., dims 16d..)
-          coopMatLoadNV(dob, do_sh, (16u * n) * VROW + 4u * d, VROW, false);
+          coopMatLoadNV(dob, tile_dv_sh, (16u * n) * VROW + 4u * d, VROW, false);
           dv_frag[d] = coopMatMulAddNV(p16, dob, dv_frag[d]);
         }
         [[unroll]] for (uint d = 0u; d < DK16; ++d) {
           A_MAT qb;
-          coopMatLoadNV(qb, q_sh, (16u * n) * KROW + 4u * d, KROW, false);
+          coopMatLoadNV(qb, tile_dk_sh, (16u * n) * KROW + 4u * d, KROW, false);
           dk_frag[d] = coopMatMulAddNV(ds16, qb, dk_frag[d]);
         }
       }

@@ -32,8 +32,7 @@ layout(push_constant) uniform BwdPush {
 
 layout(local_size_x_id = 16) in;  // WORKGROUP_SIZE = 2 * BLOCK_ROWS
 
-shared uvec2 k_sh[BLOCK_COLS * KROW];  // also stages Q before the loop
-shared uvec2 v_sh[BLOCK_COLS * VROW];  // also stages dO before the loop
+// The K / V tile is tile_dk_sh / tile_dv_sh (attn_bwd_cm_common.glsl); they stage Q and dO first.
 shared int doc_k_tile[BLOCK_COLS];
 shared int doc_range[4];  // [min, max] document of this block's queries, then of the key tile
 
@@ -95,36 +94,26 @@ void main() {
   const uint table_row = pc.table_offset + h * params.rel_buckets;
   const uint bias_head = pc.bias_offset + b * pc.bias_stride_b + h * pc.bias_stride_h;
 
-  // Q_w and dO_w as fp16 fragments, staged through k_sh / v_sh BLOCK_COLS rows at a time.
+  // Q_w and dO_w as fp16 fragments.
   const uint q_seq = pc.q_offset + b * pc.q_stride_b + h * pc.q_stride_h + start_q * pc.q_stride_s;
   const uint do_seq = pc.do_offset + b * pc.do_stride_b + h * pc.do_stride_h + start_q * pc.do_stride_s;
-  const bool q_even = ((q_seq | pc.q_stride_s) & 1u) == 0u;
-  const bool do_even = ((do_seq | pc.do_stride_s) & 1u) == 0u;
   A_MAT q_frag[DK16];
   A_MAT do_frag[DV16];
-  for (uint r0 = 0u; r0 < BLOCK_ROWS; r0 += BLOCK_COLS) {
-    barrier();
-    STAGE_ROWS_F16(k_sh, KROW, q_words, q_even, q_seq, pc.q_stride_s, i0 + r0, BLOCK_COLS, len_q, HEAD_DIM);
-    STAGE_ROWS_F16(v_sh, VROW, do_words, do_even, do_seq, pc.do_stride_s, i0 + r0, BLOCK_COLS, len_q, HEAD_DIM_V);
-    barrier();
-    if (16u * warp >= r0 && 16u * warp < r0 + BLOCK_COLS) {
-      [[unroll]] for (uint d = 0u; d < DK16; ++d) {
-        coopMatLoadNV(q_frag[d], k_sh, (16u * warp - r0) * KROW + 4u * d, KROW, false);
-      }
-      [[unroll]] for (uint d = 0u; d < DV16; ++d) {
-        coopMatLoadNV(do_frag[d], v_sh, (16u * warp - r0) * VROW + 4u * d, VROW, false);
-      }
-    }
-  }
+  load_own_rows(row_source(SRC_Q, q_seq, pc.q_stride_s), row_source(SRC_DO, do_seq, pc.do_stride_s), i0, len_q,
+                q_frag, do_frag);
 
   ACC_MAT dq_frag[DK16];
   [[unroll]] for (uint d = 0u; d < DK16; ++d) dq_frag[d] = ACC_MAT(0.0);
 
   const uint k_seq = pc.k_offset + b * pc.k_stride_b + kv_h * pc.k_stride_h + start_k * pc.k_stride_s;
   const uint v_seq = pc.v_offset + b * pc.v_stride_b + kv_h * pc.v_stride_h + start_k * pc.v_stride_s;
-  const bool k_even = ((k_seq | pc.k_stride_s) & 1u) == 0u;
-  const bool v_even = ((v_seq | pc.v_stride_s) & 1u) == 0u;
+  const RowSource ks = row_source(SRC_K, k_seq, pc.k_stride_s);
+  const RowSource vs = row_source(SRC_V, v_seq, pc.v_stride_s);
 
+  // Without document ids every tile in [tile_begin, tile_end) is visited, so the next one is
+  // fetched while this one computes; with them a tile may be skipped, so each is fetched in turn.
+  const bool prefetch = DOCUMENTS == 0u;
+  if (prefetch && tile_begin < tile_end) fetch_tile(ks, vs, tile_begin * BLOCK_COLS, len_k);
   [[dont_unroll]] for (uint t = tile_begin; t < tile_end; ++t) {
     const uint kv0 = t * BLOCK_COLS;
     barrier();  // the previous tile is no longer read
@@ -146,42 +135,54 @@ void main() {
       barrier();
       if (doc_range[3] < doc_range[0] || doc_range[2] > doc_range[1]) continue;  // uniform: no shared document
     }
-    STAGE_ROWS_F16(k_sh, KROW, k_words, k_even, k_seq, pc.k_stride_s, kv0, BLOCK_COLS, len_k, HEAD_DIM);
-    STAGE_ROWS_F16(v_sh, VROW, v_words, v_even, v_seq, pc.v_stride_s, kv0, BLOCK_COLS, len_k, HEAD_DIM_V);
+    if (!prefetch) fetch_tile(ks, vs, kv0, len_k);
+    stage_tile();
     barrier();
+    if (prefetch && t + 1u < tile_end) fetch_tile(ks, vs, kv0 + BLOCK_COLS, len_k);
+    // Whether the mask can hide a pair of this subgroup's rows and this tile's keys: keys past
+    // len_k or past the first row's causal diagonal, rows past len_q (lse2 = -inf), windows,
+    // documents. Otherwise every pair is visible and every row's lse2 finite.
+    bool edge = kv0 + BLOCK_COLS > len_k || w0 + 16u > len_q || WINDOW != 0u || DOCUMENTS != 0u;
+    if (CAUSAL != 0u) edge = edge || int(kv0 + BLOCK_COLS) - 1 > int(w0) + shift;
 
     [[unroll]] for (uint n = 0u; n < BC16; ++n) {
       ACC_MAT s = ACC_MAT(0.0);
       ACC_MAT dp = ACC_MAT(0.0);
       [[unroll]] for (uint d = 0u; d < DK16; ++d) {
         A_MAT kt;  // K_n^T block (dims 16d.., keys 16n..): K rows read column-major
-        coopMatLoadNV(kt, k_sh, (16u * n) * KROW + 4u * d, KROW, true);
+        coopMatLoadNV(kt, tile_dk_sh, (16u * n) * KROW + 4u * d, KROW, true);
         s = coopMatMulAddNV(q_frag[d], kt, s);
       }
       [[unroll]] for (uint d = 0u; d < DV16; ++d) {
         A_MAT vt;
-        coopMatLoadNV(vt, v_sh, (16u * n) * VROW + 4u * d, VROW, true);
+        coopMatLoadNV(vt, tile_dv_sh, (16u * n) * VROW + 4u * d, VROW, true);
         dp = coopMatMulAddNV(do_frag[d], vt, dp);
       }
-      [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
-        const uint jj = 16u * n + col_e[e];
-        const int j = int(kv0 + jj);
-        const int diag = q_e[e] + shift;
-        float ds = 0.0;
-        if (lse2_e[e] != NEG_INF && mask_allows(diag, j, int(len_k), win_left, win_right) &&
-            (DOCUMENTS == 0u || doc_k_tile[jj] == doc_e[e])) {
-          float dsoftcap;
-          const float sm = modified_score(params.scale_log2 * s[e], j - diag, slope_log2, table_row,
-                                          bias_head + uint(q_e[e]) * pc.bias_stride_q + uint(j), dsoftcap);
-          const float p = exp2(sm - lse2_e[e]);
-          ds = p * (dp[e] - delta_e[e]) * dsoftcap;
+      if (!edge && PLAIN_SCORES) {
+        [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
+          s[e] = exp2(params.scale_log2 * s[e] - lse2_e[e]) * (dp[e] - delta_e[e]);
         }
-        s[e] = ds;
+      } else {
+        [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
+          const uint jj = 16u * n + col_e[e];
+          const int j = int(kv0 + jj);
+          const int diag = q_e[e] + shift;
+          float ds = 0.0;
+          if (lse2_e[e] != NEG_INF && mask_allows(diag, j, int(len_k), win_left, win_right) &&
+              (DOCUMENTS == 0u || doc_k_tile[jj] == doc_e[e])) {
+            float dsoftcap;
+            const float sm = modified_score(params.scale_log2 * s[e], j - diag, slope_log2, table_row,
+                                            bias_head + uint(q_e[e]) * pc.bias_stride_q + uint(j), dsoftcap);
+            const float p = exp2(sm - lse2_e[e]);
+            ds = p * (dp[e] - delta_e[e]) * dsoftcap;
+          }
+          s[e] = ds;
+        }
       }
       const A_MAT ds16 = A_MAT(s);
       [[unroll]] for (uint d = 0u; d < DK16; ++d) {
         A_MAT kb;  // K_n block (keys 16n.., dims 16d..)
-        coopMatLoadNV(kb, k_sh, (16u * n) * KROW + 4u * d, KROW, false);
+        coopMatLoadNV(kb, tile_dk_sh, (16u * n) * KROW + 4u * d, KROW, false);
         dq_frag[d] = coopMatMulAddNV(ds16, kb, dq_frag[d]);
       }
     }

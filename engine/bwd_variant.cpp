@@ -25,10 +25,9 @@ std::uint64_t tile_loop_iterations(const BwdSpecConstants& s, std::uint64_t tile
 
 std::uint32_t cm_bwd_shared_bytes(std::uint32_t block_cols, std::uint32_t dk, std::uint32_t dv) {
   const std::uint32_t staged = block_cols * (dk / 4 + 2) * 8 + block_cols * (dv / 4 + 2) * 8;  // uvec2 rows
-  const std::uint32_t per_col = block_cols * 12;     // dkdv: lse2, delta, document id (dq: a document id)
-  const std::uint32_t fixed = 256 * 4                // cm_layout_sh
-                              + kCmBwdRows * 20 * 4  // out_sh: 16 x 20 floats per subgroup
-                              + 16;                  // doc_range
+  const std::uint32_t per_col = block_cols * 12;   // dkdv: lse2, delta, document id (dq: a document id)
+  const std::uint32_t fixed = kCmBwdRows * 20 * 4  // out_sh: 16 x 20 floats per subgroup
+                              + 16;                // doc_range
   return staged + per_col + fixed;
 }
 

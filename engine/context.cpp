@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "context_state.hpp"
+#include "coopmat_layout.hpp"
 #include "device_selection.hpp"
 #include "pipeline_registry.hpp"
 #include "vk_util.hpp"
@@ -345,6 +346,25 @@ int ContextState::find_memory_type(std::uint32_t type_bits, VkMemoryPropertyFlag
 
 Context::Context(std::unique_ptr<ContextState> state) : state_(std::move(state)) {}
 
+namespace {
+
+// DeviceInfo::coopmat also needs the accumulator layout the kernels index by (coopmat_layout.hpp);
+// a device that differs, or a probe that fails, leaves coopmat off with a warning saying why.
+std::unique_ptr<Context> with_checked_coopmat(std::unique_ptr<Context> ctx) {
+  ContextState& s = ctx->state();
+  if (!s.info.coopmat) return ctx;
+  Result<std::string> diff = probe_coopmat_layout(*ctx);
+  if (diff && diff.value().empty()) return ctx;
+  s.info.coopmat = false;
+  ctx->log(LogLevel::kWarning,
+           "VK_NV_cooperative_matrix not used: " +
+               (diff ? "its accumulator layout is not the mma layout the kernels index by (" + diff.value() + ")"
+                     : "the layout probe failed: " + diff.status().message()));
+  return ctx;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Context>> Context::create(const ContextOptions& options) {
   auto state = std::make_unique<ContextState>();
   state->options = options;
@@ -355,7 +375,7 @@ Result<std::unique_ptr<Context>> Context::create(const ContextOptions& options) 
     destroy_state(*state);
     return s;
   }
-  return std::unique_ptr<Context>(new Context(std::move(state)));
+  return with_checked_coopmat(std::unique_ptr<Context>(new Context(std::move(state))));
 }
 
 Result<std::unique_ptr<Context>> Context::adopt(const HostHandles& host, const ContextOptions& options) {
@@ -395,7 +415,7 @@ Result<std::unique_ptr<Context>> Context::adopt(const HostHandles& host, const C
     destroy_state(*state);
     return s;
   }
-  return std::unique_ptr<Context>(new Context(std::move(state)));
+  return with_checked_coopmat(std::unique_ptr<Context>(new Context(std::move(state))));
 }
 
 Context::~Context() {

@@ -26,6 +26,11 @@ const char* to_string(KernelPath p) {
 namespace {
 constexpr std::uint32_t kBlockQ = 64;
 constexpr std::uint32_t kCmBlockQ = 64;  // coopmat: four 32-lane subgroups of 16 rows
+// Coopmat: the next K/V tile waits in registers, BLOCK_K (Dk + Dv) halves over the workgroup. Past
+// 8 16-byte chunks (32 registers) per invocation the kernel hits the 255-register ceiling at
+// Dk = Dv = 128 (measured on the H100: 64-key tiles ran 81 TFLOP/s at 255 registers, 32-key tiles
+// 91), so auto keeps the tile within this.
+constexpr std::uint32_t kCmPrefetchChunks = 8;
 constexpr std::uint32_t kMaxBlockK = 64;
 constexpr std::uint32_t kKeyStep = 2;
 constexpr std::int64_t kMaxHeadDim = 256;
@@ -288,10 +293,9 @@ Result<FwdProblem> resolve_problem(const AttentionDesc& d, const DeviceInfo& inf
 }
 
 std::uint32_t cm_shared_bytes(std::uint32_t block_q, std::uint32_t block_k, std::uint32_t dk, std::uint32_t dv) {
-  const std::uint32_t rows = block_q;                               // 16 per subgroup
-  return block_k * (dk / 4 + 2) * 8 + block_k * (dv / 4 + 2) * 8    // k_sh, v_sh
-         + rows * (block_k + 4) * 4 + rows * (block_k / 4 + 2) * 8  // s_sh, p_sh
-         + rows * 4 + block_k * 4 + 16;                             // row_sh, doc_k_tile, doc_range
+  return block_k * (dk / 4 + 2) * 8 + block_k * (dv / 4 + 2) * 8  // k_sh, v_sh
+         + block_q * 20 * 4                                       // o_sh
+         + block_k * 4 + 16;                                      // doc_k_tile, doc_range
 }
 
 Result<std::uint32_t> cm_block_k_override() {
@@ -328,10 +332,13 @@ FwdSpecConstants choose_fwd_variant(const FwdProblem& p, const DeviceInfo& info)
     spec.block_q = kCmBlockQ;
     spec.workgroup_size = 2 * spec.block_q;  // one 32-lane subgroup per 16 rows
     spec.key_step = 1;                       // unused by attn_fwd_cm.comp
+    const auto fits = [&](std::uint32_t bk) {
+      const std::uint32_t chunks = bk * (spec.head_dim + spec.head_dim_v) / 8 / spec.workgroup_size;
+      return cm_shared_bytes(spec.block_q, bk, spec.head_dim, spec.head_dim_v) <= info.max_shared_memory &&
+             chunks <= kCmPrefetchChunks;
+    };
     std::uint32_t bk = 64;
-    while (bk > 16 && cm_shared_bytes(spec.block_q, bk, spec.head_dim, spec.head_dim_v) > info.max_shared_memory) {
-      bk /= 2;
-    }
+    while (bk > 16 && !fits(bk)) bk /= 2;
     spec.block_k = p.cm_block_k != 0 ? p.cm_block_k : bk;  // VKATTN_CM_BLOCK_K, checked by resolve_problem
     return spec;
   }

@@ -43,7 +43,8 @@ Result<std::uint32_t> cm_block_k_override();
 // Spec constants for a resolved problem. Scalar path: BLOCK_K is the largest power of two
 // <= min(64, BLOCK_Q) whose fp32 K and V tiles fit maxComputeSharedMemorySize. Coopmat path:
 // BLOCK_Q = 64 (four 32-lane subgroups), BLOCK_K the largest of 64, 32, 16 whose shared memory
-// (cm_shared_bytes) fits, unless VKATTN_CM_BLOCK_K forces one.
+// (cm_shared_bytes) fits and whose prefetched K/V tile is at most 8 16-byte chunks per invocation
+// (64 keys at Dk + Dv <= 128, 32 at <= 256, 16 beyond), unless VKATTN_CM_BLOCK_K forces one.
 FwdSpecConstants choose_fwd_variant(const FwdProblem& p, const DeviceInfo& info);
 
 // Shared memory of attn_fwd_cm.comp for these tiles and head dims (its shared arrays).

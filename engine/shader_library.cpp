@@ -11,6 +11,7 @@
 #include "vkattn_spv_attn_bwd_pre.spv.h"
 #include "vkattn_spv_attn_fwd.spv.h"
 #include "vkattn_spv_attn_fwd_cm.spv.h"
+#include "vkattn_spv_coopmat_layout_probe.spv.h"
 
 namespace vkattn {
 
@@ -32,6 +33,8 @@ const char* to_string(ShaderId id) {
       return "attn_bwd_dq_cm";
     case ShaderId::kAttnBwdDkdvCm:
       return "attn_bwd_dkdv_cm";
+    case ShaderId::kCoopmatLayoutProbe:
+      return "coopmat_layout_probe";
   }
   return "unknown";
 }
@@ -54,6 +57,8 @@ std::span<const std::uint32_t> shader_spirv(ShaderId id) {
       return {vkattn_spv_attn_bwd_dq_cm, sizeof(vkattn_spv_attn_bwd_dq_cm) / sizeof(std::uint32_t)};
     case ShaderId::kAttnBwdDkdvCm:
       return {vkattn_spv_attn_bwd_dkdv_cm, sizeof(vkattn_spv_attn_bwd_dkdv_cm) / sizeof(std::uint32_t)};
+    case ShaderId::kCoopmatLayoutProbe:
+      return {vkattn_spv_coopmat_layout_probe, sizeof(vkattn_spv_coopmat_layout_probe) / sizeof(std::uint32_t)};
   }
   return {};
 }

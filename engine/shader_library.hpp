@@ -7,14 +7,15 @@
 namespace vkattn {
 
 enum class ShaderId : std::uint32_t {
-  kAttnFwd = 0,        // shaders/attn_fwd.comp
-  kAttnBwdPre = 1,     // shaders/attn_bwd_pre.comp
-  kAttnBwdDq = 2,      // shaders/attn_bwd_dq.comp
-  kAttnBwdDkdv = 3,    // shaders/attn_bwd_dkdv.comp
-  kAttnBwdDparam = 4,  // shaders/attn_bwd_dparam.comp
-  kAttnFwdCm = 5,      // shaders/attn_fwd_cm.comp (VK_NV_cooperative_matrix)
-  kAttnBwdDqCm = 6,    // shaders/attn_bwd_dq_cm.comp (VK_NV_cooperative_matrix)
-  kAttnBwdDkdvCm = 7,  // shaders/attn_bwd_dkdv_cm.comp (VK_NV_cooperative_matrix)
+  kAttnFwd = 0,             // shaders/attn_fwd.comp
+  kAttnBwdPre = 1,          // shaders/attn_bwd_pre.comp
+  kAttnBwdDq = 2,           // shaders/attn_bwd_dq.comp
+  kAttnBwdDkdv = 3,         // shaders/attn_bwd_dkdv.comp
+  kAttnBwdDparam = 4,       // shaders/attn_bwd_dparam.comp
+  kAttnFwdCm = 5,           // shaders/attn_fwd_cm.comp (VK_NV_cooperative_matrix)
+  kAttnBwdDqCm = 6,         // shaders/attn_bwd_dq_cm.comp (VK_NV_cooperative_matrix)
+  kAttnBwdDkdvCm = 7,       // shaders/attn_bwd_dkdv_cm.comp (VK_NV_cooperative_matrix)
+  kCoopmatLayoutProbe = 8,  // shaders/coopmat_layout_probe.comp (engine/coopmat_layout.cpp)
 };
 
 const char* to_string(ShaderId id);

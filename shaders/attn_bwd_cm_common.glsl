@@ -8,12 +8,14 @@
 #ifndef VKATTN_ATTN_BWD_CM_COMMON_GLSL
 #define VKATTN_ATTN_BWD_CM_COMMON_GLSL
 
+#include "attn_cm_layout.glsl"
+
 #define A_MAT fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>    // fp16 operand
 #define ACC_MAT fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>  // fp32 accumulator
 
 const uint LANES = 32u;
 const uint WARPS = BLOCK_ROWS / 16u;
-const uint ELEMS = 8u;  // accumulator elements per lane: 16 x 16 over 32 lanes (the host requires 32)
+const uint ELEMS = ACC_ELEMS;
 const uint DK16 = HEAD_DIM / 16u;
 const uint DV16 = HEAD_DIM_V / 16u;
 const uint BC16 = BLOCK_COLS / 16u;
@@ -23,25 +25,7 @@ const uint OROW = 20u;                   // floats per row of a subgroup's outpu
 const int INT_MAX = 0x7fffffff;
 const int INT_MIN = -INT_MAX - 1;
 
-shared float cm_layout_sh[256];
 shared float out_sh[WARPS * 16u * OROW];
-
-// Element e of the returned fragment lies at (row, column) = (x / 16, x % 16), x = uint(frag[e]).
-// The accumulator layout is the driver's business; loading a matrix whose element (r, c) holds
-// 16 r + c reveals it. Call from uniform control flow (it has a workgroup barrier).
-// The kernels assume each lane holds ELEMS elements (length() == 8, as 16 x 16 over 32 lanes
-// evenly gives); layout_guard() turns a driver that differs into NaN gradients, which the tests
-// catch, instead of silently wrong ones.
-ACC_MAT learn_acc_layout() {
-  for (uint e = gl_LocalInvocationID.x; e < 256u; e += WORKGROUP_SIZE) cm_layout_sh[e] = float(e);
-  barrier();
-  ACC_MAT rc;
-  coopMatLoadNV(rc, cm_layout_sh, 0u, 16u, false);
-  return rc;
-}
-
-// 1, or NaN when the accumulator does not hold ELEMS elements per lane (see learn_acc_layout).
-float layout_guard(ACC_MAT rc) { return rc.length() == int(ELEMS) ? 1.0 : uintBitsToFloat(0x7fc00000u); }
 
 // No score_mod: the score is scale * q.k, and only the mask can change it.
 const bool PLAIN_SCORES = SOFTCAP == 0u && ALIBI == 0u && REL_POS == 0u && BIAS == 0u;

@@ -17,8 +17,8 @@
 //   S^T  = K_w Q_n^T,  dP^T = V_w dO_n^T       (accumulators, 16 x 16)
 //   P^T  = 2^(S^T - lse2),  dS^T = P^T o (dP^T - delta) o softcap'   (masked pairs 0), as fp16
 //   dV_w += P^T dO_n,  dK_w += dS^T Q_n        (scale applied to dK once at the end)
-// The elementwise step reads each element's query from the layout (learn_acc_layout), so any
-// accumulator layout with 8 elements per lane works. Each dK/dV row is summed in a fixed order: deterministic.
+// The elementwise step finds each element's key and query by the accumulator layout
+// (attn_cm_layout.glsl). Each dK/dV row is summed in a fixed order: deterministic.
 
 layout(push_constant) uniform BwdPush {
 #define VKATTN_PC(T, name) T name;
@@ -70,15 +70,14 @@ void main() {
   const int win_right = params.window_right;
   const uint w0 = j0 + 16u * warp;  // this subgroup's first key row
 
-  // Per accumulator element e: its key row and query column.
-  const ACC_MAT rc = learn_acc_layout();
+  // Per accumulator element e (attn_cm_layout.glsl): its key row and query column.
+  const uint lane = gl_SubgroupInvocationID;
   uint col_e[ELEMS];
   int key_e[ELEMS];
   int doc_e[ELEMS];
   [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
-    const uint x = uint(rc[e]);
-    const uint j = w0 + (x >> 4u);
-    col_e[e] = x & 15u;
+    const uint j = w0 + acc_row(lane, e);
+    col_e[e] = acc_col(lane, e);
     key_e[e] = int(j);
     doc_e[e] = DOCUMENTS != 0u && j < len_k ? docs_k[pc.docs_k_offset + b * params.docs_k_stride_b + start_k + j] : 0;
   }
@@ -225,8 +224,7 @@ void main() {
     }
   }
 
-  const float guard = layout_guard(rc);  // NaN on an unexpected accumulator layout
-  const float scale = params.scale_log2 / LOG2E * guard;
+  const float scale = params.scale_log2 / LOG2E;
   const uint rows_written = SEQ_MODE == SEQ_VARLEN ? len_k : params.seq_k;
   const uint rows_valid = w0 < rows_written ? rows_written - w0 : 0u;
   const uint dk_base = pc.out0_offset + b * pc.out0_stride_b + kv_h * pc.out0_stride_h + (start_k + w0) * pc.out0_stride_s;
@@ -236,7 +234,6 @@ void main() {
     store_acc(dk_frag[d], 0u, dk_base + 16u * d, pc.out0_stride_s, rows_valid);
   }
   [[unroll]] for (uint d = 0u; d < DV16; ++d) {
-    [[unroll]] for (uint e = 0u; e < ELEMS; ++e) dv_frag[d][e] *= guard;
     store_acc(dv_frag[d], 1u, dv_base + 16u * d, pc.out1_stride_s, rows_valid);
   }
 }

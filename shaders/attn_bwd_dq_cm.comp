@@ -17,9 +17,9 @@
 //   S  = Q_w K_n^T,  dP = dO_w V_n^T          (accumulators, 16 x 16)
 //   dS = P o (dP - delta) o softcap', elementwise (masked pairs 0), rounded to fp16
 //   dQ_w += dS K_n                              (scale applied once at the end)
-// No row reductions are needed, so the elementwise step works on any accumulator layout with 8
-// elements per lane: each lane knows the (row, column) of its elements (learn_acc_layout) and
-// keeps its rows' lse2 and delta in registers. Each dQ row is summed in a fixed order: deterministic.
+// Each lane knows the (row, column) of its elements by the accumulator layout (attn_cm_layout.glsl)
+// and keeps its rows' lse2 and delta in registers. Each dQ row is summed in a fixed order:
+// deterministic.
 
 layout(push_constant) uniform BwdPush {
 #define VKATTN_PC(T, name) T name;
@@ -51,17 +51,17 @@ void main() {
   const int win_right = params.window_right;
   const uint w0 = i0 + 16u * warp;  // this subgroup's first query row
 
-  // Per accumulator element e: its query row and key column, and the row's lse2 and delta.
-  const ACC_MAT rc = learn_acc_layout();
+  // Per accumulator element e (attn_cm_layout.glsl): its query row and key column, and the row's
+  // lse2 and delta.
+  const uint lane = gl_SubgroupInvocationID;
   uint col_e[ELEMS];
   int q_e[ELEMS];
   float lse2_e[ELEMS];
   float delta_e[ELEMS];
   int doc_e[ELEMS];
   [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
-    const uint x = uint(rc[e]);
-    const uint i = w0 + (x >> 4u);
-    col_e[e] = x & 15u;
+    const uint i = w0 + acc_row(lane, e);
+    col_e[e] = acc_col(lane, e);
     q_e[e] = int(i);
     const uint row = work_row(b, h, start_q, i);
     lse2_e[e] = i < len_q ? work[row] : NEG_INF;  // -inf: the row saw nothing, no gradient
@@ -188,7 +188,7 @@ void main() {
     }
   }
 
-  const float scale = params.scale_log2 / LOG2E * layout_guard(rc);
+  const float scale = params.scale_log2 / LOG2E;
   const uint rows_written = SEQ_MODE == SEQ_VARLEN ? len_q : params.seq_q;
   const uint rows_valid = w0 < rows_written ? rows_written - w0 : 0u;
   const uint dq_base = pc.out0_offset + b * pc.out0_stride_b + h * pc.out0_stride_h + (start_q + w0) * pc.out0_stride_s;

@@ -5,10 +5,13 @@
 // with it (the H100) the same cases check which kernel runs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "coopmat_layout.hpp"
 #include "support/attention_case.hpp"
 #include "support/backward_case.hpp"
 #include "support/vk_test.hpp"
@@ -171,17 +174,14 @@ TEST_P(KernelPathTiles, MatchesReference) {
   ::setenv("VKATTN_CM_BLOCK_K", GetParam(), 1);
   const CaseShape base{2, 4, 2, 150, 203, 64, DType::kF16, kCausalBR, Layout::kBSHD, true};
   check_case(ctx(), base);  // ragged lengths: partial query and key tiles
-  // Head dim 128 with 64-key tiles needs more shared memory than the H100's 48 KiB (the refusal
-  // is CoopmatBlockKOverride's); 16 and 32 fit.
-  if (std::string(GetParam()) != "64")
-    check_case(ctx(), make(base, [](CaseShape& c) {
-                 c.head_dim = 128;
-                 c.mask = kNoMask;
-                 c.mask.window_left = 50;
-                 c.mask.window_right = 20;
-                 c.mod.softcap = 20.0f;
-                 c.mod.alibi = Alibi::kPerHead;
-               }));
+  check_case(ctx(), make(base, [](CaseShape& c) {
+               c.head_dim = 128;
+               c.mask = kNoMask;
+               c.mask.window_left = 50;
+               c.mask.window_right = 20;
+               c.mod.softcap = 20.0f;
+               c.mod.alibi = Alibi::kPerHead;
+             }));
   check_case(ctx(), make(base, [](CaseShape& c) {
                c.batch = 3;
                c.head_dim = 32;
@@ -194,6 +194,39 @@ TEST_P(KernelPathTiles, MatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(Forced, KernelPathTiles, ::testing::Values("16", "32", "64"),
                          [](const auto& p) { return std::string("bk") + p.param; });
+
+// The coopmat kernels index accumulators by NVIDIA's mma layout; a context takes the coopmat path
+// only after its probe dispatch read back exactly that layout. The comparison itself runs here
+// on any device; the probe runs wherever DeviceInfo::coopmat could be set (the H100).
+TEST(CoopmatLayout, ComparisonNamesTheFirstDifference) {
+  std::vector<float> cells(256);
+  std::vector<float> counts(32, 8.0f);
+  for (std::uint32_t lane = 0; lane < 32; ++lane) {
+    for (std::uint32_t e = 0; e < 8; ++e) {
+      cells[8 * lane + e] = static_cast<float>(16 * mma_acc_row(lane, e) + mma_acc_col(lane, e));
+    }
+  }
+  EXPECT_EQ(compare_with_mma_layout(cells, counts), "");
+  // Every (row, column) appears exactly once.
+  std::vector<int> seen(256, 0);
+  for (float c : cells) ++seen[static_cast<std::size_t>(c)];
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), 256);
+
+  std::vector<float> swapped = cells;
+  std::swap(swapped[8 * 5 + 2], swapped[8 * 5 + 4]);  // lane 5: a column pair and a row half traded
+  EXPECT_NE(compare_with_mma_layout(swapped, counts).find("lane 5 element 2"), std::string::npos)
+      << compare_with_mma_layout(swapped, counts);
+  std::vector<float> short_lane = counts;
+  short_lane[31] = 4.0f;
+  EXPECT_NE(compare_with_mma_layout(cells, short_lane).find("lane 31 holds"), std::string::npos);
+}
+
+TEST_F(KernelPathTest, CoopmatNeedsTheProbedLayout) {
+  if (!ctx().info().coopmat) GTEST_SKIP() << "no usable VK_NV_cooperative_matrix here (lavapipe): nothing to probe";
+  Result<std::string> diff = probe_coopmat_layout(ctx());
+  ASSERT_TRUE(diff.is_ok()) << diff.status().to_string();
+  EXPECT_EQ(diff.value(), "");
+}
 
 // The backward follows the same choice, with one more limit of its own: head dims up to 128.
 TEST_F(KernelPathTest, BackwardPathFollowsTheChoice) {

@@ -84,8 +84,9 @@ struct DeviceInfo {
   bool push_descriptors = false;    // VK_KHR_push_descriptor enabled and used
   std::uint32_t subgroup_size = 0;  // VkPhysicalDeviceSubgroupProperties::subgroupSize
   // VK_NV_cooperative_matrix enabled with a subgroup-scope fp16 x fp16 -> fp32 16x16x16 shape,
-  // shaderFloat16, vulkanMemoryModel (+ device scope) and 32-lane subgroups with shuffles in
-  // compute: what KernelPath::kCoopmat needs.
+  // shaderFloat16, vulkanMemoryModel (+ device scope), 32-lane subgroups with shuffles in
+  // compute, and the accumulator layout the kernels index by (NVIDIA's mma layout, checked at
+  // creation by one probe dispatch): what KernelPath::kCoopmat needs.
   bool coopmat = false;
   // ContextOptions::capture_pipeline_statistics was asked for and the device can give them.
   bool pipeline_statistics = false;
@@ -96,6 +97,8 @@ class Context {
   // Creates an instance and device of its own (Vulkan 1.3 instance, one compute queue).
   static Result<std::unique_ptr<Context>> create(const ContextOptions& options = {});
   // Adopts a host's instance, physical device, device and queue; creates no device.
+  // Where the device has VK_NV_cooperative_matrix, this submits one small dispatch to host.queue
+  // (the accumulator-layout probe) and waits for it; the host must not use the queue meanwhile.
   static Result<std::unique_ptr<Context>> adopt(const HostHandles& host, const ContextOptions& options = {});
   // Saves the pipeline cache (if persisting) and destroys what vkattn created — never the
   // host's handles. Every Tensor and plan of this context must be destroyed first.

@@ -26,11 +26,6 @@ const char* to_string(KernelPath p) {
 namespace {
 constexpr std::uint32_t kBlockQ = 64;
 constexpr std::uint32_t kCmBlockQ = 64;  // coopmat: four 32-lane subgroups of 16 rows
-// Coopmat: the next K/V tile waits in registers, BLOCK_K (Dk + Dv) halves over the workgroup. Past
-// 8 16-byte chunks (32 registers) per invocation the kernel hits the 255-register ceiling at
-// Dk = Dv = 128 (measured on the H100: 64-key tiles ran 81 TFLOP/s at 255 registers, 32-key tiles
-// 91), so auto keeps the tile within this.
-constexpr std::uint32_t kCmPrefetchChunks = 8;
 constexpr std::uint32_t kMaxBlockK = 64;
 constexpr std::uint32_t kKeyStep = 2;
 constexpr std::int64_t kMaxHeadDim = 256;

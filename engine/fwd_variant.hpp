@@ -40,6 +40,13 @@ Result<FwdProblem> resolve_problem(const AttentionDesc& desc, const DeviceInfo& 
 // device: 0 when unset; kInvalidArgument naming the value otherwise.
 Result<std::uint32_t> cm_block_k_override();
 
+// Coopmat kernels keep the next streamed tile (K/V in the forward, Q/dO or K/V in the backward)
+// in registers while the current one computes: tile rows x (Dk + Dv) halves over the workgroup.
+// Past 8 16-byte chunks (32 registers) per invocation the kernels hit the 255-register ceiling at
+// Dk = Dv = 128 (measured on the H100: the forward with 64-key tiles ran 81 TFLOP/s at 255
+// registers, with 32-key tiles 91), so the automatic tiles stay within this.
+constexpr std::uint32_t kCmPrefetchChunks = 8;
+
 // Spec constants for a resolved problem. Scalar path: BLOCK_K is the largest power of two
 // <= min(64, BLOCK_Q) whose fp32 K and V tiles fit maxComputeSharedMemorySize. Coopmat path:
 // BLOCK_Q = 64 (four 32-lane subgroups), BLOCK_K the largest of 64, 32, 16 whose shared memory

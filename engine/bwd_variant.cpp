@@ -68,8 +68,8 @@ BwdSpecConstants choose_bwd_variant(const FwdProblem& p, const DeviceInfo& info,
     s.workgroup_size = 2 * kCmBwdRows;  // one 32-lane subgroup per 16 rows
     s.step = 1;                         // unused by the coopmat kernels
     const auto fits = [&](std::uint32_t bc) {
-      const std::uint32_t chunks = bc * (s.head_dim + s.head_dim_v) / 8 / s.workgroup_size;
-      return cm_bwd_shared_bytes(bc, s.head_dim, s.head_dim_v) <= info.max_shared_memory && chunks <= kCmPrefetchChunks;
+      return cm_bwd_shared_bytes(bc, s.head_dim, s.head_dim_v) <= info.max_shared_memory &&
+             cm_prefetch_chunks(bc, s.head_dim, s.head_dim_v, s.workgroup_size) <= kCmPrefetchChunks;
     };
     std::uint32_t bc = 64;
     while (bc > 16 && !fits(bc)) bc /= 2;

@@ -21,7 +21,7 @@ std::uint32_t cm_bwd_shared_bytes(std::uint32_t block_cols, std::uint32_t dk, st
 // BLOCK_COLS the largest power of two <= min(64, BLOCK_ROWS) whose fp32 staged tiles fit
 // maxComputeSharedMemorySize. Coopmat: BLOCK_ROWS = 64 (four 32-lane subgroups of 16 rows,
 // WORKGROUP_SIZE = 128), BLOCK_COLS in {64, 32, 16}, the largest whose fp16 tiles fit and whose
-// prefetched tile stays within kCmPrefetchChunks (64 at Dk + Dv <= 128, 32 at <= 256).
+// prefetched tile stays within kCmPrefetchChunks (cm_prefetch_chunks: 64 at Dk = Dv = 64, 32 at 128).
 BwdSpecConstants choose_bwd_variant(const FwdProblem& p, const DeviceInfo& info, bool coopmat);
 
 // The preprocessing kernel's constants: only the ones it reads, so its pipeline is shared widely.

@@ -348,18 +348,23 @@ Context::Context(std::unique_ptr<ContextState> state) : state_(std::move(state))
 
 namespace {
 
-// DeviceInfo::coopmat also needs the accumulator layout the kernels index by (coopmat_layout.hpp);
-// a device that differs, or a probe that fails, leaves coopmat off with a warning saying why.
-std::unique_ptr<Context> with_checked_coopmat(std::unique_ptr<Context> ctx) {
+// DeviceInfo::coopmat also needs the accumulator layout the kernels index by (coopmat_layout.hpp):
+// a device whose layout differs keeps coopmat off, with a warning saying where it differs. A
+// Vulkan failure of the probe (a lost device included) fails the creation.
+Result<std::unique_ptr<Context>> with_checked_coopmat(std::unique_ptr<Context> ctx) {
   ContextState& s = ctx->state();
   if (!s.info.coopmat) return ctx;
   Result<std::string> diff = probe_coopmat_layout(*ctx);
-  if (diff && diff.value().empty()) return ctx;
+  if (!diff) {
+    return Status(diff.status().code(), "the coopmat layout probe failed: " + diff.status().message(),
+                  diff.status().vk_result());
+  }
+  if (diff.value().empty()) return ctx;
   s.info.coopmat = false;
   ctx->log(LogLevel::kWarning,
-           "VK_NV_cooperative_matrix not used: " +
-               (diff ? "its accumulator layout is not the mma layout the kernels index by (" + diff.value() + ")"
-                     : "the layout probe failed: " + diff.status().message()));
+           "VK_NV_cooperative_matrix not used: its accumulator layout is not the one the "
+           "kernels index by (" +
+               diff.value() + ")");
   return ctx;
 }
 

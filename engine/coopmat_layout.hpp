@@ -1,8 +1,8 @@
 // The accumulator layout the coopmat kernels are written for, checked on the device.
 //
 // VK_NV_cooperative_matrix leaves which lane holds which element of a fragment to the driver.
-// attn_fwd_cm.comp and attn_bwd_*_cm.comp index a 16 x 16 fp32 accumulator by NVIDIA's mma
-// layout (two m16n8 tiles): lane 4g + t (g = 0..7, t = 0..3) holds 8 elements, element e at
+// attn_fwd_cm.comp and attn_bwd_*_cm.comp index a 16 x 16 fp32 accumulator by the order NVIDIA's
+// driver uses (read back on an H100): lane 4g + t (g = 0..7, t = 0..3) holds 8 elements, element e at
 //   row    g + 8 * ((e >> 2) & 1)
 //   column 2t + (e & 1) + 8 * ((e >> 1) & 1)
 // (shaders/attn_cm_layout.glsl says the same in GLSL). coopmat_layout_matches() runs

@@ -303,10 +303,16 @@ Result<std::uint32_t> cm_block_k_override() {
   return static_cast<std::uint32_t>(std::stoul(text));
 }
 
+std::uint32_t cm_prefetch_chunks(std::uint32_t rows, std::uint32_t dk, std::uint32_t dv, std::uint32_t invocations) {
+  const auto per_invocation = [&](std::uint32_t width) { return (rows * (width / 8) + invocations - 1) / invocations; };
+  return per_invocation(dk) + per_invocation(dv);
+}
+
 std::string coopmat_blocker(const FwdProblem& p, const DeviceInfo& info) {
   if (!info.coopmat) {
     return "the device has no usable VK_NV_cooperative_matrix (fp16 16x16x16 at subgroup scope, shaderFloat16, "
-           "32-lane subgroups with shuffles)";
+           "32-lane subgroups with shuffles, and the accumulator layout the kernels index by, which the context "
+           "checked at creation)";
   }
   if (p.desc.dtype != DType::kF16) return std::string("desc.dtype = ") + to_string(p.desc.dtype) + " (needs f16)";
   if (p.desc.head_dim % 16 != 0) return "desc.head_dim = " + n(p.desc.head_dim) + " (needs a multiple of 16)";
@@ -328,9 +334,8 @@ FwdSpecConstants choose_fwd_variant(const FwdProblem& p, const DeviceInfo& info)
     spec.workgroup_size = 2 * spec.block_q;  // one 32-lane subgroup per 16 rows
     spec.key_step = 1;                       // unused by attn_fwd_cm.comp
     const auto fits = [&](std::uint32_t bk) {
-      const std::uint32_t chunks = bk * (spec.head_dim + spec.head_dim_v) / 8 / spec.workgroup_size;
       return cm_shared_bytes(spec.block_q, bk, spec.head_dim, spec.head_dim_v) <= info.max_shared_memory &&
-             chunks <= kCmPrefetchChunks;
+             cm_prefetch_chunks(bk, spec.head_dim, spec.head_dim_v, spec.workgroup_size) <= kCmPrefetchChunks;
     };
     std::uint32_t bk = 64;
     while (bk > 16 && !fits(bk)) bk /= 2;

@@ -47,11 +47,16 @@ Result<std::uint32_t> cm_block_k_override();
 // registers, with 32-key tiles 91), so the automatic tiles stay within this.
 constexpr std::uint32_t kCmPrefetchChunks = 8;
 
+// 16-byte chunks per invocation that hold `rows` rows of Dk and Dv halves (K and V, or Q and dO)
+// spread over `invocations`, each tensor rounded up as the kernels hold them.
+std::uint32_t cm_prefetch_chunks(std::uint32_t rows, std::uint32_t dk, std::uint32_t dv, std::uint32_t invocations);
+
 // Spec constants for a resolved problem. Scalar path: BLOCK_K is the largest power of two
 // <= min(64, BLOCK_Q) whose fp32 K and V tiles fit maxComputeSharedMemorySize. Coopmat path:
 // BLOCK_Q = 64 (four 32-lane subgroups), BLOCK_K the largest of 64, 32, 16 whose shared memory
-// (cm_shared_bytes) fits and whose prefetched K/V tile is at most 8 16-byte chunks per invocation
-// (64 keys at Dk + Dv <= 128, 32 at <= 256, 16 beyond), unless VKATTN_CM_BLOCK_K forces one.
+// (cm_shared_bytes) fits and whose prefetched K/V tile is at most kCmPrefetchChunks per invocation
+// (cm_prefetch_chunks: 64 keys at Dk = Dv = 64, 32 at 128, 16 at 256), unless VKATTN_CM_BLOCK_K
+// forces one.
 FwdSpecConstants choose_fwd_variant(const FwdProblem& p, const DeviceInfo& info);
 
 // Shared memory of attn_fwd_cm.comp for these tiles and head dims (its shared arrays).

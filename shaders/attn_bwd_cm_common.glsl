@@ -30,11 +30,11 @@ shared float out_sh[WARPS * 16u * OROW];
 // No score_mod: the score is scale * q.k, and only the mask can change it.
 const bool PLAIN_SCORES = SOFTCAP == 0u && ALIBI == 0u && REL_POS == 0u && BIAS == 0u;
 
-// The streamed tile: BLOCK_COLS rows of Dk halves (dq: K, dkdv: Q) and of Dv halves (dq: V,
-// dkdv: dO) as fp16, one uvec2 (4 halves) per word, rows padded. Before the loop they also stage
-// the workgroup's own rows, BLOCK_COLS at a time.
-shared uvec2 tile_dk_sh[BLOCK_COLS * KROW];
-shared uvec2 tile_dv_sh[BLOCK_COLS * VROW];
+// The streamed tile: BLOCK_COLS rows of Dk halves (tile_qk_sh; dq: K, dkdv: Q) and of Dv halves
+// (tile_vdo_sh; dq: V, dkdv: dO) as fp16, one uvec2 (4 halves) per word, rows padded. Before the
+// loop they also stage the workgroup's own rows, BLOCK_COLS at a time.
+shared uvec2 tile_qk_sh[BLOCK_COLS * KROW];
+shared uvec2 tile_vdo_sh[BLOCK_COLS * VROW];
 
 // Q, K, V and dO again, as 16-byte chunks (8 halves), for rows on 16-byte boundaries.
 layout(set = 0, binding = 0) readonly buffer QChunks { uvec4 q_chunks[]; };
@@ -49,7 +49,8 @@ const uint SRC_DO = 3u;
 
 // Rows of one input tensor: `seq` is the first element of row 0 (sequence start and head),
 // `stride` the elements between rows. `even`: every row starts on a 32-bit word; `wide`: on a
-// 16-byte boundary (then a chunk is one 16-byte load).
+// 16-byte boundary of the binding (then a chunk is one 16-byte load; the binding starts at a
+// multiple of minStorageBufferOffsetAlignment, 16 on NVIDIA, and the values are right for any).
 struct RowSource {
   uint which;  // SRC_*
   uint seq;
@@ -96,8 +97,8 @@ const uint DK_CH = HEAD_DIM / 8u;
 const uint DV_CH = HEAD_DIM_V / 8u;
 const uint DK_PER_INV = (BLOCK_COLS * DK_CH + WORKGROUP_SIZE - 1u) / WORKGROUP_SIZE;
 const uint DV_PER_INV = (BLOCK_COLS * DV_CH + WORKGROUP_SIZE - 1u) / WORKGROUP_SIZE;
-uvec4 tile_dk_reg[DK_PER_INV];
-uvec4 tile_dv_reg[DV_PER_INV];
+uvec4 tile_qk_reg[DK_PER_INV];
+uvec4 tile_vdo_reg[DV_PER_INV];
 
 // Rows [r0, r0 + BLOCK_COLS) of `a` (Dk halves each) and `b` (Dv halves) into registers; rows
 // past `len` are zeros.
@@ -106,32 +107,32 @@ void fetch_tile(RowSource a, RowSource b, uint r0, uint len) {
   [[unroll]] for (uint n = 0u; n < DK_PER_INV; ++n) {
     const uint e = tid + n * WORKGROUP_SIZE;
     const uint r = r0 + e / DK_CH;
-    tile_dk_reg[n] = e < BLOCK_COLS * DK_CH && r < len ? load_chunk(a, r, e % DK_CH) : uvec4(0u);
+    tile_qk_reg[n] = e < BLOCK_COLS * DK_CH && r < len ? load_chunk(a, r, e % DK_CH) : uvec4(0u);
   }
   [[unroll]] for (uint n = 0u; n < DV_PER_INV; ++n) {
     const uint e = tid + n * WORKGROUP_SIZE;
     const uint r = r0 + e / DV_CH;
-    tile_dv_reg[n] = e < BLOCK_COLS * DV_CH && r < len ? load_chunk(b, r, e % DV_CH) : uvec4(0u);
+    tile_vdo_reg[n] = e < BLOCK_COLS * DV_CH && r < len ? load_chunk(b, r, e % DV_CH) : uvec4(0u);
   }
 }
 
-// The fetched tile into tile_dk_sh / tile_dv_sh (the caller's barriers fence it).
+// The fetched tile into tile_qk_sh / tile_vdo_sh (the caller's barriers fence it).
 void stage_tile() {
   const uint tid = gl_LocalInvocationID.x;
   [[unroll]] for (uint n = 0u; n < DK_PER_INV; ++n) {
     const uint e = tid + n * WORKGROUP_SIZE;
     if (e < BLOCK_COLS * DK_CH) {
       const uint at = (e / DK_CH) * KROW + 2u * (e % DK_CH);
-      tile_dk_sh[at] = tile_dk_reg[n].xy;
-      tile_dk_sh[at + 1u] = tile_dk_reg[n].zw;
+      tile_qk_sh[at] = tile_qk_reg[n].xy;
+      tile_qk_sh[at + 1u] = tile_qk_reg[n].zw;
     }
   }
   [[unroll]] for (uint n = 0u; n < DV_PER_INV; ++n) {
     const uint e = tid + n * WORKGROUP_SIZE;
     if (e < BLOCK_COLS * DV_CH) {
       const uint at = (e / DV_CH) * VROW + 2u * (e % DV_CH);
-      tile_dv_sh[at] = tile_dv_reg[n].xy;
-      tile_dv_sh[at + 1u] = tile_dv_reg[n].zw;
+      tile_vdo_sh[at] = tile_vdo_reg[n].xy;
+      tile_vdo_sh[at + 1u] = tile_vdo_reg[n].zw;
     }
   }
 }
@@ -148,10 +149,10 @@ void load_own_rows(RowSource a, RowSource b, uint r_first, uint len, out A_MAT a
     barrier();
     if (16u * w >= r0 && 16u * w < r0 + BLOCK_COLS) {
       [[unroll]] for (uint d = 0u; d < DK16; ++d) {
-        coopMatLoadNV(a_frag[d], tile_dk_sh, (16u * w - r0) * KROW + 4u * d, KROW, false);
+        coopMatLoadNV(a_frag[d], tile_qk_sh, (16u * w - r0) * KROW + 4u * d, KROW, false);
       }
       [[unroll]] for (uint d = 0u; d < DV16; ++d) {
-        coopMatLoadNV(b_frag[d], tile_dv_sh, (16u * w - r0) * VROW + 4u * d, VROW, false);
+        coopMatLoadNV(b_frag[d], tile_vdo_sh, (16u * w - r0) * VROW + 4u * d, VROW, false);
       }
     }
   }

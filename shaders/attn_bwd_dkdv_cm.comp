@@ -31,7 +31,7 @@ layout(push_constant) uniform BwdPush {
 
 layout(local_size_x_id = 16) in;  // WORKGROUP_SIZE = 2 * BLOCK_ROWS
 
-// The Q / dO tile is tile_dk_sh / tile_dv_sh (attn_bwd_cm_common.glsl); they stage K and V first.
+// The Q / dO tile is tile_qk_sh / tile_vdo_sh (attn_bwd_cm_common.glsl); they stage K and V first.
 shared float lse2_sh[BLOCK_COLS];
 shared float delta_sh[BLOCK_COLS];
 shared int doc_q_tile[BLOCK_COLS];
@@ -130,96 +130,94 @@ void main() {
     const float slope_log2 = alibi_slope_log2(b, h);
     const uint table_row = pc.table_offset + h * params.rel_buckets;
     const uint bias_head = pc.bias_offset + b * pc.bias_stride_b + h * pc.bias_stride_h;
-    {
-      const uint q0 = t * BLOCK_COLS;
-      barrier();  // the previous tile is no longer read
-      if (DOCUMENTS != 0u) {
-        if (tid < BLOCK_COLS) {
-          const uint i = q0 + tid;
-          doc_q_tile[tid] = i < len_q ? docs_q[pc.docs_q_offset + b * params.docs_q_stride_b + start_q + i] : INT_MIN;
-        }
-        if (tid == 0u) {
-          doc_range[2] = INT_MAX;
-          doc_range[3] = INT_MIN;
-        }
-        barrier();
-        if (tid < BLOCK_COLS && q0 + tid < len_q) {
-          atomicMin(doc_range[2], doc_q_tile[tid]);
-          atomicMax(doc_range[3], doc_q_tile[tid]);
-        }
-        barrier();
-        if (doc_range[3] < doc_range[0] || doc_range[2] > doc_range[1]) continue;  // uniform: no shared document
-      }
-      if (!prefetch) fetch_step(b, h, q0, seq);
+    const uint q0 = t * BLOCK_COLS;
+    barrier();  // the previous tile is no longer read
+    if (DOCUMENTS != 0u) {
       if (tid < BLOCK_COLS) {
-        lse2_sh[tid] = lse2_reg;
-        delta_sh[tid] = delta_reg;
+        const uint i = q0 + tid;
+        doc_q_tile[tid] = i < len_q ? docs_q[pc.docs_q_offset + b * params.docs_q_stride_b + start_q + i] : INT_MIN;
       }
-      stage_tile();
+      if (tid == 0u) {
+        doc_range[2] = INT_MAX;
+        doc_range[3] = INT_MIN;
+      }
       barrier();
-      if (prefetch && step + 1u < steps) {
-        const uint g_next = (step + 1u) / tiles;
-        fetch_step(b, kv_h * group + g_next, (tile_begin + (step + 1u) % tiles) * BLOCK_COLS, seq);
+      if (tid < BLOCK_COLS && q0 + tid < len_q) {
+        atomicMin(doc_range[2], doc_q_tile[tid]);
+        atomicMax(doc_range[3], doc_q_tile[tid]);
       }
-      // Whether the mask can hide a pair of this subgroup's keys and this tile's queries: keys
-      // past len_k or past the first query's causal diagonal, queries past len_q (lse2 = -inf),
-      // windows, documents. Otherwise every pair is visible and every query's lse2 finite.
-      bool edge = w0 + 16u > len_k || q0 + BLOCK_COLS > len_q || WINDOW != 0u || DOCUMENTS != 0u;
-      if (CAUSAL != 0u) edge = edge || int(w0) + 15 > int(q0) + shift;
+      barrier();
+      if (doc_range[3] < doc_range[0] || doc_range[2] > doc_range[1]) continue;  // uniform: no shared document
+    }
+    if (!prefetch) fetch_step(b, h, q0, seq);
+    if (tid < BLOCK_COLS) {
+      lse2_sh[tid] = lse2_reg;
+      delta_sh[tid] = delta_reg;
+    }
+    stage_tile();
+    barrier();
+    if (prefetch && step + 1u < steps) {
+      const uint g_next = (step + 1u) / tiles;
+      fetch_step(b, kv_h * group + g_next, (tile_begin + (step + 1u) % tiles) * BLOCK_COLS, seq);
+    }
+    // Whether the mask can hide a pair of this subgroup's keys and this tile's queries: keys
+    // past len_k or past the first query's causal diagonal, queries past len_q (lse2 = -inf),
+    // windows, documents. Otherwise every pair is visible and every query's lse2 finite.
+    bool needs_mask = w0 + 16u > len_k || q0 + BLOCK_COLS > len_q || WINDOW != 0u || DOCUMENTS != 0u;
+    if (CAUSAL != 0u) needs_mask = needs_mask || int(w0) + 15 > int(q0) + shift;
 
-      [[unroll]] for (uint n = 0u; n < BC16; ++n) {
-        ACC_MAT st = ACC_MAT(0.0);
-        ACC_MAT dpt = ACC_MAT(0.0);
-        [[unroll]] for (uint d = 0u; d < DK16; ++d) {
-          A_MAT qt;  // Q_n^T block (dims 16d.., queries 16n..): Q rows read column-major
-          coopMatLoadNV(qt, tile_dk_sh, (16u * n) * KROW + 4u * d, KROW, true);
-          st = coopMatMulAddNV(k_frag[d], qt, st);
+    [[unroll]] for (uint n = 0u; n < BC16; ++n) {
+      ACC_MAT st = ACC_MAT(0.0);
+      ACC_MAT dpt = ACC_MAT(0.0);
+      [[unroll]] for (uint d = 0u; d < DK16; ++d) {
+        A_MAT qt;  // Q_n^T block (dims 16d.., queries 16n..): Q rows read column-major
+        coopMatLoadNV(qt, tile_qk_sh, (16u * n) * KROW + 4u * d, KROW, true);
+        st = coopMatMulAddNV(k_frag[d], qt, st);
+      }
+      [[unroll]] for (uint d = 0u; d < DV16; ++d) {
+        A_MAT dot_blk;
+        coopMatLoadNV(dot_blk, tile_vdo_sh, (16u * n) * VROW + 4u * d, VROW, true);
+        dpt = coopMatMulAddNV(v_frag[d], dot_blk, dpt);
+      }
+      if (!needs_mask && PLAIN_SCORES) {
+        [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
+          const uint ii = 16u * n + col_e[e];
+          const float p = exp2(params.scale_log2 * st[e] - lse2_sh[ii]);
+          st[e] = p;
+          dpt[e] = p * (dpt[e] - delta_sh[ii]);
         }
-        [[unroll]] for (uint d = 0u; d < DV16; ++d) {
-          A_MAT dot_blk;
-          coopMatLoadNV(dot_blk, tile_dv_sh, (16u * n) * VROW + 4u * d, VROW, true);
-          dpt = coopMatMulAddNV(v_frag[d], dot_blk, dpt);
-        }
-        if (!edge && PLAIN_SCORES) {
-          [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
-            const uint ii = 16u * n + col_e[e];
-            const float p = exp2(params.scale_log2 * st[e] - lse2_sh[ii]);
-            st[e] = p;
-            dpt[e] = p * (dpt[e] - delta_sh[ii]);
+      } else {
+        [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
+          const uint ii = 16u * n + col_e[e];
+          const int i = int(q0 + ii);
+          const int diag = i + shift;
+          const int j = key_e[e];
+          const float lse2 = lse2_sh[ii];
+          float p = 0.0;
+          float ds = 0.0;
+          if (lse2 != NEG_INF && mask_allows(diag, j, int(len_k), win_left, win_right) &&
+              (DOCUMENTS == 0u || doc_q_tile[ii] == doc_e[e])) {
+            float dsoftcap;
+            const float sm = modified_score(params.scale_log2 * st[e], j - diag, slope_log2, table_row,
+                                            bias_head + uint(i) * pc.bias_stride_q + uint(j), dsoftcap);
+            p = exp2(sm - lse2);
+            ds = p * (dpt[e] - delta_sh[ii]) * dsoftcap;
           }
-        } else {
-          [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
-            const uint ii = 16u * n + col_e[e];
-            const int i = int(q0 + ii);
-            const int diag = i + shift;
-            const int j = key_e[e];
-            const float lse2 = lse2_sh[ii];
-            float p = 0.0;
-            float ds = 0.0;
-            if (lse2 != NEG_INF && mask_allows(diag, j, int(len_k), win_left, win_right) &&
-                (DOCUMENTS == 0u || doc_q_tile[ii] == doc_e[e])) {
-              float dsoftcap;
-              const float sm = modified_score(params.scale_log2 * st[e], j - diag, slope_log2, table_row,
-                                              bias_head + uint(i) * pc.bias_stride_q + uint(j), dsoftcap);
-              p = exp2(sm - lse2);
-              ds = p * (dpt[e] - delta_sh[ii]) * dsoftcap;
-            }
-            st[e] = p;
-            dpt[e] = ds;
-          }
+          st[e] = p;
+          dpt[e] = ds;
         }
-        const A_MAT p16 = A_MAT(st);
-        const A_MAT ds16 = A_MAT(dpt);
-        [[unroll]] for (uint d = 0u; d < DV16; ++d) {
-          A_MAT dob;  // dO_n block (queries 16n.., dims 16d..)
-          coopMatLoadNV(dob, tile_dv_sh, (16u * n) * VROW + 4u * d, VROW, false);
-          dv_frag[d] = coopMatMulAddNV(p16, dob, dv_frag[d]);
-        }
-        [[unroll]] for (uint d = 0u; d < DK16; ++d) {
-          A_MAT qb;
-          coopMatLoadNV(qb, tile_dk_sh, (16u * n) * KROW + 4u * d, KROW, false);
-          dk_frag[d] = coopMatMulAddNV(ds16, qb, dk_frag[d]);
-        }
+      }
+      const A_MAT p16 = A_MAT(st);
+      const A_MAT ds16 = A_MAT(dpt);
+      [[unroll]] for (uint d = 0u; d < DV16; ++d) {
+        A_MAT dob;  // dO_n block (queries 16n.., dims 16d..)
+        coopMatLoadNV(dob, tile_vdo_sh, (16u * n) * VROW + 4u * d, VROW, false);
+        dv_frag[d] = coopMatMulAddNV(p16, dob, dv_frag[d]);
+      }
+      [[unroll]] for (uint d = 0u; d < DK16; ++d) {
+        A_MAT qb;
+        coopMatLoadNV(qb, tile_qk_sh, (16u * n) * KROW + 4u * d, KROW, false);
+        dk_frag[d] = coopMatMulAddNV(ds16, qb, dk_frag[d]);
       }
     }
   }

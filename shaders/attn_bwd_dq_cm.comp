@@ -32,7 +32,7 @@ layout(push_constant) uniform BwdPush {
 
 layout(local_size_x_id = 16) in;  // WORKGROUP_SIZE = 2 * BLOCK_ROWS
 
-// The K / V tile is tile_dk_sh / tile_dv_sh (attn_bwd_cm_common.glsl); they stage Q and dO first.
+// The K / V tile is tile_qk_sh / tile_vdo_sh (attn_bwd_cm_common.glsl); they stage Q and dO first.
 shared int doc_k_tile[BLOCK_COLS];
 shared int doc_range[4];  // [min, max] document of this block's queries, then of the key tile
 
@@ -142,23 +142,23 @@ void main() {
     // Whether the mask can hide a pair of this subgroup's rows and this tile's keys: keys past
     // len_k or past the first row's causal diagonal, rows past len_q (lse2 = -inf), windows,
     // documents. Otherwise every pair is visible and every row's lse2 finite.
-    bool edge = kv0 + BLOCK_COLS > len_k || w0 + 16u > len_q || WINDOW != 0u || DOCUMENTS != 0u;
-    if (CAUSAL != 0u) edge = edge || int(kv0 + BLOCK_COLS) - 1 > int(w0) + shift;
+    bool needs_mask = kv0 + BLOCK_COLS > len_k || w0 + 16u > len_q || WINDOW != 0u || DOCUMENTS != 0u;
+    if (CAUSAL != 0u) needs_mask = needs_mask || int(kv0 + BLOCK_COLS) - 1 > int(w0) + shift;
 
     [[unroll]] for (uint n = 0u; n < BC16; ++n) {
       ACC_MAT s = ACC_MAT(0.0);
       ACC_MAT dp = ACC_MAT(0.0);
       [[unroll]] for (uint d = 0u; d < DK16; ++d) {
         A_MAT kt;  // K_n^T block (dims 16d.., keys 16n..): K rows read column-major
-        coopMatLoadNV(kt, tile_dk_sh, (16u * n) * KROW + 4u * d, KROW, true);
+        coopMatLoadNV(kt, tile_qk_sh, (16u * n) * KROW + 4u * d, KROW, true);
         s = coopMatMulAddNV(q_frag[d], kt, s);
       }
       [[unroll]] for (uint d = 0u; d < DV16; ++d) {
         A_MAT vt;
-        coopMatLoadNV(vt, tile_dv_sh, (16u * n) * VROW + 4u * d, VROW, true);
+        coopMatLoadNV(vt, tile_vdo_sh, (16u * n) * VROW + 4u * d, VROW, true);
         dp = coopMatMulAddNV(do_frag[d], vt, dp);
       }
-      if (!edge && PLAIN_SCORES) {
+      if (!needs_mask && PLAIN_SCORES) {
         [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
           s[e] = exp2(params.scale_log2 * s[e] - lse2_e[e]) * (dp[e] - delta_e[e]);
         }
@@ -182,7 +182,7 @@ void main() {
       const A_MAT ds16 = A_MAT(s);
       [[unroll]] for (uint d = 0u; d < DK16; ++d) {
         A_MAT kb;  // K_n block (keys 16n.., dims 16d..)
-        coopMatLoadNV(kb, tile_dk_sh, (16u * n) * KROW + 4u * d, KROW, false);
+        coopMatLoadNV(kb, tile_qk_sh, (16u * n) * KROW + 4u * d, KROW, false);
         dq_frag[d] = coopMatMulAddNV(ds16, kb, dq_frag[d]);
       }
     }

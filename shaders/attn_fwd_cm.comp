@@ -24,9 +24,10 @@
 // g + 8 of its quad, so each lane keeps m and l of those two rows ("slots") and row max and sum
 // take two quad shuffles.
 //
-// The host picks this kernel only for fp16 storage with Dk, Dv multiples of 16, subgroups of 32,
-// the mma accumulator layout and a shared-memory budget that fits (fwd_variant.cpp); anything else
-// runs attn_fwd.comp and the variant name says _scalar.
+// The host (fwd_variant.cpp) picks this kernel only for fp16 storage with Dk, Dv multiples of 16
+// and a shared-memory budget that fits, on a device with DeviceInfo::coopmat (32-lane subgroups,
+// and the accumulator layout the context's probe confirmed: engine/coopmat_layout.cpp); anything
+// else runs attn_fwd.comp and the variant name says _scalar.
 
 #include "attn_fwd_bindings.glsl"
 #include "attn_cm_layout.glsl"
@@ -85,7 +86,8 @@ uvec4 v_reg[V_PER_INV];
 
 // Where a K or V row lives: `seq` its first element (sequence start, head), `stride` between rows;
 // `wide` when every row starts on a 16-byte boundary of the binding (then each chunk is one
-// 16-byte load from `*_chunks`; otherwise two load4_f16).
+// 16-byte load from `*_chunks`; otherwise two load4_f16). The binding itself starts at a multiple
+// of minStorageBufferOffsetAlignment (16 on NVIDIA); the values are right for any alignment.
 struct RowSource {
   uint seq;
   uint stride;
@@ -222,8 +224,8 @@ void main() {
     for (uint e = tid; e < BLOCK_K * (HEAD_DIM / 4u); e += WORKGROUP_SIZE) {
       const uint r = e / (HEAD_DIM / 4u);
       const uint c = e % (HEAD_DIM / 4u);
-      const uint qi = i0 + r0 + r;
-      k_sh[r * KROW + c] = qi < len_q ? load4_f16(q_even, q_seq + qi * pc.q_stride_s, 4u * c, 0u) : uvec2(0u);
+      const uint q_row = i0 + r0 + r;
+      k_sh[r * KROW + c] = q_row < len_q ? load4_f16(q_even, q_seq + q_row * pc.q_stride_s, 4u * c, 0u) : uvec2(0u);
     }
     barrier();
     if (16u * warp >= r0 && 16u * warp < r0 + BLOCK_K) {
@@ -284,11 +286,12 @@ void main() {
 
     // Softmax in registers: element e of s_frag[n] is (row g + 8 acc_hi(e), key 16n + acc_col).
     // Per-element work is kept to scale, max, exp2 and sum: the mask and score_mod run only where
-    // needed (`edge`: the mask can hide an element of this subgroup's 16 x BLOCK_K block: keys
-    // past len_k, rows past len_q, keys past the first row's causal diagonal, windows, documents).
-    bool edge = kv0 + BLOCK_K > len_k || w0 + 16u > len_q || WINDOW != 0u || DOCUMENTS != 0u;
-    if (CAUSAL != 0u) edge = edge || int(kv0 + BLOCK_K) - 1 > int(w0) + shift;
-    if (edge || !PLAIN_SCORES) {
+    // needed (`needs_mask`: the mask may hide an element of this subgroup's 16 x BLOCK_K block:
+    // keys past len_k, rows past len_q, keys past the first row's causal diagonal, any window,
+    // any document ids).
+    bool needs_mask = kv0 + BLOCK_K > len_k || w0 + 16u > len_q || WINDOW != 0u || DOCUMENTS != 0u;
+    if (CAUSAL != 0u) needs_mask = needs_mask || int(kv0 + BLOCK_K) - 1 > int(w0) + shift;
+    if (needs_mask || !PLAIN_SCORES) {
       [[unroll]] for (uint n = 0u; n < BK16; ++n) {
         [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
           const uint sl = acc_hi(e) ? 1u : 0u;

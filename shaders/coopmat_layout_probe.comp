@@ -9,6 +9,8 @@
 // cells[8 l .. 8 l + 7] and its element count to counts[l]. engine/coopmat_layout.cpp compares
 // the result with the layout the coopmat kernels are written for.
 
+// One workgroup of 32 invocations, which the host runs only where subgroups have 32 lanes: the
+// workgroup is one subgroup, so the local invocation index is the lane.
 layout(local_size_x = 32) in;
 
 layout(set = 0, binding = 0) writeonly buffer Probe {

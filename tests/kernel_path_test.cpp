@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "coopmat_layout.hpp"
+#include "fwd_variant.hpp"
 #include "support/attention_case.hpp"
 #include "support/backward_case.hpp"
 #include "support/vk_test.hpp"
@@ -198,6 +199,14 @@ INSTANTIATE_TEST_SUITE_P(Forced, KernelPathTiles, ::testing::Values("16", "32", 
 // The coopmat kernels index accumulators by NVIDIA's mma layout; a context takes the coopmat path
 // only after its probe dispatch read back exactly that layout. The comparison itself runs here
 // on any device; the probe runs wherever DeviceInfo::coopmat could be set (the H100).
+TEST(CoopmatPrefetch, ChunksPerInvocationRoundUpPerTensor) {
+  EXPECT_EQ(cm_prefetch_chunks(64, 64, 64, 128), 8u);     // auto: 64 keys at D = 64
+  EXPECT_EQ(cm_prefetch_chunks(64, 128, 128, 128), 16u);  // too many: D = 128 takes 32 keys
+  EXPECT_EQ(cm_prefetch_chunks(32, 128, 128, 128), 8u);
+  EXPECT_EQ(cm_prefetch_chunks(32, 144, 128, 128), 9u);  // 5 chunks of K (4.5 rounded up) + 4 of V
+  EXPECT_EQ(cm_prefetch_chunks(16, 256, 256, 128), 8u);
+}
+
 TEST(CoopmatLayout, ComparisonNamesTheFirstDifference) {
   std::vector<float> cells(256);
   std::vector<float> counts(32, 8.0f);
@@ -221,8 +230,22 @@ TEST(CoopmatLayout, ComparisonNamesTheFirstDifference) {
   EXPECT_NE(compare_with_mma_layout(cells, short_lane).find("lane 31 holds"), std::string::npos);
 }
 
+// On an NVIDIA device that lists the extension the probe must pass: a driver whose layout changed
+// fails here instead of the rest of the suite quietly running the scalar kernels.
 TEST_F(KernelPathTest, CoopmatNeedsTheProbedLayout) {
-  if (!ctx().info().coopmat) GTEST_SKIP() << "no usable VK_NV_cooperative_matrix here (lavapipe): nothing to probe";
+  std::uint32_t n = 0;
+  vkEnumerateDeviceExtensionProperties(ctx().physical_device(), nullptr, &n, nullptr);
+  std::vector<VkExtensionProperties> exts(n);
+  vkEnumerateDeviceExtensionProperties(ctx().physical_device(), nullptr, &n, exts.data());
+  const bool listed = std::any_of(exts.begin(), exts.end(), [](const VkExtensionProperties& e) {
+    return std::string(e.extensionName) == VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
+  });
+  if (!listed) GTEST_SKIP() << "the device does not list VK_NV_cooperative_matrix (lavapipe): nothing to probe";
+  constexpr std::uint32_t kNvidia = 0x10DE;
+  if (ctx().info().vendor_id == kNvidia) {
+    ASSERT_TRUE(ctx().info().coopmat) << "an NVIDIA device with the extension should take the coopmat path";
+  }
+  if (!ctx().info().coopmat) GTEST_SKIP() << "the extension is listed, but not usable here";
   Result<std::string> diff = probe_coopmat_layout(ctx());
   ASSERT_TRUE(diff.is_ok()) << diff.status().to_string();
   EXPECT_EQ(diff.value(), "");

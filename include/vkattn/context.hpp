@@ -85,7 +85,7 @@ struct DeviceInfo {
   std::uint32_t subgroup_size = 0;  // VkPhysicalDeviceSubgroupProperties::subgroupSize
   // VK_NV_cooperative_matrix enabled with a subgroup-scope fp16 x fp16 -> fp32 16x16x16 shape,
   // shaderFloat16, vulkanMemoryModel (+ device scope), 32-lane subgroups with shuffles in
-  // compute, and the accumulator layout the kernels index by (NVIDIA's mma layout, checked at
+  // compute, and the accumulator layout the kernels index by (the one NVIDIA's driver uses, checked at
   // creation by one probe dispatch): what KernelPath::kCoopmat needs.
   bool coopmat = false;
   // ContextOptions::capture_pipeline_statistics was asked for and the device can give them.

@@ -9,8 +9,10 @@
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "bwd_variant.hpp"
 #include "coopmat_layout.hpp"
 #include "fwd_variant.hpp"
 #include "support/attention_case.hpp"
@@ -205,6 +207,29 @@ TEST(CoopmatPrefetch, ChunksPerInvocationRoundUpPerTensor) {
   EXPECT_EQ(cm_prefetch_chunks(32, 128, 128, 128), 8u);
   EXPECT_EQ(cm_prefetch_chunks(32, 144, 128, 128), 9u);  // 5 chunks of K (4.5 rounded up) + 4 of V
   EXPECT_EQ(cm_prefetch_chunks(16, 256, 256, 128), 8u);
+}
+
+// The coopmat tiles come from the device's shared memory and the prefetch-register bound, not
+// from constants for one device: an H100's limits and a smaller budget, checked on any host.
+TEST(CoopmatTiles, ChosenFromSharedMemoryAndPrefetchRegisters) {
+  DeviceInfo info;
+  info.coopmat = true;
+  info.subgroup_size = 32;
+  info.max_workgroup_invocations = 1024;
+  info.max_shared_memory = 49152;  // the H100's maxComputeSharedMemorySize
+  const auto tiles = [&](std::int64_t d) {
+    FwdProblem p;
+    p.desc.dtype = DType::kF16;
+    p.desc.head_dim = d;
+    p.head_dim_v = d;
+    p.coopmat = true;
+    return std::pair{choose_fwd_variant(p, info).block_k, choose_bwd_variant(p, info, true).block_cols};
+  };
+  EXPECT_EQ(tiles(64), (std::pair{64u, 64u}));
+  EXPECT_EQ(tiles(128), (std::pair{32u, 32u}));  // shared memory would allow 64; the registers do not
+  EXPECT_EQ(tiles(256).first, 16u);
+  info.max_shared_memory = 16384;  // 64-key tiles at D = 64 need 23,824 bytes
+  EXPECT_EQ(tiles(64), (std::pair{32u, 32u}));
 }
 
 TEST(CoopmatLayout, ComparisonNamesTheFirstDifference) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <initializer_list>
 #include <string>
 
 #include "vk_util.hpp"
@@ -25,7 +26,8 @@ const char* to_string(KernelPath p) {
 
 namespace {
 constexpr std::uint32_t kBlockQ = 64;
-constexpr std::uint32_t kCmBlockQ = 64;  // coopmat: four 32-lane subgroups of 16 rows
+constexpr std::uint32_t kCmBlockQ = 64;         // coopmat default: one 16-row fragment per subgroup
+constexpr std::uint32_t kCmInvocations = 128;    // coopmat: four 32-lane subgroups
 constexpr std::uint32_t kMaxBlockK = 64;
 constexpr std::uint32_t kKeyStep = 2;
 constexpr std::int64_t kMaxHeadDim = 256;
@@ -251,7 +253,7 @@ Result<FwdProblem> resolve_problem(const AttentionDesc& d, const DeviceInfo& inf
   Result<std::uint32_t> forced_bk = cm_block_k_override();  // checked on every device, used on the coopmat path
   if (!forced_bk) return forced_bk.status();
   if (p.coopmat && forced_bk.value() != 0) {
-    const std::uint32_t bytes = cm_shared_bytes(kCmBlockQ, forced_bk.value(), static_cast<std::uint32_t>(d.head_dim),
+    const std::uint32_t bytes = cm_shared_bytes(forced_bk.value(), static_cast<std::uint32_t>(d.head_dim),
                                                 static_cast<std::uint32_t>(p.head_dim_v));
     if (bytes > info.max_shared_memory) {
       return unsupported(
@@ -260,6 +262,9 @@ Result<FwdProblem> resolve_problem(const AttentionDesc& d, const DeviceInfo& inf
     }
     p.cm_block_k = forced_bk.value();
   }
+  Result<std::uint32_t> forced_bq = cm_block_q_override();
+  if (!forced_bq) return forced_bq.status();
+  if (p.coopmat) p.cm_block_q = forced_bq.value();
 
   const FwdSpecConstants spec = choose_fwd_variant(p, info);
   if (spec.block_k < spec.key_step) {
@@ -287,20 +292,38 @@ Result<FwdProblem> resolve_problem(const AttentionDesc& d, const DeviceInfo& inf
   return p;
 }
 
-std::uint32_t cm_shared_bytes(std::uint32_t block_q, std::uint32_t block_k, std::uint32_t dk, std::uint32_t dv) {
+std::uint32_t cm_shared_bytes(std::uint32_t block_k, std::uint32_t dk, std::uint32_t dv) {
   return block_k * (dk / 4 + 2) * 8 + block_k * (dv / 4 + 2) * 8  // k_sh, v_sh
-         + block_q * 20 * 4                                       // o_sh
+         + (kCmInvocations / 32) * 16 * 20 * 4                    // o_sh: 16 x 20 floats per subgroup
          + block_k * 4 + 16;                                      // doc_k_tile, doc_range
 }
 
-Result<std::uint32_t> cm_block_k_override() {
-  const char* env = std::getenv("VKATTN_CM_BLOCK_K");
+namespace {
+// A tuning override from the environment: 0 when unset, one of `allowed` otherwise.
+Result<std::uint32_t> tile_override(const char* var, std::initializer_list<std::uint32_t> allowed) {
+  const char* env = std::getenv(var);
   if (env == nullptr || *env == '\0') return std::uint32_t{0};
   const std::string text(env);
-  if (text != "16" && text != "32" && text != "64") {
-    return Status(ErrorCode::kInvalidArgument, "VKATTN_CM_BLOCK_K = \"" + text + "\" is not 16, 32 or 64");
+  std::string list;
+  for (std::uint32_t v : allowed) {
+    if (text == std::to_string(v)) return v;
+    list += (list.empty() ? "" : v == *(allowed.end() - 1) ? " or " : ", ") + std::to_string(v);
   }
-  return static_cast<std::uint32_t>(std::stoul(text));
+  return Status(ErrorCode::kInvalidArgument, std::string(var) + " = \"" + text + "\" is not " + list);
+}
+}  // namespace
+
+Result<std::uint32_t> cm_block_k_override() { return tile_override("VKATTN_CM_BLOCK_K", {16, 32, 64}); }
+
+Result<std::uint32_t> cm_block_q_override() { return tile_override("VKATTN_CM_BLOCK_Q", {64, 128}); }
+
+std::uint32_t cm_fwd_fragment_registers(std::uint32_t block_q, std::uint32_t block_k, std::uint32_t dk,
+                                        std::uint32_t dv) {
+  const std::uint32_t rf = block_q / (16 * (kCmInvocations / 32));  // row fragments per subgroup
+  return rf * (dv / 16) * 8                                          // O accumulators
+         + rf * (dk / 16) * 4                                        // Q operands
+         + rf * (block_k / 16) * 8                                   // S accumulators
+         + 4 * cm_prefetch_chunks(block_k, dk, dv, kCmInvocations);  // next K/V tile
 }
 
 std::uint32_t cm_prefetch_chunks(std::uint32_t rows, std::uint32_t dk, std::uint32_t dv, std::uint32_t invocations) {
@@ -317,11 +340,11 @@ std::string coopmat_blocker(const FwdProblem& p, const DeviceInfo& info) {
   if (p.desc.dtype != DType::kF16) return std::string("desc.dtype = ") + to_string(p.desc.dtype) + " (needs f16)";
   if (p.desc.head_dim % 16 != 0) return "desc.head_dim = " + n(p.desc.head_dim) + " (needs a multiple of 16)";
   if (p.head_dim_v % 16 != 0) return "head_dim_v = " + n(p.head_dim_v) + " (needs a multiple of 16)";
-  if (info.max_workgroup_invocations < 128) return "maxComputeWorkGroupInvocations < 128";
+  if (info.max_workgroup_invocations < kCmInvocations) return "maxComputeWorkGroupInvocations < 128";
   const auto dk = static_cast<std::uint32_t>(p.desc.head_dim);
   const auto dv = static_cast<std::uint32_t>(p.head_dim_v);
-  if (cm_shared_bytes(kCmBlockQ, 16, dk, dv) > info.max_shared_memory) {
-    return "head dims " + n(dk) + "/" + n(dv) + " need " + n(cm_shared_bytes(kCmBlockQ, 16, dk, dv)) +
+  if (cm_shared_bytes(16, dk, dv) > info.max_shared_memory) {
+    return "head dims " + n(dk) + "/" + n(dv) + " need " + n(cm_shared_bytes(16, dk, dv)) +
            " bytes of shared memory, more than maxComputeSharedMemorySize = " + n(info.max_shared_memory);
   }
   return "";
@@ -330,16 +353,33 @@ std::string coopmat_blocker(const FwdProblem& p, const DeviceInfo& info) {
 FwdSpecConstants choose_fwd_variant(const FwdProblem& p, const DeviceInfo& info) {
   FwdSpecConstants spec = feature_spec(p.desc);
   if (p.coopmat) {
-    spec.block_q = kCmBlockQ;
-    spec.workgroup_size = 2 * spec.block_q;  // one 32-lane subgroup per 16 rows
-    spec.key_step = 1;                       // unused by attn_fwd_cm.comp
-    const auto fits = [&](std::uint32_t bk) {
-      return cm_shared_bytes(spec.block_q, bk, spec.head_dim, spec.head_dim_v) <= info.max_shared_memory &&
-             cm_prefetch_chunks(bk, spec.head_dim, spec.head_dim_v, spec.workgroup_size) <= kCmPrefetchChunks;
+    spec.workgroup_size = kCmInvocations;  // subgroup w owns rows 16 RF w .., RF = block_q / 64 fragments
+    spec.key_step = 1;                     // unused by attn_fwd_cm.comp
+    const auto shared_fits = [&](std::uint32_t bk) {
+      return cm_shared_bytes(bk, spec.head_dim, spec.head_dim_v) <= info.max_shared_memory;
     };
-    std::uint32_t bk = 64;
-    while (bk > 16 && !fits(bk)) bk /= 2;
-    spec.block_k = p.cm_block_k != 0 ? p.cm_block_k : bk;  // VKATTN_CM_BLOCK_K, checked by resolve_problem
+    // Two row fragments first (each K/V fragment read feeds two products), then one; larger key
+    // tiles first; the first within the fragment-register budget. None fits (Dk or Dv > 128):
+    // the fewest registers, one fragment and 16 keys (coopmat_blocker checked its shared memory).
+    std::uint32_t bq = 0;
+    std::uint32_t bk = 0;
+    for (std::uint32_t rf : {2u, 1u}) {
+      const std::uint32_t q = p.cm_block_q != 0 ? p.cm_block_q : 64 * rf;
+      for (std::uint32_t k : {64u, 32u, 16u}) {
+        if (p.cm_block_k != 0 && k != p.cm_block_k) continue;
+        if (bk == 0 && shared_fits(k) &&
+            cm_fwd_fragment_registers(q, k, spec.head_dim, spec.head_dim_v) <= kCmFragmentRegisters) {
+          bq = q;
+          bk = k;
+        }
+      }
+    }
+    if (bk == 0) {
+      bq = p.cm_block_q != 0 ? p.cm_block_q : kCmBlockQ;
+      bk = p.cm_block_k != 0 ? p.cm_block_k : 16;  // VKATTN_CM_BLOCK_K, checked by resolve_problem
+    }
+    spec.block_q = bq;
+    spec.block_k = bk;
     return spec;
   }
   spec.block_q = std::min<std::uint32_t>(kBlockQ, info.max_workgroup_invocations);

@@ -22,6 +22,7 @@ struct FwdProblem {
   SeqMode seq_mode = SeqMode::kDense;
   bool coopmat = false;          // the path chosen: attn_fwd_cm.comp (true) or attn_fwd.comp
   std::uint32_t cm_block_k = 0;  // coopmat: the key tile VKATTN_CM_BLOCK_K forces (0: chosen)
+  std::uint32_t cm_block_q = 0;  // coopmat: the query tile VKATTN_CM_BLOCK_Q forces (0: chosen)
 };
 
 // desc.path, or for kAuto the env override VKATTN_PATH (auto, scalar or coopmat); a bad env
@@ -40,27 +41,45 @@ Result<FwdProblem> resolve_problem(const AttentionDesc& desc, const DeviceInfo& 
 // device: 0 when unset; kInvalidArgument naming the value otherwise.
 Result<std::uint32_t> cm_block_k_override();
 
+// VKATTN_CM_BLOCK_Q (64 or 128) forces the coopmat forward's query tile: 16 or 32 rows (one or
+// two row fragments) per subgroup. 0 when unset; kInvalidArgument naming the value otherwise.
+Result<std::uint32_t> cm_block_q_override();
+
 // Coopmat kernels keep the next streamed tile (K/V in the forward, Q/dO or K/V in the backward)
 // in registers while the current one computes: tile rows x (Dk + Dv) halves over the workgroup.
 // Past 8 16-byte chunks (32 registers) per invocation the kernels hit the 255-register ceiling at
 // Dk = Dv = 128 (measured on the H100: the forward with 64-key tiles ran 81 TFLOP/s at 255
-// registers, with 32-key tiles 91), so the automatic tiles stay within this.
+// registers, with 32-key tiles 91), so the backward's automatic tiles stay within this (the
+// forward counts all its fragments: kCmFragmentRegisters).
 constexpr std::uint32_t kCmPrefetchChunks = 8;
 
 // 16-byte chunks per invocation that hold `rows` rows of Dk and Dv halves (K and V, or Q and dO)
 // spread over `invocations`, each tensor rounded up as the kernels hold them.
 std::uint32_t cm_prefetch_chunks(std::uint32_t rows, std::uint32_t dk, std::uint32_t dv, std::uint32_t invocations);
 
+// 32-bit registers per invocation that attn_fwd_cm.comp holds in fragments for these tiles
+// (four subgroups): O and S accumulators (8 per 16 x 16 fp32 fragment), Q operands (4 per 16 x 16
+// fp16 fragment) for each of its block_q / 64 row fragments, and the prefetched K/V tile.
+std::uint32_t cm_fwd_fragment_registers(std::uint32_t block_q, std::uint32_t block_k, std::uint32_t dk,
+                                        std::uint32_t dv);
+
+// The coopmat forward's budget for cm_fwd_fragment_registers. Measured on the H100 (driver's
+// register counts, TFLOP/s at (4, 16, 4096, D)): 144 gave 231-244 registers (D = 64 with 128 x 32
+// tiles, 133 TFLOP/s, 1.23x the 64 x 64 tiles; D = 128 with 64 x 32); 192 hit the 255 ceiling
+// (D = 128 with 64 x 64 tiles ran 81 against 91 for 64 x 32).
+constexpr std::uint32_t kCmFragmentRegisters = 160;
+
 // Spec constants for a resolved problem. Scalar path: BLOCK_K is the largest power of two
-// <= min(64, BLOCK_Q) whose fp32 K and V tiles fit maxComputeSharedMemorySize. Coopmat path:
-// BLOCK_Q = 64 (four 32-lane subgroups), BLOCK_K the largest of 64, 32, 16 whose shared memory
-// (cm_shared_bytes) fits and whose prefetched K/V tile is at most kCmPrefetchChunks per invocation
-// (cm_prefetch_chunks: 64 keys at Dk = Dv = 64, 32 at 128, 16 at 256), unless VKATTN_CM_BLOCK_K
-// forces one.
+// <= min(64, BLOCK_Q) whose fp32 K and V tiles fit maxComputeSharedMemorySize. Coopmat path (four
+// 32-lane subgroups): the first of BLOCK_Q = 128 (two 16-row fragments per subgroup), then 64, and
+// BLOCK_K = 64, 32, 16 whose shared memory (cm_shared_bytes) fits and whose fragments stay within
+// kCmFragmentRegisters (128 x 32 at Dk = Dv = 64, 64 x 32 at 128); beyond that (Dk or Dv > 128)
+// the fewest registers, 64 x 16. VKATTN_CM_BLOCK_Q and VKATTN_CM_BLOCK_K
+// force either.
 FwdSpecConstants choose_fwd_variant(const FwdProblem& p, const DeviceInfo& info);
 
 // Shared memory of attn_fwd_cm.comp for these tiles and head dims (its shared arrays).
-std::uint32_t cm_shared_bytes(std::uint32_t block_q, std::uint32_t block_k, std::uint32_t dk, std::uint32_t dv);
+std::uint32_t cm_shared_bytes(std::uint32_t block_k, std::uint32_t dk, std::uint32_t dv);
 
 // "attn_fwd_<feature_name>_bq64_bk64_ks2_lse_scalar" (or _coopmat): every spec constant and the
 // path appear, so equal names mean equal pipelines.

@@ -12,17 +12,18 @@
 // fp16 operands, fp32 accumulation. Same math, bindings and specialization constants as
 // attn_fwd.comp (its header states the recurrence); only the two products change hands.
 //
-// One workgroup = BLOCK_Q query rows of one (b, h); subgroup w (of BLOCK_Q / 16, 32 lanes each)
-// owns rows 16w .. 16w + 15. Per K/V tile of BLOCK_K keys, staged in shared memory as fp16
-// (fetched into registers one tile ahead):
-//   S_w   = Q_w K^T               16 x BLOCK_K, fp32 accumulators (coopMatMulAddNV over Dk / 16)
+// One workgroup = BLOCK_Q query rows of one (b, h); subgroup w (of WORKGROUP_SIZE / 32, 32 lanes
+// each) owns RF = 1 or 2 fragments of 16 rows, rows 16 RF w .. 16 RF (w + 1) - 1. Per K/V tile of
+// BLOCK_K keys, staged in shared memory as fp16 (fetched into registers one tile ahead):
+//   S_w   = Q_w K^T               16 RF x BLOCK_K, fp32 accumulators (coopMatMulAddNV over Dk / 16)
 //   s = score_mod(scale_log2 * S), masked keys -inf; m_new = max(m, rowmax s);
 //   P = 2^(s - m_new); alpha = 2^(m - m_new); l = alpha l + rowsum P
 //   O_w   = diag(alpha) O_w + P_w V   (P as fp16; coopMatMulAddNV over BLOCK_K / 16)
-// O_w stays in registers as Dv / 16 accumulator fragments. The softmax runs on the S fragments in
-// registers: by the accumulator layout (attn_cm_layout.glsl) a lane's elements lie in rows g and
-// g + 8 of its quad, so each lane keeps m and l of those two rows ("slots") and row max and sum
-// take two quad shuffles.
+// Each K^T or V fragment read from shared memory feeds RF products. O_w stays in registers as
+// RF x Dv / 16 accumulator fragments. The softmax runs on the S fragments in registers: by the
+// accumulator layout (attn_cm_layout.glsl) a lane's elements of a fragment lie in rows g and g + 8
+// of its quad, so each lane keeps m and l of 2 RF rows ("slots") and row max and sum take two quad
+// shuffles.
 //
 // The host (fwd_variant.cpp) picks this kernel only for fp16 storage with Dk, Dv multiples of 16
 // and a shared-memory budget that fits, on a device with DeviceInfo::coopmat (32-lane subgroups,
@@ -38,7 +39,9 @@ layout(set = 0, binding = 2) readonly buffer VChunks { uvec4 v_chunks[]; };
 
 layout(local_size_x_id = 17) in;
 
-const uint WARPS = BLOCK_Q / 16u;
+const uint WARPS = WORKGROUP_SIZE / 32u;
+const uint RF = BLOCK_Q / (16u * WARPS);  // row fragments (16 rows each) per subgroup: 1 or 2
+const uint SLOTS = 2u * RF;                // rows per lane: g + 8 sl of each fragment
 const uint KROW = HEAD_DIM / 4u + 2u;     // uvec2 (4 halves) per staged K row, padded
 const uint VROW = HEAD_DIM_V / 4u + 2u;   // uvec2 per staged V row, padded
 const uint OROW = 20u;                    // floats per row of a subgroup's 16 x 16 output scratch
@@ -61,7 +64,7 @@ const uint V_PER_INV = (BLOCK_K * V_CH + WORKGROUP_SIZE - 1u) / WORKGROUP_SIZE;
 
 shared uvec2 k_sh[BLOCK_K * KROW];  // also stages Q, BLOCK_K rows at a time, before the loop
 shared uvec2 v_sh[BLOCK_K * VROW];
-shared float o_sh[WARPS * 16u * OROW];  // a subgroup's 16 x 16 block of O on its way out
+shared float o_sh[WARPS * 16u * OROW];  // a subgroup's 16 x 16 blocks of O on their way out
 shared int doc_k_tile[BLOCK_K];
 shared int doc_range[4];
 
@@ -165,7 +168,7 @@ void main() {
   }
   const uint i0 = tile * BLOCK_Q;
   if (SEQ_MODE == SEQ_VARLEN && i0 >= len_q) return;  // uniform
-  const uint w0 = i0 + 16u * warp;  // this subgroup's first row
+  const uint w0 = i0 + 16u * RF * warp;  // this subgroup's first row; fragment r holds rows w0 + 16 r ..
   const int shift = ALIGN_BR != 0u ? int(len_k) - int(len_q) : 0;
   const int win_left = params.window_left;
   const int win_right = params.window_right;
@@ -184,10 +187,12 @@ void main() {
       doc_range[1] = INT_MIN;
     }
     barrier();
-    if (tid < BLOCK_Q && i0 + tid < len_q) {
-      const int doc = docs_q[pc.docs_q_offset + b * params.docs_q_stride_b + start_q + i0 + tid];
-      atomicMin(doc_range[0], doc);
-      atomicMax(doc_range[1], doc);
+    for (uint r = tid; r < BLOCK_Q; r += WORKGROUP_SIZE) {
+      if (i0 + r < len_q) {
+        const int doc = docs_q[pc.docs_q_offset + b * params.docs_q_stride_b + start_q + i0 + r];
+        atomicMin(doc_range[0], doc);
+        atomicMax(doc_range[1], doc);
+      }
     }
     barrier();
   }
@@ -196,17 +201,17 @@ void main() {
   if (ALIBI != 0u) slope_log2 = LOG2E * slopes[pc.slopes_offset + (ALIBI == 2u ? b * params.q_heads : 0u) + h];
   const uint table_row = pc.table_offset + h * params.rel_buckets;
 
-  // Per slot (row g + 8 slot of this lane's quad): the row, its diagonal, bias row, document,
-  // and the running max m (log2 units) and sum l.
-  uint qi[2];
-  bool q_live[2];
-  int q_diag[2];
-  uint q_bias_row[2];
-  int q_doc[2];
-  float q_m[2];
-  float q_l[2];
-  [[unroll]] for (uint s = 0u; s < 2u; ++s) {
-    qi[s] = w0 + (lane >> 2u) + 8u * s;
+  // Per slot s = 2 r + hi (row g + 8 hi of fragment r, for this lane's quad g): the row, its
+  // diagonal, bias row, document, and the running max m (log2 units) and sum l.
+  uint qi[SLOTS];
+  bool q_live[SLOTS];
+  int q_diag[SLOTS];
+  uint q_bias_row[SLOTS];
+  int q_doc[SLOTS];
+  float q_m[SLOTS];
+  float q_l[SLOTS];
+  [[unroll]] for (uint s = 0u; s < SLOTS; ++s) {
+    qi[s] = w0 + 16u * (s >> 1u) + (lane >> 2u) + 8u * (s & 1u);
     q_live[s] = qi[s] < len_q;
     q_diag[s] = int(qi[s]) + shift;
     q_bias_row[s] = pc.bias_offset + b * pc.bias_stride_b + h * pc.bias_stride_h + qi[s] * pc.bias_stride_q;
@@ -215,10 +220,11 @@ void main() {
     q_l[s] = SINKS != 0u && q_live[s] ? 1.0 : 0.0;
   }
 
-  // Q_w as Dk / 16 fragments, staged through k_sh BLOCK_K rows at a time (zeros past len_q).
+  // Q as RF x Dk / 16 fragments (q_frag[r * DK16 + d]), staged through k_sh BLOCK_K rows at a
+  // time (zeros past len_q).
   const uint q_seq = pc.q_offset + b * pc.q_stride_b + h * pc.q_stride_h + start_q * pc.q_stride_s;
   const bool q_even = ((q_seq | pc.q_stride_s) & 1u) == 0u;
-  A_MAT q_frag[DK16];
+  A_MAT q_frag[RF * DK16];
   for (uint r0 = 0u; r0 < BLOCK_Q; r0 += BLOCK_K) {
     barrier();
     for (uint e = tid; e < BLOCK_K * (HEAD_DIM / 4u); e += WORKGROUP_SIZE) {
@@ -228,15 +234,18 @@ void main() {
       k_sh[r * KROW + c] = q_row < len_q ? load4_f16(q_even, q_seq + q_row * pc.q_stride_s, 4u * c, 0u) : uvec2(0u);
     }
     barrier();
-    if (16u * warp >= r0 && 16u * warp < r0 + BLOCK_K) {
-      [[unroll]] for (uint d = 0u; d < DK16; ++d) {
-        coopMatLoadNV(q_frag[d], k_sh, (16u * warp - r0) * KROW + 4u * d, KROW, false);
+    [[unroll]] for (uint r = 0u; r < RF; ++r) {
+      const uint f0 = 16u * (RF * warp + r);  // the fragment's first row in the block
+      if (f0 >= r0 && f0 < r0 + BLOCK_K) {
+        [[unroll]] for (uint d = 0u; d < DK16; ++d) {
+          coopMatLoadNV(q_frag[r * DK16 + d], k_sh, (f0 - r0) * KROW + 4u * d, KROW, false);
+        }
       }
     }
   }
 
-  ACC_MAT o_frag[DV16];
-  [[unroll]] for (uint d = 0u; d < DV16; ++d) o_frag[d] = ACC_MAT(0.0);
+  ACC_MAT o_frag[RF * DV16];
+  [[unroll]] for (uint f = 0u; f < RF * DV16; ++f) o_frag[f] = ACC_MAT(0.0);
 
   const uint k_seq = pc.k_offset + b * pc.k_stride_b + kv_h * pc.k_stride_h + start_k * pc.k_stride_s;
   const uint v_seq = pc.v_offset + b * pc.v_stride_b + kv_h * pc.v_stride_h + start_k * pc.v_stride_s;
@@ -273,56 +282,60 @@ void main() {
     barrier();
     if (prefetch && t + 1u < tile_end) fetch_kv(kv0 + BLOCK_K, len_k, ks, vs);
 
-    // S_w = Q_w K^T, one 16 x 16 block of keys at a time.
-    ACC_MAT s_frag[BK16];
+    // S = Q K^T, one 16 x 16 block of keys at a time; each K^T fragment feeds all RF row
+    // fragments (s_frag[r * BK16 + n]).
+    ACC_MAT s_frag[RF * BK16];
+    [[unroll]] for (uint f = 0u; f < RF * BK16; ++f) s_frag[f] = ACC_MAT(0.0);
     [[unroll]] for (uint n = 0u; n < BK16; ++n) {
-      s_frag[n] = ACC_MAT(0.0);
       [[unroll]] for (uint d = 0u; d < DK16; ++d) {
         A_MAT k_frag;  // K^T block (dims 16d.., keys 16n..): K rows read column-major
         coopMatLoadNV(k_frag, k_sh, (16u * n) * KROW + 4u * d, KROW, true);
-        s_frag[n] = coopMatMulAddNV(q_frag[d], k_frag, s_frag[n]);
+        [[unroll]] for (uint r = 0u; r < RF; ++r) {
+          s_frag[r * BK16 + n] = coopMatMulAddNV(q_frag[r * DK16 + d], k_frag, s_frag[r * BK16 + n]);
+        }
       }
     }
 
-    // Softmax in registers: element e of s_frag[n] is (row g + 8 acc_hi(e), key 16n + acc_col).
-    // Per-element work is kept to scale, max, exp2 and sum: the mask and score_mod run only where
-    // needed (`needs_mask`: the mask may hide an element of this subgroup's 16 x BLOCK_K block:
-    // keys past len_k, rows past len_q, keys past the first row's causal diagonal, any window,
-    // any document ids).
-    bool needs_mask = kv0 + BLOCK_K > len_k || w0 + 16u > len_q || WINDOW != 0u || DOCUMENTS != 0u;
+    // Softmax in registers: element e of s_frag[r * BK16 + n] is (slot 2 r + acc_hi(e), key
+    // 16 n + acc_col). Per-element work is kept to scale, max, exp2 and sum: the mask and score_mod
+    // run only where needed (`needs_mask`: the mask may hide an element of this subgroup's rows x
+    // BLOCK_K block: keys past len_k, rows past len_q, keys past the first row's causal diagonal,
+    // any window, any document ids). (Folding the scale into the exp2's FFMA measured no faster.)
+    bool needs_mask = kv0 + BLOCK_K > len_k || w0 + 16u * RF > len_q || WINDOW != 0u || DOCUMENTS != 0u;
     if (CAUSAL != 0u) needs_mask = needs_mask || int(kv0 + BLOCK_K) - 1 > int(w0) + shift;
     if (needs_mask || !PLAIN_SCORES) {
-      [[unroll]] for (uint n = 0u; n < BK16; ++n) {
+      [[unroll]] for (uint f = 0u; f < RF * BK16; ++f) {
         [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
-          const uint sl = acc_hi(e) ? 1u : 0u;
-          const uint jj = 16u * n + acc_col(lane, e);
+          const uint sl = 2u * (f / BK16) + (acc_hi(e) ? 1u : 0u);
+          const uint jj = 16u * (f % BK16) + acc_col(lane, e);
           const int j = int(kv0 + jj);
           float score = NEG_INF;
           if (q_live[sl] && mask_allows(q_diag[sl], j, int(len_k), win_left, win_right) &&
               (DOCUMENTS == 0u || doc_k_tile[jj] == q_doc[sl])) {
             float unused_dsoftcap;
-            score = modified_score(params.scale_log2 * s_frag[n][e], j - q_diag[sl], slope_log2, table_row,
+            score = modified_score(params.scale_log2 * s_frag[f][e], j - q_diag[sl], slope_log2, table_row,
                                    q_bias_row[sl] + uint(j), unused_dsoftcap);
           }
-          s_frag[n][e] = score;
+          s_frag[f][e] = score;
         }
       }
     } else {
-      [[unroll]] for (uint n = 0u; n < BK16; ++n) {
-        [[unroll]] for (uint e = 0u; e < ELEMS; ++e) s_frag[n][e] *= params.scale_log2;
+      [[unroll]] for (uint f = 0u; f < RF * BK16; ++f) {
+        [[unroll]] for (uint e = 0u; e < ELEMS; ++e) s_frag[f][e] *= params.scale_log2;
       }
     }
-    float m_tile[2] = {NEG_INF, NEG_INF};
-    [[unroll]] for (uint n = 0u; n < BK16; ++n) {
+    float m_tile[SLOTS];
+    [[unroll]] for (uint s = 0u; s < SLOTS; ++s) m_tile[s] = NEG_INF;
+    [[unroll]] for (uint f = 0u; f < RF * BK16; ++f) {
       [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
-        const uint sl = acc_hi(e) ? 1u : 0u;
-        m_tile[sl] = max(m_tile[sl], s_frag[n][e]);
+        const uint sl = 2u * (f / BK16) + (acc_hi(e) ? 1u : 0u);
+        m_tile[sl] = max(m_tile[sl], s_frag[f][e]);
       }
     }
-    float alpha[2];
-    float m_sub[2];  // subtracted before exp2: the new max, or 0 for a row with none (its P is 0)
-    float sum[2] = {0.0, 0.0};
-    [[unroll]] for (uint sl = 0u; sl < 2u; ++sl) {
+    float alpha[SLOTS];
+    float m_sub[SLOTS];  // subtracted before exp2: the new max, or 0 for a row with none (its P is 0)
+    float sum[SLOTS];
+    [[unroll]] for (uint sl = 0u; sl < SLOTS; ++sl) {
       m_tile[sl] = max(m_tile[sl], subgroupShuffleXor(m_tile[sl], 1u));
       m_tile[sl] = max(m_tile[sl], subgroupShuffleXor(m_tile[sl], 2u));
       const float m_new = max(q_m[sl], m_tile[sl]);
@@ -330,61 +343,70 @@ void main() {
       alpha[sl] = m_new != NEG_INF ? exp2(q_m[sl] - m_new) : 1.0;
       m_sub[sl] = m_new != NEG_INF ? m_new : 0.0;
       q_m[sl] = m_new;
+      sum[sl] = 0.0;
     }
-    [[unroll]] for (uint n = 0u; n < BK16; ++n) {
+    [[unroll]] for (uint f = 0u; f < RF * BK16; ++f) {
       [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
-        const uint sl = acc_hi(e) ? 1u : 0u;
-        const float p = exp2(s_frag[n][e] - m_sub[sl]);
-        s_frag[n][e] = p;
+        const uint sl = 2u * (f / BK16) + (acc_hi(e) ? 1u : 0u);
+        const float p = exp2(s_frag[f][e] - m_sub[sl]);
+        s_frag[f][e] = p;
         sum[sl] += p;
       }
     }
-    [[unroll]] for (uint sl = 0u; sl < 2u; ++sl) {
+    bool rescale = false;
+    [[unroll]] for (uint sl = 0u; sl < SLOTS; ++sl) {
       sum[sl] += subgroupShuffleXor(sum[sl], 1u);
       sum[sl] += subgroupShuffleXor(sum[sl], 2u);
       q_l[sl] = alpha[sl] * q_l[sl] + sum[sl];
+      rescale = rescale || alpha[sl] != 1.0;
     }
-    // O_w = diag(alpha) O_w + P_w V (P as fp16 in registers); the rescale is skipped when no
-    // row's max moved.
-    if (!subgroupAll(alpha[0] == 1.0 && alpha[1] == 1.0)) {
-      [[unroll]] for (uint d = 0u; d < DV16; ++d) {
-        [[unroll]] for (uint e = 0u; e < ELEMS; ++e) o_frag[d][e] *= alpha[acc_hi(e) ? 1u : 0u];
+    // O = diag(alpha) O + P V (P as fp16 in registers); the rescale is skipped when no row's max
+    // moved.
+    if (subgroupAny(rescale)) {
+      [[unroll]] for (uint f = 0u; f < RF * DV16; ++f) {
+        [[unroll]] for (uint e = 0u; e < ELEMS; ++e) o_frag[f][e] *= alpha[2u * (f / DV16) + (acc_hi(e) ? 1u : 0u)];
       }
     }
     [[unroll]] for (uint kk = 0u; kk < BK16; ++kk) {
-      const A_MAT p_frag = A_MAT(s_frag[kk]);
+      A_MAT p_frag[RF];
+      [[unroll]] for (uint r = 0u; r < RF; ++r) p_frag[r] = A_MAT(s_frag[r * BK16 + kk]);
       [[unroll]] for (uint d = 0u; d < DV16; ++d) {
         A_MAT v_frag;
         coopMatLoadNV(v_frag, v_sh, (16u * kk) * VROW + 4u * d, VROW, false);
-        o_frag[d] = coopMatMulAddNV(p_frag, v_frag, o_frag[d]);
+        [[unroll]] for (uint r = 0u; r < RF; ++r) {
+          o_frag[r * DV16 + d] = coopMatMulAddNV(p_frag[r], v_frag, o_frag[r * DV16 + d]);
+        }
       }
     }
   }
 
-  // O = O / l (0 for a row that saw nothing), stored through o_sh 16 columns at a time: lane l
+  // O = O / l (0 for a row that saw nothing), stored through o_sh 16 x 16 at a time: lane l
   // writes 8 columns of row l / 2.
-  const float inv_l[2] = {q_l[0] > 0.0 ? 1.0 / q_l[0] : 0.0, q_l[1] > 0.0 ? 1.0 / q_l[1] : 0.0};
-  [[unroll]] for (uint d = 0u; d < DV16; ++d) {
-    [[unroll]] for (uint e = 0u; e < ELEMS; ++e) o_frag[d][e] *= inv_l[acc_hi(e) ? 1u : 0u];
+  float inv_l[SLOTS];
+  [[unroll]] for (uint sl = 0u; sl < SLOTS; ++sl) inv_l[sl] = q_l[sl] > 0.0 ? 1.0 / q_l[sl] : 0.0;
+  [[unroll]] for (uint f = 0u; f < RF * DV16; ++f) {
+    [[unroll]] for (uint e = 0u; e < ELEMS; ++e) o_frag[f][e] *= inv_l[2u * (f / DV16) + (acc_hi(e) ? 1u : 0u)];
   }
   const uint o_rows = SEQ_MODE == SEQ_VARLEN ? len_q : params.seq_q;
-  const uint out_row = w0 + (lane >> 1u);
   const uint c0 = 8u * (lane & 1u);
-  const uint o_base = pc.o_offset + b * pc.o_stride_b + h * pc.o_stride_h + (start_q + out_row) * pc.o_stride_s;
   const uint src = warp * 16u * OROW + (lane >> 1u) * OROW + c0;
-  [[unroll]] for (uint d = 0u; d < DV16; ++d) {
-    coopMatStoreNV(o_frag[d], o_sh, warp * 16u * OROW, OROW, false);
-    subgroupMemoryBarrierShared();
-    subgroupBarrier();
-    if (out_row < o_rows) {
-      STORE_VEC4(o_words, o_base + 16u * d + c0, vec4(o_sh[src], o_sh[src + 1u], o_sh[src + 2u], o_sh[src + 3u]));
-      STORE_VEC4(o_words, o_base + 16u * d + c0 + 4u,
-                 vec4(o_sh[src + 4u], o_sh[src + 5u], o_sh[src + 6u], o_sh[src + 7u]));
+  [[unroll]] for (uint r = 0u; r < RF; ++r) {
+    const uint out_row = w0 + 16u * r + (lane >> 1u);
+    const uint o_base = pc.o_offset + b * pc.o_stride_b + h * pc.o_stride_h + (start_q + out_row) * pc.o_stride_s;
+    [[unroll]] for (uint d = 0u; d < DV16; ++d) {
+      coopMatStoreNV(o_frag[r * DV16 + d], o_sh, warp * 16u * OROW, OROW, false);
+      subgroupMemoryBarrierShared();
+      subgroupBarrier();
+      if (out_row < o_rows) {
+        STORE_VEC4(o_words, o_base + 16u * d + c0, vec4(o_sh[src], o_sh[src + 1u], o_sh[src + 2u], o_sh[src + 3u]));
+        STORE_VEC4(o_words, o_base + 16u * d + c0 + 4u,
+                   vec4(o_sh[src + 4u], o_sh[src + 5u], o_sh[src + 6u], o_sh[src + 7u]));
+      }
+      subgroupBarrier();
     }
-    subgroupBarrier();
   }
   if (WRITE_LSE != 0u && (lane & 3u) == 0u) {
-    [[unroll]] for (uint sl = 0u; sl < 2u; ++sl) {
+    [[unroll]] for (uint sl = 0u; sl < SLOTS; ++sl) {
       if (qi[sl] < o_rows) {
         const uint idx = pc.lse_offset + b * pc.lse_stride_b + h * pc.lse_stride_h + (start_q + qi[sl]) * pc.lse_stride_s;
         lse_values[idx] = q_l[sl] > 0.0 ? LN2 * (q_m[sl] + log2(q_l[sl])) : NEG_INF;

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -28,6 +29,7 @@ class KernelPathTest : public VkTest {
     const char* env = std::getenv("VKATTN_PATH");  // the suite may run under VKATTN_PATH=scalar
     saved_env_ = env != nullptr ? std::optional<std::string>(env) : std::nullopt;
     ::unsetenv("VKATTN_CM_BLOCK_K");
+    ::unsetenv("VKATTN_CM_BLOCK_Q");
     VkTest::SetUp();
   }
   void TearDown() override {
@@ -37,6 +39,7 @@ class KernelPathTest : public VkTest {
       ::unsetenv("VKATTN_PATH");
     }
     ::unsetenv("VKATTN_CM_BLOCK_K");
+    ::unsetenv("VKATTN_CM_BLOCK_Q");
     VkTest::TearDown();
   }
   std::optional<std::string> saved_env_;
@@ -152,7 +155,7 @@ TEST_F(KernelPathTest, CoopmatBlockKOverride) {
   ::setenv("VKATTN_CM_BLOCK_K", "16", 1);
   const bool cm = auto_uses_coopmat(ctx());
   const std::string name = name_of(d);
-  EXPECT_TRUE(ends_with(name, cm ? "_bq64_bk16_ks1_lse_coopmat" : "_scalar")) << name;
+  EXPECT_TRUE(ends_with(name, cm ? "_bq128_bk16_ks1_lse_coopmat" : "_scalar")) << name;
   EXPECT_TRUE(ends_with(name_of(desc(DType::kF32, 64)), "_scalar"));
   if (cm) {  // 64 keys of Dk = Dv = 256 staged as fp16 need more than the H100's 48 KiB
     ::setenv("VKATTN_CM_BLOCK_K", "64", 1);
@@ -163,18 +166,40 @@ TEST_F(KernelPathTest, CoopmatBlockKOverride) {
   }
 }
 
-// Every key tile the coopmat forward accepts computes the right answer (auto picks one per head
+// VKATTN_CM_BLOCK_Q forces the coopmat forward's query tile (one or two 16-row fragments per
+// subgroup); the key tile is then chosen for it. A malformed value is refused on every device.
+TEST_F(KernelPathTest, CoopmatBlockQOverride) {
+  const AttentionDesc d = desc(DType::kF16, 64);
+  for (const char* bad : {"32", "256", "0", "64q", "x"}) {
+    ::setenv("VKATTN_CM_BLOCK_Q", bad, 1);
+    Result<std::string> n = forward_variant_name(ctx(), d);
+    ASSERT_FALSE(n.is_ok()) << bad;
+    EXPECT_EQ(n.status().code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(n.status().message().find("VKATTN_CM_BLOCK_Q = \"" + std::string(bad) + "\" is not 64 or 128"),
+              std::string::npos)
+        << n.status().message();
+  }
+  const bool cm = auto_uses_coopmat(ctx());
+  ::setenv("VKATTN_CM_BLOCK_Q", "64", 1);
+  EXPECT_TRUE(ends_with(name_of(d), cm ? "_bq64_bk64_ks1_lse_coopmat" : "_scalar")) << name_of(d);
+  ::unsetenv("VKATTN_CM_BLOCK_Q");
+  EXPECT_TRUE(ends_with(name_of(d), cm ? "_bq128_bk32_ks1_lse_coopmat" : "_scalar")) << name_of(d);
+}
+
+// Every tile pair the coopmat forward accepts computes the right answer (auto picks one per head
 // dim and device). On lavapipe these run the scalar kernel.
-class KernelPathTiles : public VkTest, public ::testing::WithParamInterface<const char*> {
+class KernelPathTiles : public VkTest, public ::testing::WithParamInterface<std::pair<const char*, const char*>> {
  protected:
   void TearDown() override {
+    ::unsetenv("VKATTN_CM_BLOCK_Q");
     ::unsetenv("VKATTN_CM_BLOCK_K");
     VkTest::TearDown();
   }
 };
 
 TEST_P(KernelPathTiles, MatchesReference) {
-  ::setenv("VKATTN_CM_BLOCK_K", GetParam(), 1);
+  ::setenv("VKATTN_CM_BLOCK_Q", GetParam().first, 1);
+  ::setenv("VKATTN_CM_BLOCK_K", GetParam().second, 1);
   const CaseShape base{2, 4, 2, 150, 203, 64, DType::kF16, kCausalBR, Layout::kBSHD, true};
   check_case(ctx(), base);  // ragged lengths: partial query and key tiles
   check_case(ctx(), make(base, [](CaseShape& c) {
@@ -195,8 +220,10 @@ TEST_P(KernelPathTiles, MatchesReference) {
              }));
 }
 
-INSTANTIATE_TEST_SUITE_P(Forced, KernelPathTiles, ::testing::Values("16", "32", "64"),
-                         [](const auto& p) { return std::string("bk") + p.param; });
+INSTANTIATE_TEST_SUITE_P(Forced, KernelPathTiles,
+                         ::testing::Values(std::pair{"64", "16"}, std::pair{"64", "32"}, std::pair{"64", "64"},
+                                           std::pair{"128", "16"}, std::pair{"128", "32"}, std::pair{"128", "64"}),
+                         [](const auto& p) { return std::string("bq") + p.param.first + "_bk" + p.param.second; });
 
 // The coopmat kernels index accumulators by NVIDIA's mma layout; a context takes the coopmat path
 // only after its probe dispatch read back exactly that layout. The comparison itself runs here
@@ -209,9 +236,15 @@ TEST(CoopmatPrefetch, ChunksPerInvocationRoundUpPerTensor) {
   EXPECT_EQ(cm_prefetch_chunks(16, 256, 256, 128), 8u);
 }
 
-// The coopmat tiles come from the device's shared memory and the prefetch-register bound, not
-// from constants for one device: an H100's limits and a smaller budget, checked on any host.
-TEST(CoopmatTiles, ChosenFromSharedMemoryAndPrefetchRegisters) {
+// The coopmat tiles come from the device's shared memory and the register bounds, not from
+// constants for one device: an H100's limits and a smaller budget, checked on any host.
+TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
+  EXPECT_EQ(cm_fwd_fragment_registers(128, 32, 64, 64), 144u);  // auto at D = 64: two row fragments
+  EXPECT_EQ(cm_fwd_fragment_registers(128, 64, 64, 64), 192u);  // over kCmFragmentRegisters
+  EXPECT_EQ(cm_fwd_fragment_registers(64, 64, 64, 64), 112u);
+  EXPECT_EQ(cm_fwd_fragment_registers(64, 32, 128, 128), 144u);  // auto at D = 128: one
+  EXPECT_EQ(cm_fwd_fragment_registers(64, 64, 128, 128), 192u);
+  EXPECT_EQ(cm_fwd_fragment_registers(128, 16, 128, 128), 224u);
   DeviceInfo info;
   info.coopmat = true;
   info.subgroup_size = 32;
@@ -223,13 +256,15 @@ TEST(CoopmatTiles, ChosenFromSharedMemoryAndPrefetchRegisters) {
     p.desc.head_dim = d;
     p.head_dim_v = d;
     p.coopmat = true;
-    return std::pair{choose_fwd_variant(p, info).block_k, choose_bwd_variant(p, info, true).block_cols};
+    const FwdSpecConstants fwd = choose_fwd_variant(p, info);
+    return std::tuple{fwd.block_q, fwd.block_k, choose_bwd_variant(p, info, true).block_cols};
   };
-  EXPECT_EQ(tiles(64), (std::pair{64u, 64u}));
-  EXPECT_EQ(tiles(128), (std::pair{32u, 32u}));  // shared memory would allow 64; the registers do not
-  EXPECT_EQ(tiles(256).first, 16u);
-  info.max_shared_memory = 16384;  // 64-key tiles at D = 64 need 23,824 bytes
-  EXPECT_EQ(tiles(64), (std::pair{32u, 32u}));
+  EXPECT_EQ(tiles(64), (std::tuple{128u, 32u, 64u}));
+  EXPECT_EQ(tiles(128), (std::tuple{64u, 32u, 32u}));  // shared memory would allow 64; the registers do not
+  EXPECT_EQ(std::get<0>(tiles(256)), 64u);  // over every register budget: the smallest tiles
+  EXPECT_EQ(std::get<1>(tiles(256)), 16u);
+  info.max_shared_memory = 12288;  // 32-key tiles at D = 64 need 14,480 bytes, 16-key ones 9,808
+  EXPECT_EQ(tiles(64), (std::tuple{128u, 16u, 16u}));
 }
 
 TEST(CoopmatLayout, ComparisonNamesTheFirstDifference) {

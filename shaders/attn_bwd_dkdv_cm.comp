@@ -31,7 +31,7 @@ layout(push_constant) uniform BwdPush {
 
 layout(local_size_x_id = 16) in;  // WORKGROUP_SIZE = 2 * BLOCK_ROWS
 
-// The Q / dO tile is tile_qk_sh / tile_vdo_sh (attn_bwd_cm_common.glsl); they stage K and V first.
+// The Q / dO tile is tile_dk_sh / tile_dv_sh (attn_bwd_cm_common.glsl); they stage K and V first.
 shared float lse2_sh[BLOCK_COLS];
 shared float delta_sh[BLOCK_COLS];
 shared int doc_q_tile[BLOCK_COLS];
@@ -171,12 +171,12 @@ void main() {
       ACC_MAT dpt = ACC_MAT(0.0);
       [[unroll]] for (uint d = 0u; d < DK16; ++d) {
         A_MAT qt;  // Q_n^T block (dims 16d.., queries 16n..): Q rows read column-major
-        coopMatLoadNV(qt, tile_qk_sh, (16u * n) * KROW + 4u * d, KROW, true);
+        coopMatLoadNV(qt, tile_dk_sh, (16u * n) * KROW + 4u * d, KROW, true);
         st = coopMatMulAddNV(k_frag[d], qt, st);
       }
       [[unroll]] for (uint d = 0u; d < DV16; ++d) {
         A_MAT dot_blk;
-        coopMatLoadNV(dot_blk, tile_vdo_sh, (16u * n) * VROW + 4u * d, VROW, true);
+        coopMatLoadNV(dot_blk, tile_dv_sh, (16u * n) * VROW + 4u * d, VROW, true);
         dpt = coopMatMulAddNV(v_frag[d], dot_blk, dpt);
       }
       if (!needs_mask && PLAIN_SCORES) {
@@ -211,12 +211,12 @@ void main() {
       const A_MAT ds16 = A_MAT(dpt);
       [[unroll]] for (uint d = 0u; d < DV16; ++d) {
         A_MAT dob;  // dO_n block (queries 16n.., dims 16d..)
-        coopMatLoadNV(dob, tile_vdo_sh, (16u * n) * VROW + 4u * d, VROW, false);
+        coopMatLoadNV(dob, tile_dv_sh, (16u * n) * VROW + 4u * d, VROW, false);
         dv_frag[d] = coopMatMulAddNV(p16, dob, dv_frag[d]);
       }
       [[unroll]] for (uint d = 0u; d < DK16; ++d) {
         A_MAT qb;
-        coopMatLoadNV(qb, tile_qk_sh, (16u * n) * KROW + 4u * d, KROW, false);
+        coopMatLoadNV(qb, tile_dk_sh, (16u * n) * KROW + 4u * d, KROW, false);
         dk_frag[d] = coopMatMulAddNV(ds16, qb, dk_frag[d]);
       }
     }

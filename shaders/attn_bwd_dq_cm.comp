@@ -32,7 +32,7 @@ layout(push_constant) uniform BwdPush {
 
 layout(local_size_x_id = 16) in;  // WORKGROUP_SIZE = 2 * BLOCK_ROWS
 
-// The K / V tile is tile_qk_sh / tile_vdo_sh (attn_bwd_cm_common.glsl); they stage Q and dO first.
+// The K / V tile is tile_dk_sh / tile_dv_sh (attn_bwd_cm_common.glsl); they stage Q and dO first.
 shared int doc_k_tile[BLOCK_COLS];
 shared int doc_range[4];  // [min, max] document of this block's queries, then of the key tile
 
@@ -150,12 +150,12 @@ void main() {
       ACC_MAT dp = ACC_MAT(0.0);
       [[unroll]] for (uint d = 0u; d < DK16; ++d) {
         A_MAT kt;  // K_n^T block (dims 16d.., keys 16n..): K rows read column-major
-        coopMatLoadNV(kt, tile_qk_sh, (16u * n) * KROW + 4u * d, KROW, true);
+        coopMatLoadNV(kt, tile_dk_sh, (16u * n) * KROW + 4u * d, KROW, true);
         s = coopMatMulAddNV(q_frag[d], kt, s);
       }
       [[unroll]] for (uint d = 0u; d < DV16; ++d) {
         A_MAT vt;
-        coopMatLoadNV(vt, tile_vdo_sh, (16u * n) * VROW + 4u * d, VROW, true);
+        coopMatLoadNV(vt, tile_dv_sh, (16u * n) * VROW + 4u * d, VROW, true);
         dp = coopMatMulAddNV(do_frag[d], vt, dp);
       }
       if (!needs_mask && PLAIN_SCORES) {
@@ -182,7 +182,7 @@ void main() {
       const A_MAT ds16 = A_MAT(s);
       [[unroll]] for (uint d = 0u; d < DK16; ++d) {
         A_MAT kb;  // K_n block (keys 16n.., dims 16d..)
-        coopMatLoadNV(kb, tile_qk_sh, (16u * n) * KROW + 4u * d, KROW, false);
+        coopMatLoadNV(kb, tile_dk_sh, (16u * n) * KROW + 4u * d, KROW, false);
         dq_frag[d] = coopMatMulAddNV(ds16, kb, dq_frag[d]);
       }
     }

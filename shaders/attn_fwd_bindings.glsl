@@ -42,7 +42,5 @@ const uint SEQ_PADDED = 1u;
 const uint SEQ_VARLEN = 2u;
 const float NEG_INF = -1.0 / 0.0;
 const float LN2 = 0.69314718055994530942;
-const int INT_MAX = 0x7fffffff;
-const int INT_MIN = -INT_MAX - 1;
 
 #endif

@@ -31,123 +31,25 @@
 // else runs attn_fwd.comp and the variant name says _scalar.
 
 #include "attn_fwd_bindings.glsl"
-#include "attn_cm_layout.glsl"
-
-// K and V again, as 16-byte chunks (8 halves), for rows that start on a 16-byte boundary.
-layout(set = 0, binding = 1) readonly buffer KChunks { uvec4 k_chunks[]; };
-layout(set = 0, binding = 2) readonly buffer VChunks { uvec4 v_chunks[]; };
 
 layout(local_size_x_id = 17) in;
 
-const uint WARPS = WORKGROUP_SIZE / 32u;
-const uint RF = BLOCK_Q / (16u * WARPS);  // row fragments (16 rows each) per subgroup: 1 or 2
-const uint SLOTS = 2u * RF;                // rows per lane: g + 8 sl of each fragment
-const uint KROW = HEAD_DIM / 4u + 2u;     // uvec2 (4 halves) per staged K row, padded
-const uint VROW = HEAD_DIM_V / 4u + 2u;   // uvec2 per staged V row, padded
-const uint OROW = 20u;                    // floats per row of a subgroup's 16 x 16 output scratch
-const uint DK16 = HEAD_DIM / 16u;
-const uint DV16 = HEAD_DIM_V / 16u;
+const uint STAGE_ROWS = BLOCK_K;  // the K/V tile: K in tile_dk_sh, V in tile_dv_sh
+
+// O, elements dst .. dst + 7 (store_acc's output; `which` is always 0).
+void write_out8(uint which, uint dst, vec4 lo, vec4 hi) {
+  STORE_VEC4(o_words, dst, lo);
+  STORE_VEC4(o_words, dst + 4u, hi);
+}
+
+#include "attn_cm_tiles.glsl"
+
+const uint RF = BLOCK_Q / (16u * SUBGROUPS);  // row fragments (16 rows each) per subgroup: 1 or 2
+const uint SLOTS = 2u * RF;                   // rows per lane: g + 8 sl of each fragment
 const uint BK16 = BLOCK_K / 16u;
-const uint ELEMS = ACC_ELEMS;
-// No score_mod: the score is scale * q.k, and only the mask can change it.
-const bool PLAIN_SCORES = SOFTCAP == 0u && ALIBI == 0u && REL_POS == 0u && BIAS == 0u;
-// K/V staging: 16-byte chunks (8 halves) per invocation per tile, fetched into registers one tile
-// ahead. Chunk e of a tile is row e / K_CH, halves 8 (e % K_CH) ..; invocation tid takes chunks
-// tid, tid + WORKGROUP_SIZE, ...
-const uint K_CH = HEAD_DIM / 8u;
-const uint V_CH = HEAD_DIM_V / 8u;
-const uint K_PER_INV = (BLOCK_K * K_CH + WORKGROUP_SIZE - 1u) / WORKGROUP_SIZE;
-const uint V_PER_INV = (BLOCK_K * V_CH + WORKGROUP_SIZE - 1u) / WORKGROUP_SIZE;
 
-#define A_MAT fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
-#define ACC_MAT fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
-
-shared uvec2 k_sh[BLOCK_K * KROW];  // also stages Q, BLOCK_K rows at a time, before the loop
-shared uvec2 v_sh[BLOCK_K * VROW];
-shared float o_sh[WARPS * 16u * OROW];  // a subgroup's 16 x 16 blocks of O on their way out
 shared int doc_k_tile[BLOCK_K];
 shared int doc_range[4];
-
-// Elements [e, e + 4) of a fp16 row starting at element `base` of `words`, packed in a uvec2.
-// `even` (base even): two whole words; otherwise element by element.
-uvec2 load4_f16(bool even, uint base, uint e, uint which) {
-  if (even) {
-    const uint w = (base + e) >> 1u;
-    if (which == 0u) return uvec2(q_words[w], q_words[w + 1u]);
-    if (which == 1u) return uvec2(k_words[w], k_words[w + 1u]);
-    return uvec2(v_words[w], v_words[w + 1u]);
-  }
-  vec4 x;
-  if (which == 0u) x = LOAD_VEC4(q_words, base + e);
-  else if (which == 1u) x = LOAD_VEC4(k_words, base + e);
-  else x = LOAD_VEC4(v_words, base + e);
-  return uvec2(packHalf2x16(x.xy), packHalf2x16(x.zw));
-}
-
-uvec4 k_reg[K_PER_INV];
-uvec4 v_reg[V_PER_INV];
-
-// Where a K or V row lives: `seq` its first element (sequence start, head), `stride` between rows;
-// `wide` when every row starts on a 16-byte boundary of the binding (then each chunk is one
-// 16-byte load from `*_chunks`; otherwise two load4_f16). The binding itself starts at a multiple
-// of minStorageBufferOffsetAlignment (16 on NVIDIA); the values are right for any alignment.
-struct RowSource {
-  uint seq;
-  uint stride;
-  bool even;
-  bool wide;
-};
-
-RowSource row_source(uint seq, uint stride) {
-  return RowSource(seq, stride, ((seq | stride) & 1u) == 0u, ((seq | stride) & 7u) == 0u);
-}
-
-// Chunk `c` (halves 8c .. 8c + 7) of row j of K (which 1) or V (which 2).
-uvec4 load_chunk(RowSource src, uint j, uint c, uint which) {
-  const uint base = src.seq + j * src.stride;
-  if (src.wide) {
-    const uint w = (base >> 3u) + c;
-    return which == 1u ? k_chunks[w] : v_chunks[w];
-  }
-  return uvec4(load4_f16(src.even, base, 8u * c, which), load4_f16(src.even, base, 8u * c + 4u, which));
-}
-
-// Global -> registers: K_j, V_j for j in [kv0, kv0 + BLOCK_K) as fp16 (zeros past len_k). The
-// loads stay in flight while the current tile computes; stage_kv() waits for them.
-void fetch_kv(uint kv0, uint len_k, RowSource ks, RowSource vs) {
-  const uint tid = gl_LocalInvocationID.x;
-  [[unroll]] for (uint n = 0u; n < K_PER_INV; ++n) {
-    const uint e = tid + n * WORKGROUP_SIZE;
-    const uint j = kv0 + e / K_CH;
-    k_reg[n] = e < BLOCK_K * K_CH && j < len_k ? load_chunk(ks, j, e % K_CH, 1u) : uvec4(0u);
-  }
-  [[unroll]] for (uint n = 0u; n < V_PER_INV; ++n) {
-    const uint e = tid + n * WORKGROUP_SIZE;
-    const uint j = kv0 + e / V_CH;
-    v_reg[n] = e < BLOCK_K * V_CH && j < len_k ? load_chunk(vs, j, e % V_CH, 2u) : uvec4(0u);
-  }
-}
-
-// Registers -> shared memory (padded rows; a chunk is two uvec2 words).
-void stage_kv() {
-  const uint tid = gl_LocalInvocationID.x;
-  [[unroll]] for (uint n = 0u; n < K_PER_INV; ++n) {
-    const uint e = tid + n * WORKGROUP_SIZE;
-    if (e < BLOCK_K * K_CH) {
-      const uint at = (e / K_CH) * KROW + 2u * (e % K_CH);
-      k_sh[at] = k_reg[n].xy;
-      k_sh[at + 1u] = k_reg[n].zw;
-    }
-  }
-  [[unroll]] for (uint n = 0u; n < V_PER_INV; ++n) {
-    const uint e = tid + n * WORKGROUP_SIZE;
-    if (e < BLOCK_K * V_CH) {
-      const uint at = (e / V_CH) * VROW + 2u * (e % V_CH);
-      v_sh[at] = v_reg[n].xy;
-      v_sh[at + 1u] = v_reg[n].zw;
-    }
-  }
-}
 
 void main() {
   const uint warp = gl_SubgroupID;
@@ -220,10 +122,10 @@ void main() {
     q_l[s] = SINKS != 0u && q_live[s] ? 1.0 : 0.0;
   }
 
-  // Q as RF x Dk / 16 fragments (q_frag[r * DK16 + d]), staged through k_sh BLOCK_K rows at a
+  // Q as RF x Dk / 16 fragments (q_frag[r * DK16 + d]), staged through tile_dk_sh BLOCK_K rows at a
   // time (zeros past len_q).
   const uint q_seq = pc.q_offset + b * pc.q_stride_b + h * pc.q_stride_h + start_q * pc.q_stride_s;
-  const bool q_even = ((q_seq | pc.q_stride_s) & 1u) == 0u;
+  const RowSource qs = row_source(SRC_Q, q_seq, pc.q_stride_s);
   A_MAT q_frag[RF * DK16];
   for (uint r0 = 0u; r0 < BLOCK_Q; r0 += BLOCK_K) {
     barrier();
@@ -231,14 +133,14 @@ void main() {
       const uint r = e / (HEAD_DIM / 4u);
       const uint c = e % (HEAD_DIM / 4u);
       const uint q_row = i0 + r0 + r;
-      k_sh[r * KROW + c] = q_row < len_q ? load4_f16(q_even, q_seq + q_row * pc.q_stride_s, 4u * c, 0u) : uvec2(0u);
+      tile_dk_sh[r * KROW + c] = q_row < len_q ? load4(qs, q_seq + q_row * pc.q_stride_s + 4u * c) : uvec2(0u);
     }
     barrier();
     [[unroll]] for (uint r = 0u; r < RF; ++r) {
       const uint f0 = 16u * (RF * warp + r);  // the fragment's first row in the block
       if (f0 >= r0 && f0 < r0 + BLOCK_K) {
         [[unroll]] for (uint d = 0u; d < DK16; ++d) {
-          coopMatLoadNV(q_frag[r * DK16 + d], k_sh, (f0 - r0) * KROW + 4u * d, KROW, false);
+          coopMatLoadNV(q_frag[r * DK16 + d], tile_dk_sh, (f0 - r0) * KROW + 4u * d, KROW, false);
         }
       }
     }
@@ -249,13 +151,13 @@ void main() {
 
   const uint k_seq = pc.k_offset + b * pc.k_stride_b + kv_h * pc.k_stride_h + start_k * pc.k_stride_s;
   const uint v_seq = pc.v_offset + b * pc.v_stride_b + kv_h * pc.v_stride_h + start_k * pc.v_stride_s;
-  const RowSource ks = row_source(k_seq, pc.k_stride_s);
-  const RowSource vs = row_source(v_seq, pc.v_stride_s);
+  const RowSource ks = row_source(SRC_K, k_seq, pc.k_stride_s);
+  const RowSource vs = row_source(SRC_V, v_seq, pc.v_stride_s);
 
   // Without document ids every tile in [tile_begin, tile_end) is visited, so the next one is
   // fetched while this one computes; with them a tile may be skipped, so each is fetched in turn.
   const bool prefetch = DOCUMENTS == 0u;
-  if (prefetch && tile_begin < tile_end) fetch_kv(tile_begin * BLOCK_K, len_k, ks, vs);
+  if (prefetch && tile_begin < tile_end) fetch_tile(ks, vs, tile_begin * BLOCK_K, len_k);
   [[dont_unroll]] for (uint t = tile_begin; t < tile_end; ++t) {
     const uint kv0 = t * BLOCK_K;
     barrier();  // the previous tile is no longer read
@@ -277,10 +179,10 @@ void main() {
       barrier();
       if (doc_range[3] < doc_range[0] || doc_range[2] > doc_range[1]) continue;  // uniform
     }
-    if (!prefetch) fetch_kv(kv0, len_k, ks, vs);
-    stage_kv();
+    if (!prefetch) fetch_tile(ks, vs, kv0, len_k);
+    stage_tile();
     barrier();
-    if (prefetch && t + 1u < tile_end) fetch_kv(kv0 + BLOCK_K, len_k, ks, vs);
+    if (prefetch && t + 1u < tile_end) fetch_tile(ks, vs, kv0 + BLOCK_K, len_k);
 
     // S = Q K^T, one 16 x 16 block of keys at a time; each K^T fragment feeds all RF row
     // fragments (s_frag[r * BK16 + n]).
@@ -289,7 +191,7 @@ void main() {
     [[unroll]] for (uint n = 0u; n < BK16; ++n) {
       [[unroll]] for (uint d = 0u; d < DK16; ++d) {
         A_MAT k_frag;  // K^T block (dims 16d.., keys 16n..): K rows read column-major
-        coopMatLoadNV(k_frag, k_sh, (16u * n) * KROW + 4u * d, KROW, true);
+        coopMatLoadNV(k_frag, tile_dk_sh, (16u * n) * KROW + 4u * d, KROW, true);
         [[unroll]] for (uint r = 0u; r < RF; ++r) {
           s_frag[r * BK16 + n] = coopMatMulAddNV(q_frag[r * DK16 + d], k_frag, s_frag[r * BK16 + n]);
         }
@@ -372,7 +274,7 @@ void main() {
       [[unroll]] for (uint r = 0u; r < RF; ++r) p_frag[r] = A_MAT(s_frag[r * BK16 + kk]);
       [[unroll]] for (uint d = 0u; d < DV16; ++d) {
         A_MAT v_frag;
-        coopMatLoadNV(v_frag, v_sh, (16u * kk) * VROW + 4u * d, VROW, false);
+        coopMatLoadNV(v_frag, tile_dv_sh, (16u * kk) * VROW + 4u * d, VROW, false);
         [[unroll]] for (uint r = 0u; r < RF; ++r) {
           o_frag[r * DV16 + d] = coopMatMulAddNV(p_frag[r], v_frag, o_frag[r * DV16 + d]);
         }
@@ -380,29 +282,19 @@ void main() {
     }
   }
 
-  // O = O / l (0 for a row that saw nothing), stored through o_sh 16 x 16 at a time: lane l
-  // writes 8 columns of row l / 2.
+  // O = O / l (0 for a row that saw nothing), stored 16 x 16 at a time (store_acc).
   float inv_l[SLOTS];
   [[unroll]] for (uint sl = 0u; sl < SLOTS; ++sl) inv_l[sl] = q_l[sl] > 0.0 ? 1.0 / q_l[sl] : 0.0;
   [[unroll]] for (uint f = 0u; f < RF * DV16; ++f) {
     [[unroll]] for (uint e = 0u; e < ELEMS; ++e) o_frag[f][e] *= inv_l[2u * (f / DV16) + (acc_hi(e) ? 1u : 0u)];
   }
   const uint o_rows = SEQ_MODE == SEQ_VARLEN ? len_q : params.seq_q;
-  const uint c0 = 8u * (lane & 1u);
-  const uint src = warp * 16u * OROW + (lane >> 1u) * OROW + c0;
   [[unroll]] for (uint r = 0u; r < RF; ++r) {
-    const uint out_row = w0 + 16u * r + (lane >> 1u);
-    const uint o_base = pc.o_offset + b * pc.o_stride_b + h * pc.o_stride_h + (start_q + out_row) * pc.o_stride_s;
+    const uint row0 = w0 + 16u * r;
+    const uint o_base = pc.o_offset + b * pc.o_stride_b + h * pc.o_stride_h + (start_q + row0) * pc.o_stride_s;
+    const uint rows_valid = row0 < o_rows ? o_rows - row0 : 0u;
     [[unroll]] for (uint d = 0u; d < DV16; ++d) {
-      coopMatStoreNV(o_frag[r * DV16 + d], o_sh, warp * 16u * OROW, OROW, false);
-      subgroupMemoryBarrierShared();
-      subgroupBarrier();
-      if (out_row < o_rows) {
-        STORE_VEC4(o_words, o_base + 16u * d + c0, vec4(o_sh[src], o_sh[src + 1u], o_sh[src + 2u], o_sh[src + 3u]));
-        STORE_VEC4(o_words, o_base + 16u * d + c0 + 4u,
-                   vec4(o_sh[src + 4u], o_sh[src + 5u], o_sh[src + 6u], o_sh[src + 7u]));
-      }
-      subgroupBarrier();
+      store_acc(o_frag[r * DV16 + d], 0u, o_base + 16u * d, pc.o_stride_s, rows_valid);
     }
   }
   if (WRITE_LSE != 0u && (lane & 3u) == 0u) {

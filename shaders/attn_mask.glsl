@@ -11,6 +11,9 @@
 #ifndef VKATTN_ATTN_MASK_GLSL
 #define VKATTN_ATTN_MASK_GLSL
 
+const int INT_MAX = 0x7fffffff;
+const int INT_MIN = -INT_MAX - 1;
+
 bool mask_allows(int diag, int j, int len_k, int left, int right) {
   return j < len_k && (CAUSAL == 0u || j <= diag) && (WINDOW == 0u || (j >= diag - left && j <= diag + right));
 }

@@ -10,6 +10,9 @@
 
 const float LOG2E = 1.44269504088896340736;
 
+// No score_mod: the score is scale * q.k, and only the mask can change it.
+const bool PLAIN_SCORES = SOFTCAP == 0u && ALIBI == 0u && REL_POS == 0u && BIAS == 0u;
+
 // tanh(x) that never divides inf by inf: with e = exp(-2|x|), tanh x = sign(x) (1 - e) / (1 + e).
 float safe_tanh(float x) {
   const float e = exp2(-2.0 * LOG2E * abs(x));

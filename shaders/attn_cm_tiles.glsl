@@ -1,0 +1,161 @@
+// attn_cm_tiles.glsl — fp16 tiles of the coopmat kernels (attn_fwd_cm.comp, attn_bwd_dq_cm.comp,
+// attn_bwd_dkdv_cm.comp): fragment types, rows streamed global -> registers -> shared memory, and
+// accumulator fragments written out through a small scratch.
+//
+// Include after the kernel's bindings (q_words, k_words, v_words at bindings 0-2, and do_words at
+// binding 3 when CM_TILES_DO is defined) and, before this file, declare:
+//   const uint STAGE_ROWS;    rows per streamed tile (the forward's BLOCK_K, the backward's BLOCK_COLS)
+//   void write_out8(uint which, uint dst, vec4 lo, vec4 hi);   elements dst .. dst + 7 of output `which`
+// The kernel enables GL_NV_cooperative_matrix, the subgroup extensions and explicit fp16 types.
+//
+// A streamed tile is STAGE_ROWS rows of Dk halves (tile_dk_sh: K in the forward and dq, Q in dkdv)
+// and of Dv halves (tile_dv_sh: V, or dO in dkdv), one uvec2 (4 halves) per word, rows padded by 2
+// uvec2 against bank conflicts.
+#ifndef VKATTN_ATTN_CM_TILES_GLSL
+#define VKATTN_ATTN_CM_TILES_GLSL
+
+#include "attn_cm_layout.glsl"
+
+#define A_MAT fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>    // fp16 operand
+#define ACC_MAT fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>  // fp32 accumulator
+
+const uint ELEMS = ACC_ELEMS;
+const uint SUBGROUPS = WORKGROUP_SIZE / 32u;
+const uint DK16 = HEAD_DIM / 16u;
+const uint DV16 = HEAD_DIM_V / 16u;
+const uint KROW = HEAD_DIM / 4u + 2u;    // uvec2 per staged row of Dk halves
+const uint VROW = HEAD_DIM_V / 4u + 2u;  // uvec2 per staged row of Dv halves
+const uint OROW = 20u;                   // floats per row of a subgroup's 16 x 16 output scratch
+
+shared uvec2 tile_dk_sh[STAGE_ROWS * KROW];
+shared uvec2 tile_dv_sh[STAGE_ROWS * VROW];
+shared float out_sh[SUBGROUPS * 16u * OROW];
+
+// The inputs again, as 16-byte chunks (8 halves), for rows on 16-byte boundaries.
+layout(set = 0, binding = 0) readonly buffer QChunks { uvec4 q_chunks[]; };
+layout(set = 0, binding = 1) readonly buffer KChunks { uvec4 k_chunks[]; };
+layout(set = 0, binding = 2) readonly buffer VChunks { uvec4 v_chunks[]; };
+#ifdef CM_TILES_DO
+layout(set = 0, binding = 3) readonly buffer DoChunks { uvec4 do_chunks[]; };
+#endif
+
+const uint SRC_Q = 0u;
+const uint SRC_K = 1u;
+const uint SRC_V = 2u;
+const uint SRC_DO = 3u;  // with CM_TILES_DO
+
+// Rows of one input tensor: `seq` is the first element of row 0 (sequence start and head),
+// `stride` the elements between rows. `even`: every row starts on a 32-bit word; `wide`: on a
+// 16-byte boundary of the binding (then a chunk is one 16-byte load; the binding starts at a
+// multiple of minStorageBufferOffsetAlignment, 16 on NVIDIA, and the values are right for any).
+struct RowSource {
+  uint which;  // SRC_*
+  uint seq;
+  uint stride;
+  bool even;
+  bool wide;
+};
+
+RowSource row_source(uint which, uint seq, uint stride) {
+  return RowSource(which, seq, stride, ((seq | stride) & 1u) == 0u, ((seq | stride) & 7u) == 0u);
+}
+
+uvec2 pack4_f16(vec4 x) { return uvec2(packHalf2x16(x.xy), packHalf2x16(x.zw)); }
+
+// fp16 elements [idx, idx + 4) of an fp16 word array as a uvec2: two whole words when the row
+// start is even (`even`), element by element otherwise.
+#define LOAD4_F16(words, even, idx) \
+  ((even) ? uvec2(words[(idx) >> 1u], words[((idx) >> 1u) + 1u]) : pack4_f16(LOAD_VEC4(words, idx)))
+
+uvec2 load4(RowSource src, uint idx) {
+  if (src.which == SRC_Q) return LOAD4_F16(q_words, src.even, idx);
+  if (src.which == SRC_K) return LOAD4_F16(k_words, src.even, idx);
+#ifdef CM_TILES_DO
+  if (src.which == SRC_DO) return LOAD4_F16(do_words, src.even, idx);
+#endif
+  return LOAD4_F16(v_words, src.even, idx);
+}
+
+// Halves [8c, 8c + 8) of row `row` of `src`.
+uvec4 load_chunk(RowSource src, uint row, uint c) {
+  const uint base = src.seq + row * src.stride;
+  if (src.wide) {
+    const uint w = (base >> 3u) + c;
+    if (src.which == SRC_Q) return q_chunks[w];
+    if (src.which == SRC_K) return k_chunks[w];
+#ifdef CM_TILES_DO
+    if (src.which == SRC_DO) return do_chunks[w];
+#endif
+    return v_chunks[w];
+  }
+  return uvec4(load4(src, base + 8u * c), load4(src, base + 8u * c + 4u));
+}
+
+// Chunk e of a tile is row e / *_CH, halves 8 (e % *_CH) ..; invocation tid takes chunks tid,
+// tid + WORKGROUP_SIZE, ... into registers (fetch_tile), then into shared memory (stage_tile), so
+// the next tile's loads can be in flight while this one computes.
+const uint DK_CH = HEAD_DIM / 8u;
+const uint DV_CH = HEAD_DIM_V / 8u;
+const uint DK_PER_INV = (STAGE_ROWS * DK_CH + WORKGROUP_SIZE - 1u) / WORKGROUP_SIZE;
+const uint DV_PER_INV = (STAGE_ROWS * DV_CH + WORKGROUP_SIZE - 1u) / WORKGROUP_SIZE;
+uvec4 tile_dk_reg[DK_PER_INV];
+uvec4 tile_dv_reg[DV_PER_INV];
+
+// Rows [r0, r0 + STAGE_ROWS) of `a` (Dk halves each) and `b` (Dv halves) into registers; rows
+// past `len` are zeros.
+void fetch_tile(RowSource a, RowSource b, uint r0, uint len) {
+  const uint tid = gl_LocalInvocationID.x;
+  [[unroll]] for (uint n = 0u; n < DK_PER_INV; ++n) {
+    const uint e = tid + n * WORKGROUP_SIZE;
+    const uint r = r0 + e / DK_CH;
+    tile_dk_reg[n] = e < STAGE_ROWS * DK_CH && r < len ? load_chunk(a, r, e % DK_CH) : uvec4(0u);
+  }
+  [[unroll]] for (uint n = 0u; n < DV_PER_INV; ++n) {
+    const uint e = tid + n * WORKGROUP_SIZE;
+    const uint r = r0 + e / DV_CH;
+    tile_dv_reg[n] = e < STAGE_ROWS * DV_CH && r < len ? load_chunk(b, r, e % DV_CH) : uvec4(0u);
+  }
+}
+
+// The fetched tile into tile_dk_sh / tile_dv_sh (the caller's barriers fence it).
+void stage_tile() {
+  const uint tid = gl_LocalInvocationID.x;
+  [[unroll]] for (uint n = 0u; n < DK_PER_INV; ++n) {
+    const uint e = tid + n * WORKGROUP_SIZE;
+    if (e < STAGE_ROWS * DK_CH) {
+      const uint at = (e / DK_CH) * KROW + 2u * (e % DK_CH);
+      tile_dk_sh[at] = tile_dk_reg[n].xy;
+      tile_dk_sh[at + 1u] = tile_dk_reg[n].zw;
+    }
+  }
+  [[unroll]] for (uint n = 0u; n < DV_PER_INV; ++n) {
+    const uint e = tid + n * WORKGROUP_SIZE;
+    if (e < STAGE_ROWS * DV_CH) {
+      const uint at = (e / DV_CH) * VROW + 2u * (e % DV_CH);
+      tile_dv_sh[at] = tile_dv_reg[n].xy;
+      tile_dv_sh[at + 1u] = tile_dv_reg[n].zw;
+    }
+  }
+}
+
+// Stores f (16 rows of 16 columns) at element `base` of row 0 of output `which` (write_out8),
+// rows `stride` apart; rows >= `rows_valid` are not written. Goes through the subgroup's out_sh
+// rows: lane l writes 8 columns of row l / 2.
+void store_acc(ACC_MAT f, uint which, uint base, uint stride, uint rows_valid) {
+  const uint lane = gl_SubgroupInvocationID;
+  const uint o_base = gl_SubgroupID * 16u * OROW;
+  coopMatStoreNV(f, out_sh, o_base, OROW, false);
+  subgroupMemoryBarrierShared();
+  subgroupBarrier();
+  const uint row = lane >> 1u;
+  const uint c0 = 8u * (lane & 1u);
+  if (row < rows_valid) {
+    const uint src = o_base + row * OROW + c0;
+    const vec4 lo = vec4(out_sh[src], out_sh[src + 1u], out_sh[src + 2u], out_sh[src + 3u]);
+    const vec4 hi = vec4(out_sh[src + 4u], out_sh[src + 5u], out_sh[src + 6u], out_sh[src + 7u]);
+    write_out8(which, base + row * stride + c0, lo, hi);
+  }
+  subgroupBarrier();
+}
+
+#endif

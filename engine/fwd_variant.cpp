@@ -26,8 +26,8 @@ const char* to_string(KernelPath p) {
 
 namespace {
 constexpr std::uint32_t kBlockQ = 64;
-constexpr std::uint32_t kCmBlockQ = 64;         // coopmat default: one 16-row fragment per subgroup
-constexpr std::uint32_t kCmInvocations = 128;    // coopmat: four 32-lane subgroups
+constexpr std::uint32_t kCmBlockQ = 64;        // coopmat default: one 16-row fragment per subgroup
+constexpr std::uint32_t kCmInvocations = 128;  // coopmat: four 32-lane subgroups
 constexpr std::uint32_t kMaxBlockK = 64;
 constexpr std::uint32_t kKeyStep = 2;
 constexpr std::int64_t kMaxHeadDim = 256;
@@ -250,8 +250,11 @@ Result<FwdProblem> resolve_problem(const AttentionDesc& d, const DeviceInfo& inf
                        " = coopmat: " + blocker);
   }
   p.coopmat = path.value() != KernelPath::kScalar && blocker.empty();
-  Result<std::uint32_t> forced_bk = cm_block_k_override();  // checked on every device, used on the coopmat path
+  // The tuning overrides are checked on every device and used on the coopmat path.
+  Result<std::uint32_t> forced_bk = cm_block_k_override();
   if (!forced_bk) return forced_bk.status();
+  Result<std::uint32_t> forced_bq = cm_block_q_override();
+  if (!forced_bq) return forced_bq.status();
   if (p.coopmat && forced_bk.value() != 0) {
     const std::uint32_t bytes = cm_shared_bytes(forced_bk.value(), static_cast<std::uint32_t>(d.head_dim),
                                                 static_cast<std::uint32_t>(p.head_dim_v));
@@ -262,8 +265,6 @@ Result<FwdProblem> resolve_problem(const AttentionDesc& d, const DeviceInfo& inf
     }
     p.cm_block_k = forced_bk.value();
   }
-  Result<std::uint32_t> forced_bq = cm_block_q_override();
-  if (!forced_bq) return forced_bq.status();
   if (p.coopmat) p.cm_block_q = forced_bq.value();
 
   const FwdSpecConstants spec = choose_fwd_variant(p, info);
@@ -293,8 +294,8 @@ Result<FwdProblem> resolve_problem(const AttentionDesc& d, const DeviceInfo& inf
 }
 
 std::uint32_t cm_shared_bytes(std::uint32_t block_k, std::uint32_t dk, std::uint32_t dv) {
-  return block_k * (dk / 4 + 2) * 8 + block_k * (dv / 4 + 2) * 8  // k_sh, v_sh
-         + (kCmInvocations / 32) * 16 * 20 * 4                    // o_sh: 16 x 20 floats per subgroup
+  return block_k * (dk / 4 + 2) * 8 + block_k * (dv / 4 + 2) * 8  // tile_dk_sh, tile_dv_sh
+         + (kCmInvocations / 32) * 16 * 20 * 4                    // out_sh: 16 x 20 floats per subgroup
          + block_k * 4 + 16;                                      // doc_k_tile, doc_range
 }
 
@@ -319,7 +320,7 @@ Result<std::uint32_t> cm_block_q_override() { return tile_override("VKATTN_CM_BL
 
 std::uint32_t cm_fwd_fragment_registers(std::uint32_t block_q, std::uint32_t block_k, std::uint32_t dk,
                                         std::uint32_t dv) {
-  const std::uint32_t rf = block_q / (16 * (kCmInvocations / 32));  // row fragments per subgroup
+  const std::uint32_t rf = block_q / (16 * (kCmInvocations / 32));   // row fragments per subgroup
   return rf * (dv / 16) * 8                                          // O accumulators
          + rf * (dk / 16) * 4                                        // Q operands
          + rf * (block_k / 16) * 8                                   // S accumulators
@@ -353,14 +354,17 @@ std::string coopmat_blocker(const FwdProblem& p, const DeviceInfo& info) {
 FwdSpecConstants choose_fwd_variant(const FwdProblem& p, const DeviceInfo& info) {
   FwdSpecConstants spec = feature_spec(p.desc);
   if (p.coopmat) {
-    spec.workgroup_size = kCmInvocations;  // subgroup w owns rows 16 RF w .., RF = block_q / 64 fragments
-    spec.key_step = 1;                     // unused by attn_fwd_cm.comp
+    // Four subgroups; subgroup w owns rows 16 RF w .., RF = block_q / 64 fragments: the shader
+    // derives RF from BLOCK_Q and WORKGROUP_SIZE and holds 1 or 2 (block_q is 64 or 128).
+    spec.workgroup_size = kCmInvocations;
+    spec.key_step = 1;  // unused by attn_fwd_cm.comp
     const auto shared_fits = [&](std::uint32_t bk) {
       return cm_shared_bytes(bk, spec.head_dim, spec.head_dim_v) <= info.max_shared_memory;
     };
     // Two row fragments first (each K/V fragment read feeds two products), then one; larger key
-    // tiles first; the first within the fragment-register budget. None fits (Dk or Dv > 128):
-    // the fewest registers, one fragment and 16 keys (coopmat_blocker checked its shared memory).
+    // tiles first; the first within the fragment-register budget. When none is (e.g. Dk = Dv =
+    // 256): the fewest registers, one fragment and 16 keys (coopmat_blocker checked its shared
+    // memory). Forced tiles may exceed the budget; they are for tuning.
     std::uint32_t bq = 0;
     std::uint32_t bk = 0;
     for (std::uint32_t rf : {2u, 1u}) {

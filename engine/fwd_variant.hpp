@@ -73,9 +73,9 @@ constexpr std::uint32_t kCmFragmentRegisters = 160;
 // <= min(64, BLOCK_Q) whose fp32 K and V tiles fit maxComputeSharedMemorySize. Coopmat path (four
 // 32-lane subgroups): the first of BLOCK_Q = 128 (two 16-row fragments per subgroup), then 64, and
 // BLOCK_K = 64, 32, 16 whose shared memory (cm_shared_bytes) fits and whose fragments stay within
-// kCmFragmentRegisters (128 x 32 at Dk = Dv = 64, 64 x 32 at 128); beyond that (Dk or Dv > 128)
-// the fewest registers, 64 x 16. VKATTN_CM_BLOCK_Q and VKATTN_CM_BLOCK_K
-// force either.
+// kCmFragmentRegisters (128 x 32 at Dk = Dv = 64, 64 x 32 at 128); when no tile is within it
+// (Dk = Dv = 256) the fewest registers, 64 x 16. VKATTN_CM_BLOCK_Q and VKATTN_CM_BLOCK_K force
+// either, budget or not (for tuning).
 FwdSpecConstants choose_fwd_variant(const FwdProblem& p, const DeviceInfo& info);
 
 // Shared memory of attn_fwd_cm.comp for these tiles and head dims (its shared arrays).

@@ -45,7 +45,7 @@ void write_out8(uint which, uint dst, vec4 lo, vec4 hi) {
 #include "attn_cm_tiles.glsl"
 
 const uint RF = BLOCK_Q / (16u * SUBGROUPS);  // row fragments (16 rows each) per subgroup: 1 or 2
-const uint SLOTS = 2u * RF;                   // rows per lane: g + 8 sl of each fragment
+const uint SLOTS = 2u * RF;                   // rows per lane: g + 8 hi + 16 r, hi = 0, 1, r < RF
 const uint BK16 = BLOCK_K / 16u;
 
 shared int doc_k_tile[BLOCK_K];

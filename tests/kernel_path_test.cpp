@@ -187,7 +187,8 @@ TEST_F(KernelPathTest, CoopmatBlockQOverride) {
 }
 
 // Every tile pair the coopmat forward accepts computes the right answer (auto picks one per head
-// dim and device). On lavapipe these run the scalar kernel.
+// dim and device); where the auto path is coopmat, the variant name shows the forced tiles. On
+// lavapipe (or under VKATTN_PATH=scalar) these run the scalar kernel.
 class KernelPathTiles : public VkTest, public ::testing::WithParamInterface<std::pair<const char*, const char*>> {
  protected:
   void TearDown() override {
@@ -200,6 +201,16 @@ class KernelPathTiles : public VkTest, public ::testing::WithParamInterface<std:
 TEST_P(KernelPathTiles, MatchesReference) {
   ::setenv("VKATTN_CM_BLOCK_Q", GetParam().first, 1);
   ::setenv("VKATTN_CM_BLOCK_K", GetParam().second, 1);
+  if (auto_uses_coopmat(ctx())) {  // the forced tiles are the ones that run
+    AttentionDesc d;
+    d.dtype = DType::kF16;
+    d.head_dim = 64;
+    Result<std::string> name = forward_variant_name(ctx(), d);
+    ASSERT_TRUE(name.is_ok()) << name.status().to_string();
+    const std::string tail = std::string("_bq") + GetParam().first + "_bk" + GetParam().second + "_ks1_lse_coopmat";
+    EXPECT_TRUE(name->size() >= tail.size() && name->compare(name->size() - tail.size(), tail.size(), tail) == 0)
+        << *name;
+  }
   const CaseShape base{2, 4, 2, 150, 203, 64, DType::kF16, kCausalBR, Layout::kBSHD, true};
   check_case(ctx(), base);  // ragged lengths: partial query and key tiles
   check_case(ctx(), make(base, [](CaseShape& c) {
@@ -261,7 +272,7 @@ TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
   };
   EXPECT_EQ(tiles(64), (std::tuple{128u, 32u, 64u}));
   EXPECT_EQ(tiles(128), (std::tuple{64u, 32u, 32u}));  // shared memory would allow 64; the registers do not
-  EXPECT_EQ(std::get<0>(tiles(256)), 64u);  // over every register budget: the smallest tiles
+  EXPECT_EQ(std::get<0>(tiles(256)), 64u);             // over every register budget: the smallest tiles
   EXPECT_EQ(std::get<1>(tiles(256)), 16u);
   info.max_shared_memory = 12288;  // 32-key tiles at D = 64 need 14,480 bytes, 16-key ones 9,808
   EXPECT_EQ(tiles(64), (std::tuple{128u, 16u, 16u}));

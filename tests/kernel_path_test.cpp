@@ -204,6 +204,9 @@ TEST_P(KernelPathTiles, MatchesReference) {
   if (auto_uses_coopmat(ctx())) {  // the forced tiles are the ones that run
     AttentionDesc d;
     d.dtype = DType::kF16;
+    d.q_heads = 2;
+    d.seq_q = 150;
+    d.seq_k = 203;
     d.head_dim = 64;
     Result<std::string> name = forward_variant_name(ctx(), d);
     ASSERT_TRUE(name.is_ok()) << name.status().to_string();

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -56,6 +57,19 @@ class KernelPathTest : public VkTest {
     Result<std::string> n = forward_variant_name(ctx(), d);
     EXPECT_TRUE(n.is_ok()) << n.status().to_string();
     return n.is_ok() ? n.value() : "";
+  }
+  // Each malformed value of the tuning variable `var` is kInvalidArgument naming the variable,
+  // the value and what it may be; `var` is unset afterwards.
+  void expect_refused(const char* var, std::initializer_list<const char*> values, const std::string& allowed) {
+    for (const char* value : values) {
+      ::setenv(var, value, 1);
+      Result<std::string> n = forward_variant_name(ctx(), desc(DType::kF16, 64));
+      ASSERT_FALSE(n.is_ok()) << var << " = " << value;
+      EXPECT_EQ(n.status().code(), ErrorCode::kInvalidArgument);
+      const std::string expected = std::string(var) + " = \"" + value + "\" is not " + allowed;
+      EXPECT_NE(n.status().message().find(expected), std::string::npos) << n.status().message();
+    }
+    ::unsetenv(var);
   }
   static bool ends_with(const std::string& s, const std::string& tail) {
     return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
@@ -144,14 +158,7 @@ TEST_F(KernelPathTest, EnvironmentOverridesAuto) {
 // path ignores it.
 TEST_F(KernelPathTest, CoopmatBlockKOverride) {
   const AttentionDesc d = desc(DType::kF16, 64);
-  for (const char* bad : {"48", "128", "0", "32x", "big"}) {
-    ::setenv("VKATTN_CM_BLOCK_K", bad, 1);
-    Result<std::string> n = forward_variant_name(ctx(), d);
-    ASSERT_FALSE(n.is_ok()) << bad;
-    EXPECT_EQ(n.status().code(), ErrorCode::kInvalidArgument);
-    EXPECT_NE(n.status().message().find("VKATTN_CM_BLOCK_K = \"" + std::string(bad) + "\""), std::string::npos)
-        << n.status().message();
-  }
+  expect_refused("VKATTN_CM_BLOCK_K", {"48", "128", "0", "32x", "big"}, "16, 32 or 64");
   ::setenv("VKATTN_CM_BLOCK_K", "16", 1);
   const bool cm = auto_uses_coopmat(ctx());
   const std::string name = name_of(d);
@@ -170,15 +177,7 @@ TEST_F(KernelPathTest, CoopmatBlockKOverride) {
 // subgroup); the key tile is then chosen for it. A malformed value is refused on every device.
 TEST_F(KernelPathTest, CoopmatBlockQOverride) {
   const AttentionDesc d = desc(DType::kF16, 64);
-  for (const char* bad : {"32", "256", "0", "64q", "x"}) {
-    ::setenv("VKATTN_CM_BLOCK_Q", bad, 1);
-    Result<std::string> n = forward_variant_name(ctx(), d);
-    ASSERT_FALSE(n.is_ok()) << bad;
-    EXPECT_EQ(n.status().code(), ErrorCode::kInvalidArgument);
-    EXPECT_NE(n.status().message().find("VKATTN_CM_BLOCK_Q = \"" + std::string(bad) + "\" is not 64 or 128"),
-              std::string::npos)
-        << n.status().message();
-  }
+  expect_refused("VKATTN_CM_BLOCK_Q", {"32", "256", "0", "64q", "x"}, "64 or 128");
   const bool cm = auto_uses_coopmat(ctx());
   ::setenv("VKATTN_CM_BLOCK_Q", "64", 1);
   EXPECT_TRUE(ends_with(name_of(d), cm ? "_bq64_bk64_ks1_lse_coopmat" : "_scalar")) << name_of(d);

@@ -256,8 +256,9 @@ Result<FwdProblem> resolve_problem(const AttentionDesc& d, const DeviceInfo& inf
   Result<std::uint32_t> forced_bq = cm_block_q_override();
   if (!forced_bq) return forced_bq.status();
   if (p.coopmat && forced_bk.value() != 0) {
-    const std::uint32_t bytes = cm_shared_bytes(forced_bk.value(), static_cast<std::uint32_t>(d.head_dim),
-                                                static_cast<std::uint32_t>(p.head_dim_v));
+    // The least any query tile needs: 64 rows, Q in registers.
+    const std::uint32_t bytes = cm_shared_bytes(kCmBlockQ, forced_bk.value(), static_cast<std::uint32_t>(d.head_dim),
+                                                static_cast<std::uint32_t>(p.head_dim_v), false);
     if (bytes > info.max_shared_memory) {
       return unsupported(
           "VKATTN_CM_BLOCK_K = " + n(forced_bk.value()) + " needs " + n(bytes) +
@@ -293,8 +294,10 @@ Result<FwdProblem> resolve_problem(const AttentionDesc& d, const DeviceInfo& inf
   return p;
 }
 
-std::uint32_t cm_shared_bytes(std::uint32_t block_k, std::uint32_t dk, std::uint32_t dv) {
-  return block_k * (dk / 4 + 2) * 8 + block_k * (dv / 4 + 2) * 8  // tile_dk_sh, tile_dv_sh
+std::uint32_t cm_shared_bytes(std::uint32_t block_q, std::uint32_t block_k, std::uint32_t dk, std::uint32_t dv,
+                              bool q_shared) {
+  return (block_k + (q_shared ? block_q : 0)) * (dk / 4 + 2) * 8  // tile_dk_sh: K tile, Q rows
+         + block_k * (dv / 4 + 2) * 8                             // tile_dv_sh
          + (kCmInvocations / 32) * 16 * 20 * 4                    // out_sh: 16 x 20 floats per subgroup
          + block_k * 4 + 16;                                      // doc_k_tile, doc_range
 }
@@ -319,10 +322,10 @@ Result<std::uint32_t> cm_block_k_override() { return tile_override("VKATTN_CM_BL
 Result<std::uint32_t> cm_block_q_override() { return tile_override("VKATTN_CM_BLOCK_Q", {64, 128}); }
 
 std::uint32_t cm_fwd_fragment_registers(std::uint32_t block_q, std::uint32_t block_k, std::uint32_t dk,
-                                        std::uint32_t dv) {
+                                        std::uint32_t dv, bool q_shared) {
   const std::uint32_t rf = block_q / (16 * (kCmInvocations / 32));   // row fragments per subgroup
   return rf * (dv / 16) * 8                                          // O accumulators
-         + rf * (dk / 16) * 4                                        // Q operands
+         + (q_shared ? 0 : rf * (dk / 16) * 4)                       // Q operands
          + rf * (block_k / 16) * 8                                   // S accumulators
          + 4 * cm_prefetch_chunks(block_k, dk, dv, kCmInvocations);  // next K/V tile
 }
@@ -344,8 +347,8 @@ std::string coopmat_blocker(const FwdProblem& p, const DeviceInfo& info) {
   if (info.max_workgroup_invocations < kCmInvocations) return "maxComputeWorkGroupInvocations < 128";
   const auto dk = static_cast<std::uint32_t>(p.desc.head_dim);
   const auto dv = static_cast<std::uint32_t>(p.head_dim_v);
-  if (cm_shared_bytes(16, dk, dv) > info.max_shared_memory) {
-    return "head dims " + n(dk) + "/" + n(dv) + " need " + n(cm_shared_bytes(16, dk, dv)) +
+  if (cm_shared_bytes(kCmBlockQ, 16, dk, dv, false) > info.max_shared_memory) {
+    return "head dims " + n(dk) + "/" + n(dv) + " need " + n(cm_shared_bytes(kCmBlockQ, 16, dk, dv, false)) +
            " bytes of shared memory, more than maxComputeSharedMemorySize = " + n(info.max_shared_memory);
   }
   return "";
@@ -358,32 +361,39 @@ FwdSpecConstants choose_fwd_variant(const FwdProblem& p, const DeviceInfo& info)
     // derives RF from BLOCK_Q and WORKGROUP_SIZE and holds 1 or 2 (block_q is 64 or 128).
     spec.workgroup_size = kCmInvocations;
     spec.key_step = 1;  // unused by attn_fwd_cm.comp
-    const auto shared_fits = [&](std::uint32_t bk) {
-      return cm_shared_bytes(bk, spec.head_dim, spec.head_dim_v) <= info.max_shared_memory;
+    // Q goes to shared memory whenever it fits there (its registers then hold more S).
+    const auto q_fits = [&](std::uint32_t bq, std::uint32_t bk) {
+      return cm_shared_bytes(bq, bk, spec.head_dim, spec.head_dim_v, true) <= info.max_shared_memory;
     };
     // Two row fragments first (each K/V fragment read feeds two products), then one; larger key
-    // tiles first; the first within the fragment-register budget. When none is (e.g. Dk = Dv =
-    // 256): the fewest registers, one fragment and 16 keys (coopmat_blocker checked its shared
-    // memory). Forced tiles may exceed the budget; they are for tuning.
+    // tiles first; the first whose shared memory fits and whose fragments stay within the
+    // register budget. When none does (e.g. Dk = Dv = 256): the fewest registers, one fragment
+    // and 16 keys, Q where it fits (coopmat_blocker checked the shared memory with Q in
+    // registers). Forced tiles may exceed the budget; they are for tuning.
     std::uint32_t bq = 0;
     std::uint32_t bk = 0;
+    bool q_shared = false;
     for (std::uint32_t rf : {2u, 1u}) {
       const std::uint32_t q = p.cm_block_q != 0 ? p.cm_block_q : 64 * rf;
       for (std::uint32_t k : {64u, 32u, 16u}) {
-        if (p.cm_block_k != 0 && k != p.cm_block_k) continue;
-        if (bk == 0 && shared_fits(k) &&
-            cm_fwd_fragment_registers(q, k, spec.head_dim, spec.head_dim_v) <= kCmFragmentRegisters) {
+        if (bk != 0 || (p.cm_block_k != 0 && k != p.cm_block_k)) continue;
+        const bool qs = q_fits(q, k);
+        if (cm_shared_bytes(q, k, spec.head_dim, spec.head_dim_v, qs) <= info.max_shared_memory &&
+            cm_fwd_fragment_registers(q, k, spec.head_dim, spec.head_dim_v, qs) <= kCmFragmentRegisters) {
           bq = q;
           bk = k;
+          q_shared = qs;
         }
       }
     }
     if (bk == 0) {
       bq = p.cm_block_q != 0 ? p.cm_block_q : kCmBlockQ;
       bk = p.cm_block_k != 0 ? p.cm_block_k : 16;  // VKATTN_CM_BLOCK_K, checked by resolve_problem
+      q_shared = q_fits(bq, bk);
     }
     spec.block_q = bq;
     spec.block_k = bk;
+    spec.q_shared = q_shared ? 1 : 0;
     return spec;
   }
   spec.block_q = std::min<std::uint32_t>(kBlockQ, info.max_workgroup_invocations);
@@ -399,7 +409,8 @@ FwdSpecConstants choose_fwd_variant(const FwdProblem& p, const DeviceInfo& info)
 
 std::string fwd_variant_name(const FwdSpecConstants& s, bool coopmat) {
   std::string name = "attn_fwd_" + feature_name_of(s);
-  name += "_bq" + std::to_string(s.block_q) + "_bk" + std::to_string(s.block_k) + "_ks" + std::to_string(s.key_step);
+  name += "_bq" + std::to_string(s.block_q) + "_bk" + std::to_string(s.block_k) + (s.q_shared ? "_qsh" : "") + "_ks" +
+          std::to_string(s.key_step);
   name += s.write_lse ? "_lse" : "_nolse";
   name += coopmat ? "_coopmat" : "_scalar";
   return name;

@@ -58,28 +58,34 @@ constexpr std::uint32_t kCmPrefetchChunks = 8;
 std::uint32_t cm_prefetch_chunks(std::uint32_t rows, std::uint32_t dk, std::uint32_t dv, std::uint32_t invocations);
 
 // 32-bit registers per invocation that attn_fwd_cm.comp holds in fragments for these tiles
-// (four subgroups): O and S accumulators (8 per 16 x 16 fp32 fragment), Q operands (4 per 16 x 16
-// fp16 fragment) for each of its block_q / 64 row fragments, and the prefetched K/V tile.
+// (four subgroups): O and S accumulators (8 per 16 x 16 fp32 fragment) and, unless Q is in shared
+// memory (`q_shared`), Q operands (4 per 16 x 16 fp16 fragment) for each of its block_q / 64 row
+// fragments, and the prefetched K/V tile.
 std::uint32_t cm_fwd_fragment_registers(std::uint32_t block_q, std::uint32_t block_k, std::uint32_t dk,
-                                        std::uint32_t dv);
+                                        std::uint32_t dv, bool q_shared);
 
 // The coopmat forward's budget for cm_fwd_fragment_registers. Measured on the H100 (driver's
-// register counts, TFLOP/s at (4, 16, 4096, D)): 144 gave 231-244 registers (D = 64 with 128 x 32
-// tiles, 133 TFLOP/s, 1.23x the 64 x 64 tiles; D = 128 with 64 x 32); 192 hit the 255 ceiling
-// (D = 128 with 64 x 64 tiles ran 81 against 91 for 64 x 32).
+// register counts, TFLOP/s at (4, 16, 4096, D)): with Q in registers, 144 gave 231-244 registers
+// (D = 64 with 128 x 32 tiles, 133 TFLOP/s, 1.23x the 64 x 64 tiles); 192 hit the 255 ceiling
+// (D = 128 with 64 x 64 tiles ran 81 against 91 for 64 x 32). With Q in shared memory, 160
+// (128 x 64 at D = 64) reaches 255 and spills about 6.6 KB to shared memory, yet ran 143 against
+// 136 for 128 x 32 with Q in registers, in one call.
 constexpr std::uint32_t kCmFragmentRegisters = 160;
 
 // Spec constants for a resolved problem. Scalar path: BLOCK_K is the largest power of two
 // <= min(64, BLOCK_Q) whose fp32 K and V tiles fit maxComputeSharedMemorySize. Coopmat path (four
 // 32-lane subgroups): the first of BLOCK_Q = 128 (two 16-row fragments per subgroup), then 64, and
 // BLOCK_K = 64, 32, 16 whose shared memory (cm_shared_bytes) fits and whose fragments stay within
-// kCmFragmentRegisters (128 x 32 at Dk = Dv = 64, 64 x 32 at 128); when no tile is within it
-// (Dk = Dv = 256) the fewest registers, 64 x 16. VKATTN_CM_BLOCK_Q and VKATTN_CM_BLOCK_K force
-// either, budget or not (for tuning).
+// kCmFragmentRegisters, with Q in shared memory (Q_SHARED) wherever it fits (on the H100:
+// 128 x 64 at Dk = Dv = 64, 128 x 16 at 128); when no tile is within it (Dk = Dv = 256) the fewest
+// registers, 64 x 16 with Q in registers. VKATTN_CM_BLOCK_Q and VKATTN_CM_BLOCK_K force either,
+// budget or not (for tuning).
 FwdSpecConstants choose_fwd_variant(const FwdProblem& p, const DeviceInfo& info);
 
-// Shared memory of attn_fwd_cm.comp for these tiles and head dims (its shared arrays).
-std::uint32_t cm_shared_bytes(std::uint32_t block_k, std::uint32_t dk, std::uint32_t dv);
+// Shared memory of attn_fwd_cm.comp for these tiles and head dims (its shared arrays), with Q
+// staged there (`q_shared`) or not.
+std::uint32_t cm_shared_bytes(std::uint32_t block_q, std::uint32_t block_k, std::uint32_t dk, std::uint32_t dv,
+                              bool q_shared);
 
 // "attn_fwd_<feature_name>_bq64_bk64_ks2_lse_scalar" (or _coopmat): every spec constant and the
 // path appear, so equal names mean equal pipelines.

@@ -10,6 +10,7 @@
 #define VKATTN_ATTN_BWD_CM_COMMON_GLSL
 
 const uint STAGE_ROWS = BLOCK_COLS;
+const uint HELD_DK_ROWS = 0u;
 const uint BC16 = BLOCK_COLS / 16u;
 
 // Output 0 (dQ or dK) or 1 (dV), elements dst .. dst + 7.

@@ -5,6 +5,11 @@
 // Include after the kernel's bindings (q_words, k_words, v_words at bindings 0-2, and do_words at
 // binding 3 when CM_TILES_DO is defined) and, before this file, declare:
 //   const uint STAGE_ROWS;    rows per streamed tile (the forward's BLOCK_K, the backward's BLOCK_COLS)
+//   const uint HELD_DK_ROWS;  rows of Dk halves the kernel keeps in tile_dk_sh past the tile (the
+//                             forward's Q when Q_SHARED; 0 otherwise). They share the array on
+//                             purpose: with Q in a shared array of its own, sized by spec
+//                             constants, every coopmat forward on the H100 (driver 580) came out
+//                             shifted by 4 halves, that array's size at the default constants.
 //   void write_out8(uint which, uint dst, vec4 lo, vec4 hi);   elements dst .. dst + 7 of output `which`
 // The kernel enables GL_NV_cooperative_matrix, the subgroup extensions and explicit fp16 types.
 //
@@ -27,7 +32,7 @@ const uint KROW = HEAD_DIM / 4u + 2u;    // uvec2 per staged row of Dk halves
 const uint VROW = HEAD_DIM_V / 4u + 2u;  // uvec2 per staged row of Dv halves
 const uint OROW = 20u;                   // floats per row of a subgroup's 16 x 16 output scratch
 
-shared uvec2 tile_dk_sh[STAGE_ROWS * KROW];
+shared uvec2 tile_dk_sh[(STAGE_ROWS + HELD_DK_ROWS) * KROW];
 shared uvec2 tile_dv_sh[STAGE_ROWS * VROW];
 shared float out_sh[SUBGROUPS * 16u * OROW];
 

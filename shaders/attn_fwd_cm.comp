@@ -16,14 +16,19 @@
 // each) owns RF = 1 or 2 fragments of 16 rows, rows 16 RF w .. 16 RF (w + 1) - 1. Per K/V tile of
 // BLOCK_K keys, staged in shared memory as fp16 (fetched into registers one tile ahead):
 //   S_w   = Q_w K^T               16 RF x BLOCK_K, fp32 accumulators (coopMatMulAddNV over Dk / 16)
-//   s = score_mod(scale_log2 * S), masked keys -inf; m_new = max(m, rowmax s);
-//   P = 2^(s - m_new); alpha = 2^(m - m_new); l = alpha l + rowsum P
+//   s = score_mod(scale_log2 * S), masked keys -inf; t = rowmax s
+//   m moves to t only where t > m + RESCALE_SLACK ("lazy rescaling"), alpha = 2^(m_old - m) there
+//   and 1 elsewhere; P = 2^(s - m) <= 2^RESCALE_SLACK; l = alpha l + rowsum P
 //   O_w   = diag(alpha) O_w + P_w V   (P as fp16; coopMatMulAddNV over BLOCK_K / 16)
+// O / l and LSE = ln 2 (m + log2 l) are the same for any m the scores stay within 2^SLACK of, so
+// the O rescale runs only on the few tiles where some row's max jumps (nearly always the first).
 // Each K^T or V fragment read from shared memory feeds RF products. O_w stays in registers as
-// RF x Dv / 16 accumulator fragments. The softmax runs on the S fragments in registers: by the
-// accumulator layout (attn_cm_layout.glsl) a lane's elements of a fragment lie in rows g and g + 8
-// of its quad, so each lane keeps m and l of 2 RF rows ("slots") and row max and sum take two quad
-// shuffles.
+// RF x Dv / 16 accumulator fragments. Q is either staged once in shared memory (Q_SHARED, when it
+// fits) and read fragment by fragment per tile, or held as RF x Dk / 16 operand fragments.
+// The softmax runs on the S fragments in registers: by the accumulator layout
+// (attn_cm_layout.glsl) a lane's elements of a fragment lie in rows g and g + 8 of its quad, so
+// each lane keeps m of 2 RF rows ("slots") and its own part of their l; the row max takes two quad
+// shuffles per tile, the row sum two at the end.
 //
 // The host (fwd_variant.cpp) picks this kernel only for fp16 storage with Dk, Dv multiples of 16
 // and a shared-memory budget that fits, on a device with DeviceInfo::coopmat (32-lane subgroups,
@@ -35,6 +40,7 @@
 layout(local_size_x_id = 17) in;
 
 const uint STAGE_ROWS = BLOCK_K;  // the K/V tile: K in tile_dk_sh, V in tile_dv_sh
+const uint HELD_DK_ROWS = Q_SHARED * BLOCK_Q;  // Q rows in tile_dk_sh past the K tile (Q_SHARED)
 
 // O, elements dst .. dst + 7 (store_acc's output; `which` is always 0).
 void write_out8(uint which, uint dst, vec4 lo, vec4 hi) {
@@ -47,6 +53,8 @@ void write_out8(uint which, uint dst, vec4 lo, vec4 hi) {
 const uint RF = BLOCK_Q / (16u * SUBGROUPS);  // row fragments (16 rows each) per subgroup: 1 or 2
 const uint SLOTS = 2u * RF;                   // rows per lane: g + 8 hi + 16 r, hi = 0, 1, r < RF
 const uint BK16 = BLOCK_K / 16u;
+const float RESCALE_SLACK = 8.0;  // log2 units: P <= 256 between rescales (fp16 holds 65504)
+const uint Q_SH = BLOCK_K * KROW;  // Q_SHARED: where Q row 0 starts in tile_dk_sh
 
 shared int doc_k_tile[BLOCK_K];
 shared int doc_range[4];
@@ -119,15 +127,25 @@ void main() {
     q_bias_row[s] = pc.bias_offset + b * pc.bias_stride_b + h * pc.bias_stride_h + qi[s] * pc.bias_stride_q;
     q_doc[s] = DOCUMENTS != 0u && q_live[s] ? docs_q[pc.docs_q_offset + b * params.docs_q_stride_b + start_q + qi[s]] : 0;
     q_m[s] = SINKS != 0u && q_live[s] ? LOG2E * sinks[pc.sinks_offset + h] : NEG_INF;
-    q_l[s] = SINKS != 0u && q_live[s] ? 1.0 : 0.0;
+    q_l[s] = SINKS != 0u && q_live[s] && (lane & 3u) == 0u ? 1.0 : 0.0;  // the quad's lanes sum theirs
   }
 
-  // Q as RF x Dk / 16 fragments (q_frag[r * DK16 + d]), staged through tile_dk_sh BLOCK_K rows at a
-  // time (zeros past len_q).
+  // Q (zeros past len_q): all BLOCK_Q rows into tile_dk_sh from Q_SH (fenced by the tile loop's
+  // first barrier),
+  // or RF x Dk / 16 fragments (q_frag[r * DK16 + d]) staged through tile_dk_sh BLOCK_K rows at a
+  // time.
   const uint q_seq = pc.q_offset + b * pc.q_stride_b + h * pc.q_stride_h + start_q * pc.q_stride_s;
   const RowSource qs = row_source(SRC_Q, q_seq, pc.q_stride_s);
   A_MAT q_frag[RF * DK16];
-  for (uint r0 = 0u; r0 < BLOCK_Q; r0 += BLOCK_K) {
+  if (Q_SHARED != 0u) {
+    for (uint e = tid; e < BLOCK_Q * (HEAD_DIM / 4u); e += WORKGROUP_SIZE) {
+      const uint r = e / (HEAD_DIM / 4u);
+      const uint c = e % (HEAD_DIM / 4u);
+      const uint q_row = i0 + r;
+      tile_dk_sh[Q_SH + r * KROW + c] = q_row < len_q ? load4(qs, q_seq + q_row * pc.q_stride_s + 4u * c) : uvec2(0u);
+    }
+  }
+  for (uint r0 = 0u; Q_SHARED == 0u && r0 < BLOCK_Q; r0 += BLOCK_K) {
     barrier();
     for (uint e = tid; e < BLOCK_K * (HEAD_DIM / 4u); e += WORKGROUP_SIZE) {
       const uint r = e / (HEAD_DIM / 4u);
@@ -184,16 +202,24 @@ void main() {
     barrier();
     if (prefetch && t + 1u < tile_end) fetch_tile(ks, vs, kv0 + BLOCK_K, len_k);
 
-    // S = Q K^T, one 16 x 16 block of keys at a time; each K^T fragment feeds all RF row
-    // fragments (s_frag[r * BK16 + n]).
+    // S = Q K^T over 16 dims at a time; each K^T fragment (dims 16d.., keys 16n..: K rows read
+    // column-major) feeds all RF row fragments (s_frag[r * BK16 + n]).
     ACC_MAT s_frag[RF * BK16];
     [[unroll]] for (uint f = 0u; f < RF * BK16; ++f) s_frag[f] = ACC_MAT(0.0);
-    [[unroll]] for (uint n = 0u; n < BK16; ++n) {
-      [[unroll]] for (uint d = 0u; d < DK16; ++d) {
-        A_MAT k_frag;  // K^T block (dims 16d.., keys 16n..): K rows read column-major
+    [[unroll]] for (uint d = 0u; d < DK16; ++d) {
+      A_MAT q_d[RF];
+      [[unroll]] for (uint r = 0u; r < RF; ++r) {
+        if (Q_SHARED != 0u) {
+          coopMatLoadNV(q_d[r], tile_dk_sh, Q_SH + (16u * (RF * warp + r)) * KROW + 4u * d, KROW, false);
+        } else {
+          q_d[r] = q_frag[r * DK16 + d];
+        }
+      }
+      [[unroll]] for (uint n = 0u; n < BK16; ++n) {
+        A_MAT k_frag;
         coopMatLoadNV(k_frag, tile_dk_sh, (16u * n) * KROW + 4u * d, KROW, true);
         [[unroll]] for (uint r = 0u; r < RF; ++r) {
-          s_frag[r * BK16 + n] = coopMatMulAddNV(q_frag[r * DK16 + d], k_frag, s_frag[r * BK16 + n]);
+          s_frag[r * BK16 + n] = coopMatMulAddNV(q_d[r], k_frag, s_frag[r * BK16 + n]);
         }
       }
     }
@@ -235,16 +261,19 @@ void main() {
       }
     }
     float alpha[SLOTS];
-    float m_sub[SLOTS];  // subtracted before exp2: the new max, or 0 for a row with none (its P is 0)
+    float m_sub[SLOTS];  // subtracted before exp2: m, or 0 for a row with no finite score (P = 0)
     float sum[SLOTS];
+    bool rescale = false;
     [[unroll]] for (uint sl = 0u; sl < SLOTS; ++sl) {
       m_tile[sl] = max(m_tile[sl], subgroupShuffleXor(m_tile[sl], 1u));
       m_tile[sl] = max(m_tile[sl], subgroupShuffleXor(m_tile[sl], 2u));
-      const float m_new = max(q_m[sl], m_tile[sl]);
-      // A row with no finite score so far keeps m = -inf: P = 0, alpha = 1.
-      alpha[sl] = m_new != NEG_INF ? exp2(q_m[sl] - m_new) : 1.0;
-      m_sub[sl] = m_new != NEG_INF ? m_new : 0.0;
-      q_m[sl] = m_new;
+      // -inf + slack = -inf: the first finite score always moves m (alpha = 2^-inf = 0 scales
+      // the nothing summed so far); a row with none keeps m = -inf and alpha = 1.
+      const bool move = m_tile[sl] > q_m[sl] + RESCALE_SLACK;
+      alpha[sl] = move ? exp2(q_m[sl] - m_tile[sl]) : 1.0;
+      q_m[sl] = move ? m_tile[sl] : q_m[sl];
+      m_sub[sl] = q_m[sl] != NEG_INF ? q_m[sl] : 0.0;
+      rescale = rescale || move;
       sum[sl] = 0.0;
     }
     [[unroll]] for (uint f = 0u; f < RF * BK16; ++f) {
@@ -255,13 +284,7 @@ void main() {
         sum[sl] += p;
       }
     }
-    bool rescale = false;
-    [[unroll]] for (uint sl = 0u; sl < SLOTS; ++sl) {
-      sum[sl] += subgroupShuffleXor(sum[sl], 1u);
-      sum[sl] += subgroupShuffleXor(sum[sl], 2u);
-      q_l[sl] = alpha[sl] * q_l[sl] + sum[sl];
-      rescale = rescale || alpha[sl] != 1.0;
-    }
+    [[unroll]] for (uint sl = 0u; sl < SLOTS; ++sl) q_l[sl] = alpha[sl] * q_l[sl] + sum[sl];  // this lane's part
     // O = diag(alpha) O + P V (P as fp16 in registers); the rescale is skipped when no row's max
     // moved.
     if (subgroupAny(rescale)) {
@@ -282,7 +305,12 @@ void main() {
     }
   }
 
-  // O = O / l (0 for a row that saw nothing), stored 16 x 16 at a time (store_acc).
+  // l = the quad's parts; O = O / l (0 for a row that saw nothing), stored 16 x 16 at a time
+  // (store_acc).
+  [[unroll]] for (uint sl = 0u; sl < SLOTS; ++sl) {
+    q_l[sl] += subgroupShuffleXor(q_l[sl], 1u);
+    q_l[sl] += subgroupShuffleXor(q_l[sl], 2u);
+  }
   float inv_l[SLOTS];
   [[unroll]] for (uint sl = 0u; sl < SLOTS; ++sl) inv_l[sl] = q_l[sl] > 0.0 ? 1.0 / q_l[sl] : 0.0;
   [[unroll]] for (uint f = 0u; f < RF * DV16; ++f) {

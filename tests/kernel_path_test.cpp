@@ -162,7 +162,7 @@ TEST_F(KernelPathTest, CoopmatBlockKOverride) {
   ::setenv("VKATTN_CM_BLOCK_K", "16", 1);
   const bool cm = auto_uses_coopmat(ctx());
   const std::string name = name_of(d);
-  EXPECT_TRUE(ends_with(name, cm ? "_bq128_bk16_ks1_lse_coopmat" : "_scalar")) << name;
+  EXPECT_TRUE(ends_with(name, cm ? "_bq128_bk16_qsh_ks1_lse_coopmat" : "_scalar")) << name;
   EXPECT_TRUE(ends_with(name_of(desc(DType::kF32, 64)), "_scalar"));
   if (cm) {  // 64 keys of Dk = Dv = 256 staged as fp16 need more than the H100's 48 KiB
     ::setenv("VKATTN_CM_BLOCK_K", "64", 1);
@@ -180,9 +180,9 @@ TEST_F(KernelPathTest, CoopmatBlockQOverride) {
   expect_refused("VKATTN_CM_BLOCK_Q", {"32", "256", "0", "64q", "x"}, "64 or 128");
   const bool cm = auto_uses_coopmat(ctx());
   ::setenv("VKATTN_CM_BLOCK_Q", "64", 1);
-  EXPECT_TRUE(ends_with(name_of(d), cm ? "_bq64_bk64_ks1_lse_coopmat" : "_scalar")) << name_of(d);
+  EXPECT_TRUE(ends_with(name_of(d), cm ? "_bq64_bk64_qsh_ks1_lse_coopmat" : "_scalar")) << name_of(d);
   ::unsetenv("VKATTN_CM_BLOCK_Q");
-  EXPECT_TRUE(ends_with(name_of(d), cm ? "_bq128_bk32_ks1_lse_coopmat" : "_scalar")) << name_of(d);
+  EXPECT_TRUE(ends_with(name_of(d), cm ? "_bq128_bk64_qsh_ks1_lse_coopmat" : "_scalar")) << name_of(d);
 }
 
 // Every tile pair the coopmat forward accepts computes the right answer (auto picks one per head
@@ -213,7 +213,9 @@ TEST_P(KernelPathTiles, MatchesReference) {
     d.head_dim = 64;
     Result<std::string> name = forward_variant_name(ctx(), d);
     ASSERT_TRUE(name.is_ok()) << name.status().to_string();
-    const std::string tail = std::string("_bq") + GetParam().first + "_bk" + GetParam().second + "_ks1_lse_coopmat";
+    // Q fits in shared memory beside every pair's tiles at D = 64 (the D = 128 cases below hold
+    // it in registers for the larger tiles).
+    const std::string tail = std::string("_bq") + GetParam().first + "_bk" + GetParam().second + "_qsh_ks1_lse_coopmat";
     EXPECT_TRUE(name->size() >= tail.size() && name->compare(name->size() - tail.size(), tail.size(), tail) == 0)
         << *name;
   }
@@ -256,12 +258,16 @@ TEST(CoopmatPrefetch, ChunksPerInvocationRoundUpPerTensor) {
 // The coopmat tiles come from the device's shared memory and the register bounds, not from
 // constants for one device: an H100's limits and a smaller budget, checked on any host.
 TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
-  EXPECT_EQ(cm_fwd_fragment_registers(128, 32, 64, 64), 144u);  // auto at D = 64: two row fragments
-  EXPECT_EQ(cm_fwd_fragment_registers(128, 64, 64, 64), 192u);  // over kCmFragmentRegisters
-  EXPECT_EQ(cm_fwd_fragment_registers(64, 64, 64, 64), 112u);
-  EXPECT_EQ(cm_fwd_fragment_registers(64, 32, 128, 128), 144u);  // auto at D = 128: one
-  EXPECT_EQ(cm_fwd_fragment_registers(64, 64, 128, 128), 192u);
-  EXPECT_EQ(cm_fwd_fragment_registers(128, 16, 128, 128), 224u);
+  EXPECT_EQ(cm_fwd_fragment_registers(128, 32, 64, 64, false), 144u);
+  EXPECT_EQ(cm_fwd_fragment_registers(128, 64, 64, 64, false), 192u);  // over kCmFragmentRegisters
+  EXPECT_EQ(cm_fwd_fragment_registers(128, 64, 64, 64, true), 160u);   // auto at D = 64: Q in shared memory
+  EXPECT_EQ(cm_fwd_fragment_registers(64, 64, 64, 64, false), 112u);
+  EXPECT_EQ(cm_fwd_fragment_registers(64, 32, 128, 128, false), 144u);
+  EXPECT_EQ(cm_fwd_fragment_registers(128, 16, 128, 128, false), 224u);
+  EXPECT_EQ(cm_fwd_fragment_registers(128, 16, 128, 128, true), 160u);  // auto at D = 128
+  EXPECT_EQ(cm_shared_bytes(128, 64, 64, 64, true), 42256u);            // within the H100's 48 KiB
+  EXPECT_EQ(cm_shared_bytes(128, 32, 128, 128, true), 57488u);          // over it: 128 x 16 at D = 128
+  EXPECT_EQ(cm_shared_bytes(128, 16, 128, 128, true), 48720u);
   DeviceInfo info;
   info.coopmat = true;
   info.subgroup_size = 32;
@@ -274,14 +280,13 @@ TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
     p.head_dim_v = d;
     p.coopmat = true;
     const FwdSpecConstants fwd = choose_fwd_variant(p, info);
-    return std::tuple{fwd.block_q, fwd.block_k, choose_bwd_variant(p, info, true).block_cols};
+    return std::tuple{fwd.block_q, fwd.block_k, fwd.q_shared, choose_bwd_variant(p, info, true).block_cols};
   };
-  EXPECT_EQ(tiles(64), (std::tuple{128u, 32u, 64u}));
-  EXPECT_EQ(tiles(128), (std::tuple{64u, 32u, 32u}));  // shared memory would allow 64; the registers do not
-  EXPECT_EQ(std::get<0>(tiles(256)), 64u);             // over every register budget: the smallest tiles
-  EXPECT_EQ(std::get<1>(tiles(256)), 16u);
-  info.max_shared_memory = 12288;  // 32-key tiles at D = 64 need 14,480 bytes, 16-key ones 9,808
-  EXPECT_EQ(tiles(64), (std::tuple{128u, 16u, 16u}));
+  EXPECT_EQ(tiles(64), (std::tuple{128u, 64u, 1u, 64u}));
+  EXPECT_EQ(tiles(128), (std::tuple{128u, 16u, 1u, 32u}));  // Q in registers would leave room for no S
+  EXPECT_EQ(tiles(256), (std::tuple{64u, 16u, 0u, 16u}));   // over every budget: the smallest tiles, Q in registers
+  info.max_shared_memory = 12288;  // Q does not fit; 32-key tiles at D = 64 need 14,480 bytes, 16-key ones 9,808
+  EXPECT_EQ(tiles(64), (std::tuple{128u, 16u, 0u, 16u}));
 }
 
 TEST(CoopmatLayout, ComparisonNamesTheFirstDifference) {

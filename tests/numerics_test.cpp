@@ -1,6 +1,6 @@
 // Numerics at the edges: no NaN or Inf where the fp64 reference is finite, for fp32 inputs of
-// magnitude up to 1e4, fp16 inputs near the top of their range (huge logits), a single visible
-// key per row, Sk = 1, and (label "long" in numerics_long_test) rows of 32k keys.
+// magnitude up to 1e4, fp16 inputs near the top of their range (huge logits), scores rising
+// along the keys, a single visible key per row, Sk = 1, and (label "long" in numerics_long_test) rows of 32k keys.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -95,6 +95,29 @@ TEST_F(Numerics, LargeInputsGiveFiniteGradients) {
   ASSERT_TRUE(b.poison().is_ok());
   ASSERT_TRUE(BackwardPlan::create(ctx(), b.fwd.desc())->run(b.tensors()).is_ok());
   for (const Tensor* t : {&*b.dq_dev, &*b.dk_dev, &*b.dv_dev}) expect_all_finite(t->download().value(), "gradient");
+}
+
+// Scores that grow along the keys (K row j scaled by 1 + j / 8, up to about 40x): each row's
+// running max rises again and again, by steps both under and over the coopmat forward's lazy
+// rescaling slack (2^8), so both of its paths (keep m, move m and rescale O and l) meet the fp64
+// reference.
+TEST_F(Numerics, RunningMaxRisesAcrossKeyTiles) {
+  const std::uint64_t seed = test_seed();
+  SCOPED_TRACE("VKATTN_TEST_SEED=" + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  for (DType dtype : {DType::kF32, DType::kF16}) {
+    for (const Mask& mask : {kNoMask, kCausalBR}) {
+      const CaseShape shape{1, 2, 2, 70, 300, 64, dtype, mask, Layout::kBHSD, true};
+      Result<AttentionCase> c = AttentionCase::create(ctx(), shape, rng);
+      ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+      for (std::size_t n = 0; n < c->k.size(); ++n) c->k[n] *= 1.0f + static_cast<float>((n / 64) % 300) / 8.0f;
+      round_to_dtype(c->k, dtype);
+      Result<Tensor> k = c->device_tensor(ctx(), c->k, Role::kK);
+      ASSERT_TRUE(k.is_ok()) << k.status().to_string();
+      c->k_dev = std::move(k).value();
+      run_and_compare(ctx(), *c);
+    }
+  }
 }
 
 // Exactly one visible key per row: O is that key's value row and LSE its score.

@@ -256,7 +256,7 @@ Result<FwdProblem> resolve_problem(const AttentionDesc& d, const DeviceInfo& inf
   Result<std::uint32_t> forced_bq = cm_block_q_override();
   if (!forced_bq) return forced_bq.status();
   if (p.coopmat && forced_bk.value() != 0) {
-    // The least any query tile needs: 64 rows, Q in registers.
+    // With Q in registers: the least shared memory any query tile needs.
     const std::uint32_t bytes = cm_shared_bytes(kCmBlockQ, forced_bk.value(), static_cast<std::uint32_t>(d.head_dim),
                                                 static_cast<std::uint32_t>(p.head_dim_v), false);
     if (bytes > info.max_shared_memory) {

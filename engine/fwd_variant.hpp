@@ -68,8 +68,10 @@ std::uint32_t cm_fwd_fragment_registers(std::uint32_t block_q, std::uint32_t blo
 // register counts, TFLOP/s at (4, 16, 4096, D)): with Q in registers, 144 gave 231-244 registers
 // (D = 64 with 128 x 32 tiles, 133 TFLOP/s, 1.23x the 64 x 64 tiles); 192 hit the 255 ceiling
 // (D = 128 with 64 x 64 tiles ran 81 against 91 for 64 x 32). With Q in shared memory, 160
-// (128 x 64 at D = 64) reaches 255 and spills about 6.6 KB to shared memory, yet ran 143 against
-// 136 for 128 x 32 with Q in registers, in one call.
+// (128 x 64 at D = 64) reaches 255 registers, and the driver reports 6.6 KB more shared memory
+// than the arrays (as for the D = 128 dkdv kernel at 255: spill space, presumably), yet it ran
+// 143 against 136 for 128 x 32 with Q in registers, in one call. The count leaves out transient
+// operands (Q's RF fragments of one 16-dim step, one K^T or V fragment).
 constexpr std::uint32_t kCmFragmentRegisters = 160;
 
 // Spec constants for a resolved problem. Scalar path: BLOCK_K is the largest power of two
@@ -78,8 +80,8 @@ constexpr std::uint32_t kCmFragmentRegisters = 160;
 // BLOCK_K = 64, 32, 16 whose shared memory (cm_shared_bytes) fits and whose fragments stay within
 // kCmFragmentRegisters, with Q in shared memory (Q_SHARED) wherever it fits (on the H100:
 // 128 x 64 at Dk = Dv = 64, 128 x 16 at 128); when no tile is within it (Dk = Dv = 256) the fewest
-// registers, 64 x 16 with Q in registers. VKATTN_CM_BLOCK_Q and VKATTN_CM_BLOCK_K force either,
-// budget or not (for tuning).
+// registers, 64 x 16, with Q in shared memory where it fits (not at 256 in 48 KiB). VKATTN_CM_BLOCK_Q and
+// VKATTN_CM_BLOCK_K force either, budget or not (for tuning).
 FwdSpecConstants choose_fwd_variant(const FwdProblem& p, const DeviceInfo& info);
 
 // Shared memory of attn_fwd_cm.comp for these tiles and head dims (its shared arrays), with Q

@@ -9,7 +9,9 @@
 //                             forward's Q when Q_SHARED; 0 otherwise). They share the array on
 //                             purpose: with Q in a shared array of its own, sized by spec
 //                             constants, every coopmat forward on the H100 (driver 580) came out
-//                             shifted by 4 halves, that array's size at the default constants.
+//                             shifted by 4 halves. That equals the array's size at the default
+//                             constants, so the driver may place arrays by those; a guess, not
+//                             confirmed (RESULTS_H100.md, sixth session).
 //   void write_out8(uint which, uint dst, vec4 lo, vec4 hi);   elements dst .. dst + 7 of output `which`
 // The kernel enables GL_NV_cooperative_matrix, the subgroup extensions and explicit fp16 types.
 //

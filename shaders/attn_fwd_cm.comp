@@ -20,8 +20,9 @@
 //   m moves to t only where t > m + RESCALE_SLACK ("lazy rescaling"), alpha = 2^(m_old - m) there
 //   and 1 elsewhere; P = 2^(s - m) <= 2^RESCALE_SLACK; l = alpha l + rowsum P
 //   O_w   = diag(alpha) O_w + P_w V   (P as fp16; coopMatMulAddNV over BLOCK_K / 16)
-// O / l and LSE = ln 2 (m + log2 l) are the same for any m the scores stay within 2^SLACK of, so
-// the O rescale runs only on the few tiles where some row's max jumps (nearly always the first).
+// O / l and LSE = ln 2 (m + log2 l) are the same for any m the scores stay within SLACK (log2
+// units) above, so the O rescale runs only on the few tiles where some row's max jumps (nearly
+// always the first).
 // Each K^T or V fragment read from shared memory feeds RF products. O_w stays in registers as
 // RF x Dv / 16 accumulator fragments. Q is either staged once in shared memory (Q_SHARED, when it
 // fits) and read fragment by fragment per tile, or held as RF x Dk / 16 operand fragments.
@@ -267,8 +268,9 @@ void main() {
     [[unroll]] for (uint sl = 0u; sl < SLOTS; ++sl) {
       m_tile[sl] = max(m_tile[sl], subgroupShuffleXor(m_tile[sl], 1u));
       m_tile[sl] = max(m_tile[sl], subgroupShuffleXor(m_tile[sl], 2u));
-      // -inf + slack = -inf: the first finite score always moves m (alpha = 2^-inf = 0 scales
-      // the nothing summed so far); a row with none keeps m = -inf and alpha = 1.
+      // -inf + slack = -inf: without sinks the first finite score moves m (alpha = 2^-inf = 0
+      // scales the nothing summed so far); with sinks m starts at the sink logit; a row with no
+      // finite score keeps m = -inf and alpha = 1.
       const bool move = m_tile[sl] > q_m[sl] + RESCALE_SLACK;
       alpha[sl] = move ? exp2(q_m[sl] - m_tile[sl]) : 1.0;
       q_m[sl] = move ? m_tile[sl] : q_m[sl];

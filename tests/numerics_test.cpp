@@ -97,25 +97,42 @@ TEST_F(Numerics, LargeInputsGiveFiniteGradients) {
   for (const Tensor* t : {&*b.dq_dev, &*b.dk_dev, &*b.dv_dev}) expect_all_finite(t->download().value(), "gradient");
 }
 
-// Scores that grow along the keys (K row j scaled by 1 + j / 8, up to about 40x): each row's
-// running max rises again and again, by steps both under and over the coopmat forward's lazy
-// rescaling slack (2^8), so both of its paths (keep m, move m and rescale O and l) meet the fp64
-// reference.
+// Scores that rise along the keys in set steps: Q rows near u and K rows near c_j u, with
+// |u|^2 / sqrt(D) = 1, so score(i, j) is about c_j nats. c_j climbs by 3 nats (4.3 in log2, under
+// the coopmat forward's lazy-rescaling slack of 8) and 9 nats (13, over it) at alternate 64-key
+// blocks, so for any key tile of 16, 32 or 64 a row's running max both stays put while the
+// scores grow and moves (rescaling O and l); with sinks, m starts at the sink logit. The fp64
+// reference must agree either way.
 TEST_F(Numerics, RunningMaxRisesAcrossKeyTiles) {
   const std::uint64_t seed = test_seed();
   SCOPED_TRACE("VKATTN_TEST_SEED=" + std::to_string(seed));
   std::mt19937_64 rng(seed);
+  constexpr std::int64_t kSk = 300, kD = 64;
+  constexpr std::size_t kKeys = kSk, kDims = kD;
+  const float a = 1.0f / std::sqrt(8.0f);  // |u|^2 = D a^2 = 8 = sqrt(D)
+  std::vector<float> c_of_key(kKeys);
+  for (std::size_t j = 0; j < kKeys; ++j) {
+    float c = 0.0f;
+    for (std::size_t block = 0; block < j / 64; ++block) c += block % 2 == 0 ? 3.0f : 9.0f;
+    c_of_key[j] = c;
+  }
   for (DType dtype : {DType::kF32, DType::kF16}) {
     for (const Mask& mask : {kNoMask, kCausalBR}) {
-      const CaseShape shape{1, 2, 2, 70, 300, 64, dtype, mask, Layout::kBHSD, true};
-      Result<AttentionCase> c = AttentionCase::create(ctx(), shape, rng);
-      ASSERT_TRUE(c.is_ok()) << c.status().to_string();
-      for (std::size_t n = 0; n < c->k.size(); ++n) c->k[n] *= 1.0f + static_cast<float>((n / 64) % 300) / 8.0f;
-      round_to_dtype(c->k, dtype);
-      Result<Tensor> k = c->device_tensor(ctx(), c->k, Role::kK);
-      ASSERT_TRUE(k.is_ok()) << k.status().to_string();
-      c->k_dev = std::move(k).value();
-      run_and_compare(ctx(), *c);
+      for (bool sinks : {false, true}) {
+        CaseShape shape{1, 2, 2, 70, kSk, kD, dtype, mask, Layout::kBHSD, true};
+        shape.mod.sinks = sinks;
+        Result<AttentionCase> c = AttentionCase::create(ctx(), shape, rng);
+        ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+        for (float& e : c->q) e = a + 0.05f * e;  // the case's values are uniform(-1, 1)
+        for (std::size_t n = 0; n < c->k.size(); ++n) c->k[n] = c_of_key[(n / kDims) % kKeys] * a + 0.05f * c->k[n];
+        for (auto [values, role] : {std::pair{&c->q, Role::kQ}, std::pair{&c->k, Role::kK}}) {
+          round_to_dtype(*values, dtype);
+          Result<Tensor> t = c->device_tensor(ctx(), *values, role);
+          ASSERT_TRUE(t.is_ok()) << t.status().to_string();
+          (role == Role::kQ ? c->q_dev : c->k_dev) = std::move(t).value();
+        }
+        run_and_compare(ctx(), *c);
+      }
     }
   }
 }

@@ -124,25 +124,23 @@ void fetch_tile(RowSource a, RowSource b, uint r0, uint len) {
   }
 }
 
+// Chunks of `regs` (PER_INV per invocation `tid`, CH per row) into `sh`, rows ROW uvec2 apart.
+// A macro: GLSL cannot pass a shared array to a function.
+#define STAGE_CHUNKS(sh, regs, PER_INV, CH, ROW)                       \
+  [[unroll]] for (uint n = 0u; n < PER_INV; ++n) {                     \
+    const uint e = tid + n * WORKGROUP_SIZE;                           \
+    if (e < STAGE_ROWS * CH) {                                         \
+      const uint at = (e / CH) * ROW + 2u * (e % CH);                  \
+      sh[at] = regs[n].xy;                                             \
+      sh[at + 1u] = regs[n].zw;                                        \
+    }                                                                  \
+  }
+
 // The fetched tile into tile_dk_sh / tile_dv_sh (the caller's barriers fence it).
 void stage_tile() {
   const uint tid = gl_LocalInvocationID.x;
-  [[unroll]] for (uint n = 0u; n < DK_PER_INV; ++n) {
-    const uint e = tid + n * WORKGROUP_SIZE;
-    if (e < STAGE_ROWS * DK_CH) {
-      const uint at = (e / DK_CH) * KROW + 2u * (e % DK_CH);
-      tile_dk_sh[at] = tile_dk_reg[n].xy;
-      tile_dk_sh[at + 1u] = tile_dk_reg[n].zw;
-    }
-  }
-  [[unroll]] for (uint n = 0u; n < DV_PER_INV; ++n) {
-    const uint e = tid + n * WORKGROUP_SIZE;
-    if (e < STAGE_ROWS * DV_CH) {
-      const uint at = (e / DV_CH) * VROW + 2u * (e % DV_CH);
-      tile_dv_sh[at] = tile_dv_reg[n].xy;
-      tile_dv_sh[at + 1u] = tile_dv_reg[n].zw;
-    }
-  }
+  STAGE_CHUNKS(tile_dk_sh, tile_dk_reg, DK_PER_INV, DK_CH, KROW)
+  STAGE_CHUNKS(tile_dv_sh, tile_dv_reg, DV_PER_INV, DV_CH, VROW)
 }
 
 // Stores f (16 rows of 16 columns) at element `base` of row 0 of output `which` (write_out8),

@@ -12,7 +12,7 @@
 //   --seq-lens-q=F, --seq-lens-kv=F (int32 [B]), --cu-seqlens-q=F --cu-seqlens-k=F (int32 [B + 1]).
 // score_mods: --softcap=C, --alibi-slopes=F ([Hq] or [B, Hq]), --rel-pos-table=F ([Hq, 2M + 1]),
 //   --bias=F ([B|1, Hq|1, Sq|1, Sk], f32 or f16), --sinks=F ([Hq]).
-// Other: --scale=S, --path=auto|scalar, --device=<index|name>, --deterministic=0|1,
+// Other: --scale=S, --path=auto|scalar|coopmat, --device=<index|name>, --deterministic=0|1,
 //   --validation (run under VK_LAYER_KHRONOS_validation; any message makes the exit status 3).
 #include <atomic>
 #include <cstdio>
@@ -279,7 +279,7 @@ int run(int argc, char** argv) {
     else if (p == "scalar")
       desc.path = KernelPath::kScalar;
     else if (p == "coopmat")
-      return die(fail("--path=coopmat: this build has no cooperative-matrix path yet"));
+      desc.path = KernelPath::kCoopmat;
     else
       return die(fail("--path=" + p + " is not auto, scalar or coopmat"));
   }

@@ -145,6 +145,8 @@ TEST_F(RunTool, BadFilesExitNonZeroAndWriteNothing) {
       {qk + " --v=" + file("v.npy") + " --do=" + file("do_3d.npy"), "--do: shape (2, 8, 8) has rank 3, expected 4"},
       {qk + " --v=" + file("v.npy") + " --window-left=-2", "desc.mask.window_left = -2"},
       {qk + " --v=" + file("v.npy") + " --layout=xyz", "--layout=xyz is not bhsd"},
+      // fp32 inputs: refused on every device (lavapipe: no coopmat; the H100: needs f16), by the plan.
+      {qk + " --v=" + file("v.npy") + " --path=coopmat", "desc.path = coopmat: "},
       {qk + " --v=" + file("missing.npy"), "missing.npy: cannot open"},
       {qk, "--v=FILE is required"},
   };

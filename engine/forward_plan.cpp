@@ -24,7 +24,14 @@ namespace {
 struct BoundForward {
   std::array<VkDescriptorBufferInfo, kFwdBindingCount> descriptors{};
   FwdPushConstants push;
+  bool wide_rows = false;  // every Q, K, V row starts on 16 bytes: the WIDE_ROWS pipeline runs
 };
+
+// Whether every row of a view addressed by (offset, strides) in elements starts on 16 bytes of
+// its binding, for fp16 (8 elements).
+bool rows_on_16_bytes(std::uint32_t offset, std::uint32_t stride_b, std::uint32_t stride_h, std::uint32_t stride_s) {
+  return ((offset | stride_b | stride_h | stride_s) & 7u) == 0;
+}
 
 }  // namespace
 
@@ -35,6 +42,10 @@ struct ForwardPlan::Impl {
   std::string name;
   std::shared_ptr<const Pipeline> pipeline;
   std::unique_ptr<DescriptorBinder> binder;
+  // Coopmat plans: the same kernel with WIDE_ROWS = 1, for calls whose Q, K, V rows all start on
+  // 16 bytes (BoundForward::wide_rows).
+  std::shared_ptr<const Pipeline> pipeline_wide;
+  std::unique_ptr<DescriptorBinder> binder_wide;
   BufferAlloc params;  // AttnParamsHeader + sequence table, written once at creation
 
   ~Impl() {
@@ -79,13 +90,17 @@ struct ForwardPlan::Impl {
     set_addressing(views.addressing(*v, Role::kV), p.v_offset, p.v_stride_b, p.v_stride_h, p.v_stride_s);
     set_addressing(views.addressing(*o, Role::kO), p.o_offset, p.o_stride_b, p.o_stride_h, p.o_stride_s);
     apply_aux(*aux, {kFwdBias, kFwdSlopes, kFwdTable, kFwdSinks, kFwdDocsQ, kFwdDocsK}, b.descriptors, p);
+    b.wide_rows = pipeline_wide != nullptr && rows_on_16_bytes(p.q_offset, p.q_stride_b, p.q_stride_h, p.q_stride_s) &&
+                  rows_on_16_bytes(p.k_offset, p.k_stride_b, p.k_stride_h, p.k_stride_s) &&
+                  rows_on_16_bytes(p.v_offset, p.v_stride_b, p.v_stride_h, p.v_stride_s);
     return b;
   }
 
   Status record_bound(VkCommandBuffer cmd, const BoundForward& b) {
-    vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline->handle);
-    VKATTN_TRY(binder->bind(cmd, b.descriptors));
-    vkCmdPushConstants(cmd, pipeline->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(FwdPushConstants), &b.push);
+    const Pipeline& pl = b.wide_rows ? *pipeline_wide : *pipeline;
+    vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pl.handle);
+    VKATTN_TRY((b.wide_rows ? binder_wide : binder)->bind(cmd, b.descriptors));
+    vkCmdPushConstants(cmd, pl.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(FwdPushConstants), &b.push);
     const auto groups_x = static_cast<std::uint32_t>((problem.seq_q + spec.block_q - 1) / spec.block_q);
     const auto groups_y = static_cast<std::uint32_t>(problem.desc.batch * problem.desc.q_heads);
     vkCmdDispatch(cmd, groups_x, groups_y, 1);
@@ -117,6 +132,16 @@ Result<ForwardPlan> ForwardPlan::create(Context& ctx, const AttentionDesc& desc)
   if (!pipeline) return pipeline.status();
   impl->pipeline = pipeline.value();
   impl->binder = std::make_unique<DescriptorBinder>(s, impl->pipeline);
+  if (impl->problem.coopmat) {
+    FwdSpecConstants wide = impl->spec;
+    wide.wide_rows = 1;
+    std::memcpy(key.spec_words.data(), &wide, sizeof(FwdSpecConstants));
+    recipe.name = impl->name + ".wide_rows";
+    Result<std::shared_ptr<const Pipeline>> p = s.pipelines->get(key, recipe);
+    if (!p) return p.status();
+    impl->pipeline_wide = p.value();
+    impl->binder_wide = std::make_unique<DescriptorBinder>(s, impl->pipeline_wide);
+  }
   VKATTN_TRY(create_host_written_buffer(s, attn_params_bytes(impl->problem), impl->params));
   s.name_object(VK_OBJECT_TYPE_BUFFER, reinterpret_cast<std::uint64_t>(impl->params.buffer), impl->name + ".params");
   impl->ctx = &ctx;

@@ -13,6 +13,8 @@
 //                             constants, so the driver may place arrays by those; a guess, not
 //                             confirmed (RESULTS_H100.md, sixth session).
 //   void write_out8(uint which, uint dst, vec4 lo, vec4 hi);   elements dst .. dst + 7 of output `which`
+// and may define CM_ALL_ROWS_WIDE (a constant expression, e.g. of a spec constant): true when the
+// host knows every row starts on 16 bytes, so the 4- and 2-byte load paths fold away.
 // The kernel enables GL_NV_cooperative_matrix, the subgroup extensions and explicit fp16 types.
 //
 // A streamed tile is STAGE_ROWS rows of Dk halves (tile_dk_sh: K in the forward and dq, Q in dkdv)
@@ -63,8 +65,13 @@ struct RowSource {
   bool wide;
 };
 
+#ifndef CM_ALL_ROWS_WIDE
+#define CM_ALL_ROWS_WIDE false
+#endif
+
 RowSource row_source(uint which, uint seq, uint stride) {
-  return RowSource(which, seq, stride, ((seq | stride) & 1u) == 0u, ((seq | stride) & 7u) == 0u);
+  return RowSource(which, seq, stride, CM_ALL_ROWS_WIDE || ((seq | stride) & 1u) == 0u,
+                   CM_ALL_ROWS_WIDE || ((seq | stride) & 7u) == 0u);
 }
 
 uvec2 pack4_f16(vec4 x) { return uvec2(packHalf2x16(x.xy), packHalf2x16(x.zw)); }

@@ -31,6 +31,9 @@
 // each lane keeps m of 2 RF rows ("slots") and its own part of their l; the row max takes two quad
 // shuffles per tile, the row sum two at the end.
 //
+// Each plan holds this kernel twice: with WIDE_ROWS = 1 for calls whose Q, K and V rows all start
+// on 16 bytes (offsets and strides multiples of 8 halves: the tiles then load 16-byte chunks
+// only), and with WIDE_ROWS = 0 for any other views (forward_plan.cpp picks per call).
 // The host (fwd_variant.cpp) picks this kernel only for fp16 storage with Dk, Dv multiples of 16
 // and a shared-memory budget that fits, on a device with DeviceInfo::coopmat (32-lane subgroups,
 // and the accumulator layout the context's probe confirmed: engine/coopmat_layout.cpp); anything
@@ -49,6 +52,7 @@ void write_out8(uint which, uint dst, vec4 lo, vec4 hi) {
   STORE_VEC4(o_words, dst + 4u, hi);
 }
 
+#define CM_ALL_ROWS_WIDE (WIDE_ROWS != 0u)
 #include "attn_cm_tiles.glsl"
 
 const uint RF = BLOCK_Q / (16u * SUBGROUPS);  // row fragments (16 rows each) per subgroup: 1 or 2

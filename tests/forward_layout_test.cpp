@@ -188,6 +188,52 @@ TEST_P(LayoutTest, EveryTensorHasItsOwnLayoutAndGapsStayUntouched) {
   EXPECT_EQ(touched, 0u) << "elements outside the O view were written";
 }
 
+// Rows off the 16-byte grid: Q at an odd element offset, K rows D + 2 elements apart, V aligned
+// (a coopmat plan runs its general kernel), then all three at 8-element offsets with strides of
+// multiples of 8 (its WIDE_ROWS kernel, 16-byte loads only). Both match the reference.
+TEST_P(LayoutTest, RowsOnAndOffTheSixteenByteGrid) {
+  const DType dtype = GetParam();
+  const std::uint64_t seed = test_seed();
+  SCOPED_TRACE("VKATTN_TEST_SEED=" + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  const std::int64_t B = 2, H = 2, Sq = 37, Sk = 70, D = 32;
+  const std::vector<float> q = random_values(at(B * H * Sq * D), dtype, rng);
+  const std::vector<float> k = random_values(at(B * H * Sk * D), dtype, rng);
+  const std::vector<float> v = random_values(at(B * H * Sk * D), dtype, rng);
+  const std::int64_t elem = dtype == DType::kF16 ? 2 : 4;
+  // A BHSD view of `dense` at element `offset`, rows `row` elements apart, in a buffer of its own.
+  std::vector<Tensor> keep;
+  auto view_of = [&](const std::vector<float>& dense, std::int64_t S, std::int64_t offset, std::int64_t row) {
+    const std::int64_t size = offset + B * H * S * row;
+    std::vector<float> mem(at(size), 0.0f);
+    for (std::int64_t i = 0; i < B * H * S; ++i)
+      for (std::int64_t d = 0; d < D; ++d) mem[at(offset + i * row + d)] = dense[at(i * D + d)];
+    keep.push_back(upload(ctx(), dtype, mem));
+    TensorView t = TensorView::attention(keep.back().buffer(), keep.back().view().buffer_size, dtype, Layout::kBHSD, B,
+                                         H, S, D, static_cast<VkDeviceSize>(offset * elem));
+    t.strides = {H * S * row, S * row, row, 1};
+    return t;
+  };
+  RefProblem p;
+  p.batch = B, p.q_heads = H, p.kv_heads = H, p.seq_q = Sq, p.seq_k = Sk, p.head_dim = D;
+  p.mask = kCausalBR;
+  const RefResult ref = reference_forward(p, q, k, v);
+  const struct {
+    const char* what;
+    std::int64_t q_offset, k_row;
+  } cases[] = {{"off the grid", 1, D + 2}, {"on the grid", 8, D + 8}};
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.what);
+    const TensorView qv = view_of(q, Sq, c.q_offset, D);
+    const TensorView kv = view_of(k, Sk, 8, c.k_row);
+    const TensorView vv = view_of(v, Sk, 8, D + 8);
+    Tensor od = upload(ctx(), dtype, std::vector<float>(at(B * H * Sq * D), std::nanf("")));
+    const TensorView ov = TensorView::attention(od.buffer(), od.view().buffer_size, dtype, Layout::kBHSD, B, H, Sq, D);
+    ASSERT_TRUE(attention_forward(ctx(), ForwardTensors{qv, kv, vv, ov, std::nullopt}, kCausalBR).is_ok());
+    expect_close(od.download().value(), ref.o, output_tolerance(dtype), "O");
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Dtypes, LayoutTest, ::testing::Values(DType::kF32, DType::kF16),
                          [](const ::testing::TestParamInfo<DType>& p) { return std::string(to_string(p.param)); });
 

@@ -17,6 +17,12 @@ struct Addressing {
   std::uint32_t offset = 0, stride_b = 0, stride_h = 0, stride_s = 0;
 };
 
+// Whether every row of an fp16 view addressed by `a` starts on 16 bytes (8 elements) of its
+// binding: then the coopmat kernels' WIDE_ROWS variants may read it (16-byte loads only).
+inline bool rows_on_16_bytes(const Addressing& a) {
+  return ((a.offset | a.stride_b | a.stride_h | a.stride_s) & 7u) == 0;
+}
+
 // The mask and score_mod inputs of a call (ForwardTensors and BackwardTensors both carry them).
 struct AuxViews {
   const std::optional<TensorView>& bias;

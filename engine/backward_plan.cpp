@@ -29,6 +29,7 @@ struct BoundBackward {
   BwdPrePushConstants pre_push;
   BwdPushConstants dq_push;
   BwdPushConstants dkdv_push;
+  bool wide_rows = false;  // every Q, K, V, dO row starts on 16 bytes: the WIDE_ROWS kernels run
   // Parameter gradients requested by this call: which, descriptors, push constants, grid.
   struct Param {
     BwdParam which = BwdParam::kNone;
@@ -102,6 +103,9 @@ struct BackwardPlan::Impl {
   BwdSpecConstants spec;
   std::string name;
   Kernel pre_kernel, dq_kernel, dkdv_kernel;
+  // Coopmat plans: dq and dkdv with WIDE_ROWS = 1, for calls whose Q, K, V, dO rows all start on
+  // 16 bytes (BoundBackward::wide_rows); empty otherwise.
+  Kernel dq_wide_kernel, dkdv_wide_kernel;
   std::array<Kernel, 4> param_kernels;  // by BwdParam; built for the score_mods the desc enables
   BufferAlloc params;                   // AttnParamsHeader + sequence table
   BufferAlloc work;                     // lse2 and delta per query row (attn_bwd_pre.comp)
@@ -159,6 +163,8 @@ struct BackwardPlan::Impl {
                            views.addressing(*v, Role::kV), views.addressing(*d_o, Role::kO), *aux};
     BwdPushConstants p;
     write_inputs(inputs, common, p);
+    b.wide_rows = dq_wide_kernel.pipeline != nullptr && rows_on_16_bytes(inputs.q) && rows_on_16_bytes(inputs.k) &&
+                  rows_on_16_bytes(inputs.v) && rows_on_16_bytes(inputs.d_o);
 
     b.dq = common;
     b.dq[kBwdOut0] = dq->descriptor;
@@ -285,15 +291,16 @@ struct BackwardPlan::Impl {
     vkCmdDispatch(cmd, groups(problem.seq_q, rows), static_cast<std::uint32_t>(d.batch * d.q_heads), 1);
     compute_barrier(cmd);  // workspace written -> read
 
-    vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, dq_kernel.pipeline->handle);
-    VKATTN_TRY(dq_kernel.binder->bind(cmd, b.dq));
-    vkCmdPushConstants(cmd, dq_kernel.pipeline->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(b.dq_push), &b.dq_push);
+    const Kernel& dq = b.wide_rows ? dq_wide_kernel : dq_kernel;
+    vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, dq.pipeline->handle);
+    VKATTN_TRY(dq.binder->bind(cmd, b.dq));
+    vkCmdPushConstants(cmd, dq.pipeline->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(b.dq_push), &b.dq_push);
     vkCmdDispatch(cmd, groups(problem.seq_q, rows), static_cast<std::uint32_t>(d.batch * d.q_heads), 1);
 
-    vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, dkdv_kernel.pipeline->handle);
-    VKATTN_TRY(dkdv_kernel.binder->bind(cmd, b.dkdv));
-    vkCmdPushConstants(cmd, dkdv_kernel.pipeline->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(b.dkdv_push),
-                       &b.dkdv_push);
+    const Kernel& dkdv = b.wide_rows ? dkdv_wide_kernel : dkdv_kernel;
+    vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, dkdv.pipeline->handle);
+    VKATTN_TRY(dkdv.binder->bind(cmd, b.dkdv));
+    vkCmdPushConstants(cmd, dkdv.pipeline->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(b.dkdv_push), &b.dkdv_push);
     vkCmdDispatch(cmd, groups(problem.seq_k, rows), static_cast<std::uint32_t>(d.batch * problem.kv_heads), 1);
 
     for (std::size_t n = 0; n < b.param_count; ++n) {
@@ -361,6 +368,18 @@ Result<BackwardPlan> BackwardPlan::create(Context& ctx, const AttentionDesc& des
                                    kBwdBindingCount, sizeof(BwdParamPushConstants));
     if (!k) return k.status();
     impl->param_kernels[which] = std::move(k).value();
+  }
+  if (coopmat) {
+    BwdSpecConstants wide = impl->spec;
+    wide.wide_rows = 1;
+    Result<Kernel> dq_wide = make_kernel(s, ShaderId::kAttnBwdDqCm, wide, impl->name + ".dq.wide_rows",
+                                         kBwdBindingCount, sizeof(BwdPushConstants));
+    if (!dq_wide) return dq_wide.status();
+    Result<Kernel> dkdv_wide = make_kernel(s, ShaderId::kAttnBwdDkdvCm, wide, impl->name + ".dkdv.wide_rows",
+                                           kBwdBindingCount, sizeof(BwdPushConstants));
+    if (!dkdv_wide) return dkdv_wide.status();
+    impl->dq_wide_kernel = std::move(dq_wide).value();
+    impl->dkdv_wide_kernel = std::move(dkdv_wide).value();
   }
   impl->pre_kernel = std::move(pre).value();
   impl->dq_kernel = std::move(dq).value();

@@ -27,12 +27,6 @@ struct BoundForward {
   bool wide_rows = false;  // every Q, K, V row starts on 16 bytes: the WIDE_ROWS pipeline runs
 };
 
-// Whether every row of a view addressed by (offset, strides) in elements starts on 16 bytes of
-// its binding, for fp16 (8 elements).
-bool rows_on_16_bytes(std::uint32_t offset, std::uint32_t stride_b, std::uint32_t stride_h, std::uint32_t stride_s) {
-  return ((offset | stride_b | stride_h | stride_s) & 7u) == 0;
-}
-
 }  // namespace
 
 struct ForwardPlan::Impl {
@@ -90,9 +84,8 @@ struct ForwardPlan::Impl {
     set_addressing(views.addressing(*v, Role::kV), p.v_offset, p.v_stride_b, p.v_stride_h, p.v_stride_s);
     set_addressing(views.addressing(*o, Role::kO), p.o_offset, p.o_stride_b, p.o_stride_h, p.o_stride_s);
     apply_aux(*aux, {kFwdBias, kFwdSlopes, kFwdTable, kFwdSinks, kFwdDocsQ, kFwdDocsK}, b.descriptors, p);
-    b.wide_rows = pipeline_wide != nullptr && rows_on_16_bytes(p.q_offset, p.q_stride_b, p.q_stride_h, p.q_stride_s) &&
-                  rows_on_16_bytes(p.k_offset, p.k_stride_b, p.k_stride_h, p.k_stride_s) &&
-                  rows_on_16_bytes(p.v_offset, p.v_stride_b, p.v_stride_h, p.v_stride_s);
+    b.wide_rows = pipeline_wide != nullptr && rows_on_16_bytes(views.addressing(*q, Role::kQ)) &&
+                  rows_on_16_bytes(views.addressing(*k, Role::kK)) && rows_on_16_bytes(views.addressing(*v, Role::kV));
     return b;
   }
 

@@ -25,6 +25,7 @@ void write_out8(uint which, uint dst, vec4 lo, vec4 hi) {
 }
 
 #define CM_TILES_DO
+#define CM_ALL_ROWS_WIDE (WIDE_ROWS != 0u)
 #include "attn_cm_tiles.glsl"
 
 // This subgroup's 16 of the workgroup's BLOCK_ROWS rows, which start at row r_first of `a` and

@@ -26,8 +26,8 @@ const char* to_string(KernelPath p) {
 
 namespace {
 constexpr std::uint32_t kBlockQ = 64;
-constexpr std::uint32_t kCmBlockQ = 64;        // coopmat default: one 16-row fragment per subgroup
-constexpr std::uint32_t kCmInvocations = 128;  // coopmat: four 32-lane subgroups
+constexpr std::uint32_t kCmBlockQ = 64;    // coopmat fallback: one 16-row fragment per subgroup
+constexpr std::uint32_t kCmSubgroups = 4;  // coopmat fallback: four 32-lane subgroups
 constexpr std::uint32_t kMaxBlockK = 64;
 constexpr std::uint32_t kKeyStep = 2;
 constexpr std::int64_t kMaxHeadDim = 256;
@@ -255,10 +255,25 @@ Result<FwdProblem> resolve_problem(const AttentionDesc& d, const DeviceInfo& inf
   if (!forced_bk) return forced_bk.status();
   Result<std::uint32_t> forced_bq = cm_block_q_override();
   if (!forced_bq) return forced_bq.status();
+  Result<std::uint32_t> forced_sg = cm_subgroups_override();
+  if (!forced_sg) return forced_sg.status();
+  if (p.coopmat && 32 * forced_sg.value() > info.max_workgroup_invocations) {
+    return unsupported(
+        "VKATTN_CM_SUBGROUPS = " + n(forced_sg.value()) + " needs " + n(32 * forced_sg.value()) +
+        " invocations per workgroup, more than maxComputeWorkGroupInvocations = " + n(info.max_workgroup_invocations));
+  }
+  if (p.coopmat && forced_bq.value() != 0 && forced_sg.value() != 0) {
+    const std::uint32_t rows = forced_bq.value() / forced_sg.value();
+    if (rows != 16 && rows != 32) {
+      return invalid("VKATTN_CM_BLOCK_Q = " + n(forced_bq.value()) + " with VKATTN_CM_SUBGROUPS = " +
+                     n(forced_sg.value()) + " gives " + n(rows) + " rows per subgroup (needs 16 or 32)");
+    }
+  }
   if (p.coopmat && forced_bk.value() != 0) {
     // With Q in registers: the least shared memory any query tile needs.
-    const std::uint32_t bytes = cm_shared_bytes(kCmBlockQ, forced_bk.value(), static_cast<std::uint32_t>(d.head_dim),
-                                                static_cast<std::uint32_t>(p.head_dim_v), false);
+    const std::uint32_t sg = forced_sg.value() != 0 ? forced_sg.value() : kCmSubgroups;
+    const std::uint32_t bytes = cm_shared_bytes(16 * sg, forced_bk.value(), static_cast<std::uint32_t>(d.head_dim),
+                                                static_cast<std::uint32_t>(p.head_dim_v), false, sg);
     if (bytes > info.max_shared_memory) {
       return unsupported(
           "VKATTN_CM_BLOCK_K = " + n(forced_bk.value()) + " needs " + n(bytes) +
@@ -266,7 +281,10 @@ Result<FwdProblem> resolve_problem(const AttentionDesc& d, const DeviceInfo& inf
     }
     p.cm_block_k = forced_bk.value();
   }
-  if (p.coopmat) p.cm_block_q = forced_bq.value();
+  if (p.coopmat) {
+    p.cm_block_q = forced_bq.value();
+    p.cm_subgroups = forced_sg.value();
+  }
 
   const FwdSpecConstants spec = choose_fwd_variant(p, info);
   if (spec.block_k < spec.key_step) {
@@ -295,10 +313,10 @@ Result<FwdProblem> resolve_problem(const AttentionDesc& d, const DeviceInfo& inf
 }
 
 std::uint32_t cm_shared_bytes(std::uint32_t block_q, std::uint32_t block_k, std::uint32_t dk, std::uint32_t dv,
-                              bool q_shared) {
+                              bool q_shared, std::uint32_t subgroups) {
   return (block_k + (q_shared ? block_q : 0)) * (dk / 4 + 2) * 8  // tile_dk_sh: K tile, Q rows
          + block_k * (dv / 4 + 2) * 8                             // tile_dv_sh
-         + (kCmInvocations / 32) * 16 * 20 * 4                    // out_sh: 16 x 20 floats per subgroup
+         + subgroups * 16 * 20 * 4                                // out_sh: 16 x 20 floats per subgroup
          + block_k * 4 + 16;                                      // doc_k_tile, doc_range
 }
 
@@ -319,15 +337,17 @@ Result<std::uint32_t> tile_override(const char* var, std::initializer_list<std::
 
 Result<std::uint32_t> cm_block_k_override() { return tile_override("VKATTN_CM_BLOCK_K", {16, 32, 64}); }
 
-Result<std::uint32_t> cm_block_q_override() { return tile_override("VKATTN_CM_BLOCK_Q", {64, 128}); }
+Result<std::uint32_t> cm_block_q_override() { return tile_override("VKATTN_CM_BLOCK_Q", {64, 128, 256}); }
+
+Result<std::uint32_t> cm_subgroups_override() { return tile_override("VKATTN_CM_SUBGROUPS", {4, 8}); }
 
 std::uint32_t cm_fwd_fragment_registers(std::uint32_t block_q, std::uint32_t block_k, std::uint32_t dk,
-                                        std::uint32_t dv, bool q_shared) {
-  const std::uint32_t rf = block_q / (16 * (kCmInvocations / 32));   // row fragments per subgroup
+                                        std::uint32_t dv, bool q_shared, std::uint32_t subgroups) {
+  const std::uint32_t rf = block_q / (16 * subgroups);               // row fragments per subgroup
   return rf * (dv / 16) * 8                                          // O accumulators
          + (q_shared ? 0 : rf * (dk / 16) * 4)                       // Q operands
          + rf * (block_k / 16) * 8                                   // S accumulators
-         + 4 * cm_prefetch_chunks(block_k, dk, dv, kCmInvocations);  // next K/V tile
+         + 4 * cm_prefetch_chunks(block_k, dk, dv, 32 * subgroups);  // next K/V tile
 }
 
 std::uint32_t cm_prefetch_chunks(std::uint32_t rows, std::uint32_t dk, std::uint32_t dv, std::uint32_t invocations) {
@@ -344,11 +364,12 @@ std::string coopmat_blocker(const FwdProblem& p, const DeviceInfo& info) {
   if (p.desc.dtype != DType::kF16) return std::string("desc.dtype = ") + to_string(p.desc.dtype) + " (needs f16)";
   if (p.desc.head_dim % 16 != 0) return "desc.head_dim = " + n(p.desc.head_dim) + " (needs a multiple of 16)";
   if (p.head_dim_v % 16 != 0) return "head_dim_v = " + n(p.head_dim_v) + " (needs a multiple of 16)";
-  if (info.max_workgroup_invocations < kCmInvocations) return "maxComputeWorkGroupInvocations < 128";
+  if (info.max_workgroup_invocations < 32 * kCmSubgroups) return "maxComputeWorkGroupInvocations < 128";
   const auto dk = static_cast<std::uint32_t>(p.desc.head_dim);
   const auto dv = static_cast<std::uint32_t>(p.head_dim_v);
-  if (cm_shared_bytes(kCmBlockQ, 16, dk, dv, false) > info.max_shared_memory) {
-    return "head dims " + n(dk) + "/" + n(dv) + " need " + n(cm_shared_bytes(kCmBlockQ, 16, dk, dv, false)) +
+  if (cm_shared_bytes(kCmBlockQ, 16, dk, dv, false, kCmSubgroups) > info.max_shared_memory) {
+    return "head dims " + n(dk) + "/" + n(dv) + " need " +
+           n(cm_shared_bytes(kCmBlockQ, 16, dk, dv, false, kCmSubgroups)) +
            " bytes of shared memory, more than maxComputeSharedMemorySize = " + n(info.max_shared_memory);
   }
   return "";
@@ -357,42 +378,53 @@ std::string coopmat_blocker(const FwdProblem& p, const DeviceInfo& info) {
 FwdSpecConstants choose_fwd_variant(const FwdProblem& p, const DeviceInfo& info) {
   FwdSpecConstants spec = feature_spec(p.desc);
   if (p.coopmat) {
-    // Four subgroups; subgroup w owns rows 16 RF w .., RF = block_q / 64 fragments: the shader
-    // derives RF from BLOCK_Q and WORKGROUP_SIZE and holds 1 or 2 (block_q is 64 or 128).
-    spec.workgroup_size = kCmInvocations;
     spec.key_step = 1;  // unused by attn_fwd_cm.comp
     // Q goes to shared memory whenever it fits there (its registers then hold more S).
-    const auto q_fits = [&](std::uint32_t bq, std::uint32_t bk) {
-      return cm_shared_bytes(bq, bk, spec.head_dim, spec.head_dim_v, true) <= info.max_shared_memory;
+    const auto fits = [&](std::uint32_t bq, std::uint32_t bk, bool qs, std::uint32_t sg) {
+      return cm_shared_bytes(bq, bk, spec.head_dim, spec.head_dim_v, qs, sg) <= info.max_shared_memory;
     };
-    // Two row fragments first (each K/V fragment read feeds two products), then one; larger key
-    // tiles first; the first whose shared memory fits and whose fragments stay within the
-    // register budget. When none does (e.g. Dk = Dv = 256): the fewest registers, one fragment
-    // and 16 keys, Q where it fits (coopmat_blocker checked the shared memory with Q in
-    // registers). Forced tiles may exceed the budget; they are for tuning.
+    // Subgroup w owns rows 16 RF w .. of the block (RF = 1 or 2 row fragments). Shapes in order:
+    // 4 subgroups x 2 fragments (each K/V fragment read feeds two products), 4 x 1, then 8 x 1 and
+    // 8 x 2 (these win only where forced or where the four-subgroup shapes fail the budget: on
+    // the H100 eight subgroups measured no faster, RESULTS_H100.md, eighth session); key tiles
+    // 64, 32, 16; the first whose shared memory fits and whose fragments stay within the register
+    // budget. When none does (e.g. Dk = Dv = 256): the fewest registers, 4 x 1 and 16 keys, Q
+    // where it fits (coopmat_blocker checked the shared memory with Q in registers). Forced tiles
+    // may exceed the budget; they are for tuning.
+    struct Shape {
+      std::uint32_t subgroups, rf;
+    };
     std::uint32_t bq = 0;
     std::uint32_t bk = 0;
+    std::uint32_t sg = 0;
     bool q_shared = false;
-    for (std::uint32_t rf : {2u, 1u}) {
-      const std::uint32_t q = p.cm_block_q != 0 ? p.cm_block_q : 64 * rf;
+    for (const Shape shape : {Shape{4, 2}, Shape{4, 1}, Shape{8, 1}, Shape{8, 2}}) {
+      const std::uint32_t q = 16 * shape.subgroups * shape.rf;
+      if ((p.cm_subgroups != 0 && shape.subgroups != p.cm_subgroups) || (p.cm_block_q != 0 && q != p.cm_block_q)) {
+        continue;
+      }
+      if (info.max_workgroup_invocations < 32 * shape.subgroups) continue;
       for (std::uint32_t k : {64u, 32u, 16u}) {
         if (bk != 0 || (p.cm_block_k != 0 && k != p.cm_block_k)) continue;
-        const bool qs = q_fits(q, k);
-        if (cm_shared_bytes(q, k, spec.head_dim, spec.head_dim_v, qs) <= info.max_shared_memory &&
-            cm_fwd_fragment_registers(q, k, spec.head_dim, spec.head_dim_v, qs) <= kCmFragmentRegisters) {
+        const bool qs = fits(q, k, true, shape.subgroups);
+        if (fits(q, k, qs, shape.subgroups) && cm_fwd_fragment_registers(q, k, spec.head_dim, spec.head_dim_v, qs,
+                                                                         shape.subgroups) <= kCmFragmentRegisters) {
           bq = q;
           bk = k;
+          sg = shape.subgroups;
           q_shared = qs;
         }
       }
     }
     if (bk == 0) {
-      bq = p.cm_block_q != 0 ? p.cm_block_q : kCmBlockQ;
+      sg = p.cm_subgroups != 0 ? p.cm_subgroups : p.cm_block_q == 256 ? 8 : kCmSubgroups;
+      bq = p.cm_block_q != 0 ? p.cm_block_q : 16 * sg;
       bk = p.cm_block_k != 0 ? p.cm_block_k : 16;  // VKATTN_CM_BLOCK_K, checked by resolve_problem
-      q_shared = q_fits(bq, bk);
+      q_shared = fits(bq, bk, true, sg);
     }
     spec.block_q = bq;
     spec.block_k = bk;
+    spec.workgroup_size = 32 * sg;
     spec.q_shared = q_shared ? 1 : 0;
     return spec;
   }
@@ -409,8 +441,10 @@ FwdSpecConstants choose_fwd_variant(const FwdProblem& p, const DeviceInfo& info)
 
 std::string fwd_variant_name(const FwdSpecConstants& s, bool coopmat) {
   std::string name = "attn_fwd_" + feature_name_of(s);
-  name += "_bq" + std::to_string(s.block_q) + "_bk" + std::to_string(s.block_k) + (s.q_shared ? "_qsh" : "") + "_ks" +
-          std::to_string(s.key_step);
+  name += "_bq" + std::to_string(s.block_q) + "_bk" + std::to_string(s.block_k) + (s.q_shared ? "_qsh" : "");
+  // The coopmat kernels' workgroup: subgroups of 32 (the scalar kernel's is BLOCK_Q, its key step
+  // KEY_STEP).
+  name += coopmat ? "_sg" + std::to_string(s.workgroup_size / 32) : "_ks" + std::to_string(s.key_step);
   name += s.write_lse ? "_lse" : "_nolse";
   name += coopmat ? "_coopmat" : "_scalar";
   return name;

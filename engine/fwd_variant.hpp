@@ -20,9 +20,10 @@ struct FwdProblem {
   std::int64_t total_q = 0;  // varlen: Tq = cu_seqlens_q.back()
   std::int64_t total_k = 0;  // varlen: Tk
   SeqMode seq_mode = SeqMode::kDense;
-  bool coopmat = false;          // the path chosen: attn_fwd_cm.comp (true) or attn_fwd.comp
-  std::uint32_t cm_block_k = 0;  // coopmat: the key tile VKATTN_CM_BLOCK_K forces (0: chosen)
-  std::uint32_t cm_block_q = 0;  // coopmat: the query tile VKATTN_CM_BLOCK_Q forces (0: chosen)
+  bool coopmat = false;            // the path chosen: attn_fwd_cm.comp (true) or attn_fwd.comp
+  std::uint32_t cm_block_k = 0;    // coopmat: the key tile VKATTN_CM_BLOCK_K forces (0: chosen)
+  std::uint32_t cm_block_q = 0;    // coopmat: the query tile VKATTN_CM_BLOCK_Q forces (0: chosen)
+  std::uint32_t cm_subgroups = 0;  // coopmat: the subgroups VKATTN_CM_SUBGROUPS forces (0: chosen)
 };
 
 // desc.path, or for kAuto the env override VKATTN_PATH (auto, scalar or coopmat); a bad env
@@ -41,9 +42,14 @@ Result<FwdProblem> resolve_problem(const AttentionDesc& desc, const DeviceInfo& 
 // device: 0 when unset; kInvalidArgument naming the value otherwise.
 Result<std::uint32_t> cm_block_k_override();
 
-// VKATTN_CM_BLOCK_Q (64 or 128) forces the coopmat forward's query tile: 16 or 32 rows (one or
-// two row fragments) per subgroup. 0 when unset; kInvalidArgument naming the value otherwise.
+// VKATTN_CM_BLOCK_Q (64, 128 or 256) forces the coopmat forward's query tile: 16 or 32 rows (one
+// or two row fragments) per subgroup. 0 when unset; kInvalidArgument naming the value otherwise.
 Result<std::uint32_t> cm_block_q_override();
+
+// VKATTN_CM_SUBGROUPS (4 or 8) forces the coopmat forward's 32-lane subgroups per workgroup. 0
+// when unset; kInvalidArgument naming the value otherwise (resolve_problem also refuses a forced
+// BLOCK_Q that does not give 16 or 32 rows per subgroup).
+Result<std::uint32_t> cm_subgroups_override();
 
 // Coopmat kernels keep the next streamed tile (K/V in the forward, Q/dO or K/V in the backward)
 // in registers while the current one computes: tile rows x (Dk + Dv) halves over the workgroup.
@@ -57,12 +63,12 @@ constexpr std::uint32_t kCmPrefetchChunks = 8;
 // spread over `invocations`, each tensor rounded up as the kernels hold them.
 std::uint32_t cm_prefetch_chunks(std::uint32_t rows, std::uint32_t dk, std::uint32_t dv, std::uint32_t invocations);
 
-// 32-bit registers per invocation that attn_fwd_cm.comp holds in fragments for these tiles
-// (four subgroups): O and S accumulators (8 per 16 x 16 fp32 fragment) and, unless Q is in shared
-// memory (`q_shared`), Q operands (4 per 16 x 16 fp16 fragment) for each of its block_q / 64 row
-// fragments, and the prefetched K/V tile.
+// 32-bit registers per invocation that attn_fwd_cm.comp holds in fragments for these tiles and
+// `subgroups` (of 32 lanes): O and S accumulators (8 per 16 x 16 fp32 fragment) and, unless Q is
+// in shared memory (`q_shared`), Q operands (4 per 16 x 16 fp16 fragment) for each of its
+// block_q / (16 subgroups) row fragments, and the prefetched K/V tile.
 std::uint32_t cm_fwd_fragment_registers(std::uint32_t block_q, std::uint32_t block_k, std::uint32_t dk,
-                                        std::uint32_t dv, bool q_shared);
+                                        std::uint32_t dv, bool q_shared, std::uint32_t subgroups);
 
 // The coopmat forward's budget for cm_fwd_fragment_registers. Measured on the H100 (driver's
 // register counts, TFLOP/s at (4, 16, 4096, D)): with Q in registers, 144 gave 231-244 registers
@@ -75,22 +81,25 @@ std::uint32_t cm_fwd_fragment_registers(std::uint32_t block_q, std::uint32_t blo
 constexpr std::uint32_t kCmFragmentRegisters = 160;
 
 // Spec constants for a resolved problem. Scalar path: BLOCK_K is the largest power of two
-// <= min(64, BLOCK_Q) whose fp32 K and V tiles fit maxComputeSharedMemorySize. Coopmat path (four
-// 32-lane subgroups): the first of BLOCK_Q = 128 (two 16-row fragments per subgroup), then 64, and
-// BLOCK_K = 64, 32, 16 whose shared memory (cm_shared_bytes) fits and whose fragments stay within
+// <= min(64, BLOCK_Q) whose fp32 K and V tiles fit maxComputeSharedMemorySize. Coopmat path
+// (WORKGROUP_SIZE = 32 x 4 or 8 subgroups, each owning 16 or 32 query rows): the first of four
+// subgroups x 32 rows (BLOCK_Q = 128), four x 16 (64), eight x 16 (128), eight x 32 (256), and
+// BLOCK_K = 64, 32, 16, whose shared memory (cm_shared_bytes) fits and whose fragments stay within
 // kCmFragmentRegisters, with Q in shared memory (Q_SHARED) wherever it fits (on the H100:
-// 128 x 64 at Dk = Dv = 64, 128 x 16 at 128); when no tile is within it (Dk = Dv = 256) the fewest
-// registers, 64 x 16, with Q in shared memory where it fits (not at 256 in 48 KiB). VKATTN_CM_BLOCK_Q and
-// VKATTN_CM_BLOCK_K force either, budget or not (for tuning).
+// 128 x 64 at Dk = Dv = 64, 128 x 16 at 128, four subgroups); when no tile is within it
+// (Dk = Dv = 256) the fewest registers, 64 x 16, with Q in shared memory where it fits (not at
+// 256 in 48 KiB). VKATTN_CM_BLOCK_Q, VKATTN_CM_BLOCK_K and VKATTN_CM_SUBGROUPS force any of them,
+// budget or not (for tuning).
 FwdSpecConstants choose_fwd_variant(const FwdProblem& p, const DeviceInfo& info);
 
-// Shared memory of attn_fwd_cm.comp for these tiles and head dims (its shared arrays), with Q
-// staged there (`q_shared`) or not.
+// Shared memory of attn_fwd_cm.comp for these tiles, head dims and subgroups (its shared arrays),
+// with Q staged there (`q_shared`) or not.
 std::uint32_t cm_shared_bytes(std::uint32_t block_q, std::uint32_t block_k, std::uint32_t dk, std::uint32_t dv,
-                              bool q_shared);
+                              bool q_shared, std::uint32_t subgroups);
 
-// "attn_fwd_<feature_name>_bq64_bk64_ks2_lse_scalar" (or _coopmat): every spec constant and the
-// path appear, so equal names mean equal pipelines.
+// "attn_fwd_<feature_name>_bq64_bk64_ks2_lse_scalar", "..._bq128_bk64_qsh_sg4_lse_coopmat": every
+// spec constant and the path appear (the coopmat kernels' subgroups where the scalar kernel's key
+// step would be), so equal names mean equal pipelines.
 std::string fwd_variant_name(const FwdSpecConstants& spec, bool coopmat);
 
 // Loop iterations one invocation of `spec` runs for a row of `seq_k` keys (see attn_fwd.comp).

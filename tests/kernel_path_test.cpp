@@ -31,6 +31,7 @@ class KernelPathTest : public VkTest {
     saved_env_ = env != nullptr ? std::optional<std::string>(env) : std::nullopt;
     ::unsetenv("VKATTN_CM_BLOCK_K");
     ::unsetenv("VKATTN_CM_BLOCK_Q");
+    ::unsetenv("VKATTN_CM_SUBGROUPS");
     VkTest::SetUp();
   }
   void TearDown() override {
@@ -41,6 +42,7 @@ class KernelPathTest : public VkTest {
     }
     ::unsetenv("VKATTN_CM_BLOCK_K");
     ::unsetenv("VKATTN_CM_BLOCK_Q");
+    ::unsetenv("VKATTN_CM_SUBGROUPS");
     VkTest::TearDown();
   }
   std::optional<std::string> saved_env_;
@@ -162,7 +164,7 @@ TEST_F(KernelPathTest, CoopmatBlockKOverride) {
   ::setenv("VKATTN_CM_BLOCK_K", "16", 1);
   const bool cm = auto_uses_coopmat(ctx());
   const std::string name = name_of(d);
-  EXPECT_TRUE(ends_with(name, cm ? "_bq128_bk16_qsh_ks1_lse_coopmat" : "_scalar")) << name;
+  EXPECT_TRUE(ends_with(name, cm ? "_bq128_bk16_qsh_sg4_lse_coopmat" : "_scalar")) << name;
   EXPECT_TRUE(ends_with(name_of(desc(DType::kF32, 64)), "_scalar"));
   if (cm) {  // 64 keys of Dk = Dv = 256 staged as fp16 need more than the H100's 48 KiB
     ::setenv("VKATTN_CM_BLOCK_K", "64", 1);
@@ -177,29 +179,64 @@ TEST_F(KernelPathTest, CoopmatBlockKOverride) {
 // subgroup); the key tile is then chosen for it. A malformed value is refused on every device.
 TEST_F(KernelPathTest, CoopmatBlockQOverride) {
   const AttentionDesc d = desc(DType::kF16, 64);
-  expect_refused("VKATTN_CM_BLOCK_Q", {"32", "256", "0", "64q", "x"}, "64 or 128");
+  expect_refused("VKATTN_CM_BLOCK_Q", {"32", "512", "0", "64q", "x"}, "64, 128 or 256");
   const bool cm = auto_uses_coopmat(ctx());
   ::setenv("VKATTN_CM_BLOCK_Q", "64", 1);
-  EXPECT_TRUE(ends_with(name_of(d), cm ? "_bq64_bk64_qsh_ks1_lse_coopmat" : "_scalar")) << name_of(d);
+  EXPECT_TRUE(ends_with(name_of(d), cm ? "_bq64_bk64_qsh_sg4_lse_coopmat" : "_scalar")) << name_of(d);
   ::unsetenv("VKATTN_CM_BLOCK_Q");
-  EXPECT_TRUE(ends_with(name_of(d), cm ? "_bq128_bk64_qsh_ks1_lse_coopmat" : "_scalar")) << name_of(d);
+  EXPECT_TRUE(ends_with(name_of(d), cm ? "_bq128_bk64_qsh_sg4_lse_coopmat" : "_scalar")) << name_of(d);
 }
 
-// Every tile pair the coopmat forward accepts computes the right answer (auto picks one per head
-// dim and device), and the variant name shows the forced tiles. Skipped where the auto path is
-// not coopmat (lavapipe, VKATTN_PATH=scalar): the overrides do not apply there.
-class KernelPathTiles : public VkTest, public ::testing::WithParamInterface<std::pair<const char*, const char*>> {
+// VKATTN_CM_SUBGROUPS forces the coopmat forward's subgroups per workgroup (the tiles are then
+// chosen for it, and the name says _sg8); a malformed value is refused on every device, and on a
+// coopmat device a query tile that does not give 16 or 32 rows per subgroup.
+TEST_F(KernelPathTest, CoopmatSubgroupsOverride) {
+  const AttentionDesc d = desc(DType::kF16, 64);
+  expect_refused("VKATTN_CM_SUBGROUPS", {"2", "16", "0", "8x", "four"}, "4 or 8");
+  const bool cm = auto_uses_coopmat(ctx());
+  ::setenv("VKATTN_CM_SUBGROUPS", "8", 1);
+  EXPECT_TRUE(ends_with(name_of(d), cm ? "_bq128_bk64_qsh_sg8_lse_coopmat" : "_scalar")) << name_of(d);
+  ::setenv("VKATTN_CM_BLOCK_Q", "256", 1);
+  EXPECT_TRUE(ends_with(name_of(d), cm ? "_bq256_bk32_sg8_lse_coopmat" : "_scalar")) << name_of(d);
+  ::setenv("VKATTN_CM_BLOCK_Q", "64", 1);
+  Result<std::string> bad = forward_variant_name(ctx(), d);
+  if (cm) {
+    ASSERT_FALSE(bad.is_ok());
+    EXPECT_EQ(bad.status().code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(bad.status().message().find("VKATTN_CM_BLOCK_Q = 64 with VKATTN_CM_SUBGROUPS = 8 gives 8 rows per "
+                                          "subgroup (needs 16 or 32)"),
+              std::string::npos)
+        << bad.status().message();
+  } else {
+    EXPECT_TRUE(bad.is_ok()) << bad.status().to_string();  // the scalar path ignores the overrides
+  }
+}
+
+// Every tile pair (and subgroup count) the coopmat forward accepts computes the right answer
+// (auto picks one per head dim and device), and the variant name shows the forced tiles. Skipped
+// where the auto path is not coopmat (lavapipe, VKATTN_PATH=scalar): the overrides do not apply
+// there.
+struct ForcedTiles {
+  const char* block_q;
+  const char* block_k;
+  const char* subgroups;  // "" leaves VKATTN_CM_SUBGROUPS unset
+  const char* name_tail;  // of the D = 64 variant: Q in shared memory where it fits
+};
+
+class KernelPathTiles : public VkTest, public ::testing::WithParamInterface<ForcedTiles> {
  protected:
   void TearDown() override {
     ::unsetenv("VKATTN_CM_BLOCK_Q");
     ::unsetenv("VKATTN_CM_BLOCK_K");
+    ::unsetenv("VKATTN_CM_SUBGROUPS");
     VkTest::TearDown();
   }
 };
 
 TEST_P(KernelPathTiles, MatchesReference) {
-  ::setenv("VKATTN_CM_BLOCK_Q", GetParam().first, 1);
-  ::setenv("VKATTN_CM_BLOCK_K", GetParam().second, 1);
+  ::setenv("VKATTN_CM_BLOCK_Q", GetParam().block_q, 1);
+  ::setenv("VKATTN_CM_BLOCK_K", GetParam().block_k, 1);
+  if (*GetParam().subgroups != '\0') ::setenv("VKATTN_CM_SUBGROUPS", GetParam().subgroups, 1);
   if (!auto_uses_coopmat(ctx())) {
     GTEST_SKIP() << "the tile overrides apply to the coopmat forward only; forward_test and forward_variants_test "
                     "check the scalar kernel";
@@ -213,9 +250,7 @@ TEST_P(KernelPathTiles, MatchesReference) {
     d.head_dim = 64;
     Result<std::string> name = forward_variant_name(ctx(), d);
     ASSERT_TRUE(name.is_ok()) << name.status().to_string();
-    // Q fits in shared memory beside every pair's tiles at D = 64 (the D = 128 cases below hold
-    // it in registers for the larger tiles).
-    const std::string tail = std::string("_bq") + GetParam().first + "_bk" + GetParam().second + "_qsh_ks1_lse_coopmat";
+    const std::string tail = std::string(GetParam().name_tail) + "_lse_coopmat";
     EXPECT_TRUE(name->size() >= tail.size() && name->compare(name->size() - tail.size(), tail.size(), tail) == 0)
         << *name;
   }
@@ -240,9 +275,22 @@ TEST_P(KernelPathTiles, MatchesReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Forced, KernelPathTiles,
-                         ::testing::Values(std::pair{"64", "16"}, std::pair{"64", "32"}, std::pair{"64", "64"},
-                                           std::pair{"128", "16"}, std::pair{"128", "32"}, std::pair{"128", "64"}),
-                         [](const auto& p) { return std::string("bq") + p.param.first + "_bk" + p.param.second; });
+                         ::testing::Values(ForcedTiles{"64", "16", "", "_bq64_bk16_qsh_sg4"},
+                                           ForcedTiles{"64", "32", "", "_bq64_bk32_qsh_sg4"},
+                                           ForcedTiles{"64", "64", "", "_bq64_bk64_qsh_sg4"},
+                                           ForcedTiles{"128", "16", "", "_bq128_bk16_qsh_sg4"},
+                                           ForcedTiles{"128", "32", "", "_bq128_bk32_qsh_sg4"},
+                                           ForcedTiles{"128", "64", "", "_bq128_bk64_qsh_sg4"},
+                                           // Eight subgroups: one row fragment each (128 rows), or two (256 rows: Q
+                                           // does not fit in 48 KiB beside the tiles and stays in registers).
+                                           ForcedTiles{"128", "32", "8", "_bq128_bk32_qsh_sg8"},
+                                           ForcedTiles{"128", "64", "8", "_bq128_bk64_qsh_sg8"},
+                                           ForcedTiles{"256", "16", "8", "_bq256_bk16_sg8"},
+                                           ForcedTiles{"256", "32", "8", "_bq256_bk32_sg8"}),
+                         [](const auto& p) {
+                           return std::string("bq") + p.param.block_q + "_bk" + p.param.block_k +
+                                  (*p.param.subgroups != '\0' ? std::string("_sg") + p.param.subgroups : std::string());
+                         });
 
 // The coopmat kernels index accumulators by NVIDIA's mma layout; a context takes the coopmat path
 // only after its probe dispatch read back exactly that layout. The comparison itself runs here
@@ -258,35 +306,44 @@ TEST(CoopmatPrefetch, ChunksPerInvocationRoundUpPerTensor) {
 // The coopmat tiles come from the device's shared memory and the register bounds, not from
 // constants for one device: an H100's limits and a smaller budget, checked on any host.
 TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
-  EXPECT_EQ(cm_fwd_fragment_registers(128, 32, 64, 64, false), 144u);
-  EXPECT_EQ(cm_fwd_fragment_registers(128, 64, 64, 64, false), 192u);  // over kCmFragmentRegisters
-  EXPECT_EQ(cm_fwd_fragment_registers(128, 64, 64, 64, true), 160u);   // auto at D = 64: Q in shared memory
-  EXPECT_EQ(cm_fwd_fragment_registers(64, 64, 64, 64, false), 112u);
-  EXPECT_EQ(cm_fwd_fragment_registers(64, 32, 128, 128, false), 144u);
-  EXPECT_EQ(cm_fwd_fragment_registers(128, 16, 128, 128, false), 224u);
-  EXPECT_EQ(cm_fwd_fragment_registers(128, 16, 128, 128, true), 160u);  // auto at D = 128
-  EXPECT_EQ(cm_shared_bytes(128, 64, 64, 64, true), 42256u);            // within the H100's 48 KiB
-  EXPECT_EQ(cm_shared_bytes(128, 32, 128, 128, true), 57488u);          // over it: 128 x 16 at D = 128
-  EXPECT_EQ(cm_shared_bytes(128, 16, 128, 128, true), 48720u);
+  EXPECT_EQ(cm_fwd_fragment_registers(128, 32, 64, 64, false, 4), 144u);
+  EXPECT_EQ(cm_fwd_fragment_registers(128, 64, 64, 64, false, 4), 192u);  // over kCmFragmentRegisters
+  EXPECT_EQ(cm_fwd_fragment_registers(128, 64, 64, 64, true, 4), 160u);   // auto at D = 64: Q in shared memory
+  EXPECT_EQ(cm_fwd_fragment_registers(64, 64, 64, 64, false, 4), 112u);
+  EXPECT_EQ(cm_fwd_fragment_registers(64, 32, 128, 128, false, 4), 144u);
+  EXPECT_EQ(cm_fwd_fragment_registers(128, 16, 128, 128, false, 4), 224u);
+  EXPECT_EQ(cm_fwd_fragment_registers(128, 16, 128, 128, true, 4), 160u);  // auto at D = 128
+  EXPECT_EQ(cm_shared_bytes(128, 64, 64, 64, true, 4), 42256u);            // within the H100's 48 KiB
+  EXPECT_EQ(cm_shared_bytes(128, 32, 128, 128, true, 4), 57488u);          // over it: 128 x 16 at D = 128
+  EXPECT_EQ(cm_shared_bytes(128, 16, 128, 128, true, 4), 48720u);
+  EXPECT_EQ(cm_fwd_fragment_registers(128, 64, 128, 128, false, 8), 160u);  // eight subgroups, one fragment each
+  EXPECT_EQ(cm_shared_bytes(128, 64, 128, 128, false, 8), 45328u);          // out_sh grows with the subgroups
   DeviceInfo info;
   info.coopmat = true;
   info.subgroup_size = 32;
   info.max_workgroup_invocations = 1024;
   info.max_shared_memory = 49152;  // the H100's maxComputeSharedMemorySize
-  const auto tiles = [&](std::int64_t d) {
+  const auto tiles = [&](std::int64_t d, std::uint32_t forced_subgroups = 0) {
     FwdProblem p;
     p.desc.dtype = DType::kF16;
     p.desc.head_dim = d;
     p.head_dim_v = d;
     p.coopmat = true;
+    p.cm_subgroups = forced_subgroups;
     const FwdSpecConstants fwd = choose_fwd_variant(p, info);
-    return std::tuple{fwd.block_q, fwd.block_k, fwd.q_shared, choose_bwd_variant(p, info, true).block_cols};
+    return std::tuple{fwd.block_q, fwd.block_k, fwd.q_shared, fwd.workgroup_size,
+                      choose_bwd_variant(p, info, true).block_cols};
   };
-  EXPECT_EQ(tiles(64), (std::tuple{128u, 64u, 1u, 64u}));
-  EXPECT_EQ(tiles(128), (std::tuple{128u, 16u, 1u, 32u}));  // Q in registers would leave room for no S
-  EXPECT_EQ(tiles(256), (std::tuple{64u, 16u, 0u, 16u}));   // over every budget: the smallest tiles, Q in registers
+  EXPECT_EQ(tiles(64), (std::tuple{128u, 64u, 1u, 128u, 64u}));
+  EXPECT_EQ(tiles(128), (std::tuple{128u, 16u, 1u, 128u, 32u}));  // Q in registers would leave room for no S
+  EXPECT_EQ(tiles(256),
+            (std::tuple{64u, 16u, 0u, 128u, 16u}));  // over every budget: the smallest tiles, Q in registers
+  // Eight subgroups forced: 16 rows each, and the largest key tile within the budget (a 256-lane
+  // workgroup holds half the prefetched tile per invocation); 256 x 16 would exceed it.
+  EXPECT_EQ(tiles(64, 8), (std::tuple{128u, 64u, 1u, 256u, 64u}));
+  EXPECT_EQ(tiles(128, 8), (std::tuple{128u, 64u, 0u, 256u, 32u}));
   info.max_shared_memory = 12288;  // Q does not fit; 32-key tiles at D = 64 need 14,480 bytes, 16-key ones 9,808
-  EXPECT_EQ(tiles(64), (std::tuple{128u, 16u, 0u, 16u}));
+  EXPECT_EQ(tiles(64), (std::tuple{128u, 16u, 0u, 128u, 16u}));
 }
 
 TEST(CoopmatLayout, ComparisonNamesTheFirstDifference) {

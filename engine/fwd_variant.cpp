@@ -257,9 +257,17 @@ Result<FwdProblem> resolve_problem(const AttentionDesc& d, const DeviceInfo& inf
   if (!forced_bq) return forced_bq.status();
   Result<std::uint32_t> forced_sg = cm_subgroups_override();
   if (!forced_sg) return forced_sg.status();
-  if (p.coopmat && 32 * forced_sg.value() > info.max_workgroup_invocations) {
+  // The subgroups of a forced query tile: VKATTN_CM_SUBGROUPS, else four (eight for 256 rows,
+  // 32 each); 0 when neither is forced (choose_fwd_variant picks).
+  const std::uint32_t sg = forced_sg.value() != 0     ? forced_sg.value()
+                           : forced_bq.value() == 256 ? 8
+                           : forced_bq.value() != 0   ? kCmSubgroups
+                                                      : 0;
+  const std::string sg_source = forced_sg.value() != 0 ? "VKATTN_CM_SUBGROUPS = " + n(forced_sg.value())
+                                                       : "VKATTN_CM_BLOCK_Q = " + n(forced_bq.value());
+  if (p.coopmat && 32 * sg > info.max_workgroup_invocations) {
     return unsupported(
-        "VKATTN_CM_SUBGROUPS = " + n(forced_sg.value()) + " needs " + n(32 * forced_sg.value()) +
+        sg_source + " needs " + n(32 * sg) +
         " invocations per workgroup, more than maxComputeWorkGroupInvocations = " + n(info.max_workgroup_invocations));
   }
   if (p.coopmat && forced_bq.value() != 0 && forced_sg.value() != 0) {
@@ -269,21 +277,25 @@ Result<FwdProblem> resolve_problem(const AttentionDesc& d, const DeviceInfo& inf
                      n(forced_sg.value()) + " gives " + n(rows) + " rows per subgroup (needs 16 or 32)");
     }
   }
-  if (p.coopmat && forced_bk.value() != 0) {
-    // With Q in registers: the least shared memory any query tile needs.
-    const std::uint32_t sg = forced_sg.value() != 0 ? forced_sg.value() : kCmSubgroups;
-    const std::uint32_t bytes = cm_shared_bytes(16 * sg, forced_bk.value(), static_cast<std::uint32_t>(d.head_dim),
-                                                static_cast<std::uint32_t>(p.head_dim_v), false, sg);
+  // A forced key tile, or eight subgroups (whose output scratch is twice four's): the least shared
+  // memory any query tile then needs (Q in registers; 16 keys unless forced) must fit.
+  if (p.coopmat && (forced_bk.value() != 0 || sg > kCmSubgroups)) {
+    const std::uint32_t least_sg = sg != 0 ? sg : kCmSubgroups;
+    const std::uint32_t bk = forced_bk.value() != 0 ? forced_bk.value() : 16;
+    const std::uint32_t bytes = cm_shared_bytes(16 * least_sg, bk, static_cast<std::uint32_t>(d.head_dim),
+                                                static_cast<std::uint32_t>(p.head_dim_v), false, least_sg);
     if (bytes > info.max_shared_memory) {
+      std::string what = forced_bk.value() != 0 ? "VKATTN_CM_BLOCK_K = " + n(forced_bk.value()) : "";
+      if (sg > kCmSubgroups) what += (what.empty() ? "" : " with ") + sg_source;
       return unsupported(
-          "VKATTN_CM_BLOCK_K = " + n(forced_bk.value()) + " needs " + n(bytes) +
+          what + " needs " + n(bytes) +
           " bytes of shared memory, more than maxComputeSharedMemorySize = " + n(info.max_shared_memory));
     }
-    p.cm_block_k = forced_bk.value();
   }
   if (p.coopmat) {
+    p.cm_block_k = forced_bk.value();
     p.cm_block_q = forced_bq.value();
-    p.cm_subgroups = forced_sg.value();
+    p.cm_subgroups = sg;
   }
 
   const FwdSpecConstants spec = choose_fwd_variant(p, info);

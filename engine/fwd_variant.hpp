@@ -23,7 +23,8 @@ struct FwdProblem {
   bool coopmat = false;            // the path chosen: attn_fwd_cm.comp (true) or attn_fwd.comp
   std::uint32_t cm_block_k = 0;    // coopmat: the key tile VKATTN_CM_BLOCK_K forces (0: chosen)
   std::uint32_t cm_block_q = 0;    // coopmat: the query tile VKATTN_CM_BLOCK_Q forces (0: chosen)
-  std::uint32_t cm_subgroups = 0;  // coopmat: the subgroups VKATTN_CM_SUBGROUPS forces (0: chosen)
+  std::uint32_t cm_subgroups = 0;  // coopmat: the subgroups forced (VKATTN_CM_SUBGROUPS or implied by a forced
+                                   // VKATTN_CM_BLOCK_Q; 0: chosen)
 };
 
 // desc.path, or for kAuto the env override VKATTN_PATH (auto, scalar or coopmat); a bad env
@@ -47,8 +48,9 @@ Result<std::uint32_t> cm_block_k_override();
 Result<std::uint32_t> cm_block_q_override();
 
 // VKATTN_CM_SUBGROUPS (4 or 8) forces the coopmat forward's 32-lane subgroups per workgroup. 0
-// when unset; kInvalidArgument naming the value otherwise (resolve_problem also refuses a forced
-// BLOCK_Q that does not give 16 or 32 rows per subgroup).
+// when unset; kInvalidArgument naming the value otherwise. resolve_problem also refuses a forced
+// BLOCK_Q that does not give 16 or 32 rows per subgroup, and gives a forced BLOCK_Q without it
+// four subgroups (eight for 256).
 Result<std::uint32_t> cm_subgroups_override();
 
 // Coopmat kernels keep the next streamed tile (K/V in the forward, Q/dO or K/V in the backward)

@@ -212,6 +212,56 @@ TEST_F(KernelPathTest, CoopmatSubgroupsOverride) {
   }
 }
 
+// The overrides on an H100-like device, checked on any host: a forced query tile alone runs four
+// subgroups (eight for 256 rows); eight subgroups are refused where the device cannot run 256
+// invocations or their shared memory does not fit.
+TEST_F(KernelPathTest, ForcedTilesOnACoopmatDevice) {
+  ::unsetenv("VKATTN_PATH");
+  DeviceInfo info;
+  info.coopmat = true;
+  info.subgroup_size = 32;
+  info.max_workgroup_invocations = 1024;
+  info.max_shared_memory = 49152;
+  info.max_workgroup_count[0] = info.max_workgroup_count[1] = info.max_workgroup_count[2] = 65535;
+  info.max_storage_buffer_range = info.max_buffer_size = info.max_memory_allocation_size = std::uint64_t{1} << 32;
+  const auto spec_for = [&](std::int64_t head_dim) -> Result<FwdSpecConstants> {
+    Result<FwdProblem> p = resolve_problem(desc(DType::kF16, head_dim), info);
+    if (!p) return p.status();
+    return choose_fwd_variant(p.value(), info);
+  };
+  ::setenv("VKATTN_CM_BLOCK_Q", "128", 1);
+  ::setenv("VKATTN_CM_BLOCK_K", "32", 1);
+  Result<FwdSpecConstants> s = spec_for(128);  // over the register budget with four subgroups: still four
+  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  EXPECT_EQ(std::tuple(s->block_q, s->block_k, s->workgroup_size), std::tuple(128u, 32u, 128u));
+  ::setenv("VKATTN_CM_SUBGROUPS", "8", 1);
+  s = spec_for(128);
+  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  EXPECT_EQ(std::tuple(s->block_q, s->block_k, s->workgroup_size), std::tuple(128u, 32u, 256u));
+  ::unsetenv("VKATTN_CM_SUBGROUPS");
+  ::setenv("VKATTN_CM_BLOCK_Q", "256", 1);
+  s = spec_for(64);
+  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  EXPECT_EQ(std::tuple(s->block_q, s->block_k, s->workgroup_size), std::tuple(256u, 32u, 256u));
+  const auto expect_unsupported = [&](std::int64_t head_dim, const std::string& message) {
+    Result<FwdSpecConstants> r = spec_for(head_dim);
+    ASSERT_FALSE(r.is_ok()) << "D = " << head_dim;
+    EXPECT_EQ(r.status().code(), ErrorCode::kUnsupported);
+    EXPECT_NE(r.status().message().find(message), std::string::npos) << r.status().message();
+  };
+  // 64 keys of D = 144 beside eight subgroups' output scratch: 49,424 bytes (four: 44,304).
+  ::setenv("VKATTN_CM_BLOCK_K", "64", 1);
+  expect_unsupported(144, "VKATTN_CM_BLOCK_K = 64 with VKATTN_CM_BLOCK_Q = 256 needs 49424 bytes of shared memory");
+  ::unsetenv("VKATTN_CM_BLOCK_K");
+  info.max_workgroup_invocations = 128;
+  expect_unsupported(64,
+                     "VKATTN_CM_BLOCK_Q = 256 needs 256 invocations per workgroup, more than "
+                     "maxComputeWorkGroupInvocations = 128");
+  ::unsetenv("VKATTN_CM_BLOCK_Q");
+  ::setenv("VKATTN_CM_SUBGROUPS", "8", 1);
+  expect_unsupported(64, "VKATTN_CM_SUBGROUPS = 8 needs 256 invocations per workgroup");
+}
+
 // Every tile pair (and subgroup count) the coopmat forward accepts computes the right answer
 // (auto picks one per head dim and device), and the variant name shows the forced tiles. Skipped
 // where the auto path is not coopmat (lavapipe, VKATTN_PATH=scalar): the overrides do not apply

@@ -37,6 +37,14 @@ constexpr double kLog2e = 1.4426950408889634;
 
 std::string n(std::int64_t v) { return std::to_string(v); }
 
+// The coopmat forward's subgroups for forced settings: VKATTN_CM_SUBGROUPS, else those a forced
+// query tile implies (four, eight for 256 rows: 32 each); 0 when neither is forced.
+std::uint32_t forced_cm_subgroups(std::uint32_t forced_block_q, std::uint32_t forced_subgroups) {
+  if (forced_subgroups != 0) return forced_subgroups;
+  if (forced_block_q == 256) return 8;
+  return forced_block_q != 0 ? kCmSubgroups : 0;
+}
+
 // Spec constants that follow from the desc alone (no tiles).
 FwdSpecConstants feature_spec(const AttentionDesc& d) {
   FwdSpecConstants s;
@@ -257,12 +265,7 @@ Result<FwdProblem> resolve_problem(const AttentionDesc& d, const DeviceInfo& inf
   if (!forced_bq) return forced_bq.status();
   Result<std::uint32_t> forced_sg = cm_subgroups_override();
   if (!forced_sg) return forced_sg.status();
-  // The subgroups of a forced query tile: VKATTN_CM_SUBGROUPS, else four (eight for 256 rows,
-  // 32 each); 0 when neither is forced (choose_fwd_variant picks).
-  const std::uint32_t sg = forced_sg.value() != 0     ? forced_sg.value()
-                           : forced_bq.value() == 256 ? 8
-                           : forced_bq.value() != 0   ? kCmSubgroups
-                                                      : 0;
+  const std::uint32_t sg = forced_cm_subgroups(forced_bq.value(), forced_sg.value());
   const std::string sg_source = forced_sg.value() != 0 ? "VKATTN_CM_SUBGROUPS = " + n(forced_sg.value())
                                                        : "VKATTN_CM_BLOCK_Q = " + n(forced_bq.value());
   if (p.coopmat && 32 * sg > info.max_workgroup_invocations) {
@@ -429,7 +432,8 @@ FwdSpecConstants choose_fwd_variant(const FwdProblem& p, const DeviceInfo& info)
       }
     }
     if (bk == 0) {
-      sg = p.cm_subgroups != 0 ? p.cm_subgroups : p.cm_block_q == 256 ? 8 : kCmSubgroups;
+      sg = forced_cm_subgroups(p.cm_block_q, p.cm_subgroups);
+      if (sg == 0) sg = kCmSubgroups;
       bq = p.cm_block_q != 0 ? p.cm_block_q : 16 * sg;
       bk = p.cm_block_k != 0 ? p.cm_block_k : 16;  // VKATTN_CM_BLOCK_K, checked by resolve_problem
       q_shared = fits(bq, bk, true, sg);

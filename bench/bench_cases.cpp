@@ -1,6 +1,8 @@
 #include "bench_cases.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 
 namespace vkattn::bench {
 namespace {
@@ -70,12 +72,49 @@ double BenchCase::bytes() const {
   return pass == Pass::kFwd ? fwd : 2 * fwd;  // the backward also reads dO, O and writes dQ, dK, dV
 }
 
+std::vector<BenchCase> shape_cases(const std::vector<Shape>& shapes) {
+  std::vector<BenchCase> cases;
+  for (Pass pass : {Pass::kFwd, Pass::kFwdBwd}) {
+    for (const Shape& s : shapes) {
+      for (bool causal : {false, true}) {
+        cases.push_back(make(pass, s.b, s.h, s.h, s.s, s.s, s.d, DType::kF16, causal ? "causal_br" : "nomask",
+                             causal ? kCausal : Mask{}));
+      }
+    }
+  }
+  return cases;
+}
+
+Result<std::vector<Shape>> parse_shapes(const std::string& text) {
+  std::vector<Shape> shapes;
+  std::size_t at = 0;
+  while (at <= text.size()) {
+    const std::size_t end = std::min(text.find(',', at), text.size());
+    const std::string item = text.substr(at, end - at);
+    std::int64_t v[4] = {};
+    const char* p = item.c_str();
+    bool ok = !item.empty();
+    for (int i = 0; ok && i < 4; ++i) {
+      char* next = nullptr;
+      errno = 0;
+      const long long x = std::strtoll(p, &next, 10);
+      ok = next != p && errno == 0 && x > 0 && x <= (1LL << 30) && *next == (i < 3 ? 'x' : '\0');
+      v[i] = x;
+      p = next + (i < 3 ? 1 : 0);
+    }
+    if (!ok) {
+      return Status(ErrorCode::kInvalidArgument,
+                    "--shapes: \"" + item + "\" is not BxHxSxD (four positive integers, e.g. 4x16x4096x64)");
+    }
+    shapes.push_back({v[0], v[1], v[2], v[3]});
+    at = end + 1;
+  }
+  return shapes;
+}
+
 std::vector<BenchCase> preset(const std::string& name, bool cpu) {
   std::vector<BenchCase> cases;
   if (name == "short") {
-    struct Shape {
-      std::int64_t b, h, s, d;
-    };
     const std::vector<Shape> shapes = cpu ? std::vector<Shape>{{1, 4, 256, 64}, {1, 2, 512, 128}}
                                           : std::vector<Shape>{{4, 16, 4096, 64}, {4, 16, 4096, 128}};
     for (const Shape& s : shapes) {
@@ -106,15 +145,7 @@ std::vector<BenchCase> preset(const std::string& name, bool cpu) {
     }
   } else if (name == "compare") {
     // The shapes bench/compare_sdpa.sh times against PyTorch SDPA (FlashAttention-2).
-    const std::int64_t shapes[][4] = {{4, 16, 4096, 64}, {4, 16, 4096, 128}, {1, 16, 16384, 128}, {16, 16, 1024, 64}};
-    for (Pass pass : {Pass::kFwd, Pass::kFwdBwd}) {
-      for (const auto& s : shapes) {
-        for (bool causal : {false, true}) {
-          cases.push_back(make(pass, s[0], s[1], s[1], s[2], s[2], s[3], DType::kF16, causal ? "causal_br" : "nomask",
-                               causal ? kCausal : Mask{}));
-        }
-      }
-    }
+    return shape_cases({{4, 16, 4096, 64}, {4, 16, 4096, 128}, {1, 16, 16384, 128}, {16, 16, 1024, 64}});
   } else if (name == "decode") {
     for (std::int64_t sq : {1, 2, 4, 8}) {
       for (std::int64_t sk : {1024, 4096, 8192, 16384, 32768}) {

@@ -32,6 +32,19 @@ struct BenchCase {
   double bytes() const;
 };
 
+// A (B, H, S, D) problem: batch, heads (as many K/V heads as query heads), sequence length (queries
+// and keys), head dimension.
+struct Shape {
+  std::int64_t b, h, s, d;
+};
+
+// Forward and forward + backward, fp16, no mask and causal, for each shape: the cases the compare
+// preset runs, for any shapes (vkattn-bench --shapes=...).
+std::vector<BenchCase> shape_cases(const std::vector<Shape>& shapes);
+
+// "4x16x4096x64,1x16x16384x128": comma-separated BxHxSxD; an error names the item that is not.
+Result<std::vector<Shape>> parse_shapes(const std::string& text);
+
 // Presets:
 //   short   (default) a minute on lavapipe; the FlashAttention shapes (4, 16, 4096, 64/128) on GPUs
 //   fa2     the FlashAttention-2 paper's sweep: B * S = 16k tokens, S = 512 ... 16k, H * D = 2048,

@@ -2,9 +2,12 @@
 // manual time; warm-up, repetitions, median). One benchmark per pass (fwd, bwd, fwd+bwd) x
 // variant x shape; counters follow the FlashAttention papers (bench_cases.hpp).
 //
-//   vkattn-bench [--preset=short|fa2|compare|decode] [--device=<index|name>] [--path=auto|scalar|coopmat]
-//                [--svg=chart.svg] [--pipeline-timing] [--pipeline-stats] [Google Benchmark flags]
+//   vkattn-bench [--preset=short|fa2|compare|decode | --shapes=BxHxSxD[,...]] [--device=<index|name>]
+//                [--path=auto|scalar|coopmat] [--svg=chart.svg] [--pipeline-timing] [--pipeline-stats]
+//                [Google Benchmark flags]
 //
+// --shapes runs the compare preset's cases (fwd and fwd+bwd, fp16, no mask and causal) for the
+// given shapes instead of a preset, e.g. --shapes=4x32x4096x64,8x16x4096x64.
 // --svg writes TFLOP/s against sequence length, one line per pass and variant. Progress
 // ("[k/n] name") goes to stderr. --pipeline-timing reports pipeline creation with an empty and
 // with a loaded VkPipelineCache instead of running benchmarks. --pipeline-stats prints, after
@@ -304,7 +307,7 @@ static void print_pipeline_statistics(const Context& ctx) {
 
 int main(int argc, char** argv) {
   ContextOptions options;
-  std::string preset_name = "short", filter;
+  std::string preset_name = "short", filter, shapes_text;
   bool timing = false;
   std::vector<char*> rest;
   for (int i = 0; i < argc; ++i) {
@@ -313,6 +316,9 @@ int main(int argc, char** argv) {
       options.device = a.substr(9);
     } else if (a.rfind("--preset=", 0) == 0) {
       preset_name = a.substr(9);
+    } else if (a.rfind("--shapes=", 0) == 0) {
+      shapes_text = a.substr(9);
+      preset_name = "shapes";
     } else if (a.rfind("--svg=", 0) == 0) {
       g_svg = a.substr(6);
     } else if (a == "--pipeline-timing") {
@@ -350,7 +356,16 @@ int main(int argc, char** argv) {
   const bool cpu = g_ctx->info().type == VK_PHYSICAL_DEVICE_TYPE_CPU;
   if (cpu) g_dispatches_per_sample = 1;
   std::fprintf(stderr, "vkattn-bench: device %s, preset %s\n", g_ctx->info().name.c_str(), preset_name.c_str());
-  g_cases = preset(preset_name, cpu);
+  if (!shapes_text.empty()) {
+    Result<std::vector<Shape>> shapes = parse_shapes(shapes_text);
+    if (!shapes) {
+      std::fprintf(stderr, "vkattn-bench: %s\n", shapes.status().message().c_str());
+      return 2;
+    }
+    g_cases = shape_cases(*shapes);
+  } else {
+    g_cases = preset(preset_name, cpu);
+  }
   const std::vector<BenchCase>& cases = g_cases;
   if (cases.empty()) {
     std::fprintf(stderr, "vkattn-bench: --preset=%s is not short, fa2, compare or decode\n", preset_name.c_str());

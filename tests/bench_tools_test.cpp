@@ -153,6 +153,25 @@ TEST(BenchCases, Presets) {
   EXPECT_TRUE(preset("nope", true).empty());
 }
 
+TEST(BenchCases, Shapes) {
+  Result<std::vector<Shape>> shapes = parse_shapes("4x32x4096x64,1x16x16384x128");
+  ASSERT_TRUE(shapes) << shapes.status().message();
+  ASSERT_EQ(shapes->size(), 2u);
+  EXPECT_EQ((*shapes)[0].h, 32);
+  EXPECT_EQ((*shapes)[1].s, 16384);
+  const std::vector<BenchCase> cases = shape_cases(*shapes);
+  ASSERT_EQ(cases.size(), 2u * 2 * 2);  // passes x shapes x causal
+  EXPECT_EQ(cases.front().name(), "fwd/f16/nomask/b4_h32x32_sq4096_sk4096_d64");
+  EXPECT_EQ(cases.back().name(), "fwdbwd/f16/causal_br/b1_h16x16_sq16384_sk16384_d128");
+  EXPECT_EQ(preset("compare", false).size(), 16u);
+  for (const char* bad : {"", "4x16x4096", "4x16x4096x64x1", "4x16x4096x0", "4x16x-1x64", "4x16xx64", "4x16x4096x64,",
+                          "4,16,4096,64", "4x16x4096x64 "}) {
+    Result<std::vector<Shape>> r = parse_shapes(bad);
+    ASSERT_FALSE(r) << "'" << bad << "'";
+    EXPECT_NE(r.status().message().find("is not BxHxSxD"), std::string::npos) << r.status().message();
+  }
+}
+
 TEST(SvgChart, OneLinePerSeriesWithEscapedNames) {
   const std::string svg =
       svg_line_chart("t<1>", "x", "y", {{"fwd a&b", {{512, 1.0}, {1024, 2.0}, {2048, 2.5}}}, {"bwd", {{512, 0.5}}}});

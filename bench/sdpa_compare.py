@@ -4,6 +4,7 @@ one CSV line per case, named like vkattn-bench's benchmarks, with the same FLOP 
 (4*B*H*S*S*D forward, halved when causal; 2.5x for bwd, 3.5x for fwdbwd).
 
   python3 bench/sdpa_compare.py --preset=fa2 [--filter=REGEX] [--passes=fwd,bwd,fwdbwd]
+  python3 bench/sdpa_compare.py --shapes=4x32x4096x64,8x16x4096x64 [...]   (as vkattn-bench --shapes)
 
 Needs torch with CUDA; CI never runs it. Median of 20 runs timed with CUDA events.
 """
@@ -36,6 +37,15 @@ def compare_cases():
             yield b, h, s, d, causal
 
 
+def shape_cases(text):
+    for item in text.split(","):
+        m = re.fullmatch(r"([1-9][0-9]*)x([1-9][0-9]*)x([1-9][0-9]*)x([1-9][0-9]*)", item)
+        if not m:
+            raise SystemExit(f'--shapes: "{item}" is not BxHxSxD (four positive integers, e.g. 4x16x4096x64)')
+        for causal in (False, True):
+            yield (*map(int, m.groups()), causal)
+
+
 def median_ms(fn, reps=20):
     for _ in range(3):
         fn()
@@ -55,10 +65,14 @@ def median_ms(fn, reps=20):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--preset", default="fa2", choices=["fa2", "short", "compare"])
+    ap.add_argument("--shapes", default="", help="BxHxSxD[,...] instead of a preset")
     ap.add_argument("--filter", default=".")
     ap.add_argument("--passes", default="fwd,bwd,fwdbwd")
     args = ap.parse_args()
-    cases = {"fa2": fa2_cases, "short": short_gpu_cases, "compare": compare_cases}[args.preset]()
+    if args.shapes:
+        cases = list(shape_cases(args.shapes))
+    else:
+        cases = {"fa2": fa2_cases, "short": short_gpu_cases, "compare": compare_cases}[args.preset]()
     print("name,ms,TFLOP/s")
     for b, h, s, d, causal in cases:
         for p in args.passes.split(","):

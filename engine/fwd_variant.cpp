@@ -398,14 +398,16 @@ FwdSpecConstants choose_fwd_variant(const FwdProblem& p, const DeviceInfo& info)
     const auto fits = [&](std::uint32_t bq, std::uint32_t bk, bool qs, std::uint32_t sg) {
       return cm_shared_bytes(bq, bk, spec.head_dim, spec.head_dim_v, qs, sg) <= info.max_shared_memory;
     };
-    // Subgroup w owns rows 16 RF w .. of the block (RF = 1 or 2 row fragments). Shapes in order:
-    // 4 subgroups x 2 fragments (each K/V fragment read feeds two products), 4 x 1, then 8 x 1 and
-    // 8 x 2 (these win only where forced or where the four-subgroup shapes fail the budget: on
-    // the H100 eight subgroups measured no faster, RESULTS_H100.md, eighth session); key tiles
-    // 64, 32, 16; the first whose shared memory fits and whose fragments stay within the register
-    // budget. When none does (e.g. Dk = Dv = 256): the fewest registers, 4 x 1 and 16 keys, Q
-    // where it fits (coopmat_blocker checked the shared memory with Q in registers). Forced tiles
-    // may exceed the budget; they are for tuning.
+    // Subgroup w owns rows 16 RF w .. of the block (RF = 1 or 2 row fragments). The largest key
+    // tile (64, 32, 16) whose shared memory fits and whose fragments stay within the register
+    // budget, for the first shape that reaches it in the order 4 subgroups x 2 fragments (each
+    // K/V fragment read feeds two products), 4 x 1, 8 x 1, 8 x 2. Each key tile costs two
+    // barriers and a fetch whatever its size, so a longer one beats more fragments per subgroup:
+    // on the H100 (RESULTS_H100.md, ninth session) D = 128 ran 149 TFLOP/s with 8 x 1 and
+    // 64 keys against 141 with 4 x 2 and 16; at D = 64, 4 x 2 reaches 64 keys and eight
+    // subgroups lost 24 %. When no tile is within the budget (e.g. Dk = Dv = 256): the fewest
+    // registers, 4 x 1 and 16 keys, Q where it fits (coopmat_blocker checked the shared memory
+    // with Q in registers). Forced tiles may exceed the budget; they are for tuning.
     struct Shape {
       std::uint32_t subgroups, rf;
     };
@@ -420,7 +422,7 @@ FwdSpecConstants choose_fwd_variant(const FwdProblem& p, const DeviceInfo& info)
       }
       if (info.max_workgroup_invocations < 32 * shape.subgroups) continue;
       for (std::uint32_t k : {64u, 32u, 16u}) {
-        if (bk != 0 || (p.cm_block_k != 0 && k != p.cm_block_k)) continue;
+        if (k <= bk || (p.cm_block_k != 0 && k != p.cm_block_k)) continue;
         const bool qs = fits(q, k, true, shape.subgroups);
         if (fits(q, k, qs, shape.subgroups) && cm_fwd_fragment_registers(q, k, spec.head_dim, spec.head_dim_v, qs,
                                                                          shape.subgroups) <= kCmFragmentRegisters) {
@@ -428,6 +430,7 @@ FwdSpecConstants choose_fwd_variant(const FwdProblem& p, const DeviceInfo& info)
           bk = k;
           sg = shape.subgroups;
           q_shared = qs;
+          break;  // this shape's longest key tile
         }
       }
     }

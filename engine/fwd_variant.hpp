@@ -84,11 +84,12 @@ constexpr std::uint32_t kCmFragmentRegisters = 160;
 
 // Spec constants for a resolved problem. Scalar path: BLOCK_K is the largest power of two
 // <= min(64, BLOCK_Q) whose fp32 K and V tiles fit maxComputeSharedMemorySize. Coopmat path
-// (WORKGROUP_SIZE = 32 x 4 or 8 subgroups, each owning 16 or 32 query rows): the first of four
-// subgroups x 32 rows (BLOCK_Q = 128), four x 16 (64), eight x 16 (128), eight x 32 (256), and
-// BLOCK_K = 64, 32, 16, whose shared memory (cm_shared_bytes) fits and whose fragments stay within
-// kCmFragmentRegisters, with Q in shared memory (Q_SHARED) wherever it fits (on the H100:
-// 128 x 64 at Dk = Dv = 64, 128 x 16 at 128, four subgroups); when no tile is within it
+// (WORKGROUP_SIZE = 32 x 4 or 8 subgroups, each owning 16 or 32 query rows): the largest BLOCK_K
+// (64, 32, 16) whose shared memory (cm_shared_bytes) fits and whose fragments stay within
+// kCmFragmentRegisters, with the first shape that reaches it of four subgroups x 32 rows
+// (BLOCK_Q = 128), four x 16 (64), eight x 16 (128), eight x 32 (256), and Q in shared memory
+// (Q_SHARED) wherever it fits (on the H100: 128 x 64 with four subgroups and Q in shared memory
+// at Dk = Dv = 64; 128 x 64 with eight subgroups and Q in registers at 128); when no tile is within it
 // (Dk = Dv = 256) the fewest registers, 64 x 16, with Q in shared memory where it fits (not at
 // 256 in 48 KiB). VKATTN_CM_BLOCK_Q, VKATTN_CM_BLOCK_K and VKATTN_CM_SUBGROUPS force any of them,
 // budget or not (for tuning).

@@ -385,7 +385,11 @@ TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
                       choose_bwd_variant(p, info, true).block_cols};
   };
   EXPECT_EQ(tiles(64), (std::tuple{128u, 64u, 1u, 128u, 64u}));
-  EXPECT_EQ(tiles(128), (std::tuple{128u, 16u, 1u, 128u, 32u}));  // Q in registers would leave room for no S
+  // Four subgroups reach 16 keys at D = 128 (Q in registers would leave room for no S), eight
+  // with one fragment each reach 64: the longer key tile wins.
+  EXPECT_EQ(tiles(128), (std::tuple{128u, 64u, 0u, 256u, 32u}));
+  EXPECT_EQ(tiles(96), (std::tuple{64u, 64u, 1u, 128u, 32u}));   // 4 x 1 reaches 64 keys first
+  EXPECT_EQ(tiles(32), (std::tuple{128u, 64u, 1u, 128u, 64u}));  // ties go to four subgroups
   EXPECT_EQ(tiles(256),
             (std::tuple{64u, 16u, 0u, 128u, 16u}));  // over every budget: the smallest tiles, Q in registers
   // Eight subgroups forced: 16 rows each, and the largest key tile within the budget (a 256-lane

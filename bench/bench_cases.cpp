@@ -1,6 +1,7 @@
 #include "bench_cases.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 
@@ -97,16 +98,28 @@ Result<std::vector<Shape>> parse_shapes(const std::string& text) {
     for (int i = 0; ok && i < 4; ++i) {
       char* next = nullptr;
       errno = 0;
-      const long long x = std::strtoll(p, &next, 10);
-      ok = next != p && errno == 0 && x > 0 && x <= (1LL << 30) && *next == (i < 3 ? 'x' : '\0');
+      const long long x = std::isdigit(static_cast<unsigned char>(*p)) ? std::strtoll(p, &next, 10) : 0;
+      ok = next != nullptr && errno == 0 && x > 0 && x <= kMaxShapeDim && *next == (i < 3 ? 'x' : '\0');
       v[i] = x;
-      p = next + (i < 3 ? 1 : 0);
+      p = ok ? next + (i < 3 ? 1 : 0) : p;
     }
     if (!ok) {
-      return Status(ErrorCode::kInvalidArgument,
-                    "--shapes: \"" + item + "\" is not BxHxSxD (four positive integers, e.g. 4x16x4096x64)");
+      return Status(ErrorCode::kInvalidArgument, "--shapes: \"" + item + "\" is not BxHxSxD (four integers from 1 to " +
+                                                     std::to_string(kMaxShapeDim) + ", e.g. 4x16x4096x64)");
     }
-    shapes.push_back({v[0], v[1], v[2], v[3]});
+    const Shape shape{v[0], v[1], v[2], v[3]};
+    if (static_cast<double>(shape.b) * static_cast<double>(shape.h) * static_cast<double>(shape.s) *
+            static_cast<double>(shape.d) >
+        static_cast<double>(kMaxShapeElements)) {
+      return Status(ErrorCode::kInvalidArgument, "--shapes: \"" + item + "\" has more than " +
+                                                     std::to_string(kMaxShapeElements) + " elements per tensor");
+    }
+    for (const Shape& seen : shapes) {
+      if (seen.b == shape.b && seen.h == shape.h && seen.s == shape.s && seen.d == shape.d) {
+        return Status(ErrorCode::kInvalidArgument, "--shapes: \"" + item + "\" is given twice");
+      }
+    }
+    shapes.push_back(shape);
     at = end + 1;
   }
   return shapes;

@@ -42,7 +42,10 @@ struct Shape {
 // preset runs, for any shapes (vkattn-bench --shapes=...).
 std::vector<BenchCase> shape_cases(const std::vector<Shape>& shapes);
 
-// "4x16x4096x64,1x16x16384x128": comma-separated BxHxSxD; an error names the item that is not.
+// "4x16x4096x64,1x16x16384x128": comma-separated BxHxSxD, each from 1 to kMaxShapeDim, at most
+// kMaxShapeElements elements per tensor, none given twice; an error names the item.
+constexpr std::int64_t kMaxShapeDim = std::int64_t{1} << 28;
+constexpr std::int64_t kMaxShapeElements = std::int64_t{1} << 36;
 Result<std::vector<Shape>> parse_shapes(const std::string& text);
 
 // Presets:

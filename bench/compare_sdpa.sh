@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # vkattn against PyTorch SDPA (FlashAttention-2 backend) on one GPU, in one run:
 #   bash bench/compare_sdpa.sh OUT_DIR [extra vkattn-bench flags, e.g. --path=coopmat]
+#   bash bench/compare_sdpa.sh OUT_DIR --shapes=4x32x4096x128,8x16x2048x64 [...]   (other shapes, both sides)
 # Times the "compare" preset ((B,H,S,D) = (4,16,4096,64), (4,16,4096,128), (1,16,16384,128),
 # (16,16,1024,64), causal and not, fp16, fwd and fwd+bwd) with build/bench/vkattn-bench and
 # bench/sdpa_compare.py, and writes OUT_DIR/compare.md: both medians, TFLOP/s with one formula
@@ -11,7 +12,15 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:?usage: compare_sdpa.sh OUT_DIR [vkattn-bench flags]}
 shift
 mkdir -p "$out"
-"$root/build/bench/vkattn-bench" --preset=compare "$@" --benchmark_out="$out/vkattn.csv" \
+which=--preset=compare  # or the --shapes=... among the flags, for both sides
+for a in "$@"; do
+  case "$a" in --shapes=*) which="$a" ;; esac
+done
+extra=()
+for a in "$@"; do
+  case "$a" in --shapes=*) ;; *) extra+=("$a") ;; esac
+done
+"$root/build/bench/vkattn-bench" "$which" "${extra[@]}" --benchmark_out="$out/vkattn.csv" \
   --benchmark_out_format=csv >"$out/vkattn.txt" 2>&1
-python3 "$root/bench/sdpa_compare.py" --preset=compare --passes=fwd,fwdbwd >"$out/sdpa.csv" 2>"$out/sdpa.err"
+python3 "$root/bench/sdpa_compare.py" "$which" --passes=fwd,fwdbwd >"$out/sdpa.csv" 2>"$out/sdpa.err"
 python3 "$root/bench/compare_table.py" "$out"

@@ -4,7 +4,8 @@ one CSV line per case, named like vkattn-bench's benchmarks, with the same FLOP 
 (4*B*H*S*S*D forward, halved when causal; 2.5x for bwd, 3.5x for fwdbwd).
 
   python3 bench/sdpa_compare.py --preset=fa2 [--filter=REGEX] [--passes=fwd,bwd,fwdbwd]
-  python3 bench/sdpa_compare.py --shapes=4x32x4096x64,8x16x4096x64 [...]   (as vkattn-bench --shapes)
+  python3 bench/sdpa_compare.py --shapes=4x32x4096x64,8x16x4096x64 [...]   (vkattn-bench --shapes' cases:
+                                                                           fwd and fwdbwd, no mask and causal)
 
 Needs torch with CUDA; CI never runs it. Median of 20 runs timed with CUDA events.
 """
@@ -39,9 +40,9 @@ def compare_cases():
 
 def shape_cases(text):
     for item in text.split(","):
-        m = re.fullmatch(r"([1-9][0-9]*)x([1-9][0-9]*)x([1-9][0-9]*)x([1-9][0-9]*)", item)
-        if not m:
-            raise SystemExit(f'--shapes: "{item}" is not BxHxSxD (four positive integers, e.g. 4x16x4096x64)')
+        m = re.fullmatch(r"([0-9]+)x([0-9]+)x([0-9]+)x([0-9]+)", item)
+        if not m or not all(0 < int(g) <= 1 << 28 for g in m.groups()):
+            raise SystemExit(f'--shapes: "{item}" is not BxHxSxD (four integers from 1 to {1 << 28}, e.g. 4x16x4096x64)')
         for causal in (False, True):
             yield (*map(int, m.groups()), causal)
 
@@ -67,8 +68,10 @@ def main():
     ap.add_argument("--preset", default="fa2", choices=["fa2", "short", "compare"])
     ap.add_argument("--shapes", default="", help="BxHxSxD[,...] instead of a preset")
     ap.add_argument("--filter", default=".")
-    ap.add_argument("--passes", default="fwd,bwd,fwdbwd")
+    ap.add_argument("--passes", default=None, help="default fwd,bwd,fwdbwd; with --shapes fwd,fwdbwd")
     args = ap.parse_args()
+    if args.passes is None:
+        args.passes = "fwd,fwdbwd" if args.shapes else "fwd,bwd,fwdbwd"
     if args.shapes:
         cases = list(shape_cases(args.shapes))
     else:

@@ -139,9 +139,7 @@ Result<CaseState*> case_state(Context& ctx, const BenchCase& c) {
   g_case.reset();  // the previous case's memory goes first
   CaseState st;
   st.name = c.name();
-  Result<Buffers> buffers = make_buffers(ctx, c);
-  if (!buffers) return buffers.status();
-  st.buffers = std::move(buffers).value();
+  // Plans first: they refuse a bad desc before any tensor is allocated and filled.
   const AttentionDesc desc = desc_of(c);
   Result<ForwardPlan> fwd = ForwardPlan::create(ctx, desc);
   if (!fwd) return fwd.status();
@@ -150,6 +148,11 @@ Result<CaseState*> case_state(Context& ctx, const BenchCase& c) {
     Result<BackwardPlan> b = BackwardPlan::create(ctx, desc);
     if (!b) return b.status();
     st.bwd.emplace(std::move(b).value());
+  }
+  Result<Buffers> buffers = make_buffers(ctx, c);
+  if (!buffers) return buffers.status();
+  st.buffers = std::move(buffers).value();
+  if (st.bwd) {
     if (Status s = st.fwd->run(st.buffers.fwd); !s) return s;  // O and LSE for the backward
   }
   g_case.emplace(std::move(st));
@@ -358,7 +361,9 @@ static void print_pipeline_statistics(const Context& ctx) {
 
 int main(int argc, char** argv) {
   ContextOptions options;
-  std::string preset_name = "short", filter, shapes_text;
+  std::string preset_name = "short", filter;
+  bool preset_given = false;
+  std::optional<std::vector<Shape>> shapes;
   bool timing = false;
   std::vector<char*> rest;
   for (int i = 0; i < argc; ++i) {
@@ -367,9 +372,14 @@ int main(int argc, char** argv) {
       options.device = a.substr(9);
     } else if (a.rfind("--preset=", 0) == 0) {
       preset_name = a.substr(9);
+      preset_given = true;
     } else if (a.rfind("--shapes=", 0) == 0) {
-      shapes_text = a.substr(9);
-      preset_name = "shapes";
+      Result<std::vector<Shape>> parsed = parse_shapes(a.substr(9));
+      if (!parsed) {
+        std::fprintf(stderr, "vkattn-bench: %s\n", parsed.status().message().c_str());
+        return 2;
+      }
+      shapes = std::move(parsed).value();
     } else if (a.rfind("--svg=", 0) == 0) {
       g_svg = a.substr(6);
     } else if (a == "--pipeline-timing") {
@@ -393,6 +403,11 @@ int main(int argc, char** argv) {
       rest.push_back(argv[i]);
     }
   }
+  if (shapes && preset_given) {
+    std::fprintf(stderr, "vkattn-bench: --shapes and --preset=%s: give one of them\n", preset_name.c_str());
+    return 2;
+  }
+  if (shapes) preset_name = "shapes";
   if (timing) {
     setenv("MESA_SHADER_CACHE_DISABLE", "true", 0);
     setenv("__GL_SHADER_DISK_CACHE", "0", 0);
@@ -407,12 +422,7 @@ int main(int argc, char** argv) {
   const bool cpu = g_ctx->info().type == VK_PHYSICAL_DEVICE_TYPE_CPU;
   if (cpu) g_dispatches_per_sample = 1;
   std::fprintf(stderr, "vkattn-bench: device %s, preset %s\n", g_ctx->info().name.c_str(), preset_name.c_str());
-  if (!shapes_text.empty()) {
-    Result<std::vector<Shape>> shapes = parse_shapes(shapes_text);
-    if (!shapes) {
-      std::fprintf(stderr, "vkattn-bench: %s\n", shapes.status().message().c_str());
-      return 2;
-    }
+  if (shapes) {
     g_cases = shape_cases(*shapes);
   } else {
     g_cases = preset(preset_name, cpu);

@@ -398,16 +398,18 @@ FwdSpecConstants choose_fwd_variant(const FwdProblem& p, const DeviceInfo& info)
     const auto fits = [&](std::uint32_t bq, std::uint32_t bk, bool qs, std::uint32_t sg) {
       return cm_shared_bytes(bq, bk, spec.head_dim, spec.head_dim_v, qs, sg) <= info.max_shared_memory;
     };
-    // Subgroup w owns rows 16 RF w .. of the block (RF = 1 or 2 row fragments). The largest key
+    // Subgroup w owns rows 16 RF w .. of the block (RF = 1 or 2 row fragments). The longest key
     // tile (64, 32, 16) whose shared memory fits and whose fragments stay within the register
     // budget, for the first shape that reaches it in the order 4 subgroups x 2 fragments (each
-    // K/V fragment read feeds two products), 4 x 1, 8 x 1, 8 x 2. Each key tile costs two
-    // barriers and a fetch whatever its size, so a longer one beats more fragments per subgroup:
-    // on the H100 (RESULTS_H100.md, ninth session) D = 128 ran 149 TFLOP/s with 8 x 1 and
-    // 64 keys against 141 with 4 x 2 and 16; at D = 64, 4 x 2 reaches 64 keys and eight
-    // subgroups lost 24 %. When no tile is within the budget (e.g. Dk = Dv = 256): the fewest
-    // registers, 4 x 1 and 16 keys, Q where it fits (coopmat_blocker checked the shared memory
-    // with Q in registers). Forced tiles may exceed the budget; they are for tuning.
+    // K/V fragment read feeds two products), 8 x 1 (the same 128 rows), 4 x 1, 8 x 2. Measured on
+    // the H100 (RESULTS_H100.md, eighth and ninth sessions) at D = 64 and 128 only: each key tile
+    // costs two barriers and a fetch, and at D = 128 8 x 1 with 64 keys ran 149 TFLOP/s against
+    // 141 for 4 x 2 with 16; at D = 64, 4 x 2 reaches 64 keys and eight subgroups lost 24 %, and
+    // 64-row blocks (4 x 1) lost to 128-row ones, so they come after both 128-row shapes. Other
+    // head dims follow the same rule unmeasured. When no tile is within the budget (e.g.
+    // Dk = Dv = 256): the fewest registers, 4 x 1 and 16 keys, Q where it fits (coopmat_blocker
+    // checked the shared memory with Q in registers). Forced tiles may exceed the budget; they
+    // are for tuning.
     struct Shape {
       std::uint32_t subgroups, rf;
     };
@@ -415,7 +417,7 @@ FwdSpecConstants choose_fwd_variant(const FwdProblem& p, const DeviceInfo& info)
     std::uint32_t bk = 0;
     std::uint32_t sg = 0;
     bool q_shared = false;
-    for (const Shape shape : {Shape{4, 2}, Shape{4, 1}, Shape{8, 1}, Shape{8, 2}}) {
+    for (const Shape shape : {Shape{4, 2}, Shape{8, 1}, Shape{4, 1}, Shape{8, 2}}) {
       const std::uint32_t q = 16 * shape.subgroups * shape.rf;
       if ((p.cm_subgroups != 0 && shape.subgroups != p.cm_subgroups) || (p.cm_block_q != 0 && q != p.cm_block_q)) {
         continue;

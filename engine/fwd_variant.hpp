@@ -56,9 +56,10 @@ Result<std::uint32_t> cm_subgroups_override();
 // Coopmat kernels keep the next streamed tile (K/V in the forward, Q/dO or K/V in the backward)
 // in registers while the current one computes: tile rows x (Dk + Dv) halves over the workgroup.
 // Past 8 16-byte chunks (32 registers) per invocation the kernels hit the 255-register ceiling at
-// Dk = Dv = 128 (measured on the H100: the forward with 64-key tiles ran 81 TFLOP/s at 255
-// registers, with 32-key tiles 91), so the backward's automatic tiles stay within this (the
-// forward counts all its fragments: kCmFragmentRegisters).
+// Dk = Dv = 128 (measured on the H100: the four-subgroup forward with 64-key tiles ran 81 TFLOP/s
+// at 255 registers, with 32-key tiles 91), so the backward's automatic tiles stay within this (the
+// forward counts all its fragments: kCmFragmentRegisters; its eight-subgroup 64-key tiles at
+// D = 128 take 8 chunks per invocation).
 constexpr std::uint32_t kCmPrefetchChunks = 8;
 
 // 16-byte chunks per invocation that hold `rows` rows of Dk and Dv halves (K and V, or Q and dO)
@@ -87,7 +88,7 @@ constexpr std::uint32_t kCmFragmentRegisters = 160;
 // (WORKGROUP_SIZE = 32 x 4 or 8 subgroups, each owning 16 or 32 query rows): the largest BLOCK_K
 // (64, 32, 16) whose shared memory (cm_shared_bytes) fits and whose fragments stay within
 // kCmFragmentRegisters, with the first shape that reaches it of four subgroups x 32 rows
-// (BLOCK_Q = 128), four x 16 (64), eight x 16 (128), eight x 32 (256), and Q in shared memory
+// (BLOCK_Q = 128), eight x 16 (128), four x 16 (64), eight x 32 (256), and Q in shared memory
 // (Q_SHARED) wherever it fits (on the H100: 128 x 64 with four subgroups and Q in shared memory
 // at Dk = Dv = 64; 128 x 64 with eight subgroups and Q in registers at 128); when no tile is within it
 // (Dk = Dv = 256) the fewest registers, 64 x 16, with Q in shared memory where it fits (not at

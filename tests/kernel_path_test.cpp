@@ -347,7 +347,8 @@ INSTANTIATE_TEST_SUITE_P(Forced, KernelPathTiles,
 // on any device; the probe runs wherever DeviceInfo::coopmat could be set (the H100).
 TEST(CoopmatPrefetch, ChunksPerInvocationRoundUpPerTensor) {
   EXPECT_EQ(cm_prefetch_chunks(64, 64, 64, 128), 8u);     // auto: 64 keys at D = 64
-  EXPECT_EQ(cm_prefetch_chunks(64, 128, 128, 128), 16u);  // too many: D = 128 takes 32 keys
+  EXPECT_EQ(cm_prefetch_chunks(64, 128, 128, 128), 16u);  // too many for 128 invocations: the backward takes 32
+  EXPECT_EQ(cm_prefetch_chunks(64, 128, 128, 256), 8u);   // the forward's eight subgroups at D = 128
   EXPECT_EQ(cm_prefetch_chunks(32, 128, 128, 128), 8u);
   EXPECT_EQ(cm_prefetch_chunks(32, 144, 128, 128), 9u);  // 5 chunks of K (4.5 rounded up) + 4 of V
   EXPECT_EQ(cm_prefetch_chunks(16, 256, 256, 128), 8u);
@@ -362,9 +363,9 @@ TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
   EXPECT_EQ(cm_fwd_fragment_registers(64, 64, 64, 64, false, 4), 112u);
   EXPECT_EQ(cm_fwd_fragment_registers(64, 32, 128, 128, false, 4), 144u);
   EXPECT_EQ(cm_fwd_fragment_registers(128, 16, 128, 128, false, 4), 224u);
-  EXPECT_EQ(cm_fwd_fragment_registers(128, 16, 128, 128, true, 4), 160u);  // auto at D = 128
+  EXPECT_EQ(cm_fwd_fragment_registers(128, 16, 128, 128, true, 4), 160u);  // four subgroups' only fit at D = 128
   EXPECT_EQ(cm_shared_bytes(128, 64, 64, 64, true, 4), 42256u);            // within the H100's 48 KiB
-  EXPECT_EQ(cm_shared_bytes(128, 32, 128, 128, true, 4), 57488u);          // over it: 128 x 16 at D = 128
+  EXPECT_EQ(cm_shared_bytes(128, 32, 128, 128, true, 4), 57488u);  // over it: four subgroups take 16 keys at D = 128
   EXPECT_EQ(cm_shared_bytes(128, 16, 128, 128, true, 4), 48720u);
   EXPECT_EQ(cm_fwd_fragment_registers(128, 64, 128, 128, false, 8), 160u);  // eight subgroups, one fragment each
   EXPECT_EQ(cm_shared_bytes(128, 64, 128, 128, false, 8), 45328u);          // out_sh grows with the subgroups
@@ -388,7 +389,7 @@ TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
   // Four subgroups reach 16 keys at D = 128 (Q in registers would leave room for no S), eight
   // with one fragment each reach 64: the longer key tile wins.
   EXPECT_EQ(tiles(128), (std::tuple{128u, 64u, 0u, 256u, 32u}));
-  EXPECT_EQ(tiles(96), (std::tuple{64u, 64u, 1u, 128u, 32u}));   // 4 x 1 reaches 64 keys first
+  EXPECT_EQ(tiles(96), (std::tuple{128u, 64u, 0u, 256u, 32u}));  // 8 x 1 before 4 x 1 (not measured at 96)
   EXPECT_EQ(tiles(32), (std::tuple{128u, 64u, 1u, 128u, 64u}));  // ties go to four subgroups
   EXPECT_EQ(tiles(256),
             (std::tuple{64u, 16u, 0u, 128u, 16u}));  // over every budget: the smallest tiles, Q in registers
@@ -396,6 +397,9 @@ TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
   // workgroup holds half the prefetched tile per invocation); 256 x 16 would exceed it.
   EXPECT_EQ(tiles(64, 8), (std::tuple{128u, 64u, 1u, 256u, 64u}));
   EXPECT_EQ(tiles(128, 8), (std::tuple{128u, 64u, 0u, 256u, 32u}));
+  // Four subgroups forced at D = 128: 4 x 1 reaches 32 keys, 4 x 2 only 16 (the automatic tiles
+  // before the ninth session, which VKATTN_CM_BLOCK_Q=128 VKATTN_CM_BLOCK_K=16 still give).
+  EXPECT_EQ(tiles(128, 4), (std::tuple{64u, 32u, 1u, 128u, 32u}));
   info.max_shared_memory = 12288;  // Q does not fit; 32-key tiles at D = 64 need 14,480 bytes, 16-key ones 9,808
   EXPECT_EQ(tiles(64), (std::tuple{128u, 16u, 0u, 128u, 16u}));
 }

@@ -13,12 +13,9 @@ out=${1:?usage: compare_sdpa.sh OUT_DIR [vkattn-bench flags]}
 shift
 mkdir -p "$out"
 which=--preset=compare  # or the --shapes=... among the flags, for both sides
-for a in "$@"; do
-  case "$a" in --shapes=*) which="$a" ;; esac
-done
 extra=()
 for a in "$@"; do
-  case "$a" in --shapes=*) ;; *) extra+=("$a") ;; esac
+  case "$a" in --shapes=*) which="$a" ;; *) extra+=("$a") ;; esac
 done
 "$root/build/bench/vkattn-bench" "$which" "${extra[@]}" --benchmark_out="$out/vkattn.csv" \
   --benchmark_out_format=csv >"$out/vkattn.txt" 2>&1

@@ -339,10 +339,12 @@ Result<BackwardPlan> BackwardPlan::create(Context& ctx, const AttentionDesc& des
                        " = coopmat: " + blocker);
   }
   const bool coopmat = problem->coopmat && blocker.empty();
+  Result<CmBwdTiles> forced = cm_bwd_forced_tiles(*problem, s.info, coopmat);  // tuning overrides
+  if (!forced) return forced.status();
   auto impl = std::make_unique<Impl>();
   impl->problem = std::move(problem).value();
   impl->options = options;
-  impl->spec = choose_bwd_variant(impl->problem, s.info, coopmat);
+  impl->spec = choose_bwd_variant(impl->problem, s.info, coopmat, forced.value());
   VKATTN_TRY(check_bwd_limits(impl->problem, impl->spec, s.info));
   impl->name = bwd_variant_name(impl->problem, impl->spec, coopmat);
 

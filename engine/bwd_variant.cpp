@@ -10,7 +10,7 @@ namespace {
 constexpr std::uint32_t kBlockRows = 64;
 constexpr std::uint32_t kMaxBlockCols = 64;
 constexpr std::uint32_t kStep = 2;
-constexpr std::uint32_t kCmBwdRows = 64;        // coopmat: four 32-lane subgroups of 16 rows
+constexpr std::uint32_t kCmBwdRows = 64;        // coopmat: four 32-lane subgroups of 16 rows (or twice that)
 constexpr std::int64_t kCmBwdMaxHeadDim = 128;  // coopmat: dK + dV accumulators of 16 rows in registers
 
 std::string n(std::int64_t v) { return std::to_string(v); }
@@ -23,12 +23,40 @@ std::uint64_t tile_loop_iterations(const BwdSpecConstants& s, std::uint64_t tile
 }
 }  // namespace
 
-std::uint32_t cm_bwd_shared_bytes(std::uint32_t block_cols, std::uint32_t dk, std::uint32_t dv) {
+std::uint32_t cm_bwd_shared_bytes(std::uint32_t block_rows, std::uint32_t block_cols, std::uint32_t dk,
+                                  std::uint32_t dv) {
   const std::uint32_t staged = block_cols * (dk / 4 + 2) * 8 + block_cols * (dv / 4 + 2) * 8;  // uvec2 rows
   const std::uint32_t per_col = block_cols * 12;   // dkdv: lse2, delta, document id (dq: a document id)
-  const std::uint32_t fixed = kCmBwdRows * 20 * 4  // out_sh: 16 x 20 floats per subgroup
+  const std::uint32_t fixed = block_rows * 20 * 4  // out_sh: 16 x 20 floats per subgroup of 16 rows
                               + 16;                // doc_range
   return staged + per_col + fixed;
+}
+
+Result<CmBwdTiles> cm_bwd_forced_tiles(const FwdProblem& p, const DeviceInfo& info, bool coopmat) {
+  Result<std::uint32_t> rows = tile_override("VKATTN_CM_BWD_ROWS", {64, 128});
+  if (!rows) return rows.status();
+  Result<std::uint32_t> cols = tile_override("VKATTN_CM_BWD_BLOCK_COLS", {16, 32, 64});
+  if (!cols) return cols.status();
+  const CmBwdTiles forced{rows.value(), cols.value()};
+  if (!coopmat || (forced.rows == 0 && forced.cols == 0)) return forced;
+  std::string what;
+  if (forced.rows != 0) what = "VKATTN_CM_BWD_ROWS = " + n(forced.rows);
+  if (forced.cols != 0)
+    what += (what.empty() ? "" : " with ") + std::string("VKATTN_CM_BWD_BLOCK_COLS = ") + n(forced.cols);
+  const std::uint32_t block_rows = forced.rows != 0 ? forced.rows : kCmBwdRows;
+  if (2 * block_rows > info.max_workgroup_invocations) {
+    return unsupported(
+        what + " needs " + n(2 * block_rows) +
+        " invocations per workgroup, more than maxComputeWorkGroupInvocations = " + n(info.max_workgroup_invocations));
+  }
+  const std::uint32_t bytes =
+      cm_bwd_shared_bytes(block_rows, forced.cols != 0 ? forced.cols : 16, static_cast<std::uint32_t>(p.desc.head_dim),
+                          static_cast<std::uint32_t>(p.head_dim_v));
+  if (bytes > info.max_shared_memory) {
+    return unsupported(what + " needs " + n(bytes) +
+                       " bytes of shared memory, more than maxComputeSharedMemorySize = " + n(info.max_shared_memory));
+  }
+  return forced;
 }
 
 std::string bwd_coopmat_blocker(const FwdProblem& p, const DeviceInfo& info) {
@@ -41,14 +69,15 @@ std::string bwd_coopmat_blocker(const FwdProblem& p, const DeviceInfo& info) {
   }
   const auto dk = static_cast<std::uint32_t>(p.desc.head_dim);
   const auto dv = static_cast<std::uint32_t>(p.head_dim_v);
-  if (cm_bwd_shared_bytes(16, dk, dv) > info.max_shared_memory) {
-    return "the backward's head dims " + n(dk) + "/" + n(dv) + " need " + n(cm_bwd_shared_bytes(16, dk, dv)) +
+  if (cm_bwd_shared_bytes(kCmBwdRows, 16, dk, dv) > info.max_shared_memory) {
+    return "the backward's head dims " + n(dk) + "/" + n(dv) + " need " +
+           n(cm_bwd_shared_bytes(kCmBwdRows, 16, dk, dv)) +
            " bytes of shared memory, more than maxComputeSharedMemorySize = " + n(info.max_shared_memory);
   }
   return "";
 }
 
-BwdSpecConstants choose_bwd_variant(const FwdProblem& p, const DeviceInfo& info, bool coopmat) {
+BwdSpecConstants choose_bwd_variant(const FwdProblem& p, const DeviceInfo& info, bool coopmat, CmBwdTiles forced) {
   const FwdSpecConstants f = choose_fwd_variant(p, info);  // the feature constants are the forward's
   BwdSpecConstants s;
   s.head_dim = f.head_dim;
@@ -64,16 +93,27 @@ BwdSpecConstants choose_bwd_variant(const FwdProblem& p, const DeviceInfo& info,
   s.rel_pos = f.rel_pos;
   s.bias = f.bias;
   if (coopmat) {
-    s.block_rows = kCmBwdRows;
-    s.workgroup_size = 2 * kCmBwdRows;  // one 32-lane subgroup per 16 rows
-    s.step = 1;                         // unused by the coopmat kernels
-    const auto fits = [&](std::uint32_t bc) {
-      return cm_bwd_shared_bytes(bc, s.head_dim, s.head_dim_v) <= info.max_shared_memory &&
-             cm_prefetch_chunks(bc, s.head_dim, s.head_dim_v, s.workgroup_size) <= kCmPrefetchChunks;
-    };
-    std::uint32_t bc = 64;
-    while (bc > 16 && !fits(bc)) bc /= 2;
-    s.block_cols = bc;
+    s.step = 1;  // unused by the coopmat kernels
+    // The longest column tile any row count reaches; ties go to the first (64 rows).
+    s.block_rows = s.block_cols = 0;
+    for (const std::uint32_t rows : {kCmBwdRows, 2 * kCmBwdRows}) {
+      if ((forced.rows != 0 && rows != forced.rows) ||
+          (forced.rows == 0 && rows > kCmBwdRows && 2 * rows > info.max_workgroup_invocations)) {
+        continue;
+      }
+      const auto fits = [&](std::uint32_t bc) {
+        return cm_bwd_shared_bytes(rows, bc, s.head_dim, s.head_dim_v) <= info.max_shared_memory &&
+               cm_prefetch_chunks(bc, s.head_dim, s.head_dim_v, 2 * rows) <= kCmPrefetchChunks;
+      };
+      std::uint32_t bc = kMaxBlockCols;
+      while (bc > 16 && !fits(bc)) bc /= 2;
+      if (forced.cols != 0) bc = forced.cols;
+      if (bc > s.block_cols) {
+        s.block_rows = rows;
+        s.block_cols = bc;
+      }
+    }
+    s.workgroup_size = 2 * s.block_rows;  // one 32-lane subgroup per 16 rows
     return s;
   }
   s.block_rows = std::min<std::uint32_t>(kBlockRows, info.max_workgroup_invocations);

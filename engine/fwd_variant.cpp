@@ -335,8 +335,6 @@ std::uint32_t cm_shared_bytes(std::uint32_t block_q, std::uint32_t block_k, std:
          + block_k * 4 + 16;                                      // doc_k_tile, doc_range
 }
 
-namespace {
-// A tuning override from the environment: 0 when unset, one of `allowed` otherwise.
 Result<std::uint32_t> tile_override(const char* var, std::initializer_list<std::uint32_t> allowed) {
   const char* env = std::getenv(var);
   if (env == nullptr || *env == '\0') return std::uint32_t{0};
@@ -348,7 +346,6 @@ Result<std::uint32_t> tile_override(const char* var, std::initializer_list<std::
   }
   return Status(ErrorCode::kInvalidArgument, std::string(var) + " = \"" + text + "\" is not " + list);
 }
-}  // namespace
 
 Result<std::uint32_t> cm_block_k_override() { return tile_override("VKATTN_CM_BLOCK_K", {16, 32, 64}); }
 

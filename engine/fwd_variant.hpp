@@ -2,6 +2,7 @@
 // naming it.
 #pragma once
 
+#include <initializer_list>
 #include <string>
 
 #include "attn_fwd_interface.hpp"
@@ -38,6 +39,10 @@ std::string coopmat_blocker(const FwdProblem& p, const DeviceInfo& info);
 // parameters, sequence lengths, and the device's limits (shared memory, workgroup counts,
 // llvmpipe's per-invocation loop budget). Every error names the desc field and its value.
 Result<FwdProblem> resolve_problem(const AttentionDesc& desc, const DeviceInfo& info);
+
+// A tuning override from the environment variable `var`: 0 when unset or empty, one of `allowed`
+// otherwise; any other text is kInvalidArgument naming the variable, the value and `allowed`.
+Result<std::uint32_t> tile_override(const char* var, std::initializer_list<std::uint32_t> allowed);
 
 // VKATTN_CM_BLOCK_K (16, 32 or 64) forces the coopmat forward's key tile, for tuning on a new
 // device: 0 when unset; kInvalidArgument naming the value otherwise.

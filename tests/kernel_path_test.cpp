@@ -14,7 +14,6 @@
 #include <utility>
 #include <vector>
 
-#include "bwd_variant.hpp"
 #include "coopmat_layout.hpp"
 #include "fwd_variant.hpp"
 #include "support/attention_case.hpp"
@@ -382,26 +381,24 @@ TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
     p.coopmat = true;
     p.cm_subgroups = forced_subgroups;
     const FwdSpecConstants fwd = choose_fwd_variant(p, info);
-    return std::tuple{fwd.block_q, fwd.block_k, fwd.q_shared, fwd.workgroup_size,
-                      choose_bwd_variant(p, info, true).block_cols};
+    return std::tuple{fwd.block_q, fwd.block_k, fwd.q_shared, fwd.workgroup_size};
   };
-  EXPECT_EQ(tiles(64), (std::tuple{128u, 64u, 1u, 128u, 64u}));
+  EXPECT_EQ(tiles(64), (std::tuple{128u, 64u, 1u, 128u}));
   // Four subgroups reach 16 keys at D = 128 (Q in registers would leave room for no S), eight
   // with one fragment each reach 64: the longer key tile wins.
-  EXPECT_EQ(tiles(128), (std::tuple{128u, 64u, 0u, 256u, 32u}));
-  EXPECT_EQ(tiles(96), (std::tuple{128u, 64u, 0u, 256u, 32u}));  // 8 x 1 before 4 x 1 (not measured at 96)
-  EXPECT_EQ(tiles(32), (std::tuple{128u, 64u, 1u, 128u, 64u}));  // ties go to four subgroups
-  EXPECT_EQ(tiles(256),
-            (std::tuple{64u, 16u, 0u, 128u, 16u}));  // over every budget: the smallest tiles, Q in registers
+  EXPECT_EQ(tiles(128), (std::tuple{128u, 64u, 0u, 256u}));
+  EXPECT_EQ(tiles(96), (std::tuple{128u, 64u, 0u, 256u}));  // 8 x 1 before 4 x 1 (not measured at 96)
+  EXPECT_EQ(tiles(32), (std::tuple{128u, 64u, 1u, 128u}));  // ties go to four subgroups
+  EXPECT_EQ(tiles(256), (std::tuple{64u, 16u, 0u, 128u}));  // over every budget: the smallest tiles, Q in registers
   // Eight subgroups forced: 16 rows each, and the largest key tile within the budget (a 256-lane
   // workgroup holds half the prefetched tile per invocation); 256 x 16 would exceed it.
-  EXPECT_EQ(tiles(64, 8), (std::tuple{128u, 64u, 1u, 256u, 64u}));
-  EXPECT_EQ(tiles(128, 8), (std::tuple{128u, 64u, 0u, 256u, 32u}));
+  EXPECT_EQ(tiles(64, 8), (std::tuple{128u, 64u, 1u, 256u}));
+  EXPECT_EQ(tiles(128, 8), (std::tuple{128u, 64u, 0u, 256u}));
   // Four subgroups forced at D = 128: 4 x 1 reaches 32 keys, 4 x 2 only 16 (the automatic tiles
   // before the ninth session, which VKATTN_CM_BLOCK_Q=128 VKATTN_CM_BLOCK_K=16 still give).
-  EXPECT_EQ(tiles(128, 4), (std::tuple{64u, 32u, 1u, 128u, 32u}));
+  EXPECT_EQ(tiles(128, 4), (std::tuple{64u, 32u, 1u, 128u}));
   info.max_shared_memory = 12288;  // Q does not fit; 32-key tiles at D = 64 need 14,480 bytes, 16-key ones 9,808
-  EXPECT_EQ(tiles(64), (std::tuple{128u, 16u, 0u, 128u, 16u}));
+  EXPECT_EQ(tiles(64), (std::tuple{128u, 16u, 0u, 128u}));
 }
 
 TEST(CoopmatLayout, ComparisonNamesTheFirstDifference) {

@@ -107,6 +107,8 @@ BwdSpecConstants choose_bwd_variant(const FwdProblem& p, const DeviceInfo& info,
       };
       std::uint32_t bc = kMaxBlockCols;
       while (bc > 16 && !fits(bc)) bc /= 2;
+      // 64 rows keep 16 columns even unchecked (bwd_coopmat_blocker refused what cannot hold them).
+      if (forced.rows == 0 && forced.cols == 0 && rows > kCmBwdRows && !fits(bc)) continue;
       if (forced.cols != 0) bc = forced.cols;
       if (bc > s.block_cols) {
         s.block_rows = rows;

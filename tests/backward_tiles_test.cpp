@@ -78,6 +78,9 @@ TEST_F(BackwardTilesTest, LongestColumnTileThenFourSubgroups) {
   info = h100_like();
   info.max_shared_memory = 45839;
   EXPECT_EQ(tiles(info, 128, 128), std::tuple(64u, 32u, 128u));
+  // 12 KiB at D = 64: 64 rows hold 16 columns (9,936 bytes), 128 rows not even those (15,056).
+  info.max_shared_memory = 12288;
+  EXPECT_EQ(tiles(info, 64, 64), std::tuple(64u, 16u, 128u));
 }
 
 TEST_F(BackwardTilesTest, ForcedTilesTheDeviceCannotHoldAreRefused) {
@@ -151,7 +154,8 @@ TEST_F(BackwardTilesOnDevice, MalformedOverridesAreRefused) {
 }
 
 // Every tiling the overrides accept computes the right gradients (masks, GQA and ragged lengths
-// cross the tile edges), and the variant name shows it.
+// cross the tile edges; the score_mods' parameter gradients come from kernels whose workgroup is
+// BLOCK_ROWS), and the variant name shows it.
 struct ForcedBwdTiles {
   const char* rows;
   const char* cols;
@@ -182,6 +186,14 @@ TEST_P(BackwardTilesForced, MatchesReference) {
                         c.mask.documents = true;
                         c.mask.window_left = 50;
                         c.seqs = SeqKind::kVarlen;
+                      }));
+  check_backward_case(ctx(), make(base, [](CaseShape& c) {  // every score_mod: dbias, dtable, dsinks too
+                        c.mask = kCausalBR;
+                        c.mod.softcap = 20.0f;
+                        c.mod.alibi = Alibi::kPerHead;
+                        c.mod.rel_pos_max_distance = 9;
+                        c.mod.bias = DType::kF16;
+                        c.mod.sinks = true;
                       }));
 }
 

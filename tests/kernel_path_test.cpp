@@ -346,7 +346,7 @@ INSTANTIATE_TEST_SUITE_P(Forced, KernelPathTiles,
 // on any device; the probe runs wherever DeviceInfo::coopmat could be set (the H100).
 TEST(CoopmatPrefetch, ChunksPerInvocationRoundUpPerTensor) {
   EXPECT_EQ(cm_prefetch_chunks(64, 64, 64, 128), 8u);     // auto: 64 keys at D = 64
-  EXPECT_EQ(cm_prefetch_chunks(64, 128, 128, 128), 16u);  // too many for 128 invocations: the backward takes 32
+  EXPECT_EQ(cm_prefetch_chunks(64, 128, 128, 128), 16u);  // over kCmPrefetchChunks for 128 invocations
   EXPECT_EQ(cm_prefetch_chunks(64, 128, 128, 256), 8u);   // the forward's eight subgroups at D = 128
   EXPECT_EQ(cm_prefetch_chunks(32, 128, 128, 128), 8u);
   EXPECT_EQ(cm_prefetch_chunks(32, 144, 128, 128), 9u);  // 5 chunks of K (4.5 rounded up) + 4 of V

@@ -38,7 +38,9 @@ void main() {
   const uint kv_h = h / (params.q_heads / params.kv_heads);
   const uvec4 seq = sequence(b);
   const uint start_q = seq.x, len_q = seq.y, start_k = seq.z, len_k = seq.w;
-  const uint i0 = gl_WorkGroupID.x * BLOCK_ROWS;
+  // Query blocks run last to first: under a causal mask the last tiles see the most keys, so the
+  // heaviest workgroups start first and the light ones fill the end of the grid.
+  const uint i0 = (gl_NumWorkGroups.x - 1u - gl_WorkGroupID.x) * BLOCK_ROWS;
   if (SEQ_MODE == SEQ_VARLEN && i0 >= len_q) return;  // uniform
   const uint i = i0 + r;
   const bool row_written = i < (SEQ_MODE == SEQ_VARLEN ? len_q : params.seq_q);

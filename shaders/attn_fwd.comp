@@ -52,7 +52,9 @@ shared int doc_range[4];  // DOCUMENTS: min and max document id of the Q tile, t
 
 void main() {
   const uint r = gl_LocalInvocationID.x;
-  const uint tile = gl_WorkGroupID.x;
+  // Query tiles run last to first: under a causal mask the last tiles see the most keys, so the
+  // heaviest workgroups start first and the light ones fill the end of the grid.
+  const uint tile = gl_NumWorkGroups.x - 1u - gl_WorkGroupID.x;
   const uint b = gl_WorkGroupID.y / params.q_heads;
   const uint h = gl_WorkGroupID.y % params.q_heads;
   const uint kv_h = h / (params.q_heads / params.kv_heads);  // GQA: a group of query heads shares one KV head

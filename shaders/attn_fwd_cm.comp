@@ -68,7 +68,9 @@ void main() {
   const uint warp = gl_SubgroupID;
   const uint lane = gl_SubgroupInvocationID;
   const uint tid = gl_LocalInvocationID.x;
-  const uint tile = gl_WorkGroupID.x;
+  // Query tiles run last to first: under a causal mask the last tiles see the most keys, so the
+  // heaviest workgroups start first and the light ones fill the end of the grid.
+  const uint tile = gl_NumWorkGroups.x - 1u - gl_WorkGroupID.x;
   const uint b = gl_WorkGroupID.y / params.q_heads;
   const uint h = gl_WorkGroupID.y % params.q_heads;
   const uint kv_h = h / (params.q_heads / params.kv_heads);

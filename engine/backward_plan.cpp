@@ -414,6 +414,14 @@ Status BackwardPlan::record(VkCommandBuffer cmd, const BackwardTensors& t) {
   return impl_->record_bound(cmd, b.value());
 }
 
+void BackwardPlan::release_descriptor_sets() {
+  for (Kernel* k :
+       {&impl_->pre_kernel, &impl_->dq_kernel, &impl_->dkdv_kernel, &impl_->dq_wide_kernel, &impl_->dkdv_wide_kernel,
+        &impl_->param_kernels[0], &impl_->param_kernels[1], &impl_->param_kernels[2], &impl_->param_kernels[3]}) {
+    if (k->binder) k->binder->release_sets();
+  }
+}
+
 Status BackwardPlan::run(const BackwardTensors& t) {
   Result<BoundBackward> b = impl_->bind(t);
   if (!b) return b.status();

@@ -185,7 +185,11 @@ Status finish_setup(ContextState& s) {
 }
 
 void destroy_state(ContextState& s) {
-  if (s.device != VK_NULL_HANDLE) vkDeviceWaitIdle(s.device);
+  // An owned device may still run work of vkattn's own; an adopted one belongs to the host, whose
+  // queues vkattn must not synchronize (vkDeviceWaitIdle would need all of them): submit_and_wait
+  // has waited for everything vkattn submitted, and the host's recordings of plans ended before
+  // those plans were destroyed (context.hpp).
+  if (s.owns_device && s.device != VK_NULL_HANDLE) vkDeviceWaitIdle(s.device);
   s.pipelines.reset();
   if (s.fence != VK_NULL_HANDLE) vkDestroyFence(s.device, s.fence, nullptr);
   if (s.command_pool != VK_NULL_HANDLE) vkDestroyCommandPool(s.device, s.command_pool, nullptr);

@@ -15,8 +15,13 @@ constexpr std::uint32_t kSetsPerPool = 8;
 DescriptorBinder::DescriptorBinder(ContextState& ctx, std::shared_ptr<const Pipeline> pipeline)
     : ctx_(ctx), pipeline_(std::move(pipeline)) {}
 
-DescriptorBinder::~DescriptorBinder() {
+DescriptorBinder::~DescriptorBinder() { release_sets(); }
+
+void DescriptorBinder::release_sets() {
   for (VkDescriptorPool p : pools_) vkDestroyDescriptorPool(ctx_.device, p, nullptr);
+  pools_.clear();
+  sets_.clear();
+  left_in_pool_ = 0;
 }
 
 Result<VkDescriptorSet> DescriptorBinder::pooled_set(std::span<const VkDescriptorBufferInfo> buffers) {

@@ -35,6 +35,10 @@ class DescriptorBinder {
 
   std::size_t pooled_sets() const { return sets_.size(); }
 
+  // Pooled path: frees every kept set and its pools. Command buffers that bound them must have
+  // finished executing, and must not be submitted again.
+  void release_sets();
+
  private:
   using Key = std::array<std::tuple<VkBuffer, VkDeviceSize, VkDeviceSize>, kMaxBindings>;
   Result<VkDescriptorSet> pooled_set(std::span<const VkDescriptorBufferInfo> buffers);

@@ -160,6 +160,11 @@ Status ForwardPlan::run(const ForwardTensors& t) {
   return run_isolated(*impl_->ctx, [&](VkCommandBuffer cmd) { return impl_->record_bound(cmd, b.value()); });
 }
 
+void ForwardPlan::release_descriptor_sets() {
+  impl_->binder->release_sets();
+  if (impl_->binder_wide) impl_->binder_wide->release_sets();
+}
+
 Result<std::string> forward_variant_name(Context& ctx, const AttentionDesc& desc) {
   Result<FwdProblem> problem = resolve_problem(desc, ctx.state().info);
   if (!problem) return problem.status();

@@ -90,8 +90,10 @@ class ForwardPlan {
   Status validate(const ForwardTensors& t) const;
 
   // Validates, then records bind + push + dispatch into `cmd` (which must be recording, on a
-  // queue family with compute). Records no barriers; the caller adds:
-  //   before: writes of Q, K, V  -> VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT / SHADER_STORAGE_READ,
+  // queue family with compute); the host's compute pipeline, descriptors and push constants are
+  // replaced (rebind them after). Records no barriers; the caller adds:
+  //   before: writes of Q, K, V (and the mask and score_mod inputs)
+  //           -> VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT / SHADER_STORAGE_READ,
   //           and earlier reads/writes of O, LSE -> COMPUTE_SHADER_BIT (write-after-read/write);
   //   after:  COMPUTE_SHADER_BIT / SHADER_STORAGE_WRITE of O, LSE -> the consumer's stage/access.
   // The plan (and the buffers) must stay alive until `cmd` has finished executing.
@@ -100,6 +102,15 @@ class ForwardPlan {
 
   // Validates, records with full barriers around the dispatch, submits and waits.
   Status run(const ForwardTensors& t);
+
+  // Where the context binds with pooled descriptor sets (no VK_KHR_push_descriptor, or
+  // ContextOptions::force_pooled_descriptors), the plan keeps one set per distinct list of
+  // (VkBuffer, offset, range) it has recorded, until it is destroyed or this is called. Call it
+  // after destroying a buffer this plan recorded with, before recording again: a new buffer may
+  // get the destroyed one's handle, and would otherwise be bound through the old set. Command
+  // buffers recorded before the call must have finished executing and must not be resubmitted.
+  // With push descriptors it does nothing.
+  void release_descriptor_sets();
 
  private:
   struct Impl;

@@ -76,17 +76,29 @@ class BackwardPlan {
   // Checks `t` against the plan; records nothing.
   Status validate(const BackwardTensors& t) const;
 
-  // Validates, then records three dispatches into `cmd` with barriers between them on the
-  // plan's workspace only (and one before, so recordings of the same plan follow each other).
-  // The caller adds: before, writes of Q, K, V, O, dO, LSE (and the score_mod inputs) ->
-  // COMPUTE_SHADER / SHADER_READ, and earlier accesses of dQ, dK, dV -> COMPUTE_SHADER; after,
-  // COMPUTE_SHADER / SHADER_WRITE of dQ, dK, dV -> the consumer. Recordings of one plan must
-  // execute in submission order on one queue (they share the workspace). On error nothing is
-  // recorded.
+  // Validates, then records into `cmd`: a compute -> compute memory barrier (global, so an earlier
+  // recording of this plan has finished with its workspace), the delta kernel, another such
+  // barrier, the dq and dkdv kernels, and one kernel per parameter gradient the desc has (dbias,
+  // drel_pos_table, dsinks): up to six dispatches. It binds its own pipelines, descriptors and push
+  // constants (rebind yours after it). The caller adds: before, writes of Q, K, V, O, dO, LSE
+  // (and the score_mod inputs) -> COMPUTE_SHADER / SHADER_READ, and earlier accesses of dQ, dK,
+  // dV and the parameter gradients -> COMPUTE_SHADER; after, COMPUTE_SHADER / SHADER_WRITE of
+  // them -> the consumer. Recordings of one plan must execute in submission order on one queue
+  // (they share the workspace). The plan (its workspace) and the buffers must stay alive until
+  // `cmd` has finished executing. On a validation error nothing is recorded.
   Status record(VkCommandBuffer cmd, const BackwardTensors& t);
 
   // Validates, records with full barriers, submits and waits.
   Status run(const BackwardTensors& t);
+
+  // As ForwardPlan::release_descriptor_sets: where the context binds with pooled descriptor sets (no
+  // VK_KHR_push_descriptor, or ContextOptions::force_pooled_descriptors), the plan keeps one set per distinct list of
+  // (VkBuffer, offset, range) it has recorded, until it is destroyed or this is called. Call it
+  // after destroying a buffer this plan recorded with, before recording again: a new buffer may
+  // get the destroyed one's handle, and would otherwise be bound through the old set. Command
+  // buffers recorded before the call must have finished executing and must not be resubmitted.
+  // With push descriptors it does nothing.
+  void release_descriptor_sets();
 
  private:
   struct Impl;

@@ -101,7 +101,10 @@ class Context {
   // (the accumulator-layout probe) and waits for it; the host must not use the queue meanwhile.
   static Result<std::unique_ptr<Context>> adopt(const HostHandles& host, const ContextOptions& options = {});
   // Saves the pipeline cache (if persisting) and destroys what vkattn created — never the
-  // host's handles. Every Tensor and plan of this context must be destroyed first.
+  // host's handles. Every Tensor and plan of this context must be destroyed first. An owned
+  // device is waited idle first; an adopted one is not (that would synchronize the host's queues):
+  // the host's command buffers that recorded vkattn's plans must have finished executing before
+  // those plans were destroyed.
   ~Context();
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;

@@ -39,7 +39,7 @@ class [[nodiscard]] Status {
   ErrorCode code() const { return code_; }
   VkResult vk_result() const { return vk_result_; }
   const std::string& message() const { return message_; }
-  // "invalid_argument: q.shape[3] (head_dim) = 12 is not a multiple of 8"
+  // e.g. "invalid_argument: desc.head_dim = 12 (must be a multiple of 8 in [8, 256])"
   std::string to_string() const;
 
  private:
@@ -63,6 +63,7 @@ class [[nodiscard]] Result {
   // The status: ok when a value is held.
   Status status() const { return is_ok() ? Status::ok() : std::get<Status>(v_); }
 
+  // The value; on an error they throw std::bad_variant_access (check is_ok() or status() first).
   T& value() & { return std::get<T>(v_); }
   const T& value() const& { return std::get<T>(v_); }
   T&& value() && { return std::get<T>(std::move(v_)); }

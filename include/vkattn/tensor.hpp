@@ -26,7 +26,10 @@ enum class Layout {
   kSBHD,  // [S][B][H][D] in memory
 };
 
-// A strided view of a VkBuffer. Nothing is owned; the buffer must outlive every recording.
+// A strided view of a VkBuffer. Nothing is owned: the buffer must have been created with
+// VK_BUFFER_USAGE_STORAGE_BUFFER_BIT (vkattn cannot check it) and must outlive the execution of
+// every command buffer that recorded it. fp16 views are bounds-checked in whole 32-bit words:
+// `buffer_size` must cover the word that holds the last element.
 struct TensorView {
   VkBuffer buffer = VK_NULL_HANDLE;
   VkDeviceSize buffer_size = 0;  // size of the whole VkBuffer in bytes (for bounds checks)

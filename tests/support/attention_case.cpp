@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <sstream>
 
@@ -464,8 +465,14 @@ std::size_t expect_close(const std::vector<float>& gpu, const std::vector<double
     ADD_FAILURE() << what << ": " << gpu.size() << " values, reference has " << ref.size();
     return ref.size();
   }
+  double max_ref = 0.0;
+  for (double r : ref) {
+    if (std::isfinite(r)) max_ref = std::max(max_ref, std::fabs(r));
+  }
+  const double abs = tol.abs + tol.of_max * max_ref;
   std::size_t bad = 0;
   double worst = 0.0;
+  double worst_share = 0.0;  // the largest err / allowed
   for (std::size_t i = 0; i < gpu.size(); ++i) {
     const double g = gpu[i];
     const double r = ref[i];
@@ -474,14 +481,23 @@ std::size_t expect_close(const std::vector<float>& gpu, const std::vector<double
       ok = g == r;
     } else {
       const double err = std::fabs(g - r);
-      ok = std::isfinite(g) && err <= tol.abs + tol.rel * std::fabs(r);
-      if (std::isfinite(g)) worst = std::max(worst, err);
+      const double allowed = abs + tol.rel * std::fabs(r);
+      ok = std::isfinite(g) && err <= allowed;
+      if (std::isfinite(g)) {
+        worst = std::max(worst, err);
+        worst_share = std::max(worst_share, allowed > 0.0 ? err / allowed : (err > 0.0 ? INFINITY : 0.0));
+      }
     }
     if (!ok && ++bad <= 5) ADD_FAILURE() << what << "[" << i << "] = " << g << ", reference " << r;
   }
   if (bad > 0)
-    ADD_FAILURE() << what << ": " << bad << " of " << gpu.size() << " elements out of tolerance (abs " << tol.abs
-                  << ", rel " << tol.rel << "), worst finite error " << worst;
+    ADD_FAILURE() << what << ": " << bad << " of " << gpu.size() << " elements out of tolerance (abs " << abs << " = "
+                  << tol.abs << " + " << tol.of_max << " * max|ref| " << max_ref << ", rel " << tol.rel
+                  << "), worst finite error " << worst;
+  if (const char* m = std::getenv("VKATTN_TEST_MARGINS"); m != nullptr && *m == '1') {
+    std::fprintf(stderr, "margin %-16s worst error %.3g = %.3f of allowed (max|ref| %.3g)\n", what.c_str(), worst,
+                 worst_share, max_ref);
+  }
   return bad;
 }
 

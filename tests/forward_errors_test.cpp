@@ -116,6 +116,28 @@ TEST_F(ForwardErrors, LseMissingOrUnexpected) {
   expect_run_error([](ForwardTensors& t) { t.lse.reset(); }, kInvalid, "lse is missing");
   expect_run_error([](ForwardTensors& t) { t.lse->shape[2] = 3; }, kInvalid, "lse.shape[2] (Sq) = 3, expected 20");
 }
+TEST_F(ForwardErrors, LseGivenToAPlanThatWritesNone) {
+  AttentionDesc d = case_->desc();
+  d.write_lse = false;
+  Result<ForwardPlan> no_lse = ForwardPlan::create(ctx(), d);
+  ASSERT_TRUE(no_lse.is_ok()) << no_lse.status().to_string();
+  expect_untouched([&] { return no_lse->run(case_->tensors()); }, kInvalid,
+                   "lse is given but the plan does not write LSE");
+}
+// Bad tensors recorded into a live command buffer, which is then submitted: the error comes back
+// from record() and the submission changes no buffer (nothing was recorded).
+TEST_F(ForwardErrors, RecordIntoALiveCommandBufferRecordsNothing) {
+  ForwardTensors t = case_->tensors();
+  t.o = t.q;
+  expect_untouched(
+      [&] {
+        Status recorded;
+        const Status submitted = ctx().submit_and_wait([&](VkCommandBuffer cmd) { recorded = plan_->record(cmd, t); });
+        EXPECT_TRUE(submitted.is_ok()) << submitted.to_string();
+        return recorded;
+      },
+      kInvalid, "o (bytes 0..5120) overlaps q");
+}
 TEST_F(ForwardErrors, RecordRejectsANullCommandBuffer) {
   expect_untouched([&] { return plan_->record(VK_NULL_HANDLE, case_->tensors()); }, kInvalid, "cmd is VK_NULL_HANDLE");
 }
@@ -136,11 +158,12 @@ TEST(Fp16OutputErrors, OddRowStrideOfAnFp16Output) {
     Result<ForwardPlan> plan = ForwardPlan::create(**ctx, c->desc());
     ASSERT_TRUE(plan.is_ok());
     ForwardTensors t = c->tensors();
-    t.o.strides[2] = 9;      // rows start at odd elements: two rows would share a 32-bit word
-    t.o.buffer_size = 1024;  // large enough, so the stride is what fails
-    const Status s = plan->validate(t);
-    ASSERT_FALSE(s.is_ok());
-    EXPECT_NE(s.message().find("o.strides[2] = 9 must be even"), std::string::npos) << s.message();
+    t.o.strides[2] = 9;  // rows start at odd elements: two rows would share a 32-bit word
+    // Claims more than O's 64 bytes so that the bounds check passes and the stride is what
+    // fails; the call must fail before anything runs.
+    t.o.buffer_size = 1024;
+    expect_error_and_untouched(
+        *c, [&] { return plan->run(t); }, ErrorCode::kInvalidArgument, "o.strides[2] = 9 must be even");
   }
   ctx.value().reset();
   expect_no_validation_messages(log);

@@ -444,18 +444,37 @@ void check_case(Context& ctx, const CaseShape& shape) {
   run_and_compare(ctx, *c);
 }
 
+std::vector<const Tensor*> AttentionCase::device_tensors() const {
+  std::vector<const Tensor*> out;
+  for (const std::optional<Tensor>* t : {&q_dev, &k_dev, &v_dev, &o_dev, &lse_dev, &bias_dev, &slopes_dev, &table_dev,
+                                         &sinks_dev, &docs_q_dev, &docs_k_dev}) {
+    if (t->has_value()) out.push_back(&t->value());
+  }
+  return out;
+}
+
+std::vector<std::vector<std::byte>> download_all(const std::vector<const Tensor*>& tensors) {
+  std::vector<std::vector<std::byte>> out;
+  for (const Tensor* t : tensors) {
+    Result<std::vector<std::byte>> bytes = t->download_bytes();
+    EXPECT_TRUE(bytes.is_ok()) << bytes.status().to_string();
+    out.push_back(bytes.is_ok() ? std::move(bytes).value() : std::vector<std::byte>{});
+  }
+  return out;
+}
+
 void expect_error_and_untouched(const AttentionCase& c, const std::function<Status()>& call, ErrorCode code,
                                 const std::string& text) {
-  const auto o_before = c.o_dev->download_bytes();
-  const auto lse_before =
-      c.lse_dev ? c.lse_dev->download_bytes() : Result<std::vector<std::byte>>(std::vector<std::byte>{});
+  const std::vector<const Tensor*> tensors = c.device_tensors();
+  const auto before = download_all(tensors);
   const Status s = call();
   ASSERT_FALSE(s.is_ok()) << "expected an error containing \"" << text << "\"";
   EXPECT_EQ(s.code(), code) << s.to_string();
   EXPECT_NE(s.message().find(text), std::string::npos) << "message: " << s.message() << "\nexpected: " << text;
-  EXPECT_EQ(c.o_dev->download_bytes().value(), o_before.value()) << "O was written";
-  if (c.lse_dev) {
-    EXPECT_EQ(c.lse_dev->download_bytes().value(), lse_before.value()) << "LSE was written";
+  const auto after = download_all(tensors);
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    EXPECT_TRUE(after[i] == before[i]) << "device tensor " << i << " of the case (q, k, v, o, lse, then the mask and "
+                                       << "score_mod inputs it has) was written";
   }
 }
 

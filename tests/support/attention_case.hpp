@@ -76,6 +76,8 @@ struct AttentionCase {
   static Result<AttentionCase> create(Context& ctx, const CaseShape& shape, std::mt19937_64& rng);
   ForwardTensors tensors() const;
   AttentionDesc desc() const;
+  // Every device tensor the case holds (inputs, outputs, mask and score_mod inputs).
+  std::vector<const Tensor*> device_tensors() const;
   RefProblem ref_problem() const { return ref; }
   // O as dense [B, Hq, Sq, Dv] and LSE as [B, Hq, Sq]; varlen rows past a sequence's end (which
   // do not exist) read as the reference's 0 and -inf.
@@ -96,10 +98,13 @@ void run_and_compare(Context& ctx, const AttentionCase& c);
 // One parameterized case: fresh inputs from test_seed() (traced for replay), run, compare.
 void check_case(Context& ctx, const CaseShape& shape);
 
-// Calls `call` and expects an error of `code` whose message contains `text`, with O and LSE
-// of `c` bit-for-bit unchanged.
+// Calls `call` and expects an error of `code` whose message contains `text`, with every device
+// tensor of `c` (inputs included: a bad view may alias one) bit-for-bit unchanged.
 void expect_error_and_untouched(const AttentionCase& c, const std::function<Status()>& call, ErrorCode code,
                                 const std::string& text);
+
+// Each tensor's bytes (empty, with a gtest failure, where a download fails).
+std::vector<std::vector<std::byte>> download_all(const std::vector<const Tensor*>& tensors);
 
 // Counts elements outside |gpu - ref| <= abs + rel*|ref| (NaN always counts; -inf must match
 // exactly) and reports the first few through ADD_FAILURE with `what` and the index.

@@ -13,7 +13,7 @@
 
 namespace vkattn {
 
-// Bindings of attn_bwd_dq.comp, attn_bwd_dkdv.comp and attn_bwd_dparam.comp
+// Bindings of attn_bwd_dq.comp, attn_bwd_dkdv.comp, their _cm versions, and attn_bwd_dparam.comp
 // (shaders/attn_bwd_bindings.glsl).
 enum BwdBinding : std::uint32_t {
   kBwdQ = 0,

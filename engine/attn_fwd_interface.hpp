@@ -1,6 +1,7 @@
 // Typed C++ mirrors of the forward kernels' specialization and push constants (attn_fwd.comp and
 // attn_fwd_cm.comp share them), generated from the lists the shaders include
-// (shaders/attn_fwd_spec.inc, attn_fwd_push.inc, attn_params.inc).
+// (shaders/attn_fwd_spec.inc, attn_fwd_push.inc; the parameter buffer's attn_params.inc is
+// mirrored in attn_params.hpp).
 #pragma once
 
 #include <vulkan/vulkan_core.h>

@@ -7,7 +7,7 @@
 // head of its GQA group, the query tiles its mask allows (Q, dO, lse2 and delta staged in shared
 // memory), recomputing P from the saved LSE. In the notation of attn_bwd_dq.comp:
 //   dV_j = sum_{h in group} sum_i P_ij dO_i
-//   dK_j = sum_{h in group} sum_i dS_ij * softcap'(s_ij) * scale * q_i
+//   dK_j = scale * sum_{h in group} sum_i dU_ij q_i
 // Each dK/dV row is owned by one invocation and summed in a fixed order (heads, then query
 // tiles, then rows): deterministic, no atomics.
 

@@ -9,14 +9,15 @@
 // attn_bwd_dkdv_cm.comp — dK and dV of the FlashAttention-2 backward on the matrix units
 // (VK_NV_cooperative_matrix: fp16 operands, fp32 accumulation). Same math as attn_bwd_dkdv.comp:
 //   dV_j = sum_{h in group} sum_i P_ij dO_i
-//   dK_j = scale * sum_{h in group} sum_i dS_ij q_i,   dS_ij = P_ij (dO_i . v_j - delta_i) softcap'(s_ij)
+//   dK_j = scale * sum_{h in group} sum_i dU_ij q_i,   dU_ij = P_ij (dO_i . v_j - delta_i) softcap'(u_ij)
 // One workgroup = BLOCK_ROWS key rows of one (b, KV head); subgroup w owns keys 16w .. 16w + 15
 // and keeps K_w, V_w as fp16 fragments, dK_w, dV_w as fp32 accumulators. For every query head of
 // the GQA group, per query tile of BLOCK_COLS rows (Q, dO fp16 in shared memory; lse2, delta),
 // one 16-query block n at a time, in transposed form (rows = keys, columns = queries):
 //   S^T  = K_w Q_n^T,  dP^T = V_w dO_n^T       (accumulators, 16 x 16)
-//   P^T  = 2^(S^T - lse2),  dS^T = P^T o (dP^T - delta) o softcap'   (masked pairs 0), as fp16
-//   dV_w += P^T dO_n,  dK_w += dS^T Q_n        (scale applied to dK once at the end)
+//   P^T  = 2^(score_mod(scale_log2 S^T) - lse2),  dU^T = P^T o (dP^T - delta) o softcap'(U^T)
+//                                               (masked pairs 0), both as fp16
+//   dV_w += P^T dO_n,  dK_w += dU^T Q_n        (scale applied to dK once at the end)
 // The elementwise step finds each element's key and query by the accumulator layout
 // (attn_cm_layout.glsl). Each dK/dV row is summed in a fixed order: deterministic.
 
@@ -102,6 +103,7 @@ void main() {
       atomicMin(doc_range[0], d);
       atomicMax(doc_range[1], d);
     }
+    barrier();  // the block's document range is complete
   }
 
   // K_w and V_w as fp16 fragments.
@@ -194,17 +196,17 @@ void main() {
           const int j = key_e[e];
           const float lse2 = lse2_sh[ii];
           float p = 0.0;
-          float ds = 0.0;
+          float du = 0.0;  // dL/du of this pair
           if (lse2 != NEG_INF && mask_allows(diag, j, int(len_k), win_left, win_right) &&
               (DOCUMENTS == 0u || doc_q_tile[ii] == doc_e[e])) {
             float dsoftcap;
             const float sm = modified_score(params.scale_log2 * st[e], j - diag, slope_log2, table_row,
                                             bias_head + uint(i) * pc.bias_stride_q + uint(j), dsoftcap);
             p = exp2(sm - lse2);
-            ds = p * (dpt[e] - delta_sh[ii]) * dsoftcap;
+            du = p * (dpt[e] - delta_sh[ii]) * dsoftcap;
           }
           st[e] = p;
-          dpt[e] = ds;
+          dpt[e] = du;
         }
       }
       const A_MAT p16 = A_MAT(st);

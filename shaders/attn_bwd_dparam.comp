@@ -9,7 +9,8 @@
 //   PARAM 1  dbias[b', h', i', j] = sum over the broadcast (b, h, i) of dS_bhij
 //   PARAM 2  dtable[h, m]         = sum over (b, i, j) with clamp(j - diag(i), -M, M) + M = m of dS_bhij
 //   PARAM 3  dsink[h]             = -sum over (b, i) of exp(sink_h - LSE_bhi) * delta_bhi
-// (O_i = sum_j P_ij v_j has no sink term, so dO_i . dO_i/dsink = -P_sink,i (dO_i . O_i).)
+// (O_i = sum_j P_ij v_j has no sink row and dP_ij/dsink = -P_sink,i P_ij, so
+// dL/dsink = sum_i dO_i . dO_i/dsink = -sum_i P_sink,i (dO_i . O_i) = -sum_i P_sink,i delta_i.)
 
 layout(push_constant) uniform ParamPush {
 #define VKATTN_PC(T, name) T name;
@@ -115,11 +116,12 @@ void main() {
     }
   }
 
-  // Fixed-order tree: partial[0] = sum of all partial sums.
+  // Fixed-order tree: partial[0] = sum of all partial sums. The first stride is half the power of
+  // two at or above BLOCK_ROWS (entries past BLOCK_ROWS count as 0), so any workgroup size works.
   partial[r] = acc;
   barrier();
-  [[unroll]] for (uint stride = BLOCK_ROWS / 2u; stride > 0u; stride >>= 1u) {
-    if (r < stride) partial[r] += partial[r + stride];
+  for (uint stride = 1u << findMSB(max(BLOCK_ROWS, 2u) - 1u); stride > 0u; stride >>= 1u) {
+    if (r < stride && r + stride < BLOCK_ROWS) partial[r] += partial[r + stride];
     barrier();
   }
   if (r != 0u) return;

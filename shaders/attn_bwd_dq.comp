@@ -4,12 +4,14 @@
 
 // attn_bwd_dq.comp — dQ of the FlashAttention-2 backward, scalar path. One workgroup = BLOCK_ROWS
 // query rows of one (b, h); invocation r owns row i and walks the K/V tiles its mask allows
-// (staged in shared memory), recomputing P from the saved LSE. With x_ij = q_i . k_j, scores in
-// log2 units (s = scale_log2 * x, then the score_mods, score_mod.glsl):
+// (staged in shared memory), recomputing P from the saved LSE. With u_ij = scale_log2 * q_i . k_j
+// and s_ij = score_mod(u_ij) in log2 units (score_mod.glsl: softcap first, then the additive
+// ALiBi, relative-position and bias terms):
 //   P_ij  = 2^(s_ij - lse2_i)                       (lse2 = LSE * log2 e, attn_bwd_pre)
 //   dP_ij = dO_i . v_j
-//   dS_ij = P_ij (dP_ij - delta_i)                  (dL/ds in natural units)
-//   dQ_i  = sum_j dS_ij * softcap'(s_ij) * scale * k_j
+//   dS_ij = P_ij (dP_ij - delta_i)                  (dL/ds in natural units; what dparam sums)
+//   dU_ij = dS_ij * softcap'(u_ij)                  (dL/du: 1 - tanh^2(u / c), 1 without softcap)
+//   dQ_i  = scale * sum_j dU_ij k_j
 // Each dQ row is owned by one invocation and summed in a fixed order: deterministic.
 
 layout(push_constant) uniform BwdPush {

@@ -8,15 +8,15 @@
 
 // attn_bwd_dq_cm.comp — dQ of the FlashAttention-2 backward on the matrix units
 // (VK_NV_cooperative_matrix: fp16 operands, fp32 accumulation). Same math as attn_bwd_dq.comp:
-//   P_ij  = 2^(s_ij - lse2_i),  s = score_mod(scale_log2 * q_i . k_j)
-//   dS_ij = P_ij (dO_i . v_j - delta_i) * softcap'(s_ij)
-//   dQ_i  = scale * sum_j dS_ij k_j
+//   P_ij  = 2^(s_ij - lse2_i),  s_ij = score_mod(u_ij),  u_ij = scale_log2 * q_i . k_j
+//   dU_ij = P_ij (dO_i . v_j - delta_i) * softcap'(u_ij)    (dL/du; dS without the softcap factor)
+//   dQ_i  = scale * sum_j dU_ij k_j
 // One workgroup = BLOCK_ROWS query rows of one (b, h); subgroup w owns rows 16w .. 16w + 15 and
 // keeps Q_w and dO_w as fp16 fragments, dQ_w as fp32 accumulators. Per K/V tile of BLOCK_COLS
 // keys (fp16 in shared memory), one 16-key block n at a time:
 //   S  = Q_w K_n^T,  dP = dO_w V_n^T          (accumulators, 16 x 16)
-//   dS = P o (dP - delta) o softcap', elementwise (masked pairs 0), rounded to fp16
-//   dQ_w += dS K_n                              (scale applied once at the end)
+//   dU = P o (dP - delta) o softcap'(U), elementwise (masked pairs 0), rounded to fp16
+//   dQ_w += dU K_n                              (scale applied once at the end)
 // Each lane knows the (row, column) of its elements by the accumulator layout (attn_cm_layout.glsl)
 // and keeps its rows' lse2 and delta in registers. Each dQ row is summed in a fixed order:
 // deterministic.
@@ -90,6 +90,7 @@ void main() {
       atomicMin(doc_range[0], d);
       atomicMax(doc_range[1], d);
     }
+    barrier();  // the block's document range is complete
   }
 
   const float slope_log2 = alibi_slope_log2(b, h);
@@ -169,16 +170,16 @@ void main() {
           const uint jj = 16u * n + col_e[e];
           const int j = int(kv0 + jj);
           const int diag = q_e[e] + shift;
-          float ds = 0.0;
+          float du = 0.0;  // dL/du of this pair
           if (lse2_e[e] != NEG_INF && mask_allows(diag, j, int(len_k), win_left, win_right) &&
               (DOCUMENTS == 0u || doc_k_tile[jj] == doc_e[e])) {
             float dsoftcap;
             const float sm = modified_score(params.scale_log2 * s[e], j - diag, slope_log2, table_row,
                                             bias_head + uint(q_e[e]) * pc.bias_stride_q + uint(j), dsoftcap);
             const float p = exp2(sm - lse2_e[e]);
-            ds = p * (dp[e] - delta_e[e]) * dsoftcap;
+            du = p * (dp[e] - delta_e[e]) * dsoftcap;
           }
-          s[e] = ds;
+          s[e] = du;
         }
       }
       const A_MAT ds16 = A_MAT(s);

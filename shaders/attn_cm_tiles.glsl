@@ -11,7 +11,7 @@
 //                             constants, every coopmat forward on the H100 (driver 580) came out
 //                             shifted by 4 halves. That equals the array's size at the default
 //                             constants, so the driver may place arrays by those; a guess, not
-//                             confirmed (RESULTS_H100.md, sixth session).
+//                             confirmed (bench/RESULTS_H100.md, sixth session).
 //   void write_out8(uint which, uint dst, vec4 lo, vec4 hi);   elements dst .. dst + 7 of output `which`
 // and may define CM_ALL_ROWS_WIDE (a constant expression, e.g. of a spec constant): true when the
 // host knows every row starts on 16 bytes, so the 4- and 2-byte load paths fold away.

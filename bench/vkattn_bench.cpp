@@ -359,6 +359,22 @@ static void print_pipeline_statistics(const Context& ctx) {
   }
 }
 
+constexpr const char* kUsage =
+    "usage: vkattn-bench [--preset=short|fa2|compare|decode | --shapes=BxHxSxD[,...]] [--device=<index|name>]\n"
+    "                    [--path=auto|scalar|coopmat] [--svg=chart.svg] [--pipeline-timing] [--pipeline-stats]\n"
+    "                    [--benchmark_*=... (Google Benchmark's flags: --benchmark_filter=REGEX,\n"
+    "                     --benchmark_min_time=SECONDS, --benchmark_repetitions=N, --benchmark_format=json,\n"
+    "                     --benchmark_out=FILE, --benchmark_list_tests=true, ...)]\n"
+    "  --preset    short (default): a few cases, under a minute on lavapipe; fa2: the FlashAttention-2\n"
+    "              sweep; compare: the H100 comparison with SDPA; decode: Sq 1..8 against long Sk\n"
+    "  --shapes    the compare preset's passes for your (B, H, S, D) shapes instead of a preset\n"
+    "  --device    a physical device by index or name substring (default: discrete > integrated >\n"
+    "              virtual GPU > CPU, so lavapipe only without a GPU)\n"
+    "  --path      kernel path (default auto)\n"
+    "  --svg       write TFLOP/s against sequence length\n"
+    "  --pipeline-timing  pipeline creation with an empty and a loaded VkPipelineCache\n"
+    "  --pipeline-stats   the driver's statistics of every pipeline (registers, spills, ...)\n";
+
 int main(int argc, char** argv) {
   ContextOptions options;
   std::string preset_name = "short", filter;
@@ -368,6 +384,10 @@ int main(int argc, char** argv) {
   std::vector<char*> rest;
   for (int i = 0; i < argc; ++i) {
     const std::string a = argv[i];
+    if (i > 0 && (a == "--help" || a == "-h")) {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
     if (a.rfind("--device=", 0) == 0) {
       options.device = a.substr(9);
     } else if (a.rfind("--preset=", 0) == 0) {
@@ -398,9 +418,12 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "vkattn-bench: --path=%s: not auto, scalar or coopmat\n", p.c_str());
         return 2;
       }
-    } else {
+    } else if (i == 0 || a.rfind("--benchmark_", 0) == 0 || a.rfind("--v=", 0) == 0) {
       if (a.rfind("--benchmark_filter=", 0) == 0) filter = a.substr(19);
       rest.push_back(argv[i]);
+    } else {
+      std::fprintf(stderr, "vkattn-bench: unknown argument %s (see --help)\n", a.c_str());
+      return 2;
     }
   }
   if (shapes && preset_given) {

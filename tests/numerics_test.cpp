@@ -52,10 +52,12 @@ TEST_F(Numerics, LargeFp32InputsStayFinite) {
     expect_all_finite(c->download_lse(), "LSE");
     // Logits of about 1e9: the softmax is one-hot up to fp32 rounding of the scores, so LSE
     // (which is the top score plus a log of at most Sk) agrees to fp32's relative precision.
-    expect_close(c->download_lse(), ref.lse, Tolerance{0.0, 1e-5}, "LSE");
+    expect_close(c->download_lse(), ref.lse, huge_logit_lse_tolerance(), "LSE");
   }
 }
 
+// Finite, and the reference's: without the softcap the softmax is one-hot (O = the top key's V
+// row); with it every score saturates to the cap, in fp32 and in fp64 alike.
 TEST_F(Numerics, Fp16NearTheTopOfItsRangeStaysFinite) {
   const std::uint64_t seed = test_seed();
   SCOPED_TRACE("VKATTN_TEST_SEED=" + std::to_string(seed));
@@ -70,9 +72,17 @@ TEST_F(Numerics, Fp16NearTheTopOfItsRangeStaysFinite) {
     ASSERT_TRUE(ForwardPlan::create(ctx(), c->desc())->run(c->tensors()).is_ok());
     expect_all_finite(c->download_o(), "O");
     expect_all_finite(c->download_lse(), "LSE");
+    const RefResult ref = reference_forward(c->ref, c->q, c->k, c->v);
+    expect_close(c->download_o(), ref.o, output_tolerance(DType::kF16), "O");
+    expect_close(c->download_lse(), ref.lse, huge_logit_lse_tolerance(), "LSE");
   }
 }
 
+// Logits of about 1e6 through a softcap of 20, with a random dO: every gradient is finite, and dV
+// (which does not go through the softcap) is the reference's. dQ and dK are not compared: they
+// carry 1 - tanh^2(u / c) at scores whose fp32 rounding (~0.1) moves it by its own size, and
+// where tanh saturates in fp32 the derivative is exactly 0 while fp64 still has 1e-20; on
+// lavapipe they differed from the reference by 0-15 % across seeds, the conditioning, not a bug.
 TEST_F(Numerics, LargeInputsGiveFiniteGradients) {
   const std::uint64_t seed = test_seed();
   SCOPED_TRACE("VKATTN_TEST_SEED=" + std::to_string(seed));
@@ -83,8 +93,9 @@ TEST_F(Numerics, LargeInputsGiveFiniteGradients) {
   ASSERT_TRUE(c.is_ok()) << c.status().to_string();
   BackwardCase b{std::move(c).value(), {}, {}, {}, {}, {}, {}, {}, {}};
   ASSERT_TRUE(ForwardPlan::create(ctx(), b.fwd.desc())->run(b.fwd.tensors()).is_ok());
-  b.d_o.assign(b.fwd.q.size() / static_cast<std::size_t>(shape.head_dim) * static_cast<std::size_t>(shape.head_dim),
-               1.0f);
+  std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
+  b.d_o.resize(b.fwd.q.size());  // dO is shaped like O: Dv = Dk here
+  for (float& x : b.d_o) x = unit(rng);
   for (auto [dev, values, role] :
        {std::tuple{&b.do_dev, &b.d_o, Role::kO}, std::tuple{&b.dq_dev, &b.fwd.q, Role::kQ},
         std::tuple{&b.dk_dev, &b.fwd.k, Role::kK}, std::tuple{&b.dv_dev, &b.fwd.v, Role::kV}}) {
@@ -95,6 +106,9 @@ TEST_F(Numerics, LargeInputsGiveFiniteGradients) {
   ASSERT_TRUE(b.poison().is_ok());
   ASSERT_TRUE(BackwardPlan::create(ctx(), b.fwd.desc())->run(b.tensors()).is_ok());
   for (const Tensor* t : {&*b.dq_dev, &*b.dk_dev, &*b.dv_dev}) expect_all_finite(t->download().value(), "gradient");
+  const std::vector<float> o_stored = b.fwd.download_o();
+  const RefGrads ref = reference_backward(b.fwd.ref, b.fwd.q, b.fwd.k, b.fwd.v, b.d_o, &o_stored);
+  expect_close(b.download(*b.dv_dev, Role::kV), ref.dv, gradient_tolerance(DType::kF32), "dV");
 }
 
 // Scores that rise along the keys in set steps: Q rows near u and K rows near c_j u, with

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -45,11 +46,12 @@ int main(int argc, char** argv) {
   desc.dtype = vkattn::DType::kF32;
   desc.seq_q = desc.seq_k = 16;
   desc.head_dim = std::atoi(argv[2]);
-  vkattn::Result<vkattn::ForwardPlan> plan = vkattn::ForwardPlan::create(*ctx.value(), desc);
-  if (!plan.is_ok()) {
-    std::fprintf(stderr, "cache_writer: %s\n", plan.status().to_string().c_str());
+  vkattn::Result<vkattn::ForwardPlan> created = vkattn::ForwardPlan::create(*ctx.value(), desc);
+  if (!created.is_ok()) {
+    std::fprintf(stderr, "cache_writer: %s\n", created.status().to_string().c_str());
     return 1;
   }
+  std::optional<vkattn::ForwardPlan> plan(std::move(created).value());
   const std::filesystem::path sync(argv[4]);
   std::ofstream(sync / (std::string("ready-") + argv[2])).put('1');
   for (int waited_ms = 0; !std::filesystem::exists(sync / "go"); waited_ms += 1) {
@@ -83,5 +85,7 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  plan.reset();         // the plan before its context,
+  ctx.value().reset();  // messages at device destruction (leaked handles) count too
   return errors.load() == 0 ? 0 : 1;
 }

@@ -154,6 +154,7 @@ TEST_F(RunTool, BadFilesExitNonZeroAndWriteNothing) {
     SCOPED_TRACE(c.args);
     EXPECT_NE(run(c.args), 0) << output();
     EXPECT_NE(output().find(c.message), std::string::npos) << output();
+    EXPECT_EQ(output().find("validation:"), std::string::npos) << output();  // error paths are clean too
     EXPECT_TRUE(fs::is_empty(dir_ / "out")) << "outputs were written";
   }
 }

@@ -92,6 +92,10 @@ struct DeviceInfo {
   bool pipeline_statistics = false;
 };
 
+// Threads: one Context may be shared. Plan creation, run() and Tensor transfers from several
+// threads at once are safe (tests/concurrency_test.cpp: distinct plans, one context). One plan
+// (ForwardPlan, BackwardPlan) is used by one thread at a time: record() and run() update its
+// descriptor sets and, for the backward, its workspace.
 class Context {
  public:
   // Creates an instance and device of its own (Vulkan 1.3 instance, one compute queue).

@@ -158,7 +158,22 @@ TensorView view_in(const Tensor& t, DType dtype, const std::string& layout, cons
 
 std::atomic<int> g_validation_messages{0};
 
+constexpr const char* kUsage =
+    "usage: vkattn-run --q=q.npy --k=k.npy --v=v.npy [--do=do.npy] [--out=DIR] [options]\n"
+    "  layouts   --layout=bhsd|bshd|sbhd|thd (thd needs --cu-seqlens-q/-k)\n"
+    "  masks     --causal --align=br|tl --window-left=N --window-right=N --doc-ids-q=F --doc-ids-kv=F\n"
+    "            --seq-lens-q=F --seq-lens-kv=F (int32 [B]) --cu-seqlens-q=F --cu-seqlens-k=F (int32 [B + 1])\n"
+    "  mods      --softcap=C --alibi-slopes=F --rel-pos-table=F --bias=F --sinks=F\n"
+    "  other     --scale=S --path=auto|scalar|coopmat --device=<index|name> --deterministic=0|1 --validation\n"
+    "Writes o.npy and lse.npy (with --do also dq, dk, dv and the parameter gradients) into --out.\n";
+
 int run(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+  }
   Result<Args> parsed = parse_args(argc, argv);
   if (!parsed) {
     std::fprintf(stderr, "vkattn-run: %s\n", parsed.status().message().c_str());

@@ -2,9 +2,7 @@
 // manual time; warm-up, repetitions, median). One benchmark per pass (fwd, bwd, fwd+bwd) x
 // variant x shape; counters follow the FlashAttention papers (bench_cases.hpp).
 //
-//   vkattn-bench [--preset=short|fa2|compare|decode | --shapes=BxHxSxD[,...]] [--device=<index|name>]
-//                [--path=auto|scalar|coopmat] [--svg=chart.svg] [--pipeline-timing] [--pipeline-stats]
-//                [Google Benchmark flags]
+// Flags: kUsage below (printed by --help).
 //
 // --shapes runs the compare preset's cases (fwd and fwd+bwd, fp16, no mask and causal) for the
 // given shapes instead of a preset, e.g. --shapes=4x32x4096x64,8x16x4096x64.

@@ -3,17 +3,7 @@
 // with --do, dQ, dK, dV and the parameter gradients) are written as .npy. Every input is read and
 // checked before anything is written.
 //
-//   vkattn-run --q=q.npy --k=k.npy --v=v.npy [--do=do.npy] [--out=DIR] [options]
-//
-// Layouts (--layout): bhsd [B, H, S, D] (default), bshd [B, S, H, D], sbhd [S, B, H, D], thd
-// [T, H, D] (packed varlen; needs --cu-seqlens-q/-k). Outputs keep their input's layout; LSE is
-// [B, Hq, Sq] ([Hq, Tq] for thd).
-// Masks: --causal, --align=br|tl, --window-left=N, --window-right=N, --doc-ids-q=F --doc-ids-kv=F,
-//   --seq-lens-q=F, --seq-lens-kv=F (int32 [B]), --cu-seqlens-q=F --cu-seqlens-k=F (int32 [B + 1]).
-// score_mods: --softcap=C, --alibi-slopes=F ([Hq] or [B, Hq]), --rel-pos-table=F ([Hq, 2M + 1]),
-//   --bias=F ([B|1, Hq|1, Sq|1, Sk], f32 or f16), --sinks=F ([Hq]).
-// Other: --scale=S, --path=auto|scalar|coopmat, --device=<index|name>, --deterministic=0|1,
-//   --validation (run under VK_LAYER_KHRONOS_validation; any message makes the exit status 3).
+// Flags and the shapes they take: kUsage below (printed by --help).
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -160,11 +150,15 @@ std::atomic<int> g_validation_messages{0};
 
 constexpr const char* kUsage =
     "usage: vkattn-run --q=q.npy --k=k.npy --v=v.npy [--do=do.npy] [--out=DIR] [options]\n"
-    "  layouts   --layout=bhsd|bshd|sbhd|thd (thd needs --cu-seqlens-q/-k)\n"
-    "  masks     --causal --align=br|tl --window-left=N --window-right=N --doc-ids-q=F --doc-ids-kv=F\n"
-    "            --seq-lens-q=F --seq-lens-kv=F (int32 [B]) --cu-seqlens-q=F --cu-seqlens-k=F (int32 [B + 1])\n"
-    "  mods      --softcap=C --alibi-slopes=F --rel-pos-table=F --bias=F --sinks=F\n"
-    "  other     --scale=S --path=auto|scalar|coopmat --device=<index|name> --deterministic=0|1 --validation\n"
+    "  layouts  --layout=bhsd [B, H, S, D] (default), bshd [B, S, H, D], sbhd [S, B, H, D], thd [T, H, D]\n"
+    "           (packed varlen; needs --cu-seqlens-q/-k). Outputs keep their input's layout; LSE is\n"
+    "           [B, Hq, Sq] ([Hq, Tq] for thd).\n"
+    "  masks    --causal --align=br|tl --window-left=N --window-right=N --doc-ids-q=F --doc-ids-kv=F\n"
+    "           --seq-lens-q=F --seq-lens-kv=F (int32 [B]) --cu-seqlens-q=F --cu-seqlens-k=F (int32 [B + 1])\n"
+    "  mods     --softcap=C --alibi-slopes=F ([Hq] or [B, Hq]) --rel-pos-table=F ([Hq, 2M + 1])\n"
+    "           --bias=F ([B|1, Hq|1, Sq|1, Sk], f32 or f16) --sinks=F ([Hq])\n"
+    "  other    --scale=S --path=auto|scalar|coopmat --device=<index|name> --deterministic=0|1\n"
+    "           --validation (under VK_LAYER_KHRONOS_validation; any message makes the exit status 3)\n"
     "Writes o.npy and lse.npy (with --do also dq, dk, dv and the parameter gradients) into --out.\n";
 
 int run(int argc, char** argv) {

@@ -280,9 +280,24 @@ struct BackwardPlan::Impl {
     return Status::ok();
   }
 
+  // Every pooled descriptor set of the call, made before the first command is recorded: a failed
+  // allocation (out of memory) then returns with the command buffer untouched, and the binds
+  // below cannot fail.
+  Status reserve_sets(const BoundBackward& b) {
+    VKATTN_TRY(pre_kernel.binder->reserve(b.pre));
+    VKATTN_TRY((b.wide_rows ? dq_wide_kernel : dq_kernel).binder->reserve(b.dq));
+    VKATTN_TRY((b.wide_rows ? dkdv_wide_kernel : dkdv_kernel).binder->reserve(b.dkdv));
+    for (std::size_t n = 0; n < b.param_count; ++n) {
+      const BoundBackward::Param& prm = b.params[n];
+      VKATTN_TRY(param_kernels[static_cast<std::size_t>(prm.which)].binder->reserve(prm.descriptors));
+    }
+    return Status::ok();
+  }
+
   Status record_bound(VkCommandBuffer cmd, const BoundBackward& b) {
     const AttentionDesc& d = problem.desc;
     const std::uint32_t rows = spec.block_rows;
+    VKATTN_TRY(reserve_sets(b));
     compute_barrier(cmd);  // an earlier recording of this plan may still read the workspace
     vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pre_kernel.pipeline->handle);
     VKATTN_TRY(pre_kernel.binder->bind(cmd, b.pre));

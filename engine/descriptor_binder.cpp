@@ -61,11 +61,17 @@ Result<VkDescriptorSet> DescriptorBinder::pooled_set(std::span<const VkDescripto
   return set;
 }
 
-Status DescriptorBinder::bind(VkCommandBuffer cmd, std::span<const VkDescriptorBufferInfo> buffers) {
+Status DescriptorBinder::reserve(std::span<const VkDescriptorBufferInfo> buffers) {
   if (buffers.size() > kMaxBindings) {
     return Status(ErrorCode::kUnsupported, "a kernel binds " + std::to_string(buffers.size()) + " buffers, at most " +
                                                std::to_string(kMaxBindings));
   }
+  if (pipeline_->push_descriptors) return Status::ok();
+  return pooled_set(buffers).status();
+}
+
+Status DescriptorBinder::bind(VkCommandBuffer cmd, std::span<const VkDescriptorBufferInfo> buffers) {
+  VKATTN_TRY(reserve(buffers));
   if (pipeline_->push_descriptors) {
     std::array<VkWriteDescriptorSet, kMaxBindings> writes{};
     for (std::size_t i = 0; i < buffers.size(); ++i) {

@@ -33,6 +33,12 @@ class DescriptorBinder {
   // use them stay valid.
   Status bind(VkCommandBuffer cmd, std::span<const VkDescriptorBufferInfo> buffers);
 
+  // Pooled path: creates (or finds) the set for `buffers` without recording anything, so that a
+  // later bind() of the same buffers cannot fail. Plans reserve every set of a call before they
+  // record its first command: an allocation failure then leaves the command buffer untouched.
+  // Push path: nothing to do.
+  Status reserve(std::span<const VkDescriptorBufferInfo> buffers);
+
   std::size_t pooled_sets() const { return sets_.size(); }
 
   // Pooled path: frees every kept set and its pools. Command buffers that bound them must have

@@ -91,8 +91,10 @@ struct ForwardPlan::Impl {
 
   Status record_bound(VkCommandBuffer cmd, const BoundForward& b) {
     const Pipeline& pl = b.wide_rows ? *pipeline_wide : *pipeline;
+    DescriptorBinder& binder_used = *(b.wide_rows ? binder_wide : binder);
+    VKATTN_TRY(binder_used.reserve(b.descriptors));  // the only step that can fail: before any command
     vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pl.handle);
-    VKATTN_TRY((b.wide_rows ? binder_wide : binder)->bind(cmd, b.descriptors));
+    VKATTN_TRY(binder_used.bind(cmd, b.descriptors));
     vkCmdPushConstants(cmd, pl.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(FwdPushConstants), &b.push);
     const auto groups_x = static_cast<std::uint32_t>((problem.seq_q + spec.block_q - 1) / spec.block_q);
     const auto groups_y = static_cast<std::uint32_t>(problem.desc.batch * problem.desc.q_heads);

@@ -480,8 +480,14 @@ void expect_error_and_untouched(const AttentionCase& c, const std::function<Stat
 
 std::size_t expect_close(const std::vector<float>& gpu, const std::vector<double>& ref, Tolerance tol,
                          const std::string& what) {
-  if (gpu.size() != ref.size()) {
-    ADD_FAILURE() << what << ": " << gpu.size() << " values, reference has " << ref.size();
+  return expect_close(gpu, ref, {}, tol, what);
+}
+
+std::size_t expect_close(const std::vector<float>& gpu, const std::vector<double>& ref,
+                         const std::vector<double>& terms, Tolerance tol, const std::string& what) {
+  if (gpu.size() != ref.size() || (!terms.empty() && terms.size() != ref.size())) {
+    ADD_FAILURE() << what << ": " << gpu.size() << " values, reference has " << ref.size() << " (term sums "
+                  << terms.size() << ")";
     return ref.size();
   }
   double max_ref = 0.0;
@@ -500,7 +506,7 @@ std::size_t expect_close(const std::vector<float>& gpu, const std::vector<double
       ok = g == r;
     } else {
       const double err = std::fabs(g - r);
-      const double allowed = abs + tol.rel * std::fabs(r);
+      const double allowed = abs + tol.rel * std::fabs(r) + (terms.empty() ? 0.0 : tol.of_terms * terms[i]);
       ok = std::isfinite(g) && err <= allowed;
       if (std::isfinite(g)) {
         worst = std::max(worst, err);
@@ -512,6 +518,7 @@ std::size_t expect_close(const std::vector<float>& gpu, const std::vector<double
   if (bad > 0)
     ADD_FAILURE() << what << ": " << bad << " of " << gpu.size() << " elements out of tolerance (abs " << abs << " = "
                   << tol.abs << " + " << tol.of_max << " * max|ref| " << max_ref << ", rel " << tol.rel
+                  << (terms.empty() ? std::string() : ", plus " + std::to_string(tol.of_terms) + " * term sums")
                   << "), worst finite error " << worst;
   if (const char* m = std::getenv("VKATTN_TEST_MARGINS"); m != nullptr && *m == '1') {
     std::fprintf(stderr, "margin %-16s worst error %.3g = %.3f of allowed (max|ref| %.3g)\n", what.c_str(), worst,

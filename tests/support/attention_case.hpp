@@ -110,6 +110,9 @@ std::vector<std::vector<std::byte>> download_all(const std::vector<const Tensor*
 // exactly) and reports the first few through ADD_FAILURE with `what` and the index.
 std::size_t expect_close(const std::vector<float>& gpu, const std::vector<double>& ref, Tolerance tol,
                          const std::string& what);
+// The same, each element also allowed tol.of_terms * terms[i] (its sum of term magnitudes).
+std::size_t expect_close(const std::vector<float>& gpu, const std::vector<double>& ref,
+                         const std::vector<double>& terms, Tolerance tol, const std::string& what);
 
 // Rounds each value to what `dtype` stores.
 void round_to_dtype(std::vector<float>& values, DType dtype);

@@ -108,11 +108,15 @@ void run_backward_and_compare(Context& ctx, BackwardCase& c, BackwardOptions opt
   expect_close(c.download(*c.dq_dev, Role::kQ), ref.dq, tol, "dQ");
   expect_close(c.download(*c.dk_dev, Role::kK), ref.dk, tol, "dK");
   expect_close(c.download(*c.dv_dev, Role::kV), ref.dv, tol, "dV");
-  // fp32 outputs, but sums of many dS computed from O as stored (rounded to fp16 for fp16 cases).
-  const Tolerance param_tol = tol;
-  if (c.dbias_dev) expect_close(c.dbias_dev->download().value(), c.reduce_dbias(ref.dbias), param_tol, "dbias");
-  if (c.dtable_dev) expect_close(c.dtable_dev->download().value(), ref.dtable, param_tol, "drel_pos_table");
-  if (c.dsinks_dev) expect_close(c.dsinks_dev->download().value(), ref.dsinks, param_tol, "dsinks");
+  // fp32 outputs, but sums of many dS computed from O as stored (rounded to fp16 for fp16 cases),
+  // whose terms cancel: each element is also allowed a fraction of its terms' magnitudes.
+  const Tolerance param_tol = param_gradient_tolerance(c.fwd.shape.dtype);
+  if (c.dbias_dev)
+    expect_close(c.dbias_dev->download().value(), c.reduce_dbias(ref.dbias), c.reduce_dbias(ref.dbias_terms),
+                 param_tol, "dbias");
+  if (c.dtable_dev)
+    expect_close(c.dtable_dev->download().value(), ref.dtable, ref.dtable_terms, param_tol, "drel_pos_table");
+  if (c.dsinks_dev) expect_close(c.dsinks_dev->download().value(), ref.dsinks, ref.dsinks_terms, param_tol, "dsinks");
 }
 
 void check_backward_case(Context& ctx, const CaseShape& shape) {

@@ -127,6 +127,9 @@ RefGrads reference_backward(const RefProblem& p, const std::vector<float>& q, co
   if (p.mod.bias) g.dbias.assign(at(p.batch * p.q_heads * p.seq_q * p.seq_k), 0.0);
   if (p.mod.rel_pos_max_distance) g.dtable.assign(at(p.q_heads * (2 * M + 1)), 0.0);
   if (p.mod.sinks) g.dsinks.assign(at(p.q_heads), 0.0);
+  g.dbias_terms.assign(g.dbias.size(), 0.0);
+  g.dtable_terms.assign(g.dtable.size(), 0.0);
+  g.dsinks_terms.assign(g.dsinks.size(), 0.0);
   std::vector<double> s, dsoft;
   for (std::int64_t b = 0; b < p.batch; ++b) {
     for (std::int64_t h = 0; h < p.q_heads; ++h) {
@@ -137,14 +140,22 @@ RefGrads reference_backward(const RefProblem& p, const std::vector<float>& q, co
         if (std::isinf(lse)) continue;  // nothing seen: no gradient
         row_scores(p, b, h, i, q, k, s, dsoft);
         const float* doi = &d_o[row * at(Dv)];
-        double delta = 0.0;  // rowsum(dO o O)
+        double delta = 0.0;      // rowsum(dO o O)
+        double delta_mag = 0.0;  // rowsum |dO o O|
         for (std::int64_t d = 0; d < Dv; ++d) {
           const std::size_t idx = row * at(Dv) + at(d);
-          delta += static_cast<double>(doi[d]) * (o_as_stored ? static_cast<double>((*o_as_stored)[idx]) : fwd.o[idx]);
+          const double t =
+              static_cast<double>(doi[d]) * (o_as_stored ? static_cast<double>((*o_as_stored)[idx]) : fwd.o[idx]);
+          delta += t;
+          delta_mag += std::fabs(t);
         }
         const float* qi = &q[row * at(Dk)];
         // O has no sink term: dL/dsink = -P_sink * (dO . O).
-        if (p.mod.sinks) g.dsinks[at(h)] -= std::exp(p.sinks[at(h)] - lse) * delta;
+        if (p.mod.sinks) {
+          const double p_sink = std::exp(p.sinks[at(h)] - lse);
+          g.dsinks[at(h)] -= p_sink * delta;
+          g.dsinks_terms[at(h)] += p_sink * delta_mag;
+        }
         const std::int64_t dg = p.diag(b, i);
         for (std::int64_t j = 0; j < p.seq_k; ++j) {
           if (std::isinf(s[at(j)])) continue;
@@ -153,12 +164,24 @@ RefGrads reference_backward(const RefProblem& p, const std::vector<float>& q, co
           const float* vj = &v[kv_row * at(Dv)];
           const float* kj = &k[kv_row * at(Dk)];
           double dp = 0.0;
-          for (std::int64_t d = 0; d < Dv; ++d) dp += static_cast<double>(doi[d]) * static_cast<double>(vj[d]);
+          double dp_mag = 0.0;
+          for (std::int64_t d = 0; d < Dv; ++d) {
+            const double t = static_cast<double>(doi[d]) * static_cast<double>(vj[d]);
+            dp += t;
+            dp_mag += std::fabs(t);
+          }
           const double ds = pj * (dp - delta);          // dL/ds
+          const double ds_mag = pj * (dp_mag + delta_mag);
           const double gx = ds * dsoft[at(j)] * scale;  // dL/d(q.k)
-          if (p.mod.bias) g.dbias[row * at(p.seq_k) + at(j)] = ds;
-          if (p.mod.rel_pos_max_distance)
-            g.dtable[at(h * (2 * M + 1) + std::clamp<std::int64_t>(j - dg, -M, M) + M)] += ds;
+          if (p.mod.bias) {
+            g.dbias[row * at(p.seq_k) + at(j)] = ds;
+            g.dbias_terms[row * at(p.seq_k) + at(j)] = ds_mag;
+          }
+          if (p.mod.rel_pos_max_distance) {
+            const std::size_t bucket = at(h * (2 * M + 1) + std::clamp<std::int64_t>(j - dg, -M, M) + M);
+            g.dtable[bucket] += ds;
+            g.dtable_terms[bucket] += ds_mag;
+          }
           for (std::int64_t d = 0; d < Dv; ++d) g.dv[kv_row * at(Dv) + at(d)] += pj * static_cast<double>(doi[d]);
           for (std::int64_t d = 0; d < Dk; ++d) {
             g.dq[row * at(Dk) + at(d)] += gx * static_cast<double>(kj[d]);

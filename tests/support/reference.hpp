@@ -53,6 +53,13 @@ struct RefGrads {
   std::vector<double> dbias;   // [B, Hq, Sq, Sk] before any broadcast reduction (mod.bias)
   std::vector<double> dtable;  // [Hq, 2M + 1] (mod.rel_pos_max_distance)
   std::vector<double> dsinks;  // [Hq] (mod.sinks)
+  // The parameter gradients are sums whose terms cancel (a row's dS sums to zero), so an element
+  // can be far smaller than the rounding of its terms. These hold, per element, the sum of its
+  // terms' magnitudes: dS_ij = P_ij (dP_ij - D_i) counts as P_ij (sum_d |dO_id V_jd| +
+  // sum_d |dO_id O_id|), the scale of the error of any fp32 evaluation of it.
+  std::vector<double> dbias_terms;   // as dbias
+  std::vector<double> dtable_terms;  // as dtable
+  std::vector<double> dsinks_terms;  // as dsinks
 };
 
 // Gradients of L = sum(O * dO) by the analytic formulas (softmax and score_mod derivatives).

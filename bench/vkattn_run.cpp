@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -320,15 +321,18 @@ int run(int argc, char** argv) {
     dev.emplace(name, std::move(t).value());
   }
   const Dims d_o{dq.b, dq.h, dq.s, dv.d};
-  auto make = [&](const npy::Array& like, DType dtype, std::int64_t numel) -> Result<Tensor> {
-    (void)like;
-    return Tensor::create_bytes(ctx, static_cast<VkDeviceSize>(std::max<std::int64_t>(numel, 1)) * dtype_size(dtype),
-                                dtype);
+  // Outputs start as NaN, so an element the kernels do not write shows in the .npy files.
+  auto make = [&](DType dtype, std::int64_t numel) -> Result<Tensor> {
+    Result<Tensor> t = Tensor::create_bytes(
+        ctx, static_cast<VkDeviceSize>(std::max<std::int64_t>(numel, 1)) * dtype_size(dtype), dtype);
+    if (!t) return t;
+    if (Status s = t->fill(std::numeric_limits<float>::quiet_NaN()); !s) return s;
+    return t;
   };
   const std::int64_t o_numel = d_o.b * d_o.h * d_o.s * d_o.d;
   const std::int64_t lse_numel = dq.b * dq.h * dq.s;
-  Result<Tensor> o = make(qf, desc.dtype, o_numel);
-  Result<Tensor> lse = make(qf, DType::kF32, lse_numel);
+  Result<Tensor> o = make(desc.dtype, o_numel);
+  Result<Tensor> lse = make(DType::kF32, lse_numel);
   if (!o || !lse) return die(!o ? o.status() : lse.status());
 
   ForwardTensors ft;
@@ -367,7 +371,7 @@ int run(int argc, char** argv) {
     if (!b) return die(b.status());
     bwd.emplace(std::move(b).value());
     for (const auto& [name, like] : std::map<std::string, std::string>{{"dq", "q"}, {"dk", "k"}, {"dv", "v"}}) {
-      Result<Tensor> g = make(files.at(like), desc.dtype, files.at(like).numel());
+      Result<Tensor> g = make(desc.dtype, files.at(like).numel());
       if (!g) return die(g.status());
       grads.emplace(name, std::move(g).value());
     }
@@ -380,7 +384,7 @@ int run(int argc, char** argv) {
     bt.doc_ids_q = ft.doc_ids_q, bt.doc_ids_kv = ft.doc_ids_kv;
     auto param_grad = [&](const char* name, const char* input, std::optional<TensorView>& into) -> Status {
       if (!files.count(input)) return Status::ok();
-      Result<Tensor> g = Tensor::create_bytes(ctx, static_cast<VkDeviceSize>(files.at(input).numel()) * 4, DType::kF32);
+      Result<Tensor> g = make(DType::kF32, files.at(input).numel());
       if (!g) return g.status();
       TensorView v = shaped(input);
       v.buffer = g->buffer(), v.buffer_size = g->view().buffer_size, v.dtype = DType::kF32;

@@ -392,6 +392,14 @@ Result<std::unique_ptr<Context>> Context::adopt(const HostHandles& host, const C
   if (host.physical_device == VK_NULL_HANDLE) return invalid("host.physical_device is VK_NULL_HANDLE");
   if (host.device == VK_NULL_HANDLE) return invalid("host.device is VK_NULL_HANDLE");
   if (host.queue == VK_NULL_HANDLE) return invalid("host.queue is VK_NULL_HANDLE");
+  VkPhysicalDeviceProperties props{};
+  vkGetPhysicalDeviceProperties(host.physical_device, &props);
+  if (props.apiVersion < VK_API_VERSION_1_3) {
+    return Status(ErrorCode::kUnsupported,
+                  "host.physical_device (" + std::string(props.deviceName) + ") supports Vulkan " +
+                      std::to_string(VK_API_VERSION_MAJOR(props.apiVersion)) + "." +
+                      std::to_string(VK_API_VERSION_MINOR(props.apiVersion)) + "; vkattn needs 1.3");
+  }
   std::uint32_t n = 0;
   vkGetPhysicalDeviceQueueFamilyProperties(host.physical_device, &n, nullptr);
   std::vector<VkQueueFamilyProperties> families(n);

@@ -340,7 +340,9 @@ void write_svg(const std::string& path, const std::vector<BenchCase>& cases, con
   }
   std::vector<ChartSeries> list;
   for (auto& [name, s] : series) list.push_back(std::move(s));
-  std::ofstream(path) << svg_line_chart("vkattn on " + device, "sequence length (keys)", "TFLOP/s", list);
+  std::ofstream out(path);
+  out << svg_line_chart("vkattn on " + device, "sequence length (keys)", "TFLOP/s", list);
+  if (!out.flush()) std::fprintf(stderr, "vkattn-bench: cannot write %s\n", path.c_str());
 }
 
 }  // namespace
@@ -469,13 +471,20 @@ int main(int argc, char** argv) {
     ++g_total;
     benchmark::RegisterBenchmark(name.c_str(), bench_case, c)->UseManualTime()->Unit(benchmark::kMillisecond);
   }
+  if (g_total == 0) {  // a typo or another device's case names: say so rather than time nothing
+    std::fprintf(stderr, "vkattn-bench: no case of preset %s on %s matches --benchmark_filter=%s "
+                 "(--benchmark_list_tests=true lists them)\n",
+                 preset_name.c_str(), g_ctx->info().name.c_str(), filter.c_str());
+    g_ctx.reset();
+    return 2;
+  }
   benchmark::AddCustomContext("device", g_ctx->info().name);
   benchmark::AddCustomContext("preset", preset_name);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   g_case.reset();
   if (options.capture_pipeline_statistics) print_pipeline_statistics(*g_ctx);
-  if (!g_svg.empty()) std::fprintf(stderr, "vkattn-bench: wrote %s\n", g_svg.c_str());
+  if (!g_svg.empty() && std::filesystem::exists(g_svg)) std::fprintf(stderr, "vkattn-bench: wrote %s\n", g_svg.c_str());
   g_ctx.reset();
   return 0;
 }

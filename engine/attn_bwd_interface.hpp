@@ -75,7 +75,8 @@ struct BwdParamPushConstants {
 };
 static_assert(sizeof(BwdParamPushConstants) <= 128, "push constants must fit the 128-byte minimum limit");
 
-// Values of the PARAM specialization constant of attn_bwd_dparam.comp.
+// Values of the PARAM specialization constant of attn_bwd_dparam.comp (named for the shaders in
+// shaders/attn_enums.inc; attn_enums.hpp checks that the two agree).
 enum class BwdParam : std::uint32_t { kNone = 0, kBias = 1, kTable = 2, kSinks = 3 };
 
 struct BwdPrePushConstants {

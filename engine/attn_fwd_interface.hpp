@@ -33,7 +33,8 @@ enum FwdBinding : std::uint32_t {
   kFwdBindingCount,
 };
 
-// Values of the SEQ_MODE specialization constant.
+// Values of the SEQ_MODE specialization constant (named for the shaders in shaders/attn_enums.inc;
+// attn_enums.hpp checks that the two agree).
 enum class SeqMode : std::uint32_t { kDense = 0, kPadded = 1, kVarlen = 2 };
 
 // Specialization constants, one 32-bit field per constant_id, in id order.

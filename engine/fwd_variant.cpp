@@ -6,6 +6,7 @@
 #include <initializer_list>
 #include <string>
 
+#include "attn_enums.hpp"
 #include "vk_util.hpp"
 
 namespace vkattn {
@@ -61,7 +62,7 @@ FwdSpecConstants feature_spec(const AttentionDesc& d) {
   s.softcap = d.score_mod.softcap.has_value() ? 1u : 0u;
   s.alibi = static_cast<std::uint32_t>(d.score_mod.alibi);
   s.rel_pos = d.score_mod.rel_pos_max_distance.has_value() ? 1u : 0u;
-  s.bias = d.score_mod.bias.has_value() ? 1u + static_cast<std::uint32_t>(*d.score_mod.bias) : 0u;
+  s.bias = d.score_mod.bias.has_value() ? shader::bias_value(*d.score_mod.bias) : shader::kBIAS_NONE;
   s.sinks = d.score_mod.sinks ? 1u : 0u;
   // The alignment is part of the variant only where something measures from the diagonal.
   const bool aligned = s.causal || s.window || s.alibi || s.rel_pos;
@@ -87,13 +88,13 @@ std::string feature_name_of(const FwdSpecConstants& s) {
   if (s.documents) name += "_doc";
   if (!s.causal && !s.window && !s.documents) name += "_nomask";
   if (s.softcap) name += "_softcap";
-  if (s.alibi) name += s.alibi == 2 ? "_alibibh" : "_alibi";
+  if (s.alibi) name += s.alibi == shader::kALIBI_PER_BATCH_HEAD ? "_alibibh" : "_alibi";
   if (s.rel_pos) name += "_relpos";
   if ((s.alibi || s.rel_pos) && !s.causal && !s.window) name += align;
-  if (s.bias) name += s.bias == 2 ? "_bias16" : "_bias32";
+  if (s.bias) name += s.bias == shader::kBIAS_F16 ? "_bias16" : "_bias32";
   if (s.sinks) name += "_sink";
-  if (s.seq_mode == static_cast<std::uint32_t>(SeqMode::kPadded)) name += "_pad";
-  if (s.seq_mode == static_cast<std::uint32_t>(SeqMode::kVarlen)) name += "_varlen";
+  if (s.seq_mode == shader::kSEQ_PADDED) name += "_pad";
+  if (s.seq_mode == shader::kSEQ_VARLEN) name += "_varlen";
   return name;
 }
 

@@ -24,7 +24,7 @@ layout(set = 0, binding = 6) readonly buffer Params {
 #define VKATTN_PARAM(T, name) T name;
 #include "attn_params.inc"
 #undef VKATTN_PARAM
-  uvec4 seqs[];  // per batch: start_q, len_q, start_k, len_k (SEQ_MODE != 0)
+  uvec4 seqs[];  // per batch: start_q, len_q, start_k, len_k (SEQ_MODE != SEQ_DENSE)
 } params;
 // Written by attn_bwd_pre: [0, rows) LSE * log2 e, [rows, 2 rows) delta = rowsum(dO o O).
 layout(set = 0, binding = 7) readonly buffer WorkBuf { float work[]; };
@@ -37,14 +37,13 @@ layout(set = 0, binding = 13) readonly buffer SinkBuf { float sinks[]; };
 
 #include "score_mod.glsl"
 
-const uint SEQ_VARLEN = 2u;
 const float NEG_INF = -1.0 / 0.0;
 const uint DK4 = HEAD_DIM / 4u;
 const uint DV4 = HEAD_DIM_V / 4u;
 
 // Sequence b: (start_q, len_q, start_k, len_k).
 uvec4 sequence(uint b) {
-  return SEQ_MODE != 0u ? params.seqs[b] : uvec4(0u, params.seq_q, 0u, params.seq_k);
+  return SEQ_MODE != SEQ_DENSE ? params.seqs[b] : uvec4(0u, params.seq_q, 0u, params.seq_k);
 }
 
 // Workspace row of query i of (b, h).
@@ -53,7 +52,7 @@ uint work_row(uint b, uint h, uint start_q, uint i) {
 }
 
 float alibi_slope_log2(uint b, uint h) {
-  return ALIBI != 0u ? LOG2E * slopes[pc.slopes_offset + (ALIBI == 2u ? b * params.q_heads : 0u) + h] : 0.0;
+  return ALIBI != ALIBI_NONE ? LOG2E * slopes[pc.slopes_offset + (ALIBI == ALIBI_PER_BATCH_HEAD ? b * params.q_heads : 0u) + h] : 0.0;
 }
 
 #endif

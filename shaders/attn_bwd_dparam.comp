@@ -22,10 +22,6 @@ layout(push_constant) uniform ParamPush {
 
 layout(local_size_x_id = 0) in;  // BLOCK_ROWS
 
-const uint PARAM_BIAS = 1u;
-const uint PARAM_TABLE = 2u;
-const uint PARAM_SINKS = 3u;
-
 shared float partial[BLOCK_ROWS];
 
 void main() {

@@ -40,8 +40,8 @@ void main() {
   const uint b = gl_WorkGroupID.y / params.q_heads;
   const uint h = gl_WorkGroupID.y % params.q_heads;
   const uint i = gl_WorkGroupID.x * BLOCK_ROWS + gl_LocalInvocationID.x;
-  const uvec4 seq = SEQ_MODE != 0u ? params.seqs[b] : uvec4(0u, params.seq_q, 0u, params.seq_k);
-  const uint rows = SEQ_MODE == 2u ? seq.y : params.seq_q;
+  const uvec4 seq = SEQ_MODE != SEQ_DENSE ? params.seqs[b] : uvec4(0u, params.seq_q, 0u, params.seq_k);
+  const uint rows = SEQ_MODE == SEQ_VARLEN ? seq.y : params.seq_q;
   if (i >= rows) return;
   const uint row = b * params.work_stride_b + h * params.work_stride_h + seq.x + i;
   float delta = 0.0;

@@ -61,7 +61,7 @@ void main() {
 
   // Sequence b: queries [0, len_q) stored from token start_q, keys [0, len_k) from start_k.
   uint start_q = 0u, len_q = params.seq_q, start_k = 0u, len_k = params.seq_k;
-  if (SEQ_MODE != 0u) {
+  if (SEQ_MODE != SEQ_DENSE) {
     const uvec4 seq = params.seqs[b];
     start_q = seq.x;
     len_q = seq.y;
@@ -104,7 +104,7 @@ void main() {
 
   // Per-row score_mod terms.
   float slope_log2 = 0.0;
-  if (ALIBI != 0u) slope_log2 = LOG2E * slopes[pc.slopes_offset + (ALIBI == 2u ? b * params.q_heads : 0u) + h];
+  if (ALIBI != ALIBI_NONE) slope_log2 = LOG2E * slopes[pc.slopes_offset + (ALIBI == ALIBI_PER_BATCH_HEAD ? b * params.q_heads : 0u) + h];
   const uint table_row = pc.table_offset + h * params.rel_buckets;
   const uint bias_row = pc.bias_offset + b * pc.bias_stride_b + h * pc.bias_stride_h + i * pc.bias_stride_q;
 

@@ -27,7 +27,7 @@ layout(set = 0, binding = 5) readonly buffer Params {
 #define VKATTN_PARAM(T, name) T name;
 #include "attn_params.inc"
 #undef VKATTN_PARAM
-  uvec4 seqs[];  // per batch: start_q, len_q, start_k, len_k (SEQ_MODE != 0)
+  uvec4 seqs[];  // per batch: start_q, len_q, start_k, len_k (SEQ_MODE != SEQ_DENSE)
 } params;
 layout(set = 0, binding = 6) readonly buffer BiasBuf { uint bias_words[]; };
 layout(set = 0, binding = 7) readonly buffer SlopeBuf { float slopes[]; };
@@ -38,8 +38,6 @@ layout(set = 0, binding = 11) readonly buffer DocKBuf { int docs_k[]; };
 
 #include "score_mod.glsl"
 
-const uint SEQ_PADDED = 1u;
-const uint SEQ_VARLEN = 2u;
 const float NEG_INF = -1.0 / 0.0;
 const float LN2 = 0.69314718055994530942;
 

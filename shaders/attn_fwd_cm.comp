@@ -76,7 +76,7 @@ void main() {
   const uint kv_h = h / (params.q_heads / params.kv_heads);
 
   uint start_q = 0u, len_q = params.seq_q, start_k = 0u, len_k = params.seq_k;
-  if (SEQ_MODE != 0u) {
+  if (SEQ_MODE != SEQ_DENSE) {
     const uvec4 seq = params.seqs[b];
     start_q = seq.x;
     len_q = seq.y;
@@ -115,7 +115,7 @@ void main() {
   }
 
   float slope_log2 = 0.0;
-  if (ALIBI != 0u) slope_log2 = LOG2E * slopes[pc.slopes_offset + (ALIBI == 2u ? b * params.q_heads : 0u) + h];
+  if (ALIBI != ALIBI_NONE) slope_log2 = LOG2E * slopes[pc.slopes_offset + (ALIBI == ALIBI_PER_BATCH_HEAD ? b * params.q_heads : 0u) + h];
   const uint table_row = pc.table_offset + h * params.rel_buckets;
 
   // Per slot s = 2 r + hi (row g + 8 hi of fragment r, for this lane's quad g): the row, its

@@ -11,7 +11,7 @@
 const float LOG2E = 1.44269504088896340736;
 
 // No score_mod: the score is scale * q.k, and only the mask can change it.
-const bool PLAIN_SCORES = SOFTCAP == 0u && ALIBI == 0u && REL_POS == 0u && BIAS == 0u;
+const bool PLAIN_SCORES = SOFTCAP == 0u && ALIBI == ALIBI_NONE && REL_POS == 0u && BIAS == BIAS_NONE;
 
 // tanh(x) that never divides inf by inf: with e = exp(-2|x|), tanh x = sign(x) (1 - e) / (1 + e).
 float safe_tanh(float x) {
@@ -35,9 +35,10 @@ float modified_score(float s, int rel, float slope_log2, uint table_row, uint bi
     s = params.softcap_log2 * t;
     dsoftcap = 1.0 - t * t;
   }
-  if (ALIBI != 0u) s -= slope_log2 * abs(float(rel));
+  if (ALIBI != ALIBI_NONE) s -= slope_log2 * abs(float(rel));
   if (REL_POS != 0u) s += LOG2E * rel_table[table_row + rel_bucket(rel, params.rel_max_distance)];
-  if (BIAS != 0u) s += LOG2E * LOAD_AS(BIAS - 1u, bias_words, bias_idx);
+  // BIAS = 1 + the bias tensor's DTYPE and DTYPE_F32 = 0, so BIAS - BIAS_F32 is that DTYPE.
+  if (BIAS != BIAS_NONE) s += LOG2E * LOAD_AS(BIAS - BIAS_F32, bias_words, bias_idx);
   return s;
 }
 

@@ -4,8 +4,7 @@
 #ifndef VKATTN_STORAGE_GLSL
 #define VKATTN_STORAGE_GLSL
 
-#define DTYPE_F32 0u
-#define DTYPE_F16 1u
+#include "attn_enums.glsl"  // DTYPE_F32, DTYPE_F16
 
 // Element `idx` of a word array `words` holding elements of type `dt`, as fp32.
 #define LOAD_AS(dt, words, idx) \

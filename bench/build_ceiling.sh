@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the timing-only "ceiling" vkattn-bench used in bench/RESULTS_H100.md (issue 6):
 #   bash bench/build_ceiling.sh [OUT_DIR]           (default build-ceiling/)
-# It applies bench/ceiling.patch to a scratch copy of shaders/ and builds two binaries:
+# It applies bench/ceiling.patch (exactly: no fuzz) to a scratch copy of the committed tree (HEAD;
+# uncommitted changes are not in it) and builds two binaries:
 #   OUT_DIR/c1/vkattn-bench  -DVKATTN_CEILING: the coopmat kernels without their elementwise step
 #                            (forward: no mask, max, exp2, sum or rescale, P = scale * S; backward:
 #                            P^T = S^T, dS = S - dP): products, fragment loads, global fetch,
@@ -16,9 +17,10 @@ out=$(realpath -m "${1:-$root/build-ceiling}")
 src="$out/src"
 rm -rf "$src" && mkdir -p "$src"
 git -C "$root" archive HEAD | tar -x -C "$src"
-(cd "$src" && patch -p1 --quiet < "$root/bench/ceiling.patch")
+(cd "$src" && patch -p1 --fuzz=0 --quiet < "$root/bench/ceiling.patch")
 build() {  # build() NAME DEFINES
-  cmake -S "$src" -B "$out/build-$1" -DCMAKE_BUILD_TYPE=Release "-DVKATTN_TIMING_DEFINES=$2" >/dev/null
+  cmake -S "$src" -B "$out/build-$1" -DCMAKE_BUILD_TYPE=Release -DVKATTN_BUILD_TESTS=OFF \
+    "-DVKATTN_TIMING_DEFINES=$2" >/dev/null
   cmake --build "$out/build-$1" -j "${JOBS:-$(nproc)}" --target vkattn-bench >/dev/null
   mkdir -p "$out/$1" && cp "$out/build-$1/bench/vkattn-bench" "$out/$1/"
 }

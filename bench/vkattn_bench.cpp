@@ -49,6 +49,7 @@ std::set<std::string> g_started;  // for progress
 std::size_t g_total = 0;
 std::map<std::string, std::vector<double>> g_tflops;  // per benchmark, one value per repetition
 std::string g_svg;                                    // --svg: rewritten after every benchmark run
+bool g_svg_written = false;                           // whether the last rewrite succeeded
 std::vector<BenchCase> g_cases;
 
 void compute_barrier(VkCommandBuffer cmd) {
@@ -116,7 +117,7 @@ Result<Buffers> make_buffers(Context& ctx, const BenchCase& c) {
   return b;
 }
 
-void write_svg(const std::string& path, const std::vector<BenchCase>& cases, const std::string& device);
+bool write_svg(const std::string& path, const std::vector<BenchCase>& cases, const std::string& device);
 
 // The current case's tensors and plans, kept across Google Benchmark's calls for that case (its
 // iteration-count estimate and its repetitions), so every call reads and writes the same memory.
@@ -227,7 +228,8 @@ void bench_case(benchmark::State& state, BenchCase c) {
   if (c.pass == Pass::kFwdBwd) label += " + " + bwd->variant_name();
   state.SetLabel(label);
   if (samples > 0) g_tflops[name].push_back(c.flops() / (total / static_cast<double>(samples)) * 1e-12);
-  if (!g_svg.empty()) write_svg(g_svg, g_cases, ctx.info().name);  // so an interrupted sweep keeps its chart
+  // Rewritten after every case, so an interrupted sweep keeps its chart.
+  if (!g_svg.empty()) g_svg_written = write_svg(g_svg, g_cases, ctx.info().name);
 }
 
 // Pipeline creation with an empty and with a loaded VkPipelineCache, for a few variants. The
@@ -327,7 +329,8 @@ int pipeline_timing(const ContextOptions& base) {
   return 0;
 }
 
-void write_svg(const std::string& path, const std::vector<BenchCase>& cases, const std::string& device) {
+// Returns false (after saying so) when the file cannot be written.
+bool write_svg(const std::string& path, const std::vector<BenchCase>& cases, const std::string& device) {
   std::map<std::string, ChartSeries> series;
   for (const BenchCase& c : cases) {
     auto it = g_tflops.find(c.name());
@@ -342,7 +345,9 @@ void write_svg(const std::string& path, const std::vector<BenchCase>& cases, con
   for (auto& [name, s] : series) list.push_back(std::move(s));
   std::ofstream out(path);
   out << svg_line_chart("vkattn on " + device, "sequence length (keys)", "TFLOP/s", list);
-  if (!out.flush()) std::fprintf(stderr, "vkattn-bench: cannot write %s\n", path.c_str());
+  if (out.flush()) return true;
+  std::fprintf(stderr, "vkattn-bench: cannot write %s\n", path.c_str());
+  return false;
 }
 
 }  // namespace
@@ -463,11 +468,13 @@ int main(int argc, char** argv) {
   rest.insert(rest.begin() + 1, {min_time.data(), repetitions.data(), aggregates.data()});
   int rest_argc = static_cast<int>(rest.size());
   benchmark::Initialize(&rest_argc, rest.data());
-  const std::regex wanted(filter.empty() ? "." : filter);
+  // Google Benchmark's filter syntax: a leading '-' excludes the cases the rest matches.
+  const bool exclude = !filter.empty() && filter[0] == '-';
+  const std::regex wanted(filter.empty() ? "." : exclude ? filter.substr(1) : filter);
   for (const BenchCase& c : cases) {
     const std::string name = c.name();
     // Google Benchmark matches the filter against the full name, which ends in "/manual_time".
-    if (!std::regex_search(name + "/manual_time", wanted)) continue;
+    if (std::regex_search(name + "/manual_time", wanted) == exclude) continue;
     ++g_total;
     benchmark::RegisterBenchmark(name.c_str(), bench_case, c)->UseManualTime()->Unit(benchmark::kMillisecond);
   }
@@ -484,7 +491,10 @@ int main(int argc, char** argv) {
   benchmark::Shutdown();
   g_case.reset();
   if (options.capture_pipeline_statistics) print_pipeline_statistics(*g_ctx);
-  if (!g_svg.empty() && std::filesystem::exists(g_svg)) std::fprintf(stderr, "vkattn-bench: wrote %s\n", g_svg.c_str());
   g_ctx.reset();
+  if (!g_svg.empty()) {
+    if (!g_svg_written) return 1;  // write_svg said why
+    std::fprintf(stderr, "vkattn-bench: wrote %s\n", g_svg.c_str());
+  }
   return 0;
 }

@@ -372,19 +372,23 @@ Result<BackwardPlan> BackwardPlan::create(Context& ctx, const AttentionDesc& des
   Result<Kernel> dkdv = make_kernel(s, coopmat ? ShaderId::kAttnBwdDkdvCm : ShaderId::kAttnBwdDkdv, impl->spec,
                                     impl->name + ".dkdv", kBwdBindingCount, sizeof(BwdPushConstants));
   if (!dkdv) return dkdv.status();
-  const bool enabled[] = {false, desc.score_mod.bias.has_value(), desc.score_mod.rel_pos_max_distance.has_value(),
-                          desc.score_mod.sinks};
-  const char* suffix[] = {"", ".dbias", ".dtable", ".dsinks"};
-  for (std::uint32_t which = 1; which <= 3; ++which) {
-    if (!enabled[which]) continue;
+  const struct {
+    BwdParam which;
+    bool enabled;
+    const char* suffix;
+  } param_grads[] = {{BwdParam::kBias, desc.score_mod.bias.has_value(), ".dbias"},
+                     {BwdParam::kTable, desc.score_mod.rel_pos_max_distance.has_value(), ".dtable"},
+                     {BwdParam::kSinks, desc.score_mod.sinks, ".dsinks"}};
+  for (const auto& g : param_grads) {
+    if (!g.enabled) continue;
     BwdSpecConstants param_spec = impl->spec;  // dparam reads BLOCK_ROWS (its workgroup) and the features
-    param_spec.param = which;
+    param_spec.param = static_cast<std::uint32_t>(g.which);
     param_spec.workgroup_size = param_spec.block_rows;
     param_spec.block_cols = param_spec.step = 0;
-    Result<Kernel> k = make_kernel(s, ShaderId::kAttnBwdDparam, param_spec, impl->name + suffix[which],
-                                   kBwdBindingCount, sizeof(BwdParamPushConstants));
+    Result<Kernel> k = make_kernel(s, ShaderId::kAttnBwdDparam, param_spec, impl->name + g.suffix, kBwdBindingCount,
+                                   sizeof(BwdParamPushConstants));
     if (!k) return k.status();
-    impl->param_kernels[which] = std::move(k).value();
+    impl->param_kernels[static_cast<std::size_t>(g.which)] = std::move(k).value();
   }
   if (coopmat) {
     BwdSpecConstants wide = impl->spec;

@@ -6,6 +6,7 @@
 #ifndef VKATTN_ATTN_BWD_BINDINGS_GLSL
 #define VKATTN_ATTN_BWD_BINDINGS_GLSL
 
+#include "attn_enums.glsl"  // SEQ_*, ALIBI_*
 #include "storage.glsl"
 
 #define VKATTN_SPEC(id, NAME, field, def) layout(constant_id = id) const uint NAME = def;
@@ -52,7 +53,9 @@ uint work_row(uint b, uint h, uint start_q, uint i) {
 }
 
 float alibi_slope_log2(uint b, uint h) {
-  return ALIBI != ALIBI_NONE ? LOG2E * slopes[pc.slopes_offset + (ALIBI == ALIBI_PER_BATCH_HEAD ? b * params.q_heads : 0u) + h] : 0.0;
+  return ALIBI != ALIBI_NONE
+             ? LOG2E * slopes[pc.slopes_offset + (ALIBI == ALIBI_PER_BATCH_HEAD ? b * params.q_heads : 0u) + h]
+             : 0.0;
 }
 
 #endif

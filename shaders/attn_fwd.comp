@@ -104,7 +104,9 @@ void main() {
 
   // Per-row score_mod terms.
   float slope_log2 = 0.0;
-  if (ALIBI != ALIBI_NONE) slope_log2 = LOG2E * slopes[pc.slopes_offset + (ALIBI == ALIBI_PER_BATCH_HEAD ? b * params.q_heads : 0u) + h];
+  if (ALIBI != ALIBI_NONE) {
+    slope_log2 = LOG2E * slopes[pc.slopes_offset + (ALIBI == ALIBI_PER_BATCH_HEAD ? b * params.q_heads : 0u) + h];
+  }
   const uint table_row = pc.table_offset + h * params.rel_buckets;
   const uint bias_row = pc.bias_offset + b * pc.bias_stride_b + h * pc.bias_stride_h + i * pc.bias_stride_q;
 

@@ -4,6 +4,7 @@
 #ifndef VKATTN_ATTN_FWD_BINDINGS_GLSL
 #define VKATTN_ATTN_FWD_BINDINGS_GLSL
 
+#include "attn_enums.glsl"  // SEQ_*, ALIBI_*
 #include "storage.glsl"
 
 #define VKATTN_SPEC(id, NAME, field, def) layout(constant_id = id) const uint NAME = def;

@@ -115,7 +115,9 @@ void main() {
   }
 
   float slope_log2 = 0.0;
-  if (ALIBI != ALIBI_NONE) slope_log2 = LOG2E * slopes[pc.slopes_offset + (ALIBI == ALIBI_PER_BATCH_HEAD ? b * params.q_heads : 0u) + h];
+  if (ALIBI != ALIBI_NONE) {
+    slope_log2 = LOG2E * slopes[pc.slopes_offset + (ALIBI == ALIBI_PER_BATCH_HEAD ? b * params.q_heads : 0u) + h];
+  }
   const uint table_row = pc.table_offset + h * params.rel_buckets;
 
   // Per slot s = 2 r + hi (row g + 8 hi of fragment r, for this lane's quad g): the row, its

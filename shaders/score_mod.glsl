@@ -8,6 +8,8 @@
 #ifndef VKATTN_SCORE_MOD_GLSL
 #define VKATTN_SCORE_MOD_GLSL
 
+#include "attn_enums.glsl"  // ALIBI_*, BIAS_*
+
 const float LOG2E = 1.44269504088896340736;
 
 // No score_mod: the score is scale * q.k, and only the mask can change it.

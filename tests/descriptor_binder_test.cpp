@@ -2,9 +2,15 @@
 // sets (forced by ContextOptions::force_pooled_descriptors).
 #include <gtest/gtest.h>
 
+#include <array>
+#include <cstring>
 #include <optional>
 #include <random>
 
+#include "attn_bwd_interface.hpp"
+#include "context_state.hpp"
+#include "descriptor_binder.hpp"
+#include "pipeline_registry.hpp"
 #include "support/attention_case.hpp"
 #include "support/vk_test.hpp"
 
@@ -101,6 +107,50 @@ TEST_P(DescriptorPaths, ReleasedSetsBindNewBuffers) {
     const RefResult ref = reference_forward(c->ref_problem(), c->q, c->k, c->v);
     expect_close(c->download_o(), ref.o, output_tolerance(shape.dtype), "O, round " + std::to_string(round));
     fwd->release_descriptor_sets();
+  }
+}
+
+// Plans reserve every pooled set of a call before recording its first command (so an allocation
+// failure records nothing); a bind of reserved buffers must then reuse the set, not allocate.
+TEST_P(DescriptorPaths, ReserveMakesTheSetThatBindThenReuses) {
+  const bool pooled = GetParam();
+  const auto spec_map = bwd_spec_map();
+  PipelineKey key;
+  key.shader = ShaderId::kAttnBwdPre;
+  key.spec_words.resize(kBwdSpecCount);
+  const BwdSpecConstants spec;
+  std::memcpy(key.spec_words.data(), &spec, sizeof(spec));
+  const PipelineRecipe recipe{"reserve_test.pre", spec_map, kPreBindingCount, sizeof(BwdPrePushConstants)};
+  Result<std::shared_ptr<const Pipeline>> pipeline = ctx().state().pipelines->get(key, recipe);
+  ASSERT_TRUE(pipeline.is_ok()) << pipeline.status().to_string();
+  std::vector<Tensor> buffers;
+  for (int i = 0; i < 2; ++i) {
+    Result<Tensor> t = Tensor::create_bytes(ctx(), 256);
+    ASSERT_TRUE(t.is_ok());
+    buffers.push_back(std::move(t).value());
+  }
+  auto infos = [&](std::size_t first) {
+    std::array<VkDescriptorBufferInfo, kPreBindingCount> b{};
+    for (std::size_t i = 0; i < b.size(); ++i) b[i] = {buffers[(first + i) % 2].buffer(), 0, VK_WHOLE_SIZE};
+    return b;
+  };
+  {
+    DescriptorBinder binder(ctx().state(), pipeline.value());
+    ASSERT_TRUE(binder.reserve(infos(0)).is_ok());
+    EXPECT_EQ(binder.pooled_sets(), pooled ? 1u : 0u);
+    ASSERT_TRUE(binder.reserve(infos(0)).is_ok());  // the same buffers again: the same set
+    EXPECT_EQ(binder.pooled_sets(), pooled ? 1u : 0u);
+    Status bound;
+    ASSERT_TRUE(ctx()
+                    .submit_and_wait([&](VkCommandBuffer cmd) {
+                      vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline.value()->handle);
+                      bound = binder.bind(cmd, infos(0));
+                    })
+                    .is_ok());
+    ASSERT_TRUE(bound.is_ok()) << bound.to_string();
+    EXPECT_EQ(binder.pooled_sets(), pooled ? 1u : 0u);  // bind found the reserved set
+    ASSERT_TRUE(binder.reserve(infos(1)).is_ok());      // other buffers: a second set
+    EXPECT_EQ(binder.pooled_sets(), pooled ? 2u : 0u);
   }
 }
 

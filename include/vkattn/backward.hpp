@@ -85,7 +85,8 @@ class BackwardPlan {
   // dV and the parameter gradients -> COMPUTE_SHADER; after, COMPUTE_SHADER / SHADER_WRITE of
   // them -> the consumer. Recordings of one plan must execute in submission order on one queue
   // (they share the workspace). The plan (its workspace) and the buffers must stay alive until
-  // `cmd` has finished executing. On a validation error nothing is recorded.
+  // `cmd` has finished executing. On any error (bad tensors, or out of memory for a pooled
+  // descriptor set) nothing is recorded.
   Status record(VkCommandBuffer cmd, const BackwardTensors& t);
 
   // Validates, records with full barriers, submits and waits.

@@ -518,7 +518,8 @@ std::size_t expect_close(const std::vector<float>& gpu, const std::vector<double
   if (bad > 0)
     ADD_FAILURE() << what << ": " << bad << " of " << gpu.size() << " elements out of tolerance (abs " << abs << " = "
                   << tol.abs << " + " << tol.of_max << " * max|ref| " << max_ref << ", rel " << tol.rel
-                  << (terms.empty() ? std::string() : ", plus " + std::to_string(tol.of_terms) + " * term sums")
+                  << (terms.empty() ? "" : ", plus of_terms * each element's term sum, of_terms = ")
+                  << (terms.empty() ? 0.0 : tol.of_terms)
                   << "), worst finite error " << worst;
   if (const char* m = std::getenv("VKATTN_TEST_MARGINS"); m != nullptr && *m == '1') {
     std::fprintf(stderr, "margin %-16s worst error %.3g = %.3f of allowed (max|ref| %.3g)\n", what.c_str(), worst,

@@ -160,7 +160,8 @@ constexpr const char* kUsage =
     "           --bias=F ([B|1, Hq|1, Sq|1, Sk], f32 or f16) --sinks=F ([Hq])\n"
     "  other    --scale=S --path=auto|scalar|coopmat --device=<index|name> --deterministic=0|1\n"
     "           --validation (under VK_LAYER_KHRONOS_validation; any message makes the exit status 3)\n"
-    "Writes o.npy and lse.npy (with --do also dq, dk, dv and the parameter gradients) into --out.\n";
+    "Writes o.npy and lse.npy (with --do also dq, dk, dv and the parameter gradients) into --out.\n"
+    "Outputs start as NaN on the device, so an element no kernel wrote shows as NaN.\n";
 
 int run(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {

@@ -346,7 +346,9 @@ bool write_svg(const std::string& path, const std::vector<BenchCase>& cases, con
   std::ofstream out(path);
   out << svg_line_chart("vkattn on " + device, "sequence length (keys)", "TFLOP/s", list);
   if (out.flush()) return true;
-  std::fprintf(stderr, "vkattn-bench: cannot write %s\n", path.c_str());
+  static bool said = false;  // the chart is rewritten after every case: say it once
+  if (!said) std::fprintf(stderr, "vkattn-bench: cannot write %s\n", path.c_str());
+  said = true;
   return false;
 }
 

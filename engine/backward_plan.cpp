@@ -280,13 +280,17 @@ struct BackwardPlan::Impl {
     return Status::ok();
   }
 
+  // The dq and dkdv kernels a call runs: the 16-byte-row builds where its views allow them.
+  const Kernel& dq_for(const BoundBackward& b) const { return b.wide_rows ? dq_wide_kernel : dq_kernel; }
+  const Kernel& dkdv_for(const BoundBackward& b) const { return b.wide_rows ? dkdv_wide_kernel : dkdv_kernel; }
+
   // Every pooled descriptor set of the call, made before the first command is recorded: a failed
   // allocation (out of memory) then returns with the command buffer untouched, and the binds
   // below cannot fail.
   Status reserve_sets(const BoundBackward& b) {
     VKATTN_TRY(pre_kernel.binder->reserve(b.pre));
-    VKATTN_TRY((b.wide_rows ? dq_wide_kernel : dq_kernel).binder->reserve(b.dq));
-    VKATTN_TRY((b.wide_rows ? dkdv_wide_kernel : dkdv_kernel).binder->reserve(b.dkdv));
+    VKATTN_TRY(dq_for(b).binder->reserve(b.dq));
+    VKATTN_TRY(dkdv_for(b).binder->reserve(b.dkdv));
     for (std::size_t n = 0; n < b.param_count; ++n) {
       const BoundBackward::Param& prm = b.params[n];
       VKATTN_TRY(param_kernels[static_cast<std::size_t>(prm.which)].binder->reserve(prm.descriptors));
@@ -306,13 +310,13 @@ struct BackwardPlan::Impl {
     vkCmdDispatch(cmd, groups(problem.seq_q, rows), static_cast<std::uint32_t>(d.batch * d.q_heads), 1);
     compute_barrier(cmd);  // workspace written -> read
 
-    const Kernel& dq = b.wide_rows ? dq_wide_kernel : dq_kernel;
+    const Kernel& dq = dq_for(b);
     vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, dq.pipeline->handle);
     VKATTN_TRY(dq.binder->bind(cmd, b.dq));
     vkCmdPushConstants(cmd, dq.pipeline->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(b.dq_push), &b.dq_push);
     vkCmdDispatch(cmd, groups(problem.seq_q, rows), static_cast<std::uint32_t>(d.batch * d.q_heads), 1);
 
-    const Kernel& dkdv = b.wide_rows ? dkdv_wide_kernel : dkdv_kernel;
+    const Kernel& dkdv = dkdv_for(b);
     vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, dkdv.pipeline->handle);
     VKATTN_TRY(dkdv.binder->bind(cmd, b.dkdv));
     vkCmdPushConstants(cmd, dkdv.pipeline->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(b.dkdv_push), &b.dkdv_push);

@@ -10,7 +10,13 @@
 namespace vkattn {
 namespace {
 constexpr std::uint32_t kSetsPerPool = 8;
+
+Status check_binding_count(std::size_t n) {
+  if (n <= DescriptorBinder::kMaxBindings) return Status::ok();
+  return Status(ErrorCode::kUnsupported, "a kernel binds " + std::to_string(n) + " buffers, at most " +
+                                             std::to_string(DescriptorBinder::kMaxBindings));
 }
+}  // namespace
 
 DescriptorBinder::DescriptorBinder(ContextState& ctx, std::shared_ptr<const Pipeline> pipeline)
     : ctx_(ctx), pipeline_(std::move(pipeline)) {}
@@ -62,16 +68,13 @@ Result<VkDescriptorSet> DescriptorBinder::pooled_set(std::span<const VkDescripto
 }
 
 Status DescriptorBinder::reserve(std::span<const VkDescriptorBufferInfo> buffers) {
-  if (buffers.size() > kMaxBindings) {
-    return Status(ErrorCode::kUnsupported, "a kernel binds " + std::to_string(buffers.size()) + " buffers, at most " +
-                                               std::to_string(kMaxBindings));
-  }
+  VKATTN_TRY(check_binding_count(buffers.size()));
   if (pipeline_->push_descriptors) return Status::ok();
   return pooled_set(buffers).status();
 }
 
 Status DescriptorBinder::bind(VkCommandBuffer cmd, std::span<const VkDescriptorBufferInfo> buffers) {
-  VKATTN_TRY(reserve(buffers));
+  VKATTN_TRY(check_binding_count(buffers.size()));
   if (pipeline_->push_descriptors) {
     std::array<VkWriteDescriptorSet, kMaxBindings> writes{};
     for (std::size_t i = 0; i < buffers.size(); ++i) {

@@ -5,8 +5,8 @@
 // rounding of O to its storage type. |gpu - ref| <= abs + of_max * max|ref| + rel * |ref| must
 // hold elementwise (max over the compared tensor: gradients are small, and a fixed abs would
 // accept zeros), plus of_terms * terms[i] where a comparison gives each element's sum of term
-// magnitudes (the parameter gradients). VKATTN_TEST_MARGINS=1 prints each comparison's worst error as a fraction of
-// what it allows.
+// magnitudes (the parameter gradients). VKATTN_TEST_MARGINS=1 prints each comparison's worst
+// error as a fraction of what it allows.
 #pragma once
 
 #include "vkattn/dtype.hpp"

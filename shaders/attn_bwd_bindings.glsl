@@ -2,7 +2,8 @@
 // attn_bwd_dkdv.comp, their coopmat versions (attn_bwd_*_cm.comp) and attn_bwd_dparam.comp
 // (the layout engine/attn_bwd_interface.hpp mirrors). Each kernel declares its push-constant
 // block `pc` before including this, and its workgroup size (BLOCK_ROWS on the scalar path,
-// WORKGROUP_SIZE on the coopmat path).
+// WORKGROUP_SIZE on the coopmat path). The kernel includes the shared helpers after it:
+// attn_sequence.glsl, attn_workspace.glsl, attn_documents.glsl (the ALiBi slope is in score_mod.glsl).
 #ifndef VKATTN_ATTN_BWD_BINDINGS_GLSL
 #define VKATTN_ATTN_BWD_BINDINGS_GLSL
 
@@ -10,6 +11,7 @@
 #include "storage.glsl"
 
 #define VKATTN_SPEC(id, NAME, field, def) layout(constant_id = id) const uint NAME = def;
+#include "attn_feature_spec.inc"
 #include "attn_bwd_spec.inc"
 #undef VKATTN_SPEC
 
@@ -41,21 +43,5 @@ layout(set = 0, binding = 13) readonly buffer SinkBuf { float sinks[]; };
 const float NEG_INF = -1.0 / 0.0;
 const uint DK4 = HEAD_DIM / 4u;
 const uint DV4 = HEAD_DIM_V / 4u;
-
-// Sequence b: (start_q, len_q, start_k, len_k).
-uvec4 sequence(uint b) {
-  return SEQ_MODE != SEQ_DENSE ? params.seqs[b] : uvec4(0u, params.seq_q, 0u, params.seq_k);
-}
-
-// Workspace row of query i of (b, h).
-uint work_row(uint b, uint h, uint start_q, uint i) {
-  return b * params.work_stride_b + h * params.work_stride_h + start_q + i;
-}
-
-float alibi_slope_log2(uint b, uint h) {
-  return ALIBI != ALIBI_NONE
-             ? LOG2E * slopes[pc.slopes_offset + (ALIBI == ALIBI_PER_BATCH_HEAD ? b * params.q_heads : 0u) + h]
-             : 0.0;
-}
 
 #endif

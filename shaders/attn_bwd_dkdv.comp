@@ -18,8 +18,11 @@ layout(push_constant) uniform BwdPush {
 } pc;
 
 #include "attn_bwd_bindings.glsl"
+#include "attn_sequence.glsl"
+#include "attn_workspace.glsl"
+#include "attn_documents.glsl"
 
-layout(local_size_x_id = 0) in;  // BLOCK_ROWS
+layout(local_size_x_id = 32) in;  // BLOCK_ROWS
 
 const uint Q_TILE_VEC4S = BLOCK_COLS * DK4;
 const uint DO_TILE_VEC4S = BLOCK_COLS * DV4;
@@ -73,7 +76,7 @@ void main() {
     dv[d4] = vec4(0.0);
   }
   int doc_j = 0;
-  if (DOCUMENTS != 0u && row_live) doc_j = docs_k[pc.docs_k_offset + b * params.docs_k_stride_b + start_k + j];
+  if (DOCUMENTS != 0u && row_live) doc_j = key_doc(b, start_k, j);
 
   [[dont_unroll]] for (uint g = 0u; g < group; ++g) {
     const uint h = kv_h * group + g;
@@ -103,7 +106,7 @@ void main() {
         const uint row = work_row(b, h, start_q, i);
         lse2_tile[r] = i < len_q ? work[row] : NEG_INF;
         delta_tile[r] = i < len_q ? work[params.work_rows + row] : 0.0;
-        if (DOCUMENTS != 0u) doc_q_tile[r] = i < len_q ? docs_q[pc.docs_q_offset + b * params.docs_q_stride_b + start_q + i] : 0;
+        if (DOCUMENTS != 0u) doc_q_tile[r] = i < len_q ? query_doc(b, start_q, i) : 0;
       }
       barrier();
       if (!row_live) continue;

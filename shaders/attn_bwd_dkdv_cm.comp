@@ -28,15 +28,18 @@ layout(push_constant) uniform BwdPush {
 } pc;
 
 #include "attn_bwd_bindings.glsl"
+#include "attn_sequence.glsl"
+#include "attn_workspace.glsl"
+#include "attn_documents.glsl"
 #include "attn_bwd_cm_common.glsl"
 
-layout(local_size_x_id = 16) in;  // WORKGROUP_SIZE = 2 * BLOCK_ROWS
+layout(local_size_x_id = 36) in;  // WORKGROUP_SIZE = 2 * BLOCK_ROWS
 
 // The Q / dO tile is tile_dk_sh / tile_dv_sh (attn_bwd_cm_common.glsl); they stage K and V first.
 shared float lse2_sh[BLOCK_COLS];
 shared float delta_sh[BLOCK_COLS];
 shared int doc_q_tile[BLOCK_COLS];
-shared int doc_range[4];  // [min, max] document of this block's keys, then of the query tile
+#include "attn_doc_range.glsl"  // doc_range (DOCUMENTS): document ids of this block's keys, then of the query tile
 
 // Q and dO rows [q0, q0 + BLOCK_COLS) of query head h, and their lse2 and delta (invocations
 // tid < BLOCK_COLS, one query each), into registers; stage_tile() and the loop take them from there.
@@ -80,7 +83,7 @@ void main() {
     const uint j = w0 + acc_row(lane, e);
     col_e[e] = acc_col(lane, e);
     key_e[e] = int(j);
-    doc_e[e] = DOCUMENTS != 0u && j < len_k ? docs_k[pc.docs_k_offset + b * params.docs_k_stride_b + start_k + j] : 0;
+    doc_e[e] = DOCUMENTS != 0u && j < len_k ? key_doc(b, start_k, j) : 0;
   }
 
   // Queries [q_lo, q_hi) may see some key of this block; other query tiles are skipped.
@@ -93,16 +96,9 @@ void main() {
   const uint tile_end = (uint(q_range.y) + BLOCK_COLS - 1u) / BLOCK_COLS;
 
   if (DOCUMENTS != 0u) {
-    if (tid == 0u) {
-      doc_range[0] = INT_MAX;
-      doc_range[1] = INT_MIN;
-    }
+    doc_range_reset(DOC_RANGE_BLOCK);
     barrier();
-    if (tid < BLOCK_ROWS && j0 + tid < len_k) {
-      const int d = docs_k[pc.docs_k_offset + b * params.docs_k_stride_b + start_k + j0 + tid];
-      atomicMin(doc_range[0], d);
-      atomicMax(doc_range[1], d);
-    }
+    if (tid < BLOCK_ROWS && j0 + tid < len_k) doc_range_add(DOC_RANGE_BLOCK, key_doc(b, start_k, j0 + tid));
     barrier();  // the block's document range is complete
   }
 
@@ -137,19 +133,13 @@ void main() {
     if (DOCUMENTS != 0u) {
       if (tid < BLOCK_COLS) {
         const uint i = q0 + tid;
-        doc_q_tile[tid] = i < len_q ? docs_q[pc.docs_q_offset + b * params.docs_q_stride_b + start_q + i] : INT_MIN;
+        doc_q_tile[tid] = i < len_q ? query_doc(b, start_q, i) : INT_MIN;
       }
-      if (tid == 0u) {
-        doc_range[2] = INT_MAX;
-        doc_range[3] = INT_MIN;
-      }
+      doc_range_reset(DOC_RANGE_TILE);
       barrier();
-      if (tid < BLOCK_COLS && q0 + tid < len_q) {
-        atomicMin(doc_range[2], doc_q_tile[tid]);
-        atomicMax(doc_range[3], doc_q_tile[tid]);
-      }
+      if (tid < BLOCK_COLS && q0 + tid < len_q) doc_range_add(DOC_RANGE_TILE, doc_q_tile[tid]);
       barrier();
-      if (doc_range[3] < doc_range[0] || doc_range[2] > doc_range[1]) continue;  // uniform: no shared document
+      if (doc_ranges_disjoint()) continue;  // uniform: no shared document
     }
     if (!prefetch) fetch_step(b, h, q0, seq);
     if (tid < BLOCK_COLS) {

@@ -19,8 +19,11 @@ layout(push_constant) uniform ParamPush {
 } pc;
 
 #include "attn_bwd_bindings.glsl"
+#include "attn_sequence.glsl"
+#include "attn_workspace.glsl"
+#include "attn_documents.glsl"
 
-layout(local_size_x_id = 0) in;  // BLOCK_ROWS
+layout(local_size_x_id = 32) in;  // BLOCK_ROWS
 
 shared float partial[BLOCK_ROWS];
 
@@ -92,13 +95,13 @@ void main() {
     const uint table_row = pc.table_offset + h * params.rel_buckets;
     const uint bias_row = pc.bias_offset + b * pc.bias_stride_b + h * pc.bias_stride_h + i * pc.bias_stride_q;
     int doc_i = 0;
-    if (DOCUMENTS != 0u) doc_i = docs_q[pc.docs_q_offset + b * params.docs_q_stride_b + token];
+    if (DOCUMENTS != 0u) doc_i = query_doc(b, start_q, i);
     const uint k_seq = pc.k_offset + b * pc.k_stride_b + kv_h * pc.k_stride_h + start_k * pc.k_stride_s;
     const uint v_seq = pc.v_offset + b * pc.v_stride_b + kv_h * pc.v_stride_h + start_k * pc.v_stride_s;
 
     [[dont_unroll]] for (int j = j_lo; j < j_hi; ++j) {
       if (!mask_allows(diag, j, int(len_k), win_left, win_right)) continue;
-      if (DOCUMENTS != 0u && docs_k[pc.docs_k_offset + b * params.docs_k_stride_b + start_k + uint(j)] != doc_i) continue;
+      if (DOCUMENTS != 0u && key_doc(b, start_k, uint(j)) != doc_i) continue;
       vec4 xs = vec4(0.0);
       vec4 dp4 = vec4(0.0);
       const uint k_row = k_seq + uint(j) * pc.k_stride_s;

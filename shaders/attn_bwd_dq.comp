@@ -21,8 +21,11 @@ layout(push_constant) uniform BwdPush {
 } pc;
 
 #include "attn_bwd_bindings.glsl"
+#include "attn_sequence.glsl"
+#include "attn_workspace.glsl"
+#include "attn_documents.glsl"
 
-layout(local_size_x_id = 0) in;  // BLOCK_ROWS
+layout(local_size_x_id = 32) in;  // BLOCK_ROWS
 
 const uint K_TILE_VEC4S = BLOCK_COLS * DK4;
 const uint V_TILE_VEC4S = BLOCK_COLS * DV4;
@@ -73,7 +76,7 @@ void main() {
   const uint bias_row = pc.bias_offset + b * pc.bias_stride_b + h * pc.bias_stride_h + i * pc.bias_stride_q;
   const float scale = params.scale_log2 / LOG2E;
   int doc_i = 0;
-  if (DOCUMENTS != 0u && i < len_q) doc_i = docs_q[pc.docs_q_offset + b * params.docs_q_stride_b + start_q + i];
+  if (DOCUMENTS != 0u && i < len_q) doc_i = query_doc(b, start_q, i);
 
   vec4 q[DK4];
   vec4 dout[DV4];
@@ -107,7 +110,7 @@ void main() {
     }
     if (DOCUMENTS != 0u && r < BLOCK_COLS) {
       const uint j = kv0 + r;
-      doc_k_tile[r] = j < len_k ? docs_k[pc.docs_k_offset + b * params.docs_k_stride_b + start_k + j] : 0;
+      doc_k_tile[r] = j < len_k ? key_doc(b, start_k, j) : 0;
     }
     barrier();
     if (!row_live) continue;

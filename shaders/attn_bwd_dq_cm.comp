@@ -28,13 +28,16 @@ layout(push_constant) uniform BwdPush {
 } pc;
 
 #include "attn_bwd_bindings.glsl"
+#include "attn_sequence.glsl"
+#include "attn_workspace.glsl"
+#include "attn_documents.glsl"
 #include "attn_bwd_cm_common.glsl"
 
-layout(local_size_x_id = 16) in;  // WORKGROUP_SIZE = 2 * BLOCK_ROWS
+layout(local_size_x_id = 36) in;  // WORKGROUP_SIZE = 2 * BLOCK_ROWS
 
 // The K / V tile is tile_dk_sh / tile_dv_sh (attn_bwd_cm_common.glsl); they stage Q and dO first.
 shared int doc_k_tile[BLOCK_COLS];
-shared int doc_range[4];  // [min, max] document of this block's queries, then of the key tile
+#include "attn_doc_range.glsl"  // doc_range (DOCUMENTS): document ids of this block's queries, then of the key tile
 
 void main() {
   const uint warp = gl_SubgroupID;
@@ -68,7 +71,7 @@ void main() {
     const uint row = work_row(b, h, start_q, i);
     lse2_e[e] = i < len_q ? work[row] : NEG_INF;  // -inf: the row saw nothing, no gradient
     delta_e[e] = i < len_q ? work[params.work_rows + row] : 0.0;
-    doc_e[e] = DOCUMENTS != 0u && i < len_q ? docs_q[pc.docs_q_offset + b * params.docs_q_stride_b + start_q + i] : 0;
+    doc_e[e] = DOCUMENTS != 0u && i < len_q ? query_doc(b, start_q, i) : 0;
   }
 
   ivec2 kv_range = ivec2(0);
@@ -80,16 +83,9 @@ void main() {
   const uint tile_end = (uint(kv_range.y) + BLOCK_COLS - 1u) / BLOCK_COLS;
 
   if (DOCUMENTS != 0u) {
-    if (tid == 0u) {
-      doc_range[0] = INT_MAX;
-      doc_range[1] = INT_MIN;
-    }
+    doc_range_reset(DOC_RANGE_BLOCK);
     barrier();
-    if (tid < BLOCK_ROWS && i0 + tid < len_q) {
-      const int d = docs_q[pc.docs_q_offset + b * params.docs_q_stride_b + start_q + i0 + tid];
-      atomicMin(doc_range[0], d);
-      atomicMax(doc_range[1], d);
-    }
+    if (tid < BLOCK_ROWS && i0 + tid < len_q) doc_range_add(DOC_RANGE_BLOCK, query_doc(b, start_q, i0 + tid));
     barrier();  // the block's document range is complete
   }
 
@@ -121,22 +117,16 @@ void main() {
     const uint kv0 = t * BLOCK_COLS;
     barrier();  // the previous tile is no longer read
     if (DOCUMENTS != 0u) {
-      if (tid == 0u) {
-        doc_range[2] = INT_MAX;
-        doc_range[3] = INT_MIN;
-      }
+      doc_range_reset(DOC_RANGE_TILE);
       barrier();
       if (tid < BLOCK_COLS) {
         const uint j = kv0 + tid;
-        const int doc_j = j < len_k ? docs_k[pc.docs_k_offset + b * params.docs_k_stride_b + start_k + j] : INT_MIN;
+        const int doc_j = j < len_k ? key_doc(b, start_k, j) : INT_MIN;
         doc_k_tile[tid] = doc_j;
-        if (j < len_k) {
-          atomicMin(doc_range[2], doc_j);
-          atomicMax(doc_range[3], doc_j);
-        }
+        if (j < len_k) doc_range_add(DOC_RANGE_TILE, doc_j);
       }
       barrier();
-      if (doc_range[3] < doc_range[0] || doc_range[2] > doc_range[1]) continue;  // uniform: no shared document
+      if (doc_ranges_disjoint()) continue;  // uniform: no shared document
     }
     if (!prefetch) fetch_tile(ks, vs, kv0, len_k);
     stage_tile();

@@ -11,10 +11,11 @@
 #include "storage.glsl"
 
 #define VKATTN_SPEC(id, NAME, field, def) layout(constant_id = id) const uint NAME = def;
+#include "attn_feature_spec.inc"
 #include "attn_bwd_spec.inc"
 #undef VKATTN_SPEC
 
-layout(local_size_x_id = 0) in;
+layout(local_size_x_id = 32) in;
 
 layout(push_constant) uniform PrePush {
 #define VKATTN_PC(T, name) T name;
@@ -33,6 +34,9 @@ layout(set = 0, binding = 3) readonly buffer Params {
 } params;
 layout(set = 0, binding = 4) writeonly buffer WorkBuf { float work[]; };
 
+#include "attn_sequence.glsl"
+#include "attn_workspace.glsl"
+
 const float LOG2E = 1.44269504088896340736;
 const uint DV4 = HEAD_DIM_V / 4u;
 
@@ -40,10 +44,10 @@ void main() {
   const uint b = gl_WorkGroupID.y / params.q_heads;
   const uint h = gl_WorkGroupID.y % params.q_heads;
   const uint i = gl_WorkGroupID.x * BLOCK_ROWS + gl_LocalInvocationID.x;
-  const uvec4 seq = SEQ_MODE != SEQ_DENSE ? params.seqs[b] : uvec4(0u, params.seq_q, 0u, params.seq_k);
+  const uvec4 seq = sequence(b);
   const uint rows = SEQ_MODE == SEQ_VARLEN ? seq.y : params.seq_q;
   if (i >= rows) return;
-  const uint row = b * params.work_stride_b + h * params.work_stride_h + seq.x + i;
+  const uint row = work_row(b, h, seq.x, i);
   float delta = 0.0;
   float lse2 = -1.0 / 0.0;
   if (i < seq.y) {

@@ -34,8 +34,10 @@
 // than that budget allows on llvmpipe (fwd_variant.cpp, fwd_loop_iterations).
 
 #include "attn_fwd_bindings.glsl"
+#include "attn_sequence.glsl"
+#include "attn_documents.glsl"
 
-layout(local_size_x_id = 0) in;
+layout(local_size_x_id = 32) in;
 
 const uint DK4 = HEAD_DIM / 4u;    // vec4s per Q/K row
 const uint DV4 = HEAD_DIM_V / 4u;  // vec4s per V/O row
@@ -48,7 +50,7 @@ const uint LOADS_PER_INVOCATION = (TILE_VEC4S + BLOCK_Q - 1u) / BLOCK_Q;
 shared vec4 k_tile[K_TILE_VEC4S];
 shared vec4 v_tile[V_TILE_VEC4S];
 shared int doc_k_tile[BLOCK_K];
-shared int doc_range[4];  // DOCUMENTS: min and max document id of the Q tile, then of the K tile
+#include "attn_doc_range.glsl"  // doc_range (DOCUMENTS): document ids of the Q tile, then of the K tile
 
 void main() {
   const uint r = gl_LocalInvocationID.x;
@@ -60,14 +62,8 @@ void main() {
   const uint kv_h = h / (params.q_heads / params.kv_heads);  // GQA: a group of query heads shares one KV head
 
   // Sequence b: queries [0, len_q) stored from token start_q, keys [0, len_k) from start_k.
-  uint start_q = 0u, len_q = params.seq_q, start_k = 0u, len_k = params.seq_k;
-  if (SEQ_MODE != SEQ_DENSE) {
-    const uvec4 seq = params.seqs[b];
-    start_q = seq.x;
-    len_q = seq.y;
-    start_k = seq.z;
-    len_k = seq.w;
-  }
+  const uvec4 seq = sequence(b);
+  const uint start_q = seq.x, len_q = seq.y, start_k = seq.z, len_k = seq.w;
   const uint i0 = tile * BLOCK_Q;
   if (SEQ_MODE == SEQ_VARLEN && i0 >= len_q) return;  // uniform: the whole tile is another sequence's
   const uint i = i0 + r;
@@ -89,24 +85,17 @@ void main() {
 
   int doc_i = 0;
   if (DOCUMENTS != 0u) {
-    if (r == 0u) {
-      doc_range[0] = INT_MAX;
-      doc_range[1] = INT_MIN;
-    }
+    doc_range_reset(DOC_RANGE_BLOCK);
     barrier();
     if (row_live) {
-      doc_i = docs_q[pc.docs_q_offset + b * params.docs_q_stride_b + start_q + i];
-      atomicMin(doc_range[0], doc_i);
-      atomicMax(doc_range[1], doc_i);
+      doc_i = query_doc(b, start_q, i);
+      doc_range_add(DOC_RANGE_BLOCK, doc_i);
     }
     barrier();
   }
 
   // Per-row score_mod terms.
-  float slope_log2 = 0.0;
-  if (ALIBI != ALIBI_NONE) {
-    slope_log2 = LOG2E * slopes[pc.slopes_offset + (ALIBI == ALIBI_PER_BATCH_HEAD ? b * params.q_heads : 0u) + h];
-  }
+  const float slope_log2 = alibi_slope_log2(b, h);
   const uint table_row = pc.table_offset + h * params.rel_buckets;
   const uint bias_row = pc.bias_offset + b * pc.bias_stride_b + h * pc.bias_stride_h + i * pc.bias_stride_q;
 
@@ -136,22 +125,16 @@ void main() {
     barrier();  // the previous tile is no longer read
     if (DOCUMENTS != 0u) {
       // Stage the tile's document ids; skip the tile if their range misses the Q tile's.
-      if (r == 0u) {
-        doc_range[2] = INT_MAX;
-        doc_range[3] = INT_MIN;
-      }
+      doc_range_reset(DOC_RANGE_TILE);
       barrier();
       if (r < BLOCK_K) {
         const uint j = kv0 + r;
-        const int doc_j = j < len_k ? docs_k[pc.docs_k_offset + b * params.docs_k_stride_b + start_k + j] : INT_MIN;
+        const int doc_j = j < len_k ? key_doc(b, start_k, j) : INT_MIN;
         doc_k_tile[r] = doc_j;
-        if (j < len_k) {
-          atomicMin(doc_range[2], doc_j);
-          atomicMax(doc_range[3], doc_j);
-        }
+        if (j < len_k) doc_range_add(DOC_RANGE_TILE, doc_j);
       }
       barrier();
-      if (doc_range[3] < doc_range[0] || doc_range[2] > doc_range[1]) continue;  // uniform
+      if (doc_ranges_disjoint()) continue;  // uniform
     }
     // Stage K_j and V_j for j in [kv0, kv0 + BLOCK_K) (zeros past len_k).
     [[dont_unroll]] for (uint n = 0u; n < LOADS_PER_INVOCATION; ++n) {

@@ -8,6 +8,7 @@
 #include "storage.glsl"
 
 #define VKATTN_SPEC(id, NAME, field, def) layout(constant_id = id) const uint NAME = def;
+#include "attn_feature_spec.inc"
 #include "attn_fwd_spec.inc"
 #undef VKATTN_SPEC
 

@@ -40,8 +40,10 @@
 // else runs attn_fwd.comp and the variant name says _scalar.
 
 #include "attn_fwd_bindings.glsl"
+#include "attn_sequence.glsl"
+#include "attn_documents.glsl"
 
-layout(local_size_x_id = 17) in;
+layout(local_size_x_id = 36) in;
 
 const uint STAGE_ROWS = BLOCK_K;  // the K/V tile: K in tile_dk_sh, V in tile_dv_sh
 const uint HELD_DK_ROWS = Q_SHARED * BLOCK_Q;  // Q rows in tile_dk_sh past the K tile (Q_SHARED)
@@ -62,7 +64,7 @@ const float RESCALE_SLACK = 8.0;  // log2 units: P <= 256 between rescales (fp16
 const uint Q_SH = BLOCK_K * KROW;  // Q_SHARED: where Q row 0 starts in tile_dk_sh
 
 shared int doc_k_tile[BLOCK_K];
-shared int doc_range[4];
+#include "attn_doc_range.glsl"  // doc_range (DOCUMENTS): document ids of the Q tile, then of the K tile
 
 void main() {
   const uint warp = gl_SubgroupID;
@@ -75,14 +77,8 @@ void main() {
   const uint h = gl_WorkGroupID.y % params.q_heads;
   const uint kv_h = h / (params.q_heads / params.kv_heads);
 
-  uint start_q = 0u, len_q = params.seq_q, start_k = 0u, len_k = params.seq_k;
-  if (SEQ_MODE != SEQ_DENSE) {
-    const uvec4 seq = params.seqs[b];
-    start_q = seq.x;
-    len_q = seq.y;
-    start_k = seq.z;
-    len_k = seq.w;
-  }
+  const uvec4 seq = sequence(b);
+  const uint start_q = seq.x, len_q = seq.y, start_k = seq.z, len_k = seq.w;
   const uint i0 = tile * BLOCK_Q;
   if (SEQ_MODE == SEQ_VARLEN && i0 >= len_q) return;  // uniform
   const uint w0 = i0 + 16u * RF * warp;  // this subgroup's first row; fragment r holds rows w0 + 16 r ..
@@ -99,25 +95,15 @@ void main() {
   const uint tile_end = (uint(kv_range.y) + BLOCK_K - 1u) / BLOCK_K;
 
   if (DOCUMENTS != 0u) {
-    if (tid == 0u) {
-      doc_range[0] = INT_MAX;
-      doc_range[1] = INT_MIN;
-    }
+    doc_range_reset(DOC_RANGE_BLOCK);
     barrier();
     for (uint r = tid; r < BLOCK_Q; r += WORKGROUP_SIZE) {
-      if (i0 + r < len_q) {
-        const int doc = docs_q[pc.docs_q_offset + b * params.docs_q_stride_b + start_q + i0 + r];
-        atomicMin(doc_range[0], doc);
-        atomicMax(doc_range[1], doc);
-      }
+      if (i0 + r < len_q) doc_range_add(DOC_RANGE_BLOCK, query_doc(b, start_q, i0 + r));
     }
     barrier();
   }
 
-  float slope_log2 = 0.0;
-  if (ALIBI != ALIBI_NONE) {
-    slope_log2 = LOG2E * slopes[pc.slopes_offset + (ALIBI == ALIBI_PER_BATCH_HEAD ? b * params.q_heads : 0u) + h];
-  }
+  const float slope_log2 = alibi_slope_log2(b, h);
   const uint table_row = pc.table_offset + h * params.rel_buckets;
 
   // Per slot s = 2 r + hi (row g + 8 hi of fragment r, for this lane's quad g): the row, its
@@ -134,7 +120,7 @@ void main() {
     q_live[s] = qi[s] < len_q;
     q_diag[s] = int(qi[s]) + shift;
     q_bias_row[s] = pc.bias_offset + b * pc.bias_stride_b + h * pc.bias_stride_h + qi[s] * pc.bias_stride_q;
-    q_doc[s] = DOCUMENTS != 0u && q_live[s] ? docs_q[pc.docs_q_offset + b * params.docs_q_stride_b + start_q + qi[s]] : 0;
+    q_doc[s] = DOCUMENTS != 0u && q_live[s] ? query_doc(b, start_q, qi[s]) : 0;
     q_m[s] = SINKS != 0u && q_live[s] ? LOG2E * sinks[pc.sinks_offset + h] : NEG_INF;
     q_l[s] = SINKS != 0u && q_live[s] && (lane & 3u) == 0u ? 1.0 : 0.0;  // the quad's lanes sum theirs
   }
@@ -189,22 +175,16 @@ void main() {
     const uint kv0 = t * BLOCK_K;
     barrier();  // the previous tile is no longer read
     if (DOCUMENTS != 0u) {
-      if (tid == 0u) {
-        doc_range[2] = INT_MAX;
-        doc_range[3] = INT_MIN;
-      }
+      doc_range_reset(DOC_RANGE_TILE);
       barrier();
       if (tid < BLOCK_K) {
         const uint j = kv0 + tid;
-        const int doc_j = j < len_k ? docs_k[pc.docs_k_offset + b * params.docs_k_stride_b + start_k + j] : INT_MIN;
+        const int doc_j = j < len_k ? key_doc(b, start_k, j) : INT_MIN;
         doc_k_tile[tid] = doc_j;
-        if (j < len_k) {
-          atomicMin(doc_range[2], doc_j);
-          atomicMax(doc_range[3], doc_j);
-        }
+        if (j < len_k) doc_range_add(DOC_RANGE_TILE, doc_j);
       }
       barrier();
-      if (doc_range[3] < doc_range[0] || doc_range[2] > doc_range[1]) continue;  // uniform
+      if (doc_ranges_disjoint()) continue;  // uniform
     }
     if (!prefetch) fetch_tile(ks, vs, kv0, len_k);
     stage_tile();

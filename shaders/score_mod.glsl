@@ -5,6 +5,8 @@
 //   s = s + table[h, clamp(j - diag, -M, M) + M]   relative-position bias (clamped distance)
 //   s = s + bias[b, h, i, j]                   additive bias
 // The kernels keep s in log2 units (s * log2 e), so every term arrives pre-multiplied by log2 e.
+// Included at the end of attn_fwd_bindings.glsl and attn_bwd_bindings.glsl, so by every kernel but
+// attn_bwd_pre.comp.
 #ifndef VKATTN_SCORE_MOD_GLSL
 #define VKATTN_SCORE_MOD_GLSL
 
@@ -24,6 +26,14 @@ float safe_tanh(float x) {
 // Bucket of the relative position rel = j - diag in a table of 2M + 1 entries.
 uint rel_bucket(int rel, int max_distance) {
   return uint(clamp(rel, -max_distance, max_distance) + max_distance);
+}
+
+// ALiBi slope of head h (batch b for per-batch slopes) in log2 units; 0 without ALiBi. Needs
+// pc.slopes_offset and `slopes` (slopes dense [Hq], or [B, Hq] for ALIBI_PER_BATCH_HEAD).
+float alibi_slope_log2(uint b, uint h) {
+  return ALIBI != ALIBI_NONE
+             ? LOG2E * slopes[pc.slopes_offset + (ALIBI == ALIBI_PER_BATCH_HEAD ? b * params.q_heads : 0u) + h]
+             : 0.0;
 }
 
 // The modified score of a visible pair, in log2 units, from s = scale_log2 * q.k. `rel` is

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "vkattn/dtype.hpp"
+#include "vkattn/kernel_path.hpp"
 #include "vkattn/mask.hpp"
 #include "vkattn/score_mod.hpp"
 #include "vkattn/sequences.hpp"
@@ -22,19 +23,6 @@
 namespace vkattn {
 
 class Context;
-
-// Kernel family. kAuto picks the fastest path the device supports.
-enum class KernelPath : std::uint32_t {
-  kAuto = 0,
-  kScalar = 1,   // portable fp32 FMA path: lavapipe and every Vulkan 1.3 device
-  kCoopmat = 2,  // matrix units through VK_NV_cooperative_matrix (fp16 operands, fp32 accumulation)
-};
-// kAuto picks kCoopmat where the device and the problem allow it (DeviceInfo::coopmat, fp16,
-// head dims multiples of 16, tiles fitting maxComputeSharedMemorySize, 128-invocation
-// workgroups) and kScalar otherwise; the variant name ends in _coopmat or _scalar.
-// Env VKATTN_PATH=scalar|coopmat overrides kAuto (coopmat then fails where it cannot run, as an
-// explicit kCoopmat does, with kUnsupported naming the reason).
-const char* to_string(KernelPath p);
 
 // The problem a plan solves. Tensors bound at record time must match it.
 struct AttentionDesc {
@@ -84,6 +72,9 @@ class ForwardPlan {
   // The procedural variant name, e.g. "attn_fwd_d64_f16_causal_br_softcap_bq64_bk64_ks2_lse_scalar":
   // the pipeline's identity, its debug-utils name and the benchmark label.
   const std::string& variant_name() const;
+  // Why this kernel path: "desc.path = scalar", "VKATTN_PATH = coopmat", "auto: coopmat", or
+  // "auto: scalar (<what keeps the problem off the coopmat kernels>)".
+  const std::string& path_reason() const;
   const AttentionDesc& desc() const;
 
   // Checks `t` against the plan (shapes, dtypes, strides, bounds, alignment); records nothing.

@@ -70,6 +70,9 @@ class BackwardPlan {
 
   // e.g. "attn_bwd_d64_f16_causal_br_br64_bc32_st2_scalar".
   const std::string& variant_name() const;
+  // Why this kernel path: "desc.path = scalar", "VKATTN_PATH = coopmat", "auto: coopmat", or
+  // "auto: scalar (<what keeps the problem off the coopmat kernels>)".
+  const std::string& path_reason() const;
   const AttentionDesc& desc() const;
   const BackwardOptions& options() const;
 

@@ -17,8 +17,8 @@
 #include <memory>
 #include <span>
 
-#include "pipeline_cache_file.hpp"
-#include "pipeline_cache_load.hpp"
+#include "pipelines/pipeline_cache_file.hpp"
+#include "pipelines/pipeline_cache_load.hpp"
 #include "vkattn/vkattn.hpp"
 
 namespace {

@@ -58,8 +58,7 @@ void LogCapture::add_validation_message(std::string message) {
 }
 
 bool auto_uses_coopmat(const Context& ctx) {
-  const char* env = std::getenv("VKATTN_PATH");
-  return ctx.info().coopmat && (env == nullptr || std::string(env) != "scalar");
+  return ctx.info().coopmat && ctx.options().overrides.path != KernelPath::kScalar;
 }
 
 void expect_no_validation_messages(const LogCapture& log) {
@@ -82,6 +81,12 @@ std::unique_ptr<Context> VkTest::make_context(ContextOptions options) {
 }
 
 void VkTest::SetUp() {
+  ctx_ = make_context(test_options());
+  ASSERT_NE(ctx_, nullptr);
+}
+
+void VkTest::reopen_context() {
+  ctx_.reset();
   ctx_ = make_context(test_options());
   ASSERT_NE(ctx_, nullptr);
 }

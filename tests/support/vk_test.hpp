@@ -39,12 +39,18 @@ class VkTest : public ::testing::Test {
   std::unique_ptr<Context> make_context(ContextOptions options);
 
   Context& ctx() { return *ctx_; }
+  // Replaces ctx() by a new context: it reads the environment (VKATTN_PATH, tile overrides) as
+  // it is now. Contexts read it once, when created.
+  void reopen_context();
+  // Context::create with test_options() under the environment as it is now.
+  Result<std::unique_ptr<Context>> create_context() const { return Context::create(test_options()); }
   std::unique_ptr<Context> ctx_;
   std::shared_ptr<LogCapture> log_ = std::make_shared<LogCapture>();
 };
 
-// Whether KernelPath::kAuto takes the coopmat kernel (for problems it can run) in this process:
-// the device has it and env VKATTN_PATH does not say scalar (the suite runs once each way).
+// Whether KernelPath::kAuto takes the coopmat kernel (for problems it can run) on `ctx`: the
+// device has it and the context's path override (env VKATTN_PATH when it was created) does not
+// say scalar (the suite runs once each way).
 bool auto_uses_coopmat(const Context& ctx);
 
 // Fails the current test with every message `log` holds from the validation layer.

@@ -1,0 +1,113 @@
+#include "vkattn/context.hpp"
+
+#include <string>
+#include <vector>
+
+#include "context/context_state.hpp"
+#include "context/environment.hpp"
+#include "device/device_setup.hpp"
+#include "pipelines/coopmat_layout.hpp"
+
+namespace vkattn {
+namespace {
+
+// DeviceInfo::coopmat also needs the accumulator layout the kernels index by (coopmat_layout.hpp):
+// a device whose layout differs keeps coopmat off, with a warning saying where it differs. A
+// Vulkan failure of the probe (a lost device included) fails the creation.
+Status check_coopmat_layout(ContextState& s) {
+  Device& d = *s.device;
+  if (!d.info.coopmat) return Status::ok();
+  Result<std::string> diff = probe_coopmat_layout(d, *s.queue);
+  if (!diff) {
+    return Status(diff.status().code(), "the coopmat layout probe failed: " + diff.status().message(),
+                  diff.status().vk_result());
+  }
+  if (diff.value().empty()) return Status::ok();
+  d.info.coopmat = false;
+  d.log_message(LogLevel::kWarning,
+                "VK_NV_cooperative_matrix not used: its accumulator layout is not the one the kernels index by (" +
+                    diff.value() + ")");
+  return Status::ok();
+}
+
+// The environment, then the device (made by `make_device`), its queue, the pipeline registry and
+// the coopmat check: the steps both modes share.
+template <class MakeDevice>
+Result<std::unique_ptr<ContextState>> build_state(const ContextOptions& given, MakeDevice make_device) {
+  Result<ContextOptions> options = apply_environment(given);
+  if (!options) return options.status();
+  auto s = std::make_unique<ContextState>();
+  s->options = std::move(options).value();
+  s->overrides = plan_overrides(s->options);
+  const DeviceRequest request{s->options.device, s->options.enable_validation, s->options.force_pooled_descriptors,
+                              s->options.capture_pipeline_statistics, s->options.log};
+  Result<std::unique_ptr<Device>> device = make_device(request);
+  if (!device) return device.status();
+  s->device = std::move(device).value();
+  Result<std::unique_ptr<QueueSubmitter>> queue = QueueSubmitter::create(*s->device);
+  if (!queue) return queue.status();
+  s->queue = std::move(queue).value();
+  Result<std::unique_ptr<PipelineRegistry>> registry = PipelineRegistry::create(*s->device, s->options.pipeline_cache);
+  if (!registry) return registry.status();
+  s->pipelines = std::move(registry).value();
+  if (Status st = check_coopmat_layout(*s); !st) return st;
+  return s;
+}
+
+}  // namespace
+
+ContextState& context_state(const Context& ctx) { return *ctx.state_; }
+
+Context::Context(std::unique_ptr<ContextState> state) : state_(std::move(state)) {}
+
+Result<std::unique_ptr<Context>> Context::create(const ContextOptions& options) {
+  Result<std::unique_ptr<ContextState>> s = build_state(options, create_device);
+  if (!s) return s.status();
+  return std::unique_ptr<Context>(new Context(std::move(s).value()));
+}
+
+Result<std::unique_ptr<Context>> Context::adopt(const HostHandles& host, const ContextOptions& options) {
+  Result<std::unique_ptr<ContextState>> s =
+      build_state(options, [&](const DeviceRequest& request) { return adopt_device(host, request); });
+  if (!s) return s.status();
+  return std::unique_ptr<Context>(new Context(std::move(s).value()));
+}
+
+Context::~Context() {
+  if (!state_) return;
+  ContextState& s = *state_;
+  if (s.live_children.load() != 0) {
+    s.device->log_message(LogLevel::kError, std::to_string(s.live_children.load()) +
+                                                " Tensor/plan objects outlive their Context (destroy them first)");
+  }
+  if (s.pipelines->needs_save() && !s.queue->device_lost()) {
+    Status st = s.pipelines->save();
+    if (!st) s.device->log_message(LogLevel::kWarning, "pipeline cache not saved: " + st.message());
+  }
+  // An owned device may still run work of vkattn's own; an adopted one belongs to the host, whose
+  // queues vkattn must not synchronize (vkDeviceWaitIdle would need all of them): submit_and_wait
+  // has waited for everything vkattn submitted, and the host's recordings of plans ended before
+  // those plans were destroyed (context.hpp).
+  if (s.device->owns_device) vkDeviceWaitIdle(s.device->device);
+}
+
+const DeviceInfo& Context::info() const { return state_->device->info; }
+const ContextOptions& Context::options() const { return state_->options; }
+bool Context::owns_device() const { return state_->device->owns_device; }
+VkInstance Context::instance() const { return state_->device->instance; }
+VkPhysicalDevice Context::physical_device() const { return state_->device->physical_device; }
+VkDevice Context::device() const { return state_->device->device; }
+VkQueue Context::queue() const { return state_->device->queue; }
+std::uint32_t Context::queue_family_index() const { return state_->device->queue_family; }
+PipelineStats Context::pipeline_stats() const { return state_->pipelines->stats(); }
+std::vector<PipelineReport> Context::pipeline_reports() const { return state_->pipelines->reports(); }
+const CacheFileStatus& Context::pipeline_cache_file() const { return state_->pipelines->file_status(); }
+Status Context::save_pipeline_cache() { return state_->pipelines->save(); }
+void Context::log(LogLevel level, const std::string& message) const { state_->device->log_message(level, message); }
+bool Context::device_lost() const { return state_->queue->device_lost(); }
+
+Status Context::submit_and_wait(const std::function<void(VkCommandBuffer)>& record) {
+  return state_->queue->submit_and_wait(record);
+}
+
+}  // namespace vkattn

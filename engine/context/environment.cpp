@@ -1,0 +1,137 @@
+#include "context/environment.hpp"
+
+#include <cstdlib>
+#include <initializer_list>
+#include <optional>
+#include <string>
+
+#include "base/vk_util.hpp"
+
+namespace vkattn {
+namespace {
+
+// The variable's value; nullopt when unset or empty.
+std::optional<std::string> env(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return std::nullopt;
+  return std::string(v);
+}
+
+std::string allowed_list(std::initializer_list<std::uint32_t> allowed) {
+  std::string list;
+  for (std::uint32_t v : allowed) {
+    list += (list.empty() ? "" : v == *(allowed.end() - 1) ? " or " : ", ") + std::to_string(v);
+  }
+  return list;
+}
+
+bool is_allowed(std::uint32_t v, std::initializer_list<std::uint32_t> allowed) {
+  for (std::uint32_t a : allowed) {
+    if (v == a) return true;
+  }
+  return false;
+}
+
+struct TileVariable {
+  const char* variable;
+  const char* field;
+  std::uint32_t PlanOverrides::*member;
+  std::initializer_list<std::uint32_t> allowed;
+};
+
+const TileVariable kTileVariables[] = {
+    {"VKATTN_CM_BLOCK_Q", "cm_block_q", &PlanOverrides::cm_block_q, {64, 128, 256}},
+    {"VKATTN_CM_BLOCK_K", "cm_block_k", &PlanOverrides::cm_block_k, {16, 32, 64}},
+    {"VKATTN_CM_SUBGROUPS", "cm_subgroups", &PlanOverrides::cm_subgroups, {4, 8}},
+    {"VKATTN_CM_BWD_ROWS", "cm_bwd_rows", &PlanOverrides::cm_bwd_rows, {64, 128}},
+    {"VKATTN_CM_BWD_BLOCK_COLS", "cm_bwd_block_cols", &PlanOverrides::cm_bwd_block_cols, {16, 32, 64}},
+};
+
+bool taken(const ContextOptions& o, const char* variable) {
+  const std::string prefix = std::string(variable) + "=";
+  for (const std::string& e : o.from_environment) {
+    if (e.rfind(prefix, 0) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<ContextOptions> apply_environment(ContextOptions o) {
+  o.from_environment.clear();
+  const auto take = [&](const char* name, const std::string& value) {
+    o.from_environment.push_back(std::string(name) + "=" + value);
+  };
+  if (auto v = env("VKATTN_DEVICE"); v && o.device.empty()) {
+    o.device = *v;
+    take("VKATTN_DEVICE", *v);
+  }
+  if (auto v = env("VKATTN_VALIDATION"); v && *v == "1" && !o.enable_validation) {
+    o.enable_validation = true;
+    take("VKATTN_VALIDATION", *v);
+  }
+  if (auto v = env("VKATTN_PIPELINE_CACHE");
+      v && (*v == "off" ? o.pipeline_cache.persist : o.pipeline_cache.path.empty())) {
+    if (*v == "off") {
+      o.pipeline_cache.persist = false;
+    } else {
+      o.pipeline_cache.path = *v;
+    }
+    take("VKATTN_PIPELINE_CACHE", *v);
+  }
+
+  PlanOverrides& po = o.overrides;
+  if (po.path != KernelPath::kAuto && po.path != KernelPath::kScalar && po.path != KernelPath::kCoopmat) {
+    return invalid("options.overrides.path = " + std::to_string(static_cast<std::uint32_t>(po.path)) +
+                   " is not a KernelPath value");
+  }
+  if (auto v = env("VKATTN_PATH"); v && po.path == KernelPath::kAuto) {
+    if (*v == "scalar") {
+      po.path = KernelPath::kScalar;
+    } else if (*v == "coopmat") {
+      po.path = KernelPath::kCoopmat;
+    } else if (*v != "auto") {
+      return invalid("VKATTN_PATH = \"" + *v + "\" is not auto, scalar or coopmat");
+    }
+    take("VKATTN_PATH", *v);
+  }
+  for (const TileVariable& t : kTileVariables) {
+    std::uint32_t& value = po.*(t.member);
+    if (value != 0) {
+      if (!is_allowed(value, t.allowed)) {
+        return invalid(std::string("options.overrides.") + t.field + " = " + std::to_string(value) + " is not " +
+                       allowed_list(t.allowed));
+      }
+      continue;  // set in code: wins over the variable
+    }
+    const std::optional<std::string> v = env(t.variable);
+    if (!v) continue;
+    for (std::uint32_t a : t.allowed) {
+      if (*v == std::to_string(a)) value = a;
+    }
+    if (value == 0) {
+      return invalid(std::string(t.variable) + " = \"" + *v + "\" is not " + allowed_list(t.allowed));
+    }
+    take(t.variable, *v);
+  }
+  return o;
+}
+
+Overrides plan_overrides(const ContextOptions& o) {
+  const auto source = [&](const char* variable, const char* field) {
+    return taken(o, variable) ? std::string(variable) : std::string("options.overrides.") + field;
+  };
+  Overrides r;
+  r.path = o.overrides.path;
+  r.path_source = source("VKATTN_PATH", "path");
+  TileOverride* tiles[] = {&r.cm_block_q, &r.cm_block_k, &r.cm_subgroups, &r.cm_bwd_rows, &r.cm_bwd_block_cols};
+  std::size_t i = 0;
+  for (const TileVariable& t : kTileVariables) {
+    tiles[i]->value = o.overrides.*(t.member);
+    tiles[i]->source = source(t.variable, t.field);
+    ++i;
+  }
+  return r;
+}
+
+}  // namespace vkattn

@@ -1,0 +1,42 @@
+// One-shot submissions to the device's queue: record, submit, wait. Used by the context's
+// submit_and_wait (plans' run(), tensor transfers) and the coopmat layout probe.
+#pragma once
+
+#include <vulkan/vulkan_core.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+
+#include "device/device.hpp"
+#include "vkattn/status.hpp"
+
+namespace vkattn {
+
+class QueueSubmitter {
+ public:
+  static Result<std::unique_ptr<QueueSubmitter>> create(const Device& device);
+  ~QueueSubmitter();
+  QueueSubmitter(const QueueSubmitter&) = delete;
+  QueueSubmitter& operator=(const QueueSubmitter&) = delete;
+
+  // Records with `record` into a fresh primary command buffer, submits it and waits; serialized
+  // by an internal lock. VK_ERROR_DEVICE_LOST comes back as kDeviceLost, and every later call then
+  // returns kDeviceLost without touching the queue.
+  Status submit_and_wait(const std::function<void(VkCommandBuffer)>& record);
+  bool device_lost() const { return device_lost_.load(); }
+
+ private:
+  explicit QueueSubmitter(const Device& device) : device_(device) {}
+
+  const Device& device_;
+  std::mutex mutex_;  // guards pool_ and queue submissions
+  VkCommandPool pool_ = VK_NULL_HANDLE;
+  VkFence fence_ = VK_NULL_HANDLE;
+  // Set when a submission or wait returned VK_ERROR_DEVICE_LOST (the Vulkan device cannot
+  // recover; the host recreates it).
+  std::atomic<bool> device_lost_{false};
+};
+
+}  // namespace vkattn

@@ -1,0 +1,169 @@
+#include "planning/bwd_tiles.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "base/vk_util.hpp"
+#include "planning/feature_spec.hpp"
+#include "planning/fwd_tiles.hpp"
+
+namespace vkattn {
+namespace {
+constexpr std::uint32_t kBlockRows = 64;
+constexpr std::uint32_t kMaxBlockCols = 64;
+constexpr std::uint32_t kStep = 2;
+constexpr std::uint32_t kCmBwdRows = 64;  // coopmat: four 32-lane subgroups of 16 rows (or twice that)
+
+std::string n(std::int64_t v) { return std::to_string(v); }
+
+// Loop iterations of one invocation walking `tiles` staged tiles (see attn_bwd_dq.comp).
+std::uint64_t tile_loop_iterations(const BwdSpecConstants& s, std::uint64_t tiles) {
+  const std::uint64_t vec4s =
+      static_cast<std::uint64_t>(s.block_cols) * (std::max(s.features.head_dim, s.features.head_dim_v) / 4);
+  const std::uint64_t loads = (vec4s + s.block_rows - 1) / s.block_rows;
+  return tiles * (1 + loads + s.block_cols / s.step);
+}
+
+// The overrides on the coopmat kernels (the scalar ones ignore them): a forced tiling whose
+// workgroup or shared memory (the smallest it can take: BLOCK_COLS 16 unless forced) exceeds
+// `info` is kUnsupported naming the overrides and the limit.
+Result<CmBwdTiles> cm_bwd_forced_tiles(const Problem& p, const DeviceInfo& info, bool coopmat, const Overrides& o) {
+  if (!coopmat) return CmBwdTiles{};
+  const CmBwdTiles forced{o.cm_bwd_rows.value, o.cm_bwd_block_cols.value};
+  if (forced.rows == 0 && forced.cols == 0) return forced;
+  std::string what;
+  if (forced.rows != 0) what = o.cm_bwd_rows.text();
+  if (forced.cols != 0) what += (what.empty() ? "" : " with ") + o.cm_bwd_block_cols.text();
+  const std::uint32_t block_rows = forced.rows != 0 ? forced.rows : kCmBwdRows;
+  if (2 * block_rows > info.max_workgroup_invocations) {
+    return unsupported(
+        what + " needs " + n(2 * block_rows) +
+        " invocations per workgroup, more than maxComputeWorkGroupInvocations = " + n(info.max_workgroup_invocations));
+  }
+  const std::uint32_t bytes =
+      cm_bwd_shared_bytes(block_rows, forced.cols != 0 ? forced.cols : 16, static_cast<std::uint32_t>(p.desc.head_dim),
+                          static_cast<std::uint32_t>(p.head_dim_v));
+  if (bytes > info.max_shared_memory) {
+    return unsupported(what + " needs " + n(bytes) +
+                       " bytes of shared memory, more than maxComputeSharedMemorySize = " + n(info.max_shared_memory));
+  }
+  return forced;
+}
+
+// Device limits for the backward of `p`: shared memory, workgroup counts and llvmpipe's loop budget.
+Status check_bwd_limits(const Problem& p, const BwdSpecConstants& s, const DeviceInfo& info) {
+  if (s.block_cols < s.step) {
+    return Status(ErrorCode::kUnsupported, "desc.head_dim = " + n(p.desc.head_dim) + ", desc.head_dim_v = " +
+                                               n(p.head_dim_v) + ": the backward's staged rows exceed " +
+                                               "maxComputeSharedMemorySize = " + n(info.max_shared_memory));
+  }
+  const std::int64_t groups_y = p.desc.batch * p.desc.q_heads;
+  if (groups_y > static_cast<std::int64_t>(info.max_workgroup_count[1])) {
+    return invalid("desc.batch * desc.q_heads = " + n(groups_y) +
+                   " exceeds maxComputeWorkGroupCount[1] = " + n(info.max_workgroup_count[1]));
+  }
+  const std::int64_t groups_x = (std::max(p.seq_q, p.seq_k) + s.block_rows - 1) / s.block_rows;
+  if (groups_x > static_cast<std::int64_t>(info.max_workgroup_count[0])) {
+    return invalid("desc.seq_q / desc.seq_k need " + n(groups_x) +
+                   " workgroups, more than maxComputeWorkGroupCount[0] = " + n(info.max_workgroup_count[0]));
+  }
+  if (info.max_loop_iterations != 0) {
+    const std::uint64_t cols = s.block_cols;
+    const std::uint64_t dq = tile_loop_iterations(s, (static_cast<std::uint64_t>(p.seq_k) + cols - 1) / cols) + 1;
+    const auto group = static_cast<std::uint64_t>(p.desc.q_heads / p.kv_heads);
+    const std::uint64_t dkdv =
+        group * (1 + tile_loop_iterations(s, (static_cast<std::uint64_t>(p.seq_q) + cols - 1) / cols)) + 1;
+    const std::uint64_t needed = std::max(dq, dkdv);
+    if (needed > info.max_loop_iterations) {
+      return Status(ErrorCode::kUnsupported,
+                    "the backward of desc.seq_q = " + n(p.seq_q) + ", desc.seq_k = " + n(p.seq_k) + " needs " +
+                        n(static_cast<std::int64_t>(needed)) + " loop iterations per invocation; " + info.name +
+                        " ends shaders after " + n(info.max_loop_iterations) + " (llvmpipe's loop limit)");
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+std::uint32_t cm_bwd_shared_bytes(std::uint32_t block_rows, std::uint32_t block_cols, std::uint32_t dk,
+                                  std::uint32_t dv) {
+  const std::uint32_t staged = block_cols * (dk / 4 + 2) * 8 + block_cols * (dv / 4 + 2) * 8;  // uvec2 rows
+  const std::uint32_t per_col = block_cols * 12;   // dkdv: lse2, delta, document id (dq: a document id)
+  const std::uint32_t fixed = block_rows * 20 * 4  // out_sh: 16 x 20 floats per subgroup of 16 rows
+                              + 16;                // doc_range
+  return staged + per_col + fixed;
+}
+
+BwdSpecConstants bwd_tiles(const FeatureSpecConstants& features, bool coopmat, const DeviceInfo& info,
+                           CmBwdTiles forced) {
+  BwdSpecConstants s;
+  s.features = features;
+  const std::uint32_t dk = features.head_dim;
+  const std::uint32_t dv = features.head_dim_v;
+  if (coopmat) {
+    s.step = 1;  // unused by the coopmat kernels
+    // The longest column tile any row count reaches; ties go to the first (64 rows).
+    s.block_rows = s.block_cols = 0;
+    for (const std::uint32_t rows : {kCmBwdRows, 2 * kCmBwdRows}) {
+      if ((forced.rows != 0 && rows != forced.rows) ||
+          (forced.rows == 0 && rows > kCmBwdRows && 2 * rows > info.max_workgroup_invocations)) {
+        continue;
+      }
+      const auto fits = [&](std::uint32_t bc) {
+        return cm_bwd_shared_bytes(rows, bc, dk, dv) <= info.max_shared_memory &&
+               cm_prefetch_chunks(bc, dk, dv, 2 * rows) <= kCmPrefetchChunks;
+      };
+      std::uint32_t bc = kMaxBlockCols;
+      while (bc > 16 && !fits(bc)) bc /= 2;
+      // 64 rows keep 16 columns even unchecked (coopmat_blocker refused what cannot hold them).
+      if (forced.rows == 0 && forced.cols == 0 && rows > kCmBwdRows && !fits(bc)) continue;
+      if (forced.cols != 0) bc = forced.cols;
+      if (bc > s.block_cols) {
+        s.block_rows = rows;
+        s.block_cols = bc;
+      }
+    }
+    s.workgroup_size = 2 * s.block_rows;  // one 32-lane subgroup per 16 rows
+    return s;
+  }
+  s.block_rows = std::min<std::uint32_t>(kBlockRows, info.max_workgroup_invocations);
+  s.workgroup_size = s.block_rows;
+  s.step = kStep;
+  // Per staged row: a Q (or K) row and a dO (or V) row in fp32, plus lse2, delta and a document id.
+  const std::uint32_t bytes_per_row = (dk + dv) * 4u + 12u;
+  std::uint32_t bc = std::min(kMaxBlockCols, s.block_rows);
+  while (bc >= kStep && bc * bytes_per_row > info.max_shared_memory) bc /= 2;
+  s.block_cols = bc;
+  return s;
+}
+
+BwdSpecConstants bwd_pre_spec(const BwdSpecConstants& s) {
+  BwdSpecConstants pre;
+  pre.block_rows = s.block_rows;
+  pre.features = FeatureSpecConstants{};
+  pre.features.head_dim_v = s.features.head_dim_v;
+  pre.features.dtype = s.features.dtype;
+  pre.features.seq_mode = s.features.seq_mode;
+  pre.block_cols = pre.features.head_dim = pre.step = 0;
+  return pre;
+}
+
+BwdSpecConstants bwd_param_spec(const BwdSpecConstants& s, BwdParam which) {
+  BwdSpecConstants param = s;  // dparam reads BLOCK_ROWS (its workgroup) and the features
+  param.param = static_cast<std::uint32_t>(which);
+  param.workgroup_size = param.block_rows;
+  param.block_cols = param.step = 0;
+  return param;
+}
+
+Result<BwdSpecConstants> choose_bwd_tiles(const Problem& p, bool coopmat, const DeviceInfo& info,
+                                          const Overrides& overrides) {
+  Result<CmBwdTiles> forced = cm_bwd_forced_tiles(p, info, coopmat, overrides);
+  if (!forced) return forced.status();
+  const BwdSpecConstants spec = bwd_tiles(feature_spec(p), coopmat, info, forced.value());
+  VKATTN_TRY(check_bwd_limits(p, spec, info));
+  return spec;
+}
+
+}  // namespace vkattn

@@ -1,0 +1,54 @@
+// Tile choice of the backward kernels (attn_bwd_pre, attn_bwd_dq/dkdv and their coopmat
+// versions, attn_bwd_dparam): the rule, the shared-memory model, the tuning overrides' checks,
+// and the device limits a chosen tiling must meet.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/attn_spec.hpp"
+#include "planning/overrides.hpp"
+#include "planning/problem.hpp"
+#include "vkattn/device.hpp"
+
+namespace vkattn {
+
+// Shared memory of attn_bwd_dq_cm / attn_bwd_dkdv_cm (the larger) with BLOCK_ROWS = block_rows
+// (one 32-lane subgroup per 16 rows) and BLOCK_COLS = block_cols.
+std::uint32_t cm_bwd_shared_bytes(std::uint32_t block_rows, std::uint32_t block_cols, std::uint32_t dk,
+                                  std::uint32_t dv);
+
+// The coopmat backward's tiles forced for tuning (0: chosen): BLOCK_ROWS by VKATTN_CM_BWD_ROWS
+// (64 or 128: four or eight subgroups of 16 rows) and BLOCK_COLS by VKATTN_CM_BWD_BLOCK_COLS
+// (16, 32 or 64).
+struct CmBwdTiles {
+  std::uint32_t rows = 0;
+  std::uint32_t cols = 0;
+};
+
+// The kernel-shape constants of the dq and dkdv kernels for `features`, on the coopmat kernels
+// when `coopmat`. Scalar: BLOCK_ROWS = 64 (or the device's workgroup limit) = WORKGROUP_SIZE,
+// BLOCK_COLS the largest power of two <= min(64, BLOCK_ROWS) whose fp32 staged tiles fit
+// maxComputeSharedMemorySize. Coopmat: one 32-lane subgroup per 16 rows (WORKGROUP_SIZE =
+// 2 BLOCK_ROWS); for BLOCK_ROWS = 64 and 128 (four and eight subgroups, where the workgroup limit
+// allows) the largest BLOCK_COLS in {64, 32, 16} whose fp16 tiles fit and whose prefetched tile
+// stays within kCmPrefetchChunks, and of those the longer column tile, ties to 64 rows (on the
+// H100: 64 x 64 at Dk = Dv = 64, 128 x 64 at 128, where 64 rows reach 32 columns). `forced`
+// (checked by choose_bwd_tiles) fixes either; a forced BLOCK_COLS alone keeps 64 rows.
+BwdSpecConstants bwd_tiles(const FeatureSpecConstants& features, bool coopmat, const DeviceInfo& info,
+                           CmBwdTiles forced = {});
+
+// The backward's tiles for `p` on the path chosen: the overrides checked (on the coopmat kernels,
+// a forced tiling whose workgroup or shared memory, the smallest it can take, exceeds the device
+// is kUnsupported naming the overrides and the limit), bwd_tiles, then the device's limits
+// (shared memory, workgroup counts, llvmpipe's loop budget).
+Result<BwdSpecConstants> choose_bwd_tiles(const Problem& p, bool coopmat, const DeviceInfo& info,
+                                          const Overrides& overrides);
+
+// The preprocessing kernel's constants: only the ones it reads, so its pipeline is shared widely.
+BwdSpecConstants bwd_pre_spec(const BwdSpecConstants& s);
+
+// The constants of attn_bwd_dparam.comp computing gradient `which`: the dq/dkdv kernels' with PARAM
+// set and its workgroup of BLOCK_ROWS invocations.
+BwdSpecConstants bwd_param_spec(const BwdSpecConstants& s, BwdParam which);
+
+}  // namespace vkattn

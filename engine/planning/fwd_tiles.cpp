@@ -1,0 +1,198 @@
+#include "planning/fwd_tiles.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "base/vk_util.hpp"
+#include "planning/feature_spec.hpp"
+
+namespace vkattn {
+namespace {
+constexpr std::uint32_t kBlockQ = 64;
+constexpr std::uint32_t kCmBlockQ = 64;    // coopmat fallback: one 16-row fragment per subgroup
+constexpr std::uint32_t kCmSubgroups = 4;  // coopmat fallback: four 32-lane subgroups
+constexpr std::uint32_t kMaxBlockK = 64;
+constexpr std::uint32_t kKeyStep = 2;
+
+std::string n(std::int64_t v) { return std::to_string(v); }
+
+// The coopmat forward's subgroups for forced settings: VKATTN_CM_SUBGROUPS, else those a forced
+// query tile implies (four, eight for 256 rows: 32 each); 0 when neither is forced.
+std::uint32_t forced_cm_subgroups(std::uint32_t forced_block_q, std::uint32_t forced_subgroups) {
+  if (forced_subgroups != 0) return forced_subgroups;
+  if (forced_block_q == 256) return 8;
+  return forced_block_q != 0 ? kCmSubgroups : 0;
+}
+
+}  // namespace
+
+std::uint32_t cm_shared_bytes(std::uint32_t block_q, std::uint32_t block_k, std::uint32_t dk, std::uint32_t dv,
+                              bool q_shared, std::uint32_t subgroups) {
+  return (block_k + (q_shared ? block_q : 0)) * (dk / 4 + 2) * 8  // tile_dk_sh: K tile, Q rows
+         + block_k * (dv / 4 + 2) * 8                             // tile_dv_sh
+         + subgroups * 16 * 20 * 4                                // out_sh: 16 x 20 floats per subgroup
+         + block_k * 4 + 16;                                      // doc_k_tile, doc_range
+}
+
+std::uint32_t cm_fwd_fragment_registers(std::uint32_t block_q, std::uint32_t block_k, std::uint32_t dk,
+                                        std::uint32_t dv, bool q_shared, std::uint32_t subgroups) {
+  const std::uint32_t rf = block_q / (16 * subgroups);               // row fragments per subgroup
+  return rf * (dv / 16) * 8                                          // O accumulators
+         + (q_shared ? 0 : rf * (dk / 16) * 4)                       // Q operands
+         + rf * (block_k / 16) * 8                                   // S accumulators
+         + 4 * cm_prefetch_chunks(block_k, dk, dv, 32 * subgroups);  // next K/V tile
+}
+
+std::uint32_t cm_prefetch_chunks(std::uint32_t rows, std::uint32_t dk, std::uint32_t dv, std::uint32_t invocations) {
+  const auto per_invocation = [&](std::uint32_t width) { return (rows * (width / 8) + invocations - 1) / invocations; };
+  return per_invocation(dk) + per_invocation(dv);
+}
+
+FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, const DeviceInfo& info,
+                           FwdForcedTiles forced) {
+  FwdSpecConstants spec;
+  spec.features = features;
+  const std::uint32_t dk = features.head_dim;
+  const std::uint32_t dv = features.head_dim_v;
+  if (coopmat) {
+    spec.key_step = 1;  // unused by attn_fwd_cm.comp
+    // Q goes to shared memory whenever it fits there (its registers then hold more S).
+    const auto fits = [&](std::uint32_t bq, std::uint32_t bk, bool qs, std::uint32_t sg) {
+      return cm_shared_bytes(bq, bk, dk, dv, qs, sg) <= info.max_shared_memory;
+    };
+    // Subgroup w owns rows 16 RF w .. of the block (RF = 1 or 2 row fragments). The longest key
+    // tile (64, 32, 16) whose shared memory fits and whose fragments stay within the register
+    // budget, for the first shape that reaches it in the order 4 subgroups x 2 fragments (each
+    // K/V fragment read feeds two products), 8 x 1 (the same 128 rows), 4 x 1, 8 x 2. Measured on
+    // the H100 (RESULTS_H100.md, eighth and ninth sessions) at D = 64 and 128 only: each key tile
+    // costs two barriers and a fetch, and at D = 128 8 x 1 with 64 keys ran 149 TFLOP/s against
+    // 141 for 4 x 2 with 16; at D = 64, 4 x 2 reaches 64 keys and eight subgroups lost 24 %, and
+    // 64-row blocks (4 x 1) lost to 128-row ones, so they come after both 128-row shapes. Other
+    // head dims follow the same rule unmeasured. When no tile is within the budget (e.g.
+    // Dk = Dv = 256): the fewest registers, 4 x 1 and 16 keys, Q where it fits (coopmat_blocker
+    // checked the shared memory with Q in registers). Forced tiles may exceed the budget; they
+    // are for tuning.
+    struct Shape {
+      std::uint32_t subgroups, rf;
+    };
+    std::uint32_t bq = 0;
+    std::uint32_t bk = 0;
+    std::uint32_t sg = 0;
+    bool q_shared = false;
+    for (const Shape shape : {Shape{4, 2}, Shape{8, 1}, Shape{4, 1}, Shape{8, 2}}) {
+      const std::uint32_t q = 16 * shape.subgroups * shape.rf;
+      if ((forced.subgroups != 0 && shape.subgroups != forced.subgroups) ||
+          (forced.block_q != 0 && q != forced.block_q)) {
+        continue;
+      }
+      if (info.max_workgroup_invocations < 32 * shape.subgroups) continue;
+      for (std::uint32_t k : {64u, 32u, 16u}) {
+        if (k <= bk || (forced.block_k != 0 && k != forced.block_k)) continue;
+        const bool qs = fits(q, k, true, shape.subgroups);
+        if (fits(q, k, qs, shape.subgroups) &&
+            cm_fwd_fragment_registers(q, k, dk, dv, qs, shape.subgroups) <= kCmFragmentRegisters) {
+          bq = q;
+          bk = k;
+          sg = shape.subgroups;
+          q_shared = qs;
+          break;  // this shape's longest key tile
+        }
+      }
+    }
+    if (bk == 0) {
+      sg = forced_cm_subgroups(forced.block_q, forced.subgroups);
+      if (sg == 0) sg = kCmSubgroups;
+      bq = forced.block_q != 0 ? forced.block_q : 16 * sg;
+      bk = forced.block_k != 0 ? forced.block_k : 16;  // forced: checked by choose_fwd_tiles
+      q_shared = fits(bq, bk, true, sg);
+    }
+    spec.block_q = bq;
+    spec.block_k = bk;
+    spec.workgroup_size = 32 * sg;
+    spec.q_shared = q_shared ? 1 : 0;
+    return spec;
+  }
+  spec.block_q = std::min<std::uint32_t>(kBlockQ, info.max_workgroup_invocations);
+  spec.workgroup_size = spec.block_q;
+  spec.key_step = kKeyStep;
+  // Per key: one fp32 K row, one fp32 V row and a document id; plus 16 bytes of tile ranges.
+  const std::uint32_t bytes_per_key = (dk + dv) * 4u + 4u;
+  std::uint32_t bk = std::min(kMaxBlockK, spec.block_q);
+  while (bk >= kKeyStep && bk * bytes_per_key + 16u > info.max_shared_memory) bk /= 2;
+  spec.block_k = bk;
+  return spec;
+}
+
+std::uint64_t fwd_loop_iterations(const FwdSpecConstants& s, std::int64_t seq_k) {
+  const std::uint64_t tiles = (static_cast<std::uint64_t>(seq_k) + s.block_k - 1) / s.block_k;
+  const std::uint64_t tile_vec4s =
+      static_cast<std::uint64_t>(s.block_k) * (std::max(s.features.head_dim, s.features.head_dim_v) / 4);
+  const std::uint64_t loads = (tile_vec4s + s.block_q - 1) / s.block_q;
+  return tiles * (1 + loads + 2 * (s.block_k / s.key_step)) + 1;
+}
+
+Result<FwdSpecConstants> choose_fwd_tiles(const Problem& p, bool coopmat, const DeviceInfo& info, const Overrides& o) {
+  const AttentionDesc& d = p.desc;
+  FwdForcedTiles forced;
+  if (coopmat) {  // the overrides apply to the coopmat kernels only
+    forced.block_q = o.cm_block_q.value;
+    forced.block_k = o.cm_block_k.value;
+    forced.subgroups = forced_cm_subgroups(o.cm_block_q.value, o.cm_subgroups.value);
+    const std::string sg_source = o.cm_subgroups.value != 0 ? o.cm_subgroups.text() : o.cm_block_q.text();
+    if (32 * forced.subgroups > info.max_workgroup_invocations) {
+      return unsupported(sg_source + " needs " + n(32 * forced.subgroups) +
+                         " invocations per workgroup, more than maxComputeWorkGroupInvocations = " +
+                         n(info.max_workgroup_invocations));
+    }
+    if (o.cm_block_q.value != 0 && o.cm_subgroups.value != 0) {
+      const std::uint32_t rows = o.cm_block_q.value / o.cm_subgroups.value;
+      if (rows != 16 && rows != 32) {
+        return invalid(o.cm_block_q.text() + " with " + o.cm_subgroups.text() + " gives " + n(rows) +
+                       " rows per subgroup (needs 16 or 32)");
+      }
+    }
+    // A forced key tile, or eight subgroups (whose output scratch is twice four's): the least
+    // shared memory any query tile then needs (Q in registers; 16 keys unless forced) must fit.
+    if (forced.block_k != 0 || forced.subgroups > kCmSubgroups) {
+      const std::uint32_t least_sg = forced.subgroups != 0 ? forced.subgroups : kCmSubgroups;
+      const std::uint32_t bk = forced.block_k != 0 ? forced.block_k : 16;
+      const std::uint32_t bytes = cm_shared_bytes(16 * least_sg, bk, static_cast<std::uint32_t>(d.head_dim),
+                                                  static_cast<std::uint32_t>(p.head_dim_v), false, least_sg);
+      if (bytes > info.max_shared_memory) {
+        std::string what = forced.block_k != 0 ? o.cm_block_k.text() : "";
+        if (forced.subgroups > kCmSubgroups) what += (what.empty() ? "" : " with ") + sg_source;
+        return unsupported(
+            what + " needs " + n(bytes) +
+            " bytes of shared memory, more than maxComputeSharedMemorySize = " + n(info.max_shared_memory));
+      }
+    }
+  }
+
+  FwdSpecConstants spec = fwd_tiles(feature_spec(p), coopmat, info, forced);
+  spec.write_lse = d.write_lse ? 1u : 0u;
+  if (spec.block_k < spec.key_step) {
+    return unsupported("desc.head_dim = " + n(d.head_dim) + ", desc.head_dim_v = " + n(p.head_dim_v) + ": " +
+                       n(kKeyStep) + " K/V rows exceed maxComputeSharedMemorySize = " + n(info.max_shared_memory));
+  }
+  const std::int64_t groups_y = d.batch * d.q_heads;
+  if (groups_y > static_cast<std::int64_t>(info.max_workgroup_count[1])) {
+    return invalid("desc.batch * desc.q_heads = " + n(groups_y) +
+                   " exceeds maxComputeWorkGroupCount[1] = " + n(info.max_workgroup_count[1]));
+  }
+  const std::int64_t groups_x = (p.seq_q + spec.block_q - 1) / spec.block_q;
+  if (groups_x > static_cast<std::int64_t>(info.max_workgroup_count[0])) {
+    return invalid("desc.seq_q = " + n(p.seq_q) + " needs " + n(groups_x) +
+                   " workgroups, more than maxComputeWorkGroupCount[0] = " + n(info.max_workgroup_count[0]));
+  }
+  if (info.max_loop_iterations != 0) {
+    const std::uint64_t needed = fwd_loop_iterations(spec, p.seq_k);
+    if (needed > info.max_loop_iterations) {
+      return unsupported("desc.seq_k = " + n(p.seq_k) + " needs " + n(static_cast<std::int64_t>(needed)) +
+                         " loop iterations per invocation; " + info.name + " ends shaders after " +
+                         n(info.max_loop_iterations) + " (llvmpipe's loop limit): split the keys and merge");
+    }
+  }
+  return spec;
+}
+
+}  // namespace vkattn

@@ -1,0 +1,83 @@
+// Tile choice of the forward kernels (attn_fwd.comp, attn_fwd_cm.comp): the rule, the
+// shared-memory and register models it uses, the tuning overrides' checks, and the device limits
+// a chosen tiling must meet.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/attn_spec.hpp"
+#include "planning/overrides.hpp"
+#include "planning/problem.hpp"
+#include "vkattn/device.hpp"
+
+namespace vkattn {
+
+// Coopmat kernels keep the next streamed tile (K/V in the forward, Q/dO or K/V in the backward)
+// in registers while the current one computes: tile rows x (Dk + Dv) halves over the workgroup.
+// Past 8 16-byte chunks (32 registers) per invocation the kernels hit the 255-register ceiling at
+// Dk = Dv = 128 (measured on the H100: the four-subgroup forward with 64-key tiles ran 81 TFLOP/s
+// at 255 registers, with 32-key tiles 91), so the backward's automatic tiles stay within this (the
+// forward counts all its fragments: kCmFragmentRegisters; its eight-subgroup 64-key tiles at
+// D = 128 take 8 chunks per invocation).
+constexpr std::uint32_t kCmPrefetchChunks = 8;
+
+// 16-byte chunks per invocation that hold `rows` rows of Dk and Dv halves (K and V, or Q and dO)
+// spread over `invocations`, each tensor rounded up as the kernels hold them.
+std::uint32_t cm_prefetch_chunks(std::uint32_t rows, std::uint32_t dk, std::uint32_t dv, std::uint32_t invocations);
+
+// 32-bit registers per invocation that attn_fwd_cm.comp holds in fragments for these tiles and
+// `subgroups` (of 32 lanes): O and S accumulators (8 per 16 x 16 fp32 fragment) and, unless Q is
+// in shared memory (`q_shared`), Q operands (4 per 16 x 16 fp16 fragment) for each of its
+// block_q / (16 subgroups) row fragments, and the prefetched K/V tile.
+std::uint32_t cm_fwd_fragment_registers(std::uint32_t block_q, std::uint32_t block_k, std::uint32_t dk,
+                                        std::uint32_t dv, bool q_shared, std::uint32_t subgroups);
+
+// The coopmat forward's budget for cm_fwd_fragment_registers. Measured on the H100 (driver's
+// register counts, TFLOP/s at (4, 16, 4096, D)): with Q in registers, 144 gave 231-244 registers
+// (D = 64 with 128 x 32 tiles, 133 TFLOP/s, 1.23x the 64 x 64 tiles); 192 hit the 255 ceiling
+// (D = 128 with 64 x 64 tiles ran 81 against 91 for 64 x 32). With Q in shared memory, 160
+// (128 x 64 at D = 64) reaches 255 registers, and the driver reports 6.6 KB more shared memory
+// than the arrays (as for the D = 128 dkdv kernel at 255: spill space, presumably), yet it ran
+// 143 against 136 for 128 x 32 with Q in registers, in one call. The count leaves out transient
+// operands (Q's RF fragments of one 16-dim step, one K^T or V fragment).
+constexpr std::uint32_t kCmFragmentRegisters = 160;
+
+// Shared memory of attn_fwd_cm.comp for these tiles, head dims and subgroups (its shared arrays),
+// with Q staged there (`q_shared`) or not.
+std::uint32_t cm_shared_bytes(std::uint32_t block_q, std::uint32_t block_k, std::uint32_t dk, std::uint32_t dv,
+                              bool q_shared, std::uint32_t subgroups);
+
+// Coopmat tiles forced by the overrides (0: chosen). `subgroups` is the forced count, or the one a
+// forced query tile implies (four; eight for 256 rows).
+struct FwdForcedTiles {
+  std::uint32_t block_q = 0;
+  std::uint32_t block_k = 0;
+  std::uint32_t subgroups = 0;
+};
+
+// The kernel-shape constants for `features` (write_lse left at its default). The rule: Scalar path: BLOCK_K is the
+// largest power of two
+// <= min(64, BLOCK_Q) whose fp32 K and V tiles fit maxComputeSharedMemorySize. Coopmat path
+// (WORKGROUP_SIZE = 32 x 4 or 8 subgroups, each owning 16 or 32 query rows): the largest BLOCK_K
+// (64, 32, 16) whose shared memory (cm_shared_bytes) fits and whose fragments stay within
+// kCmFragmentRegisters, with the first shape that reaches it of four subgroups x 32 rows
+// (BLOCK_Q = 128), eight x 16 (128), four x 16 (64), eight x 32 (256), and Q in shared memory
+// (Q_SHARED) wherever it fits (on the H100: 128 x 64 with four subgroups and Q in shared memory
+// at Dk = Dv = 64; 128 x 64 with eight subgroups and Q in registers at 128); when no tile is within it
+// (Dk = Dv = 256) the fewest registers, 64 x 16, with Q in shared memory where it fits (not at
+// 256 in 48 KiB). `forced` (the overrides VKATTN_CM_BLOCK_Q, VKATTN_CM_BLOCK_K and
+// VKATTN_CM_SUBGROUPS) fixes any of them, budget or not (for tuning).
+FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, const DeviceInfo& info,
+                           FwdForcedTiles forced = {});
+
+// The forward's tiles for `p` on the path chosen: the overrides checked (a forced tiling whose
+// workgroup or shared memory the device cannot hold is kUnsupported naming the override; a query
+// tile that does not give 16 or 32 rows per subgroup is kInvalidArgument), fwd_tiles, then the
+// device's limits (shared memory, workgroup counts, llvmpipe's per-invocation loop budget).
+Result<FwdSpecConstants> choose_fwd_tiles(const Problem& p, bool coopmat, const DeviceInfo& info,
+                                          const Overrides& overrides);
+
+// Loop iterations one invocation of `spec` runs for a row of `seq_k` keys (see attn_fwd.comp).
+std::uint64_t fwd_loop_iterations(const FwdSpecConstants& spec, std::int64_t seq_k);
+
+}  // namespace vkattn

@@ -1,0 +1,92 @@
+#include "planning/kernel_path.hpp"
+
+#include <string>
+
+#include "base/vk_util.hpp"
+#include "planning/bwd_tiles.hpp"
+#include "planning/fwd_tiles.hpp"
+
+namespace vkattn {
+namespace {
+constexpr std::uint32_t kCmBlockQ = 64;         // the smallest coopmat forward tiles: 64 x 16,
+constexpr std::uint32_t kCmSubgroups = 4;       //   four 32-lane subgroups
+constexpr std::uint32_t kCmBwdRows = 64;        // the smallest coopmat backward tiles: 64 x 16
+constexpr std::int64_t kCmBwdMaxHeadDim = 128;  // coopmat backward: dK + dV accumulators of 16 rows in registers
+
+std::string n(std::int64_t v) { return std::to_string(v); }
+
+std::string forward_blocker(const Problem& p, const DeviceInfo& info) {
+  if (!info.coopmat) {
+    return "the device has no usable VK_NV_cooperative_matrix (fp16 16x16x16 at subgroup scope, shaderFloat16, "
+           "32-lane subgroups with shuffles, and the accumulator layout the kernels index by, which the context "
+           "checked at creation)";
+  }
+  if (p.desc.dtype != DType::kF16) return std::string("desc.dtype = ") + to_string(p.desc.dtype) + " (needs f16)";
+  if (p.desc.head_dim % 16 != 0) return "desc.head_dim = " + n(p.desc.head_dim) + " (needs a multiple of 16)";
+  if (p.head_dim_v % 16 != 0) return "head_dim_v = " + n(p.head_dim_v) + " (needs a multiple of 16)";
+  if (info.max_workgroup_invocations < 32 * kCmSubgroups) return "maxComputeWorkGroupInvocations < 128";
+  const auto dk = static_cast<std::uint32_t>(p.desc.head_dim);
+  const auto dv = static_cast<std::uint32_t>(p.head_dim_v);
+  if (cm_shared_bytes(kCmBlockQ, 16, dk, dv, false, kCmSubgroups) > info.max_shared_memory) {
+    return "head dims " + n(dk) + "/" + n(dv) + " need " +
+           n(cm_shared_bytes(kCmBlockQ, 16, dk, dv, false, kCmSubgroups)) +
+           " bytes of shared memory, more than maxComputeSharedMemorySize = " + n(info.max_shared_memory);
+  }
+  return "";
+}
+
+std::string backward_blocker(const Problem& p, const DeviceInfo& info) {
+  if (p.desc.head_dim > kCmBwdMaxHeadDim || p.head_dim_v > kCmBwdMaxHeadDim) {
+    return "head dims " + n(p.desc.head_dim) + "/" + n(p.head_dim_v) +
+           " (the backward needs both <= " + n(kCmBwdMaxHeadDim) +
+           ": each subgroup keeps dK and dV of 16 keys in registers)";
+  }
+  const auto dk = static_cast<std::uint32_t>(p.desc.head_dim);
+  const auto dv = static_cast<std::uint32_t>(p.head_dim_v);
+  if (cm_bwd_shared_bytes(kCmBwdRows, 16, dk, dv) > info.max_shared_memory) {
+    return "the backward's head dims " + n(dk) + "/" + n(dv) + " need " +
+           n(cm_bwd_shared_bytes(kCmBwdRows, 16, dk, dv)) +
+           " bytes of shared memory, more than maxComputeSharedMemorySize = " + n(info.max_shared_memory);
+  }
+  return "";
+}
+
+}  // namespace
+
+const char* to_string(KernelPath p) {
+  switch (p) {
+    case KernelPath::kAuto:
+      return "auto";
+    case KernelPath::kScalar:
+      return "scalar";
+    case KernelPath::kCoopmat:
+      return "coopmat";
+  }
+  return "unknown";
+}
+
+std::string coopmat_blocker(const Problem& p, Pass pass, const DeviceInfo& info) {
+  std::string reason = forward_blocker(p, info);
+  if (reason.empty() && pass == Pass::kBackward) reason = backward_blocker(p, info);
+  return reason;
+}
+
+Result<PathChoice> choose_path(const Problem& p, Pass pass, const DeviceInfo& info, const Overrides& o) {
+  const bool explicit_path = p.desc.path != KernelPath::kAuto;
+  const KernelPath requested = explicit_path ? p.desc.path : o.path;
+  const std::string who = explicit_path ? "desc.path" : o.path_source;
+  const std::string blocker = requested == KernelPath::kScalar ? "" : coopmat_blocker(p, pass, info);
+  switch (requested) {
+    case KernelPath::kScalar:
+      return PathChoice{false, who + " = scalar"};
+    case KernelPath::kCoopmat:
+      if (!blocker.empty()) return unsupported(who + " = coopmat: " + blocker);
+      return PathChoice{true, who + " = coopmat"};
+    case KernelPath::kAuto:
+      break;
+  }
+  if (blocker.empty()) return PathChoice{true, "auto: coopmat"};
+  return PathChoice{false, "auto: scalar (" + blocker + ")"};
+}
+
+}  // namespace vkattn

@@ -1,0 +1,33 @@
+// The kernel path of a plan, decided once per plan and the same way for both passes: an explicit
+// desc.path, else the context's override (ContextOptions::overrides.path or VKATTN_PATH), else
+// automatic (coopmat where the device and the problem allow it). The choice carries its reason.
+#pragma once
+
+#include <string>
+
+#include "planning/overrides.hpp"
+#include "planning/problem.hpp"
+#include "vkattn/device.hpp"
+
+namespace vkattn {
+
+enum class Pass { kForward, kBackward };
+
+struct PathChoice {
+  bool coopmat = false;
+  // Why: "desc.path = scalar", "VKATTN_PATH = coopmat", "auto: coopmat", or "auto: scalar
+  // (<what keeps the problem off the coopmat kernels>)".
+  std::string reason;
+};
+
+// Why `p` cannot run on the coopmat kernels of `pass` on `info` ("" if it can). Forward: the
+// device's VK_NV_cooperative_matrix support, fp16 storage, head dims multiples of 16, the
+// workgroup size and the shared memory of the smallest tiles. Backward: those, plus head dims up
+// to 128 (each subgroup keeps dK and dV of 16 keys in registers) and its own shared memory.
+std::string coopmat_blocker(const Problem& p, Pass pass, const DeviceInfo& info);
+
+// An explicit coopmat request (desc.path or the override) that coopmat_blocker refuses is
+// kUnsupported: "<desc.path | VKATTN_PATH | options.overrides.path> = coopmat: <reason>".
+Result<PathChoice> choose_path(const Problem& p, Pass pass, const DeviceInfo& info, const Overrides& overrides);
+
+}  // namespace vkattn

@@ -1,0 +1,26 @@
+// The context's plan overrides (PlanOverrides) as the planner reads them: each value with the
+// name it was set under, so that a refusal names it ("VKATTN_CM_BLOCK_K = 64 needs ...", or
+// "options.overrides.cm_block_k = 64 needs ..." when set in code).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "vkattn/kernel_path.hpp"
+
+namespace vkattn {
+
+struct TileOverride {
+  std::uint32_t value = 0;  // 0: not forced
+  std::string source;       // "VKATTN_CM_BLOCK_K" or "options.overrides.cm_block_k"
+  std::string text() const { return source + " = " + std::to_string(value); }
+};
+
+struct Overrides {
+  KernelPath path = KernelPath::kAuto;
+  std::string path_source;                            // "VKATTN_PATH" or "options.overrides.path"
+  TileOverride cm_block_q, cm_block_k, cm_subgroups;  // forward (coopmat)
+  TileOverride cm_bwd_rows, cm_bwd_block_cols;        // backward (coopmat)
+};
+
+}  // namespace vkattn

@@ -1,0 +1,35 @@
+#include "planning/planner.hpp"
+
+#include "planning/bwd_tiles.hpp"
+#include "planning/feature_spec.hpp"
+#include "planning/fwd_tiles.hpp"
+
+namespace vkattn {
+
+Result<FwdVariant> plan_forward(const AttentionDesc& desc, const DeviceInfo& info, const Overrides& overrides) {
+  Result<Problem> problem = resolve_problem(desc);
+  if (!problem) return problem.status();
+  Result<PathChoice> path = choose_path(*problem, Pass::kForward, info, overrides);
+  if (!path) return path.status();
+  Result<FwdSpecConstants> spec = choose_fwd_tiles(*problem, path->coopmat, info, overrides);
+  if (!spec) return spec.status();
+  FwdVariant v{std::move(problem).value(), std::move(path).value(), spec.value(), ""};
+  v.name = fwd_variant_name(v.spec, v.path.coopmat);
+  return v;
+}
+
+Result<BwdVariant> plan_backward(const AttentionDesc& desc, const DeviceInfo& info, const Overrides& overrides) {
+  AttentionDesc d = desc;
+  d.write_lse = true;  // the backward reads the forward's LSE; the flag only matters to the forward
+  Result<Problem> problem = resolve_problem(d);
+  if (!problem) return problem.status();
+  Result<PathChoice> path = choose_path(*problem, Pass::kBackward, info, overrides);
+  if (!path) return path.status();
+  Result<BwdSpecConstants> spec = choose_bwd_tiles(*problem, path->coopmat, info, overrides);
+  if (!spec) return spec.status();
+  BwdVariant v{std::move(problem).value(), std::move(path).value(), spec.value(), ""};
+  v.name = bwd_variant_name(v.spec, v.path.coopmat);
+  return v;
+}
+
+}  // namespace vkattn

@@ -1,0 +1,33 @@
+// The planner: one AttentionDesc in, everything a plan builds from out — the resolved problem,
+// the kernel path with its reason, the kernels' specialization constants and the variant name.
+// Each plan calls it once; forward_variant_name() and the tests call the same functions.
+#pragma once
+
+#include <string>
+
+#include "kernels/attn_spec.hpp"
+#include "planning/kernel_path.hpp"
+#include "planning/overrides.hpp"
+#include "planning/problem.hpp"
+#include "vkattn/device.hpp"
+
+namespace vkattn {
+
+struct FwdVariant {
+  Problem problem;
+  PathChoice path;
+  FwdSpecConstants spec;
+  std::string name;  // fwd_variant_name(spec, path.coopmat)
+};
+
+struct BwdVariant {
+  Problem problem;  // resolved with write_lse = true: the backward reads the forward's LSE
+  PathChoice path;
+  BwdSpecConstants spec;  // dq and dkdv; bwd_pre_spec and bwd_param_spec derive the others
+  std::string name;
+};
+
+Result<FwdVariant> plan_forward(const AttentionDesc& desc, const DeviceInfo& info, const Overrides& overrides);
+Result<BwdVariant> plan_backward(const AttentionDesc& desc, const DeviceInfo& info, const Overrides& overrides);
+
+}  // namespace vkattn

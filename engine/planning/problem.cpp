@@ -1,0 +1,163 @@
+#include "planning/problem.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "base/vk_util.hpp"
+
+namespace vkattn {
+namespace {
+constexpr std::int64_t kMaxHeadDim = 256;
+constexpr std::int64_t kMaxSeq = std::int64_t{1} << 28;  // keeps i + shift +- window inside int32
+constexpr std::int64_t kMaxRelDistance = std::int64_t{1} << 20;
+constexpr double kLog2e = 1.4426950408889634;
+
+std::string n(std::int64_t v) { return std::to_string(v); }
+
+// "desc.sequences.cu_seqlens_q": B + 1 entries from 0, non-decreasing; returns the longest length.
+Result<std::int64_t> check_cu_seqlens(const std::vector<std::int32_t>& cu, const char* name, std::int64_t batch) {
+  const std::string f = std::string("desc.sequences.") + name;
+  if (static_cast<std::int64_t>(cu.size()) != batch + 1) {
+    return invalid(f + " has " + n(static_cast<std::int64_t>(cu.size())) +
+                   " entries, expected desc.batch + 1 = " + n(batch + 1));
+  }
+  if (cu[0] != 0) return invalid(f + "[0] = " + n(cu[0]) + " (must be 0)");
+  std::int64_t longest = 0;
+  for (std::size_t b = 1; b < cu.size(); ++b) {
+    if (cu[b] < cu[b - 1]) {
+      return invalid(f + "[" + n(static_cast<std::int64_t>(b)) + "] = " + n(cu[b]) + " is less than " + name + "[" +
+                     n(static_cast<std::int64_t>(b - 1)) + "] = " + n(cu[b - 1]) + " (must be non-decreasing)");
+    }
+    longest = std::max<std::int64_t>(longest, cu[b] - cu[b - 1]);
+  }
+  return longest;
+}
+
+Status check_seq_lens(const std::vector<std::int32_t>& lens, const char* name, std::int64_t batch, const char* seq_name,
+                      std::int64_t seq) {
+  if (lens.empty()) return Status::ok();
+  const std::string f = std::string("desc.sequences.") + name;
+  if (static_cast<std::int64_t>(lens.size()) != batch) {
+    return invalid(f + " has " + n(static_cast<std::int64_t>(lens.size())) +
+                   " entries, expected desc.batch = " + n(batch));
+  }
+  for (std::size_t b = 0; b < lens.size(); ++b) {
+    if (lens[b] < 0 || lens[b] > seq) {
+      return invalid(f + "[" + n(static_cast<std::int64_t>(b)) + "] = " + n(lens[b]) + " is outside [0, " + seq_name +
+                     " = " + n(seq) + "]");
+    }
+  }
+  return Status::ok();
+}
+
+Status check_sequences(const AttentionDesc& d, Problem& p) {
+  const Sequences& sq = d.sequences;
+  if (sq.varlen() && sq.padded()) {
+    return invalid("desc.sequences has both cu_seqlens (varlen) and seq_lens (padding); use one");
+  }
+  if (sq.varlen()) {
+    Result<std::int64_t> lq = check_cu_seqlens(sq.cu_seqlens_q, "cu_seqlens_q", d.batch);
+    if (!lq) return lq.status();
+    Result<std::int64_t> lk = check_cu_seqlens(sq.cu_seqlens_k, "cu_seqlens_k", d.batch);
+    if (!lk) return lk.status();
+    if (d.seq_q != 0 && d.seq_q < *lq) {
+      return invalid("desc.seq_q = " + n(d.seq_q) + " is less than the longest query sequence " + n(*lq) +
+                     " (use 0 to take it from cu_seqlens_q)");
+    }
+    if (d.seq_k != 0 && d.seq_k < *lk) {
+      return invalid("desc.seq_k = " + n(d.seq_k) + " is less than the longest key sequence " + n(*lk) +
+                     " (use 0 to take it from cu_seqlens_k)");
+    }
+    p.seq_q = std::max<std::int64_t>({d.seq_q, *lq, 1});
+    p.seq_k = std::max<std::int64_t>({d.seq_k, *lk, 1});
+    p.total_q = sq.cu_seqlens_q.back();
+    p.total_k = sq.cu_seqlens_k.back();
+    p.seq_mode = SeqMode::kVarlen;
+    return Status::ok();
+  }
+  VKATTN_TRY(check_seq_lens(sq.seq_lens_q, "seq_lens_q", d.batch, "desc.seq_q", d.seq_q));
+  VKATTN_TRY(check_seq_lens(sq.seq_lens_kv, "seq_lens_kv", d.batch, "desc.seq_k", d.seq_k));
+  p.seq_mode = sq.padded() ? SeqMode::kPadded : SeqMode::kDense;
+  return Status::ok();
+}
+
+Status check_mask_and_mods(const AttentionDesc& d) {
+  const Mask& m = d.mask;
+  if (m.align != Align::kTopLeft && m.align != Align::kBottomRight) {
+    return invalid("desc.mask.align = " + n(static_cast<std::int64_t>(m.align)) + " is not an Align value");
+  }
+  if (m.window_left && *m.window_left < 0) {
+    return invalid("desc.mask.window_left = " + n(*m.window_left) + " is negative (leave it unset for no bound)");
+  }
+  if (m.window_right && *m.window_right < 0) {
+    return invalid("desc.mask.window_right = " + n(*m.window_right) + " is negative (leave it unset for no bound)");
+  }
+  const ScoreMod& s = d.score_mod;
+  // The kernel works in log2 units: c * log2(e) must be a normal float.
+  if (s.softcap &&
+      !(*s.softcap > 0.0f && std::isnormal(static_cast<float>(static_cast<double>(*s.softcap) * kLog2e)))) {
+    return invalid("desc.score_mod.softcap = " + std::to_string(*s.softcap) +
+                   " (must be > 0, with c * log2(e) a normal float)");
+  }
+  if (static_cast<std::uint32_t>(s.alibi) > 2) {
+    return invalid("desc.score_mod.alibi = " + n(static_cast<std::int64_t>(s.alibi)) + " is not an Alibi value");
+  }
+  if (s.rel_pos_max_distance && (*s.rel_pos_max_distance < 0 || *s.rel_pos_max_distance > kMaxRelDistance)) {
+    return invalid("desc.score_mod.rel_pos_max_distance = " + n(*s.rel_pos_max_distance) + " (must be in [0, " +
+                   n(kMaxRelDistance) + "])");
+  }
+  if (s.bias && *s.bias != DType::kF32 && *s.bias != DType::kF16) {
+    return invalid(std::string("desc.score_mod.bias = ") + to_string(*s.bias) + " (must be f32 or f16)");
+  }
+  return Status::ok();
+}
+
+Status check_head_dim(const char* field, std::int64_t v) {
+  if (v < 8 || v > kMaxHeadDim || v % 8 != 0) {
+    return invalid(std::string(field) + " = " + n(v) + " (must be a multiple of 8 in [8, 256])");
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<Problem> resolve_problem(const AttentionDesc& d) {
+  if (d.dtype != DType::kF32 && d.dtype != DType::kF16) {
+    return invalid(std::string("desc.dtype = ") + to_string(d.dtype) + " (must be f32 or f16)");
+  }
+  if (d.batch < 1) return invalid("desc.batch = " + n(d.batch) + " (must be >= 1)");
+  if (d.q_heads < 1) return invalid("desc.q_heads = " + n(d.q_heads) + " (must be >= 1)");
+  Problem p;
+  p.desc = d;
+  p.kv_heads = d.kv_heads == 0 ? d.q_heads : d.kv_heads;
+  if (p.kv_heads < 1) return invalid("desc.kv_heads = " + n(d.kv_heads) + " (must be >= 1, or 0 for q_heads)");
+  if (d.q_heads % p.kv_heads != 0) {
+    return invalid("desc.kv_heads = " + n(p.kv_heads) + " does not divide desc.q_heads = " + n(d.q_heads));
+  }
+  p.seq_q = d.seq_q;
+  p.seq_k = d.seq_k;
+  if (!d.sequences.varlen()) {
+    if (d.seq_q < 1 || d.seq_q > kMaxSeq) return invalid("desc.seq_q = " + n(d.seq_q) + " (must be in [1, 2^28])");
+    if (d.seq_k < 1 || d.seq_k > kMaxSeq) return invalid("desc.seq_k = " + n(d.seq_k) + " (must be in [1, 2^28])");
+  }
+  VKATTN_TRY(check_sequences(d, p));
+  if (p.seq_q > kMaxSeq || p.seq_k > kMaxSeq || p.total_q > kMaxSeq || p.total_k > kMaxSeq) {
+    return invalid("desc.sequences: more than 2^28 tokens");
+  }
+  VKATTN_TRY(check_head_dim("desc.head_dim", d.head_dim));
+  p.head_dim_v = d.head_dim_v == 0 ? d.head_dim : d.head_dim_v;
+  if (d.head_dim_v != 0) VKATTN_TRY(check_head_dim("desc.head_dim_v", d.head_dim_v));
+  if (d.scale.has_value() && !std::isfinite(static_cast<float>(static_cast<double>(*d.scale) * kLog2e))) {
+    return invalid("desc.scale = " + std::to_string(*d.scale) +
+                   " is not finite (or scale * log2(e) overflows a float)");
+  }
+  VKATTN_TRY(check_mask_and_mods(d));
+  if (d.path != KernelPath::kAuto && d.path != KernelPath::kScalar && d.path != KernelPath::kCoopmat) {
+    return invalid("desc.path = " + n(static_cast<std::int64_t>(d.path)) + " is not a KernelPath value");
+  }
+  return p;
+}
+
+}  // namespace vkattn

@@ -1,0 +1,199 @@
+#include <array>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/vk_util.hpp"
+#include "context/context_state.hpp"
+#include "device/buffer_alloc.hpp"
+#include "kernels/attn_fwd_interface.hpp"
+#include "kernels/kernel.hpp"
+#include "planning/attn_params.hpp"
+#include "planning/attn_views.hpp"
+#include "planning/planner.hpp"
+#include "plans/run_isolated.hpp"
+#include "vkattn/attention.hpp"
+#include "vkattn/context.hpp"
+
+namespace vkattn {
+namespace {
+
+// Validated tensors of one call, ready to bind.
+struct BoundForward {
+  std::array<VkDescriptorBufferInfo, kFwdBindingCount> descriptors{};
+  FwdPushConstants push;
+  bool wide_rows = false;  // every Q, K, V row starts on 16 bytes: the WIDE_ROWS pipeline runs
+};
+
+}  // namespace
+
+struct ForwardPlan::Impl {
+  Context* ctx = nullptr;
+  FwdVariant variant;  // problem, path, spec constants and name, planned once
+  const Problem& problem = variant.problem;
+  Kernel kernel;
+  // Coopmat plans: the same kernel with WIDE_ROWS = 1, for calls whose Q, K, V rows all start on
+  // 16 bytes (BoundForward::wide_rows); empty otherwise.
+  Kernel kernel_wide;
+  BufferAlloc params;  // AttnParamsHeader + sequence table, written once at creation
+
+  explicit Impl(FwdVariant v) : variant(std::move(v)) {}
+  ~Impl() {
+    if (ctx != nullptr) context_state(*ctx).live_children.fetch_sub(1);
+  }
+
+  Result<BoundForward> bind(const ForwardTensors& t) const {
+    using Role = ViewChecker::Role;
+    ViewChecker views(*context_state(*ctx).device, problem);
+    Result<BoundView> q = views.input(Role::kQ, "q", t.q);
+    if (!q) return q.status();
+    Result<BoundView> k = views.input(Role::kK, "k", t.k);
+    if (!k) return k.status();
+    Result<BoundView> v = views.input(Role::kV, "v", t.v);
+    if (!v) return v.status();
+    Result<BoundAux> aux = views.aux({t.bias, t.alibi_slopes, t.rel_pos_table, t.sinks, t.doc_ids_q, t.doc_ids_kv});
+    if (!aux) return aux.status();
+    Result<BoundView> o = views.output(Role::kO, "o", t.o);
+    if (!o) return o.status();
+
+    BoundForward b;
+    const VkDescriptorBufferInfo params_desc{params.buffer, 0, params.size};
+    b.descriptors.fill(params_desc);  // bindings of disabled features read nothing
+    b.descriptors[kFwdQ] = q->descriptor;
+    b.descriptors[kFwdK] = k->descriptor;
+    b.descriptors[kFwdV] = v->descriptor;
+    b.descriptors[kFwdO] = o->descriptor;
+    b.descriptors[kFwdLse] = o->descriptor;  // bound to O when no LSE is written (never touched)
+    FwdPushConstants& p = b.push;
+    if (problem.desc.write_lse) {
+      if (!t.lse.has_value()) return invalid("lse is missing but the plan writes LSE (desc.write_lse = true)");
+      Result<BoundView> l = views.output(Role::kLse, "lse", *t.lse);
+      if (!l) return l.status();
+      VKATTN_TRY(check_no_overlap(*l, "lse", *t.lse, *o, "o", t.o));
+      b.descriptors[kFwdLse] = l->descriptor;
+      set_addressing(views.addressing(*l, Role::kLse), p.lse_offset, p.lse_stride_b, p.lse_stride_h, p.lse_stride_s);
+    } else if (t.lse.has_value()) {
+      return invalid("lse is given but the plan does not write LSE (desc.write_lse = false)");
+    }
+    set_addressing(views.addressing(*q, Role::kQ), p.q_offset, p.q_stride_b, p.q_stride_h, p.q_stride_s);
+    set_addressing(views.addressing(*k, Role::kK), p.k_offset, p.k_stride_b, p.k_stride_h, p.k_stride_s);
+    set_addressing(views.addressing(*v, Role::kV), p.v_offset, p.v_stride_b, p.v_stride_h, p.v_stride_s);
+    set_addressing(views.addressing(*o, Role::kO), p.o_offset, p.o_stride_b, p.o_stride_h, p.o_stride_s);
+    apply_aux(*aux, {kFwdBias, kFwdSlopes, kFwdTable, kFwdSinks, kFwdDocsQ, kFwdDocsK}, b.descriptors, p);
+    b.wide_rows = !kernel_wide.empty() && rows_on_16_bytes(views.addressing(*q, Role::kQ)) &&
+                  rows_on_16_bytes(views.addressing(*k, Role::kK)) && rows_on_16_bytes(views.addressing(*v, Role::kV));
+    return b;
+  }
+
+  Status record_bound(VkCommandBuffer cmd, const BoundForward& b) {
+    Kernel& k = b.wide_rows ? kernel_wide : kernel;
+    VKATTN_TRY(k.reserve(b.descriptors));  // the only step that can fail: before any command
+    const std::uint32_t block_q = variant.spec.block_q;
+    const auto groups_x = static_cast<std::uint32_t>((problem.seq_q + block_q - 1) / block_q);
+    const auto groups_y = static_cast<std::uint32_t>(problem.desc.batch * problem.desc.q_heads);
+    return k.record(cmd, b.descriptors, b.push, {groups_x, groups_y, 1});
+  }
+};
+
+ForwardPlan::ForwardPlan(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ForwardPlan::ForwardPlan(ForwardPlan&&) noexcept = default;
+ForwardPlan& ForwardPlan::operator=(ForwardPlan&&) noexcept = default;
+ForwardPlan::~ForwardPlan() = default;
+
+Result<ForwardPlan> ForwardPlan::create(Context& ctx, const AttentionDesc& desc) {
+  ContextState& s = context_state(ctx);
+  const Device& device = *s.device;
+  Result<FwdVariant> variant = plan_forward(desc, device.info, s.overrides);
+  if (!variant) return variant.status();
+  auto impl = std::make_unique<Impl>(std::move(variant).value());
+  const FwdVariant& v = impl->variant;
+  const auto spec_map = fwd_spec_map();
+  KernelBuild build{v.path.coopmat ? ShaderId::kAttnFwdCm : ShaderId::kAttnFwd,
+                    spec_words(v.spec),
+                    spec_map,
+                    v.name,
+                    kFwdBindingCount,
+                    sizeof(FwdPushConstants)};
+  Result<Kernel> kernel = Kernel::create(device, *s.pipelines, build);
+  if (!kernel) return kernel.status();
+  impl->kernel = std::move(kernel).value();
+  if (v.path.coopmat) {
+    FwdSpecConstants wide = v.spec;
+    wide.wide_rows = 1;
+    build.spec_words = spec_words(wide);
+    build.name = v.name + ".wide_rows";
+    Result<Kernel> k = Kernel::create(device, *s.pipelines, build);
+    if (!k) return k.status();
+    impl->kernel_wide = std::move(k).value();
+  }
+  VKATTN_TRY(create_host_written_buffer(device, attn_params_bytes(impl->problem), impl->params));
+  device.name_object(VK_OBJECT_TYPE_BUFFER, reinterpret_cast<std::uint64_t>(impl->params.buffer), v.name + ".params");
+  impl->ctx = &ctx;
+  s.live_children.fetch_add(1);
+  return ForwardPlan(std::move(impl));
+}
+
+const std::string& ForwardPlan::variant_name() const { return impl_->variant.name; }
+const std::string& ForwardPlan::path_reason() const { return impl_->variant.path.reason; }
+const AttentionDesc& ForwardPlan::desc() const { return impl_->problem.desc; }
+
+Status ForwardPlan::validate(const ForwardTensors& t) const { return impl_->bind(t).status(); }
+
+Status ForwardPlan::record(VkCommandBuffer cmd, const ForwardTensors& t) {
+  if (cmd == VK_NULL_HANDLE) return invalid("cmd is VK_NULL_HANDLE");
+  Result<BoundForward> b = impl_->bind(t);
+  if (!b) return b.status();
+  return impl_->record_bound(cmd, b.value());
+}
+
+Status ForwardPlan::run(const ForwardTensors& t) {
+  Result<BoundForward> b = impl_->bind(t);
+  if (!b) return b.status();
+  return run_isolated(*impl_->ctx, [&](VkCommandBuffer cmd) { return impl_->record_bound(cmd, b.value()); });
+}
+
+void ForwardPlan::release_descriptor_sets() {
+  impl_->kernel.release_sets();
+  impl_->kernel_wide.release_sets();
+}
+
+Result<std::string> forward_variant_name(Context& ctx, const AttentionDesc& desc) {
+  const ContextState& s = context_state(ctx);
+  Result<FwdVariant> variant = plan_forward(desc, s.device->info, s.overrides);
+  if (!variant) return variant.status();
+  return variant->name;
+}
+
+AttentionDesc describe(const ForwardTensors& t, Mask mask, std::optional<float> scale) {
+  AttentionDesc d;
+  d.dtype = t.q.dtype;
+  d.batch = t.q.shape[0];
+  d.q_heads = t.q.shape[1];
+  d.seq_q = t.q.shape[2];
+  d.head_dim = t.q.shape[3];
+  d.kv_heads = t.k.shape[1];
+  d.seq_k = t.k.shape[2];
+  d.head_dim_v = t.v.shape[3];
+  d.mask = mask;
+  d.mask.documents = t.doc_ids_q.has_value() || t.doc_ids_kv.has_value();
+  if (t.bias) d.score_mod.bias = t.bias->dtype;
+  if (t.alibi_slopes) d.score_mod.alibi = t.alibi_slopes->rank == 2 ? Alibi::kPerBatchHead : Alibi::kPerHead;
+  if (t.rel_pos_table && t.rel_pos_table->rank == 2)
+    d.score_mod.rel_pos_max_distance = (t.rel_pos_table->shape[1] - 1) / 2;
+  d.score_mod.sinks = t.sinks.has_value();
+  d.scale = scale;
+  d.write_lse = t.lse.has_value();
+  return d;
+}
+
+Status attention_forward(Context& ctx, const ForwardTensors& t, Mask mask, std::optional<float> scale) {
+  if (t.q.rank != 4) return invalid("q.rank = " + std::to_string(t.q.rank) + ", expected 4 ([B, Hq, Sq, Dk])");
+  if (t.k.rank != 4) return invalid("k.rank = " + std::to_string(t.k.rank) + ", expected 4 ([B, Hkv, Sk, Dk])");
+  if (t.v.rank != 4) return invalid("v.rank = " + std::to_string(t.v.rank) + ", expected 4 ([B, Hkv, Sk, Dv])");
+  Result<ForwardPlan> plan = ForwardPlan::create(ctx, describe(t, mask, scale));
+  if (!plan) return plan.status();
+  return plan->run(t);
+}
+
+}  // namespace vkattn

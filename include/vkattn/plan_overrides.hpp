@@ -1,0 +1,27 @@
+// vkattn/plan_overrides.hpp — context-wide overrides of the kernel path and of the tensor-core
+// tiles, for benchmarking and tuning. Each may also come from an environment variable, read once
+// when the context is created (Context::options() then names it in from_environment).
+#pragma once
+
+#include <cstdint>
+
+#include "vkattn/kernel_path.hpp"
+
+namespace vkattn {
+
+// 0 (or kAuto) leaves a choice to the planner. A field left at its default takes the value of
+// the environment variable named beside it; a value set here wins over the variable. Malformed
+// or disallowed values fail Context::create / adopt with kInvalidArgument naming the field (or
+// the variable) and the value. The tile overrides apply to the coopmat kernels only; a forced
+// tiling those kernels cannot hold makes a coopmat plan kUnsupported, naming it.
+struct PlanOverrides {
+  // Used where a desc says kAuto; desc.path = kScalar or kCoopmat wins. VKATTN_PATH.
+  KernelPath path = KernelPath::kAuto;
+  std::uint32_t cm_block_q = 0;         // forward query tile: 64, 128 or 256. VKATTN_CM_BLOCK_Q
+  std::uint32_t cm_block_k = 0;         // forward key tile: 16, 32 or 64. VKATTN_CM_BLOCK_K
+  std::uint32_t cm_subgroups = 0;       // forward 32-lane subgroups: 4 or 8. VKATTN_CM_SUBGROUPS
+  std::uint32_t cm_bwd_rows = 0;        // backward rows per workgroup: 64 or 128. VKATTN_CM_BWD_ROWS
+  std::uint32_t cm_bwd_block_cols = 0;  // backward streamed tile: 16, 32 or 64. VKATTN_CM_BWD_BLOCK_COLS
+};
+
+}  // namespace vkattn

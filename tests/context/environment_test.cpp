@@ -1,0 +1,130 @@
+// The environment is read once, when a context is created, into its options: each VKATTN_*
+// variable fills the option it stands for when that option is left at its default, a value set
+// in code wins, the options name what came from the environment, and a malformed value (of a
+// variable or of an option) is refused naming it.
+#include "context/environment.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "support/vk_test.hpp"
+
+namespace vkattn::test {
+namespace {
+
+const char* const kVariables[] = {"VKATTN_DEVICE",       "VKATTN_VALIDATION",  "VKATTN_PIPELINE_CACHE",
+                                  "VKATTN_PATH",         "VKATTN_CM_BLOCK_Q",  "VKATTN_CM_BLOCK_K",
+                                  "VKATTN_CM_SUBGROUPS", "VKATTN_CM_BWD_ROWS", "VKATTN_CM_BWD_BLOCK_COLS"};
+
+class EnvironmentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const char* v : kVariables) {
+      if (const char* value = std::getenv(v)) saved_.emplace_back(v, value);
+      ::unsetenv(v);
+    }
+  }
+  void TearDown() override {
+    for (const char* v : kVariables) ::unsetenv(v);
+    for (const auto& [name, value] : saved_) ::setenv(name.c_str(), value.c_str(), 1);
+  }
+  std::vector<std::pair<std::string, std::string>> saved_;
+};
+
+TEST_F(EnvironmentTest, VariablesFillDefaultsAndAreNamed) {
+  ::setenv("VKATTN_PATH", "scalar", 1);
+  ::setenv("VKATTN_CM_BLOCK_K", "32", 1);
+  ::setenv("VKATTN_CM_BWD_ROWS", "128", 1);
+  ::setenv("VKATTN_PIPELINE_CACHE", "off", 1);
+  ::setenv("VKATTN_DEVICE", "1", 1);
+  Result<ContextOptions> o = apply_environment(ContextOptions{});
+  ASSERT_TRUE(o.is_ok()) << o.status().to_string();
+  EXPECT_EQ(o->overrides.path, KernelPath::kScalar);
+  EXPECT_EQ(o->overrides.cm_block_k, 32u);
+  EXPECT_EQ(o->overrides.cm_bwd_rows, 128u);
+  EXPECT_EQ(o->overrides.cm_block_q, 0u);
+  EXPECT_FALSE(o->pipeline_cache.persist);
+  EXPECT_EQ(o->device, "1");
+  const std::vector<std::string> expected = {"VKATTN_DEVICE=1", "VKATTN_PIPELINE_CACHE=off", "VKATTN_PATH=scalar",
+                                             "VKATTN_CM_BLOCK_K=32", "VKATTN_CM_BWD_ROWS=128"};
+  EXPECT_EQ(o->from_environment, expected);
+  const Overrides r = plan_overrides(*o);
+  EXPECT_EQ(r.path_source, "VKATTN_PATH");
+  EXPECT_EQ(r.cm_block_k.text(), "VKATTN_CM_BLOCK_K = 32");
+  EXPECT_EQ(r.cm_block_q.source, "options.overrides.cm_block_q");
+}
+
+TEST_F(EnvironmentTest, OptionsSetInCodeWin) {
+  ::setenv("VKATTN_PATH", "scalar", 1);
+  ::setenv("VKATTN_CM_BLOCK_Q", "256", 1);
+  ::setenv("VKATTN_PIPELINE_CACHE", "/tmp/from-env.bin", 1);
+  ContextOptions given;
+  given.overrides.path = KernelPath::kCoopmat;
+  given.overrides.cm_block_q = 64;
+  given.pipeline_cache.path = "/tmp/from-code.bin";
+  given.from_environment = {"stale"};  // output only: replaced
+  Result<ContextOptions> o = apply_environment(given);
+  ASSERT_TRUE(o.is_ok()) << o.status().to_string();
+  EXPECT_EQ(o->overrides.path, KernelPath::kCoopmat);
+  EXPECT_EQ(o->overrides.cm_block_q, 64u);
+  EXPECT_EQ(o->pipeline_cache.path, "/tmp/from-code.bin");
+  EXPECT_TRUE(o->from_environment.empty());
+  const Overrides r = plan_overrides(*o);
+  EXPECT_EQ(r.path_source, "options.overrides.path");
+  EXPECT_EQ(r.cm_block_q.text(), "options.overrides.cm_block_q = 64");
+}
+
+TEST_F(EnvironmentTest, MalformedValuesAreRefusedByName) {
+  ::setenv("VKATTN_CM_SUBGROUPS", "six", 1);
+  Result<ContextOptions> o = apply_environment(ContextOptions{});
+  ASSERT_FALSE(o.is_ok());
+  EXPECT_EQ(o.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(o.status().message(), "VKATTN_CM_SUBGROUPS = \"six\" is not 4 or 8");
+  ::unsetenv("VKATTN_CM_SUBGROUPS");
+  ContextOptions bad;
+  bad.overrides.cm_bwd_block_cols = 48;
+  o = apply_environment(bad);
+  ASSERT_FALSE(o.is_ok());
+  EXPECT_EQ(o.status().message(), "options.overrides.cm_bwd_block_cols = 48 is not 16, 32 or 64");
+  ContextOptions bad_path;
+  bad_path.overrides.path = static_cast<KernelPath>(9);
+  o = apply_environment(bad_path);
+  ASSERT_FALSE(o.is_ok());
+  EXPECT_EQ(o.status().message(), "options.overrides.path = 9 is not a KernelPath value");
+}
+
+// A context reads the environment when it is created, not later, and says what it took.
+class EnvironmentOnContext : public VkTest {
+ protected:
+  void TearDown() override {
+    ::unsetenv("VKATTN_PATH");
+    VkTest::TearDown();
+  }
+};
+
+TEST_F(EnvironmentOnContext, ReadOnceAtCreation) {
+  ::setenv("VKATTN_PATH", "scalar", 1);
+  std::unique_ptr<Context> c = make_context(test_options());
+  ASSERT_NE(c, nullptr);
+  ::setenv("VKATTN_PATH", "coopmat", 1);  // too late for `c`
+  EXPECT_EQ(c->options().overrides.path, KernelPath::kScalar);
+  const std::vector<std::string>& taken = c->options().from_environment;
+  EXPECT_NE(std::find(taken.begin(), taken.end(), "VKATTN_PATH=scalar"), taken.end());
+  AttentionDesc d;
+  d.dtype = DType::kF16;
+  d.seq_q = d.seq_k = 16;
+  d.head_dim = 64;
+  {  // the plan goes before `c`
+    Result<ForwardPlan> plan = ForwardPlan::create(*c, d);
+    ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
+    EXPECT_EQ(plan->path_reason(), "VKATTN_PATH = scalar");
+    EXPECT_NE(plan->variant_name().find("_scalar"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace vkattn::test

@@ -1,0 +1,221 @@
+// The coopmat backward's tiles: the automatic rule (checked on an H100-like DeviceInfo on any
+// host), the tuning overrides VKATTN_CM_BWD_ROWS and VKATTN_CM_BWD_BLOCK_COLS (malformed values
+// refused on every device, tiles the device cannot hold refused with the limit), and every tiling
+// they can force against the fp64 reference where the auto path is coopmat (skipped elsewhere).
+#include "planning/bwd_tiles.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <initializer_list>
+#include <ostream>
+#include <string>
+#include <tuple>
+
+#include "planning/feature_spec.hpp"
+#include "support/attention_case.hpp"
+#include "support/backward_case.hpp"
+#include "support/env_overrides.hpp"
+#include "support/vk_test.hpp"
+
+namespace vkattn::test {
+namespace {
+
+void clear_overrides() {
+  ::unsetenv("VKATTN_CM_BWD_ROWS");
+  ::unsetenv("VKATTN_CM_BWD_BLOCK_COLS");
+}
+
+DeviceInfo h100_like() {
+  DeviceInfo info;
+  info.coopmat = true;
+  info.subgroup_size = 32;
+  info.max_workgroup_invocations = 1024;
+  info.max_shared_memory = 49152;  // the H100's maxComputeSharedMemorySize
+  info.max_workgroup_count[0] = info.max_workgroup_count[1] = info.max_workgroup_count[2] = 65535;
+  return info;
+}
+
+Problem problem(std::int64_t dk, std::int64_t dv) {
+  Problem p;
+  p.desc.dtype = DType::kF16;
+  p.desc.head_dim = dk;
+  p.desc.head_dim_v = dv;
+  p.desc.seq_q = p.desc.seq_k = p.seq_q = p.seq_k = 64;
+  p.head_dim_v = dv;
+  p.kv_heads = 1;
+  return p;
+}
+
+// (BLOCK_ROWS, BLOCK_COLS, WORKGROUP_SIZE) the rule picks.
+std::tuple<std::uint32_t, std::uint32_t, std::uint32_t> tiles(const DeviceInfo& info, std::int64_t dk, std::int64_t dv,
+                                                              CmBwdTiles forced = {}) {
+  const BwdSpecConstants s = bwd_tiles(feature_spec(problem(dk, dv)), true, info, forced);
+  return {s.block_rows, s.block_cols, s.workgroup_size};
+}
+
+class BackwardTilesTest : public ::testing::Test {
+ protected:
+  void SetUp() override { clear_overrides(); }
+  void TearDown() override { clear_overrides(); }
+};
+
+TEST_F(BackwardTilesTest, LongestColumnTileThenFourSubgroups) {
+  DeviceInfo info = h100_like();
+  // D = 64: four subgroups already reach 64 columns (the tie keeps them). D = 128: four
+  // subgroups' prefetched 64-row tile would be 16 chunks per invocation, eight subgroups' is 8.
+  EXPECT_EQ(tiles(info, 64, 64), std::tuple(64u, 64u, 128u));
+  EXPECT_EQ(tiles(info, 128, 128), std::tuple(128u, 64u, 256u));
+  EXPECT_EQ(tiles(info, 96, 96), std::tuple(128u, 64u, 256u));  // not measured at 96
+  EXPECT_EQ(tiles(info, 32, 128), std::tuple(128u, 64u, 256u));
+  EXPECT_EQ(tiles(info, 16, 16), std::tuple(64u, 64u, 128u));
+  EXPECT_EQ(cm_bwd_shared_bytes(128, 64, 128, 128), 45840u);  // within the 48 KiB
+  EXPECT_EQ(cm_bwd_shared_bytes(64, 32, 128, 128), 22928u);
+  // Forced: rows alone take their longest column tile; columns alone keep four subgroups.
+  EXPECT_EQ(tiles(info, 128, 128, {64, 0}), std::tuple(64u, 32u, 128u));
+  EXPECT_EQ(tiles(info, 64, 64, {128, 0}), std::tuple(128u, 64u, 256u));
+  EXPECT_EQ(tiles(info, 128, 128, {0, 16}), std::tuple(64u, 16u, 128u));
+  EXPECT_EQ(tiles(info, 128, 128, {128, 32}), std::tuple(128u, 32u, 256u));
+  // A device that allows 128 invocations per workgroup runs four subgroups only.
+  info.max_workgroup_invocations = 128;
+  EXPECT_EQ(tiles(info, 128, 128), std::tuple(64u, 32u, 128u));
+  // One byte less shared memory than eight subgroups' 64 columns at D = 128 need: both reach 32.
+  info = h100_like();
+  info.max_shared_memory = 45839;
+  EXPECT_EQ(tiles(info, 128, 128), std::tuple(64u, 32u, 128u));
+  // 12 KiB at D = 64: 64 rows hold 16 columns (9,936 bytes), 128 rows not even those (15,056).
+  info.max_shared_memory = 12288;
+  EXPECT_EQ(tiles(info, 64, 64), std::tuple(64u, 16u, 128u));
+}
+
+TEST_F(BackwardTilesTest, ForcedTilesTheDeviceCannotHoldAreRefused) {
+  DeviceInfo info = h100_like();
+  const Problem p = problem(128, 128);
+  const auto refused = [&](const char* rows, const char* cols, const std::string& message) {
+    clear_overrides();
+    if (*rows != '\0') ::setenv("VKATTN_CM_BWD_ROWS", rows, 1);
+    if (*cols != '\0') ::setenv("VKATTN_CM_BWD_BLOCK_COLS", cols, 1);
+    Result<Overrides> o = env_overrides();
+    ASSERT_TRUE(o.is_ok()) << o.status().to_string();
+    Result<BwdSpecConstants> r = choose_bwd_tiles(p, true, info, o.value());
+    ASSERT_FALSE(r.is_ok()) << rows << " x " << cols;
+    EXPECT_EQ(r.status().code(), ErrorCode::kUnsupported);
+    EXPECT_NE(r.status().message().find(message), std::string::npos) << r.status().message();
+  };
+  info.max_shared_memory = 32768;
+  refused("128", "64", "VKATTN_CM_BWD_ROWS = 128 with VKATTN_CM_BWD_BLOCK_COLS = 64 needs 45840 bytes");
+  refused("", "64",
+          "VKATTN_CM_BWD_BLOCK_COLS = 64 needs 40720 bytes of shared memory, more than "
+          "maxComputeSharedMemorySize = 32768");
+  info = h100_like();
+  info.max_workgroup_invocations = 128;
+  refused("128", "",
+          "VKATTN_CM_BWD_ROWS = 128 needs 256 invocations per workgroup, more than "
+          "maxComputeWorkGroupInvocations = 128");
+  // The same settings are only read, not checked against the device, off the coopmat kernels.
+  Result<Overrides> o = env_overrides();
+  ASSERT_TRUE(o.is_ok()) << o.status().to_string();
+  EXPECT_EQ(std::tuple(o->cm_bwd_rows.value, o->cm_bwd_block_cols.value), std::tuple(128u, 0u));
+  Result<BwdSpecConstants> scalar = choose_bwd_tiles(p, false, info, o.value());
+  ASSERT_TRUE(scalar.is_ok()) << scalar.status().to_string();
+}
+
+class BackwardTilesOnDevice : public VkTest {
+ protected:
+  void SetUp() override {
+    clear_overrides();
+    VkTest::SetUp();
+  }
+  void TearDown() override {
+    clear_overrides();
+    VkTest::TearDown();
+  }
+  static AttentionDesc desc() {
+    AttentionDesc d;
+    d.dtype = DType::kF16;
+    d.q_heads = 2;
+    d.seq_q = 40;
+    d.seq_k = 72;
+    d.head_dim = 64;
+    return d;
+  }
+};
+
+// A malformed value is kInvalidArgument naming the variable, the value and what it may be, on
+// every device (lavapipe included), when the context reads the environment.
+TEST_F(BackwardTilesOnDevice, MalformedOverridesAreRefused) {
+  const auto expect_refused = [&](const char* var, std::initializer_list<const char*> values,
+                                  const std::string& allowed) {
+    for (const char* value : values) {
+      ::setenv(var, value, 1);  // read when a context is created
+      Result<std::unique_ptr<Context>> c = create_context();
+      ASSERT_FALSE(c.is_ok()) << var << " = " << value;
+      EXPECT_EQ(c.status().code(), ErrorCode::kInvalidArgument);
+      const std::string expected = std::string(var) + " = \"" + value + "\" is not " + allowed;
+      EXPECT_NE(c.status().message().find(expected), std::string::npos) << c.status().message();
+    }
+    ::unsetenv(var);
+  };
+  expect_refused("VKATTN_CM_BWD_ROWS", {"32", "256", "0", "64x", "eight"}, "64 or 128");
+  expect_refused("VKATTN_CM_BWD_BLOCK_COLS", {"8", "128", "0", "32 ", "x"}, "16, 32 or 64");
+  Result<BackwardPlan> plan = BackwardPlan::create(ctx(), desc());
+  ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
+}
+
+// Every tiling the overrides accept computes the right gradients (masks, GQA and ragged lengths
+// cross the tile edges; the score_mods' parameter gradients come from kernels whose workgroup is
+// BLOCK_ROWS), and the variant name shows it.
+struct ForcedBwdTiles {
+  const char* rows;
+  const char* cols;
+  std::int64_t head_dim;
+};
+
+void PrintTo(const ForcedBwdTiles& t, std::ostream* os) { *os << t.rows << " x " << t.cols << ", D = " << t.head_dim; }
+
+class BackwardTilesForced : public BackwardTilesOnDevice, public ::testing::WithParamInterface<ForcedBwdTiles> {};
+
+TEST_P(BackwardTilesForced, MatchesReference) {
+  ::setenv("VKATTN_CM_BWD_ROWS", GetParam().rows, 1);
+  ::setenv("VKATTN_CM_BWD_BLOCK_COLS", GetParam().cols, 1);
+  reopen_context();
+  if (!auto_uses_coopmat(ctx())) {
+    GTEST_SKIP() << "the backward tile overrides apply to the coopmat kernels only; backward_test checks the "
+                    "scalar ones";
+  }
+  AttentionDesc d = desc();
+  d.head_dim = GetParam().head_dim;
+  Result<BackwardPlan> plan = BackwardPlan::create(ctx(), d);
+  ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
+  const std::string tail = std::string("_br") + GetParam().rows + "_bc" + GetParam().cols + "_st1_coopmat";
+  EXPECT_NE(plan->variant_name().find(tail), std::string::npos) << plan->variant_name();
+  const CaseShape base{2, 4, 2, 150, 203, GetParam().head_dim, DType::kF16, kNoMask, Layout::kBHSD, true};
+  check_backward_case(ctx(), base);
+  check_backward_case(ctx(), make(base, [](CaseShape& c) { c.mask = kCausalBR; }));
+  check_backward_case(ctx(), make(base, [](CaseShape& c) {  // documents and a window, packed sequences
+                        c.mask.documents = true;
+                        c.mask.window_left = 50;
+                        c.seqs = SeqKind::kVarlen;
+                      }));
+  check_backward_case(ctx(), make(base, [](CaseShape& c) {  // every score_mod: dbias, dtable, dsinks too
+                        c.mask = kCausalBR;
+                        c.mod.softcap = 20.0f;
+                        c.mod.alibi = Alibi::kPerHead;
+                        c.mod.rel_pos_max_distance = 9;
+                        c.mod.bias = DType::kF16;
+                        c.mod.sinks = true;
+                      }));
+}
+
+INSTANTIATE_TEST_SUITE_P(Tiles, BackwardTilesForced,
+                         ::testing::Values(ForcedBwdTiles{"64", "16", 64}, ForcedBwdTiles{"64", "32", 64},
+                                           ForcedBwdTiles{"64", "64", 64}, ForcedBwdTiles{"128", "16", 64},
+                                           ForcedBwdTiles{"128", "32", 64}, ForcedBwdTiles{"128", "64", 64},
+                                           ForcedBwdTiles{"64", "32", 128}, ForcedBwdTiles{"128", "64", 128}),
+                         [](const auto& p) {
+                           return std::string("br") + p.param.rows + "_bc" + p.param.cols + "_d" +
+                                  std::to_string(p.param.head_dim);
+                         });
+
+}  // namespace
+}  // namespace vkattn::test

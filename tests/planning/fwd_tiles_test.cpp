@@ -1,0 +1,277 @@
+// The forward's tiles: the automatic rule and its shared-memory and register models (checked on
+// an H100-like DeviceInfo on any host), the tuning overrides VKATTN_CM_BLOCK_Q, VKATTN_CM_BLOCK_K
+// and VKATTN_CM_SUBGROUPS (malformed values refused on every device, tiles the device cannot hold
+// refused with the limit), and every tiling they can force against the fp64 reference where the
+// auto path is coopmat (skipped elsewhere).
+#include "planning/fwd_tiles.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <tuple>
+
+#include "planning/feature_spec.hpp"
+#include "planning/planner.hpp"
+#include "support/attention_case.hpp"
+#include "support/env_overrides.hpp"
+#include "support/kernel_path_fixture.hpp"
+
+namespace vkattn::test {
+namespace {
+
+// VKATTN_CM_BLOCK_K forces the coopmat forward's key tile (for tuning); a malformed value is
+// refused on every device, one whose shared memory does not fit is kUnsupported, and the scalar
+// path ignores it.
+TEST_F(KernelPathTest, CoopmatBlockKOverride) {
+  const AttentionDesc d = desc(DType::kF16, 64);
+  expect_refused("VKATTN_CM_BLOCK_K", {"48", "128", "0", "32x", "big"}, "16, 32 or 64");
+  ::setenv("VKATTN_CM_BLOCK_K", "16", 1);
+  reopen_context();
+  const bool cm = auto_uses_coopmat(ctx());
+  const std::string name = name_of(d);
+  EXPECT_TRUE(ends_with(name, cm ? "_bq128_bk16_qsh_sg4_lse_coopmat" : "_scalar")) << name;
+  EXPECT_TRUE(ends_with(name_of(desc(DType::kF32, 64)), "_scalar"));
+  if (cm) {  // 64 keys of Dk = Dv = 256 staged as fp16 need more than the H100's 48 KiB
+    ::setenv("VKATTN_CM_BLOCK_K", "64", 1);
+    reopen_context();
+    Result<std::string> big = forward_variant_name(ctx(), desc(DType::kF16, 256));
+    ASSERT_FALSE(big.is_ok());
+    EXPECT_EQ(big.status().code(), ErrorCode::kUnsupported);
+    EXPECT_NE(big.status().message().find("VKATTN_CM_BLOCK_K = 64 needs"), std::string::npos) << big.status().message();
+  }
+}
+
+// VKATTN_CM_BLOCK_Q forces the coopmat forward's query tile (one or two 16-row fragments per
+// subgroup); the key tile is then chosen for it. A malformed value is refused on every device.
+TEST_F(KernelPathTest, CoopmatBlockQOverride) {
+  const AttentionDesc d = desc(DType::kF16, 64);
+  expect_refused("VKATTN_CM_BLOCK_Q", {"32", "512", "0", "64q", "x"}, "64, 128 or 256");
+  const bool cm = auto_uses_coopmat(ctx());
+  ::setenv("VKATTN_CM_BLOCK_Q", "64", 1);
+  reopen_context();
+  EXPECT_TRUE(ends_with(name_of(d), cm ? "_bq64_bk64_qsh_sg4_lse_coopmat" : "_scalar")) << name_of(d);
+  ::unsetenv("VKATTN_CM_BLOCK_Q");
+  reopen_context();
+  EXPECT_TRUE(ends_with(name_of(d), cm ? "_bq128_bk64_qsh_sg4_lse_coopmat" : "_scalar")) << name_of(d);
+}
+
+// VKATTN_CM_SUBGROUPS forces the coopmat forward's subgroups per workgroup (the tiles are then
+// chosen for it, and the name says _sg8); a malformed value is refused on every device, and on a
+// coopmat device a query tile that does not give 16 or 32 rows per subgroup.
+TEST_F(KernelPathTest, CoopmatSubgroupsOverride) {
+  const AttentionDesc d = desc(DType::kF16, 64);
+  expect_refused("VKATTN_CM_SUBGROUPS", {"2", "16", "0", "8x", "four"}, "4 or 8");
+  const bool cm = auto_uses_coopmat(ctx());
+  ::setenv("VKATTN_CM_SUBGROUPS", "8", 1);
+  reopen_context();
+  EXPECT_TRUE(ends_with(name_of(d), cm ? "_bq128_bk64_qsh_sg8_lse_coopmat" : "_scalar")) << name_of(d);
+  ::setenv("VKATTN_CM_BLOCK_Q", "256", 1);
+  reopen_context();
+  EXPECT_TRUE(ends_with(name_of(d), cm ? "_bq256_bk32_sg8_lse_coopmat" : "_scalar")) << name_of(d);
+  ::setenv("VKATTN_CM_BLOCK_Q", "64", 1);
+  reopen_context();
+  Result<std::string> bad = forward_variant_name(ctx(), d);
+  if (cm) {
+    ASSERT_FALSE(bad.is_ok());
+    EXPECT_EQ(bad.status().code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(bad.status().message().find("VKATTN_CM_BLOCK_Q = 64 with VKATTN_CM_SUBGROUPS = 8 gives 8 rows per "
+                                          "subgroup (needs 16 or 32)"),
+              std::string::npos)
+        << bad.status().message();
+  } else {
+    EXPECT_TRUE(bad.is_ok()) << bad.status().to_string();  // the scalar path ignores the overrides
+  }
+}
+
+// The overrides on an H100-like device, checked on any host: a forced query tile alone runs four
+// subgroups (eight for 256 rows); eight subgroups are refused where the device cannot run 256
+// invocations or their shared memory does not fit.
+TEST_F(KernelPathTest, ForcedTilesOnACoopmatDevice) {
+  ::unsetenv("VKATTN_PATH");
+  DeviceInfo info;
+  info.coopmat = true;
+  info.subgroup_size = 32;
+  info.max_workgroup_invocations = 1024;
+  info.max_shared_memory = 49152;
+  info.max_workgroup_count[0] = info.max_workgroup_count[1] = info.max_workgroup_count[2] = 65535;
+  info.max_storage_buffer_range = info.max_buffer_size = info.max_memory_allocation_size = std::uint64_t{1} << 32;
+  const auto spec_for = [&](std::int64_t head_dim) -> Result<FwdSpecConstants> {
+    Result<Overrides> o = env_overrides();  // what a context created now would take
+    if (!o) return o.status();
+    Result<FwdVariant> v = plan_forward(desc(DType::kF16, head_dim), info, o.value());
+    if (!v) return v.status();
+    return v->spec;
+  };
+  ::setenv("VKATTN_CM_BLOCK_Q", "128", 1);
+  ::setenv("VKATTN_CM_BLOCK_K", "32", 1);
+  Result<FwdSpecConstants> s = spec_for(128);  // over the register budget with four subgroups: still four
+  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  EXPECT_EQ(std::tuple(s->block_q, s->block_k, s->workgroup_size), std::tuple(128u, 32u, 128u));
+  ::setenv("VKATTN_CM_SUBGROUPS", "8", 1);
+  s = spec_for(128);
+  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  EXPECT_EQ(std::tuple(s->block_q, s->block_k, s->workgroup_size), std::tuple(128u, 32u, 256u));
+  ::unsetenv("VKATTN_CM_SUBGROUPS");
+  ::setenv("VKATTN_CM_BLOCK_Q", "256", 1);
+  s = spec_for(64);
+  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  EXPECT_EQ(std::tuple(s->block_q, s->block_k, s->workgroup_size), std::tuple(256u, 32u, 256u));
+  const auto expect_unsupported = [&](std::int64_t head_dim, const std::string& message) {
+    Result<FwdSpecConstants> r = spec_for(head_dim);
+    ASSERT_FALSE(r.is_ok()) << "D = " << head_dim;
+    EXPECT_EQ(r.status().code(), ErrorCode::kUnsupported);
+    EXPECT_NE(r.status().message().find(message), std::string::npos) << r.status().message();
+  };
+  // 64 keys of D = 144 beside eight subgroups' output scratch: 49,424 bytes (four: 44,304).
+  ::setenv("VKATTN_CM_BLOCK_K", "64", 1);
+  expect_unsupported(144, "VKATTN_CM_BLOCK_K = 64 with VKATTN_CM_BLOCK_Q = 256 needs 49424 bytes of shared memory");
+  ::unsetenv("VKATTN_CM_BLOCK_K");
+  info.max_workgroup_invocations = 128;
+  expect_unsupported(64,
+                     "VKATTN_CM_BLOCK_Q = 256 needs 256 invocations per workgroup, more than "
+                     "maxComputeWorkGroupInvocations = 128");
+  ::unsetenv("VKATTN_CM_BLOCK_Q");
+  ::setenv("VKATTN_CM_SUBGROUPS", "8", 1);
+  expect_unsupported(64, "VKATTN_CM_SUBGROUPS = 8 needs 256 invocations per workgroup");
+}
+
+// Every tile pair (and subgroup count) the coopmat forward accepts computes the right answer
+// (auto picks one per head dim and device), and the variant name shows the forced tiles. Skipped
+// where the auto path is not coopmat (lavapipe, VKATTN_PATH=scalar): the overrides do not apply
+// there.
+struct ForcedTiles {
+  const char* block_q;
+  const char* block_k;
+  const char* subgroups;  // "" leaves VKATTN_CM_SUBGROUPS unset
+  const char* name_tail;  // of the D = 64 variant: Q in shared memory where it fits
+};
+
+class KernelPathTiles : public VkTest, public ::testing::WithParamInterface<ForcedTiles> {
+ protected:
+  void TearDown() override {
+    ::unsetenv("VKATTN_CM_BLOCK_Q");
+    ::unsetenv("VKATTN_CM_BLOCK_K");
+    ::unsetenv("VKATTN_CM_SUBGROUPS");
+    VkTest::TearDown();
+  }
+};
+
+TEST_P(KernelPathTiles, MatchesReference) {
+  ::setenv("VKATTN_CM_BLOCK_Q", GetParam().block_q, 1);
+  ::setenv("VKATTN_CM_BLOCK_K", GetParam().block_k, 1);
+  if (*GetParam().subgroups != '\0') ::setenv("VKATTN_CM_SUBGROUPS", GetParam().subgroups, 1);
+  reopen_context();
+  if (!auto_uses_coopmat(ctx())) {
+    GTEST_SKIP() << "the tile overrides apply to the coopmat forward only; forward_test and forward_variants_test "
+                    "check the scalar kernel";
+  }
+  {  // the forced tiles are the ones that run
+    AttentionDesc d;
+    d.dtype = DType::kF16;
+    d.q_heads = 2;
+    d.seq_q = 150;
+    d.seq_k = 203;
+    d.head_dim = 64;
+    Result<std::string> name = forward_variant_name(ctx(), d);
+    ASSERT_TRUE(name.is_ok()) << name.status().to_string();
+    const std::string tail = std::string(GetParam().name_tail) + "_lse_coopmat";
+    EXPECT_TRUE(name->size() >= tail.size() && name->compare(name->size() - tail.size(), tail.size(), tail) == 0)
+        << *name;
+  }
+  const CaseShape base{2, 4, 2, 150, 203, 64, DType::kF16, kCausalBR, Layout::kBSHD, true};
+  check_case(ctx(), base);  // ragged lengths: partial query and key tiles
+  check_case(ctx(), make(base, [](CaseShape& c) {
+               c.head_dim = 128;
+               c.mask = kNoMask;
+               c.mask.window_left = 50;
+               c.mask.window_right = 20;
+               c.mod.softcap = 20.0f;
+               c.mod.alibi = Alibi::kPerHead;
+             }));
+  check_case(ctx(), make(base, [](CaseShape& c) {
+               c.batch = 3;
+               c.head_dim = 32;
+               c.head_dim_v = 64;
+               c.mask = kNoMask;
+               c.mask.documents = true;
+               c.seqs = SeqKind::kVarlen;
+             }));
+}
+
+INSTANTIATE_TEST_SUITE_P(Forced, KernelPathTiles,
+                         ::testing::Values(ForcedTiles{"64", "16", "", "_bq64_bk16_qsh_sg4"},
+                                           ForcedTiles{"64", "32", "", "_bq64_bk32_qsh_sg4"},
+                                           ForcedTiles{"64", "64", "", "_bq64_bk64_qsh_sg4"},
+                                           ForcedTiles{"128", "16", "", "_bq128_bk16_qsh_sg4"},
+                                           ForcedTiles{"128", "32", "", "_bq128_bk32_qsh_sg4"},
+                                           ForcedTiles{"128", "64", "", "_bq128_bk64_qsh_sg4"},
+                                           // Eight subgroups: one row fragment each (128 rows), or two (256 rows: Q
+                                           // does not fit in 48 KiB beside the tiles and stays in registers).
+                                           ForcedTiles{"128", "32", "8", "_bq128_bk32_qsh_sg8"},
+                                           ForcedTiles{"128", "64", "8", "_bq128_bk64_qsh_sg8"},
+                                           ForcedTiles{"256", "16", "8", "_bq256_bk16_sg8"},
+                                           ForcedTiles{"256", "32", "8", "_bq256_bk32_sg8"}),
+                         [](const auto& p) {
+                           return std::string("bq") + p.param.block_q + "_bk" + p.param.block_k +
+                                  (*p.param.subgroups != '\0' ? std::string("_sg") + p.param.subgroups : std::string());
+                         });
+
+// The coopmat kernels index accumulators by NVIDIA's mma layout; a context takes the coopmat path
+// only after its probe dispatch read back exactly that layout. The comparison itself runs here
+// on any device; the probe runs wherever DeviceInfo::coopmat could be set (the H100).
+TEST(CoopmatPrefetch, ChunksPerInvocationRoundUpPerTensor) {
+  EXPECT_EQ(cm_prefetch_chunks(64, 64, 64, 128), 8u);     // auto: 64 keys at D = 64
+  EXPECT_EQ(cm_prefetch_chunks(64, 128, 128, 128), 16u);  // over kCmPrefetchChunks for 128 invocations
+  EXPECT_EQ(cm_prefetch_chunks(64, 128, 128, 256), 8u);   // the forward's eight subgroups at D = 128
+  EXPECT_EQ(cm_prefetch_chunks(32, 128, 128, 128), 8u);
+  EXPECT_EQ(cm_prefetch_chunks(32, 144, 128, 128), 9u);  // 5 chunks of K (4.5 rounded up) + 4 of V
+  EXPECT_EQ(cm_prefetch_chunks(16, 256, 256, 128), 8u);
+}
+
+// The coopmat tiles come from the device's shared memory and the register bounds, not from
+// constants for one device: an H100's limits and a smaller budget, checked on any host.
+TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
+  EXPECT_EQ(cm_fwd_fragment_registers(128, 32, 64, 64, false, 4), 144u);
+  EXPECT_EQ(cm_fwd_fragment_registers(128, 64, 64, 64, false, 4), 192u);  // over kCmFragmentRegisters
+  EXPECT_EQ(cm_fwd_fragment_registers(128, 64, 64, 64, true, 4), 160u);   // auto at D = 64: Q in shared memory
+  EXPECT_EQ(cm_fwd_fragment_registers(64, 64, 64, 64, false, 4), 112u);
+  EXPECT_EQ(cm_fwd_fragment_registers(64, 32, 128, 128, false, 4), 144u);
+  EXPECT_EQ(cm_fwd_fragment_registers(128, 16, 128, 128, false, 4), 224u);
+  EXPECT_EQ(cm_fwd_fragment_registers(128, 16, 128, 128, true, 4), 160u);  // four subgroups' only fit at D = 128
+  EXPECT_EQ(cm_shared_bytes(128, 64, 64, 64, true, 4), 42256u);            // within the H100's 48 KiB
+  EXPECT_EQ(cm_shared_bytes(128, 32, 128, 128, true, 4), 57488u);  // over it: four subgroups take 16 keys at D = 128
+  EXPECT_EQ(cm_shared_bytes(128, 16, 128, 128, true, 4), 48720u);
+  EXPECT_EQ(cm_fwd_fragment_registers(128, 64, 128, 128, false, 8), 160u);  // eight subgroups, one fragment each
+  EXPECT_EQ(cm_shared_bytes(128, 64, 128, 128, false, 8), 45328u);          // out_sh grows with the subgroups
+  DeviceInfo info;
+  info.coopmat = true;
+  info.subgroup_size = 32;
+  info.max_workgroup_invocations = 1024;
+  info.max_shared_memory = 49152;  // the H100's maxComputeSharedMemorySize
+  const auto tiles = [&](std::int64_t d, std::uint32_t forced_subgroups = 0) {
+    FeatureSpecConstants f;
+    f.dtype = static_cast<std::uint32_t>(DType::kF16);
+    f.head_dim = f.head_dim_v = static_cast<std::uint32_t>(d);
+    const FwdSpecConstants fwd = fwd_tiles(f, true, info, FwdForcedTiles{0, 0, forced_subgroups});
+    return std::tuple{fwd.block_q, fwd.block_k, fwd.q_shared, fwd.workgroup_size};
+  };
+  EXPECT_EQ(tiles(64), (std::tuple{128u, 64u, 1u, 128u}));
+  // Four subgroups reach 16 keys at D = 128 (Q in registers would leave room for no S), eight
+  // with one fragment each reach 64: the longer key tile wins.
+  EXPECT_EQ(tiles(128), (std::tuple{128u, 64u, 0u, 256u}));
+  EXPECT_EQ(tiles(96), (std::tuple{128u, 64u, 0u, 256u}));  // 8 x 1 before 4 x 1 (not measured at 96)
+  EXPECT_EQ(tiles(32), (std::tuple{128u, 64u, 1u, 128u}));  // ties go to four subgroups
+  EXPECT_EQ(tiles(256), (std::tuple{64u, 16u, 0u, 128u}));  // over every budget: the smallest tiles, Q in registers
+  // Eight subgroups forced: 16 rows each, and the largest key tile within the budget (a 256-lane
+  // workgroup holds half the prefetched tile per invocation); 256 x 16 would exceed it.
+  EXPECT_EQ(tiles(64, 8), (std::tuple{128u, 64u, 1u, 256u}));
+  EXPECT_EQ(tiles(128, 8), (std::tuple{128u, 64u, 0u, 256u}));
+  // Four subgroups forced at D = 128: 4 x 1 reaches 32 keys, 4 x 2 only 16 (the automatic tiles
+  // before the ninth session, which VKATTN_CM_BLOCK_Q=128 VKATTN_CM_BLOCK_K=16 still give).
+  EXPECT_EQ(tiles(128, 4), (std::tuple{64u, 32u, 1u, 128u}));
+  info.max_shared_memory = 12288;  // Q does not fit; 32-key tiles at D = 64 need 14,480 bytes, 16-key ones 9,808
+  EXPECT_EQ(tiles(64), (std::tuple{128u, 16u, 0u, 128u}));
+}
+
+}  // namespace
+}  // namespace vkattn::test

@@ -1,0 +1,178 @@
+// Path choice: kAuto takes the coopmat kernel where the device and the problem allow it and the
+// scalar kernel otherwise, visibly (the variant name ends in _coopmat or _scalar); desc.path,
+// ContextOptions::overrides.path and env VKATTN_PATH override it; an override that cannot be
+// honoured is kUnsupported with the reason. On lavapipe (no VK_NV_cooperative_matrix) every case
+// checks the refusals; on a device with it (the H100) the same cases check which kernel runs.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "support/attention_case.hpp"
+#include "support/backward_case.hpp"
+#include "support/kernel_path_fixture.hpp"
+
+namespace vkattn::test {
+namespace {
+
+TEST_F(KernelPathTest, AutoTakesCoopmatExactlyWhereItCanRun) {
+  const bool cm = auto_uses_coopmat(ctx());
+  EXPECT_TRUE(ends_with(name_of(desc(DType::kF16, 64)), cm ? "_coopmat" : "_scalar"));
+  EXPECT_TRUE(ends_with(name_of(desc(DType::kF16, 128)), cm ? "_coopmat" : "_scalar"));
+  // Never on coopmat: fp32 storage, a head dim that is not a multiple of 16.
+  EXPECT_TRUE(ends_with(name_of(desc(DType::kF32, 64)), "_scalar"));
+  EXPECT_TRUE(ends_with(name_of(desc(DType::kF16, 24)), "_scalar"));
+  AttentionDesc dv = desc(DType::kF16, 32);
+  dv.head_dim_v = 40;
+  EXPECT_TRUE(ends_with(name_of(dv), "_scalar"));
+}
+
+TEST_F(KernelPathTest, ExplicitScalarAlwaysRunsScalar) {
+  AttentionDesc d = desc(DType::kF16, 64);
+  d.path = KernelPath::kScalar;
+  EXPECT_TRUE(ends_with(name_of(d), "_scalar"));
+  ::setenv("VKATTN_PATH", "coopmat", 1);  // the env only overrides kAuto
+  reopen_context();
+  EXPECT_TRUE(ends_with(name_of(d), "_scalar"));
+}
+
+TEST_F(KernelPathTest, ExplicitCoopmatRunsItOrSaysWhyNot) {
+  AttentionDesc d = desc(DType::kF16, 64);
+  d.path = KernelPath::kCoopmat;
+  expect_coopmat_or_refusal(ForwardPlan::create(ctx(), d));
+  // Problems the coopmat kernel cannot take, on any device: the first reason is named.
+  struct Case {
+    DType dtype;
+    std::int64_t head_dim;
+    const char* reason;
+  };
+  const Case cases[] = {{DType::kF32, 64, "desc.dtype = f32"}, {DType::kF16, 24, "desc.head_dim = 24"}};
+  for (const Case& c : cases) {
+    AttentionDesc bad = desc(c.dtype, c.head_dim);
+    bad.path = KernelPath::kCoopmat;
+    Result<ForwardPlan> p = ForwardPlan::create(ctx(), bad);
+    ASSERT_FALSE(p.is_ok()) << c.reason;
+    EXPECT_EQ(p.status().code(), ErrorCode::kUnsupported);
+    const std::string expected = ctx().info().coopmat ? c.reason : "VK_NV_cooperative_matrix";
+    EXPECT_NE(p.status().message().find(expected), std::string::npos) << p.status().message();
+  }
+}
+
+TEST_F(KernelPathTest, EnvironmentOverridesAuto) {
+  const AttentionDesc d = desc(DType::kF16, 64);
+  ::setenv("VKATTN_PATH", "scalar", 1);
+  reopen_context();
+  EXPECT_TRUE(ends_with(name_of(d), "_scalar"));
+  ::setenv("VKATTN_PATH", "coopmat", 1);
+  reopen_context();
+  Result<std::string> n = forward_variant_name(ctx(), d);
+  if (ctx().info().coopmat) {
+    ASSERT_TRUE(n.is_ok()) << n.status().to_string();
+    EXPECT_TRUE(ends_with(n.value(), "_coopmat"));
+  } else {
+    ASSERT_FALSE(n.is_ok());
+    EXPECT_EQ(n.status().code(), ErrorCode::kUnsupported);
+    EXPECT_NE(n.status().message().find("VKATTN_PATH = coopmat"), std::string::npos) << n.status().message();
+  }
+  ::setenv("VKATTN_PATH", "tensorcores", 1);
+  Result<std::unique_ptr<Context>> bad = create_context();
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_EQ(bad.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("VKATTN_PATH = \"tensorcores\""), std::string::npos) << bad.status().message();
+}
+
+// The backward follows the same choice, with one more limit of its own: head dims up to 128.
+TEST_F(KernelPathTest, BackwardPathFollowsTheChoice) {
+  const bool cm = auto_uses_coopmat(ctx());
+  Result<BackwardPlan> auto64 = BackwardPlan::create(ctx(), desc(DType::kF16, 64));
+  ASSERT_TRUE(auto64.is_ok()) << auto64.status().to_string();
+  EXPECT_TRUE(ends_with(auto64->variant_name(), cm ? "_coopmat" : "_scalar")) << auto64->variant_name();
+  // Head dim 256: the forward may take coopmat, the backward falls back to scalar visibly...
+  Result<BackwardPlan> auto256 = BackwardPlan::create(ctx(), desc(DType::kF16, 256));
+  ASSERT_TRUE(auto256.is_ok()) << auto256.status().to_string();
+  EXPECT_TRUE(ends_with(auto256->variant_name(), "_scalar")) << auto256->variant_name();
+  // ... and an explicit coopmat request is refused with the reason.
+  AttentionDesc d256 = desc(DType::kF16, 256);
+  d256.path = KernelPath::kCoopmat;
+  Result<BackwardPlan> forced256 = BackwardPlan::create(ctx(), d256);
+  ASSERT_FALSE(forced256.is_ok());
+  EXPECT_EQ(forced256.status().code(), ErrorCode::kUnsupported) << forced256.status().to_string();
+  const std::string reason = ctx().info().coopmat ? "head dims 256/256" : "VK_NV_cooperative_matrix";
+  EXPECT_NE(forced256.status().message().find(reason), std::string::npos) << forced256.status().message();
+
+  AttentionDesc d64 = desc(DType::kF16, 64);
+  d64.path = KernelPath::kCoopmat;
+  expect_coopmat_or_refusal(BackwardPlan::create(ctx(), d64));
+}
+
+// The kernel auto picks computes the right answer: fp16 cases the coopmat kernel takes on a
+// device that has it, with every mask and score_mod, GQA, varlen, padding and ragged lengths
+// (tile edges). On lavapipe they run the scalar kernel.
+class KernelPathCorrectness : public VkTest, public ::testing::WithParamInterface<CaseShape> {};
+
+TEST_P(KernelPathCorrectness, MatchesReference) { check_case(ctx(), GetParam()); }
+
+std::vector<CaseShape> path_cases() {
+  const CaseShape base{1, 2, 2, 77, 130, 64, DType::kF16, kNoMask, Layout::kBHSD, true};
+  std::vector<CaseShape> v;
+  for (std::int64_t d : {16, 64, 128}) {
+    v.push_back(make(base, [&](CaseShape& c) { c.head_dim = d; }));
+    v.push_back(make(base, [&](CaseShape& c) {
+      c.batch = 2;
+      c.q_heads = 4;
+      c.seq_q = c.seq_k = 64;
+      c.head_dim = d;
+      c.mask = kCausalBR;
+      c.layout = Layout::kBSHD;
+    }));
+  }
+  v.push_back(make(base, [](CaseShape& c) {  // rows that see no key
+    c.seq_q = 200;
+    c.seq_k = 33;
+    c.kv_heads = 1;
+    c.mask = kCausalBR;
+    c.layout = Layout::kSBHD;
+  }));
+  v.push_back(make(base, [](CaseShape& c) {  // decode-like, no LSE
+    c.seq_q = 1;
+    c.seq_k = 300;
+    c.head_dim = 128;
+    c.with_lse = false;
+  }));
+  v.push_back(make(base, [](CaseShape& c) {  // every score_mod with a window
+    c.mask.window_left = 40;
+    c.mask.window_right = 7;
+    c.mod.softcap = 20.0f;
+    c.mod.alibi = Alibi::kPerHead;
+    c.mod.rel_pos_max_distance = 9;
+    c.mod.bias = DType::kF16;
+    c.mod.sinks = true;
+  }));
+  v.push_back(make(base, [](CaseShape& c) {  // documents, varlen, Dk != Dv
+    c.batch = 3;
+    c.mask.documents = true;
+    c.seqs = SeqKind::kVarlen;
+    c.head_dim = 32;
+    c.head_dim_v = 64;
+  }));
+  v.push_back(make(base, [](CaseShape& c) {  // padding, top-left causal
+    c.batch = 2;
+    c.seqs = SeqKind::kPadded;
+    c.mask = Mask::causal_mask(Align::kTopLeft);
+  }));
+  return v;
+}
+
+INSTANTIATE_TEST_SUITE_P(Auto, KernelPathCorrectness, ::testing::ValuesIn(path_cases()),
+                         [](const auto& p) { return p.param.name(); });
+
+// The backward auto picks (coopmat dq/dkdv kernels where the device has them) on the same cases.
+class KernelPathBackward : public VkTest, public ::testing::WithParamInterface<CaseShape> {};
+
+TEST_P(KernelPathBackward, MatchesReference) { check_backward_case(ctx(), GetParam()); }
+
+INSTANTIATE_TEST_SUITE_P(Auto, KernelPathBackward, ::testing::ValuesIn(path_cases()),
+                         [](const auto& p) { return p.param.name(); });
+
+}  // namespace
+}  // namespace vkattn::test

@@ -1,0 +1,117 @@
+// The planner: one desc, planned once per pass. Both passes take the same problem and the same
+// feature constants (one definition, the same ids), the kernel path is chosen by one rule for both
+// with its reason, and the variant names are built from the constants. Checked on an H100-like
+// DeviceInfo and on one without tensor cores, on any host.
+#include "planning/planner.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "planning/feature_spec.hpp"
+
+namespace vkattn::test {
+namespace {
+
+DeviceInfo device(bool coopmat) {
+  DeviceInfo info;
+  info.name = coopmat ? "H100-like" : "plain";
+  info.coopmat = coopmat;
+  info.subgroup_size = 32;
+  info.max_workgroup_invocations = 1024;
+  info.max_shared_memory = 49152;
+  info.max_workgroup_count[0] = info.max_workgroup_count[1] = info.max_workgroup_count[2] = 65535;
+  return info;
+}
+
+AttentionDesc desc(std::int64_t head_dim, DType dtype = DType::kF16) {
+  AttentionDesc d;
+  d.dtype = dtype;
+  d.batch = 2;
+  d.q_heads = 4;
+  d.kv_heads = 2;
+  d.seq_q = 100;
+  d.seq_k = 130;
+  d.head_dim = head_dim;
+  d.mask = Mask::causal_mask(Align::kBottomRight);
+  d.score_mod.alibi = Alibi::kPerHead;
+  d.score_mod.sinks = true;
+  return d;
+}
+
+Overrides from(KernelPath path, const char* source) {
+  Overrides o;
+  o.path = path;
+  o.path_source = source;
+  return o;
+}
+
+TEST(Planner, BothPassesShareTheProblemAndItsFeatureConstants) {
+  for (bool coopmat : {false, true}) {
+    const AttentionDesc d = desc(64);
+    Result<FwdVariant> f = plan_forward(d, device(coopmat), Overrides{});
+    Result<BwdVariant> b = plan_backward(d, device(coopmat), Overrides{});
+    ASSERT_TRUE(f.is_ok()) << f.status().to_string();
+    ASSERT_TRUE(b.is_ok()) << b.status().to_string();
+    EXPECT_EQ(f->spec.features, b->spec.features);
+    EXPECT_EQ(f->spec.features.sinks, 1u);
+    EXPECT_EQ(f->spec.features.align_br, 1u);
+    EXPECT_EQ(f->problem.kv_heads, 2);
+    EXPECT_EQ(b->problem.seq_k, 130);
+    EXPECT_EQ(f->path.coopmat, coopmat);
+    EXPECT_EQ(b->path.coopmat, coopmat);
+    const std::string features = feature_name(f->spec.features);
+    EXPECT_EQ(features, "d64_f16_causal_br_alibi_sink");
+    EXPECT_EQ(features, feature_name(d));
+    EXPECT_EQ(f->name.rfind("attn_fwd_" + features + "_", 0), 0u) << f->name;
+    EXPECT_EQ(b->name.rfind("attn_bwd_" + features + "_", 0), 0u) << b->name;
+    EXPECT_EQ(f->name, fwd_variant_name(f->spec, coopmat));
+  }
+}
+
+TEST(Planner, PathReasons) {
+  const DeviceInfo cm = device(true);
+  EXPECT_EQ(plan_forward(desc(64), cm, Overrides{})->path.reason, "auto: coopmat");
+  EXPECT_EQ(plan_forward(desc(64), device(false), Overrides{})->path.reason.rfind("auto: scalar (the device has no", 0),
+            0u);
+  EXPECT_EQ(plan_forward(desc(64, DType::kF32), cm, Overrides{})->path.reason,
+            "auto: scalar (desc.dtype = f32 (needs f16))");
+  // Head dim 256: the forward takes coopmat, the backward falls back (its own limit), visibly.
+  EXPECT_EQ(plan_forward(desc(256), cm, Overrides{})->path.reason, "auto: coopmat");
+  const std::string bwd256 = plan_backward(desc(256), cm, Overrides{})->path.reason;
+  EXPECT_EQ(bwd256.rfind("auto: scalar (head dims 256/256 (the backward needs both <= 128", 0), 0u) << bwd256;
+  AttentionDesc scalar = desc(64);
+  scalar.path = KernelPath::kScalar;
+  EXPECT_EQ(plan_backward(scalar, cm, from(KernelPath::kCoopmat, "VKATTN_PATH"))->path.reason, "desc.path = scalar");
+  EXPECT_EQ(plan_forward(desc(64), cm, from(KernelPath::kScalar, "VKATTN_PATH"))->path.reason, "VKATTN_PATH = scalar");
+  EXPECT_EQ(plan_forward(desc(64), cm, from(KernelPath::kCoopmat, "options.overrides.path"))->path.reason,
+            "options.overrides.path = coopmat");
+}
+
+TEST(Planner, AnExplicitCoopmatThatCannotRunNamesWhoAskedAndWhy) {
+  const DeviceInfo cm = device(true);
+  Result<BwdVariant> b = plan_backward(desc(256), cm, from(KernelPath::kCoopmat, "options.overrides.path"));
+  ASSERT_FALSE(b.is_ok());
+  EXPECT_EQ(b.status().code(), ErrorCode::kUnsupported);
+  EXPECT_EQ(b.status().message().rfind("options.overrides.path = coopmat: head dims 256/256", 0), 0u)
+      << b.status().message();
+  AttentionDesc d = desc(24);
+  d.path = KernelPath::kCoopmat;
+  Result<FwdVariant> f = plan_forward(d, cm, Overrides{});
+  ASSERT_FALSE(f.is_ok());
+  EXPECT_EQ(f.status().message(), "desc.path = coopmat: desc.head_dim = 24 (needs a multiple of 16)");
+}
+
+// The desc is checked before anything that depends on the device.
+TEST(Planner, DescErrorsComeFirst) {
+  AttentionDesc d = desc(64);
+  d.batch = 0;
+  d.path = KernelPath::kCoopmat;
+  Result<FwdVariant> f = plan_forward(d, device(false), Overrides{});
+  ASSERT_FALSE(f.is_ok());
+  EXPECT_EQ(f.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(f.status().message(), "desc.batch = 0 (must be >= 1)");
+}
+
+}  // namespace
+}  // namespace vkattn::test

@@ -17,26 +17,9 @@
 
 #include "attn_mask.glsl"
 
-layout(set = 0, binding = 0) readonly buffer QBuf { uint q_words[]; };
-layout(set = 0, binding = 1) readonly buffer KBuf { uint k_words[]; };
-layout(set = 0, binding = 2) readonly buffer VBuf { uint v_words[]; };
-layout(set = 0, binding = 3) readonly buffer DoBuf { uint do_words[]; };
-layout(set = 0, binding = 4) writeonly buffer Out0Buf { uint out0_words[]; };
-layout(set = 0, binding = 5) writeonly buffer Out1Buf { uint out1_words[]; };
-layout(set = 0, binding = 6) readonly buffer Params {
-#define VKATTN_PARAM(T, name) T name;
-#include "attn_params.inc"
-#undef VKATTN_PARAM
-  uvec4 seqs[];  // per batch: start_q, len_q, start_k, len_k (SEQ_MODE != SEQ_DENSE)
-} params;
-// Written by attn_bwd_pre: [0, rows) LSE * log2 e, [rows, 2 rows) delta = rowsum(dO o O).
-layout(set = 0, binding = 7) readonly buffer WorkBuf { float work[]; };
-layout(set = 0, binding = 8) readonly buffer BiasBuf { uint bias_words[]; };
-layout(set = 0, binding = 9) readonly buffer SlopeBuf { float slopes[]; };
-layout(set = 0, binding = 10) readonly buffer TableBuf { float rel_table[]; };
-layout(set = 0, binding = 11) readonly buffer DocQBuf { int docs_q[]; };
-layout(set = 0, binding = 12) readonly buffer DocKBuf { int docs_k[]; };
-layout(set = 0, binding = 13) readonly buffer SinkBuf { float sinks[]; };
+#include "attn_buffers.glsl"
+#include "attn_bwd_bindings.inc"
+#include "attn_params_buffer.glsl"
 
 #include "score_mod.glsl"
 

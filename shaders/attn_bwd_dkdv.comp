@@ -47,19 +47,14 @@ void main() {
   const uint j = j0 + r;
   const bool row_written = j < (SEQ_MODE == SEQ_VARLEN ? len_k : params.seq_k);
   const bool row_live = j < len_k;
-  const int shift = ALIGN_BR != 0u ? int(len_k) - int(len_q) : 0;
+  const int shift = diag_shift(len_q, len_k);
   const int win_left = params.window_left;
   const int win_right = params.window_right;
   const float scale = params.scale_log2 / LOG2E;
 
-  // Queries [q_lo, q_hi) may see some key of this tile; other query tiles are skipped.
-  ivec2 q_range = ivec2(0);
-  if (j0 < len_k) {
-    const int last_key = int(min(j0 + BLOCK_ROWS, len_k)) - 1;
-    q_range = mask_query_range(int(j0), last_key, int(len_q), shift, win_left, win_right);
-  }
-  const uint tile_begin = uint(q_range.x) / BLOCK_COLS;
-  const uint tile_end = (uint(q_range.y) + BLOCK_COLS - 1u) / BLOCK_COLS;
+  // Query tiles [tile_begin, tile_end) may see some key of this tile; other query tiles are skipped.
+  const uvec2 q_tiles = mask_query_tiles(j0, BLOCK_ROWS, len_q, len_k, shift, win_left, win_right, BLOCK_COLS);
+  const uint tile_begin = q_tiles.x, tile_end = q_tiles.y;
 
   vec4 k[DK4];
   vec4 v[DV4];
@@ -81,8 +76,8 @@ void main() {
   [[dont_unroll]] for (uint g = 0u; g < group; ++g) {
     const uint h = kv_h * group + g;
     const float slope_log2 = alibi_slope_log2(b, h);
-    const uint table_row = pc.table_offset + h * params.rel_buckets;
-    const uint bias_head = pc.bias_offset + b * pc.bias_stride_b + h * pc.bias_stride_h + j;
+    const uint table_row = rel_table_row(h);
+    const uint bias_col = bias_head_index(b, h) + j;  // element [b, h, 0, j]
     const uint q_seq = pc.q_offset + b * pc.q_stride_b + h * pc.q_stride_h + start_q * pc.q_stride_s;
     const uint do_seq = pc.do_offset + b * pc.do_stride_b + h * pc.do_stride_h + start_q * pc.do_stride_s;
 
@@ -127,7 +122,7 @@ void main() {
           [[unroll]] for (uint d4 = 0u; d4 < DV4; ++d4) dp4 = fma(do_tile[ii * DV4 + d4], v[d4], dp4);
           float dsoftcap;
           const float s = modified_score(params.scale_log2 * ((xs.x + xs.y) + (xs.z + xs.w)), int(j) - diag, slope_log2,
-                                         table_row, bias_head + uint(i) * pc.bias_stride_q, dsoftcap);
+                                         table_row, bias_add_rows(bias_col, uint(i)), dsoftcap);
           const float p = exp2(s - lse2);
           const float ds = p * (((dp4.x + dp4.y) + (dp4.z + dp4.w)) - delta_tile[ii]);
           const float gk = ds * dsoftcap * scale;

@@ -69,7 +69,7 @@ void main() {
   const uint start_q = seq.x, len_q = seq.y, start_k = seq.z, len_k = seq.w;
   const uint j0 = gl_WorkGroupID.x * BLOCK_ROWS;
   if (SEQ_MODE == SEQ_VARLEN && j0 >= len_k) return;  // uniform
-  const int shift = ALIGN_BR != 0u ? int(len_k) - int(len_q) : 0;
+  const int shift = diag_shift(len_q, len_k);
   const int win_left = params.window_left;
   const int win_right = params.window_right;
   const uint w0 = j0 + 16u * warp;  // this subgroup's first key row
@@ -86,14 +86,10 @@ void main() {
     doc_e[e] = DOCUMENTS != 0u && j < len_k ? key_doc(b, start_k, j) : 0;
   }
 
-  // Queries [q_lo, q_hi) may see some key of this block; other query tiles are skipped.
-  ivec2 q_range = ivec2(0);
-  if (j0 < len_k) {
-    const int last_key = int(min(j0 + BLOCK_ROWS, len_k)) - 1;
-    q_range = mask_query_range(int(j0), last_key, int(len_q), shift, win_left, win_right);
-  }
-  const uint tile_begin = uint(q_range.x) / BLOCK_COLS;
-  const uint tile_end = (uint(q_range.y) + BLOCK_COLS - 1u) / BLOCK_COLS;
+  // Query tiles [tile_begin, tile_end) may see some key of this block; other query tiles are
+  // skipped.
+  const uvec2 q_tiles = mask_query_tiles(j0, BLOCK_ROWS, len_q, len_k, shift, win_left, win_right, BLOCK_COLS);
+  const uint tile_begin = q_tiles.x, tile_end = q_tiles.y;
 
   if (DOCUMENTS != 0u) {
     doc_range_reset(DOC_RANGE_BLOCK);
@@ -126,8 +122,8 @@ void main() {
     const uint t = tile_begin + step % tiles;
     const uint h = kv_h * group + g;
     const float slope_log2 = alibi_slope_log2(b, h);
-    const uint table_row = pc.table_offset + h * params.rel_buckets;
-    const uint bias_head = pc.bias_offset + b * pc.bias_stride_b + h * pc.bias_stride_h;
+    const uint table_row = rel_table_row(h);
+    const uint bias_head = bias_head_index(b, h);
     const uint q0 = t * BLOCK_COLS;
     barrier();  // the previous tile is no longer read
     if (DOCUMENTS != 0u) {
@@ -191,7 +187,7 @@ void main() {
               (DOCUMENTS == 0u || doc_q_tile[ii] == doc_e[e])) {
             float dsoftcap;
             const float sm = modified_score(params.scale_log2 * st[e], j - diag, slope_log2, table_row,
-                                            bias_head + uint(i) * pc.bias_stride_q + uint(j), dsoftcap);
+                                            bias_add_rows(bias_head, uint(i)) + uint(j), dsoftcap);
             p = exp2(sm - lse2);
             du = p * (dpt[e] - delta_sh[ii]) * dsoftcap;
           }

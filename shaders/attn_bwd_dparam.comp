@@ -70,7 +70,7 @@ void main() {
       acc -= exp2(LOG2E * sinks[pc.sinks_offset + h] - lse2) * delta;
       continue;
     }
-    const int shift = ALIGN_BR != 0u ? int(len_k) - int(len_q) : 0;
+    const int shift = diag_shift(len_q, len_k);
     const int diag = int(i) + shift;
     // Keys [j_lo, j_hi) that feed this element from row i.
     int j_lo = int(out_j), j_hi = int(out_j) + 1;
@@ -92,8 +92,8 @@ void main() {
     [[unroll]] for (uint d4 = 0u; d4 < DK4; ++d4) q[d4] = LOAD_VEC4(q_words, q_base + 4u * d4) * scale_log2;
     [[unroll]] for (uint d4 = 0u; d4 < DV4; ++d4) dout[d4] = LOAD_VEC4(do_words, do_base + 4u * d4);
     const float slope_log2 = alibi_slope_log2(b, h);
-    const uint table_row = pc.table_offset + h * params.rel_buckets;
-    const uint bias_row = pc.bias_offset + b * pc.bias_stride_b + h * pc.bias_stride_h + i * pc.bias_stride_q;
+    const uint table_row = rel_table_row(h);
+    const uint bias_row = bias_row_index(b, h, i);
     int doc_i = 0;
     if (DOCUMENTS != 0u) doc_i = query_doc(b, start_q, i);
     const uint k_seq = pc.k_offset + b * pc.k_stride_b + kv_h * pc.k_stride_h + start_k * pc.k_stride_s;

@@ -51,7 +51,7 @@ void main() {
   // heaviest workgroups start first and the light ones fill the end of the grid.
   const uint i0 = (gl_NumWorkGroups.x - 1u - gl_WorkGroupID.x) * BLOCK_ROWS;
   if (SEQ_MODE == SEQ_VARLEN && i0 >= len_q) return;  // uniform
-  const int shift = ALIGN_BR != 0u ? int(len_k) - int(len_q) : 0;
+  const int shift = diag_shift(len_q, len_k);
   const int win_left = params.window_left;
   const int win_right = params.window_right;
   const uint w0 = i0 + 16u * warp;  // this subgroup's first query row
@@ -74,13 +74,8 @@ void main() {
     doc_e[e] = DOCUMENTS != 0u && i < len_q ? query_doc(b, start_q, i) : 0;
   }
 
-  ivec2 kv_range = ivec2(0);
-  if (i0 < len_q) {
-    const int last_row = int(min(i0 + BLOCK_ROWS, len_q)) - 1;
-    kv_range = mask_key_range(int(i0) + shift, last_row + shift, int(len_k), win_left, win_right);
-  }
-  const uint tile_begin = uint(kv_range.x) / BLOCK_COLS;
-  const uint tile_end = (uint(kv_range.y) + BLOCK_COLS - 1u) / BLOCK_COLS;
+  const uvec2 kv_tiles = mask_key_tiles(i0, BLOCK_ROWS, len_q, len_k, shift, win_left, win_right, BLOCK_COLS);
+  const uint tile_begin = kv_tiles.x, tile_end = kv_tiles.y;
 
   if (DOCUMENTS != 0u) {
     doc_range_reset(DOC_RANGE_BLOCK);
@@ -90,8 +85,8 @@ void main() {
   }
 
   const float slope_log2 = alibi_slope_log2(b, h);
-  const uint table_row = pc.table_offset + h * params.rel_buckets;
-  const uint bias_head = pc.bias_offset + b * pc.bias_stride_b + h * pc.bias_stride_h;
+  const uint table_row = rel_table_row(h);
+  const uint bias_head = bias_head_index(b, h);
 
   // Q_w and dO_w as fp16 fragments.
   const uint q_seq = pc.q_offset + b * pc.q_stride_b + h * pc.q_stride_h + start_q * pc.q_stride_s;
@@ -165,7 +160,7 @@ void main() {
               (DOCUMENTS == 0u || doc_k_tile[jj] == doc_e[e])) {
             float dsoftcap;
             const float sm = modified_score(params.scale_log2 * s[e], j - diag, slope_log2, table_row,
-                                            bias_head + uint(q_e[e]) * pc.bias_stride_q + uint(j), dsoftcap);
+                                            bias_add_rows(bias_head, uint(q_e[e])) + uint(j), dsoftcap);
             const float p = exp2(sm - lse2_e[e]);
             du = p * (dp[e] - delta_e[e]) * dsoftcap;
           }

@@ -23,16 +23,9 @@ layout(push_constant) uniform PrePush {
 #undef VKATTN_PC
 } pc;
 
-layout(set = 0, binding = 0) readonly buffer OBuf { uint o_words[]; };
-layout(set = 0, binding = 1) readonly buffer DoBuf { uint do_words[]; };
-layout(set = 0, binding = 2) readonly buffer LseBuf { float lse_values[]; };
-layout(set = 0, binding = 3) readonly buffer Params {
-#define VKATTN_PARAM(T, name) T name;
-#include "attn_params.inc"
-#undef VKATTN_PARAM
-  uvec4 seqs[];
-} params;
-layout(set = 0, binding = 4) writeonly buffer WorkBuf { float work[]; };
+#include "attn_buffers.glsl"
+#include "attn_bwd_pre_bindings.inc"
+#include "attn_params_buffer.glsl"
 
 #include "attn_sequence.glsl"
 #include "attn_workspace.glsl"

@@ -41,11 +41,11 @@ shared uvec2 tile_dv_sh[STAGE_ROWS * VROW];
 shared float out_sh[SUBGROUPS * 16u * OROW];
 
 // The inputs again, as 16-byte chunks (8 halves), for rows on 16-byte boundaries.
-layout(set = 0, binding = 0) readonly buffer QChunks { uvec4 q_chunks[]; };
-layout(set = 0, binding = 1) readonly buffer KChunks { uvec4 k_chunks[]; };
-layout(set = 0, binding = 2) readonly buffer VChunks { uvec4 v_chunks[]; };
+layout(set = 0, binding = BINDING_Q) readonly buffer QChunks { uvec4 q_chunks[]; };
+layout(set = 0, binding = BINDING_K) readonly buffer KChunks { uvec4 k_chunks[]; };
+layout(set = 0, binding = BINDING_V) readonly buffer VChunks { uvec4 v_chunks[]; };
 #ifdef CM_TILES_DO
-layout(set = 0, binding = 3) readonly buffer DoChunks { uvec4 do_chunks[]; };
+layout(set = 0, binding = BINDING_Do) readonly buffer DoChunks { uvec4 do_chunks[]; };
 #endif
 
 const uint SRC_Q = 0u;

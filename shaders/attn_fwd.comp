@@ -69,19 +69,15 @@ void main() {
   const uint i = i0 + r;
   const bool row_written = i < (SEQ_MODE == SEQ_VARLEN ? len_q : params.seq_q);
   const bool row_live = i < len_q;  // padded rows attend to nothing
-  const int shift = ALIGN_BR != 0u ? int(len_k) - int(len_q) : 0;
+  const int shift = diag_shift(len_q, len_k);
   const int diag = int(i) + shift;
   const int win_left = params.window_left;
   const int win_right = params.window_right;
 
-  // Keys [kv_lo, kv_hi) may be visible to some live row of this tile; other tiles are skipped.
-  ivec2 kv_range = ivec2(0, 0);
-  if (i0 < len_q) {
-    const int last_row = int(min(i0 + BLOCK_Q, len_q)) - 1;
-    kv_range = mask_key_range(int(i0) + shift, last_row + shift, int(len_k), win_left, win_right);
-  }
-  const uint tile_begin = uint(kv_range.x) / BLOCK_K;
-  const uint tile_end = (uint(kv_range.y) + BLOCK_K - 1u) / BLOCK_K;
+  // Key tiles [tile_begin, tile_end) may hold keys visible to some live row of this tile; other
+  // tiles are skipped.
+  const uvec2 kv_tiles = mask_key_tiles(i0, BLOCK_Q, len_q, len_k, shift, win_left, win_right, BLOCK_K);
+  const uint tile_begin = kv_tiles.x, tile_end = kv_tiles.y;
 
   int doc_i = 0;
   if (DOCUMENTS != 0u) {
@@ -96,8 +92,8 @@ void main() {
 
   // Per-row score_mod terms.
   const float slope_log2 = alibi_slope_log2(b, h);
-  const uint table_row = pc.table_offset + h * params.rel_buckets;
-  const uint bias_row = pc.bias_offset + b * pc.bias_stride_b + h * pc.bias_stride_h + i * pc.bias_stride_q;
+  const uint table_row = rel_table_row(h);
+  const uint bias_row = bias_row_index(b, h, i);
 
   vec4 q[DK4];
   vec4 o[DV4];

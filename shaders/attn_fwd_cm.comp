@@ -82,17 +82,12 @@ void main() {
   const uint i0 = tile * BLOCK_Q;
   if (SEQ_MODE == SEQ_VARLEN && i0 >= len_q) return;  // uniform
   const uint w0 = i0 + 16u * RF * warp;  // this subgroup's first row; fragment r holds rows w0 + 16 r ..
-  const int shift = ALIGN_BR != 0u ? int(len_k) - int(len_q) : 0;
+  const int shift = diag_shift(len_q, len_k);
   const int win_left = params.window_left;
   const int win_right = params.window_right;
 
-  ivec2 kv_range = ivec2(0, 0);
-  if (i0 < len_q) {
-    const int last_row = int(min(i0 + BLOCK_Q, len_q)) - 1;
-    kv_range = mask_key_range(int(i0) + shift, last_row + shift, int(len_k), win_left, win_right);
-  }
-  const uint tile_begin = uint(kv_range.x) / BLOCK_K;
-  const uint tile_end = (uint(kv_range.y) + BLOCK_K - 1u) / BLOCK_K;
+  const uvec2 kv_tiles = mask_key_tiles(i0, BLOCK_Q, len_q, len_k, shift, win_left, win_right, BLOCK_K);
+  const uint tile_begin = kv_tiles.x, tile_end = kv_tiles.y;
 
   if (DOCUMENTS != 0u) {
     doc_range_reset(DOC_RANGE_BLOCK);
@@ -104,7 +99,7 @@ void main() {
   }
 
   const float slope_log2 = alibi_slope_log2(b, h);
-  const uint table_row = pc.table_offset + h * params.rel_buckets;
+  const uint table_row = rel_table_row(h);
 
   // Per slot s = 2 r + hi (row g + 8 hi of fragment r, for this lane's quad g): the row, its
   // diagonal, bias row, document, and the running max m (log2 units) and sum l.
@@ -119,7 +114,7 @@ void main() {
     qi[s] = w0 + 16u * (s >> 1u) + (lane >> 2u) + 8u * (s & 1u);
     q_live[s] = qi[s] < len_q;
     q_diag[s] = int(qi[s]) + shift;
-    q_bias_row[s] = pc.bias_offset + b * pc.bias_stride_b + h * pc.bias_stride_h + qi[s] * pc.bias_stride_q;
+    q_bias_row[s] = bias_row_index(b, h, qi[s]);
     q_doc[s] = DOCUMENTS != 0u && q_live[s] ? query_doc(b, start_q, qi[s]) : 0;
     q_m[s] = SINKS != 0u && q_live[s] ? LOG2E * sinks[pc.sinks_offset + h] : NEG_INF;
     q_l[s] = SINKS != 0u && q_live[s] && (lane & 3u) == 0u ? 1.0 : 0.0;  // the quad's lanes sum theirs

@@ -5,6 +5,7 @@
 //   s = s + table[h, clamp(j - diag, -M, M) + M]   relative-position bias (clamped distance)
 //   s = s + bias[b, h, i, j]                   additive bias
 // The kernels keep s in log2 units (s * log2 e), so every term arrives pre-multiplied by log2 e.
+// The per-row terms (ALiBi slope, table row, bias row) are found by the helpers below.
 // Included at the end of attn_fwd_bindings.glsl and attn_bwd_bindings.glsl, so by every kernel but
 // attn_bwd_pre.comp.
 #ifndef VKATTN_SCORE_MOD_GLSL
@@ -34,6 +35,28 @@ float alibi_slope_log2(uint b, uint h) {
   return ALIBI != ALIBI_NONE
              ? LOG2E * slopes[pc.slopes_offset + (ALIBI == ALIBI_PER_BATCH_HEAD ? b * params.q_heads : 0u) + h]
              : 0.0;
+}
+
+// Row of head h in the relative-position table (dense [Hq, 2M + 1]): table_offset + h * (2M + 1).
+// Needs pc.table_offset.
+uint rel_table_row(uint h) {
+  return pc.table_offset + h * params.rel_buckets;
+}
+
+// Element [b, h, 0, 0] of bias[b, h, i, j]: bias_offset + b * stride_b + h * stride_h. Needs
+// pc.bias_offset, pc.bias_stride_b, pc.bias_stride_h and (below) pc.bias_stride_q.
+uint bias_head_index(uint b, uint h) {
+  return pc.bias_offset + b * pc.bias_stride_b + h * pc.bias_stride_h;
+}
+
+// The bias element `rows` query rows past element idx: idx + rows * stride_q (j is contiguous).
+uint bias_add_rows(uint idx, uint rows) {
+  return idx + rows * pc.bias_stride_q;
+}
+
+// Element [b, h, i, 0] of the bias, the row of query i: bias_head_index(b, h) + i * stride_q.
+uint bias_row_index(uint b, uint h, uint i) {
+  return bias_add_rows(bias_head_index(b, h), i);
 }
 
 // The modified score of a visible pair, in log2 units, from s = scale_log2 * q.k. `rel` is

@@ -9,33 +9,11 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/attn_bindings.hpp"
 #include "kernels/attn_fwd_interface.hpp"
 #include "kernels/attn_spec.hpp"
 
 namespace vkattn {
-
-// Bindings of attn_bwd_dq.comp, attn_bwd_dkdv.comp, their _cm versions, and attn_bwd_dparam.comp
-// (shaders/attn_bwd_bindings.glsl).
-enum BwdBinding : std::uint32_t {
-  kBwdQ = 0,
-  kBwdK,
-  kBwdV,
-  kBwdDo,
-  kBwdOut0,  // dQ, or dK
-  kBwdOut1,  // unused, or dV
-  kBwdParams,
-  kBwdWork,
-  kBwdBias,
-  kBwdSlopes,
-  kBwdTable,
-  kBwdDocsQ,
-  kBwdDocsK,
-  kBwdSinks,
-  kBwdBindingCount,
-};
-
-// Bindings of attn_bwd_pre.comp.
-enum BwdPreBinding : std::uint32_t { kPreO = 0, kPreDo, kPreLse, kPreParams, kPreWork, kPreBindingCount };
 
 struct BwdPushConstants {
   using uint = glsl::uint;

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/attn_bindings.hpp"
 #include "kernels/attn_spec.hpp"
 
 namespace vkattn {
@@ -17,23 +18,6 @@ namespace vkattn {
 namespace glsl {
 using uint = std::uint32_t;
 }  // namespace glsl
-
-// Bindings of set 0, in the shader's order.
-enum FwdBinding : std::uint32_t {
-  kFwdQ = 0,
-  kFwdK,
-  kFwdV,
-  kFwdO,
-  kFwdLse,
-  kFwdParams,
-  kFwdBias,
-  kFwdSlopes,
-  kFwdTable,
-  kFwdSinks,
-  kFwdDocsQ,
-  kFwdDocsK,
-  kFwdBindingCount,
-};
 
 // The push-constant block, field for field.
 struct FwdPushConstants {

@@ -130,12 +130,32 @@ BwdSpecConstants bwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
   s.block_rows = std::min<std::uint32_t>(kBlockRows, info.max_workgroup_invocations);
   s.workgroup_size = s.block_rows;
   s.step = kStep;
-  // Per staged row: a Q (or K) row and a dO (or V) row in fp32, plus lse2, delta and a document id.
-  const std::uint32_t bytes_per_row = (dk + dv) * 4u + 12u;
-  std::uint32_t bc = std::min(kMaxBlockCols, s.block_rows);
-  while (bc >= kStep && bc * bytes_per_row > info.max_shared_memory) bc /= 2;
-  s.block_cols = bc;
+  // The longest staged tile whose shared memory fits in both kernels (dkdv's is the larger).
+  s.block_cols = std::min(kMaxBlockCols, s.block_rows);
+  while (s.block_cols >= kStep && bwd_shared_bytes(s, BwdKernel::kDkdv, false) > info.max_shared_memory) {
+    s.block_cols /= 2;
+  }
   return s;
+}
+
+std::uint32_t bwd_shared_bytes(const BwdSpecConstants& s, BwdKernel kernel, bool coopmat) {
+  const std::uint32_t dk = s.features.head_dim;
+  const std::uint32_t dv = s.features.head_dim_v;
+  const std::uint32_t cols = s.block_cols;
+  switch (kernel) {
+    case BwdKernel::kPre:
+      return 0;
+    case BwdKernel::kParam:
+      return s.block_rows * 4;  // one partial sum per invocation
+    case BwdKernel::kDq:
+      // Staged K and V rows (fp16 uvec2 rows on the coopmat path, fp32 on the scalar one) and the
+      // tile's document ids; the coopmat kernel's output scratch and doc_range.
+      return coopmat ? cm_bwd_shared_bytes(s.block_rows, cols, dk, dv) - cols * 8 : cols * ((dk + dv) * 4 + 4);
+    case BwdKernel::kDkdv:
+      // Staged Q and dO rows, and lse2, delta and the document id of each.
+      return coopmat ? cm_bwd_shared_bytes(s.block_rows, cols, dk, dv) : cols * ((dk + dv) * 4 + 12);
+  }
+  return 0;
 }
 
 BwdSpecConstants bwd_pre_spec(const BwdSpecConstants& s) {

@@ -44,6 +44,15 @@ BwdSpecConstants bwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
 Result<BwdSpecConstants> choose_bwd_tiles(const Problem& p, bool coopmat, const DeviceInfo& info,
                                           const Overrides& overrides);
 
+// The kernels of a backward plan.
+enum class BwdKernel { kPre, kDq, kDkdv, kParam };
+
+// Shared memory `kernel` declares (its shared arrays) with the constants `spec` on the coopmat path
+// or the scalar one: the host's model, which tile choice relies on (cm_bwd_shared_bytes is the
+// larger, dkdv's), and which tests/planning/shared_memory_test.cpp compares with what the driver
+// reports for each pipeline.
+std::uint32_t bwd_shared_bytes(const BwdSpecConstants& spec, BwdKernel kernel, bool coopmat);
+
 // The preprocessing kernel's constants: only the ones it reads, so its pipeline is shared widely.
 BwdSpecConstants bwd_pre_spec(const BwdSpecConstants& s);
 

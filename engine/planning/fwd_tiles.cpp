@@ -115,12 +115,18 @@ FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
   spec.block_q = std::min<std::uint32_t>(kBlockQ, info.max_workgroup_invocations);
   spec.workgroup_size = spec.block_q;
   spec.key_step = kKeyStep;
-  // Per key: one fp32 K row, one fp32 V row and a document id; plus 16 bytes of tile ranges.
-  const std::uint32_t bytes_per_key = (dk + dv) * 4u + 4u;
-  std::uint32_t bk = std::min(kMaxBlockK, spec.block_q);
-  while (bk >= kKeyStep && bk * bytes_per_key + 16u > info.max_shared_memory) bk /= 2;
-  spec.block_k = bk;
+  // The longest key tile whose shared memory (fwd_shared_bytes) fits.
+  spec.block_k = std::min(kMaxBlockK, spec.block_q);
+  while (spec.block_k >= kKeyStep && fwd_shared_bytes(spec, false) > info.max_shared_memory) spec.block_k /= 2;
   return spec;
+}
+
+std::uint32_t fwd_shared_bytes(const FwdSpecConstants& s, bool coopmat) {
+  const std::uint32_t dk = s.features.head_dim;
+  const std::uint32_t dv = s.features.head_dim_v;
+  if (coopmat) return cm_shared_bytes(s.block_q, s.block_k, dk, dv, s.q_shared != 0, s.workgroup_size / 32);
+  // attn_fwd.comp: fp32 K and V tiles, the tile's document ids, doc_range.
+  return s.block_k * ((dk + dv) * 4 + 4) + 16;
 }
 
 std::uint64_t fwd_loop_iterations(const FwdSpecConstants& s, std::int64_t seq_k) {

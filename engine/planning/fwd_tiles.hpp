@@ -77,6 +77,11 @@ FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
 Result<FwdSpecConstants> choose_fwd_tiles(const Problem& p, bool coopmat, const DeviceInfo& info,
                                           const Overrides& overrides);
 
+// Shared memory the forward kernel of `spec` declares (its shared arrays) on the coopmat path
+// (cm_shared_bytes) or the scalar one: the host's model, which tile choice relies on, and which
+// tests/planning/shared_memory_test.cpp compares with what the driver reports for each pipeline.
+std::uint32_t fwd_shared_bytes(const FwdSpecConstants& spec, bool coopmat);
+
 // Loop iterations one invocation of `spec` runs for a row of `seq_k` keys (see attn_fwd.comp).
 std::uint64_t fwd_loop_iterations(const FwdSpecConstants& spec, std::int64_t seq_k);
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # On the NVIDIA device machine (../shared/GPU.md): the whole suite under the current validation
-# layer, once per kernel path, from a Debian 12 build carried there. Prepare on Debian 12:
-#   .gpu/build     the build tree without objects (tar --exclude CMakeFiles --exclude '*.o' ...)
-#   .gpu/lib       libbenchmark.so.1debian
-#   .gpu/vvl       Debian 13's vulkan-validationlayers and libvulkan1 (1.4.309) .deb files
+# layer, once per kernel path, from a Debian 12 build carried there. Prepare on Debian 12 (the
+# build tree is too large to carry as files, so it travels as one archive):
+#   .gpu/bundle.tar.xz holding build/ (the build tree without CMakeFiles, objects and static
+#     libraries), lib/ (libbenchmark.so.1debian) and vvl/ (Debian 13's vulkan-validationlayers and
+#     libvulkan1 1.4.309 .deb files, fetched with a private apt state: GPU.md)
 #   .gl/           Debian 12's GL/Vulkan runtime .deb files (GPU.md)
 # Usage: bash scripts/gpu_suite.sh OUT_DIR [auto|scalar|long ...]   (default: auto scalar)
-# Writes OUT_DIR/<pass>.log per binary and OUT_DIR/summary.txt ("N passed, N failed" per pass).
+# Writes OUT_DIR/<pass>/<binary>.<shard>.log and OUT_DIR/summary.txt ("N passed, N failed" per pass).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:?usage: gpu_suite.sh OUT_DIR [passes]}
@@ -14,19 +15,7 @@ shift
 passes=("$@")
 [ ${#passes[@]} -eq 0 ] && passes=(auto scalar)
 mkdir -p "$out"
-for f in "$root"/.gl/*.deb; do dpkg -x "$f" /; done
-ldconfig
-mkdir -p /opt/vvl
-for f in "$root"/.gpu/vvl/*.deb; do dpkg -x "$f" /opt/vvl; done
-layer_dir=/opt/vvl/usr/share/vulkan/explicit_layer.d
-sed -i "s|\"library_path\": \"[^\"]*\"|\"library_path\": \"/opt/vvl/usr/lib/x86_64-linux-gnu/libVkLayer_khronos_validation.so\"|" \
-  "$layer_dir"/VkLayer_khronos_validation.json
-export VK_LAYER_PATH=$layer_dir
-export LD_LIBRARY_PATH=/opt/vvl/usr/lib/x86_64-linux-gnu:$root/.gpu/lib:${LD_LIBRARY_PATH:-}
-export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-# Test binaries that start other binaries have the build's absolute path compiled in.
-[ -e /work/main ] || { mkdir -p /work && ln -s "$root" /work/main; }
-[ -e /work/main/build ] || ln -s "$root/.gpu/build" /work/main/build
+source "$root/scripts/gpu_env.sh"
 tests=/work/main/build/tests
 long=(forward_sweep_test backward_sweep_test numerics_long_test)
 : >"$out/summary.txt"
@@ -41,11 +30,18 @@ for pass in "${passes[@]}"; do
   path=auto
   [ "$pass" = scalar ] && path=scalar
   mkdir -p "$out/$pass"
-  printf '%s\n' "${bins[@]}" | VKATTN_PATH=$path xargs -P 8 -I{} sh -c \
-    'b={}; "$b" --gtest_brief=1 >"'"$out/$pass"'/$(basename $b).log" 2>&1; echo "$(basename $b) $?"' \
+  # Each binary in SHARDS GoogleTest shards (the long sweeps are a few binaries of many cases).
+  shards=1
+  [ "$pass" = long ] && shards=${SHARDS:-5}
+  jobs=()
+  for b in "${bins[@]}"; do
+    for ((i = 0; i < shards; ++i)); do jobs+=("$b $i"); done
+  done
+  printf '%s\n' "${jobs[@]}" | VKATTN_PATH=$path GTEST_TOTAL_SHARDS=$shards xargs -P 16 -L 1 sh -c \
+    'GTEST_SHARD_INDEX=$1 "$0" --gtest_brief=1 >"'"$out/$pass"'/$(basename $0).$1.log" 2>&1; echo "$(basename $0).$1 $?"' \
     >"$out/$pass/exit_codes.txt"
   passed=$(cat "$out/$pass"/*.log | grep -o '\[  PASSED  \] [0-9]* test' | awk '{s+=$4} END {print s+0}')
-  failed=$(cat "$out/$pass"/*.log | grep -o '\[  FAILED  \] [0-9]* test' | awk '{s+=$4} END {print s+0}')
+  failed=$(cat "$out/$pass"/*.log | grep -c '^\[  FAILED  \] .* ms)$')  # --gtest_brief prints no count
   skipped=$(cat "$out/$pass"/*.log | grep -o '\[  SKIPPED \] [0-9]* test' | awk '{s+=$4} END {print s+0}')
   bad=$(awk '$2 != 0' "$out/$pass/exit_codes.txt" | wc -l)
   echo "$pass: $passed passed, $failed failed, $skipped skipped; binaries exiting non-zero: $bad" | tee -a "$out/summary.txt"

@@ -130,6 +130,8 @@ RefGrads reference_backward(const RefProblem& p, const std::vector<float>& q, co
   g.dbias_terms.assign(g.dbias.size(), 0.0);
   g.dtable_terms.assign(g.dtable.size(), 0.0);
   g.dsinks_terms.assign(g.dsinks.size(), 0.0);
+  g.dq_terms.assign(q.size(), 0.0);
+  g.dk_terms.assign(k.size(), 0.0);
   std::vector<double> s, dsoft;
   for (std::int64_t b = 0; b < p.batch; ++b) {
     for (std::int64_t h = 0; h < p.q_heads; ++h) {
@@ -170,9 +172,10 @@ RefGrads reference_backward(const RefProblem& p, const std::vector<float>& q, co
             dp += t;
             dp_mag += std::fabs(t);
           }
-          const double ds = pj * (dp - delta);          // dL/ds
+          const double ds = pj * (dp - delta);  // dL/ds
           const double ds_mag = pj * (dp_mag + delta_mag);
           const double gx = ds * dsoft[at(j)] * scale;  // dL/d(q.k)
+          const double gx_mag = ds_mag * std::fabs(dsoft[at(j)] * scale);
           if (p.mod.bias) {
             g.dbias[row * at(p.seq_k) + at(j)] = ds;
             g.dbias_terms[row * at(p.seq_k) + at(j)] = ds_mag;
@@ -186,6 +189,8 @@ RefGrads reference_backward(const RefProblem& p, const std::vector<float>& q, co
           for (std::int64_t d = 0; d < Dk; ++d) {
             g.dq[row * at(Dk) + at(d)] += gx * static_cast<double>(kj[d]);
             g.dk[kv_row * at(Dk) + at(d)] += gx * static_cast<double>(qi[d]);
+            g.dq_terms[row * at(Dk) + at(d)] += gx_mag * std::fabs(static_cast<double>(kj[d]));
+            g.dk_terms[kv_row * at(Dk) + at(d)] += gx_mag * std::fabs(static_cast<double>(qi[d]));
           }
         }
       }

@@ -60,6 +60,11 @@ struct RefGrads {
   std::vector<double> dbias_terms;   // as dbias
   std::vector<double> dtable_terms;  // as dtable
   std::vector<double> dsinks_terms;  // as dsinks
+  // dQ and dK are sums of dS too: where every row sees at most one key, dS = P (dP - D) is 0
+  // exactly (O is that key's V) and so is every element, while the kernels' dP and D, summed in
+  // other orders, leave rounding. Per element: sum over its terms of |dS| (as above) x |K| or |Q|.
+  std::vector<double> dq_terms;  // as dq
+  std::vector<double> dk_terms;  // as dk
 };
 
 // Gradients of L = sum(O * dO) by the analytic formulas (softmax and score_mod derivatives).

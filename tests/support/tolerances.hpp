@@ -51,6 +51,13 @@ constexpr Tolerance param_gradient_tolerance(DType t) {
   return tol;
 }
 
+// dQ and dK: the gradient tolerance, and (RefGrads::dq_terms, dk_terms) the fraction of each
+// element's term magnitudes that the parameter gradients allow: where a row sees a single key,
+// dS = P (dP - D) is 0 exactly, the reference's dQ and dK are 0 everywhere (so the tolerance
+// relative to the largest |ref| is 0), and the kernels' dP and D, summed in different orders,
+// leave rounding: measured on the H200's coopmat path, up to 6e-8 of term sums near 2.
+constexpr Tolerance qk_gradient_tolerance(DType t) { return param_gradient_tolerance(t); }
+
 // Huge logits (numerics_test: inputs scaled to ~1e3-6e4). LSE is the top score plus at most
 // ln Sk, so it agrees to fp32's relative precision.
 constexpr Tolerance huge_logit_lse_tolerance() { return Tolerance{0.0, 1e-5}; }

@@ -1,6 +1,6 @@
 // attn_bwd_bindings.glsl — specialization constants and buffers shared by attn_bwd_dq.comp,
 // attn_bwd_dkdv.comp, their coopmat versions (attn_bwd_*_cm.comp) and attn_bwd_dparam.comp
-// (the layout engine/attn_bwd_interface.hpp mirrors). Each kernel declares its push-constant
+// (the layout engine/kernels/attn_bwd_interface.hpp mirrors). Each kernel declares its push-constant
 // block `pc` before including this, and its workgroup size (BLOCK_ROWS on the scalar path,
 // WORKGROUP_SIZE on the coopmat path). The kernel includes the shared helpers after it:
 // attn_sequence.glsl, attn_workspace.glsl, attn_documents.glsl (the ALiBi slope is in score_mod.glsl).

@@ -1,6 +1,6 @@
 // attn_cm_layout.glsl — where the elements of a 16 x 16 fp32 accumulator fragment lie, for the
 // coopmat kernels. VK_NV_cooperative_matrix leaves this to the driver; the kernels index by the
-// order NVIDIA's driver uses (read back on an H100), which engine/coopmat_layout.cpp checks on
+// order NVIDIA's driver uses (read back on an H100), which engine/pipelines/coopmat_layout.cpp checks on
 // every device before any coopmat kernel is chosen (a device that differs runs the scalar kernels):
 //   lane 4g + t (g = 0..7, t = 0..3) holds 8 elements; element e lies at
 //   row    g + 8 * ((e >> 2) & 1)        (acc_row; acc_hi(e): the second row, g + 8)

@@ -31,7 +31,7 @@
 // counted over all loops together. So loops over the head dim (fixed by specialization) are
 // unrolled and keys go KEY_STEP at a time: per K/V tile that leaves
 // 1 + LOADS_PER_INVOCATION + 2 * BLOCK_K / KEY_STEP iterations. The host refuses rows longer
-// than that budget allows on llvmpipe (fwd_variant.cpp, fwd_loop_iterations).
+// than that budget allows on llvmpipe (engine/planning/fwd_tiles.cpp, fwd_loop_iterations).
 
 #include "attn_fwd_bindings.glsl"
 #include "attn_sequence.glsl"

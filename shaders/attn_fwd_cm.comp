@@ -34,9 +34,9 @@
 // Each plan holds this kernel twice: with WIDE_ROWS = 1 for calls whose Q, K and V rows all start
 // on 16 bytes (offsets and strides multiples of 8 halves: the tiles then load 16-byte chunks
 // only), and with WIDE_ROWS = 0 for any other views (forward_plan.cpp picks per call).
-// The host (fwd_variant.cpp) picks this kernel only for fp16 storage with Dk, Dv multiples of 16
+// The host (engine/planning/kernel_path.cpp) picks this kernel only for fp16 storage with Dk, Dv multiples of 16
 // and a shared-memory budget that fits, on a device with DeviceInfo::coopmat (32-lane subgroups,
-// and the accumulator layout the context's probe confirmed: engine/coopmat_layout.cpp); anything
+// and the accumulator layout the context's probe confirmed: engine/pipelines/coopmat_layout.cpp); anything
 // else runs attn_fwd.comp and the variant name says _scalar.
 
 #include "attn_fwd_bindings.glsl"

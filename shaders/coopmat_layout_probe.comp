@@ -6,7 +6,7 @@
 // coopmat_layout_probe.comp — which element of a 16 x 16 fp32 accumulator fragment each lane
 // holds (VK_NV_cooperative_matrix leaves it to the driver). One 32-lane subgroup loads the matrix
 // whose element (r, c) is 16 r + c and writes, per lane l, its elements' values to
-// cells[8 l .. 8 l + 7] and its element count to counts[l]. engine/coopmat_layout.cpp compares
+// cells[8 l .. 8 l + 7] and its element count to counts[l]. engine/pipelines/coopmat_layout.cpp compares
 // the result with the layout the coopmat kernels are written for.
 
 // One workgroup of 32 invocations, which the host runs only where subgroups have 32 lanes: the

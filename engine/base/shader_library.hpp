@@ -15,7 +15,7 @@ enum class ShaderId : std::uint32_t {
   kAttnFwdCm = 5,           // shaders/attn_fwd_cm.comp (VK_NV_cooperative_matrix)
   kAttnBwdDqCm = 6,         // shaders/attn_bwd_dq_cm.comp (VK_NV_cooperative_matrix)
   kAttnBwdDkdvCm = 7,       // shaders/attn_bwd_dkdv_cm.comp (VK_NV_cooperative_matrix)
-  kCoopmatLayoutProbe = 8,  // shaders/coopmat_layout_probe.comp (engine/coopmat_layout.cpp)
+  kCoopmatLayoutProbe = 8,  // shaders/coopmat_layout_probe.comp (engine/pipelines/coopmat_layout.cpp)
 };
 
 const char* to_string(ShaderId id);

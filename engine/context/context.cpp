@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "base/vk_util.hpp"
 #include "context/context_state.hpp"
 #include "context/environment.hpp"
 #include "device/device_setup.hpp"
@@ -33,8 +34,9 @@ Status check_coopmat_layout(ContextState& s) {
 // The environment, then the device (made by `make_device`), its queue, the pipeline registry and
 // the coopmat check: the steps both modes share.
 template <class MakeDevice>
-Result<std::unique_ptr<ContextState>> build_state(const ContextOptions& given, MakeDevice make_device) {
-  Result<ContextOptions> options = apply_environment(given);
+Result<std::unique_ptr<ContextState>> build_state(const ContextOptions& given, EnvironmentFor mode,
+                                                  MakeDevice make_device) {
+  Result<ContextOptions> options = apply_environment(given, mode);
   if (!options) return options.status();
   auto s = std::make_unique<ContextState>();
   s->options = std::move(options).value();
@@ -56,19 +58,28 @@ Result<std::unique_ptr<ContextState>> build_state(const ContextOptions& given, M
 
 }  // namespace
 
+ContextState::~ContextState() {
+  if (device && device->owns_device && device->device != VK_NULL_HANDLE) vkDeviceWaitIdle(device->device);
+  pipelines.reset();
+  queue.reset();
+  device.reset();
+}
+
 ContextState& context_state(const Context& ctx) { return *ctx.state_; }
 
 Context::Context(std::unique_ptr<ContextState> state) : state_(std::move(state)) {}
 
 Result<std::unique_ptr<Context>> Context::create(const ContextOptions& options) {
-  Result<std::unique_ptr<ContextState>> s = build_state(options, create_device);
+  Result<std::unique_ptr<ContextState>> s = build_state(options, EnvironmentFor::kOwnedDevice, create_device);
   if (!s) return s.status();
   return std::unique_ptr<Context>(new Context(std::move(s).value()));
 }
 
 Result<std::unique_ptr<Context>> Context::adopt(const HostHandles& host, const ContextOptions& options) {
+  VKATTN_TRY(check_host_handles(host));  // before the environment: the caller's own mistakes first
   Result<std::unique_ptr<ContextState>> s =
-      build_state(options, [&](const DeviceRequest& request) { return adopt_device(host, request); });
+      build_state(options, EnvironmentFor::kAdoptedDevice,
+                  [&](const DeviceRequest& request) { return adopt_device(host, request); });
   if (!s) return s.status();
   return std::unique_ptr<Context>(new Context(std::move(s).value()));
 }
@@ -84,11 +95,10 @@ Context::~Context() {
     Status st = s.pipelines->save();
     if (!st) s.device->log_message(LogLevel::kWarning, "pipeline cache not saved: " + st.message());
   }
-  // An owned device may still run work of vkattn's own; an adopted one belongs to the host, whose
-  // queues vkattn must not synchronize (vkDeviceWaitIdle would need all of them): submit_and_wait
-  // has waited for everything vkattn submitted, and the host's recordings of plans ended before
-  // those plans were destroyed (context.hpp).
-  if (s.device->owns_device) vkDeviceWaitIdle(s.device->device);
+  // ~ContextState waits for an owned device. An adopted one belongs to the host, whose queues
+  // vkattn must not synchronize (vkDeviceWaitIdle would need all of them): submit_and_wait has
+  // waited for everything vkattn submitted, and the host's recordings of plans ended before those
+  // plans were destroyed (context.hpp).
 }
 
 const DeviceInfo& Context::info() const { return state_->device->info; }

@@ -14,9 +14,16 @@
 namespace vkattn {
 
 struct ContextState {
+  ContextState() = default;
+  ContextState(const ContextState&) = delete;
+  ContextState& operator=(const ContextState&) = delete;
+  // An owned device is waited idle first (vkattn's own work may still run), then the registry,
+  // the submitter and the device go, in that order; also when creation failed halfway. An
+  // adopted device is not waited on: its queues are the host's (context.hpp).
+  ~ContextState();
+
   ContextOptions options;  // as given, with the environment's values filled in
   Overrides overrides;     // options.overrides with the name each value came under
-  // Destroyed in reverse order: the registry and the submitter before the device they use.
   std::unique_ptr<Device> device;
   std::unique_ptr<QueueSubmitter> queue;
   std::unique_ptr<PipelineRegistry> pipelines;

@@ -32,19 +32,26 @@ bool is_allowed(std::uint32_t v, std::initializer_list<std::uint32_t> allowed) {
   return false;
 }
 
+// A tile override: its variable, its field in PlanOverrides and in the planner's Overrides, and
+// the values it may take.
 struct TileVariable {
   const char* variable;
   const char* field;
   std::uint32_t PlanOverrides::*member;
+  TileOverride Overrides::*planned;
   std::initializer_list<std::uint32_t> allowed;
 };
 
 const TileVariable kTileVariables[] = {
-    {"VKATTN_CM_BLOCK_Q", "cm_block_q", &PlanOverrides::cm_block_q, {64, 128, 256}},
-    {"VKATTN_CM_BLOCK_K", "cm_block_k", &PlanOverrides::cm_block_k, {16, 32, 64}},
-    {"VKATTN_CM_SUBGROUPS", "cm_subgroups", &PlanOverrides::cm_subgroups, {4, 8}},
-    {"VKATTN_CM_BWD_ROWS", "cm_bwd_rows", &PlanOverrides::cm_bwd_rows, {64, 128}},
-    {"VKATTN_CM_BWD_BLOCK_COLS", "cm_bwd_block_cols", &PlanOverrides::cm_bwd_block_cols, {16, 32, 64}},
+    {"VKATTN_CM_BLOCK_Q", "cm_block_q", &PlanOverrides::cm_block_q, &Overrides::cm_block_q, {64, 128, 256}},
+    {"VKATTN_CM_BLOCK_K", "cm_block_k", &PlanOverrides::cm_block_k, &Overrides::cm_block_k, {16, 32, 64}},
+    {"VKATTN_CM_SUBGROUPS", "cm_subgroups", &PlanOverrides::cm_subgroups, &Overrides::cm_subgroups, {4, 8}},
+    {"VKATTN_CM_BWD_ROWS", "cm_bwd_rows", &PlanOverrides::cm_bwd_rows, &Overrides::cm_bwd_rows, {64, 128}},
+    {"VKATTN_CM_BWD_BLOCK_COLS",
+     "cm_bwd_block_cols",
+     &PlanOverrides::cm_bwd_block_cols,
+     &Overrides::cm_bwd_block_cols,
+     {16, 32, 64}},
 };
 
 bool taken(const ContextOptions& o, const char* variable) {
@@ -57,21 +64,22 @@ bool taken(const ContextOptions& o, const char* variable) {
 
 }  // namespace
 
-Result<ContextOptions> apply_environment(ContextOptions o) {
+Result<ContextOptions> apply_environment(ContextOptions o, EnvironmentFor mode) {
   o.from_environment.clear();
+  const bool owned = mode == EnvironmentFor::kOwnedDevice;
   const auto take = [&](const char* name, const std::string& value) {
     o.from_environment.push_back(std::string(name) + "=" + value);
   };
-  if (auto v = env("VKATTN_DEVICE"); v && o.device.empty()) {
+  if (auto v = env("VKATTN_DEVICE"); v && owned && o.device.empty()) {
     o.device = *v;
     take("VKATTN_DEVICE", *v);
   }
-  if (auto v = env("VKATTN_VALIDATION"); v && *v == "1" && !o.enable_validation) {
+  if (auto v = env("VKATTN_VALIDATION"); v && owned && *v == "1" && !o.enable_validation) {
     o.enable_validation = true;
     take("VKATTN_VALIDATION", *v);
   }
   if (auto v = env("VKATTN_PIPELINE_CACHE");
-      v && (*v == "off" ? o.pipeline_cache.persist : o.pipeline_cache.path.empty())) {
+      v && o.pipeline_cache.persist && (*v == "off" || o.pipeline_cache.path.empty())) {
     if (*v == "off") {
       o.pipeline_cache.persist = false;
     } else {
@@ -124,12 +132,8 @@ Overrides plan_overrides(const ContextOptions& o) {
   Overrides r;
   r.path = o.overrides.path;
   r.path_source = source("VKATTN_PATH", "path");
-  TileOverride* tiles[] = {&r.cm_block_q, &r.cm_block_k, &r.cm_subgroups, &r.cm_bwd_rows, &r.cm_bwd_block_cols};
-  std::size_t i = 0;
   for (const TileVariable& t : kTileVariables) {
-    tiles[i]->value = o.overrides.*(t.member);
-    tiles[i]->source = source(t.variable, t.field);
-    ++i;
+    r.*(t.planned) = TileOverride{o.overrides.*(t.member), source(t.variable, t.field)};
   }
   return r;
 }

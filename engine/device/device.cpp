@@ -6,10 +6,7 @@ namespace vkattn {
 
 Device::~Device() {
   if (!owns_device) return;
-  if (device != VK_NULL_HANDLE) {
-    vkDeviceWaitIdle(device);
-    vkDestroyDevice(device, nullptr);
-  }
+  if (device != VK_NULL_HANDLE) vkDestroyDevice(device, nullptr);  // idle: ~ContextState waited
   if (messenger != VK_NULL_HANDLE) {
     auto destroy = reinterpret_cast<PFN_vkDestroyDebugUtilsMessengerEXT>(
         vkGetInstanceProcAddr(instance, "vkDestroyDebugUtilsMessengerEXT"));

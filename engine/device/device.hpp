@@ -35,8 +35,8 @@ struct Device {
   Device() = default;
   Device(const Device&) = delete;
   Device& operator=(const Device&) = delete;
-  // An owned device is waited idle and destroyed with its messenger and instance; an adopted one
-  // is left alone (its queues are the host's to synchronize).
+  // An owned device is destroyed with its messenger and instance (its owner waits it idle first,
+  // and destroys what uses it); an adopted one is left alone.
   ~Device();
 
   void log_message(LogLevel level, const std::string& message) const;

@@ -278,7 +278,7 @@ Result<std::unique_ptr<Device>> create_device(const DeviceRequest& request) {
   return device;
 }
 
-Result<std::unique_ptr<Device>> adopt_device(const HostHandles& host, const DeviceRequest& request) {
+Status check_host_handles(const HostHandles& host) {
   if (host.instance == VK_NULL_HANDLE) return invalid("host.instance is VK_NULL_HANDLE");
   if (host.physical_device == VK_NULL_HANDLE) return invalid("host.physical_device is VK_NULL_HANDLE");
   if (host.device == VK_NULL_HANDLE) return invalid("host.device is VK_NULL_HANDLE");
@@ -299,6 +299,11 @@ Result<std::unique_ptr<Device>> adopt_device(const HostHandles& host, const Devi
     return invalid("host.queue_family_index = " + std::to_string(host.queue_family_index) +
                    " is not a compute-capable queue family of the physical device");
   }
+  return Status::ok();
+}
+
+Result<std::unique_ptr<Device>> adopt_device(const HostHandles& host, const DeviceRequest& request) {
+  VKATTN_TRY(check_host_handles(host));
   auto state = std::make_unique<Device>();
   state->log = request.log;
   state->owns_device = false;

@@ -25,7 +25,11 @@ struct DeviceRequest {
 // VK_KHR_pipeline_executable_properties when statistics are asked for).
 Result<std::unique_ptr<Device>> create_device(const DeviceRequest& request);
 
-// The host's handles, checked (non-null, Vulkan 1.3, a compute queue family); creates nothing.
+// The host's handles: non-null, Vulkan 1.3, a compute-capable queue family. Each error names the
+// field (host.instance, host.queue_family_index...) and its value.
+Status check_host_handles(const HostHandles& host);
+
+// The host's handles, checked (check_host_handles); creates nothing.
 Result<std::unique_ptr<Device>> adopt_device(const HostHandles& host, const DeviceRequest& request);
 
 }  // namespace vkattn

@@ -12,7 +12,6 @@ namespace {
 constexpr std::uint32_t kBlockRows = 64;
 constexpr std::uint32_t kMaxBlockCols = 64;
 constexpr std::uint32_t kStep = 2;
-constexpr std::uint32_t kCmBwdRows = 64;  // coopmat: four 32-lane subgroups of 16 rows (or twice that)
 
 std::string n(std::int64_t v) { return std::to_string(v); }
 
@@ -34,15 +33,15 @@ Result<CmBwdTiles> cm_bwd_forced_tiles(const Problem& p, const DeviceInfo& info,
   std::string what;
   if (forced.rows != 0) what = o.cm_bwd_rows.text();
   if (forced.cols != 0) what += (what.empty() ? "" : " with ") + o.cm_bwd_block_cols.text();
-  const std::uint32_t block_rows = forced.rows != 0 ? forced.rows : kCmBwdRows;
+  const std::uint32_t block_rows = forced.rows != 0 ? forced.rows : kCmBwdSmallestRows;
   if (2 * block_rows > info.max_workgroup_invocations) {
     return unsupported(
         what + " needs " + n(2 * block_rows) +
         " invocations per workgroup, more than maxComputeWorkGroupInvocations = " + n(info.max_workgroup_invocations));
   }
   const std::uint32_t bytes =
-      cm_bwd_shared_bytes(block_rows, forced.cols != 0 ? forced.cols : 16, static_cast<std::uint32_t>(p.desc.head_dim),
-                          static_cast<std::uint32_t>(p.head_dim_v));
+      cm_bwd_shared_bytes(block_rows, forced.cols != 0 ? forced.cols : kCmBwdSmallestCols,
+                          static_cast<std::uint32_t>(p.desc.head_dim), static_cast<std::uint32_t>(p.head_dim_v));
   if (bytes > info.max_shared_memory) {
     return unsupported(what + " needs " + n(bytes) +
                        " bytes of shared memory, more than maxComputeSharedMemorySize = " + n(info.max_shared_memory));
@@ -105,9 +104,9 @@ BwdSpecConstants bwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
     s.step = 1;  // unused by the coopmat kernels
     // The longest column tile any row count reaches; ties go to the first (64 rows).
     s.block_rows = s.block_cols = 0;
-    for (const std::uint32_t rows : {kCmBwdRows, 2 * kCmBwdRows}) {
+    for (const std::uint32_t rows : {kCmBwdSmallestRows, 2 * kCmBwdSmallestRows}) {
       if ((forced.rows != 0 && rows != forced.rows) ||
-          (forced.rows == 0 && rows > kCmBwdRows && 2 * rows > info.max_workgroup_invocations)) {
+          (forced.rows == 0 && rows > kCmBwdSmallestRows && 2 * rows > info.max_workgroup_invocations)) {
         continue;
       }
       const auto fits = [&](std::uint32_t bc) {
@@ -117,7 +116,7 @@ BwdSpecConstants bwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
       std::uint32_t bc = kMaxBlockCols;
       while (bc > 16 && !fits(bc)) bc /= 2;
       // 64 rows keep 16 columns even unchecked (coopmat_blocker refused what cannot hold them).
-      if (forced.rows == 0 && forced.cols == 0 && rows > kCmBwdRows && !fits(bc)) continue;
+      if (forced.rows == 0 && forced.cols == 0 && rows > kCmBwdSmallestRows && !fits(bc)) continue;
       if (forced.cols != 0) bc = forced.cols;
       if (bc > s.block_cols) {
         s.block_rows = rows;

@@ -17,6 +17,11 @@ namespace vkattn {
 std::uint32_t cm_bwd_shared_bytes(std::uint32_t block_rows, std::uint32_t block_cols, std::uint32_t dk,
                                   std::uint32_t dv);
 
+// The smallest coopmat backward tiling: 64 rows (four 32-lane subgroups of 16) and 16 columns; a
+// problem whose head dims cannot hold it stays off the coopmat path.
+inline constexpr std::uint32_t kCmBwdSmallestRows = 64;
+inline constexpr std::uint32_t kCmBwdSmallestCols = 16;
+
 // The coopmat backward's tiles forced for tuning (0: chosen): BLOCK_ROWS by VKATTN_CM_BWD_ROWS
 // (64 or 128: four or eight subgroups of 16 rows) and BLOCK_COLS by VKATTN_CM_BWD_BLOCK_COLS
 // (16, 32 or 64).

@@ -54,16 +54,7 @@ std::string feature_name(const FeatureSpecConstants& s) {
   return name;
 }
 
-std::string feature_name(const AttentionDesc& desc) {
-  // The desc's own view of the problem (no checks): what every variant name of it starts with.
-  Problem p;
-  p.desc = desc;
-  p.head_dim_v = desc.head_dim_v == 0 ? desc.head_dim : desc.head_dim_v;
-  p.seq_mode = desc.sequences.varlen()   ? SeqMode::kVarlen
-               : desc.sequences.padded() ? SeqMode::kPadded
-                                         : SeqMode::kDense;
-  return feature_name(feature_spec(p));
-}
+std::string feature_name(const AttentionDesc& desc) { return feature_name(feature_spec(unchecked_problem(desc))); }
 
 std::string fwd_variant_name(const FwdSpecConstants& s, bool coopmat) {
   std::string name = "attn_fwd_" + feature_name(s.features);

@@ -9,8 +9,6 @@
 namespace vkattn {
 namespace {
 constexpr std::uint32_t kBlockQ = 64;
-constexpr std::uint32_t kCmBlockQ = 64;    // coopmat fallback: one 16-row fragment per subgroup
-constexpr std::uint32_t kCmSubgroups = 4;  // coopmat fallback: four 32-lane subgroups
 constexpr std::uint32_t kMaxBlockK = 64;
 constexpr std::uint32_t kKeyStep = 2;
 
@@ -21,7 +19,7 @@ std::string n(std::int64_t v) { return std::to_string(v); }
 std::uint32_t forced_cm_subgroups(std::uint32_t forced_block_q, std::uint32_t forced_subgroups) {
   if (forced_subgroups != 0) return forced_subgroups;
   if (forced_block_q == 256) return 8;
-  return forced_block_q != 0 ? kCmSubgroups : 0;
+  return forced_block_q != 0 ? kCmSmallestSubgroups : 0;
 }
 
 }  // namespace
@@ -101,9 +99,9 @@ FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
     }
     if (bk == 0) {
       sg = forced_cm_subgroups(forced.block_q, forced.subgroups);
-      if (sg == 0) sg = kCmSubgroups;
+      if (sg == 0) sg = kCmSmallestSubgroups;
       bq = forced.block_q != 0 ? forced.block_q : 16 * sg;
-      bk = forced.block_k != 0 ? forced.block_k : 16;  // forced: checked by choose_fwd_tiles
+      bk = forced.block_k != 0 ? forced.block_k : kCmSmallestBlockK;  // forced: checked by choose_fwd_tiles
       q_shared = fits(bq, bk, true, sg);
     }
     spec.block_q = bq;
@@ -159,14 +157,14 @@ Result<FwdSpecConstants> choose_fwd_tiles(const Problem& p, bool coopmat, const 
     }
     // A forced key tile, or eight subgroups (whose output scratch is twice four's): the least
     // shared memory any query tile then needs (Q in registers; 16 keys unless forced) must fit.
-    if (forced.block_k != 0 || forced.subgroups > kCmSubgroups) {
-      const std::uint32_t least_sg = forced.subgroups != 0 ? forced.subgroups : kCmSubgroups;
-      const std::uint32_t bk = forced.block_k != 0 ? forced.block_k : 16;
+    if (forced.block_k != 0 || forced.subgroups > kCmSmallestSubgroups) {
+      const std::uint32_t least_sg = forced.subgroups != 0 ? forced.subgroups : kCmSmallestSubgroups;
+      const std::uint32_t bk = forced.block_k != 0 ? forced.block_k : kCmSmallestBlockK;
       const std::uint32_t bytes = cm_shared_bytes(16 * least_sg, bk, static_cast<std::uint32_t>(d.head_dim),
                                                   static_cast<std::uint32_t>(p.head_dim_v), false, least_sg);
       if (bytes > info.max_shared_memory) {
         std::string what = forced.block_k != 0 ? o.cm_block_k.text() : "";
-        if (forced.subgroups > kCmSubgroups) what += (what.empty() ? "" : " with ") + sg_source;
+        if (forced.subgroups > kCmSmallestSubgroups) what += (what.empty() ? "" : " with ") + sg_source;
         return unsupported(
             what + " needs " + n(bytes) +
             " bytes of shared memory, more than maxComputeSharedMemorySize = " + n(info.max_shared_memory));

@@ -21,6 +21,12 @@ namespace vkattn {
 // D = 128 take 8 chunks per invocation).
 constexpr std::uint32_t kCmPrefetchChunks = 8;
 
+// The smallest coopmat forward tiling: four 32-lane subgroups of one 16-row fragment each (64
+// query rows) and 16 keys. A problem whose head dims cannot hold it stays off the coopmat path.
+inline constexpr std::uint32_t kCmSmallestBlockQ = 64;
+inline constexpr std::uint32_t kCmSmallestSubgroups = 4;
+inline constexpr std::uint32_t kCmSmallestBlockK = 16;
+
 // 16-byte chunks per invocation that hold `rows` rows of Dk and Dv halves (K and V, or Q and dO)
 // spread over `invocations`, each tensor rounded up as the kernels hold them.
 std::uint32_t cm_prefetch_chunks(std::uint32_t rows, std::uint32_t dk, std::uint32_t dv, std::uint32_t invocations);
@@ -55,9 +61,9 @@ struct FwdForcedTiles {
   std::uint32_t subgroups = 0;
 };
 
-// The kernel-shape constants for `features` (write_lse left at its default). The rule: Scalar path: BLOCK_K is the
-// largest power of two
-// <= min(64, BLOCK_Q) whose fp32 K and V tiles fit maxComputeSharedMemorySize. Coopmat path
+// The kernel-shape constants for `features` (write_lse left at its default). Scalar path: BLOCK_K
+// is the largest power of two <= min(64, BLOCK_Q) whose fp32 K and V tiles (fwd_shared_bytes) fit
+// maxComputeSharedMemorySize. Coopmat path
 // (WORKGROUP_SIZE = 32 x 4 or 8 subgroups, each owning 16 or 32 query rows): the largest BLOCK_K
 // (64, 32, 16) whose shared memory (cm_shared_bytes) fits and whose fragments stay within
 // kCmFragmentRegisters, with the first shape that reaches it of four subgroups x 32 rows

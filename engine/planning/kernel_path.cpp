@@ -8,9 +8,6 @@
 
 namespace vkattn {
 namespace {
-constexpr std::uint32_t kCmBlockQ = 64;         // the smallest coopmat forward tiles: 64 x 16,
-constexpr std::uint32_t kCmSubgroups = 4;       //   four 32-lane subgroups
-constexpr std::uint32_t kCmBwdRows = 64;        // the smallest coopmat backward tiles: 64 x 16
 constexpr std::int64_t kCmBwdMaxHeadDim = 128;  // coopmat backward: dK + dV accumulators of 16 rows in registers
 
 std::string n(std::int64_t v) { return std::to_string(v); }
@@ -24,12 +21,13 @@ std::string forward_blocker(const Problem& p, const DeviceInfo& info) {
   if (p.desc.dtype != DType::kF16) return std::string("desc.dtype = ") + to_string(p.desc.dtype) + " (needs f16)";
   if (p.desc.head_dim % 16 != 0) return "desc.head_dim = " + n(p.desc.head_dim) + " (needs a multiple of 16)";
   if (p.head_dim_v % 16 != 0) return "head_dim_v = " + n(p.head_dim_v) + " (needs a multiple of 16)";
-  if (info.max_workgroup_invocations < 32 * kCmSubgroups) return "maxComputeWorkGroupInvocations < 128";
+  if (info.max_workgroup_invocations < 32 * kCmSmallestSubgroups) return "maxComputeWorkGroupInvocations < 128";
   const auto dk = static_cast<std::uint32_t>(p.desc.head_dim);
   const auto dv = static_cast<std::uint32_t>(p.head_dim_v);
-  if (cm_shared_bytes(kCmBlockQ, 16, dk, dv, false, kCmSubgroups) > info.max_shared_memory) {
+  if (cm_shared_bytes(kCmSmallestBlockQ, kCmSmallestBlockK, dk, dv, false, kCmSmallestSubgroups) >
+      info.max_shared_memory) {
     return "head dims " + n(dk) + "/" + n(dv) + " need " +
-           n(cm_shared_bytes(kCmBlockQ, 16, dk, dv, false, kCmSubgroups)) +
+           n(cm_shared_bytes(kCmSmallestBlockQ, kCmSmallestBlockK, dk, dv, false, kCmSmallestSubgroups)) +
            " bytes of shared memory, more than maxComputeSharedMemorySize = " + n(info.max_shared_memory);
   }
   return "";
@@ -43,9 +41,9 @@ std::string backward_blocker(const Problem& p, const DeviceInfo& info) {
   }
   const auto dk = static_cast<std::uint32_t>(p.desc.head_dim);
   const auto dv = static_cast<std::uint32_t>(p.head_dim_v);
-  if (cm_bwd_shared_bytes(kCmBwdRows, 16, dk, dv) > info.max_shared_memory) {
+  if (cm_bwd_shared_bytes(kCmBwdSmallestRows, kCmBwdSmallestCols, dk, dv) > info.max_shared_memory) {
     return "the backward's head dims " + n(dk) + "/" + n(dv) + " need " +
-           n(cm_bwd_shared_bytes(kCmBwdRows, 16, dk, dv)) +
+           n(cm_bwd_shared_bytes(kCmBwdSmallestRows, kCmBwdSmallestCols, dk, dv)) +
            " bytes of shared memory, more than maxComputeSharedMemorySize = " + n(info.max_shared_memory);
   }
   return "";

@@ -123,6 +123,17 @@ Status check_head_dim(const char* field, std::int64_t v) {
 
 }  // namespace
 
+Problem unchecked_problem(const AttentionDesc& d) {
+  Problem p;
+  p.desc = d;
+  p.kv_heads = d.kv_heads == 0 ? d.q_heads : d.kv_heads;
+  p.head_dim_v = d.head_dim_v == 0 ? d.head_dim : d.head_dim_v;
+  p.seq_q = d.seq_q;
+  p.seq_k = d.seq_k;
+  p.seq_mode = d.sequences.varlen() ? SeqMode::kVarlen : d.sequences.padded() ? SeqMode::kPadded : SeqMode::kDense;
+  return p;
+}
+
 Result<Problem> resolve_problem(const AttentionDesc& d) {
   if (d.dtype != DType::kF32 && d.dtype != DType::kF16) {
     return invalid(std::string("desc.dtype = ") + to_string(d.dtype) + " (must be f32 or f16)");

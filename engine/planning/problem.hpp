@@ -20,6 +20,10 @@ struct Problem {
   SeqMode seq_mode = SeqMode::kDense;
 };
 
+// The desc's own defaults, without checks: what resolve_problem fills in for head_dim_v, the
+// sequence mode, the KV heads and the lengths (varlen maxima not computed).
+Problem unchecked_problem(const AttentionDesc& desc);
+
 // Shapes, head dims, scale, mask and score_mod parameters, sequence lengths and enum values.
 // Every error is kInvalidArgument naming the desc field and its value.
 Result<Problem> resolve_problem(const AttentionDesc& desc);

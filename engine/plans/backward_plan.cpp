@@ -81,15 +81,21 @@ struct BackwardPlan::Impl {
   const Problem& problem = variant.problem;
   const BwdSpecConstants& spec = variant.spec;
   BackwardOptions options;
-  Kernel pre_kernel, dq_kernel, dkdv_kernel;
-  // Coopmat plans: dq and dkdv with WIDE_ROWS = 1, for calls whose Q, K, V, dO rows all start on
-  // 16 bytes (BoundBackward::wide_rows); empty otherwise.
-  Kernel dq_wide_kernel, dkdv_wide_kernel;
-  std::array<Kernel, 4> param_kernels;  // by BwdParam; built for the score_mods the desc enables
-  BufferAlloc params;                   // AttnParamsHeader + sequence table
-  BufferAlloc work;                     // lse2 and delta per query row (attn_bwd_pre.comp)
+  // Every kernel the plan may run, by slot; those it does not need stay empty. kDqWide and
+  // kDkdvWide: on coopmat plans, dq and dkdv with WIDE_ROWS = 1, for calls whose Q, K, V, dO rows
+  // all start on 16 bytes (BoundBackward::wide_rows). kDbias..kDsinks: the parameter gradients of
+  // the score_mods the desc enables.
+  enum Slot : std::size_t { kPre, kDq, kDkdv, kDqWide, kDkdvWide, kDbias, kDtable, kDsinks, kSlots };
+  std::array<Kernel, kSlots> kernels;
+  static constexpr Slot param_slot(BwdParam which) {
+    return which == BwdParam::kBias ? kDbias : which == BwdParam::kTable ? kDtable : kDsinks;
+  }
+  BufferAlloc params;  // AttnParamsHeader + sequence table
+  BufferAlloc work;    // lse2 and delta per query row (attn_bwd_pre.comp)
 
   explicit Impl(BwdVariant v) : variant(std::move(v)) {}
+  Impl(const Impl&) = delete;  // `problem` refers into `variant`
+  Impl& operator=(const Impl&) = delete;
   ~Impl() {
     if (ctx != nullptr) context_state(*ctx).live_children.fetch_sub(1);
   }
@@ -143,7 +149,7 @@ struct BackwardPlan::Impl {
                            views.addressing(*v, Role::kV), views.addressing(*d_o, Role::kO), *aux};
     BwdPushConstants p;
     write_inputs(inputs, common, p);
-    b.wide_rows = !dq_wide_kernel.empty() && rows_on_16_bytes(inputs.q) && rows_on_16_bytes(inputs.k) &&
+    b.wide_rows = !kernels[kDqWide].empty() && rows_on_16_bytes(inputs.q) && rows_on_16_bytes(inputs.k) &&
                   rows_on_16_bytes(inputs.v) && rows_on_16_bytes(inputs.d_o);
 
     b.dq = common;
@@ -261,19 +267,19 @@ struct BackwardPlan::Impl {
   }
 
   // The dq and dkdv kernels a call runs: the 16-byte-row builds where its views allow them.
-  Kernel& dq_for(const BoundBackward& b) { return b.wide_rows ? dq_wide_kernel : dq_kernel; }
-  Kernel& dkdv_for(const BoundBackward& b) { return b.wide_rows ? dkdv_wide_kernel : dkdv_kernel; }
+  Kernel& dq_for(const BoundBackward& b) { return kernels[b.wide_rows ? kDqWide : kDq]; }
+  Kernel& dkdv_for(const BoundBackward& b) { return kernels[b.wide_rows ? kDkdvWide : kDkdv]; }
 
   // Every pooled descriptor set of the call, made before the first command is recorded: a failed
   // allocation (out of memory) then returns with the command buffer untouched, and the binds
   // below cannot fail.
   Status reserve_sets(const BoundBackward& b) {
-    VKATTN_TRY(pre_kernel.reserve(b.pre));
+    VKATTN_TRY(kernels[kPre].reserve(b.pre));
     VKATTN_TRY(dq_for(b).reserve(b.dq));
     VKATTN_TRY(dkdv_for(b).reserve(b.dkdv));
     for (std::size_t n = 0; n < b.param_count; ++n) {
       const BoundBackward::Param& prm = b.params[n];
-      VKATTN_TRY(param_kernels[static_cast<std::size_t>(prm.which)].reserve(prm.descriptors));
+      VKATTN_TRY(kernels[param_slot(prm.which)].reserve(prm.descriptors));
     }
     return Status::ok();
   }
@@ -284,14 +290,14 @@ struct BackwardPlan::Impl {
     VKATTN_TRY(reserve_sets(b));
     compute_barrier(cmd);  // an earlier recording of this plan may still read the workspace
     const auto q_heads = static_cast<std::uint32_t>(d.batch * d.q_heads);
-    VKATTN_TRY(pre_kernel.record(cmd, b.pre, b.pre_push, {groups(problem.seq_q, rows), q_heads, 1}));
+    VKATTN_TRY(kernels[kPre].record(cmd, b.pre, b.pre_push, {groups(problem.seq_q, rows), q_heads, 1}));
     compute_barrier(cmd);  // workspace written -> read
     VKATTN_TRY(dq_for(b).record(cmd, b.dq, b.dq_push, {groups(problem.seq_q, rows), q_heads, 1}));
     const auto kv_heads = static_cast<std::uint32_t>(d.batch * problem.kv_heads);
     VKATTN_TRY(dkdv_for(b).record(cmd, b.dkdv, b.dkdv_push, {groups(problem.seq_k, rows), kv_heads, 1}));
     for (std::size_t n = 0; n < b.param_count; ++n) {
       const BoundBackward::Param& prm = b.params[n];
-      VKATTN_TRY(param_kernels[static_cast<std::size_t>(prm.which)].record(cmd, prm.descriptors, prm.push, prm.grid));
+      VKATTN_TRY(kernels[param_slot(prm.which)].record(cmd, prm.descriptors, prm.push, prm.grid));
     }
     return Status::ok();
   }
@@ -318,19 +324,19 @@ Result<BackwardPlan> BackwardPlan::create(Context& ctx, const AttentionDesc& des
   Result<Kernel> pre = make_kernel<BwdPrePushConstants>(s, ShaderId::kAttnBwdPre, bwd_pre_spec(v.spec), v.name + ".pre",
                                                         kPreBindingCount);
   if (!pre) return pre.status();
-  impl->pre_kernel = std::move(pre).value();
+  impl->kernels[Impl::kPre] = std::move(pre).value();
   // dq and dkdv; on the coopmat path also their 16-byte-row builds (WIDE_ROWS = 1).
   struct Build {
-    Kernel* kernel;
+    Impl::Slot slot;
     ShaderId shader;
     bool wide;
     const char* suffix;
   };
   const Build builds[] = {
-      {&impl->dq_kernel, coopmat ? ShaderId::kAttnBwdDqCm : ShaderId::kAttnBwdDq, false, ".dq"},
-      {&impl->dkdv_kernel, coopmat ? ShaderId::kAttnBwdDkdvCm : ShaderId::kAttnBwdDkdv, false, ".dkdv"},
-      {&impl->dq_wide_kernel, ShaderId::kAttnBwdDqCm, true, ".dq.wide_rows"},
-      {&impl->dkdv_wide_kernel, ShaderId::kAttnBwdDkdvCm, true, ".dkdv.wide_rows"},
+      {Impl::kDq, coopmat ? ShaderId::kAttnBwdDqCm : ShaderId::kAttnBwdDq, false, ".dq"},
+      {Impl::kDkdv, coopmat ? ShaderId::kAttnBwdDkdvCm : ShaderId::kAttnBwdDkdv, false, ".dkdv"},
+      {Impl::kDqWide, ShaderId::kAttnBwdDqCm, true, ".dq.wide_rows"},
+      {Impl::kDkdvWide, ShaderId::kAttnBwdDkdvCm, true, ".dkdv.wide_rows"},
   };
   for (const Build& b : builds) {
     if (b.wide && !coopmat) continue;
@@ -338,7 +344,7 @@ Result<BackwardPlan> BackwardPlan::create(Context& ctx, const AttentionDesc& des
     spec.wide_rows = b.wide ? 1u : 0u;
     Result<Kernel> k = make_kernel<BwdPushConstants>(s, b.shader, spec, v.name + b.suffix, kBwdBindingCount);
     if (!k) return k.status();
-    *b.kernel = std::move(k).value();
+    impl->kernels[b.slot] = std::move(k).value();
   }
   const struct {
     BwdParam which;
@@ -352,7 +358,7 @@ Result<BackwardPlan> BackwardPlan::create(Context& ctx, const AttentionDesc& des
     Result<Kernel> k = make_kernel<BwdParamPushConstants>(s, ShaderId::kAttnBwdDparam, bwd_param_spec(v.spec, g.which),
                                                           v.name + g.suffix, kBwdBindingCount);
     if (!k) return k.status();
-    impl->param_kernels[static_cast<std::size_t>(g.which)] = std::move(k).value();
+    impl->kernels[Impl::param_slot(g.which)] = std::move(k).value();
   }
 
   const Device& device = *s.device;
@@ -385,11 +391,7 @@ Status BackwardPlan::record(VkCommandBuffer cmd, const BackwardTensors& t) {
 }
 
 void BackwardPlan::release_descriptor_sets() {
-  for (Kernel* k :
-       {&impl_->pre_kernel, &impl_->dq_kernel, &impl_->dkdv_kernel, &impl_->dq_wide_kernel, &impl_->dkdv_wide_kernel,
-        &impl_->param_kernels[0], &impl_->param_kernels[1], &impl_->param_kernels[2], &impl_->param_kernels[3]}) {
-    k->release_sets();
-  }
+  for (Kernel& k : impl_->kernels) k.release_sets();
 }
 
 Status BackwardPlan::run(const BackwardTensors& t) {

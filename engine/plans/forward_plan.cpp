@@ -39,6 +39,8 @@ struct ForwardPlan::Impl {
   BufferAlloc params;  // AttnParamsHeader + sequence table, written once at creation
 
   explicit Impl(FwdVariant v) : variant(std::move(v)) {}
+  Impl(const Impl&) = delete;  // `problem` refers into `variant`
+  Impl& operator=(const Impl&) = delete;
   ~Impl() {
     if (ctx != nullptr) context_state(*ctx).live_children.fetch_sub(1);
   }

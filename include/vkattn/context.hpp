@@ -49,7 +49,7 @@ struct ContextOptions {
 };
 
 // Threads: one Context may be shared. Plan creation, run() and Tensor transfers from several
-// threads at once are safe (tests/concurrency_test.cpp: distinct plans, one context). One plan
+// threads at once are safe (tests/context/concurrency_test.cpp: distinct plans, one context). One plan
 // (ForwardPlan, BackwardPlan) is used by one thread at a time: record() and run() update its
 // descriptor sets and, for the backward, its workspace.
 class Context {

@@ -35,9 +35,10 @@ std::string layer_of(const std::string& path) {
   return slash == std::string::npos ? "" : path.substr(0, slash);
 }
 
-// The quoted includes of a source text.
+// The includes of a source text, quoted or in angle brackets (engine/ and include/ are on the
+// include path, so either form reaches a layer).
 std::vector<std::string> includes_of(const std::string& text) {
-  static const std::regex include_re(R"re(^\s*#\s*include\s+"([^"]+)")re");
+  static const std::regex include_re(R"re(^\s*#\s*include\s+["<]([^">]+)[">])re");
   std::vector<std::string> out;
   std::istringstream in(text);
   std::string line;
@@ -51,6 +52,13 @@ std::vector<std::string> includes_of(const std::string& text) {
 // A file set keyed by include path ("device/device.hpp", "vkattn/context.hpp", "attn_params.inc").
 using Sources = std::map<std::string, std::string>;
 
+// `inc` as included from `from`: a bare name ("x.hpp") is the including file's folder's.
+std::string resolve(const std::string& from, const std::string& inc) {
+  if (inc.find('/') != std::string::npos) return inc;
+  const auto slash = from.rfind('/');
+  return slash == std::string::npos ? inc : from.substr(0, slash + 1) + inc;
+}
+
 // Every violation in `files` (keys are engine-relative paths of the engine's own files; other
 // keys are headers they may include).
 std::vector<std::string> violations(const Sources& files) {
@@ -58,9 +66,10 @@ std::vector<std::string> violations(const Sources& files) {
   for (const auto& [path, text] : files) {
     const int rank = rank_of(layer_of(path));
     if (rank < 0) continue;  // a public header, a shader list
-    // Direct includes: no layer above.
+    // Direct includes: no layer above, and no path that climbs out of a folder.
     for (const std::string& inc : includes_of(text)) {
-      const int inc_rank = rank_of(layer_of(inc));
+      if (inc.find("..") != std::string::npos) out.push_back(path + " includes " + inc + " by a relative path");
+      const int inc_rank = rank_of(layer_of(resolve(path, inc)));
       if (inc_rank > rank) out.push_back(path + " includes " + inc + " from a higher layer");
     }
     // Transitive: the Context headers only from the context layer up.
@@ -72,7 +81,8 @@ std::vector<std::string> violations(const Sources& files) {
       stack.pop_back();
       const auto it = files.find(file);
       if (it == files.end()) continue;
-      for (const std::string& inc : includes_of(it->second)) {
+      for (const std::string& raw : includes_of(it->second)) {
+        const std::string inc = resolve(file, raw);
         const std::string next_chain = chain + " -> " + inc;
         if (kContextHeaders.count(inc) != 0) out.push_back(next_chain + " (below the context layer)");
         if (seen.insert(inc).second) stack.push_back({inc, next_chain});
@@ -132,6 +142,16 @@ TEST(Layering, CheckerFindsViolations) {
   const Sources fine = {{"plans/a.cpp", "#include \"vkattn/context.hpp\"\n#include \"device/d.hpp\"\n"},
                         {"vkattn/context.hpp", ""}};
   EXPECT_TRUE(violations(fine).empty());
+  // Angle brackets, a bare same-folder name in the chain, and a climbing path are all seen.
+  const Sources angle = {{"kernels/a.hpp", "#include <planning/b.hpp>\n"}};
+  EXPECT_EQ(violations(angle).size(), 1u);
+  const Sources bare = {{"device/a.cpp", "#include \"a.hpp\"\n"},
+                        {"device/a.hpp", "#include <vkattn/context.hpp>\n"},
+                        {"vkattn/context.hpp", ""}};
+  ASSERT_EQ(violations(bare).size(), 2u);  // from a.cpp through a.hpp, and from a.hpp itself
+  const Sources climbing = {{"device/a.cpp", "#include \"../context/x.hpp\"\n"}};
+  ASSERT_EQ(violations(climbing).size(), 1u);
+  EXPECT_NE(violations(climbing)[0].find("relative path"), std::string::npos);
 }
 
 }  // namespace

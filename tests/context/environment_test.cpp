@@ -78,6 +78,29 @@ TEST_F(EnvironmentTest, OptionsSetInCodeWin) {
   EXPECT_EQ(r.cm_block_q.text(), "options.overrides.cm_block_q = 64");
 }
 
+// An adopted device is the host's: the variables that choose or create a device do not apply, and
+// a cache path from the environment does not apply where persistence is off.
+TEST_F(EnvironmentTest, OnlyVariablesThatCanTakeEffectAreTaken) {
+  ::setenv("VKATTN_DEVICE", "1", 1);
+  ::setenv("VKATTN_VALIDATION", "1", 1);
+  ::setenv("VKATTN_PIPELINE_CACHE", "/tmp/from-env.bin", 1);
+  ContextOptions given;
+  given.pipeline_cache.persist = false;
+  Result<ContextOptions> o = apply_environment(given, EnvironmentFor::kAdoptedDevice);
+  ASSERT_TRUE(o.is_ok()) << o.status().to_string();
+  EXPECT_TRUE(o->device.empty());
+  EXPECT_FALSE(o->enable_validation);
+  EXPECT_TRUE(o->pipeline_cache.path.empty());
+  EXPECT_TRUE(o->from_environment.empty());
+  o = apply_environment(given, EnvironmentFor::kOwnedDevice);
+  ASSERT_TRUE(o.is_ok()) << o.status().to_string();
+  EXPECT_EQ(o->device, "1");
+  EXPECT_TRUE(o->enable_validation);
+  EXPECT_TRUE(o->pipeline_cache.path.empty());
+  const std::vector<std::string> expected = {"VKATTN_DEVICE=1", "VKATTN_VALIDATION=1"};
+  EXPECT_EQ(o->from_environment, expected);
+}
+
 TEST_F(EnvironmentTest, MalformedValuesAreRefusedByName) {
   ::setenv("VKATTN_CM_SUBGROUPS", "six", 1);
   Result<ContextOptions> o = apply_environment(ContextOptions{});

@@ -1,4 +1,4 @@
-// Two processes save the same pipeline-cache file concurrently (tests/cache_writer.cpp: each
+// Two processes save the same pipeline-cache file concurrently (tests/pipelines/cache_writer.cpp: each
 // alternates its real cache with a 256 KiB synthetic cache file unique to it), while this
 // process reads the file in a loop: every read must be one whole valid cache file (our header,
 // checksum and the driver header), and a context must load the survivor.

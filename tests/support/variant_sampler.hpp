@@ -9,7 +9,7 @@
 
 namespace vkattn::test {
 
-// The seed of the CI sample (tests/forward_variants_test.cpp). Documented so a failing
+// The seed of the CI sample (tests/plans/forward_variants_test.cpp). Documented so a failing
 // combination can be found again; the random tensor data still comes from test_seed().
 inline constexpr std::uint64_t kVariantSampleSeed = 20261122;
 

@@ -14,6 +14,7 @@
 #include "planning/attn_views.hpp"
 #include "planning/bwd_tiles.hpp"
 #include "planning/planner.hpp"
+#include "plans/plan_core.hpp"
 #include "plans/run_isolated.hpp"
 #include "vkattn/backward.hpp"
 #include "vkattn/context.hpp"
@@ -75,10 +76,7 @@ std::uint32_t groups(std::int64_t rows, std::uint32_t block) {
 
 }  // namespace
 
-struct BackwardPlan::Impl {
-  Context* ctx = nullptr;
-  BwdVariant variant;  // problem, path, spec constants and name, planned once
-  const Problem& problem = variant.problem;
+struct BackwardPlan::Impl : PlanCore<BwdVariant> {
   const BwdSpecConstants& spec = variant.spec;
   BackwardOptions options;
   // Every kernel the plan may run, by slot; those it does not need stay empty. kDqWide and
@@ -93,12 +91,7 @@ struct BackwardPlan::Impl {
   BufferAlloc params;  // AttnParamsHeader + sequence table
   BufferAlloc work;    // lse2 and delta per query row (attn_bwd_pre.comp)
 
-  explicit Impl(BwdVariant v) : variant(std::move(v)) {}
-  Impl(const Impl&) = delete;  // `problem` refers into `variant`
-  Impl& operator=(const Impl&) = delete;
-  ~Impl() {
-    if (ctx != nullptr) context_state(*ctx).live_children.fetch_sub(1);
-  }
+  using PlanCore::PlanCore;
 
   Result<BoundBackward> bind(const BackwardTensors& t) const {
     using Role = ViewChecker::Role;
@@ -316,7 +309,7 @@ Result<BackwardPlan> BackwardPlan::create(Context& ctx, const AttentionDesc& des
   }
   Result<BwdVariant> variant = plan_backward(desc, s.device->info, s.overrides);
   if (!variant) return variant.status();
-  auto impl = std::make_unique<Impl>(std::move(variant).value());
+  auto impl = std::make_unique<Impl>(ctx, std::move(variant).value());
   impl->options = options;
   const BwdVariant& v = impl->variant;
   const bool coopmat = v.path.coopmat;
@@ -371,8 +364,6 @@ Result<BackwardPlan> BackwardPlan::create(Context& ctx, const AttentionDesc& des
                       impl->work));
   device.name_object(VK_OBJECT_TYPE_BUFFER, reinterpret_cast<std::uint64_t>(impl->params.buffer), v.name + ".params");
   device.name_object(VK_OBJECT_TYPE_BUFFER, reinterpret_cast<std::uint64_t>(impl->work.buffer), v.name + ".work");
-  impl->ctx = &ctx;
-  s.live_children.fetch_add(1);
   return BackwardPlan(std::move(impl));
 }
 

@@ -12,6 +12,7 @@
 #include "planning/attn_params.hpp"
 #include "planning/attn_views.hpp"
 #include "planning/planner.hpp"
+#include "plans/plan_core.hpp"
 #include "plans/run_isolated.hpp"
 #include "vkattn/attention.hpp"
 #include "vkattn/context.hpp"
@@ -28,22 +29,14 @@ struct BoundForward {
 
 }  // namespace
 
-struct ForwardPlan::Impl {
-  Context* ctx = nullptr;
-  FwdVariant variant;  // problem, path, spec constants and name, planned once
-  const Problem& problem = variant.problem;
+struct ForwardPlan::Impl : PlanCore<FwdVariant> {
   Kernel kernel;
   // Coopmat plans: the same kernel with WIDE_ROWS = 1, for calls whose Q, K, V rows all start on
   // 16 bytes (BoundForward::wide_rows); empty otherwise.
   Kernel kernel_wide;
   BufferAlloc params;  // AttnParamsHeader + sequence table, written once at creation
 
-  explicit Impl(FwdVariant v) : variant(std::move(v)) {}
-  Impl(const Impl&) = delete;  // `problem` refers into `variant`
-  Impl& operator=(const Impl&) = delete;
-  ~Impl() {
-    if (ctx != nullptr) context_state(*ctx).live_children.fetch_sub(1);
-  }
+  using PlanCore::PlanCore;
 
   Result<BoundForward> bind(const ForwardTensors& t) const {
     using Role = ViewChecker::Role;
@@ -108,7 +101,7 @@ Result<ForwardPlan> ForwardPlan::create(Context& ctx, const AttentionDesc& desc)
   const Device& device = *s.device;
   Result<FwdVariant> variant = plan_forward(desc, device.info, s.overrides);
   if (!variant) return variant.status();
-  auto impl = std::make_unique<Impl>(std::move(variant).value());
+  auto impl = std::make_unique<Impl>(ctx, std::move(variant).value());
   const FwdVariant& v = impl->variant;
   const auto spec_map = fwd_spec_map();
   KernelBuild build{v.path.coopmat ? ShaderId::kAttnFwdCm : ShaderId::kAttnFwd,
@@ -131,8 +124,6 @@ Result<ForwardPlan> ForwardPlan::create(Context& ctx, const AttentionDesc& desc)
   }
   VKATTN_TRY(create_host_written_buffer(device, attn_params_bytes(impl->problem), impl->params));
   device.name_object(VK_OBJECT_TYPE_BUFFER, reinterpret_cast<std::uint64_t>(impl->params.buffer), v.name + ".params");
-  impl->ctx = &ctx;
-  s.live_children.fetch_add(1);
   return ForwardPlan(std::move(impl));
 }
 

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# vkattn as its users take it, on lavapipe with the validation layer: installed into a temporary
+# prefix and used (1) through find_package(vkattn) by examples/consumer, (2) through pkg-config by
+# the same program built with g++ alone, and (3) through add_subdirectory by examples/subproject,
+# whose parent sets no C++ standard and no build type. Each program checks its result against a
+# CPU reference and fails on any validation message.
+#   consume_test.sh BUILD_DIR SOURCE_DIR
+set -euo pipefail
+build=${1:?usage: consume_test.sh BUILD_DIR SOURCE_DIR}
+src=${2:?usage: consume_test.sh BUILD_DIR SOURCE_DIR}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export VKATTN_VALIDATION=1
+jobs=${JOBS:-$(nproc)}
+
+cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
+echo "installed: $(cd "$tmp/prefix" && find . -type f -o -type l | sort | tr '\n' ' ')"
+
+echo "== find_package"
+cmake -S "$src/examples/consumer" -B "$tmp/cmake" -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null
+cmake --build "$tmp/cmake" -j "$jobs" >/dev/null
+"$tmp/cmake/consumer"
+
+echo "== pkg-config"
+pcdir=$(dirname "$(find "$tmp/prefix" -name vkattn.pc)")
+libdir=$(PKG_CONFIG_PATH=$pcdir pkg-config --variable=libdir vkattn)
+# shellcheck disable=SC2046
+g++ -std=c++20 "$src/examples/consumer/main.cpp" -o "$tmp/pc-consumer" \
+  $(PKG_CONFIG_PATH=$pcdir pkg-config --cflags --libs vkattn) -Wl,-rpath,"$libdir"
+"$tmp/pc-consumer"
+
+echo "== add_subdirectory"
+cmake -S "$src/examples/subproject" -B "$tmp/sub" -DVKATTN_SOURCE_DIR="$src" >/dev/null
+cmake --build "$tmp/sub" -j "$jobs" --target consumer >/dev/null
+"$tmp/sub/consumer"
+echo "consume_test: all three ways work"

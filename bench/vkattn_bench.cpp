@@ -30,8 +30,10 @@
 #include <vector>
 
 #include "bench_cases.hpp"
+#include "device_report.hpp"
 #include "gpu_timer.hpp"
 #include "svg_chart.hpp"
+#include "table_reporter.hpp"
 #include "vkattn/vkattn.hpp"
 
 namespace {
@@ -380,7 +382,11 @@ constexpr const char* kUsage =
     "  --path      kernel path (default auto)\n"
     "  --svg       write TFLOP/s against sequence length\n"
     "  --pipeline-timing  pipeline creation with an empty and a loaded VkPipelineCache\n"
-    "  --pipeline-stats   the driver's statistics of every pipeline (registers, spills, ...)\n";
+    "  --pipeline-stats   the driver's statistics of every pipeline (registers, spills, ...)\n"
+    "  --info      the device, each kernel path and why it is or is not available, and the kernels\n"
+    "              and tiles the planner picks for --shapes (default 1x16x4096x128), fp16; times nothing\n"
+    "Output: one line per result with TFLOP/s and GB/s as plain numbers, then a table of the medians\n"
+    "(--benchmark_format=json|csv and --benchmark_out files are Google Benchmark's own).\n";
 
 int main(int argc, char** argv) {
   ContextOptions options;
@@ -388,6 +394,8 @@ int main(int argc, char** argv) {
   bool preset_given = false;
   std::optional<std::vector<Shape>> shapes;
   bool timing = false;
+  bool info = false;
+  bool console = true;  // the display format is the console's (not --benchmark_format=json|csv)
   std::vector<char*> rest;
   for (int i = 0; i < argc; ++i) {
     const std::string a = argv[i];
@@ -411,6 +419,8 @@ int main(int argc, char** argv) {
       g_svg = a.substr(6);
     } else if (a == "--pipeline-timing") {
       timing = true;
+    } else if (a == "--info") {
+      info = true;
     } else if (a == "--pipeline-stats") {
       options.capture_pipeline_statistics = true;
     } else if (a.rfind("--path=", 0) == 0) {
@@ -427,6 +437,7 @@ int main(int argc, char** argv) {
       }
     } else if (i == 0 || a.rfind("--benchmark_", 0) == 0 || a.rfind("--v=", 0) == 0) {
       if (a.rfind("--benchmark_filter=", 0) == 0) filter = a.substr(19);
+      if (a.rfind("--benchmark_format=", 0) == 0) console = a.substr(19) == "console";
       rest.push_back(argv[i]);
     } else {
       std::fprintf(stderr, "vkattn-bench: unknown argument %s (see --help)\n", a.c_str());
@@ -449,6 +460,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   g_ctx = std::move(ctx).value();
+  if (info) {
+    const int rc = bench::print_info(*g_ctx, shapes ? *shapes : std::vector<Shape>{Shape{1, 16, 4096, 128}}, stdout);
+    g_ctx.reset();
+    return rc;
+  }
   const bool cpu = g_ctx->info().type == VK_PHYSICAL_DEVICE_TYPE_CPU;
   if (cpu) g_dispatches_per_sample = 1;
   std::fprintf(stderr, "vkattn-bench: device %s, preset %s\n", g_ctx->info().name.c_str(), preset_name.c_str());
@@ -481,7 +497,8 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark(name.c_str(), bench_case, c)->UseManualTime()->Unit(benchmark::kMillisecond);
   }
   if (g_total == 0) {  // a typo or another device's case names: say so rather than time nothing
-    std::fprintf(stderr, "vkattn-bench: no case of preset %s on %s matches --benchmark_filter=%s "
+    std::fprintf(stderr,
+                 "vkattn-bench: no case of preset %s on %s matches --benchmark_filter=%s "
                  "(--benchmark_list_tests=true lists them)\n",
                  preset_name.c_str(), g_ctx->info().name.c_str(), filter.c_str());
     g_ctx.reset();
@@ -489,7 +506,12 @@ int main(int argc, char** argv) {
   }
   benchmark::AddCustomContext("device", g_ctx->info().name);
   benchmark::AddCustomContext("preset", preset_name);
-  benchmark::RunSpecifiedBenchmarks();
+  bench::TableReporter table;
+  if (console) {
+    benchmark::RunSpecifiedBenchmarks(&table);
+  } else {
+    benchmark::RunSpecifiedBenchmarks();
+  }
   benchmark::Shutdown();
   g_case.reset();
   if (options.capture_pipeline_statistics) print_pipeline_statistics(*g_ctx);

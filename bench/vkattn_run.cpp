@@ -4,7 +4,9 @@
 // checked before anything is written.
 //
 // Flags and the shapes they take: kUsage below (printed by --help).
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -25,8 +27,8 @@ using namespace vkattn;
 constexpr const char* kFileFlags[] = {
     "q",     "k",         "v",          "do",           "bias",         "alibi-slopes", "rel-pos-table",
     "sinks", "doc-ids-q", "doc-ids-kv", "cu-seqlens-q", "cu-seqlens-k", "seq-lens-q",   "seq-lens-kv"};
-constexpr const char* kValueFlags[] = {"out",     "layout", "align", "window-left", "window-right",
-                                       "softcap", "scale",  "path",  "device",      "deterministic"};
+constexpr const char* kValueFlags[] = {"out",   "layout", "align",  "window-left",   "window-right", "softcap",
+                                       "scale", "path",   "device", "deterministic", "check"};
 constexpr const char* kSwitches[] = {"causal", "validation"};
 
 struct Args {
@@ -160,8 +162,47 @@ constexpr const char* kUsage =
     "           --bias=F ([B|1, Hq|1, Sq|1, Sk], f32 or f16) --sinks=F ([Hq])\n"
     "  other    --scale=S --path=auto|scalar|coopmat --device=<index|name> --deterministic=0|1\n"
     "           --validation (under VK_LAYER_KHRONOS_validation; any message makes the exit status 3)\n"
-    "Writes o.npy and lse.npy (with --do also dq, dk, dv and the parameter gradients) into --out.\n"
-    "Outputs start as NaN on the device, so an element no kernel wrote shows as NaN.\n";
+    "  check    --check=NAME=REF.npy[,NAME=REF.npy...]: compare output NAME (o, lse, dq, ...) with a\n"
+    "           reference of the same shape and print its largest absolute and relative errors and its\n"
+    "           NaN count (a missing or misshaped reference exits 1)\n"
+    "Writes o.npy and lse.npy (with --do also dq, dk, dv and the parameter gradients) into --out (default:\n"
+    "the current directory) and says where. Outputs start as NaN on the device, so an element no\n"
+    "kernel wrote shows as NaN.\n";
+
+// --check: each named output against its reference. Prints the largest absolute error, the
+// largest relative one (|out - ref| / |ref| where ref != 0) and the NaN count of each; 1 when a
+// name has no output or the shapes differ.
+int check_outputs(const std::map<std::string, npy::Array>& checks, const std::map<std::string, npy::Array>& written) {
+  int rc = 0;
+  for (const auto& [name, ref] : checks) {
+    const auto it = written.find(name);
+    if (it == written.end()) {
+      std::fprintf(stderr, "vkattn-run: --check: no output named %s\n", name.c_str());
+      rc = 1;
+      continue;
+    }
+    if (it->second.shape != ref.shape) {
+      std::fprintf(stderr, "vkattn-run: --check: %s is %s, its reference %s\n", name.c_str(),
+                   shape_text(it->second.shape).c_str(), shape_text(ref.shape).c_str());
+      rc = 1;
+      continue;
+    }
+    const std::vector<float> out = it->second.to_float();
+    const std::vector<float> expected = ref.to_float();
+    double max_abs = 0.0, max_rel = 0.0;
+    std::size_t nan = 0;
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      if (std::isnan(out[i]) != std::isnan(expected[i])) ++nan;
+      if (std::isnan(out[i]) || std::isnan(expected[i]) || out[i] == expected[i]) continue;  // equal infinities too
+      const double err = std::fabs(static_cast<double>(out[i]) - expected[i]);
+      max_abs = std::max(max_abs, err);
+      if (expected[i] != 0.0f) max_rel = std::max(max_rel, err / std::fabs(static_cast<double>(expected[i])));
+    }
+    std::printf("check %s: max abs error %.3g, max rel error %.3g, %zu NaN mismatches (%zu elements)\n", name.c_str(),
+                max_abs, max_rel, nan, out.size());
+  }
+  return rc;
+}
 
 int run(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
@@ -184,7 +225,24 @@ int run(int argc, char** argv) {
   if (layout != "bhsd" && layout != "bshd" && layout != "sbhd" && layout != "thd") {
     return die(fail("--layout=" + layout + " is not bhsd, bshd, sbhd or thd"));
   }
-  const std::string out_dir = a.has("out") ? a.get("out") : ".";
+  const std::filesystem::path out_dir = a.has("out") ? std::filesystem::path(a.get("out")) : std::filesystem::path(".");
+  // --check=NAME=FILE,...: the references, read (and their names checked) before any work.
+  std::map<std::string, npy::Array> checks;
+  if (a.has("check")) {
+    std::string list = a.get("check");
+    for (std::size_t start = 0; start <= list.size();) {
+      const std::size_t end = std::min(list.find(',', start), list.size());
+      const std::string item = list.substr(start, end - start);
+      const std::size_t eq = item.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == item.size()) {
+        return die(fail("--check: '" + item + "' is not NAME=REF.npy"));
+      }
+      Result<npy::Array> ref = npy::load(item.substr(eq + 1));
+      if (!ref) return die(ref.status());
+      checks[item.substr(0, eq)] = std::move(ref).value();
+      start = end + 1;
+    }
+  }
 
   // 1. Read and check every file before touching the device or writing anything.
   std::map<std::string, npy::Array> files;
@@ -423,6 +481,8 @@ int run(int argc, char** argv) {
   }
   std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);
+  std::printf("writing into %s\n", std::filesystem::absolute(out_dir).lexically_normal().string().c_str());
+  std::map<std::string, npy::Array> written;
   auto write = [&](const std::string& name, const Tensor& t, DType dtype, std::vector<std::int64_t> shape) -> Status {
     Result<std::vector<std::byte>> bytes = t.download_bytes();
     if (!bytes) return bytes.status();
@@ -431,9 +491,10 @@ int run(int argc, char** argv) {
     arr.shape = std::move(shape);
     arr.data = std::move(bytes).value();
     arr.data.resize(static_cast<std::size_t>(arr.numel()) * dtype_size(dtype));
-    const std::string path = out_dir + "/" + name + ".npy";
+    const std::string path = (out_dir / (name + ".npy")).string();
     if (Status s = npy::save(path, arr); !s) return s;
     std::printf("wrote %s %s\n", path.c_str(), shape_text(arr.shape).c_str());
+    written[name] = std::move(arr);
     return Status::ok();
   };
   std::vector<std::int64_t> o_shape = qf.shape;
@@ -451,7 +512,7 @@ int run(int argc, char** argv) {
     const bool param = name != "dq" && name != "dk" && name != "dv";
     if (Status s = write(name, t, param ? DType::kF32 : desc.dtype, files.at(like.at(name)).shape); !s) return die(s);
   }
-  return 0;
+  return check_outputs(checks, written);
 }
 
 }  // namespace

@@ -159,5 +159,42 @@ TEST_F(RunTool, BadFilesExitNonZeroAndWriteNothing) {
   }
 }
 
+// --out joins paths properly and the tool says where it writes; --check compares outputs with
+// references: a run's own outputs give zero errors, a perturbed reference its perturbation, and a
+// reference of another shape (or an unknown name) exits 1.
+TEST_F(RunTool, SaysWhereItWritesAndChecksAgainstReferences) {
+  std::mt19937_64 rng(test_seed());
+  const auto x = random_values(1 * 2 * 8 * 16, rng);
+  save("q.npy", npy::from_floats(x, {1, 2, 8, 16}));
+  save("k.npy", npy::from_floats(x, {1, 2, 8, 16}));
+  save("v.npy", npy::from_floats(x, {1, 2, 8, 16}));
+  const std::string qkv = "--q=" + file("q.npy") + " --k=" + file("k.npy") + " --v=" + file("v.npy");
+  const std::string slash_dir = file("out") + "/";
+  const std::string cmd = std::string(VKATTN_RUN_BINARY) + " --validation --out=" + slash_dir + " " + qkv + " > " +
+                          file("stdout.txt") + " 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << output();
+  EXPECT_NE(output().find("writing into " + file("out")), std::string::npos) << output();
+  EXPECT_NE(output().find("wrote " + file("out") + "/o.npy"), std::string::npos) << output();
+  EXPECT_EQ(output().find("//"), std::string::npos) << output();
+
+  std::vector<float> o = read("o");
+  save("o_ref.npy", npy::from_floats(o, {1, 2, 8, 16}));
+  o[5] += 0.25f;
+  save("o_off.npy", npy::from_floats(o, {1, 2, 8, 16}));
+  save("lse_wrong.npy", npy::from_floats(std::vector<float>(16, 0.0f), {1, 2, 8, 1}));
+  ASSERT_EQ(run(qkv + " --check=o=" + file("o_ref.npy")), 0) << output();
+  EXPECT_NE(output().find("check o: max abs error 0, max rel error 0, 0 NaN mismatches (256 elements)"),
+            std::string::npos)
+      << output();
+  ASSERT_EQ(run(qkv + " --check=o=" + file("o_off.npy")), 0) << output();
+  EXPECT_NE(output().find("check o: max abs error 0.25,"), std::string::npos) << output();
+  EXPECT_EQ(run(qkv + " --check=lse=" + file("lse_wrong.npy")), 1) << output();
+  EXPECT_NE(output().find("--check: lse is (1, 2, 8), its reference (1, 2, 8, 1)"), std::string::npos) << output();
+  EXPECT_EQ(run(qkv + " --check=dq=" + file("o_ref.npy")), 1) << output();
+  EXPECT_NE(output().find("--check: no output named dq"), std::string::npos) << output();
+  EXPECT_NE(run(qkv + " --check=o"), 0) << output();
+  EXPECT_NE(output().find("--check: 'o' is not NAME=REF.npy"), std::string::npos) << output();
+}
+
 }  // namespace
 }  // namespace vkattn::test

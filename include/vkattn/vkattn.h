@@ -1,0 +1,236 @@
+/* vkattn/vkattn.h — the C API (C11): vkattn for C, Rust, Zig, Python (ctypes/cffi) and any
+ * language with a C FFI. It wraps the C++ API one to one: contexts (own device or the host's),
+ * tensors, forward and backward plans with every mask and score_mod, recording into the host's
+ * VkCommandBuffer or running on the context's queue. No C++ type appears here.
+ *
+ * Errors: every function that can fail returns a vkattn_status; VKATTN_OK is 0. The message of the
+ * last failed call on the calling thread (naming the field and the value, as the C++ API does) is
+ * vkattn_last_error(). Handles are opaque; each *_destroy accepts NULL. Plans and tensors must be
+ * destroyed before their context. A plan is used by one thread at a time. */
+#ifndef VKATTN_VKATTN_H
+#define VKATTN_VKATTN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <vulkan/vulkan_core.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- status and version ---------------------------------------------------------------- */
+
+typedef enum vkattn_status {
+  VKATTN_OK = 0,
+  VKATTN_INVALID_ARGUMENT = 1, /* a parameter, shape, stride or buffer failed validation; nothing recorded */
+  VKATTN_UNSUPPORTED = 2,      /* well formed, but this device or path cannot run it */
+  VKATTN_NOT_FOUND = 3,        /* no physical device matched the selection */
+  VKATTN_OUT_OF_MEMORY = 4,
+  VKATTN_DEVICE_LOST = 5,
+  VKATTN_VULKAN_ERROR = 6, /* another failing VkResult */
+  VKATTN_IO_ERROR = 7      /* file system error (pipeline cache file) */
+} vkattn_status;
+
+/* The message of the last call on this thread that did not return VKATTN_OK ("" if none). Valid
+ * until the next failing call on this thread. */
+const char* vkattn_last_error(void);
+/* The library's version, e.g. "0.1.0"; the numbers through the optional pointers. */
+const char* vkattn_version(int* major, int* minor, int* patch);
+
+/* ---- contexts ----------------------------------------------------------------------------- */
+
+typedef struct vkattn_context_t* vkattn_context;
+
+typedef enum vkattn_kernel_path {
+  VKATTN_PATH_AUTO = 0,   /* tensor cores where the device and the problem allow, else scalar */
+  VKATTN_PATH_SCALAR = 1, /* portable fp32 kernels */
+  VKATTN_PATH_COOPMAT = 2 /* VK_NV_cooperative_matrix */
+} vkattn_kernel_path;
+
+/* Receives every message the engine emits (level 0 info, 1 warning, 2 error; validation-layer
+ * messages start with "validation:"); `message` is NUL-terminated and valid during the call. Must be
+ * thread-safe. NULL: messages go to stderr. */
+typedef void (*vkattn_log_fn)(int level, const char* message, void* user);
+
+typedef struct vkattn_context_options {
+  const char* device;           /* owned devices: index or name substring; NULL: env VKATTN_DEVICE, else the best */
+  int enable_validation;        /* owned devices: VK_LAYER_KHRONOS_validation (env VKATTN_VALIDATION=1 too) */
+  int force_pooled_descriptors; /* pooled descriptor sets even where push descriptors exist */
+  int persist_pipeline_cache;   /* keep the VkPipelineCache in a file across runs */
+  const char* pipeline_cache_path; /* NULL: env VKATTN_PIPELINE_CACHE, else $XDG_CACHE_HOME/vkattn/... */
+  vkattn_kernel_path path;      /* used where a desc says AUTO (env VKATTN_PATH when AUTO here) */
+  vkattn_log_fn log;
+  void* log_user; /* passed to `log` */
+} vkattn_context_options;
+
+/* The defaults: best device, no validation, push descriptors, persistent cache, automatic path. */
+void vkattn_context_options_init(vkattn_context_options* options);
+
+/* A Vulkan 1.3 instance and device of vkattn's own. `options` may be NULL (the defaults). */
+vkattn_status vkattn_context_create(const vkattn_context_options* options, vkattn_context* out);
+
+/* The handles of a host application; none is destroyed by vkattn (see vkattn/device.hpp). */
+typedef struct vkattn_host_handles {
+  VkInstance instance;
+  VkPhysicalDevice physical_device;
+  VkDevice device; /* Vulkan 1.3 with maintenance4 enabled */
+  VkQueue queue;   /* compute-capable; used by run() and the tensor helpers */
+  uint32_t queue_family_index;
+  const char* const* enabled_device_extensions; /* the device extensions the host enabled */
+  uint32_t enabled_device_extension_count;
+  int debug_utils_enabled; /* VK_EXT_debug_utils enabled on the instance */
+} vkattn_host_handles;
+
+vkattn_status vkattn_context_adopt(const vkattn_host_handles* host, const vkattn_context_options* options,
+                                   vkattn_context* out);
+void vkattn_context_destroy(vkattn_context context);
+
+typedef struct vkattn_device_info {
+  char name[256];
+  uint32_t vendor_id;
+  uint32_t device_id;
+  uint32_t api_version;
+  uint32_t subgroup_size;
+  uint32_t max_shared_memory; /* maxComputeSharedMemorySize */
+  int coopmat;                /* the tensor-core path is usable */
+  int push_descriptors;
+} vkattn_device_info;
+
+vkattn_status vkattn_context_device_info(vkattn_context context, vkattn_device_info* out);
+
+/* ---- tensors ------------------------------------------------------------------------------- */
+
+typedef enum vkattn_dtype { VKATTN_F32 = 0, VKATTN_F16 = 1, VKATTN_I32 = 2 } vkattn_dtype;
+
+/* A strided view of the caller's VkBuffer (storage-buffer usage), as vkattn::TensorView. */
+typedef struct vkattn_tensor_view {
+  VkBuffer buffer;
+  VkDeviceSize buffer_size; /* bytes of the whole buffer, for bounds checks */
+  VkDeviceSize offset;      /* bytes to element [0, 0, ...] */
+  vkattn_dtype dtype;
+  int32_t rank; /* 1..4 */
+  int64_t shape[4];
+  int64_t strides[4]; /* in elements */
+} vkattn_tensor_view;
+
+/* A dense row-major view of `shape` (rank entries). */
+vkattn_tensor_view vkattn_view_contiguous(VkBuffer buffer, VkDeviceSize buffer_size, vkattn_dtype dtype, int32_t rank,
+                                          const int64_t* shape, VkDeviceSize offset);
+
+/* Device-local storage owned by vkattn (a convenience for tests and small programs). */
+typedef struct vkattn_tensor_t* vkattn_tensor;
+
+vkattn_status vkattn_tensor_create(vkattn_context context, vkattn_dtype dtype, int32_t rank, const int64_t* shape,
+                                   vkattn_tensor* out);
+/* Converts from fp32 to the tensor's dtype; `count` must be its element count. Blocking. */
+vkattn_status vkattn_tensor_upload(vkattn_tensor tensor, const float* values, size_t count);
+/* Converts to fp32 into `values` (`count` elements). Blocking. */
+vkattn_status vkattn_tensor_download(vkattn_tensor tensor, float* values, size_t count);
+vkattn_status vkattn_tensor_fill(vkattn_tensor tensor, float value);
+vkattn_tensor_view vkattn_tensor_get_view(vkattn_tensor tensor);
+void vkattn_tensor_destroy(vkattn_tensor tensor);
+
+/* ---- the problem --------------------------------------------------------------------------- */
+
+typedef enum vkattn_align { VKATTN_ALIGN_TOP_LEFT = 0, VKATTN_ALIGN_BOTTOM_RIGHT = 1 } vkattn_align;
+typedef enum vkattn_alibi { VKATTN_ALIBI_NONE = 0, VKATTN_ALIBI_PER_HEAD = 1, VKATTN_ALIBI_PER_BATCH_HEAD = 2 } vkattn_alibi;
+
+/* vkattn::AttentionDesc. Optional values come with a has_* flag. */
+typedef struct vkattn_attention_desc {
+  vkattn_dtype dtype; /* storage of Q, K, V, O: F32 or F16 */
+  int64_t batch, q_heads, kv_heads, seq_q, seq_k, head_dim, head_dim_v; /* kv_heads, head_dim_v: 0 = like q */
+  /* mask */
+  int causal;
+  int has_window_left;
+  int64_t window_left;
+  int has_window_right;
+  int64_t window_right;
+  vkattn_align align;
+  int documents; /* doc_ids_q / doc_ids_kv tensors */
+  /* score_mod */
+  int has_softcap;
+  float softcap;
+  vkattn_alibi alibi;
+  int has_rel_pos;
+  int64_t rel_pos_max_distance;
+  int has_bias;
+  vkattn_dtype bias_dtype;
+  int sinks;
+  /* sequences: padding lengths (batch entries each) or varlen offsets (batch + 1 entries each) */
+  const int32_t* seq_lens_q;
+  size_t seq_lens_q_count;
+  const int32_t* seq_lens_kv;
+  size_t seq_lens_kv_count;
+  const int32_t* cu_seqlens_q;
+  size_t cu_seqlens_q_count;
+  const int32_t* cu_seqlens_k;
+  size_t cu_seqlens_k_count;
+  /* other */
+  int has_scale;
+  float scale; /* default 1/sqrt(head_dim) */
+  int write_lse;
+  vkattn_kernel_path path;
+} vkattn_attention_desc;
+
+/* The defaults: fp16, batch 1, one head, no mask (bottom-right alignment), no score_mod, LSE
+ * written, automatic path. Sizes (seq_q, seq_k, head_dim) are left 0: set them. */
+void vkattn_attention_desc_init(vkattn_attention_desc* desc);
+
+/* ---- forward ------------------------------------------------------------------------------- */
+
+typedef struct vkattn_forward_plan_t* vkattn_forward_plan;
+
+/* vkattn::ForwardTensors; optional views are NULL when absent. */
+typedef struct vkattn_forward_tensors {
+  vkattn_tensor_view q, k, v, o;
+  const vkattn_tensor_view* lse;
+  const vkattn_tensor_view* bias;
+  const vkattn_tensor_view* alibi_slopes;
+  const vkattn_tensor_view* rel_pos_table;
+  const vkattn_tensor_view* sinks;
+  const vkattn_tensor_view* doc_ids_q;
+  const vkattn_tensor_view* doc_ids_kv;
+} vkattn_forward_tensors;
+
+vkattn_status vkattn_forward_plan_create(vkattn_context context, const vkattn_attention_desc* desc,
+                                         vkattn_forward_plan* out);
+/* Checks the tensors, then records into `cmd` (the caller's barriers order it with its own work). */
+vkattn_status vkattn_forward_plan_record(vkattn_forward_plan plan, VkCommandBuffer cmd,
+                                         const vkattn_forward_tensors* tensors);
+/* Checks the tensors, then submits on the context's queue and waits. */
+vkattn_status vkattn_forward_plan_run(vkattn_forward_plan plan, const vkattn_forward_tensors* tensors);
+const char* vkattn_forward_plan_variant_name(vkattn_forward_plan plan);
+void vkattn_forward_plan_destroy(vkattn_forward_plan plan);
+
+/* ---- backward ------------------------------------------------------------------------------ */
+
+typedef struct vkattn_backward_plan_t* vkattn_backward_plan;
+
+typedef struct vkattn_backward_tensors {
+  vkattn_tensor_view q, k, v, o, d_o, lse; /* the forward's inputs, output, LSE, and dL/dO */
+  vkattn_tensor_view dq, dk, dv;           /* written */
+  const vkattn_tensor_view* bias;
+  const vkattn_tensor_view* alibi_slopes;
+  const vkattn_tensor_view* rel_pos_table;
+  const vkattn_tensor_view* sinks;
+  const vkattn_tensor_view* doc_ids_q;
+  const vkattn_tensor_view* doc_ids_kv;
+  const vkattn_tensor_view* dbias; /* parameter gradients, written iff given */
+  const vkattn_tensor_view* drel_pos_table;
+  const vkattn_tensor_view* dsinks;
+} vkattn_backward_tensors;
+
+/* `fast_nondeterministic`: 0 for the default deterministic backward. */
+vkattn_status vkattn_backward_plan_create(vkattn_context context, const vkattn_attention_desc* desc,
+                                          int fast_nondeterministic, vkattn_backward_plan* out);
+vkattn_status vkattn_backward_plan_record(vkattn_backward_plan plan, VkCommandBuffer cmd,
+                                          const vkattn_backward_tensors* tensors);
+vkattn_status vkattn_backward_plan_run(vkattn_backward_plan plan, const vkattn_backward_tensors* tensors);
+const char* vkattn_backward_plan_variant_name(vkattn_backward_plan plan);
+void vkattn_backward_plan_destroy(vkattn_backward_plan plan);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VKATTN_VKATTN_H */

@@ -1,0 +1,270 @@
+/* The C API from C11 (built with -std=c11 -Wall -Wextra -pedantic -Werror), on the default device
+ * under the validation layer: a causal forward with ALiBi and its backward against a double
+ * reference computed here, bad input returning its code and a message with the outputs untouched,
+ * and the version. Any validation message fails. Prints "N passed, M failed". */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vkattn/vkattn.h"
+
+enum { B = 1, H = 2, S = 20, D = 16, N = B * H * S * D };
+
+static int g_passed, g_failed, g_validation_messages;
+
+#define CHECK(cond, ...)                                    \
+  do {                                                      \
+    if (cond) {                                             \
+      ++g_passed;                                           \
+    } else {                                                \
+      ++g_failed;                                           \
+      fprintf(stderr, "%s:%d: check failed: ", __FILE__, __LINE__); \
+      fprintf(stderr, __VA_ARGS__);                         \
+      fprintf(stderr, "\n");                                \
+    }                                                       \
+  } while (0)
+
+static void on_log(int level, const char* message, void* user) {
+  (void)user;
+  if (strncmp(message, "validation:", 11) == 0) ++g_validation_messages;
+  if (level > 0) fprintf(stderr, "log: %s\n", message);
+}
+
+/* Deterministic values in [-1, 1). */
+static float next_value(unsigned* state) {
+  *state = *state * 1664525u + 1013904223u;
+  return (float)((*state >> 8) & 0xffffu) / 32768.0f - 1.0f;
+}
+
+static const float kSlopes[H] = {0.5f, 0.25f};
+
+/* Softmax probabilities of row i of head h: causal (keys 0..i, Sq = Sk so the diagonal is i),
+ * scores scale * q.k - slope * |j - i|. */
+static void probabilities(const float* q, const float* k, int h, int i, double* p) {
+  const double scale = 1.0 / sqrt((double)D);
+  double top = -INFINITY, sum = 0.0;
+  int j, d;
+  for (j = 0; j <= i; ++j) {
+    double dot = 0.0;
+    for (d = 0; d < D; ++d) dot += (double)q[(h * S + i) * D + d] * k[(h * S + j) * D + d];
+    p[j] = dot * scale - kSlopes[h] * (double)(i - j);
+    if (p[j] > top) top = p[j];
+  }
+  for (j = 0; j <= i; ++j) sum += (p[j] = exp(p[j] - top));
+  for (j = 0; j <= i; ++j) p[j] /= sum;
+}
+
+static double max_error(const float* got, const double* want, int n, double* max_ref) {
+  double worst = 0.0;
+  int i;
+  *max_ref = 0.0;
+  for (i = 0; i < n; ++i) {
+    const double e = fabs((double)got[i] - want[i]);
+    if (!(e <= worst)) worst = e; /* NaN counts */
+    if (fabs(want[i]) > *max_ref) *max_ref = fabs(want[i]);
+  }
+  return worst;
+}
+
+static vkattn_tensor make(vkattn_context ctx, vkattn_dtype dtype, int rank, const int64_t* shape, const float* values,
+                          size_t count) {
+  vkattn_tensor t = NULL;
+  vkattn_status s = vkattn_tensor_create(ctx, dtype, rank, shape, &t);
+  CHECK(s == VKATTN_OK, "vkattn_tensor_create: %s", vkattn_last_error());
+  if (t != NULL && values != NULL) {
+    s = vkattn_tensor_upload(t, values, count);
+    CHECK(s == VKATTN_OK, "vkattn_tensor_upload: %s", vkattn_last_error());
+  }
+  return t;
+}
+
+int main(void) {
+  static float q[N], k[N], v[N], d_o[N], o[N], lse[B * H * S], dq[N], dk[N], dv[N];
+  static double o_ref[N], lse_ref[B * H * S], dq_ref[N], dk_ref[N], dv_ref[N];
+  const int64_t qkv_shape[4] = {B, H, S, D};
+  const int64_t lse_shape[3] = {B, H, S};
+  const int64_t slope_shape[1] = {H};
+  int major = -1, minor = -1, patch = -1, h, i, j, d;
+  unsigned state = 12345u;
+  double max_ref, err;
+  vkattn_context_options options;
+  vkattn_context ctx = NULL;
+  vkattn_device_info info;
+  vkattn_attention_desc desc;
+  vkattn_forward_plan fwd = NULL;
+  vkattn_backward_plan bwd = NULL;
+  vkattn_tensor tq, tk, tv, to, tlse, tslopes, tdo, tdq, tdk, tdv;
+  vkattn_forward_tensors ft;
+  vkattn_backward_tensors bt;
+  vkattn_tensor_view slopes_view, lse_view, bad_q;
+  vkattn_status s;
+
+  CHECK(strcmp(vkattn_version(&major, &minor, &patch), "0.1.0") == 0 && major == 0 && minor == 1 && patch == 0,
+        "version %d.%d.%d", major, minor, patch);
+
+  vkattn_context_options_init(&options);
+  options.enable_validation = 1;
+  options.persist_pipeline_cache = 0;
+  options.log = on_log;
+  s = vkattn_context_create(&options, &ctx);
+  CHECK(s == VKATTN_OK, "vkattn_context_create: %s", vkattn_last_error());
+  if (s != VKATTN_OK) return 1;
+  CHECK(vkattn_context_device_info(ctx, &info) == VKATTN_OK && info.name[0] != '\0', "device info");
+
+  for (i = 0; i < N; ++i) {
+    q[i] = next_value(&state);
+    k[i] = next_value(&state);
+    v[i] = next_value(&state);
+    d_o[i] = next_value(&state);
+  }
+  tq = make(ctx, VKATTN_F32, 4, qkv_shape, q, N);
+  tk = make(ctx, VKATTN_F32, 4, qkv_shape, k, N);
+  tv = make(ctx, VKATTN_F32, 4, qkv_shape, v, N);
+  tdo = make(ctx, VKATTN_F32, 4, qkv_shape, d_o, N);
+  to = make(ctx, VKATTN_F32, 4, qkv_shape, NULL, 0);
+  tlse = make(ctx, VKATTN_F32, 3, lse_shape, NULL, 0);
+  tslopes = make(ctx, VKATTN_F32, 1, slope_shape, kSlopes, H);
+  tdq = make(ctx, VKATTN_F32, 4, qkv_shape, NULL, 0);
+  tdk = make(ctx, VKATTN_F32, 4, qkv_shape, NULL, 0);
+  tdv = make(ctx, VKATTN_F32, 4, qkv_shape, NULL, 0);
+
+  /* The reference: O, LSE and the gradients of L = sum(O * dO). */
+  memset(dq_ref, 0, sizeof dq_ref);
+  memset(dk_ref, 0, sizeof dk_ref);
+  memset(dv_ref, 0, sizeof dv_ref);
+  for (h = 0; h < H; ++h) {
+    for (i = 0; i < S; ++i) {
+      double p[S], delta = 0.0, dot, top = -INFINITY, sum = 0.0;
+      const double scale = 1.0 / sqrt((double)D);
+      probabilities(q, k, h, i, p);
+      for (d = 0; d < D; ++d) {
+        double acc = 0.0;
+        for (j = 0; j <= i; ++j) acc += p[j] * v[(h * S + j) * D + d];
+        o_ref[(h * S + i) * D + d] = acc;
+        delta += acc * d_o[(h * S + i) * D + d];
+      }
+      for (j = 0; j <= i; ++j) { /* LSE = log sum exp of the scores */
+        dot = 0.0;
+        for (d = 0; d < D; ++d) dot += (double)q[(h * S + i) * D + d] * k[(h * S + j) * D + d];
+        dot = dot * scale - kSlopes[h] * (double)(i - j);
+        if (dot > top) top = dot;
+      }
+      for (j = 0; j <= i; ++j) {
+        dot = 0.0;
+        for (d = 0; d < D; ++d) dot += (double)q[(h * S + i) * D + d] * k[(h * S + j) * D + d];
+        sum += exp(dot * scale - kSlopes[h] * (double)(i - j) - top);
+      }
+      lse_ref[h * S + i] = top + log(sum);
+      for (j = 0; j <= i; ++j) {
+        double dp = 0.0, ds;
+        for (d = 0; d < D; ++d) dp += (double)d_o[(h * S + i) * D + d] * v[(h * S + j) * D + d];
+        ds = p[j] * (dp - delta); /* dL/ds_ij; ALiBi's term does not depend on Q or K */
+        for (d = 0; d < D; ++d) {
+          dq_ref[(h * S + i) * D + d] += ds * scale * k[(h * S + j) * D + d];
+          dk_ref[(h * S + j) * D + d] += ds * scale * q[(h * S + i) * D + d];
+          dv_ref[(h * S + j) * D + d] += p[j] * d_o[(h * S + i) * D + d];
+        }
+      }
+    }
+  }
+
+  vkattn_attention_desc_init(&desc);
+  desc.dtype = VKATTN_F32;
+  desc.batch = B;
+  desc.q_heads = H;
+  desc.seq_q = desc.seq_k = S;
+  desc.head_dim = D;
+  desc.causal = 1;
+  desc.alibi = VKATTN_ALIBI_PER_HEAD;
+  s = vkattn_forward_plan_create(ctx, &desc, &fwd);
+  CHECK(s == VKATTN_OK, "vkattn_forward_plan_create: %s", vkattn_last_error());
+  CHECK(strstr(vkattn_forward_plan_variant_name(fwd), "attn_fwd_d16_f32_causal_br_alibi") != NULL, "variant %s",
+        vkattn_forward_plan_variant_name(fwd));
+
+  memset(&ft, 0, sizeof ft);
+  ft.q = vkattn_tensor_get_view(tq);
+  ft.k = vkattn_tensor_get_view(tk);
+  ft.v = vkattn_tensor_get_view(tv);
+  ft.o = vkattn_tensor_get_view(to);
+  lse_view = vkattn_tensor_get_view(tlse);
+  slopes_view = vkattn_tensor_get_view(tslopes);
+  ft.lse = &lse_view;
+  ft.alibi_slopes = &slopes_view;
+  CHECK(vkattn_tensor_fill(to, NAN) == VKATTN_OK, "fill"); /* poisoned: every element must be written */
+  s = vkattn_forward_plan_run(fwd, &ft);
+  CHECK(s == VKATTN_OK, "vkattn_forward_plan_run: %s", vkattn_last_error());
+  CHECK(vkattn_tensor_download(to, o, N) == VKATTN_OK, "download o");
+  CHECK(vkattn_tensor_download(tlse, lse, B * H * S) == VKATTN_OK, "download lse");
+  err = max_error(o, o_ref, N, &max_ref);
+  CHECK(err <= 1e-5, "O: max error %g", err);
+  err = max_error(lse, lse_ref, B * H * S, &max_ref);
+  CHECK(err <= 1e-4, "LSE: max error %g", err);
+
+  s = vkattn_backward_plan_create(ctx, &desc, 0, &bwd);
+  CHECK(s == VKATTN_OK, "vkattn_backward_plan_create: %s", vkattn_last_error());
+  memset(&bt, 0, sizeof bt);
+  bt.q = ft.q;
+  bt.k = ft.k;
+  bt.v = ft.v;
+  bt.o = ft.o;
+  bt.d_o = vkattn_tensor_get_view(tdo);
+  bt.lse = lse_view;
+  bt.dq = vkattn_tensor_get_view(tdq);
+  bt.dk = vkattn_tensor_get_view(tdk);
+  bt.dv = vkattn_tensor_get_view(tdv);
+  bt.alibi_slopes = &slopes_view;
+  s = vkattn_backward_plan_run(bwd, &bt);
+  CHECK(s == VKATTN_OK, "vkattn_backward_plan_run: %s", vkattn_last_error());
+  CHECK(vkattn_tensor_download(tdq, dq, N) == VKATTN_OK && vkattn_tensor_download(tdk, dk, N) == VKATTN_OK &&
+            vkattn_tensor_download(tdv, dv, N) == VKATTN_OK,
+        "download gradients");
+  err = max_error(dq, dq_ref, N, &max_ref);
+  CHECK(err <= 1e-4 * (1.0 + max_ref), "dQ: max error %g (max |ref| %g)", err, max_ref);
+  err = max_error(dk, dk_ref, N, &max_ref);
+  CHECK(err <= 1e-4 * (1.0 + max_ref), "dK: max error %g (max |ref| %g)", err, max_ref);
+  err = max_error(dv, dv_ref, N, &max_ref);
+  CHECK(err <= 1e-4 * (1.0 + max_ref), "dV: max error %g (max |ref| %g)", err, max_ref);
+
+  /* Bad input: a code and a message naming the field and value; nothing written. */
+  {
+    vkattn_attention_desc bad = desc;
+    vkattn_forward_plan none = NULL;
+    bad.head_dim = 12;
+    s = vkattn_forward_plan_create(ctx, &bad, &none);
+    CHECK(s == VKATTN_INVALID_ARGUMENT && none == NULL, "bad head dim: status %d", (int)s);
+    CHECK(strstr(vkattn_last_error(), "desc.head_dim = 12") != NULL, "message: %s", vkattn_last_error());
+  }
+  CHECK(vkattn_tensor_fill(to, 7.0f) == VKATTN_OK, "fill");
+  bad_q = ft.q;
+  bad_q.shape[2] = S + 1; /* Sq = 21 against the plan's 20 */
+  {
+    vkattn_forward_tensors bad_tensors = ft;
+    bad_tensors.q = bad_q;
+    s = vkattn_forward_plan_run(fwd, &bad_tensors);
+    CHECK(s == VKATTN_INVALID_ARGUMENT, "bad q: status %d", (int)s);
+    CHECK(strstr(vkattn_last_error(), "q.shape[2] (Sq) = 21") != NULL, "message: %s", vkattn_last_error());
+  }
+  CHECK(vkattn_tensor_download(to, o, N) == VKATTN_OK, "download o");
+  for (i = 0; i < N && o[i] == 7.0f; ++i) {
+  }
+  CHECK(i == N, "O changed by a refused call at element %d", i);
+  CHECK(vkattn_context_create(&options, NULL) == VKATTN_INVALID_ARGUMENT, "NULL out refused");
+
+  vkattn_backward_plan_destroy(bwd);
+  vkattn_forward_plan_destroy(fwd);
+  vkattn_tensor_destroy(tq);
+  vkattn_tensor_destroy(tk);
+  vkattn_tensor_destroy(tv);
+  vkattn_tensor_destroy(to);
+  vkattn_tensor_destroy(tlse);
+  vkattn_tensor_destroy(tslopes);
+  vkattn_tensor_destroy(tdo);
+  vkattn_tensor_destroy(tdq);
+  vkattn_tensor_destroy(tdk);
+  vkattn_tensor_destroy(tdv);
+  vkattn_context_destroy(ctx);
+  CHECK(g_validation_messages == 0, "%d validation messages", g_validation_messages);
+  printf("%d passed, %d failed\n", g_passed, g_failed);
+  return g_failed == 0 ? 0 : 1;
+}

@@ -81,8 +81,12 @@ typedef struct vkattn_host_handles {
   int debug_utils_enabled; /* VK_EXT_debug_utils enabled on the instance */
 } vkattn_host_handles;
 
+/* Adopts the host's device (creates none; `options` may be NULL). Where the device has
+ * VK_NV_cooperative_matrix, one small probe dispatch runs on host->queue and is waited for. */
 vkattn_status vkattn_context_adopt(const vkattn_host_handles* host, const vkattn_context_options* options,
                                    vkattn_context* out);
+/* Saves the pipeline cache (if persisting) and destroys what vkattn created, never the host's
+ * handles. Its tensors and plans must be destroyed first. */
 void vkattn_context_destroy(vkattn_context context);
 
 typedef struct vkattn_device_info {
@@ -96,6 +100,7 @@ typedef struct vkattn_device_info {
   int push_descriptors;
 } vkattn_device_info;
 
+/* What vkattn knows about the context's device. */
 vkattn_status vkattn_context_device_info(vkattn_context context, vkattn_device_info* out);
 
 /* ---- tensors ------------------------------------------------------------------------------- */
@@ -120,13 +125,16 @@ vkattn_tensor_view vkattn_view_contiguous(VkBuffer buffer, VkDeviceSize buffer_s
 /* Device-local storage owned by vkattn (a convenience for tests and small programs). */
 typedef struct vkattn_tensor_t* vkattn_tensor;
 
+/* A dense row-major device-local tensor of `shape` (rank 1..4 entries). */
 vkattn_status vkattn_tensor_create(vkattn_context context, vkattn_dtype dtype, int32_t rank, const int64_t* shape,
                                    vkattn_tensor* out);
 /* Converts from fp32 to the tensor's dtype; `count` must be its element count. Blocking. */
 vkattn_status vkattn_tensor_upload(vkattn_tensor tensor, const float* values, size_t count);
 /* Converts to fp32 into `values` (`count` elements). Blocking. */
 vkattn_status vkattn_tensor_download(vkattn_tensor tensor, float* values, size_t count);
+/* Every element set to `value` (e.g. NaN, to poison outputs). Blocking. */
 vkattn_status vkattn_tensor_fill(vkattn_tensor tensor, float value);
+/* The tensor's dense view, for the tensor structs of plans. */
 vkattn_tensor_view vkattn_tensor_get_view(vkattn_tensor tensor);
 void vkattn_tensor_destroy(vkattn_tensor tensor);
 
@@ -192,6 +200,7 @@ typedef struct vkattn_forward_tensors {
   const vkattn_tensor_view* doc_ids_kv;
 } vkattn_forward_tensors;
 
+/* Checks `desc` against the device and builds (or finds) the pipelines of its variant. */
 vkattn_status vkattn_forward_plan_create(vkattn_context context, const vkattn_attention_desc* desc,
                                          vkattn_forward_plan* out);
 /* Checks the tensors, then records into `cmd` (the caller's barriers order it with its own work). */
@@ -199,7 +208,10 @@ vkattn_status vkattn_forward_plan_record(vkattn_forward_plan plan, VkCommandBuff
                                          const vkattn_forward_tensors* tensors);
 /* Checks the tensors, then submits on the context's queue and waits. */
 vkattn_status vkattn_forward_plan_run(vkattn_forward_plan plan, const vkattn_forward_tensors* tensors);
+/* The procedural variant name, e.g. "attn_fwd_d64_f16_causal_br_bq64_bk32_ks2_lse_scalar"; valid
+ * while the plan lives. */
 const char* vkattn_forward_plan_variant_name(vkattn_forward_plan plan);
+/* Command buffers that recorded the plan must have finished executing. */
 void vkattn_forward_plan_destroy(vkattn_forward_plan plan);
 
 /* ---- backward ------------------------------------------------------------------------------ */
@@ -223,10 +235,14 @@ typedef struct vkattn_backward_tensors {
 /* `fast_nondeterministic`: 0 for the default deterministic backward. */
 vkattn_status vkattn_backward_plan_create(vkattn_context context, const vkattn_attention_desc* desc,
                                           int fast_nondeterministic, vkattn_backward_plan* out);
+/* Checks the tensors, then records the backward's dispatches (with their barriers) into `cmd`. */
 vkattn_status vkattn_backward_plan_record(vkattn_backward_plan plan, VkCommandBuffer cmd,
                                           const vkattn_backward_tensors* tensors);
+/* Checks the tensors, then submits on the context's queue and waits. */
 vkattn_status vkattn_backward_plan_run(vkattn_backward_plan plan, const vkattn_backward_tensors* tensors);
+/* The procedural variant name, e.g. "attn_bwd_d64_f16_causal_br_br64_bc32_st2_scalar". */
 const char* vkattn_backward_plan_variant_name(vkattn_backward_plan plan);
+/* Command buffers that recorded the plan must have finished executing. */
 void vkattn_backward_plan_destroy(vkattn_backward_plan plan);
 
 #ifdef __cplusplus

@@ -1,6 +1,7 @@
 // Internal helpers for propagating Status through the engine.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "vkattn/status.hpp"
@@ -20,6 +21,9 @@
   } while (0)
 
 namespace vkattn {
+
+// A number in an error message ("desc.seq_q = " + num(v)).
+inline std::string num(std::int64_t v) { return std::to_string(v); }
 
 inline Status invalid(std::string message) { return Status(ErrorCode::kInvalidArgument, std::move(message)); }
 inline Status unsupported(std::string message) { return Status(ErrorCode::kUnsupported, std::move(message)); }

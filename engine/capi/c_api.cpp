@@ -205,6 +205,37 @@ BackwardTensors backward_tensors_of(const vkattn_backward_tensors& c) {
   return t;
 }
 
+// The plan entry points of both passes: `Handle` owns a ForwardPlan or BackwardPlan, `Convert`
+// turns the C tensor struct into the C++ one.
+template <class Handle, class Plan, class Make>
+vkattn_status create_plan(vkattn_context context, const vkattn_attention_desc* desc, Handle** out, Make make) {
+  return guarded([&] {
+    if (out == nullptr) return invalid_arg("out is NULL");
+    *out = nullptr;
+    if (context == nullptr) return invalid_arg("context is NULL");
+    Result<AttentionDesc> d = desc_of(desc);
+    if (!d) return report(d.status());
+    Result<Plan> p = make(*context->ctx, *d);
+    if (!p) return report(p.status());
+    *out = new Handle{std::move(p).value()};
+    return VKATTN_OK;
+  });
+}
+
+// Records into `cmd`, or (cmd == VK_NULL_HANDLE with `run`) submits and waits.
+template <class Handle, class CTensors, class Convert>
+vkattn_status use_plan(Handle* plan, VkCommandBuffer cmd, bool run, const CTensors* tensors, Convert convert) {
+  return guarded([&] {
+    if (plan == nullptr || tensors == nullptr) return invalid_arg("plan or tensors is NULL");
+    return report(run ? plan->plan.run(convert(*tensors)) : plan->plan.record(cmd, convert(*tensors)));
+  });
+}
+
+template <class Handle>
+const char* plan_name(Handle* plan) {
+  return plan != nullptr ? plan->plan.variant_name().c_str() : "";
+}
+
 }  // namespace
 
 extern "C" {
@@ -366,75 +397,41 @@ void vkattn_attention_desc_init(vkattn_attention_desc* d) {
 
 vkattn_status vkattn_forward_plan_create(vkattn_context context, const vkattn_attention_desc* desc,
                                          vkattn_forward_plan* out) {
-  return guarded([&] {
-    if (out == nullptr) return invalid_arg("out is NULL");
-    *out = nullptr;
-    if (context == nullptr) return invalid_arg("context is NULL");
-    Result<AttentionDesc> d = desc_of(desc);
-    if (!d) return report(d.status());
-    Result<ForwardPlan> p = ForwardPlan::create(*context->ctx, *d);
-    if (!p) return report(p.status());
-    *out = new vkattn_forward_plan_t{std::move(p).value()};
-    return VKATTN_OK;
-  });
+  return create_plan<vkattn_forward_plan_t, ForwardPlan>(
+      context, desc, out, [](Context& ctx, const AttentionDesc& d) { return ForwardPlan::create(ctx, d); });
 }
 
 vkattn_status vkattn_forward_plan_record(vkattn_forward_plan plan, VkCommandBuffer cmd,
                                          const vkattn_forward_tensors* tensors) {
-  return guarded([&] {
-    if (plan == nullptr || tensors == nullptr) return invalid_arg("plan or tensors is NULL");
-    return report(plan->plan.record(cmd, forward_tensors_of(*tensors)));
-  });
+  return use_plan(plan, cmd, false, tensors, forward_tensors_of);
 }
 
 vkattn_status vkattn_forward_plan_run(vkattn_forward_plan plan, const vkattn_forward_tensors* tensors) {
-  return guarded([&] {
-    if (plan == nullptr || tensors == nullptr) return invalid_arg("plan or tensors is NULL");
-    return report(plan->plan.run(forward_tensors_of(*tensors)));
-  });
+  return use_plan(plan, VK_NULL_HANDLE, true, tensors, forward_tensors_of);
 }
 
-const char* vkattn_forward_plan_variant_name(vkattn_forward_plan plan) {
-  return plan != nullptr ? plan->plan.variant_name().c_str() : "";
-}
+const char* vkattn_forward_plan_variant_name(vkattn_forward_plan plan) { return plan_name(plan); }
 
 void vkattn_forward_plan_destroy(vkattn_forward_plan plan) { delete plan; }
 
 vkattn_status vkattn_backward_plan_create(vkattn_context context, const vkattn_attention_desc* desc,
                                           int fast_nondeterministic, vkattn_backward_plan* out) {
-  return guarded([&] {
-    if (out == nullptr) return invalid_arg("out is NULL");
-    *out = nullptr;
-    if (context == nullptr) return invalid_arg("context is NULL");
-    Result<AttentionDesc> d = desc_of(desc);
-    if (!d) return report(d.status());
-    BackwardOptions options;
-    options.determinism = fast_nondeterministic != 0 ? Determinism::kFast : Determinism::kDeterministic;
-    Result<BackwardPlan> p = BackwardPlan::create(*context->ctx, *d, options);
-    if (!p) return report(p.status());
-    *out = new vkattn_backward_plan_t{std::move(p).value()};
-    return VKATTN_OK;
-  });
+  BackwardOptions options;
+  options.determinism = fast_nondeterministic != 0 ? Determinism::kFast : Determinism::kDeterministic;
+  return create_plan<vkattn_backward_plan_t, BackwardPlan>(
+      context, desc, out, [&](Context& ctx, const AttentionDesc& d) { return BackwardPlan::create(ctx, d, options); });
 }
 
 vkattn_status vkattn_backward_plan_record(vkattn_backward_plan plan, VkCommandBuffer cmd,
                                           const vkattn_backward_tensors* tensors) {
-  return guarded([&] {
-    if (plan == nullptr || tensors == nullptr) return invalid_arg("plan or tensors is NULL");
-    return report(plan->plan.record(cmd, backward_tensors_of(*tensors)));
-  });
+  return use_plan(plan, cmd, false, tensors, backward_tensors_of);
 }
 
 vkattn_status vkattn_backward_plan_run(vkattn_backward_plan plan, const vkattn_backward_tensors* tensors) {
-  return guarded([&] {
-    if (plan == nullptr || tensors == nullptr) return invalid_arg("plan or tensors is NULL");
-    return report(plan->plan.run(backward_tensors_of(*tensors)));
-  });
+  return use_plan(plan, VK_NULL_HANDLE, true, tensors, backward_tensors_of);
 }
 
-const char* vkattn_backward_plan_variant_name(vkattn_backward_plan plan) {
-  return plan != nullptr ? plan->plan.variant_name().c_str() : "";
-}
+const char* vkattn_backward_plan_variant_name(vkattn_backward_plan plan) { return plan_name(plan); }
 
 void vkattn_backward_plan_destroy(vkattn_backward_plan plan) { delete plan; }
 

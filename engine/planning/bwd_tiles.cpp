@@ -13,8 +13,6 @@ constexpr std::uint32_t kBlockRows = 64;
 constexpr std::uint32_t kMaxBlockCols = 64;
 constexpr std::uint32_t kStep = 2;
 
-std::string n(std::int64_t v) { return std::to_string(v); }
-
 // Loop iterations of one invocation walking `tiles` staged tiles (see attn_bwd_dq.comp).
 std::uint64_t tile_loop_iterations(const BwdSpecConstants& s, std::uint64_t tiles) {
   const std::uint64_t vec4s =
@@ -35,16 +33,17 @@ Result<CmBwdTiles> cm_bwd_forced_tiles(const Problem& p, const DeviceInfo& info,
   if (forced.cols != 0) what += (what.empty() ? "" : " with ") + o.cm_bwd_block_cols.text();
   const std::uint32_t block_rows = forced.rows != 0 ? forced.rows : kCmBwdSmallestRows;
   if (2 * block_rows > info.max_workgroup_invocations) {
-    return unsupported(
-        what + " needs " + n(2 * block_rows) +
-        " invocations per workgroup, more than maxComputeWorkGroupInvocations = " + n(info.max_workgroup_invocations));
+    return unsupported(what + " needs " + num(2 * block_rows) +
+                       " invocations per workgroup, more than maxComputeWorkGroupInvocations = " +
+                       num(info.max_workgroup_invocations));
   }
   const std::uint32_t bytes =
       cm_bwd_shared_bytes(block_rows, forced.cols != 0 ? forced.cols : kCmBwdSmallestCols,
                           static_cast<std::uint32_t>(p.desc.head_dim), static_cast<std::uint32_t>(p.head_dim_v));
   if (bytes > info.max_shared_memory) {
-    return unsupported(what + " needs " + n(bytes) +
-                       " bytes of shared memory, more than maxComputeSharedMemorySize = " + n(info.max_shared_memory));
+    return unsupported(
+        what + " needs " + num(bytes) +
+        " bytes of shared memory, more than maxComputeSharedMemorySize = " + num(info.max_shared_memory));
   }
   return forced;
 }
@@ -52,19 +51,19 @@ Result<CmBwdTiles> cm_bwd_forced_tiles(const Problem& p, const DeviceInfo& info,
 // Device limits for the backward of `p`: shared memory, workgroup counts and llvmpipe's loop budget.
 Status check_bwd_limits(const Problem& p, const BwdSpecConstants& s, const DeviceInfo& info) {
   if (s.block_cols < s.step) {
-    return Status(ErrorCode::kUnsupported, "desc.head_dim = " + n(p.desc.head_dim) + ", desc.head_dim_v = " +
-                                               n(p.head_dim_v) + ": the backward's staged rows exceed " +
-                                               "maxComputeSharedMemorySize = " + n(info.max_shared_memory));
+    return Status(ErrorCode::kUnsupported, "desc.head_dim = " + num(p.desc.head_dim) + ", desc.head_dim_v = " +
+                                               num(p.head_dim_v) + ": the backward's staged rows exceed " +
+                                               "maxComputeSharedMemorySize = " + num(info.max_shared_memory));
   }
   const std::int64_t groups_y = p.desc.batch * p.desc.q_heads;
   if (groups_y > static_cast<std::int64_t>(info.max_workgroup_count[1])) {
-    return invalid("desc.batch * desc.q_heads = " + n(groups_y) +
-                   " exceeds maxComputeWorkGroupCount[1] = " + n(info.max_workgroup_count[1]));
+    return invalid("desc.batch * desc.q_heads = " + num(groups_y) +
+                   " exceeds maxComputeWorkGroupCount[1] = " + num(info.max_workgroup_count[1]));
   }
   const std::int64_t groups_x = (std::max(p.seq_q, p.seq_k) + s.block_rows - 1) / s.block_rows;
   if (groups_x > static_cast<std::int64_t>(info.max_workgroup_count[0])) {
-    return invalid("desc.seq_q / desc.seq_k need " + n(groups_x) +
-                   " workgroups, more than maxComputeWorkGroupCount[0] = " + n(info.max_workgroup_count[0]));
+    return invalid("desc.seq_q / desc.seq_k need " + num(groups_x) +
+                   " workgroups, more than maxComputeWorkGroupCount[0] = " + num(info.max_workgroup_count[0]));
   }
   if (info.max_loop_iterations != 0) {
     const std::uint64_t cols = s.block_cols;
@@ -75,9 +74,9 @@ Status check_bwd_limits(const Problem& p, const BwdSpecConstants& s, const Devic
     const std::uint64_t needed = std::max(dq, dkdv);
     if (needed > info.max_loop_iterations) {
       return Status(ErrorCode::kUnsupported,
-                    "the backward of desc.seq_q = " + n(p.seq_q) + ", desc.seq_k = " + n(p.seq_k) + " needs " +
-                        n(static_cast<std::int64_t>(needed)) + " loop iterations per invocation; " + info.name +
-                        " ends shaders after " + n(info.max_loop_iterations) + " (llvmpipe's loop limit)");
+                    "the backward of desc.seq_q = " + num(p.seq_q) + ", desc.seq_k = " + num(p.seq_k) + " needs " +
+                        num(static_cast<std::int64_t>(needed)) + " loop iterations per invocation; " + info.name +
+                        " ends shaders after " + num(info.max_loop_iterations) + " (llvmpipe's loop limit)");
     }
   }
   return Status::ok();

@@ -12,8 +12,6 @@ constexpr std::uint32_t kBlockQ = 64;
 constexpr std::uint32_t kMaxBlockK = 64;
 constexpr std::uint32_t kKeyStep = 2;
 
-std::string n(std::int64_t v) { return std::to_string(v); }
-
 // The coopmat forward's subgroups for forced settings: VKATTN_CM_SUBGROUPS, else those a forced
 // query tile implies (four, eight for 256 rows: 32 each); 0 when neither is forced.
 std::uint32_t forced_cm_subgroups(std::uint32_t forced_block_q, std::uint32_t forced_subgroups) {
@@ -144,14 +142,14 @@ Result<FwdSpecConstants> choose_fwd_tiles(const Problem& p, bool coopmat, const 
     forced.subgroups = forced_cm_subgroups(o.cm_block_q.value, o.cm_subgroups.value);
     const std::string sg_source = o.cm_subgroups.value != 0 ? o.cm_subgroups.text() : o.cm_block_q.text();
     if (32 * forced.subgroups > info.max_workgroup_invocations) {
-      return unsupported(sg_source + " needs " + n(32 * forced.subgroups) +
+      return unsupported(sg_source + " needs " + num(32 * forced.subgroups) +
                          " invocations per workgroup, more than maxComputeWorkGroupInvocations = " +
-                         n(info.max_workgroup_invocations));
+                         num(info.max_workgroup_invocations));
     }
     if (o.cm_block_q.value != 0 && o.cm_subgroups.value != 0) {
       const std::uint32_t rows = o.cm_block_q.value / o.cm_subgroups.value;
       if (rows != 16 && rows != 32) {
-        return invalid(o.cm_block_q.text() + " with " + o.cm_subgroups.text() + " gives " + n(rows) +
+        return invalid(o.cm_block_q.text() + " with " + o.cm_subgroups.text() + " gives " + num(rows) +
                        " rows per subgroup (needs 16 or 32)");
       }
     }
@@ -166,8 +164,8 @@ Result<FwdSpecConstants> choose_fwd_tiles(const Problem& p, bool coopmat, const 
         std::string what = forced.block_k != 0 ? o.cm_block_k.text() : "";
         if (forced.subgroups > kCmSmallestSubgroups) what += (what.empty() ? "" : " with ") + sg_source;
         return unsupported(
-            what + " needs " + n(bytes) +
-            " bytes of shared memory, more than maxComputeSharedMemorySize = " + n(info.max_shared_memory));
+            what + " needs " + num(bytes) +
+            " bytes of shared memory, more than maxComputeSharedMemorySize = " + num(info.max_shared_memory));
       }
     }
   }
@@ -175,25 +173,25 @@ Result<FwdSpecConstants> choose_fwd_tiles(const Problem& p, bool coopmat, const 
   FwdSpecConstants spec = fwd_tiles(feature_spec(p), coopmat, info, forced);
   spec.write_lse = d.write_lse ? 1u : 0u;
   if (spec.block_k < spec.key_step) {
-    return unsupported("desc.head_dim = " + n(d.head_dim) + ", desc.head_dim_v = " + n(p.head_dim_v) + ": " +
-                       n(kKeyStep) + " K/V rows exceed maxComputeSharedMemorySize = " + n(info.max_shared_memory));
+    return unsupported("desc.head_dim = " + num(d.head_dim) + ", desc.head_dim_v = " + num(p.head_dim_v) + ": " +
+                       num(kKeyStep) + " K/V rows exceed maxComputeSharedMemorySize = " + num(info.max_shared_memory));
   }
   const std::int64_t groups_y = d.batch * d.q_heads;
   if (groups_y > static_cast<std::int64_t>(info.max_workgroup_count[1])) {
-    return invalid("desc.batch * desc.q_heads = " + n(groups_y) +
-                   " exceeds maxComputeWorkGroupCount[1] = " + n(info.max_workgroup_count[1]));
+    return invalid("desc.batch * desc.q_heads = " + num(groups_y) +
+                   " exceeds maxComputeWorkGroupCount[1] = " + num(info.max_workgroup_count[1]));
   }
   const std::int64_t groups_x = (p.seq_q + spec.block_q - 1) / spec.block_q;
   if (groups_x > static_cast<std::int64_t>(info.max_workgroup_count[0])) {
-    return invalid("desc.seq_q = " + n(p.seq_q) + " needs " + n(groups_x) +
-                   " workgroups, more than maxComputeWorkGroupCount[0] = " + n(info.max_workgroup_count[0]));
+    return invalid("desc.seq_q = " + num(p.seq_q) + " needs " + num(groups_x) +
+                   " workgroups, more than maxComputeWorkGroupCount[0] = " + num(info.max_workgroup_count[0]));
   }
   if (info.max_loop_iterations != 0) {
     const std::uint64_t needed = fwd_loop_iterations(spec, p.seq_k);
     if (needed > info.max_loop_iterations) {
-      return unsupported("desc.seq_k = " + n(p.seq_k) + " needs " + n(static_cast<std::int64_t>(needed)) +
+      return unsupported("desc.seq_k = " + num(p.seq_k) + " needs " + num(static_cast<std::int64_t>(needed)) +
                          " loop iterations per invocation; " + info.name + " ends shaders after " +
-                         n(info.max_loop_iterations) + " (llvmpipe's loop limit): split the keys and merge");
+                         num(info.max_loop_iterations) + " (llvmpipe's loop limit): split the keys and merge");
     }
   }
   return spec;

@@ -10,8 +10,6 @@ namespace vkattn {
 namespace {
 constexpr std::int64_t kCmBwdMaxHeadDim = 128;  // coopmat backward: dK + dV accumulators of 16 rows in registers
 
-std::string n(std::int64_t v) { return std::to_string(v); }
-
 std::string forward_blocker(const Problem& p, const DeviceInfo& info) {
   if (!info.coopmat) {
     return "the device has no usable VK_NV_cooperative_matrix (fp16 16x16x16 at subgroup scope, shaderFloat16, "
@@ -19,32 +17,32 @@ std::string forward_blocker(const Problem& p, const DeviceInfo& info) {
            "checked at creation)";
   }
   if (p.desc.dtype != DType::kF16) return std::string("desc.dtype = ") + to_string(p.desc.dtype) + " (needs f16)";
-  if (p.desc.head_dim % 16 != 0) return "desc.head_dim = " + n(p.desc.head_dim) + " (needs a multiple of 16)";
-  if (p.head_dim_v % 16 != 0) return "head_dim_v = " + n(p.head_dim_v) + " (needs a multiple of 16)";
+  if (p.desc.head_dim % 16 != 0) return "desc.head_dim = " + num(p.desc.head_dim) + " (needs a multiple of 16)";
+  if (p.head_dim_v % 16 != 0) return "head_dim_v = " + num(p.head_dim_v) + " (needs a multiple of 16)";
   if (info.max_workgroup_invocations < 32 * kCmSmallestSubgroups) return "maxComputeWorkGroupInvocations < 128";
   const auto dk = static_cast<std::uint32_t>(p.desc.head_dim);
   const auto dv = static_cast<std::uint32_t>(p.head_dim_v);
   if (cm_shared_bytes(kCmSmallestBlockQ, kCmSmallestBlockK, dk, dv, false, kCmSmallestSubgroups) >
       info.max_shared_memory) {
-    return "head dims " + n(dk) + "/" + n(dv) + " need " +
-           n(cm_shared_bytes(kCmSmallestBlockQ, kCmSmallestBlockK, dk, dv, false, kCmSmallestSubgroups)) +
-           " bytes of shared memory, more than maxComputeSharedMemorySize = " + n(info.max_shared_memory);
+    return "head dims " + num(dk) + "/" + num(dv) + " need " +
+           num(cm_shared_bytes(kCmSmallestBlockQ, kCmSmallestBlockK, dk, dv, false, kCmSmallestSubgroups)) +
+           " bytes of shared memory, more than maxComputeSharedMemorySize = " + num(info.max_shared_memory);
   }
   return "";
 }
 
 std::string backward_blocker(const Problem& p, const DeviceInfo& info) {
   if (p.desc.head_dim > kCmBwdMaxHeadDim || p.head_dim_v > kCmBwdMaxHeadDim) {
-    return "head dims " + n(p.desc.head_dim) + "/" + n(p.head_dim_v) +
-           " (the backward needs both <= " + n(kCmBwdMaxHeadDim) +
+    return "head dims " + num(p.desc.head_dim) + "/" + num(p.head_dim_v) +
+           " (the backward needs both <= " + num(kCmBwdMaxHeadDim) +
            ": each subgroup keeps dK and dV of 16 keys in registers)";
   }
   const auto dk = static_cast<std::uint32_t>(p.desc.head_dim);
   const auto dv = static_cast<std::uint32_t>(p.head_dim_v);
   if (cm_bwd_shared_bytes(kCmBwdSmallestRows, kCmBwdSmallestCols, dk, dv) > info.max_shared_memory) {
-    return "the backward's head dims " + n(dk) + "/" + n(dv) + " need " +
-           n(cm_bwd_shared_bytes(kCmBwdSmallestRows, kCmBwdSmallestCols, dk, dv)) +
-           " bytes of shared memory, more than maxComputeSharedMemorySize = " + n(info.max_shared_memory);
+    return "the backward's head dims " + num(dk) + "/" + num(dv) + " need " +
+           num(cm_bwd_shared_bytes(kCmBwdSmallestRows, kCmBwdSmallestCols, dk, dv)) +
+           " bytes of shared memory, more than maxComputeSharedMemorySize = " + num(info.max_shared_memory);
   }
   return "";
 }

@@ -14,21 +14,19 @@ constexpr std::int64_t kMaxSeq = std::int64_t{1} << 28;  // keeps i + shift +- w
 constexpr std::int64_t kMaxRelDistance = std::int64_t{1} << 20;
 constexpr double kLog2e = 1.4426950408889634;
 
-std::string n(std::int64_t v) { return std::to_string(v); }
-
 // "desc.sequences.cu_seqlens_q": B + 1 entries from 0, non-decreasing; returns the longest length.
 Result<std::int64_t> check_cu_seqlens(const std::vector<std::int32_t>& cu, const char* name, std::int64_t batch) {
   const std::string f = std::string("desc.sequences.") + name;
   if (static_cast<std::int64_t>(cu.size()) != batch + 1) {
-    return invalid(f + " has " + n(static_cast<std::int64_t>(cu.size())) +
-                   " entries, expected desc.batch + 1 = " + n(batch + 1));
+    return invalid(f + " has " + num(static_cast<std::int64_t>(cu.size())) +
+                   " entries, expected desc.batch + 1 = " + num(batch + 1));
   }
-  if (cu[0] != 0) return invalid(f + "[0] = " + n(cu[0]) + " (must be 0)");
+  if (cu[0] != 0) return invalid(f + "[0] = " + num(cu[0]) + " (must be 0)");
   std::int64_t longest = 0;
   for (std::size_t b = 1; b < cu.size(); ++b) {
     if (cu[b] < cu[b - 1]) {
-      return invalid(f + "[" + n(static_cast<std::int64_t>(b)) + "] = " + n(cu[b]) + " is less than " + name + "[" +
-                     n(static_cast<std::int64_t>(b - 1)) + "] = " + n(cu[b - 1]) + " (must be non-decreasing)");
+      return invalid(f + "[" + num(static_cast<std::int64_t>(b)) + "] = " + num(cu[b]) + " is less than " + name + "[" +
+                     num(static_cast<std::int64_t>(b - 1)) + "] = " + num(cu[b - 1]) + " (must be non-decreasing)");
     }
     longest = std::max<std::int64_t>(longest, cu[b] - cu[b - 1]);
   }
@@ -40,13 +38,13 @@ Status check_seq_lens(const std::vector<std::int32_t>& lens, const char* name, s
   if (lens.empty()) return Status::ok();
   const std::string f = std::string("desc.sequences.") + name;
   if (static_cast<std::int64_t>(lens.size()) != batch) {
-    return invalid(f + " has " + n(static_cast<std::int64_t>(lens.size())) +
-                   " entries, expected desc.batch = " + n(batch));
+    return invalid(f + " has " + num(static_cast<std::int64_t>(lens.size())) +
+                   " entries, expected desc.batch = " + num(batch));
   }
   for (std::size_t b = 0; b < lens.size(); ++b) {
     if (lens[b] < 0 || lens[b] > seq) {
-      return invalid(f + "[" + n(static_cast<std::int64_t>(b)) + "] = " + n(lens[b]) + " is outside [0, " + seq_name +
-                     " = " + n(seq) + "]");
+      return invalid(f + "[" + num(static_cast<std::int64_t>(b)) + "] = " + num(lens[b]) + " is outside [0, " +
+                     seq_name + " = " + num(seq) + "]");
     }
   }
   return Status::ok();
@@ -63,11 +61,11 @@ Status check_sequences(const AttentionDesc& d, Problem& p) {
     Result<std::int64_t> lk = check_cu_seqlens(sq.cu_seqlens_k, "cu_seqlens_k", d.batch);
     if (!lk) return lk.status();
     if (d.seq_q != 0 && d.seq_q < *lq) {
-      return invalid("desc.seq_q = " + n(d.seq_q) + " is less than the longest query sequence " + n(*lq) +
+      return invalid("desc.seq_q = " + num(d.seq_q) + " is less than the longest query sequence " + num(*lq) +
                      " (use 0 to take it from cu_seqlens_q)");
     }
     if (d.seq_k != 0 && d.seq_k < *lk) {
-      return invalid("desc.seq_k = " + n(d.seq_k) + " is less than the longest key sequence " + n(*lk) +
+      return invalid("desc.seq_k = " + num(d.seq_k) + " is less than the longest key sequence " + num(*lk) +
                      " (use 0 to take it from cu_seqlens_k)");
     }
     p.seq_q = std::max<std::int64_t>({d.seq_q, *lq, 1});
@@ -86,13 +84,13 @@ Status check_sequences(const AttentionDesc& d, Problem& p) {
 Status check_mask_and_mods(const AttentionDesc& d) {
   const Mask& m = d.mask;
   if (m.align != Align::kTopLeft && m.align != Align::kBottomRight) {
-    return invalid("desc.mask.align = " + n(static_cast<std::int64_t>(m.align)) + " is not an Align value");
+    return invalid("desc.mask.align = " + num(static_cast<std::int64_t>(m.align)) + " is not an Align value");
   }
   if (m.window_left && *m.window_left < 0) {
-    return invalid("desc.mask.window_left = " + n(*m.window_left) + " is negative (leave it unset for no bound)");
+    return invalid("desc.mask.window_left = " + num(*m.window_left) + " is negative (leave it unset for no bound)");
   }
   if (m.window_right && *m.window_right < 0) {
-    return invalid("desc.mask.window_right = " + n(*m.window_right) + " is negative (leave it unset for no bound)");
+    return invalid("desc.mask.window_right = " + num(*m.window_right) + " is negative (leave it unset for no bound)");
   }
   const ScoreMod& s = d.score_mod;
   // The kernel works in log2 units: c * log2(e) must be a normal float.
@@ -102,11 +100,11 @@ Status check_mask_and_mods(const AttentionDesc& d) {
                    " (must be > 0, with c * log2(e) a normal float)");
   }
   if (static_cast<std::uint32_t>(s.alibi) > 2) {
-    return invalid("desc.score_mod.alibi = " + n(static_cast<std::int64_t>(s.alibi)) + " is not an Alibi value");
+    return invalid("desc.score_mod.alibi = " + num(static_cast<std::int64_t>(s.alibi)) + " is not an Alibi value");
   }
   if (s.rel_pos_max_distance && (*s.rel_pos_max_distance < 0 || *s.rel_pos_max_distance > kMaxRelDistance)) {
-    return invalid("desc.score_mod.rel_pos_max_distance = " + n(*s.rel_pos_max_distance) + " (must be in [0, " +
-                   n(kMaxRelDistance) + "])");
+    return invalid("desc.score_mod.rel_pos_max_distance = " + num(*s.rel_pos_max_distance) + " (must be in [0, " +
+                   num(kMaxRelDistance) + "])");
   }
   if (s.bias && *s.bias != DType::kF32 && *s.bias != DType::kF16) {
     return invalid(std::string("desc.score_mod.bias = ") + to_string(*s.bias) + " (must be f32 or f16)");
@@ -116,7 +114,7 @@ Status check_mask_and_mods(const AttentionDesc& d) {
 
 Status check_head_dim(const char* field, std::int64_t v) {
   if (v < 8 || v > kMaxHeadDim || v % 8 != 0) {
-    return invalid(std::string(field) + " = " + n(v) + " (must be a multiple of 8 in [8, 256])");
+    return invalid(std::string(field) + " = " + num(v) + " (must be a multiple of 8 in [8, 256])");
   }
   return Status::ok();
 }
@@ -138,20 +136,20 @@ Result<Problem> resolve_problem(const AttentionDesc& d) {
   if (d.dtype != DType::kF32 && d.dtype != DType::kF16) {
     return invalid(std::string("desc.dtype = ") + to_string(d.dtype) + " (must be f32 or f16)");
   }
-  if (d.batch < 1) return invalid("desc.batch = " + n(d.batch) + " (must be >= 1)");
-  if (d.q_heads < 1) return invalid("desc.q_heads = " + n(d.q_heads) + " (must be >= 1)");
+  if (d.batch < 1) return invalid("desc.batch = " + num(d.batch) + " (must be >= 1)");
+  if (d.q_heads < 1) return invalid("desc.q_heads = " + num(d.q_heads) + " (must be >= 1)");
   Problem p;
   p.desc = d;
   p.kv_heads = d.kv_heads == 0 ? d.q_heads : d.kv_heads;
-  if (p.kv_heads < 1) return invalid("desc.kv_heads = " + n(d.kv_heads) + " (must be >= 1, or 0 for q_heads)");
+  if (p.kv_heads < 1) return invalid("desc.kv_heads = " + num(d.kv_heads) + " (must be >= 1, or 0 for q_heads)");
   if (d.q_heads % p.kv_heads != 0) {
-    return invalid("desc.kv_heads = " + n(p.kv_heads) + " does not divide desc.q_heads = " + n(d.q_heads));
+    return invalid("desc.kv_heads = " + num(p.kv_heads) + " does not divide desc.q_heads = " + num(d.q_heads));
   }
   p.seq_q = d.seq_q;
   p.seq_k = d.seq_k;
   if (!d.sequences.varlen()) {
-    if (d.seq_q < 1 || d.seq_q > kMaxSeq) return invalid("desc.seq_q = " + n(d.seq_q) + " (must be in [1, 2^28])");
-    if (d.seq_k < 1 || d.seq_k > kMaxSeq) return invalid("desc.seq_k = " + n(d.seq_k) + " (must be in [1, 2^28])");
+    if (d.seq_q < 1 || d.seq_q > kMaxSeq) return invalid("desc.seq_q = " + num(d.seq_q) + " (must be in [1, 2^28])");
+    if (d.seq_k < 1 || d.seq_k > kMaxSeq) return invalid("desc.seq_k = " + num(d.seq_k) + " (must be in [1, 2^28])");
   }
   VKATTN_TRY(check_sequences(d, p));
   if (p.seq_q > kMaxSeq || p.seq_k > kMaxSeq || p.total_q > kMaxSeq || p.total_k > kMaxSeq) {
@@ -166,7 +164,7 @@ Result<Problem> resolve_problem(const AttentionDesc& d) {
   }
   VKATTN_TRY(check_mask_and_mods(d));
   if (d.path != KernelPath::kAuto && d.path != KernelPath::kScalar && d.path != KernelPath::kCoopmat) {
-    return invalid("desc.path = " + n(static_cast<std::int64_t>(d.path)) + " is not a KernelPath value");
+    return invalid("desc.path = " + num(static_cast<std::int64_t>(d.path)) + " is not a KernelPath value");
   }
   return p;
 }

@@ -12,8 +12,6 @@ namespace vkattn {
 namespace {
 
 std::string field(const ViewRequirement& r, const std::string& f) { return std::string(r.name) + "." + f; }
-std::string num(std::int64_t v) { return std::to_string(v); }
-
 // True if no two distinct indices of (shape, strides) map to the same element.
 bool non_overlapping(const TensorView& v) {
   std::vector<int> dims;

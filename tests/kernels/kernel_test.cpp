@@ -22,15 +22,7 @@
 namespace vkattn::test {
 namespace {
 
-class KernelTest : public VkTest, public ::testing::WithParamInterface<bool> {
- protected:
-  void SetUp() override {
-    ContextOptions o = test_options();
-    o.force_pooled_descriptors = GetParam();
-    ctx_ = make_context(o);
-    ASSERT_NE(ctx_, nullptr);
-  }
-};
+class KernelTest : public DescriptorPathTest {};
 
 TEST_P(KernelTest, BuildsThroughTheRegistryAndRecordsADispatch) {
   ContextState& s = context_state(ctx());

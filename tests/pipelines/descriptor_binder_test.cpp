@@ -18,15 +18,7 @@
 namespace vkattn::test {
 namespace {
 
-class DescriptorPaths : public VkTest, public ::testing::WithParamInterface<bool> {
- protected:
-  void SetUp() override {
-    ContextOptions o = test_options();
-    o.force_pooled_descriptors = GetParam();
-    ctx_ = make_context(o);
-    ASSERT_NE(ctx_, nullptr);
-  }
-};
+class DescriptorPaths : public DescriptorPathTest {};
 
 TEST_P(DescriptorPaths, SamePlanRecordsDifferentBuffersCorrectly) {
   const bool pooled = GetParam();

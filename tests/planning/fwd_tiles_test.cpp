@@ -24,7 +24,7 @@ namespace {
 // path ignores it.
 TEST_F(KernelPathTest, CoopmatBlockKOverride) {
   const AttentionDesc d = desc(DType::kF16, 64);
-  expect_refused("VKATTN_CM_BLOCK_K", {"48", "128", "0", "32x", "big"}, "16, 32 or 64");
+  expect_environment_refused("VKATTN_CM_BLOCK_K", {"48", "128", "0", "32x", "big"}, "16, 32 or 64");
   ::setenv("VKATTN_CM_BLOCK_K", "16", 1);
   reopen_context();
   const bool cm = auto_uses_coopmat(ctx());
@@ -45,7 +45,7 @@ TEST_F(KernelPathTest, CoopmatBlockKOverride) {
 // subgroup); the key tile is then chosen for it. A malformed value is refused on every device.
 TEST_F(KernelPathTest, CoopmatBlockQOverride) {
   const AttentionDesc d = desc(DType::kF16, 64);
-  expect_refused("VKATTN_CM_BLOCK_Q", {"32", "512", "0", "64q", "x"}, "64, 128 or 256");
+  expect_environment_refused("VKATTN_CM_BLOCK_Q", {"32", "512", "0", "64q", "x"}, "64, 128 or 256");
   const bool cm = auto_uses_coopmat(ctx());
   ::setenv("VKATTN_CM_BLOCK_Q", "64", 1);
   reopen_context();
@@ -60,7 +60,7 @@ TEST_F(KernelPathTest, CoopmatBlockQOverride) {
 // coopmat device a query tile that does not give 16 or 32 rows per subgroup.
 TEST_F(KernelPathTest, CoopmatSubgroupsOverride) {
   const AttentionDesc d = desc(DType::kF16, 64);
-  expect_refused("VKATTN_CM_SUBGROUPS", {"2", "16", "0", "8x", "four"}, "4 or 8");
+  expect_environment_refused("VKATTN_CM_SUBGROUPS", {"2", "16", "0", "8x", "four"}, "4 or 8");
   const bool cm = auto_uses_coopmat(ctx());
   ::setenv("VKATTN_CM_SUBGROUPS", "8", 1);
   reopen_context();

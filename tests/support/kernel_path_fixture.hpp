@@ -50,19 +50,6 @@ class KernelPathTest : public VkTest {
     EXPECT_TRUE(n.is_ok()) << n.status().to_string();
     return n.is_ok() ? n.value() : "";
   }
-  // Each malformed value of the tuning variable `var` is kInvalidArgument naming the variable,
-  // the value and what it may be, when a context reads the environment; `var` is unset afterwards.
-  void expect_refused(const char* var, std::initializer_list<const char*> values, const std::string& allowed) {
-    for (const char* value : values) {
-      ::setenv(var, value, 1);
-      Result<std::unique_ptr<Context>> n = create_context();
-      ASSERT_FALSE(n.is_ok()) << var << " = " << value;
-      EXPECT_EQ(n.status().code(), ErrorCode::kInvalidArgument);
-      const std::string expected = std::string(var) + " = \"" + value + "\" is not " + allowed;
-      EXPECT_NE(n.status().message().find(expected), std::string::npos) << n.status().message();
-    }
-    ::unsetenv(var);
-  }
   static bool ends_with(const std::string& s, const std::string& tail) {
     return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
   }

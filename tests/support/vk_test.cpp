@@ -91,6 +91,26 @@ void VkTest::reopen_context() {
   ASSERT_NE(ctx_, nullptr);
 }
 
+void VkTest::expect_environment_refused(const char* var, std::initializer_list<const char*> values,
+                                        const std::string& allowed) const {
+  for (const char* value : values) {
+    ::setenv(var, value, 1);  // read when a context is created
+    Result<std::unique_ptr<Context>> c = create_context();
+    ASSERT_FALSE(c.is_ok()) << var << " = " << value;
+    EXPECT_EQ(c.status().code(), ErrorCode::kInvalidArgument);
+    const std::string expected = std::string(var) + " = \"" + value + "\" is not " + allowed;
+    EXPECT_NE(c.status().message().find(expected), std::string::npos) << c.status().message();
+  }
+  ::unsetenv(var);
+}
+
+void DescriptorPathTest::SetUp() {
+  ContextOptions o = test_options();
+  o.force_pooled_descriptors = GetParam();
+  ctx_ = make_context(o);
+  ASSERT_NE(ctx_, nullptr);
+}
+
 void VkTest::TearDown() {
   ctx_.reset();
   expect_no_validation_messages(*log_);

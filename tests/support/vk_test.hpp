@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -39,6 +40,10 @@ class VkTest : public ::testing::Test {
   std::unique_ptr<Context> make_context(ContextOptions options);
 
   Context& ctx() { return *ctx_; }
+  // Each malformed value of the environment variable `var` makes Context::create fail with
+  // kInvalidArgument naming the variable, the value and `allowed`; `var` is unset afterwards.
+  void expect_environment_refused(const char* var, std::initializer_list<const char*> values,
+                                  const std::string& allowed) const;
   // Replaces ctx() by a new context: it reads the environment (VKATTN_PATH, tile overrides) as
   // it is now. Contexts read it once, when created.
   void reopen_context();
@@ -46,6 +51,13 @@ class VkTest : public ::testing::Test {
   Result<std::unique_ptr<Context>> create_context() const { return Context::create(test_options()); }
   std::unique_ptr<Context> ctx_;
   std::shared_ptr<LogCapture> log_ = std::make_shared<LogCapture>();
+};
+
+// A VkTest whose context binds with pooled descriptor sets (parameter true) or with push
+// descriptors where the device has them (false).
+class DescriptorPathTest : public VkTest, public ::testing::WithParamInterface<bool> {
+ protected:
+  void SetUp() override;
 };
 
 // Whether KernelPath::kAuto takes the coopmat kernel (for problems it can run) on `ctx`: the

@@ -47,7 +47,7 @@ void main() {
   const uint j = j0 + r;
   const bool row_written = j < (SEQ_MODE == SEQ_VARLEN ? len_k : params.seq_k);
   const bool row_live = j < len_k;
-  const int shift = diag_shift(len_q, len_k);
+  const int shift = diag_shift(len_q, len_k, params.position_shift);
   const int win_left = params.window_left;
   const int win_right = params.window_right;
   const float scale = params.scale_log2 / LOG2E;

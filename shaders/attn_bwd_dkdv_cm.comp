@@ -69,7 +69,7 @@ void main() {
   const uint start_q = seq.x, len_q = seq.y, start_k = seq.z, len_k = seq.w;
   const uint j0 = gl_WorkGroupID.x * BLOCK_ROWS;
   if (SEQ_MODE == SEQ_VARLEN && j0 >= len_k) return;  // uniform
-  const int shift = diag_shift(len_q, len_k);
+  const int shift = diag_shift(len_q, len_k, params.position_shift);
   const int win_left = params.window_left;
   const int win_right = params.window_right;
   const uint w0 = j0 + 16u * warp;  // this subgroup's first key row

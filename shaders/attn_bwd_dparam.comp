@@ -70,7 +70,7 @@ void main() {
       acc -= exp2(LOG2E * sinks[pc.sinks_offset + h] - lse2) * delta;
       continue;
     }
-    const int shift = diag_shift(len_q, len_k);
+    const int shift = diag_shift(len_q, len_k, params.position_shift);
     const int diag = int(i) + shift;
     // Keys [j_lo, j_hi) that feed this element from row i.
     int j_lo = int(out_j), j_hi = int(out_j) + 1;

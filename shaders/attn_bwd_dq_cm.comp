@@ -51,7 +51,7 @@ void main() {
   // heaviest workgroups start first and the light ones fill the end of the grid.
   const uint i0 = (gl_NumWorkGroups.x - 1u - gl_WorkGroupID.x) * BLOCK_ROWS;
   if (SEQ_MODE == SEQ_VARLEN && i0 >= len_q) return;  // uniform
-  const int shift = diag_shift(len_q, len_k);
+  const int shift = diag_shift(len_q, len_k, params.position_shift);
   const int win_left = params.window_left;
   const int win_right = params.window_right;
   const uint w0 = i0 + 16u * warp;  // this subgroup's first query row

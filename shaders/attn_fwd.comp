@@ -69,7 +69,7 @@ void main() {
   const uint i = i0 + r;
   const bool row_written = i < (SEQ_MODE == SEQ_VARLEN ? len_q : params.seq_q);
   const bool row_live = i < len_q;  // padded rows attend to nothing
-  const int shift = diag_shift(len_q, len_k);
+  const int shift = diag_shift(len_q, len_k, params.position_shift);
   const int diag = int(i) + shift;
   const int win_left = params.window_left;
   const int win_right = params.window_right;

@@ -82,7 +82,7 @@ void main() {
   const uint i0 = tile * BLOCK_Q;
   if (SEQ_MODE == SEQ_VARLEN && i0 >= len_q) return;  // uniform
   const uint w0 = i0 + 16u * RF * warp;  // this subgroup's first row; fragment r holds rows w0 + 16 r ..
-  const int shift = diag_shift(len_q, len_k);
+  const int shift = diag_shift(len_q, len_k, params.position_shift);
   const int win_left = params.window_left;
   const int win_right = params.window_right;
 

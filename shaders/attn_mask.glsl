@@ -6,6 +6,7 @@
 // Positions are within one sequence: query i in [0, len_q), key j in [0, len_k). Causal masks,
 // windows, ALiBi and relative positions measure from the query's aligned diagonal
 //   diag = i + shift,   shift = len_k - len_q (bottom-right, FlashAttention-2) or 0 (top-left),
+//                       plus q_offset - k_offset for a slice of a longer sequence (mask.hpp),
 // and the mask is the AND of its enabled parts:
 //   padding  j < len_k
 //   causal   j <= diag
@@ -18,9 +19,10 @@ const int INT_MAX = 0x7fffffff;
 const int INT_MIN = -INT_MAX - 1;
 
 // diag(i) = i + shift for a sequence of len_q queries and len_k keys: shift = len_k - len_q
-// when ALIGN_BR (bottom-right), else 0 (top-left).
-int diag_shift(uint len_q, uint len_k) {
-  return ALIGN_BR != 0u ? int(len_k) - int(len_q) : 0;
+// when ALIGN_BR (bottom-right), else 0 (top-left), plus `position_shift` = q_offset - k_offset
+// (params.position_shift; 0 unless the problem is a slice of a longer one).
+int diag_shift(uint len_q, uint len_k, int position_shift) {
+  return (ALIGN_BR != 0u ? int(len_k) - int(len_q) : 0) + position_shift;
 }
 
 bool mask_allows(int diag, int j, int len_k, int left, int right) {

@@ -11,6 +11,7 @@
 #include "vkattn_spv_attn_bwd_pre.spv.h"
 #include "vkattn_spv_attn_fwd.spv.h"
 #include "vkattn_spv_attn_fwd_cm.spv.h"
+#include "vkattn_spv_attn_merge.spv.h"
 #include "vkattn_spv_coopmat_layout_probe.spv.h"
 
 namespace vkattn {
@@ -35,6 +36,8 @@ const char* to_string(ShaderId id) {
       return "attn_bwd_dkdv_cm";
     case ShaderId::kCoopmatLayoutProbe:
       return "coopmat_layout_probe";
+    case ShaderId::kAttnMerge:
+      return "attn_merge";
   }
   return "unknown";
 }
@@ -59,6 +62,8 @@ std::span<const std::uint32_t> shader_spirv(ShaderId id) {
       return {vkattn_spv_attn_bwd_dkdv_cm, sizeof(vkattn_spv_attn_bwd_dkdv_cm) / sizeof(std::uint32_t)};
     case ShaderId::kCoopmatLayoutProbe:
       return {vkattn_spv_coopmat_layout_probe, sizeof(vkattn_spv_coopmat_layout_probe) / sizeof(std::uint32_t)};
+    case ShaderId::kAttnMerge:
+      return {vkattn_spv_attn_merge, sizeof(vkattn_spv_attn_merge) / sizeof(std::uint32_t)};
   }
   return {};
 }

@@ -16,6 +16,7 @@ enum class ShaderId : std::uint32_t {
   kAttnBwdDqCm = 6,         // shaders/attn_bwd_dq_cm.comp (VK_NV_cooperative_matrix)
   kAttnBwdDkdvCm = 7,       // shaders/attn_bwd_dkdv_cm.comp (VK_NV_cooperative_matrix)
   kCoopmatLayoutProbe = 8,  // shaders/coopmat_layout_probe.comp (engine/pipelines/coopmat_layout.cpp)
+  kAttnMerge = 9,           // shaders/attn_merge.comp
 };
 
 const char* to_string(ShaderId id);

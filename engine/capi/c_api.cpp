@@ -150,6 +150,8 @@ Result<AttentionDesc> desc_of(const vkattn_attention_desc* c) {
   if (c->has_window_right) d.mask.window_right = c->window_right;
   d.mask.align = static_cast<Align>(c->align);
   d.mask.documents = c->documents != 0;
+  d.mask.q_offset = c->q_offset;
+  d.mask.k_offset = c->k_offset;
   if (c->has_softcap) d.score_mod.softcap = c->softcap;
   d.score_mod.alibi = static_cast<Alibi>(c->alibi);
   if (c->has_rel_pos) d.score_mod.rel_pos_max_distance = c->rel_pos_max_distance;

@@ -20,8 +20,12 @@ std::vector<std::byte> attn_params_bytes(const Problem& p) {
   const double scale = d.scale ? static_cast<double>(*d.scale) : 1.0 / std::sqrt(static_cast<double>(d.head_dim));
   h.scale_log2 = static_cast<float>(scale * kLog2e);
   h.softcap_log2 = d.score_mod.softcap ? static_cast<float>(static_cast<double>(*d.score_mod.softcap) * kLog2e) : 0.0f;
-  // |j - diag| <= Sq + Sk, so clamping a window there changes nothing and keeps int32 sums exact.
-  const std::int64_t unbounded = p.seq_q + p.seq_k;
+  // |j - diag| <= Sq + Sk + |q_offset - k_offset|, so clamping a window there changes nothing
+  // and keeps int32 sums exact.
+  const std::int64_t position_shift = d.mask.q_offset - d.mask.k_offset;
+  const std::int64_t unbounded = p.seq_q + p.seq_k + (position_shift < 0 ? -position_shift : position_shift);
+  h.position_shift = static_cast<int>(position_shift);
+  h.pack_group = static_cast<std::uint32_t>(d.q_heads / p.kv_heads);
   h.window_left = static_cast<int>(std::min(d.mask.window_left.value_or(unbounded), unbounded));
   h.window_right = static_cast<int>(std::min(d.mask.window_right.value_or(unbounded), unbounded));
   const std::int64_t m = d.score_mod.rel_pos_max_distance.value_or(0);
@@ -33,6 +37,8 @@ std::vector<std::byte> attn_params_bytes(const Problem& p) {
   h.work_stride_b = varlen ? 0u : static_cast<std::uint32_t>(d.q_heads * p.seq_q);
   h.work_stride_h = static_cast<std::uint32_t>(varlen ? p.total_q : p.seq_q);
   h.work_rows = static_cast<std::uint32_t>(d.q_heads * (varlen ? p.total_q : d.batch * p.seq_q));
+  h.split_stride_lse = h.work_rows;
+  h.split_stride_o = static_cast<std::uint32_t>(h.work_rows * p.head_dim_v);
 
   std::vector<AttnSeqEntry> seqs;
   const Sequences& s = d.sequences;

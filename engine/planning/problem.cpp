@@ -92,6 +92,12 @@ Status check_mask_and_mods(const AttentionDesc& d) {
   if (m.window_right && *m.window_right < 0) {
     return invalid("desc.mask.window_right = " + num(*m.window_right) + " is negative (leave it unset for no bound)");
   }
+  if (m.q_offset < 0 || m.q_offset > kMaxSeq) {
+    return invalid("desc.mask.q_offset = " + num(m.q_offset) + " (must be in [0, 2^28])");
+  }
+  if (m.k_offset < 0 || m.k_offset > kMaxSeq) {
+    return invalid("desc.mask.k_offset = " + num(m.k_offset) + " (must be in [0, 2^28])");
+  }
   const ScoreMod& s = d.score_mod;
   // The kernel works in log2 units: c * log2(e) must be a normal float.
   if (s.softcap &&

@@ -7,6 +7,14 @@
 //   diag(i) = i + Sk - Sq   (Align::kBottomRight, FlashAttention-2's rule: the last query sees the last key)
 //   diag(i) = i             (Align::kTopLeft, PyTorch's is_causal)
 // With padding or varlen, Sq and Sk are that batch entry's lengths.
+//
+// Partial attention (a slice of a longer sequence: a chunk of K/V, a shard of a ring, a split of
+// the keys): q_offset and k_offset place this call's query i and key j at positions q_offset + i
+// and k_offset + j of the whole sequence, and every rule above measures between those positions:
+//   diag(i) = i + q_offset - k_offset (+ Sk - Sq when bottom-right, with this call's Sq and Sk)
+// so a slice sees exactly what the whole sequence's attention would show it. For a slice of a
+// sequence whose full query and key lengths are equal, use top-left with the offsets (bottom-right
+// and top-left agree there). The padding rule j < Sk stays local to the call.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +35,8 @@ struct Mask {
   std::optional<std::int64_t> window_right;  //                 j <= diag(i) + right (none: unbounded)
   Align align = Align::kBottomRight;         // alignment of causal, window, ALiBi and relative positions
   bool documents = false;  // ForwardTensors::doc_ids_q/doc_ids_kv: a query sees only keys of its document
+  std::int64_t q_offset = 0;  // position of this call's first query in the whole sequence, in [0, 2^28]
+  std::int64_t k_offset = 0;  // position of this call's first key in the whole sequence, in [0, 2^28]
 
   static Mask none() { return {}; }
   static Mask causal_mask(Align a = Align::kBottomRight) {

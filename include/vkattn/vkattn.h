@@ -155,6 +155,7 @@ typedef struct vkattn_attention_desc {
   int64_t window_right;
   vkattn_align align;
   int documents; /* doc_ids_q / doc_ids_kv tensors */
+  int64_t q_offset, k_offset; /* partial attention: positions of the first query and key (mask.hpp) */
   /* score_mod */
   int has_softcap;
   float softcap;

@@ -9,6 +9,7 @@
 #include "vkattn/kernel_path.hpp"
 #include "vkattn/log.hpp"
 #include "vkattn/mask.hpp"
+#include "vkattn/merge.hpp"
 #include "vkattn/pipeline_cache.hpp"
 #include "vkattn/plan_overrides.hpp"
 #include "vkattn/score_mod.hpp"

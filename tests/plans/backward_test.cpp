@@ -27,6 +27,9 @@ std::vector<CaseShape> single_features() {
       make(kBase, [](CaseShape& c) { c.mask = kCausalBR, c.seq_q = 70, c.seq_k = 30; }),  // empty rows
       make(kBase, [](CaseShape& c) { c.mask = Mask::window(12, 5, Align::kBottomRight); }),
       make(kBase, [](CaseShape& c) { c.mask = Mask::window(0, 9, Align::kTopLeft); }),
+      // a slice of a longer sequence (partial attention: mask.hpp's offsets)
+      make(kBase, [](CaseShape& c) { c.mask = kCausalTL, c.mask.q_offset = 60, c.mask.k_offset = 35; }),
+      make(kBase, [](CaseShape& c) { c.mod.alibi = Alibi::kPerHead, c.mask.q_offset = 9, c.mask.k_offset = 30; }),
       make(kBase, [](CaseShape& c) { c.seqs = SeqKind::kPadded; }),
       make(kBase, [](CaseShape& c) { c.mask.documents = true; }),
       make(kBase, [](CaseShape& c) { c.mod.softcap = 0.4f; }),

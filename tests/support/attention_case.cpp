@@ -147,6 +147,7 @@ std::string CaseShape::name() const {
       << (mask.window_right ? std::to_string(*mask.window_right) : "inf");
   }
   if (mod.rel_pos_max_distance) s << "_m" << *mod.rel_pos_max_distance;
+  if (mask.q_offset != 0 || mask.k_offset != 0) s << "_at" << mask.q_offset << "x" << mask.k_offset;
   if (head_dim_v != 0 && head_dim_v == head_dim) s << "_dveq";
   if (mod.bias && !(bias_full[0] && bias_full[1] && bias_full[2])) {
     s << "_bcast" << (bias_full[0] ? "B" : "1") << (bias_full[1] ? "H" : "1") << (bias_full[2] ? "S" : "1");

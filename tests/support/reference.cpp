@@ -12,7 +12,7 @@ std::size_t at(std::int64_t i) { return static_cast<std::size_t>(i); }
 }  // namespace
 
 std::int64_t RefProblem::diag(std::int64_t b, std::int64_t i) const {
-  return mask.align == Align::kBottomRight ? i + lk(b) - lq(b) : i;
+  return (mask.align == Align::kBottomRight ? i + lk(b) - lq(b) : i) + mask.q_offset - mask.k_offset;
 }
 
 bool RefProblem::visible(std::int64_t b, std::int64_t i, std::int64_t j) const {

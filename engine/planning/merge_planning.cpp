@@ -1,0 +1,57 @@
+#include "planning/merge_planning.hpp"
+
+#include <algorithm>
+
+#include "base/vk_util.hpp"
+
+namespace vkattn {
+namespace {
+bool storable(DType t) { return t == DType::kF32 || t == DType::kF16; }
+}  // namespace
+
+Result<MergeSpecConstants> plan_merge(const MergeDesc& d) {
+  if (!storable(d.dtype)) return invalid(std::string("desc.dtype = ") + to_string(d.dtype) + " (must be f32 or f16)");
+  if (!storable(d.part_dtype)) {
+    return invalid(std::string("desc.part_dtype = ") + to_string(d.part_dtype) + " (must be f32 or f16)");
+  }
+  if (d.batch < 1) return invalid("desc.batch = " + num(d.batch) + " (must be >= 1)");
+  if (d.heads < 1) return invalid("desc.heads = " + num(d.heads) + " (must be >= 1)");
+  if (d.seq < 1) return invalid("desc.seq = " + num(d.seq) + " (must be >= 1)");
+  if (d.head_dim_v < 8 || d.head_dim_v > 256 || d.head_dim_v % 8 != 0) {
+    return invalid("desc.head_dim_v = " + num(d.head_dim_v) + " (must be a multiple of 8 in [8, 256])");
+  }
+  if (d.num_parts < 1 || d.num_parts > kMaxMergeParts) {
+    return invalid("desc.num_parts = " + num(d.num_parts) + " (must be in [1, " + num(kMaxMergeParts) + "])");
+  }
+  if (d.accumulate && !d.write_lse) {
+    return invalid("desc.accumulate = true needs desc.write_lse = true (the running LSE is read and updated)");
+  }
+  const std::int64_t rows = d.batch * d.heads * d.seq;
+  if (rows > (std::int64_t{1} << 31)) return invalid("desc.batch * desc.heads * desc.seq = " + num(rows) + " exceeds 2^31");
+  MergeSpecConstants s;
+  s.head_dim_v = static_cast<std::uint32_t>(d.head_dim_v);
+  s.part_dtype = static_cast<std::uint32_t>(d.part_dtype);
+  s.dtype = static_cast<std::uint32_t>(d.dtype);
+  s.accumulate = d.accumulate ? 1u : 0u;
+  s.write_lse = d.write_lse ? 1u : 0u;
+  s.workgroup_size = s.head_dim_v / 4 <= 32 ? 32u : 64u;  // one invocation per 4 elements of Dv
+  return s;
+}
+
+std::string merge_variant_name(const MergeSpecConstants& s, std::int64_t num_parts) {
+  const auto dt = [](std::uint32_t t) { return to_string(static_cast<DType>(t)); };
+  return "attn_merge_dv" + num(s.head_dim_v) + "_" + dt(s.dtype) + "_from_" + dt(s.part_dtype) + "_n" +
+         num(num_parts) + (s.accumulate != 0 ? "_acc" : "") + (s.write_lse != 0 ? "_lse" : "");
+}
+
+Result<WorkgroupCount> merge_grid(std::int64_t rows, const DeviceInfo& info) {
+  const std::int64_t x = std::min<std::int64_t>(rows, info.max_workgroup_count[0]);
+  const std::int64_t y = (rows + x - 1) / x;
+  if (y > static_cast<std::int64_t>(info.max_workgroup_count[1])) {
+    return invalid("the merge's " + num(rows) + " rows need " + num(y) +
+                   " lines of workgroups, more than maxComputeWorkGroupCount[1] = " + num(info.max_workgroup_count[1]));
+  }
+  return WorkgroupCount{static_cast<std::uint32_t>(x), static_cast<std::uint32_t>(y), 1};
+}
+
+}  // namespace vkattn

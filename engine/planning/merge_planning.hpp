@@ -1,0 +1,28 @@
+// Planning of the merge of partial attention results (attn_merge.comp): a MergeDesc checked into
+// its kernel's constants and name, and the grid that covers its rows. ForwardPlan's split-K
+// merges its workspace through the same functions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "kernels/attn_merge_interface.hpp"
+#include "kernels/kernel.hpp"
+#include "vkattn/device.hpp"
+#include "vkattn/merge.hpp"
+
+namespace vkattn {
+
+inline constexpr std::int64_t kMaxMergeParts = 16384;
+
+// Every error is kInvalidArgument naming the desc field and its value.
+Result<MergeSpecConstants> plan_merge(const MergeDesc& desc);
+
+// "attn_merge_dv64_f16_from_f32_n4_acc_lse" (n: parts; acc: ACCUMULATE; lse: WRITE_LSE).
+std::string merge_variant_name(const MergeSpecConstants& spec, std::int64_t num_parts);
+
+// One workgroup per row, laid out x-major over at most maxComputeWorkGroupCount[0] columns;
+// kInvalidArgument when the rows need more lines than maxComputeWorkGroupCount[1].
+Result<WorkgroupCount> merge_grid(std::int64_t rows, const DeviceInfo& info);
+
+}  // namespace vkattn

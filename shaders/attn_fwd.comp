@@ -4,8 +4,8 @@
 
 // attn_fwd.comp — FlashAttention-2 forward, portable scalar path (fp32 FMA, no subgroup ops).
 //
-// One workgroup = BLOCK_Q query rows of one (batch b, head h); invocation r owns query row
-// i = tile * BLOCK_Q + r and keeps q_i, the output accumulator O_i and the online-softmax state
+// One workgroup = BLOCK_Q query rows of one (batch b, head h) (see below for decode); invocation r
+// owns query row i = tile * BLOCK_Q + r and keeps q_i, the output accumulator O_i and the online-softmax state
 // (m_i running max, l_i running sum) in registers, as vec4s over the head dim. K/V tiles of
 // BLOCK_K keys pass through shared memory. Per tile, with scores in log2 units
 // (scale_log2 = scale * log2 e):
@@ -27,11 +27,27 @@
 // from the parameter buffer. Varlen rows beyond len_q belong to other sequences and are not
 // written; workgroups wholly past len_q exit at once.
 //
+// Decode and long rows (FlashDecoding): three constants reshape the same kernel for few query
+// rows per KV head.
+//   PACK_GQA   the Hq / Hkv query heads sharing a KV head fill one workgroup's rows together,
+//              query-major (row rr = i * group + g, head h = kv_h * group + g): each K/V tile is
+//              loaded once for the whole group.
+//   ROW_LANES  invocations per row (ROWS = BLOCK_Q / ROW_LANES rows per workgroup): lane c takes
+//              keys c, c + ROW_LANES, ... of every tile with its own (m, l, O); at the end the
+//              lanes of a row merge exactly (rescale to the row max, then a tree sum in shared
+//              memory), so a workgroup of 8 rows still keeps 64 invocations busy.
+//   SPLITS     workgroups along the key tiles of each row block (gl_WorkGroupID.z = split). Split
+//              s walks its share of the visible tiles and writes its partial O (normalized over
+//              its keys) and LSE to the plan's workspace; attn_merge.comp combines the splits
+//              (LSE-weighted, exact). A split whose keys are all hidden writes LSE = -inf. The sink
+//              joins split 0, lane 0 only.
+//
 // Loop shape: llvmpipe (lavapipe) ends any shader after 65535 loop iterations per invocation,
 // counted over all loops together. So loops over the head dim (fixed by specialization) are
 // unrolled and keys go KEY_STEP at a time: per K/V tile that leaves
-// 1 + LOADS_PER_INVOCATION + 2 * BLOCK_K / KEY_STEP iterations. The host refuses rows longer
-// than that budget allows on llvmpipe (engine/planning/fwd_tiles.cpp, fwd_loop_iterations).
+// 1 + LOADS_PER_INVOCATION + 2 * KEYS_PER_LANE / KEY_STEP iterations, and the lane merge adds
+// ROW_LANES + log2(ROW_LANES). The planner splits rows longer than that budget allows on llvmpipe
+// over more workgroups (engine/planning/fwd_tiles.cpp, fwd_loop_iterations).
 
 #include "attn_fwd_bindings.glsl"
 #include "attn_sequence.glsl"
@@ -41,32 +57,50 @@ layout(local_size_x_id = 32) in;
 
 const uint DK4 = HEAD_DIM / 4u;    // vec4s per Q/K row
 const uint DV4 = HEAD_DIM_V / 4u;  // vec4s per V/O row
+const uint ROWS = BLOCK_Q / ROW_LANES;           // query rows per workgroup
+const uint KEYS_PER_LANE = BLOCK_K / ROW_LANES;  // keys of a tile each lane scores
 const uint K_TILE_VEC4S = BLOCK_K * DK4;
 const uint V_TILE_VEC4S = BLOCK_K * DV4;
 const uint TILE_VEC4S = K_TILE_VEC4S > V_TILE_VEC4S ? K_TILE_VEC4S : V_TILE_VEC4S;
 // Staging steps per tile: invocation r stages vec4s r, r + BLOCK_Q, ...
 const uint LOADS_PER_INVOCATION = (TILE_VEC4S + BLOCK_Q - 1u) / BLOCK_Q;
+// The lane merge's scratch: the O of half the lanes of every row (reuses the tiles' memory).
+const uint MERGE_VEC4S = ROW_LANES > 1u ? (BLOCK_Q / 2u) * DV4 : 0u;
+const uint KV_VEC4S = K_TILE_VEC4S + V_TILE_VEC4S;
+const uint TILE_MEM_VEC4S = KV_VEC4S > MERGE_VEC4S ? KV_VEC4S : MERGE_VEC4S;
 
-shared vec4 k_tile[K_TILE_VEC4S];
-shared vec4 v_tile[V_TILE_VEC4S];
+shared vec4 tile_mem[TILE_MEM_VEC4S];  // K tile at 0, V tile at K_TILE_VEC4S; then the lane merge
+shared vec2 lane_ml[ROW_LANES > 1u ? BLOCK_Q : 1u];  // (m, l) per invocation for the lane merge
 shared int doc_k_tile[BLOCK_K];
 #include "attn_doc_range.glsl"  // doc_range (DOCUMENTS): document ids of the Q tile, then of the K tile
 
+#define K_TILE(e) tile_mem[(e)]
+#define V_TILE(e) tile_mem[K_TILE_VEC4S + (e)]
+
 void main() {
   const uint r = gl_LocalInvocationID.x;
+  const uint row = r % ROWS;   // the row this invocation works on
+  const uint lane = r / ROWS;  // which ROW_LANES-th of each tile's keys it scores
   // Query tiles run last to first: under a causal mask the last tiles see the most keys, so the
   // heaviest workgroups start first and the light ones fill the end of the grid.
   const uint tile = gl_NumWorkGroups.x - 1u - gl_WorkGroupID.x;
-  const uint b = gl_WorkGroupID.y / params.q_heads;
-  const uint h = gl_WorkGroupID.y % params.q_heads;
-  const uint kv_h = h / (params.q_heads / params.kv_heads);  // GQA: a group of query heads shares one KV head
+  const uint split = gl_WorkGroupID.z;
+  // Rows: query i of head h, or with PACK_GQA the pair (query i, head g of the KV head's group).
+  const uint group = PACK_GQA != 0u ? params.pack_group : 1u;
+  const uint heads_y = PACK_GQA != 0u ? params.kv_heads : params.q_heads;
+  const uint b = gl_WorkGroupID.y / heads_y;
+  const uint head_y = gl_WorkGroupID.y % heads_y;
+  const uint rr = tile * ROWS + row;
+  const uint i = rr / group;
+  const uint h = PACK_GQA != 0u ? head_y * group + rr % group : head_y;
+  const uint kv_h = PACK_GQA != 0u ? head_y : h / params.pack_group;  // GQA: a group of query heads shares one KV head
+  const uint i0 = (tile * ROWS) / group;                  // the block's first query
+  const uint block_queries = (tile * ROWS + ROWS - 1u) / group - i0 + 1u;
 
   // Sequence b: queries [0, len_q) stored from token start_q, keys [0, len_k) from start_k.
   const uvec4 seq = sequence(b);
   const uint start_q = seq.x, len_q = seq.y, start_k = seq.z, len_k = seq.w;
-  const uint i0 = tile * BLOCK_Q;
   if (SEQ_MODE == SEQ_VARLEN && i0 >= len_q) return;  // uniform: the whole tile is another sequence's
-  const uint i = i0 + r;
   const bool row_written = i < (SEQ_MODE == SEQ_VARLEN ? len_q : params.seq_q);
   const bool row_live = i < len_q;  // padded rows attend to nothing
   const int shift = diag_shift(len_q, len_k, params.position_shift);
@@ -74,10 +108,12 @@ void main() {
   const int win_left = params.window_left;
   const int win_right = params.window_right;
 
-  // Key tiles [tile_begin, tile_end) may hold keys visible to some live row of this tile; other
-  // tiles are skipped.
-  const uvec2 kv_tiles = mask_key_tiles(i0, BLOCK_Q, len_q, len_k, shift, win_left, win_right, BLOCK_K);
-  const uint tile_begin = kv_tiles.x, tile_end = kv_tiles.y;
+  // Key tiles the block's live rows may see; split `split` takes its share of them. Other tiles
+  // are skipped.
+  const uvec2 kv_tiles = mask_key_tiles(i0, block_queries, len_q, len_k, shift, win_left, win_right, BLOCK_K);
+  const uint per_split = (kv_tiles.y - kv_tiles.x + SPLITS - 1u) / SPLITS;
+  const uint tile_begin = min(kv_tiles.x + split * per_split, kv_tiles.y);
+  const uint tile_end = min(tile_begin + per_split, kv_tiles.y);
 
   int doc_i = 0;
   if (DOCUMENTS != 0u) {
@@ -97,10 +133,10 @@ void main() {
 
   vec4 q[DK4];
   vec4 o[DV4];
-  float s[BLOCK_K];
+  float s[KEYS_PER_LANE];
   float m_i = NEG_INF;
   float l_i = 0.0;
-  if (SINKS != 0u && row_live) {
+  if (SINKS != 0u && row_live && lane == 0u && split == 0u) {
     m_i = LOG2E * sinks[pc.sinks_offset + h];  // the sink's P is 2^(sink - m_i), no value row
     l_i = 1.0;
   }
@@ -137,25 +173,26 @@ void main() {
       const uint e = n * BLOCK_Q + r;  // vec4 index within the tile
       if (e < K_TILE_VEC4S) {
         const uint j = kv0 + e / DK4;
-        k_tile[e] = j < len_k ? LOAD_VEC4(k_words, k_seq + j * pc.k_stride_s + 4u * (e % DK4)) : vec4(0.0);
+        K_TILE(e) = j < len_k ? LOAD_VEC4(k_words, k_seq + j * pc.k_stride_s + 4u * (e % DK4)) : vec4(0.0);
       }
       if (e < V_TILE_VEC4S) {
         const uint j = kv0 + e / DV4;
-        v_tile[e] = j < len_k ? LOAD_VEC4(v_words, v_seq + j * pc.v_stride_s + 4u * (e % DV4)) : vec4(0.0);
+        V_TILE(e) = j < len_k ? LOAD_VEC4(v_words, v_seq + j * pc.v_stride_s + 4u * (e % DV4)) : vec4(0.0);
       }
     }
     barrier();
 
     if (row_live) {
-      // S_ij = score_mod(scale_log2 * q_i . k_j) where visible, and the tile's row max.
+      // S_ij = score_mod(scale_log2 * q_i . k_j) where visible, for this lane's keys
+      // jj = u * ROW_LANES + lane of the tile, and their max.
       float m_new = m_i;
-      [[dont_unroll]] for (uint j0 = 0u; j0 < BLOCK_K; j0 += KEY_STEP) {
+      [[dont_unroll]] for (uint u0 = 0u; u0 < KEYS_PER_LANE; u0 += KEY_STEP) {
         [[unroll]] for (uint u = 0u; u < KEY_STEP; ++u) {
-          const uint jj = j0 + u;
+          const uint jj = (u0 + u) * ROW_LANES + lane;
           const int j = int(kv0 + jj);
           vec4 acc = vec4(0.0);
           [[unroll]] for (uint d4 = 0u; d4 < DK4; ++d4) {
-            acc = fma(q[d4], k_tile[jj * DK4 + d4], acc);
+            acc = fma(q[d4], K_TILE(jj * DK4 + d4), acc);
           }
           float score = NEG_INF;
           if (mask_allows(diag, j, int(len_k), win_left, win_right) &&
@@ -164,7 +201,7 @@ void main() {
             score = modified_score((acc.x + acc.y) + (acc.z + acc.w), j - diag, slope_log2, table_row,
                                    bias_row + uint(j), unused_dsoftcap);
           }
-          s[jj] = score;
+          s[u0 + u] = score;
           m_new = max(m_new, score);
         }
       }
@@ -175,13 +212,13 @@ void main() {
         [[unroll]] for (uint d4 = 0u; d4 < DV4; ++d4) {
           o[d4] *= alpha;
         }
-        [[dont_unroll]] for (uint j0 = 0u; j0 < BLOCK_K; j0 += KEY_STEP) {
+        [[dont_unroll]] for (uint u0 = 0u; u0 < KEYS_PER_LANE; u0 += KEY_STEP) {
           [[unroll]] for (uint u = 0u; u < KEY_STEP; ++u) {
-            const uint jj = j0 + u;
-            const float p = exp2(s[jj] - m_new);  // P_ij; masked keys give 0
+            const uint jj = (u0 + u) * ROW_LANES + lane;
+            const float p = exp2(s[u0 + u] - m_new);  // P_ij; masked keys give 0
             l_i += p;
             [[unroll]] for (uint d4 = 0u; d4 < DV4; ++d4) {
-              o[d4] = fma(vec4(p), v_tile[jj * DV4 + d4], o[d4]);
+              o[d4] = fma(vec4(p), V_TILE(jj * DV4 + d4), o[d4]);
             }
           }
         }
@@ -190,15 +227,66 @@ void main() {
     }
   }
 
-  if (!row_written) return;
-  // O_i = O_i / l_i (0 for a row that saw nothing).
+  if (ROW_LANES > 1u) {
+    // Merge the lanes of each row: M = max over lanes of m; each lane rescales (l, O) by
+    // 2^(m - M); then lanes [k, 2k) add theirs into lanes [0, k), k = ROW_LANES / 2 ... 1.
+    barrier();  // the last tile is no longer read: tile_mem becomes the merge scratch
+    lane_ml[r] = vec2(m_i, l_i);
+    barrier();
+    float m_row = NEG_INF;
+    [[dont_unroll]] for (uint c = 0u; c < ROW_LANES; ++c) {
+      m_row = max(m_row, lane_ml[c * ROWS + row].x);
+    }
+    const float rescale = m_i == NEG_INF ? 0.0 : exp2(m_i - m_row);
+    l_i *= rescale;
+    [[unroll]] for (uint d4 = 0u; d4 < DV4; ++d4) {
+      o[d4] *= rescale;
+    }
+    m_i = m_row;
+    [[dont_unroll]] for (uint k = ROW_LANES / 2u; k > 0u; k /= 2u) {
+      barrier();  // the previous round's scratch has been read
+      if (lane >= k && lane < 2u * k) {
+        const uint slot = ((lane - k) * ROWS + row) * DV4;
+        [[unroll]] for (uint d4 = 0u; d4 < DV4; ++d4) {
+          tile_mem[slot + d4] = o[d4];
+        }
+        lane_ml[r].y = l_i;
+      }
+      barrier();
+      if (lane < k) {
+        const uint slot = (lane * ROWS + row) * DV4;
+        [[unroll]] for (uint d4 = 0u; d4 < DV4; ++d4) {
+          o[d4] += tile_mem[slot + d4];
+        }
+        l_i += lane_ml[(lane + k) * ROWS + row].y;
+      }
+    }
+  }
+
+  if (!row_written || lane != 0u) return;
+  // O_i = O_i / l_i (0 for a row that saw nothing), LSE_i = ln 2 * (m_i + log2 l_i).
   const float inv_l = l_i > 0.0 ? 1.0 / l_i : 0.0;
+  const float lse = l_i > 0.0 ? LN2 * (m_i + log2(l_i)) : NEG_INF;
+  if (SPLITS > 1u) {
+    // Partial O and LSE of this split, in the workspace row of (b, h, token start_q + i).
+    const uint work_row = b * params.work_stride_b + h * params.work_stride_h + start_q + i;
+    const uint o_at = split * params.split_stride_o + work_row * HEAD_DIM_V;
+    [[unroll]] for (uint d4 = 0u; d4 < DV4; ++d4) {
+      const vec4 v = o[d4] * inv_l;
+      work[o_at + 4u * d4] = v.x;
+      work[o_at + 4u * d4 + 1u] = v.y;
+      work[o_at + 4u * d4 + 2u] = v.z;
+      work[o_at + 4u * d4 + 3u] = v.w;
+    }
+    work[SPLITS * params.split_stride_o + split * params.split_stride_lse + work_row] = lse;
+    return;
+  }
   const uint o_base = pc.o_offset + b * pc.o_stride_b + h * pc.o_stride_h + (start_q + i) * pc.o_stride_s;
   [[unroll]] for (uint d4 = 0u; d4 < DV4; ++d4) {
     STORE_VEC4(o_words, o_base + 4u * d4, o[d4] * inv_l);
   }
   if (WRITE_LSE != 0u) {
     const uint lse_idx = pc.lse_offset + b * pc.lse_stride_b + h * pc.lse_stride_h + (start_q + i) * pc.lse_stride_s;
-    lse_values[lse_idx] = l_i > 0.0 ? LN2 * (m_i + log2(l_i)) : NEG_INF;
+    lse_values[lse_idx] = lse;
   }
 }

@@ -52,6 +52,7 @@ const TileVariable kTileVariables[] = {
      &PlanOverrides::cm_bwd_block_cols,
      &Overrides::cm_bwd_block_cols,
      {16, 32, 64}},
+    {"VKATTN_SPLITS", "splits", &PlanOverrides::splits, &Overrides::splits, {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024}},
 };
 
 bool taken(const ContextOptions& o, const char* variable) {

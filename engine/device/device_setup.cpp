@@ -102,6 +102,24 @@ bool coopmat_capable(VkInstance instance, VkPhysicalDevice pd) {
   return false;
 }
 
+// Multiprocessors of the device where an extension reports them (0: unknown). Property structs
+// of a supported extension may be chained without enabling it.
+std::uint32_t compute_units(VkPhysicalDevice pd) {
+  if (has_device_extension(pd, VK_NV_SHADER_SM_BUILTINS_EXTENSION_NAME)) {
+    VkPhysicalDeviceShaderSMBuiltinsPropertiesNV sm{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_SM_BUILTINS_PROPERTIES_NV};
+    VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &sm};
+    vkGetPhysicalDeviceProperties2(pd, &p2);
+    return sm.shaderSMCount;
+  }
+  if (has_device_extension(pd, VK_AMD_SHADER_CORE_PROPERTIES_EXTENSION_NAME)) {
+    VkPhysicalDeviceShaderCorePropertiesAMD core{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_CORE_PROPERTIES_AMD};
+    VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &core};
+    vkGetPhysicalDeviceProperties2(pd, &p2);
+    return core.shaderEngineCount * core.shaderArraysPerEngineCount * core.computeUnitsPerShaderArray;
+  }
+  return 0;
+}
+
 // Fills DeviceInfo and memory properties; resolves extension entry points.
 // `coopmat_usable`: VK_NV_cooperative_matrix is enabled and coopmat_capable() holds.
 // `executable_info_enabled`: VK_KHR_pipeline_executable_properties and its feature are enabled.
@@ -134,6 +152,7 @@ void query_device(Device& s, const DeviceRequest& request, bool push_descriptor_
   i.min_storage_buffer_offset_alignment = p.limits.minStorageBufferOffsetAlignment;
   i.timestamp_period_ns = p.limits.timestampPeriod;
   i.subgroup_size = sg.subgroupSize;
+  i.compute_units = compute_units(s.physical_device);
   i.coopmat = coopmat_usable;
   std::uint32_t n = 0;
   vkGetPhysicalDeviceQueueFamilyProperties(s.physical_device, &n, nullptr);

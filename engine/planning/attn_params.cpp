@@ -9,7 +9,7 @@ namespace {
 constexpr double kLog2e = 1.4426950408889634;
 }
 
-std::vector<std::byte> attn_params_bytes(const Problem& p) {
+AttnParamsHeader attn_params_header(const Problem& p) {
   const AttentionDesc& d = p.desc;
   AttnParamsHeader h;
   h.batch = static_cast<std::uint32_t>(d.batch);
@@ -39,7 +39,13 @@ std::vector<std::byte> attn_params_bytes(const Problem& p) {
   h.work_rows = static_cast<std::uint32_t>(d.q_heads * (varlen ? p.total_q : d.batch * p.seq_q));
   h.split_stride_lse = h.work_rows;
   h.split_stride_o = static_cast<std::uint32_t>(h.work_rows * p.head_dim_v);
+  return h;
+}
 
+std::vector<std::byte> attn_params_bytes(const Problem& p) {
+  const AttentionDesc& d = p.desc;
+  const AttnParamsHeader h = attn_params_header(p);
+  const bool varlen = p.seq_mode == SeqMode::kVarlen;
   std::vector<AttnSeqEntry> seqs;
   const Sequences& s = d.sequences;
   if (p.seq_mode != SeqMode::kDense) {

@@ -26,6 +26,9 @@ struct AttnSeqEntry {
 };
 static_assert(sizeof(AttnSeqEntry) == 16, "matches uvec4");
 
+// The header alone (what the kernels read as params.<field>).
+AttnParamsHeader attn_params_header(const Problem& p);
+
 // Header plus, for padded and varlen problems, one (start_q, len_q, start_k, len_k) per batch.
 std::vector<std::byte> attn_params_bytes(const Problem& p);
 

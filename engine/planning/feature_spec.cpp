@@ -62,6 +62,9 @@ std::string fwd_variant_name(const FwdSpecConstants& s, bool coopmat) {
   // The coopmat kernels' workgroup: subgroups of 32 (the scalar kernel's is BLOCK_Q, its key step
   // KEY_STEP).
   name += coopmat ? "_sg" + std::to_string(s.workgroup_size / 32) : "_ks" + std::to_string(s.key_step);
+  if (s.pack_gqa != 0) name += "_packgqa";
+  if (s.row_lanes > 1) name += "_lanes" + std::to_string(s.row_lanes);
+  if (s.splits > 1) name += "_split" + std::to_string(s.splits);
   name += s.write_lse ? "_lse" : "_nolse";
   name += coopmat ? "_coopmat" : "_scalar";
   return name;

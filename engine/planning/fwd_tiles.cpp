@@ -5,6 +5,7 @@
 
 #include "base/vk_util.hpp"
 #include "planning/feature_spec.hpp"
+#include "planning/split_k.hpp"
 
 namespace vkattn {
 namespace {
@@ -121,16 +122,25 @@ std::uint32_t fwd_shared_bytes(const FwdSpecConstants& s, bool coopmat) {
   const std::uint32_t dk = s.features.head_dim;
   const std::uint32_t dv = s.features.head_dim_v;
   if (coopmat) return cm_shared_bytes(s.block_q, s.block_k, dk, dv, s.q_shared != 0, s.workgroup_size / 32);
-  // attn_fwd.comp: fp32 K and V tiles, the tile's document ids, doc_range.
-  return s.block_k * ((dk + dv) * 4 + 4) + 16;
+  // attn_fwd.comp: fp32 K and V tiles (whose memory the lane merge reuses for half the lanes' O),
+  // the lanes' (m, l), the tile's document ids, doc_range.
+  const std::uint32_t tiles = s.block_k * (dk + dv) * 4;
+  const std::uint32_t merge = s.row_lanes > 1 ? s.block_q / 2 * dv * 4 : 0;
+  return std::max(tiles, merge) + (s.row_lanes > 1 ? s.block_q * 8 : 0) + s.block_k * 4 + 16;
 }
 
 std::uint64_t fwd_loop_iterations(const FwdSpecConstants& s, std::int64_t seq_k) {
-  const std::uint64_t tiles = (static_cast<std::uint64_t>(seq_k) + s.block_k - 1) / s.block_k;
+  const std::uint64_t all_tiles = (static_cast<std::uint64_t>(seq_k) + s.block_k - 1) / s.block_k;
+  const std::uint64_t tiles = (all_tiles + s.splits - 1) / s.splits;  // one split's share
   const std::uint64_t tile_vec4s =
       static_cast<std::uint64_t>(s.block_k) * (std::max(s.features.head_dim, s.features.head_dim_v) / 4);
   const std::uint64_t loads = (tile_vec4s + s.block_q - 1) / s.block_q;
-  return tiles * (1 + loads + 2 * (s.block_k / s.key_step)) + 1;
+  std::uint64_t lane_merge = 0;  // the max over lanes, then log2(lanes) rounds
+  if (s.row_lanes > 1) {
+    lane_merge = s.row_lanes;
+    for (std::uint32_t k = s.row_lanes / 2; k > 0; k /= 2) ++lane_merge;
+  }
+  return tiles * (1 + loads + 2 * (s.block_k / s.row_lanes / s.key_step)) + 1 + lane_merge;
 }
 
 Result<FwdSpecConstants> choose_fwd_tiles(const Problem& p, bool coopmat, const DeviceInfo& info, const Overrides& o) {
@@ -176,14 +186,19 @@ Result<FwdSpecConstants> choose_fwd_tiles(const Problem& p, bool coopmat, const 
     return unsupported("desc.head_dim = " + num(d.head_dim) + ", desc.head_dim_v = " + num(p.head_dim_v) + ": " +
                        num(kKeyStep) + " K/V rows exceed maxComputeSharedMemorySize = " + num(info.max_shared_memory));
   }
-  const std::int64_t groups_y = d.batch * d.q_heads;
-  if (groups_y > static_cast<std::int64_t>(info.max_workgroup_count[1])) {
-    return invalid("desc.batch * desc.q_heads = " + num(groups_y) +
-                   " exceeds maxComputeWorkGroupCount[1] = " + num(info.max_workgroup_count[1]));
+  if (!coopmat) {
+    VKATTN_TRY(choose_split(p, info, o, spec));
+    // The lane merge's scratch may outgrow the tiles: fewer lanes until it fits.
+    while (spec.row_lanes > 1 && fwd_shared_bytes(spec, false) > info.max_shared_memory) spec.row_lanes /= 2;
   }
-  const std::int64_t groups_x = (p.seq_q + spec.block_q - 1) / spec.block_q;
-  if (groups_x > static_cast<std::int64_t>(info.max_workgroup_count[0])) {
-    return invalid("desc.seq_q = " + num(p.seq_q) + " needs " + num(groups_x) +
+  const WorkgroupCount groups = fwd_grid(p, spec);
+  const std::int64_t groups_y = d.batch * (spec.pack_gqa != 0 ? p.kv_heads : d.q_heads);
+  if (groups_y > static_cast<std::int64_t>(info.max_workgroup_count[1])) {
+    return invalid("desc.batch * desc.q_heads = " + num(d.batch * d.q_heads) + " needs " + num(groups_y) +
+                   " workgroups, more than maxComputeWorkGroupCount[1] = " + num(info.max_workgroup_count[1]));
+  }
+  if (groups[0] > info.max_workgroup_count[0]) {
+    return invalid("desc.seq_q = " + num(p.seq_q) + " needs " + num(groups[0]) +
                    " workgroups, more than maxComputeWorkGroupCount[0] = " + num(info.max_workgroup_count[0]));
   }
   if (info.max_loop_iterations != 0) {
@@ -191,10 +206,24 @@ Result<FwdSpecConstants> choose_fwd_tiles(const Problem& p, bool coopmat, const 
     if (needed > info.max_loop_iterations) {
       return unsupported("desc.seq_k = " + num(p.seq_k) + " needs " + num(static_cast<std::int64_t>(needed)) +
                          " loop iterations per invocation; " + info.name + " ends shaders after " +
-                         num(info.max_loop_iterations) + " (llvmpipe's loop limit): split the keys and merge");
+                         num(info.max_loop_iterations) + " (llvmpipe's loop limit)");
     }
   }
   return spec;
+}
+
+}  // namespace vkattn
+
+namespace vkattn {
+
+WorkgroupCount fwd_grid(const Problem& p, const FwdSpecConstants& s) {
+  const AttentionDesc& d = p.desc;
+  const std::int64_t rows = s.pack_gqa != 0 ? (d.q_heads / p.kv_heads) * p.seq_q : p.seq_q;
+  const std::int64_t rows_per_group = s.block_q / s.row_lanes;
+  const std::int64_t x = (rows + rows_per_group - 1) / rows_per_group;
+  const std::int64_t y = d.batch * (s.pack_gqa != 0 ? p.kv_heads : d.q_heads);
+  const auto clamp32 = [](std::int64_t v) { return static_cast<std::uint32_t>(std::min<std::int64_t>(v, UINT32_MAX)); };
+  return {clamp32(x), clamp32(y), std::max<std::uint32_t>(s.splits, 1)};
 }
 
 }  // namespace vkattn

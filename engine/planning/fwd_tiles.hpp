@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "kernels/attn_spec.hpp"
+#include "kernels/kernel.hpp"
 #include "planning/overrides.hpp"
 #include "planning/problem.hpp"
 #include "vkattn/device.hpp"
@@ -78,8 +79,9 @@ FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
 
 // The forward's tiles for `p` on the path chosen: the overrides checked (a forced tiling whose
 // workgroup or shared memory the device cannot hold is kUnsupported naming the override; a query
-// tile that does not give 16 or 32 rows per subgroup is kInvalidArgument), fwd_tiles, then the
-// device's limits (shared memory, workgroup counts, llvmpipe's per-invocation loop budget).
+// tile that does not give 16 or 32 rows per subgroup is kInvalidArgument), fwd_tiles, on the
+// scalar path the split-K shape (choose_split), then the device's limits (shared memory,
+// workgroup counts, llvmpipe's per-invocation loop budget).
 Result<FwdSpecConstants> choose_fwd_tiles(const Problem& p, bool coopmat, const DeviceInfo& info,
                                           const Overrides& overrides);
 
@@ -88,7 +90,12 @@ Result<FwdSpecConstants> choose_fwd_tiles(const Problem& p, bool coopmat, const 
 // tests/planning/shared_memory_test.cpp compares with what the driver reports for each pipeline.
 std::uint32_t fwd_shared_bytes(const FwdSpecConstants& spec, bool coopmat);
 
-// Loop iterations one invocation of `spec` runs for a row of `seq_k` keys (see attn_fwd.comp).
+// Loop iterations one invocation of `spec` runs for a row of `seq_k` keys (see attn_fwd.comp):
+// one split's share of the tiles, and the lane merge.
 std::uint64_t fwd_loop_iterations(const FwdSpecConstants& spec, std::int64_t seq_k);
+
+// The forward kernel's grid: x = row blocks (query tiles, or packed (query, head) rows over
+// BLOCK_Q / ROW_LANES rows each), y = batch x heads (KV heads when packed), z = splits.
+WorkgroupCount fwd_grid(const Problem& p, const FwdSpecConstants& spec);
 
 }  // namespace vkattn

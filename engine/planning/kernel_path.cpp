@@ -5,6 +5,7 @@
 #include "base/vk_util.hpp"
 #include "planning/bwd_tiles.hpp"
 #include "planning/fwd_tiles.hpp"
+#include "planning/split_k.hpp"
 
 namespace vkattn {
 namespace {
@@ -80,6 +81,10 @@ Result<PathChoice> choose_path(const Problem& p, Pass pass, const DeviceInfo& in
       return PathChoice{true, who + " = coopmat"};
     case KernelPath::kAuto:
       break;
+  }
+  if (pass == Pass::kForward && decode_shaped(p)) {
+    return PathChoice{false, "auto: scalar (decode: " + num(p.desc.q_heads / p.kv_heads * p.seq_q) +
+                                 " query rows per KV head run packed and split-K)"};
   }
   if (blocker.empty()) return PathChoice{true, "auto: coopmat"};
   return PathChoice{false, "auto: scalar (" + blocker + ")"};

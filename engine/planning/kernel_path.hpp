@@ -1,6 +1,8 @@
 // The kernel path of a plan, decided once per plan and the same way for both passes: an explicit
 // desc.path, else the context's override (ContextOptions::overrides.path or VKATTN_PATH), else
-// automatic (coopmat where the device and the problem allow it). The choice carries its reason.
+// automatic: decode-shaped forwards (planning/split_k.hpp) on the scalar kernel packed and split-K,
+// everything else on coopmat where the device and the problem allow it. The choice carries its
+// reason.
 #pragma once
 
 #include <string>

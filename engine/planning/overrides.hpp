@@ -21,6 +21,7 @@ struct Overrides {
   std::string path_source;                            // "VKATTN_PATH" or "options.overrides.path"
   TileOverride cm_block_q, cm_block_k, cm_subgroups;  // forward (coopmat)
   TileOverride cm_bwd_rows, cm_bwd_block_cols;        // backward (coopmat)
+  TileOverride splits;                                // split-K forward (scalar)
 };
 
 }  // namespace vkattn

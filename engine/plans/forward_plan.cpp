@@ -8,10 +8,14 @@
 #include "context/context_state.hpp"
 #include "device/buffer_alloc.hpp"
 #include "kernels/attn_fwd_interface.hpp"
+#include "kernels/attn_merge_interface.hpp"
 #include "kernels/kernel.hpp"
 #include "planning/attn_params.hpp"
 #include "planning/attn_views.hpp"
+#include "planning/fwd_tiles.hpp"
+#include "planning/merge_planning.hpp"
 #include "planning/planner.hpp"
+#include "planning/split_k.hpp"
 #include "plans/plan_core.hpp"
 #include "plans/run_isolated.hpp"
 #include "vkattn/attention.hpp"
@@ -24,6 +28,9 @@ namespace {
 struct BoundForward {
   std::array<VkDescriptorBufferInfo, kFwdBindingCount> descriptors{};
   FwdPushConstants push;
+  // Split-K: the merge of the workspace's partial results into O and LSE.
+  std::array<VkDescriptorBufferInfo, kMergeBindingCount> merge_descriptors{};
+  MergePushConstants merge_push;
   bool wide_rows = false;  // every Q, K, V row starts on 16 bytes: the WIDE_ROWS pipeline runs
 };
 
@@ -35,8 +42,41 @@ struct ForwardPlan::Impl : PlanCore<FwdVariant> {
   // 16 bytes (BoundForward::wide_rows); empty otherwise.
   Kernel kernel_wide;
   BufferAlloc params;  // AttnParamsHeader + sequence table, written once at creation
+  // Split-K (SPLITS > 1): partial O and LSE per split (attn_fwd.comp), and their merge.
+  BufferAlloc work;
+  Kernel merge;
+  WorkgroupCount merge_grid{};
 
   using PlanCore::PlanCore;
+
+  // Split-K: the workspace and the kernel that merges it into O (and LSE when the plan writes it).
+  Status create_merge(const Device& device, PipelineRegistry& pipelines) {
+    const AttentionDesc& d = problem.desc;
+    MergeDesc md;
+    md.dtype = d.dtype;
+    md.part_dtype = DType::kF32;
+    md.batch = problem.seq_mode == SeqMode::kVarlen ? 1 : d.batch;
+    md.heads = d.q_heads;
+    md.seq = problem.seq_mode == SeqMode::kVarlen ? problem.total_q : problem.seq_q;
+    md.head_dim_v = problem.head_dim_v;
+    md.num_parts = variant.spec.splits;
+    md.write_lse = d.write_lse;
+    Result<MergeSpecConstants> spec = plan_merge(md);
+    if (!spec) return spec.status();
+    Result<WorkgroupCount> grid = vkattn::merge_grid(md.batch * md.heads * md.seq, device.info);
+    if (!grid) return grid.status();
+    merge_grid = *grid;
+    const auto map = merge_spec_map();
+    const KernelBuild build{ShaderId::kAttnMerge, spec_words(*spec), map, variant.name + ".merge", kMergeBindingCount,
+                            sizeof(MergePushConstants)};
+    Result<Kernel> k = Kernel::create(device, pipelines, build);
+    if (!k) return k.status();
+    merge = std::move(k).value();
+    VKATTN_TRY(allocate(device, split_workspace_bytes(problem, variant.spec), VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, 0,
+                        VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, work));
+    device.name_object(VK_OBJECT_TYPE_BUFFER, reinterpret_cast<std::uint64_t>(work.buffer), variant.name + ".work");
+    return Status::ok();
+  }
 
   Result<BoundForward> bind(const ForwardTensors& t) const {
     using Role = ViewChecker::Role;
@@ -76,18 +116,52 @@ struct ForwardPlan::Impl : PlanCore<FwdVariant> {
     set_addressing(views.addressing(*v, Role::kV), p.v_offset, p.v_stride_b, p.v_stride_h, p.v_stride_s);
     set_addressing(views.addressing(*o, Role::kO), p.o_offset, p.o_stride_b, p.o_stride_h, p.o_stride_s);
     apply_aux(*aux, {kFwdBias, kFwdSlopes, kFwdTable, kFwdSinks, kFwdDocsQ, kFwdDocsK}, b.descriptors, p);
+    b.descriptors[kFwdWork] = params_desc;
+    if (!merge.empty()) bind_merge(b, *o, t.lse.has_value() ? &b.descriptors[kFwdLse] : nullptr, p);
     b.wide_rows = !kernel_wide.empty() && rows_on_16_bytes(views.addressing(*q, Role::kQ)) &&
                   rows_on_16_bytes(views.addressing(*k, Role::kK)) && rows_on_16_bytes(views.addressing(*v, Role::kV));
     return b;
   }
 
+  // The merge reads the workspace's splits (as attn_fwd.comp wrote them: O at
+  // split * split_stride_o + work_row * Dv, LSE after all O parts at split * work_rows + work_row,
+  // work_row = b * work_stride_b + h * work_stride_h + token) and writes the call's O and LSE.
+  void bind_merge(BoundForward& b, const BoundView& o, const VkDescriptorBufferInfo* lse, const FwdPushConstants& p) const {
+    const AttnParamsHeader h = attn_params_header(problem);
+    const std::uint32_t dv = static_cast<std::uint32_t>(problem.head_dim_v);
+    const bool varlen = problem.seq_mode == SeqMode::kVarlen;
+    b.descriptors[kFwdWork] = {work.buffer, 0, work.size};
+    b.merge_descriptors[kMergeOParts] = {work.buffer, 0, work.size};
+    b.merge_descriptors[kMergeLseParts] = {work.buffer, 0, work.size};
+    b.merge_descriptors[kMergeO] = o.descriptor;
+    b.merge_descriptors[kMergeLse] = lse != nullptr ? *lse : o.descriptor;
+    MergePushConstants& m = b.merge_push;
+    m.o_parts_stride_b = h.work_stride_b * dv, m.o_parts_stride_h = h.work_stride_h * dv, m.o_parts_stride_s = dv;
+    m.o_part_stride = h.split_stride_o;
+    m.lse_parts_offset = variant.spec.splits * h.split_stride_o;
+    m.lse_parts_stride_b = h.work_stride_b, m.lse_parts_stride_h = h.work_stride_h, m.lse_parts_stride_s = 1;
+    m.lse_part_stride = h.split_stride_lse;
+    m.o_offset = p.o_offset, m.o_stride_b = p.o_stride_b, m.o_stride_h = p.o_stride_h, m.o_stride_s = p.o_stride_s;
+    m.lse_offset = p.lse_offset, m.lse_stride_b = p.lse_stride_b, m.lse_stride_h = p.lse_stride_h;
+    m.lse_stride_s = p.lse_stride_s;
+    m.num_parts = variant.spec.splits;
+    // Rows (b, h, token): dense B x Hq x Sq; varlen one "batch" of Hq x Tq packed tokens.
+    m.heads = static_cast<std::uint32_t>(problem.desc.q_heads);
+    m.seq = static_cast<std::uint32_t>(varlen ? problem.total_q : problem.seq_q);
+    m.rows = h.work_rows;
+  }
+
   Status record_bound(VkCommandBuffer cmd, const BoundForward& b) {
     Kernel& k = b.wide_rows ? kernel_wide : kernel;
-    VKATTN_TRY(k.reserve(b.descriptors));  // the only step that can fail: before any command
-    const std::uint32_t block_q = variant.spec.block_q;
-    const auto groups_x = static_cast<std::uint32_t>((problem.seq_q + block_q - 1) / block_q);
-    const auto groups_y = static_cast<std::uint32_t>(problem.desc.batch * problem.desc.q_heads);
-    return k.record(cmd, b.descriptors, b.push, {groups_x, groups_y, 1});
+    VKATTN_TRY(k.reserve(b.descriptors));  // the steps that can fail: before any command
+    if (!merge.empty()) {
+      VKATTN_TRY(merge.reserve(b.merge_descriptors));
+      compute_barrier(cmd);  // an earlier recording of this plan may still read the workspace
+    }
+    VKATTN_TRY(k.record(cmd, b.descriptors, b.push, fwd_grid(problem, variant.spec)));
+    if (merge.empty()) return Status::ok();
+    compute_barrier(cmd);  // partial results written -> merged
+    return merge.record(cmd, b.merge_descriptors, b.merge_push, merge_grid);
   }
 };
 
@@ -124,6 +198,7 @@ Result<ForwardPlan> ForwardPlan::create(Context& ctx, const AttentionDesc& desc)
   }
   VKATTN_TRY(create_host_written_buffer(device, attn_params_bytes(impl->problem), impl->params));
   device.name_object(VK_OBJECT_TYPE_BUFFER, reinterpret_cast<std::uint64_t>(impl->params.buffer), v.name + ".params");
+  if (v.spec.splits > 1) VKATTN_TRY(impl->create_merge(device, *s.pipelines));
   return ForwardPlan(std::move(impl));
 }
 
@@ -149,6 +224,7 @@ Status ForwardPlan::run(const ForwardTensors& t) {
 void ForwardPlan::release_descriptor_sets() {
   impl_->kernel.release_sets();
   impl_->kernel_wide.release_sets();
+  impl_->merge.release_sets();
 }
 
 Result<std::string> forward_variant_name(Context& ctx, const AttentionDesc& desc) {

@@ -54,6 +54,10 @@ struct DeviceInfo {
   bool timestamps = false;          // compute queue supports timestamps
   bool push_descriptors = false;    // VK_KHR_push_descriptor enabled and used
   std::uint32_t subgroup_size = 0;  // VkPhysicalDeviceSubgroupProperties::subgroupSize
+  // Multiprocessors (compute units) that run workgroups at once: VK_NV_shader_sm_builtins'
+  // shaderSMCount, VK_AMD_shader_core_properties' compute units, else 0 (unknown). The split-K
+  // decode sizes its grid by it (planning/split_k.hpp).
+  std::uint32_t compute_units = 0;
   // VK_NV_cooperative_matrix enabled with a subgroup-scope fp16 x fp16 -> fp32 16x16x16 shape,
   // shaderFloat16, vulkanMemoryModel (+ device scope), 32-lane subgroups with shuffles in
   // compute, and the accumulator layout the kernels index by (the one NVIDIA's driver uses, checked at

@@ -12,8 +12,9 @@ namespace vkattn {
 // 0 (or kAuto) leaves a choice to the planner. A field left at its default takes the value of
 // the environment variable named beside it; a value set here wins over the variable. Malformed
 // or disallowed values fail Context::create / adopt with kInvalidArgument naming the field (or
-// the variable) and the value. The tile overrides apply to the coopmat kernels only; a forced
-// tiling those kernels cannot hold makes a coopmat plan kUnsupported, naming it.
+// the variable) and the value. The cm_* tile overrides apply to the coopmat kernels only; a forced
+// tiling those kernels cannot hold makes a coopmat plan kUnsupported, naming it. `splits`
+// applies to the scalar forward.
 struct PlanOverrides {
   // Used where a desc says kAuto; desc.path = kScalar or kCoopmat wins. VKATTN_PATH.
   KernelPath path = KernelPath::kAuto;
@@ -22,6 +23,10 @@ struct PlanOverrides {
   std::uint32_t cm_subgroups = 0;       // forward 32-lane subgroups: 4 or 8. VKATTN_CM_SUBGROUPS
   std::uint32_t cm_bwd_rows = 0;        // backward rows per workgroup: 64 or 128. VKATTN_CM_BWD_ROWS
   std::uint32_t cm_bwd_block_cols = 0;  // backward streamed tile: 16, 32 or 64. VKATTN_CM_BWD_BLOCK_COLS
+  // Split-K forward (scalar kernel): workgroups along each row's keys, a power of two up to 1024
+  // (1: no split). Otherwise chosen from the device's compute units, the keys and the rows
+  // (planning/split_k.hpp). VKATTN_SPLITS
+  std::uint32_t splits = 0;
 };
 
 }  // namespace vkattn

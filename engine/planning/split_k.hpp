@@ -1,0 +1,42 @@
+// Split-K and GQA packing of the scalar forward (attn_fwd.comp's PACK_GQA, ROW_LANES and SPLITS):
+// the rule that reshapes the kernel for decode (few query rows per KV head) and splits rows too
+// long for llvmpipe's loop budget, with its device inputs written down.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/attn_spec.hpp"
+#include "planning/overrides.hpp"
+#include "planning/problem.hpp"
+#include "vkattn/device.hpp"
+
+namespace vkattn {
+
+// A problem is decode-shaped when the query rows that share one KV head, group * Sq (group =
+// Hq / Hkv), fit one workgroup's rows: kDecodeRows (the scalar kernel's 64 invocations). It then
+// runs on the scalar kernel with PACK_GQA (group > 1), ROW_LANES = 64 / rows (rounded to powers of
+// two) and split-K, on every device: the tensor-core kernels' 64-row tiles would sit mostly idle
+// and read each KV head once per query head.
+inline constexpr std::int64_t kDecodeRows = 64;
+bool decode_shaped(const Problem& p);
+
+// Workgroups the automatic split aims for: kWorkgroupsPerUnit per compute unit
+// (DeviceInfo::compute_units; kUnknownComputeUnits where the device does not say), so that memory
+// latency hides behind other workgroups; each split keeps at least kMinTilesPerSplit key tiles.
+inline constexpr std::uint32_t kWorkgroupsPerUnit = 8;
+inline constexpr std::uint32_t kUnknownComputeUnits = 16;
+inline constexpr std::uint32_t kMinTilesPerSplit = 2;
+inline constexpr std::uint32_t kMaxSplits = 1024;
+
+// Fills pack_gqa, row_lanes and splits of a scalar `spec` whose tiles are chosen. Splits: the
+// override (VKATTN_SPLITS / options.overrides.splits) if set; else for decode-shaped problems the
+// count that brings the grid to kWorkgroupsPerUnit x compute units (a power of two, at most the
+// key tiles / kMinTilesPerSplit); else 1. Then, on llvmpipe, at least as many as its loop budget
+// needs (a forced count below that is kUnsupported naming the override), and no more than the
+// workspace (splits x rows x (Dv + 1) floats) fits in one binding.
+Status choose_split(const Problem& p, const DeviceInfo& info, const Overrides& overrides, FwdSpecConstants& spec);
+
+// Bytes of the split-K workspace of `spec` for `p`: partial O and LSE per split (0 without split).
+std::uint64_t split_workspace_bytes(const Problem& p, const FwdSpecConstants& spec);
+
+}  // namespace vkattn

@@ -42,6 +42,10 @@
 //              (LSE-weighted, exact). A split whose keys are all hidden writes LSE = -inf. The sink
 //              joins split 0, lane 0 only.
 //
+// Paged K/V (PAGED_SHIFT = log2 block size, vkattn/paged_kv.hpp): key j of sequence b is row
+// j % block_size of pool block block_table[b, j / block_size]; with DEVICE_LENS the sequence's key
+// count comes from cache_lens[b]. Only the addresses of the K/V loads change.
+//
 // Loop shape: llvmpipe (lavapipe) ends any shader after 65535 loop iterations per invocation,
 // counted over all loops together. So loops over the head dim (fixed by specialization) are
 // unrolled and keys go KEY_STEP at a time: per K/V tile that leaves
@@ -74,6 +78,14 @@ shared vec2 lane_ml[ROW_LANES > 1u ? BLOCK_Q : 1u];  // (m, l) per invocation fo
 shared int doc_k_tile[BLOCK_K];
 #include "attn_doc_range.glsl"  // doc_range (DOCUMENTS): document ids of the Q tile, then of the K tile
 
+// Element offset of key j's row: base + j * stride_s, or in a paged cache (PAGED_SHIFT) row
+// j % block_size of the pool block block_table[pages_row + j / block_size].
+uint key_row(uint base, uint pages_row, uint j, uint stride_block, uint stride_s) {
+  if (PAGED_SHIFT == 0u) return base + j * stride_s;
+  const uint block = uint(block_table[pages_row + (j >> PAGED_SHIFT)]);
+  return base + block * stride_block + (j & ((1u << PAGED_SHIFT) - 1u)) * stride_s;
+}
+
 #define K_TILE(e) tile_mem[(e)]
 #define V_TILE(e) tile_mem[K_TILE_VEC4S + (e)]
 
@@ -99,7 +111,9 @@ void main() {
 
   // Sequence b: queries [0, len_q) stored from token start_q, keys [0, len_k) from start_k.
   const uvec4 seq = sequence(b);
-  const uint start_q = seq.x, len_q = seq.y, start_k = seq.z, len_k = seq.w;
+  const uint start_q = seq.x, len_q = seq.y, start_k = seq.z;
+  // A paged cache with device tables: the sequence's keys are cache_lens[b] (trusted).
+  const uint len_k = PAGED_SHIFT != 0u && DEVICE_LENS != 0u ? uint(cache_lens[pc.lens_offset + b]) : seq.w;
   if (SEQ_MODE == SEQ_VARLEN && i0 >= len_q) return;  // uniform: the whole tile is another sequence's
   const bool row_written = i < (SEQ_MODE == SEQ_VARLEN ? len_q : params.seq_q);
   const bool row_live = i < len_q;  // padded rows attend to nothing
@@ -149,8 +163,13 @@ void main() {
     o[d4] = vec4(0.0);
   }
 
-  const uint k_seq = pc.k_offset + b * pc.k_stride_b + kv_h * pc.k_stride_h + start_k * pc.k_stride_s;
-  const uint v_seq = pc.v_offset + b * pc.v_stride_b + kv_h * pc.v_stride_h + start_k * pc.v_stride_s;
+  // Where key j's row starts: contiguous at k_seq + j * stride_s, or in a paged cache at row
+  // j % block_size of pool block block_table[b, j / block_size] (k_seq then holds the head only).
+  const uint k_seq = pc.k_offset + kv_h * pc.k_stride_h +
+                     (PAGED_SHIFT != 0u ? 0u : b * pc.k_stride_b + start_k * pc.k_stride_s);
+  const uint v_seq = pc.v_offset + kv_h * pc.v_stride_h +
+                     (PAGED_SHIFT != 0u ? 0u : b * pc.v_stride_b + start_k * pc.v_stride_s);
+  const uint pages_row = pc.pages_offset + b * pc.pages_stride_b;
 
   [[dont_unroll]] for (uint t = tile_begin; t < tile_end; ++t) {
     const uint kv0 = t * BLOCK_K;
@@ -173,11 +192,15 @@ void main() {
       const uint e = n * BLOCK_Q + r;  // vec4 index within the tile
       if (e < K_TILE_VEC4S) {
         const uint j = kv0 + e / DK4;
-        K_TILE(e) = j < len_k ? LOAD_VEC4(k_words, k_seq + j * pc.k_stride_s + 4u * (e % DK4)) : vec4(0.0);
+        K_TILE(e) = j < len_k ? LOAD_VEC4(k_words, key_row(k_seq, pages_row, j, pc.k_stride_b, pc.k_stride_s) +
+                                                       4u * (e % DK4))
+                              : vec4(0.0);
       }
       if (e < V_TILE_VEC4S) {
         const uint j = kv0 + e / DV4;
-        V_TILE(e) = j < len_k ? LOAD_VEC4(v_words, v_seq + j * pc.v_stride_s + 4u * (e % DV4)) : vec4(0.0);
+        V_TILE(e) = j < len_k ? LOAD_VEC4(v_words, key_row(v_seq, pages_row, j, pc.v_stride_b, pc.v_stride_s) +
+                                                       4u * (e % DV4))
+                              : vec4(0.0);
       }
     }
     barrier();

@@ -11,6 +11,7 @@
 #include "vkattn_spv_attn_bwd_pre.spv.h"
 #include "vkattn_spv_attn_fwd.spv.h"
 #include "vkattn_spv_attn_fwd_cm.spv.h"
+#include "vkattn_spv_attn_kv_append.spv.h"
 #include "vkattn_spv_attn_merge.spv.h"
 #include "vkattn_spv_coopmat_layout_probe.spv.h"
 
@@ -38,6 +39,8 @@ const char* to_string(ShaderId id) {
       return "coopmat_layout_probe";
     case ShaderId::kAttnMerge:
       return "attn_merge";
+    case ShaderId::kAttnKvAppend:
+      return "attn_kv_append";
   }
   return "unknown";
 }
@@ -64,6 +67,8 @@ std::span<const std::uint32_t> shader_spirv(ShaderId id) {
       return {vkattn_spv_coopmat_layout_probe, sizeof(vkattn_spv_coopmat_layout_probe) / sizeof(std::uint32_t)};
     case ShaderId::kAttnMerge:
       return {vkattn_spv_attn_merge, sizeof(vkattn_spv_attn_merge) / sizeof(std::uint32_t)};
+    case ShaderId::kAttnKvAppend:
+      return {vkattn_spv_attn_kv_append, sizeof(vkattn_spv_attn_kv_append) / sizeof(std::uint32_t)};
   }
   return {};
 }

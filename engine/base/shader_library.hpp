@@ -17,6 +17,7 @@ enum class ShaderId : std::uint32_t {
   kAttnBwdDkdvCm = 7,       // shaders/attn_bwd_dkdv_cm.comp (VK_NV_cooperative_matrix)
   kCoopmatLayoutProbe = 8,  // shaders/coopmat_layout_probe.comp (engine/pipelines/coopmat_layout.cpp)
   kAttnMerge = 9,           // shaders/attn_merge.comp
+  kAttnKvAppend = 10,       // shaders/attn_kv_append.comp
 };
 
 const char* to_string(ShaderId id);

@@ -60,7 +60,9 @@ std::vector<std::byte> attn_params_bytes(const Problem& p) {
         e.len_k = static_cast<std::uint32_t>(s.cu_seqlens_k[b + 1] - s.cu_seqlens_k[b]);
       } else {
         e.len_q = s.seq_lens_q.empty() ? h.seq_q : static_cast<std::uint32_t>(s.seq_lens_q[b]);
-        e.len_k = s.seq_lens_kv.empty() ? h.seq_k : static_cast<std::uint32_t>(s.seq_lens_kv[b]);
+        const std::vector<std::int32_t>& lens_k = d.paged_kv.enabled() ? d.paged_kv.cache_lens : s.seq_lens_kv;
+        // (paged with device tables: the kernel reads cache_lens instead)
+        e.len_k = lens_k.empty() ? h.seq_k : static_cast<std::uint32_t>(lens_k[b]);
       }
     }
   }

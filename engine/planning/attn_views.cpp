@@ -11,6 +11,8 @@ ViewRequirement ViewChecker::requirement(Role role, const char* name, bool writt
   const std::int64_t B = d.batch, Hq = d.q_heads, Hkv = p_.kv_heads, Sq = p_.seq_q, Sk = p_.seq_k;
   const std::int64_t Dk = d.head_dim, Dv = p_.head_dim_v, Tq = p_.total_q, Tk = p_.total_k;
   const bool vl = p_.seq_mode == SeqMode::kVarlen;
+  const bool paged = d.paged_kv.enabled();
+  const std::int64_t blocks = d.paged_kv.num_blocks, block = d.paged_kv.block_size;
   using Shape = std::vector<std::int64_t>;
   using Names = std::vector<const char*>;
   Shape shape;
@@ -21,12 +23,16 @@ ViewRequirement ViewChecker::requirement(Role role, const char* name, bool writt
       names = vl ? Names{"Tq (cu_seqlens_q.back())", "Hq", "Dk"} : Names{"B", "Hq", "Sq", "Dk"};
       break;
     case Role::kK:
-      shape = vl ? Shape{Tk, Hkv, Dk} : Shape{B, Hkv, Sk, Dk};
-      names = vl ? Names{"Tk (cu_seqlens_k.back())", "Hkv", "Dk"} : Names{"B", "Hkv", "Sk", "Dk"};
+      shape = vl ? Shape{Tk, Hkv, Dk} : paged ? Shape{blocks, Hkv, block, Dk} : Shape{B, Hkv, Sk, Dk};
+      names = vl      ? Names{"Tk (cu_seqlens_k.back())", "Hkv", "Dk"}
+              : paged ? Names{"paged_kv.num_blocks", "Hkv", "paged_kv.block_size", "Dk"}
+                      : Names{"B", "Hkv", "Sk", "Dk"};
       break;
     case Role::kV:
-      shape = vl ? Shape{Tk, Hkv, Dv} : Shape{B, Hkv, Sk, Dv};
-      names = vl ? Names{"Tk (cu_seqlens_k.back())", "Hkv", "Dv"} : Names{"B", "Hkv", "Sk", "Dv"};
+      shape = vl ? Shape{Tk, Hkv, Dv} : paged ? Shape{blocks, Hkv, block, Dv} : Shape{B, Hkv, Sk, Dv};
+      names = vl      ? Names{"Tk (cu_seqlens_k.back())", "Hkv", "Dv"}
+              : paged ? Names{"paged_kv.num_blocks", "Hkv", "paged_kv.block_size", "Dv"}
+                      : Names{"B", "Hkv", "Sk", "Dv"};
       break;
     case Role::kO:
       shape = vl ? Shape{Tq, Hq, Dv} : Shape{B, Hq, Sq, Dv};
@@ -114,6 +120,24 @@ Result<BoundAux> ViewChecker::aux(const AuxViews& t) {
                       {"doc_ids_kv", docs_k_shape, docs_k_names, DType::kI32, true, false, false, true},
                       "desc.mask.documents", a.docs_k));
   return a;
+}
+
+Result<BoundTables> ViewChecker::tables(const std::optional<TensorView>& block_table,
+                                        const std::optional<TensorView>& cache_lens) {
+  const AttentionDesc& d = p_.desc;
+  const bool device_tables = d.paged_kv.enabled() && !d.paged_kv.host_tables();
+  const char* feature = "desc.paged_kv with no host tables";
+  const std::vector<std::int64_t> table_shape{d.batch, d.paged_kv.max_blocks};
+  const std::vector<const char*> table_names{"B", "paged_kv.max_blocks"};
+  const std::vector<std::int64_t> lens_shape{d.batch};
+  const std::vector<const char*> lens_names{"B"};
+  BoundTables t;
+  VKATTN_TRY(optional(block_table, device_tables, {"block_table", table_shape, table_names, DType::kI32, true},
+                      feature, t.block_table));
+  VKATTN_TRY(optional(cache_lens, device_tables,
+                      {"cache_lens", lens_shape, lens_names, DType::kI32, true, false, false, true}, feature,
+                      t.cache_lens));
+  return t;
 }
 
 Addressing ViewChecker::addressing(const BoundView& v, Role role) const {

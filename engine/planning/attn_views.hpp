@@ -37,6 +37,12 @@ struct BoundAux {
   std::optional<BoundView> bias, slopes, table, sinks, docs_q, docs_k;
 };
 
+// A paged cache's device tables (ForwardTensors::block_table, cache_lens), when the desc has none
+// on the host.
+struct BoundTables {
+  std::optional<BoundView> block_table, cache_lens;
+};
+
 // Writes an addressing into a push block's (offset, stride_b, stride_h, stride_s) fields.
 inline void set_addressing(const Addressing& a, std::uint32_t& offset, std::uint32_t& sb, std::uint32_t& sh,
                            std::uint32_t& ss) {
@@ -81,6 +87,8 @@ class ViewChecker {
   Result<BoundView> output(const char* name, const TensorView& view, const ViewRequirement& req);
   // Checks each optional input: present iff the desc enables its feature.
   Result<BoundAux> aux(const AuxViews& views);
+  // Checks the paged cache's device tables: present iff desc.paged_kv is on with no host tables.
+  Result<BoundTables> tables(const std::optional<TensorView>& block_table, const std::optional<TensorView>& cache_lens);
   // Kernel addressing of a bound Q/K/V/O-shaped (or LSE-shaped) view.
   Addressing addressing(const BoundView& v, Role role) const;
 

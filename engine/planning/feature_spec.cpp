@@ -65,6 +65,7 @@ std::string fwd_variant_name(const FwdSpecConstants& s, bool coopmat) {
   if (s.pack_gqa != 0) name += "_packgqa";
   if (s.row_lanes > 1) name += "_lanes" + std::to_string(s.row_lanes);
   if (s.splits > 1) name += "_split" + std::to_string(s.splits);
+  if (s.paged_shift != 0) name += "_paged" + std::to_string(1u << s.paged_shift) + (s.device_lens ? "_devtables" : "");
   name += s.write_lse ? "_lse" : "_nolse";
   name += coopmat ? "_coopmat" : "_scalar";
   return name;

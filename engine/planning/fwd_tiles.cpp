@@ -187,6 +187,10 @@ Result<FwdSpecConstants> choose_fwd_tiles(const Problem& p, bool coopmat, const 
                        num(kKeyStep) + " K/V rows exceed maxComputeSharedMemorySize = " + num(info.max_shared_memory));
   }
   if (!coopmat) {
+    if (d.paged_kv.enabled()) {
+      while ((1u << spec.paged_shift) < static_cast<std::uint64_t>(d.paged_kv.block_size)) ++spec.paged_shift;
+      spec.device_lens = d.paged_kv.host_tables() ? 0u : 1u;
+    }
     VKATTN_TRY(choose_split(p, info, o, spec));
     // The lane merge's scratch may outgrow the tiles: fewer lanes until it fits.
     while (spec.row_lanes > 1 && fwd_shared_bytes(spec, false) > info.max_shared_memory) spec.row_lanes /= 2;

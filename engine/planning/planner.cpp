@@ -1,5 +1,6 @@
 #include "planning/planner.hpp"
 
+#include "base/vk_util.hpp"
 #include "planning/bwd_tiles.hpp"
 #include "planning/feature_spec.hpp"
 #include "planning/fwd_tiles.hpp"
@@ -19,6 +20,10 @@ Result<FwdVariant> plan_forward(const AttentionDesc& desc, const DeviceInfo& inf
 }
 
 Result<BwdVariant> plan_backward(const AttentionDesc& desc, const DeviceInfo& info, const Overrides& overrides) {
+  if (desc.paged_kv.enabled()) {
+    return invalid("desc.paged_kv.block_size = " + std::to_string(desc.paged_kv.block_size) +
+                   ": the backward does not take a paged cache (it is an inference layout)");
+  }
   AttentionDesc d = desc;
   d.write_lse = true;  // the backward reads the forward's LSE; the flag only matters to the forward
   Result<Problem> problem = resolve_problem(d);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "base/vk_util.hpp"
+#include "planning/paged_tables.hpp"
 
 namespace vkattn {
 namespace {
@@ -81,6 +82,25 @@ Status check_sequences(const AttentionDesc& d, Problem& p) {
   return Status::ok();
 }
 
+// desc.paged_kv (paged_kv.hpp): the pool's shape, how it combines, and host tables.
+Status check_paged(const AttentionDesc& d, Problem& p) {
+  const PagedKV& pk = d.paged_kv;
+  VKATTN_TRY(check_paged_shape(pk));
+  if (d.sequences.varlen()) {
+    return invalid("desc.paged_kv with desc.sequences.cu_seqlens (varlen): page the keys or pack them, not both");
+  }
+  if (!d.sequences.seq_lens_kv.empty()) {
+    return invalid("desc.sequences.seq_lens_kv is given with desc.paged_kv: the keys' lengths are desc.paged_kv.cache_lens");
+  }
+  if (d.seq_k > pk.max_blocks * pk.block_size) {
+    return invalid("desc.seq_k = " + num(d.seq_k) + " exceeds desc.paged_kv.max_blocks * block_size = " +
+                   num(pk.max_blocks * pk.block_size));
+  }
+  p.seq_mode = SeqMode::kPadded;  // per-sequence key lengths: the cache's
+  if (!pk.host_tables()) return Status::ok();
+  return check_host_tables(pk, d.batch, d.seq_k, "desc.seq_k", 0);
+}
+
 Status check_mask_and_mods(const AttentionDesc& d) {
   const Mask& m = d.mask;
   if (m.align != Align::kTopLeft && m.align != Align::kBottomRight) {
@@ -134,7 +154,9 @@ Problem unchecked_problem(const AttentionDesc& d) {
   p.head_dim_v = d.head_dim_v == 0 ? d.head_dim : d.head_dim_v;
   p.seq_q = d.seq_q;
   p.seq_k = d.seq_k;
-  p.seq_mode = d.sequences.varlen() ? SeqMode::kVarlen : d.sequences.padded() ? SeqMode::kPadded : SeqMode::kDense;
+  p.seq_mode = d.sequences.varlen()                              ? SeqMode::kVarlen
+               : d.sequences.padded() || d.paged_kv.enabled() ? SeqMode::kPadded
+                                                               : SeqMode::kDense;
   return p;
 }
 
@@ -158,6 +180,7 @@ Result<Problem> resolve_problem(const AttentionDesc& d) {
     if (d.seq_k < 1 || d.seq_k > kMaxSeq) return invalid("desc.seq_k = " + num(d.seq_k) + " (must be in [1, 2^28])");
   }
   VKATTN_TRY(check_sequences(d, p));
+  if (d.paged_kv.enabled()) VKATTN_TRY(check_paged(d, p));
   if (p.seq_q > kMaxSeq || p.seq_k > kMaxSeq || p.total_q > kMaxSeq || p.total_k > kMaxSeq) {
     return invalid("desc.sequences: more than 2^28 tokens");
   }

@@ -1,6 +1,7 @@
 #include <array>
 #include <cstring>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,7 @@ struct ForwardPlan::Impl : PlanCore<FwdVariant> {
   // 16 bytes (BoundForward::wide_rows); empty otherwise.
   Kernel kernel_wide;
   BufferAlloc params;  // AttnParamsHeader + sequence table, written once at creation
+  BufferAlloc pages;   // a paged cache's host block table, written once at creation
   // Split-K (SPLITS > 1): partial O and LSE per split (attn_fwd.comp), and their merge.
   BufferAlloc work;
   Kernel merge;
@@ -89,6 +91,8 @@ struct ForwardPlan::Impl : PlanCore<FwdVariant> {
     if (!v) return v.status();
     Result<BoundAux> aux = views.aux({t.bias, t.alibi_slopes, t.rel_pos_table, t.sinks, t.doc_ids_q, t.doc_ids_kv});
     if (!aux) return aux.status();
+    Result<BoundTables> tables = views.tables(t.block_table, t.cache_lens);
+    if (!tables) return tables.status();
     Result<BoundView> o = views.output(Role::kO, "o", t.o);
     if (!o) return o.status();
 
@@ -117,6 +121,17 @@ struct ForwardPlan::Impl : PlanCore<FwdVariant> {
     set_addressing(views.addressing(*o, Role::kO), p.o_offset, p.o_stride_b, p.o_stride_h, p.o_stride_s);
     apply_aux(*aux, {kFwdBias, kFwdSlopes, kFwdTable, kFwdSinks, kFwdDocsQ, kFwdDocsK}, b.descriptors, p);
     b.descriptors[kFwdWork] = params_desc;
+    if (pages.buffer != VK_NULL_HANDLE) {  // host block table
+      b.descriptors[kFwdPages] = {pages.buffer, 0, pages.size};
+      p.pages_stride_b = static_cast<std::uint32_t>(problem.desc.paged_kv.max_blocks);
+    }
+    if (tables->block_table) {  // device tables
+      b.descriptors[kFwdPages] = tables->block_table->descriptor;
+      p.pages_offset = tables->block_table->element_offset;
+      p.pages_stride_b = tables->block_table->strides[0];
+      b.descriptors[kFwdCacheLens] = tables->cache_lens->descriptor;
+      p.lens_offset = tables->cache_lens->element_offset;
+    }
     if (!merge.empty()) bind_merge(b, *o, t.lse.has_value() ? &b.descriptors[kFwdLse] : nullptr, p);
     b.wide_rows = !kernel_wide.empty() && rows_on_16_bytes(views.addressing(*q, Role::kQ)) &&
                   rows_on_16_bytes(views.addressing(*k, Role::kK)) && rows_on_16_bytes(views.addressing(*v, Role::kV));
@@ -199,6 +214,10 @@ Result<ForwardPlan> ForwardPlan::create(Context& ctx, const AttentionDesc& desc)
   VKATTN_TRY(create_host_written_buffer(device, attn_params_bytes(impl->problem), impl->params));
   device.name_object(VK_OBJECT_TYPE_BUFFER, reinterpret_cast<std::uint64_t>(impl->params.buffer), v.name + ".params");
   if (v.spec.splits > 1) VKATTN_TRY(impl->create_merge(device, *s.pipelines));
+  const std::vector<std::int32_t>& table = desc.paged_kv.block_table;
+  if (desc.paged_kv.enabled() && !table.empty()) {
+    VKATTN_TRY(create_host_written_buffer(device, std::as_bytes(std::span(table)), impl->pages));
+  }
   return ForwardPlan(std::move(impl));
 }
 

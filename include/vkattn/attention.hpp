@@ -15,6 +15,7 @@
 #include "vkattn/dtype.hpp"
 #include "vkattn/kernel_path.hpp"
 #include "vkattn/mask.hpp"
+#include "vkattn/paged_kv.hpp"
 #include "vkattn/score_mod.hpp"
 #include "vkattn/sequences.hpp"
 #include "vkattn/status.hpp"
@@ -37,6 +38,7 @@ struct AttentionDesc {
   Mask mask;
   ScoreMod score_mod;
   Sequences sequences;         // padding lengths or varlen offsets (sequences.hpp)
+  PagedKV paged_kv;            // K and V in a paged cache (paged_kv.hpp); forward only
   std::optional<float> scale;  // softmax scale; default 1/sqrt(Dk)
   bool write_lse = true;       // write LSE (fp32, natural log)
   KernelPath path = KernelPath::kAuto;
@@ -46,8 +48,8 @@ struct AttentionDesc {
 // contiguous); varlen problems use packed [T, H, D] views (sequences.hpp).
 struct ForwardTensors {
   TensorView q;                   // [B, Hq, Sq, Dk]           varlen [Tq, Hq, Dk]
-  TensorView k;                   // [B, Hkv, Sk, Dk]          varlen [Tk, Hkv, Dk]
-  TensorView v;                   // [B, Hkv, Sk, Dv]          varlen [Tk, Hkv, Dv]
+  TensorView k;                   // [B, Hkv, Sk, Dk]          varlen [Tk, Hkv, Dk]   paged [blocks, Hkv, block_size, Dk]
+  TensorView v;                   // [B, Hkv, Sk, Dv]          varlen [Tk, Hkv, Dv]   paged [blocks, Hkv, block_size, Dv]
   TensorView o;                   // [B, Hq, Sq, Dv], written  varlen [Tq, Hq, Dv]; dtype of Q
   std::optional<TensorView> lse;  // fp32 [B, Hq, Sq], written (varlen [Hq, Tq]); iff desc.write_lse
 
@@ -58,6 +60,10 @@ struct ForwardTensors {
   std::optional<TensorView> sinks;          // fp32 [Hq], contiguous
   std::optional<TensorView> doc_ids_q;      // i32 [B, Sq] (varlen [Tq]), contiguous
   std::optional<TensorView> doc_ids_kv;     // i32 [B, Sk] (varlen [Tk]), contiguous
+
+  // A paged cache whose tables are on the device (paged_kv.hpp: desc.paged_kv's vectors empty).
+  std::optional<TensorView> block_table;  // i32 [B, max_blocks], row stride any, entries contiguous
+  std::optional<TensorView> cache_lens;   // i32 [B], contiguous
 };
 
 class ForwardPlan {

@@ -52,7 +52,8 @@ const char* to_string(Pass p) {
 std::string BenchCase::name() const {
   return std::string(to_string(pass)) + "/" + vkattn::to_string(dtype) + "/" + mask_name + "/b" +
          std::to_string(batch) + "_h" + std::to_string(q_heads) + "x" + std::to_string(kv_heads) + "_sq" +
-         std::to_string(seq_q) + "_sk" + std::to_string(seq_k) + "_d" + std::to_string(head_dim);
+         std::to_string(seq_q) + "_sk" + std::to_string(seq_k) + "_d" + std::to_string(head_dim) +
+         (paged_block != 0 ? "_paged" + std::to_string(paged_block) : "");
 }
 
 std::string BenchCase::series() const {
@@ -71,6 +72,10 @@ double BenchCase::bytes() const {
   const double kv = static_cast<double>(batch * kv_heads * seq_k * head_dim);
   const double fwd = (2 * q + 2 * kv) * static_cast<double>(dtype_size(dtype));  // Q, K, V read; O written
   return pass == Pass::kFwd ? fwd : 2 * fwd;  // the backward also reads dO, O and writes dQ, dK, dV
+}
+
+double BenchCase::kv_bytes() const {
+  return 2.0 * static_cast<double>(batch * kv_heads * seq_k * head_dim) * static_cast<double>(dtype_size(dtype));
 }
 
 std::vector<BenchCase> shape_cases(const std::vector<Shape>& shapes) {
@@ -160,9 +165,19 @@ std::vector<BenchCase> preset(const std::string& name, bool cpu) {
     // The shapes bench/compare_sdpa.sh times against PyTorch SDPA (FlashAttention-2).
     return shape_cases({{4, 16, 4096, 64}, {4, 16, 4096, 128}, {1, 16, 16384, 128}, {16, 16, 1024, 64}});
   } else if (name == "decode") {
-    for (std::int64_t sq : {1, 2, 4, 8}) {
-      for (std::int64_t sk : {1024, 4096, 8192, 16384, 32768}) {
-        cases.push_back(make(Pass::kFwd, 1, 32, 4, sq, sk, 128, DType::kF16, "causal_br", kCausal));
+    const std::vector<std::int64_t> batches = cpu ? std::vector<std::int64_t>{1} : std::vector<std::int64_t>{1, 16};
+    const std::vector<std::int64_t> sqs = cpu ? std::vector<std::int64_t>{1, 8} : std::vector<std::int64_t>{1, 2, 4, 8};
+    const std::vector<std::int64_t> sks =
+        cpu ? std::vector<std::int64_t>{1024, 4096} : std::vector<std::int64_t>{1024, 4096, 8192, 16384, 32768};
+    for (std::int64_t paged : {0, 16}) {
+      for (std::int64_t b : batches) {
+        for (std::int64_t sq : sqs) {
+          for (std::int64_t sk : sks) {
+            BenchCase c = make(Pass::kFwd, b, 32, 4, sq, sk, 128, DType::kF16, "causal_br", kCausal);
+            c.paged_block = paged;
+            cases.push_back(c);
+          }
+        }
       }
     }
   }

@@ -19,6 +19,7 @@ struct BenchCase {
   DType dtype = DType::kF16;
   std::string mask_name;  // "nomask", "causal_br", "win512_br"
   Mask mask;
+  std::int64_t paged_block = 0;  // K/V in a paged cache of blocks of this many tokens (0: contiguous)
 
   // "fwd/f16/causal_br/b4_h16x16_sq4096_sk4096_d64": the benchmark name.
   std::string name() const;
@@ -30,6 +31,8 @@ struct BenchCase {
   double flops() const;
   // Bytes of Q, K, V, O (and dO, dQ, dK, dV for the backward) moved at least once.
   double bytes() const;
+  // Bytes of K and V: what a decode step must read (its bandwidth figure).
+  double kv_bytes() const;
 };
 
 // A (B, H, S, D) problem: batch, heads (as many K/V heads as query heads), sequence length (queries
@@ -52,7 +55,9 @@ Result<std::vector<Shape>> parse_shapes(const std::string& text);
 //   short   (default) a minute on lavapipe; the FlashAttention shapes (4, 16, 4096, 64/128) on GPUs
 //   fa2     the FlashAttention-2 paper's sweep: B * S = 16k tokens, S = 512 ... 16k, H * D = 2048,
 //           D = 64, 128, 256, causal and not, fp16, every pass
-//   decode  Sq = 1 ... 8 against Sk up to 32k, GQA 8:1 (Hq 32, Hkv 4), D = 128, fp16, forward
+//   decode  Sq = 1 ... 8 against Sk up to 32k, GQA 8:1 (Hq 32, Hkv 4), D = 128, fp16, forward,
+//           batch 1 and 16, K/V contiguous and in a paged cache of 16-token blocks (CPU devices:
+//           Sq 1 and 8, Sk 1k and 4k, batch 1)
 // Returns an empty list for an unknown name.
 std::vector<BenchCase> preset(const std::string& name, bool cpu);
 

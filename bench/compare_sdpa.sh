@@ -2,6 +2,7 @@
 # vkattn against PyTorch SDPA (FlashAttention-2 backend) on one GPU, in one run:
 #   bash bench/compare_sdpa.sh OUT_DIR [extra vkattn-bench flags, e.g. --path=coopmat]
 #   bash bench/compare_sdpa.sh OUT_DIR --shapes=4x32x4096x128,8x16x2048x64 [...]   (other shapes, both sides)
+#   bash bench/compare_sdpa.sh OUT_DIR --preset=decode   (GQA decode: K/V GB/s against SDPA and the copy bandwidth)
 # Times the "compare" preset ((B,H,S,D) = (4,16,4096,64), (4,16,4096,128), (1,16,16384,128),
 # (16,16,1024,64), causal and not, fp16, fwd and fwd+bwd) with build/bench/vkattn-bench and
 # bench/sdpa_compare.py, and writes OUT_DIR/compare.md: both medians, TFLOP/s with one formula
@@ -15,7 +16,7 @@ mkdir -p "$out"
 which=--preset=compare  # or the --shapes=... among the flags, for both sides
 extra=()
 for a in "$@"; do
-  case "$a" in --shapes=*) which="$a" ;; *) extra+=("$a") ;; esac
+  case "$a" in --shapes=* | --preset=*) which="$a" ;; *) extra+=("$a") ;; esac
 done
 "$root/build/bench/vkattn-bench" "$which" "${extra[@]}" --benchmark_out="$out/vkattn.csv" \
   --benchmark_out_format=csv >"$out/vkattn.txt" 2>&1

@@ -10,11 +10,36 @@ import re
 import sys
 
 
+def decode_table(out, sdpa_rows, vk_rows):
+    """--preset=decode: K/V GB/s of both, vkattn's fraction of the copy bandwidth, time ratio."""
+    sdpa = {row["name"]: row for row in sdpa_rows}
+    table = ["| case | vkattn ms | SDPA ms | vkattn KV GB/s | SDPA KV GB/s | vkattn of copy | SDPA / vkattn time | "
+             "vkattn variant |", "|---|---|---|---|---|---|---|---|"]
+    for row in vk_rows:
+        if not row["name"].endswith("_median"):
+            continue
+        key = row["name"].split("/manual_time")[0]
+        scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[row.get("time_unit") or "ns"]
+        ms = float(row["real_time"]) * scale
+        kv, of_copy = float(row.get("KV_GB/s") or 0), float(row.get("of_copy") or 0)
+        ref = sdpa.get(key)  # paged cases have none: SDPA has no paged cache
+        ref_ms = f"{float(ref['ms']):.4f}" if ref else "(no SDPA)"
+        ref_kv = ref["KV_GB/s"] if ref else ""
+        ratio = f"{float(ref['ms']) / ms:.3f}x" if ref else ""
+        table.append(f"| {key} | {ms:.4f} | {ref_ms} | {kv:.1f} | {ref_kv} | {of_copy:.3f} | {ratio} | "
+                     f"{row.get('label', '')} |")
+    open(f"{out}/compare.md", "w").write("\n".join(table) + "\n")
+    print("\n".join(table))
+
+
 def main():
     out = sys.argv[1]
-    sdpa = {row["name"]: float(row["ms"]) for row in csv.DictReader(open(f"{out}/sdpa.csv"))}
+    sdpa_rows = list(csv.DictReader(open(f"{out}/sdpa.csv")))
     lines = open(f"{out}/vkattn.csv").read().splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("name,"))
+    if sdpa_rows and "KV_GB/s" in sdpa_rows[0]:
+        return decode_table(out, sdpa_rows, list(csv.DictReader(lines[start:])))
+    sdpa = {row["name"]: float(row["ms"]) for row in sdpa_rows}
     table = ["| case | vkattn ms | SDPA FA2 ms | vkattn TFLOP/s | FA2 TFLOP/s | vkattn / FA2 | vkattn variant |",
              "|---|---|---|---|---|---|---|"]
     for row in csv.DictReader(lines[start:]):

@@ -6,6 +6,7 @@ one CSV line per case, named like vkattn-bench's benchmarks, with the same FLOP 
   python3 bench/sdpa_compare.py --preset=fa2 [--filter=REGEX] [--passes=fwd,bwd,fwdbwd]
   python3 bench/sdpa_compare.py --shapes=4x32x4096x64,8x16x4096x64 [...]   (vkattn-bench --shapes' cases:
                                                                            fwd and fwdbwd, no mask and causal)
+  python3 bench/sdpa_compare.py --preset=decode   (GQA 32:4 decode, bottom-right causal, with K/V GB/s)
 
 Needs torch with CUDA; CI never runs it. Median of 20 runs timed with CUDA events.
 """
@@ -47,6 +48,35 @@ def shape_cases(text):
             yield (*map(int, m.groups()), causal)
 
 
+def decode_cases():
+    """vkattn-bench --preset=decode's contiguous cases: (B, Hq, Hkv, Sq, Sk, D), bottom-right causal."""
+    for b in (1, 16):
+        for sq in (1, 2, 4, 8):
+            for sk in (1024, 4096, 8192, 16384, 32768):
+                yield b, 32, 4, sq, sk, 128
+
+
+def time_decode(filt):
+    """GQA decode with bottom-right causal (causal_lower_right), K/V read once per KV head
+    (enable_gqa); SDPA picks its backend among FlashAttention-2, memory-efficient and cuDNN."""
+    from torch.nn.attention.bias import causal_lower_right
+    print("name,ms,TFLOP/s,KV_GB/s")
+    for b, hq, hkv, sq, sk, d in decode_cases():
+        name = f"fwd/f16/causal_br/b{b}_h{hq}x{hkv}_sq{sq}_sk{sk}_d{d}"
+        if not re.search(filt, name):
+            continue
+        q = torch.randn(b, hq, sq, d, device="cuda", dtype=torch.float16)
+        k, v = (torch.randn(b, hkv, sk, d, device="cuda", dtype=torch.float16) for _ in range(2))
+        mask = causal_lower_right(sq, sk)
+        with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.CUDNN_ATTENTION]):
+            ms = median_ms(lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True))
+        pairs = sum(min(sk, i + sk - sq + 1) for i in range(sq))
+        flops = 4 * b * hq * d * pairs
+        kv_bytes = 2 * b * hkv * sk * d * 2
+        print(f"{name},{ms:.4f},{flops / ms / 1e9:.3f},{kv_bytes / ms / 1e6:.1f}", flush=True)
+        del q, k, v
+
+
 def median_ms(fn, reps=20):
     for _ in range(3):
         fn()
@@ -65,13 +95,15 @@ def median_ms(fn, reps=20):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--preset", default="fa2", choices=["fa2", "short", "compare"])
+    ap.add_argument("--preset", default="fa2", choices=["fa2", "short", "compare", "decode"])
     ap.add_argument("--shapes", default="", help="BxHxSxD[,...] instead of a preset")
     ap.add_argument("--filter", default=".")
     ap.add_argument("--passes", default=None, help="default fwd,bwd,fwdbwd; with --shapes fwd,fwdbwd")
     args = ap.parse_args()
     if args.passes is None:
         args.passes = "fwd,fwdbwd" if args.shapes else "fwd,bwd,fwdbwd"
+    if args.preset == "decode" and not args.shapes:
+        return time_decode(args.filter)
     if args.shapes:
         cases = list(shape_cases(args.shapes))
     else:

@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <numeric>
 #include <memory>
 #include <optional>
 #include <random>
@@ -30,6 +31,7 @@
 #include <vector>
 
 #include "bench_cases.hpp"
+#include "copy_bandwidth.hpp"
 #include "device_report.hpp"
 #include "gpu_timer.hpp"
 #include "svg_chart.hpp"
@@ -47,6 +49,7 @@ int g_dispatches_per_sample = 4;
 
 std::unique_ptr<Context> g_ctx;
 KernelPath g_path = KernelPath::kAuto;
+double g_copy_gbps = 0;  // the device's copy bandwidth, measured for the decode preset
 std::set<std::string> g_started;  // for progress
 std::size_t g_total = 0;
 std::map<std::string, std::vector<double>> g_tflops;  // per benchmark, one value per repetition
@@ -72,6 +75,18 @@ AttentionDesc desc_of(const BenchCase& c) {
   d.head_dim = c.head_dim;
   d.mask = c.mask;
   d.path = g_path;
+  if (c.paged_block != 0) {
+    // A pool of exactly the blocks the sequences need, handed out in a shuffled order (as a
+    // cache that has served other requests holds them), host tables.
+    PagedKV& pk = d.paged_kv;
+    pk.block_size = c.paged_block;
+    pk.max_blocks = (c.seq_k + c.paged_block - 1) / c.paged_block;
+    pk.num_blocks = c.batch * pk.max_blocks;
+    pk.block_table.resize(static_cast<std::size_t>(pk.num_blocks));
+    std::iota(pk.block_table.begin(), pk.block_table.end(), 0);
+    std::shuffle(pk.block_table.begin(), pk.block_table.end(), std::mt19937(7));
+    pk.cache_lens.assign(static_cast<std::size_t>(c.batch), static_cast<std::int32_t>(c.seq_k));
+  }
   return d;
 }
 
@@ -107,6 +122,15 @@ Result<Buffers> make_buffers(Context& ctx, const BenchCase& c) {
     if (!*r) return r->status();
   }
   b.fwd = {*q, *k, *v, *o, *lse};
+  if (c.paged_block != 0) {  // the same bytes seen as a pool [blocks, block_size, Hkv, D] (BSHD)
+    const std::int64_t blocks = B * ((Sk + c.paged_block - 1) / c.paged_block);
+    Result<TensorView> pk = make(c.dtype, {blocks, c.paged_block, Hkv, D}, true);
+    Result<TensorView> pv = make(c.dtype, {blocks, c.paged_block, Hkv, D}, true);
+    if (!pk) return pk.status();
+    if (!pv) return pv.status();
+    b.fwd.k = TensorView::attention(pk->buffer, pk->buffer_size, c.dtype, Layout::kBSHD, blocks, Hkv, c.paged_block, D);
+    b.fwd.v = TensorView::attention(pv->buffer, pv->buffer_size, c.dtype, Layout::kBSHD, blocks, Hkv, c.paged_block, D);
+  }
   if (bwd) {
     Result<TensorView> d_o = make(c.dtype, {B, Hq, Sq, D}, true), dq = make(c.dtype, {B, Hq, Sq, D}, false),
                        dk = make(c.dtype, {B, Hkv, Sk, D}, false), dv = make(c.dtype, {B, Hkv, Sk, D}, false);
@@ -226,6 +250,11 @@ void bench_case(benchmark::State& state, BenchCase c) {
   }
   state.counters["TFLOP/s"] = benchmark::Counter(c.flops() * 1e-12, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["GB/s"] = benchmark::Counter(c.bytes() * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  if (g_copy_gbps > 0) {  // decode: K/V read against the device's copy bandwidth
+    state.counters["KV_GB/s"] = benchmark::Counter(c.kv_bytes() * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["of_copy"] = benchmark::Counter(c.kv_bytes() * 1e-9 / g_copy_gbps,
+                                                   benchmark::Counter::kIsIterationInvariantRate);
+  }
   std::string label = c.pass == Pass::kBwd ? bwd->variant_name() : fwd->variant_name();
   if (c.pass == Pass::kFwdBwd) label += " + " + bwd->variant_name();
   state.SetLabel(label);
@@ -478,6 +507,19 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "vkattn-bench: --preset=%s is not short, fa2, compare or decode\n", preset_name.c_str());
     return 2;
   }
+  if (!shapes && preset_name == "decode") {
+    const VkDeviceSize copy_bytes = cpu ? (VkDeviceSize{64} << 20) : (VkDeviceSize{1} << 30);
+    Result<double> gbps = bench::measure_copy_bandwidth(*g_ctx, copy_bytes);
+    if (!gbps) {
+      std::fprintf(stderr, "vkattn-bench: copy bandwidth: %s\n", gbps.status().to_string().c_str());
+      return 1;
+    }
+    g_copy_gbps = *gbps;
+    std::fprintf(stderr,
+                 "vkattn-bench: copy bandwidth %.1f GB/s (vkCmdCopyBuffer of %llu MiB, read + written); KV_GB/s is "
+                 "K and V read per step, of_copy its fraction of that\n",
+                 g_copy_gbps, static_cast<unsigned long long>(copy_bytes >> 20));
+  }
   // Defaults as flags (before the caller's, which win), not per benchmark: per-benchmark
   // settings would append "/min_time:.../repeats:3" to every name and break anchored filters.
   std::string min_time = std::string("--benchmark_min_time=") + (cpu ? "0.05" : "0.5");
@@ -506,6 +548,7 @@ int main(int argc, char** argv) {
   }
   benchmark::AddCustomContext("device", g_ctx->info().name);
   benchmark::AddCustomContext("preset", preset_name);
+  if (g_copy_gbps > 0) benchmark::AddCustomContext("copy_GB/s", std::to_string(g_copy_gbps));
   bench::TableReporter table;
   if (console) {
     benchmark::RunSpecifiedBenchmarks(&table);

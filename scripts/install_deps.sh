@@ -6,6 +6,7 @@ packages=(
   libvulkan-dev glslang-tools spirv-tools
   mesa-vulkan-drivers vulkan-validationlayers
   googletest libgtest-dev libbenchmark-dev
+  openmpi-bin libopenmpi-dev
 )
 # Callers add more, e.g. scripts/fuzz.sh needs Clang and its libFuzzer runtime.
 read -r -a extra <<< "${EXTRA_PACKAGES:-}"

@@ -22,6 +22,8 @@ const char* to_string(ErrorCode code) {
       return "vulkan_error";
     case ErrorCode::kIo:
       return "io_error";
+    case ErrorCode::kCommunication:
+      return "communication_error";
   }
   return "unknown";
 }

@@ -35,7 +35,8 @@ static_assert(VKATTN_INVALID_ARGUMENT == static_cast<int>(ErrorCode::kInvalidArg
               VKATTN_OUT_OF_MEMORY == static_cast<int>(ErrorCode::kOutOfMemory) &&
               VKATTN_DEVICE_LOST == static_cast<int>(ErrorCode::kDeviceLost) &&
               VKATTN_VULKAN_ERROR == static_cast<int>(ErrorCode::kVulkan) &&
-              VKATTN_IO_ERROR == static_cast<int>(ErrorCode::kIo));
+              VKATTN_IO_ERROR == static_cast<int>(ErrorCode::kIo) &&
+              VKATTN_COMMUNICATION_ERROR == static_cast<int>(ErrorCode::kCommunication));
 static_assert(VKATTN_F32 == static_cast<int>(DType::kF32) && VKATTN_F16 == static_cast<int>(DType::kF16) &&
               VKATTN_I32 == static_cast<int>(DType::kI32));
 static_assert(VKATTN_PATH_AUTO == static_cast<int>(KernelPath::kAuto) &&

@@ -20,6 +20,7 @@ enum class ErrorCode {
   kDeviceLost,       // VK_ERROR_DEVICE_LOST
   kVulkan,           // any other failing VkResult (see Status::vk_result)
   kIo,               // file system error (pipeline cache file)
+  kCommunication,    // ring attention: an MPI call failed, or a peer did not answer within the timeout
 };
 
 const char* to_string(ErrorCode code);

@@ -28,7 +28,8 @@ typedef enum vkattn_status {
   VKATTN_OUT_OF_MEMORY = 4,
   VKATTN_DEVICE_LOST = 5,
   VKATTN_VULKAN_ERROR = 6, /* another failing VkResult */
-  VKATTN_IO_ERROR = 7      /* file system error (pipeline cache file) */
+  VKATTN_IO_ERROR = 7,     /* file system error (pipeline cache file) */
+  VKATTN_COMMUNICATION_ERROR = 8 /* ring attention (vkattn/ring.hpp): MPI failed or a peer timed out */
 } vkattn_status;
 
 /* The message of the last call on this thread that did not return VKATTN_OK ("" if none). Valid

@@ -20,8 +20,8 @@ namespace {
 namespace fs = std::filesystem;
 
 // Lowest first.
-const std::vector<std::string> kLayers = {"base",     "device",  "pipelines", "kernels",
-                                           "planning", "context", "plans",     "capi"};
+const std::vector<std::string> kLayers = {"base",    "device", "pipelines", "kernels", "planning",
+                                           "context", "plans",  "capi",      "ring"};
 const std::set<std::string> kContextHeaders = {"vkattn/context.hpp", "vkattn/vkattn.hpp"};
 constexpr const char* kFirstLayerSeeingContext = "context";
 

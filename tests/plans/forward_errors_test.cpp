@@ -80,6 +80,11 @@ TEST_F(ForwardErrors, RowLongerThanLlvmpipeLoopBudgetAtMostSplits) {
   expect_desc_error([](AttentionDesc& d) { d.seq_k = 200'000'000; }, ErrorCode::kUnsupported,
                     "desc.seq_k = 200000000 needs more than 1024 splits");
 }
+TEST_F(ForwardErrors, MaskOffsetsOutOfRange) {
+  expect_desc_error([](AttentionDesc& d) { d.mask.q_offset = -1; }, kInvalid, "desc.mask.q_offset = -1");
+  expect_desc_error([](AttentionDesc& d) { d.mask.k_offset = (std::int64_t{1} << 28) + 1; }, kInvalid,
+                    "desc.mask.k_offset = 268435457");
+}
 TEST_F(ForwardErrors, ShapeMismatch) {
   expect_run_error([](ForwardTensors& t) { t.q.shape[2] = 10; }, kInvalid, "q.shape[2] (Sq) = 10, expected 20");
   expect_run_error([](ForwardTensors& t) { t.v.shape[1] = 1; }, kInvalid, "v.shape[1] (Hkv) = 1, expected 2");

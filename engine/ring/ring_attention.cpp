@@ -1,0 +1,462 @@
+// Ring attention (vkattn/ring.hpp): the forward walks the K/V shards around the ring, attending
+// this rank's query pieces to each shard's key pieces as partial attention (mask offsets =
+// global positions) and merging the partial (O, LSE) exactly; the backward walks them again with
+// dK/dV accumulators, summing every pair's gradients in a fixed order (deterministic).
+#include <algorithm>
+#include <bit>
+#include <chrono>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/vk_util.hpp"
+#include "ring/ring_comm.hpp"
+#include "ring/view_copy.hpp"
+#include "vkattn/context.hpp"
+#include "vkattn/merge.hpp"
+#include "vkattn/ring.hpp"
+
+namespace vkattn {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Rows [s0, s0 + len) of a [B, H, S, ...] view (axis 2).
+TensorView rows(TensorView v, std::int64_t s0, std::int64_t len) {
+  v.offset += static_cast<VkDeviceSize>(s0 * v.strides[2]) * dtype_size(v.dtype);
+  v.shape[2] = len;
+  return v;
+}
+
+// Whether some query of global positions [q0, q0 + qn) sees some key of [k0, k0 + kn) under the
+// mask (self-attention over global positions: causal k <= q, window q - left <= k <= q + right).
+bool pair_visible(const Mask& m, std::int64_t q0, std::int64_t qn, std::int64_t k0, std::int64_t kn) {
+  std::int64_t lo = q0, hi = q0 + qn - 1;  // queries that may see the key range
+  if (m.causal) lo = std::max(lo, k0);
+  if (m.window_right) lo = std::max(lo, k0 - *m.window_right);
+  if (m.window_left) hi = std::min(hi, k0 + kn - 1 + *m.window_left);
+  return lo <= hi;
+}
+
+// f32 or f16 bytes <-> doubles.
+void add_into(std::vector<double>& acc, std::size_t at, const std::vector<float>& part, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) acc[at + i] += static_cast<double>(part[i]);
+}
+
+std::vector<std::byte> to_bytes(const std::vector<double>& v, DType dt) {
+  std::vector<std::byte> out(v.size() * dtype_size(dt));
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (dt == DType::kF16) {
+      const std::uint16_t h = float_to_half(static_cast<float>(v[i]));
+      std::memcpy(out.data() + 2 * i, &h, 2);
+    } else {
+      const float f = static_cast<float>(v[i]);
+      std::memcpy(out.data() + 4 * i, &f, 4);
+    }
+  }
+  return out;
+}
+
+std::vector<std::byte> doubles_as_bytes(const std::vector<double>& v) {
+  std::vector<std::byte> out(v.size() * sizeof(double));
+  std::memcpy(out.data(), v.data(), out.size());
+  return out;
+}
+
+std::vector<double> bytes_as_doubles(const std::vector<std::byte>& b) {
+  std::vector<double> out(b.size() / sizeof(double));
+  std::memcpy(out.data(), b.data(), b.size());
+  return out;
+}
+
+// The desc fields every rank must agree on, and their names for the error.
+const char* const kAgreedNames[] = {
+    "attention.dtype", "attention.batch", "attention.q_heads", "attention.kv_heads", "attention.head_dim",
+    "attention.head_dim_v", "attention.mask.causal", "attention.mask.window_left", "attention.mask.window_right",
+    "attention.score_mod.softcap", "attention.score_mod.alibi", "attention.score_mod.rel_pos_max_distance",
+    "attention.score_mod.sinks", "attention.scale", "seq_total", "sharding", "timeout (ms)", "attention.seq_q",
+    "attention.seq_k", "attention.path"};
+
+std::vector<std::int64_t> agreed_fields(const RingDesc& d) {
+  const AttentionDesc& a = d.attention;
+  const auto opt = [](const std::optional<std::int64_t>& v) { return v ? *v : -1; };
+  const auto optf = [](const std::optional<float>& v) {
+    return v ? static_cast<std::int64_t>(std::bit_cast<std::uint32_t>(*v)) : -1;
+  };
+  return {static_cast<std::int64_t>(a.dtype), a.batch, a.q_heads, a.kv_heads == 0 ? a.q_heads : a.kv_heads,
+          a.head_dim, a.head_dim_v == 0 ? a.head_dim : a.head_dim_v, a.mask.causal ? 1 : 0, opt(a.mask.window_left),
+          opt(a.mask.window_right), optf(a.score_mod.softcap), static_cast<std::int64_t>(a.score_mod.alibi),
+          opt(a.score_mod.rel_pos_max_distance), a.score_mod.sinks ? 1 : 0, optf(a.scale), d.seq_total,
+          static_cast<std::int64_t>(d.sharding), static_cast<std::int64_t>(d.timeout.count()), a.seq_q, a.seq_k,
+          static_cast<std::int64_t>(a.path)};
+}
+
+// What a shard problem may not use (ring.hpp), and the lengths; "" if fine.
+Status check_local(const RingDesc& d, int ranks, int rank) {
+  const AttentionDesc& a = d.attention;
+  if (d.sharding != RingSharding::kContiguous && d.sharding != RingSharding::kZigzag) {
+    return invalid("desc.sharding = " + num(static_cast<std::int64_t>(d.sharding)) + " is not a RingSharding value");
+  }
+  const std::int64_t chunks = d.sharding == RingSharding::kZigzag ? 2 * ranks : ranks;
+  if (d.seq_total < chunks || d.seq_total > (std::int64_t{1} << 28)) {
+    return invalid("desc.seq_total = " + num(d.seq_total) + " (must be in [" + num(chunks) +
+                   ", 2^28]: every one of the " + num(chunks) + " chunks needs a token)");
+  }
+  if (d.timeout.count() <= 0) return invalid("desc.timeout = " + num(d.timeout.count()) + " ms (must be > 0)");
+  const std::int64_t len = ring_shard_length(d.sharding, d.seq_total, ranks, rank);
+  if (a.seq_q != 0 && a.seq_q != len) {
+    return invalid("desc.attention.seq_q = " + num(a.seq_q) + ", but this rank's shard holds " + num(len) + " tokens");
+  }
+  if (a.seq_k != 0 && a.seq_k != len) {
+    return invalid("desc.attention.seq_k = " + num(a.seq_k) + ", but this rank's shard holds " + num(len) + " tokens");
+  }
+  if (a.sequences.padded() || a.sequences.varlen()) {
+    return invalid("desc.attention.sequences: padding and varlen do not shard over a ring");
+  }
+  if (a.paged_kv.enabled()) return invalid("desc.attention.paged_kv: a paged cache does not shard over a ring");
+  if (a.score_mod.bias) return invalid("desc.attention.score_mod.bias: a bias tensor is indexed per shard, not by position");
+  if (a.mask.documents) return invalid("desc.attention.mask.documents: document ids do not shard over a ring");
+  if (a.mask.q_offset != 0 || a.mask.k_offset != 0) {
+    return invalid("desc.attention.mask.q_offset / k_offset: the ring sets the offsets itself");
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+struct RingAttention::Impl {
+  Context* ctx = nullptr;
+  RingDesc desc;
+  RingComm comm;
+  std::vector<RingStepTiming> timings;
+  std::int64_t max_len = 0;    // the longest shard
+  std::int64_t max_piece = 0;  // the longest piece
+  std::int64_t kv_heads = 0, dv = 0;
+
+  std::vector<ShardPiece> pieces_of(int r) const {
+    return ring_shard_pieces(desc.sharding, desc.seq_total, comm.ranks(), r);
+  }
+  std::int64_t len_of(int r) const { return ring_shard_length(desc.sharding, desc.seq_total, comm.ranks(), r); }
+  std::size_t kv_elems(int r, std::int64_t d) const {
+    return static_cast<std::size_t>(desc.attention.batch * kv_heads * len_of(r) * d);
+  }
+  // The shard problem for query piece `qp` against key piece `kp` at global positions.
+  AttentionDesc pair_desc(const ShardPiece& qp, const ShardPiece& kp, bool sinks) const {
+    AttentionDesc a = desc.attention;
+    a.seq_q = qp.length;
+    a.seq_k = kp.length;
+    a.mask.align = Align::kTopLeft;  // self-attention over global positions: both alignments agree
+    a.mask.q_offset = qp.global_start;
+    a.mask.k_offset = kp.global_start;
+    a.score_mod.sinks = sinks;
+    a.write_lse = true;
+    return a;
+  }
+  AttentionDesc shard_desc() const {
+    AttentionDesc a = desc.attention;
+    a.seq_q = a.seq_k = len_of(comm.rank());
+    a.write_lse = true;
+    return a;
+  }
+
+  // The K/V shard in hand on the device: dense [B, Hkv, len, D] at the start of these tensors.
+  std::optional<Tensor> kv_k, kv_v;
+  Status upload_kv(const std::vector<std::byte>& k, const std::vector<std::byte>& v) {
+    std::vector<std::byte> pk(kv_k->size_bytes()), pv(kv_v->size_bytes());
+    std::memcpy(pk.data(), k.data(), k.size());
+    std::memcpy(pv.data(), v.data(), v.size());
+    VKATTN_TRY(kv_k->upload_bytes(pk));
+    return kv_v->upload_bytes(pv);
+  }
+  TensorView kv_view(const Tensor& t, int src, std::int64_t d) const {
+    return TensorView::contiguous(t.buffer(), t.size_bytes(), desc.attention.dtype,
+                                  {desc.attention.batch, kv_heads, len_of(src), d});
+  }
+
+  Status exchange(int step, std::vector<const std::vector<std::byte>*> out, std::vector<std::vector<std::byte>*> in,
+                  const char* what) {
+    return comm.post(out, in, step * 8 + (std::string(what) == "dK/dV" ? 1 : 0));
+  }
+
+  Status forward(const RingForwardTensors& t);
+  Status backward(const RingBackwardTensors& t);
+};
+
+Status RingAttention::Impl::forward(const RingForwardTensors& t) {
+  const AttentionDesc& a = desc.attention;
+  const int P = comm.ranks(), me = comm.rank();
+  // Local checks of the tensors (the whole-shard plan's own validation), then agreement.
+  Status local = [&]() -> Status {
+    Result<ForwardPlan> whole = ForwardPlan::create(*ctx, shard_desc());
+    if (!whole) return whole.status();
+    ForwardTensors ft{t.q, t.k, t.v, t.o, t.lse};
+    ft.alibi_slopes = t.alibi_slopes, ft.rel_pos_table = t.rel_pos_table, ft.sinks = t.sinks;
+    return whole->validate(ft);
+  }();
+  VKATTN_TRY(comm.agree(local, "forward: tensor checks"));
+  timings.assign(static_cast<std::size_t>(P), {});
+
+  Clock::time_point t0 = Clock::now();
+  std::vector<std::byte> cur_k, cur_v, next_k, next_v;
+  const std::int64_t S_me = len_of(me);
+  VKATTN_TRY(gather_rows(*ctx, t.k, 0, S_me, cur_k));
+  VKATTN_TRY(gather_rows(*ctx, t.v, 0, S_me, cur_v));
+  VKATTN_TRY(upload_kv(cur_k, cur_v));
+  timings[0].copy_s += seconds_since(t0);
+
+  const std::vector<ShardPiece> mine = pieces_of(me);
+  std::vector<bool> started(mine.size(), false);  // O and LSE of the piece hold a result
+  Result<Tensor> o_part = Tensor::create(*ctx, a.dtype, {a.batch, a.q_heads, max_piece, dv});
+  if (!o_part) return o_part.status();
+  Result<Tensor> lse_part = Tensor::create(*ctx, DType::kF32, {a.batch, a.q_heads, max_piece});
+  if (!lse_part) return lse_part.status();
+
+  for (int s = 0; s < P; ++s) {
+    RingStepTiming& tm = timings[static_cast<std::size_t>(s)];
+    const int src = (me - s + P) % P;
+    if (s + 1 < P) {  // the next shard travels while this one is attended
+      const int nsrc = (me - s - 1 + P) % P;
+      next_k.assign(kv_elems(nsrc, a.head_dim) * dtype_size(a.dtype), std::byte{0});
+      next_v.assign(kv_elems(nsrc, dv) * dtype_size(a.dtype), std::byte{0});
+      VKATTN_TRY(exchange(s, {&cur_k, &cur_v}, {&next_k, &next_v}, "K/V"));
+    }
+    Clock::time_point c0 = Clock::now();
+    const std::vector<ShardPiece> theirs = pieces_of(src);
+    const TensorView k_all = kv_view(*kv_k, src, a.head_dim), v_all = kv_view(*kv_v, src, dv);
+    // At step 0 each query piece meets its own positions first (the diagonal is always visible).
+    for (std::size_t qi = 0; qi < mine.size(); ++qi) {
+      const ShardPiece& qp = mine[qi];
+      for (std::size_t n = 0; n < theirs.size(); ++n) {
+        const ShardPiece& kp = theirs[s == 0 ? (qi + n) % theirs.size() : n];
+        if (!pair_visible(a.mask, qp.global_start, qp.length, kp.global_start, kp.length)) continue;
+        const bool first = !started[qi];
+        Result<ForwardPlan> plan = ForwardPlan::create(*ctx, pair_desc(qp, kp, a.score_mod.sinks && first));
+        if (!plan) return plan.status();
+        ForwardTensors ft;
+        ft.q = rows(t.q, qp.local_start, qp.length);
+        ft.k = rows(k_all, kp.local_start, kp.length);
+        ft.v = rows(v_all, kp.local_start, kp.length);
+        ft.alibi_slopes = t.alibi_slopes, ft.rel_pos_table = t.rel_pos_table;
+        if (a.score_mod.sinks && first) ft.sinks = t.sinks;
+        const TensorView o_rows = rows(t.o, qp.local_start, qp.length);
+        const TensorView lse_rows = rows(t.lse, qp.local_start, qp.length);
+        if (first) {  // the piece's first result goes straight to O and LSE
+          ft.o = o_rows, ft.lse = lse_rows;
+          VKATTN_TRY(plan->run(ft));
+          started[qi] = true;
+          continue;
+        }
+        ft.o = TensorView::contiguous(o_part->buffer(), o_part->size_bytes(), a.dtype, {a.batch, a.q_heads, qp.length, dv});
+        ft.lse = TensorView::contiguous(lse_part->buffer(), lse_part->size_bytes(), DType::kF32,
+                                        {a.batch, a.q_heads, qp.length});
+        VKATTN_TRY(plan->run(ft));
+        MergeDesc md;
+        md.dtype = md.part_dtype = a.dtype;
+        md.batch = a.batch, md.heads = a.q_heads, md.seq = qp.length, md.head_dim_v = dv;
+        md.accumulate = true;
+        Result<MergePlan> merge = MergePlan::create(*ctx, md);
+        if (!merge) return merge.status();
+        VKATTN_TRY(merge->run({ft.o, 0, *ft.lse, 0, o_rows, lse_rows}));
+      }
+    }
+    tm.compute_s += seconds_since(c0);
+    if (s + 1 < P) {
+      Clock::time_point w0 = Clock::now();
+      VKATTN_TRY(comm.wait("forward step " + num(s) + ": the K/V shard of rank " + num((me - s - 1 + P) % P) +
+                           " from rank " + num(comm.prev())));
+      tm.wait_s += seconds_since(w0);
+      Clock::time_point u0 = Clock::now();
+      std::swap(cur_k, next_k);
+      std::swap(cur_v, next_v);
+      VKATTN_TRY(upload_kv(cur_k, cur_v));
+      tm.copy_s += seconds_since(u0);
+    }
+  }
+  for (std::size_t qi = 0; qi < mine.size(); ++qi) {
+    if (!started[qi]) return Status(ErrorCode::kInvalidArgument, "ring: a query piece saw no key shard");
+  }
+  return Status::ok();
+}
+
+Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
+  const AttentionDesc& a = desc.attention;
+  const int P = comm.ranks(), me = comm.rank();
+  Status local = [&]() -> Status {
+    AttentionDesc d = shard_desc();
+    d.score_mod.sinks = false;  // the sink enters only through LSE
+    Result<BackwardPlan> whole = BackwardPlan::create(*ctx, d);
+    if (!whole) return whole.status();
+    BackwardTensors bt;
+    bt.q = t.q, bt.k = t.k, bt.v = t.v, bt.o = t.o, bt.d_o = t.d_o, bt.lse = t.lse;
+    bt.dq = t.dq, bt.dk = t.dk, bt.dv = t.dv;
+    bt.alibi_slopes = t.alibi_slopes, bt.rel_pos_table = t.rel_pos_table;
+    return whole->validate(bt);
+  }();
+  VKATTN_TRY(comm.agree(local, "backward: tensor checks"));
+  timings.assign(static_cast<std::size_t>(P), {});
+  const std::int64_t B = a.batch, Hq = a.q_heads, Dk = a.head_dim, S_me = len_of(me);
+
+  Clock::time_point t0 = Clock::now();
+  std::vector<std::byte> cur_k, cur_v, next_k, next_v, cur_dkv, next_dkv;
+  VKATTN_TRY(gather_rows(*ctx, t.k, 0, S_me, cur_k));
+  VKATTN_TRY(gather_rows(*ctx, t.v, 0, S_me, cur_v));
+  VKATTN_TRY(upload_kv(cur_k, cur_v));
+  timings[0].copy_s += seconds_since(t0);
+  // Gradients summed in double on the host: dQ of this rank's rows; dK then dV of the shard in
+  // hand, travelling with it.
+  std::vector<double> dq(static_cast<std::size_t>(B * Hq * S_me * Dk), 0.0);
+  std::vector<double> dkv(kv_elems(me, Dk) + kv_elems(me, dv), 0.0);
+
+  Result<Tensor> dq_part = Tensor::create(*ctx, a.dtype, {B, Hq, max_piece, Dk});
+  Result<Tensor> dk_part = Tensor::create(*ctx, a.dtype, {B, kv_heads, max_piece, Dk});
+  Result<Tensor> dv_part = Tensor::create(*ctx, a.dtype, {B, kv_heads, max_piece, dv});
+  if (!dq_part) return dq_part.status();
+  if (!dk_part) return dk_part.status();
+  if (!dv_part) return dv_part.status();
+  const std::vector<ShardPiece> mine = pieces_of(me);
+
+  // Adds rows [r0, r0 + len) of a dense [B, H, len, D] part into a dense [B, H, S, D] sum at `base`.
+  const auto accumulate = [&](std::vector<double>& sum, std::size_t base, std::int64_t H, std::int64_t S,
+                              std::int64_t D, std::int64_t r0, std::int64_t len, const Tensor& part) -> Status {
+    Result<std::vector<float>> host = part.download();
+    if (!host) return host.status();
+    for (std::int64_t bh = 0; bh < B * H; ++bh) {
+      add_into(sum, base + static_cast<std::size_t>((bh * S + r0) * D),
+               std::vector<float>(host->begin() + bh * len * D, host->begin() + (bh + 1) * len * D),
+               static_cast<std::size_t>(len * D));
+    }
+    return Status::ok();
+  };
+
+  for (int s = 0; s < P; ++s) {
+    RingStepTiming& tm = timings[static_cast<std::size_t>(s)];
+    const int src = (me - s + P) % P;
+    const int nsrc = (me - s - 1 + P) % P;
+    if (s + 1 < P) {
+      next_k.assign(kv_elems(nsrc, Dk) * dtype_size(a.dtype), std::byte{0});
+      next_v.assign(kv_elems(nsrc, dv) * dtype_size(a.dtype), std::byte{0});
+      VKATTN_TRY(exchange(s, {&cur_k, &cur_v}, {&next_k, &next_v}, "K/V"));
+    }
+    Clock::time_point c0 = Clock::now();
+    const std::vector<ShardPiece> theirs = pieces_of(src);
+    const std::int64_t S_src = len_of(src);
+    const TensorView k_all = kv_view(*kv_k, src, Dk), v_all = kv_view(*kv_v, src, dv);
+    for (const ShardPiece& qp : mine) {
+      for (const ShardPiece& kp : theirs) {
+        if (!pair_visible(a.mask, qp.global_start, qp.length, kp.global_start, kp.length)) continue;
+        Result<BackwardPlan> plan = BackwardPlan::create(*ctx, pair_desc(qp, kp, false));
+        if (!plan) return plan.status();
+        BackwardTensors bt;
+        bt.q = rows(t.q, qp.local_start, qp.length);
+        bt.o = rows(t.o, qp.local_start, qp.length);
+        bt.d_o = rows(t.d_o, qp.local_start, qp.length);
+        bt.lse = rows(t.lse, qp.local_start, qp.length);
+        bt.k = rows(k_all, kp.local_start, kp.length);
+        bt.v = rows(v_all, kp.local_start, kp.length);
+        bt.dq = TensorView::contiguous(dq_part->buffer(), dq_part->size_bytes(), a.dtype, {B, Hq, qp.length, Dk});
+        bt.dk = TensorView::contiguous(dk_part->buffer(), dk_part->size_bytes(), a.dtype, {B, kv_heads, kp.length, Dk});
+        bt.dv = TensorView::contiguous(dv_part->buffer(), dv_part->size_bytes(), a.dtype, {B, kv_heads, kp.length, dv});
+        bt.alibi_slopes = t.alibi_slopes, bt.rel_pos_table = t.rel_pos_table;
+        VKATTN_TRY(plan->run(bt));
+        VKATTN_TRY(accumulate(dq, 0, Hq, S_me, Dk, qp.local_start, qp.length, *dq_part));
+        VKATTN_TRY(accumulate(dkv, 0, kv_heads, S_src, Dk, kp.local_start, kp.length, *dk_part));
+        VKATTN_TRY(accumulate(dkv, kv_elems(src, Dk), kv_heads, S_src, dv, kp.local_start, kp.length, *dv_part));
+      }
+    }
+    tm.compute_s += seconds_since(c0);
+    // This shard's dK/dV go on with it (after step P - 1: home to their owner, the next rank).
+    Clock::time_point w0 = Clock::now();
+    cur_dkv = doubles_as_bytes(dkv);
+    next_dkv.assign((kv_elems(nsrc, Dk) + kv_elems(nsrc, dv)) * sizeof(double), std::byte{0});
+    VKATTN_TRY(exchange(s, {&cur_dkv}, {&next_dkv}, "dK/dV"));
+    VKATTN_TRY(comm.wait("backward step " + num(s) + ": K/V and dK/dV of rank " + num(nsrc) + " from rank " +
+                         num(comm.prev())));
+    tm.wait_s += seconds_since(w0);
+    Clock::time_point u0 = Clock::now();
+    dkv = bytes_as_doubles(next_dkv);
+    if (s + 1 < P) {
+      std::swap(cur_k, next_k);
+      std::swap(cur_v, next_v);
+      VKATTN_TRY(upload_kv(cur_k, cur_v));
+    }
+    tm.copy_s += seconds_since(u0);
+  }
+  // dkv now holds this rank's own dK, dV (nsrc of the last step is this rank).
+  Clock::time_point u0 = Clock::now();
+  VKATTN_TRY(scatter_rows(*ctx, t.dq, 0, S_me, to_bytes(dq, a.dtype)));
+  const std::size_t nk = kv_elems(me, Dk);
+  VKATTN_TRY(scatter_rows(*ctx, t.dk, 0, S_me,
+                          to_bytes(std::vector<double>(dkv.begin(), dkv.begin() + static_cast<std::ptrdiff_t>(nk)), a.dtype)));
+  VKATTN_TRY(scatter_rows(*ctx, t.dv, 0, S_me,
+                          to_bytes(std::vector<double>(dkv.begin() + static_cast<std::ptrdiff_t>(nk), dkv.end()), a.dtype)));
+  timings.back().copy_s += seconds_since(u0);
+  return Status::ok();
+}
+
+RingAttention::RingAttention(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+RingAttention::RingAttention(RingAttention&&) noexcept = default;
+RingAttention& RingAttention::operator=(RingAttention&&) noexcept = default;
+RingAttention::~RingAttention() = default;
+
+Result<RingAttention> RingAttention::create(Context& ctx, MPI_Comm comm, const RingDesc& desc) {
+  Result<RingComm> c = RingComm::create(comm, desc.timeout.count() > 0 ? desc.timeout : std::chrono::milliseconds(60000));
+  if (!c) return c.status();
+  auto impl = std::make_unique<Impl>();
+  impl->ctx = &ctx;
+  impl->comm = std::move(c).value();
+  impl->desc = desc;
+  const int P = impl->comm.ranks(), me = impl->comm.rank();
+  // 1. Each rank's own desc, 2. all descs agree, 3. the device buffers.
+  Status local = check_local(desc, P, me);
+  if (local) {
+    AttentionDesc a = desc.attention;
+    a.seq_q = a.seq_k = ring_shard_length(desc.sharding, desc.seq_total, P, me);
+    local = ForwardPlan::create(ctx, a).status();  // the shard problem is one the engine takes
+  }
+  VKATTN_TRY(impl->comm.agree(local, "create: desc checks"));
+  std::vector<std::int64_t> mine = agreed_fields(desc);
+  const std::size_t lengths_at = mine.size() - 3;  // seq_q, seq_k: per rank
+  Result<std::vector<std::vector<std::int64_t>>> all = impl->comm.allgather(mine, "create: desc agreement");
+  if (!all) return all.status();
+  for (int r = 1; r < P; ++r) {
+    for (std::size_t f = 0; f < mine.size(); ++f) {
+      if (f == lengths_at || f == lengths_at + 1) continue;
+      const std::int64_t theirs = (*all)[static_cast<std::size_t>(r)][f], first = (*all)[0][f];
+      if (theirs != first) {
+        return invalid("ring: rank " + num(r) + " has desc." + kAgreedNames[f] + " = " + num(theirs) + ", rank 0 has " +
+                       num(first) + " (every rank needs the same desc)");
+      }
+    }
+  }
+  RingDesc& d = impl->desc;
+  d.attention.seq_q = d.attention.seq_k = ring_shard_length(d.sharding, d.seq_total, P, me);
+  impl->kv_heads = d.attention.kv_heads == 0 ? d.attention.q_heads : d.attention.kv_heads;
+  impl->dv = d.attention.head_dim_v == 0 ? d.attention.head_dim : d.attention.head_dim_v;
+  for (int r = 0; r < P; ++r) {
+    impl->max_len = std::max(impl->max_len, impl->len_of(r));
+    for (const ShardPiece& p : impl->pieces_of(r)) impl->max_piece = std::max(impl->max_piece, p.length);
+  }
+  Status alloc = [&]() -> Status {
+    Result<Tensor> k = Tensor::create(ctx, d.attention.dtype, {d.attention.batch, impl->kv_heads, impl->max_len, d.attention.head_dim});
+    if (!k) return k.status();
+    Result<Tensor> v = Tensor::create(ctx, d.attention.dtype, {d.attention.batch, impl->kv_heads, impl->max_len, impl->dv});
+    if (!v) return v.status();
+    impl->kv_k.emplace(std::move(k).value());
+    impl->kv_v.emplace(std::move(v).value());
+    return Status::ok();
+  }();
+  VKATTN_TRY(impl->comm.agree(alloc, "create: buffers"));
+  return RingAttention(std::move(impl));
+}
+
+int RingAttention::rank() const { return impl_->comm.rank(); }
+int RingAttention::ranks() const { return impl_->comm.ranks(); }
+const RingDesc& RingAttention::desc() const { return impl_->desc; }
+std::vector<ShardPiece> RingAttention::pieces() const { return impl_->pieces_of(impl_->comm.rank()); }
+Status RingAttention::forward(const RingForwardTensors& t) { return impl_->forward(t); }
+Status RingAttention::backward(const RingBackwardTensors& t) { return impl_->backward(t); }
+const std::vector<RingStepTiming>& RingAttention::last_timings() const { return impl_->timings; }
+
+}  // namespace vkattn

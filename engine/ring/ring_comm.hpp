@@ -1,0 +1,55 @@
+// The ring's communication: its own duplicate of the caller's communicator (MPI_ERRORS_RETURN),
+// non-blocking exchanges with the neighbours and non-blocking collectives, each waited for with
+// a deadline so that a dead or stuck peer becomes kCommunication instead of a hang.
+#pragma once
+
+#include <mpi.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "vkattn/status.hpp"
+
+namespace vkattn {
+
+class RingComm {
+ public:
+  RingComm() = default;
+  static Result<RingComm> create(MPI_Comm comm, std::chrono::milliseconds timeout);
+  RingComm(RingComm&& o) noexcept;
+  RingComm& operator=(RingComm&& o) noexcept;
+  ~RingComm();
+
+  int rank() const { return rank_; }
+  int ranks() const { return ranks_; }
+  int next() const { return (rank_ + 1) % ranks_; }
+  int prev() const { return (rank_ + ranks_ - 1) % ranks_; }
+
+  // Every rank passes its own local outcome; every rank gets the same answer: ok, or the first
+  // failing rank's code with "ring: rank k: <its message>".
+  Status agree(const Status& local, const char* what);
+  // Every rank's `mine` (all the same length), in rank order.
+  Result<std::vector<std::vector<std::int64_t>>> allgather(const std::vector<std::int64_t>& mine, const char* what);
+
+  // Posts sends of `out[i]` to next() and receives of `in[i]` (already sized) from prev(); no
+  // wait. Messages above 1 GiB go in pieces.
+  Status post(const std::vector<const std::vector<std::byte>*>& out, const std::vector<std::vector<std::byte>*>& in,
+              int tag);
+  // Waits for everything posted, at most the timeout; `what` names the transfer in the error.
+  Status wait(const std::string& what);
+
+ private:
+  Status wait_requests(std::vector<MPI_Request>& requests, const std::string& what);
+  Status mpi_error(int code, const std::string& call) const;
+
+  MPI_Comm comm_ = MPI_COMM_NULL;
+  int rank_ = 0;
+  int ranks_ = 1;
+  std::chrono::milliseconds timeout_{60000};
+  std::vector<MPI_Request> pending_;
+};
+
+}  // namespace vkattn

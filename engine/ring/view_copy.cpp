@@ -1,0 +1,81 @@
+#include "ring/view_copy.hpp"
+
+#include <cstring>
+
+#include "base/vk_util.hpp"
+#include "context/context_state.hpp"
+#include "device/buffer_alloc.hpp"
+
+namespace vkattn {
+namespace {
+
+// One region per (b, h, s) row of D elements between the view and a dense staging buffer.
+std::vector<VkBufferCopy> row_regions(const TensorView& v, std::int64_t s0, std::int64_t rows, bool to_view) {
+  const auto es = static_cast<VkDeviceSize>(dtype_size(v.dtype));
+  const std::int64_t B = v.shape[0], H = v.shape[1], D = v.shape[3];
+  std::vector<VkBufferCopy> regions;
+  regions.reserve(static_cast<std::size_t>(B * H * rows));
+  for (std::int64_t b = 0; b < B; ++b) {
+    for (std::int64_t h = 0; h < H; ++h) {
+      for (std::int64_t s = 0; s < rows; ++s) {
+        const VkDeviceSize at_view =
+            v.offset + static_cast<VkDeviceSize>(b * v.strides[0] + h * v.strides[1] + (s0 + s) * v.strides[2]) * es;
+        const VkDeviceSize at_dense = static_cast<VkDeviceSize>(((b * H + h) * rows + s) * D) * es;
+        const VkDeviceSize bytes = static_cast<VkDeviceSize>(D) * es;
+        regions.push_back(to_view ? VkBufferCopy{at_dense, at_view, bytes} : VkBufferCopy{at_view, at_dense, bytes});
+      }
+    }
+  }
+  return regions;
+}
+
+Status staging(Context& ctx, VkDeviceSize bytes, BufferAlloc& out, void** mapped) {
+  const Device& d = *context_state(ctx).device;
+  VKATTN_TRY(allocate(d, bytes, VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+                      VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT, 0, out));
+  VKATTN_VK(vkMapMemory(d.device, out.memory, 0, bytes, 0, mapped), "vkMapMemory");
+  return Status::ok();
+}
+
+Status copy(Context& ctx, VkBuffer src, VkBuffer dst, const std::vector<VkBufferCopy>& regions, bool into_host) {
+  return ctx.submit_and_wait([&](VkCommandBuffer cmd) {
+    VkMemoryBarrier before{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_MEMORY_WRITE_BIT,
+                           VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT};
+    vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &before, 0,
+                         nullptr, 0, nullptr);
+    vkCmdCopyBuffer(cmd, src, dst, static_cast<std::uint32_t>(regions.size()), regions.data());
+    const VkAccessFlags later = into_host ? VkAccessFlags{VK_ACCESS_HOST_READ_BIT}
+                                          : VkAccessFlags{VK_ACCESS_MEMORY_READ_BIT | VK_ACCESS_MEMORY_WRITE_BIT};
+    VkMemoryBarrier after{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_TRANSFER_WRITE_BIT, later};
+    vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT,
+                         into_host ? VK_PIPELINE_STAGE_HOST_BIT : VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, 0, 1, &after, 0,
+                         nullptr, 0, nullptr);
+  });
+}
+
+}  // namespace
+
+Status gather_rows(Context& ctx, const TensorView& view, std::int64_t s0, std::int64_t rows, std::vector<std::byte>& out) {
+  const std::size_t bytes =
+      static_cast<std::size_t>(view.shape[0] * view.shape[1] * rows * view.shape[3]) * dtype_size(view.dtype);
+  out.resize(bytes);
+  if (bytes == 0) return Status::ok();
+  BufferAlloc stage;
+  void* mapped = nullptr;
+  VKATTN_TRY(staging(ctx, bytes, stage, &mapped));
+  VKATTN_TRY(copy(ctx, view.buffer, stage.buffer, row_regions(view, s0, rows, false), true));
+  std::memcpy(out.data(), mapped, bytes);
+  return Status::ok();
+}
+
+Status scatter_rows(Context& ctx, const TensorView& view, std::int64_t s0, std::int64_t rows,
+                    const std::vector<std::byte>& in) {
+  if (in.empty()) return Status::ok();
+  BufferAlloc stage;
+  void* mapped = nullptr;
+  VKATTN_TRY(staging(ctx, in.size(), stage, &mapped));
+  std::memcpy(mapped, in.data(), in.size());
+  return copy(ctx, stage.buffer, view.buffer, row_regions(view, s0, rows, true), false);
+}
+
+}  // namespace vkattn

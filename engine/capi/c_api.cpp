@@ -23,6 +23,12 @@ struct vkattn_forward_plan_t {
 struct vkattn_backward_plan_t {
   vkattn::BackwardPlan plan;
 };
+struct vkattn_merge_plan_t {
+  vkattn::MergePlan plan;
+};
+struct vkattn_kv_append_plan_t {
+  vkattn::KVAppendPlan plan;
+};
 
 namespace {
 
@@ -135,6 +141,20 @@ Status int_array(const int32_t* data, std::size_t count, const char* name, std::
   return Status::ok();
 }
 
+#define VKATTN_C_TRY(expr)              \
+  do {                                  \
+    const Status c_try_s_ = (expr);     \
+    if (!c_try_s_) return c_try_s_;     \
+  } while (0)
+
+// The paged-cache fields shared by the attention and append descs.
+Status paged_of(std::int64_t block_size, std::int64_t num_blocks, std::int64_t max_blocks, const int32_t* table,
+                std::size_t table_count, const int32_t* lens, std::size_t lens_count, PagedKV& out) {
+  out.block_size = block_size, out.num_blocks = num_blocks, out.max_blocks = max_blocks;
+  VKATTN_C_TRY(int_array(table, table_count, "block_table", out.block_table));
+  return int_array(lens, lens_count, "cache_lens", out.cache_lens);
+}
+
 Result<AttentionDesc> desc_of(const vkattn_attention_desc* c) {
   if (c == nullptr) return Status(ErrorCode::kInvalidArgument, "desc is NULL");
   AttentionDesc d;
@@ -166,7 +186,41 @@ Result<AttentionDesc> desc_of(const vkattn_attention_desc* c) {
   if (c->has_scale) d.scale = c->scale;
   d.write_lse = c->write_lse != 0;
   d.path = static_cast<KernelPath>(c->path);
+  VKATTN_C_TRY(paged_of(c->paged_block_size, c->paged_num_blocks, c->paged_max_blocks, c->block_table,
+                        c->block_table_count, c->cache_lens, c->cache_lens_count, d.paged_kv));
   return d;
+}
+
+Result<MergeDesc> merge_desc_of(const vkattn_merge_desc* c) {
+  if (c == nullptr) return Status(ErrorCode::kInvalidArgument, "desc is NULL");
+  MergeDesc d;
+  d.dtype = static_cast<DType>(c->dtype);
+  d.part_dtype = static_cast<DType>(c->part_dtype);
+  d.batch = c->batch, d.heads = c->heads, d.seq = c->seq, d.head_dim_v = c->head_dim_v, d.num_parts = c->num_parts;
+  d.accumulate = c->accumulate != 0;
+  d.write_lse = c->write_lse != 0;
+  return d;
+}
+
+Result<KVAppendDesc> append_desc_of(const vkattn_kv_append_desc* c) {
+  if (c == nullptr) return Status(ErrorCode::kInvalidArgument, "desc is NULL");
+  KVAppendDesc d;
+  d.dtype = static_cast<DType>(c->dtype);
+  d.batch = c->batch, d.kv_heads = c->kv_heads, d.head_dim = c->head_dim, d.head_dim_v = c->head_dim_v;
+  d.new_tokens = c->new_tokens;
+  VKATTN_C_TRY(paged_of(c->paged_block_size, c->paged_num_blocks, c->paged_max_blocks, c->block_table,
+                        c->block_table_count, c->cache_lens, c->cache_lens_count, d.paged_kv));
+  return d;
+}
+
+MergeTensors merge_tensors_of(const vkattn_merge_tensors& c) {
+  return {view_of(c.o_parts), c.o_part_stride, view_of(c.lse_parts), c.lse_part_stride, view_of(c.o),
+          optional_view(c.lse)};
+}
+
+KVAppendTensors append_tensors_of(const vkattn_kv_append_tensors& c) {
+  return {view_of(c.k_new),          view_of(c.v_new),          view_of(c.k_cache),
+          view_of(c.v_cache),        optional_view(c.block_table), optional_view(c.cache_lens)};
 }
 
 ForwardTensors forward_tensors_of(const vkattn_forward_tensors& c) {
@@ -182,6 +236,8 @@ ForwardTensors forward_tensors_of(const vkattn_forward_tensors& c) {
   t.sinks = optional_view(c.sinks);
   t.doc_ids_q = optional_view(c.doc_ids_q);
   t.doc_ids_kv = optional_view(c.doc_ids_kv);
+  t.block_table = optional_view(c.block_table);
+  t.cache_lens = optional_view(c.cache_lens);
   return t;
 }
 
@@ -210,13 +266,14 @@ BackwardTensors backward_tensors_of(const vkattn_backward_tensors& c) {
 
 // The plan entry points of both passes: `Handle` owns a ForwardPlan or BackwardPlan, `Convert`
 // turns the C tensor struct into the C++ one.
-template <class Handle, class Plan, class Make>
-vkattn_status create_plan(vkattn_context context, const vkattn_attention_desc* desc, Handle** out, Make make) {
+template <class Handle, class Plan, class CDesc, class Make, class DescOf = decltype(&desc_of)>
+vkattn_status create_plan(vkattn_context context, const CDesc* desc, Handle** out, Make make,
+                          DescOf convert_desc = &desc_of) {
   return guarded([&] {
     if (out == nullptr) return invalid_arg("out is NULL");
     *out = nullptr;
     if (context == nullptr) return invalid_arg("context is NULL");
-    Result<AttentionDesc> d = desc_of(desc);
+    auto d = convert_desc(desc);
     if (!d) return report(d.status());
     Result<Plan> p = make(*context->ctx, *d);
     if (!p) return report(p.status());
@@ -437,5 +494,42 @@ vkattn_status vkattn_backward_plan_run(vkattn_backward_plan plan, const vkattn_b
 const char* vkattn_backward_plan_variant_name(vkattn_backward_plan plan) { return plan_name(plan); }
 
 void vkattn_backward_plan_destroy(vkattn_backward_plan plan) { delete plan; }
+
+vkattn_status vkattn_merge_plan_create(vkattn_context context, const vkattn_merge_desc* desc, vkattn_merge_plan* out) {
+  return create_plan<vkattn_merge_plan_t, MergePlan>(
+      context, desc, out, [](Context& ctx, const MergeDesc& d) { return MergePlan::create(ctx, d); }, &merge_desc_of);
+}
+
+vkattn_status vkattn_merge_plan_record(vkattn_merge_plan plan, VkCommandBuffer cmd, const vkattn_merge_tensors* tensors) {
+  return use_plan(plan, cmd, false, tensors, merge_tensors_of);
+}
+
+vkattn_status vkattn_merge_plan_run(vkattn_merge_plan plan, const vkattn_merge_tensors* tensors) {
+  return use_plan(plan, VK_NULL_HANDLE, true, tensors, merge_tensors_of);
+}
+
+const char* vkattn_merge_plan_variant_name(vkattn_merge_plan plan) { return plan_name(plan); }
+
+void vkattn_merge_plan_destroy(vkattn_merge_plan plan) { delete plan; }
+
+vkattn_status vkattn_kv_append_plan_create(vkattn_context context, const vkattn_kv_append_desc* desc,
+                                           vkattn_kv_append_plan* out) {
+  return create_plan<vkattn_kv_append_plan_t, KVAppendPlan>(
+      context, desc, out, [](Context& ctx, const KVAppendDesc& d) { return KVAppendPlan::create(ctx, d); },
+      &append_desc_of);
+}
+
+vkattn_status vkattn_kv_append_plan_record(vkattn_kv_append_plan plan, VkCommandBuffer cmd,
+                                           const vkattn_kv_append_tensors* tensors) {
+  return use_plan(plan, cmd, false, tensors, append_tensors_of);
+}
+
+vkattn_status vkattn_kv_append_plan_run(vkattn_kv_append_plan plan, const vkattn_kv_append_tensors* tensors) {
+  return use_plan(plan, VK_NULL_HANDLE, true, tensors, append_tensors_of);
+}
+
+const char* vkattn_kv_append_plan_variant_name(vkattn_kv_append_plan plan) { return plan_name(plan); }
+
+void vkattn_kv_append_plan_destroy(vkattn_kv_append_plan plan) { delete plan; }
 
 }  // extern "C"

@@ -180,6 +180,14 @@ typedef struct vkattn_attention_desc {
   float scale; /* default 1/sqrt(head_dim) */
   int write_lse;
   vkattn_kernel_path path;
+  /* paged K/V cache (vkattn/paged_kv.hpp): block_size 0 = not paged. Host tables: block_table
+   * [batch * max_blocks] and cache_lens [batch]; both NULL (count 0) = device tables, given per call
+   * in vkattn_forward_tensors. */
+  int64_t paged_block_size, paged_num_blocks, paged_max_blocks;
+  const int32_t* block_table;
+  size_t block_table_count;
+  const int32_t* cache_lens;
+  size_t cache_lens_count;
 } vkattn_attention_desc;
 
 /* The defaults: fp16, batch 1, one head, no mask (bottom-right alignment), no score_mod, LSE
@@ -200,6 +208,8 @@ typedef struct vkattn_forward_tensors {
   const vkattn_tensor_view* sinks;
   const vkattn_tensor_view* doc_ids_q;
   const vkattn_tensor_view* doc_ids_kv;
+  const vkattn_tensor_view* block_table; /* paged cache with device tables: i32 [B, max_blocks] */
+  const vkattn_tensor_view* cache_lens;  /* paged cache with device tables: i32 [B] */
 } vkattn_forward_tensors;
 
 /* Checks `desc` against the device and builds (or finds) the pipelines of its variant. */
@@ -246,6 +256,62 @@ vkattn_status vkattn_backward_plan_run(vkattn_backward_plan plan, const vkattn_b
 const char* vkattn_backward_plan_variant_name(vkattn_backward_plan plan);
 /* Command buffers that recorded the plan must have finished executing. */
 void vkattn_backward_plan_destroy(vkattn_backward_plan plan);
+
+/* ---- merge of partial results (vkattn/merge.hpp) -------------------------------------------- */
+
+typedef struct vkattn_merge_plan_t* vkattn_merge_plan;
+
+typedef struct vkattn_merge_desc {
+  vkattn_dtype dtype;      /* storage of O */
+  vkattn_dtype part_dtype; /* storage of the partial O's */
+  int64_t batch, heads, seq, head_dim_v, num_parts;
+  int accumulate; /* O and LSE hold a result already: merge the parts into it */
+  int write_lse;
+} vkattn_merge_desc;
+
+typedef struct vkattn_merge_tensors {
+  vkattn_tensor_view o_parts; /* [B, H, S, Dv] view of part 0 */
+  int64_t o_part_stride;      /* elements from part n to part n + 1 */
+  vkattn_tensor_view lse_parts;
+  int64_t lse_part_stride;
+  vkattn_tensor_view o;
+  const vkattn_tensor_view* lse; /* iff write_lse */
+} vkattn_merge_tensors;
+
+vkattn_status vkattn_merge_plan_create(vkattn_context context, const vkattn_merge_desc* desc, vkattn_merge_plan* out);
+vkattn_status vkattn_merge_plan_record(vkattn_merge_plan plan, VkCommandBuffer cmd, const vkattn_merge_tensors* tensors);
+vkattn_status vkattn_merge_plan_run(vkattn_merge_plan plan, const vkattn_merge_tensors* tensors);
+const char* vkattn_merge_plan_variant_name(vkattn_merge_plan plan);
+void vkattn_merge_plan_destroy(vkattn_merge_plan plan);
+
+/* ---- appends into a paged KV cache (vkattn/kv_append.hpp) ---------------------------------- */
+
+typedef struct vkattn_kv_append_plan_t* vkattn_kv_append_plan;
+
+typedef struct vkattn_kv_append_desc {
+  vkattn_dtype dtype;
+  int64_t batch, kv_heads, head_dim, head_dim_v, new_tokens;
+  int64_t paged_block_size, paged_num_blocks, paged_max_blocks;
+  const int32_t* block_table; /* host tables, or NULL (count 0) for device tables */
+  size_t block_table_count;
+  const int32_t* cache_lens; /* lengths before the append */
+  size_t cache_lens_count;
+} vkattn_kv_append_desc;
+
+typedef struct vkattn_kv_append_tensors {
+  vkattn_tensor_view k_new, v_new;     /* [B, Hkv, Snew, D] */
+  vkattn_tensor_view k_cache, v_cache; /* [num_blocks, Hkv, block_size, D], written */
+  const vkattn_tensor_view* block_table;
+  const vkattn_tensor_view* cache_lens;
+} vkattn_kv_append_tensors;
+
+vkattn_status vkattn_kv_append_plan_create(vkattn_context context, const vkattn_kv_append_desc* desc,
+                                           vkattn_kv_append_plan* out);
+vkattn_status vkattn_kv_append_plan_record(vkattn_kv_append_plan plan, VkCommandBuffer cmd,
+                                           const vkattn_kv_append_tensors* tensors);
+vkattn_status vkattn_kv_append_plan_run(vkattn_kv_append_plan plan, const vkattn_kv_append_tensors* tensors);
+const char* vkattn_kv_append_plan_variant_name(vkattn_kv_append_plan plan);
+void vkattn_kv_append_plan_destroy(vkattn_kv_append_plan plan);
 
 #ifdef __cplusplus
 }

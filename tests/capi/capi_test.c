@@ -1,7 +1,7 @@
 /* The C API from C11 (built with -std=c11 -Wall -Wextra -pedantic -Werror), on the default device
  * under the validation layer: a causal forward with ALiBi and its backward against a double
  * reference computed here, bad input returning its code and a message with the outputs untouched,
- * and the version. Any validation message fails. Prints "N passed, M failed". */
+ * the version, partial attention over two key chunks merged by a merge plan, and a paged cache. Any validation message fails. Prints "N passed, M failed". */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +77,176 @@ static vkattn_tensor make(vkattn_context ctx, vkattn_dtype dtype, int rank, cons
     CHECK(s == VKATTN_OK, "vkattn_tensor_upload: %s", vkattn_last_error());
   }
   return t;
+}
+
+/* Rows [r0, r0 + n) of a [B, H, S, D] (or [B, H, S]) view. */
+static vkattn_tensor_view row_slice(vkattn_tensor_view v, int64_t r0, int64_t n) {
+  v.offset += (VkDeviceSize)(r0 * v.strides[2] * (v.dtype == VKATTN_F16 ? 2 : 4));
+  v.shape[2] = n;
+  return v;
+}
+
+/* Partial attention over two chunks of the keys (k_offset places them), merged by
+ * vkattn_merge_plan: equal to the one-pass reference. */
+static void partial_and_merge(vkattn_context ctx, vkattn_tensor tq, vkattn_tensor tk, vkattn_tensor tv,
+                              vkattn_tensor_view slopes_view, const double* o_ref, const double* lse_ref) {
+  const int64_t parts_shape[4] = {2 * B, H, S, D};
+  const int64_t lse_shape[4] = {2, B, H, S};
+  const int64_t out_shape[4] = {B, H, S, D};
+  const int64_t out_lse_shape[3] = {B, H, S};
+  static float o[N], lse[B * H * S];
+  const int64_t cut = 7;
+  vkattn_tensor parts = make(ctx, VKATTN_F32, 4, parts_shape, NULL, 0);
+  vkattn_tensor lse_parts = make(ctx, VKATTN_F32, 4, lse_shape, NULL, 0);
+  vkattn_tensor out = make(ctx, VKATTN_F32, 4, out_shape, NULL, 0);
+  vkattn_tensor out_lse = make(ctx, VKATTN_F32, 3, out_lse_shape, NULL, 0);
+  vkattn_attention_desc desc;
+  vkattn_forward_plan plan = NULL;
+  vkattn_forward_tensors ft;
+  vkattn_merge_desc md;
+  vkattn_merge_plan merge = NULL;
+  vkattn_merge_tensors mt;
+  vkattn_tensor_view lse_view, out_lse_view;
+  vkattn_status s;
+  double max_ref, err;
+  int n;
+  for (n = 0; n < 2; ++n) {
+    const int64_t k0 = n == 0 ? 0 : cut, len = n == 0 ? cut : S - cut;
+    vkattn_attention_desc_init(&desc);
+    desc.dtype = VKATTN_F32;
+    desc.batch = B;
+    desc.q_heads = H;
+    desc.seq_q = S;
+    desc.seq_k = len;
+    desc.head_dim = D;
+    desc.causal = 1;
+    desc.align = VKATTN_ALIGN_TOP_LEFT; /* Sq = Sk overall: the alignments agree */
+    desc.k_offset = k0;
+    desc.alibi = VKATTN_ALIBI_PER_HEAD;
+    s = vkattn_forward_plan_create(ctx, &desc, &plan);
+    CHECK(s == VKATTN_OK, "chunk %d: %s", n, vkattn_last_error());
+    memset(&ft, 0, sizeof ft);
+    ft.q = vkattn_tensor_get_view(tq);
+    ft.k = row_slice(vkattn_tensor_get_view(tk), k0, len);
+    ft.v = row_slice(vkattn_tensor_get_view(tv), k0, len);
+    ft.o = vkattn_tensor_get_view(parts);
+    ft.o.shape[0] = B;
+    ft.o.offset += (VkDeviceSize)(n * N * 4);
+    lse_view = vkattn_tensor_get_view(lse_parts);
+    lse_view.rank = 3;
+    lse_view.shape[0] = B, lse_view.shape[1] = H, lse_view.shape[2] = S;
+    lse_view.strides[0] = H * S, lse_view.strides[1] = S, lse_view.strides[2] = 1;
+    lse_view.offset += (VkDeviceSize)(n * B * H * S * 4);
+    ft.lse = &lse_view;
+    ft.alibi_slopes = &slopes_view;
+    s = vkattn_forward_plan_run(plan, &ft);
+    CHECK(s == VKATTN_OK, "chunk %d run: %s", n, vkattn_last_error());
+    vkattn_forward_plan_destroy(plan);
+  }
+  md.dtype = md.part_dtype = VKATTN_F32;
+  md.batch = B, md.heads = H, md.seq = S, md.head_dim_v = D, md.num_parts = 2;
+  md.accumulate = 0, md.write_lse = 1;
+  s = vkattn_merge_plan_create(ctx, &md, &merge);
+  CHECK(s == VKATTN_OK, "vkattn_merge_plan_create: %s", vkattn_last_error());
+  CHECK(strcmp(vkattn_merge_plan_variant_name(merge), "attn_merge_dv16_f32_from_f32_n2_lse") == 0, "merge variant %s",
+        vkattn_merge_plan_variant_name(merge));
+  memset(&mt, 0, sizeof mt);
+  mt.o_parts = vkattn_tensor_get_view(parts);
+  mt.o_parts.shape[0] = B;
+  mt.o_part_stride = N;
+  mt.lse_parts = lse_view; /* part 1's view: step back to part 0 */
+  mt.lse_parts.offset -= (VkDeviceSize)(B * H * S * 4);
+  mt.lse_part_stride = B * H * S;
+  mt.o = vkattn_tensor_get_view(out);
+  out_lse_view = vkattn_tensor_get_view(out_lse);
+  mt.lse = &out_lse_view;
+  CHECK(vkattn_tensor_fill(out, NAN) == VKATTN_OK, "fill");
+  s = vkattn_merge_plan_run(merge, &mt);
+  CHECK(s == VKATTN_OK, "vkattn_merge_plan_run: %s", vkattn_last_error());
+  CHECK(vkattn_tensor_download(out, o, N) == VKATTN_OK && vkattn_tensor_download(out_lse, lse, B * H * S) == VKATTN_OK,
+        "download merged");
+  err = max_error(o, o_ref, N, &max_ref);
+  CHECK(err <= 1e-5, "merged O: max error %g", err);
+  err = max_error(lse, lse_ref, B * H * S, &max_ref);
+  CHECK(err <= 1e-4, "merged LSE: max error %g", err);
+  mt.o_part_stride = 0;
+  CHECK(vkattn_merge_plan_run(merge, &mt) == VKATTN_INVALID_ARGUMENT &&
+            strstr(vkattn_last_error(), "t.o_part_stride = 0") != NULL,
+        "zero part stride refused: %s", vkattn_last_error());
+  vkattn_merge_plan_destroy(merge);
+  vkattn_tensor_destroy(parts);
+  vkattn_tensor_destroy(lse_parts);
+  vkattn_tensor_destroy(out);
+  vkattn_tensor_destroy(out_lse);
+}
+
+/* K and V in a paged cache of 8-token blocks, the table reversed: the same O. */
+static void paged(vkattn_context ctx, vkattn_tensor tq, const float* k, const float* v, vkattn_tensor_view slopes_view,
+                  const double* o_ref) {
+  enum { BS = 8, BLOCKS = (S + BS - 1) / BS };
+  const int64_t pool_shape[4] = {BLOCKS, BS, H, D};
+  const int64_t out_shape[4] = {B, H, S, D};
+  static float pk[BLOCKS * BS * H * D], pv[BLOCKS * BS * H * D], o[N];
+  int32_t table[BLOCKS];
+  int32_t lens[B] = {S};
+  vkattn_tensor tpk, tpv, out;
+  vkattn_attention_desc desc;
+  vkattn_forward_plan plan = NULL;
+  vkattn_forward_tensors ft;
+  vkattn_status s;
+  double max_ref, err;
+  int blk, h, j, d;
+  memset(pk, 0, sizeof pk);
+  memset(pv, 0, sizeof pv);
+  for (blk = 0; blk < BLOCKS; ++blk) table[blk] = BLOCKS - 1 - blk;
+  for (h = 0; h < H; ++h)
+    for (j = 0; j < S; ++j)
+      for (d = 0; d < D; ++d) {
+        const int at = ((table[j / BS] * BS + j % BS) * H + h) * D + d; /* [block][row][head][d] */
+        pk[at] = k[(h * S + j) * D + d];
+        pv[at] = v[(h * S + j) * D + d];
+      }
+  tpk = make(ctx, VKATTN_F32, 4, pool_shape, pk, BLOCKS * BS * H * D);
+  tpv = make(ctx, VKATTN_F32, 4, pool_shape, pv, BLOCKS * BS * H * D);
+  out = make(ctx, VKATTN_F32, 4, out_shape, NULL, 0);
+  vkattn_attention_desc_init(&desc);
+  desc.dtype = VKATTN_F32;
+  desc.batch = B;
+  desc.q_heads = H;
+  desc.seq_q = desc.seq_k = S;
+  desc.head_dim = D;
+  desc.causal = 1;
+  desc.alibi = VKATTN_ALIBI_PER_HEAD;
+  desc.write_lse = 0;
+  desc.paged_block_size = BS, desc.paged_num_blocks = BLOCKS, desc.paged_max_blocks = BLOCKS;
+  desc.block_table = table, desc.block_table_count = BLOCKS;
+  desc.cache_lens = lens, desc.cache_lens_count = B;
+  s = vkattn_forward_plan_create(ctx, &desc, &plan);
+  CHECK(s == VKATTN_OK, "paged plan: %s", vkattn_last_error());
+  memset(&ft, 0, sizeof ft);
+  ft.q = vkattn_tensor_get_view(tq);
+  /* [blocks, Hkv, block_size, D] over [block][row][head][d] memory (vLLM's order) */
+  ft.k = vkattn_tensor_get_view(tpk);
+  ft.k.shape[1] = H, ft.k.shape[2] = BS, ft.k.strides[1] = D, ft.k.strides[2] = H * D;
+  ft.v = vkattn_tensor_get_view(tpv);
+  ft.v.shape[1] = H, ft.v.shape[2] = BS, ft.v.strides[1] = D, ft.v.strides[2] = H * D;
+  ft.o = vkattn_tensor_get_view(out);
+  ft.alibi_slopes = &slopes_view;
+  CHECK(vkattn_tensor_fill(out, NAN) == VKATTN_OK, "fill");
+  s = vkattn_forward_plan_run(plan, &ft);
+  CHECK(s == VKATTN_OK, "paged run: %s", vkattn_last_error());
+  CHECK(vkattn_tensor_download(out, o, N) == VKATTN_OK, "download paged O");
+  err = max_error(o, o_ref, N, &max_ref);
+  CHECK(err <= 1e-5, "paged O: max error %g", err);
+  vkattn_forward_plan_destroy(plan);
+  table[1] = BLOCKS; /* past the pool */
+  s = vkattn_forward_plan_create(ctx, &desc, &plan);
+  CHECK(s == VKATTN_INVALID_ARGUMENT && plan == NULL &&
+            strstr(vkattn_last_error(), "desc.paged_kv.block_table[1] (sequence 0, block 1) = 3") != NULL,
+        "bad table refused: %s", vkattn_last_error());
+  vkattn_tensor_destroy(tpk);
+  vkattn_tensor_destroy(tpv);
+  vkattn_tensor_destroy(out);
 }
 
 int main(void) {
@@ -250,6 +420,8 @@ int main(void) {
   }
   CHECK(i == N, "O changed by a refused call at element %d", i);
   CHECK(vkattn_context_create(&options, NULL) == VKATTN_INVALID_ARGUMENT, "NULL out refused");
+  partial_and_merge(ctx, tq, tk, tv, slopes_view, o_ref, lse_ref);
+  paged(ctx, tq, k, v, slopes_view, o_ref);
 
   vkattn_backward_plan_destroy(bwd);
   vkattn_forward_plan_destroy(fwd);

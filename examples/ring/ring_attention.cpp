@@ -1,0 +1,206 @@
+// Ring attention over N ranks from the command line (vkattn/ring.hpp):
+//
+//   mpirun -np 4 build/examples/example_ring_attention --seq=4096 --heads=8 --kv-heads=2 --dim=64
+//          --causal --zigzag [--dtype=f16] [--backward] [--repeat=3]
+//
+// Every rank makes its own context (one device per rank: on a machine with several GPUs, give
+// each rank its own with VKATTN_DEVICE=<index>, e.g. from OMPI_COMM_WORLD_LOCAL_RANK), builds
+// the same random Q, K, V from one seed, keeps its shard, and runs the ring forward (and with
+// --backward the ring backward). It prints each rank's per-step timings (device work, waiting for
+// the next shard, host<->device copies) and the ring's wall time. Rank 0 then runs the whole
+// sequence on its own device as a single-rank reference, gathers every rank's O shard, and
+// prints the largest difference and the ring's time against the single run's. Exit status 0 when
+// the difference is within the forward's tolerance.
+#include <mpi.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "vkattn/ring.hpp"
+#include "vkattn/vkattn.hpp"
+
+namespace {
+
+struct Args {
+  std::int64_t seq = 1024, heads = 4, kv_heads = 0, dim = 64, repeat = 3;
+  bool causal = false, zigzag = false, backward = false;
+  vkattn::DType dtype = vkattn::DType::kF32;
+};
+
+bool parse(int argc, char** argv, Args& a) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string s = argv[i];
+    const auto value = [&](const char* flag) -> const char* {
+      const std::size_t n = std::strlen(flag);
+      return s.compare(0, n, flag) == 0 ? s.c_str() + n : nullptr;
+    };
+    if (const char* v = value("--seq=")) a.seq = std::atoll(v);
+    else if (const char* v2 = value("--heads=")) a.heads = std::atoll(v2);
+    else if (const char* v3 = value("--kv-heads=")) a.kv_heads = std::atoll(v3);
+    else if (const char* v4 = value("--dim=")) a.dim = std::atoll(v4);
+    else if (const char* v5 = value("--repeat=")) a.repeat = std::atoll(v5);
+    else if (const char* v6 = value("--dtype=")) a.dtype = std::string(v6) == "f16" ? vkattn::DType::kF16 : vkattn::DType::kF32;
+    else if (s == "--causal") a.causal = true;
+    else if (s == "--zigzag") a.zigzag = true;
+    else if (s == "--backward") a.backward = true;
+    else {
+      std::fprintf(stderr, "unknown argument %s\n", s.c_str());
+      return false;
+    }
+  }
+  if (a.kv_heads == 0) a.kv_heads = a.heads;
+  return a.seq > 0 && a.heads > 0 && a.dim > 0 && a.repeat > 0;
+}
+
+// Rows of `pieces` of a dense [H, S, D] array (batch 1), in shard order.
+std::vector<float> shard(const std::vector<float>& full, std::int64_t h, std::int64_t s, std::int64_t d,
+                         const std::vector<vkattn::ShardPiece>& pieces, std::int64_t len) {
+  std::vector<float> out(static_cast<std::size_t>(h * len * d));
+  for (std::int64_t k = 0; k < h; ++k)
+    for (const vkattn::ShardPiece& p : pieces)
+      for (std::int64_t r = 0; r < p.length; ++r)
+        std::memcpy(&out[static_cast<std::size_t>((k * len + p.local_start + r) * d)],
+                    &full[static_cast<std::size_t>((k * s + p.global_start + r) * d)], static_cast<std::size_t>(d) * 4);
+  return out;
+}
+
+int fail(const char* what, const vkattn::Status& s) {
+  std::fprintf(stderr, "%s: %s\n", what, s.to_string().c_str());
+  MPI_Abort(MPI_COMM_WORLD, 1);
+  return 1;
+}
+
+// Everything between MPI_Init and MPI_Finalize (the ring frees its communicator when it goes).
+int run(int rank, int ranks, const Args& a) {
+  auto ctx = vkattn::Context::create();
+  if (!ctx) return fail("Context::create", ctx.status());
+  vkattn::RingDesc desc;
+  desc.attention.dtype = a.dtype;
+  desc.attention.q_heads = a.heads;
+  desc.attention.kv_heads = a.kv_heads;
+  desc.attention.head_dim = a.dim;
+  if (a.causal) desc.attention.mask = vkattn::Mask::causal_mask();
+  desc.seq_total = a.seq;
+  desc.sharding = a.zigzag ? vkattn::RingSharding::kZigzag : vkattn::RingSharding::kContiguous;
+  auto ring = vkattn::RingAttention::create(**ctx, MPI_COMM_WORLD, desc);
+  if (!ring) return fail("RingAttention::create", ring.status());
+
+  // The same Q, K, V on every rank (one seed); each keeps its shard.
+  std::mt19937 rng(42);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  const auto random = [&](std::int64_t n) {
+    std::vector<float> v(static_cast<std::size_t>(n));
+    for (float& x : v) x = u(rng);
+    return v;
+  };
+  const std::int64_t H = a.heads, Hkv = a.kv_heads, S = a.seq, D = a.dim;
+  const std::vector<float> q = random(H * S * D), k = random(Hkv * S * D), v = random(Hkv * S * D);
+  const std::vector<float> d_o = random(H * S * D);
+  const std::vector<vkattn::ShardPiece> pieces = ring->pieces();
+  const std::int64_t L = ring->desc().attention.seq_q;
+  vkattn::Context& c = **ctx;
+  const auto tensor = [&](const std::vector<float>& values, std::int64_t h, std::int64_t s) {
+    vkattn::Tensor t = vkattn::Tensor::create(c, a.dtype, {1, h, s, D}).value();
+    if (!values.empty()) (void)t.upload(values);
+    return t;
+  };
+  vkattn::Tensor qt = tensor(shard(q, H, S, D, pieces, L), H, L), kt = tensor(shard(k, Hkv, S, D, pieces, L), Hkv, L);
+  vkattn::Tensor vt = tensor(shard(v, Hkv, S, D, pieces, L), Hkv, L), ot = tensor({}, H, L);
+  vkattn::Tensor lse = vkattn::Tensor::create(c, vkattn::DType::kF32, {1, H, L}).value();
+  vkattn::Tensor dot = tensor(shard(d_o, H, S, D, pieces, L), H, L);
+  vkattn::Tensor dq = tensor({}, H, L), dk = tensor({}, Hkv, L), dv = tensor({}, Hkv, L);
+
+  double best = 1e30;
+  for (std::int64_t r = 0; r < a.repeat; ++r) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    const auto t0 = std::chrono::steady_clock::now();
+    vkattn::Status s = ring->forward({qt.view(), kt.view(), vt.view(), ot.view(), lse.view()});
+    if (!s) return fail("forward", s);
+    if (a.backward) {
+      vkattn::RingBackwardTensors bt{qt.view(), kt.view(), vt.view(), ot.view(), lse.view(),
+                                     dot.view(), dq.view(), dk.view(), dv.view()};
+      s = ring->backward(bt);
+      if (!s) return fail("backward", s);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  // Per-rank step timings of the last call, printed in rank order.
+  for (int r = 0; r < ranks; ++r) {
+    if (r == rank) {
+      std::printf("rank %d (%lld tokens):", rank, static_cast<long long>(L));
+      for (const vkattn::RingStepTiming& t : ring->last_timings()) {
+        std::printf(" [compute %.1f ms, wait %.1f ms, copy %.1f ms]", t.compute_s * 1e3, t.wait_s * 1e3, t.copy_s * 1e3);
+      }
+      std::printf("\n");
+      std::fflush(stdout);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+  }
+
+  // Rank 0: the single-rank reference of the whole sequence, and every rank's O against it.
+  const std::vector<float> o_mine = ot.download().value();
+  std::vector<int> counts(static_cast<std::size_t>(ranks)), displs(static_cast<std::size_t>(ranks));
+  const int mine = static_cast<int>(o_mine.size());
+  MPI_Gather(&mine, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
+  int total = 0;
+  for (int r = 0; r < ranks; ++r) displs[static_cast<std::size_t>(r)] = total, total += counts[static_cast<std::size_t>(r)];
+  std::vector<float> gathered(static_cast<std::size_t>(rank == 0 ? total : 0));
+  MPI_Gatherv(o_mine.data(), mine, MPI_FLOAT, gathered.data(), counts.data(), displs.data(), MPI_FLOAT, 0, MPI_COMM_WORLD);
+  int status = 0;
+  if (rank == 0) {
+    vkattn::Tensor fq = tensor(q, H, S), fk = tensor(k, Hkv, S), fv = tensor(v, Hkv, S), fo = tensor({}, H, S);
+    vkattn::Tensor flse = vkattn::Tensor::create(c, vkattn::DType::kF32, {1, H, S}).value();
+    vkattn::AttentionDesc d = desc.attention;
+    d.seq_q = d.seq_k = S;
+    auto plan = vkattn::ForwardPlan::create(c, d).value();
+    vkattn::ForwardTensors ft{fq.view(), fk.view(), fv.view(), fo.view(), flse.view()};
+    double single = 1e30;
+    for (std::int64_t r = 0; r < a.repeat; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      if (vkattn::Status s = plan.run(ft); !s) return fail("single-rank forward", s);
+      single = std::min(single, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    const std::vector<float> o_ref = fo.download().value();
+    double worst = 0;
+    for (int r = 0; r < ranks; ++r) {
+      const auto rp = vkattn::ring_shard_pieces(desc.sharding, S, ranks, r);
+      const std::int64_t rl = vkattn::ring_shard_length(desc.sharding, S, ranks, r);
+      const std::vector<float> ref_shard = shard(o_ref, H, S, D, rp, rl);
+      for (std::size_t i = 0; i < ref_shard.size(); ++i) {
+        worst = std::max(worst, static_cast<double>(std::fabs(gathered[static_cast<std::size_t>(displs[static_cast<std::size_t>(r)]) + i] - ref_shard[i])));
+      }
+    }
+    const double tol = a.dtype == vkattn::DType::kF16 ? 5e-3 : 1e-4;
+    std::printf("ring of %d ranks: %.1f ms%s; single rank, whole sequence (forward): %.1f ms; largest |O_ring - O_single| = %.2e (%s)\n",
+                ranks, best * 1e3, a.backward ? " (forward + backward)" : "", single * 1e3, worst,
+                worst <= tol ? "ok" : "TOO LARGE");
+    status = worst <= tol ? 0 : 1;
+  }
+  MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  return status;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  MPI_Init(&argc, &argv);
+  int rank = 0, ranks = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+  Args a;
+  int status = 2;
+  if (parse(argc, argv, a)) {
+    status = run(rank, ranks, a);
+  } else if (rank == 0) {
+    std::fprintf(stderr, "usage: see the comment at the top of examples/ring/ring_attention.cpp\n");
+  }
+  MPI_Finalize();
+  return status;
+}

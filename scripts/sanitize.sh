@@ -11,10 +11,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 mode=${1:-asan}
 jobs=${JOBS:-$(nproc)}
 bash "$root/scripts/install_deps.sh"
+tools=$(bash "$root/scripts/current_toolchain.sh")  # the shader toolchain scripts/build.sh uses
+toolchain=(-DVKATTN_GLSLANG="$tools/glslangValidator" -DVKATTN_SPIRV_VAL="$tools/spirv-val")
 case "$mode" in
   asan)
     build="$root/build-asan"
-    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVKATTN_SANITIZE=address,undefined
+    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVKATTN_SANITIZE=address,undefined "${toolchain[@]}"
     cmake --build "$build" -j "$jobs"
     # dlclose() is a no-op under the sanitizers (scripts/keep_modules_loaded.c says why); ASan
     # would otherwise refuse a library preloaded ahead of its runtime.
@@ -27,7 +29,7 @@ case "$mode" in
     ;;
   tsan)
     build="$root/build-tsan"
-    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVKATTN_SANITIZE=thread -DVKATTN_BUILD_BENCH=OFF
+    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVKATTN_SANITIZE=thread -DVKATTN_BUILD_BENCH=OFF "${toolchain[@]}"
     cmake --build "$build" -j "$jobs" --target concurrency_test
     TSAN_OPTIONS="halt_on_error=1:suppressions=$root/scripts/tsan.supp" "$build/tests/concurrency_test"
     ;;

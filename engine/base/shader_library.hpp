@@ -21,6 +21,17 @@ enum class ShaderId : std::uint32_t {
 };
 
 const char* to_string(ShaderId id);
+// The module's SPIR-V; empty for a module of a path the toolchain could not compile
+// (vkattn::toolchain_info()).
 std::span<const std::uint32_t> shader_spirv(ShaderId id);
+
+// Every embedded module with the kernel path it belongs to ("scalar" for the portable kernels
+// and those every path shares, "nv_coopmat"), from shaders/CMakeLists.txt's list.
+struct ShaderModule {
+  const char* path;
+  const char* name;
+  std::span<const std::uint32_t> spirv;
+};
+std::span<const ShaderModule> shader_modules();
 
 }  // namespace vkattn

@@ -7,6 +7,7 @@
 #include "context/context_state.hpp"
 #include "context/environment.hpp"
 #include "device/device_setup.hpp"
+#include "base/shader_library.hpp"
 #include "pipelines/coopmat_layout.hpp"
 
 namespace vkattn {
@@ -18,6 +19,10 @@ namespace {
 Status check_coopmat_layout(ContextState& s) {
   Device& d = *s.device;
   if (!d.info.coopmat) return Status::ok();
+  if (shader_spirv(ShaderId::kCoopmatLayoutProbe).empty()) {  // the toolchain lacked the extension
+    d.info.coopmat = false;
+    return Status::ok();
+  }
   Result<std::string> diff = probe_coopmat_layout(d, *s.queue);
   if (!diff) {
     return Status(diff.status().code(), "the coopmat layout probe failed: " + diff.status().message(),

@@ -139,6 +139,10 @@ Result<PipelineRegistry::Layout> PipelineRegistry::layout_for(ShaderId shader, c
 Result<std::shared_ptr<const Pipeline>> PipelineRegistry::build(const PipelineKey& key, const PipelineRecipe& recipe) {
   Result<Layout> layout = layout_for(key.shader, recipe);
   if (!layout) return layout.status();
+  if (shader_spirv(key.shader).empty()) {
+    return Status(ErrorCode::kUnsupported, std::string(to_string(key.shader)) +
+                                               " is not compiled in (the shader toolchain lacked its extension)");
+  }
   VkShaderModule& module = modules_[key.shader];
   if (module == VK_NULL_HANDLE) {
     const std::span<const std::uint32_t> code = shader_spirv(key.shader);

@@ -12,6 +12,9 @@ namespace {
 constexpr std::int64_t kCmBwdMaxHeadDim = 128;  // coopmat backward: dK + dV accumulators of 16 rows in registers
 
 std::string forward_blocker(const Problem& p, const DeviceInfo& info) {
+  if (const ToolchainInfo t = toolchain_info(); !t.nv_cooperative_matrix) {
+    return std::string("not compiled in: ") + t.nv_cooperative_matrix_reason;
+  }
   if (!info.coopmat) {
     return "the device has no usable VK_NV_cooperative_matrix (fp16 16x16x16 at subgroup scope, shaderFloat16, "
            "32-lane subgroups with shuffles, and the accumulator layout the kernels index by, which the context "

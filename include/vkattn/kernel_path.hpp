@@ -18,4 +18,20 @@ enum class KernelPath : std::uint32_t {
 // cannot run, as an explicit kCoopmat does, with kUnsupported naming the reason).
 const char* to_string(KernelPath p);
 
+// The shader toolchain this library was built with (cmake/VkattnToolchain.cmake) and the
+// tensor-core extensions it could compile and validate. A path whose extension it could not is
+// "not compiled in" (its kernels are absent; planning says so with the reason). The KHR and
+// cooperative-matrix-2 extensions have no kernels yet: their flags say what a rebuild could use.
+struct ToolchainInfo {
+  const char* glslang_version = "";
+  bool nv_cooperative_matrix = false;   // GL_NV_cooperative_matrix: KernelPath::kCoopmat's kernels
+  bool khr_cooperative_matrix = false;  // GL_KHR_cooperative_matrix
+  bool nv_cooperative_matrix2 = false;  // GL_NV_cooperative_matrix2
+  // Why not, where a flag is false ("" where it is true).
+  const char* nv_cooperative_matrix_reason = "";
+  const char* khr_cooperative_matrix_reason = "";
+  const char* nv_cooperative_matrix2_reason = "";
+};
+ToolchainInfo toolchain_info();
+
 }  // namespace vkattn

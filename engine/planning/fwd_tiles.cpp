@@ -192,8 +192,6 @@ Result<FwdSpecConstants> choose_fwd_tiles(const Problem& p, bool coopmat, const 
       spec.device_lens = d.paged_kv.host_tables() ? 0u : 1u;
     }
     VKATTN_TRY(choose_split(p, info, o, spec));
-    // The lane merge's scratch may outgrow the tiles: fewer lanes until it fits.
-    while (spec.row_lanes > 1 && fwd_shared_bytes(spec, false) > info.max_shared_memory) spec.row_lanes /= 2;
   }
   const WorkgroupCount groups = fwd_grid(p, spec);
   const std::int64_t groups_y = d.batch * (spec.pack_gqa != 0 ? p.kv_heads : d.q_heads);

@@ -1,6 +1,8 @@
 #include "planning/paged_tables.hpp"
 
+#include <map>
 #include <string>
+#include <utility>
 
 #include "base/vk_util.hpp"
 
@@ -35,6 +37,8 @@ Status check_host_tables(const PagedKV& pk, std::int64_t batch, std::int64_t max
                    num(batch) + (pk.cache_lens.empty() ? both : ""));
   }
   const std::int64_t bs = pk.block_size;
+  // An append writes each (block, row) once: two sequences writing the same slot would race.
+  std::map<std::pair<std::int64_t, std::int64_t>, std::int64_t> written;  // (block, row) -> sequence
   for (std::int64_t b = 0; b < batch; ++b) {
     const std::int64_t len = pk.cache_lens[static_cast<std::size_t>(b)];
     if (len < 0 || len > max_len) {
@@ -54,6 +58,15 @@ Status check_host_tables(const PagedKV& pk, std::int64_t batch, std::int64_t max
       if (id < 0 || id >= pk.num_blocks) {
         return invalid("desc.paged_kv.block_table[" + num(at) + "] (sequence " + num(b) + ", block " + num(n) +
                        ") = " + num(id) + " is outside [0, desc.paged_kv.num_blocks = " + num(pk.num_blocks) + ")");
+      }
+    }
+    for (std::int64_t pos = first; new_tokens > 0 && pos < end; ++pos) {
+      const std::int64_t block = pk.block_table[static_cast<std::size_t>(b * pk.max_blocks + pos / bs)];
+      const auto [it, fresh] = written.emplace(std::pair{block, pos % bs}, b);
+      if (!fresh) {
+        return invalid("desc.paged_kv.block_table: sequences " + num(it->second) + " and " + num(b) +
+                       " would both write row " + num(pos % bs) + " of block " + num(block) +
+                       " (each new token needs a slot of its own)");
       }
     }
   }

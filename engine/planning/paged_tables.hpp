@@ -16,7 +16,8 @@ Status check_paged_shape(const PagedKV& pk);
 // Host tables of `batch` sequences: block_table [batch * max_blocks] and cache_lens [batch], each
 // length in [0, max_len] (`max_len_name` names the bound), and every block that holds a position
 // the operation touches within [0, num_blocks): attention reads [0, len), an append of
-// `new_tokens` writes [len, len + new_tokens), which must stay within max_blocks * block_size.
+// `new_tokens` writes [len, len + new_tokens), which must stay within max_blocks * block_size,
+// and no two sequences' new tokens may land in the same (block, row).
 Status check_host_tables(const PagedKV& pk, std::int64_t batch, std::int64_t max_len, const char* max_len_name,
                          std::int64_t new_tokens);
 

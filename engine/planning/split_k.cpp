@@ -49,8 +49,11 @@ Status choose_split(const Problem& p, const DeviceInfo& info, const Overrides& o
   if (decode_shaped(p)) {
     s.pack_gqa = group_of(p) > 1 ? 1u : 0u;
     const std::uint32_t rows = std::min(pow2_at_least(static_cast<std::uint64_t>(grid_rows(p, s))), s.block_q);
-    // Lanes split each tile's keys: as many as the rows leave, each with KEY_STEP keys or more.
+    // Lanes split each tile's keys: as many as the rows leave, each with KEY_STEP keys or more;
+    // none where the lane merge's scratch does not fit in shared memory (it holds half the
+    // workgroup's O rows whatever the lane count).
     s.row_lanes = std::min(s.block_q / rows, s.block_k / s.key_step);
+    while (s.row_lanes > 1 && fwd_shared_bytes(s, false) > info.max_shared_memory) s.row_lanes /= 2;
   }
   const std::uint64_t tiles = (static_cast<std::uint64_t>(p.seq_k) + s.block_k - 1) / s.block_k;
   const std::uint64_t row_blocks =
@@ -59,6 +62,10 @@ Status choose_split(const Problem& p, const DeviceInfo& info, const Overrides& o
   const std::uint64_t workgroups = row_blocks * static_cast<std::uint64_t>(p.desc.batch) * heads;
 
   std::uint32_t splits = 1;
+  if (work_rows(p) == 0) {  // varlen with no query tokens: nothing to split (or to merge)
+    s.splits = 1;
+    return Status::ok();
+  }
   if (o.splits.value != 0) {
     splits = o.splits.value;
   } else if (decode_shaped(p)) {

@@ -175,9 +175,39 @@ struct RingAttention::Impl {
                                   {desc.attention.batch, kv_heads, len_of(src), d});
   }
 
-  Status exchange(int step, std::vector<const std::vector<std::byte>*> out, std::vector<std::vector<std::byte>*> in,
+  // Host staging of the shards and accumulators in flight. They belong to the ring, not to a
+  // call: MPI may still read or write them after a call failed with requests posted.
+  std::vector<std::byte> cur_k, cur_v, next_k, next_v, cur_dkv, next_dkv;
+  std::string failed;  // why the ring is unusable ("" while it is fine)
+
+  ~Impl() {
+    // Requests still posted (a peer died): MPI may write into the staging later, so it is kept
+    // for the life of the process rather than freed under it.
+    if (comm.pending()) {
+      static auto* kept = new std::vector<std::vector<std::byte>>();
+      for (std::vector<std::byte>* b : {&cur_k, &cur_v, &next_k, &next_v, &cur_dkv, &next_dkv}) {
+        kept->push_back(std::move(*b));
+      }
+    }
+  }
+
+  // K/V and dK/dV travel under their own tags; messages of one kind from one neighbour arrive in
+  // the order they were sent (MPI's non-overtaking rule), so steps need no tag of their own.
+  Status exchange(std::vector<const std::vector<std::byte>*> out, std::vector<std::vector<std::byte>*> in,
                   const char* what) {
-    return comm.post(out, in, step * 8 + (std::string(what) == "dK/dV" ? 1 : 0));
+    return comm.post(out, in, std::string(what) == "dK/dV" ? 1 : 0);
+  }
+
+  // A call that fails once requests are posted leaves them with MPI: the ring refuses further
+  // calls (the job should end, ring.hpp).
+  template <class Call>
+  Status guarded(Call&& call) {
+    if (!failed.empty()) {
+      return Status(ErrorCode::kCommunication, "ring: unusable after an earlier failure: " + failed);
+    }
+    Status s = call();
+    if (!s && comm.pending()) failed = s.message();
+    return s;
   }
 
   Status forward(const RingForwardTensors& t);
@@ -199,7 +229,6 @@ Status RingAttention::Impl::forward(const RingForwardTensors& t) {
   timings.assign(static_cast<std::size_t>(P), {});
 
   Clock::time_point t0 = Clock::now();
-  std::vector<std::byte> cur_k, cur_v, next_k, next_v;
   const std::int64_t S_me = len_of(me);
   VKATTN_TRY(gather_rows(*ctx, t.k, 0, S_me, cur_k));
   VKATTN_TRY(gather_rows(*ctx, t.v, 0, S_me, cur_v));
@@ -220,7 +249,7 @@ Status RingAttention::Impl::forward(const RingForwardTensors& t) {
       const int nsrc = (me - s - 1 + P) % P;
       next_k.assign(kv_elems(nsrc, a.head_dim) * dtype_size(a.dtype), std::byte{0});
       next_v.assign(kv_elems(nsrc, dv) * dtype_size(a.dtype), std::byte{0});
-      VKATTN_TRY(exchange(s, {&cur_k, &cur_v}, {&next_k, &next_v}, "K/V"));
+      VKATTN_TRY(exchange({&cur_k, &cur_v}, {&next_k, &next_v}, "K/V"));
     }
     Clock::time_point c0 = Clock::now();
     const std::vector<ShardPiece> theirs = pieces_of(src);
@@ -299,7 +328,6 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
   const std::int64_t B = a.batch, Hq = a.q_heads, Dk = a.head_dim, S_me = len_of(me);
 
   Clock::time_point t0 = Clock::now();
-  std::vector<std::byte> cur_k, cur_v, next_k, next_v, cur_dkv, next_dkv;
   VKATTN_TRY(gather_rows(*ctx, t.k, 0, S_me, cur_k));
   VKATTN_TRY(gather_rows(*ctx, t.v, 0, S_me, cur_v));
   VKATTN_TRY(upload_kv(cur_k, cur_v));
@@ -337,7 +365,7 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
     if (s + 1 < P) {
       next_k.assign(kv_elems(nsrc, Dk) * dtype_size(a.dtype), std::byte{0});
       next_v.assign(kv_elems(nsrc, dv) * dtype_size(a.dtype), std::byte{0});
-      VKATTN_TRY(exchange(s, {&cur_k, &cur_v}, {&next_k, &next_v}, "K/V"));
+      VKATTN_TRY(exchange({&cur_k, &cur_v}, {&next_k, &next_v}, "K/V"));
     }
     Clock::time_point c0 = Clock::now();
     const std::vector<ShardPiece> theirs = pieces_of(src);
@@ -370,7 +398,7 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
     Clock::time_point w0 = Clock::now();
     cur_dkv = doubles_as_bytes(dkv);
     next_dkv.assign((kv_elems(nsrc, Dk) + kv_elems(nsrc, dv)) * sizeof(double), std::byte{0});
-    VKATTN_TRY(exchange(s, {&cur_dkv}, {&next_dkv}, "dK/dV"));
+    VKATTN_TRY(exchange({&cur_dkv}, {&next_dkv}, "dK/dV"));
     VKATTN_TRY(comm.wait("backward step " + num(s) + ": K/V and dK/dV of rank " + num(nsrc) + " from rank " +
                          num(comm.prev())));
     tm.wait_s += seconds_since(w0);
@@ -455,8 +483,12 @@ int RingAttention::rank() const { return impl_->comm.rank(); }
 int RingAttention::ranks() const { return impl_->comm.ranks(); }
 const RingDesc& RingAttention::desc() const { return impl_->desc; }
 std::vector<ShardPiece> RingAttention::pieces() const { return impl_->pieces_of(impl_->comm.rank()); }
-Status RingAttention::forward(const RingForwardTensors& t) { return impl_->forward(t); }
-Status RingAttention::backward(const RingBackwardTensors& t) { return impl_->backward(t); }
+Status RingAttention::forward(const RingForwardTensors& t) {
+  return impl_->guarded([&] { return impl_->forward(t); });
+}
+Status RingAttention::backward(const RingBackwardTensors& t) {
+  return impl_->guarded([&] { return impl_->backward(t); });
+}
 const std::vector<RingStepTiming>& RingAttention::last_timings() const { return impl_->timings; }
 
 }  // namespace vkattn

@@ -80,11 +80,19 @@ Status RingComm::agree(const Status& local, const char* what) {
   AgreeRecord mine;
   mine.code = static_cast<std::int32_t>(local.code());
   std::strncpy(mine.message, local.message().c_str(), kAgreeMessage - 1);
-  std::vector<AgreeRecord> all(static_cast<std::size_t>(ranks_));
+  // On the heap, and kept if the collective does not complete: MPI may still write into them.
+  auto* own = new AgreeRecord(mine);
+  auto* all_records = new std::vector<AgreeRecord>(static_cast<std::size_t>(ranks_));
   std::vector<MPI_Request> req(1);
-  const int rc = MPI_Iallgather(&mine, sizeof mine, MPI_BYTE, all.data(), sizeof mine, MPI_BYTE, comm_, req.data());
+  const int rc = MPI_Iallgather(own, sizeof mine, MPI_BYTE, all_records->data(), sizeof mine, MPI_BYTE, comm_, req.data());
   if (rc != MPI_SUCCESS) return mpi_error(rc, std::string("MPI_Iallgather (") + what + ")");
-  VKATTN_TRY(wait_requests(req, what));
+  if (Status s = wait_requests(req, what); !s) {
+    pending_.insert(pending_.end(), req.begin(), req.end());  // never freed: the ring is unusable now
+    return s;
+  }
+  const std::vector<AgreeRecord> all = std::move(*all_records);
+  delete all_records;
+  delete own;
   for (int r = 0; r < ranks_; ++r) {
     const AgreeRecord& a = all[static_cast<std::size_t>(r)];
     if (a.code != 0) return Status(static_cast<ErrorCode>(a.code), "ring: rank " + num(r) + ": " + a.message);
@@ -95,12 +103,20 @@ Status RingComm::agree(const Status& local, const char* what) {
 Result<std::vector<std::vector<std::int64_t>>> RingComm::allgather(const std::vector<std::int64_t>& mine,
                                                                    const char* what) {
   const std::size_t n = mine.size();
-  std::vector<std::int64_t> flat(n * static_cast<std::size_t>(ranks_));
+  // As in agree(): kept if the collective does not complete.
+  auto* own = new std::vector<std::int64_t>(mine);
+  auto* gathered = new std::vector<std::int64_t>(n * static_cast<std::size_t>(ranks_));
   std::vector<MPI_Request> req(1);
-  const int rc = MPI_Iallgather(mine.data(), static_cast<int>(n), MPI_INT64_T, flat.data(), static_cast<int>(n),
+  const int rc = MPI_Iallgather(own->data(), static_cast<int>(n), MPI_INT64_T, gathered->data(), static_cast<int>(n),
                                 MPI_INT64_T, comm_, req.data());
   if (rc != MPI_SUCCESS) return mpi_error(rc, std::string("MPI_Iallgather (") + what + ")");
-  VKATTN_TRY(wait_requests(req, what));
+  if (Status s = wait_requests(req, what); !s) {
+    pending_.insert(pending_.end(), req.begin(), req.end());
+    return s;
+  }
+  const std::vector<std::int64_t> flat = std::move(*gathered);
+  delete gathered;
+  delete own;
   std::vector<std::vector<std::int64_t>> out;
   for (int r = 0; r < ranks_; ++r) {
     const auto at = flat.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(r) * n);
@@ -111,11 +127,12 @@ Result<std::vector<std::vector<std::int64_t>>> RingComm::allgather(const std::ve
 
 Status RingComm::post(const std::vector<const std::vector<std::byte>*>& out,
                       const std::vector<std::vector<std::byte>*>& in, int tag) {
-  // Buffer i's piece p travels under tag * 4096 + i * 64 + p: pieces never match across buffers.
+  // Buffer i's piece p travels under tag * 1024 + i * 64 + p (below the 32767 every MPI allows for
+  // small tags and buffers): pieces never match across buffers.
   const auto pieces = [&](std::size_t i, std::size_t bytes, auto&& each) -> Status {
     int p = 0;
     for (std::size_t at = 0; at < bytes || (bytes == 0 && at == 0); at += kMaxMessage) {
-      VKATTN_TRY(each(at, std::min(kMaxMessage, bytes - at), tag * 4096 + static_cast<int>(i) * 64 + p++));
+      VKATTN_TRY(each(at, std::min(kMaxMessage, bytes - at), tag * 1024 + static_cast<int>(i) * 64 + p++));
       if (bytes == 0) break;
     }
     return Status::ok();

@@ -40,6 +40,8 @@ class RingComm {
               int tag);
   // Waits for everything posted, at most the timeout; `what` names the transfer in the error.
   Status wait(const std::string& what);
+  // Requests still with MPI after a failure (a timeout): their buffers must stay alive.
+  bool pending() const { return !pending_.empty(); }
 
  private:
   Status wait_requests(std::vector<MPI_Request>& requests, const std::string& what);

@@ -117,6 +117,17 @@ TEST_F(LongRowTest, RowBeyondLlvmpipeLoopBudget) {
   EXPECT_NE(name->find("_split"), std::string::npos) << *name;
 }
 
+// Varlen with no query token at all: decode-shaped, but there is nothing to split or merge.
+TEST_F(LongRowTest, EmptyVarlenQueriesPlanWithoutASplit) {
+  AttentionDesc d;
+  d.dtype = F32, d.batch = 2, d.q_heads = 4, d.kv_heads = 1, d.head_dim = 32;
+  d.sequences.cu_seqlens_q = {0, 0, 0};
+  d.sequences.cu_seqlens_k = {0, 5000, 9000};
+  Result<ForwardPlan> p = ForwardPlan::create(ctx(), d);
+  ASSERT_TRUE(p.is_ok()) << p.status().to_string();
+  EXPECT_EQ(p->variant_name().find("_split"), std::string::npos) << p->variant_name();
+}
+
 class SplitOverrideErrors : public VkTest {};
 
 TEST_F(SplitOverrideErrors, NotAPowerOfTwo) {

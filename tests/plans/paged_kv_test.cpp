@@ -344,6 +344,11 @@ TEST_F(PagedKvErrors, AppendRefusesBadTables) {
   refused(d, "desc.paged_kv.cache_lens[0] = 112 + desc.new_tokens = 2 runs past the table");
   d = ad, d.paged_kv.block_table[7 + 2] = 99;  // sequence 1's new tokens land in block 2
   refused(d, "desc.paged_kv.block_table[9] (sequence 1, block 2) = 99");
+  d = ad, d.paged_kv.block_table[7 + 2] = d.paged_kv.block_table[6];  // sequence 1's new rows 5, 6 of block 2
+  d.paged_kv.cache_lens = {110, 37};  // sequence 0 writes rows 14, 15 of its block 6: no clash yet
+  ASSERT_TRUE(KVAppendPlan::create(ctx(), d).is_ok());
+  d.paged_kv.cache_lens = {101, 37};  // sequence 0 now writes rows 5, 6 of block 6 too
+  refused(d, "would both write row 5 of block " + std::to_string(pool_.table[6]));
   d = ad, d.new_tokens = 0;
   refused(d, "desc.new_tokens = 0");
   d = ad, d.head_dim = 36;

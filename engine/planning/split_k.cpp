@@ -34,7 +34,9 @@ std::int64_t work_rows(const Problem& p) {
 
 }  // namespace
 
-bool decode_shaped(const Problem& p) { return group_of(p) * p.seq_q <= kDecodeRows; }
+bool decode_shaped(const Problem& p) {
+  return group_of(p) * p.seq_q <= kDecodeRows && p.seq_k >= kDecodeKeysPerQuery * p.seq_q;
+}
 
 std::uint64_t split_workspace_bytes(const Problem& p, const FwdSpecConstants& s) {
   if (s.splits <= 1) return 0;

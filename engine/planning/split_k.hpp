@@ -13,11 +13,14 @@
 namespace vkattn {
 
 // A problem is decode-shaped when the query rows that share one KV head, group * Sq (group =
-// Hq / Hkv), fit one workgroup's rows: kDecodeRows (the scalar kernel's 64 invocations). It then
-// runs on the scalar kernel with PACK_GQA (group > 1), ROW_LANES = 64 / rows (rounded to powers of
-// two) and split-K, on every device: the tensor-core kernels' 64-row tiles would sit mostly idle
-// and read each KV head once per query head.
+// Hq / Hkv), fit one workgroup's rows (kDecodeRows, the scalar kernel's 64 invocations) and the
+// keys outnumber the queries kDecodeKeysPerQuery times or more (decode, chunked prefill against a
+// cache; not a short self-attention, which the tensor-core kernels run well). It then runs on the
+// scalar kernel with PACK_GQA (group > 1), ROW_LANES = 64 / rows (rounded to powers of two) and
+// split-K, on every device: the tensor-core kernels' 64-row tiles would sit mostly idle and read
+// each KV head once per query head. Not yet measured on a GPU (bench/RESULTS_H100.md).
 inline constexpr std::int64_t kDecodeRows = 64;
+inline constexpr std::int64_t kDecodeKeysPerQuery = 4;
 bool decode_shaped(const Problem& p);
 
 // Workgroups the automatic split aims for: kWorkgroupsPerUnit per compute unit

@@ -18,11 +18,15 @@ mkdir -p "$out"
 source "$root/scripts/gpu_env.sh"
 tests=/work/main/build/tests
 long=(forward_sweep_test backward_sweep_test numerics_long_test)
+# ring_test needs mpirun and Open MPI, which the device machine does not have: run the ring there
+# through examples/ring (bench/RESULTS_H100.md says how) once MPI is carried too.
+skip=(ring_test)
 : >"$out/summary.txt"
 for pass in "${passes[@]}"; do
   bins=()
   for b in "$tests"/*_test; do
     name=$(basename "$b")
+    for k in "${skip[@]}"; do [ "$name" = "$k" ] && continue 2; done
     is_long=0
     for l in "${long[@]}"; do [ "$name" = "$l" ] && is_long=1; done
     if [ "$pass" = long ]; then [ $is_long = 1 ] && bins+=("$b"); else [ $is_long = 0 ] && bins+=("$b"); fi

@@ -304,9 +304,9 @@ const char* vkattn_last_error(void) { return t_last_error.c_str(); }
 
 const char* vkattn_version(int* major, int* minor, int* patch) {
   if (major != nullptr) *major = 0;
-  if (minor != nullptr) *minor = 1;
+  if (minor != nullptr) *minor = 2;
   if (patch != nullptr) *patch = 0;
-  return "0.1.0";
+  return "0.2.0";
 }
 
 void vkattn_context_options_init(vkattn_context_options* o) {

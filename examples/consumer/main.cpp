@@ -69,7 +69,7 @@ int main() {
       }
     }
   }
-  std::printf("vkattn %s on %s: max |O - reference| = %.3g, %d validation messages\n", "0.1",
+  std::printf("vkattn %s on %s: max |O - reference| = %.3g, %d validation messages\n", "0.2",
               (*ctx)->info().name.c_str(), worst, validation_messages);
   return worst < 1e-4 && validation_messages == 0 ? 0 : 1;
 }

@@ -35,7 +35,7 @@ typedef enum vkattn_status {
 /* The message of the last call on this thread that did not return VKATTN_OK ("" if none). Valid
  * until the next failing call on this thread. */
 const char* vkattn_last_error(void);
-/* The library's version, e.g. "0.1.0"; the numbers through the optional pointers. */
+/* The library's version, e.g. "0.2.0"; the numbers through the optional pointers. */
 const char* vkattn_version(int* major, int* minor, int* patch);
 
 /* ---- contexts ----------------------------------------------------------------------------- */

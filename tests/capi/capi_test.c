@@ -270,7 +270,7 @@ int main(void) {
   vkattn_tensor_view slopes_view, lse_view, bad_q;
   vkattn_status s;
 
-  CHECK(strcmp(vkattn_version(&major, &minor, &patch), "0.1.0") == 0 && major == 0 && minor == 1 && patch == 0,
+  CHECK(strcmp(vkattn_version(&major, &minor, &patch), "0.2.0") == 0 && major == 0 && minor == 2 && patch == 0,
         "version %d.%d.%d", major, minor, patch);
 
   vkattn_context_options_init(&options);

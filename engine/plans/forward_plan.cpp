@@ -48,6 +48,8 @@ struct ForwardPlan::Impl : PlanCore<FwdVariant> {
   BufferAlloc work;
   Kernel merge;
   WorkgroupCount merge_grid{};
+  MergePushConstants merge_constants;  // the merge's push constants but the call's O and LSE
+  WorkgroupCount grid{};               // the forward kernel's (fwd_grid), fixed by the plan
 
   using PlanCore::PlanCore;
 
@@ -65,9 +67,10 @@ struct ForwardPlan::Impl : PlanCore<FwdVariant> {
     md.write_lse = d.write_lse;
     Result<MergeSpecConstants> spec = plan_merge(md);
     if (!spec) return spec.status();
-    Result<WorkgroupCount> grid = vkattn::merge_grid(md.batch * md.heads * md.seq, device.info);
-    if (!grid) return grid.status();
-    merge_grid = *grid;
+    Result<WorkgroupCount> mgrid = vkattn::merge_grid(md.batch * md.heads * md.seq, device.info);
+    if (!mgrid) return mgrid.status();
+    merge_grid = *mgrid;
+    set_merge_constants();
     const auto map = merge_spec_map();
     const KernelBuild build{ShaderId::kAttnMerge, spec_words(*spec), map, variant.name + ".merge", kMergeBindingCount,
                             sizeof(MergePushConstants)};
@@ -138,32 +141,38 @@ struct ForwardPlan::Impl : PlanCore<FwdVariant> {
     return b;
   }
 
-  // The merge reads the workspace's splits (as attn_fwd.comp wrote them: O at
-  // split * split_stride_o + work_row * Dv, LSE after all O parts at split * work_rows + work_row,
-  // work_row = b * work_stride_b + h * work_stride_h + token) and writes the call's O and LSE.
-  void bind_merge(BoundForward& b, const BoundView& o, const VkDescriptorBufferInfo* lse, const FwdPushConstants& p) const {
+  // The merge's push constants that do not depend on the call, set once by create_merge: it reads
+  // the workspace's splits as attn_fwd.comp wrote them (O at split * split_stride_o +
+  // work_row * Dv, LSE after all O parts at split * work_rows + work_row, work_row =
+  // b * work_stride_b + h * work_stride_h + token), rows (b, h, token) of dense B x Hq x Sq or, for
+  // varlen, one "batch" of Hq x Tq packed tokens.
+  void set_merge_constants() {
     const AttnParamsHeader h = attn_params_header(problem);
     const std::uint32_t dv = static_cast<std::uint32_t>(problem.head_dim_v);
-    const bool varlen = problem.seq_mode == SeqMode::kVarlen;
+    MergePushConstants& m = merge_constants;
+    m.o_parts_stride_b = h.work_stride_b * dv, m.o_parts_stride_h = h.work_stride_h * dv, m.o_parts_stride_s = dv;
+    m.o_part_stride = h.split_stride_o;
+    m.lse_parts_offset = variant.spec.splits * h.split_stride_o;
+    m.lse_parts_stride_b = h.work_stride_b, m.lse_parts_stride_h = h.work_stride_h, m.lse_parts_stride_s = 1;
+    m.lse_part_stride = h.split_stride_lse;
+    m.num_parts = variant.spec.splits;
+    m.heads = static_cast<std::uint32_t>(problem.desc.q_heads);
+    m.seq = static_cast<std::uint32_t>(problem.seq_mode == SeqMode::kVarlen ? problem.total_q : problem.seq_q);
+    m.rows = h.work_rows;
+  }
+
+  // A call's merge: the workspace in, the call's O and LSE out.
+  void bind_merge(BoundForward& b, const BoundView& o, const VkDescriptorBufferInfo* lse, const FwdPushConstants& p) const {
     b.descriptors[kFwdWork] = {work.buffer, 0, work.size};
     b.merge_descriptors[kMergeOParts] = {work.buffer, 0, work.size};
     b.merge_descriptors[kMergeLseParts] = {work.buffer, 0, work.size};
     b.merge_descriptors[kMergeO] = o.descriptor;
     b.merge_descriptors[kMergeLse] = lse != nullptr ? *lse : o.descriptor;
     MergePushConstants& m = b.merge_push;
-    m.o_parts_stride_b = h.work_stride_b * dv, m.o_parts_stride_h = h.work_stride_h * dv, m.o_parts_stride_s = dv;
-    m.o_part_stride = h.split_stride_o;
-    m.lse_parts_offset = variant.spec.splits * h.split_stride_o;
-    m.lse_parts_stride_b = h.work_stride_b, m.lse_parts_stride_h = h.work_stride_h, m.lse_parts_stride_s = 1;
-    m.lse_part_stride = h.split_stride_lse;
+    m = merge_constants;
     m.o_offset = p.o_offset, m.o_stride_b = p.o_stride_b, m.o_stride_h = p.o_stride_h, m.o_stride_s = p.o_stride_s;
     m.lse_offset = p.lse_offset, m.lse_stride_b = p.lse_stride_b, m.lse_stride_h = p.lse_stride_h;
     m.lse_stride_s = p.lse_stride_s;
-    m.num_parts = variant.spec.splits;
-    // Rows (b, h, token): dense B x Hq x Sq; varlen one "batch" of Hq x Tq packed tokens.
-    m.heads = static_cast<std::uint32_t>(problem.desc.q_heads);
-    m.seq = static_cast<std::uint32_t>(varlen ? problem.total_q : problem.seq_q);
-    m.rows = h.work_rows;
   }
 
   Status record_bound(VkCommandBuffer cmd, const BoundForward& b) {
@@ -173,7 +182,7 @@ struct ForwardPlan::Impl : PlanCore<FwdVariant> {
       VKATTN_TRY(merge.reserve(b.merge_descriptors));
       compute_barrier(cmd);  // an earlier recording of this plan may still read the workspace
     }
-    VKATTN_TRY(k.record(cmd, b.descriptors, b.push, fwd_grid(problem, variant.spec)));
+    VKATTN_TRY(k.record(cmd, b.descriptors, b.push, grid));
     if (merge.empty()) return Status::ok();
     compute_barrier(cmd);  // partial results written -> merged
     return merge.record(cmd, b.merge_descriptors, b.merge_push, merge_grid);
@@ -213,6 +222,7 @@ Result<ForwardPlan> ForwardPlan::create(Context& ctx, const AttentionDesc& desc)
   }
   VKATTN_TRY(create_host_written_buffer(device, attn_params_bytes(impl->problem), impl->params));
   device.name_object(VK_OBJECT_TYPE_BUFFER, reinterpret_cast<std::uint64_t>(impl->params.buffer), v.name + ".params");
+  impl->grid = fwd_grid(impl->problem, v.spec);
   if (v.spec.splits > 1) VKATTN_TRY(impl->create_merge(device, *s.pipelines));
   const std::vector<std::int32_t>& table = desc.paged_kv.block_table;
   if (desc.paged_kv.enabled() && !table.empty()) {

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "base/vk_util.hpp"
@@ -163,6 +164,9 @@ struct RingAttention::Impl {
 
   // The K/V shard in hand on the device: dense [B, Hkv, len, D] at the start of these tensors.
   std::optional<Tensor> kv_k, kv_v;
+  // Per-piece scratch, sized for the longest piece: a partial O and LSE (forward), a pair's dQ,
+  // dK, dV (backward). Made once by create().
+  std::optional<Tensor> o_part, lse_part, dq_part, dk_part, dv_part;
   Status upload_kv(const std::vector<std::byte>& k, const std::vector<std::byte>& v) {
     std::vector<std::byte> pk(kv_k->size_bytes()), pv(kv_v->size_bytes());
     std::memcpy(pk.data(), k.data(), k.size());
@@ -237,10 +241,6 @@ Status RingAttention::Impl::forward(const RingForwardTensors& t) {
 
   const std::vector<ShardPiece> mine = pieces_of(me);
   std::vector<bool> started(mine.size(), false);  // O and LSE of the piece hold a result
-  Result<Tensor> o_part = Tensor::create(*ctx, a.dtype, {a.batch, a.q_heads, max_piece, dv});
-  if (!o_part) return o_part.status();
-  Result<Tensor> lse_part = Tensor::create(*ctx, DType::kF32, {a.batch, a.q_heads, max_piece});
-  if (!lse_part) return lse_part.status();
 
   for (int s = 0; s < P; ++s) {
     RingStepTiming& tm = timings[static_cast<std::size_t>(s)];
@@ -337,12 +337,6 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
   std::vector<double> dq(static_cast<std::size_t>(B * Hq * S_me * Dk), 0.0);
   std::vector<double> dkv(kv_elems(me, Dk) + kv_elems(me, dv), 0.0);
 
-  Result<Tensor> dq_part = Tensor::create(*ctx, a.dtype, {B, Hq, max_piece, Dk});
-  Result<Tensor> dk_part = Tensor::create(*ctx, a.dtype, {B, kv_heads, max_piece, Dk});
-  Result<Tensor> dv_part = Tensor::create(*ctx, a.dtype, {B, kv_heads, max_piece, dv});
-  if (!dq_part) return dq_part.status();
-  if (!dk_part) return dk_part.status();
-  if (!dv_part) return dv_part.status();
   const std::vector<ShardPiece> mine = pieces_of(me);
 
   // Adds rows [r0, r0 + len) of a dense [B, H, len, D] part into a dense [B, H, S, D] sum at `base`.
@@ -473,6 +467,18 @@ Result<RingAttention> RingAttention::create(Context& ctx, MPI_Comm comm, const R
     if (!v) return v.status();
     impl->kv_k.emplace(std::move(k).value());
     impl->kv_v.emplace(std::move(v).value());
+    const AttentionDesc& a = d.attention;
+    const std::int64_t piece = impl->max_piece;
+    for (const auto& [slot, dtype, shape] :
+         {std::tuple{&impl->o_part, a.dtype, std::vector<std::int64_t>{a.batch, a.q_heads, piece, impl->dv}},
+          std::tuple{&impl->lse_part, DType::kF32, std::vector<std::int64_t>{a.batch, a.q_heads, piece}},
+          std::tuple{&impl->dq_part, a.dtype, std::vector<std::int64_t>{a.batch, a.q_heads, piece, a.head_dim}},
+          std::tuple{&impl->dk_part, a.dtype, std::vector<std::int64_t>{a.batch, impl->kv_heads, piece, a.head_dim}},
+          std::tuple{&impl->dv_part, a.dtype, std::vector<std::int64_t>{a.batch, impl->kv_heads, piece, impl->dv}}}) {
+      Result<Tensor> t = Tensor::create(ctx, dtype, shape);
+      if (!t) return t.status();
+      slot->emplace(std::move(t).value());
+    }
     return Status::ok();
   }();
   VKATTN_TRY(impl->comm.agree(alloc, "create: buffers"));

@@ -19,6 +19,52 @@ void expect_all_finite(const std::vector<float>& x, const std::string& what) {
   EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << x.size() << " values are NaN or Inf";
 }
 
+// dV_j = sum_i P_ij dO_i does not go through the softcap's derivative, but P does go through the
+// scores: an fp32 score u_ij = scale * q_i . k_j of terms near 1e6 carries a rounding of up to
+// e_ij = Dk 2^-24 scale sum_d |q_id k_jd| (the dot-product bound), which the softcap passes on
+// times 1 - tanh^2(u / c). Near-saturated scores (u a few times c) keep a visible P and a
+// derivative of a few %, so their rounding moves P_ij by P_ij (e_ij - sum_k P_ik e_ik) to first
+// order. Per element of dV, the bound on that movement is
+//   sum_i P_ij (e_ij + sum_k P_ik e_ik) |dO_id|,
+// summed over the query heads of the group. Without this allowance about 3 % of seeds failed,
+// by up to 2x the plain fp32 tolerance (the worst element off by 1.8e-4, max |dV| ~ 1).
+std::vector<double> score_rounding_dv_terms(const RefProblem& p, const std::vector<float>& q,
+                                            const std::vector<float>& k, const std::vector<float>& d_o,
+                                            const std::vector<double>& lse) {
+  const std::int64_t sq = p.seq_q, sk = p.seq_k, dk = p.head_dim, dv = p.dv(), group = p.q_heads / p.kv_heads;
+  const double scale = p.scale != 0.0 ? p.scale : 1.0 / std::sqrt(static_cast<double>(dk));
+  const double cap = static_cast<double>(*p.mod.softcap), unit = std::ldexp(1.0, -24);
+  std::vector<double> terms(static_cast<std::size_t>(p.batch * p.kv_heads * sk * dv), 0.0);
+  auto at = [](std::int64_t i) { return static_cast<std::size_t>(i); };
+  for (std::int64_t b = 0; b < p.batch; ++b) {
+    for (std::int64_t h = 0; h < p.q_heads; ++h) {
+      const std::int64_t kvh = b * p.kv_heads + h / group, qh = b * p.q_heads + h;
+      for (std::int64_t i = 0; i < sq; ++i) {
+        std::vector<double> prob(at(sk), 0.0), err(at(sk), 0.0);
+        double mean_err = 0.0;
+        for (std::int64_t j = 0; j < sk; ++j) {
+          if (!p.visible(b, i, j)) continue;
+          double dot = 0.0, mag = 0.0;
+          for (std::int64_t d = 0; d < dk; ++d) {
+            const double x = q[at((qh * sq + i) * dk + d)], y = k[at((kvh * sk + j) * dk + d)];
+            dot += x * y;
+            mag += std::fabs(x * y);
+          }
+          const double t = std::tanh(scale * dot / cap);
+          prob[at(j)] = std::exp(cap * t - lse[at(qh * sq + i)]);
+          err[at(j)] = static_cast<double>(dk) * unit * scale * mag * (1.0 - t * t);
+          mean_err += prob[at(j)] * err[at(j)];
+        }
+        for (std::int64_t j = 0; j < sk; ++j)
+          for (std::int64_t d = 0; d < dv; ++d)
+            terms[at((kvh * sk + j) * dv + d)] +=
+                prob[at(j)] * (err[at(j)] + mean_err) * std::fabs(d_o[at((qh * sq + i) * dv + d)]);
+      }
+    }
+  }
+  return terms;
+}
+
 class Numerics : public VkTest {
  protected:
   // A case whose Q, K, V are uniform(-magnitude, magnitude), rounded to the dtype.
@@ -79,10 +125,11 @@ TEST_F(Numerics, Fp16NearTheTopOfItsRangeStaysFinite) {
 }
 
 // Logits of about 1e6 through a softcap of 20, with a random dO: every gradient is finite, and dV
-// (which does not go through the softcap) is the reference's. dQ and dK are not compared: they
-// carry 1 - tanh^2(u / c) at scores whose fp32 rounding (~0.1) moves it by its own size, and
-// where tanh saturates in fp32 the derivative is exactly 0 while fp64 still has 1e-20; on
-// lavapipe they differed from the reference by 0-15 % across seeds, the conditioning, not a bug.
+// is the reference's within the fp32 tolerance plus what the rounding of the scores can move it
+// (score_rounding_dv_terms). dQ and dK are not compared: they carry 1 - tanh^2(u / c) at scores
+// whose fp32 rounding (~0.1) moves it by its own size, and where tanh saturates in fp32 the
+// derivative is exactly 0 while fp64 still has 1e-20; on lavapipe they differed from the
+// reference by 0-15 % across seeds, the conditioning, not a bug.
 TEST_F(Numerics, LargeInputsGiveFiniteGradients) {
   const std::uint64_t seed = test_seed();
   SCOPED_TRACE("VKATTN_TEST_SEED=" + std::to_string(seed));
@@ -108,7 +155,11 @@ TEST_F(Numerics, LargeInputsGiveFiniteGradients) {
   for (const Tensor* t : {&*b.dq_dev, &*b.dk_dev, &*b.dv_dev}) expect_all_finite(t->download().value(), "gradient");
   const std::vector<float> o_stored = b.fwd.download_o();
   const RefGrads ref = reference_backward(b.fwd.ref, b.fwd.q, b.fwd.k, b.fwd.v, b.d_o, &o_stored);
-  expect_close(b.download(*b.dv_dev, Role::kV), ref.dv, gradient_tolerance(DType::kF32), "dV");
+  const RefResult fwd_ref = reference_forward(b.fwd.ref, b.fwd.q, b.fwd.k, b.fwd.v);
+  Tolerance tol = gradient_tolerance(DType::kF32);
+  tol.of_terms = 1.0;  // the terms are the first-order bound itself
+  expect_close(b.download(*b.dv_dev, Role::kV), ref.dv,
+               score_rounding_dv_terms(b.fwd.ref, b.fwd.q, b.fwd.k, b.d_o, fwd_ref.lse), tol, "dV");
 }
 
 // Scores that rise along the keys in set steps: Q rows near u and K rows near c_j u, with

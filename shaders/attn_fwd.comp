@@ -74,7 +74,9 @@ const uint KV_VEC4S = K_TILE_VEC4S + V_TILE_VEC4S;
 const uint TILE_MEM_VEC4S = KV_VEC4S > MERGE_VEC4S ? KV_VEC4S : MERGE_VEC4S;
 
 shared vec4 tile_mem[TILE_MEM_VEC4S];  // K tile at 0, V tile at K_TILE_VEC4S; then the lane merge
-shared vec2 lane_ml[ROW_LANES > 1u ? BLOCK_Q : 1u];  // (m, l) per invocation for the lane merge
+// (m, l) per invocation for the lane merge; two unused entries (16 bytes, the driver's alignment
+// unit) without lanes, which the host's model (fwd_shared_bytes) counts.
+shared vec2 lane_ml[ROW_LANES > 1u ? BLOCK_Q : 2u];
 shared int doc_k_tile[BLOCK_K];
 #include "attn_doc_range.glsl"  // doc_range (DOCUMENTS): document ids of the Q tile, then of the K tile
 

@@ -126,7 +126,7 @@ std::uint32_t fwd_shared_bytes(const FwdSpecConstants& s, bool coopmat) {
   // the lanes' (m, l), the tile's document ids, doc_range.
   const std::uint32_t tiles = s.block_k * (dk + dv) * 4;
   const std::uint32_t merge = s.row_lanes > 1 ? s.block_q / 2 * dv * 4 : 0;
-  return std::max(tiles, merge) + (s.row_lanes > 1 ? s.block_q * 8 : 0) + s.block_k * 4 + 16;
+  return std::max(tiles, merge) + (s.row_lanes > 1 ? s.block_q : 2) * 8 + s.block_k * 4 + 16;
 }
 
 std::uint64_t fwd_loop_iterations(const FwdSpecConstants& s, std::int64_t seq_k) {

@@ -217,9 +217,9 @@ void main() {
   const uint dv_base = pc.out1_offset + b * pc.out1_stride_b + kv_h * pc.out1_stride_h + (start_k + w0) * pc.out1_stride_s;
   [[unroll]] for (uint d = 0u; d < DK16; ++d) {
     [[unroll]] for (uint e = 0u; e < ELEMS; ++e) dk_frag[d][e] *= scale;
-    store_acc(dk_frag[d], 0u, dk_base + 16u * d, pc.out0_stride_s, rows_valid);
+    store_acc(dk_frag[d], 0u, dk_base + 16u * d, pc.out0_stride_s, rows_valid, HEAD_DIM - 16u * d);
   }
   [[unroll]] for (uint d = 0u; d < DV16; ++d) {
-    store_acc(dv_frag[d], 1u, dv_base + 16u * d, pc.out1_stride_s, rows_valid);
+    store_acc(dv_frag[d], 1u, dv_base + 16u * d, pc.out1_stride_s, rows_valid, HEAD_DIM_V - 16u * d);
   }
 }

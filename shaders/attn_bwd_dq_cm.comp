@@ -182,6 +182,6 @@ void main() {
   const uint dq_base = pc.out0_offset + b * pc.out0_stride_b + h * pc.out0_stride_h + (start_q + w0) * pc.out0_stride_s;
   [[unroll]] for (uint d = 0u; d < DK16; ++d) {
     [[unroll]] for (uint e = 0u; e < ELEMS; ++e) dq_frag[d][e] *= scale;
-    store_acc(dq_frag[d], 0u, dq_base + 16u * d, pc.out0_stride_s, rows_valid);
+    store_acc(dq_frag[d], 0u, dq_base + 16u * d, pc.out0_stride_s, rows_valid, HEAD_DIM - 16u * d);
   }
 }

@@ -30,10 +30,17 @@
 
 const uint ELEMS = ACC_ELEMS;
 const uint SUBGROUPS = WORKGROUP_SIZE / 32u;
-const uint DK16 = HEAD_DIM / 16u;
-const uint DV16 = HEAD_DIM_V / 16u;
-const uint KROW = HEAD_DIM / 4u + 2u;    // uvec2 per staged row of Dk halves
-const uint VROW = HEAD_DIM_V / 4u + 2u;  // uvec2 per staged row of Dv halves
+// Head dims are multiples of 8; the fragments are 16 wide, so a head dim of 8 mod 16 (24, 40,
+// 72, ...) is padded to the next multiple of 16 in shared memory and in registers: the padding
+// columns hold zeros (fetch_tile, the kernels' Q loads), which add nothing to Q K^T, dO V^T,
+// P V, dS K or dS^T Q, and the padding columns of every product are never stored (store_acc's
+// cols_valid).
+const uint HEAD_DIM_P = (HEAD_DIM + 15u) / 16u * 16u;      // Dk padded to the fragment width
+const uint HEAD_DIM_V_P = (HEAD_DIM_V + 15u) / 16u * 16u;  // Dv padded
+const uint DK16 = HEAD_DIM_P / 16u;
+const uint DV16 = HEAD_DIM_V_P / 16u;
+const uint KROW = HEAD_DIM_P / 4u + 2u;    // uvec2 per staged row of Dk halves (padded)
+const uint VROW = HEAD_DIM_V_P / 4u + 2u;  // uvec2 per staged row of Dv halves (padded)
 const uint OROW = 20u;                   // floats per row of a subgroup's 16 x 16 output scratch
 
 shared uvec2 tile_dk_sh[(STAGE_ROWS + HELD_DK_ROWS) * KROW];
@@ -107,9 +114,10 @@ uvec4 load_chunk(RowSource src, uint row, uint c) {
 
 // Chunk e of a tile is row e / *_CH, halves 8 (e % *_CH) ..; invocation tid takes chunks tid,
 // tid + WORKGROUP_SIZE, ... into registers (fetch_tile), then into shared memory (stage_tile), so
-// the next tile's loads can be in flight while this one computes.
-const uint DK_CH = HEAD_DIM / 8u;
-const uint DV_CH = HEAD_DIM_V / 8u;
+// the next tile's loads can be in flight while this one computes. Chunks past the head dim are
+// the padding's zeros.
+const uint DK_CH = HEAD_DIM_P / 8u;
+const uint DV_CH = HEAD_DIM_V_P / 8u;
 const uint DK_PER_INV = (STAGE_ROWS * DK_CH + WORKGROUP_SIZE - 1u) / WORKGROUP_SIZE;
 const uint DV_PER_INV = (STAGE_ROWS * DV_CH + WORKGROUP_SIZE - 1u) / WORKGROUP_SIZE;
 uvec4 tile_dk_reg[DK_PER_INV];
@@ -122,12 +130,14 @@ void fetch_tile(RowSource a, RowSource b, uint r0, uint len) {
   [[unroll]] for (uint n = 0u; n < DK_PER_INV; ++n) {
     const uint e = tid + n * WORKGROUP_SIZE;
     const uint r = r0 + e / DK_CH;
-    tile_dk_reg[n] = e < STAGE_ROWS * DK_CH && r < len ? load_chunk(a, r, e % DK_CH) : uvec4(0u);
+    const uint c = e % DK_CH;
+    tile_dk_reg[n] = e < STAGE_ROWS * DK_CH && r < len && 8u * c < HEAD_DIM ? load_chunk(a, r, c) : uvec4(0u);
   }
   [[unroll]] for (uint n = 0u; n < DV_PER_INV; ++n) {
     const uint e = tid + n * WORKGROUP_SIZE;
     const uint r = r0 + e / DV_CH;
-    tile_dv_reg[n] = e < STAGE_ROWS * DV_CH && r < len ? load_chunk(b, r, e % DV_CH) : uvec4(0u);
+    const uint c = e % DV_CH;
+    tile_dv_reg[n] = e < STAGE_ROWS * DV_CH && r < len && 8u * c < HEAD_DIM_V ? load_chunk(b, r, c) : uvec4(0u);
   }
 }
 
@@ -151,9 +161,10 @@ void stage_tile() {
 }
 
 // Stores f (16 rows of 16 columns) at element `base` of row 0 of output `which` (write_out8),
-// rows `stride` apart; rows >= `rows_valid` are not written. Goes through the subgroup's out_sh
-// rows: lane l writes 8 columns of row l / 2.
-void store_acc(ACC_MAT f, uint which, uint base, uint stride, uint rows_valid) {
+// rows `stride` apart; rows >= `rows_valid` and columns >= `cols_valid` (8 or >= 16: a padded
+// head dim's last fragment) are not written. Goes through the subgroup's out_sh rows: lane l
+// writes 8 columns of row l / 2.
+void store_acc(ACC_MAT f, uint which, uint base, uint stride, uint rows_valid, uint cols_valid) {
   const uint lane = gl_SubgroupInvocationID;
   const uint o_base = gl_SubgroupID * 16u * OROW;
   coopMatStoreNV(f, out_sh, o_base, OROW, false);
@@ -161,7 +172,7 @@ void store_acc(ACC_MAT f, uint which, uint base, uint stride, uint rows_valid) {
   subgroupBarrier();
   const uint row = lane >> 1u;
   const uint c0 = 8u * (lane & 1u);
-  if (row < rows_valid) {
+  if (row < rows_valid && c0 < cols_valid) {
     const uint src = o_base + row * OROW + c0;
     const vec4 lo = vec4(out_sh[src], out_sh[src + 1u], out_sh[src + 2u], out_sh[src + 3u]);
     const vec4 hi = vec4(out_sh[src + 4u], out_sh[src + 5u], out_sh[src + 6u], out_sh[src + 7u]);

@@ -34,7 +34,7 @@
 // Each plan holds this kernel twice: with WIDE_ROWS = 1 for calls whose Q, K and V rows all start
 // on 16 bytes (offsets and strides multiples of 8 halves: the tiles then load 16-byte chunks
 // only), and with WIDE_ROWS = 0 for any other views (forward_plan.cpp picks per call).
-// The host (engine/planning/kernel_path.cpp) picks this kernel only for fp16 storage with Dk, Dv multiples of 16
+// The host (engine/planning/kernel_path.cpp) picks this kernel only for fp16 storage (any Dk, Dv: 8 mod 16 is padded)
 // and a shared-memory budget that fits, on a device with DeviceInfo::coopmat (32-lane subgroups,
 // and the accumulator layout the context's probe confirmed: engine/pipelines/coopmat_layout.cpp); anything
 // else runs attn_fwd.comp and the variant name says _scalar.
@@ -120,28 +120,30 @@ void main() {
     q_l[s] = SINKS != 0u && q_live[s] && (lane & 3u) == 0u ? 1.0 : 0.0;  // the quad's lanes sum theirs
   }
 
-  // Q (zeros past len_q): all BLOCK_Q rows into tile_dk_sh from Q_SH (fenced by the tile loop's
-  // first barrier),
-  // or RF x Dk / 16 fragments (q_frag[r * DK16 + d]) staged through tile_dk_sh BLOCK_K rows at a
-  // time.
+  // Q (zeros past len_q and in the head dim's padding columns, attn_cm_tiles.glsl), 4 halves per
+  // word: all BLOCK_Q rows into tile_dk_sh from Q_SH (fenced by the tile loop's first barrier), or
+  // RF x Dk / 16 fragments (q_frag[r * DK16 + d]) staged through tile_dk_sh BLOCK_K rows at a time.
   const uint q_seq = pc.q_offset + b * pc.q_stride_b + h * pc.q_stride_h + start_q * pc.q_stride_s;
   const RowSource qs = row_source(SRC_Q, q_seq, pc.q_stride_s);
   A_MAT q_frag[RF * DK16];
+  const uint QW = HEAD_DIM_P / 4u;
   if (Q_SHARED != 0u) {
-    for (uint e = tid; e < BLOCK_Q * (HEAD_DIM / 4u); e += WORKGROUP_SIZE) {
-      const uint r = e / (HEAD_DIM / 4u);
-      const uint c = e % (HEAD_DIM / 4u);
+    for (uint e = tid; e < BLOCK_Q * QW; e += WORKGROUP_SIZE) {
+      const uint r = e / QW;
+      const uint c = e % QW;
       const uint q_row = i0 + r;
-      tile_dk_sh[Q_SH + r * KROW + c] = q_row < len_q ? load4(qs, q_seq + q_row * pc.q_stride_s + 4u * c) : uvec2(0u);
+      tile_dk_sh[Q_SH + r * KROW + c] =
+          q_row < len_q && 4u * c < HEAD_DIM ? load4(qs, q_seq + q_row * pc.q_stride_s + 4u * c) : uvec2(0u);
     }
   }
   for (uint r0 = 0u; Q_SHARED == 0u && r0 < BLOCK_Q; r0 += BLOCK_K) {
     barrier();
-    for (uint e = tid; e < BLOCK_K * (HEAD_DIM / 4u); e += WORKGROUP_SIZE) {
-      const uint r = e / (HEAD_DIM / 4u);
-      const uint c = e % (HEAD_DIM / 4u);
+    for (uint e = tid; e < BLOCK_K * QW; e += WORKGROUP_SIZE) {
+      const uint r = e / QW;
+      const uint c = e % QW;
       const uint q_row = i0 + r0 + r;
-      tile_dk_sh[r * KROW + c] = q_row < len_q ? load4(qs, q_seq + q_row * pc.q_stride_s + 4u * c) : uvec2(0u);
+      tile_dk_sh[r * KROW + c] =
+          q_row < len_q && 4u * c < HEAD_DIM ? load4(qs, q_seq + q_row * pc.q_stride_s + 4u * c) : uvec2(0u);
     }
     barrier();
     [[unroll]] for (uint r = 0u; r < RF; ++r) {
@@ -307,7 +309,7 @@ void main() {
     const uint o_base = pc.o_offset + b * pc.o_stride_b + h * pc.o_stride_h + (start_q + row0) * pc.o_stride_s;
     const uint rows_valid = row0 < o_rows ? o_rows - row0 : 0u;
     [[unroll]] for (uint d = 0u; d < DV16; ++d) {
-      store_acc(o_frag[r * DV16 + d], 0u, o_base + 16u * d, pc.o_stride_s, rows_valid);
+      store_acc(o_frag[r * DV16 + d], 0u, o_base + 16u * d, pc.o_stride_s, rows_valid, HEAD_DIM_V - 16u * d);
     }
   }
   if (WRITE_LSE != 0u && (lane & 3u) == 0u) {

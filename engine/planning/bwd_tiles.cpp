@@ -84,8 +84,9 @@ Status check_bwd_limits(const Problem& p, const BwdSpecConstants& s, const Devic
 
 }  // namespace
 
-std::uint32_t cm_bwd_shared_bytes(std::uint32_t block_rows, std::uint32_t block_cols, std::uint32_t dk,
-                                  std::uint32_t dv) {
+std::uint32_t cm_bwd_shared_bytes(std::uint32_t block_rows, std::uint32_t block_cols, std::uint32_t dk_real,
+                                  std::uint32_t dv_real) {
+  const std::uint32_t dk = cm_padded_dim(dk_real), dv = cm_padded_dim(dv_real);
   const std::uint32_t staged = block_cols * (dk / 4 + 2) * 8 + block_cols * (dv / 4 + 2) * 8;  // uvec2 rows
   const std::uint32_t per_col = block_cols * 12;   // dkdv: lse2, delta, document id (dq: a document id)
   const std::uint32_t fixed = block_rows * 20 * 4  // out_sh: 16 x 20 floats per subgroup of 16 rows

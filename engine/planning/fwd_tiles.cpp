@@ -23,16 +23,18 @@ std::uint32_t forced_cm_subgroups(std::uint32_t forced_block_q, std::uint32_t fo
 
 }  // namespace
 
-std::uint32_t cm_shared_bytes(std::uint32_t block_q, std::uint32_t block_k, std::uint32_t dk, std::uint32_t dv,
-                              bool q_shared, std::uint32_t subgroups) {
+std::uint32_t cm_shared_bytes(std::uint32_t block_q, std::uint32_t block_k, std::uint32_t dk_real,
+                              std::uint32_t dv_real, bool q_shared, std::uint32_t subgroups) {
+  const std::uint32_t dk = cm_padded_dim(dk_real), dv = cm_padded_dim(dv_real);
   return (block_k + (q_shared ? block_q : 0)) * (dk / 4 + 2) * 8  // tile_dk_sh: K tile, Q rows
          + block_k * (dv / 4 + 2) * 8                             // tile_dv_sh
          + subgroups * 16 * 20 * 4                                // out_sh: 16 x 20 floats per subgroup
          + block_k * 4 + 16;                                      // doc_k_tile, doc_range
 }
 
-std::uint32_t cm_fwd_fragment_registers(std::uint32_t block_q, std::uint32_t block_k, std::uint32_t dk,
-                                        std::uint32_t dv, bool q_shared, std::uint32_t subgroups) {
+std::uint32_t cm_fwd_fragment_registers(std::uint32_t block_q, std::uint32_t block_k, std::uint32_t dk_real,
+                                        std::uint32_t dv_real, bool q_shared, std::uint32_t subgroups) {
+  const std::uint32_t dk = cm_padded_dim(dk_real), dv = cm_padded_dim(dv_real);
   const std::uint32_t rf = block_q / (16 * subgroups);               // row fragments per subgroup
   return rf * (dv / 16) * 8                                          // O accumulators
          + (q_shared ? 0 : rf * (dk / 16) * 4)                       // Q operands
@@ -40,7 +42,9 @@ std::uint32_t cm_fwd_fragment_registers(std::uint32_t block_q, std::uint32_t blo
          + 4 * cm_prefetch_chunks(block_k, dk, dv, 32 * subgroups);  // next K/V tile
 }
 
-std::uint32_t cm_prefetch_chunks(std::uint32_t rows, std::uint32_t dk, std::uint32_t dv, std::uint32_t invocations) {
+std::uint32_t cm_prefetch_chunks(std::uint32_t rows, std::uint32_t dk_real, std::uint32_t dv_real,
+                                 std::uint32_t invocations) {
+  const std::uint32_t dk = cm_padded_dim(dk_real), dv = cm_padded_dim(dv_real);
   const auto per_invocation = [&](std::uint32_t width) { return (rows * (width / 8) + invocations - 1) / invocations; };
   return per_invocation(dk) + per_invocation(dv);
 }

@@ -49,6 +49,10 @@ std::uint32_t cm_fwd_fragment_registers(std::uint32_t block_q, std::uint32_t blo
 // operands (Q's RF fragments of one 16-dim step, one K^T or V fragment).
 constexpr std::uint32_t kCmFragmentRegisters = 160;
 
+// A head dim as the coopmat kernels hold it: padded to the 16-wide fragments (attn_cm_tiles.glsl).
+// The coopmat models (cm_*) take the real head dims and pad them themselves.
+constexpr std::uint32_t cm_padded_dim(std::uint32_t d) { return (d + 15) / 16 * 16; }
+
 // Shared memory of attn_fwd_cm.comp for these tiles, head dims and subgroups (its shared arrays),
 // with Q staged there (`q_shared`) or not.
 std::uint32_t cm_shared_bytes(std::uint32_t block_q, std::uint32_t block_k, std::uint32_t dk, std::uint32_t dv,

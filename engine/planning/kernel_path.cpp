@@ -22,8 +22,6 @@ std::string forward_blocker(const Problem& p, const DeviceInfo& info) {
   }
   if (p.desc.dtype != DType::kF16) return std::string("desc.dtype = ") + to_string(p.desc.dtype) + " (needs f16)";
   if (p.desc.paged_kv.enabled()) return "desc.paged_kv (the paged cache runs on the scalar kernel)";
-  if (p.desc.head_dim % 16 != 0) return "desc.head_dim = " + num(p.desc.head_dim) + " (needs a multiple of 16)";
-  if (p.head_dim_v % 16 != 0) return "head_dim_v = " + num(p.head_dim_v) + " (needs a multiple of 16)";
   if (info.max_workgroup_invocations < 32 * kCmSmallestSubgroups) return "maxComputeWorkGroupInvocations < 128";
   const auto dk = static_cast<std::uint32_t>(p.desc.head_dim);
   const auto dv = static_cast<std::uint32_t>(p.head_dim_v);

@@ -23,8 +23,8 @@ struct PathChoice {
 };
 
 // Why `p` cannot run on the coopmat kernels of `pass` on `info` ("" if it can). Forward: the
-// device's VK_NV_cooperative_matrix support, fp16 storage, head dims multiples of 16, the
-// workgroup size and the shared memory of the smallest tiles. Backward: those, plus head dims up
+// device's VK_NV_cooperative_matrix support, fp16 storage, the workgroup size and the shared
+// memory of the smallest tiles (any head dim: 8 mod 16 is padded, attn_cm_tiles.glsl). Backward: those, plus head dims up
 // to 128 (each subgroup keeps dK and dV of 16 keys in registers) and its own shared memory.
 std::string coopmat_blocker(const Problem& p, Pass pass, const DeviceInfo& info);
 

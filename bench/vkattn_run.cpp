@@ -28,7 +28,7 @@ constexpr const char* kFileFlags[] = {
     "q",     "k",         "v",          "do",           "bias",         "alibi-slopes", "rel-pos-table",
     "sinks", "doc-ids-q", "doc-ids-kv", "cu-seqlens-q", "cu-seqlens-k", "seq-lens-q",   "seq-lens-kv"};
 constexpr const char* kValueFlags[] = {"out",   "layout", "align",  "window-left",   "window-right", "softcap",
-                                       "scale", "path",   "device", "deterministic", "check"};
+                                       "scale", "path",   "device", "deterministic", "check",        "storage"};
 constexpr const char* kSwitches[] = {"causal", "validation"};
 
 struct Args {
@@ -141,6 +141,17 @@ Result<Tensor> upload(Context& ctx, const npy::Array& a) {
   return t;
 }
 
+// --storage=bf16: an fp32 array rounded to bf16 on the device (NumPy has no bf16 type).
+Result<Tensor> upload_bf16(Context& ctx, const npy::Array& a) {
+  Result<Tensor> t = Tensor::create_bytes(ctx, static_cast<VkDeviceSize>(std::max<std::int64_t>(a.numel(), 2)) * 2,
+                                          DType::kBF16);
+  if (!t) return t;
+  std::vector<float> values = a.to_float();
+  values.resize(static_cast<std::size_t>(t->numel()), 0.0f);
+  if (Status s = t->upload(values); !s) return s;
+  return t;
+}
+
 // A [B, H, S, D] view of `t` stored in `layout` (thd: [T, H, D]).
 TensorView view_in(const Tensor& t, DType dtype, const std::string& layout, const Dims& d) {
   const VkDeviceSize size = t.view().buffer_size;
@@ -161,6 +172,8 @@ constexpr const char* kUsage =
     "  mods     --softcap=C --alibi-slopes=F ([Hq] or [B, Hq]) --rel-pos-table=F ([Hq, 2M + 1])\n"
     "           --bias=F ([B|1, Hq|1, Sq|1, Sk], f32 or f16) --sinks=F ([Hq])\n"
     "  other    --scale=S --path=auto|scalar|coopmat --device=<index|name> --deterministic=0|1\n"
+    "           --storage=bf16 (Q, K, V, dO given as f32 are stored as bf16 on the device, rounded to\n"
+    "           nearest even; O, dQ, dK, dV are written back as f32 holding the bf16 values exactly)\n"
     "           --validation (under VK_LAYER_KHRONOS_validation; any message makes the exit status 3)\n"
     "  check    --check=NAME=REF.npy[,NAME=REF.npy...]: compare output NAME (o, lse, dq, ...) with a\n"
     "           reference of the same shape and print its largest absolute and relative errors and its\n"
@@ -225,6 +238,10 @@ int run(int argc, char** argv) {
   if (layout != "bhsd" && layout != "bshd" && layout != "sbhd" && layout != "thd") {
     return die(fail("--layout=" + layout + " is not bhsd, bshd, sbhd or thd"));
   }
+  const bool bf16 = a.has("storage");
+  if (bf16 && a.get("storage") != "bf16") {
+    return die(fail("--storage=" + a.get("storage") + " is not bf16 (f32 and f16 storage follow the .npy dtype)"));
+  }
   const std::filesystem::path out_dir = a.has("out") ? std::filesystem::path(a.get("out")) : std::filesystem::path(".");
   // --check=NAME=FILE,...: the references, read (and their names checked) before any work.
   std::map<std::string, npy::Array> checks;
@@ -260,6 +277,10 @@ int run(int argc, char** argv) {
     if (Status s = expect_rank(files.at(f), f, rank, dims_text); !s) return die(s);
     if (Status s = expect_dtype(files.at(f), f, {DType::kF32, DType::kF16}); !s) return die(s);
     if (files.at(f).dtype != files.at("q").dtype) return die(fail(std::string("--") + f + ": dtype differs from --q"));
+    if (bf16 && files.at(f).dtype != DType::kF32) {
+      return die(fail(std::string("--") + f + ": --storage=bf16 takes f32 arrays (this one is " +
+                      to_string(files.at(f).dtype) + ")"));
+    }
   }
   for (const char* f : {"doc-ids-q", "doc-ids-kv", "cu-seqlens-q", "cu-seqlens-k", "seq-lens-q", "seq-lens-kv"}) {
     if (files.count(f)) {
@@ -291,7 +312,7 @@ int run(int argc, char** argv) {
   }
 
   AttentionDesc desc;
-  desc.dtype = qf.dtype;
+  desc.dtype = bf16 ? DType::kBF16 : qf.dtype;
   desc.q_heads = dq.h;
   desc.kv_heads = dk.h;
   desc.head_dim = dq.d;
@@ -375,7 +396,8 @@ int run(int argc, char** argv) {
   Context& ctx = **ctx_r;
   std::map<std::string, Tensor> dev;
   for (const auto& [name, arr] : files) {
-    Result<Tensor> t = upload(ctx, arr);
+    const bool storage = name == "q" || name == "k" || name == "v" || name == "do";
+    Result<Tensor> t = bf16 && storage ? upload_bf16(ctx, arr) : upload(ctx, arr);
     if (!t) return die(t.status());
     dev.emplace(name, std::move(t).value());
   }
@@ -484,12 +506,20 @@ int run(int argc, char** argv) {
   std::printf("writing into %s\n", std::filesystem::absolute(out_dir).lexically_normal().string().c_str());
   std::map<std::string, npy::Array> written;
   auto write = [&](const std::string& name, const Tensor& t, DType dtype, std::vector<std::int64_t> shape) -> Status {
-    Result<std::vector<std::byte>> bytes = t.download_bytes();
-    if (!bytes) return bytes.status();
     npy::Array arr;
-    arr.dtype = dtype;
     arr.shape = std::move(shape);
-    arr.data = std::move(bytes).value();
+    if (dtype == DType::kBF16) {  // widened exactly to f32 (.npy has no bf16)
+      Result<std::vector<float>> values = t.download();
+      if (!values) return values.status();
+      dtype = DType::kF32;
+      arr.data.resize(values->size() * 4);
+      std::memcpy(arr.data.data(), values->data(), arr.data.size());
+    } else {
+      Result<std::vector<std::byte>> bytes = t.download_bytes();
+      if (!bytes) return bytes.status();
+      arr.data = std::move(bytes).value();
+    }
+    arr.dtype = dtype;
     arr.data.resize(static_cast<std::size_t>(arr.numel()) * dtype_size(dtype));
     const std::string path = (out_dir / (name + ".npy")).string();
     if (Status s = npy::save(path, arr); !s) return s;

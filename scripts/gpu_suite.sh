@@ -19,7 +19,7 @@ source "$root/scripts/gpu_env.sh"
 tests=/work/main/build/tests
 long=(forward_sweep_test backward_sweep_test numerics_long_test)
 # ring_test needs mpirun and Open MPI, which the device machine does not have: run the ring there
-# through examples/ring (bench/RESULTS_H100.md says how) once MPI is carried too.
+# through examples/ring with Open MPI carried as .mpi/ (scripts/gpu_mpi_env.sh).
 skip=(ring_test)
 : >"$out/summary.txt"
 for pass in "${passes[@]}"; do

@@ -13,6 +13,8 @@ const char* to_string(DType t) {
       return "f16";
     case DType::kI32:
       return "i32";
+    case DType::kBF16:
+      return "bf16";
   }
   return "unknown";
 }
@@ -42,6 +44,14 @@ std::uint16_t float_to_half(float f) {
   if (dropped > 0x1000u || (dropped == 0x1000u && (h & 1u))) ++h;
   return static_cast<std::uint16_t>(sign | h);
 }
+
+std::uint16_t float_to_bf16(float f) {
+  const std::uint32_t x = std::bit_cast<std::uint32_t>(f);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((x >> 16) | 0x40u);  // quiet NaN
+  return static_cast<std::uint16_t>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
+
+float bf16_to_float(std::uint16_t b) { return std::bit_cast<float>(static_cast<std::uint32_t>(b) << 16); }
 
 float half_to_float(std::uint16_t h) {
   const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;

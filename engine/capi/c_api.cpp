@@ -44,7 +44,7 @@ static_assert(VKATTN_INVALID_ARGUMENT == static_cast<int>(ErrorCode::kInvalidArg
               VKATTN_IO_ERROR == static_cast<int>(ErrorCode::kIo) &&
               VKATTN_COMMUNICATION_ERROR == static_cast<int>(ErrorCode::kCommunication));
 static_assert(VKATTN_F32 == static_cast<int>(DType::kF32) && VKATTN_F16 == static_cast<int>(DType::kF16) &&
-              VKATTN_I32 == static_cast<int>(DType::kI32));
+              VKATTN_I32 == static_cast<int>(DType::kI32) && VKATTN_BF16 == static_cast<int>(DType::kBF16));
 static_assert(VKATTN_PATH_AUTO == static_cast<int>(KernelPath::kAuto) &&
               VKATTN_PATH_SCALAR == static_cast<int>(KernelPath::kScalar) &&
               VKATTN_PATH_COOPMAT == static_cast<int>(KernelPath::kCoopmat));

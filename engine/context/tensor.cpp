@@ -215,7 +215,7 @@ Status Tensor::upload(std::span<const float> values) {
     }
   } else {
     for (std::size_t i = 0; i < values.size(); ++i) {
-      const std::uint16_t h = float_to_half(values[i]);
+      const std::uint16_t h = dtype_ == DType::kBF16 ? float_to_bf16(values[i]) : float_to_half(values[i]);
       std::memcpy(bytes.data() + 2 * i, &h, 2);
     }
   }
@@ -245,7 +245,7 @@ Result<std::vector<float>> Tensor::download() const {
     for (std::size_t i = 0; i < out.size(); ++i) {
       std::uint16_t h = 0;
       std::memcpy(&h, raw->data() + 2 * i, 2);
-      out[i] = half_to_float(h);
+      out[i] = dtype_ == DType::kBF16 ? bf16_to_float(h) : half_to_float(h);
     }
   }
   return out;

@@ -15,7 +15,7 @@ namespace vkattn::shader {
 #undef VKATTN_ENUM
 
 constexpr std::uint32_t u32(auto e) { return static_cast<std::uint32_t>(e); }
-static_assert(kDTYPE_F32 == u32(DType::kF32) && kDTYPE_F16 == u32(DType::kF16));
+static_assert(kDTYPE_F32 == u32(DType::kF32) && kDTYPE_F16 == u32(DType::kF16) && kDTYPE_BF16 == u32(DType::kBF16));
 static_assert(kSEQ_DENSE == u32(SeqMode::kDense) && kSEQ_PADDED == u32(SeqMode::kPadded) &&
               kSEQ_VARLEN == u32(SeqMode::kVarlen));
 static_assert(kALIBI_NONE == u32(Alibi::kNone) && kALIBI_PER_HEAD == u32(Alibi::kPerHead) &&

@@ -6,13 +6,13 @@
 
 namespace vkattn {
 namespace {
-bool storable(DType t) { return t == DType::kF32 || t == DType::kF16; }
+bool storable(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16; }
 }  // namespace
 
 Result<MergeSpecConstants> plan_merge(const MergeDesc& d) {
-  if (!storable(d.dtype)) return invalid(std::string("desc.dtype = ") + to_string(d.dtype) + " (must be f32 or f16)");
+  if (!storable(d.dtype)) return invalid(std::string("desc.dtype = ") + to_string(d.dtype) + " (must be f32, f16 or bf16)");
   if (!storable(d.part_dtype)) {
-    return invalid(std::string("desc.part_dtype = ") + to_string(d.part_dtype) + " (must be f32 or f16)");
+    return invalid(std::string("desc.part_dtype = ") + to_string(d.part_dtype) + " (must be f32, f16 or bf16)");
   }
   if (d.batch < 1) return invalid("desc.batch = " + num(d.batch) + " (must be >= 1)");
   if (d.heads < 1) return invalid("desc.heads = " + num(d.heads) + " (must be >= 1)");

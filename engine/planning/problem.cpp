@@ -161,8 +161,8 @@ Problem unchecked_problem(const AttentionDesc& d) {
 }
 
 Result<Problem> resolve_problem(const AttentionDesc& d) {
-  if (d.dtype != DType::kF32 && d.dtype != DType::kF16) {
-    return invalid(std::string("desc.dtype = ") + to_string(d.dtype) + " (must be f32 or f16)");
+  if (d.dtype != DType::kF32 && d.dtype != DType::kF16 && d.dtype != DType::kBF16) {
+    return invalid(std::string("desc.dtype = ") + to_string(d.dtype) + " (must be f32, f16 or bf16)");
   }
   if (d.batch < 1) return invalid("desc.batch = " + num(d.batch) + " (must be >= 1)");
   if (d.q_heads < 1) return invalid("desc.q_heads = " + num(d.q_heads) + " (must be >= 1)");

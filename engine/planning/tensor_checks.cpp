@@ -115,17 +115,18 @@ Result<BoundView> check_view(const Device& device, const TensorView& v, const Vi
     }
     b.strides[k] = v.shape[k] == 1 ? 0u : static_cast<std::uint32_t>(v.strides[k]);  // size-1 dims broadcast
   }
-  if (r.written && v.dtype == DType::kF16) {
-    // fp16 outputs are written as 32-bit words holding two elements of one row.
+  if (r.written && dtype_size(v.dtype) == 2) {
+    // fp16 and bf16 outputs are written as 32-bit words holding two elements of one row.
+    const std::string kind = v.dtype == DType::kBF16 ? "a bf16 output" : "an fp16 output";
     if (b.element_offset % 2 != 0) {
       return invalid(field(r, "offset") + " = " + num(static_cast<std::int64_t>(v.offset)) +
-                     " must be a multiple of 4 bytes for an fp16 output");
+                     " must be a multiple of 4 bytes for " + kind);
     }
     for (int i = 0; i + 1 < rank; ++i) {
       const auto k = static_cast<std::size_t>(i);
       if (v.shape[k] > 1 && v.strides[k] % 2 != 0) {
         return invalid(field(r, "strides[" + num(i) + "]") + " = " + num(v.strides[k]) +
-                       " must be even for an fp16 output");
+                       " must be even for " + kind);
       }
     }
   }

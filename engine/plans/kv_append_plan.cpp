@@ -131,8 +131,8 @@ KVAppendPlan& KVAppendPlan::operator=(KVAppendPlan&&) noexcept = default;
 KVAppendPlan::~KVAppendPlan() = default;
 
 Result<KVAppendPlan> KVAppendPlan::create(Context& ctx, const KVAppendDesc& d) {
-  if (d.dtype != DType::kF32 && d.dtype != DType::kF16) {
-    return invalid(std::string("desc.dtype = ") + to_string(d.dtype) + " (must be f32 or f16)");
+  if (d.dtype != DType::kF32 && d.dtype != DType::kF16 && d.dtype != DType::kBF16) {
+    return invalid(std::string("desc.dtype = ") + to_string(d.dtype) + " (must be f32, f16 or bf16)");
   }
   if (d.batch < 1) return invalid("desc.batch = " + num(d.batch) + " (must be >= 1)");
   if (d.kv_heads < 1) return invalid("desc.kv_heads = " + num(d.kv_heads) + " (must be >= 1)");

@@ -41,7 +41,7 @@ bool pair_visible(const Mask& m, std::int64_t q0, std::int64_t qn, std::int64_t 
   return lo <= hi;
 }
 
-// f32 or f16 bytes <-> doubles.
+// f32, f16 or bf16 bytes <-> doubles.
 void add_into(std::vector<double>& acc, std::size_t at, const std::vector<float>& part, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) acc[at + i] += static_cast<double>(part[i]);
 }
@@ -49,8 +49,9 @@ void add_into(std::vector<double>& acc, std::size_t at, const std::vector<float>
 std::vector<std::byte> to_bytes(const std::vector<double>& v, DType dt) {
   std::vector<std::byte> out(v.size() * dtype_size(dt));
   for (std::size_t i = 0; i < v.size(); ++i) {
-    if (dt == DType::kF16) {
-      const std::uint16_t h = float_to_half(static_cast<float>(v[i]));
+    if (dtype_size(dt) == 2) {
+      const float f = static_cast<float>(v[i]);
+      const std::uint16_t h = dt == DType::kBF16 ? float_to_bf16(f) : float_to_half(f);
       std::memcpy(out.data() + 2 * i, &h, 2);
     } else {
       const float f = static_cast<float>(v[i]);

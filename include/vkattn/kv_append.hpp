@@ -32,7 +32,7 @@ namespace vkattn {
 class Context;
 
 struct KVAppendDesc {
-  DType dtype = DType::kF16;     // storage of the new rows and of the caches (f32 or f16)
+  DType dtype = DType::kF16;     // storage of the new rows and of the caches (f32, f16 or bf16)
   std::int64_t batch = 1;        // B
   std::int64_t kv_heads = 1;     // Hkv
   std::int64_t head_dim = 0;     // Dk: a multiple of 8 in [8, 256]

@@ -34,8 +34,8 @@ namespace vkattn {
 class Context;
 
 struct MergeDesc {
-  DType dtype = DType::kF16;        // storage of O (f32 or f16)
-  DType part_dtype = DType::kF16;   // storage of the partial O's (f32 or f16)
+  DType dtype = DType::kF16;        // storage of O (f32, f16 or bf16)
+  DType part_dtype = DType::kF16;   // storage of the partial O's (f32, f16 or bf16)
   std::int64_t batch = 1;           // B
   std::int64_t heads = 1;           // H
   std::int64_t seq = 0;             // S: query rows per (batch, head)

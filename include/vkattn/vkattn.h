@@ -106,7 +106,7 @@ vkattn_status vkattn_context_device_info(vkattn_context context, vkattn_device_i
 
 /* ---- tensors ------------------------------------------------------------------------------- */
 
-typedef enum vkattn_dtype { VKATTN_F32 = 0, VKATTN_F16 = 1, VKATTN_I32 = 2 } vkattn_dtype;
+typedef enum vkattn_dtype { VKATTN_F32 = 0, VKATTN_F16 = 1, VKATTN_I32 = 2, VKATTN_BF16 = 3 } vkattn_dtype;
 
 /* A strided view of the caller's VkBuffer (storage-buffer usage), as vkattn::TensorView. */
 typedef struct vkattn_tensor_view {

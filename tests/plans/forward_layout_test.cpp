@@ -200,7 +200,7 @@ TEST_P(LayoutTest, RowsOnAndOffTheSixteenByteGrid) {
   const std::vector<float> q = random_values(at(B * H * Sq * D), dtype, rng);
   const std::vector<float> k = random_values(at(B * H * Sk * D), dtype, rng);
   const std::vector<float> v = random_values(at(B * H * Sk * D), dtype, rng);
-  const std::int64_t elem = dtype == DType::kF16 ? 2 : 4;
+  const auto elem = static_cast<std::int64_t>(dtype_size(dtype));
   // A BHSD view of `dense` at element `offset`, rows `row` elements apart, in a buffer of its own.
   std::vector<Tensor> keep;
   auto view_of = [&](const std::vector<float>& dense, std::int64_t S, std::int64_t offset, std::int64_t row) {
@@ -234,7 +234,7 @@ TEST_P(LayoutTest, RowsOnAndOffTheSixteenByteGrid) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Dtypes, LayoutTest, ::testing::Values(DType::kF32, DType::kF16),
+INSTANTIATE_TEST_SUITE_P(Dtypes, LayoutTest, ::testing::Values(DType::kF32, DType::kF16, DType::kBF16),
                          [](const ::testing::TestParamInfo<DType>& p) { return std::string(to_string(p.param)); });
 
 }  // namespace

@@ -26,7 +26,7 @@ TEST_P(LongRows, ThirtyTwoThousandKeys) {
   run_backward_and_compare(ctx(), *c);
 }
 
-INSTANTIATE_TEST_SUITE_P(Dtypes, LongRows, ::testing::Values(DType::kF32, DType::kF16),
+INSTANTIATE_TEST_SUITE_P(Dtypes, LongRows, ::testing::Values(DType::kF32, DType::kF16, DType::kBF16),
                          [](const ::testing::TestParamInfo<DType>& p) { return std::string(to_string(p.param)); });
 
 }  // namespace

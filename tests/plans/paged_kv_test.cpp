@@ -18,6 +18,7 @@ namespace {
 
 constexpr DType F32 = DType::kF32;
 constexpr DType F16 = DType::kF16;
+constexpr DType BF16 = DType::kBF16;
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
 std::size_t at(std::int64_t i) { return static_cast<std::size_t>(i); }
@@ -160,6 +161,7 @@ const PagedCase kPagedCases[] = {
     {paged(2, 8, 2, 6, 500, 64, F32, kCausalBR), 64, false},  // chunked prefill: 6 new tokens
     {paged(2, 8, 2, 6, 500, 64, F16, kCausalBR), 128, true},
     {paged(2, 4, 1, 3, 700, 32, F32, kCausalBR), 256, false},
+    {paged(2, 8, 2, 1, 300, 64, BF16, kCausalBR), 16, true},  // bf16 cache, decode
     {paged(1, 4, 2, 70, 200, 32, F32, kCausalBR), 16, false},  // prefill rows: no packing
     {paged(2, 8, 2, 2, 300, 32, F32, Mask::window(60, 0),
            [](CaseShape& c) { c.mod.alibi = Alibi::kPerHead, c.mod.sinks = true; }),

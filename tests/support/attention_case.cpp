@@ -158,8 +158,11 @@ std::string CaseShape::name() const {
 }
 
 void round_to_dtype(std::vector<float>& values, DType dtype) {
-  if (dtype != DType::kF16) return;
-  for (float& x : values) x = half_to_float(float_to_half(x));
+  if (dtype == DType::kF16) {
+    for (float& x : values) x = half_to_float(float_to_half(x));
+  } else if (dtype == DType::kBF16) {
+    for (float& x : values) x = bf16_to_float(float_to_bf16(x));
+  }
 }
 
 Result<AttentionCase> AttentionCase::create(Context& ctx, const CaseShape& c, std::mt19937_64& rng) {

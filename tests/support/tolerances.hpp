@@ -1,7 +1,7 @@
 // Per-dtype tolerances of every GPU-vs-reference comparison, in one place.
 //
-// The reference runs in double on the inputs exactly as stored (fp16 inputs are rounded to fp16
-// first), so the error measured is the kernel's own: fp32 accumulation and exp2, plus the
+// The reference runs in double on the inputs exactly as stored (fp16 and bf16 inputs are rounded
+// to their type first), so the error measured is the kernel's own: fp32 accumulation and exp2, plus the
 // rounding of O to its storage type. |gpu - ref| <= abs + of_max * max|ref| + rel * |ref| must
 // hold elementwise (max over the compared tensor: gradients are small, and a fixed abs would
 // accept zeros), plus of_terms * terms[i] where a comparison gives each element's sum of term
@@ -24,17 +24,22 @@ struct Tolerance {
 // Its size falls with the keys a row averages over (|O| ~ 0.01 at 32k keys), so the absolute part
 // is a fraction of the largest |O|.
 constexpr Tolerance output_tolerance(DType t) {
-  return t == DType::kF16 ? Tolerance{0.0, 2e-3, 1e-2}   // fp16 has an 11-bit significand: 2^-11 = 4.9e-4
-                          : Tolerance{0.0, 1e-4, 1e-4};  // fp32 accumulation over up to 32k keys
+  return t == DType::kF16    ? Tolerance{0.0, 2e-3, 1e-2}  // fp16 has an 11-bit significand: 2^-11 = 4.9e-4
+         : t == DType::kBF16 ? Tolerance{0.0, 8e-3, 1e-3}  // bf16 an 8-bit one: rounding up to 2^-8 = 3.9e-3
+                             : Tolerance{0.0, 1e-4, 1e-4};  // fp32 accumulation over up to 32k keys
 }
 
 // dQ, dK, dV and the parameter gradients (dQ, dK, dV stored in the dtype of Q). They sum over a
 // row or column of keys, and the reference uses O exactly where the kernel reads O as stored
 // (rounded to fp16 for fp16). Their size scales with 1/S, so the absolute part is a fraction of
 // the tensor's largest value: fp16 2 % (the coopmat kernels round P and dS to fp16 before
-// their products, 2^-11 each), fp32 0.01 %.
+// their products, 2^-11 each), fp32 0.01 %. bf16 runs on the scalar kernels (fp32 throughout):
+// only the stored gradients' rounding, up to 2^-8 of each element (2x that allowed), and 0.1 % of
+// the largest.
 constexpr Tolerance gradient_tolerance(DType t) {
-  return t == DType::kF16 ? Tolerance{0.0, 1e-2, 2e-2} : Tolerance{0.0, 5e-4, 1e-4};
+  return t == DType::kF16    ? Tolerance{0.0, 1e-2, 2e-2}
+         : t == DType::kBF16 ? Tolerance{0.0, 8e-3, 1e-3}
+                             : Tolerance{0.0, 5e-4, 1e-4};
 }
 
 // The parameter gradients (dbias reduced over broadcast dimensions, drel_pos_table, dsinks): sums

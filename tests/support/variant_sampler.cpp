@@ -23,7 +23,8 @@ std::vector<CaseShape> sample_variant_cases(std::uint64_t seed, int count) {
     const std::int64_t dims[] = {16, 32, 48, 64};
     c.head_dim = dims[pick(4)];
     if (on()) c.head_dim_v = dims[pick(4)];
-    c.dtype = pick(2) == 0 ? DType::kF32 : DType::kF16;
+    const DType dtypes[] = {DType::kF32, DType::kF16, DType::kBF16};
+    c.dtype = dtypes[pick(3)];
     const Layout layouts[] = {Layout::kBHSD, Layout::kBSHD, Layout::kSBHD};
     c.layout = layouts[pick(3)];
     c.with_lse = pick(4) != 0;

@@ -113,6 +113,46 @@ TEST_F(RunTool, ForwardAndBackwardInBshdMatchTheReference) {
   expect_close(read("dsinks"), g.dsinks, g.dsinks_terms, param_gradient_tolerance(DType::kF32), "dsinks.npy");
 }
 
+// --storage=bf16: f32 files stored as bf16 on the device (rounded to nearest even), outputs written
+// back as f32 holding the bf16 values: against the reference on the rounded inputs, with O as
+// stored feeding the backward's reference.
+TEST_F(RunTool, Bf16StorageFromF32Files) {
+  const std::uint64_t seed = test_seed();
+  SCOPED_TRACE("VKATTN_TEST_SEED=" + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  const std::int64_t B = 1, Hq = 4, Hkv = 1, Sq = 20, Sk = 37, D = 24;
+  auto q = random_values(static_cast<std::size_t>(B * Hq * Sq * D), rng);
+  auto k = random_values(static_cast<std::size_t>(B * Hkv * Sk * D), rng);
+  auto v = random_values(static_cast<std::size_t>(B * Hkv * Sk * D), rng);
+  auto d_o = random_values(static_cast<std::size_t>(B * Hq * Sq * D), rng);
+  save("q.npy", npy::from_floats(q, {B, Hq, Sq, D}));
+  save("k.npy", npy::from_floats(k, {B, Hkv, Sk, D}));
+  save("v.npy", npy::from_floats(v, {B, Hkv, Sk, D}));
+  save("do.npy", npy::from_floats(d_o, {B, Hq, Sq, D}));
+  const std::string inputs =
+      "--q=" + file("q.npy") + " --k=" + file("k.npy") + " --v=" + file("v.npy") + " --do=" + file("do.npy");
+  EXPECT_EQ(run(inputs + " --storage=f16"), 1);
+  EXPECT_NE(output().find("--storage=f16 is not bf16"), std::string::npos) << output();
+  ASSERT_EQ(run(inputs + " --storage=bf16 --causal"), 0) << output();
+  EXPECT_NE(output().find("forward: attn_fwd_d24_bf16_causal_br_"), std::string::npos) << output();
+  for (auto* x : {&q, &k, &v, &d_o}) round_to_dtype(*x, DType::kBF16);
+  RefProblem p;
+  p.batch = B, p.q_heads = Hq, p.kv_heads = Hkv, p.seq_q = Sq, p.seq_k = Sk, p.head_dim = D;
+  p.mask = kCausalBR;
+  const RefResult ref = reference_forward(p, q, k, v);
+  const std::vector<float> o = read("o");
+  std::vector<float> o_rounded = o;
+  round_to_dtype(o_rounded, DType::kBF16);
+  EXPECT_EQ(o_rounded, o);  // the file holds bf16 values exactly
+  expect_close(o, ref.o, output_tolerance(DType::kBF16), "o.npy");
+  expect_close(read("lse"), ref.lse, lse_tolerance(DType::kBF16), "lse.npy");
+  const RefGrads g = reference_backward(p, q, k, v, d_o, &o);
+  const Tolerance tol = gradient_tolerance(DType::kBF16);
+  expect_close(read("dq"), g.dq, g.dq_terms, qk_gradient_tolerance(DType::kBF16), "dq.npy");
+  expect_close(read("dk"), g.dk, g.dk_terms, qk_gradient_tolerance(DType::kBF16), "dk.npy");
+  expect_close(read("dv"), g.dv, tol, "dv.npy");
+}
+
 TEST_F(RunTool, BadFilesExitNonZeroAndWriteNothing) {
   std::mt19937_64 rng(test_seed());
   const auto x = random_values(2 * 2 * 8 * 8, rng);

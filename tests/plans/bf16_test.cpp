@@ -40,7 +40,9 @@ TEST(Bf16Conversions, RoundToNearestEvenAndWidenExactly) {
   for (std::uint32_t b = 0; b < 0x10000; b += 7) {  // widening is exact and narrowing inverts it
     const auto h = static_cast<std::uint16_t>(b);
     const float f = bf16_to_float(h);
-    if (!std::isnan(f)) EXPECT_EQ(float_to_bf16(f), h) << b;
+    if (!std::isnan(f)) {
+      EXPECT_EQ(float_to_bf16(f), h) << b;
+    }
     EXPECT_EQ(bits_of(f), h);
   }
 }

@@ -48,7 +48,7 @@ def main():
         key = row["name"].split("/manual_time")[0]
         scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[row.get("time_unit") or "ns"]
         ms = float(row["real_time"]) * scale
-        m = re.match(r"(fwd|fwdbwd)/f16/(\w+)/b(\d+)_h(\d+)x\d+_sq(\d+)_sk\d+_d(\d+)$", key)
+        m = re.match(r"(fwd|fwdbwd)/b?f16/(\w+)/b(\d+)_h(\d+)x\d+_sq(\d+)_sk\d+_d(\d+)$", key)
         if m is None or key not in sdpa:
             table.append(f"| {key} | {ms:.3f} | (no SDPA time) | | | | {row.get('label', '')} |")
             continue

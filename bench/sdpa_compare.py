@@ -99,6 +99,7 @@ def main():
     ap.add_argument("--shapes", default="", help="BxHxSxD[,...] instead of a preset")
     ap.add_argument("--filter", default=".")
     ap.add_argument("--passes", default=None, help="default fwd,bwd,fwdbwd; with --shapes fwd,fwdbwd")
+    ap.add_argument("--dtype", default="f16", choices=["f16", "bf16"], help="storage (vkattn-bench --dtype)")
     args = ap.parse_args()
     if args.passes is None:
         args.passes = "fwd,fwdbwd" if args.shapes else "fwd,bwd,fwdbwd"
@@ -111,10 +112,11 @@ def main():
     print("name,ms,TFLOP/s")
     for b, h, s, d, causal in cases:
         for p in args.passes.split(","):
-            name = f"{p}/f16/{'causal_br' if causal else 'nomask'}/b{b}_h{h}x{h}_sq{s}_sk{s}_d{d}"
+            name = f"{p}/{args.dtype}/{'causal_br' if causal else 'nomask'}/b{b}_h{h}x{h}_sq{s}_sk{s}_d{d}"
             if not re.search(args.filter, name):
                 continue
-            q, k, v = (torch.randn(b, h, s, d, device="cuda", dtype=torch.float16, requires_grad=(p != "fwd"))
+            torch_dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float16
+            q, k, v = (torch.randn(b, h, s, d, device="cuda", dtype=torch_dtype, requires_grad=(p != "fwd"))
                        for _ in range(3))
             with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
                 if p == "fwd":

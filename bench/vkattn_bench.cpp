@@ -399,7 +399,8 @@ static void print_pipeline_statistics(const Context& ctx) {
 
 constexpr const char* kUsage =
     "usage: vkattn-bench [--preset=short|fa2|compare|decode | --shapes=BxHxSxD[,...]] [--device=<index|name>]\n"
-    "                    [--path=auto|scalar|coopmat] [--svg=chart.svg] [--pipeline-timing] [--pipeline-stats]\n"
+    "                    [--path=auto|scalar|coopmat] [--dtype=f16|bf16|f32] [--svg=chart.svg] [--pipeline-timing]\n"
+    "                    [--pipeline-stats]\n"
     "                    [--benchmark_*=... (Google Benchmark's flags: --benchmark_filter=REGEX,\n"
     "                     --benchmark_min_time=SECONDS, --benchmark_repetitions=N, --benchmark_format=json,\n"
     "                     --benchmark_out=FILE, --benchmark_list_tests=true, ...)]\n"
@@ -409,6 +410,7 @@ constexpr const char* kUsage =
     "  --device    a physical device by index or name substring (default: discrete > integrated >\n"
     "              virtual GPU > CPU, so lavapipe only without a GPU)\n"
     "  --path      kernel path (default auto)\n"
+    "  --dtype     storage of every case (default: each preset's own, fp16 for --shapes and compare)\n"
     "  --svg       write TFLOP/s against sequence length\n"
     "  --pipeline-timing  pipeline creation with an empty and a loaded VkPipelineCache\n"
     "  --pipeline-stats   the driver's statistics of every pipeline (registers, spills, ...)\n"
@@ -423,6 +425,7 @@ int main(int argc, char** argv) {
   bool preset_given = false;
   std::optional<std::vector<Shape>> shapes;
   bool timing = false;
+  std::optional<DType> dtype;  // --dtype: every case's storage
   bool info = false;
   bool console = true;  // the display format is the console's (not --benchmark_format=json|csv)
   std::vector<char*> rest;
@@ -452,6 +455,18 @@ int main(int argc, char** argv) {
       info = true;
     } else if (a == "--pipeline-stats") {
       options.capture_pipeline_statistics = true;
+    } else if (a.rfind("--dtype=", 0) == 0) {
+      const std::string t = a.substr(8);
+      if (t == "f16") {
+        dtype = DType::kF16;
+      } else if (t == "bf16") {
+        dtype = DType::kBF16;
+      } else if (t == "f32") {
+        dtype = DType::kF32;
+      } else {
+        std::fprintf(stderr, "vkattn-bench: --dtype=%s: not f16, bf16 or f32\n", t.c_str());
+        return 2;
+      }
     } else if (a.rfind("--path=", 0) == 0) {
       const std::string p = a.substr(7);
       if (p == "auto") {
@@ -501,6 +516,9 @@ int main(int argc, char** argv) {
     g_cases = shape_cases(*shapes);
   } else {
     g_cases = preset(preset_name, cpu);
+  }
+  if (dtype) {
+    for (BenchCase& c : g_cases) c.dtype = *dtype;
   }
   const std::vector<BenchCase>& cases = g_cases;
   if (cases.empty()) {

@@ -1,7 +1,8 @@
 /* The C API from C11 (built with -std=c11 -Wall -Wextra -pedantic -Werror), on the default device
  * under the validation layer: a causal forward with ALiBi and its backward against a double
  * reference computed here, bad input returning its code and a message with the outputs untouched,
- * the version, partial attention over two key chunks merged by a merge plan, and a paged cache. Any validation message fails. Prints "N passed, M failed". */
+ * the version, partial attention over two key chunks merged by a merge plan, a paged cache, and bf16
+ * storage. Any validation message fails. Prints "N passed, M failed". */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,9 +80,88 @@ static vkattn_tensor make(vkattn_context ctx, vkattn_dtype dtype, int rank, cons
   return t;
 }
 
+/* x rounded to bf16 (nearest even; the test's values are finite). */
+static float round_bf16(float x) {
+  unsigned u;
+  memcpy(&u, &x, 4);
+  u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+  memcpy(&x, &u, 4);
+  return x;
+}
+
+/* The same causal ALiBi forward with bf16 Q, K, V and O (VKATTN_BF16): the reference on the
+ * rounded inputs, O within its own rounding (2^-8 of |O| <= 1), on the scalar kernels. */
+static void bf16_forward(vkattn_context ctx, const float* q, const float* k, const float* v,
+                         vkattn_tensor_view slopes_view) {
+  const int64_t qkv_shape[4] = {B, H, S, D};
+  static float qb[N], kb[N], vb[N], o[N];
+  static double o_ref[N];
+  double p[S], max_ref, err;
+  vkattn_tensor tq, tk, tv, to;
+  vkattn_attention_desc desc;
+  vkattn_forward_plan plan = NULL;
+  vkattn_forward_tensors ft;
+  vkattn_status s;
+  int h, i, j, d;
+  for (i = 0; i < N; ++i) {
+    qb[i] = round_bf16(q[i]);
+    kb[i] = round_bf16(k[i]);
+    vb[i] = round_bf16(v[i]);
+  }
+  for (h = 0; h < H; ++h) {
+    for (i = 0; i < S; ++i) {
+      probabilities(qb, kb, h, i, p);
+      for (d = 0; d < D; ++d) {
+        double acc = 0.0;
+        for (j = 0; j <= i; ++j) acc += p[j] * vb[(h * S + j) * D + d];
+        o_ref[(h * S + i) * D + d] = acc;
+      }
+    }
+  }
+  tq = make(ctx, VKATTN_BF16, 4, qkv_shape, qb, N);
+  tk = make(ctx, VKATTN_BF16, 4, qkv_shape, kb, N);
+  tv = make(ctx, VKATTN_BF16, 4, qkv_shape, vb, N);
+  to = make(ctx, VKATTN_BF16, 4, qkv_shape, NULL, 0);
+  vkattn_attention_desc_init(&desc);
+  desc.dtype = VKATTN_BF16;
+  desc.batch = B;
+  desc.q_heads = H;
+  desc.seq_q = desc.seq_k = S;
+  desc.head_dim = D;
+  desc.causal = 1;
+  desc.alibi = VKATTN_ALIBI_PER_HEAD;
+  desc.write_lse = 0;
+  s = vkattn_forward_plan_create(ctx, &desc, &plan);
+  CHECK(s == VKATTN_OK, "bf16 plan: %s", vkattn_last_error());
+  if (s != VKATTN_OK) return;
+  CHECK(strstr(vkattn_forward_plan_variant_name(plan), "attn_fwd_d16_bf16_causal_br_alibi") != NULL &&
+            strstr(vkattn_forward_plan_variant_name(plan), "_scalar") != NULL,
+        "bf16 variant %s", vkattn_forward_plan_variant_name(plan));
+  memset(&ft, 0, sizeof ft);
+  ft.q = vkattn_tensor_get_view(tq);
+  ft.k = vkattn_tensor_get_view(tk);
+  ft.v = vkattn_tensor_get_view(tv);
+  ft.o = vkattn_tensor_get_view(to);
+  ft.alibi_slopes = &slopes_view;
+  CHECK(vkattn_tensor_fill(to, NAN) == VKATTN_OK, "fill");
+  s = vkattn_forward_plan_run(plan, &ft);
+  CHECK(s == VKATTN_OK, "bf16 run: %s", vkattn_last_error());
+  CHECK(vkattn_tensor_download(to, o, N) == VKATTN_OK, "download bf16 o");
+  err = max_error(o, o_ref, N, &max_ref);
+  CHECK(err <= 4e-3, "bf16 O: max error %g", err);
+  for (i = 0; i < N && o[i] == round_bf16(o[i]); ++i) {
+  }
+  CHECK(i == N, "bf16 O element %d is not a bf16 value", i);
+  vkattn_forward_plan_destroy(plan);
+  vkattn_tensor_destroy(tq);
+  vkattn_tensor_destroy(tk);
+  vkattn_tensor_destroy(tv);
+  vkattn_tensor_destroy(to);
+}
+
 /* Rows [r0, r0 + n) of a [B, H, S, D] (or [B, H, S]) view. */
 static vkattn_tensor_view row_slice(vkattn_tensor_view v, int64_t r0, int64_t n) {
-  v.offset += (VkDeviceSize)(r0 * v.strides[2] * (v.dtype == VKATTN_F16 ? 2 : 4));
+  v.offset += (VkDeviceSize)(r0 * v.strides[2] * (v.dtype == VKATTN_F16 || v.dtype == VKATTN_BF16 ? 2 : 4));
   v.shape[2] = n;
   return v;
 }
@@ -422,6 +502,7 @@ int main(void) {
   CHECK(vkattn_context_create(&options, NULL) == VKATTN_INVALID_ARGUMENT, "NULL out refused");
   partial_and_merge(ctx, tq, tk, tv, slopes_view, o_ref, lse_ref);
   paged(ctx, tq, k, v, slopes_view, o_ref);
+  bf16_forward(ctx, q, k, v, slopes_view);
 
   vkattn_backward_plan_destroy(bwd);
   vkattn_forward_plan_destroy(fwd);

@@ -517,8 +517,15 @@ int main(int argc, char** argv) {
   } else {
     g_cases = preset(preset_name, cpu);
   }
-  if (dtype) {
-    for (BenchCase& c : g_cases) c.dtype = *dtype;
+  if (dtype) {  // cases that differed only in their dtype (the short preset's) become one
+    std::vector<BenchCase> unique;
+    for (BenchCase c : g_cases) {
+      c.dtype = *dtype;
+      bool seen = false;
+      for (const BenchCase& u : unique) seen = seen || u.name() == c.name();
+      if (!seen) unique.push_back(c);
+    }
+    g_cases = std::move(unique);
   }
   const std::vector<BenchCase>& cases = g_cases;
   if (cases.empty()) {

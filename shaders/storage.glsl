@@ -13,7 +13,7 @@ float bf16_elem(uint word, uint idx) { return uintBitsToFloat((idx & 1u) != 0u ?
 // fp32 -> bf16 bits, rounded to nearest even (overflow goes to infinity); NaN stays a quiet NaN.
 uint bf16_bits(float x) {
   const uint u = floatBitsToUint(x);
-  if (isnan(x)) return (u >> 16u) | 0x40u;
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (u >> 16u) | 0x40u;  // NaN: by its bits (isnan may fold away)
   return (u + 0x7fffu + ((u >> 16u) & 1u)) >> 16u;
 }
 

@@ -118,6 +118,10 @@ Status check_local(const RingDesc& d, int ranks, int rank) {
     return invalid("desc.attention.sequences: padding and varlen do not shard over a ring");
   }
   if (a.paged_kv.enabled()) return invalid("desc.attention.paged_kv: a paged cache does not shard over a ring");
+  if (a.dtype == DType::kBF16) {
+    return invalid("desc.attention.dtype = bf16: the ring takes f32 or f16 (its per-step partial O and gradients "
+                   "are stored in the call's dtype, and bf16 would re-round them at every step)");
+  }
   if (a.score_mod.bias) return invalid("desc.attention.score_mod.bias: a bias tensor is indexed per shard, not by position");
   if (a.mask.documents) return invalid("desc.attention.mask.documents: document ids do not shard over a ring");
   if (a.mask.q_offset != 0 || a.mask.k_offset != 0) {

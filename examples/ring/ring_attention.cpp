@@ -45,7 +45,14 @@ bool parse(int argc, char** argv, Args& a) {
     else if (const char* v3 = value("--kv-heads=")) a.kv_heads = std::atoll(v3);
     else if (const char* v4 = value("--dim=")) a.dim = std::atoll(v4);
     else if (const char* v5 = value("--repeat=")) a.repeat = std::atoll(v5);
-    else if (const char* v6 = value("--dtype=")) a.dtype = std::string(v6) == "f16" ? vkattn::DType::kF16 : vkattn::DType::kF32;
+    else if (const char* v6 = value("--dtype=")) {
+      const std::string t = v6;
+      if (t != "f16" && t != "f32") {
+        std::fprintf(stderr, "--dtype=%s: the ring takes f16 or f32\n", v6);
+        return false;
+      }
+      a.dtype = t == "f16" ? vkattn::DType::kF16 : vkattn::DType::kF32;
+    }
     else if (s == "--causal") a.causal = true;
     else if (s == "--zigzag") a.zigzag = true;
     else if (s == "--backward") a.backward = true;

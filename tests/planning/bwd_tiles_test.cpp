@@ -70,6 +70,8 @@ TEST_F(BackwardTilesTest, LongestColumnTileThenFourSubgroups) {
   EXPECT_EQ(tiles(info, 32, 128), std::tuple(128u, 64u, 256u));
   EXPECT_EQ(tiles(info, 16, 16), std::tuple(64u, 64u, 128u));
   EXPECT_EQ(cm_bwd_shared_bytes(128, 64, 128, 128), 45840u);  // within the 48 KiB
+  // Head dims of 8 mod 16 are held padded to the next multiple of 16 (attn_cm_tiles.glsl).
+  EXPECT_EQ(cm_bwd_shared_bytes(64, 32, 72, 40), cm_bwd_shared_bytes(64, 32, 80, 48));
   EXPECT_EQ(cm_bwd_shared_bytes(64, 32, 128, 128), 22928u);
   // Forced: rows alone take their longest column tile; columns alone keep four subgroups.
   EXPECT_EQ(tiles(info, 128, 128, {64, 0}), std::tuple(64u, 32u, 128u));

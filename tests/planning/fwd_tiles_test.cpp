@@ -240,6 +240,10 @@ TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
   EXPECT_EQ(cm_fwd_fragment_registers(128, 16, 128, 128, true, 4), 160u);  // four subgroups' only fit at D = 128
   EXPECT_EQ(cm_shared_bytes(128, 64, 64, 64, true, 4), 42256u);            // within the H100's 48 KiB
   EXPECT_EQ(cm_shared_bytes(128, 32, 128, 128, true, 4), 57488u);  // over it: four subgroups take 16 keys at D = 128
+  // Head dims of 8 mod 16 are held padded to the next multiple of 16 (attn_cm_tiles.glsl).
+  EXPECT_EQ(cm_shared_bytes(128, 64, 72, 24, true, 4), cm_shared_bytes(128, 64, 80, 32, true, 4));
+  EXPECT_EQ(cm_prefetch_chunks(64, 72, 40, 128), cm_prefetch_chunks(64, 80, 48, 128));
+  EXPECT_EQ(cm_fwd_fragment_registers(128, 64, 72, 72, false, 8), cm_fwd_fragment_registers(128, 64, 80, 80, false, 8));
   EXPECT_EQ(cm_shared_bytes(128, 16, 128, 128, true, 4), 48720u);
   EXPECT_EQ(cm_fwd_fragment_registers(128, 64, 128, 128, false, 8), 160u);  // eight subgroups, one fragment each
   EXPECT_EQ(cm_shared_bytes(128, 64, 128, 128, false, 8), 45328u);          // out_sh grows with the subgroups

@@ -47,7 +47,7 @@ TEST_F(KernelPathTest, ExplicitCoopmatRunsItOrSaysWhyNot) {
     std::int64_t head_dim;
     const char* reason;
   };
-  const Case cases[] = {{DType::kF32, 64, "desc.dtype = f32"}, {DType::kF32, 24, "desc.dtype = f32"}};
+  const Case cases[] = {{DType::kF32, 64, "desc.dtype = f32"}, {DType::kBF16, 24, "desc.dtype = bf16"}};
   for (const Case& c : cases) {
     AttentionDesc bad = desc(c.dtype, c.head_dim);
     bad.path = KernelPath::kCoopmat;

@@ -59,8 +59,10 @@ TEST_F(Bf16Test, OneKeyCopiesVBitForBit) {
   ASSERT_TRUE(c.is_ok()) << c.status().to_string();
   std::vector<float> v = c->v;
   // Not subnormals (Vulkan lets fp32 arithmetic flush them; llvmpipe does) nor -0 (O starts at 0
-  // and 0 + P (-0) = +0): arithmetic, not storage.
-  const float special[] = {-3.0e38f, bf16_to_float(0x7f7f), std::ldexp(1.0f, -126), 1.0f + std::ldexp(1.0f, -7)};
+  // and 0 + P (-0) = +0): arithmetic, not storage. NaN stays NaN (its payload may change).
+  const float inf = std::numeric_limits<float>::infinity();
+  const float special[] = {-3.0e38f, bf16_to_float(0x7f7f), std::ldexp(1.0f, -126), 1.0f + std::ldexp(1.0f, -7),
+                           inf,      -inf,                  std::numeric_limits<float>::quiet_NaN()};
   for (std::size_t i = 0; i < std::size(special); ++i) v[i] = special[i];
   round_to_dtype(v, BF16);
   Result<Tensor> vt = c->device_tensor(ctx(), v, Role::kV);
@@ -79,7 +81,8 @@ TEST_F(Bf16Test, OneKeyCopiesVBitForBit) {
         for (std::int64_t d = 0; d < dv; ++d) {
           const float got = o[static_cast<std::size_t>(((b * shape.q_heads + h) * shape.seq_q + i) * dv + d)];
           const float want = v[static_cast<std::size_t>((b * shape.kv_heads + h / group) * dv + d)];
-          mismatches += bits_of(got) == bits_of(want) ? 0u : 1u;
+          const bool same = std::isnan(want) ? std::isnan(got) : bits_of(got) == bits_of(want);
+          mismatches += same ? 0u : 1u;
         }
   EXPECT_EQ(mismatches, 0u);
 }

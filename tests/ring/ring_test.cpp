@@ -263,6 +263,18 @@ TEST_F(RingErrors, ALocalRefusalIsEveryRanksError) {
   for (const std::string& x : m) EXPECT_EQ(x, m[0]);
 }
 
+// bf16 would re-round the per-step partial O and gradients: refused on every rank.
+TEST_F(RingErrors, Bf16IsRefused) {
+  RingDesc d = base();
+  d.attention.dtype = DType::kBF16;
+  Result<RingAttention> ring = RingAttention::create(ctx(), MPI_COMM_WORLD, d);
+  ASSERT_FALSE(ring.is_ok());
+  EXPECT_EQ(ring.status().code(), ErrorCode::kInvalidArgument);
+  const std::vector<std::string> m = all_messages(ring.status());
+  EXPECT_NE(m[0].find("desc.attention.dtype = bf16: the ring takes f32 or f16"), std::string::npos) << m[0];
+  for (const std::string& x : m) EXPECT_EQ(x, m[0]);
+}
+
 TEST_F(RingErrors, ABadTensorOnOneRankIsEveryRanksError) {
   const RingDesc d = base();
   Result<RingAttention> ring = RingAttention::create(ctx(), MPI_COMM_WORLD, d);

@@ -20,9 +20,9 @@ std::vector<CaseShape> sample_variant_cases(std::uint64_t seed, int count) {
     c.q_heads = kv_heads * (std::int64_t{1} << pick(3));  // GQA ratio 1, 2 or 4
     c.seq_q = range(1, 140);
     c.seq_k = range(1, 160);
-    const std::int64_t dims[] = {16, 32, 48, 64};
-    c.head_dim = dims[pick(4)];
-    if (on()) c.head_dim_v = dims[pick(4)];
+    const std::int64_t dims[] = {16, 24, 32, 40, 48, 64, 72};  // 24, 40, 72: padded on the coopmat kernels
+    c.head_dim = dims[pick(7)];
+    if (on()) c.head_dim_v = dims[pick(7)];
     const DType dtypes[] = {DType::kF32, DType::kF16, DType::kBF16};
     c.dtype = dtypes[pick(3)];
     const Layout layouts[] = {Layout::kBHSD, Layout::kBSHD, Layout::kSBHD};

@@ -7,7 +7,7 @@
 
 namespace vkattn::bench {
 
-Result<double> measure_copy_bandwidth(Context& ctx, VkDeviceSize bytes) {
+Result<double> measure_copy_bandwidth(Context& ctx, VkDeviceSize bytes, double warm_up_seconds) {
   Result<Tensor> src = Tensor::create_bytes(ctx, bytes);
   if (!src) return src.status();
   Result<Tensor> dst = Tensor::create_bytes(ctx, bytes);
@@ -16,14 +16,21 @@ Result<double> measure_copy_bandwidth(Context& ctx, VkDeviceSize bytes) {
   Result<GpuTimer> timer = GpuTimer::create(ctx);
   if (!timer) return timer.status();
   const VkBufferCopy region{0, 0, bytes};
-  std::vector<double> seconds;
-  for (int i = 0; i < 11; ++i) {
-    Result<double> t = timer->time([&](VkCommandBuffer cmd) {
-      vkCmdCopyBuffer(cmd, src->buffer(), dst->buffer(), 1, &region);
-      return Status::ok();
-    });
+  const auto copy = [&](VkCommandBuffer cmd) {
+    vkCmdCopyBuffer(cmd, src->buffer(), dst->buffer(), 1, &region);
+    return Status::ok();
+  };
+  double warm = 0.0;
+  for (int i = 0; i < 2 || (warm < warm_up_seconds && i < 10000); ++i) {
+    Result<double> t = timer->time(copy);
     if (!t) return t.status();
-    if (i >= 2) seconds.push_back(*t);
+    warm += *t;
+  }
+  std::vector<double> seconds;
+  for (int i = 0; i < 9; ++i) {
+    Result<double> t = timer->time(copy);
+    if (!t) return t.status();
+    seconds.push_back(*t);
   }
   std::sort(seconds.begin(), seconds.end());
   return 2.0 * static_cast<double>(bytes) / seconds[seconds.size() / 2] * 1e-9;

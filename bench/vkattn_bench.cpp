@@ -534,7 +534,7 @@ int main(int argc, char** argv) {
   }
   if (!shapes && preset_name == "decode") {
     const VkDeviceSize copy_bytes = cpu ? (VkDeviceSize{64} << 20) : (VkDeviceSize{1} << 30);
-    Result<double> gbps = bench::measure_copy_bandwidth(*g_ctx, copy_bytes);
+    Result<double> gbps = bench::measure_copy_bandwidth(*g_ctx, copy_bytes, cpu ? 0.0 : 0.5);
     if (!gbps) {
       std::fprintf(stderr, "vkattn-bench: copy bandwidth: %s\n", gbps.status().to_string().c_str());
       return 1;

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# On the NVIDIA device machine: the measurements a session records in bench/RESULTS_H100.md, each
+# under its own time limit, into OUT_DIR, packed as OUT_DIR/all.tgz (the device tool returns a
+# limited number of files: keep everything in one archive). Carry .gpu and .gl (gpu_bundle.sh,
+# GPU.md), and .mpi for the ring (gpu_mpi_env.sh).
+# Usage: bash scripts/gpu_measure.sh OUT_DIR [STEP ...]
+# Steps (default: suite gemm compare headdims decode bf16 ring):
+#   suite     scripts/gpu_suite.sh auto scalar (validation layer 1.4.309)
+#   gemm      build/bench/vkattn-gemm-probe (each instruction path's GEMM ceiling)
+#   compare   bench/compare_sdpa.sh: the compare preset against SDPA (FlashAttention-2)
+#   headdims  head dims 72, 80, 96, 112 (and 64, 128) at S = 4096 and (1, 16, 5776, 72) against SDPA
+#   decode    the decode preset against SDPA and the copy bandwidth
+#   bf16      the compare shapes in bf16 against SDPA in bf16
+#   ring      examples/ring on 1, 2 and 4 ranks sharing the GPU (needs .mpi)
+# Limits per step: LIMIT_<STEP> seconds (e.g. LIMIT_SUITE=300), defaults below.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=${1:?usage: gpu_measure.sh OUT_DIR [steps]}
+shift
+steps=("$@")
+[ ${#steps[@]} -eq 0 ] && steps=(suite gemm compare headdims decode bf16 ring)
+mkdir -p "$out"
+source "$root/scripts/gpu_env.sh" >/dev/null 2>&1
+cd "$root"
+limit() { local v="LIMIT_${1^^}"; echo "${!v:-$2}"; }
+for step in "${steps[@]}"; do
+  start=$(date +%s)
+  case "$step" in
+    suite) timeout "$(limit suite 330)" bash scripts/gpu_suite.sh "$out/suite" auto scalar ;;
+    gemm) timeout "$(limit gemm 60)" build/bench/vkattn-gemm-probe >"$out/gemm.txt" 2>&1 ;;
+    compare) timeout "$(limit compare 300)" bash bench/compare_sdpa.sh "$out/compare" --benchmark_min_time=0.1 ;;
+    headdims)
+      timeout "$(limit headdims 300)" bash bench/compare_sdpa.sh "$out/headdims" \
+        --shapes=4x16x4096x72,4x16x4096x80,4x16x4096x96,4x16x4096x112,1x16x5776x72,4x16x4096x64,4x16x4096x128 \
+        --benchmark_min_time=0.1 ;;
+    decode) timeout "$(limit decode 300)" bash bench/compare_sdpa.sh "$out/decode" --preset=decode --benchmark_min_time=0.05 ;;
+    bf16) timeout "$(limit bf16 300)" bash bench/compare_sdpa.sh "$out/bf16" --preset=compare --dtype=bf16 --benchmark_min_time=0.1 ;;
+    ring)
+      root=$root source scripts/gpu_mpi_env.sh
+      for args in "1 --causal --zigzag" "2 --causal --zigzag" "4 --causal --zigzag" "4 --causal" "4"; do
+        set -- $args
+        n=$1
+        shift
+        echo "=== $n ranks $*"
+        timeout "$(limit ring 120)" orterun --allow-run-as-root --oversubscribe --bind-to none -np "$n" \
+          build/examples/example_ring_attention --seq=16384 --heads=16 --dim=128 --dtype=f16 "$@" --backward --repeat=3
+      done >"$out/ring.txt" 2>&1 ;;
+    *) echo "unknown step $step" >&2 ;;
+  esac
+  echo "$step: exit $? after $(($(date +%s) - start)) s" | tee -a "$out/steps.txt"
+done
+tar -C "$out" --exclude=all.tgz -czf "$out/all.tgz" . && find "$out" -mindepth 1 ! -name all.tgz ! -name steps.txt -delete

@@ -64,12 +64,19 @@ const uint SRC_DO = 3u;  // with CM_TILES_DO
 // `stride` the elements between rows. `even`: every row starts on a 32-bit word; `wide`: on a
 // 16-byte boundary of the binding (then a chunk is one 16-byte load; the binding starts at a
 // multiple of minStorageBufferOffsetAlignment, 16 on NVIDIA, and the values are right for any).
+//
+// Paged K/V (the forward defines CM_TILES_PAGED; PAGED_SHIFT = log2 block size): row j is row
+// j % block_size of pool block block_table[pages_row + j / block_size], `seq` then holds the head's
+// offset only and blocks are `stride_block` elements apart.
 struct RowSource {
   uint which;  // SRC_*
   uint seq;
   uint stride;
   bool even;
   bool wide;
+  bool paged;
+  uint pages_row;
+  uint stride_block;
 };
 
 #ifndef CM_ALL_ROWS_WIDE
@@ -78,7 +85,26 @@ struct RowSource {
 
 RowSource row_source(uint which, uint seq, uint stride) {
   return RowSource(which, seq, stride, CM_ALL_ROWS_WIDE || ((seq | stride) & 1u) == 0u,
-                   CM_ALL_ROWS_WIDE || ((seq | stride) & 7u) == 0u);
+                   CM_ALL_ROWS_WIDE || ((seq | stride) & 7u) == 0u, false, 0u, 0u);
+}
+
+#ifdef CM_TILES_PAGED
+RowSource paged_row_source(uint which, uint head, uint stride, uint stride_block, uint pages_row) {
+  const uint bits = head | stride | stride_block;
+  return RowSource(which, head, stride, CM_ALL_ROWS_WIDE || (bits & 1u) == 0u, CM_ALL_ROWS_WIDE || (bits & 7u) == 0u,
+                   true, pages_row, stride_block);
+}
+#endif
+
+// The first element of row `row` of `src`.
+uint row_start(RowSource src, uint row) {
+#ifdef CM_TILES_PAGED
+  if (PAGED_SHIFT != 0u && src.paged) {
+    const uint block = uint(block_table[src.pages_row + (row >> PAGED_SHIFT)]);
+    return src.seq + block * src.stride_block + (row & ((1u << PAGED_SHIFT) - 1u)) * src.stride;
+  }
+#endif
+  return src.seq + row * src.stride;
 }
 
 uvec2 pack4_f16(vec4 x) { return uvec2(packHalf2x16(x.xy), packHalf2x16(x.zw)); }
@@ -99,7 +125,7 @@ uvec2 load4(RowSource src, uint idx) {
 
 // Halves [8c, 8c + 8) of row `row` of `src`.
 uvec4 load_chunk(RowSource src, uint row, uint c) {
-  const uint base = src.seq + row * src.stride;
+  const uint base = row_start(src, row);
   if (src.wide) {
     const uint w = (base >> 3u) + c;
     if (src.which == SRC_Q) return q_chunks[w];

@@ -46,108 +46,156 @@
 layout(local_size_x_id = 36) in;
 
 const uint STAGE_ROWS = BLOCK_K;  // the K/V tile: K in tile_dk_sh, V in tile_dv_sh
-const uint HELD_DK_ROWS = Q_SHARED * BLOCK_Q;  // Q rows in tile_dk_sh past the K tile (Q_SHARED)
+const uint HELD_DK_ROWS = Q_SHARED * (BLOCK_Q / ROW_LANES);  // Q rows in tile_dk_sh past the K tile (Q_SHARED)
 
-// O, elements dst .. dst + 7 (store_acc's output; `which` is always 0).
-void write_out8(uint which, uint dst, vec4 lo, vec4 hi) {
-  STORE_VEC4(o_words, dst, lo);
-  STORE_VEC4(o_words, dst + 4u, hi);
-}
+// Unused: the output goes through store_rows (write_row8) below, not store_acc.
+void write_out8(uint which, uint dst, vec4 lo, vec4 hi) {}
 
 #define CM_ALL_ROWS_WIDE (WIDE_ROWS != 0u)
+#define CM_TILES_PAGED
 #include "attn_cm_tiles.glsl"
 
 const uint RF = BLOCK_Q / (16u * SUBGROUPS);  // row fragments (16 rows each) per subgroup: 1 or 2
 const uint SLOTS = 2u * RF;                   // rows per lane: g + 8 hi + 16 r, hi = 0, 1, r < RF
+const uint KEY_LANES = ROW_LANES;             // subgroups sharing rows, each with 1 / KEY_LANES of a tile's keys
+const uint ROW_GROUPS = SUBGROUPS / KEY_LANES;
+const uint ROWS = BLOCK_Q / KEY_LANES;        // rows of the workgroup: 16 RF ROW_GROUPS
 const uint BK16 = BLOCK_K / 16u;
+const uint LK16 = BK16 / KEY_LANES;           // key fragments of a tile per subgroup
 const float RESCALE_SLACK = 8.0;  // log2 units: P <= 256 between rescales (fp16 holds 65504)
 const uint Q_SH = BLOCK_K * KROW;  // Q_SHARED: where Q row 0 starts in tile_dk_sh
+const uint SCRATCH = 16u * OROW;   // floats of out_sh per subgroup
 
 shared int doc_k_tile[BLOCK_K];
 #include "attn_doc_range.glsl"  // doc_range (DOCUMENTS): document ids of the Q tile, then of the K tile
+
+// Block row br of workgroup (tile, head_y): packed row rr = tile * ROWS + br, which is query
+// rr / group of head head_y * group + rr % group with PACK_GQA, else query rr of head head_y.
+uvec2 row_query_head(uint br, uint tile, uint head_y, uint group) {
+  const uint rr = tile * ROWS + br;
+  return PACK_GQA != 0u ? uvec2(rr / group, head_y * group + rr % group) : uvec2(rr, head_y);
+}
+
+// Output columns [c0, c0 + 8) of query i of head h (sequence b from token start_q): O, or with
+// SPLITS > 1 this split's partial O in the workspace (fp32, row work_row, Dv per row).
+void write_row8(uint b, uint h, uint start_q, uint i, uint split, uint c0, vec4 lo, vec4 hi) {
+  if (SPLITS > 1u) {
+    const uint work_row = b * params.work_stride_b + h * params.work_stride_h + start_q + i;
+    const uint at = split * params.split_stride_o + work_row * HEAD_DIM_V + c0;
+    [[unroll]] for (uint k = 0u; k < 4u; ++k) {
+      work[at + k] = lo[k];
+      work[at + 4u + k] = hi[k];
+    }
+    return;
+  }
+  const uint dst = pc.o_offset + b * pc.o_stride_b + h * pc.o_stride_h + (start_q + i) * pc.o_stride_s + c0;
+  STORE_VEC4(o_words, dst, lo);
+  STORE_VEC4(o_words, dst + 4u, hi);
+}
 
 void main() {
   const uint warp = gl_SubgroupID;
   const uint lane = gl_SubgroupInvocationID;
   const uint tid = gl_LocalInvocationID.x;
+  const uint rg = warp % ROW_GROUPS;  // this subgroup's rows: block rows 16 RF rg ..
+  const uint kl = warp / ROW_GROUPS;  // and its share of every tile's keys: fragments LK16 kl ..
   // Query tiles run last to first: under a causal mask the last tiles see the most keys, so the
   // heaviest workgroups start first and the light ones fill the end of the grid.
   const uint tile = gl_NumWorkGroups.x - 1u - gl_WorkGroupID.x;
-  const uint b = gl_WorkGroupID.y / params.q_heads;
-  const uint h = gl_WorkGroupID.y % params.q_heads;
-  const uint kv_h = h / (params.q_heads / params.kv_heads);
+  const uint split = gl_WorkGroupID.z;
+  const uint group = PACK_GQA != 0u ? params.pack_group : 1u;
+  const uint heads_y = PACK_GQA != 0u ? params.kv_heads : params.q_heads;
+  const uint b = gl_WorkGroupID.y / heads_y;
+  const uint head_y = gl_WorkGroupID.y % heads_y;
+  const uint kv_h = PACK_GQA != 0u ? head_y : head_y / params.pack_group;
 
   const uvec4 seq = sequence(b);
-  const uint start_q = seq.x, len_q = seq.y, start_k = seq.z, len_k = seq.w;
-  const uint i0 = tile * BLOCK_Q;
+  const uint start_q = seq.x, len_q = seq.y, start_k = seq.z;
+  // A paged cache with device tables: the sequence's keys are cache_lens[b] (trusted).
+  const uint len_k = PAGED_SHIFT != 0u && DEVICE_LENS != 0u ? uint(cache_lens[pc.lens_offset + b]) : seq.w;
+  const uint i0 = (tile * ROWS) / group;  // the block's first query
+  const uint block_queries = (tile * ROWS + ROWS - 1u) / group - i0 + 1u;
   if (SEQ_MODE == SEQ_VARLEN && i0 >= len_q) return;  // uniform
-  const uint w0 = i0 + 16u * RF * warp;  // this subgroup's first row; fragment r holds rows w0 + 16 r ..
+  const uint w0 = 16u * RF * rg;  // this subgroup's first block row; fragment r holds rows w0 + 16 r ..
+  const uint w_q0 = (tile * ROWS + w0) / group;                // its first query
+  const uint w_q1 = (tile * ROWS + w0 + 16u * RF - 1u) / group;  // and its last
   const int shift = diag_shift(len_q, len_k, params.position_shift);
   const int win_left = params.window_left;
   const int win_right = params.window_right;
 
-  const uvec2 kv_tiles = mask_key_tiles(i0, BLOCK_Q, len_q, len_k, shift, win_left, win_right, BLOCK_K);
-  const uint tile_begin = kv_tiles.x, tile_end = kv_tiles.y;
+  // The key tiles the block's live rows may see; split `split` takes its share of them.
+  const uvec2 kv_tiles = mask_key_tiles(i0, block_queries, len_q, len_k, shift, win_left, win_right, BLOCK_K);
+  const uint per_split = (kv_tiles.y - kv_tiles.x + SPLITS - 1u) / SPLITS;
+  const uint tile_begin = min(kv_tiles.x + split * per_split, kv_tiles.y);
+  const uint tile_end = min(tile_begin + per_split, kv_tiles.y);
 
   if (DOCUMENTS != 0u) {
     doc_range_reset(DOC_RANGE_BLOCK);
     barrier();
-    for (uint r = tid; r < BLOCK_Q; r += WORKGROUP_SIZE) {
-      if (i0 + r < len_q) doc_range_add(DOC_RANGE_BLOCK, query_doc(b, start_q, i0 + r));
+    for (uint r = tid; r < ROWS; r += WORKGROUP_SIZE) {
+      const uint i = row_query_head(r, tile, head_y, group).x;
+      if (i < len_q) doc_range_add(DOC_RANGE_BLOCK, query_doc(b, start_q, i));
     }
     barrier();
   }
 
-  const float slope_log2 = alibi_slope_log2(b, h);
-  const uint table_row = rel_table_row(h);
-
-  // Per slot s = 2 r + hi (row g + 8 hi of fragment r, for this lane's quad g): the row, its
-  // diagonal, bias row, document, and the running max m (log2 units) and sum l.
+  // Per slot s = 2 r + hi (row g + 8 hi of fragment r, for this lane's quad g): the row's query
+  // and head, diagonal, score_mod terms, document, and the running max m (log2 units) and sum l.
+  // The sink starts the row in key lane 0 of split 0 only.
+  const bool with_sink = SINKS != 0u && kl == 0u && split == 0u;
   uint qi[SLOTS];
+  uint qh[SLOTS];
   bool q_live[SLOTS];
   int q_diag[SLOTS];
   uint q_bias_row[SLOTS];
+  float q_slope[SLOTS];
+  uint q_table_row[SLOTS];
   int q_doc[SLOTS];
   float q_m[SLOTS];
   float q_l[SLOTS];
   [[unroll]] for (uint s = 0u; s < SLOTS; ++s) {
-    qi[s] = w0 + 16u * (s >> 1u) + (lane >> 2u) + 8u * (s & 1u);
+    const uvec2 ih = row_query_head(w0 + 16u * (s >> 1u) + (lane >> 2u) + 8u * (s & 1u), tile, head_y, group);
+    qi[s] = ih.x;
+    qh[s] = ih.y;
     q_live[s] = qi[s] < len_q;
     q_diag[s] = int(qi[s]) + shift;
-    q_bias_row[s] = bias_row_index(b, h, qi[s]);
+    q_bias_row[s] = bias_row_index(b, qh[s], qi[s]);
+    q_slope[s] = alibi_slope_log2(b, qh[s]);
+    q_table_row[s] = rel_table_row(qh[s]);
     q_doc[s] = DOCUMENTS != 0u && q_live[s] ? query_doc(b, start_q, qi[s]) : 0;
-    q_m[s] = SINKS != 0u && q_live[s] ? LOG2E * sinks[pc.sinks_offset + h] : NEG_INF;
-    q_l[s] = SINKS != 0u && q_live[s] && (lane & 3u) == 0u ? 1.0 : 0.0;  // the quad's lanes sum theirs
+    q_m[s] = with_sink && q_live[s] ? LOG2E * sinks[pc.sinks_offset + qh[s]] : NEG_INF;
+    q_l[s] = with_sink && q_live[s] && (lane & 3u) == 0u ? 1.0 : 0.0;  // the quad's lanes sum theirs
   }
 
   // Q (zeros past len_q and in the head dim's padding columns, attn_cm_tiles.glsl), 4 halves per
-  // word: all BLOCK_Q rows into tile_dk_sh from Q_SH (fenced by the tile loop's first barrier), or
+  // word: all ROWS rows into tile_dk_sh from Q_SH (fenced by the tile loop's first barrier), or
   // RF x Dk / 16 fragments (q_frag[r * DK16 + d]) staged through tile_dk_sh BLOCK_K rows at a time.
-  const uint q_seq = pc.q_offset + b * pc.q_stride_b + h * pc.q_stride_h + start_q * pc.q_stride_s;
-  const RowSource qs = row_source(SRC_Q, q_seq, pc.q_stride_s);
   A_MAT q_frag[RF * DK16];
   const uint QW = HEAD_DIM_P / 4u;
   if (Q_SHARED != 0u) {
-    for (uint e = tid; e < BLOCK_Q * QW; e += WORKGROUP_SIZE) {
+    for (uint e = tid; e < ROWS * QW; e += WORKGROUP_SIZE) {
       const uint r = e / QW;
       const uint c = e % QW;
-      const uint q_row = i0 + r;
+      const uvec2 ih = row_query_head(r, tile, head_y, group);
+      const uint q_row = pc.q_offset + b * pc.q_stride_b + ih.y * pc.q_stride_h + (start_q + ih.x) * pc.q_stride_s;
       tile_dk_sh[Q_SH + r * KROW + c] =
-          q_row < len_q && 4u * c < HEAD_DIM ? load4(qs, q_seq + q_row * pc.q_stride_s + 4u * c) : uvec2(0u);
+          ih.x < len_q && 4u * c < HEAD_DIM ? load4(row_source(SRC_Q, q_row, 0u), q_row + 4u * c) : uvec2(0u);
     }
   }
-  for (uint r0 = 0u; Q_SHARED == 0u && r0 < BLOCK_Q; r0 += BLOCK_K) {
+  for (uint r0 = 0u; Q_SHARED == 0u && r0 < ROWS; r0 += BLOCK_K) {
     barrier();
     for (uint e = tid; e < BLOCK_K * QW; e += WORKGROUP_SIZE) {
       const uint r = e / QW;
       const uint c = e % QW;
-      const uint q_row = i0 + r0 + r;
-      tile_dk_sh[r * KROW + c] =
-          q_row < len_q && 4u * c < HEAD_DIM ? load4(qs, q_seq + q_row * pc.q_stride_s + 4u * c) : uvec2(0u);
+      const uvec2 ih = row_query_head(r0 + r, tile, head_y, group);
+      const uint q_row = pc.q_offset + b * pc.q_stride_b + ih.y * pc.q_stride_h + (start_q + ih.x) * pc.q_stride_s;
+      tile_dk_sh[r * KROW + c] = r0 + r < ROWS && ih.x < len_q && 4u * c < HEAD_DIM
+                                     ? load4(row_source(SRC_Q, q_row, 0u), q_row + 4u * c)
+                                     : uvec2(0u);
     }
     barrier();
     [[unroll]] for (uint r = 0u; r < RF; ++r) {
-      const uint f0 = 16u * (RF * warp + r);  // the fragment's first row in the block
+      const uint f0 = w0 + 16u * r;  // the fragment's first row in the block
       if (f0 >= r0 && f0 < r0 + BLOCK_K) {
         [[unroll]] for (uint d = 0u; d < DK16; ++d) {
           coopMatLoadNV(q_frag[r * DK16 + d], tile_dk_sh, (f0 - r0) * KROW + 4u * d, KROW, false);
@@ -159,10 +207,19 @@ void main() {
   ACC_MAT o_frag[RF * DV16];
   [[unroll]] for (uint f = 0u; f < RF * DV16; ++f) o_frag[f] = ACC_MAT(0.0);
 
-  const uint k_seq = pc.k_offset + b * pc.k_stride_b + kv_h * pc.k_stride_h + start_k * pc.k_stride_s;
-  const uint v_seq = pc.v_offset + b * pc.v_stride_b + kv_h * pc.v_stride_h + start_k * pc.v_stride_s;
-  const RowSource ks = row_source(SRC_K, k_seq, pc.k_stride_s);
-  const RowSource vs = row_source(SRC_V, v_seq, pc.v_stride_s);
+  // K and V rows: contiguous from the sequence's first key, or in a paged cache row j % block_size
+  // of pool block block_table[b, j / block_size] (attn_cm_tiles.glsl's paged_row_source).
+  RowSource ks, vs;
+  if (PAGED_SHIFT != 0u) {
+    const uint pages_row = pc.pages_offset + b * pc.pages_stride_b;
+    ks = paged_row_source(SRC_K, pc.k_offset + kv_h * pc.k_stride_h, pc.k_stride_s, pc.k_stride_b, pages_row);
+    vs = paged_row_source(SRC_V, pc.v_offset + kv_h * pc.v_stride_h, pc.v_stride_s, pc.v_stride_b, pages_row);
+  } else {
+    ks = row_source(SRC_K, pc.k_offset + b * pc.k_stride_b + kv_h * pc.k_stride_h + start_k * pc.k_stride_s,
+                    pc.k_stride_s);
+    vs = row_source(SRC_V, pc.v_offset + b * pc.v_stride_b + kv_h * pc.v_stride_h + start_k * pc.v_stride_s,
+                    pc.v_stride_s);
+  }
 
   // Without document ids every tile in [tile_begin, tile_end) is visited, so the next one is
   // fetched while this one computes; with them a tile may be skipped, so each is fetched in turn.
@@ -170,6 +227,7 @@ void main() {
   if (prefetch && tile_begin < tile_end) fetch_tile(ks, vs, tile_begin * BLOCK_K, len_k);
   [[dont_unroll]] for (uint t = tile_begin; t < tile_end; ++t) {
     const uint kv0 = t * BLOCK_K;
+    const uint lk0 = 16u * LK16 * kl;  // this subgroup's first key of the tile
     barrier();  // the previous tile is no longer read
     if (DOCUMENTS != 0u) {
       doc_range_reset(DOC_RANGE_TILE);
@@ -188,61 +246,63 @@ void main() {
     barrier();
     if (prefetch && t + 1u < tile_end) fetch_tile(ks, vs, kv0 + BLOCK_K, len_k);
 
-    // S = Q K^T over 16 dims at a time; each K^T fragment (dims 16d.., keys 16n..: K rows read
-    // column-major) feeds all RF row fragments (s_frag[r * BK16 + n]).
-    ACC_MAT s_frag[RF * BK16];
-    [[unroll]] for (uint f = 0u; f < RF * BK16; ++f) s_frag[f] = ACC_MAT(0.0);
+    // S = Q K^T over 16 dims at a time, for this subgroup's keys lk0 .. lk0 + 16 LK16 of the
+    // tile; each K^T fragment (dims 16d.., keys 16n..: K rows read column-major) feeds all RF row
+    // fragments (s_frag[r * LK16 + n]).
+    ACC_MAT s_frag[RF * LK16];
+    [[unroll]] for (uint f = 0u; f < RF * LK16; ++f) s_frag[f] = ACC_MAT(0.0);
     [[unroll]] for (uint d = 0u; d < DK16; ++d) {
       A_MAT q_d[RF];
       [[unroll]] for (uint r = 0u; r < RF; ++r) {
         if (Q_SHARED != 0u) {
-          coopMatLoadNV(q_d[r], tile_dk_sh, Q_SH + (16u * (RF * warp + r)) * KROW + 4u * d, KROW, false);
+          coopMatLoadNV(q_d[r], tile_dk_sh, Q_SH + (w0 + 16u * r) * KROW + 4u * d, KROW, false);
         } else {
           q_d[r] = q_frag[r * DK16 + d];
         }
       }
-      [[unroll]] for (uint n = 0u; n < BK16; ++n) {
+      [[unroll]] for (uint n = 0u; n < LK16; ++n) {
         A_MAT k_frag;
-        coopMatLoadNV(k_frag, tile_dk_sh, (16u * n) * KROW + 4u * d, KROW, true);
+        coopMatLoadNV(k_frag, tile_dk_sh, (lk0 + 16u * n) * KROW + 4u * d, KROW, true);
         [[unroll]] for (uint r = 0u; r < RF; ++r) {
-          s_frag[r * BK16 + n] = coopMatMulAddNV(q_d[r], k_frag, s_frag[r * BK16 + n]);
+          s_frag[r * LK16 + n] = coopMatMulAddNV(q_d[r], k_frag, s_frag[r * LK16 + n]);
         }
       }
     }
 
-    // Softmax in registers: element e of s_frag[r * BK16 + n] is (slot 2 r + acc_hi(e), key
-    // 16 n + acc_col). Per-element work is kept to scale, max, exp2 and sum: the mask and score_mod
-    // run only where needed (`needs_mask`: the mask may hide an element of this subgroup's rows x
-    // BLOCK_K block: keys past len_k, rows past len_q, keys past the first row's causal diagonal,
-    // any window, any document ids). (Folding the scale into the exp2's FFMA measured no faster.)
-    bool needs_mask = kv0 + BLOCK_K > len_k || w0 + 16u * RF > len_q || WINDOW != 0u || DOCUMENTS != 0u;
-    if (CAUSAL != 0u) needs_mask = needs_mask || int(kv0 + BLOCK_K) - 1 > int(w0) + shift;
+    // Softmax in registers: element e of s_frag[r * LK16 + n] is (slot 2 r + acc_hi(e), key
+    // lk0 + 16 n + acc_col). Per-element work is kept to scale, max, exp2 and sum: the mask and
+    // score_mod run only where needed (`needs_mask`: the mask may hide an element of this
+    // subgroup's rows x BLOCK_K block: keys past len_k, rows past len_q, keys past the first row's
+    // causal diagonal, any window, any document ids). (Folding the scale into the exp2's FFMA
+    // measured no faster.)
+    bool needs_mask = kv0 + BLOCK_K > len_k || w_q1 >= len_q || WINDOW != 0u || DOCUMENTS != 0u;
+    if (CAUSAL != 0u) needs_mask = needs_mask || int(kv0 + BLOCK_K) - 1 > int(w_q0) + shift;
     if (needs_mask || !PLAIN_SCORES) {
-      [[unroll]] for (uint f = 0u; f < RF * BK16; ++f) {
+      [[unroll]] for (uint f = 0u; f < RF * LK16; ++f) {
         [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
-          const uint sl = 2u * (f / BK16) + (acc_hi(e) ? 1u : 0u);
-          const uint jj = 16u * (f % BK16) + acc_col(lane, e);
+          const uint sl = 2u * (f / LK16) + (acc_hi(e) ? 1u : 0u);
+          const uint jj = lk0 + 16u * (f % LK16) + acc_col(lane, e);
           const int j = int(kv0 + jj);
           float score = NEG_INF;
           if (q_live[sl] && mask_allows(q_diag[sl], j, int(len_k), win_left, win_right) &&
               (DOCUMENTS == 0u || doc_k_tile[jj] == q_doc[sl])) {
             float unused_dsoftcap;
-            score = modified_score(params.scale_log2 * s_frag[f][e], j - q_diag[sl], slope_log2, table_row,
+            score = modified_score(params.scale_log2 * s_frag[f][e], j - q_diag[sl], q_slope[sl], q_table_row[sl],
                                    q_bias_row[sl] + uint(j), unused_dsoftcap);
           }
           s_frag[f][e] = score;
         }
       }
     } else {
-      [[unroll]] for (uint f = 0u; f < RF * BK16; ++f) {
+      [[unroll]] for (uint f = 0u; f < RF * LK16; ++f) {
         [[unroll]] for (uint e = 0u; e < ELEMS; ++e) s_frag[f][e] *= params.scale_log2;
       }
     }
     float m_tile[SLOTS];
     [[unroll]] for (uint s = 0u; s < SLOTS; ++s) m_tile[s] = NEG_INF;
-    [[unroll]] for (uint f = 0u; f < RF * BK16; ++f) {
+    [[unroll]] for (uint f = 0u; f < RF * LK16; ++f) {
       [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
-        const uint sl = 2u * (f / BK16) + (acc_hi(e) ? 1u : 0u);
+        const uint sl = 2u * (f / LK16) + (acc_hi(e) ? 1u : 0u);
         m_tile[sl] = max(m_tile[sl], s_frag[f][e]);
       }
     }
@@ -263,9 +323,9 @@ void main() {
       rescale = rescale || move;
       sum[sl] = 0.0;
     }
-    [[unroll]] for (uint f = 0u; f < RF * BK16; ++f) {
+    [[unroll]] for (uint f = 0u; f < RF * LK16; ++f) {
       [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
-        const uint sl = 2u * (f / BK16) + (acc_hi(e) ? 1u : 0u);
+        const uint sl = 2u * (f / LK16) + (acc_hi(e) ? 1u : 0u);
         const float p = exp2(s_frag[f][e] - m_sub[sl]);
         s_frag[f][e] = p;
         sum[sl] += p;
@@ -279,12 +339,12 @@ void main() {
         [[unroll]] for (uint e = 0u; e < ELEMS; ++e) o_frag[f][e] *= alpha[2u * (f / DV16) + (acc_hi(e) ? 1u : 0u)];
       }
     }
-    [[unroll]] for (uint kk = 0u; kk < BK16; ++kk) {
+    [[unroll]] for (uint kk = 0u; kk < LK16; ++kk) {
       A_MAT p_frag[RF];
-      [[unroll]] for (uint r = 0u; r < RF; ++r) p_frag[r] = A_MAT(s_frag[r * BK16 + kk]);
+      [[unroll]] for (uint r = 0u; r < RF; ++r) p_frag[r] = A_MAT(s_frag[r * LK16 + kk]);
       [[unroll]] for (uint d = 0u; d < DV16; ++d) {
         A_MAT v_frag;
-        coopMatLoadNV(v_frag, tile_dv_sh, (16u * kk) * VROW + 4u * d, VROW, false);
+        coopMatLoadNV(v_frag, tile_dv_sh, (lk0 + 16u * kk) * VROW + 4u * d, VROW, false);
         [[unroll]] for (uint r = 0u; r < RF; ++r) {
           o_frag[r * DV16 + d] = coopMatMulAddNV(p_frag[r], v_frag, o_frag[r * DV16 + d]);
         }
@@ -292,31 +352,113 @@ void main() {
     }
   }
 
-  // l = the quad's parts; O = O / l (0 for a row that saw nothing), stored 16 x 16 at a time
-  // (store_acc).
+  // l = the quad's parts.
   [[unroll]] for (uint sl = 0u; sl < SLOTS; ++sl) {
     q_l[sl] += subgroupShuffleXor(q_l[sl], 1u);
     q_l[sl] += subgroupShuffleXor(q_l[sl], 2u);
   }
-  float inv_l[SLOTS];
-  [[unroll]] for (uint sl = 0u; sl < SLOTS; ++sl) inv_l[sl] = q_l[sl] > 0.0 ? 1.0 / q_l[sl] : 0.0;
-  [[unroll]] for (uint f = 0u; f < RF * DV16; ++f) {
-    [[unroll]] for (uint e = 0u; e < ELEMS; ++e) o_frag[f][e] *= inv_l[2u * (f / DV16) + (acc_hi(e) ? 1u : 0u)];
+  // Key lanes: each row's (m, l) of every key lane through out_sh (m at 32 RF + row, l at
+  // 32 RF + 16 RF + row of the subgroup's scratch, row < 16 RF <= 32 of its own), then per row
+  // M = max m, L = sum l 2^(m - M); each lane's O is rescaled by 2^(m - M) (0 where m = -inf) and
+  // the lanes' O are summed below. Without key lanes M = m, L = l.
+  // out_scale[r]: 1 / L of output row 16 r + lane / 2 of the subgroup's rows (store_rows' rows).
+  float out_scale[RF];
+  float alpha_o[SLOTS];  // key lanes: this lane's rescale to the rows' common max
+  if (KEY_LANES > 1u) {
+    barrier();  // every subgroup's last tile is done (out_sh is free anyway)
+    if ((lane & 3u) == 0u) {
+      [[unroll]] for (uint sl = 0u; sl < SLOTS; ++sl) {
+        const uint row = 16u * (sl >> 1u) + (lane >> 2u) + 8u * (sl & 1u);
+        out_sh[warp * SCRATCH + row] = q_m[sl];
+        out_sh[warp * SCRATCH + 32u + row] = q_l[sl];
+      }
+    }
+    barrier();
+    [[unroll]] for (uint sl = 0u; sl < SLOTS; ++sl) {
+      const uint row = 16u * (sl >> 1u) + (lane >> 2u) + 8u * (sl & 1u);
+      float m_all = NEG_INF;
+      [[unroll]] for (uint k = 0u; k < KEY_LANES; ++k) m_all = max(m_all, out_sh[(k * ROW_GROUPS + rg) * SCRATCH + row]);
+      float l_all = 0.0;
+      [[unroll]] for (uint k = 0u; k < KEY_LANES; ++k) {
+        const float m_k = out_sh[(k * ROW_GROUPS + rg) * SCRATCH + row];
+        l_all += m_k == NEG_INF ? 0.0 : out_sh[(k * ROW_GROUPS + rg) * SCRATCH + 32u + row] * exp2(m_k - m_all);
+      }
+      const float own = q_m[sl] == NEG_INF ? 0.0 : exp2(q_m[sl] - m_all);
+      alpha_o[sl] = own;
+      q_m[sl] = m_all;
+      q_l[sl] = l_all;
+    }
+    [[unroll]] for (uint r = 0u; r < RF; ++r) {
+      const uint row = 16u * r + (lane >> 1u);
+      float m_all = NEG_INF;
+      [[unroll]] for (uint k = 0u; k < KEY_LANES; ++k) m_all = max(m_all, out_sh[(k * ROW_GROUPS + rg) * SCRATCH + row]);
+      float l_all = 0.0;
+      [[unroll]] for (uint k = 0u; k < KEY_LANES; ++k) {
+        const float m_k = out_sh[(k * ROW_GROUPS + rg) * SCRATCH + row];
+        l_all += m_k == NEG_INF ? 0.0 : out_sh[(k * ROW_GROUPS + rg) * SCRATCH + 32u + row] * exp2(m_k - m_all);
+      }
+      out_scale[r] = l_all > 0.0 ? 1.0 / l_all : 0.0;
+    }
+    [[unroll]] for (uint f = 0u; f < RF * DV16; ++f) {
+      [[unroll]] for (uint e = 0u; e < ELEMS; ++e) o_frag[f][e] *= alpha_o[2u * (f / DV16) + (acc_hi(e) ? 1u : 0u)];
+    }
+    barrier();  // out_sh is read: the O rounds below reuse it
+  } else {
+    // O = O / l (0 for a row that saw nothing).
+    [[unroll]] for (uint f = 0u; f < RF * DV16; ++f) {
+      [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
+        const float l = q_l[2u * (f / DV16) + (acc_hi(e) ? 1u : 0u)];
+        o_frag[f][e] *= l > 0.0 ? 1.0 / l : 0.0;
+      }
+    }
+    [[unroll]] for (uint r = 0u; r < RF; ++r) out_scale[r] = 1.0;
   }
+
+  // O out, 16 x 16 at a time: each subgroup stores its fragment into its out_sh scratch; the
+  // subgroups of key lane 0 sum the key lanes' scratch rows (lane l: 8 columns of row l / 2),
+  // scale by out_scale and write row by row (write_row8: O, or the split's workspace row).
   const uint o_rows = SEQ_MODE == SEQ_VARLEN ? len_q : params.seq_q;
   [[unroll]] for (uint r = 0u; r < RF; ++r) {
-    const uint row0 = w0 + 16u * r;
-    const uint o_base = pc.o_offset + b * pc.o_stride_b + h * pc.o_stride_h + (start_q + row0) * pc.o_stride_s;
-    const uint rows_valid = row0 < o_rows ? o_rows - row0 : 0u;
+    const uint row = 16u * r + (lane >> 1u);
+    const uvec2 ih = row_query_head(w0 + row, tile, head_y, group);
+    const uint c8 = 8u * (lane & 1u);
     [[unroll]] for (uint d = 0u; d < DV16; ++d) {
-      store_acc(o_frag[r * DV16 + d], 0u, o_base + 16u * d, pc.o_stride_s, rows_valid, HEAD_DIM_V - 16u * d);
+      coopMatStoreNV(o_frag[r * DV16 + d], out_sh, warp * SCRATCH, OROW, false);
+      if (KEY_LANES > 1u) {
+        barrier();
+      } else {
+        subgroupMemoryBarrierShared();
+        subgroupBarrier();
+      }
+      if (kl == 0u && ih.x < o_rows && 16u * d + c8 < HEAD_DIM_V) {
+        vec4 lo = vec4(0.0), hi = vec4(0.0);
+        [[unroll]] for (uint k = 0u; k < KEY_LANES; ++k) {
+          const uint src = (k * ROW_GROUPS + rg) * SCRATCH + (lane >> 1u) * OROW + c8;
+          lo += vec4(out_sh[src], out_sh[src + 1u], out_sh[src + 2u], out_sh[src + 3u]);
+          hi += vec4(out_sh[src + 4u], out_sh[src + 5u], out_sh[src + 6u], out_sh[src + 7u]);
+        }
+        write_row8(b, ih.y, start_q, ih.x, split, 16u * d + c8, lo * out_scale[r], hi * out_scale[r]);
+      }
+      if (KEY_LANES > 1u) {
+        barrier();
+      } else {
+        subgroupBarrier();
+      }
     }
   }
-  if (WRITE_LSE != 0u && (lane & 3u) == 0u) {
+  // LSE = ln 2 (M + log2 L), -inf for a row that saw nothing: to the LSE output, or the split's
+  // workspace entry.
+  if (kl == 0u && (lane & 3u) == 0u && (WRITE_LSE != 0u || SPLITS > 1u)) {
     [[unroll]] for (uint sl = 0u; sl < SLOTS; ++sl) {
       if (qi[sl] < o_rows) {
-        const uint idx = pc.lse_offset + b * pc.lse_stride_b + h * pc.lse_stride_h + (start_q + qi[sl]) * pc.lse_stride_s;
-        lse_values[idx] = q_l[sl] > 0.0 ? LN2 * (q_m[sl] + log2(q_l[sl])) : NEG_INF;
+        const float lse = q_l[sl] > 0.0 ? LN2 * (q_m[sl] + log2(q_l[sl])) : NEG_INF;
+        if (SPLITS > 1u) {
+          const uint work_row = b * params.work_stride_b + qh[sl] * params.work_stride_h + start_q + qi[sl];
+          work[SPLITS * params.split_stride_o + split * params.split_stride_lse + work_row] = lse;
+        } else {
+          const uint idx = pc.lse_offset + b * pc.lse_stride_b + qh[sl] * pc.lse_stride_h + (start_q + qi[sl]) * pc.lse_stride_s;
+          lse_values[idx] = lse;
+        }
       }
     }
   }

@@ -49,12 +49,50 @@ std::uint32_t cm_prefetch_chunks(std::uint32_t rows, std::uint32_t dk_real, std:
   return per_invocation(dk) + per_invocation(dv);
 }
 
+std::uint32_t cm_decode_registers(std::uint32_t block_k, std::uint32_t key_lanes, std::uint32_t dk_real,
+                                  std::uint32_t dv_real, bool q_shared) {
+  const std::uint32_t dk = cm_padded_dim(dk_real), dv = cm_padded_dim(dv_real);
+  return (dv / 16) * 8                                          // O accumulators
+         + (q_shared ? 0 : (dk / 16) * 4)                       // Q operands
+         + (block_k / 16 / key_lanes) * 8                       // S accumulators of the lane's keys
+         + 4 * cm_prefetch_chunks(block_k, dk, dv, 32 * kCmSmallestSubgroups);  // next K/V tile
+}
+
 FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, const DeviceInfo& info,
-                           FwdForcedTiles forced) {
+                           FwdForcedTiles forced, std::uint32_t decode_rows) {
   FwdSpecConstants spec;
   spec.features = features;
   const std::uint32_t dk = features.head_dim;
   const std::uint32_t dv = features.head_dim_v;
+  if (coopmat && decode_rows != 0 && forced.block_q == 0 && forced.subgroups == 0) {
+    // Decode: four subgroups of one 16-row fragment (BLOCK_Q = 64). The packed rows (group x Sq,
+    // rounded up to 16, 32 or 64) take 1, 2 or 4 of those fragments, and the subgroups left over
+    // take a share of every key tile each (ROW_LANES key lanes, merged at the end): the longest key
+    // tile (64, 32, 16) that keeps the most key lanes (16 keys each or more), fits in shared
+    // memory and stays within kCmFragmentRegisters (cm_decode_registers), Q in shared memory where
+    // it fits.
+    std::uint32_t rows = 16;
+    while (rows < decode_rows && rows < 64) rows *= 2;
+    const std::uint32_t want_lanes = 64 / rows;
+    spec.key_step = 1;
+    spec.block_q = 64;
+    spec.workgroup_size = 32 * kCmSmallestSubgroups;
+    spec.block_k = 0;
+    for (std::uint32_t lanes = want_lanes; lanes >= 1 && spec.block_k == 0; lanes /= 2) {
+      for (std::uint32_t k : {64u, 32u, 16u}) {
+        if (k < 16 * lanes || (forced.block_k != 0 && k != forced.block_k)) continue;
+        const bool qs = cm_shared_bytes(64 / lanes, k, dk, dv, true, kCmSmallestSubgroups) <= info.max_shared_memory;
+        if (cm_shared_bytes(64 / lanes, k, dk, dv, qs, kCmSmallestSubgroups) > info.max_shared_memory) continue;
+        if (forced.block_k == 0 && cm_decode_registers(k, lanes, dk, dv, qs) > kCmFragmentRegisters) continue;
+        spec.block_k = k;
+        spec.row_lanes = lanes;
+        spec.q_shared = qs ? 1 : 0;
+        break;
+      }
+    }
+    if (spec.block_k != 0) return spec;
+    // Nothing within the budget (Dk = Dv = 256): the prefill tiles' fallback below.
+  }
   if (coopmat) {
     spec.key_step = 1;  // unused by attn_fwd_cm.comp
     // Q goes to shared memory whenever it fits there (its registers then hold more S).
@@ -125,7 +163,10 @@ FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
 std::uint32_t fwd_shared_bytes(const FwdSpecConstants& s, bool coopmat) {
   const std::uint32_t dk = s.features.head_dim;
   const std::uint32_t dv = s.features.head_dim_v;
-  if (coopmat) return cm_shared_bytes(s.block_q, s.block_k, dk, dv, s.q_shared != 0, s.workgroup_size / 32);
+  // The coopmat forward holds the workgroup's rows of Q: BLOCK_Q / ROW_LANES (key lanes share rows).
+  if (coopmat) {
+    return cm_shared_bytes(s.block_q / s.row_lanes, s.block_k, dk, dv, s.q_shared != 0, s.workgroup_size / 32);
+  }
   // attn_fwd.comp: fp32 K and V tiles (whose memory the lane merge reuses for half the lanes' O),
   // the lanes' (m, l), the tile's document ids, doc_range.
   const std::uint32_t tiles = s.block_k * (dk + dv) * 4;
@@ -184,19 +225,19 @@ Result<FwdSpecConstants> choose_fwd_tiles(const Problem& p, bool coopmat, const 
     }
   }
 
-  FwdSpecConstants spec = fwd_tiles(feature_spec(p), coopmat, info, forced);
+  const std::int64_t packed_rows = d.q_heads / p.kv_heads * p.seq_q;
+  const auto decode_rows = static_cast<std::uint32_t>(coopmat && decode_shaped(p) ? packed_rows : 0);
+  FwdSpecConstants spec = fwd_tiles(feature_spec(p), coopmat, info, forced, decode_rows);
   spec.write_lse = d.write_lse ? 1u : 0u;
   if (spec.block_k < spec.key_step) {
     return unsupported("desc.head_dim = " + num(d.head_dim) + ", desc.head_dim_v = " + num(p.head_dim_v) + ": " +
                        num(kKeyStep) + " K/V rows exceed maxComputeSharedMemorySize = " + num(info.max_shared_memory));
   }
-  if (!coopmat) {
-    if (d.paged_kv.enabled()) {
-      while ((1u << spec.paged_shift) < static_cast<std::uint64_t>(d.paged_kv.block_size)) ++spec.paged_shift;
-      spec.device_lens = d.paged_kv.host_tables() ? 0u : 1u;
-    }
-    VKATTN_TRY(choose_split(p, info, o, spec));
+  if (d.paged_kv.enabled()) {
+    while ((1u << spec.paged_shift) < static_cast<std::uint64_t>(d.paged_kv.block_size)) ++spec.paged_shift;
+    spec.device_lens = d.paged_kv.host_tables() ? 0u : 1u;
   }
+  VKATTN_TRY(choose_split(p, info, o, coopmat, spec));
   const WorkgroupCount groups = fwd_grid(p, spec);
   const std::int64_t groups_y = d.batch * (spec.pack_gqa != 0 ? p.kv_heads : d.q_heads);
   if (groups_y > static_cast<std::int64_t>(info.max_workgroup_count[1])) {

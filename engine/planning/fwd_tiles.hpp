@@ -54,7 +54,8 @@ constexpr std::uint32_t kCmFragmentRegisters = 160;
 constexpr std::uint32_t cm_padded_dim(std::uint32_t d) { return (d + 15) / 16 * 16; }
 
 // Shared memory of attn_fwd_cm.comp for these tiles, head dims and subgroups (its shared arrays),
-// with Q staged there (`q_shared`) or not.
+// with Q staged there (`q_shared`) or not. `block_q`: the rows of Q the workgroup holds (BLOCK_Q /
+// ROW_LANES).
 std::uint32_t cm_shared_bytes(std::uint32_t block_q, std::uint32_t block_k, std::uint32_t dk, std::uint32_t dv,
                               bool q_shared, std::uint32_t subgroups);
 
@@ -78,8 +79,19 @@ struct FwdForcedTiles {
 // (Dk = Dv = 256) the fewest registers, 64 x 16, with Q in shared memory where it fits (not at
 // 256 in 48 KiB). `forced` (the overrides VKATTN_CM_BLOCK_Q, VKATTN_CM_BLOCK_K and
 // VKATTN_CM_SUBGROUPS) fixes any of them, budget or not (for tuning).
+//
+// Decode (`decode_rows` != 0: the packed query rows per KV head of a decode-shaped problem,
+// planning/split_k.hpp) on the coopmat path without forced query tiles or subgroups: BLOCK_Q = 64
+// over four subgroups of 16 rows, and the subgroups the rows leave take a share of every key tile
+// (ROW_LANES = 4, 2 or 1 key lanes for up to 16, 32 or 64 rows), with the longest key tile that
+// keeps the most lanes within shared memory and kCmFragmentRegisters (cm_decode_registers).
 FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, const DeviceInfo& info,
-                           FwdForcedTiles forced = {});
+                           FwdForcedTiles forced = {}, std::uint32_t decode_rows = 0);
+
+// cm_fwd_fragment_registers for the decode tiles: one 16-row fragment per subgroup, four
+// subgroups, S only for the lane's BLOCK_K / key_lanes keys.
+std::uint32_t cm_decode_registers(std::uint32_t block_k, std::uint32_t key_lanes, std::uint32_t dk, std::uint32_t dv,
+                                  bool q_shared);
 
 // The forward's tiles for `p` on the path chosen: the overrides checked (a forced tiling whose
 // workgroup or shared memory the device cannot hold is kUnsupported naming the override; a query

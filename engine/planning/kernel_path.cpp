@@ -21,7 +21,6 @@ std::string forward_blocker(const Problem& p, const DeviceInfo& info) {
            "checked at creation)";
   }
   if (p.desc.dtype != DType::kF16) return std::string("desc.dtype = ") + to_string(p.desc.dtype) + " (needs f16)";
-  if (p.desc.paged_kv.enabled()) return "desc.paged_kv (the paged cache runs on the scalar kernel)";
   if (info.max_workgroup_invocations < 32 * kCmSmallestSubgroups) return "maxComputeWorkGroupInvocations < 128";
   const auto dk = static_cast<std::uint32_t>(p.desc.head_dim);
   const auto dv = static_cast<std::uint32_t>(p.head_dim_v);
@@ -84,11 +83,13 @@ Result<PathChoice> choose_path(const Problem& p, Pass pass, const DeviceInfo& in
     case KernelPath::kAuto:
       break;
   }
-  if (pass == Pass::kForward && decode_shaped(p)) {
-    return PathChoice{false, "auto: scalar (decode: " + num(p.desc.q_heads / p.kv_heads * p.seq_q) +
-                                 " query rows per KV head run packed and split-K)"};
+  if (blocker.empty()) {
+    if (pass == Pass::kForward && decode_shaped(p)) {
+      return PathChoice{true, "auto: coopmat (decode: " + num(p.desc.q_heads / p.kv_heads * p.seq_q) +
+                                  " query rows per KV head run packed and split-K)"};
+    }
+    return PathChoice{true, "auto: coopmat"};
   }
-  if (blocker.empty()) return PathChoice{true, "auto: coopmat"};
   return PathChoice{false, "auto: scalar (" + blocker + ")"};
 }
 

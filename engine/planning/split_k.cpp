@@ -44,12 +44,12 @@ std::uint64_t split_workspace_bytes(const Problem& p, const FwdSpecConstants& s)
          static_cast<std::uint64_t>(p.head_dim_v + 1) * 4;
 }
 
-Status choose_split(const Problem& p, const DeviceInfo& info, const Overrides& o, FwdSpecConstants& s) {
+Status choose_split(const Problem& p, const DeviceInfo& info, const Overrides& o, bool coopmat, FwdSpecConstants& s) {
   s.pack_gqa = 0;
-  s.row_lanes = 1;
+  if (!coopmat) s.row_lanes = 1;  // the coopmat forward's key lanes come with its tiles (fwd_tiles)
   s.splits = 1;
-  if (decode_shaped(p)) {
-    s.pack_gqa = group_of(p) > 1 ? 1u : 0u;
+  if (decode_shaped(p)) s.pack_gqa = group_of(p) > 1 ? 1u : 0u;
+  if (decode_shaped(p) && !coopmat) {
     const std::uint32_t rows = std::min(pow2_at_least(static_cast<std::uint64_t>(grid_rows(p, s))), s.block_q);
     // Lanes split each tile's keys: as many as the rows leave, each with KEY_STEP keys or more;
     // none where the lane merge's scratch does not fit in shared memory (it holds half the

@@ -1,6 +1,6 @@
-// Split-K and GQA packing of the scalar forward (attn_fwd.comp's PACK_GQA, ROW_LANES and SPLITS):
-// the rule that reshapes the kernel for decode (few query rows per KV head) and splits rows too
-// long for llvmpipe's loop budget, with its device inputs written down.
+// Split-K and GQA packing of both forward kernels (PACK_GQA, ROW_LANES and SPLITS of attn_fwd.comp
+// and attn_fwd_cm.comp): the rule that reshapes them for decode (few query rows per KV head) and
+// splits rows too long for llvmpipe's loop budget, with its device inputs written down.
 #pragma once
 
 #include <cstdint>
@@ -13,12 +13,12 @@
 namespace vkattn {
 
 // A problem is decode-shaped when the query rows that share one KV head, group * Sq (group =
-// Hq / Hkv), fit one workgroup's rows (kDecodeRows, the scalar kernel's 64 invocations) and the
-// keys outnumber the queries kDecodeKeysPerQuery times or more (decode, chunked prefill against a
-// cache; not a short self-attention, which the tensor-core kernels run well). It then runs on the
-// scalar kernel with PACK_GQA (group > 1), ROW_LANES = 64 / rows (rounded to powers of two) and
-// split-K, on every device: the tensor-core kernels' 64-row tiles would sit mostly idle and read
-// each KV head once per query head. Not yet measured on a GPU (bench/RESULTS_H100.md).
+// Hq / Hkv), fit one workgroup's rows (kDecodeRows: the scalar kernel's 64 invocations, the
+// coopmat kernel's four 16-row fragments) and the keys outnumber the queries kDecodeKeysPerQuery
+// times or more (decode, chunked prefill against a cache; not a short self-attention). It then
+// runs with PACK_GQA (group > 1: the group's query heads share the workgroup, so each K/V tile is
+// read once per KV head), key lanes (scalar: ROW_LANES = 64 / rows invocations per row; coopmat:
+// the subgroups the rows leave free, fwd_tiles) and split-K.
 inline constexpr std::int64_t kDecodeRows = 64;
 inline constexpr std::int64_t kDecodeKeysPerQuery = 4;
 bool decode_shaped(const Problem& p);
@@ -31,13 +31,15 @@ inline constexpr std::uint32_t kUnknownComputeUnits = 16;
 inline constexpr std::uint32_t kMinTilesPerSplit = 2;
 inline constexpr std::uint32_t kMaxSplits = 1024;
 
-// Fills pack_gqa, row_lanes and splits of a scalar `spec` whose tiles are chosen. Splits: the
-// override (VKATTN_SPLITS / options.overrides.splits) if set; else for decode-shaped problems the
-// count that brings the grid to kWorkgroupsPerUnit x compute units (a power of two, at most the
-// key tiles / kMinTilesPerSplit); else 1. Then, on llvmpipe, at least as many as its loop budget
-// needs (a forced count below that is kUnsupported naming the override), and no more than the
-// workspace (splits x rows x (Dv + 1) floats) fits in one binding.
-Status choose_split(const Problem& p, const DeviceInfo& info, const Overrides& overrides, FwdSpecConstants& spec);
+// Fills pack_gqa and splits of a `spec` whose tiles are chosen, and on the scalar path row_lanes
+// (the coopmat forward's key lanes come with its tiles: fwd_tiles). Splits: the override
+// (VKATTN_SPLITS / options.overrides.splits) if set; else for decode-shaped problems the count
+// that brings the grid to kWorkgroupsPerUnit x compute units (a power of two, at most the key tiles
+// / kMinTilesPerSplit); else 1. Then, on llvmpipe, at least as many as its loop budget needs (a
+// forced count below that is kUnsupported naming the override), and no more than the workspace
+// (splits x rows x (Dv + 1) floats) fits in one binding.
+Status choose_split(const Problem& p, const DeviceInfo& info, const Overrides& overrides, bool coopmat,
+                    FwdSpecConstants& spec);
 
 // Bytes of the split-K workspace of `spec` for `p`: partial O and LSE per split (0 without split).
 std::uint64_t split_workspace_bytes(const Problem& p, const FwdSpecConstants& spec);

@@ -277,5 +277,37 @@ TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
   EXPECT_EQ(tiles(64), (std::tuple{128u, 16u, 0u, 128u}));
 }
 
+// Decode on the coopmat path: four 16-row subgroups (BLOCK_Q = 64); the packed rows take 1, 2 or 4
+// of them and the others become key lanes, with the longest key tile that keeps them within the
+// H100's 48 KiB and the register budget. Checked on an H100-like DeviceInfo on any host.
+TEST(CoopmatTiles, DecodeTilesGiveSpareSubgroupsToKeys) {
+  DeviceInfo info;
+  info.coopmat = true;
+  info.subgroup_size = 32;
+  info.max_workgroup_invocations = 1024;
+  info.max_shared_memory = 49152;
+  const auto tiles = [&](std::int64_t dk, std::int64_t dv, std::uint32_t rows, std::uint32_t forced_k = 0) {
+    FeatureSpecConstants f;
+    f.dtype = static_cast<std::uint32_t>(DType::kF16);
+    f.head_dim = static_cast<std::uint32_t>(dk);
+    f.head_dim_v = static_cast<std::uint32_t>(dv);
+    const FwdSpecConstants s = fwd_tiles(f, true, info, FwdForcedTiles{0, forced_k, 0}, rows);
+    EXPECT_LE(fwd_shared_bytes(s, true), info.max_shared_memory);
+    return std::tuple{s.block_q, s.block_k, s.row_lanes, s.q_shared, s.workgroup_size};
+  };
+  // GQA 8:1, one query: 8 rows in one fragment, four key lanes of 16 keys; Q's 16 rows fit.
+  EXPECT_EQ(tiles(128, 128, 8), (std::tuple{64u, 64u, 4u, 1u, 128u}));
+  EXPECT_EQ(cm_decode_registers(64, 4, 128, 128, true), 136u);
+  EXPECT_EQ(cm_shared_bytes(16, 64, 128, 128, true, 4), 44560u);
+  EXPECT_EQ(tiles(64, 64, 1), (std::tuple{64u, 64u, 4u, 1u, 128u}));
+  EXPECT_EQ(tiles(128, 128, 17), (std::tuple{64u, 64u, 2u, 1u, 128u}));  // 32 rows: two lanes, Q still fits
+  EXPECT_EQ(tiles(128, 128, 64), (std::tuple{64u, 32u, 1u, 1u, 128u}));  // 64 rows: the prefill shape 4 x 1
+  EXPECT_EQ(tiles(72, 72, 8), (std::tuple{64u, 64u, 4u, 1u, 128u}));     // padded head dims alike
+  // A forced 32-key tile holds two lanes of 16 keys.
+  EXPECT_EQ(tiles(128, 128, 8, 32), (std::tuple{64u, 32u, 2u, 1u, 128u}));
+  // Dk = Dv = 256: no key tile within the budget; the prefill fallback (64 x 16, one lane).
+  EXPECT_EQ(tiles(256, 256, 8), (std::tuple{64u, 16u, 1u, 0u, 128u}));
+}
+
 }  // namespace
 }  // namespace vkattn::test

@@ -22,6 +22,7 @@
 #include "attn_params_buffer.glsl"
 
 #include "score_mod.glsl"
+#include "attn_dropout.glsl"
 
 const float NEG_INF = -1.0 / 0.0;
 const uint DK4 = HEAD_DIM / 4u;

@@ -6,7 +6,7 @@
 // BLOCK_ROWS key rows of one (b, KV head); invocation r owns key row j and walks, for every query
 // head of its GQA group, the query tiles its mask allows (Q, dO, lse2 and delta staged in shared
 // memory), recomputing P from the saved LSE. In the notation of attn_bwd_dq.comp:
-//   dV_j = sum_{h in group} sum_i P_ij dO_i
+//   dV_j = sum_{h in group} sum_i P_ij dO_i          (P_ij Z_ij / (1 - p) with DROPOUT)
 //   dK_j = scale * sum_{h in group} sum_i dU_ij q_i
 // Each dK/dV row is owned by one invocation and summed in a fixed order (heads, then query
 // tiles, then rows): deterministic, no atomics.
@@ -124,9 +124,11 @@ void main() {
           const float s = modified_score(params.scale_log2 * ((xs.x + xs.y) + (xs.z + xs.w)), int(j) - diag, slope_log2,
                                          table_row, bias_add_rows(bias_col, uint(i)), dsoftcap);
           const float p = exp2(s - lse2);
-          const float ds = p * (((dp4.x + dp4.y) + (dp4.z + dp4.w)) - delta_tile[ii]);
+          // Dropout: O used P_ij Z_ij / (1 - p), so dV and dP carry that factor.
+          const float zp = DROPOUT != 0u ? dropout_factor_at(b, h, uint(i), j) : 1.0;
+          const float ds = p * (zp * ((dp4.x + dp4.y) + (dp4.z + dp4.w)) - delta_tile[ii]);
           const float gk = ds * dsoftcap * scale;
-          [[unroll]] for (uint d4 = 0u; d4 < DV4; ++d4) dv[d4] = fma(vec4(p), do_tile[ii * DV4 + d4], dv[d4]);
+          [[unroll]] for (uint d4 = 0u; d4 < DV4; ++d4) dv[d4] = fma(vec4(p * zp), do_tile[ii * DV4 + d4], dv[d4]);
           [[unroll]] for (uint d4 = 0u; d4 < DK4; ++d4) dk[d4] = fma(vec4(gk), q_tile[ii * DK4 + d4], dk[d4]);
         }
       }

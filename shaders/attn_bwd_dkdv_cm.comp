@@ -8,7 +8,8 @@
 
 // attn_bwd_dkdv_cm.comp — dK and dV of the FlashAttention-2 backward on the matrix units
 // (VK_NV_cooperative_matrix: fp16 operands, fp32 accumulation). Same math as attn_bwd_dkdv.comp:
-//   dV_j = sum_{h in group} sum_i P_ij dO_i
+//   dV_j = sum_{h in group} sum_i P_ij dO_i          (P_ij Z_ij / (1 - p) with DROPOUT, and dO_i . v_j
+//                                                    below likewise: attn_dropout.glsl)
 //   dK_j = scale * sum_{h in group} sum_i dU_ij q_i,   dU_ij = P_ij (dO_i . v_j - delta_i) softcap'(u_ij)
 // One workgroup = BLOCK_ROWS key rows of one (b, KV head); subgroup w owns keys 16w .. 16w + 15
 // and keeps K_w, V_w as fp16 fragments, dK_w, dV_w as fp32 accumulators. For every query head of
@@ -167,6 +168,14 @@ void main() {
         coopMatLoadNV(dot_blk, tile_dv_sh, (16u * n) * VROW + 4u * d, VROW, true);
         dpt = coopMatMulAddNV(v_frag[d], dot_blk, dpt);
       }
+      // Dropout (attn_dropout.glsl): dP carries Z_ij / (1 - p) here, P below (dV sums P Z / (1 - p) dO).
+      float zf[ELEMS];
+      if (DROPOUT != 0u) {
+        [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
+          zf[e] = dropout_factor_at(b, h, q0 + 16u * n + col_e[e], uint(key_e[e]));
+          dpt[e] *= zf[e];
+        }
+      }
       if (!needs_mask && PLAIN_SCORES) {
         [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
           const uint ii = 16u * n + col_e[e];
@@ -194,6 +203,9 @@ void main() {
           st[e] = p;
           dpt[e] = du;
         }
+      }
+      if (DROPOUT != 0u) {
+        [[unroll]] for (uint e = 0u; e < ELEMS; ++e) st[e] *= zf[e];
       }
       const A_MAT p16 = A_MAT(st);
       const A_MAT ds16 = A_MAT(dpt);

@@ -111,7 +111,8 @@ void main() {
       float dsoftcap;
       const float s = modified_score((xs.x + xs.y) + (xs.z + xs.w), j - diag, slope_log2, table_row,
                                      bias_row + uint(j), dsoftcap);
-      acc += exp2(s - lse2) * (((dp4.x + dp4.y) + (dp4.z + dp4.w)) - delta);  // dS_ij
+      const float zp = DROPOUT != 0u ? dropout_factor_at(b, h, i, uint(j)) : 1.0;  // attn_bwd_dq.comp
+      acc += exp2(s - lse2) * (zp * ((dp4.x + dp4.y) + (dp4.z + dp4.w)) - delta);  // dS_ij
     }
   }
 

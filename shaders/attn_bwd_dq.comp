@@ -8,7 +8,7 @@
 // and s_ij = score_mod(u_ij) in log2 units (score_mod.glsl: softcap first, then the additive
 // ALiBi, relative-position and bias terms):
 //   P_ij  = 2^(s_ij - lse2_i)                       (lse2 = LSE * log2 e, attn_bwd_pre)
-//   dP_ij = dO_i . v_j
+//   dP_ij = dO_i . v_j                              (x Z_ij / (1 - p) with DROPOUT: attn_dropout.glsl)
 //   dS_ij = P_ij (dP_ij - delta_i)                  (dL/ds in natural units; what dparam sums)
 //   dU_ij = dS_ij * softcap'(u_ij)                  (dL/du: 1 - tanh^2(u / c), 1 without softcap)
 //   dQ_i  = scale * sum_j dU_ij k_j
@@ -126,7 +126,9 @@ void main() {
         const float s = modified_score((xs.x + xs.y) + (xs.z + xs.w), j - diag, slope_log2, table_row,
                                        bias_row + uint(j), dsoftcap);
         const float p = exp2(s - lse2);
-        const float ds = p * (((dp4.x + dp4.y) + (dp4.z + dp4.w)) - delta);  // dL/ds
+        // Dropout: dL/dP_ij = Z_ij / (1 - p) dO_i . v_j (delta = dO_i . O_i already holds Z).
+        const float zp = DROPOUT != 0u ? dropout_factor_at(b, h, i, uint(j)) : 1.0;
+        const float ds = p * (zp * ((dp4.x + dp4.y) + (dp4.z + dp4.w)) - delta);  // dL/ds
         const float g = ds * dsoftcap * scale;                                   // dL/d(q.k)
         [[unroll]] for (uint d4 = 0u; d4 < DK4; ++d4) dq[d4] = fma(vec4(g), k_tile[jj * DK4 + d4], dq[d4]);
       }

@@ -10,6 +10,7 @@
 // (VK_NV_cooperative_matrix: fp16 operands, fp32 accumulation). Same math as attn_bwd_dq.comp:
 //   P_ij  = 2^(s_ij - lse2_i),  s_ij = score_mod(u_ij),  u_ij = scale_log2 * q_i . k_j
 //   dU_ij = P_ij (dO_i . v_j - delta_i) * softcap'(u_ij)    (dL/du; dS without the softcap factor)
+//           (with DROPOUT, dO_i . v_j x Z_ij / (1 - p): attn_dropout.glsl)
 //   dQ_i  = scale * sum_j dU_ij k_j
 // One workgroup = BLOCK_ROWS query rows of one (b, h); subgroup w owns rows 16w .. 16w + 15 and
 // keeps Q_w and dO_w as fp16 fragments, dQ_w as fp32 accumulators. Per K/V tile of BLOCK_COLS
@@ -145,6 +146,11 @@ void main() {
         A_MAT vt;
         coopMatLoadNV(vt, tile_dv_sh, (16u * n) * VROW + 4u * d, VROW, true);
         dp = coopMatMulAddNV(do_frag[d], vt, dp);
+      }
+      if (DROPOUT != 0u) {  // dL/dP_ij = Z_ij / (1 - p) dO_i . v_j (attn_dropout.glsl)
+        [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
+          dp[e] *= dropout_factor_at(b, h, uint(q_e[e]), kv0 + 16u * n + col_e[e]);
+        }
       }
       if (!needs_mask && PLAIN_SCORES) {
         [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {

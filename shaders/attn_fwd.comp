@@ -15,7 +15,8 @@
 //   alpha = 2^(m_i - m_new)                    (one rescale per tile)
 //   l_i   = alpha * l_i + sum_j P_ij
 //   O_i   = alpha * O_i + sum_j P_ij v_j
-// At the end O_i /= l_i and LSE_i = ln 2 * (m_i + log2 l_i). With SINKS, the sink logit starts
+// At the end O_i /= l_i and LSE_i = ln 2 * (m_i + log2 l_i). With DROPOUT, O_i sums
+// P_ij Z_ij / (1 - p) v_j instead (attn_dropout.glsl); l_i and LSE are the undropped ones. With SINKS, the sink logit starts
 // the row (m_i = sink, l_i = 1) and has no value row. A row that saw nothing keeps m_i = -inf,
 // l_i = 0 and writes O_i = 0, LSE_i = -inf. Memory is O(S): no S x S buffer.
 //
@@ -242,8 +243,10 @@ void main() {
             const uint jj = (u0 + u) * ROW_LANES + lane;
             const float p = exp2(s[u0 + u] - m_new);  // P_ij; masked keys give 0
             l_i += p;
+            // Dropout: O sums P_ij Z_ij / (1 - p) v_j; l (and LSE) stay undropped.
+            const float pv = DROPOUT != 0u && p != 0.0 ? p * dropout_factor_at(b, h, i, kv0 + jj) : p;
             [[unroll]] for (uint d4 = 0u; d4 < DV4; ++d4) {
-              o[d4] = fma(vec4(p), V_TILE(jj * DV4 + d4), o[d4]);
+              o[d4] = fma(vec4(pv), V_TILE(jj * DV4 + d4), o[d4]);
             }
           }
         }

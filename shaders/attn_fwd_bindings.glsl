@@ -25,6 +25,7 @@ layout(push_constant) uniform FwdPush {
 #include "attn_params_buffer.glsl"
 
 #include "score_mod.glsl"
+#include "attn_dropout.glsl"
 
 const float NEG_INF = -1.0 / 0.0;
 const float LN2 = 0.69314718055994530942;

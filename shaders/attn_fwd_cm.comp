@@ -332,6 +332,16 @@ void main() {
       }
     }
     [[unroll]] for (uint sl = 0u; sl < SLOTS; ++sl) q_l[sl] = alpha[sl] * q_l[sl] + sum[sl];  // this lane's part
+    // Dropout: P V takes P_ij Z_ij / (1 - p) (attn_dropout.glsl); l above stays undropped.
+    if (DROPOUT != 0u) {
+      [[unroll]] for (uint f = 0u; f < RF * LK16; ++f) {
+        [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
+          const uint sl = 2u * (f / LK16) + (acc_hi(e) ? 1u : 0u);
+          const uint j = kv0 + lk0 + 16u * (f % LK16) + acc_col(lane, e);
+          if (s_frag[f][e] != 0.0) s_frag[f][e] *= dropout_factor_at(b, qh[sl], qi[sl], j);
+        }
+      }
+    }
     // O = diag(alpha) O + P V (P as fp16 in registers); the rescale is skipped when no row's max
     // moved.
     if (subgroupAny(rescale)) {

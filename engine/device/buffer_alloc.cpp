@@ -48,9 +48,10 @@ Status allocate(const Device& s, VkDeviceSize bytes, VkBufferUsageFlags usage, V
   return Status::ok();
 }
 
-Status create_host_written_buffer(const Device& s, std::span<const std::byte> data, BufferAlloc& out) {
+Status create_host_written_buffer(const Device& s, std::span<const std::byte> data, BufferAlloc& out,
+                                  VkBufferUsageFlags extra_usage) {
   const VkDeviceSize bytes = (data.size() + 3) / 4 * 4;
-  VKATTN_TRY(allocate(s, bytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
+  VKATTN_TRY(allocate(s, bytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | extra_usage,
                       VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT,
                       VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, out));
   void* mapped = nullptr;

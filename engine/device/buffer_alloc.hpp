@@ -30,7 +30,9 @@ Status allocate(const Device& s, VkDeviceSize bytes, VkBufferUsageFlags usage, V
                 VkMemoryPropertyFlags preferred, BufferAlloc& out);
 
 // A storage buffer holding `data`, written through a host mapping (no queue submission), in
-// device-local memory where the device has host-visible device-local memory.
-Status create_host_written_buffer(const Device& s, std::span<const std::byte> data, BufferAlloc& out);
+// device-local memory where the device has host-visible device-local memory. `extra_usage`: more
+// usage flags (e.g. TRANSFER_DST for a buffer that recordings also update).
+Status create_host_written_buffer(const Device& s, std::span<const std::byte> data, BufferAlloc& out,
+                                  VkBufferUsageFlags extra_usage = 0);
 
 }  // namespace vkattn

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "vkattn/dropout.hpp"
+
 namespace vkattn {
 namespace {
 constexpr double kLog2e = 1.4426950408889634;
@@ -39,6 +41,10 @@ AttnParamsHeader attn_params_header(const Problem& p) {
   h.work_rows = static_cast<std::uint32_t>(d.q_heads * (varlen ? p.total_q : d.batch * p.seq_q));
   h.split_stride_lse = h.work_rows;
   h.split_stride_o = static_cast<std::uint32_t>(h.work_rows * p.head_dim_v);
+  if (d.dropout.enabled()) {  // seed and offset: written by each recording (record_dropout_rng)
+    h.dropout_threshold = dropout_threshold(d.dropout.p);
+    h.dropout_scale = static_cast<float>(1.0 / (1.0 - static_cast<double>(d.dropout.p)));
+  }
   return h;
 }
 

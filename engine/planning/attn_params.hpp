@@ -19,7 +19,7 @@ struct AttnParamsHeader {
 #include "attn_params.inc"
 #undef VKATTN_PARAM
 };
-static_assert(sizeof(AttnParamsHeader) == 80, "the uvec4 array after the header starts at a 16-byte boundary");
+static_assert(sizeof(AttnParamsHeader) == 112, "the uvec4 array after the header starts at a 16-byte boundary");
 
 struct AttnSeqEntry {
   std::uint32_t start_q = 0, len_q = 0, start_k = 0, len_k = 0;

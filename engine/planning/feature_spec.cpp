@@ -21,6 +21,7 @@ FeatureSpecConstants feature_spec(const Problem& p) {
   s.rel_pos = d.score_mod.rel_pos_max_distance.has_value() ? 1u : 0u;
   s.bias = d.score_mod.bias.has_value() ? shader::bias_value(*d.score_mod.bias) : shader::kBIAS_NONE;
   s.sinks = d.score_mod.sinks ? 1u : 0u;
+  s.dropout = d.dropout.enabled() ? 1u : 0u;
   // The alignment is part of the variant only where something measures from the diagonal.
   const bool aligned = s.causal || s.window || s.alibi || s.rel_pos;
   s.align_br = aligned && d.mask.align == Align::kBottomRight ? 1u : 0u;
@@ -49,6 +50,7 @@ std::string feature_name(const FeatureSpecConstants& s) {
   if ((s.alibi || s.rel_pos) && !s.causal && !s.window) name += align;
   if (s.bias) name += s.bias == shader::kBIAS_F16 ? "_bias16" : "_bias32";
   if (s.sinks) name += "_sink";
+  if (s.dropout) name += "_dropout";
   if (s.seq_mode == shader::kSEQ_PADDED) name += "_pad";
   if (s.seq_mode == shader::kSEQ_VARLEN) name += "_varlen";
   return name;

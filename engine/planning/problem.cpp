@@ -135,6 +135,9 @@ Status check_mask_and_mods(const AttentionDesc& d) {
   if (s.bias && *s.bias != DType::kF32 && *s.bias != DType::kF16) {
     return invalid(std::string("desc.score_mod.bias = ") + to_string(*s.bias) + " (must be f32 or f16)");
   }
+  if (!(d.dropout.p >= 0.0f && d.dropout.p < 1.0f)) {
+    return invalid("desc.dropout.p = " + std::to_string(d.dropout.p) + " (must be in [0, 1))");
+  }
   return Status::ok();
 }
 

@@ -14,6 +14,7 @@
 #include "planning/attn_views.hpp"
 #include "planning/bwd_tiles.hpp"
 #include "planning/planner.hpp"
+#include "plans/dropout_rng.hpp"
 #include "plans/plan_core.hpp"
 #include "plans/run_isolated.hpp"
 #include "vkattn/backward.hpp"
@@ -31,6 +32,7 @@ struct BoundBackward {
   BwdPushConstants dq_push;
   BwdPushConstants dkdv_push;
   bool wide_rows = false;  // every Q, K, V, dO row starts on 16 bytes: the WIDE_ROWS kernels run
+  DropoutRng dropout;      // desc.dropout: the forward call's seed and offset (record_dropout_rng)
   // Parameter gradients requested by this call: which, descriptors, push constants, grid.
   struct Param {
     BwdParam which = BwdParam::kNone;
@@ -161,6 +163,7 @@ struct BackwardPlan::Impl : PlanCore<BwdVariant> {
     set_addressing(views.addressing(*dv, Role::kV), pk.out1_offset, pk.out1_stride_b, pk.out1_stride_h,
                    pk.out1_stride_s);
     VKATTN_TRY(bind_params(t, views, inputs, common, {&*dq, &*dk, &*dv}, b));
+    b.dropout = t.dropout;
     return b;
   }
 
@@ -282,6 +285,7 @@ struct BackwardPlan::Impl : PlanCore<BwdVariant> {
     const std::uint32_t rows = spec.block_rows;
     VKATTN_TRY(reserve_sets(b));
     compute_barrier(cmd);  // an earlier recording of this plan may still read the workspace
+    if (d.dropout.enabled()) record_dropout_rng(cmd, params.buffer, b.dropout);
     const auto q_heads = static_cast<std::uint32_t>(d.batch * d.q_heads);
     VKATTN_TRY(kernels[kPre].record(cmd, b.pre, b.pre_push, {groups(problem.seq_q, rows), q_heads, 1}));
     compute_barrier(cmd);  // workspace written -> read
@@ -356,7 +360,8 @@ Result<BackwardPlan> BackwardPlan::create(Context& ctx, const AttentionDesc& des
 
   const Device& device = *s.device;
   const std::vector<std::byte> params = attn_params_bytes(impl->problem);
-  VKATTN_TRY(create_host_written_buffer(device, params, impl->params));
+  VKATTN_TRY(create_host_written_buffer(device, params, impl->params,
+                                        desc.dropout.enabled() ? VK_BUFFER_USAGE_TRANSFER_DST_BIT : 0));
   AttnParamsHeader header;
   std::memcpy(&header, params.data(), sizeof header);
   const VkDeviceSize work_bytes = std::max<VkDeviceSize>(2ull * header.work_rows * sizeof(float), 16);

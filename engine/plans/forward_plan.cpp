@@ -17,6 +17,7 @@
 #include "planning/merge_planning.hpp"
 #include "planning/planner.hpp"
 #include "planning/split_k.hpp"
+#include "plans/dropout_rng.hpp"
 #include "plans/plan_core.hpp"
 #include "plans/run_isolated.hpp"
 #include "vkattn/attention.hpp"
@@ -33,6 +34,7 @@ struct BoundForward {
   std::array<VkDescriptorBufferInfo, kMergeBindingCount> merge_descriptors{};
   MergePushConstants merge_push;
   bool wide_rows = false;  // every Q, K, V row starts on 16 bytes: the WIDE_ROWS pipeline runs
+  DropoutRng dropout;      // desc.dropout: the call's seed and offset (record_dropout_rng)
 };
 
 }  // namespace
@@ -136,6 +138,7 @@ struct ForwardPlan::Impl : PlanCore<FwdVariant> {
       p.lens_offset = tables->cache_lens->element_offset;
     }
     if (!merge.empty()) bind_merge(b, *o, t.lse.has_value() ? &b.descriptors[kFwdLse] : nullptr, p);
+    b.dropout = t.dropout;
     b.wide_rows = !kernel_wide.empty() && rows_on_16_bytes(views.addressing(*q, Role::kQ)) &&
                   rows_on_16_bytes(views.addressing(*k, Role::kK)) && rows_on_16_bytes(views.addressing(*v, Role::kV));
     return b;
@@ -182,6 +185,7 @@ struct ForwardPlan::Impl : PlanCore<FwdVariant> {
       VKATTN_TRY(merge.reserve(b.merge_descriptors));
       compute_barrier(cmd);  // an earlier recording of this plan may still read the workspace
     }
+    if (problem.desc.dropout.enabled()) record_dropout_rng(cmd, params.buffer, b.dropout);
     VKATTN_TRY(k.record(cmd, b.descriptors, b.push, grid));
     if (merge.empty()) return Status::ok();
     compute_barrier(cmd);  // partial results written -> merged
@@ -220,7 +224,8 @@ Result<ForwardPlan> ForwardPlan::create(Context& ctx, const AttentionDesc& desc)
     if (!k) return k.status();
     impl->kernel_wide = std::move(k).value();
   }
-  VKATTN_TRY(create_host_written_buffer(device, attn_params_bytes(impl->problem), impl->params));
+  VKATTN_TRY(create_host_written_buffer(device, attn_params_bytes(impl->problem), impl->params,
+                                        desc.dropout.enabled() ? VK_BUFFER_USAGE_TRANSFER_DST_BIT : 0));
   device.name_object(VK_OBJECT_TYPE_BUFFER, reinterpret_cast<std::uint64_t>(impl->params.buffer), v.name + ".params");
   impl->grid = fwd_grid(impl->problem, v.spec);
   if (v.spec.splits > 1) VKATTN_TRY(impl->create_merge(device, *s.pipelines));

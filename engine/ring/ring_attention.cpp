@@ -124,6 +124,10 @@ Status check_local(const RingDesc& d, int ranks, int rank) {
   }
   if (a.score_mod.bias) return invalid("desc.attention.score_mod.bias: a bias tensor is indexed per shard, not by position");
   if (a.mask.documents) return invalid("desc.attention.mask.documents: document ids do not shard over a ring");
+  if (a.dropout.enabled()) {
+    return invalid("desc.attention.dropout.p = " + std::to_string(a.dropout.p) +
+                   ": the ring does not take dropout (its mask is keyed by positions within each call)");
+  }
   if (a.mask.q_offset != 0 || a.mask.k_offset != 0) {
     return invalid("desc.attention.mask.q_offset / k_offset: the ring sets the offsets itself");
   }

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 
+#include "vkattn/dropout.hpp"
 #include "vkattn/dtype.hpp"
 #include "vkattn/kernel_path.hpp"
 #include "vkattn/mask.hpp"
@@ -37,6 +38,7 @@ struct AttentionDesc {
   std::int64_t head_dim_v = 0;  // Dv of V and O: a multiple of 8 in [8, 256]; 0 means Dv = Dk
   Mask mask;
   ScoreMod score_mod;
+  Dropout dropout;             // dropout on P (training; dropout.hpp): each call's ForwardTensors::dropout
   Sequences sequences;         // padding lengths or varlen offsets (sequences.hpp)
   PagedKV paged_kv;            // K and V in a paged cache (paged_kv.hpp); forward only
   std::optional<float> scale;  // softmax scale; default 1/sqrt(Dk)
@@ -64,6 +66,10 @@ struct ForwardTensors {
   // A paged cache whose tables are on the device (paged_kv.hpp: desc.paged_kv's vectors empty).
   std::optional<TensorView> block_table;  // i32 [B, max_blocks], row stride any, entries contiguous
   std::optional<TensorView> cache_lens;   // i32 [B], contiguous
+
+  // With desc.dropout: this call's generator seed and offset (dropout.hpp; written into the plan's
+  // parameter buffer by each recording).
+  DropoutRng dropout;
 };
 
 class ForwardPlan {

@@ -58,6 +58,9 @@ struct BackwardTensors {
   std::optional<TensorView> dbias;           // shaped like `bias`: summed over its broadcast (size-1) dims
   std::optional<TensorView> drel_pos_table;  // [Hq, 2M + 1]: per bucket, the sum of dS over its pairs
   std::optional<TensorView> dsinks;          // [Hq], contiguous
+
+  // With desc.dropout: the forward call's seed and offset, which regenerate its mask (dropout.hpp).
+  DropoutRng dropout;
 };
 
 class BackwardPlan {

@@ -5,6 +5,7 @@
 #include "vkattn/backward.hpp"
 #include "vkattn/context.hpp"
 #include "vkattn/device.hpp"
+#include "vkattn/dropout.hpp"
 #include "vkattn/dtype.hpp"
 #include "vkattn/kernel_path.hpp"
 #include "vkattn/kv_append.hpp"

@@ -136,6 +136,7 @@ std::string CaseShape::name() const {
   d.head_dim_v = head_dim_v;
   d.mask = mask;
   d.score_mod = mod;
+  d.dropout.p = dropout;
   d.write_lse = with_lse;
   if (seqs == SeqKind::kPadded) d.sequences.seq_lens_q = {0};
   if (seqs == SeqKind::kVarlen) d.sequences.cu_seqlens_q = {0};
@@ -154,6 +155,7 @@ std::string CaseShape::name() const {
   }
   if (mask.documents && !sorted_docs) s << "_unsorteddocs";
   if (seqs == SeqKind::kPadded && !(pad_q && pad_kv)) s << (pad_q ? "_onlyq" : "_onlykv");
+  if (dropout != 0.0f) s << "_p" << static_cast<int>(dropout * 100.0f + 0.5f);
   return s.str();
 }
 
@@ -185,6 +187,11 @@ Result<AttentionCase> AttentionCase::create(Context& ctx, const CaseShape& c, st
   p.batch = B, p.q_heads = Hq, p.kv_heads = Hkv, p.seq_q = Sq, p.seq_k = Sk, p.head_dim = Dk, p.head_dim_v = Dv;
   p.mask = c.mask;
   p.mod = c.mod;
+  if (c.dropout != 0.0f) {
+    p.dropout_p = static_cast<double>(c.dropout);
+    p.dropout_seed = rng();
+    p.dropout_offset = static_cast<std::uint32_t>(rng());
+  }
   if (c.seqs != SeqKind::kDense) {
     const bool varlen = c.seqs == SeqKind::kVarlen;
     if (varlen || c.pad_q) p.len_q = random_lengths(B, Sq, varlen, rng);
@@ -316,6 +323,7 @@ ForwardTensors AttentionCase::tensors() const {
     t.alibi_slopes = c.mod.alibi == Alibi::kPerBatchHead ? shaped(*slopes_dev, {B, Hq}) : shaped(*slopes_dev, {Hq});
   if (table_dev) t.rel_pos_table = shaped(*table_dev, {Hq, 2 * *c.mod.rel_pos_max_distance + 1});
   if (sinks_dev) t.sinks = shaped(*sinks_dev, {Hq});
+  t.dropout = {ref.dropout_seed, ref.dropout_offset};
   return t;
 }
 
@@ -332,6 +340,7 @@ AttentionDesc AttentionCase::desc() const {
   d.head_dim_v = c.head_dim_v;
   d.mask = c.mask;
   d.score_mod = c.mod;
+  d.dropout.p = c.dropout;
   d.write_lse = c.with_lse;
   if (c.seqs == SeqKind::kPadded) {
     for (std::int64_t l : ref.len_q) d.sequences.seq_lens_q.push_back(static_cast<std::int32_t>(l));

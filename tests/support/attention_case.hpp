@@ -45,6 +45,7 @@ struct CaseShape {
   std::array<bool, 3> bias_full = {true, true, true};  // bias extent in B, Hq, Sq: full, or 1 (broadcast)
   bool sorted_docs = true;           // document ids in runs (as packing makes them) or random per token
   bool pad_q = true, pad_kv = true;  // padded: which of seq_lens_q / seq_lens_kv are given
+  float dropout = 0.0f;              // desc.dropout.p; the case draws a random seed and offset per run
 
   // "b2_h4x2_sq70_sk33_<feature_name>_bshd": the device-independent variant name plus the shape.
   std::string name() const;

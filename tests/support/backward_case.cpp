@@ -80,6 +80,7 @@ BackwardTensors BackwardCase::tensors() const {
   t.dk = fwd.view_of(*dk_dev, Role::kK);
   t.dv = fwd.view_of(*dv_dev, Role::kV);
   t.bias = f.bias, t.alibi_slopes = f.alibi_slopes, t.rel_pos_table = f.rel_pos_table, t.sinks = f.sinks;
+  t.dropout = f.dropout;
   t.doc_ids_q = f.doc_ids_q, t.doc_ids_kv = f.doc_ids_kv;
   if (dbias_dev) {
     t.dbias = *t.bias;

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <limits>
 
+#include "support/philox_ref.hpp"
+
 namespace vkattn::test {
 namespace {
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
@@ -23,6 +25,11 @@ bool RefProblem::visible(std::int64_t b, std::int64_t i, std::int64_t j) const {
   if (mask.window_right && j > dg + *mask.window_right) return false;
   if (mask.documents && doc_q[at(b * seq_q + i)] != doc_k[at(b * seq_k + j)]) return false;
   return true;
+}
+
+double RefProblem::dropout_factor(std::int64_t b, std::int64_t h, std::int64_t i, std::int64_t j) const {
+  if (dropout_p == 0.0) return 1.0;
+  return ref_dropout_keep(dropout_seed, dropout_offset, dropout_p, q_heads, b, h, i, j) ? 1.0 / (1.0 - dropout_p) : 0.0;
 }
 
 namespace {
@@ -88,9 +95,10 @@ RefResult forward_impl(const RefProblem& p, const std::vector<T>& q, const std::
         for (std::int64_t j = 0; j < p.seq_k; ++j) {
           const double pj = std::exp(s[at(j)] - m);
           if (pj == 0.0) continue;
-          l += pj;
+          l += pj;  // undropped: dropout leaves l and LSE alone
+          const double pz = pj * p.dropout_factor(b, h, i, j);
           const T* vj = &v[at(((b * p.kv_heads + hk) * p.seq_k + j) * Dv)];
-          for (std::int64_t d = 0; d < Dv; ++d) oi[d] += pj * static_cast<double>(vj[d]);
+          for (std::int64_t d = 0; d < Dv; ++d) oi[d] += pz * static_cast<double>(vj[d]);
         }
         for (std::int64_t d = 0; d < Dv; ++d) oi[d] /= l;
         r.lse[row] = m + std::log(l);
@@ -172,8 +180,10 @@ RefGrads reference_backward(const RefProblem& p, const std::vector<float>& q, co
             dp += t;
             dp_mag += std::fabs(t);
           }
-          const double ds = pj * (dp - delta);  // dL/ds
-          const double ds_mag = pj * (dp_mag + delta_mag);
+          // Dropout: O holds P_ij z_ij v_j, so dL/dP_ij = z_ij dO_i . v_j and dV_j gets P_ij z_ij dO_i.
+          const double z = p.dropout_factor(b, h, i, j);
+          const double ds = pj * (z * dp - delta);  // dL/ds
+          const double ds_mag = pj * (z * dp_mag + delta_mag);
           const double gx = ds * dsoft[at(j)] * scale;  // dL/d(q.k)
           const double gx_mag = ds_mag * std::fabs(dsoft[at(j)] * scale);
           if (p.mod.bias) {
@@ -185,7 +195,7 @@ RefGrads reference_backward(const RefProblem& p, const std::vector<float>& q, co
             g.dtable[bucket] += ds;
             g.dtable_terms[bucket] += ds_mag;
           }
-          for (std::int64_t d = 0; d < Dv; ++d) g.dv[kv_row * at(Dv) + at(d)] += pj * static_cast<double>(doi[d]);
+          for (std::int64_t d = 0; d < Dv; ++d) g.dv[kv_row * at(Dv) + at(d)] += pj * z * static_cast<double>(doi[d]);
           for (std::int64_t d = 0; d < Dk; ++d) {
             g.dq[row * at(Dk) + at(d)] += gx * static_cast<double>(kj[d]);
             g.dk[kv_row * at(Dk) + at(d)] += gx * static_cast<double>(qi[d]);

@@ -26,6 +26,10 @@ struct RefProblem {
   std::vector<double> sinks;        // [Hq] (mod.sinks)
   std::vector<std::int32_t> doc_q;  // [B, Sq] (mask.documents)
   std::vector<std::int32_t> doc_k;  // [B, Sk]
+  // Dropout (vkattn/dropout.hpp): p > 0 drops P_ij where ref_dropout_keep says so (philox_ref.hpp).
+  double dropout_p = 0.0;
+  std::uint64_t dropout_seed = 0;
+  std::uint32_t dropout_offset = 0;
 
   std::int64_t dv() const { return head_dim_v == 0 ? head_dim : head_dim_v; }
   std::int64_t lq(std::int64_t b) const { return len_q.empty() ? seq_q : len_q[static_cast<std::size_t>(b)]; }
@@ -33,6 +37,8 @@ struct RefProblem {
   // The aligned diagonal of query i in batch entry b.
   std::int64_t diag(std::int64_t b, std::int64_t i) const;
   bool visible(std::int64_t b, std::int64_t i, std::int64_t j) const;
+  // The factor of P_ij in O: Z_ij / (1 - p) with dropout, else 1.
+  double dropout_factor(std::int64_t b, std::int64_t h, std::int64_t i, std::int64_t j) const;
 };
 
 struct RefResult {

@@ -1,0 +1,48 @@
+// vkattn/dropout.hpp — dropout on the attention probabilities (training).
+//
+// With AttentionDesc::dropout.p = p in (0, 1), the forward computes
+//   O_i = sum_j P_ij Z_ij / (1 - p) v_j,   P = softmax of the scores (sinks included),
+// where Z_ij is 0 (dropped) or 1 (kept); LSE stays that of the undropped softmax, and the
+// backward differentiates the same O with the same Z. p = 0 turns dropout off (no cost).
+//
+// Z comes from a counter-based generator, so it depends only on the call's DropoutRng and the
+// element's (b, h, i, j): not on tiles, kernel path, split-K or device, and the backward
+// regenerates it exactly when given the forward's DropoutRng. For sequence b (varlen: the
+// sequence index), query head h of Hq, query i and key j (positions within the sequence):
+//   words = Philox4x32-10(counter = (j / 4, i, b * Hq + h, offset), key = (seed & 0xffffffff, seed >> 32))
+//   Z_ij  = words[j % 4] >= floor(p * 2^32)        (so P(Z = 1) = 1 - p, up to 2^-32)
+// Philox4x32-10 is Random123's (Salmon et al., SC'11): ten rounds of
+//   (hi0, lo0) = 0xD2511F53 * c0, (hi1, lo1) = 0xCD9E8D57 * c2, c = (hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0),
+// the key bumped by (0x9E3779B9, 0xBB67AE85) between rounds; dropout_keep() below computes Z on
+// the host.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+namespace vkattn {
+
+struct Dropout {
+  float p = 0.0f;  // probability of dropping each P_ij, in [0, 1); 0: off
+  bool enabled() const { return p != 0.0f; }
+};
+
+// Per call (ForwardTensors::dropout, BackwardTensors::dropout): the generator's seed and offset.
+// Give each training step its own (e.g. a fixed seed and the step as offset), and the backward the
+// forward's.
+struct DropoutRng {
+  std::uint64_t seed = 0;
+  std::uint32_t offset = 0;
+};
+
+// Random123's Philox4x32-10 of `counter` under `key`.
+std::array<std::uint32_t, 4> philox4x32_10(std::array<std::uint32_t, 4> counter, std::array<std::uint32_t, 2> key);
+
+// floor(p * 2^32), clamped to 2^32 - 1: the words below it are dropped.
+std::uint32_t dropout_threshold(float p);
+
+// Z_ij of element (b, h, i, j) for `q_heads` query heads under `rng` and `p`: true where kept.
+bool dropout_keep(const DropoutRng& rng, float p, std::int64_t q_heads, std::int64_t b, std::int64_t h, std::int64_t i,
+                  std::int64_t j);
+
+}  // namespace vkattn

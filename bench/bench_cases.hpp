@@ -20,8 +20,10 @@ struct BenchCase {
   std::string mask_name;  // "nomask", "causal_br", "win512_br"
   Mask mask;
   std::int64_t paged_block = 0;  // K/V in a paged cache of blocks of this many tokens (0: contiguous)
+  float dropout = 0.0f;           // dropout probability on P (vkattn/dropout.hpp; 0: none)
 
-  // "fwd/f16/causal_br/b4_h16x16_sq4096_sk4096_d64": the benchmark name.
+  // "fwd/f16/causal_br/b4_h16x16_sq4096_sk4096_d64": the benchmark name (then "_paged16" for a
+  // paged cache, "_dropout10" for dropout with p = 0.1).
   std::string name() const;
   // The chart series this case belongs to: everything but the sequence length and batch.
   std::string series() const;

@@ -74,6 +74,7 @@ AttentionDesc desc_of(const BenchCase& c) {
   d.seq_k = c.seq_k;
   d.head_dim = c.head_dim;
   d.mask = c.mask;
+  d.dropout.p = c.dropout;  // the tensors' DropoutRng stays seed 0, offset 0
   d.path = g_path;
   if (c.paged_block != 0) {
     // A pool of exactly the blocks the sequences need, handed out in a shuffled order (as a
@@ -399,8 +400,8 @@ static void print_pipeline_statistics(const Context& ctx) {
 
 constexpr const char* kUsage =
     "usage: vkattn-bench [--preset=short|fa2|compare|decode | --shapes=BxHxSxD[,...]] [--device=<index|name>]\n"
-    "                    [--path=auto|scalar|coopmat] [--dtype=f16|bf16|f32] [--svg=chart.svg] [--pipeline-timing]\n"
-    "                    [--pipeline-stats]\n"
+    "                    [--path=auto|scalar|coopmat] [--dtype=f16|bf16|f32] [--dropout=P] [--svg=chart.svg]\n"
+    "                    [--pipeline-timing] [--pipeline-stats]\n"
     "                    [--benchmark_*=... (Google Benchmark's flags: --benchmark_filter=REGEX,\n"
     "                     --benchmark_min_time=SECONDS, --benchmark_repetitions=N, --benchmark_format=json,\n"
     "                     --benchmark_out=FILE, --benchmark_list_tests=true, ...)]\n"
@@ -411,6 +412,7 @@ constexpr const char* kUsage =
     "              virtual GPU > CPU, so lavapipe only without a GPU)\n"
     "  --path      kernel path (default auto)\n"
     "  --dtype     storage of every case (default: each preset's own, fp16 for --shapes and compare)\n"
+    "  --dropout   dropout probability on P of every case, forward and backward (names end _dropout<percent>)\n"
     "  --svg       write TFLOP/s against sequence length\n"
     "  --pipeline-timing  pipeline creation with an empty and a loaded VkPipelineCache\n"
     "  --pipeline-stats   the driver's statistics of every pipeline (registers, spills, ...)\n"
@@ -426,6 +428,7 @@ int main(int argc, char** argv) {
   std::optional<std::vector<Shape>> shapes;
   bool timing = false;
   std::optional<DType> dtype;  // --dtype: every case's storage
+  float dropout = 0.0f;        // --dropout: every case's dropout probability
   bool info = false;
   bool console = true;  // the display format is the console's (not --benchmark_format=json|csv)
   std::vector<char*> rest;
@@ -467,6 +470,14 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "vkattn-bench: --dtype=%s: not f16, bf16 or f32\n", t.c_str());
         return 2;
       }
+    } else if (a.rfind("--dropout=", 0) == 0) {
+      char* end = nullptr;
+      const float p = std::strtof(a.c_str() + 10, &end);
+      if (end == a.c_str() + 10 || *end != '\0' || !(p >= 0.0f && p < 1.0f)) {
+        std::fprintf(stderr, "vkattn-bench: %s: the probability must be in [0, 1)\n", a.c_str());
+        return 2;
+      }
+      dropout = p;
     } else if (a.rfind("--path=", 0) == 0) {
       const std::string p = a.substr(7);
       if (p == "auto") {
@@ -527,6 +538,7 @@ int main(int argc, char** argv) {
     }
     g_cases = std::move(unique);
   }
+  for (BenchCase& c : g_cases) c.dropout = dropout;
   const std::vector<BenchCase>& cases = g_cases;
   if (cases.empty()) {
     std::fprintf(stderr, "vkattn-bench: --preset=%s is not short, fa2, compare or decode\n", preset_name.c_str());

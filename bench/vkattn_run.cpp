@@ -27,8 +27,9 @@ using namespace vkattn;
 constexpr const char* kFileFlags[] = {
     "q",     "k",         "v",          "do",           "bias",         "alibi-slopes", "rel-pos-table",
     "sinks", "doc-ids-q", "doc-ids-kv", "cu-seqlens-q", "cu-seqlens-k", "seq-lens-q",   "seq-lens-kv"};
-constexpr const char* kValueFlags[] = {"out",   "layout", "align",  "window-left",   "window-right", "softcap",
-                                       "scale", "path",   "device", "deterministic", "check",        "storage"};
+constexpr const char* kValueFlags[] = {"out",           "layout",  "align",        "window-left", "window-right",
+                                       "softcap",       "scale",   "path",         "device",      "deterministic",
+                                       "check",         "storage", "dropout",      "seed",        "offset"};
 constexpr const char* kSwitches[] = {"causal", "validation"};
 
 struct Args {
@@ -171,6 +172,8 @@ constexpr const char* kUsage =
     "           --seq-lens-q=F --seq-lens-kv=F (int32 [B]) --cu-seqlens-q=F --cu-seqlens-k=F (int32 [B + 1])\n"
     "  mods     --softcap=C --alibi-slopes=F ([Hq] or [B, Hq]) --rel-pos-table=F ([Hq, 2M + 1])\n"
     "           --bias=F ([B|1, Hq|1, Sq|1, Sk], f32 or f16) --sinks=F ([Hq])\n"
+    "  dropout  --dropout=P (in [0, 1)) --seed=N (< 2^63, default 0) --offset=N (uint32, default 0): the\n"
+    "           mask of vkattn/dropout.hpp, the same in the forward and the backward\n"
     "  other    --scale=S --path=auto|scalar|coopmat --device=<index|name> --deterministic=0|1\n"
     "           --storage=bf16 (Q, K, V, dO given as f32 are stored as bf16 on the device, rounded to\n"
     "           nearest even; O, dQ, dK, dV are written back as f32 holding the bf16 values exactly)\n"
@@ -346,6 +349,23 @@ int run(int argc, char** argv) {
     if (!c) return die(c.status());
     desc.score_mod.softcap = *c;
   }
+  DropoutRng rng;
+  if (a.has("dropout")) {
+    Result<float> p = real(a, "dropout");
+    if (!p) return die(p.status());
+    desc.dropout.p = *p;  // checked by the plan (desc.dropout.p must be in [0, 1))
+  }
+  for (const char* key : {"seed", "offset"}) {
+    if (!a.has(key)) continue;
+    if (!a.has("dropout")) return die(fail(std::string("--") + key + " needs --dropout"));
+    Result<std::int64_t> v = integer(a, key);
+    const std::int64_t top = std::string(key) == "seed" ? std::numeric_limits<std::int64_t>::max() : 0xFFFFFFFFll;
+    if (!v || *v < 0 || *v > top) {
+      return die(fail(std::string("--") + key + "=" + a.get(key) + " is not an integer in [0, " + std::to_string(top) + "]"));
+    }
+    if (std::string(key) == "seed") rng.seed = static_cast<std::uint64_t>(*v);
+    else rng.offset = static_cast<std::uint32_t>(*v);
+  }
   if (a.has("scale")) {
     Result<float> c = real(a, "scale");
     if (!c) return die(c.status());
@@ -440,6 +460,7 @@ int run(int argc, char** argv) {
   if (files.count("rel-pos-table")) ft.rel_pos_table = shaped("rel-pos-table");
   if (files.count("sinks")) ft.sinks = shaped("sinks");
   if (files.count("doc-ids-q")) ft.doc_ids_q = shaped("doc-ids-q"), ft.doc_ids_kv = shaped("doc-ids-kv");
+  ft.dropout = rng;
 
   Result<ForwardPlan> fwd = ForwardPlan::create(ctx, desc);
   if (!fwd) return die(fwd.status());
@@ -463,6 +484,7 @@ int run(int argc, char** argv) {
     bt.dv = view_in(grads.at("dv"), desc.dtype, layout, dv);
     bt.bias = ft.bias, bt.alibi_slopes = ft.alibi_slopes, bt.rel_pos_table = ft.rel_pos_table, bt.sinks = ft.sinks;
     bt.doc_ids_q = ft.doc_ids_q, bt.doc_ids_kv = ft.doc_ids_kv;
+    bt.dropout = ft.dropout;
     auto param_grad = [&](const char* name, const char* input, std::optional<TensorView>& into) -> Status {
       if (!files.count(input)) return Status::ok();
       Result<Tensor> g = make(DType::kF32, files.at(input).numel());

@@ -49,6 +49,7 @@ std::vector<CaseShape> sample_variant_cases(std::uint64_t seed, int count) {
       c.bias_full = {pick(2) == 0, pick(2) == 0, pick(2) == 0};
     }
     c.mod.sinks = on();
+    if (pick(4) == 0) c.dropout = pick(2) == 0 ? 0.2f : 0.6f;  // drawn last: the other draws stay as they were
     cases.push_back(c);
   }
   return cases;

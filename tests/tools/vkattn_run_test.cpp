@@ -153,6 +153,47 @@ TEST_F(RunTool, Bf16StorageFromF32Files) {
   expect_close(read("dv"), g.dv, tol, "dv.npy");
 }
 
+// --dropout with --seed and --offset: the forward and the backward use the mask of
+// vkattn/dropout.hpp for those values (the reference regenerates it), and bad values are refused.
+TEST_F(RunTool, DropoutWithSeedAndOffset) {
+  const std::uint64_t seed = test_seed();
+  SCOPED_TRACE("VKATTN_TEST_SEED=" + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  const std::int64_t B = 2, Hq = 2, Hkv = 1, Sq = 17, Sk = 30, D = 16;
+  const auto q = random_values(static_cast<std::size_t>(B * Hq * Sq * D), rng);
+  const auto k = random_values(static_cast<std::size_t>(B * Hkv * Sk * D), rng);
+  const auto v = random_values(static_cast<std::size_t>(B * Hkv * Sk * D), rng);
+  const auto d_o = random_values(static_cast<std::size_t>(B * Hq * Sq * D), rng);
+  save("q.npy", npy::from_floats(q, {B, Hq, Sq, D}));
+  save("k.npy", npy::from_floats(k, {B, Hkv, Sk, D}));
+  save("v.npy", npy::from_floats(v, {B, Hkv, Sk, D}));
+  save("do.npy", npy::from_floats(d_o, {B, Hq, Sq, D}));
+  const std::string inputs =
+      "--q=" + file("q.npy") + " --k=" + file("k.npy") + " --v=" + file("v.npy") + " --do=" + file("do.npy");
+  EXPECT_EQ(run(inputs + " --dropout=1"), 1);
+  EXPECT_NE(output().find("desc.dropout.p = 1"), std::string::npos) << output();
+  EXPECT_EQ(run(inputs + " --seed=5"), 1);
+  EXPECT_NE(output().find("--seed needs --dropout"), std::string::npos) << output();
+  EXPECT_EQ(run(inputs + " --dropout=0.3 --offset=-1"), 1);
+  EXPECT_NE(output().find("--offset=-1 is not an integer in [0, 4294967295]"), std::string::npos) << output();
+  ASSERT_EQ(run(inputs + " --dropout=0.3 --seed=123456789012 --offset=77 --causal"), 0) << output();
+  EXPECT_NE(output().find("forward: attn_fwd_d16_f32_causal_br_dropout_"), std::string::npos) << output();
+  RefProblem p;
+  p.batch = B, p.q_heads = Hq, p.kv_heads = Hkv, p.seq_q = Sq, p.seq_k = Sk, p.head_dim = D;
+  p.mask = kCausalBR;
+  p.dropout_p = static_cast<double>(0.3f);
+  p.dropout_seed = 123456789012ull;
+  p.dropout_offset = 77;
+  const RefResult ref = reference_forward(p, q, k, v);
+  expect_close(read("o"), ref.o, output_tolerance(DType::kF32), "o.npy");
+  expect_close(read("lse"), ref.lse, lse_tolerance(DType::kF32), "lse.npy");  // undropped
+  const RefGrads g = reference_backward(p, q, k, v, d_o);
+  const Tolerance tol = gradient_tolerance(DType::kF32);
+  expect_close(read("dq"), g.dq, tol, "dq.npy");
+  expect_close(read("dk"), g.dk, tol, "dk.npy");
+  expect_close(read("dv"), g.dv, tol, "dv.npy");
+}
+
 TEST_F(RunTool, BadFilesExitNonZeroAndWriteNothing) {
   std::mt19937_64 rng(test_seed());
   const auto x = random_values(2 * 2 * 8 * 8, rng);

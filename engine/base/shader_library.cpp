@@ -11,6 +11,7 @@
 #include "vkattn_spv_attn_fwd.spv.h"
 #include "vkattn_spv_attn_kv_append.spv.h"
 #include "vkattn_spv_attn_merge.spv.h"
+#include "vkattn_spv_qk_transform.spv.h"
 #include "vkattn_toolchain.h"
 #if VKATTN_TOOLCHAIN_NV_COOPMAT
 #include "vkattn_spv_attn_bwd_dkdv_cm.spv.h"
@@ -48,6 +49,8 @@ const char* to_string(ShaderId id) {
       return "attn_merge";
     case ShaderId::kAttnKvAppend:
       return "attn_kv_append";
+    case ShaderId::kQKTransform:
+      return "qk_transform";
   }
   return "unknown";
 }
@@ -76,6 +79,8 @@ std::span<const std::uint32_t> shader_spirv(ShaderId id) {
       return {vkattn_spv_attn_merge, sizeof(vkattn_spv_attn_merge) / sizeof(std::uint32_t)};
     case ShaderId::kAttnKvAppend:
       return {vkattn_spv_attn_kv_append, sizeof(vkattn_spv_attn_kv_append) / sizeof(std::uint32_t)};
+    case ShaderId::kQKTransform:
+      return {vkattn_spv_qk_transform, sizeof(vkattn_spv_qk_transform) / sizeof(std::uint32_t)};
   }
   return {};
 }

@@ -18,6 +18,7 @@ enum class ShaderId : std::uint32_t {
   kCoopmatLayoutProbe = 8,  // shaders/coopmat_layout_probe.comp (engine/pipelines/coopmat_layout.cpp)
   kAttnMerge = 9,           // shaders/attn_merge.comp
   kAttnKvAppend = 10,       // shaders/attn_kv_append.comp
+  kQKTransform = 11,        // shaders/qk_transform.comp
 };
 
 const char* to_string(ShaderId id);

@@ -15,6 +15,7 @@
 #include "vkattn/paged_kv.hpp"
 #include "vkattn/pipeline_cache.hpp"
 #include "vkattn/plan_overrides.hpp"
+#include "vkattn/qk_transform.hpp"
 #include "vkattn/score_mod.hpp"
 #include "vkattn/sequences.hpp"
 #include "vkattn/status.hpp"

@@ -1,0 +1,450 @@
+// QK-norm and RoPE (vkattn/qk_transform.hpp): the forward and the backward against an fp64
+// reference written from the header's definitions, finite differences for dX and the RMSNorm
+// weight's gradient, the angle's precision at positions up to 10^6, in-place use, determinism, and
+// the refusals (each names its field and value and leaves every tensor as it was).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+
+#include "support/attention_case.hpp"
+#include "support/tolerances.hpp"
+#include "support/vk_test.hpp"
+#include "vkattn/qk_transform.hpp"
+
+namespace vkattn::test {
+namespace {
+
+constexpr DType F32 = DType::kF32;
+constexpr DType F16 = DType::kF16;
+constexpr DType BF16 = DType::kBF16;
+
+// The transform of one problem in fp64: rows of x ([B, H, S, D] dense), the weight, positions.
+struct RefQK {
+  QKTransformDesc d;
+  std::vector<double> weight;       // [D] (kRMS)
+  std::vector<std::int32_t> pos;    // [B, S] (rope.positions)
+
+  std::int64_t rotary() const { return d.rope.rotary_dim != 0 ? d.rope.rotary_dim : d.head_dim; }
+
+  // Pairs (a, b, axis, frequency) as the header defines them; axis -1: not rotated.
+  struct Pair {
+    std::int64_t a, b;
+    int axis;
+    double f;
+  };
+  std::vector<Pair> pairs() const {
+    std::vector<Pair> out;
+    std::int64_t at = 0;
+    if (d.rope.style != RopeStyle::kNone) {
+      std::vector<std::int64_t> chunks = rope_axis_dims(d.rope, d.head_dim);
+      if (chunks.empty()) chunks = {rotary()};
+      for (std::size_t axis = 0; axis < chunks.size(); ++axis) {
+        const std::int64_t len = chunks[axis], half = len / 2;
+        for (std::int64_t i = 0; i < half; ++i) {
+          const double f = std::pow(d.rope.theta, -2.0 * static_cast<double>(i) / static_cast<double>(len));
+          if (d.rope.style == RopeStyle::kRotateHalf) {
+            out.push_back({at + i, at + i + half, static_cast<int>(axis), f});
+          } else {
+            out.push_back({at + 2 * i, at + 2 * i + 1, static_cast<int>(axis), f});
+          }
+        }
+        at += len;
+      }
+    }
+    for (std::int64_t e = at; e < d.head_dim; e += 2) out.push_back({e, e + 1, -1, 0.0});
+    return out;
+  }
+
+  double coordinate(std::int64_t b, std::int64_t s, int axis) const {
+    if (d.rope.grid.empty()) {
+      return d.rope.positions ? static_cast<double>(pos[static_cast<std::size_t>(b * d.seq + s)])
+                              : static_cast<double>(s + d.rope.position_offset);
+    }
+    std::int64_t stride = 1;
+    for (std::size_t a = d.rope.grid.size(); a-- > static_cast<std::size_t>(axis) + 1;) stride *= d.rope.grid[a];
+    return static_cast<double>((s / stride) % d.rope.grid[static_cast<std::size_t>(axis)]);
+  }
+
+  // y = T(x) for every row; r_out[row] = the norm's r (1 without a norm).
+  std::vector<double> forward(const std::vector<double>& x, std::vector<double>* r_out = nullptr) const {
+    const std::int64_t D = d.head_dim, rows = d.batch * d.heads * d.seq;
+    std::vector<double> y(x.size());
+    const std::vector<Pair> ps = pairs();
+    for (std::int64_t row = 0; row < rows; ++row) {
+      const double* xr = &x[static_cast<std::size_t>(row * D)];
+      double* yr = &y[static_cast<std::size_t>(row * D)];
+      double sq = 0.0;
+      for (std::int64_t e = 0; e < D; ++e) sq += xr[e] * xr[e];
+      double r = 1.0, gain = 1.0;
+      if (d.norm.kind == QKNormKind::kRMS) r = std::sqrt(sq / static_cast<double>(D) + static_cast<double>(d.norm.eps));
+      if (d.norm.kind == QKNormKind::kL2) {
+        r = std::max(std::sqrt(sq), static_cast<double>(d.norm.eps));
+        gain = static_cast<double>(d.norm.scale);
+      }
+      if (r_out) r_out->push_back(r);
+      for (std::int64_t e = 0; e < D; ++e) {
+        yr[e] = xr[e] / r * gain * (d.norm.kind == QKNormKind::kRMS ? weight[static_cast<std::size_t>(e)] : 1.0);
+      }
+      const std::int64_t s = row % d.seq, b = row / (d.seq * d.heads);
+      for (const Pair& p : ps) {
+        if (p.axis < 0) continue;
+        const double phi = coordinate(b, s, p.axis) * p.f, c = std::cos(phi), sn = std::sin(phi);
+        const double na = yr[p.a], nb = yr[p.b];
+        yr[p.a] = na * c - nb * sn;
+        yr[p.b] = na * sn + nb * c;
+      }
+    }
+    return y;
+  }
+
+  // dx and dweight for dy, by the chain rule written out.
+  void backward(const std::vector<double>& x, const std::vector<double>& dy, std::vector<double>& dx,
+                std::vector<double>& dweight) const {
+    const std::int64_t D = d.head_dim, rows = d.batch * d.heads * d.seq;
+    dx.assign(x.size(), 0.0);
+    dweight.assign(static_cast<std::size_t>(D), 0.0);
+    const std::vector<Pair> ps = pairs();
+    std::vector<double> dn(static_cast<std::size_t>(D));
+    for (std::int64_t row = 0; row < rows; ++row) {
+      const double* xr = &x[static_cast<std::size_t>(row * D)];
+      const double* gr = &dy[static_cast<std::size_t>(row * D)];
+      for (std::int64_t e = 0; e < D; ++e) dn[static_cast<std::size_t>(e)] = gr[e];
+      const std::int64_t s = row % d.seq, b = row / (d.seq * d.heads);
+      for (const Pair& p : ps) {  // rotate back
+        if (p.axis < 0) continue;
+        const double phi = coordinate(b, s, p.axis) * p.f, c = std::cos(phi), sn = std::sin(phi);
+        const double ga = gr[p.a], gb = gr[p.b];
+        dn[static_cast<std::size_t>(p.a)] = ga * c + gb * sn;
+        dn[static_cast<std::size_t>(p.b)] = -ga * sn + gb * c;
+      }
+      double sq = 0.0;
+      for (std::int64_t e = 0; e < D; ++e) sq += xr[e] * xr[e];
+      double* out = &dx[static_cast<std::size_t>(row * D)];
+      if (d.norm.kind == QKNormKind::kNone) {
+        for (std::int64_t e = 0; e < D; ++e) out[e] = dn[static_cast<std::size_t>(e)];
+      } else if (d.norm.kind == QKNormKind::kRMS) {
+        const double r = std::sqrt(sq / static_cast<double>(D) + static_cast<double>(d.norm.eps));
+        double dot = 0.0;
+        for (std::int64_t e = 0; e < D; ++e) dot += dn[static_cast<std::size_t>(e)] * weight[static_cast<std::size_t>(e)] * xr[e] / r;
+        for (std::int64_t e = 0; e < D; ++e) {
+          const double u = xr[e] / r, du = dn[static_cast<std::size_t>(e)] * weight[static_cast<std::size_t>(e)];
+          out[e] = (du - u * dot / static_cast<double>(D)) / r;
+          dweight[static_cast<std::size_t>(e)] += dn[static_cast<std::size_t>(e)] * u;
+        }
+      } else {
+        const double norm = std::sqrt(sq), eps = static_cast<double>(d.norm.eps), scale = static_cast<double>(d.norm.scale);
+        const double r = std::max(norm, eps);
+        double dot = 0.0;
+        for (std::int64_t e = 0; e < D; ++e) dot += dn[static_cast<std::size_t>(e)] * xr[e] / r;
+        for (std::int64_t e = 0; e < D; ++e) {
+          out[e] = norm > eps ? scale * (dn[static_cast<std::size_t>(e)] - xr[e] / r * dot) / r
+                              : scale * dn[static_cast<std::size_t>(e)] / r;
+        }
+      }
+    }
+  }
+};
+
+Result<Tensor> upload(Context& ctx, DType dtype, const std::vector<float>& values) {
+  Result<Tensor> t = Tensor::create_bytes(ctx, values.size() * dtype_size(dtype), dtype);
+  if (!t) return t;
+  if (Status s = t->upload(values); !s) return s;
+  return t;
+}
+
+TensorView rows_view(const Tensor& t, const QKTransformDesc& d) {
+  return TensorView::contiguous(t.buffer(), t.size_bytes(), d.dtype, {d.batch, d.heads, d.seq, d.head_dim});
+}
+
+std::vector<float> random_values(std::size_t n, std::mt19937_64& rng, float lo = -1.0f, float hi = 1.0f) {
+  std::uniform_real_distribution<float> u(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = u(rng);
+  return v;
+}
+
+// One problem on the device: inputs (rounded to the dtype), weight and positions.
+struct QKCase {
+  RefQK ref;
+  std::vector<float> x, weight_f;
+  std::optional<Tensor> x_dev, y_dev, weight_dev, pos_dev;
+
+  static Result<QKCase> create(Context& ctx, const QKTransformDesc& d, std::mt19937_64& rng, std::int32_t max_pos = 4096) {
+    QKCase c;
+    c.ref.d = d;
+    const std::size_t n = static_cast<std::size_t>(d.batch * d.heads * d.seq * d.head_dim);
+    c.x = random_values(n, rng);
+    round_to_dtype(c.x, d.dtype);
+    Result<Tensor> x = upload(ctx, d.dtype, c.x);
+    if (!x) return x.status();
+    c.x_dev.emplace(std::move(x).value());
+    Result<Tensor> y = Tensor::create_bytes(ctx, n * dtype_size(d.dtype), d.dtype);
+    if (!y) return y.status();
+    if (Status s = y->fill(std::numeric_limits<float>::quiet_NaN()); !s) return s;
+    c.y_dev.emplace(std::move(y).value());
+    if (d.norm.kind == QKNormKind::kRMS) {
+      c.weight_f = random_values(static_cast<std::size_t>(d.head_dim), rng, 0.5f, 1.5f);
+      c.ref.weight.assign(c.weight_f.begin(), c.weight_f.end());
+      Result<Tensor> w = upload(ctx, F32, c.weight_f);
+      if (!w) return w.status();
+      c.weight_dev.emplace(std::move(w).value());
+    }
+    if (d.rope.positions) {
+      std::uniform_int_distribution<std::int32_t> u(0, max_pos);
+      std::vector<float> pf(static_cast<std::size_t>(d.batch * d.seq));
+      for (float& p : pf) {
+        const std::int32_t v = u(rng);
+        c.ref.pos.push_back(v);
+        p = static_cast<float>(v);
+      }
+      Result<Tensor> pt = upload(ctx, DType::kI32, pf);
+      if (!pt) return pt.status();
+      c.pos_dev.emplace(std::move(pt).value());
+    }
+    return c;
+  }
+
+  QKTransformTensors tensors() const {
+    QKTransformTensors t{rows_view(*x_dev, ref.d), rows_view(*y_dev, ref.d), std::nullopt, std::nullopt};
+    if (weight_dev) t.weight = weight_dev->view();
+    if (pos_dev) t.positions = TensorView::contiguous(pos_dev->buffer(), pos_dev->size_bytes(), DType::kI32, {ref.d.batch, ref.d.seq});
+    return t;
+  }
+  std::vector<double> x_double() const { return {x.begin(), x.end()}; }
+};
+
+QKTransformDesc make_desc(DType dtype, std::int64_t B, std::int64_t H, std::int64_t S, std::int64_t D, QKNorm norm, Rope rope) {
+  QKTransformDesc d;
+  d.dtype = dtype, d.batch = B, d.heads = H, d.seq = S, d.head_dim = D, d.norm = norm, d.rope = rope;
+  return d;
+}
+
+Rope rope_of(RopeStyle style, std::int64_t rotary_dim = 0, bool positions = false, std::vector<std::int64_t> grid = {},
+             std::vector<std::int64_t> axis_dims = {}, double theta = 10000.0) {
+  Rope r;
+  r.style = style, r.rotary_dim = rotary_dim, r.positions = positions, r.grid = std::move(grid);
+  r.axis_dims = std::move(axis_dims), r.theta = theta;
+  return r;
+}
+
+const QKNorm kRms{QKNormKind::kRMS, 1e-5f, 1.0f};
+const QKNorm kL2{QKNormKind::kL2, 1e-6f, 1.0f};
+const QKNorm kL2Scaled{QKNormKind::kL2, 1e-6f, 3.5f};
+const QKNorm kNoNorm{};
+
+Tolerance transform_tolerance(DType t) {
+  return t == F32 ? Tolerance{0.0, 2e-6, 2e-6} : output_tolerance(t);
+}
+
+struct Named {
+  std::string name;
+  QKTransformDesc desc;
+};
+
+std::vector<Named> cases() {
+  return {
+      {"rms_rope_half_d64_f32", make_desc(F32, 2, 3, 37, 64, kRms, rope_of(RopeStyle::kRotateHalf))},
+      {"l2_rope_pairs_d32_f32", make_desc(F32, 1, 2, 50, 32, kL2, rope_of(RopeStyle::kInterleaved))},
+      {"l2scaled_norm_only_d48_f32", make_desc(F32, 2, 2, 20, 48, kL2Scaled, {})},
+      {"rope_only_partial_d128_f32", make_desc(F32, 1, 4, 33, 128, kNoNorm, rope_of(RopeStyle::kRotateHalf, 64))},
+      {"rms_rope_positions_d64_f16", make_desc(F16, 2, 2, 40, 64, kRms, rope_of(RopeStyle::kRotateHalf, 0, true))},
+      {"rms_rope_pairs_r32_d96_bf16", make_desc(BF16, 1, 2, 30, 96, kRms, rope_of(RopeStyle::kInterleaved, 32))},
+      {"l2_rope2d_d64_f32", make_desc(F32, 2, 2, 6 * 7, 64, kL2, rope_of(RopeStyle::kRotateHalf, 0, false, {6, 7}))},
+      {"rms_rope3d_split_d96_f32",
+       make_desc(F32, 1, 2, 3 * 4 * 5, 96, kRms, rope_of(RopeStyle::kRotateHalf, 0, false, {3, 4, 5}, {32, 32, 32}))},
+      {"rope3d_default_split_d72_f32",
+       make_desc(F32, 1, 1, 2 * 3 * 4, 72, kNoNorm, rope_of(RopeStyle::kInterleaved, 0, false, {2, 3, 4}))},
+      {"rms_d256_f16", make_desc(F16, 1, 2, 17, 256, kRms, rope_of(RopeStyle::kRotateHalf, 0, false, {}, {}, 500000.0))},
+  };
+}
+
+class QKTransformCases : public VkTest, public ::testing::WithParamInterface<Named> {};
+
+TEST_P(QKTransformCases, ForwardAndBackwardMatchFp64) {
+  const std::uint64_t seed = test_seed();
+  SCOPED_TRACE("VKATTN_TEST_SEED=" + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  const QKTransformDesc& d = GetParam().desc;
+  Result<QKTransformPlan> plan = QKTransformPlan::create(ctx(), d);
+  ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
+  Result<QKCase> c = QKCase::create(ctx(), d, rng);
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  ASSERT_TRUE(plan->run(c->tensors()).is_ok());
+  const std::vector<double> y_ref = c->ref.forward(c->x_double());
+  expect_close(c->y_dev->download().value(), y_ref, transform_tolerance(d.dtype), "Y");
+
+  // Backward: dY random; dX and (kRMS) dweight.
+  std::vector<float> dy = random_values(c->x.size(), rng);
+  round_to_dtype(dy, d.dtype);
+  Result<Tensor> dy_dev = upload(ctx(), d.dtype, dy);
+  Result<Tensor> dx_dev = Tensor::create_bytes(ctx(), dy.size() * dtype_size(d.dtype), d.dtype);
+  Result<Tensor> dw_dev = Tensor::create(ctx(), F32, {d.head_dim});
+  ASSERT_TRUE(dy_dev.is_ok() && dx_dev.is_ok() && dw_dev.is_ok());
+  ASSERT_TRUE(dx_dev->fill(std::numeric_limits<float>::quiet_NaN()).is_ok());
+  ASSERT_TRUE(dw_dev->fill(std::numeric_limits<float>::quiet_NaN()).is_ok());
+  const QKTransformTensors f = c->tensors();
+  QKTransformGradTensors g{f.x, rows_view(*dy_dev, d), rows_view(*dx_dev, d), f.weight, f.positions, std::nullopt};
+  if (d.norm.kind == QKNormKind::kRMS) g.dweight = dw_dev->view();
+  ASSERT_TRUE(plan->run_backward(g).is_ok());
+  std::vector<double> dx_ref, dw_ref;
+  c->ref.backward(c->x_double(), std::vector<double>(dy.begin(), dy.end()), dx_ref, dw_ref);
+  const Tolerance tol = d.dtype == F32 ? Tolerance{0.0, 1e-5, 1e-5} : gradient_tolerance(d.dtype);
+  expect_close(dx_dev->download().value(), dx_ref, tol, "dX");
+  if (g.dweight) expect_close(dw_dev->download().value(), dw_ref, Tolerance{0.0, 1e-5, 1e-5}, "dweight");
+}
+
+INSTANTIATE_TEST_SUITE_P(QK, QKTransformCases, ::testing::ValuesIn(cases()),
+                         [](const ::testing::TestParamInfo<Named>& p) { return p.param.name; });
+
+class QKTransformTest : public VkTest {};
+
+// The angle at positions up to 10^6 in fp32: rows rotated against the fp64 reference within 2e-6
+// of the row's largest value (a rotation keeps lengths), for theta 10^4 and 10^6.
+TEST_F(QKTransformTest, AnglesStayPreciseAtLargePositions) {
+  std::mt19937_64 rng(test_seed());
+  for (const double theta : {10000.0, 1000000.0}) {
+    const QKTransformDesc d = make_desc(F32, 2, 1, 64, 128, kNoNorm, rope_of(RopeStyle::kRotateHalf, 0, true, {}, {}, theta));
+    Result<QKTransformPlan> plan = QKTransformPlan::create(ctx(), d);
+    ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
+    Result<QKCase> c = QKCase::create(ctx(), d, rng, 1000000);
+    ASSERT_TRUE(c.is_ok());
+    ASSERT_TRUE(plan->run(c->tensors()).is_ok());
+    const std::vector<float> y = c->y_dev->download().value();
+    const std::vector<double> ref = c->ref.forward(c->x_double());
+    double worst = 0.0;
+    for (std::size_t n = 0; n < y.size(); ++n) worst = std::max(worst, std::fabs(static_cast<double>(y[n]) - ref[n]));
+    EXPECT_LT(worst, 2e-6) << "theta " << theta;
+  }
+}
+
+// Central differences of L = sum(T(x) * dy) in fp64, against the GPU's dX and dweight (kRMS with
+// RoPE, and kL2 with a scale).
+TEST_F(QKTransformTest, GradientsMatchFiniteDifferences) {
+  std::mt19937_64 rng(test_seed());
+  for (const QKTransformDesc& d : {make_desc(F32, 1, 2, 3, 16, kRms, rope_of(RopeStyle::kRotateHalf, 8)),
+                                   make_desc(F32, 1, 1, 4, 8, kL2Scaled, rope_of(RopeStyle::kInterleaved))}) {
+    Result<QKTransformPlan> plan = QKTransformPlan::create(ctx(), d);
+    ASSERT_TRUE(plan.is_ok());
+    Result<QKCase> c = QKCase::create(ctx(), d, rng);
+    ASSERT_TRUE(c.is_ok());
+    std::vector<float> dy = random_values(c->x.size(), rng);
+    Result<Tensor> dy_dev = upload(ctx(), F32, dy);
+    Result<Tensor> dx_dev = Tensor::create_bytes(ctx(), dy.size() * 4, F32);
+    Result<Tensor> dw_dev = Tensor::create(ctx(), F32, {d.head_dim});
+    ASSERT_TRUE(dy_dev.is_ok() && dx_dev.is_ok() && dw_dev.is_ok());
+    const QKTransformTensors f = c->tensors();
+    QKTransformGradTensors g{f.x, rows_view(*dy_dev, d), rows_view(*dx_dev, d), f.weight, f.positions, std::nullopt};
+    if (d.norm.kind == QKNormKind::kRMS) g.dweight = dw_dev->view();
+    ASSERT_TRUE(plan->run_backward(g).is_ok());
+    RefQK ref = c->ref;
+    std::vector<double> x = c->x_double();
+    auto loss = [&]() {
+      const std::vector<double> y = ref.forward(x);
+      double l = 0.0;
+      for (std::size_t n = 0; n < y.size(); ++n) l += y[n] * static_cast<double>(dy[n]);
+      return l;
+    };
+    auto fd = [&](std::vector<double>& v) {
+      std::vector<double> out(v.size());
+      for (std::size_t n = 0; n < v.size(); ++n) {
+        const double v0 = v[n], h = 1e-6;
+        v[n] = v0 + h;
+        const double up = loss();
+        v[n] = v0 - h;
+        const double down = loss();
+        v[n] = v0;
+        out[n] = (up - down) / (2 * h);
+      }
+      return out;
+    };
+    const Tolerance tol{1e-5, 1e-4};
+    expect_close(dx_dev->download().value(), fd(x), tol, "dX vs finite differences");
+    if (g.dweight) expect_close(dw_dev->download().value(), fd(ref.weight), tol, "dweight vs finite differences");
+  }
+}
+
+// In place (y = x, dx = dy) gives what a separate output gives, bit for bit; runs repeat bitwise.
+TEST_F(QKTransformTest, InPlaceAndRepeatedRunsAreBitwiseEqual) {
+  std::mt19937_64 rng(test_seed());
+  const QKTransformDesc d = make_desc(F16, 2, 2, 24, 64, kRms, rope_of(RopeStyle::kRotateHalf));
+  Result<QKTransformPlan> plan = QKTransformPlan::create(ctx(), d);
+  ASSERT_TRUE(plan.is_ok());
+  Result<QKCase> c = QKCase::create(ctx(), d, rng);
+  ASSERT_TRUE(c.is_ok());
+  ASSERT_TRUE(plan->run(c->tensors()).is_ok());
+  const std::vector<std::byte> apart = c->y_dev->download_bytes().value();
+  ASSERT_TRUE(plan->run(c->tensors()).is_ok());
+  EXPECT_EQ(c->y_dev->download_bytes().value(), apart);
+  QKTransformTensors in_place = c->tensors();
+  in_place.y = in_place.x;
+  ASSERT_TRUE(plan->run(in_place).is_ok());
+  EXPECT_EQ(c->x_dev->download_bytes().value(), apart);
+}
+
+TEST_F(QKTransformTest, BadInputsAreRefusedAndNothingIsWritten) {
+  std::mt19937_64 rng(test_seed());
+  const QKTransformDesc good = make_desc(F32, 1, 2, 12, 32, kRms, rope_of(RopeStyle::kRotateHalf, 0, true));
+  Result<QKCase> c = QKCase::create(ctx(), good, rng);
+  ASSERT_TRUE(c.is_ok());
+  const std::vector<std::vector<std::byte>> before = download_all({&*c->x_dev, &*c->y_dev, &*c->weight_dev, &*c->pos_dev});
+  const auto refused = [&](QKTransformDesc d, const std::string& text) {
+    Result<QKTransformPlan> p = QKTransformPlan::create(ctx(), d);
+    ASSERT_FALSE(p.is_ok()) << text;
+    EXPECT_NE(p.status().message().find(text), std::string::npos) << p.status().message();
+  };
+  QKTransformDesc d = good;
+  d.norm.eps = 0.0f;
+  refused(d, "desc.norm.eps = 0");
+  d.norm.eps = std::numeric_limits<float>::quiet_NaN();
+  refused(d, "desc.norm.eps = nan");
+  d = good, d.rope.rotary_dim = 7;
+  refused(d, "desc.rope.rotary_dim = 7");
+  d = good, d.rope.rotary_dim = 40;
+  refused(d, "desc.rope.rotary_dim = 40");
+  d = good, d.rope.positions = false, d.rope.grid = {3, 4}, d.rope.axis_dims = {16, 8};
+  refused(d, "desc.rope.axis_dims sum to 24, not the rotary dims 32");
+  d.rope.axis_dims = {}, d.rope.grid = {5, 4};
+  refused(d, "desc.rope.grid's extents multiply to 20, not desc.seq = 12");
+  d = good, d.rope.theta = 0.5;
+  refused(d, "desc.rope.theta = 0.5");
+  d = good, d.head_dim = 20;
+  refused(d, "desc.head_dim = 20");
+
+  Result<QKTransformPlan> plan = QKTransformPlan::create(ctx(), good);
+  ASSERT_TRUE(plan.is_ok());
+  Result<Tensor> w16 = Tensor::create(ctx(), F16, {32});
+  Result<Tensor> w_short = Tensor::create(ctx(), F32, {31});
+  Result<Tensor> pos_f = Tensor::create(ctx(), F32, {1, 12});
+  Result<Tensor> pos_short = Tensor::create(ctx(), DType::kI32, {1, 11});
+  ASSERT_TRUE(w16.is_ok() && w_short.is_ok() && pos_f.is_ok() && pos_short.is_ok());
+  const auto call_refused = [&](QKTransformTensors t, const std::string& text) {
+    const Status s = plan->run(t);
+    ASSERT_FALSE(s.is_ok()) << text;
+    EXPECT_NE(s.message().find(text), std::string::npos) << s.message();
+  };
+  QKTransformTensors t = c->tensors();
+  t.weight = w16->view();
+  call_refused(t, "weight.dtype = f16");
+  t.weight = w_short->view();
+  call_refused(t, "weight.shape[0] (D) = 31");
+  t = c->tensors();
+  t.weight.reset();
+  call_refused(t, "weight is missing");
+  t = c->tensors();
+  t.positions = pos_f->view();
+  call_refused(t, "positions.dtype = f32");
+  t.positions = pos_short->view();
+  call_refused(t, "positions.shape[1] (S) = 11");
+  t = c->tensors();
+  // y over x's bytes but not x itself: refused (only the very same view runs in place).
+  t.y = TensorView::contiguous(c->x_dev->buffer(), c->x_dev->size_bytes(), F32, {1, 2, 12, 32});
+  t.y.strides = {768, 32, 64, 1};  // x's bytes in another order
+  call_refused(t, "y (bytes 0..3072) overlaps x (bytes 0..3072)");
+  EXPECT_EQ(download_all({&*c->x_dev, &*c->y_dev, &*c->weight_dev, &*c->pos_dev}), before);
+}
+
+}  // namespace
+}  // namespace vkattn::test

@@ -135,6 +135,22 @@ Status check_mask_and_mods(const AttentionDesc& d) {
   if (s.bias && *s.bias != DType::kF32 && *s.bias != DType::kF16) {
     return invalid(std::string("desc.score_mod.bias = ") + to_string(*s.bias) + " (must be f32 or f16)");
   }
+  if (d.qk.enabled() && d.paged_kv.enabled()) {
+    return invalid("desc.qk with desc.paged_kv: the cache holds keys as appended (transform new K rows with "
+                   "QKTransformPlan before KVAppendPlan, and Q before attention)");
+  }
+  if (!d.qk.rope.grid.empty()) {
+    std::int64_t cells = 1;
+    for (std::size_t a = 0; a < d.qk.rope.grid.size(); ++a) {
+      const std::int64_t e = d.qk.rope.grid[a];
+      if (e < 1 || e > kMaxSeq) return invalid("desc.qk.rope.grid[" + num(static_cast<std::int64_t>(a)) + "] = " + num(e) + " (must be in [1, 2^28])");
+      cells = std::min(cells * e, kMaxSeq + 1);
+    }
+    if (d.sequences.varlen() || d.sequences.padded() || d.seq_q != cells || d.seq_k != cells) {
+      return invalid("desc.qk.rope.grid (" + num(cells) + " cells) needs dense sequences with desc.seq_q = desc.seq_k = " +
+                     num(cells) + " (desc.seq_q = " + num(d.seq_q) + ", desc.seq_k = " + num(d.seq_k) + ")");
+    }
+  }
   if (!(d.dropout.p >= 0.0f && d.dropout.p < 1.0f)) {
     return invalid("desc.dropout.p = " + std::to_string(d.dropout.p) + " (must be in [0, 1))");
   }

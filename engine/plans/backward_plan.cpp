@@ -16,6 +16,7 @@
 #include "planning/planner.hpp"
 #include "plans/dropout_rng.hpp"
 #include "plans/plan_core.hpp"
+#include "plans/qk_prep.hpp"
 #include "plans/run_isolated.hpp"
 #include "vkattn/backward.hpp"
 #include "vkattn/context.hpp"
@@ -33,6 +34,9 @@ struct BoundBackward {
   BwdPushConstants dkdv_push;
   bool wide_rows = false;  // every Q, K, V, dO row starts on 16 bytes: the WIDE_ROWS kernels run
   DropoutRng dropout;      // desc.dropout: the forward call's seed and offset (record_dropout_rng)
+  // desc.qk: the call's tensors, which the transforms read and write (the descriptors bind Q', K',
+  // dQ', dK').
+  std::optional<BackwardTensors> qk_inputs;
   // Parameter gradients requested by this call: which, descriptors, push constants, grid.
   struct Param {
     BwdParam which = BwdParam::kNone;
@@ -95,7 +99,31 @@ struct BackwardPlan::Impl : PlanCore<BwdVariant> {
 
   using PlanCore::PlanCore;
 
+  std::unique_ptr<QKPrep> qk;  // desc.qk: the transforms of Q and K (plans/qk_prep.hpp)
+
+  // The call's views checked, then, with desc.qk, bound again with Q, K, dQ, dK replaced by the
+  // plan's Q', K', dQ', dK'.
   Result<BoundBackward> bind(const BackwardTensors& t) const {
+    Result<BoundBackward> b = bind_views(t);
+    if (!b || !qk) return b;
+    VKATTN_TRY(qk->check({t.q, t.k, t.q_norm_weight, t.k_norm_weight, t.q_positions, t.k_positions}));
+    VKATTN_TRY(qk->check_grads(t.dq_norm_weight, t.dk_norm_weight));
+    BackwardTensors inner = t;
+    inner.q = qk->q_view(t.q);
+    inner.k = qk->k_view(t.k);
+    inner.dq = qk->dq_view(t.dq);
+    inner.dk = qk->dk_view(t.dk);
+    b = bind_views(inner);
+    if (b) b->qk_inputs = t;
+    return b;
+  }
+
+  Result<BoundBackward> bind_views(const BackwardTensors& t) const {
+    if (!qk && (t.q_norm_weight || t.k_norm_weight || t.q_positions || t.k_positions || t.dq_norm_weight ||
+                t.dk_norm_weight)) {
+      return invalid("a QK-norm or RoPE tensor is given (q_norm_weight, k_norm_weight, q_positions, k_positions, "
+                     "dq_norm_weight or dk_norm_weight) but desc.qk sets none");
+    }
     using Role = ViewChecker::Role;
     ViewChecker views(*context_state(*ctx).device, problem);
     Result<BoundView> q = views.input(Role::kQ, "q", t.q);
@@ -285,6 +313,11 @@ struct BackwardPlan::Impl : PlanCore<BwdVariant> {
     const std::uint32_t rows = spec.block_rows;
     VKATTN_TRY(reserve_sets(b));
     compute_barrier(cmd);  // an earlier recording of this plan may still read the workspace
+    if (qk) {
+      const BackwardTensors& in = *b.qk_inputs;
+      VKATTN_TRY(qk->record_forward(cmd, {in.q, in.k, in.q_norm_weight, in.k_norm_weight, in.q_positions, in.k_positions}));
+      compute_barrier(cmd);  // Q', K' written -> read
+    }
     if (d.dropout.enabled()) record_dropout_rng(cmd, params.buffer, b.dropout);
     const auto q_heads = static_cast<std::uint32_t>(d.batch * d.q_heads);
     VKATTN_TRY(kernels[kPre].record(cmd, b.pre, b.pre_push, {groups(problem.seq_q, rows), q_heads, 1}));
@@ -296,7 +329,11 @@ struct BackwardPlan::Impl : PlanCore<BwdVariant> {
       const BoundBackward::Param& prm = b.params[n];
       VKATTN_TRY(kernels[param_slot(prm.which)].record(cmd, prm.descriptors, prm.push, prm.grid));
     }
-    return Status::ok();
+    if (!qk) return Status::ok();
+    const BackwardTensors& in = *b.qk_inputs;
+    compute_barrier(cmd);  // dQ', dK' written -> read
+    return qk->record_backward(cmd, {in.q, in.k, in.q_norm_weight, in.k_norm_weight, in.q_positions, in.k_positions},
+                               in.dq, in.dk, in.dq_norm_weight, in.dk_norm_weight);
   }
 };
 
@@ -369,6 +406,11 @@ Result<BackwardPlan> BackwardPlan::create(Context& ctx, const AttentionDesc& des
                       impl->work));
   device.name_object(VK_OBJECT_TYPE_BUFFER, reinterpret_cast<std::uint64_t>(impl->params.buffer), v.name + ".params");
   device.name_object(VK_OBJECT_TYPE_BUFFER, reinterpret_cast<std::uint64_t>(impl->work.buffer), v.name + ".work");
+  if (desc.qk.enabled()) {
+    Result<std::unique_ptr<QKPrep>> qk = QKPrep::create(ctx, impl->problem, true);
+    if (!qk) return qk.status();
+    impl->qk = std::move(qk).value();    impl->variant.name += qk_variant_suffix(desc.qk);
+  }
   return BackwardPlan(std::move(impl));
 }
 
@@ -388,6 +430,7 @@ Status BackwardPlan::record(VkCommandBuffer cmd, const BackwardTensors& t) {
 
 void BackwardPlan::release_descriptor_sets() {
   for (Kernel& k : impl_->kernels) k.release_sets();
+  if (impl_->qk) impl_->qk->release_descriptor_sets();
 }
 
 Status BackwardPlan::run(const BackwardTensors& t) {

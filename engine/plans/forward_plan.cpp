@@ -19,6 +19,7 @@
 #include "planning/split_k.hpp"
 #include "plans/dropout_rng.hpp"
 #include "plans/plan_core.hpp"
+#include "plans/qk_prep.hpp"
 #include "plans/run_isolated.hpp"
 #include "vkattn/attention.hpp"
 #include "vkattn/context.hpp"
@@ -35,6 +36,9 @@ struct BoundForward {
   MergePushConstants merge_push;
   bool wide_rows = false;  // every Q, K, V row starts on 16 bytes: the WIDE_ROWS pipeline runs
   DropoutRng dropout;      // desc.dropout: the call's seed and offset (record_dropout_rng)
+  // desc.qk: the call's Q, K, weights and positions, which the transforms read (the descriptors
+  // above bind the transformed Q' and K').
+  std::optional<ForwardTensors> qk_inputs;
 };
 
 }  // namespace
@@ -85,7 +89,28 @@ struct ForwardPlan::Impl : PlanCore<FwdVariant> {
     return Status::ok();
   }
 
+  std::unique_ptr<QKPrep> qk;  // desc.qk: the transforms of Q and K (plans/qk_prep.hpp)
+
+  // The call's views checked, then, with desc.qk, bound again with Q and K replaced by the
+  // transformed Q' and K'.
   Result<BoundForward> bind(const ForwardTensors& t) const {
+    Result<BoundForward> b = bind_views(t);
+    if (!b || !qk) return b;
+    VKATTN_TRY(qk->check({t.q, t.k, t.q_norm_weight, t.k_norm_weight, t.q_positions, t.k_positions}));
+    ForwardTensors inner = t;
+    inner.q = qk->q_view(t.q);
+    inner.k = qk->k_view(t.k);
+    b = bind_views(inner);
+    if (b) b->qk_inputs = t;
+    return b;
+  }
+
+  Result<BoundForward> bind_views(const ForwardTensors& t) const {
+    if (!qk && (t.q_norm_weight || t.k_norm_weight || t.q_positions || t.k_positions)) {
+      return invalid(std::string(t.q_norm_weight ? "q_norm_weight" : t.k_norm_weight ? "k_norm_weight"
+                                 : t.q_positions ? "q_positions" : "k_positions") +
+                     " is given but desc.qk sets no QK-norm or RoPE");
+    }
     using Role = ViewChecker::Role;
     ViewChecker views(*context_state(*ctx).device, problem);
     Result<BoundView> q = views.input(Role::kQ, "q", t.q);
@@ -185,6 +210,12 @@ struct ForwardPlan::Impl : PlanCore<FwdVariant> {
       VKATTN_TRY(merge.reserve(b.merge_descriptors));
       compute_barrier(cmd);  // an earlier recording of this plan may still read the workspace
     }
+    if (qk) {
+      const ForwardTensors& in = *b.qk_inputs;
+      compute_barrier(cmd);  // an earlier recording may still read Q' and K'
+      VKATTN_TRY(qk->record_forward(cmd, {in.q, in.k, in.q_norm_weight, in.k_norm_weight, in.q_positions, in.k_positions}));
+      compute_barrier(cmd);  // Q', K' written -> read
+    }
     if (problem.desc.dropout.enabled()) record_dropout_rng(cmd, params.buffer, b.dropout);
     VKATTN_TRY(k.record(cmd, b.descriptors, b.push, grid));
     if (merge.empty()) return Status::ok();
@@ -228,6 +259,11 @@ Result<ForwardPlan> ForwardPlan::create(Context& ctx, const AttentionDesc& desc)
                                         desc.dropout.enabled() ? VK_BUFFER_USAGE_TRANSFER_DST_BIT : 0));
   device.name_object(VK_OBJECT_TYPE_BUFFER, reinterpret_cast<std::uint64_t>(impl->params.buffer), v.name + ".params");
   impl->grid = fwd_grid(impl->problem, v.spec);
+  if (desc.qk.enabled()) {
+    Result<std::unique_ptr<QKPrep>> qk = QKPrep::create(ctx, impl->problem, false);
+    if (!qk) return qk.status();
+    impl->qk = std::move(qk).value();    impl->variant.name += qk_variant_suffix(desc.qk);
+  }
   if (v.spec.splits > 1) VKATTN_TRY(impl->create_merge(device, *s.pipelines));
   const std::vector<std::int32_t>& table = desc.paged_kv.block_table;
   if (desc.paged_kv.enabled() && !table.empty()) {
@@ -259,6 +295,7 @@ void ForwardPlan::release_descriptor_sets() {
   impl_->kernel.release_sets();
   impl_->kernel_wide.release_sets();
   impl_->merge.release_sets();
+  if (impl_->qk) impl_->qk->release_descriptor_sets();
 }
 
 Result<std::string> forward_variant_name(Context& ctx, const AttentionDesc& desc) {

@@ -124,6 +124,9 @@ Status check_local(const RingDesc& d, int ranks, int rank) {
   }
   if (a.score_mod.bias) return invalid("desc.attention.score_mod.bias: a bias tensor is indexed per shard, not by position");
   if (a.mask.documents) return invalid("desc.attention.mask.documents: document ids do not shard over a ring");
+  if (a.qk.enabled()) {
+    return invalid("desc.attention.qk: the ring takes Q and K as given (apply QKTransformPlan to each shard first)");
+  }
   if (a.dropout.enabled()) {
     return invalid("desc.attention.dropout.p = " + std::to_string(a.dropout.p) +
                    ": the ring does not take dropout (its mask is keyed by positions within each call)");

@@ -17,6 +17,7 @@
 #include "vkattn/kernel_path.hpp"
 #include "vkattn/mask.hpp"
 #include "vkattn/paged_kv.hpp"
+#include "vkattn/qk_transform.hpp"
 #include "vkattn/score_mod.hpp"
 #include "vkattn/sequences.hpp"
 #include "vkattn/status.hpp"
@@ -39,6 +40,7 @@ struct AttentionDesc {
   Mask mask;
   ScoreMod score_mod;
   Dropout dropout;             // dropout on P (training; dropout.hpp): each call's ForwardTensors::dropout
+  QKTransform qk;              // QK-norm and RoPE of Q and K before attention (qk_transform.hpp)
   Sequences sequences;         // padding lengths or varlen offsets (sequences.hpp)
   PagedKV paged_kv;            // K and V in a paged cache (paged_kv.hpp); forward only
   std::optional<float> scale;  // softmax scale; default 1/sqrt(Dk)
@@ -70,6 +72,11 @@ struct ForwardTensors {
   // With desc.dropout: this call's generator seed and offset (dropout.hpp; written into the plan's
   // parameter buffer by each recording).
   DropoutRng dropout;
+
+  // With desc.qk (qk_transform.hpp): the RMSNorm weights (fp32 [Dk], contiguous), iff that norm is
+  // kRMS, and the RoPE positions (int32 [B, Sq] / [B, Sk], varlen [Tq] / [Tk]), iff rope.positions.
+  std::optional<TensorView> q_norm_weight, k_norm_weight;
+  std::optional<TensorView> q_positions, k_positions;
 };
 
 class ForwardPlan {

@@ -61,6 +61,12 @@ struct BackwardTensors {
 
   // With desc.dropout: the forward call's seed and offset, which regenerate its mask (dropout.hpp).
   DropoutRng dropout;
+
+  // With desc.qk: the forward's weights and positions (as in ForwardTensors), and the weights'
+  // gradients (fp32 [Dk], written iff given; summed over batch, heads and tokens in a fixed order).
+  std::optional<TensorView> q_norm_weight, k_norm_weight;
+  std::optional<TensorView> q_positions, k_positions;
+  std::optional<TensorView> dq_norm_weight, dk_norm_weight;
 };
 
 class BackwardPlan {

@@ -120,6 +120,23 @@ class QKTransformPlan {
   std::unique_ptr<Impl> impl_;
 };
 
+// QK-norm and RoPE inside an attention plan (AttentionDesc::qk): the forward transforms Q and K
+// into plan-owned buffers and attends over those; the backward recomputes them, runs the attention
+// backward into plan-owned dQ', dK' and takes those back through the transforms into dQ, dK (and
+// the weights' gradients). Positions (1D RoPE): ForwardTensors::q_positions / k_positions (int32
+// [B, Sq] / [B, Sk], varlen [Tq] / [Tk]) when rope.positions is set; otherwise key j is at
+// k_offset + j and query i at the position of the key on its aligned diagonal (mask.hpp: i +
+// q_offset, plus Sk - Sq per sequence when bottom-right), so q.k depends on the distance the masks
+// measure. A grid (rope.grid) needs Sq = Sk = its cell count and dense sequences.
+struct QKTransform {
+  QKNorm q_norm;  // weight: ForwardTensors::q_norm_weight
+  QKNorm k_norm;  // weight: ForwardTensors::k_norm_weight
+  Rope rope;      // on both Q and K (rope.position_offset is unused: see above)
+  bool enabled() const {
+    return q_norm.kind != QKNormKind::kNone || k_norm.kind != QKNormKind::kNone || rope.style != RopeStyle::kNone;
+  }
+};
+
 // Rope::axis_dims as the plan uses them (the default split spelled out); empty for 1D.
 std::vector<std::int64_t> rope_axis_dims(const Rope& rope, std::int64_t head_dim);
 

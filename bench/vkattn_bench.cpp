@@ -75,6 +75,10 @@ AttentionDesc desc_of(const BenchCase& c) {
   d.head_dim = c.head_dim;
   d.mask = c.mask;
   d.dropout.p = c.dropout;  // the tensors' DropoutRng stays seed 0, offset 0
+  if (c.qk_rms_rope) {  // the LLM block's: RMSNorm on Q and K, rotate-half RoPE over positions
+    d.qk.q_norm = d.qk.k_norm = {QKNormKind::kRMS, 1e-6f, 1.0f};
+    d.qk.rope.style = RopeStyle::kRotateHalf;
+  }
   d.path = g_path;
   if (c.paged_block != 0) {
     // A pool of exactly the blocks the sequences need, handed out in a shuffled order (as a
@@ -131,6 +135,12 @@ Result<Buffers> make_buffers(Context& ctx, const BenchCase& c) {
     if (!pv) return pv.status();
     b.fwd.k = TensorView::attention(pk->buffer, pk->buffer_size, c.dtype, Layout::kBSHD, blocks, Hkv, c.paged_block, D);
     b.fwd.v = TensorView::attention(pv->buffer, pv->buffer_size, c.dtype, Layout::kBSHD, blocks, Hkv, c.paged_block, D);
+  }
+  if (c.qk_rms_rope) {  // the RMSNorm weights
+    Result<TensorView> qw = make(DType::kF32, {D}, true), kw = make(DType::kF32, {D}, true);
+    if (!qw || !kw) return !qw ? qw.status() : kw.status();
+    b.fwd.q_norm_weight = *qw, b.fwd.k_norm_weight = *kw;
+    b.bwd.q_norm_weight = *qw, b.bwd.k_norm_weight = *kw;
   }
   if (bwd) {
     Result<TensorView> d_o = make(c.dtype, {B, Hq, Sq, D}, true), dq = make(c.dtype, {B, Hq, Sq, D}, false),
@@ -400,7 +410,8 @@ static void print_pipeline_statistics(const Context& ctx) {
 
 constexpr const char* kUsage =
     "usage: vkattn-bench [--preset=short|fa2|compare|decode | --shapes=BxHxSxD[,...]] [--device=<index|name>]\n"
-    "                    [--path=auto|scalar|coopmat] [--dtype=f16|bf16|f32] [--dropout=P] [--svg=chart.svg]\n"
+    "                    [--path=auto|scalar|coopmat] [--dtype=f16|bf16|f32] [--dropout=P] [--qk=rms_rope]\n"
+    "                    [--svg=chart.svg]\n"
     "                    [--pipeline-timing] [--pipeline-stats]\n"
     "                    [--benchmark_*=... (Google Benchmark's flags: --benchmark_filter=REGEX,\n"
     "                     --benchmark_min_time=SECONDS, --benchmark_repetitions=N, --benchmark_format=json,\n"
@@ -413,6 +424,7 @@ constexpr const char* kUsage =
     "  --path      kernel path (default auto)\n"
     "  --dtype     storage of every case (default: each preset's own, fp16 for --shapes and compare)\n"
     "  --dropout   dropout probability on P of every case, forward and backward (names end _dropout<percent>)\n"
+    "  --qk=rms_rope  RMSNorm on Q and K and rotate-half RoPE in every case (names end _qkrope)\n"
     "  --svg       write TFLOP/s against sequence length\n"
     "  --pipeline-timing  pipeline creation with an empty and a loaded VkPipelineCache\n"
     "  --pipeline-stats   the driver's statistics of every pipeline (registers, spills, ...)\n"
@@ -429,6 +441,7 @@ int main(int argc, char** argv) {
   bool timing = false;
   std::optional<DType> dtype;  // --dtype: every case's storage
   float dropout = 0.0f;        // --dropout: every case's dropout probability
+  bool qk_rms_rope = false;    // --qk=rms_rope: every case with QK RMSNorm and RoPE
   bool info = false;
   bool console = true;  // the display format is the console's (not --benchmark_format=json|csv)
   std::vector<char*> rest;
@@ -470,6 +483,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "vkattn-bench: --dtype=%s: not f16, bf16 or f32\n", t.c_str());
         return 2;
       }
+    } else if (a == "--qk=rms_rope") {
+      qk_rms_rope = true;
     } else if (a.rfind("--dropout=", 0) == 0) {
       char* end = nullptr;
       const float p = std::strtof(a.c_str() + 10, &end);
@@ -538,7 +553,7 @@ int main(int argc, char** argv) {
     }
     g_cases = std::move(unique);
   }
-  for (BenchCase& c : g_cases) c.dropout = dropout;
+  for (BenchCase& c : g_cases) c.dropout = dropout, c.qk_rms_rope = qk_rms_rope;
   const std::vector<BenchCase>& cases = g_cases;
   if (cases.empty()) {
     std::fprintf(stderr, "vkattn-bench: --preset=%s is not short, fa2, compare or decode\n", preset_name.c_str());

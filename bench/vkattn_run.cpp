@@ -26,10 +26,13 @@ using namespace vkattn;
 
 constexpr const char* kFileFlags[] = {
     "q",     "k",         "v",          "do",           "bias",         "alibi-slopes", "rel-pos-table",
-    "sinks", "doc-ids-q", "doc-ids-kv", "cu-seqlens-q", "cu-seqlens-k", "seq-lens-q",   "seq-lens-kv"};
+    "sinks", "doc-ids-q", "doc-ids-kv", "cu-seqlens-q", "cu-seqlens-k", "seq-lens-q",   "seq-lens-kv",
+    "q-norm-weight", "k-norm-weight", "q-positions", "k-positions"};
 constexpr const char* kValueFlags[] = {"out",           "layout",  "align",        "window-left", "window-right",
                                        "softcap",       "scale",   "path",         "device",      "deterministic",
-                                       "check",         "storage", "dropout",      "seed",        "offset"};
+                                       "check",         "storage", "dropout",      "seed",        "offset",
+                                       "q-norm",        "k-norm",  "norm-eps",     "norm-scale",  "rope",
+                                       "rope-theta",    "rotary-dim", "rope-grid"};
 constexpr const char* kSwitches[] = {"causal", "validation"};
 
 struct Args {
@@ -172,6 +175,10 @@ constexpr const char* kUsage =
     "           --seq-lens-q=F --seq-lens-kv=F (int32 [B]) --cu-seqlens-q=F --cu-seqlens-k=F (int32 [B + 1])\n"
     "  mods     --softcap=C --alibi-slopes=F ([Hq] or [B, Hq]) --rel-pos-table=F ([Hq, 2M + 1])\n"
     "           --bias=F ([B|1, Hq|1, Sq|1, Sk], f32 or f16) --sinks=F ([Hq])\n"
+    "  qk       --q-norm=rms|l2 --k-norm=rms|l2 --norm-eps=E --norm-scale=S (l2) --q-norm-weight=F\n"
+    "           --k-norm-weight=F (fp32 [Dk], for rms) --rope=half|pairs --rope-theta=T --rotary-dim=N\n"
+    "           --q-positions=F --k-positions=F (int32 [B, Sq] / [B, Sk], thd [T]) --rope-grid=AxB[xC]\n"
+    "           (vkattn/qk_transform.hpp; with --do also dq_norm_weight and dk_norm_weight)\n"
     "  dropout  --dropout=P (in [0, 1)) --seed=N (< 2^63, default 0) --offset=N (uint32, default 0): the\n"
     "           mask of vkattn/dropout.hpp, the same in the forward and the backward\n"
     "  other    --scale=S --path=auto|scalar|coopmat --device=<index|name> --deterministic=0|1\n"
@@ -290,7 +297,12 @@ int run(int argc, char** argv) {
       if (Status s = expect_dtype(files.at(f), f, {DType::kI32}); !s) return die(s);
     }
   }
-  for (const char* f : {"alibi-slopes", "rel-pos-table", "sinks"}) {
+  for (const char* f : {"q-positions", "k-positions"}) {
+    if (files.count(f)) {
+      if (Status s = expect_dtype(files.at(f), f, {DType::kI32}); !s) return die(s);
+    }
+  }
+  for (const char* f : {"alibi-slopes", "rel-pos-table", "sinks", "q-norm-weight", "k-norm-weight"}) {
     if (files.count(f)) {
       if (Status s = expect_dtype(files.at(f), f, {DType::kF32}); !s) return die(s);
     }
@@ -348,6 +360,47 @@ int run(int argc, char** argv) {
     Result<float> c = real(a, "softcap");
     if (!c) return die(c.status());
     desc.score_mod.softcap = *c;
+  }
+  for (const char* side : {"q-norm", "k-norm"}) {
+    if (!a.has(side)) continue;
+    QKNorm& n = std::string(side) == "q-norm" ? desc.qk.q_norm : desc.qk.k_norm;
+    const std::string& kind = a.get(side);
+    if (kind != "rms" && kind != "l2") return die(fail(std::string("--") + side + "=" + kind + " is not rms or l2"));
+    n.kind = kind == "rms" ? QKNormKind::kRMS : QKNormKind::kL2;
+    for (const char* key : {"norm-eps", "norm-scale"}) {
+      if (!a.has(key)) continue;
+      Result<float> v = real(a, key);
+      if (!v) return die(v.status());
+      (std::string(key) == "norm-eps" ? n.eps : n.scale) = *v;
+    }
+  }
+  if (a.has("rope")) {
+    const std::string& style = a.get("rope");
+    if (style != "half" && style != "pairs") return die(fail("--rope=" + style + " is not half or pairs"));
+    desc.qk.rope.style = style == "half" ? RopeStyle::kRotateHalf : RopeStyle::kInterleaved;
+    if (a.has("rope-theta")) {
+      Result<float> t = real(a, "rope-theta");
+      if (!t) return die(t.status());
+      desc.qk.rope.theta = *t;
+    }
+    if (a.has("rotary-dim")) {
+      Result<std::int64_t> r = integer(a, "rotary-dim");
+      if (!r) return die(r.status());
+      desc.qk.rope.rotary_dim = *r;
+    }
+    if (a.has("rope-grid")) {
+      std::string g = a.get("rope-grid");
+      for (std::size_t at = 0; at <= g.size();) {
+        const std::size_t x = std::min(g.find('x', at), g.size());
+        try {
+          desc.qk.rope.grid.push_back(std::stoll(g.substr(at, x - at)));
+        } catch (...) {
+          return die(fail("--rope-grid=" + g + " is not AxB or AxBxC"));
+        }
+        at = x + 1;
+      }
+    }
+    desc.qk.rope.positions = files.count("q-positions") != 0 || files.count("k-positions") != 0;
   }
   DropoutRng rng;
   if (a.has("dropout")) {
@@ -461,6 +514,10 @@ int run(int argc, char** argv) {
   if (files.count("sinks")) ft.sinks = shaped("sinks");
   if (files.count("doc-ids-q")) ft.doc_ids_q = shaped("doc-ids-q"), ft.doc_ids_kv = shaped("doc-ids-kv");
   ft.dropout = rng;
+  if (files.count("q-norm-weight")) ft.q_norm_weight = shaped("q-norm-weight");
+  if (files.count("k-norm-weight")) ft.k_norm_weight = shaped("k-norm-weight");
+  if (files.count("q-positions")) ft.q_positions = shaped("q-positions");
+  if (files.count("k-positions")) ft.k_positions = shaped("k-positions");
 
   Result<ForwardPlan> fwd = ForwardPlan::create(ctx, desc);
   if (!fwd) return die(fwd.status());
@@ -485,6 +542,8 @@ int run(int argc, char** argv) {
     bt.bias = ft.bias, bt.alibi_slopes = ft.alibi_slopes, bt.rel_pos_table = ft.rel_pos_table, bt.sinks = ft.sinks;
     bt.doc_ids_q = ft.doc_ids_q, bt.doc_ids_kv = ft.doc_ids_kv;
     bt.dropout = ft.dropout;
+    bt.q_norm_weight = ft.q_norm_weight, bt.k_norm_weight = ft.k_norm_weight;
+    bt.q_positions = ft.q_positions, bt.k_positions = ft.k_positions;
     auto param_grad = [&](const char* name, const char* input, std::optional<TensorView>& into) -> Status {
       if (!files.count(input)) return Status::ok();
       Result<Tensor> g = make(DType::kF32, files.at(input).numel());
@@ -497,7 +556,8 @@ int run(int argc, char** argv) {
     };
     for (Status s :
          {param_grad("dbias", "bias", bt.dbias), param_grad("drel_pos_table", "rel-pos-table", bt.drel_pos_table),
-          param_grad("dsinks", "sinks", bt.dsinks)}) {
+          param_grad("dsinks", "sinks", bt.dsinks), param_grad("dq_norm_weight", "q-norm-weight", bt.dq_norm_weight),
+          param_grad("dk_norm_weight", "k-norm-weight", bt.dk_norm_weight)}) {
       if (!s) return die(s);
     }
     if (Status s = bwd->validate(bt); !s) return die(s);
@@ -559,7 +619,7 @@ int run(int argc, char** argv) {
   }
   const std::map<std::string, std::string> like = {
       {"dq", "q"},        {"dk", "k"}, {"dv", "v"}, {"dbias", "bias"}, {"drel_pos_table", "rel-pos-table"},
-      {"dsinks", "sinks"}};
+      {"dsinks", "sinks"}, {"dq_norm_weight", "q-norm-weight"}, {"dk_norm_weight", "k-norm-weight"}};
   for (const auto& [name, t] : grads) {
     const bool param = name != "dq" && name != "dk" && name != "dv";
     if (Status s = write(name, t, param ? DType::kF32 : desc.dtype, files.at(like.at(name)).shape); !s) return die(s);

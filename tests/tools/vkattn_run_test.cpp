@@ -15,6 +15,7 @@
 
 #include "npy.hpp"
 #include "support/attention_case.hpp"
+#include "support/qk_reference.hpp"
 
 namespace vkattn::test {
 namespace {
@@ -192,6 +193,64 @@ TEST_F(RunTool, DropoutWithSeedAndOffset) {
   expect_close(read("dq"), g.dq, tol, "dq.npy");
   expect_close(read("dk"), g.dk, tol, "dk.npy");
   expect_close(read("dv"), g.dv, tol, "dv.npy");
+}
+
+// --q-norm/--k-norm with weight files and --rope: the forward and the backward (dq, dk and the
+// weights' gradients) against the fp64 reference of the transforms and of attention.
+TEST_F(RunTool, QKNormAndRopeWithWeightFiles) {
+  const std::uint64_t seed = test_seed();
+  SCOPED_TRACE("VKATTN_TEST_SEED=" + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  const std::int64_t B = 1, Hq = 2, Hkv = 2, S = 24, D = 16;
+  const auto q = random_values(static_cast<std::size_t>(B * Hq * S * D), rng);
+  const auto k = random_values(static_cast<std::size_t>(B * Hkv * S * D), rng);
+  const auto v = random_values(static_cast<std::size_t>(B * Hkv * S * D), rng);
+  const auto d_o = random_values(static_cast<std::size_t>(B * Hq * S * D), rng);
+  auto qw = random_values(static_cast<std::size_t>(D), rng), kw = random_values(static_cast<std::size_t>(D), rng);
+  for (float& w : qw) w = 1.0f + 0.5f * w;
+  for (float& w : kw) w = 1.0f + 0.5f * w;
+  save("q.npy", npy::from_floats(q, {B, Hq, S, D}));
+  save("k.npy", npy::from_floats(k, {B, Hkv, S, D}));
+  save("v.npy", npy::from_floats(v, {B, Hkv, S, D}));
+  save("do.npy", npy::from_floats(d_o, {B, Hq, S, D}));
+  save("qw.npy", npy::from_floats(qw, {D}));
+  save("kw.npy", npy::from_floats(kw, {D}));
+  const std::string inputs = "--q=" + file("q.npy") + " --k=" + file("k.npy") + " --v=" + file("v.npy") +
+                             " --do=" + file("do.npy") + " --causal";
+  EXPECT_EQ(run(inputs + " --q-norm=rms"), 1);
+  EXPECT_NE(output().find("q_norm_weight is missing"), std::string::npos) << output();
+  EXPECT_EQ(run(inputs + " --rope=quarter"), 1);
+  EXPECT_NE(output().find("--rope=quarter is not half or pairs"), std::string::npos) << output();
+  ASSERT_EQ(run(inputs + " --q-norm=rms --k-norm=rms --norm-eps=1e-5 --q-norm-weight=" + file("qw.npy") +
+                " --k-norm-weight=" + file("kw.npy") + " --rope=half --rope-theta=1000"),
+            0)
+      << output();
+  EXPECT_NE(output().find("_qknorm_rms_rope_half"), std::string::npos) << output();
+  RefQK qr, kr;
+  for (RefQK* r : {&qr, &kr}) {
+    r->d.dtype = DType::kF32, r->d.batch = B, r->d.heads = Hq, r->d.seq = S, r->d.head_dim = D;
+    r->d.norm = {QKNormKind::kRMS, 1e-5f, 1.0f};
+    r->d.rope.style = RopeStyle::kRotateHalf;
+    r->d.rope.theta = 1000.0;
+  }
+  qr.weight.assign(qw.begin(), qw.end());
+  kr.weight.assign(kw.begin(), kw.end());
+  const std::vector<double> qt = qr.forward({q.begin(), q.end()}), kt = kr.forward({k.begin(), k.end()});
+  RefProblem p;
+  p.batch = B, p.q_heads = Hq, p.kv_heads = Hkv, p.seq_q = S, p.seq_k = S, p.head_dim = D;
+  p.mask = kCausalBR;
+  const RefResult ref = reference_forward(p, qt, kt, std::vector<double>(v.begin(), v.end()));
+  expect_close(read("o"), ref.o, output_tolerance(DType::kF32), "o.npy");
+  const RefGrads g = reference_backward(p, std::vector<float>(qt.begin(), qt.end()), std::vector<float>(kt.begin(), kt.end()), v, d_o);
+  std::vector<double> dq, dk, dqw, dkw;
+  qr.backward({q.begin(), q.end()}, g.dq, dq, dqw);
+  kr.backward({k.begin(), k.end()}, g.dk, dk, dkw);
+  const Tolerance tol = gradient_tolerance(DType::kF32);
+  expect_close(read("dq"), dq, tol, "dq.npy");
+  expect_close(read("dk"), dk, tol, "dk.npy");
+  expect_close(read("dv"), g.dv, tol, "dv.npy");
+  expect_close(read("dq_norm_weight"), dqw, tol, "dq_norm_weight.npy");
+  expect_close(read("dk_norm_weight"), dkw, tol, "dk_norm_weight.npy");
 }
 
 TEST_F(RunTool, BadFilesExitNonZeroAndWriteNothing) {

@@ -172,7 +172,8 @@ Status QKPrep::check_grads(const std::optional<TensorView>& dq_weight,
   for (const Side* s : {q_.get(), k_.get()}) {
     const std::optional<TensorView>& g = s == q_.get() ? dq_weight : dk_weight;
     if (!g) continue;
-    const std::string name = "d" + std::string(s->name) + "_norm_weight";
+    std::string name = "d";
+    (name += s->name) += "_norm_weight";
     if (!s->plan || s->plan->desc().norm.kind != QKNormKind::kRMS) {
       return invalid(name + " is given but desc.qk." + s->name + "_norm.kind is not rms");
     }
@@ -226,8 +227,8 @@ std::string qk_variant_suffix(const QKTransform& qk) {
   }
   if (qk.rope.style != RopeStyle::kNone) {
     s += qk.rope.style == RopeStyle::kRotateHalf ? "_rope_half" : "_rope_pairs";
-    if (qk.rope.rotary_dim != 0) s += "_r" + std::to_string(qk.rope.rotary_dim);
-    if (!qk.rope.grid.empty()) s += "_" + std::to_string(qk.rope.grid.size()) + "d";
+    if (qk.rope.rotary_dim != 0) (s += "_r") += std::to_string(qk.rope.rotary_dim);
+    if (!qk.rope.grid.empty()) ((s += "_") += std::to_string(qk.rope.grid.size())) += "d";
     if (qk.rope.positions) s += "_pos";
   }
   return s;

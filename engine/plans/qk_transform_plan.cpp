@@ -239,14 +239,14 @@ struct QKTransformPlan::Impl {
   static constexpr std::array<const char*, 4> kRowDims{"B", "H", "S", "D"};
 
   // An output of rows: checked, and either `in_place_of` itself or apart from every input.
-  Result<BoundView> bind_output(const char* name, const TensorView& out, const TensorView& in_place_of,
+  Result<BoundView> bind_output(const char* out_name, const TensorView& out, const TensorView& in_place_of,
                                 const std::vector<CheckedInput>& inputs) const {
     const Device& device = *context_state(*ctx).device;
-    Result<BoundView> ov = check_view(device, out, {name, row_shape(), kRowDims, desc.dtype, true, true});
+    Result<BoundView> ov = check_view(device, out, {out_name, row_shape(), kRowDims, desc.dtype, true, true});
     if (!ov) return ov;
     for (const CheckedInput& in : inputs) {
       if (in.view == &in_place_of && same_view(out, in_place_of)) continue;
-      VKATTN_TRY(check_no_overlap(*ov, name, out, in.bound, in.name, *in.view));
+      VKATTN_TRY(check_no_overlap(*ov, out_name, out, in.bound, in.name, *in.view));
     }
     return ov;
   }
@@ -326,12 +326,17 @@ Result<QKTransformPlan> QKTransformPlan::create(Context& ctx, const QKTransformD
                        " workgroups exceed maxComputeWorkGroupCount[0] = " + num(device.info.max_workgroup_count[0]));
   }
   const std::int64_t rd = d.rope.rotary_dim != 0 ? d.rope.rotary_dim : d.head_dim;
-  impl->name = "qk_transform_d" + num(d.head_dim) + "_" + to_string(d.dtype);
+  // Appended piece by piece (GCC 12 warns falsely on `"_r" + num(...)`).
+  std::string& name = impl->name;
+  name = "qk_transform_d";
+  name += num(d.head_dim);
+  name += "_";
+  name += to_string(d.dtype);
   if (d.norm.kind != QKNormKind::kNone) impl->name += d.norm.kind == QKNormKind::kRMS ? "_rms" : "_l2";
   if (d.rope.style != RopeStyle::kNone) {
     impl->name += d.rope.style == RopeStyle::kRotateHalf ? "_rope_half" : "_rope_pairs";
-    if (rd != d.head_dim) impl->name += "_r" + num(rd);
-    if (!d.rope.grid.empty()) impl->name += "_" + num(static_cast<std::int64_t>(d.rope.grid.size())) + "d";
+    if (rd != d.head_dim) (impl->name += "_r") += num(rd);
+    if (!d.rope.grid.empty()) ((impl->name += "_") += num(static_cast<std::int64_t>(d.rope.grid.size()))) += "d";
     if (d.rope.positions) impl->name += "_pos";
   }
   QKSpecConstants spec;

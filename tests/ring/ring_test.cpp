@@ -275,6 +275,25 @@ TEST_F(RingErrors, Bf16IsRefused) {
   for (const std::string& x : m) EXPECT_EQ(x, m[0]);
 }
 
+// Dropout's mask and RoPE's positions are keyed by positions within one call: the ring refuses
+// both, the same on every rank.
+TEST_F(RingErrors, DropoutAndQKTransformAreRefused) {
+  RingDesc d = base();
+  d.attention.dropout.p = 0.1f;
+  Result<RingAttention> ring = RingAttention::create(ctx(), MPI_COMM_WORLD, d);
+  ASSERT_FALSE(ring.is_ok());
+  std::vector<std::string> m = all_messages(ring.status());
+  EXPECT_NE(m[0].find("desc.attention.dropout.p = 0.100000: the ring does not take dropout"), std::string::npos) << m[0];
+  for (const std::string& x : m) EXPECT_EQ(x, m[0]);
+  d = base();
+  d.attention.qk.rope.style = RopeStyle::kRotateHalf;
+  ring = RingAttention::create(ctx(), MPI_COMM_WORLD, d);
+  ASSERT_FALSE(ring.is_ok());
+  m = all_messages(ring.status());
+  EXPECT_NE(m[0].find("desc.attention.qk: the ring takes Q and K as given"), std::string::npos) << m[0];
+  for (const std::string& x : m) EXPECT_EQ(x, m[0]);
+}
+
 TEST_F(RingErrors, ABadTensorOnOneRankIsEveryRanksError) {
   const RingDesc d = base();
   Result<RingAttention> ring = RingAttention::create(ctx(), MPI_COMM_WORLD, d);

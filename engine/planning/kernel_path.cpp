@@ -83,8 +83,16 @@ Result<PathChoice> choose_path(const Problem& p, Pass pass, const DeviceInfo& in
     case KernelPath::kAuto:
       break;
   }
+  const bool decode = pass == Pass::kForward && decode_shaped(p);
+  if (blocker.empty() && !kCoopmatDecodeByDefault && (decode || p.desc.paged_kv.enabled())) {
+    return PathChoice{false, std::string("auto: scalar (") +
+                                 (decode ? "decode: " + num(p.desc.q_heads / p.kv_heads * p.seq_q) +
+                                               " query rows per KV head run packed and split-K"
+                                         : "a paged cache") +
+                                 "; the coopmat kernel takes it when asked for, and by default once verified on a GPU)"};
+  }
   if (blocker.empty()) {
-    if (pass == Pass::kForward && decode_shaped(p)) {
+    if (decode) {
       return PathChoice{true, "auto: coopmat (decode: " + num(p.desc.q_heads / p.kv_heads * p.seq_q) +
                                   " query rows per KV head run packed and split-K)"};
     }

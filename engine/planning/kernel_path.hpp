@@ -1,7 +1,7 @@
 // The kernel path of a plan, decided once per plan and the same way for both passes: an explicit
 // desc.path, else the context's override (ContextOptions::overrides.path or VKATTN_PATH), else
-// automatic: decode-shaped forwards (planning/split_k.hpp) on the scalar kernel packed and split-K,
-// everything else on coopmat where the device and the problem allow it. The choice carries its
+// automatic: coopmat where the device and the problem allow it (decode-shaped forwards and paged
+// caches only with kCoopmatDecodeByDefault), else scalar. The choice carries its
 // reason.
 #pragma once
 
@@ -14,6 +14,12 @@
 namespace vkattn {
 
 enum class Pass { kForward, kBackward };
+
+// Whether automatic choice sends decode-shaped forwards and paged caches to the coopmat kernel
+// (attn_fwd_cm.comp's PACK_GQA, key lanes, split-K and paged rows). False until the GPU suite has
+// run that kernel's decode and paged cases: until then it runs when asked for (desc.path,
+// VKATTN_PATH), and auto keeps those problems on the scalar kernel, saying why.
+inline constexpr bool kCoopmatDecodeByDefault = false;
 
 struct PathChoice {
   bool coopmat = false;

@@ -1,4 +1,5 @@
-// Decode and split-K (planning/split_k.hpp, attn_fwd.comp's PACK_GQA, ROW_LANES and SPLITS):
+// Decode and split-K (planning/split_k.hpp; PACK_GQA, ROW_LANES and SPLITS of attn_fwd.comp and
+// attn_fwd_cm.comp):
 // few query rows per KV head against the fp64 reference with every mask and score_mod, storage
 // dtype, layout and sequence mode; forced split counts from 1 to 1024, where most splits see
 // nothing; a row longer than llvmpipe's loop budget; the variant names and the override's errors.
@@ -6,6 +7,7 @@
 
 #include <random>
 
+#include "planning/kernel_path.hpp"
 #include "support/attention_case.hpp"
 #include "support/vk_test.hpp"
 
@@ -59,13 +61,14 @@ TEST_P(DecodeTest, MatchesFp64Reference) {
   Result<ForwardPlan> plan = ForwardPlan::create(ctx(), c->desc());
   ASSERT_TRUE(plan.is_ok());
   const std::string& name = plan->variant_name();
-  const bool cm = auto_uses_coopmat(ctx()) && GetParam().dtype == DType::kF16;
+  const bool cm = auto_uses_coopmat(ctx()) && GetParam().dtype == DType::kF16 &&
+                  (kCoopmatDecodeByDefault || ctx().options().overrides.path == KernelPath::kCoopmat);
   EXPECT_TRUE(name.ends_with(cm ? "_coopmat" : "_scalar")) << name;
   EXPECT_EQ(name.find("_packgqa") != std::string::npos, GetParam().q_heads > GetParam().kv_heads) << name;
   // The reason names decode on the coopmat path unless VKATTN_PATH chose it (the GPU suite's
   // scalar pass).
   const std::string& reason = plan->path_reason();
-  if (cm) {
+  if (auto_uses_coopmat(ctx()) && GetParam().dtype == DType::kF16) {
     EXPECT_TRUE(reason.find("decode") != std::string::npos || reason.find("VKATTN_PATH") != std::string::npos)
         << reason;
   }

@@ -188,6 +188,17 @@ Result<AttentionDesc> desc_of(const vkattn_attention_desc* c) {
   d.path = static_cast<KernelPath>(c->path);
   VKATTN_C_TRY(paged_of(c->paged_block_size, c->paged_num_blocks, c->paged_max_blocks, c->block_table,
                         c->block_table_count, c->cache_lens, c->cache_lens_count, d.paged_kv));
+  d.dropout.p = c->dropout_p;
+  d.qk.q_norm = {static_cast<QKNormKind>(c->q_norm_kind), c->q_norm_eps, c->q_norm_scale};
+  d.qk.k_norm = {static_cast<QKNormKind>(c->k_norm_kind), c->k_norm_eps, c->k_norm_scale};
+  d.qk.rope.style = static_cast<RopeStyle>(c->rope_style);
+  d.qk.rope.theta = c->rope_theta;
+  d.qk.rope.rotary_dim = c->rope_rotary_dim;
+  d.qk.rope.positions = c->rope_positions != 0;
+  for (int a = 0; a < 3; ++a) {
+    if (c->rope_grid[a] != 0) d.qk.rope.grid.push_back(c->rope_grid[a]);
+    if (c->rope_axis_dims[a] != 0) d.qk.rope.axis_dims.push_back(c->rope_axis_dims[a]);
+  }
   return d;
 }
 
@@ -238,6 +249,11 @@ ForwardTensors forward_tensors_of(const vkattn_forward_tensors& c) {
   t.doc_ids_kv = optional_view(c.doc_ids_kv);
   t.block_table = optional_view(c.block_table);
   t.cache_lens = optional_view(c.cache_lens);
+  t.dropout = {c.dropout_seed, c.dropout_offset};
+  t.q_norm_weight = optional_view(c.q_norm_weight);
+  t.k_norm_weight = optional_view(c.k_norm_weight);
+  t.q_positions = optional_view(c.q_positions);
+  t.k_positions = optional_view(c.k_positions);
   return t;
 }
 
@@ -261,6 +277,13 @@ BackwardTensors backward_tensors_of(const vkattn_backward_tensors& c) {
   t.dbias = optional_view(c.dbias);
   t.drel_pos_table = optional_view(c.drel_pos_table);
   t.dsinks = optional_view(c.dsinks);
+  t.dropout = {c.dropout_seed, c.dropout_offset};
+  t.q_norm_weight = optional_view(c.q_norm_weight);
+  t.k_norm_weight = optional_view(c.k_norm_weight);
+  t.q_positions = optional_view(c.q_positions);
+  t.k_positions = optional_view(c.k_positions);
+  t.dq_norm_weight = optional_view(c.dq_norm_weight);
+  t.dk_norm_weight = optional_view(c.dk_norm_weight);
   return t;
 }
 
@@ -453,6 +476,14 @@ void vkattn_attention_desc_init(vkattn_attention_desc* d) {
   d->bias_dtype = VKATTN_F32;
   d->write_lse = 1;
   d->path = VKATTN_PATH_AUTO;
+  d->q_norm_eps = d->k_norm_eps = 1e-6f;
+  d->q_norm_scale = d->k_norm_scale = 1.0f;
+  d->rope_theta = 10000.0;
+}
+
+int vkattn_dropout_keep(uint64_t seed, uint32_t offset, float p, int64_t q_heads, int64_t b, int64_t h, int64_t i,
+                        int64_t j) {
+  return dropout_keep(DropoutRng{seed, offset}, p, q_heads, b, h, i, j) ? 1 : 0;
 }
 
 vkattn_status vkattn_forward_plan_create(vkattn_context context, const vkattn_attention_desc* desc,

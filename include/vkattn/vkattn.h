@@ -188,11 +188,28 @@ typedef struct vkattn_attention_desc {
   size_t block_table_count;
   const int32_t* cache_lens;
   size_t cache_lens_count;
+  /* dropout on P (vkattn/dropout.hpp): p in [0, 1), 0 = off; seed and offset per call in the tensors */
+  float dropout_p;
+  /* QK-norm and RoPE (vkattn/qk_transform.hpp). norm kinds: 0 none, 1 L2, 2 RMS (weights per call) */
+  int q_norm_kind, k_norm_kind;
+  float q_norm_eps, k_norm_eps;     /* > 0; vkattn_attention_desc_init sets 1e-6 */
+  float q_norm_scale, k_norm_scale; /* L2's scale; init sets 1 */
+  int rope_style;                   /* 0 none, 1 rotate-half, 2 interleaved pairs */
+  double rope_theta;                /* init sets 10000 */
+  int64_t rope_rotary_dim;          /* 0 = head_dim */
+  int rope_positions;               /* 1: q_positions / k_positions tensors per call */
+  int64_t rope_grid[3];             /* spatial RoPE: 2 or 3 extents (the rest 0); all 0 = 1D */
+  int64_t rope_axis_dims[3];        /* per grid axis; all 0 = equal parts */
 } vkattn_attention_desc;
 
 /* The defaults: fp16, batch 1, one head, no mask (bottom-right alignment), no score_mod, LSE
  * written, automatic path. Sizes (seq_q, seq_k, head_dim) are left 0: set them. */
 void vkattn_attention_desc_init(vkattn_attention_desc* desc);
+
+/* Dropout's mask on the host (vkattn::dropout_keep, vkattn/dropout.hpp): 1 where element (b, h, i,
+ * j) of a problem with q_heads query heads is kept under (seed, offset) and probability p. */
+int vkattn_dropout_keep(uint64_t seed, uint32_t offset, float p, int64_t q_heads, int64_t b, int64_t h, int64_t i,
+                        int64_t j);
 
 /* ---- forward ------------------------------------------------------------------------------- */
 
@@ -210,6 +227,12 @@ typedef struct vkattn_forward_tensors {
   const vkattn_tensor_view* doc_ids_kv;
   const vkattn_tensor_view* block_table; /* paged cache with device tables: i32 [B, max_blocks] */
   const vkattn_tensor_view* cache_lens;  /* paged cache with device tables: i32 [B] */
+  uint64_t dropout_seed;                 /* with dropout_p: this call's generator seed and offset */
+  uint32_t dropout_offset;
+  const vkattn_tensor_view* q_norm_weight; /* RMS QK-norm: f32 [head_dim] */
+  const vkattn_tensor_view* k_norm_weight;
+  const vkattn_tensor_view* q_positions;   /* rope_positions: i32 [B, Sq] (varlen [Tq]) */
+  const vkattn_tensor_view* k_positions;   /* i32 [B, Sk] (varlen [Tk]) */
 } vkattn_forward_tensors;
 
 /* Checks `desc` against the device and builds (or finds) the pipelines of its variant. */
@@ -242,6 +265,14 @@ typedef struct vkattn_backward_tensors {
   const vkattn_tensor_view* dbias; /* parameter gradients, written iff given */
   const vkattn_tensor_view* drel_pos_table;
   const vkattn_tensor_view* dsinks;
+  uint64_t dropout_seed; /* the forward call's */
+  uint32_t dropout_offset;
+  const vkattn_tensor_view* q_norm_weight; /* as in vkattn_forward_tensors */
+  const vkattn_tensor_view* k_norm_weight;
+  const vkattn_tensor_view* q_positions;
+  const vkattn_tensor_view* k_positions;
+  const vkattn_tensor_view* dq_norm_weight; /* written iff given: f32 [head_dim] */
+  const vkattn_tensor_view* dk_norm_weight;
 } vkattn_backward_tensors;
 
 /* `fast_nondeterministic`: 0 for the default deterministic backward. */

@@ -1,8 +1,8 @@
 /* The C API from C11 (built with -std=c11 -Wall -Wextra -pedantic -Werror), on the default device
  * under the validation layer: a causal forward with ALiBi and its backward against a double
  * reference computed here, bad input returning its code and a message with the outputs untouched,
- * the version, partial attention over two key chunks merged by a merge plan, a paged cache, and bf16
- * storage. Any validation message fails. Prints "N passed, M failed". */
+ * the version, partial attention over two key chunks merged by a merge plan, a paged cache, bf16
+ * storage, and dropout. Any validation message fails. Prints "N passed, M failed". */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +78,71 @@ static vkattn_tensor make(vkattn_context ctx, vkattn_dtype dtype, int rank, cons
     CHECK(s == VKATTN_OK, "vkattn_tensor_upload: %s", vkattn_last_error());
   }
   return t;
+}
+
+/* The causal ALiBi forward with dropout (p = 0.25, a 64-bit seed and an offset per call): the
+ * reference drops with vkattn_dropout_keep and scales the kept P by 1 / (1 - p). */
+static void dropout_forward(vkattn_context ctx, vkattn_tensor tq, vkattn_tensor tk, vkattn_tensor tv, const float* q,
+                            const float* k, const float* v, vkattn_tensor_view slopes_view) {
+  const int64_t qkv_shape[4] = {B, H, S, D};
+  const float prob = 0.25f;
+  const uint64_t seed = 0x123456789abcdefULL;
+  static float o[N];
+  static double o_ref[N];
+  double p[S], max_ref, err;
+  vkattn_tensor to = make(ctx, VKATTN_F32, 4, qkv_shape, NULL, 0);
+  vkattn_attention_desc desc;
+  vkattn_forward_plan plan = NULL;
+  vkattn_forward_tensors ft;
+  vkattn_status s;
+  int h, i, j, d;
+  for (h = 0; h < H; ++h) {
+    for (i = 0; i < S; ++i) {
+      probabilities(q, k, h, i, p);
+      for (d = 0; d < D; ++d) {
+        double acc = 0.0;
+        for (j = 0; j <= i; ++j) {
+          if (vkattn_dropout_keep(seed, 7u, prob, H, 0, h, i, j)) acc += p[j] / (1.0 - prob) * v[(h * S + j) * D + d];
+        }
+        o_ref[(h * S + i) * D + d] = acc;
+      }
+    }
+  }
+  vkattn_attention_desc_init(&desc);
+  desc.dtype = VKATTN_F32;
+  desc.batch = B;
+  desc.q_heads = H;
+  desc.seq_q = desc.seq_k = S;
+  desc.head_dim = D;
+  desc.causal = 1;
+  desc.alibi = VKATTN_ALIBI_PER_HEAD;
+  desc.write_lse = 0;
+  desc.dropout_p = prob;
+  s = vkattn_forward_plan_create(ctx, &desc, &plan);
+  CHECK(s == VKATTN_OK, "dropout plan: %s", vkattn_last_error());
+  if (s != VKATTN_OK) return;
+  CHECK(strstr(vkattn_forward_plan_variant_name(plan), "_dropout") != NULL, "dropout variant %s",
+        vkattn_forward_plan_variant_name(plan));
+  memset(&ft, 0, sizeof ft);
+  ft.q = vkattn_tensor_get_view(tq);
+  ft.k = vkattn_tensor_get_view(tk);
+  ft.v = vkattn_tensor_get_view(tv);
+  ft.o = vkattn_tensor_get_view(to);
+  ft.alibi_slopes = &slopes_view;
+  ft.dropout_seed = seed;
+  ft.dropout_offset = 7u;
+  CHECK(vkattn_tensor_fill(to, NAN) == VKATTN_OK, "fill");
+  s = vkattn_forward_plan_run(plan, &ft);
+  CHECK(s == VKATTN_OK, "dropout run: %s", vkattn_last_error());
+  CHECK(vkattn_tensor_download(to, o, N) == VKATTN_OK, "download dropout o");
+  err = max_error(o, o_ref, N, &max_ref);
+  CHECK(err <= 1e-5 * (1.0 + max_ref), "dropout O: max error %g", err);
+  desc.dropout_p = 1.0f;
+  vkattn_forward_plan_destroy(plan);
+  plan = NULL;
+  CHECK(vkattn_forward_plan_create(ctx, &desc, &plan) == VKATTN_INVALID_ARGUMENT, "dropout p = 1 refused");
+  CHECK(strstr(vkattn_last_error(), "desc.dropout.p = 1") != NULL, "message: %s", vkattn_last_error());
+  vkattn_tensor_destroy(to);
 }
 
 /* x rounded to bf16 (nearest even; the test's values are finite). */
@@ -503,6 +568,7 @@ int main(void) {
   partial_and_merge(ctx, tq, tk, tv, slopes_view, o_ref, lse_ref);
   paged(ctx, tq, k, v, slopes_view, o_ref);
   bf16_forward(ctx, q, k, v, slopes_view);
+  dropout_forward(ctx, tq, tk, tv, q, k, v, slopes_view);
 
   vkattn_backward_plan_destroy(bwd);
   vkattn_forward_plan_destroy(fwd);

@@ -56,10 +56,14 @@ int print_info(Context& ctx, const std::vector<Shape>& shapes, std::FILE* out) {
   std::fprintf(out, "path coopmat  %s\n",
                cm ? "available (VK_NV_cooperative_matrix: fp16 operands, fp32 accumulation)"
                   : ("not available: " + cm.status().message()).c_str());
+  Result<std::string> khr = forward_variant_name(ctx, desc_of(Shape{1, 1, 64, 64}, false, KernelPath::kCoopmatKhr));
+  std::fprintf(out, "path coopmat_khr  %s\n",
+               khr ? "available (VK_KHR_cooperative_matrix: the coopmat kernels with operands typed by use)"
+                   : ("not available: " + khr.status().message()).c_str());
   const ToolchainInfo tc = toolchain_info();
   const auto said = [](bool yes, const char* reason) { return yes ? std::string("yes") : std::string("no: ") + reason; };
   std::fprintf(out, "toolchain     glslang %s: GL_NV_cooperative_matrix %s; GL_KHR_cooperative_matrix %s; "
-               "GL_NV_cooperative_matrix2 %s (no kernels use the last two yet)\n",
+               "GL_NV_cooperative_matrix2 %s (no kernels use the last yet)\n",
                tc.glslang_version, said(tc.nv_cooperative_matrix, tc.nv_cooperative_matrix_reason).c_str(),
                said(tc.khr_cooperative_matrix, tc.khr_cooperative_matrix_reason).c_str(),
                said(tc.nv_cooperative_matrix2, tc.nv_cooperative_matrix2_reason).c_str());

@@ -495,16 +495,12 @@ int main(int argc, char** argv) {
       dropout = p;
     } else if (a.rfind("--path=", 0) == 0) {
       const std::string p = a.substr(7);
-      if (p == "auto") {
-        g_path = KernelPath::kAuto;
-      } else if (p == "scalar") {
-        g_path = KernelPath::kScalar;
-      } else if (p == "coopmat") {
-        g_path = KernelPath::kCoopmat;
-      } else {
-        std::fprintf(stderr, "vkattn-bench: --path=%s: not auto, scalar or coopmat\n", p.c_str());
+      const std::optional<KernelPath> path = kernel_path_from_string(p);
+      if (!path) {
+        std::fprintf(stderr, "vkattn-bench: --path=%s: not %s\n", p.c_str(), kKernelPathNames);
         return 2;
       }
+      g_path = *path;
     } else if (i == 0 || a.rfind("--benchmark_", 0) == 0 || a.rfind("--v=", 0) == 0) {
       if (a.rfind("--benchmark_filter=", 0) == 0) filter = a.substr(19);
       if (a.rfind("--benchmark_format=", 0) == 0) console = a.substr(19) == "console";

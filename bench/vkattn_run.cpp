@@ -437,14 +437,9 @@ int run(int argc, char** argv) {
   desc.score_mod.sinks = files.count("sinks") != 0;
   if (a.has("path")) {
     const std::string& p = a.get("path");
-    if (p == "auto")
-      desc.path = KernelPath::kAuto;
-    else if (p == "scalar")
-      desc.path = KernelPath::kScalar;
-    else if (p == "coopmat")
-      desc.path = KernelPath::kCoopmat;
-    else
-      return die(fail("--path=" + p + " is not auto, scalar or coopmat"));
+    const std::optional<KernelPath> path = kernel_path_from_string(p);
+    if (!path) return die(fail("--path=" + p + " is not " + kKernelPathNames));
+    desc.path = *path;
   }
   BackwardOptions bwd_options;
   if (a.has("deterministic")) {

@@ -6,7 +6,8 @@
 #     libraries), lib/ (libbenchmark.so.1debian) and vvl/ (Debian 13's vulkan-validationlayers and
 #     libvulkan1 1.4.309 .deb files, fetched with a private apt state: GPU.md)
 #   .gl/           Debian 12's GL/Vulkan runtime .deb files (GPU.md)
-# Usage: bash scripts/gpu_suite.sh OUT_DIR [auto|scalar|long ...]   (default: auto scalar)
+# Usage: bash scripts/gpu_suite.sh OUT_DIR [auto|scalar|coopmat_khr|long ...]   (default: auto scalar)
+# (coopmat_khr: the suite with VKATTN_PATH=coopmat_khr, the KHR build of the coopmat kernels.)
 # Writes OUT_DIR/<pass>/<binary>.<shard>.log and OUT_DIR/summary.txt ("N passed, N failed" per pass).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,6 +34,7 @@ for pass in "${passes[@]}"; do
   done
   path=auto
   [ "$pass" = scalar ] && path=scalar
+  [ "$pass" = coopmat_khr ] && path=coopmat_khr
   mkdir -p "$out/$pass"
   # Each binary in SHARDS GoogleTest shards (the long sweeps are a few binaries of many cases).
   shards=1

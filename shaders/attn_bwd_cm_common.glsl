@@ -1,7 +1,7 @@
 // attn_bwd_cm_common.glsl — what attn_bwd_dq_cm.comp and attn_bwd_dkdv_cm.comp share beyond the
 // coopmat tiles (attn_cm_tiles.glsl): the outputs and the subgroup's own rows as fragments.
-// Include after attn_bwd_bindings.glsl; the kernel enables GL_NV_cooperative_matrix and the
-// subgroup extensions.
+// Include after attn_bwd_bindings.glsl; the kernel enables its cooperative-matrix extension
+// (attn_cm_ops.glsl) and the subgroup extensions.
 //
 // A workgroup is BLOCK_ROWS rows (queries for dq, keys for dkdv) split into BLOCK_ROWS / 16
 // 32-lane subgroups of 16 rows each; the other side streams through tile_dk_sh / tile_dv_sh
@@ -41,10 +41,10 @@ void load_own_rows(RowSource a, RowSource b, uint r_first, uint len, out A_MAT a
     barrier();
     if (16u * w >= r0 && 16u * w < r0 + BLOCK_COLS) {
       [[unroll]] for (uint d = 0u; d < DK16; ++d) {
-        coopMatLoadNV(a_frag[d], tile_dk_sh, (16u * w - r0) * KROW + 4u * d, KROW, false);
+        load_a(a_frag[d], tile_dk_sh, (16u * w - r0) * KROW + 4u * d, KROW);
       }
       [[unroll]] for (uint d = 0u; d < DV16; ++d) {
-        coopMatLoadNV(b_frag[d], tile_dv_sh, (16u * w - r0) * VROW + 4u * d, VROW, false);
+        load_a(b_frag[d], tile_dv_sh, (16u * w - r0) * VROW + 4u * d, VROW);
       }
     }
   }

@@ -3,7 +3,11 @@
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_memory_scope_semantics : require
+#if CM_KHR
+#extension GL_KHR_cooperative_matrix : require
+#else
 #extension GL_NV_cooperative_matrix : require
+#endif
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 
 // attn_bwd_dkdv_cm.comp — dK and dV of the FlashAttention-2 backward on the matrix units
@@ -159,14 +163,14 @@ void main() {
       ACC_MAT st = ACC_MAT(0.0);
       ACC_MAT dpt = ACC_MAT(0.0);
       [[unroll]] for (uint d = 0u; d < DK16; ++d) {
-        A_MAT qt;  // Q_n^T block (dims 16d.., queries 16n..): Q rows read column-major
-        coopMatLoadNV(qt, tile_dk_sh, (16u * n) * KROW + 4u * d, KROW, true);
-        st = coopMatMulAddNV(k_frag[d], qt, st);
+        B_MAT qt;  // Q_n^T block (dims 16d.., queries 16n..): Q rows read column-major
+        load_bt(qt, tile_dk_sh, (16u * n) * KROW + 4u * d, KROW);
+        st = mma(k_frag[d], qt, st);
       }
       [[unroll]] for (uint d = 0u; d < DV16; ++d) {
-        A_MAT dot_blk;
-        coopMatLoadNV(dot_blk, tile_dv_sh, (16u * n) * VROW + 4u * d, VROW, true);
-        dpt = coopMatMulAddNV(v_frag[d], dot_blk, dpt);
+        B_MAT dot_blk;
+        load_bt(dot_blk, tile_dv_sh, (16u * n) * VROW + 4u * d, VROW);
+        dpt = mma(v_frag[d], dot_blk, dpt);
       }
       // Dropout (attn_dropout.glsl): dP carries Z_ij / (1 - p) here, P below (dV sums P Z / (1 - p) dO).
       float zf[ELEMS];
@@ -207,17 +211,17 @@ void main() {
       if (DROPOUT != 0u) {
         [[unroll]] for (uint e = 0u; e < ELEMS; ++e) st[e] *= zf[e];
       }
-      const A_MAT p16 = A_MAT(st);
-      const A_MAT ds16 = A_MAT(dpt);
+      const A_MAT p16 = acc_to_a(st);
+      const A_MAT ds16 = acc_to_a(dpt);
       [[unroll]] for (uint d = 0u; d < DV16; ++d) {
-        A_MAT dob;  // dO_n block (queries 16n.., dims 16d..)
-        coopMatLoadNV(dob, tile_dv_sh, (16u * n) * VROW + 4u * d, VROW, false);
-        dv_frag[d] = coopMatMulAddNV(p16, dob, dv_frag[d]);
+        B_MAT dob;  // dO_n block (queries 16n.., dims 16d..)
+        load_b(dob, tile_dv_sh, (16u * n) * VROW + 4u * d, VROW);
+        dv_frag[d] = mma(p16, dob, dv_frag[d]);
       }
       [[unroll]] for (uint d = 0u; d < DK16; ++d) {
-        A_MAT qb;
-        coopMatLoadNV(qb, tile_dk_sh, (16u * n) * KROW + 4u * d, KROW, false);
-        dk_frag[d] = coopMatMulAddNV(ds16, qb, dk_frag[d]);
+        B_MAT qb;
+        load_b(qb, tile_dk_sh, (16u * n) * KROW + 4u * d, KROW);
+        dk_frag[d] = mma(ds16, qb, dk_frag[d]);
       }
     }
   }

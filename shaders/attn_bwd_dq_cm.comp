@@ -3,7 +3,11 @@
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_memory_scope_semantics : require
+#if CM_KHR
+#extension GL_KHR_cooperative_matrix : require
+#else
 #extension GL_NV_cooperative_matrix : require
+#endif
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 
 // attn_bwd_dq_cm.comp — dQ of the FlashAttention-2 backward on the matrix units
@@ -138,14 +142,14 @@ void main() {
       ACC_MAT s = ACC_MAT(0.0);
       ACC_MAT dp = ACC_MAT(0.0);
       [[unroll]] for (uint d = 0u; d < DK16; ++d) {
-        A_MAT kt;  // K_n^T block (dims 16d.., keys 16n..): K rows read column-major
-        coopMatLoadNV(kt, tile_dk_sh, (16u * n) * KROW + 4u * d, KROW, true);
-        s = coopMatMulAddNV(q_frag[d], kt, s);
+        B_MAT kt;  // K_n^T block (dims 16d.., keys 16n..): K rows read column-major
+        load_bt(kt, tile_dk_sh, (16u * n) * KROW + 4u * d, KROW);
+        s = mma(q_frag[d], kt, s);
       }
       [[unroll]] for (uint d = 0u; d < DV16; ++d) {
-        A_MAT vt;
-        coopMatLoadNV(vt, tile_dv_sh, (16u * n) * VROW + 4u * d, VROW, true);
-        dp = coopMatMulAddNV(do_frag[d], vt, dp);
+        B_MAT vt;
+        load_bt(vt, tile_dv_sh, (16u * n) * VROW + 4u * d, VROW);
+        dp = mma(do_frag[d], vt, dp);
       }
       if (DROPOUT != 0u) {  // dL/dP_ij = Z_ij / (1 - p) dO_i . v_j (attn_dropout.glsl)
         [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
@@ -173,11 +177,11 @@ void main() {
           s[e] = du;
         }
       }
-      const A_MAT ds16 = A_MAT(s);
+      const A_MAT ds16 = acc_to_a(s);
       [[unroll]] for (uint d = 0u; d < DK16; ++d) {
-        A_MAT kb;  // K_n block (keys 16n.., dims 16d..)
-        coopMatLoadNV(kb, tile_dk_sh, (16u * n) * KROW + 4u * d, KROW, false);
-        dq_frag[d] = coopMatMulAddNV(ds16, kb, dq_frag[d]);
+        B_MAT kb;  // K_n block (keys 16n.., dims 16d..)
+        load_b(kb, tile_dk_sh, (16u * n) * KROW + 4u * d, KROW);
+        dq_frag[d] = mma(ds16, kb, dq_frag[d]);
       }
     }
   }

@@ -15,7 +15,8 @@
 //   void write_out8(uint which, uint dst, vec4 lo, vec4 hi);   elements dst .. dst + 7 of output `which`
 // and may define CM_ALL_ROWS_WIDE (a constant expression, e.g. of a spec constant): true when the
 // host knows every row starts on 16 bytes, so the 4- and 2-byte load paths fold away.
-// The kernel enables GL_NV_cooperative_matrix, the subgroup extensions and explicit fp16 types.
+// The kernel enables its cooperative-matrix extension (attn_cm_ops.glsl), the subgroup extensions
+// and explicit fp16 types.
 //
 // A streamed tile is STAGE_ROWS rows of Dk halves (tile_dk_sh: K in the forward and dq, Q in dkdv)
 // and of Dv halves (tile_dv_sh: V, or dO in dkdv), one uvec2 (4 halves) per word, rows padded by 2
@@ -24,9 +25,8 @@
 #define VKATTN_ATTN_CM_TILES_GLSL
 
 #include "attn_cm_layout.glsl"
+#include "attn_cm_ops.glsl"  // A_MAT, B_MAT, ACC_MAT and their loads, products and conversion
 
-#define A_MAT fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>    // fp16 operand
-#define ACC_MAT fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>  // fp32 accumulator
 
 const uint ELEMS = ACC_ELEMS;
 const uint SUBGROUPS = WORKGROUP_SIZE / 32u;
@@ -193,7 +193,7 @@ void stage_tile() {
 void store_acc(ACC_MAT f, uint which, uint base, uint stride, uint rows_valid, uint cols_valid) {
   const uint lane = gl_SubgroupInvocationID;
   const uint o_base = gl_SubgroupID * 16u * OROW;
-  coopMatStoreNV(f, out_sh, o_base, OROW, false);
+  store_acc_rows(f, out_sh, o_base, OROW);
   subgroupMemoryBarrierShared();
   subgroupBarrier();
   const uint row = lane >> 1u;

@@ -5,7 +5,11 @@
 #extension GL_KHR_shader_subgroup_shuffle : require
 #extension GL_KHR_shader_subgroup_vote : require
 #extension GL_KHR_memory_scope_semantics : require
+#if CM_KHR
+#extension GL_KHR_cooperative_matrix : require
+#else
 #extension GL_NV_cooperative_matrix : require
+#endif
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 
 // attn_fwd_cm.comp — FlashAttention-2 forward on the matrix units (VK_NV_cooperative_matrix):
@@ -15,11 +19,11 @@
 // One workgroup = BLOCK_Q query rows of one (b, h); subgroup w (of WORKGROUP_SIZE / 32, 32 lanes
 // each) owns RF = 1 or 2 fragments of 16 rows, rows 16 RF w .. 16 RF (w + 1) - 1. Per K/V tile of
 // BLOCK_K keys, staged in shared memory as fp16 (fetched into registers one tile ahead):
-//   S_w   = Q_w K^T               16 RF x BLOCK_K, fp32 accumulators (coopMatMulAddNV over Dk / 16)
+//   S_w   = Q_w K^T               16 RF x BLOCK_K, fp32 accumulators (mma over Dk / 16)
 //   s = score_mod(scale_log2 * S), masked keys -inf; t = rowmax s
 //   m moves to t only where t > m + RESCALE_SLACK ("lazy rescaling"), alpha = 2^(m_old - m) there
 //   and 1 elsewhere; P = 2^(s - m) <= 2^RESCALE_SLACK; l = alpha l + rowsum P
-//   O_w   = diag(alpha) O_w + P_w V   (P as fp16; coopMatMulAddNV over BLOCK_K / 16)
+//   O_w   = diag(alpha) O_w + P_w V   (P as fp16; mma over BLOCK_K / 16)
 // O / l and LSE = ln 2 (m + log2 l) are the same for any m the scores stay within SLACK (log2
 // units) above, so the O rescale runs only on the few tiles where some row's max jumps (nearly
 // always the first).
@@ -198,7 +202,7 @@ void main() {
       const uint f0 = w0 + 16u * r;  // the fragment's first row in the block
       if (f0 >= r0 && f0 < r0 + BLOCK_K) {
         [[unroll]] for (uint d = 0u; d < DK16; ++d) {
-          coopMatLoadNV(q_frag[r * DK16 + d], tile_dk_sh, (f0 - r0) * KROW + 4u * d, KROW, false);
+          load_a(q_frag[r * DK16 + d], tile_dk_sh, (f0 - r0) * KROW + 4u * d, KROW);
         }
       }
     }
@@ -255,16 +259,16 @@ void main() {
       A_MAT q_d[RF];
       [[unroll]] for (uint r = 0u; r < RF; ++r) {
         if (Q_SHARED != 0u) {
-          coopMatLoadNV(q_d[r], tile_dk_sh, Q_SH + (w0 + 16u * r) * KROW + 4u * d, KROW, false);
+          load_a(q_d[r], tile_dk_sh, Q_SH + (w0 + 16u * r) * KROW + 4u * d, KROW);
         } else {
           q_d[r] = q_frag[r * DK16 + d];
         }
       }
       [[unroll]] for (uint n = 0u; n < LK16; ++n) {
-        A_MAT k_frag;
-        coopMatLoadNV(k_frag, tile_dk_sh, (lk0 + 16u * n) * KROW + 4u * d, KROW, true);
+        B_MAT k_frag;
+        load_bt(k_frag, tile_dk_sh, (lk0 + 16u * n) * KROW + 4u * d, KROW);
         [[unroll]] for (uint r = 0u; r < RF; ++r) {
-          s_frag[r * LK16 + n] = coopMatMulAddNV(q_d[r], k_frag, s_frag[r * LK16 + n]);
+          s_frag[r * LK16 + n] = mma(q_d[r], k_frag, s_frag[r * LK16 + n]);
         }
       }
     }
@@ -351,12 +355,12 @@ void main() {
     }
     [[unroll]] for (uint kk = 0u; kk < LK16; ++kk) {
       A_MAT p_frag[RF];
-      [[unroll]] for (uint r = 0u; r < RF; ++r) p_frag[r] = A_MAT(s_frag[r * LK16 + kk]);
+      [[unroll]] for (uint r = 0u; r < RF; ++r) p_frag[r] = acc_to_a(s_frag[r * LK16 + kk]);
       [[unroll]] for (uint d = 0u; d < DV16; ++d) {
-        A_MAT v_frag;
-        coopMatLoadNV(v_frag, tile_dv_sh, (lk0 + 16u * kk) * VROW + 4u * d, VROW, false);
+        B_MAT v_frag;
+        load_b(v_frag, tile_dv_sh, (lk0 + 16u * kk) * VROW + 4u * d, VROW);
         [[unroll]] for (uint r = 0u; r < RF; ++r) {
-          o_frag[r * DV16 + d] = coopMatMulAddNV(p_frag[r], v_frag, o_frag[r * DV16 + d]);
+          o_frag[r * DV16 + d] = mma(p_frag[r], v_frag, o_frag[r * DV16 + d]);
         }
       }
     }
@@ -433,7 +437,7 @@ void main() {
     const uvec2 ih = row_query_head(w0 + row, tile, head_y, group);
     const uint c8 = 8u * (lane & 1u);
     [[unroll]] for (uint d = 0u; d < DV16; ++d) {
-      coopMatStoreNV(o_frag[r * DV16 + d], out_sh, warp * SCRATCH, OROW, false);
+      store_acc_rows(o_frag[r * DV16 + d], out_sh, warp * SCRATCH, OROW);
       if (KEY_LANES > 1u) {
         barrier();
       } else {

@@ -22,6 +22,15 @@
 #else
 #define VKATTN_NV_SPIRV(symbol) {}  // not compiled in: the toolchain lacks GL_NV_cooperative_matrix
 #endif
+#if VKATTN_TOOLCHAIN_KHR_COOPMAT
+#include "vkattn_spv_attn_bwd_dkdv_cm_khr.spv.h"
+#include "vkattn_spv_attn_bwd_dq_cm_khr.spv.h"
+#include "vkattn_spv_attn_fwd_cm_khr.spv.h"
+#include "vkattn_spv_coopmat_layout_probe_khr.spv.h"
+#define VKATTN_KHR_SPIRV(symbol) {symbol, sizeof(symbol) / sizeof(std::uint32_t)}
+#else
+#define VKATTN_KHR_SPIRV(symbol) {}  // not compiled in: the toolchain lacks GL_KHR_cooperative_matrix
+#endif
 
 namespace vkattn {
 
@@ -51,6 +60,14 @@ const char* to_string(ShaderId id) {
       return "attn_kv_append";
     case ShaderId::kQKTransform:
       return "qk_transform";
+    case ShaderId::kAttnFwdCmKhr:
+      return "attn_fwd_cm_khr";
+    case ShaderId::kAttnBwdDqCmKhr:
+      return "attn_bwd_dq_cm_khr";
+    case ShaderId::kAttnBwdDkdvCmKhr:
+      return "attn_bwd_dkdv_cm_khr";
+    case ShaderId::kCoopmatLayoutProbeKhr:
+      return "coopmat_layout_probe_khr";
   }
   return "unknown";
 }
@@ -81,6 +98,14 @@ std::span<const std::uint32_t> shader_spirv(ShaderId id) {
       return {vkattn_spv_attn_kv_append, sizeof(vkattn_spv_attn_kv_append) / sizeof(std::uint32_t)};
     case ShaderId::kQKTransform:
       return {vkattn_spv_qk_transform, sizeof(vkattn_spv_qk_transform) / sizeof(std::uint32_t)};
+    case ShaderId::kAttnFwdCmKhr:
+      return VKATTN_KHR_SPIRV(vkattn_spv_attn_fwd_cm_khr);
+    case ShaderId::kAttnBwdDqCmKhr:
+      return VKATTN_KHR_SPIRV(vkattn_spv_attn_bwd_dq_cm_khr);
+    case ShaderId::kAttnBwdDkdvCmKhr:
+      return VKATTN_KHR_SPIRV(vkattn_spv_attn_bwd_dkdv_cm_khr);
+    case ShaderId::kCoopmatLayoutProbeKhr:
+      return VKATTN_KHR_SPIRV(vkattn_spv_coopmat_layout_probe_khr);
   }
   return {};
 }

@@ -19,6 +19,11 @@ enum class ShaderId : std::uint32_t {
   kAttnMerge = 9,           // shaders/attn_merge.comp
   kAttnKvAppend = 10,       // shaders/attn_kv_append.comp
   kQKTransform = 11,        // shaders/qk_transform.comp
+  // The coopmat kernels and probe again, built with GL_KHR_cooperative_matrix (CM_KHR=1).
+  kAttnFwdCmKhr = 12,
+  kAttnBwdDqCmKhr = 13,
+  kAttnBwdDkdvCmKhr = 14,
+  kCoopmatLayoutProbeKhr = 15,
 };
 
 const char* to_string(ShaderId id);
@@ -27,7 +32,7 @@ const char* to_string(ShaderId id);
 std::span<const std::uint32_t> shader_spirv(ShaderId id);
 
 // Every embedded module with the kernel path it belongs to ("scalar" for the portable kernels
-// and those every path shares, "nv_coopmat"), from shaders/CMakeLists.txt's list.
+// and those every path shares, "nv_coopmat", "khr_coopmat"), from shaders/CMakeLists.txt's list.
 struct ShaderModule {
   const char* path;
   const char* name;

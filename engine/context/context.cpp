@@ -13,26 +13,31 @@
 namespace vkattn {
 namespace {
 
-// DeviceInfo::coopmat also needs the accumulator layout the kernels index by (coopmat_layout.hpp):
-// a device whose layout differs keeps coopmat off, with a warning saying where it differs. A
-// Vulkan failure of the probe (a lost device included) fails the creation.
-Status check_coopmat_layout(ContextState& s) {
+// DeviceInfo::coopmat (and coopmat_khr) also need the accumulator layout the kernels index by
+// (coopmat_layout.hpp), and the KHR path an A-operand layout it can fill from it: a device whose
+// layouts differ keeps that path off, with a warning saying where they differ. A Vulkan failure of
+// a probe (a lost device included) fails the creation.
+Status check_coopmat_layout(ContextState& s, bool khr) {
   Device& d = *s.device;
-  if (!d.info.coopmat) return Status::ok();
-  if (shader_spirv(ShaderId::kCoopmatLayoutProbe).empty()) {  // the toolchain lacked the extension
-    d.info.coopmat = false;
+  bool& usable = khr ? d.info.coopmat_khr : d.info.coopmat;
+  if (!usable) return Status::ok();
+  if (shader_spirv(khr ? ShaderId::kCoopmatLayoutProbeKhr : ShaderId::kCoopmatLayoutProbe).empty()) {
+    usable = false;  // the toolchain lacked the extension
     return Status::ok();
   }
-  Result<std::string> diff = probe_coopmat_layout(d, *s.queue);
-  if (!diff) {
-    return Status(diff.status().code(), "the coopmat layout probe failed: " + diff.status().message(),
-                  diff.status().vk_result());
+  Result<CoopmatLayout> layout = probe_coopmat_layout(d, *s.queue, khr);
+  if (!layout) {
+    return Status(layout.status().code(), "the coopmat layout probe failed: " + layout.status().message(),
+                  layout.status().vk_result());
   }
-  if (diff.value().empty()) return Status::ok();
-  d.info.coopmat = false;
-  d.log_message(LogLevel::kWarning,
-                "VK_NV_cooperative_matrix not used: its accumulator layout is not the one the kernels index by (" +
-                    diff.value() + ")");
+  if (layout.value().mismatch.empty()) {
+    if (khr) d.info.coopmat_khr_a_from_acc = layout.value().a_from_acc;
+    return Status::ok();
+  }
+  usable = false;
+  d.log_message(LogLevel::kWarning, std::string(khr ? "VK_KHR_cooperative_matrix" : "VK_NV_cooperative_matrix") +
+                                        " not used: its fragment layout is not one the kernels can index by (" +
+                                        layout.value().mismatch + ")");
   return Status::ok();
 }
 
@@ -57,7 +62,8 @@ Result<std::unique_ptr<ContextState>> build_state(const ContextOptions& given, E
   Result<std::unique_ptr<PipelineRegistry>> registry = PipelineRegistry::create(*s->device, s->options.pipeline_cache);
   if (!registry) return registry.status();
   s->pipelines = std::move(registry).value();
-  if (Status st = check_coopmat_layout(*s); !st) return st;
+  if (Status st = check_coopmat_layout(*s, false); !st) return st;
+  if (Status st = check_coopmat_layout(*s, true); !st) return st;
   return s;
 }
 

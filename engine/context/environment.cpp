@@ -90,18 +90,14 @@ Result<ContextOptions> apply_environment(ContextOptions o, EnvironmentFor mode) 
   }
 
   PlanOverrides& po = o.overrides;
-  if (po.path != KernelPath::kAuto && po.path != KernelPath::kScalar && po.path != KernelPath::kCoopmat) {
+  if (!is_kernel_path(po.path)) {
     return invalid("options.overrides.path = " + std::to_string(static_cast<std::uint32_t>(po.path)) +
                    " is not a KernelPath value");
   }
   if (auto v = env("VKATTN_PATH"); v && po.path == KernelPath::kAuto) {
-    if (*v == "scalar") {
-      po.path = KernelPath::kScalar;
-    } else if (*v == "coopmat") {
-      po.path = KernelPath::kCoopmat;
-    } else if (*v != "auto") {
-      return invalid("VKATTN_PATH = \"" + *v + "\" is not auto, scalar or coopmat");
-    }
+    const std::optional<KernelPath> path = kernel_path_from_string(*v);
+    if (!path) return invalid("VKATTN_PATH = \"" + *v + "\" is not " + kKernelPathNames);
+    po.path = *path;
     take("VKATTN_PATH", *v);
   }
   for (const TileVariable& t : kTileVariables) {

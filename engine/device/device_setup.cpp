@@ -7,6 +7,7 @@
 
 #include "base/vk_util.hpp"
 #include "device/device_selection.hpp"
+#include "device/vk_coopmat_khr.hpp"
 
 namespace vkattn {
 namespace {
@@ -58,20 +59,16 @@ VKAPI_ATTR VkBool32 VKAPI_CALL on_validation_message(VkDebugUtilsMessageSeverity
   return VK_FALSE;
 }
 
-// What the coopmat forward needs besides the extension being enabled: a subgroup-scope
-// fp16 x fp16 -> fp32 16x16x16 shape, shaderFloat16, the Vulkan memory model, and subgroups of
-// exactly 32 lanes (no other size allowed) with shuffles and votes in compute.
-bool coopmat_capable(VkInstance instance, VkPhysicalDevice pd) {
-  if (!has_device_extension(pd, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME)) return false;
-  VkPhysicalDeviceCooperativeMatrixFeaturesNV cm{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
-  VkPhysicalDeviceVulkan12Features v12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES, &cm};
+// What both coopmat paths need besides their extension: shaderFloat16, the Vulkan memory model
+// (+ device scope), and subgroups of exactly 32 lanes (no other size allowed) with shuffles and
+// votes in compute. GL_*_cooperative_matrix need GL_KHR_memory_scope_semantics, so the SPIR-V
+// declares the Vulkan memory model (its atomics name QueueFamily scope); device scope is enabled
+// with it.
+bool coopmat_base_capable(VkPhysicalDevice pd) {
+  VkPhysicalDeviceVulkan12Features v12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
   VkPhysicalDeviceFeatures2 f2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &v12};
   vkGetPhysicalDeviceFeatures2(pd, &f2);
-  // GL_NV_cooperative_matrix needs GL_KHR_memory_scope_semantics, so the SPIR-V declares the
-  // Vulkan memory model (its atomics name QueueFamily scope). Device scope is enabled with it;
-  // the H100 that ran the suite has both.
-  if (cm.cooperativeMatrix != VK_TRUE || v12.shaderFloat16 != VK_TRUE || v12.vulkanMemoryModel != VK_TRUE ||
-      v12.vulkanMemoryModelDeviceScope != VK_TRUE) {
+  if (v12.shaderFloat16 != VK_TRUE || v12.vulkanMemoryModel != VK_TRUE || v12.vulkanMemoryModelDeviceScope != VK_TRUE) {
     return false;
   }
   VkPhysicalDeviceSubgroupSizeControlProperties size_control{
@@ -81,10 +78,18 @@ bool coopmat_capable(VkInstance instance, VkPhysicalDevice pd) {
   vkGetPhysicalDeviceProperties2(pd, &p2);
   const VkSubgroupFeatureFlags ops =
       VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT | VK_SUBGROUP_FEATURE_VOTE_BIT;
-  if (sg.subgroupSize != 32 || size_control.minSubgroupSize != 32 || size_control.maxSubgroupSize != 32 ||
-      (sg.supportedOperations & ops) != ops || (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) == 0) {
-    return false;
-  }
+  return sg.subgroupSize == 32 && size_control.minSubgroupSize == 32 && size_control.maxSubgroupSize == 32 &&
+         (sg.supportedOperations & ops) == ops && (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) != 0;
+}
+
+// VK_NV_cooperative_matrix with its feature and a subgroup-scope fp16 x fp16 -> fp32 16x16x16
+// shape, and coopmat_base_capable.
+bool coopmat_capable(VkInstance instance, VkPhysicalDevice pd) {
+  if (!has_device_extension(pd, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME)) return false;
+  VkPhysicalDeviceCooperativeMatrixFeaturesNV cm{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+  VkPhysicalDeviceFeatures2 f2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &cm};
+  vkGetPhysicalDeviceFeatures2(pd, &f2);
+  if (cm.cooperativeMatrix != VK_TRUE || !coopmat_base_capable(pd)) return false;
   auto get_props = reinterpret_cast<PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV>(
       vkGetInstanceProcAddr(instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV"));
   if (get_props == nullptr) return false;
@@ -96,6 +101,31 @@ bool coopmat_capable(VkInstance instance, VkPhysicalDevice pd) {
     if (p.MSize == 16 && p.NSize == 16 && p.KSize == 16 && p.AType == VK_COMPONENT_TYPE_FLOAT16_NV &&
         p.BType == VK_COMPONENT_TYPE_FLOAT16_NV && p.CType == VK_COMPONENT_TYPE_FLOAT32_NV &&
         p.DType == VK_COMPONENT_TYPE_FLOAT32_NV && p.scope == VK_SCOPE_SUBGROUP_NV) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// The same for VK_KHR_cooperative_matrix (KernelPath::kCoopmatKhr).
+bool coopmat_khr_capable(VkInstance instance, VkPhysicalDevice pd) {
+  if (!has_device_extension(pd, VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME)) return false;
+  VkPhysicalDeviceCooperativeMatrixFeaturesKHR cm{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR};
+  VkPhysicalDeviceFeatures2 f2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &cm};
+  vkGetPhysicalDeviceFeatures2(pd, &f2);
+  if (cm.cooperativeMatrix != VK_TRUE || !coopmat_base_capable(pd)) return false;
+  auto get_props = reinterpret_cast<PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR>(
+      vkGetInstanceProcAddr(instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR"));
+  if (get_props == nullptr) return false;
+  std::uint32_t n = 0;
+  get_props(pd, &n, nullptr);
+  VkCooperativeMatrixPropertiesKHR blank{};
+  blank.sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR;
+  std::vector<VkCooperativeMatrixPropertiesKHR> props(n, blank);
+  get_props(pd, &n, props.data());
+  for (const VkCooperativeMatrixPropertiesKHR& p : props) {
+    if (p.MSize == 16 && p.NSize == 16 && p.KSize == 16 && p.AType == VKATTN_KHR_FP16 && p.BType == VKATTN_KHR_FP16 &&
+        p.CType == VKATTN_KHR_FP32 && p.ResultType == VKATTN_KHR_FP32 && p.scope == VKATTN_KHR_SUBGROUP) {
       return true;
     }
   }
@@ -121,10 +151,11 @@ std::uint32_t compute_units(VkPhysicalDevice pd) {
 }
 
 // Fills DeviceInfo and memory properties; resolves extension entry points.
-// `coopmat_usable`: VK_NV_cooperative_matrix is enabled and coopmat_capable() holds.
+// `coopmat_usable`: VK_NV_cooperative_matrix is enabled and coopmat_capable() holds;
+// `coopmat_khr_usable`: VK_KHR_cooperative_matrix is enabled and coopmat_khr_capable() holds.
 // `executable_info_enabled`: VK_KHR_pipeline_executable_properties and its feature are enabled.
 void query_device(Device& s, const DeviceRequest& request, bool push_descriptor_enabled, bool debug_utils_enabled,
-                  bool coopmat_usable, bool executable_info_enabled) {
+                  bool coopmat_usable, bool coopmat_khr_usable, bool executable_info_enabled) {
   VkPhysicalDeviceSubgroupProperties sg{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
   VkPhysicalDeviceMaintenance4Properties m4{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_4_PROPERTIES, &sg};
   VkPhysicalDeviceVulkan11Properties v11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_PROPERTIES, &m4};
@@ -154,6 +185,7 @@ void query_device(Device& s, const DeviceRequest& request, bool push_descriptor_
   i.subgroup_size = sg.subgroupSize;
   i.compute_units = compute_units(s.physical_device);
   i.coopmat = coopmat_usable;
+  i.coopmat_khr = coopmat_khr_usable;
   std::uint32_t n = 0;
   vkGetPhysicalDeviceQueueFamilyProperties(s.physical_device, &n, nullptr);
   std::vector<VkQueueFamilyProperties> families(n);
@@ -239,6 +271,8 @@ Status create_owned(Device& s, const DeviceRequest& request) {
   if (push) device_exts.push_back(VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME);
   const bool coopmat = coopmat_capable(s.instance, s.physical_device);
   if (coopmat) device_exts.push_back(VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
+  const bool coopmat_khr = coopmat_khr_capable(s.instance, s.physical_device);
+  if (coopmat_khr) device_exts.push_back(VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME);
   const bool executable_info =
       request.capture_pipeline_statistics &&
       has_device_extension(s.physical_device, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
@@ -260,16 +294,28 @@ Status create_owned(Device& s, const DeviceRequest& request) {
   enable13.maintenance4 = VK_TRUE;
   VkPhysicalDeviceCooperativeMatrixFeaturesNV enable_cm{
       VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+  VkPhysicalDeviceCooperativeMatrixFeaturesKHR enable_cm_khr{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR, nullptr, VK_FALSE, VK_FALSE};
   VkPhysicalDeviceVulkan12Features enable12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES, &enable13};
-  if (coopmat) {
-    enable_cm.cooperativeMatrix = VK_TRUE;
-    enable_cm.pNext = &enable12;
+  void* chain = &enable13;
+  if (coopmat || coopmat_khr) {
     enable12.shaderFloat16 = VK_TRUE;
     enable12.vulkanMemoryModel = VK_TRUE;
     enable12.vulkanMemoryModelDeviceScope = VK_TRUE;
+    chain = &enable12;
+  }
+  if (coopmat) {
+    enable_cm.cooperativeMatrix = VK_TRUE;
+    enable_cm.pNext = chain;
+    chain = &enable_cm;
+  }
+  if (coopmat_khr) {
+    enable_cm_khr.cooperativeMatrix = VK_TRUE;
+    enable_cm_khr.pNext = chain;
+    chain = &enable_cm_khr;
   }
   VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
-  dci.pNext = coopmat ? static_cast<void*>(&enable_cm) : static_cast<void*>(&enable13);
+  dci.pNext = chain;
   VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR enable_pe{
       VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR};
   if (executable_info) {
@@ -283,7 +329,7 @@ Status create_owned(Device& s, const DeviceRequest& request) {
   dci.ppEnabledExtensionNames = device_exts.data();
   VKATTN_VK(vkCreateDevice(s.physical_device, &dci, nullptr, &s.device), "vkCreateDevice");
   vkGetDeviceQueue(s.device, s.queue_family, 0, &s.queue);
-  query_device(s, request, push, debug_utils, coopmat, executable_info);
+  query_device(s, request, push, debug_utils, coopmat, coopmat_khr, executable_info);
   return Status::ok();
 }
 
@@ -333,14 +379,17 @@ Result<std::unique_ptr<Device>> adopt_device(const HostHandles& host, const Devi
   state->queue_family = host.queue_family_index;
   bool push = false;
   bool coopmat = false;
+  bool coopmat_khr = false;
   bool executable_info = false;
   for (const auto& e : host.enabled_device_extensions) {
     push = push || e == VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME;
     coopmat = coopmat || e == VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
+    coopmat_khr = coopmat_khr || e == VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME;
     executable_info = executable_info || e == VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME;
   }
   query_device(*state, request, push, host.debug_utils_enabled,
-               coopmat && coopmat_capable(host.instance, host.physical_device), executable_info);
+               coopmat && coopmat_capable(host.instance, host.physical_device),
+               coopmat_khr && coopmat_khr_capable(host.instance, host.physical_device), executable_info);
   return state;
 }
 

@@ -17,7 +17,8 @@ namespace {
 
 constexpr std::uint32_t kLanes = 32;
 constexpr std::uint32_t kElems = 8;  // 16 x 16 over 32 lanes
-constexpr std::size_t kProbeFloats = kLanes * kElems + kLanes;
+// acc_cells, acc_counts, a_cells, a_counts (coopmat_layout_probe.comp's buffer).
+constexpr std::size_t kProbeFloats = 2 * (kLanes * kElems + kLanes);
 
 // The probe's Vulkan objects, destroyed in reverse order of creation.
 struct ProbeObjects {
@@ -60,11 +61,45 @@ std::string compare_with_mma_layout(std::span<const float> cells, std::span<cons
   return "";
 }
 
-Result<std::string> probe_coopmat_layout(const Device& s, QueueSubmitter& queue) {
+std::string a_from_acc_order(std::span<const float> acc_cells, std::span<const float> a_cells,
+                             std::span<const float> a_counts, std::uint32_t& order) {
+  if (acc_cells.size() < kLanes * kElems || a_cells.size() < kLanes * kElems || a_counts.size() < kLanes) {
+    return "the probe returned too few values";
+  }
+  std::uint32_t packed = 0;
+  for (std::uint32_t lane = 0; lane < kLanes; ++lane) {
+    if (a_counts[lane] != static_cast<float>(kElems)) {
+      return "lane " + std::to_string(lane) + " holds " + std::to_string(a_counts[lane]) + " A elements, not 8";
+    }
+    for (std::uint32_t e = 0; e < kElems; ++e) {
+      const float want = a_cells[lane * kElems + e];
+      std::uint32_t from = kElems;
+      for (std::uint32_t k = 0; k < kElems; ++k) {
+        if (acc_cells[lane * kElems + k] == want) from = k;
+      }
+      if (from == kElems) {
+        return "A " + cell_name(lane, e) + " (matrix element " + std::to_string(want) +
+               ") is not among the lane's accumulator elements";
+      }
+      const std::uint32_t field = (packed >> (3 * e)) & 7u;
+      if (lane == 0) {
+        packed |= from << (3 * e);
+      } else if (field != from) {
+        return "A " + cell_name(lane, e) + " is accumulator element " + std::to_string(from) + ", lane 0's is " +
+               std::to_string(field);
+      }
+    }
+  }
+  order = packed;
+  return "";
+}
+
+Result<CoopmatLayout> probe_coopmat_layout(const Device& s, QueueSubmitter& queue, bool khr) {
   ProbeObjects o;
   o.device = s.device;
 
-  const std::span<const std::uint32_t> code = shader_spirv(ShaderId::kCoopmatLayoutProbe);
+  const std::span<const std::uint32_t> code =
+      shader_spirv(khr ? ShaderId::kCoopmatLayoutProbeKhr : ShaderId::kCoopmatLayoutProbe);
   VkShaderModuleCreateInfo smi{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
   smi.codeSize = code.size_bytes();
   smi.pCode = code.data();
@@ -129,7 +164,17 @@ Result<std::string> probe_coopmat_layout(const Device& s, QueueSubmitter& queue)
   std::memcpy(values, mapped, sizeof(values));
   vkUnmapMemory(s.device, out.memory);
   const std::span<const float> all(values, kProbeFloats);
-  return compare_with_mma_layout(all.first(kLanes * kElems), all.subspan(kLanes * kElems));
+  const std::span<const float> acc_cells = all.first(kLanes * kElems);
+  const std::span<const float> acc_counts = all.subspan(kLanes * kElems, kLanes);
+  const std::span<const float> a_cells = all.subspan(kLanes * kElems + kLanes, kLanes * kElems);
+  const std::span<const float> a_counts = all.subspan(2 * kLanes * kElems + kLanes, kLanes);
+  CoopmatLayout layout;
+  layout.mismatch = compare_with_mma_layout(acc_cells, acc_counts);
+  if (layout.mismatch.empty() && khr) {
+    const std::string a = a_from_acc_order(acc_cells, a_cells, a_counts, layout.a_from_acc);
+    if (!a.empty()) layout.mismatch = "the fp16 A operand's layout: " + a;
+  }
+  return layout;
 }
 
 }  // namespace vkattn

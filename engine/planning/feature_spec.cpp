@@ -58,7 +58,8 @@ std::string feature_name(const FeatureSpecConstants& s) {
 
 std::string feature_name(const AttentionDesc& desc) { return feature_name(feature_spec(unchecked_problem(desc))); }
 
-std::string fwd_variant_name(const FwdSpecConstants& s, bool coopmat) {
+std::string fwd_variant_name(const FwdSpecConstants& s, KernelPath kernels) {
+  const bool coopmat = kernels != KernelPath::kScalar;
   std::string name = "attn_fwd_" + feature_name(s.features);
   name += "_bq" + std::to_string(s.block_q) + "_bk" + std::to_string(s.block_k) + (s.q_shared ? "_qsh" : "");
   // The coopmat kernels' workgroup: subgroups of 32 (the scalar kernel's is BLOCK_Q, its key step
@@ -69,14 +70,14 @@ std::string fwd_variant_name(const FwdSpecConstants& s, bool coopmat) {
   if (s.splits > 1) name += "_split" + std::to_string(s.splits);
   if (s.paged_shift != 0) name += "_paged" + std::to_string(1u << s.paged_shift) + (s.device_lens ? "_devtables" : "");
   name += s.write_lse ? "_lse" : "_nolse";
-  name += coopmat ? "_coopmat" : "_scalar";
+  name += std::string("_") + to_string(kernels);
   return name;
 }
 
-std::string bwd_variant_name(const BwdSpecConstants& s, bool coopmat) {
+std::string bwd_variant_name(const BwdSpecConstants& s, KernelPath kernels) {
   std::string name = "attn_bwd_" + feature_name(s.features);
   name += "_br" + std::to_string(s.block_rows) + "_bc" + std::to_string(s.block_cols) + "_st" + std::to_string(s.step) +
-          (coopmat ? "_coopmat" : "_scalar");
+          "_" + to_string(kernels);
   return name;
 }
 

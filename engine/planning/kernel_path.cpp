@@ -11,14 +11,15 @@ namespace vkattn {
 namespace {
 constexpr std::int64_t kCmBwdMaxHeadDim = 128;  // coopmat backward: dK + dV accumulators of 16 rows in registers
 
-std::string forward_blocker(const Problem& p, const DeviceInfo& info) {
-  if (const ToolchainInfo t = toolchain_info(); !t.nv_cooperative_matrix) {
-    return std::string("not compiled in: ") + t.nv_cooperative_matrix_reason;
+std::string forward_blocker(const Problem& p, const DeviceInfo& info, bool khr) {
+  const ToolchainInfo t = toolchain_info();
+  if (khr ? !t.khr_cooperative_matrix : !t.nv_cooperative_matrix) {
+    return std::string("not compiled in: ") + (khr ? t.khr_cooperative_matrix_reason : t.nv_cooperative_matrix_reason);
   }
-  if (!info.coopmat) {
-    return "the device has no usable VK_NV_cooperative_matrix (fp16 16x16x16 at subgroup scope, shaderFloat16, "
-           "32-lane subgroups with shuffles, and the accumulator layout the kernels index by, which the context "
-           "checked at creation)";
+  if (khr ? !info.coopmat_khr : !info.coopmat) {
+    return std::string("the device has no usable ") + (khr ? "VK_KHR_cooperative_matrix" : "VK_NV_cooperative_matrix") +
+           " (fp16 16x16x16 at subgroup scope, shaderFloat16, 32-lane subgroups with shuffles, and the fragment "
+           "layouts the kernels index by, which the context checked at creation)";
   }
   if (p.desc.dtype != DType::kF16) return std::string("desc.dtype = ") + to_string(p.desc.dtype) + " (needs f16)";
   if (info.max_workgroup_invocations < 32 * kCmSmallestSubgroups) return "maxComputeWorkGroupInvocations < 128";
@@ -59,12 +60,23 @@ const char* to_string(KernelPath p) {
       return "scalar";
     case KernelPath::kCoopmat:
       return "coopmat";
+    case KernelPath::kCoopmatKhr:
+      return "coopmat_khr";
   }
   return "unknown";
 }
 
-std::string coopmat_blocker(const Problem& p, Pass pass, const DeviceInfo& info) {
-  std::string reason = forward_blocker(p, info);
+std::optional<KernelPath> kernel_path_from_string(std::string_view name) {
+  for (KernelPath p : {KernelPath::kAuto, KernelPath::kScalar, KernelPath::kCoopmat, KernelPath::kCoopmatKhr}) {
+    if (name == to_string(p)) return p;
+  }
+  return std::nullopt;
+}
+
+bool is_kernel_path(KernelPath p) { return static_cast<std::uint32_t>(p) <= static_cast<std::uint32_t>(KernelPath::kCoopmatKhr); }
+
+std::string coopmat_blocker(const Problem& p, Pass pass, const DeviceInfo& info, bool khr) {
+  std::string reason = forward_blocker(p, info, khr);
   if (reason.empty() && pass == Pass::kBackward) reason = backward_blocker(p, info);
   return reason;
 }
@@ -73,32 +85,42 @@ Result<PathChoice> choose_path(const Problem& p, Pass pass, const DeviceInfo& in
   const bool explicit_path = p.desc.path != KernelPath::kAuto;
   const KernelPath requested = explicit_path ? p.desc.path : o.path;
   const std::string who = explicit_path ? "desc.path" : o.path_source;
-  const std::string blocker = requested == KernelPath::kScalar ? "" : coopmat_blocker(p, pass, info);
   switch (requested) {
     case KernelPath::kScalar:
-      return PathChoice{false, who + " = scalar"};
+      return PathChoice{false, false, who + " = scalar"};
     case KernelPath::kCoopmat:
-      if (!blocker.empty()) return unsupported(who + " = coopmat: " + blocker);
-      return PathChoice{true, who + " = coopmat"};
+    case KernelPath::kCoopmatKhr: {
+      const bool khr = requested == KernelPath::kCoopmatKhr;
+      const std::string name = to_string(requested);
+      if (std::string blocker = coopmat_blocker(p, pass, info, khr); !blocker.empty()) {
+        return unsupported(who + " = " + name + ": " + blocker);
+      }
+      return PathChoice{true, khr, who + " = " + name};
+    }
     case KernelPath::kAuto:
       break;
   }
+  // Automatic: the KHR build where kCoopmatKhrByDefault and it can run, else the NV build.
+  const bool khr = kCoopmatKhrByDefault && coopmat_blocker(p, pass, info, true).empty();
+  const std::string blocker = khr ? "" : coopmat_blocker(p, pass, info, false);
+  const std::string auto_name = khr ? "auto: coopmat_khr" : "auto: coopmat";
   const bool decode = pass == Pass::kForward && decode_shaped(p);
   if (blocker.empty() && !kCoopmatDecodeByDefault && (decode || p.desc.paged_kv.enabled())) {
-    return PathChoice{false, std::string("auto: scalar (") +
-                                 (decode ? "decode: " + num(p.desc.q_heads / p.kv_heads * p.seq_q) +
-                                               " query rows per KV head run packed and split-K"
-                                         : "a paged cache") +
-                                 "; the coopmat kernel takes it when asked for, and by default once verified on a GPU)"};
+    return PathChoice{false, false,
+                      std::string("auto: scalar (") +
+                          (decode ? "decode: " + num(p.desc.q_heads / p.kv_heads * p.seq_q) +
+                                        " query rows per KV head run packed and split-K"
+                                  : "a paged cache") +
+                          "; the coopmat kernel takes it when asked for, and by default once verified on a GPU)"};
   }
   if (blocker.empty()) {
     if (decode) {
-      return PathChoice{true, "auto: coopmat (decode: " + num(p.desc.q_heads / p.kv_heads * p.seq_q) +
-                                  " query rows per KV head run packed and split-K)"};
+      return PathChoice{true, khr, auto_name + " (decode: " + num(p.desc.q_heads / p.kv_heads * p.seq_q) +
+                                       " query rows per KV head run packed and split-K)"};
     }
-    return PathChoice{true, "auto: coopmat"};
+    return PathChoice{true, khr, auto_name};
   }
-  return PathChoice{false, "auto: scalar (" + blocker + ")"};
+  return PathChoice{false, false, "auto: scalar (" + blocker + ")"};
 }
 
 }  // namespace vkattn

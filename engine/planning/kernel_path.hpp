@@ -21,21 +21,29 @@ enum class Pass { kForward, kBackward };
 // VKATTN_PATH), and auto keeps those problems on the scalar kernel, saying why.
 inline constexpr bool kCoopmatDecodeByDefault = false;
 
+// Whether automatic choice takes the KHR build of the coopmat kernels (KernelPath::kCoopmatKhr)
+// over the NV build where both can run. False until the GPU suite has passed on it and the
+// benchmark has measured it faster: until then it runs when asked for.
+inline constexpr bool kCoopmatKhrByDefault = false;
+
 struct PathChoice {
-  bool coopmat = false;
+  bool coopmat = false;  // the coopmat kernels (either build)
+  bool khr = false;      // ... their VK_KHR_cooperative_matrix build
+  // kScalar, kCoopmat or kCoopmatKhr.
+  KernelPath kernels() const { return !coopmat ? KernelPath::kScalar : khr ? KernelPath::kCoopmatKhr : KernelPath::kCoopmat; }
   // Why: "desc.path = scalar", "VKATTN_PATH = coopmat", "auto: coopmat", or "auto: scalar
   // (<what keeps the problem off the coopmat kernels>)".
   std::string reason;
 };
 
-// Why `p` cannot run on the coopmat kernels of `pass` on `info` ("" if it can). Forward: the
-// device's VK_NV_cooperative_matrix support, fp16 storage, the workgroup size and the shared
+// Why `p` cannot run on the coopmat kernels of `pass` on `info` ("" if it can), in their NV
+// build or (khr) their KHR build. Forward: the toolchain and the device's support of the extension, fp16 storage, the workgroup size and the shared
 // memory of the smallest tiles (any head dim: 8 mod 16 is padded, attn_cm_tiles.glsl). Backward: those, plus head dims up
 // to 128 (each subgroup keeps dK and dV of 16 keys in registers) and its own shared memory.
-std::string coopmat_blocker(const Problem& p, Pass pass, const DeviceInfo& info);
+std::string coopmat_blocker(const Problem& p, Pass pass, const DeviceInfo& info, bool khr);
 
-// An explicit coopmat request (desc.path or the override) that coopmat_blocker refuses is
-// kUnsupported: "<desc.path | VKATTN_PATH | options.overrides.path> = coopmat: <reason>".
+// An explicit coopmat or coopmat_khr request (desc.path or the override) that coopmat_blocker
+// refuses is kUnsupported: "<desc.path | VKATTN_PATH | options.overrides.path> = coopmat: <reason>".
 Result<PathChoice> choose_path(const Problem& p, Pass pass, const DeviceInfo& info, const Overrides& overrides);
 
 }  // namespace vkattn

@@ -15,7 +15,8 @@ Result<FwdVariant> plan_forward(const AttentionDesc& desc, const DeviceInfo& inf
   Result<FwdSpecConstants> spec = choose_fwd_tiles(*problem, path->coopmat, info, overrides);
   if (!spec) return spec.status();
   FwdVariant v{std::move(problem).value(), std::move(path).value(), spec.value(), ""};
-  v.name = fwd_variant_name(v.spec, v.path.coopmat);
+  if (v.path.khr) v.spec.cm_a_from_acc = info.coopmat_khr_a_from_acc;  // the device's, not part of the name
+  v.name = fwd_variant_name(v.spec, v.path.kernels());
   return v;
 }
 
@@ -33,7 +34,8 @@ Result<BwdVariant> plan_backward(const AttentionDesc& desc, const DeviceInfo& in
   Result<BwdSpecConstants> spec = choose_bwd_tiles(*problem, path->coopmat, info, overrides);
   if (!spec) return spec.status();
   BwdVariant v{std::move(problem).value(), std::move(path).value(), spec.value(), ""};
-  v.name = bwd_variant_name(v.spec, v.path.coopmat);
+  if (v.path.khr) v.spec.cm_a_from_acc = info.coopmat_khr_a_from_acc;  // the device's, not part of the name
+  v.name = bwd_variant_name(v.spec, v.path.kernels());
   return v;
 }
 

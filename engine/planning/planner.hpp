@@ -17,7 +17,7 @@ struct FwdVariant {
   Problem problem;
   PathChoice path;
   FwdSpecConstants spec;
-  std::string name;  // fwd_variant_name(spec, path.coopmat)
+  std::string name;  // fwd_variant_name(spec, path.kernels())
 };
 
 struct BwdVariant {

@@ -211,7 +211,7 @@ Result<Problem> resolve_problem(const AttentionDesc& d) {
                    " is not finite (or scale * log2(e) overflows a float)");
   }
   VKATTN_TRY(check_mask_and_mods(d));
-  if (d.path != KernelPath::kAuto && d.path != KernelPath::kScalar && d.path != KernelPath::kCoopmat) {
+  if (!is_kernel_path(d.path)) {
     return invalid("desc.path = " + num(static_cast<std::int64_t>(d.path)) + " is not a KernelPath value");
   }
   return p;

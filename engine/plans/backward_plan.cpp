@@ -366,11 +366,13 @@ Result<BackwardPlan> BackwardPlan::create(Context& ctx, const AttentionDesc& des
     bool wide;
     const char* suffix;
   };
+  const ShaderId dq_cm = v.path.khr ? ShaderId::kAttnBwdDqCmKhr : ShaderId::kAttnBwdDqCm;
+  const ShaderId dkdv_cm = v.path.khr ? ShaderId::kAttnBwdDkdvCmKhr : ShaderId::kAttnBwdDkdvCm;
   const Build builds[] = {
-      {Impl::kDq, coopmat ? ShaderId::kAttnBwdDqCm : ShaderId::kAttnBwdDq, false, ".dq"},
-      {Impl::kDkdv, coopmat ? ShaderId::kAttnBwdDkdvCm : ShaderId::kAttnBwdDkdv, false, ".dkdv"},
-      {Impl::kDqWide, ShaderId::kAttnBwdDqCm, true, ".dq.wide_rows"},
-      {Impl::kDkdvWide, ShaderId::kAttnBwdDkdvCm, true, ".dkdv.wide_rows"},
+      {Impl::kDq, coopmat ? dq_cm : ShaderId::kAttnBwdDq, false, ".dq"},
+      {Impl::kDkdv, coopmat ? dkdv_cm : ShaderId::kAttnBwdDkdv, false, ".dkdv"},
+      {Impl::kDqWide, dq_cm, true, ".dq.wide_rows"},
+      {Impl::kDkdvWide, dkdv_cm, true, ".dkdv.wide_rows"},
   };
   for (const Build& b : builds) {
     if (b.wide && !coopmat) continue;

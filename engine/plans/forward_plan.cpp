@@ -237,7 +237,8 @@ Result<ForwardPlan> ForwardPlan::create(Context& ctx, const AttentionDesc& desc)
   auto impl = std::make_unique<Impl>(ctx, std::move(variant).value());
   const FwdVariant& v = impl->variant;
   const auto spec_map = fwd_spec_map();
-  KernelBuild build{v.path.coopmat ? ShaderId::kAttnFwdCm : ShaderId::kAttnFwd,
+  const ShaderId fwd_cm = v.path.khr ? ShaderId::kAttnFwdCmKhr : ShaderId::kAttnFwdCm;
+  KernelBuild build{v.path.coopmat ? fwd_cm : ShaderId::kAttnFwd,
                     spec_words(v.spec),
                     spec_map,
                     v.name,

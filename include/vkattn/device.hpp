@@ -20,8 +20,9 @@ struct HostHandles {
   VkQueue queue = VK_NULL_HANDLE;  // a compute-capable queue; used only by run()/upload helpers
   std::uint32_t queue_family_index = 0;
   // The device extensions the host enabled (vkattn uses VK_KHR_push_descriptor if listed, and
-  // VK_NV_cooperative_matrix if listed: the host then also enabled its cooperativeMatrix feature
-  // and Vulkan 1.2's shaderFloat16, vulkanMemoryModel and vulkanMemoryModelDeviceScope;
+  // VK_NV_cooperative_matrix and VK_KHR_cooperative_matrix if listed: the host then also enabled
+  // that extension's cooperativeMatrix feature and Vulkan 1.2's shaderFloat16, vulkanMemoryModel
+  // and vulkanMemoryModelDeviceScope;
   // VK_KHR_pipeline_executable_properties if listed, for capture_pipeline_statistics: the host
   // then also enabled its pipelineExecutableInfo feature).
   std::vector<std::string> enabled_device_extensions;
@@ -63,6 +64,11 @@ struct DeviceInfo {
   // compute, and the accumulator layout the kernels index by (the one NVIDIA's driver uses, checked at
   // creation by one probe dispatch): what KernelPath::kCoopmat needs.
   bool coopmat = false;
+  // The same with VK_KHR_cooperative_matrix (its probe also reads the fp16 A operand's layout):
+  // what KernelPath::kCoopmatKhr needs. coopmat_khr_a_from_acc: element e of a lane's A fragment
+  // is element (a_from_acc >> 3e) & 7 of its accumulator (shaders/attn_cm_ops.glsl's acc_to_a).
+  bool coopmat_khr = false;
+  std::uint32_t coopmat_khr_a_from_acc = 0;
   // ContextOptions::capture_pipeline_statistics was asked for and the device can give them.
   bool pipeline_statistics = false;
 };

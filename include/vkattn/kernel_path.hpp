@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <string_view>
 
 namespace vkattn {
 
@@ -10,6 +12,12 @@ enum class KernelPath : std::uint32_t {
   kAuto = 0,
   kScalar = 1,   // portable fp32 FMA path: lavapipe and every Vulkan 1.3 device
   kCoopmat = 2,  // matrix units through VK_NV_cooperative_matrix (fp16 operands, fp32 accumulation)
+  // The same kernels built with VK_KHR_cooperative_matrix (operands typed by use; shaders/
+  // attn_cm_ops.glsl). Runs where the toolchain compiled it and the device has the extension with
+  // fp16 16x16x16 at subgroup scope (DeviceInfo::coopmat_khr); kAuto takes it once measured faster
+  // than kCoopmat on a GPU (engine/planning/kernel_path.hpp, kCoopmatKhrByDefault). Variant
+  // names end in _coopmat_khr.
+  kCoopmatKhr = 3,
 };
 // kAuto picks kCoopmat where the device and the problem allow it (DeviceInfo::coopmat, fp16, any
 // head dim (those of 8 mod 16 are padded to 16 inside the kernels), tiles fitting
@@ -18,15 +26,21 @@ enum class KernelPath : std::uint32_t {
 // ContextOptions::overrides.path (or env VKATTN_PATH=scalar|coopmat) overrides kAuto (coopmat then fails where it
 // cannot run, as an explicit kCoopmat does, with kUnsupported naming the reason).
 const char* to_string(KernelPath p);
+// "auto", "scalar", "coopmat" or "coopmat_khr" (to_string's names); nullopt for anything else.
+std::optional<KernelPath> kernel_path_from_string(std::string_view name);
+// Whether `p` is one of the enum's values (a value cast from an integer may not be).
+bool is_kernel_path(KernelPath p);
+// "auto, scalar, coopmat or coopmat_khr": for messages that list the names.
+inline constexpr const char* kKernelPathNames = "auto, scalar, coopmat or coopmat_khr";
 
 // The shader toolchain this library was built with (cmake/VkattnToolchain.cmake) and the
 // tensor-core extensions it could compile and validate. A path whose extension it could not is
-// "not compiled in" (its kernels are absent; planning says so with the reason). The KHR and
-// cooperative-matrix-2 extensions have no kernels yet: their flags say what a rebuild could use.
+// "not compiled in" (its kernels are absent; planning says so with the reason). The
+// cooperative-matrix-2 extension has no kernels yet: its flag says what a rebuild could use.
 struct ToolchainInfo {
   const char* glslang_version = "";
   bool nv_cooperative_matrix = false;   // GL_NV_cooperative_matrix: KernelPath::kCoopmat's kernels
-  bool khr_cooperative_matrix = false;  // GL_KHR_cooperative_matrix
+  bool khr_cooperative_matrix = false;  // GL_KHR_cooperative_matrix: KernelPath::kCoopmatKhr's kernels
   bool nv_cooperative_matrix2 = false;  // GL_NV_cooperative_matrix2
   // Why not, where a flag is false ("" where it is true).
   const char* nv_cooperative_matrix_reason = "";

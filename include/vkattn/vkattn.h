@@ -45,7 +45,8 @@ typedef struct vkattn_context_t* vkattn_context;
 typedef enum vkattn_kernel_path {
   VKATTN_PATH_AUTO = 0,   /* tensor cores where the device and the problem allow, else scalar */
   VKATTN_PATH_SCALAR = 1, /* portable fp32 kernels */
-  VKATTN_PATH_COOPMAT = 2 /* VK_NV_cooperative_matrix */
+  VKATTN_PATH_COOPMAT = 2, /* VK_NV_cooperative_matrix */
+  VKATTN_PATH_COOPMAT_KHR = 3 /* the same kernels with VK_KHR_cooperative_matrix */
 } vkattn_kernel_path;
 
 /* Receives every message the engine emits (level 0 info, 1 warning, 2 error; validation-layer
@@ -99,6 +100,7 @@ typedef struct vkattn_device_info {
   uint32_t max_shared_memory; /* maxComputeSharedMemorySize */
   int coopmat;                /* the tensor-core path is usable */
   int push_descriptors;
+  int coopmat_khr; /* the VK_KHR_cooperative_matrix path is usable */
 } vkattn_device_info;
 
 /* What vkattn knows about the context's device. */

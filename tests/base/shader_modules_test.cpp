@@ -20,6 +20,8 @@ namespace {
 const std::set<std::string> kScalar = {"attn_fwd",       "attn_bwd_pre", "attn_bwd_dq",   "attn_bwd_dkdv",
                                        "attn_bwd_dparam", "attn_merge",   "attn_kv_append", "qk_transform"};
 const std::set<std::string> kNvCoopmat = {"attn_fwd_cm", "attn_bwd_dq_cm", "attn_bwd_dkdv_cm", "coopmat_layout_probe"};
+const std::set<std::string> kKhrCoopmat = {"attn_fwd_cm_khr", "attn_bwd_dq_cm_khr", "attn_bwd_dkdv_cm_khr",
+                                           "coopmat_layout_probe_khr"};
 
 TEST(ShaderModules, EveryPathTheToolchainCompiledIsEmbedded) {
   const ToolchainInfo t = toolchain_info();
@@ -41,9 +43,18 @@ TEST(ShaderModules, EveryPathTheToolchainCompiledIsEmbedded) {
               t.nv_cooperative_matrix2 ? "yes" : t.nv_cooperative_matrix2_reason);
   EXPECT_EQ(by_path["scalar"], kScalar);
   EXPECT_EQ(by_path["nv_coopmat"], t.nv_cooperative_matrix ? kNvCoopmat : std::set<std::string>{});
-  EXPECT_EQ(by_path.size(), t.nv_cooperative_matrix ? 2u : 1u) << "a module of an unknown path";
+  EXPECT_EQ(by_path["khr_coopmat"], t.khr_cooperative_matrix ? kKhrCoopmat : std::set<std::string>{});
+  by_path.erase("nv_coopmat");
+  by_path.erase("khr_coopmat");
+  EXPECT_EQ(by_path.size(), 1u) << "a module of an unknown path";
   // A path that is not compiled in has no SPIR-V behind its ids (the registry refuses them).
-  EXPECT_EQ(shader_spirv(ShaderId::kAttnFwdCm).empty(), !t.nv_cooperative_matrix);
+  for (ShaderId id : {ShaderId::kAttnFwdCm, ShaderId::kAttnBwdDqCm, ShaderId::kAttnBwdDkdvCm, ShaderId::kCoopmatLayoutProbe}) {
+    EXPECT_EQ(shader_spirv(id).empty(), !t.nv_cooperative_matrix) << to_string(id);
+  }
+  for (ShaderId id : {ShaderId::kAttnFwdCmKhr, ShaderId::kAttnBwdDqCmKhr, ShaderId::kAttnBwdDkdvCmKhr,
+                      ShaderId::kCoopmatLayoutProbeKhr}) {
+    EXPECT_EQ(shader_spirv(id).empty(), !t.khr_cooperative_matrix) << to_string(id);
+  }
   EXPECT_EQ(std::string(t.nv_cooperative_matrix_reason).empty(), t.nv_cooperative_matrix);
   EXPECT_EQ(std::string(t.khr_cooperative_matrix_reason).empty(), t.khr_cooperative_matrix);
   EXPECT_EQ(std::string(t.nv_cooperative_matrix2_reason).empty(), t.nv_cooperative_matrix2);

@@ -59,6 +59,24 @@ TEST_F(KernelPathTest, ExplicitCoopmatRunsItOrSaysWhyNot) {
   }
 }
 
+// The KHR build of the same kernels runs only when asked for (kCoopmatKhrByDefault is false
+// until a GPU has measured it), forward and backward, or is refused saying why.
+TEST_F(KernelPathTest, ExplicitCoopmatKhrRunsItOrSaysWhyNot) {
+  AttentionDesc d = desc(DType::kF16, 64);
+  EXPECT_FALSE(ends_with(name_of(d), "_coopmat_khr")) << "auto takes the KHR build only by kCoopmatKhrByDefault";
+  d.path = KernelPath::kCoopmatKhr;
+  expect_coopmat_or_refusal(ForwardPlan::create(ctx(), d), KernelPath::kCoopmatKhr);
+  expect_coopmat_or_refusal(BackwardPlan::create(ctx(), d), KernelPath::kCoopmatKhr);
+  AttentionDesc f32 = desc(DType::kF32, 64);
+  f32.path = KernelPath::kCoopmatKhr;
+  Result<ForwardPlan> p = ForwardPlan::create(ctx(), f32);
+  ASSERT_FALSE(p.is_ok());
+  EXPECT_EQ(p.status().code(), ErrorCode::kUnsupported);
+  EXPECT_NE(p.status().message().find(ctx().info().coopmat_khr ? "desc.dtype = f32" : "desc.path = coopmat_khr"),
+            std::string::npos)
+      << p.status().message();
+}
+
 TEST_F(KernelPathTest, EnvironmentOverridesAuto) {
   const AttentionDesc d = desc(DType::kF16, 64);
   ::setenv("VKATTN_PATH", "scalar", 1);
@@ -75,11 +93,23 @@ TEST_F(KernelPathTest, EnvironmentOverridesAuto) {
     EXPECT_EQ(n.status().code(), ErrorCode::kUnsupported);
     EXPECT_NE(n.status().message().find("VKATTN_PATH = coopmat"), std::string::npos) << n.status().message();
   }
+  ::setenv("VKATTN_PATH", "coopmat_khr", 1);
+  reopen_context();
+  Result<std::string> khr = forward_variant_name(ctx(), d);
+  if (ctx().info().coopmat_khr) {
+    ASSERT_TRUE(khr.is_ok()) << khr.status().to_string();
+    EXPECT_TRUE(ends_with(khr.value(), "_coopmat_khr"));
+  } else {
+    ASSERT_FALSE(khr.is_ok());
+    EXPECT_NE(khr.status().message().find("VKATTN_PATH = coopmat_khr"), std::string::npos) << khr.status().message();
+  }
   ::setenv("VKATTN_PATH", "tensorcores", 1);
   Result<std::unique_ptr<Context>> bad = create_context();
   ASSERT_FALSE(bad.is_ok());
   EXPECT_EQ(bad.status().code(), ErrorCode::kInvalidArgument);
-  EXPECT_NE(bad.status().message().find("VKATTN_PATH = \"tensorcores\""), std::string::npos) << bad.status().message();
+  EXPECT_NE(bad.status().message().find("VKATTN_PATH = \"tensorcores\" is not auto, scalar, coopmat or coopmat_khr"),
+            std::string::npos)
+      << bad.status().message();
 }
 
 // The backward follows the same choice, with one more limit of its own: head dims up to 128.

@@ -65,7 +65,7 @@ TEST(Planner, BothPassesShareTheProblemAndItsFeatureConstants) {
     EXPECT_EQ(features, feature_name(d));
     EXPECT_EQ(f->name.rfind("attn_fwd_" + features + "_", 0), 0u) << f->name;
     EXPECT_EQ(b->name.rfind("attn_bwd_" + features + "_", 0), 0u) << b->name;
-    EXPECT_EQ(f->name, fwd_variant_name(f->spec, coopmat));
+    EXPECT_EQ(f->name, fwd_variant_name(f->spec, coopmat ? KernelPath::kCoopmat : KernelPath::kScalar));
   }
 }
 

@@ -62,8 +62,9 @@ TEST_P(DecodeTest, MatchesFp64Reference) {
   ASSERT_TRUE(plan.is_ok());
   const std::string& name = plan->variant_name();
   const bool cm = auto_uses_coopmat(ctx()) && GetParam().dtype == DType::kF16 &&
-                  (kCoopmatDecodeByDefault || ctx().options().overrides.path == KernelPath::kCoopmat);
-  EXPECT_TRUE(name.ends_with(cm ? "_coopmat" : "_scalar")) << name;
+                  (kCoopmatDecodeByDefault || ctx().options().overrides.path == KernelPath::kCoopmat ||
+                   ctx().options().overrides.path == KernelPath::kCoopmatKhr);
+  EXPECT_TRUE(name.ends_with(cm ? coopmat_suffix(ctx()) : "_scalar")) << name;
   EXPECT_EQ(name.find("_packgqa") != std::string::npos, GetParam().q_heads > GetParam().kv_heads) << name;
   // The reason names decode on the coopmat path unless VKATTN_PATH chose it (the GPU suite's
   // scalar pass).

@@ -121,6 +121,7 @@ TEST_F(DropoutTest, KernelMaskEqualsTheReferenceBitForBit) {
   std::mt19937_64 rng(test_seed());
   SCOPED_TRACE("VKATTN_TEST_SEED=" + std::to_string(test_seed()));
   const bool cm = ctx().info().coopmat;
+  const bool cm_khr = ctx().info().coopmat_khr;
   for (const float p : {0.25f, 0.7f}) {
     // Prefill with GQA, and a decode shape (packed rows, split-K), in fp32 and fp16.
     for (CaseShape s : {CaseShape{2, 4, 2, 37, 64, 32, F32, kNoMask, Layout::kBHSD, false, 64},
@@ -130,15 +131,18 @@ TEST_F(DropoutTest, KernelMaskEqualsTheReferenceBitForBit) {
       SCOPED_TRACE(s.name());
       Result<MaskProbe> scalar = probe_mask(ctx(), s, rng, KernelPath::kScalar);
       ASSERT_TRUE(scalar.is_ok()) << scalar.status().to_string();
-      if (!cm || s.dtype != F16) continue;
-      // The other path with the same seed and offset: the same rng draw order gives both.
-      std::mt19937_64 again = rng;
-      Result<MaskProbe> a = probe_mask(ctx(), s, rng, KernelPath::kScalar);
-      Result<MaskProbe> b = probe_mask(ctx(), s, again, KernelPath::kCoopmat);
-      ASSERT_TRUE(a.is_ok() && b.is_ok());
-      EXPECT_TRUE(b->variant.ends_with("_coopmat")) << b->variant;
-      for (std::size_t n = 0; n < a->o.size(); ++n) {
-        ASSERT_EQ(a->o[n] != 0.0f, b->o[n] != 0.0f) << "element " << n << " of " << a->variant << " / " << b->variant;
+      if (s.dtype != F16) continue;
+      // The other paths with the same seed and offset: the same rng draw order gives each.
+      for (const KernelPath other : {KernelPath::kCoopmat, KernelPath::kCoopmatKhr}) {
+        if (!(other == KernelPath::kCoopmat ? cm : cm_khr)) continue;
+        std::mt19937_64 again = rng;
+        Result<MaskProbe> a = probe_mask(ctx(), s, rng, KernelPath::kScalar);
+        Result<MaskProbe> b = probe_mask(ctx(), s, again, other);
+        ASSERT_TRUE(a.is_ok() && b.is_ok());
+        EXPECT_TRUE(b->variant.ends_with(std::string("_") + to_string(other))) << b->variant;
+        for (std::size_t n = 0; n < a->o.size(); ++n) {
+          ASSERT_EQ(a->o[n] != 0.0f, b->o[n] != 0.0f) << "element " << n << " of " << a->variant << " / " << b->variant;
+        }
       }
     }
   }

@@ -46,12 +46,12 @@ class HeadDimTest : public VkTest, public ::testing::WithParamInterface<CaseShap
     const bool cm = auto_uses_coopmat(ctx());
     Result<ForwardPlan> f = ForwardPlan::create(ctx(), c->desc());
     ASSERT_TRUE(f.is_ok()) << f.status().to_string();
-    EXPECT_TRUE(f->variant_name().ends_with(cm ? "_coopmat" : "_scalar")) << f->variant_name();
+    EXPECT_TRUE(f->variant_name().ends_with(cm ? coopmat_suffix(ctx()) : "_scalar")) << f->variant_name();
     const std::int64_t dv = s.head_dim_v == 0 ? s.head_dim : s.head_dim_v;
     Result<BackwardPlan> b = BackwardPlan::create(ctx(), c->desc());
     ASSERT_TRUE(b.is_ok()) << b.status().to_string();
     const bool bwd_cm = cm && s.head_dim <= 128 && dv <= 128;
-    EXPECT_NE(b->variant_name().find(bwd_cm ? "_coopmat" : "_scalar"), std::string::npos) << b->variant_name();
+    EXPECT_NE(b->variant_name().find(bwd_cm ? coopmat_suffix(ctx()) : "_scalar"), std::string::npos) << b->variant_name();
   }
 };
 

@@ -53,19 +53,26 @@ class KernelPathTest : public VkTest {
   static bool ends_with(const std::string& s, const std::string& tail) {
     return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
   }
-  // A plan created with desc.path = kCoopmat: a _coopmat variant on a device with the extension,
-  // else kUnsupported naming the request and the missing extension.
+  // A plan created with desc.path = `path` (kCoopmat or kCoopmatKhr): a _coopmat (_coopmat_khr)
+  // variant where the device has that extension and the build compiled it, else kUnsupported
+  // naming the request and the missing extension (or "not compiled in").
   template <class Plan>
-  void expect_coopmat_or_refusal(const Result<Plan>& plan) {
-    if (ctx().info().coopmat) {
+  void expect_coopmat_or_refusal(const Result<Plan>& plan, KernelPath path = KernelPath::kCoopmat) {
+    const bool khr = path == KernelPath::kCoopmatKhr;
+    const std::string name = to_string(path);
+    if (khr ? ctx().info().coopmat_khr : ctx().info().coopmat) {
       ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
-      EXPECT_TRUE(ends_with(plan->variant_name(), "_coopmat")) << plan->variant_name();
+      EXPECT_TRUE(ends_with(plan->variant_name(), "_" + name)) << plan->variant_name();
       return;
     }
     ASSERT_FALSE(plan.is_ok());
     EXPECT_EQ(plan.status().code(), ErrorCode::kUnsupported) << plan.status().to_string();
-    EXPECT_NE(plan.status().message().find("desc.path = coopmat"), std::string::npos) << plan.status().message();
-    EXPECT_NE(plan.status().message().find("VK_NV_cooperative_matrix"), std::string::npos) << plan.status().message();
+    EXPECT_NE(plan.status().message().find("desc.path = " + name + ":"), std::string::npos) << plan.status().message();
+    const ToolchainInfo t = toolchain_info();
+    const bool compiled = khr ? t.khr_cooperative_matrix : t.nv_cooperative_matrix;
+    const std::string why =
+        !compiled ? "not compiled in" : khr ? "VK_KHR_cooperative_matrix" : "VK_NV_cooperative_matrix";
+    EXPECT_NE(plan.status().message().find(why), std::string::npos) << plan.status().message();
   }
 };
 

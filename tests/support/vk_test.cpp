@@ -58,7 +58,13 @@ void LogCapture::add_validation_message(std::string message) {
 }
 
 bool auto_uses_coopmat(const Context& ctx) {
-  return ctx.info().coopmat && ctx.options().overrides.path != KernelPath::kScalar;
+  const KernelPath path = ctx.options().overrides.path;
+  if (path == KernelPath::kCoopmatKhr) return ctx.info().coopmat_khr;
+  return ctx.info().coopmat && path != KernelPath::kScalar;
+}
+
+std::string coopmat_suffix(const Context& ctx) {
+  return ctx.options().overrides.path == KernelPath::kCoopmatKhr ? "_coopmat_khr" : "_coopmat";
 }
 
 void expect_no_validation_messages(const LogCapture& log) {

@@ -64,6 +64,9 @@ class DescriptorPathTest : public VkTest, public ::testing::WithParamInterface<b
 // device has it and the context's path override (env VKATTN_PATH when it was created) does not
 // say scalar (the suite runs once each way).
 bool auto_uses_coopmat(const Context& ctx);
+// The variant-name suffix of the coopmat kernels `auto_uses_coopmat` means: "_coopmat_khr" where
+// the context's override asks for the KHR build (the GPU suite's coopmat_khr pass), else "_coopmat".
+std::string coopmat_suffix(const Context& ctx);
 
 // Fails the current test with every message `log` holds from the validation layer.
 void expect_no_validation_messages(const LogCapture& log);

@@ -11,6 +11,7 @@
 
 #include "support/attention_case.hpp"
 #include "support/qk_reference.hpp"
+#include "support/test_tensors.hpp"
 #include "support/tolerances.hpp"
 #include "support/vk_test.hpp"
 #include "vkattn/backward.hpp"
@@ -20,20 +21,6 @@ namespace {
 
 constexpr DType F32 = DType::kF32;
 constexpr DType F16 = DType::kF16;
-
-Result<Tensor> upload(Context& ctx, DType dtype, const std::vector<float>& values) {
-  Result<Tensor> t = Tensor::create_bytes(ctx, values.size() * dtype_size(dtype), dtype);
-  if (!t) return t;
-  if (Status s = t->upload(values); !s) return s;
-  return t;
-}
-
-std::vector<float> random_values(std::size_t n, std::mt19937_64& rng, float lo, float hi) {
-  std::uniform_real_distribution<float> u(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = u(rng);
-  return v;
-}
 
 struct QKShape {
   std::string name;
@@ -85,9 +72,9 @@ Result<QKRun> make_run(Context& ctx, const QKShape& qs, std::mt19937_64& rng) {
     ref.d.rope.positions = qs.qk.rope.grid.empty();  // the reference always reads `pos` for 1D
     std::vector<float>& w = query ? r.qw : r.kw;
     if (ref.d.norm.kind == QKNormKind::kRMS) {
-      w = random_values(static_cast<std::size_t>(s.head_dim), rng, 0.5f, 1.5f);
+      w = uniform_values(static_cast<std::size_t>(s.head_dim), rng, 0.5f, 1.5f);
       ref.weight.assign(w.begin(), w.end());
-      Result<Tensor> t = upload(ctx, F32, w);
+      Result<Tensor> t = upload_values(ctx, F32, w);
       if (!t) return t.status();
       (query ? r.qw_dev : r.kw_dev).emplace(std::move(t).value());
     }
@@ -105,7 +92,7 @@ Result<QKRun> make_run(Context& ctx, const QKShape& qs, std::mt19937_64& rng) {
     }
     ref.pos = pos;
     if (qs.qk.rope.positions) {
-      Result<Tensor> t = upload(ctx, DType::kI32, packed);
+      Result<Tensor> t = upload_values(ctx, DType::kI32, packed);
       if (!t) return t.status();
       (query ? r.qpos_dev : r.kpos_dev).emplace(std::move(t).value());
     }
@@ -175,7 +162,7 @@ TEST_P(AttentionQK, ForwardAndBackwardMatchFp64) {
 
   // Backward: dQ, dK through the transforms, dV, and the RMSNorm weights' gradients.
   const CaseShape& s = qs.shape;
-  std::vector<float> d_o = random_values(static_cast<std::size_t>(s.batch * s.q_heads * s.seq_q * r->c->ref.dv()), rng, -1.0f, 1.0f);
+  std::vector<float> d_o = uniform_values(static_cast<std::size_t>(s.batch * s.q_heads * s.seq_q * r->c->ref.dv()), rng, -1.0f, 1.0f);
   round_to_dtype(d_o, s.dtype);
   Result<Tensor> do_dev = r->c->device_tensor(ctx(), d_o, Role::kO);
   Result<Tensor> dq_dev = r->c->device_tensor(ctx(), std::vector<float>(r->c->q.size(), std::nanf("")), Role::kQ);

@@ -246,26 +246,8 @@ TEST_F(DropoutTest, GradientsMatchFiniteDifferences) {
   ASSERT_TRUE(plan->run(c->tensors()).is_ok());
   std::vector<double> q(c->fwd.q.begin(), c->fwd.q.end()), k(c->fwd.k.begin(), c->fwd.k.end()),
       v(c->fwd.v.begin(), c->fwd.v.end());
-  auto loss = [&]() {
-    const RefResult r = reference_forward(c->fwd.ref, q, k, v);
-    double l = 0.0;
-    for (std::size_t n = 0; n < r.o.size(); ++n) l += r.o[n] * static_cast<double>(c->d_o[n]);
-    return l;
-  };
-  auto finite_difference = [&](std::vector<double>& x) {
-    std::vector<double> g(x.size());
-    const double h = 1e-6;
-    for (std::size_t n = 0; n < x.size(); ++n) {
-      const double x0 = x[n];
-      x[n] = x0 + h;
-      const double up = loss();
-      x[n] = x0 - h;
-      const double down = loss();
-      x[n] = x0;
-      g[n] = (up - down) / (2 * h);
-    }
-    return g;
-  };
+  auto loss = [&]() { return reference_loss(*c, c->fwd.ref, q, k, v); };
+  auto finite_difference = [&](std::vector<double>& x) { return central_differences(x, loss); };
   const Tolerance tol{1e-4, 1e-3};
   expect_close(c->download(*c->dq_dev, Role::kQ), finite_difference(q), tol, "dQ vs finite differences");
   expect_close(c->download(*c->dk_dev, Role::kK), finite_difference(k), tol, "dK vs finite differences");

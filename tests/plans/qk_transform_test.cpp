@@ -11,6 +11,7 @@
 
 #include "support/attention_case.hpp"
 #include "support/qk_reference.hpp"
+#include "support/test_tensors.hpp"
 #include "support/tolerances.hpp"
 #include "support/vk_test.hpp"
 #include "vkattn/qk_transform.hpp"
@@ -22,22 +23,8 @@ constexpr DType F32 = DType::kF32;
 constexpr DType F16 = DType::kF16;
 constexpr DType BF16 = DType::kBF16;
 
-Result<Tensor> upload(Context& ctx, DType dtype, const std::vector<float>& values) {
-  Result<Tensor> t = Tensor::create_bytes(ctx, values.size() * dtype_size(dtype), dtype);
-  if (!t) return t;
-  if (Status s = t->upload(values); !s) return s;
-  return t;
-}
-
 TensorView rows_view(const Tensor& t, const QKTransformDesc& d) {
   return TensorView::contiguous(t.buffer(), t.size_bytes(), d.dtype, {d.batch, d.heads, d.seq, d.head_dim});
-}
-
-std::vector<float> random_values(std::size_t n, std::mt19937_64& rng, float lo = -1.0f, float hi = 1.0f) {
-  std::uniform_real_distribution<float> u(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = u(rng);
-  return v;
 }
 
 // One problem on the device: inputs (rounded to the dtype), weight and positions.
@@ -50,9 +37,9 @@ struct QKCase {
     QKCase c;
     c.ref.d = d;
     const std::size_t n = static_cast<std::size_t>(d.batch * d.heads * d.seq * d.head_dim);
-    c.x = random_values(n, rng);
+    c.x = uniform_values(n, rng);
     round_to_dtype(c.x, d.dtype);
-    Result<Tensor> x = upload(ctx, d.dtype, c.x);
+    Result<Tensor> x = upload_values(ctx, d.dtype, c.x);
     if (!x) return x.status();
     c.x_dev.emplace(std::move(x).value());
     Result<Tensor> y = Tensor::create_bytes(ctx, n * dtype_size(d.dtype), d.dtype);
@@ -60,9 +47,9 @@ struct QKCase {
     if (Status s = y->fill(std::numeric_limits<float>::quiet_NaN()); !s) return s;
     c.y_dev.emplace(std::move(y).value());
     if (d.norm.kind == QKNormKind::kRMS) {
-      c.weight_f = random_values(static_cast<std::size_t>(d.head_dim), rng, 0.5f, 1.5f);
+      c.weight_f = uniform_values(static_cast<std::size_t>(d.head_dim), rng, 0.5f, 1.5f);
       c.ref.weight.assign(c.weight_f.begin(), c.weight_f.end());
-      Result<Tensor> w = upload(ctx, F32, c.weight_f);
+      Result<Tensor> w = upload_values(ctx, F32, c.weight_f);
       if (!w) return w.status();
       c.weight_dev.emplace(std::move(w).value());
     }
@@ -74,7 +61,7 @@ struct QKCase {
         c.ref.pos.push_back(v);
         p = static_cast<float>(v);
       }
-      Result<Tensor> pt = upload(ctx, DType::kI32, pf);
+      Result<Tensor> pt = upload_values(ctx, DType::kI32, pf);
       if (!pt) return pt.status();
       c.pos_dev.emplace(std::move(pt).value());
     }
@@ -151,9 +138,9 @@ TEST_P(QKTransformCases, ForwardAndBackwardMatchFp64) {
   expect_close(c->y_dev->download().value(), y_ref, transform_tolerance(d.dtype), "Y");
 
   // Backward: dY random; dX and (kRMS) dweight.
-  std::vector<float> dy = random_values(c->x.size(), rng);
+  std::vector<float> dy = uniform_values(c->x.size(), rng);
   round_to_dtype(dy, d.dtype);
-  Result<Tensor> dy_dev = upload(ctx(), d.dtype, dy);
+  Result<Tensor> dy_dev = upload_values(ctx(), d.dtype, dy);
   Result<Tensor> dx_dev = Tensor::create_bytes(ctx(), dy.size() * dtype_size(d.dtype), d.dtype);
   Result<Tensor> dw_dev = Tensor::create(ctx(), F32, {d.head_dim});
   ASSERT_TRUE(dy_dev.is_ok() && dx_dev.is_ok() && dw_dev.is_ok());
@@ -204,8 +191,8 @@ TEST_F(QKTransformTest, GradientsMatchFiniteDifferences) {
     ASSERT_TRUE(plan.is_ok());
     Result<QKCase> c = QKCase::create(ctx(), d, rng);
     ASSERT_TRUE(c.is_ok());
-    std::vector<float> dy = random_values(c->x.size(), rng);
-    Result<Tensor> dy_dev = upload(ctx(), F32, dy);
+    std::vector<float> dy = uniform_values(c->x.size(), rng);
+    Result<Tensor> dy_dev = upload_values(ctx(), F32, dy);
     Result<Tensor> dx_dev = Tensor::create_bytes(ctx(), dy.size() * 4, F32);
     Result<Tensor> dw_dev = Tensor::create(ctx(), F32, {d.head_dim});
     ASSERT_TRUE(dy_dev.is_ok() && dx_dev.is_ok() && dw_dev.is_ok());

@@ -1,4 +1,5 @@
 #include "attention_case.hpp"
+#include "support/test_tensors.hpp"
 
 #include <gtest/gtest.h>
 
@@ -61,14 +62,6 @@ std::vector<float> pack(const std::vector<float>& dense, std::int64_t B, std::in
         for (std::int64_t d = 0; d < D; ++d)
           packed[at(((cu[at(b)] + i) * H + h) * D + d)] = dense[at(((b * H + h) * S + i) * D + d)];
   return packed;
-}
-
-Result<Tensor> upload_new(Context& ctx, DType dtype, const std::vector<float>& values) {
-  Result<Tensor> t = Tensor::create_bytes(ctx, static_cast<VkDeviceSize>(values.size()) * dtype_size(dtype), dtype);
-  if (!t) return t;
-  Status s = t->upload(values);
-  if (!s) return s;
-  return t;
 }
 
 TensorView view_4d(const Tensor& t, const CaseShape& c, std::int64_t h, std::int64_t s, std::int64_t d) {
@@ -211,11 +204,11 @@ Result<AttentionCase> AttentionCase::create(Context& ctx, const CaseShape& c, st
   Result<Tensor> q = unset, k = unset, v = unset, o = unset, lse = unset;
   const float nan = std::nanf("");
   if (c.seqs == SeqKind::kVarlen) {
-    q = upload_new(ctx, c.dtype, pack(a.q, B, Hq, Sq, Dk, a.cu_q));
-    k = upload_new(ctx, c.dtype, pack(a.k, B, Hkv, Sk, Dk, a.cu_k));
-    v = upload_new(ctx, c.dtype, pack(a.v, B, Hkv, Sk, Dv, a.cu_k));
-    o = upload_new(ctx, c.dtype, std::vector<float>(at(std::max<std::int64_t>(a.cu_q.back(), 1) * Hq * Dv), nan));
-    lse = upload_new(ctx, DType::kF32, std::vector<float>(at(Hq * std::max<std::int64_t>(a.cu_q.back(), 1)), nan));
+    q = upload_values(ctx, c.dtype, pack(a.q, B, Hq, Sq, Dk, a.cu_q));
+    k = upload_values(ctx, c.dtype, pack(a.k, B, Hkv, Sk, Dk, a.cu_k));
+    v = upload_values(ctx, c.dtype, pack(a.v, B, Hkv, Sk, Dv, a.cu_k));
+    o = upload_values(ctx, c.dtype, std::vector<float>(at(std::max<std::int64_t>(a.cu_q.back(), 1) * Hq * Dv), nan));
+    lse = upload_values(ctx, DType::kF32, std::vector<float>(at(Hq * std::max<std::int64_t>(a.cu_q.back(), 1)), nan));
   } else {
     auto make = [&](const std::vector<float>& dense, std::int64_t h, std::int64_t s, std::int64_t d) -> Result<Tensor> {
       Result<Tensor> t =
@@ -228,8 +221,8 @@ Result<AttentionCase> AttentionCase::create(Context& ctx, const CaseShape& c, st
     q = make(a.q, Hq, Sq, Dk);
     k = make(a.k, Hkv, Sk, Dk);
     v = make(a.v, Hkv, Sk, Dv);
-    o = upload_new(ctx, c.dtype, std::vector<float>(at(B * Hq * Sq * Dv), nan));
-    lse = upload_new(ctx, DType::kF32, std::vector<float>(at(B * Hq * Sq), nan));
+    o = upload_values(ctx, c.dtype, std::vector<float>(at(B * Hq * Sq * Dv), nan));
+    lse = upload_values(ctx, DType::kF32, std::vector<float>(at(B * Hq * Sq), nan));
   }
   for (auto* r : {&q, &k, &v, &o, &lse}) {
     if (!*r) return r->status();
@@ -250,22 +243,22 @@ Result<AttentionCase> AttentionCase::create(Context& ctx, const CaseShape& c, st
     const std::vector<float> slopes =
         random(c.mod.alibi == Alibi::kPerBatchHead ? B * Hq : Hq, 0.05f, 1.0f, DType::kF32);
     p.slopes.assign(slopes.begin(), slopes.end());
-    if (Status s = keep(upload_new(ctx, DType::kF32, slopes), a.slopes_dev); !s) return s;
+    if (Status s = keep(upload_values(ctx, DType::kF32, slopes), a.slopes_dev); !s) return s;
   }
   if (c.mod.rel_pos_max_distance) {
     const std::vector<float> table = random(Hq * (2 * *c.mod.rel_pos_max_distance + 1), -1.0f, 1.0f, DType::kF32);
     p.table.assign(table.begin(), table.end());
-    if (Status s = keep(upload_new(ctx, DType::kF32, table), a.table_dev); !s) return s;
+    if (Status s = keep(upload_values(ctx, DType::kF32, table), a.table_dev); !s) return s;
   }
   if (c.mod.sinks) {
     const std::vector<float> sinks = random(Hq, -1.0f, 2.0f, DType::kF32);
     p.sinks.assign(sinks.begin(), sinks.end());
-    if (Status s = keep(upload_new(ctx, DType::kF32, sinks), a.sinks_dev); !s) return s;
+    if (Status s = keep(upload_values(ctx, DType::kF32, sinks), a.sinks_dev); !s) return s;
   }
   if (c.mod.bias) {
     const std::int64_t bb = c.bias_full[0] ? B : 1, bh = c.bias_full[1] ? Hq : 1, bs = c.bias_full[2] ? Sq : 1;
     const std::vector<float> stored = random(bb * bh * bs * Sk, -1.0f, 1.0f, *c.mod.bias);
-    if (Status s = keep(upload_new(ctx, *c.mod.bias, stored), a.bias_dev); !s) return s;
+    if (Status s = keep(upload_values(ctx, *c.mod.bias, stored), a.bias_dev); !s) return s;
     p.bias.resize(at(B * Hq * Sq * Sk));
     for (std::int64_t b = 0; b < B; ++b)
       for (std::int64_t h = 0; h < Hq; ++h)
@@ -287,8 +280,8 @@ Result<AttentionCase> AttentionCase::create(Context& ctx, const CaseShape& c, st
       dq.assign(p.doc_q.begin(), p.doc_q.end());
       dk.assign(p.doc_k.begin(), p.doc_k.end());
     }
-    if (Status s = keep(upload_new(ctx, DType::kI32, dq), a.docs_q_dev); !s) return s;
-    if (Status s = keep(upload_new(ctx, DType::kI32, dk), a.docs_k_dev); !s) return s;
+    if (Status s = keep(upload_values(ctx, DType::kI32, dq), a.docs_q_dev); !s) return s;
+    if (Status s = keep(upload_values(ctx, DType::kI32, dk), a.docs_k_dev); !s) return s;
   }
   return a;
 }
@@ -383,7 +376,7 @@ TensorView AttentionCase::view_of(const Tensor& t, Role role) const {
 Result<Tensor> AttentionCase::device_tensor(Context& ctx, const std::vector<float>& values, Role role) const {
   const RoleDims r = dims_of(*this, role);
   if (shape.seqs == SeqKind::kVarlen)
-    return upload_new(ctx, shape.dtype, pack(values, shape.batch, r.h, r.s, r.d, *r.cu));
+    return upload_values(ctx, shape.dtype, pack(values, shape.batch, r.h, r.s, r.d, *r.cu));
   Result<Tensor> t = Tensor::create_bytes(ctx, values.size() * dtype_size(shape.dtype), shape.dtype);
   if (!t) return t;
   Status st = t->upload(scatter(values, view_4d(*t, shape, r.h, r.s, r.d)));

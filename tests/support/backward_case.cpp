@@ -132,4 +132,27 @@ void check_backward_case(Context& ctx, const CaseShape& shape) {
   run_backward_and_compare(ctx, *c);
 }
 
+double reference_loss(const BackwardCase& c, const RefProblem& rp, const std::vector<double>& q,
+                      const std::vector<double>& k, const std::vector<double>& v) {
+  const RefResult r = reference_forward(rp, q, k, v);
+  double l = 0.0;
+  for (std::size_t n = 0; n < r.o.size(); ++n) l += r.o[n] * static_cast<double>(c.d_o[n]);
+  return l;
+}
+
+std::vector<double> central_differences(std::vector<double>& x, const std::function<double()>& loss) {
+  std::vector<double> g(x.size());
+  const double h = 1e-6;
+  for (std::size_t n = 0; n < x.size(); ++n) {
+    const double x0 = x[n];
+    x[n] = x0 + h;
+    const double up = loss();
+    x[n] = x0 - h;
+    const double down = loss();
+    x[n] = x0;
+    g[n] = (up - down) / (2 * h);
+  }
+  return g;
+}
+
 }  // namespace vkattn::test

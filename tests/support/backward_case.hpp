@@ -2,6 +2,7 @@
 // kernel), random dO, NaN-poisoned dQ, dK, dV, and the fp64 reference gradients.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <random>
 #include <vector>
@@ -30,5 +31,14 @@ void run_backward_and_compare(Context& ctx, BackwardCase& c, BackwardOptions opt
 
 // A parameterized backward case: fresh inputs from test_seed() (traced), run, compare.
 void check_backward_case(Context& ctx, const CaseShape& shape);
+
+// The loss sum(O * dO) of `c`'s reference forward (problem `rp`) at inputs q, k, v: what the
+// finite-difference checks differentiate.
+double reference_loss(const BackwardCase& c, const RefProblem& rp, const std::vector<double>& q,
+                      const std::vector<double>& k, const std::vector<double>& v);
+
+// d loss / d x by central differences (step 1e-6, error ~1e-9 in fp64): each element of `x` is
+// moved up and down in place, `loss` evaluated, and restored.
+std::vector<double> central_differences(std::vector<double>& x, const std::function<double()>& loss);
 
 }  // namespace vkattn::test

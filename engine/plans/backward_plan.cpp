@@ -106,7 +106,7 @@ struct BackwardPlan::Impl : PlanCore<BwdVariant> {
   Result<BoundBackward> bind(const BackwardTensors& t) const {
     Result<BoundBackward> b = bind_views(t);
     if (!b || !qk) return b;
-    VKATTN_TRY(qk->check({t.q, t.k, t.q_norm_weight, t.k_norm_weight, t.q_positions, t.k_positions}));
+    VKATTN_TRY(qk->check(qk_inputs_of(t)));
     VKATTN_TRY(qk->check_grads(t.dq_norm_weight, t.dk_norm_weight));
     BackwardTensors inner = t;
     inner.q = qk->q_view(t.q);
@@ -315,7 +315,7 @@ struct BackwardPlan::Impl : PlanCore<BwdVariant> {
     compute_barrier(cmd);  // an earlier recording of this plan may still read the workspace
     if (qk) {
       const BackwardTensors& in = *b.qk_inputs;
-      VKATTN_TRY(qk->record_forward(cmd, {in.q, in.k, in.q_norm_weight, in.k_norm_weight, in.q_positions, in.k_positions}));
+      VKATTN_TRY(qk->record_forward(cmd, qk_inputs_of(in)));
       compute_barrier(cmd);  // Q', K' written -> read
     }
     if (d.dropout.enabled()) record_dropout_rng(cmd, params.buffer, b.dropout);
@@ -332,7 +332,7 @@ struct BackwardPlan::Impl : PlanCore<BwdVariant> {
     if (!qk) return Status::ok();
     const BackwardTensors& in = *b.qk_inputs;
     compute_barrier(cmd);  // dQ', dK' written -> read
-    return qk->record_backward(cmd, {in.q, in.k, in.q_norm_weight, in.k_norm_weight, in.q_positions, in.k_positions},
+    return qk->record_backward(cmd, qk_inputs_of(in),
                                in.dq, in.dk, in.dq_norm_weight, in.dk_norm_weight);
   }
 };
@@ -411,7 +411,8 @@ Result<BackwardPlan> BackwardPlan::create(Context& ctx, const AttentionDesc& des
   if (desc.qk.enabled()) {
     Result<std::unique_ptr<QKPrep>> qk = QKPrep::create(ctx, impl->problem, true);
     if (!qk) return qk.status();
-    impl->qk = std::move(qk).value();    impl->variant.name += qk_variant_suffix(desc.qk);
+    impl->qk = std::move(qk).value();
+    impl->variant.name += qk_variant_suffix(desc.qk);
   }
   return BackwardPlan(std::move(impl));
 }

@@ -96,7 +96,7 @@ struct ForwardPlan::Impl : PlanCore<FwdVariant> {
   Result<BoundForward> bind(const ForwardTensors& t) const {
     Result<BoundForward> b = bind_views(t);
     if (!b || !qk) return b;
-    VKATTN_TRY(qk->check({t.q, t.k, t.q_norm_weight, t.k_norm_weight, t.q_positions, t.k_positions}));
+    VKATTN_TRY(qk->check(qk_inputs_of(t)));
     ForwardTensors inner = t;
     inner.q = qk->q_view(t.q);
     inner.k = qk->k_view(t.k);
@@ -213,7 +213,7 @@ struct ForwardPlan::Impl : PlanCore<FwdVariant> {
     if (qk) {
       const ForwardTensors& in = *b.qk_inputs;
       compute_barrier(cmd);  // an earlier recording may still read Q' and K'
-      VKATTN_TRY(qk->record_forward(cmd, {in.q, in.k, in.q_norm_weight, in.k_norm_weight, in.q_positions, in.k_positions}));
+      VKATTN_TRY(qk->record_forward(cmd, qk_inputs_of(in)));
       compute_barrier(cmd);  // Q', K' written -> read
     }
     if (problem.desc.dropout.enabled()) record_dropout_rng(cmd, params.buffer, b.dropout);
@@ -263,7 +263,8 @@ Result<ForwardPlan> ForwardPlan::create(Context& ctx, const AttentionDesc& desc)
   if (desc.qk.enabled()) {
     Result<std::unique_ptr<QKPrep>> qk = QKPrep::create(ctx, impl->problem, false);
     if (!qk) return qk.status();
-    impl->qk = std::move(qk).value();    impl->variant.name += qk_variant_suffix(desc.qk);
+    impl->qk = std::move(qk).value();
+    impl->variant.name += qk_variant_suffix(desc.qk);
   }
   if (v.spec.splits > 1) VKATTN_TRY(impl->create_merge(device, *s.pipelines));
   const std::vector<std::int32_t>& table = desc.paged_kv.block_table;

@@ -35,6 +35,12 @@ struct QKPrepInputs {
   const std::optional<TensorView>& k_positions;
 };
 
+// Those views of a call's ForwardTensors or BackwardTensors.
+template <class Tensors>
+QKPrepInputs qk_inputs_of(const Tensors& t) {
+  return {t.q, t.k, t.q_norm_weight, t.k_norm_weight, t.q_positions, t.k_positions};
+}
+
 class QKPrep {
  public:
   // `backward`: also the dQ', dK' buffers and the transforms' backward.

@@ -7,7 +7,8 @@
 #     libvulkan1 1.4.309 .deb files, fetched with a private apt state: GPU.md)
 #   .gl/           Debian 12's GL/Vulkan runtime .deb files (GPU.md)
 # Usage: bash scripts/gpu_suite.sh OUT_DIR [auto|scalar|coopmat_khr|long ...]   (default: auto scalar)
-# (coopmat_khr: the suite with VKATTN_PATH=coopmat_khr, the KHR build of the coopmat kernels.)
+# (coopmat_khr: the suite with VKATTN_CM_KHR=1: auto takes the KHR build of the coopmat kernels
+# wherever it would take their NV build.)
 # Writes OUT_DIR/<pass>/<binary>.<shard>.log and OUT_DIR/summary.txt ("N passed, N failed" per pass).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,7 +35,8 @@ for pass in "${passes[@]}"; do
   done
   path=auto
   [ "$pass" = scalar ] && path=scalar
-  [ "$pass" = coopmat_khr ] && path=coopmat_khr
+  khr_env=
+  [ "$pass" = coopmat_khr ] && khr_env=VKATTN_CM_KHR=1
   mkdir -p "$out/$pass"
   # Each binary in SHARDS GoogleTest shards (the long sweeps are a few binaries of many cases).
   shards=1
@@ -43,7 +45,7 @@ for pass in "${passes[@]}"; do
   for b in "${bins[@]}"; do
     for ((i = 0; i < shards; ++i)); do jobs+=("$b $i"); done
   done
-  printf '%s\n' "${jobs[@]}" | VKATTN_PATH=$path GTEST_TOTAL_SHARDS=$shards xargs -P 16 -L 1 sh -c \
+  printf '%s\n' "${jobs[@]}" | env VKATTN_PATH=$path $khr_env GTEST_TOTAL_SHARDS=$shards xargs -P 16 -L 1 sh -c \
     'GTEST_SHARD_INDEX=$1 "$0" --gtest_brief=1 >"'"$out/$pass"'/$(basename $0).$1.log" 2>&1; echo "$(basename $0).$1 $?"' \
     >"$out/$pass/exit_codes.txt"
   passed=$(cat "$out/$pass"/*.log | grep -o '\[  PASSED  \] [0-9]* test' | awk '{s+=$4} END {print s+0}')

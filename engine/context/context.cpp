@@ -16,7 +16,8 @@ namespace {
 // DeviceInfo::coopmat (and coopmat_khr) also need the accumulator layout the kernels index by
 // (coopmat_layout.hpp), and the KHR path an A-operand layout it can fill from it: a device whose
 // layouts differ keeps that path off, with a warning saying where they differ. A Vulkan failure of
-// a probe (a lost device included) fails the creation.
+// the NV probe, or a lost device, fails the creation; any other failure of the KHR probe keeps
+// the KHR path off, with a warning.
 Status check_coopmat_layout(ContextState& s, bool khr) {
   Device& d = *s.device;
   bool& usable = khr ? d.info.coopmat_khr : d.info.coopmat;
@@ -26,6 +27,13 @@ Status check_coopmat_layout(ContextState& s, bool khr) {
     return Status::ok();
   }
   Result<CoopmatLayout> layout = probe_coopmat_layout(d, *s.queue, khr);
+  if (!layout && khr && layout.status().code() != ErrorCode::kDeviceLost) {
+    // The newer path's probe failing (a driver refusing its pipeline) costs that path only.
+    usable = false;
+    d.log_message(LogLevel::kWarning, "VK_KHR_cooperative_matrix not used: its layout probe failed: " +
+                                          layout.status().message());
+    return Status::ok();
+  }
   if (!layout) {
     return Status(layout.status().code(), "the coopmat layout probe failed: " + layout.status().message(),
                   layout.status().vk_result());

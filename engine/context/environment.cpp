@@ -53,6 +53,7 @@ const TileVariable kTileVariables[] = {
      &Overrides::cm_bwd_block_cols,
      {16, 32, 64}},
     {"VKATTN_SPLITS", "splits", &PlanOverrides::splits, &Overrides::splits, {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024}},
+    {"VKATTN_CM_KHR", "cm_khr", &PlanOverrides::cm_khr, &Overrides::cm_khr, {1}},
 };
 
 bool taken(const ContextOptions& o, const char* variable) {

@@ -8,6 +8,7 @@
 #include "base/vk_util.hpp"
 #include "device/device_selection.hpp"
 #include "device/vk_coopmat_khr.hpp"
+#include "vkattn/kernel_path.hpp"
 
 namespace vkattn {
 namespace {
@@ -107,13 +108,20 @@ bool coopmat_capable(VkInstance instance, VkPhysicalDevice pd) {
   return false;
 }
 
-// The same for VK_KHR_cooperative_matrix (KernelPath::kCoopmatKhr).
+// The same for VK_KHR_cooperative_matrix (KernelPath::kCoopmatKhr), in compute, where this
+// build compiled the KHR kernels (the extension is not enabled otherwise).
 bool coopmat_khr_capable(VkInstance instance, VkPhysicalDevice pd) {
+  if (!toolchain_info().khr_cooperative_matrix) return false;
   if (!has_device_extension(pd, VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME)) return false;
   VkPhysicalDeviceCooperativeMatrixFeaturesKHR cm{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR};
   VkPhysicalDeviceFeatures2 f2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &cm};
   vkGetPhysicalDeviceFeatures2(pd, &f2);
   if (cm.cooperativeMatrix != VK_TRUE || !coopmat_base_capable(pd)) return false;
+  VkPhysicalDeviceCooperativeMatrixPropertiesKHR stages{};
+  stages.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_KHR;
+  VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &stages};
+  vkGetPhysicalDeviceProperties2(pd, &p2);
+  if ((stages.cooperativeMatrixSupportedStages & VK_SHADER_STAGE_COMPUTE_BIT) == 0) return false;
   auto get_props = reinterpret_cast<PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR>(
       vkGetInstanceProcAddr(instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR"));
   if (get_props == nullptr) return false;
@@ -125,7 +133,8 @@ bool coopmat_khr_capable(VkInstance instance, VkPhysicalDevice pd) {
   get_props(pd, &n, props.data());
   for (const VkCooperativeMatrixPropertiesKHR& p : props) {
     if (p.MSize == 16 && p.NSize == 16 && p.KSize == 16 && p.AType == VKATTN_KHR_FP16 && p.BType == VKATTN_KHR_FP16 &&
-        p.CType == VKATTN_KHR_FP32 && p.ResultType == VKATTN_KHR_FP32 && p.scope == VKATTN_KHR_SUBGROUP) {
+        p.CType == VKATTN_KHR_FP32 && p.ResultType == VKATTN_KHR_FP32 && p.scope == VKATTN_KHR_SUBGROUP &&
+        p.saturatingAccumulation == VK_FALSE) {
       return true;
     }
   }

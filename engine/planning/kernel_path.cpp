@@ -100,10 +100,13 @@ Result<PathChoice> choose_path(const Problem& p, Pass pass, const DeviceInfo& in
     case KernelPath::kAuto:
       break;
   }
-  // Automatic: the KHR build where kCoopmatKhrByDefault and it can run, else the NV build.
-  const bool khr = kCoopmatKhrByDefault && coopmat_blocker(p, pass, info, true).empty();
+  // Automatic: the KHR build where it is preferred (kCoopmatKhrByDefault, or the cm_khr override)
+  // and can run, else the NV build.
+  const bool prefer_khr = kCoopmatKhrByDefault || o.cm_khr.value == 1;
+  const bool khr = prefer_khr && coopmat_blocker(p, pass, info, true).empty();
   const std::string blocker = khr ? "" : coopmat_blocker(p, pass, info, false);
-  const std::string auto_name = khr ? "auto: coopmat_khr" : "auto: coopmat";
+  const std::string auto_name =
+      khr ? "auto: coopmat_khr" + (o.cm_khr.value == 1 ? " (" + o.cm_khr.text() + ")" : std::string()) : "auto: coopmat";
   const bool decode = pass == Pass::kForward && decode_shaped(p);
   if (blocker.empty() && !kCoopmatDecodeByDefault && (decode || p.desc.paged_kv.enabled())) {
     return PathChoice{false, false,

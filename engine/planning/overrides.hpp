@@ -22,6 +22,7 @@ struct Overrides {
   TileOverride cm_block_q, cm_block_k, cm_subgroups;  // forward (coopmat)
   TileOverride cm_bwd_rows, cm_bwd_block_cols;        // backward (coopmat)
   TileOverride splits;                                // split-K forward (scalar)
+  TileOverride cm_khr;                                // 1: auto prefers the KHR build
 };
 
 }  // namespace vkattn

@@ -68,7 +68,7 @@ struct DeviceInfo {
   // what KernelPath::kCoopmatKhr needs. coopmat_khr_a_from_acc: element e of a lane's A fragment
   // is element (a_from_acc >> 3e) & 7 of its accumulator (shaders/attn_cm_ops.glsl's acc_to_a).
   bool coopmat_khr = false;
-  std::uint32_t coopmat_khr_a_from_acc = 0;
+  std::uint32_t coopmat_khr_a_from_acc = 0xFAC688;  // the identity until the probe says otherwise
   // ContextOptions::capture_pipeline_statistics was asked for and the device can give them.
   bool pipeline_statistics = false;
 };

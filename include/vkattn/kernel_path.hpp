@@ -23,7 +23,7 @@ enum class KernelPath : std::uint32_t {
 // head dim (those of 8 mod 16 are padded to 16 inside the kernels), tiles fitting
 // maxComputeSharedMemorySize, 128-invocation workgroups; the backward also head dims <= 128) and
 // kScalar otherwise; the variant name ends in _coopmat or _scalar.
-// ContextOptions::overrides.path (or env VKATTN_PATH=scalar|coopmat) overrides kAuto (coopmat then fails where it
+// ContextOptions::overrides.path (or env VKATTN_PATH=scalar|coopmat|coopmat_khr) overrides kAuto (coopmat then fails where it
 // cannot run, as an explicit kCoopmat does, with kUnsupported naming the reason).
 const char* to_string(KernelPath p);
 // "auto", "scalar", "coopmat" or "coopmat_khr" (to_string's names); nullopt for anything else.

@@ -16,7 +16,7 @@ namespace vkattn {
 // tiling those kernels cannot hold makes a coopmat plan kUnsupported, naming it. `splits`
 // applies to the scalar forward.
 struct PlanOverrides {
-  // Used where a desc says kAuto; desc.path = kScalar or kCoopmat wins. VKATTN_PATH.
+  // Used where a desc says kAuto; a desc.path other than kAuto wins. VKATTN_PATH.
   KernelPath path = KernelPath::kAuto;
   std::uint32_t cm_block_q = 0;         // forward query tile: 64, 128 or 256. VKATTN_CM_BLOCK_Q
   std::uint32_t cm_block_k = 0;         // forward key tile: 16, 32 or 64. VKATTN_CM_BLOCK_K
@@ -27,6 +27,11 @@ struct PlanOverrides {
   // (1: no split). Otherwise chosen from the device's compute units, the keys and the rows
   // (planning/split_k.hpp). VKATTN_SPLITS
   std::uint32_t splits = 0;
+  // 1: where kAuto takes the coopmat kernels, take their VK_KHR_cooperative_matrix build if it
+  // can run (KernelPath::kCoopmatKhr; the NV build otherwise). For the GPU suite's KHR pass and
+  // for comparing the builds; VKATTN_PATH = coopmat_khr, by contrast, refuses what it cannot run.
+  // VKATTN_CM_KHR
+  std::uint32_t cm_khr = 0;
 };
 
 }  // namespace vkattn

@@ -5,6 +5,7 @@
 // checks the refusals; on a device with it (the H100) the same cases check which kernel runs.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -17,13 +18,13 @@ namespace {
 
 TEST_F(KernelPathTest, AutoTakesCoopmatExactlyWhereItCanRun) {
   const bool cm = auto_uses_coopmat(ctx());
-  EXPECT_TRUE(ends_with(name_of(desc(DType::kF16, 64)), cm ? "_coopmat" : "_scalar"));
-  EXPECT_TRUE(ends_with(name_of(desc(DType::kF16, 128)), cm ? "_coopmat" : "_scalar"));
+  EXPECT_TRUE(ends_with(name_of(desc(DType::kF16, 64)), cm ? coopmat_suffix(ctx()) : "_scalar"));
+  EXPECT_TRUE(ends_with(name_of(desc(DType::kF16, 128)), cm ? coopmat_suffix(ctx()) : "_scalar"));
   // Head dims of 8 mod 16 too (padded inside the kernels), Dk != Dv included.
-  EXPECT_TRUE(ends_with(name_of(desc(DType::kF16, 24)), cm ? "_coopmat" : "_scalar"));
+  EXPECT_TRUE(ends_with(name_of(desc(DType::kF16, 24)), cm ? coopmat_suffix(ctx()) : "_scalar"));
   AttentionDesc dv = desc(DType::kF16, 32);
   dv.head_dim_v = 40;
-  EXPECT_TRUE(ends_with(name_of(dv), cm ? "_coopmat" : "_scalar"));
+  EXPECT_TRUE(ends_with(name_of(dv), cm ? coopmat_suffix(ctx()) : "_scalar"));
   // Never on coopmat: fp32 storage.
   EXPECT_TRUE(ends_with(name_of(desc(DType::kF32, 64)), "_scalar"));
 }
@@ -63,10 +64,28 @@ TEST_F(KernelPathTest, ExplicitCoopmatRunsItOrSaysWhyNot) {
 // until a GPU has measured it), forward and backward, or is refused saying why.
 TEST_F(KernelPathTest, ExplicitCoopmatKhrRunsItOrSaysWhyNot) {
   AttentionDesc d = desc(DType::kF16, 64);
-  EXPECT_FALSE(ends_with(name_of(d), "_coopmat_khr")) << "auto takes the KHR build only by kCoopmatKhrByDefault";
+  if (ctx().options().overrides.cm_khr == 0) {
+    EXPECT_FALSE(ends_with(name_of(d), "_coopmat_khr")) << "auto takes the KHR build only when preferred";
+  }
   d.path = KernelPath::kCoopmatKhr;
   expect_coopmat_or_refusal(ForwardPlan::create(ctx(), d), KernelPath::kCoopmatKhr);
   expect_coopmat_or_refusal(BackwardPlan::create(ctx(), d), KernelPath::kCoopmatKhr);
+  // VKATTN_CM_KHR = 1: auto prefers the KHR build where it can run, else falls back as usual.
+  const char* saved = std::getenv("VKATTN_CM_KHR");
+  const std::string saved_value = saved != nullptr ? saved : "";
+  ::setenv("VKATTN_CM_KHR", "1", 1);
+  reopen_context();
+  const std::string preferred = name_of(desc(DType::kF16, 64));
+  EXPECT_TRUE(ends_with(preferred, ctx().info().coopmat_khr ? "_coopmat_khr"
+                                   : ctx().info().coopmat   ? "_coopmat"
+                                                            : "_scalar"))
+      << preferred;
+  if (saved != nullptr) {
+    ::setenv("VKATTN_CM_KHR", saved_value.c_str(), 1);
+  } else {
+    ::unsetenv("VKATTN_CM_KHR");
+  }
+  reopen_context();
   AttentionDesc f32 = desc(DType::kF32, 64);
   f32.path = KernelPath::kCoopmatKhr;
   Result<ForwardPlan> p = ForwardPlan::create(ctx(), f32);
@@ -117,7 +136,7 @@ TEST_F(KernelPathTest, BackwardPathFollowsTheChoice) {
   const bool cm = auto_uses_coopmat(ctx());
   Result<BackwardPlan> auto64 = BackwardPlan::create(ctx(), desc(DType::kF16, 64));
   ASSERT_TRUE(auto64.is_ok()) << auto64.status().to_string();
-  EXPECT_TRUE(ends_with(auto64->variant_name(), cm ? "_coopmat" : "_scalar")) << auto64->variant_name();
+  EXPECT_TRUE(ends_with(auto64->variant_name(), cm ? coopmat_suffix(ctx()) : "_scalar")) << auto64->variant_name();
   // Head dim 256: the forward may take coopmat, the backward falls back to scalar visibly...
   Result<BackwardPlan> auto256 = BackwardPlan::create(ctx(), desc(DType::kF16, 256));
   ASSERT_TRUE(auto256.is_ok()) << auto256.status().to_string();

@@ -64,7 +64,9 @@ bool auto_uses_coopmat(const Context& ctx) {
 }
 
 std::string coopmat_suffix(const Context& ctx) {
-  return ctx.options().overrides.path == KernelPath::kCoopmatKhr ? "_coopmat_khr" : "_coopmat";
+  const PlanOverrides& o = ctx.options().overrides;
+  const bool khr = o.path == KernelPath::kCoopmatKhr || (o.path == KernelPath::kAuto && o.cm_khr == 1);
+  return khr && ctx.info().coopmat_khr ? "_coopmat_khr" : "_coopmat";
 }
 
 void expect_no_validation_messages(const LogCapture& log) {

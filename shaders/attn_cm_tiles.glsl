@@ -107,12 +107,28 @@ uint row_start(RowSource src, uint row) {
   return src.seq + row * src.stride;
 }
 
-uvec2 pack4_f16(vec4 x) { return uvec2(packHalf2x16(x.xy), packHalf2x16(x.zw)); }
+// Four values as fp16 (saturating at +-65504: only bf16 inputs reach it).
+uvec2 pack4_f16(vec4 x) {
+  x = clamp(x, vec4(-65504.0), vec4(65504.0));
+  return uvec2(packHalf2x16(x.xy), packHalf2x16(x.zw));
+}
 
-// fp16 elements [idx, idx + 4) of an fp16 word array as a uvec2: two whole words when the row
-// start is even (`even`), element by element otherwise.
+// bf16 storage (DTYPE_BF16) runs on fp16 operands: each word of two bf16 becomes two fp16 as it is
+// loaded. Exact for |x| in [2^-14, 65504] (bf16's 8 significant bits fit fp16's 11); smaller
+// values land on fp16's subnormals (absolute error <= 2^-24), larger ones saturate at +-65504.
+// The variant name says _f16ops (planning/feature_spec.cpp).
+uint bf16x2_as_f16x2(uint w) {
+  const vec2 v = vec2(uintBitsToFloat(w << 16u), uintBitsToFloat(w & 0xffff0000u));
+  return packHalf2x16(clamp(v, vec2(-65504.0), vec2(65504.0)));
+}
+uvec2 as_f16(uvec2 w) { return DTYPE == DTYPE_BF16 ? uvec2(bf16x2_as_f16x2(w.x), bf16x2_as_f16x2(w.y)) : w; }
+uvec4 as_f16(uvec4 w) { return DTYPE == DTYPE_BF16 ? uvec4(as_f16(w.xy), as_f16(w.zw)) : w; }
+
+// Elements [idx, idx + 4) of an fp16 or bf16 word array as four fp16 in a uvec2: two whole words
+// when the row start is even (`even`), element by element otherwise (LOAD_VEC4 widens either
+// dtype exactly; pack4_f16 then rounds as bf16x2_as_f16x2 does, saturation aside).
 #define LOAD4_F16(words, even, idx) \
-  ((even) ? uvec2(words[(idx) >> 1u], words[((idx) >> 1u) + 1u]) : pack4_f16(LOAD_VEC4(words, idx)))
+  ((even) ? as_f16(uvec2(words[(idx) >> 1u], words[((idx) >> 1u) + 1u])) : pack4_f16(LOAD_VEC4(words, idx)))
 
 uvec2 load4(RowSource src, uint idx) {
   if (src.which == SRC_Q) return LOAD4_F16(q_words, src.even, idx);
@@ -128,12 +144,12 @@ uvec4 load_chunk(RowSource src, uint row, uint c) {
   const uint base = row_start(src, row);
   if (src.wide) {
     const uint w = (base >> 3u) + c;
-    if (src.which == SRC_Q) return q_chunks[w];
-    if (src.which == SRC_K) return k_chunks[w];
+    if (src.which == SRC_Q) return as_f16(q_chunks[w]);
+    if (src.which == SRC_K) return as_f16(k_chunks[w]);
 #ifdef CM_TILES_DO
-    if (src.which == SRC_DO) return do_chunks[w];
+    if (src.which == SRC_DO) return as_f16(do_chunks[w]);
 #endif
-    return v_chunks[w];
+    return as_f16(v_chunks[w]);
   }
   return uvec4(load4(src, base + 8u * c), load4(src, base + 8u * c + 4u));
 }

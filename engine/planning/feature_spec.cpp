@@ -58,6 +58,13 @@ std::string feature_name(const FeatureSpecConstants& s) {
 
 std::string feature_name(const AttentionDesc& desc) { return feature_name(feature_spec(unchecked_problem(desc))); }
 
+namespace {
+// "_f16ops" where the coopmat kernels run bf16 storage on fp16 operands (shaders/attn_cm_tiles.glsl).
+std::string bf16_on_f16_operands(const FeatureSpecConstants& f, KernelPath kernels) {
+  return kernels != KernelPath::kScalar && f.dtype == static_cast<std::uint32_t>(DType::kBF16) ? "_f16ops" : "";
+}
+}  // namespace
+
 std::string fwd_variant_name(const FwdSpecConstants& s, KernelPath kernels) {
   const bool coopmat = kernels != KernelPath::kScalar;
   std::string name = "attn_fwd_" + feature_name(s.features);
@@ -70,6 +77,7 @@ std::string fwd_variant_name(const FwdSpecConstants& s, KernelPath kernels) {
   if (s.splits > 1) name += "_split" + std::to_string(s.splits);
   if (s.paged_shift != 0) name += "_paged" + std::to_string(1u << s.paged_shift) + (s.device_lens ? "_devtables" : "");
   name += s.write_lse ? "_lse" : "_nolse";
+  name += bf16_on_f16_operands(s.features, kernels);
   name += std::string("_") + to_string(kernels);
   return name;
 }
@@ -77,7 +85,7 @@ std::string fwd_variant_name(const FwdSpecConstants& s, KernelPath kernels) {
 std::string bwd_variant_name(const BwdSpecConstants& s, KernelPath kernels) {
   std::string name = "attn_bwd_" + feature_name(s.features);
   name += "_br" + std::to_string(s.block_rows) + "_bc" + std::to_string(s.block_cols) + "_st" + std::to_string(s.step) +
-          "_" + to_string(kernels);
+          bf16_on_f16_operands(s.features, kernels) + "_" + to_string(kernels);
   return name;
 }
 

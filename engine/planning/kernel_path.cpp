@@ -21,7 +21,9 @@ std::string forward_blocker(const Problem& p, const DeviceInfo& info, bool khr) 
            " (fp16 16x16x16 at subgroup scope, shaderFloat16, 32-lane subgroups with shuffles, and the fragment "
            "layouts the kernels index by, which the context checked at creation)";
   }
-  if (p.desc.dtype != DType::kF16) return std::string("desc.dtype = ") + to_string(p.desc.dtype) + " (needs f16)";
+  if (p.desc.dtype != DType::kF16 && p.desc.dtype != DType::kBF16) {
+    return std::string("desc.dtype = ") + to_string(p.desc.dtype) + " (needs f16, or bf16 on fp16 operands)";
+  }
   if (info.max_workgroup_invocations < 32 * kCmSmallestSubgroups) return "maxComputeWorkGroupInvocations < 128";
   const auto dk = static_cast<std::uint32_t>(p.desc.head_dim);
   const auto dv = static_cast<std::uint32_t>(p.head_dim_v);
@@ -108,6 +110,11 @@ Result<PathChoice> choose_path(const Problem& p, Pass pass, const DeviceInfo& in
   const std::string auto_name =
       khr ? "auto: coopmat_khr" + (o.cm_khr.value == 1 ? " (" + o.cm_khr.text() + ")" : std::string()) : "auto: coopmat";
   const bool decode = pass == Pass::kForward && decode_shaped(p);
+  if (blocker.empty() && !kCoopmatBf16ByDefault && p.desc.dtype == DType::kBF16) {
+    return PathChoice{false, false,
+                      "auto: scalar (bf16: the coopmat kernels take it on fp16 operands when asked for, and by "
+                      "default once verified on a GPU)"};
+  }
   if (blocker.empty() && !kCoopmatDecodeByDefault && (decode || p.desc.paged_kv.enabled())) {
     return PathChoice{false, false,
                       std::string("auto: scalar (") +

@@ -21,6 +21,11 @@ enum class Pass { kForward, kBackward };
 // VKATTN_PATH), and auto keeps those problems on the scalar kernel, saying why.
 inline constexpr bool kCoopmatDecodeByDefault = false;
 
+// Whether automatic choice sends bf16 problems to the coopmat kernels, which load bf16 as fp16
+// operands (exact within fp16's range, saturating beyond: shaders/attn_cm_tiles.glsl). False until
+// the GPU suite has run them on bf16: until then they run when asked for.
+inline constexpr bool kCoopmatBf16ByDefault = false;
+
 // Whether automatic choice takes the KHR build of the coopmat kernels (KernelPath::kCoopmatKhr)
 // over the NV build where both can run. False until the GPU suite has passed on it and the
 // benchmark has measured it faster: until then it runs when asked for.
@@ -37,7 +42,8 @@ struct PathChoice {
 };
 
 // Why `p` cannot run on the coopmat kernels of `pass` on `info` ("" if it can), in their NV
-// build or (khr) their KHR build. Forward: the toolchain and the device's support of the extension, fp16 storage, the workgroup size and the shared
+// build or (khr) their KHR build. Forward: the toolchain and the device's support of the extension,
+// fp16 or bf16 storage, fp16 storage, the workgroup size and the shared
 // memory of the smallest tiles (any head dim: 8 mod 16 is padded, attn_cm_tiles.glsl). Backward: those, plus head dims up
 // to 128 (each subgroup keeps dK and dV of 16 keys in registers) and its own shared memory.
 std::string coopmat_blocker(const Problem& p, Pass pass, const DeviceInfo& info, bool khr);

@@ -48,7 +48,7 @@ TEST_F(KernelPathTest, ExplicitCoopmatRunsItOrSaysWhyNot) {
     std::int64_t head_dim;
     const char* reason;
   };
-  const Case cases[] = {{DType::kF32, 64, "desc.dtype = f32"}, {DType::kBF16, 24, "desc.dtype = bf16"}};
+  const Case cases[] = {{DType::kF32, 64, "desc.dtype = f32"}, {DType::kF32, 24, "desc.dtype = f32"}};
   for (const Case& c : cases) {
     AttentionDesc bad = desc(c.dtype, c.head_dim);
     bad.path = KernelPath::kCoopmat;
@@ -57,6 +57,14 @@ TEST_F(KernelPathTest, ExplicitCoopmatRunsItOrSaysWhyNot) {
     EXPECT_EQ(p.status().code(), ErrorCode::kUnsupported);
     const std::string expected = ctx().info().coopmat ? c.reason : "VK_NV_cooperative_matrix";
     EXPECT_NE(p.status().message().find(expected), std::string::npos) << p.status().message();
+  }
+  // bf16 runs there on fp16 operands, and the name says so.
+  AttentionDesc bf16 = desc(DType::kBF16, 24);
+  bf16.path = KernelPath::kCoopmat;
+  Result<ForwardPlan> b = ForwardPlan::create(ctx(), bf16);
+  expect_coopmat_or_refusal(b);
+  if (b.is_ok()) {
+    EXPECT_TRUE(ends_with(b->variant_name(), "_f16ops_coopmat")) << b->variant_name();
   }
 }
 

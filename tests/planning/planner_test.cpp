@@ -75,7 +75,7 @@ TEST(Planner, PathReasons) {
   EXPECT_EQ(plan_forward(desc(64), device(false), Overrides{})->path.reason.rfind("auto: scalar (the device has no", 0),
             0u);
   EXPECT_EQ(plan_forward(desc(64, DType::kF32), cm, Overrides{})->path.reason,
-            "auto: scalar (desc.dtype = f32 (needs f16))");
+            "auto: scalar (desc.dtype = f32 (needs f16, or bf16 on fp16 operands))");
   // Head dim 256: the forward takes coopmat, the backward falls back (its own limit), visibly.
   EXPECT_EQ(plan_forward(desc(256), cm, Overrides{})->path.reason, "auto: coopmat");
   const std::string bwd256 = plan_backward(desc(256), cm, Overrides{})->path.reason;
@@ -100,10 +100,34 @@ TEST(Planner, AnExplicitCoopmatThatCannotRunNamesWhoAskedAndWhy) {
   d.dtype = DType::kF32;
   Result<FwdVariant> f = plan_forward(d, cm, Overrides{});
   ASSERT_FALSE(f.is_ok());
-  EXPECT_EQ(f.status().message(), "desc.path = coopmat: desc.dtype = f32 (needs f16)");
+  EXPECT_EQ(f.status().message(), "desc.path = coopmat: desc.dtype = f32 (needs f16, or bf16 on fp16 operands)");
   // A head dim of 8 mod 16 is no reason: the kernels pad it.
   d.dtype = DType::kF16;
   EXPECT_TRUE(plan_forward(d, cm, Overrides{}).is_ok());
+}
+
+// bf16 runs on the coopmat kernels' fp16 operands when asked for, and says so in the name; auto
+// keeps it on the scalar kernels until kCoopmatBf16ByDefault.
+TEST(Planner, Bf16OnCoopmatSaysF16Operands) {
+  const DeviceInfo cm = device(true);
+  AttentionDesc d = desc(64, DType::kBF16);
+  Result<FwdVariant> automatic = plan_forward(d, cm, Overrides{});
+  ASSERT_TRUE(automatic.is_ok());
+  EXPECT_EQ(automatic->path.coopmat, kCoopmatBf16ByDefault) << automatic->path.reason;
+  if (!kCoopmatBf16ByDefault) {
+    EXPECT_EQ(automatic->path.reason.rfind("auto: scalar (bf16: ", 0), 0u);
+  }
+  d.path = KernelPath::kCoopmat;
+  Result<FwdVariant> f = plan_forward(d, cm, Overrides{});
+  Result<BwdVariant> b = plan_backward(d, cm, Overrides{});
+  ASSERT_TRUE(f.is_ok() && b.is_ok());
+  EXPECT_TRUE(f->name.ends_with("_f16ops_coopmat")) << f->name;
+  EXPECT_TRUE(b->name.ends_with("_f16ops_coopmat")) << b->name;
+  if (!kCoopmatBf16ByDefault) {
+    EXPECT_EQ(automatic->name.find("_f16ops"), std::string::npos) << automatic->name;
+  }
+  d.dtype = DType::kF16;
+  EXPECT_EQ(plan_forward(d, cm, Overrides{})->name.find("_f16ops"), std::string::npos);
 }
 
 // The desc is checked before anything that depends on the device.

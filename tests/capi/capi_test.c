@@ -145,6 +145,31 @@ static void dropout_forward(vkattn_context ctx, vkattn_tensor tq, vkattn_tensor 
   vkattn_tensor_destroy(to);
 }
 
+/* The KHR build of the tensor-core kernels: a plan where the device has it, else a refusal that
+   names the request. */
+static void khr_path_request(vkattn_context ctx, const vkattn_device_info* info) {
+  vkattn_attention_desc desc;
+  vkattn_forward_plan plan = NULL;
+  vkattn_status s;
+  vkattn_attention_desc_init(&desc);
+  desc.dtype = VKATTN_F16;
+  desc.batch = 1;
+  desc.q_heads = 2;
+  desc.seq_q = desc.seq_k = 64;
+  desc.head_dim = 64;
+  desc.path = VKATTN_PATH_COOPMAT_KHR;
+  s = vkattn_forward_plan_create(ctx, &desc, &plan);
+  if (info->coopmat_khr) {
+    const char* name = s == VKATTN_OK ? vkattn_forward_plan_variant_name(plan) : "";
+    CHECK(s == VKATTN_OK && strstr(name, "_coopmat_khr") != NULL, "coopmat_khr plan: %s %s", name,
+          vkattn_last_error());
+  } else {
+    CHECK(s == VKATTN_UNSUPPORTED && strstr(vkattn_last_error(), "desc.path = coopmat_khr") != NULL,
+          "coopmat_khr refused: %d %s", (int)s, vkattn_last_error());
+  }
+  vkattn_forward_plan_destroy(plan);
+}
+
 /* x rounded to bf16 (nearest even; the test's values are finite). */
 static float round_bf16(float x) {
   unsigned u;
@@ -426,6 +451,7 @@ int main(void) {
   CHECK(s == VKATTN_OK, "vkattn_context_create: %s", vkattn_last_error());
   if (s != VKATTN_OK) return 1;
   CHECK(vkattn_context_device_info(ctx, &info) == VKATTN_OK && info.name[0] != '\0', "device info");
+  khr_path_request(ctx, &info);
 
   for (i = 0; i < N; ++i) {
     q[i] = next_value(&state);

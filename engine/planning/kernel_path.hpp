@@ -22,14 +22,16 @@ enum class Pass { kForward, kBackward };
 inline constexpr bool kCoopmatDecodeByDefault = false;
 
 // Whether automatic choice sends bf16 problems to the coopmat kernels, which load bf16 as fp16
-// operands (exact within fp16's range, saturating beyond: shaders/attn_cm_tiles.glsl). False until
-// the GPU suite has run them on bf16: until then they run when asked for.
-inline constexpr bool kCoopmatBf16ByDefault = false;
+// operands (exact within fp16's range, saturating beyond: shaders/attn_cm_tiles.glsl). True since
+// the H200 ran bf16_test on them (94 TFLOP/s forward at (4, 16, 4096, 128) against the scalar
+// kernel's ~10); VKATTN_PATH = scalar keeps bf16's full range.
+inline constexpr bool kCoopmatBf16ByDefault = true;
 
 // Whether automatic choice takes the KHR build of the coopmat kernels (KernelPath::kCoopmatKhr)
-// over the NV build where both can run. False until the GPU suite has passed on it and the
-// benchmark has measured it faster: until then it runs when asked for.
-inline constexpr bool kCoopmatKhrByDefault = false;
+// over the NV build where both can run. True since the H200 (driver 580) passed the suite on it
+// and ran it 1.40x (forward) and 1.47x (forward + backward) the NV build at (4, 16, 4096, 128)
+// (bench/RESULTS_H100.md, seventeenth session); VKATTN_PATH = coopmat still runs the NV build.
+inline constexpr bool kCoopmatKhrByDefault = true;
 
 struct PathChoice {
   bool coopmat = false;  // the coopmat kernels (either build)

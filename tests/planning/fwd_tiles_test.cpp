@@ -29,7 +29,7 @@ TEST_F(KernelPathTest, CoopmatBlockKOverride) {
   reopen_context();
   const bool cm = auto_uses_coopmat(ctx());
   const std::string name = name_of(d);
-  EXPECT_TRUE(ends_with(name, cm ? "_bq128_bk16_qsh_sg4_lse_coopmat" : "_scalar")) << name;
+  EXPECT_TRUE(ends_with(name, cm ? "_bq128_bk16_qsh_sg4_lse" + coopmat_suffix(ctx()) : std::string("_scalar"))) << name;
   EXPECT_TRUE(ends_with(name_of(desc(DType::kF32, 64)), "_scalar"));
   if (cm) {  // 64 keys of Dk = Dv = 256 staged as fp16 need more than the H100's 48 KiB
     ::setenv("VKATTN_CM_BLOCK_K", "64", 1);
@@ -49,10 +49,10 @@ TEST_F(KernelPathTest, CoopmatBlockQOverride) {
   const bool cm = auto_uses_coopmat(ctx());
   ::setenv("VKATTN_CM_BLOCK_Q", "64", 1);
   reopen_context();
-  EXPECT_TRUE(ends_with(name_of(d), cm ? "_bq64_bk64_qsh_sg4_lse_coopmat" : "_scalar")) << name_of(d);
+  EXPECT_TRUE(ends_with(name_of(d), cm ? "_bq64_bk64_qsh_sg4_lse" + coopmat_suffix(ctx()) : std::string("_scalar"))) << name_of(d);
   ::unsetenv("VKATTN_CM_BLOCK_Q");
   reopen_context();
-  EXPECT_TRUE(ends_with(name_of(d), cm ? "_bq128_bk64_qsh_sg4_lse_coopmat" : "_scalar")) << name_of(d);
+  EXPECT_TRUE(ends_with(name_of(d), cm ? "_bq128_bk64_qsh_sg4_lse" + coopmat_suffix(ctx()) : std::string("_scalar"))) << name_of(d);
 }
 
 // VKATTN_CM_SUBGROUPS forces the coopmat forward's subgroups per workgroup (the tiles are then
@@ -64,10 +64,10 @@ TEST_F(KernelPathTest, CoopmatSubgroupsOverride) {
   const bool cm = auto_uses_coopmat(ctx());
   ::setenv("VKATTN_CM_SUBGROUPS", "8", 1);
   reopen_context();
-  EXPECT_TRUE(ends_with(name_of(d), cm ? "_bq128_bk64_qsh_sg8_lse_coopmat" : "_scalar")) << name_of(d);
+  EXPECT_TRUE(ends_with(name_of(d), cm ? "_bq128_bk64_qsh_sg8_lse" + coopmat_suffix(ctx()) : std::string("_scalar"))) << name_of(d);
   ::setenv("VKATTN_CM_BLOCK_Q", "256", 1);
   reopen_context();
-  EXPECT_TRUE(ends_with(name_of(d), cm ? "_bq256_bk32_sg8_lse_coopmat" : "_scalar")) << name_of(d);
+  EXPECT_TRUE(ends_with(name_of(d), cm ? "_bq256_bk32_sg8_lse" + coopmat_suffix(ctx()) : std::string("_scalar"))) << name_of(d);
   ::setenv("VKATTN_CM_BLOCK_Q", "64", 1);
   reopen_context();
   Result<std::string> bad = forward_variant_name(ctx(), d);
@@ -174,7 +174,7 @@ TEST_P(KernelPathTiles, MatchesReference) {
     d.head_dim = 64;
     Result<std::string> name = forward_variant_name(ctx(), d);
     ASSERT_TRUE(name.is_ok()) << name.status().to_string();
-    const std::string tail = std::string(GetParam().name_tail) + "_lse_coopmat";
+    const std::string tail = std::string(GetParam().name_tail) + "_lse" + coopmat_suffix(ctx());
     EXPECT_TRUE(name->size() >= tail.size() && name->compare(name->size() - tail.size(), tail.size(), tail) == 0)
         << *name;
   }

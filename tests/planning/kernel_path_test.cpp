@@ -68,13 +68,12 @@ TEST_F(KernelPathTest, ExplicitCoopmatRunsItOrSaysWhyNot) {
   }
 }
 
-// The KHR build of the same kernels runs only when asked for (kCoopmatKhrByDefault is false
-// until a GPU has measured it), forward and backward, or is refused saying why.
+// The KHR build of the same kernels: what auto takes where it can run (kCoopmatKhrByDefault),
+// and what an explicit coopmat_khr runs, forward and backward, or refuses saying why.
 TEST_F(KernelPathTest, ExplicitCoopmatKhrRunsItOrSaysWhyNot) {
   AttentionDesc d = desc(DType::kF16, 64);
-  if (ctx().options().overrides.cm_khr == 0) {
-    EXPECT_FALSE(ends_with(name_of(d), "_coopmat_khr")) << "auto takes the KHR build only when preferred";
-  }
+  EXPECT_TRUE(ends_with(name_of(d), auto_uses_coopmat(ctx()) ? coopmat_suffix(ctx()) : std::string("_scalar")))
+      << name_of(d);
   d.path = KernelPath::kCoopmatKhr;
   expect_coopmat_or_refusal(ForwardPlan::create(ctx(), d), KernelPath::kCoopmatKhr);
   expect_coopmat_or_refusal(BackwardPlan::create(ctx(), d), KernelPath::kCoopmatKhr);

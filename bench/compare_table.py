@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Joins vkattn-bench's CSV (OUT/vkattn.csv, median rows) with sdpa_compare.py's (OUT/sdpa.csv)
 into OUT/compare.md: both medians, TFLOP/s from one formula (4*B*H*S^2*D, halved when causal,
-x3.5 for fwd+bwd) and the time ratio SDPA / vkattn (>= 1 means vkattn is at least as fast).
+x3.5 for fwd+bwd) and the time ratios SDPA / vkattn (>= 1 means vkattn is at least as fast), for
+SDPA's FlashAttention-2 backend and, as a second column, its cuDNN backend.
 
   python3 bench/compare_table.py OUT
 """
@@ -39,9 +40,10 @@ def main():
     start = next(i for i, line in enumerate(lines) if line.startswith("name,"))
     if sdpa_rows and "KV_GB/s" in sdpa_rows[0]:
         return decode_table(out, sdpa_rows, list(csv.DictReader(lines[start:])))
-    sdpa = {row["name"]: float(row["ms"]) for row in sdpa_rows}
-    table = ["| case | vkattn ms | SDPA FA2 ms | vkattn TFLOP/s | FA2 TFLOP/s | vkattn / FA2 | vkattn variant |",
-             "|---|---|---|---|---|---|---|"]
+    sdpa = {row["name"]: float(row["ms"]) for row in sdpa_rows if row["ms"] != "n/a"}
+    cudnn = {row["name"]: float(row["cudnn_ms"]) for row in sdpa_rows if row.get("cudnn_ms", "n/a") != "n/a"}
+    table = ["| case | vkattn ms | SDPA FA2 ms | vkattn TFLOP/s | FA2 TFLOP/s | vkattn / FA2 | cuDNN TFLOP/s | "
+             "vkattn / cuDNN | vkattn variant |", "|---|---|---|---|---|---|---|---|---|"]
     for row in csv.DictReader(lines[start:]):
         if not row["name"].endswith("_median"):
             continue
@@ -50,13 +52,15 @@ def main():
         ms = float(row["real_time"]) * scale
         m = re.match(r"(fwd|fwdbwd)/b?f16/(\w+)/b(\d+)_h(\d+)x\d+_sq(\d+)_sk\d+_d(\d+)$", key)
         if m is None or key not in sdpa:
-            table.append(f"| {key} | {ms:.3f} | (no SDPA time) | | | | {row.get('label', '')} |")
+            table.append(f"| {key} | {ms:.3f} | (no SDPA time) | | | | | | {row.get('label', '')} |")
             continue
         p, mask = m.group(1), m.group(2)
         b, h, s, d = map(int, m.group(3, 4, 5, 6))
         flops = 4 * b * h * s * s * d / (1 if mask == "nomask" else 2) * (3.5 if p == "fwdbwd" else 1)
+        dnn = (f"{flops / cudnn[key] / 1e9:.1f} | {cudnn[key] / ms:.3f}x" if key in cudnn
+               else "(cuDNN refused) | ")
         table.append(f"| {key} | {ms:.3f} | {sdpa[key]:.3f} | {flops / ms / 1e9:.1f} | {flops / sdpa[key] / 1e9:.1f} | "
-                     f"{sdpa[key] / ms:.3f}x | {row.get('label', '')} |")
+                     f"{sdpa[key] / ms:.3f}x | {dnn} | {row.get('label', '')} |")
     open(f"{out}/compare.md", "w").write("\n".join(table) + "\n")
     print("\n".join(table))
 

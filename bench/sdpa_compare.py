@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Times PyTorch SDPA (FlashAttention-2 backend) on the shapes of a vkattn-bench preset and prints
-one CSV line per case, named like vkattn-bench's benchmarks, with the same FLOP formula
+one CSV line per case, named like vkattn-bench's benchmarks, with SDPA's cuDNN backend as a
+second column, with the same FLOP formula
 (4*B*H*S*S*D forward, halved when causal; 2.5x for bwd, 3.5x for fwdbwd).
 
   python3 bench/sdpa_compare.py --preset=fa2 [--filter=REGEX] [--passes=fwd,bwd,fwdbwd]
@@ -93,6 +94,26 @@ def median_ms(fn, reps=20):
     return times[len(times) // 2]
 
 
+def time_sdpa(backend, p, q, k, v, causal):
+    """Median ms of one pass (fwd, bwd or fwdbwd) on one SDPA backend; None where the backend
+    refuses the case (cuDNN is missing from some torch builds)."""
+    try:
+        with sdpa_kernel(backend):
+            if p == "fwd":
+                fn = lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+            else:
+                o = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+                do = torch.randn_like(o)
+                if p == "bwd":
+                    fn = lambda: torch.autograd.grad(o, (q, k, v), do, retain_graph=True)
+                else:
+                    fn = lambda: torch.autograd.grad(F.scaled_dot_product_attention(q, k, v, is_causal=causal),
+                                                     (q, k, v), do)
+            return median_ms(fn)
+    except RuntimeError:
+        return None
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--preset", default="fa2", choices=["fa2", "short", "compare", "decode"])
@@ -109,7 +130,7 @@ def main():
         cases = list(shape_cases(args.shapes))
     else:
         cases = {"fa2": fa2_cases, "short": short_gpu_cases, "compare": compare_cases}[args.preset]()
-    print("name,ms,TFLOP/s")
+    print("name,ms,TFLOP/s,cudnn_ms,cudnn_TFLOP/s")
     for b, h, s, d, causal in cases:
         for p in args.passes.split(","):
             name = f"{p}/{args.dtype}/{'causal_br' if causal else 'nomask'}/b{b}_h{h}x{h}_sq{s}_sk{s}_d{d}"
@@ -118,20 +139,11 @@ def main():
             torch_dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float16
             q, k, v = (torch.randn(b, h, s, d, device="cuda", dtype=torch_dtype, requires_grad=(p != "fwd"))
                        for _ in range(3))
-            with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
-                if p == "fwd":
-                    fn = lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal)
-                else:
-                    o = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
-                    do = torch.randn_like(o)
-                    if p == "bwd":
-                        fn = lambda: torch.autograd.grad(o, (q, k, v), do, retain_graph=True)
-                    else:
-                        fn = lambda: torch.autograd.grad(F.scaled_dot_product_attention(q, k, v, is_causal=causal),
-                                                         (q, k, v), do)
-                ms = median_ms(fn)
+            times = [time_sdpa(backend, p, q, k, v, causal)
+                     for backend in (SDPBackend.FLASH_ATTENTION, SDPBackend.CUDNN_ATTENTION)]
             flops = 4 * b * h * s * s * d / (2 if causal else 1) * {"fwd": 1, "bwd": 2.5, "fwdbwd": 3.5}[p]
-            print(f"{name},{ms:.3f},{flops / ms / 1e9:.1f}", flush=True)
+            cols = [f"{ms:.3f},{flops / ms / 1e9:.1f}" if ms else "n/a,n/a" for ms in times]
+            print(f"{name},{','.join(cols)}", flush=True)
             del q, k, v
 
 

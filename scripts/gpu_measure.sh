@@ -4,13 +4,17 @@
 # limited number of files: keep everything in one archive). Carry .gpu and .gl (gpu_bundle.sh,
 # GPU.md), and .mpi for the ring (gpu_mpi_env.sh).
 # Usage: bash scripts/gpu_measure.sh OUT_DIR [STEP ...]
-# Steps (default: suite gemm compare headdims decode bf16 ring):
-#   suite     scripts/gpu_suite.sh auto scalar (validation layer 1.4.309)
+# Steps (default: suite gemm compare headdims decode bf16 features cmdecode ring):
+#   suite     scripts/gpu_suite.sh $SUITE_PASSES (default "auto scalar"; validation layer 1.4.309)
 #   gemm      build/bench/vkattn-gemm-probe (each instruction path's GEMM ceiling)
 #   compare   bench/compare_sdpa.sh: the compare preset against SDPA (FlashAttention-2)
 #   headdims  head dims 72, 80, 96, 112 (and 64, 128) at S = 4096 and (1, 16, 5776, 72) against SDPA
 #   decode    the decode preset against SDPA and the copy bandwidth
 #   bf16      the compare shapes in bf16 against SDPA in bf16
+#   features  (4, 16, 4096, 128) fp16 plain, with RMSNorm + RoPE on Q and K, and with dropout 0.1
+#   cmdecode  decode_test and paged_kv_test (fp16 cases) on the KHR coopmat kernels, and the
+#             decode preset's long cases there (auto keeps decode on the scalar kernels until these
+#             pass: kCoopmatDecodeByDefault)
 #   ring      examples/ring on 1, 2 and 4 ranks sharing the GPU (needs .mpi)
 # Limits per step: LIMIT_<STEP> seconds (e.g. LIMIT_SUITE=300), defaults below.
 set -uo pipefail
@@ -18,7 +22,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:?usage: gpu_measure.sh OUT_DIR [steps]}
 shift
 steps=("$@")
-[ ${#steps[@]} -eq 0 ] && steps=(suite gemm compare headdims decode bf16 ring)
+[ ${#steps[@]} -eq 0 ] && steps=(suite gemm compare headdims decode bf16 features cmdecode ring)
 mkdir -p "$out"
 source "$root/scripts/gpu_env.sh" >/dev/null 2>&1
 cd "$root"
@@ -26,7 +30,7 @@ limit() { local v="LIMIT_${1^^}"; echo "${!v:-$2}"; }
 for step in "${steps[@]}"; do
   start=$(date +%s)
   case "$step" in
-    suite) timeout "$(limit suite 330)" bash scripts/gpu_suite.sh "$out/suite" auto scalar ;;
+    suite) timeout "$(limit suite 330)" bash scripts/gpu_suite.sh "$out/suite" ${SUITE_PASSES:-auto scalar} ;;
     gemm) timeout "$(limit gemm 60)" build/bench/vkattn-gemm-probe >"$out/gemm.txt" 2>&1 ;;
     compare) timeout "$(limit compare 300)" bash bench/compare_sdpa.sh "$out/compare" --benchmark_min_time=0.1 ;;
     headdims)
@@ -35,6 +39,17 @@ for step in "${steps[@]}"; do
         --benchmark_min_time=0.1 ;;
     decode) timeout "$(limit decode 300)" bash bench/compare_sdpa.sh "$out/decode" --preset=decode --benchmark_min_time=0.05 ;;
     bf16) timeout "$(limit bf16 300)" bash bench/compare_sdpa.sh "$out/bf16" --preset=compare --dtype=bf16 --benchmark_min_time=0.1 ;;
+    features)
+      for extra in "" --qk=rms_rope --dropout=0.1; do
+        timeout "$(limit features 60)" build/bench/vkattn-bench --preset=compare --benchmark_min_time=0.1 \
+          --benchmark_filter='b4_h16x16_sq4096_sk4096_d128/' $extra
+      done >"$out/features.txt" 2>&1 ;;
+    cmdecode)
+      for b in decode_test paged_kv_test; do
+        VKATTN_PATH=coopmat_khr timeout "$(limit cmdecode 60)" build/tests/$b --gtest_filter='*f16*' --gtest_brief=1
+      done >"$out/cmdecode_tests.txt" 2>&1
+      timeout "$(limit cmdecode 60)" bash bench/compare_sdpa.sh "$out/cmdecode" --preset=decode --path=coopmat_khr \
+        --benchmark_filter='sk(4096|32768)' --benchmark_min_time=0.05 ;;
     ring)
       root=$root source scripts/gpu_mpi_env.sh
       for args in "1 --causal --zigzag" "2 --causal --zigzag" "4 --causal --zigzag" "4 --causal" "4"; do

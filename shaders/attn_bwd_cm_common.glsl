@@ -28,6 +28,11 @@ void write_out8(uint which, uint dst, vec4 lo, vec4 hi) {
 #define CM_ALL_ROWS_WIDE (WIDE_ROWS != 0u)
 #include "attn_cm_tiles.glsl"
 
+// Fragments of the output chunk one workgroup accumulates (attn_bwd_spec.inc's DQ_CHUNK16 and
+// DKDV_CHUNK16; gl_WorkGroupID.z picks the chunk).
+const uint DQ_OUT16 = DQ_CHUNK16 != 0u ? DQ_CHUNK16 : DK16;
+const uint DKDV_OUT16 = DKDV_CHUNK16 != 0u ? DKDV_CHUNK16 : DK16 > DV16 ? DK16 : DV16;
+
 // This subgroup's 16 of the workgroup's BLOCK_ROWS rows, which start at row r_first of `a` and
 // `b`, as fp16 fragments (Dk / 16 of `a`, Dv / 16 of `b`), staged through the tile BLOCK_COLS
 // rows at a time.

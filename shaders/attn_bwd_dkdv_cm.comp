@@ -25,6 +25,9 @@
 //   dV_w += P^T dO_n,  dK_w += dU^T Q_n        (scale applied to dK once at the end)
 // The elementwise step finds each element's key and query by the accumulator layout
 // (attn_cm_layout.glsl). Each dK/dV row is summed in a fixed order: deterministic.
+// Head dims past 128 (DKDV_CHUNK16 != 0): workgroup z accumulates only fragments
+// [z DKDV_CHUNK16, (z + 1) DKDV_CHUNK16) of dK and of dV, recomputing S^T and dP^T, so K_w, V_w and
+// the chunk's accumulators stay within the registers of D = 128.
 
 layout(push_constant) uniform BwdPush {
 #define VKATTN_PC(T, name) T name;
@@ -111,10 +114,15 @@ void main() {
   load_own_rows(row_source(SRC_K, k_seq, pc.k_stride_s), row_source(SRC_V, v_seq, pc.v_stride_s), j0, len_k, k_frag,
                 v_frag);
 
-  ACC_MAT dk_frag[DK16];
-  ACC_MAT dv_frag[DV16];
-  [[unroll]] for (uint d = 0u; d < DK16; ++d) dk_frag[d] = ACC_MAT(0.0);
-  [[unroll]] for (uint d = 0u; d < DV16; ++d) dv_frag[d] = ACC_MAT(0.0);
+  // This workgroup's chunk of dK and dV: fragments [d_first, d_first + DKDV_OUT16) of each head
+  // dim (the part of it that exists).
+  const uint d_first = DKDV_CHUNK16 != 0u ? gl_WorkGroupID.z * DKDV_OUT16 : 0u;  // unchunked: constant 0
+  ACC_MAT dk_frag[DKDV_OUT16];
+  ACC_MAT dv_frag[DKDV_OUT16];
+  [[unroll]] for (uint c = 0u; c < DKDV_OUT16; ++c) {
+    dk_frag[c] = ACC_MAT(0.0);
+    dv_frag[c] = ACC_MAT(0.0);
+  }
 
   // One step per (query head g of the group, query tile t), g outer; without document ids every
   // step is visited, so the next step's Q, dO, lse2 and delta are fetched while this one computes.
@@ -213,15 +221,18 @@ void main() {
       }
       const A_MAT p16 = acc_to_a(st);
       const A_MAT ds16 = acc_to_a(dpt);
-      [[unroll]] for (uint d = 0u; d < DV16; ++d) {
-        B_MAT dob;  // dO_n block (queries 16n.., dims 16d..)
-        load_b(dob, tile_dv_sh, (16u * n) * VROW + 4u * d, VROW);
-        dv_frag[d] = mma(p16, dob, dv_frag[d]);
-      }
-      [[unroll]] for (uint d = 0u; d < DK16; ++d) {
-        B_MAT qb;
-        load_b(qb, tile_dk_sh, (16u * n) * KROW + 4u * d, KROW);
-        dk_frag[d] = mma(ds16, qb, dk_frag[d]);
+      [[unroll]] for (uint c = 0u; c < DKDV_OUT16; ++c) {
+        const uint d = d_first + c;
+        if (d < DV16) {
+          B_MAT dob;  // dO_n block (queries 16n.., dims 16d..)
+          load_b(dob, tile_dv_sh, (16u * n) * VROW + 4u * d, VROW);
+          dv_frag[c] = mma(p16, dob, dv_frag[c]);
+        }
+        if (d < DK16) {
+          B_MAT qb;
+          load_b(qb, tile_dk_sh, (16u * n) * KROW + 4u * d, KROW);
+          dk_frag[c] = mma(ds16, qb, dk_frag[c]);
+        }
       }
     }
   }
@@ -231,11 +242,15 @@ void main() {
   const uint rows_valid = w0 < rows_written ? rows_written - w0 : 0u;
   const uint dk_base = pc.out0_offset + b * pc.out0_stride_b + kv_h * pc.out0_stride_h + (start_k + w0) * pc.out0_stride_s;
   const uint dv_base = pc.out1_offset + b * pc.out1_stride_b + kv_h * pc.out1_stride_h + (start_k + w0) * pc.out1_stride_s;
-  [[unroll]] for (uint d = 0u; d < DK16; ++d) {
-    [[unroll]] for (uint e = 0u; e < ELEMS; ++e) dk_frag[d][e] *= scale;
-    store_acc(dk_frag[d], 0u, dk_base + 16u * d, pc.out0_stride_s, rows_valid, HEAD_DIM - 16u * d);
+  [[unroll]] for (uint c = 0u; c < DKDV_OUT16; ++c) {
+    const uint d = d_first + c;
+    if (d < DK16) {
+      [[unroll]] for (uint e = 0u; e < ELEMS; ++e) dk_frag[c][e] *= scale;
+      store_acc(dk_frag[c], 0u, dk_base + 16u * d, pc.out0_stride_s, rows_valid, HEAD_DIM - 16u * d);
+    }
   }
-  [[unroll]] for (uint d = 0u; d < DV16; ++d) {
-    store_acc(dv_frag[d], 1u, dv_base + 16u * d, pc.out1_stride_s, rows_valid, HEAD_DIM_V - 16u * d);
+  [[unroll]] for (uint c = 0u; c < DKDV_OUT16; ++c) {
+    const uint d = d_first + c;
+    if (d < DV16) store_acc(dv_frag[c], 1u, dv_base + 16u * d, pc.out1_stride_s, rows_valid, HEAD_DIM_V - 16u * d);
   }
 }

@@ -25,6 +25,8 @@
 // Each lane knows the (row, column) of its elements by the accumulator layout (attn_cm_layout.glsl)
 // and keeps its rows' lse2 and delta in registers. Each dQ row is summed in a fixed order:
 // deterministic.
+// Head dims past 128 (DQ_CHUNK16 != 0): workgroup z accumulates only dQ fragments
+// [z DQ_CHUNK16, (z + 1) DQ_CHUNK16), recomputing S and dP (attn_bwd_spec.inc).
 
 layout(push_constant) uniform BwdPush {
 #define VKATTN_PC(T, name) T name;
@@ -101,8 +103,10 @@ void main() {
   load_own_rows(row_source(SRC_Q, q_seq, pc.q_stride_s), row_source(SRC_DO, do_seq, pc.do_stride_s), i0, len_q,
                 q_frag, do_frag);
 
-  ACC_MAT dq_frag[DK16];
-  [[unroll]] for (uint d = 0u; d < DK16; ++d) dq_frag[d] = ACC_MAT(0.0);
+  // This workgroup's chunk of dQ: fragments [dq_first, dq_first + DQ_OUT16) of the head dim.
+  const uint dq_first = DQ_CHUNK16 != 0u ? gl_WorkGroupID.z * DQ_OUT16 : 0u;  // unchunked: constant 0
+  ACC_MAT dq_frag[DQ_OUT16];
+  [[unroll]] for (uint c = 0u; c < DQ_OUT16; ++c) dq_frag[c] = ACC_MAT(0.0);
 
   const uint k_seq = pc.k_offset + b * pc.k_stride_b + kv_h * pc.k_stride_h + start_k * pc.k_stride_s;
   const uint v_seq = pc.v_offset + b * pc.v_stride_b + kv_h * pc.v_stride_h + start_k * pc.v_stride_s;
@@ -178,10 +182,13 @@ void main() {
         }
       }
       const A_MAT ds16 = acc_to_a(s);
-      [[unroll]] for (uint d = 0u; d < DK16; ++d) {
-        B_MAT kb;  // K_n block (keys 16n.., dims 16d..)
-        load_b(kb, tile_dk_sh, (16u * n) * KROW + 4u * d, KROW);
-        dq_frag[d] = mma(ds16, kb, dq_frag[d]);
+      [[unroll]] for (uint c = 0u; c < DQ_OUT16; ++c) {
+        const uint d = dq_first + c;
+        if (d < DK16) {
+          B_MAT kb;  // K_n block (keys 16n.., dims 16d..)
+          load_b(kb, tile_dk_sh, (16u * n) * KROW + 4u * d, KROW);
+          dq_frag[c] = mma(ds16, kb, dq_frag[c]);
+        }
       }
     }
   }
@@ -190,8 +197,11 @@ void main() {
   const uint rows_written = SEQ_MODE == SEQ_VARLEN ? len_q : params.seq_q;
   const uint rows_valid = w0 < rows_written ? rows_written - w0 : 0u;
   const uint dq_base = pc.out0_offset + b * pc.out0_stride_b + h * pc.out0_stride_h + (start_q + w0) * pc.out0_stride_s;
-  [[unroll]] for (uint d = 0u; d < DK16; ++d) {
-    [[unroll]] for (uint e = 0u; e < ELEMS; ++e) dq_frag[d][e] *= scale;
-    store_acc(dq_frag[d], 0u, dq_base + 16u * d, pc.out0_stride_s, rows_valid, HEAD_DIM - 16u * d);
+  [[unroll]] for (uint c = 0u; c < DQ_OUT16; ++c) {
+    const uint d = dq_first + c;
+    if (d < DK16) {
+      [[unroll]] for (uint e = 0u; e < ELEMS; ++e) dq_frag[c][e] *= scale;
+      store_acc(dq_frag[c], 0u, dq_base + 16u * d, pc.out0_stride_s, rows_valid, HEAD_DIM - 16u * d);
+    }
   }
 }

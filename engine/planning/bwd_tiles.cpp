@@ -84,6 +84,27 @@ Status check_bwd_limits(const Problem& p, const BwdSpecConstants& s, const Devic
 
 }  // namespace
 
+std::uint32_t cm_bwd_chunk16(std::uint32_t dk, std::uint32_t dv, BwdKernel kernel) {
+  const std::uint32_t dk16 = cm_padded_dim(dk) / 16, dv16 = cm_padded_dim(dv) / 16;
+  // Registers of the subgroup's own rows (fp16 A fragments: 4 per lane each) and of each output
+  // fragment of the chunk (fp32 accumulators: 8 per lane; dkdv holds one of dK and one of dV).
+  const std::uint32_t held = 4 * (dk16 + dv16);
+  const std::uint32_t per_fragment = kernel == BwdKernel::kDkdv ? 16 : 8;
+  const std::uint32_t whole = kernel == BwdKernel::kDkdv ? std::max(dk16, dv16) : dk16;
+  const std::uint32_t fit = held < kCmBwdFragmentRegisters ? (kCmBwdFragmentRegisters - held) / per_fragment : 1;
+  if (whole <= fit) return 0;  // one chunk
+  const std::uint32_t chunks = (whole + std::max(fit, 1u) - 1) / std::max(fit, 1u);
+  return (whole + chunks - 1) / chunks;  // balanced: D = 256 gives dq 2 x 8 and dkdv 4 x 4
+}
+
+std::uint32_t cm_bwd_chunks(const BwdSpecConstants& s, BwdKernel kernel) {
+  const std::uint32_t dk16 = cm_padded_dim(s.features.head_dim) / 16;
+  const std::uint32_t dv16 = cm_padded_dim(s.features.head_dim_v) / 16;
+  const std::uint32_t chunk = kernel == BwdKernel::kDq ? s.dq_chunk16 : s.dkdv_chunk16;
+  const std::uint32_t whole = kernel == BwdKernel::kDq ? dk16 : std::max(dk16, dv16);
+  return chunk == 0 ? 1 : (whole + chunk - 1) / chunk;
+}
+
 std::uint32_t cm_bwd_shared_bytes(std::uint32_t block_rows, std::uint32_t block_cols, std::uint32_t dk_real,
                                   std::uint32_t dv_real) {
   const std::uint32_t dk = cm_padded_dim(dk_real), dv = cm_padded_dim(dv_real);
@@ -124,6 +145,8 @@ BwdSpecConstants bwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
       }
     }
     s.workgroup_size = 2 * s.block_rows;  // one 32-lane subgroup per 16 rows
+    s.dq_chunk16 = cm_bwd_chunk16(dk, dv, BwdKernel::kDq);
+    s.dkdv_chunk16 = cm_bwd_chunk16(dk, dv, BwdKernel::kDkdv);
     return s;
   }
   s.block_rows = std::min<std::uint32_t>(kBlockRows, info.max_workgroup_invocations);

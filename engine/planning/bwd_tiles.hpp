@@ -17,6 +17,23 @@ namespace vkattn {
 std::uint32_t cm_bwd_shared_bytes(std::uint32_t block_rows, std::uint32_t block_cols, std::uint32_t dk,
                                   std::uint32_t dv);
 
+// The kernels of a backward plan.
+enum class BwdKernel { kPre, kDq, kDkdv, kParam };
+
+// 32-bit registers per invocation the coopmat dq and dkdv kernels may hold in fragments: what
+// Dk = Dv = 128 holds in dkdv (K and V rows, 8 + 8 fp16 fragments of 4; dK and dV, 8 + 8 fp32
+// accumulators of 8), which the H100 and H200 run without spilling.
+inline constexpr std::uint32_t kCmBwdFragmentRegisters = 192;
+
+// DQ_CHUNK16 or DKDV_CHUNK16 (attn_bwd_spec.inc) of `kernel` (kDq or kDkdv) for head dims dk, dv:
+// 0 (one chunk) where the kernel's fragments fit kCmBwdFragmentRegisters, else the fragments of
+// the fewest equal chunks that fit. Head dims <= 128 are one chunk; 256 splits dQ in 2 and dK,
+// dV in 4, each chunk recomputing S and dP (2 and 4 times the S and dP products).
+std::uint32_t cm_bwd_chunk16(std::uint32_t dk, std::uint32_t dv, BwdKernel kernel);
+
+// Workgroups along z of the coopmat `kernel`'s dispatch (kDq or kDkdv): its chunks of the head dim.
+std::uint32_t cm_bwd_chunks(const BwdSpecConstants& s, BwdKernel kernel);
+
 // The smallest coopmat backward tiling: 64 rows (four 32-lane subgroups of 16) and 16 columns; a
 // problem whose head dims cannot hold it stays off the coopmat path.
 inline constexpr std::uint32_t kCmBwdSmallestRows = 64;
@@ -49,8 +66,6 @@ BwdSpecConstants bwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
 Result<BwdSpecConstants> choose_bwd_tiles(const Problem& p, bool coopmat, const DeviceInfo& info,
                                           const Overrides& overrides);
 
-// The kernels of a backward plan.
-enum class BwdKernel { kPre, kDq, kDkdv, kParam };
 
 // Shared memory `kernel` declares (its shared arrays) with the constants `spec` on the coopmat path
 // or the scalar one: the host's model, which tile choice relies on (cm_bwd_shared_bytes is the

@@ -1,6 +1,7 @@
 #include "planning/feature_spec.hpp"
 
 #include "kernels/attn_enums.hpp"
+#include "planning/bwd_tiles.hpp"
 
 namespace vkattn {
 
@@ -84,8 +85,12 @@ std::string fwd_variant_name(const FwdSpecConstants& s, KernelPath kernels) {
 
 std::string bwd_variant_name(const BwdSpecConstants& s, KernelPath kernels) {
   std::string name = "attn_bwd_" + feature_name(s.features);
-  name += "_br" + std::to_string(s.block_rows) + "_bc" + std::to_string(s.block_cols) + "_st" + std::to_string(s.step) +
-          bf16_on_f16_operands(s.features, kernels) + "_" + to_string(kernels);
+  name += "_br" + std::to_string(s.block_rows) + "_bc" + std::to_string(s.block_cols) + "_st" + std::to_string(s.step);
+  if (s.dq_chunk16 != 0 || s.dkdv_chunk16 != 0) {  // the head dim in chunks: dQ's x dK and dV's
+    name += "_dsplit" + std::to_string(cm_bwd_chunks(s, BwdKernel::kDq)) + "x" +
+            std::to_string(cm_bwd_chunks(s, BwdKernel::kDkdv));
+  }
+  name += bf16_on_f16_operands(s.features, kernels) + "_" + to_string(kernels);
   return name;
 }
 

@@ -9,8 +9,6 @@
 
 namespace vkattn {
 namespace {
-constexpr std::int64_t kCmBwdMaxHeadDim = 128;  // coopmat backward: dK + dV accumulators of 16 rows in registers
-
 std::string forward_blocker(const Problem& p, const DeviceInfo& info, bool khr) {
   const ToolchainInfo t = toolchain_info();
   if (khr ? !t.khr_cooperative_matrix : !t.nv_cooperative_matrix) {
@@ -37,11 +35,6 @@ std::string forward_blocker(const Problem& p, const DeviceInfo& info, bool khr) 
 }
 
 std::string backward_blocker(const Problem& p, const DeviceInfo& info) {
-  if (p.desc.head_dim > kCmBwdMaxHeadDim || p.head_dim_v > kCmBwdMaxHeadDim) {
-    return "head dims " + num(p.desc.head_dim) + "/" + num(p.head_dim_v) +
-           " (the backward needs both <= " + num(kCmBwdMaxHeadDim) +
-           ": each subgroup keeps dK and dV of 16 keys in registers)";
-  }
   const auto dk = static_cast<std::uint32_t>(p.desc.head_dim);
   const auto dv = static_cast<std::uint32_t>(p.head_dim_v);
   if (cm_bwd_shared_bytes(kCmBwdSmallestRows, kCmBwdSmallestCols, dk, dv) > info.max_shared_memory) {

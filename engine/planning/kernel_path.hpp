@@ -46,8 +46,8 @@ struct PathChoice {
 // Why `p` cannot run on the coopmat kernels of `pass` on `info` ("" if it can), in their NV
 // build or (khr) their KHR build. Forward: the toolchain and the device's support of the extension,
 // fp16 or bf16 storage, fp16 storage, the workgroup size and the shared
-// memory of the smallest tiles (any head dim: 8 mod 16 is padded, attn_cm_tiles.glsl). Backward: those, plus head dims up
-// to 128 (each subgroup keeps dK and dV of 16 keys in registers) and its own shared memory.
+// memory of the smallest tiles (any head dim: 8 mod 16 is padded, attn_cm_tiles.glsl). Backward: those, and its own shared
+// memory (head dims past 128 split dQ, dK and dV into chunks of the head dim: cm_bwd_chunk16).
 std::string coopmat_blocker(const Problem& p, Pass pass, const DeviceInfo& info, bool khr);
 
 // An explicit coopmat or coopmat_khr request (desc.path or the override) that coopmat_blocker

@@ -322,9 +322,12 @@ struct BackwardPlan::Impl : PlanCore<BwdVariant> {
     const auto q_heads = static_cast<std::uint32_t>(d.batch * d.q_heads);
     VKATTN_TRY(kernels[kPre].record(cmd, b.pre, b.pre_push, {groups(problem.seq_q, rows), q_heads, 1}));
     compute_barrier(cmd);  // workspace written -> read
-    VKATTN_TRY(dq_for(b).record(cmd, b.dq, b.dq_push, {groups(problem.seq_q, rows), q_heads, 1}));
+    // z: the head dim's chunks of dQ and of dK, dV (coopmat, head dims past 128; else 1).
+    const std::uint32_t dq_chunks = cm_bwd_chunks(spec, BwdKernel::kDq);
+    const std::uint32_t dkdv_chunks = cm_bwd_chunks(spec, BwdKernel::kDkdv);
+    VKATTN_TRY(dq_for(b).record(cmd, b.dq, b.dq_push, {groups(problem.seq_q, rows), q_heads, dq_chunks}));
     const auto kv_heads = static_cast<std::uint32_t>(d.batch * problem.kv_heads);
-    VKATTN_TRY(dkdv_for(b).record(cmd, b.dkdv, b.dkdv_push, {groups(problem.seq_k, rows), kv_heads, 1}));
+    VKATTN_TRY(dkdv_for(b).record(cmd, b.dkdv, b.dkdv_push, {groups(problem.seq_k, rows), kv_heads, dkdv_chunks}));
     for (std::size_t n = 0; n < b.param_count; ++n) {
       const BoundBackward::Param& prm = b.params[n];
       VKATTN_TRY(kernels[param_slot(prm.which)].record(cmd, prm.descriptors, prm.push, prm.grid));

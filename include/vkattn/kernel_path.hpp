@@ -20,7 +20,7 @@ enum class KernelPath : std::uint32_t {
 };
 // kAuto picks kCoopmatKhr, else kCoopmat, where the device and the problem allow it (fp16 or bf16, any
 // head dim (those of 8 mod 16 are padded to 16 inside the kernels), tiles fitting
-// maxComputeSharedMemorySize, 128-invocation workgroups; the backward also head dims <= 128) and
+// maxComputeSharedMemorySize, 128-invocation workgroups) and
 // kScalar otherwise; the variant name ends in _coopmat_khr, _coopmat or _scalar.
 // ContextOptions::overrides.path (or env VKATTN_PATH=scalar|coopmat|coopmat_khr) overrides kAuto (coopmat then fails where it
 // cannot run, as an explicit kCoopmat does, with kUnsupported naming the reason).

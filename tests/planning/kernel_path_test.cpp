@@ -131,24 +131,26 @@ TEST_F(KernelPathTest, EnvironmentOverridesAuto) {
       << bad.status().message();
 }
 
-// The backward follows the same choice, with one more limit of its own: head dims up to 128.
+// The backward follows the same choice: every head dim, past 128 in chunks of the head dim
+// (_dsplit); an explicit coopmat request it cannot take is refused with the reason.
 TEST_F(KernelPathTest, BackwardPathFollowsTheChoice) {
   const bool cm = auto_uses_coopmat(ctx());
   Result<BackwardPlan> auto64 = BackwardPlan::create(ctx(), desc(DType::kF16, 64));
   ASSERT_TRUE(auto64.is_ok()) << auto64.status().to_string();
   EXPECT_TRUE(ends_with(auto64->variant_name(), cm ? coopmat_suffix(ctx()) : "_scalar")) << auto64->variant_name();
-  // Head dim 256: the forward may take coopmat, the backward falls back to scalar visibly...
+  // Head dim 256: the backward takes the coopmat kernels too, dQ in 2 chunks, dK and dV in 4.
   Result<BackwardPlan> auto256 = BackwardPlan::create(ctx(), desc(DType::kF16, 256));
   ASSERT_TRUE(auto256.is_ok()) << auto256.status().to_string();
-  EXPECT_TRUE(ends_with(auto256->variant_name(), "_scalar")) << auto256->variant_name();
-  // ... and an explicit coopmat request is refused with the reason.
-  AttentionDesc d256 = desc(DType::kF16, 256);
-  d256.path = KernelPath::kCoopmat;
-  Result<BackwardPlan> forced256 = BackwardPlan::create(ctx(), d256);
-  ASSERT_FALSE(forced256.is_ok());
-  EXPECT_EQ(forced256.status().code(), ErrorCode::kUnsupported) << forced256.status().to_string();
-  const std::string reason = ctx().info().coopmat ? "head dims 256/256" : "VK_NV_cooperative_matrix";
-  EXPECT_NE(forced256.status().message().find(reason), std::string::npos) << forced256.status().message();
+  EXPECT_TRUE(ends_with(auto256->variant_name(), cm ? "_dsplit2x4" + coopmat_suffix(ctx()) : "_scalar"))
+      << auto256->variant_name();
+  // fp32 storage: an explicit coopmat request is refused with the reason.
+  AttentionDesc f32 = desc(DType::kF32, 64);
+  f32.path = KernelPath::kCoopmat;
+  Result<BackwardPlan> forced = BackwardPlan::create(ctx(), f32);
+  ASSERT_FALSE(forced.is_ok());
+  EXPECT_EQ(forced.status().code(), ErrorCode::kUnsupported) << forced.status().to_string();
+  const std::string reason = ctx().info().coopmat ? "desc.path = coopmat: desc.dtype = f32" : "VK_NV_cooperative_matrix";
+  EXPECT_NE(forced.status().message().find(reason), std::string::npos) << forced.status().message();
 
   AttentionDesc d64 = desc(DType::kF16, 64);
   d64.path = KernelPath::kCoopmat;

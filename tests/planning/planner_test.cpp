@@ -8,6 +8,7 @@
 
 #include <string>
 
+#include "planning/bwd_tiles.hpp"
 #include "planning/feature_spec.hpp"
 
 namespace vkattn::test {
@@ -76,10 +77,16 @@ TEST(Planner, PathReasons) {
             0u);
   EXPECT_EQ(plan_forward(desc(64, DType::kF32), cm, Overrides{})->path.reason,
             "auto: scalar (desc.dtype = f32 (needs f16, or bf16 on fp16 operands))");
-  // Head dim 256: the forward takes coopmat, the backward falls back (its own limit), visibly.
+  // Head dim 256: both passes take coopmat (the backward splits the head dim: BackwardHeadDimChunks).
   EXPECT_EQ(plan_forward(desc(256), cm, Overrides{})->path.reason, "auto: coopmat");
-  const std::string bwd256 = plan_backward(desc(256), cm, Overrides{})->path.reason;
-  EXPECT_EQ(bwd256.rfind("auto: scalar (head dims 256/256 (the backward needs both <= 128", 0), 0u) << bwd256;
+  EXPECT_EQ(plan_backward(desc(256), cm, Overrides{})->path.reason, "auto: coopmat");
+  // A device whose shared memory holds the forward's but not the backward's smallest tiles at D = 256
+  // keeps the backward on the scalar kernels, visibly.
+  DeviceInfo small = cm;
+  small.max_shared_memory = 22144;  // the forward's smallest tiles (22096 bytes) fit
+  const std::string bwd256 = plan_backward(desc(256), small, Overrides{})->path.reason;
+  EXPECT_EQ(bwd256.rfind("auto: scalar (the backward's head dims 256/256 need 22224 bytes of shared memory", 0), 0u)
+      << bwd256;
   AttentionDesc scalar = desc(64);
   scalar.path = KernelPath::kScalar;
   EXPECT_EQ(plan_backward(scalar, cm, from(KernelPath::kCoopmat, "VKATTN_PATH"))->path.reason, "desc.path = scalar");
@@ -90,10 +97,13 @@ TEST(Planner, PathReasons) {
 
 TEST(Planner, AnExplicitCoopmatThatCannotRunNamesWhoAskedAndWhy) {
   const DeviceInfo cm = device(true);
-  Result<BwdVariant> b = plan_backward(desc(256), cm, from(KernelPath::kCoopmat, "options.overrides.path"));
+  DeviceInfo small = cm;
+  small.max_shared_memory = 22144;  // the forward's smallest tiles (22096 bytes) fit
+  Result<BwdVariant> b = plan_backward(desc(256), small, from(KernelPath::kCoopmat, "options.overrides.path"));
   ASSERT_FALSE(b.is_ok());
   EXPECT_EQ(b.status().code(), ErrorCode::kUnsupported);
-  EXPECT_EQ(b.status().message().rfind("options.overrides.path = coopmat: head dims 256/256", 0), 0u)
+  EXPECT_EQ(b.status().message().rfind("options.overrides.path = coopmat: the backward's head dims 256/256 need", 0),
+            0u)
       << b.status().message();
   AttentionDesc d = desc(24);
   d.path = KernelPath::kCoopmat;
@@ -104,6 +114,41 @@ TEST(Planner, AnExplicitCoopmatThatCannotRunNamesWhoAskedAndWhy) {
   // A head dim of 8 mod 16 is no reason: the kernels pad it.
   d.dtype = DType::kF16;
   EXPECT_TRUE(plan_forward(d, cm, Overrides{}).is_ok());
+}
+
+// Head dims past 128 on the coopmat backward: dQ, and dK with dV, in chunks of the head dim that
+// keep each kernel's fragments within kCmBwdFragmentRegisters (the grid's z axis), named _dsplit.
+TEST(Planner, BackwardHeadDimChunks) {
+  EXPECT_EQ(cm_bwd_chunk16(128, 128, BwdKernel::kDq), 0u);  // one chunk up to 128
+  EXPECT_EQ(cm_bwd_chunk16(128, 128, BwdKernel::kDkdv), 0u);
+  EXPECT_EQ(cm_bwd_chunk16(64, 64, BwdKernel::kDkdv), 0u);
+  EXPECT_EQ(cm_bwd_chunk16(256, 256, BwdKernel::kDq), 8u);  // 2 chunks of 8 fragments
+  EXPECT_EQ(cm_bwd_chunk16(256, 256, BwdKernel::kDkdv), 4u);  // 4 of 4
+  EXPECT_EQ(cm_bwd_chunk16(192, 192, BwdKernel::kDq), 0u);
+  EXPECT_EQ(cm_bwd_chunk16(192, 128, BwdKernel::kDkdv), 6u);  // dK 6 + 6, dV 6 + 2
+  EXPECT_EQ(cm_bwd_chunk16(136, 136, BwdKernel::kDkdv), 5u);  // 9 fragments: 5 + 4
+  for (std::uint32_t dk = 8; dk <= 256; dk += 8) {
+    for (const std::uint32_t dv : {dk, 128u, 64u}) {
+      for (const BwdKernel k : {BwdKernel::kDq, BwdKernel::kDkdv}) {
+        const std::uint32_t dk16 = (dk + 15) / 16, dv16 = (dv + 15) / 16;
+        const std::uint32_t chunk = cm_bwd_chunk16(dk, dv, k);
+        const std::uint32_t whole = k == BwdKernel::kDq ? dk16 : std::max(dk16, dv16);
+        const std::uint32_t out = chunk == 0 ? whole : chunk;
+        EXPECT_LE(4 * (dk16 + dv16) + out * (k == BwdKernel::kDq ? 8 : 16), kCmBwdFragmentRegisters)
+            << dk << "/" << dv;
+        EXPECT_LE(out, whole) << dk << "/" << dv;
+      }
+    }
+  }
+  const DeviceInfo cm = device(true);
+  Result<BwdVariant> b = plan_backward(desc(256), cm, Overrides{});
+  ASSERT_TRUE(b.is_ok());
+  EXPECT_NE(b->name.find("_dsplit2x4_coopmat"), std::string::npos) << b->name;
+  EXPECT_EQ(cm_bwd_chunks(b->spec, BwdKernel::kDq), 2u);
+  EXPECT_EQ(cm_bwd_chunks(b->spec, BwdKernel::kDkdv), 4u);
+  Result<BwdVariant> b128 = plan_backward(desc(128), cm, Overrides{});
+  EXPECT_EQ(b128->name.find("_dsplit"), std::string::npos) << b128->name;
+  EXPECT_EQ(cm_bwd_chunks(b128->spec, BwdKernel::kDkdv), 1u);
 }
 
 // bf16 runs on the coopmat kernels' fp16 operands, and says so in the name (auto: where

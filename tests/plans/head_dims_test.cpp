@@ -1,7 +1,7 @@
 // Every head dim on the tensor-core path: Dk and Dv of 8 mod 16 (24, 40, 72, 88, 104, 120, 136,
 // 200) are padded to the next multiple of 16 inside the coopmat kernels (attn_cm_tiles.glsl), so
-// fp16 problems of any head dim, Dk != Dv included, run there forward and (head dims <= 128)
-// backward. Each case is checked against the fp64 reference on whatever path the context takes
+// fp16 problems of any head dim, Dk != Dv included, run there forward and backward (past 128,
+// the backward splits dQ, dK and dV into chunks of the head dim: _dsplit). Each case is checked against the fp64 reference on whatever path the context takes
 // (lavapipe: scalar), and where the device has the coopmat kernels the variant names say they ran.
 #include <gtest/gtest.h>
 
@@ -37,8 +37,8 @@ const CaseShape kCases[] = {
 
 class HeadDimTest : public VkTest, public ::testing::WithParamInterface<CaseShape> {
  protected:
-  // The variant names: _coopmat wherever auto takes the coopmat kernels (forward: every head dim;
-  // backward: both <= 128).
+  // The variant names: _coopmat wherever auto takes the coopmat kernels (every head dim, both
+  // passes), _dsplit on the backward past 128.
   void expect_paths(const CaseShape& s) {
     std::mt19937_64 rng(1);
     Result<AttentionCase> c = AttentionCase::create(ctx(), s, rng);
@@ -50,8 +50,9 @@ class HeadDimTest : public VkTest, public ::testing::WithParamInterface<CaseShap
     const std::int64_t dv = s.head_dim_v == 0 ? s.head_dim : s.head_dim_v;
     Result<BackwardPlan> b = BackwardPlan::create(ctx(), c->desc());
     ASSERT_TRUE(b.is_ok()) << b.status().to_string();
-    const bool bwd_cm = cm && s.head_dim <= 128 && dv <= 128;
-    EXPECT_NE(b->variant_name().find(bwd_cm ? coopmat_suffix(ctx()) : "_scalar"), std::string::npos) << b->variant_name();
+    EXPECT_NE(b->variant_name().find(cm ? coopmat_suffix(ctx()) : "_scalar"), std::string::npos) << b->variant_name();
+    const bool split = cm && (s.head_dim > 128 || dv > 128);
+    EXPECT_EQ(b->variant_name().find("_dsplit") != std::string::npos, split) << b->variant_name();
   }
 };
 

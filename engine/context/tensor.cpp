@@ -27,7 +27,9 @@ Status staged_copy(Context& ctx, VkBuffer device_buffer, VkDeviceSize bytes, voi
   const Device& s = *context_state(ctx).device;
   BufferAlloc staging;
   VKATTN_TRY(allocate(s, bytes, VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
-                      VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT, 0, staging));
+                      VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT,
+                      VK_MEMORY_PROPERTY_HOST_CACHED_BIT, staging));  // cached: host reads of uncached
+                                                                        // (write-combined) memory crawl
   void* mapped = nullptr;
   VKATTN_VK(vkMapMemory(s.device, staging.memory, 0, bytes, 0, &mapped), "vkMapMemory");
   if (to_device) std::memcpy(mapped, host, bytes);

@@ -108,13 +108,13 @@ Result<PathChoice> choose_path(const Problem& p, Pass pass, const DeviceInfo& in
                       "auto: scalar (bf16: the coopmat kernels take it on fp16 operands when asked for, and by "
                       "default once verified on a GPU)"};
   }
-  if (blocker.empty() && !kCoopmatDecodeByDefault && (decode || p.desc.paged_kv.enabled())) {
+  if (blocker.empty() && !(kCoopmatDecodeByDefault && khr) && (decode || p.desc.paged_kv.enabled())) {
     return PathChoice{false, false,
                       std::string("auto: scalar (") +
                           (decode ? "decode: " + num(p.desc.q_heads / p.kv_heads * p.seq_q) +
                                         " query rows per KV head run packed and split-K"
                                   : "a paged cache") +
-                          "; the coopmat kernel takes it when asked for, and by default once verified on a GPU)"};
+                          "; the NV build of the coopmat kernel takes it when asked for, the KHR build by default)"};
   }
   if (blocker.empty()) {
     if (decode) {

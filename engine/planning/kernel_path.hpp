@@ -1,7 +1,7 @@
 // The kernel path of a plan, decided once per plan and the same way for both passes: an explicit
 // desc.path, else the context's override (ContextOptions::overrides.path or VKATTN_PATH), else
 // automatic: coopmat where the device and the problem allow it (decode-shaped forwards and paged
-// caches only with kCoopmatDecodeByDefault), else scalar. The choice carries its
+// caches only on its KHR build: kCoopmatDecodeByDefault), else scalar. The choice carries its
 // reason.
 #pragma once
 
@@ -15,11 +15,14 @@ namespace vkattn {
 
 enum class Pass { kForward, kBackward };
 
-// Whether automatic choice sends decode-shaped forwards and paged caches to the coopmat kernel
-// (attn_fwd_cm.comp's PACK_GQA, key lanes, split-K and paged rows). False until the GPU suite has
-// run that kernel's decode and paged cases: until then it runs when asked for (desc.path,
-// VKATTN_PATH), and auto keeps those problems on the scalar kernel, saying why.
-inline constexpr bool kCoopmatDecodeByDefault = false;
+// Whether automatic choice sends decode-shaped forwards and paged caches to the KHR build of the
+// coopmat kernel (attn_fwd_cm.comp's PACK_GQA, key lanes, split-K and paged rows). True since the
+// H200 (driver 580) passed decode_test and paged_kv_test's fp16 cases on it and ran the decode
+// preset 2.6-15x faster than the scalar kernel (GQA 32:4, D = 128: Sk = 32k, Sq = 1 at batch 1
+// 0.142 ms against 0.624; at batch 16 0.330 against 5.07; bench/RESULTS_H100.md, eighteenth
+// session). The NV build's decode has not run on a GPU: auto keeps those problems on the scalar
+// kernel there, saying why, and runs them on the NV build when asked for (desc.path, VKATTN_PATH).
+inline constexpr bool kCoopmatDecodeByDefault = true;
 
 // Whether automatic choice sends bf16 problems to the coopmat kernels, which load bf16 as fp16
 // operands (exact within fp16's range, saturating beyond: shaders/attn_cm_tiles.glsl). True since

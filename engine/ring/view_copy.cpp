@@ -32,7 +32,8 @@ std::vector<VkBufferCopy> row_regions(const TensorView& v, std::int64_t s0, std:
 Status staging(Context& ctx, VkDeviceSize bytes, BufferAlloc& out, void** mapped) {
   const Device& d = *context_state(ctx).device;
   VKATTN_TRY(allocate(d, bytes, VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
-                      VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT, 0, out));
+                      VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT,
+                      VK_MEMORY_PROPERTY_HOST_CACHED_BIT, out));  // cached: the host (and MPI) read it
   VKATTN_VK(vkMapMemory(d.device, out.memory, 0, bytes, 0, mapped), "vkMapMemory");
   return Status::ok();
 }

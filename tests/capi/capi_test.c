@@ -225,7 +225,8 @@ static void bf16_forward(vkattn_context ctx, const float* q, const float* k, con
   CHECK(s == VKATTN_OK, "bf16 plan: %s", vkattn_last_error());
   if (s != VKATTN_OK) return;
   CHECK(strstr(vkattn_forward_plan_variant_name(plan), "attn_fwd_d16_bf16_causal_br_alibi") != NULL &&
-            strstr(vkattn_forward_plan_variant_name(plan), "_scalar") != NULL,
+            (strstr(vkattn_forward_plan_variant_name(plan), "_scalar") != NULL ||
+             strstr(vkattn_forward_plan_variant_name(plan), "_f16ops_coopmat") != NULL), /* bf16 on fp16 operands */
         "bf16 variant %s", vkattn_forward_plan_variant_name(plan));
   memset(&ft, 0, sizeof ft);
   ft.q = vkattn_tensor_get_view(tq);

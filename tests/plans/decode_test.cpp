@@ -62,7 +62,8 @@ TEST_P(DecodeTest, MatchesFp64Reference) {
   ASSERT_TRUE(plan.is_ok());
   const std::string& name = plan->variant_name();
   const bool cm = auto_uses_coopmat(ctx()) && GetParam().dtype == DType::kF16 &&
-                  (kCoopmatDecodeByDefault || ctx().options().overrides.path == KernelPath::kCoopmat ||
+                  ((kCoopmatDecodeByDefault && coopmat_suffix(ctx()) == "_coopmat_khr") ||
+                   ctx().options().overrides.path == KernelPath::kCoopmat ||
                    ctx().options().overrides.path == KernelPath::kCoopmatKhr);
   EXPECT_TRUE(name.ends_with(cm ? coopmat_suffix(ctx()) : "_scalar")) << name;
   EXPECT_EQ(name.find("_packgqa") != std::string::npos, GetParam().q_heads > GetParam().kv_heads) << name;

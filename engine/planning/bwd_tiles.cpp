@@ -82,27 +82,33 @@ Status check_bwd_limits(const Problem& p, const BwdSpecConstants& s, const Devic
   return Status::ok();
 }
 
+// Output fragments the coopmat `kernel` accumulates over the whole head dim: dQ's, or the larger of
+// dK's and dV's (dkdv walks both with one chunk index).
+std::uint32_t cm_bwd_out16(std::uint32_t dk16, std::uint32_t dv16, BwdKernel kernel) {
+  return kernel == BwdKernel::kDkdv ? std::max(dk16, dv16) : dk16;
+}
+
 }  // namespace
 
 std::uint32_t cm_bwd_chunk16(std::uint32_t dk, std::uint32_t dv, BwdKernel kernel) {
   const std::uint32_t dk16 = cm_padded_dim(dk) / 16, dv16 = cm_padded_dim(dv) / 16;
   // Registers of the subgroup's own rows (fp16 A fragments: 4 per lane each) and of each output
   // fragment of the chunk (fp32 accumulators: 8 per lane; dkdv holds one of dK and one of dV).
+  // Head dims <= 256 hold at most 128, so at least 4 output fragments fit.
   const std::uint32_t held = 4 * (dk16 + dv16);
-  const std::uint32_t per_fragment = kernel == BwdKernel::kDkdv ? 16 : 8;
-  const std::uint32_t whole = kernel == BwdKernel::kDkdv ? std::max(dk16, dv16) : dk16;
-  const std::uint32_t fit = held < kCmBwdFragmentRegisters ? (kCmBwdFragmentRegisters - held) / per_fragment : 1;
+  const std::uint32_t fit = (kCmBwdFragmentRegisters - held) / (kernel == BwdKernel::kDkdv ? 16 : 8);
+  const std::uint32_t whole = cm_bwd_out16(dk16, dv16, kernel);
   if (whole <= fit) return 0;  // one chunk
-  const std::uint32_t chunks = (whole + std::max(fit, 1u) - 1) / std::max(fit, 1u);
+  const std::uint32_t chunks = (whole + fit - 1) / fit;
   return (whole + chunks - 1) / chunks;  // balanced: D = 256 gives dq 2 x 8 and dkdv 4 x 4
 }
 
 std::uint32_t cm_bwd_chunks(const BwdSpecConstants& s, BwdKernel kernel) {
-  const std::uint32_t dk16 = cm_padded_dim(s.features.head_dim) / 16;
-  const std::uint32_t dv16 = cm_padded_dim(s.features.head_dim_v) / 16;
   const std::uint32_t chunk = kernel == BwdKernel::kDq ? s.dq_chunk16 : s.dkdv_chunk16;
-  const std::uint32_t whole = kernel == BwdKernel::kDq ? dk16 : std::max(dk16, dv16);
-  return chunk == 0 ? 1 : (whole + chunk - 1) / chunk;
+  if (chunk == 0) return 1;
+  const std::uint32_t whole = cm_bwd_out16(cm_padded_dim(s.features.head_dim) / 16,
+                                           cm_padded_dim(s.features.head_dim_v) / 16, kernel);
+  return (whole + chunk - 1) / chunk;
 }
 
 std::uint32_t cm_bwd_shared_bytes(std::uint32_t block_rows, std::uint32_t block_cols, std::uint32_t dk_real,

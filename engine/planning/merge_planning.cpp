@@ -34,7 +34,15 @@ Result<MergeSpecConstants> plan_merge(const MergeDesc& d) {
   s.dtype = static_cast<std::uint32_t>(d.dtype);
   s.accumulate = d.accumulate ? 1u : 0u;
   s.write_lse = d.write_lse ? 1u : 0u;
-  s.workgroup_size = s.head_dim_v / 4 <= 32 ? 32u : 64u;  // one invocation per 4 elements of Dv
+  // One invocation per 4 elements of Dv (COLS, rounded up to a power of two), times the lanes that
+  // share out the parts: as many as the parts, up to kMergeInvocations in all.
+  s.cols = 1;
+  while (s.cols < s.head_dim_v / 4) s.cols *= 2;
+  s.part_lanes = 1;
+  while (s.part_lanes * 2 <= static_cast<std::uint64_t>(d.num_parts) && s.cols * s.part_lanes * 2 <= kMergeInvocations) {
+    s.part_lanes *= 2;
+  }
+  s.workgroup_size = s.cols * s.part_lanes;
   return s;
 }
 

@@ -14,6 +14,8 @@
 namespace vkattn {
 
 inline constexpr std::int64_t kMaxMergeParts = 16384;
+// The merge's workgroup size when the parts are many (attn_merge.comp's COLS x PART_LANES).
+inline constexpr std::uint32_t kMergeInvocations = 256;
 
 // Every error is kInvalidArgument naming the desc field and its value.
 Result<MergeSpecConstants> plan_merge(const MergeDesc& desc);

@@ -299,6 +299,7 @@ TEST_F(MergeTest, RandomPartsOneDispatch) {
   merge_and_compare(5, 2, 3, 7, 64, F32, F16, false);
   merge_and_compare(9, 1, 2, 33, 256, F16, F16, false);
   merge_and_compare(64, 1, 1, 3, 136, F32, F32, false);
+  merge_and_compare(301, 1, 2, 2, 128, F32, F16, false);  // split-K decode's count: 8 lanes, 4 per step, a remainder
   merge_and_compare(6, 2, 2, 11, 72, BF16, BF16, false);
   merge_and_compare(4, 1, 3, 5, 40, BF16, F32, false);
 }

@@ -1,0 +1,39 @@
+// The merge's shape (planning/merge_planning.hpp): one invocation per 4 elements of Dv, rounded up
+// to a power of two (COLS), times the part lanes that share out the parts (PART_LANES: as many as
+// the parts, a power of two, up to kMergeInvocations invocations in all). A host-only check; the
+// kernel itself runs in merge_test (many parts, fewer lanes than parts, a remainder) and in every
+// split-K forward.
+#include "planning/merge_planning.hpp"
+
+#include <gtest/gtest.h>
+
+#include <tuple>
+
+namespace vkattn::test {
+namespace {
+
+std::tuple<std::uint32_t, std::uint32_t, std::uint32_t> shape_of(std::int64_t dv, std::int64_t parts) {
+  MergeDesc d;
+  d.head_dim_v = dv;
+  d.num_parts = parts;
+  d.seq = 1;
+  Result<MergeSpecConstants> s = plan_merge(d);
+  EXPECT_TRUE(s.is_ok()) << s.status().to_string();
+  if (!s) return {};
+  EXPECT_EQ(s->workgroup_size, s->cols * s->part_lanes);
+  return {s->cols, s->part_lanes, s->workgroup_size};
+}
+
+TEST(MergePlanning, ColumnsAndPartLanes) {
+  using T = std::tuple<std::uint32_t, std::uint32_t, std::uint32_t>;
+  EXPECT_EQ(shape_of(8, 1), T(2, 1, 2));
+  EXPECT_EQ(shape_of(128, 2), T(32, 2, 64));       // a ring step: O and one more part
+  EXPECT_EQ(shape_of(128, 3), T(32, 2, 64));       // lanes: the largest power of two <= parts
+  EXPECT_EQ(shape_of(128, 256), T(32, 8, 256));    // split-K decode: 32 parts per lane
+  EXPECT_EQ(shape_of(72, 16), T(32, 8, 256));      // Dv / 4 = 18 columns round up to 32
+  EXPECT_EQ(shape_of(136, 64), T(64, 4, 256));
+  EXPECT_EQ(shape_of(256, 16384), T(64, 4, 256));
+}
+
+}  // namespace
+}  // namespace vkattn::test

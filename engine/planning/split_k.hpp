@@ -29,13 +29,19 @@ bool decode_shaped(const Problem& p);
 inline constexpr std::uint32_t kWorkgroupsPerUnit = 8;
 inline constexpr std::uint32_t kUnknownComputeUnits = 16;
 inline constexpr std::uint32_t kMinTilesPerSplit = 2;
+// Each split writes its rows' partial O and LSE (rows x (Dv + 1) fp32) and the merge reads them
+// back, while it reads its keys' K and V (keys x (Dk + Dv) at 2 bytes for fp16): so that the
+// workspace stays a fraction of the K/V traffic (about 1/2 at Dk = Dv, counting both ways),
+// a split keeps at least kKeysPerWorkspaceRow keys per row of its workgroup. At Sq = 8 with 8
+// query heads per KV head (64 rows) that is 256 keys: 128 splits at Sk = 32k, not 512.
+inline constexpr std::uint32_t kKeysPerWorkspaceRow = 4;
 inline constexpr std::uint32_t kMaxSplits = 1024;
 
 // Fills pack_gqa and splits of a `spec` whose tiles are chosen, and on the scalar path row_lanes
 // (the coopmat forward's key lanes come with its tiles: fwd_tiles). Splits: the override
 // (VKATTN_SPLITS / options.overrides.splits) if set; else for decode-shaped problems the count
 // that brings the grid to kWorkgroupsPerUnit x compute units (a power of two, at most the key tiles
-// / kMinTilesPerSplit); else 1. Then, on llvmpipe, at least as many as its loop budget needs (a
+// / kMinTilesPerSplit and Sk / (kKeysPerWorkspaceRow x the workgroup's rows)); else 1. Then, on llvmpipe, at least as many as its loop budget needs (a
 // forced count below that is kUnsupported naming the override), and no more than the workspace
 // (splits x rows x (Dv + 1) floats) fits in one binding.
 Status choose_split(const Problem& p, const DeviceInfo& info, const Overrides& overrides, bool coopmat,

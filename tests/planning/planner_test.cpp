@@ -6,10 +6,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 
 #include "planning/bwd_tiles.hpp"
 #include "planning/feature_spec.hpp"
+#include "planning/split_k.hpp"
 
 namespace vkattn::test {
 namespace {
@@ -184,6 +186,38 @@ TEST(Planner, DescErrorsComeFirst) {
   ASSERT_FALSE(f.is_ok());
   EXPECT_EQ(f.status().code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(f.status().message(), "desc.batch = 0 (must be >= 1)");
+}
+
+// Split-K for decode (planning/split_k.hpp) on an H100-like device (132 compute units): the count
+// brings the grid to 8 workgroups per unit, keeps 2 key tiles per split, and keeps at least 4 keys
+// per workgroup row so that the partial O's written and merged stay a fraction of K and V read.
+TEST(Planner, DecodeSplitCounts) {
+  DeviceInfo info = device(true);
+  info.compute_units = 132;
+  info.max_storage_buffer_range = 1u << 31;
+  const auto plan = [&](std::int64_t batch, std::int64_t sq, std::int64_t sk) {
+    AttentionDesc d;
+    d.dtype = DType::kF16;
+    d.batch = batch, d.q_heads = 32, d.kv_heads = 4, d.seq_q = sq, d.seq_k = sk, d.head_dim = 128;
+    d.mask = Mask::causal_mask(Align::kBottomRight);
+    Result<FwdVariant> f = plan_forward(d, info, Overrides{});
+    EXPECT_TRUE(f.is_ok()) << f.status().to_string();
+    return f ? *f : FwdVariant{};
+  };
+  for (const std::int64_t sq : {1, 2, 4, 8}) {
+    const FwdVariant f = plan(1, sq, 32768);
+    SCOPED_TRACE(f.name);
+    EXPECT_EQ(f.spec.pack_gqa, 1u);
+    const std::uint32_t rows = std::min<std::uint32_t>(static_cast<std::uint32_t>(8 * sq), f.spec.block_q / f.spec.row_lanes);
+    const std::uint32_t tiles = 32768 / f.spec.block_k;
+    EXPECT_LE(f.spec.splits, tiles / kMinTilesPerSplit);
+    EXPECT_GE(32768 / f.spec.splits, kKeysPerWorkspaceRow * rows);
+    EXPECT_NE(f.name.find("_split" + std::to_string(f.spec.splits) + "_"), std::string::npos);
+  }
+  EXPECT_EQ(plan(1, 8, 32768).spec.splits, 128u);  // 64 rows: 256 keys per split at least
+  EXPECT_EQ(plan(1, 1, 32768).spec.splits, 512u);  // 1056 / 4 KV heads = 264 wanted, rounded up
+  EXPECT_EQ(plan(16, 1, 32768).spec.splits, 32u);   // 64 (b, KV head) pairs: 17 wanted, rounded up
+  EXPECT_EQ(plan(1, 1, 256).spec.splits, 4u);       // 8 key tiles of 32: 2 per split
 }
 
 }  // namespace

@@ -4,7 +4,7 @@
 # limited number of files: keep everything in one archive). Carry .gpu and .gl (gpu_bundle.sh,
 # GPU.md), and .mpi for the ring (gpu_mpi_env.sh).
 # Usage: bash scripts/gpu_measure.sh OUT_DIR [STEP ...]
-# Steps (default: suite gemm compare headdims decode bf16 features cmdecode ring):
+# Steps (default: suite gemm compare headdims decode bf16 features cmdecode splits ring):
 #   suite     scripts/gpu_suite.sh $SUITE_PASSES (default "auto scalar"; validation layer 1.4.309)
 #   gemm      build/bench/vkattn-gemm-probe (each instruction path's GEMM ceiling)
 #   compare   bench/compare_sdpa.sh: the compare preset against SDPA (FlashAttention-2)
@@ -15,6 +15,9 @@
 #   cmdecode  decode_test and paged_kv_test (fp16 cases) on the KHR coopmat kernels, and the
 #             decode preset's long cases there (auto keeps decode on the scalar kernels until these
 #             pass: kCoopmatDecodeByDefault)
+#   bwd256    fwd and fwd+bwd at (2, 16, 4096, D) for D = 256 (_dsplit2x4), 192 and 128 against SDPA
+#   splits    the decode preset's batch-1, Sk = 32k cases (not paged) at the automatic split count and
+#             forced to 64 .. 1024 splits (VKATTN_SPLITS), to check split_k.hpp's rule
 #   ring      examples/ring on 1, 2 and 4 ranks sharing the GPU (needs .mpi)
 # Limits per step: LIMIT_<STEP> seconds (e.g. LIMIT_SUITE=300), defaults below.
 set -uo pipefail
@@ -22,7 +25,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:?usage: gpu_measure.sh OUT_DIR [steps]}
 shift
 steps=("$@")
-[ ${#steps[@]} -eq 0 ] && steps=(suite gemm compare headdims decode bf16 features cmdecode ring)
+[ ${#steps[@]} -eq 0 ] && steps=(suite gemm compare headdims decode bf16 features cmdecode splits ring)
 mkdir -p "$out"
 source "$root/scripts/gpu_env.sh" >/dev/null 2>&1
 cd "$root"
@@ -40,9 +43,9 @@ for step in "${steps[@]}"; do
     decode) timeout "$(limit decode 300)" bash bench/compare_sdpa.sh "$out/decode" --preset=decode --benchmark_min_time=0.05 ;;
     bf16) timeout "$(limit bf16 300)" bash bench/compare_sdpa.sh "$out/bf16" --preset=compare --dtype=bf16 --benchmark_min_time=0.1 ;;
     features)
+      # The names end _qkrope or _dropout10 with those flags: the filter must not anchor on d128/.
       for extra in "" --qk=rms_rope --dropout=0.1; do
-        timeout "$(limit features 60)" build/bench/vkattn-bench --preset=compare --benchmark_min_time=0.1 \
-          --benchmark_filter='b4_h16x16_sq4096_sk4096_d128/' $extra
+        timeout "$(limit features 60)" build/bench/vkattn-bench --shapes=4x16x4096x128 --benchmark_min_time=0.1 $extra
       done >"$out/features.txt" 2>&1 ;;
     cmdecode)
       for b in decode_test paged_kv_test; do
@@ -50,6 +53,16 @@ for step in "${steps[@]}"; do
       done >"$out/cmdecode_tests.txt" 2>&1
       timeout "$(limit cmdecode 60)" bash bench/compare_sdpa.sh "$out/cmdecode" --preset=decode --path=coopmat_khr \
         --benchmark_filter='sk(4096|32768)' --benchmark_min_time=0.05 ;;
+    bwd256)
+      timeout "$(limit bwd256 240)" bash bench/compare_sdpa.sh "$out/bwd256" \
+        --shapes=2x16x4096x256,2x16x4096x128 --benchmark_min_time=0.05 ;;
+    splits)
+      for n in auto 64 128 256 512 1024; do
+        echo "=== splits $n"
+        ( [ "$n" = auto ] || export VKATTN_SPLITS=$n
+          timeout "$(limit splits 40)" build/bench/vkattn-bench --preset=decode --benchmark_min_time=0.05 \
+            --benchmark_filter='b1_h32x4_sq[1248]_sk32768_d128(/|$)' )
+      done >"$out/splits.txt" 2>&1 ;;
     ring)
       root=$root source scripts/gpu_mpi_env.sh
       for args in "1 --causal --zigzag" "2 --causal --zigzag" "4 --causal --zigzag" "4 --causal" "4"; do

@@ -6,7 +6,8 @@
 # Usage: bash scripts/gpu_measure.sh OUT_DIR [STEP ...]
 # Steps (default: suite gemm compare headdims decode bf16 features cmdecode splits ring):
 #   suite     scripts/gpu_suite.sh $SUITE_PASSES (default "auto scalar"; validation layer 1.4.309)
-#   gemm      build/bench/vkattn-gemm-probe (each instruction path's GEMM ceiling)
+#   gemm      build/bench/vkattn-gemm-probe (each instruction path's GEMM ceiling), its --attention
+#             probe (a bare cooperative-matrix-2 forward) and vkattn-bench's forward on that shape
 #   compare   bench/compare_sdpa.sh: the compare preset against SDPA (FlashAttention-2)
 #   headdims  head dims 72, 80, 96, 112 (and 64, 128) at S = 4096 and (1, 16, 5776, 72) against SDPA
 #   decode    the decode preset against SDPA and the copy bandwidth
@@ -34,7 +35,11 @@ for step in "${steps[@]}"; do
   start=$(date +%s)
   case "$step" in
     suite) timeout "$(limit suite 330)" bash scripts/gpu_suite.sh "$out/suite" ${SUITE_PASSES:-auto scalar} ;;
-    gemm) timeout "$(limit gemm 60)" build/bench/vkattn-gemm-probe >"$out/gemm.txt" 2>&1 ;;
+    gemm)
+      { timeout "$(limit gemm 60)" build/bench/vkattn-gemm-probe
+        timeout "$(limit gemm 60)" build/bench/vkattn-gemm-probe --attention=4,16,4096,128
+        timeout "$(limit gemm 60)" build/bench/vkattn-bench --shapes=4x16x4096x128 --benchmark_min_time=0.1 \
+          --benchmark_filter='^fwd/f16/nomask/'; } >"$out/gemm.txt" 2>&1 ;;
     compare) timeout "$(limit compare 300)" bash bench/compare_sdpa.sh "$out/compare" --benchmark_min_time=0.1 ;;
     headdims)
       timeout "$(limit headdims 300)" bash bench/compare_sdpa.sh "$out/headdims" \

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -105,17 +106,24 @@ Result<Array> parse(const std::vector<std::byte>& bytes, const std::string& what
   }
   std::stringstream dims(shape_text.substr(1, shape_text.size() - 2));
   std::string dim;
+  // The element count, refused before it overflows: no file holds 2^62 bytes of data.
+  constexpr std::uint64_t kMaxElements = std::uint64_t{1} << 60;
+  std::uint64_t elements = 1;
   while (std::getline(dims, dim, ',')) {
     if (dim.find_first_not_of(' ') == std::string::npos) continue;
     try {
       const long long v = std::stoll(dim);
       if (v < 0) return bad(what, "negative dimension in shape " + shape_text);
       a.shape.push_back(v);
+      if (v != 0 && elements > kMaxElements / static_cast<std::uint64_t>(v)) {
+        return bad(what, "shape " + shape_text + " has more than 2^60 elements");
+      }
+      elements *= static_cast<std::uint64_t>(v);
     } catch (...) {
       return bad(what, "malformed shape " + shape_text);
     }
   }
-  const auto bytes_needed = static_cast<std::size_t>(a.numel()) * dtype_size(a.dtype);
+  const std::size_t bytes_needed = static_cast<std::size_t>(elements) * dtype_size(a.dtype);
   const std::size_t data_start = header_start + header_len;
   if (bytes.size() - data_start < bytes_needed) {
     return bad(what, "truncated: shape " + shape_text + " needs " + std::to_string(bytes_needed) + " bytes of data, " +
@@ -127,9 +135,16 @@ Result<Array> parse(const std::vector<std::byte>& bytes, const std::string& what
 }
 
 Result<Array> load(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return Status(ErrorCode::kInvalidArgument, path + ": is a directory");
   std::ifstream f(path, std::ios::binary);
   if (!f) return Status(ErrorCode::kInvalidArgument, path + ": cannot open");
-  std::vector<char> raw((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::vector<char> raw;
+  try {
+    raw.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  } catch (const std::exception& e) {
+    return Status(ErrorCode::kInvalidArgument, path + ": cannot read (" + e.what() + ")");
+  }
   std::vector<std::byte> bytes(raw.size());
   std::memcpy(bytes.data(), raw.data(), raw.size());
   return parse(bytes, path);

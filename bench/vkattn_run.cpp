@@ -8,11 +8,13 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <limits>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -45,6 +47,7 @@ Status fail(const std::string& message) { return Status(ErrorCode::kInvalidArgum
 
 Result<Args> parse_args(int argc, char** argv) {
   Args a;
+  std::set<std::string> seen;
   for (int i = 1; i < argc; ++i) {
     std::string s = argv[i];
     if (s.rfind("--", 0) != 0) return fail("unexpected argument '" + s + "' (flags are --name=value)");
@@ -57,10 +60,15 @@ Result<Args> parse_args(int argc, char** argv) {
     bool is_switch = false;
     for (const char* f : kSwitches) is_switch |= key == f;
     if (!known && !is_switch) return fail("unknown flag --" + key);
+    if (!seen.insert(key).second) return fail("--" + key + " is given twice");
     if (is_switch) {
-      a.values.insert_or_assign(key, std::string(1, '1'));  // (GCC 12 warns falsely on = "1")
+      // --causal, --causal=1: on; --causal=0: off (the flag is then absent).
+      const std::string v = eq == std::string::npos ? std::string(1, '1') : s.substr(eq + 1);
+      if (v != "0" && v != "1") return fail("--" + key + "=" + v + " is not 0 or 1");
+      if (v == "1") a.values.insert_or_assign(key, v);
     } else {
       if (eq == std::string::npos) return fail("--" + key + " needs a value (--" + key + "=...)");
+      if (eq + 1 == s.size()) return fail("--" + key + "= has an empty value");
       a.values[key] = s.substr(eq + 1);
     }
   }
@@ -81,15 +89,17 @@ Result<std::int64_t> integer(const Args& a, const std::string& key) {
   }
 }
 
+// A float flag: a number (subnormals included; the plan checks each value's range), refused when
+// it is not one or lies outside the float range.
 Result<float> real(const Args& a, const std::string& key) {
-  try {
-    std::size_t used = 0;
-    const float v = std::stof(a.get(key), &used);
-    if (used != a.get(key).size()) throw 0;
-    return v;
-  } catch (...) {
-    return fail("--" + key + "=" + a.get(key) + " is not a number");
+  const std::string& text = a.get(key);
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || end != text.c_str() + text.size()) return fail("--" + key + "=" + text + " is not a number");
+  if (std::isfinite(v) && std::abs(v) > std::numeric_limits<float>::max()) {
+    return fail("--" + key + "=" + text + " is outside the float range");
   }
+  return static_cast<float>(v);
 }
 
 std::string shape_text(const std::vector<std::int64_t>& s) {
@@ -171,7 +181,7 @@ constexpr const char* kUsage =
     "  layouts  --layout=bhsd [B, H, S, D] (default), bshd [B, S, H, D], sbhd [S, B, H, D], thd [T, H, D]\n"
     "           (packed varlen; needs --cu-seqlens-q/-k). Outputs keep their input's layout; LSE is\n"
     "           [B, Hq, Sq] ([Hq, Tq] for thd).\n"
-    "  masks    --causal --align=br|tl --window-left=N --window-right=N --doc-ids-q=F --doc-ids-kv=F\n"
+    "  masks    --causal[=0|1] --align=br|tl --window-left=N --window-right=N --doc-ids-q=F --doc-ids-kv=F\n"
     "           --seq-lens-q=F --seq-lens-kv=F (int32 [B]) --cu-seqlens-q=F --cu-seqlens-k=F (int32 [B + 1])\n"
     "  mods     --softcap=C --alibi-slopes=F ([Hq] or [B, Hq]) --rel-pos-table=F ([Hq, 2M + 1])\n"
     "           --bias=F ([B|1, Hq|1, Sq|1, Sk], f32 or f16) --sinks=F ([Hq])\n"
@@ -184,7 +194,7 @@ constexpr const char* kUsage =
     "  other    --scale=S --path=auto|scalar|coopmat|coopmat_khr --device=<index|name> --deterministic=0|1\n"
     "           --storage=bf16 (Q, K, V, dO given as f32 are stored as bf16 on the device, rounded to\n"
     "           nearest even; O, dQ, dK, dV are written back as f32 holding the bf16 values exactly)\n"
-    "           --validation (under VK_LAYER_KHRONOS_validation; any message makes the exit status 3)\n"
+    "           --validation[=0|1] (under VK_LAYER_KHRONOS_validation; any message makes the exit status 3)\n"
     "  check    --check=NAME=REF.npy[,NAME=REF.npy...]: compare output NAME (o, lse, dq, ...) with a\n"
     "           reference of the same shape and print its largest absolute and relative errors and its\n"
     "           NaN count (a missing or misshaped reference exits 1)\n"
@@ -219,7 +229,11 @@ int check_outputs(const std::map<std::string, npy::Array>& checks, const std::ma
       if (std::isnan(out[i]) || std::isnan(expected[i]) || out[i] == expected[i]) continue;  // equal infinities too
       const double err = std::fabs(static_cast<double>(out[i]) - expected[i]);
       max_abs = std::max(max_abs, err);
-      if (expected[i] != 0.0f) max_rel = std::max(max_rel, err / std::fabs(static_cast<double>(expected[i])));
+      if (std::isinf(expected[i])) {
+        max_rel = std::numeric_limits<double>::infinity();  // a finite value where the reference is infinite
+      } else if (expected[i] != 0.0f) {
+        max_rel = std::max(max_rel, err / std::fabs(static_cast<double>(expected[i])));
+      }
     }
     std::printf("check %s: max abs error %.3g, max rel error %.3g, %zu NaN mismatches (%zu elements)\n", name.c_str(),
                 max_abs, max_rel, nan, out.size());
@@ -361,6 +375,12 @@ int run(int argc, char** argv) {
     if (!c) return die(c.status());
     desc.score_mod.softcap = *c;
   }
+  for (const char* key : {"norm-eps", "norm-scale"}) {
+    if (a.has(key) && !a.has("q-norm") && !a.has("k-norm")) return die(fail(std::string("--") + key + " needs --q-norm or --k-norm"));
+  }
+  for (const char* key : {"rope-theta", "rotary-dim", "rope-grid"}) {
+    if (a.has(key) && !a.has("rope")) return die(fail(std::string("--") + key + " needs --rope"));
+  }
   for (const char* side : {"q-norm", "k-norm"}) {
     if (!a.has(side)) continue;
     QKNorm& n = std::string(side) == "q-norm" ? desc.qk.q_norm : desc.qk.k_norm;
@@ -443,7 +463,9 @@ int run(int argc, char** argv) {
   }
   BackwardOptions bwd_options;
   if (a.has("deterministic")) {
-    bwd_options.determinism = a.get("deterministic") == "0" ? Determinism::kFast : Determinism::kDeterministic;
+    const std::string& v = a.get("deterministic");
+    if (v != "0" && v != "1") return die(fail("--deterministic=" + v + " is not 0 or 1"));
+    bwd_options.determinism = v == "0" ? Determinism::kFast : Determinism::kDeterministic;
   }
 
   // 2. Device, tensors and plans (which check the tensors against the desc).

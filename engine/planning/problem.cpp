@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -206,9 +207,17 @@ Result<Problem> resolve_problem(const AttentionDesc& d) {
   VKATTN_TRY(check_head_dim("desc.head_dim", d.head_dim));
   p.head_dim_v = d.head_dim_v == 0 ? d.head_dim : d.head_dim_v;
   if (d.head_dim_v != 0) VKATTN_TRY(check_head_dim("desc.head_dim_v", d.head_dim_v));
-  if (d.scale.has_value() && !std::isfinite(static_cast<float>(static_cast<double>(*d.scale) * kLog2e))) {
-    return invalid("desc.scale = " + std::to_string(*d.scale) +
-                   " is not finite (or scale * log2(e) overflows a float)");
+  if (d.scale.has_value() && !std::isfinite(*d.scale)) {
+    return invalid("desc.scale = " + std::to_string(*d.scale) + " is not finite");
+  }
+  // The kernels score in fp32 as (scale log2 e) q.k: up to 2^64 that stays finite for every fp16
+  // q.k of a head dim up to 256 (|q.k| < 2^41); beyond, a large score overflows to inf and its
+  // row's softmax to NaN.
+  if (d.scale.has_value() && std::abs(static_cast<double>(*d.scale) * kLog2e) > 0x1p64) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%g", static_cast<double>(*d.scale));
+    return invalid(std::string("desc.scale = ") + text +
+                   " (|scale| * log2(e) must be at most 2^64: larger scales overflow fp32 scores)");
   }
   VKATTN_TRY(check_mask_and_mods(d));
   if (!is_kernel_path(d.path)) {

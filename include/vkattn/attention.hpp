@@ -43,7 +43,7 @@ struct AttentionDesc {
   QKTransform qk;              // QK-norm and RoPE of Q and K before attention (qk_transform.hpp)
   Sequences sequences;         // padding lengths or varlen offsets (sequences.hpp)
   PagedKV paged_kv;            // K and V in a paged cache (paged_kv.hpp); forward only
-  std::optional<float> scale;  // softmax scale; default 1/sqrt(Dk)
+  std::optional<float> scale;  // softmax scale; default 1/sqrt(Dk); finite, with abs(scale) * log2(e) <= 2^64
   bool write_lse = true;       // write LSE (fp32, natural log)
   KernelPath path = KernelPath::kAuto;
 };

@@ -33,6 +33,7 @@ std::vector<CaseShape> single_features() {
       make(kBase, [](CaseShape& c) { c.seqs = SeqKind::kPadded; }),
       make(kBase, [](CaseShape& c) { c.mask.documents = true; }),
       make(kBase, [](CaseShape& c) { c.mod.softcap = 0.4f; }),
+      make(kBase, [](CaseShape& c) { c.mod.softcap = 1e6f, c.seq_k = 71; }),  // tanh(s / c) with s / c ~ 1e-6
       make(kBase, [](CaseShape& c) { c.mod.alibi = Alibi::kPerBatchHead; }),
       make(kBase, [](CaseShape& c) { c.mod.rel_pos_max_distance = 6; }),
       make(kBase,

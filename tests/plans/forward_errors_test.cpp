@@ -71,7 +71,9 @@ TEST_F(ForwardErrors, ZeroSizedDimension) {
 TEST_F(ForwardErrors, NonFiniteScale) {
   expect_desc_error([](AttentionDesc& d) { d.scale = NAN; }, kInvalid, "desc.scale = nan");
   expect_desc_error([](AttentionDesc& d) { d.scale = INFINITY; }, kInvalid, "desc.scale = inf");
-  expect_desc_error([](AttentionDesc& d) { d.scale = 3e38f; }, kInvalid, "scale * log2(e) overflows");
+  expect_desc_error([](AttentionDesc& d) { d.scale = 3e38f; }, kInvalid, "desc.scale = 3e+38 (|scale| * log2(e) must be");
+  expect_desc_error([](AttentionDesc& d) { d.scale = -1e38f; }, kInvalid, "desc.scale = -1e+38");
+  expect_desc_error([](AttentionDesc& d) { d.scale = 1.3e19f; }, kInvalid, "at most 2^64");
 }
 // Rows past llvmpipe's loop budget are split over more workgroups (decode_test.cpp runs one); only
 // a row longer than the largest split count can serve is refused.

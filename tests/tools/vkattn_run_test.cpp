@@ -272,6 +272,17 @@ TEST_F(RunTool, BadFilesExitNonZeroAndWriteNothing) {
     std::ofstream(file("fortran.npy"), std::ios::binary) << fortran;
     std::ofstream(file("f8.npy"), std::ios::binary) << wrong;
     std::ofstream(file("truncated.npy"), std::ios::binary) << s.substr(0, s.size() - 100);
+    // A shape whose byte count wraps around 2^64 (4 x (2^62 + 1) = 4) over 4 bytes of data.
+    npy::Array one;
+    one.dtype = DType::kI32;
+    one.shape = {1};
+    one.data.resize(4);
+    const std::vector<std::byte> one_bytes = npy::serialize(one);
+    std::string wrap(reinterpret_cast<const char*>(one_bytes.data()), one_bytes.size());
+    const std::string huge = "(4611686018427387905,)";
+    wrap.replace(wrap.find("(1,)"), 4, huge);
+    wrap.erase(wrap.find('\n') - (huge.size() - 4), huge.size() - 4);  // the header keeps its length
+    std::ofstream(file("wrap.npy"), std::ios::binary) << wrap;
   }
   const std::string qk = "--q=" + file("q.npy") + " --k=" + file("k.npy");
   const struct {
@@ -288,7 +299,18 @@ TEST_F(RunTool, BadFilesExitNonZeroAndWriteNothing) {
       // fp32 inputs: refused on every device (lavapipe: no coopmat; the H100: needs f16), by the plan.
       {qk + " --v=" + file("v.npy") + " --path=coopmat", "desc.path = coopmat: "},
       {qk + " --v=" + file("missing.npy"), "missing.npy: cannot open"},
+      {qk + " --v=" + dir_.string(), ": is a directory"},
+      {qk + " --v=" + file("v.npy") + " --seq-lens-q=" + file("wrap.npy"), "has more than 2^60 elements"},
       {qk, "--v=FILE is required"},
+      {"--q= --k=" + file("k.npy") + " --v=" + file("v.npy"), "--q= has an empty value"},
+      // Flags: switches take 0 or 1, a flag comes once, options need the feature they tune.
+      {qk + " --v=" + file("v.npy") + " --causal=2", "--causal=2 is not 0 or 1"},
+      {qk + " --v=" + file("v.npy") + " --causal --causal=0", "--causal is given twice"},
+      {qk + " --v=" + file("v.npy") + " --deterministic=yes", "--deterministic=yes is not 0 or 1"},
+      {qk + " --v=" + file("v.npy") + " --rope-theta=500", "--rope-theta needs --rope"},
+      {qk + " --v=" + file("v.npy") + " --norm-eps=1e-5", "--norm-eps needs --q-norm or --k-norm"},
+      {qk + " --v=" + file("v.npy") + " --softcap=1e39", "--softcap=1e39 is outside the float range"},
+      {qk + " --v=" + file("v.npy") + " --scale=1e38", "desc.scale = 1e+38 (|scale| * log2(e) must be at most 2^64"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.args);
@@ -297,6 +319,18 @@ TEST_F(RunTool, BadFilesExitNonZeroAndWriteNothing) {
     EXPECT_EQ(output().find("validation:"), std::string::npos) << output();  // error paths are clean too
     EXPECT_TRUE(fs::is_empty(dir_ / "out")) << "outputs were written";
   }
+}
+
+// --causal=0 leaves the mask off and --causal=1 turns it on, as --causal does.
+TEST_F(RunTool, SwitchesTakeZeroOrOne) {
+  std::mt19937_64 rng(test_seed());
+  const auto x = random_values(1 * 2 * 8 * 8, rng);
+  for (const char* n : {"q.npy", "k.npy", "v.npy"}) save(n, npy::from_floats(x, {1, 2, 8, 8}));
+  const std::string qkv = "--q=" + file("q.npy") + " --k=" + file("k.npy") + " --v=" + file("v.npy");
+  ASSERT_EQ(run(qkv + " --causal=0"), 0) << output();
+  EXPECT_NE(output().find("forward: attn_fwd_d8_f32_nomask_"), std::string::npos) << output();
+  ASSERT_EQ(run(qkv + " --causal=1"), 0) << output();
+  EXPECT_NE(output().find("forward: attn_fwd_d8_f32_causal_br_"), std::string::npos) << output();
 }
 
 // --out joins paths properly and the tool says where it writes; --check compares outputs with

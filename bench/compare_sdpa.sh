@@ -25,6 +25,6 @@ for a in "$@"; do
   esac
 done
 "$root/build/bench/vkattn-bench" "$which" "$dtype" "${extra[@]}" --benchmark_out="$out/vkattn.csv" \
-  --benchmark_out_format=csv >"$out/vkattn.txt" 2>&1
+  --benchmark_out_format=csv >"$out/vkattn.txt" 2>&1 || echo "vkattn-bench exited $? (failed cases: see vkattn.txt)" >&2
 python3 "$root/bench/sdpa_compare.py" "$which" "$dtype" --passes=fwd,fwdbwd >"$out/sdpa.csv" 2>"$out/sdpa.err"
 python3 "$root/bench/compare_table.py" "$out"

@@ -36,7 +36,7 @@ AttentionDesc desc_of(const Shape& s, bool causal, KernelPath path) {
 
 }  // namespace
 
-int print_info(Context& ctx, const std::vector<Shape>& shapes, std::FILE* out) {
+int print_info(Context& ctx, const std::vector<Shape>& shapes, KernelPath path, std::FILE* out) {
   const DeviceInfo& i = ctx.info();
   std::fprintf(out, "device        %s (%s), Vulkan %u.%u.%u, vendor 0x%04x device 0x%04x\n", i.name.c_str(),
                type_name(i.type), VK_API_VERSION_MAJOR(i.api_version), VK_API_VERSION_MINOR(i.api_version),
@@ -70,7 +70,7 @@ int print_info(Context& ctx, const std::vector<Shape>& shapes, std::FILE* out) {
   int rc = 0;
   for (const Shape& s : shapes) {
     for (bool causal : {false, true}) {
-      const AttentionDesc d = desc_of(s, causal, KernelPath::kAuto);
+      const AttentionDesc d = desc_of(s, causal, path);
       std::fprintf(out, "shape %lldx%lldx%lldx%lld f16 %s\n", static_cast<long long>(s.b), static_cast<long long>(s.h),
                    static_cast<long long>(s.s), static_cast<long long>(s.d), causal ? "causal" : "no mask");
       Result<ForwardPlan> f = ForwardPlan::create(ctx, d);

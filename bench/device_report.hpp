@@ -10,7 +10,8 @@
 
 namespace vkattn::bench {
 
-// Prints to `out`; 0, or 1 when planning a shape failed for another reason than the path.
-int print_info(Context& ctx, const std::vector<Shape>& shapes, std::FILE* out);
+// Prints to `out` the plans for `shapes` on `path` (--path; auto by default); 0, or 1 when
+// planning a shape failed.
+int print_info(Context& ctx, const std::vector<Shape>& shapes, KernelPath path, std::FILE* out);
 
 }  // namespace vkattn::bench

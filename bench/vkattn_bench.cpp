@@ -52,6 +52,7 @@ KernelPath g_path = KernelPath::kAuto;
 double g_copy_gbps = 0;  // the device's copy bandwidth, measured for the decode preset
 std::set<std::string> g_started;  // for progress
 std::size_t g_total = 0;
+std::set<std::string> g_failed;  // cases that reported an error: the exit status is then 1
 std::map<std::string, std::vector<double>> g_tflops;  // per benchmark, one value per repetition
 std::string g_svg;                                    // --svg: rewritten after every benchmark run
 bool g_svg_written = false;                           // whether the last rewrite succeeded
@@ -213,17 +214,21 @@ Status warm_up(bool cpu, TimeOnce&& time_once) {
 void bench_case(benchmark::State& state, BenchCase c) {
   Context& ctx = *g_ctx;
   const std::string name = c.name();
+  const auto fail = [&](const Status& s) {
+    g_failed.insert(name);
+    state.SkipWithError(s.to_string().c_str());
+  };
   if (g_started.insert(name).second) {
     std::fprintf(stderr, "[%zu/%zu] %s\n", g_started.size(), g_total, name.c_str());
   }
   Result<CaseState*> case_or = case_state(ctx, c);
-  if (!case_or) return state.SkipWithError(case_or.status().to_string().c_str());
+  if (!case_or) return fail(case_or.status());
   CaseState& cs = **case_or;
   Buffers* buffers = &cs.buffers;
   std::optional<ForwardPlan>& fwd = cs.fwd;
   std::optional<BackwardPlan>& bwd = cs.bwd;
   Result<GpuTimer> timer = GpuTimer::create(ctx);
-  if (!timer) return state.SkipWithError(timer.status().to_string().c_str());
+  if (!timer) return fail(timer.status());
   auto record = [&](VkCommandBuffer cmd) -> Status {
     for (int i = 0; i < g_dispatches_per_sample; ++i) {
       if (c.pass != Pass::kBwd) {
@@ -240,18 +245,18 @@ void bench_case(benchmark::State& state, BenchCase c) {
   if (!cs.warmed) {
     const bool cpu = ctx.info().type == VK_PHYSICAL_DEVICE_TYPE_CPU;
     if (Status s = warm_up(cpu, [&] { return timer->time(record); }); !s) {
-      return state.SkipWithError(s.to_string().c_str());
+      return fail(s);
     }
     cs.warmed = true;
   } else if (Result<double> warm = timer->time(record); !warm) {
-    return state.SkipWithError(warm.status().to_string().c_str());
+    return fail(warm.status());
   }
   double total = 0;
   std::int64_t samples = 0;
   for (auto _ : state) {
     Result<double> t = timer->time(record);
     if (!t) {
-      state.SkipWithError(t.status().to_string().c_str());
+      fail(t.status());
       break;
     }
     const double seconds = *t / g_dispatches_per_sample;
@@ -527,7 +532,7 @@ int main(int argc, char** argv) {
   }
   g_ctx = std::move(ctx).value();
   if (info) {
-    const int rc = bench::print_info(*g_ctx, shapes ? *shapes : std::vector<Shape>{Shape{1, 16, 4096, 128}}, stdout);
+    const int rc = bench::print_info(*g_ctx, shapes ? *shapes : std::vector<Shape>{Shape{1, 16, 4096, 128}}, g_path, stdout);
     g_ctx.reset();
     return rc;
   }
@@ -610,6 +615,11 @@ int main(int argc, char** argv) {
   if (!g_svg.empty()) {
     if (!g_svg_written) return 1;  // write_svg said why
     std::fprintf(stderr, "vkattn-bench: wrote %s\n", g_svg.c_str());
+  }
+  if (!g_failed.empty()) {  // each printed its ERROR line; a script must see it too
+    std::fprintf(stderr, "vkattn-bench: %zu of %zu cases failed (first: %s)\n", g_failed.size(), g_total,
+                 g_failed.begin()->c_str());
+    return 1;
   }
   return 0;
 }

@@ -422,9 +422,8 @@ vkattn_status vkattn_tensor_create(vkattn_context context, vkattn_dtype dtype, i
     if (out == nullptr) return invalid_arg("out is NULL");
     *out = nullptr;
     if (context == nullptr) return invalid_arg("context is NULL");
-    if (shape == nullptr || rank < 1 || rank > kMaxRank) {
-      return invalid_arg("rank = " + std::to_string(rank) + " (must be 1..4, with a shape)");
-    }
+    if (rank < 1 || rank > kMaxRank) return invalid_arg("rank = " + std::to_string(rank) + " (must be 1..4)");
+    if (shape == nullptr) return invalid_arg("shape is NULL (rank = " + std::to_string(rank) + ")");
     Result<Tensor> t = Tensor::create(*context->ctx, static_cast<DType>(dtype),
                                       std::span<const std::int64_t>(shape, static_cast<std::size_t>(rank)));
     if (!t) return report(t.status());

@@ -114,10 +114,16 @@ Result<Tensor> Tensor::create(Context& ctx, DType dtype, std::span<const std::in
   if (shape.empty() || shape.size() > static_cast<std::size_t>(kMaxRank)) {
     return invalid("shape: rank " + std::to_string(shape.size()) + " (must be 1.." + std::to_string(kMaxRank) + ")");
   }
+  if (!known_dtype(dtype)) return invalid("dtype = " + std::to_string(static_cast<std::uint32_t>(dtype)) + " (must be f32, f16, i32 or bf16)");
   std::int64_t n = 1;
   for (std::size_t i = 0; i < shape.size(); ++i) {
     if (shape[i] <= 0)
       return invalid("shape[" + std::to_string(i) + "] = " + std::to_string(shape[i]) + " (must be >= 1)");
+    // Elements times the element size stay below 2^62 bytes (no device holds more).
+    if (n > (std::int64_t{1} << 60) / shape[i]) {
+      return invalid("shape[" + std::to_string(i) + "] = " + std::to_string(shape[i]) +
+                     ": the tensor would have more than 2^60 elements");
+    }
     n *= shape[i];
   }
   Result<Tensor> t = create_bytes(ctx, static_cast<VkDeviceSize>(n) * dtype_size(dtype), dtype);
@@ -126,6 +132,7 @@ Result<Tensor> Tensor::create(Context& ctx, DType dtype, std::span<const std::in
 }
 
 Result<Tensor> Tensor::create_bytes(Context& ctx, VkDeviceSize bytes, DType dtype) {
+  if (!known_dtype(dtype)) return invalid("dtype = " + std::to_string(static_cast<std::uint32_t>(dtype)) + " (must be f32, f16, i32 or bf16)");
   if (bytes == 0 || bytes % dtype_size(dtype) != 0) {
     return invalid("bytes = " + std::to_string(bytes) + " (must be a positive multiple of the element size)");
   }

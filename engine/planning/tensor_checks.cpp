@@ -75,22 +75,40 @@ Result<BoundView> check_view(const Device& device, const TensorView& v, const Vi
                    " bytes is not a multiple of the element size " + num(static_cast<std::int64_t>(es)));
   }
   if (v.buffer_size == 0) return invalid(field(r, "buffer_size") + " = 0");
-  if (r.written && !non_overlapping(v)) {
-    return invalid(std::string(r.name) + ": strides make distinct elements overlap in an output");
-  }
 
-  // Bytes [first, end) touched by the view.
+  // Bytes [first, end) touched by the view, without wrapping: the offset lies inside the buffer,
+  // and the last element (sum of (shape - 1) stride, checked for overflow) within the room left.
+  const auto bytes_text = [](VkDeviceSize b) { return std::to_string(static_cast<unsigned long long>(b)); };
+  if (v.offset >= v.buffer_size) {
+    return invalid(field(r, "offset") + " = " + bytes_text(v.offset) + " is not inside the buffer (" +
+                   field(r, "buffer_size") + " = " + bytes_text(v.buffer_size) + ")");
+  }
   std::int64_t last_elem = 0;
   for (int i = 0; i < rank; ++i) {
     const auto k = static_cast<std::size_t>(i);
-    last_elem += (v.shape[k] - 1) * v.strides[k];
+    std::int64_t term = 0;
+    if (__builtin_mul_overflow(v.shape[k] - 1, v.strides[k], &term) || __builtin_add_overflow(last_elem, term, &last_elem)) {
+      return invalid(std::string(r.name) + ": the view's extent (sum of (shape - 1) * stride) overflows 64 bits");
+    }
+  }
+  const VkDeviceSize room = (v.buffer_size - v.offset) / es;  // whole elements from the offset on
+  if (static_cast<VkDeviceSize>(last_elem) >= room) {
+    VkDeviceSize end = 0;
+    const bool wraps = __builtin_mul_overflow(static_cast<VkDeviceSize>(last_elem) + 1, es, &end) ||
+                       __builtin_add_overflow(end, v.offset, &end);
+    return invalid(std::string(r.name) + ": the view reaches byte " + (wraps ? "2^64 or beyond" : bytes_text(end)) +
+                   " (offset " + bytes_text(v.offset) + " + strides) but " + field(r, "buffer_size") + " = " +
+                   bytes_text(v.buffer_size));
   }
   const VkDeviceSize first = v.offset;
   const VkDeviceSize end_words = (v.offset + static_cast<VkDeviceSize>(last_elem + 1) * es + 3) / 4 * 4;
-  if (end_words > v.buffer_size) {
-    return invalid(std::string(r.name) + ": the view reaches byte " + num(static_cast<std::int64_t>(end_words)) +
-                   " (offset " + num(static_cast<std::int64_t>(v.offset)) + " + strides) but " +
-                   field(r, "buffer_size") + " = " + num(static_cast<std::int64_t>(v.buffer_size)));
+  if (end_words > v.buffer_size) {  // the last element fits, its 4-byte word does not
+    return invalid(std::string(r.name) + ": the view reaches byte " + bytes_text(end_words) + " (offset " +
+                   bytes_text(v.offset) + " + strides) but " + field(r, "buffer_size") + " = " + bytes_text(v.buffer_size));
+  }
+  // (after the extent check: its products then fit 64 bits)
+  if (r.written && !non_overlapping(v)) {
+    return invalid(std::string(r.name) + ": strides make distinct elements overlap in an output");
   }
   // Bind from the offset rounded down to minStorageBufferOffsetAlignment.
   const VkDeviceSize align = std::max<VkDeviceSize>(device.info.min_storage_buffer_offset_alignment, 4);

@@ -13,6 +13,7 @@ enum class DType : std::uint32_t {
   kBF16 = 3,  // bfloat16 storage (fp32's upper 16 bits): Q, K, V, O, dO and the gradients; scalar path
 };
 
+constexpr bool known_dtype(DType t) { return static_cast<std::uint32_t>(t) <= static_cast<std::uint32_t>(DType::kBF16); }
 constexpr std::size_t dtype_size(DType t) { return t == DType::kF16 || t == DType::kBF16 ? 2 : 4; }
 const char* to_string(DType t);  // "f32", "f16", "i32", "bf16"
 

@@ -63,6 +63,18 @@ TEST_F(TensorTest, RefusesBadShapesAndSizes) {
   ASSERT_FALSE(odd.is_ok());
   EXPECT_EQ(odd.status().code(), ErrorCode::kInvalidArgument);
   EXPECT_NE(odd.status().message().find("bytes = 6"), std::string::npos) << odd.status().message();
+  // An element count past 2^60 (here (2^62 + 1) x 4, which wraps int64 to 4) and an unknown dtype.
+  Result<Tensor> wraps = Tensor::create(ctx(), DType::kF32, {(std::int64_t{1} << 62) + 1, 4});
+  ASSERT_FALSE(wraps.is_ok());
+  EXPECT_NE(wraps.status().message().find("shape[0] = 4611686018427387905: the tensor would have more than 2^60"),
+            std::string::npos)
+      << wraps.status().message();
+  Result<Tensor> huge = Tensor::create(ctx(), DType::kF32, {1 << 20, 1 << 20, 1 << 20, 8});
+  ASSERT_FALSE(huge.is_ok());
+  EXPECT_NE(huge.status().message().find("shape[3] = 8: the tensor would have more than 2^60"), std::string::npos) << huge.status().message();
+  Result<Tensor> unknown = Tensor::create(ctx(), static_cast<DType>(9), {8});
+  ASSERT_FALSE(unknown.is_ok());
+  EXPECT_EQ(unknown.status().message(), "dtype = 9 (must be f32, f16, i32 or bf16)");
   Result<Tensor> t = Tensor::create(ctx(), DType::kF32, {4});
   ASSERT_TRUE(t.is_ok());
   const std::vector<float> three = {1.0f, 2.0f, 3.0f};

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <random>
 
 #include "support/attention_case.hpp"
@@ -102,6 +103,17 @@ TEST_F(ForwardErrors, BufferTooSmall) {
 }
 TEST_F(ForwardErrors, StridesReachOutsideTheBuffer) {
   expect_run_error([](ForwardTensors& t) { t.k.strides[1] *= 2; }, kInvalid, "k: the view reaches byte");
+}
+// Offsets and strides whose byte arithmetic would wrap 64 bits: refused, never bound.
+TEST_F(ForwardErrors, OffsetsAndStridesThatWrap) {
+  expect_run_error([](ForwardTensors& t) { t.k.offset = ~VkDeviceSize{511}; }, kInvalid,
+                   "k.offset = 18446744073709551104 is not inside the buffer");
+  expect_run_error([](ForwardTensors& t) { t.o.offset = VkDeviceSize{1} << 63; }, kInvalid,
+                   "o.offset = 9223372036854775808 is not inside the buffer");
+  expect_run_error([](ForwardTensors& t) { t.v.strides[1] = std::numeric_limits<std::int64_t>::max(); }, kInvalid,
+                   "v: the view's extent (sum of (shape - 1) * stride) overflows 64 bits");
+  expect_run_error([](ForwardTensors& t) { t.v.strides[1] = std::int64_t{1} << 62; }, kInvalid,
+                   "v: the view reaches byte 2^64 or beyond");
 }
 TEST_F(ForwardErrors, MisalignedOffset) {
   expect_run_error([](ForwardTensors& t) { t.q.offset = 2; }, kInvalid, "q.offset = 2 bytes");

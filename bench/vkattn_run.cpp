@@ -6,6 +6,7 @@
 // Flags and the shapes they take: kUsage below (printed by --help).
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -94,9 +95,11 @@ Result<std::int64_t> integer(const Args& a, const std::string& key) {
 Result<float> real(const Args& a, const std::string& key) {
   const std::string& text = a.get(key);
   char* end = nullptr;
+  errno = 0;
   const double v = std::strtod(text.c_str(), &end);
   if (text.empty() || end != text.c_str() + text.size()) return fail("--" + key + "=" + text + " is not a number");
-  if (std::isfinite(v) && std::abs(v) > std::numeric_limits<float>::max()) {
+  const bool overflowed = errno == ERANGE && std::isinf(v);  // 1e999 (an explicit "inf" passes to the plan)
+  if (overflowed || (std::isfinite(v) && std::abs(v) > std::numeric_limits<float>::max())) {
     return fail("--" + key + "=" + text + " is outside the float range");
   }
   return static_cast<float>(v);

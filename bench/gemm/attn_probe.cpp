@@ -24,7 +24,8 @@ struct Tiles {
   std::uint32_t bq, bk, workgroup, rowsum_mma;
 };
 
-// O rows of (bh, i) against fp64: softmax(scale q k^T) v over all S keys, from the fp16 inputs.
+// Row (bh, i) of O against fp64, softmax(scale q k^T) v over all S keys from the fp16 inputs: the
+// largest error as a fraction of the row's largest |O|.
 double row_error(const std::vector<std::uint16_t>& q, const std::vector<std::uint16_t>& k, const std::vector<std::uint16_t>& v,
                  const std::vector<std::uint8_t>& out, std::uint32_t S, std::uint32_t D, std::uint32_t bh, std::uint32_t i) {
   const auto at = [&](const std::vector<std::uint16_t>& t, std::uint32_t row, std::uint32_t d) {
@@ -41,7 +42,7 @@ double row_error(const std::vector<std::uint16_t>& q, const std::vector<std::uin
   }
   double l = 0;
   for (double& x : s) l += (x = std::exp(x - m));
-  double worst = 0;
+  double worst = 0, largest = 0;
   for (std::uint32_t d = 0; d < D; ++d) {
     double o = 0;
     for (std::uint32_t j = 0; j < S; ++j) o += s[j] * at(v, j, d);
@@ -49,8 +50,9 @@ double row_error(const std::vector<std::uint16_t>& q, const std::vector<std::uin
     std::memcpy(&h, out.data() + ((static_cast<std::size_t>(bh) * S + i) * D + d) * 2, 2);
     const double got = vkattn::half_to_float(h);
     worst = std::isfinite(got) ? std::max(worst, std::fabs(got - o / l)) : INFINITY;
+    largest = std::max(largest, std::fabs(o / l));
   }
-  return worst;
+  return worst / std::max(largest, 1e-30);  // relative to the row's largest |O|
 }
 
 }  // namespace
@@ -73,8 +75,11 @@ int attention_probe(ProbeDevice& device, const std::array<std::uint32_t, 4>& sha
   const std::size_t n = static_cast<std::size_t>(BH) * S * D;
   std::mt19937 rng(11);
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  // Q in [-6, 6], K and V in [-1, 1]: scores of standard deviation ~2, a peaked softmax whose
+  // running max moves, so a wrong rescale (alpha) or row sum shows in O.
   std::vector<std::uint16_t> q(n), k(n), v(n);
-  for (auto* t : {&q, &k, &v}) {
+  for (auto& x : q) x = vkattn::float_to_half(6.0f * u(rng));
+  for (auto* t : {&k, &v}) {
     for (auto& x : *t) x = vkattn::float_to_half(u(rng));
   }
   device.set_buffers({&q, &k, &v}, n * 2);
@@ -84,7 +89,7 @@ int attention_probe(ProbeDevice& device, const std::array<std::uint32_t, 4>& sha
   while (rows.size() < 12) rows.emplace_back(rb(rng), ri(rng));
   const float scale_log2 = static_cast<float>(1.4426950408889634 / std::sqrt(static_cast<double>(D)));
   const std::span<const std::uint32_t> spirv{vkattn_attn_cm2, sizeof(vkattn_attn_cm2) / 4};
-  std::printf("%-7s %-28s %10s %10s %12s  %s\n", "path", "config", "ms", "TFLOP/s", "max err", "check");
+  std::printf("%-7s %-28s %10s %10s %12s  %s\n", "path", "config", "ms", "TFLOP/s", "rel err", "check");
   int failed = 0;
   for (const Tiles& t : {Tiles{64, 64, 128, 1}, Tiles{64, 64, 128, 0}, Tiles{128, 64, 256, 1}, Tiles{128, 32, 256, 1},
                          Tiles{64, 32, 128, 1}, Tiles{128, 128, 256, 1}, Tiles{64, 128, 128, 1}}) {
@@ -103,8 +108,9 @@ int attention_probe(ProbeDevice& device, const std::array<std::uint32_t, 4>& sha
     }
     double worst = 0;
     for (const auto& [bh, i] : rows) worst = std::max(worst, row_error(q, k, v, out, S, D, bh, i));
-    // |O| <= 1; P and O are rounded to fp16 (2^-11 each), the sum of P in fp32.
-    const bool ok = worst <= 4e-3;
+    // P and O are rounded to fp16 (2^-11 each), the sums in fp32: 0.5 % of the row's largest |O|
+    // holds them (a skipped rescale or a wrong row sum is off by far more on these scores).
+    const bool ok = worst <= 5e-3;
     failed += ok ? 0 : 1;
     const double flops = 4.0 * BH * static_cast<double>(S) * S * D;
     std::printf("%-7s %-28s %10.3f %10.1f %12.3e  %s\n", "cm2", name, ms, flops / (ms * 1e-3) * 1e-12, worst,

@@ -138,6 +138,9 @@ Status int_array(const int32_t* data, std::size_t count, const char* name, std::
     return Status(ErrorCode::kInvalidArgument,
                   std::string("desc.") + name + " is NULL with a count of " + std::to_string(count));
   }
+  if (data != nullptr && count == 0) {  // an array the caller meant to pass, with its count forgotten
+    return Status(ErrorCode::kInvalidArgument, std::string("desc.") + name + " is not NULL but its count is 0");
+  }
   out.assign(data, data + count);
   return Status::ok();
 }

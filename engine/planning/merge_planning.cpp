@@ -9,7 +9,7 @@ namespace {
 bool storable(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16; }
 }  // namespace
 
-Result<MergeSpecConstants> plan_merge(const MergeDesc& d) {
+Result<MergeSpecConstants> plan_merge(const MergeDesc& d, std::uint32_t max_invocations) {
   if (!storable(d.dtype)) return invalid(std::string("desc.dtype = ") + to_string(d.dtype) + " (must be f32, f16 or bf16)");
   if (!storable(d.part_dtype)) {
     return invalid(std::string("desc.part_dtype = ") + to_string(d.part_dtype) + " (must be f32, f16 or bf16)");
@@ -35,11 +35,12 @@ Result<MergeSpecConstants> plan_merge(const MergeDesc& d) {
   s.accumulate = d.accumulate ? 1u : 0u;
   s.write_lse = d.write_lse ? 1u : 0u;
   // One invocation per 4 elements of Dv (COLS, rounded up to a power of two), times the lanes that
-  // share out the parts: as many as the parts, up to kMergeInvocations in all.
+  // share out the parts: as many as the parts, up to kMergeInvocations (or the device's limit) in all.
   s.cols = 1;
   while (s.cols < s.head_dim_v / 4) s.cols *= 2;
+  const std::uint32_t most = std::min(kMergeInvocations, max_invocations != 0 ? max_invocations : 128u);
   s.part_lanes = 1;
-  while (s.part_lanes * 2 <= static_cast<std::uint64_t>(d.num_parts) && s.cols * s.part_lanes * 2 <= kMergeInvocations) {
+  while (s.part_lanes * 2 <= static_cast<std::uint64_t>(d.num_parts) && s.cols * s.part_lanes * 2 <= most) {
     s.part_lanes *= 2;
   }
   s.workgroup_size = s.cols * s.part_lanes;

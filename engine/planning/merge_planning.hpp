@@ -14,11 +14,13 @@
 namespace vkattn {
 
 inline constexpr std::int64_t kMaxMergeParts = 16384;
-// The merge's workgroup size when the parts are many (attn_merge.comp's COLS x PART_LANES).
+// The merge's workgroup size when the parts are many (attn_merge.comp's COLS x PART_LANES), or
+// the device's maxComputeWorkGroupInvocations where smaller (Vulkan guarantees 128).
 inline constexpr std::uint32_t kMergeInvocations = 256;
 
-// Every error is kInvalidArgument naming the desc field and its value.
-Result<MergeSpecConstants> plan_merge(const MergeDesc& desc);
+// Every error is kInvalidArgument naming the desc field and its value. `max_invocations`: the
+// device's maxComputeWorkGroupInvocations (0: unknown, 128 assumed).
+Result<MergeSpecConstants> plan_merge(const MergeDesc& desc, std::uint32_t max_invocations);
 
 // "attn_merge_dv64_f16_from_f32_n4_acc_lse" (n: parts; acc: ACCUMULATE; lse: WRITE_LSE).
 std::string merge_variant_name(const MergeSpecConstants& spec, std::int64_t num_parts);

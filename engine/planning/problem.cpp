@@ -136,6 +136,16 @@ Status check_mask_and_mods(const AttentionDesc& d) {
   if (s.bias && *s.bias != DType::kF32 && *s.bias != DType::kF16) {
     return invalid(std::string("desc.score_mod.bias = ") + to_string(*s.bias) + " (must be f32 or f16)");
   }
+  // Options of a feature that is off are refused, not ignored.
+  if (d.qk.rope.style == RopeStyle::kNone) {
+    if (d.qk.rope.positions) return invalid("desc.qk.rope.positions = true without desc.qk.rope.style");
+    if (!d.qk.rope.grid.empty()) return invalid("desc.qk.rope.grid is given without desc.qk.rope.style");
+    if (!d.qk.rope.axis_dims.empty()) return invalid("desc.qk.rope.axis_dims is given without desc.qk.rope.style");
+  }
+  if (!d.paged_kv.enabled() && d.paged_kv.host_tables()) {
+    return invalid(std::string("desc.paged_kv.") + (d.paged_kv.block_table.empty() ? "cache_lens" : "block_table") +
+                   " is given with desc.paged_kv.block_size = 0 (K and V not paged)");
+  }
   if (d.qk.enabled() && d.paged_kv.enabled()) {
     return invalid("desc.qk with desc.paged_kv: the cache holds keys as appended (transform new K rows with "
                    "QKTransformPlan before KVAppendPlan, and Q before attention)");

@@ -79,12 +79,15 @@ Result<BoundView> check_view(const Device& device, const TensorView& v, const Vi
   // Bytes [first, end) touched by the view, without wrapping: the offset lies inside the buffer,
   // and the last element (sum of (shape - 1) stride, checked for overflow) within the room left.
   const auto bytes_text = [](VkDeviceSize b) { return std::to_string(static_cast<unsigned long long>(b)); };
-  if (v.offset >= v.buffer_size) {
+  // A view with a dimension of 0 (varlen with no tokens) touches nothing: its offset may sit at
+  // the buffer's end, and it has no last element.
+  const bool empty = std::any_of(v.shape.begin(), v.shape.begin() + rank, [](std::int64_t e) { return e == 0; });
+  if (empty ? v.offset > v.buffer_size / 4 * 4 : v.offset >= v.buffer_size) {
     return invalid(field(r, "offset") + " = " + bytes_text(v.offset) + " is not inside the buffer (" +
                    field(r, "buffer_size") + " = " + bytes_text(v.buffer_size) + ")");
   }
-  std::int64_t last_elem = 0;
-  for (int i = 0; i < rank; ++i) {
+  std::int64_t last_elem = empty ? -1 : 0;
+  for (int i = 0; i < rank && !empty; ++i) {
     const auto k = static_cast<std::size_t>(i);
     std::int64_t term = 0;
     if (__builtin_mul_overflow(v.shape[k] - 1, v.strides[k], &term) || __builtin_add_overflow(last_elem, term, &last_elem)) {
@@ -92,7 +95,7 @@ Result<BoundView> check_view(const Device& device, const TensorView& v, const Vi
     }
   }
   const VkDeviceSize room = (v.buffer_size - v.offset) / es;  // whole elements from the offset on
-  if (static_cast<VkDeviceSize>(last_elem) >= room) {
+  if (!empty && static_cast<VkDeviceSize>(last_elem) >= room) {
     VkDeviceSize end = 0;
     const bool wraps = __builtin_mul_overflow(static_cast<VkDeviceSize>(last_elem) + 1, es, &end) ||
                        __builtin_add_overflow(end, v.offset, &end);
@@ -106,16 +109,19 @@ Result<BoundView> check_view(const Device& device, const TensorView& v, const Vi
     return invalid(std::string(r.name) + ": the view reaches byte " + bytes_text(end_words) + " (offset " +
                    bytes_text(v.offset) + " + strides) but " + field(r, "buffer_size") + " = " + bytes_text(v.buffer_size));
   }
-  // (after the extent check: its products then fit 64 bits)
-  if (r.written && !non_overlapping(v)) {
+  // (after the extent check: its products then fit 64 bits; an empty view writes nothing)
+  if (r.written && !empty && !non_overlapping(v)) {
     return invalid(std::string(r.name) + ": strides make distinct elements overlap in an output");
   }
   // Bind from the offset rounded down to minStorageBufferOffsetAlignment.
   const VkDeviceSize align = std::max<VkDeviceSize>(device.info.min_storage_buffer_offset_alignment, 4);
-  const VkDeviceSize bind_offset = v.offset / align * align;
+  // An empty view binds the buffer's start (a descriptor's offset must lie inside the buffer, and
+  // its elements are never read or written).
+  const VkDeviceSize bind_offset = empty ? 0 : v.offset / align * align;
   const VkDeviceSize range =
-      std::min<VkDeviceSize>(v.buffer_size - bind_offset, device.info.max_storage_buffer_range) / 4 * 4;
-  if (end_words - bind_offset > range) {
+      empty ? VK_WHOLE_SIZE
+            : std::min<VkDeviceSize>(v.buffer_size - bind_offset, device.info.max_storage_buffer_range) / 4 * 4;
+  if (!empty && end_words - bind_offset > range) {
     return invalid(std::string(r.name) + ": the view spans " + num(static_cast<std::int64_t>(end_words - bind_offset)) +
                    " bytes, more than maxStorageBufferRange = " +
                    num(static_cast<std::int64_t>(device.info.max_storage_buffer_range)));
@@ -124,7 +130,7 @@ Result<BoundView> check_view(const Device& device, const TensorView& v, const Vi
   b.descriptor = {v.buffer, bind_offset, range};
   b.first_byte = first;
   b.end_byte = end_words;
-  const VkDeviceSize elem_offset = (v.offset - bind_offset) / es;
+  const VkDeviceSize elem_offset = empty ? 0 : (v.offset - bind_offset) / es;
   b.element_offset = static_cast<std::uint32_t>(elem_offset);  // < range / es, which fits
   for (int i = 0; i < rank; ++i) {
     const auto k = static_cast<std::size_t>(i);

@@ -71,7 +71,7 @@ struct ForwardPlan::Impl : PlanCore<FwdVariant> {
     md.head_dim_v = problem.head_dim_v;
     md.num_parts = variant.spec.splits;
     md.write_lse = d.write_lse;
-    Result<MergeSpecConstants> spec = plan_merge(md);
+    Result<MergeSpecConstants> spec = plan_merge(md, device.info.max_workgroup_invocations);
     if (!spec) return spec.status();
     Result<WorkgroupCount> mgrid = vkattn::merge_grid(md.batch * md.heads * md.seq, device.info);
     if (!mgrid) return mgrid.status();

@@ -137,7 +137,7 @@ MergePlan::~MergePlan() = default;
 
 Result<MergePlan> MergePlan::create(Context& ctx, const MergeDesc& desc) {
   ContextState& s = context_state(ctx);
-  Result<MergeSpecConstants> spec = plan_merge(desc);
+  Result<MergeSpecConstants> spec = plan_merge(desc, s.device->info.max_workgroup_invocations);
   if (!spec) return spec.status();
   Result<WorkgroupCount> grid = merge_grid(desc.batch * desc.heads * desc.seq, s.device->info);
   if (!grid) return grid.status();

@@ -415,6 +415,11 @@ static void paged(vkattn_context ctx, vkattn_tensor tq, const float* k, const fl
   CHECK(s == VKATTN_INVALID_ARGUMENT && plan == NULL &&
             strstr(vkattn_last_error(), "desc.paged_kv.block_table[1] (sequence 0, block 1) = 3") != NULL,
         "bad table refused: %s", vkattn_last_error());
+  desc.cache_lens_count = 0; /* an array with its count forgotten */
+  s = vkattn_forward_plan_create(ctx, &desc, &plan);
+  CHECK(s == VKATTN_INVALID_ARGUMENT && plan == NULL &&
+            strstr(vkattn_last_error(), "desc.cache_lens is not NULL but its count is 0") != NULL,
+        "array without count refused: %s", vkattn_last_error());
   vkattn_tensor_destroy(tpk);
   vkattn_tensor_destroy(tpv);
   vkattn_tensor_destroy(out);

@@ -1,6 +1,6 @@
 // The merge's shape (planning/merge_planning.hpp): one invocation per 4 elements of Dv, rounded up
 // to a power of two (COLS), times the part lanes that share out the parts (PART_LANES: as many as
-// the parts, a power of two, up to kMergeInvocations invocations in all). A host-only check; the
+// the parts, a power of two, up to kMergeInvocations invocations in all, or the device's limit). A host-only check; the
 // kernel itself runs in merge_test (many parts, fewer lanes than parts, a remainder) and in every
 // split-K forward.
 #include "planning/merge_planning.hpp"
@@ -17,7 +17,7 @@ std::tuple<std::uint32_t, std::uint32_t, std::uint32_t> shape_of(std::int64_t dv
   d.head_dim_v = dv;
   d.num_parts = parts;
   d.seq = 1;
-  Result<MergeSpecConstants> s = plan_merge(d);
+  Result<MergeSpecConstants> s = plan_merge(d, 1024);
   EXPECT_TRUE(s.is_ok()) << s.status().to_string();
   if (!s) return {};
   EXPECT_EQ(s->workgroup_size, s->cols * s->part_lanes);
@@ -33,6 +33,12 @@ TEST(MergePlanning, ColumnsAndPartLanes) {
   EXPECT_EQ(shape_of(72, 16), T(32, 8, 256));      // Dv / 4 = 18 columns round up to 32
   EXPECT_EQ(shape_of(136, 64), T(64, 4, 256));
   EXPECT_EQ(shape_of(256, 16384), T(64, 4, 256));
+  // A device that allows only Vulkan's minimum of 128 invocations per workgroup.
+  MergeDesc d;
+  d.head_dim_v = 128, d.num_parts = 256, d.seq = 1;
+  Result<MergeSpecConstants> small = plan_merge(d, 128);
+  ASSERT_TRUE(small.is_ok());
+  EXPECT_EQ(std::tuple(small->cols, small->part_lanes, small->workgroup_size), T(32, 4, 128));
 }
 
 }  // namespace

@@ -139,6 +139,22 @@ TEST_F(LongRowTest, EmptyVarlenQueriesPlanWithoutASplit) {
   Result<ForwardPlan> p = ForwardPlan::create(ctx(), d);
   ASSERT_TRUE(p.is_ok()) << p.status().to_string();
   EXPECT_EQ(p->variant_name().find("_split"), std::string::npos) << p->variant_name();
+  // It runs on views of 0 tokens (Q, O and LSE touch nothing, wherever their offset lies in the
+  // buffer) and leaves the buffers as they were.
+  Result<Tensor> kv = Tensor::create(ctx(), F32, {9000, 1, 32});
+  Result<Tensor> small = Tensor::create(ctx(), F32, {4});
+  ASSERT_TRUE(kv.is_ok() && small.is_ok());
+  ASSERT_TRUE(small->fill(7.0f).is_ok());
+  ForwardTensors t;
+  t.q = TensorView::contiguous(small->buffer(), 16, F32, {0, 4, 32}, 16);  // at the buffer's end
+  t.o = TensorView::contiguous(small->buffer(), 16, F32, {0, 4, 32});
+  t.lse = TensorView::contiguous(small->buffer(), 16, F32, {4, 0}, 8);
+  t.k = t.v = kv->view();
+  const Status s = p->run(t);
+  ASSERT_TRUE(s.is_ok()) << s.to_string();
+  EXPECT_EQ(small->download().value(), std::vector<float>(4, 7.0f));
+  t.q.offset = 20;  // past the end
+  EXPECT_NE(p->run(t).message().find("q.offset = 20 is not inside the buffer"), std::string::npos);
 }
 
 class SplitOverrideErrors : public VkTest {};

@@ -320,6 +320,8 @@ TEST_F(PagedKvErrors, BadHostTablesAndShapes) {
   expect_refused(d, "desc.sequences.seq_lens_kv is given with desc.paged_kv");
   d = desc(), d.paged_kv.block_table.clear(), d.paged_kv.cache_lens.clear();  // device tables, none given
   expect_refused(d, "block_table is missing (desc.paged_kv with no host tables is set)");
+  d = desc(), d.paged_kv.block_size = 0;  // a host table for a cache that is not paged
+  expect_refused(d, "desc.paged_kv.block_table is given with desc.paged_kv.block_size = 0");
 }
 
 TEST_F(PagedKvErrors, BackwardRefusesAPagedCache) {

@@ -310,6 +310,7 @@ TEST_F(RunTool, BadFilesExitNonZeroAndWriteNothing) {
       {qk + " --v=" + file("v.npy") + " --rope-theta=500", "--rope-theta needs --rope"},
       {qk + " --v=" + file("v.npy") + " --norm-eps=1e-5", "--norm-eps needs --q-norm or --k-norm"},
       {qk + " --v=" + file("v.npy") + " --softcap=1e39", "--softcap=1e39 is outside the float range"},
+      {qk + " --v=" + file("v.npy") + " --scale=1e999", "--scale=1e999 is outside the float range"},
       {qk + " --v=" + file("v.npy") + " --scale=1e38", "desc.scale = 1e+38 (|scale| * log2(e) must be at most 2^64"},
   };
   for (const auto& c : cases) {

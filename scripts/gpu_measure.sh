@@ -39,7 +39,7 @@ for step in "${steps[@]}"; do
       { timeout "$(limit gemm 60)" build/bench/vkattn-gemm-probe
         timeout "$(limit gemm 60)" build/bench/vkattn-gemm-probe --attention=4,16,4096,128
         timeout "$(limit gemm 60)" build/bench/vkattn-bench --shapes=4x16x4096x128 --benchmark_min_time=0.1 \
-          --benchmark_filter='^fwd/f16/nomask/'; } >"$out/gemm.txt" 2>&1 ;;
+          --benchmark_filter='^fwd/f16/'; } >"$out/gemm.txt" 2>&1 ;;
     compare) timeout "$(limit compare 300)" bash bench/compare_sdpa.sh "$out/compare" --benchmark_min_time=0.1 ;;
     headdims)
       timeout "$(limit headdims 300)" bash bench/compare_sdpa.sh "$out/headdims" \

@@ -1,7 +1,8 @@
 #version 450
 // bench/gemm/attn_cm2.comp — a bare FlashAttention-2 forward on GL_NV_cooperative_matrix2, to
 // measure what the workgroup-scope path gives attention before the engine builds on it (issue 25):
-// no mask, no score_mod, fp16 Q, K, V, O of [BH, S, D] (row-major, S a multiple of BQ and BK),
+// no score_mod, no mask or causal (CAUSAL: key j visible to query i iff j <= i; the tiles past
+// the diagonal are skipped), fp16 Q, K, V, O of [BH, S, D] (row-major, S a multiple of BQ and BK),
 // one workgroup per BQ query rows of one (b, h). Per key tile j of BK keys, all matrices of the
 // workgroup (the driver lays them out over its subgroups):
 //   S   = (Q K_j^T) * scale log2(e)                     BQ x BK fp32 (K_j loaded transposed)
@@ -23,6 +24,7 @@ layout(constant_id = 1) const uint BK = 64;
 layout(constant_id = 2) const uint D = 128;
 layout(constant_id = 3) const uint WORKGROUP = 128;
 layout(constant_id = 4) const uint ROWSUM_MMA = 1;
+layout(constant_id = 5) const uint CAUSAL = 0;
 layout(local_size_x_id = 3) in;
 
 layout(set = 0, binding = 0) readonly buffer Q { float16_t q[]; };
@@ -38,6 +40,10 @@ float sum_of(const in float a, const in float b) { return a + b; }
 float first_of(const in float a, const in float b) { return a; }
 float exp2_of(const in uint r, const in uint c, const in float x) { return exp2(x); }
 float max_elem(const in uint r, const in uint c, const in float a, const in float b) { return max(a, b); }
+// Causal: element (r, c) of the tile at query q0, key j0 is hidden (-inf) where j0 + c > q0 + r.
+float causal_elem(const in uint r, const in uint c, const in float x, const in uint q0, const in uint j0) {
+  return j0 + c > q0 + r ? -1.0 / 0.0 : x;
+}
 
 void main() {
   const uint q0 = gl_WorkGroupID.x * BQ;
@@ -53,12 +59,14 @@ void main() {
   TILE(float, BQ, BK, gl_MatrixUseAccumulator) l = TILE(float, BQ, BK, gl_MatrixUseAccumulator)(0.0);
   const TILE(float16_t, BK, BK, gl_MatrixUseB) ones = TILE(float16_t, BK, BK, gl_MatrixUseB)(1.0);
 
-  [[dont_unroll]] for (uint j = 0u; j < pc.seq; j += BK) {
+  const uint keys = CAUSAL != 0u ? min(pc.seq, q0 + BQ) : pc.seq;  // past the block's last query: hidden
+  [[dont_unroll]] for (uint j = 0u; j < keys; j += BK) {
     TILE(float16_t, D, BK, gl_MatrixUseB) kt;
     coopMatLoadTensorNV(kt, k, base, sliceTensorLayoutNV(rows, j, BK, 0, D), transposed);
     TILE(float, BQ, BK, gl_MatrixUseAccumulator) s = TILE(float, BQ, BK, gl_MatrixUseAccumulator)(0.0);
     s = coopMatMulAdd(qm, kt, s);
     s = s * pc.scale_log2;
+    if (CAUSAL != 0u && j + BK > q0 + 1u) coopMatPerElementNV(s, s, causal_elem, q0, j);  // tiles on the diagonal
 
     TILE(float, BQ, BK, gl_MatrixUseAccumulator) row_max, m_new, p, alpha, row_sum;
     coopMatReduceNV(row_max, s, gl_CooperativeMatrixReduceRowNV, max_of);

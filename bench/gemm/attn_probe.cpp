@@ -21,20 +21,22 @@ namespace vkattn::probe {
 namespace {
 
 struct Tiles {
-  std::uint32_t bq, bk, workgroup, rowsum_mma;
+  std::uint32_t bq, bk, workgroup, rowsum_mma, causal = 0;
 };
 
 // Row (bh, i) of O against fp64, softmax(scale q k^T) v over all S keys from the fp16 inputs: the
 // largest error as a fraction of the row's largest |O|.
 double row_error(const std::vector<std::uint16_t>& q, const std::vector<std::uint16_t>& k, const std::vector<std::uint16_t>& v,
-                 const std::vector<std::uint8_t>& out, std::uint32_t S, std::uint32_t D, std::uint32_t bh, std::uint32_t i) {
+                 const std::vector<std::uint8_t>& out, std::uint32_t S, std::uint32_t D, std::uint32_t bh, std::uint32_t i,
+                 bool causal) {
+  const std::uint32_t keys = causal ? i + 1 : S;  // causal: key j visible iff j <= i
   const auto at = [&](const std::vector<std::uint16_t>& t, std::uint32_t row, std::uint32_t d) {
     return static_cast<double>(vkattn::half_to_float(t[(static_cast<std::size_t>(bh) * S + row) * D + d]));
   };
   const double scale = 1.0 / std::sqrt(static_cast<double>(D));
-  std::vector<double> s(S);
+  std::vector<double> s(keys);
   double m = -INFINITY;
-  for (std::uint32_t j = 0; j < S; ++j) {
+  for (std::uint32_t j = 0; j < keys; ++j) {
     double dot = 0;
     for (std::uint32_t d = 0; d < D; ++d) dot += at(q, i, d) * at(k, j, d);
     s[j] = scale * dot;
@@ -45,7 +47,7 @@ double row_error(const std::vector<std::uint16_t>& q, const std::vector<std::uin
   double worst = 0, largest = 0;
   for (std::uint32_t d = 0; d < D; ++d) {
     double o = 0;
-    for (std::uint32_t j = 0; j < S; ++j) o += s[j] * at(v, j, d);
+    for (std::uint32_t j = 0; j < keys; ++j) o += s[j] * at(v, j, d);
     std::uint16_t h;
     std::memcpy(&h, out.data() + ((static_cast<std::size_t>(bh) * S + i) * D + d) * 2, 2);
     const double got = vkattn::half_to_float(h);
@@ -92,11 +94,13 @@ int attention_probe(ProbeDevice& device, const std::array<std::uint32_t, 4>& sha
   std::printf("%-7s %-28s %10s %10s %12s  %s\n", "path", "config", "ms", "TFLOP/s", "rel err", "check");
   int failed = 0;
   for (const Tiles& t : {Tiles{64, 64, 128, 1}, Tiles{64, 64, 128, 0}, Tiles{128, 64, 256, 1}, Tiles{128, 32, 256, 1},
-                         Tiles{64, 32, 128, 1}, Tiles{128, 128, 256, 1}, Tiles{64, 128, 128, 1}}) {
+                         Tiles{64, 32, 128, 1}, Tiles{128, 128, 256, 1}, Tiles{64, 128, 128, 1}, Tiles{64, 64, 128, 1, 1},
+                         Tiles{128, 64, 256, 1, 1}, Tiles{128, 128, 256, 1, 1}}) {
     char name[64];
-    std::snprintf(name, sizeof name, "bq%u_bk%u_wg%u%s", t.bq, t.bk, t.workgroup, t.rowsum_mma ? "_sum_mma" : "_sum_reduce");
-    const Dispatch d{spirv, {t.bq, t.bk, D, t.workgroup, t.rowsum_mma}, {S, std::bit_cast<std::uint32_t>(scale_log2)},
-                     S / t.bq, BH};
+    std::snprintf(name, sizeof name, "%sbq%u_bk%u_wg%u%s", t.causal ? "causal_" : "", t.bq, t.bk, t.workgroup,
+                  t.rowsum_mma ? "_sum_mma" : "_sum_reduce");
+    const Dispatch d{spirv, {t.bq, t.bk, D, t.workgroup, t.rowsum_mma, t.causal},
+                     {S, std::bit_cast<std::uint32_t>(scale_log2)}, S / t.bq, BH};
     std::vector<std::uint8_t> out;
     double ms = 0;
     try {  // a tiling the driver refuses (workgroup-scope sizes, shared memory) is reported, not fatal
@@ -107,12 +111,14 @@ int attention_probe(ProbeDevice& device, const std::array<std::uint32_t, 4>& sha
       continue;
     }
     double worst = 0;
-    for (const auto& [bh, i] : rows) worst = std::max(worst, row_error(q, k, v, out, S, D, bh, i));
+    for (const auto& [bh, i] : rows) worst = std::max(worst, row_error(q, k, v, out, S, D, bh, i, t.causal != 0));
     // P and O are rounded to fp16 (2^-11 each), the sums in fp32: 0.5 % of the row's largest |O|
     // holds them (a skipped rescale or a wrong row sum is off by far more on these scores).
     const bool ok = worst <= 5e-3;
     failed += ok ? 0 : 1;
-    const double flops = 4.0 * BH * static_cast<double>(S) * S * D;
+    // 4 D flops per visible (query, key) pair: S^2, or S (S + 1) / 2 causal.
+    const double pairs = t.causal ? static_cast<double>(S) * (S + 1) / 2 : static_cast<double>(S) * S;
+    const double flops = 4.0 * BH * pairs * D;
     std::printf("%-7s %-28s %10.3f %10.1f %12.3e  %s\n", "cm2", name, ms, flops / (ms * 1e-3) * 1e-12, worst,
                 ok ? "ok" : "WRONG");
   }

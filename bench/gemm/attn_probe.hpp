@@ -1,9 +1,8 @@
 // The attention probe (vkattn-gemm-probe --attention): a bare FlashAttention-2 forward written
-// on GL_NV_cooperative_matrix2 (attn_cm2.comp: no mask, fp16, [B*H, S, D]) over a sweep of tiles,
+// on GL_NV_cooperative_matrix2 (attn_cm2.comp: no mask or causal, fp16, [B*H, S, D]) over a sweep of tiles,
 // each checked on sampled rows against an fp64 reference and timed, so that the workgroup-scope
 // path's speed on attention is known before the engine builds a kernel path on it (issue 25).
-// Compare with `vkattn-bench --shapes=B x H x S x D --benchmark_filter=fwd/f16/nomask` in the same
-// call.
+// Compare with `vkattn-bench --shapes=BxHxSxD --benchmark_filter=^fwd/` in the same call.
 #pragma once
 
 #include <array>

@@ -66,7 +66,7 @@ int attention_probe(ProbeDevice& device, const std::array<std::uint32_t, 4>& sha
                  H, S, D);
     return 2;
   }
-  std::printf("device %s, attention forward (B, H, S, D) = (%u, %u, %u, %u), fp16, no mask\n", device.name(), B, H, S, D);
+  std::printf("device %s, attention forward (B, H, S, D) = (%u, %u, %u, %u), fp16, no mask and causal\n", device.name(), B, H, S, D);
   std::string why;
   if (!device.has("cm2_attention", why)) {
     std::printf("cm2     skipped: %s\n", why.c_str());

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <bit>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <map>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -93,6 +95,22 @@ std::vector<std::int64_t> agreed_fields(const RingDesc& d) {
           opt(a.score_mod.rel_pos_max_distance), a.score_mod.sinks ? 1 : 0, optf(a.scale), d.seq_total,
           static_cast<std::int64_t>(d.sharding), static_cast<std::int64_t>(d.timeout.count()), a.seq_q, a.seq_k,
           static_cast<std::int64_t>(a.path)};
+}
+
+// Field f of agreed_fields as a user wrote it: floats (stored as their bits) as numbers, unset
+// optionals as "unset".
+std::string agreed_text(std::size_t f, std::int64_t v) {
+  const std::string name = kAgreedNames[f];
+  const bool optional = name == "attention.mask.window_left" || name == "attention.mask.window_right" ||
+                        name == "attention.score_mod.rel_pos_max_distance" || name == "attention.score_mod.softcap" ||
+                        name == "attention.scale";
+  if (optional && v == -1) return "unset";
+  if (name == "attention.score_mod.softcap" || name == "attention.scale") {
+    char text[32];
+    std::snprintf(text, sizeof text, "%g", static_cast<double>(std::bit_cast<float>(static_cast<std::uint32_t>(v))));
+    return text;
+  }
+  return num(v);
 }
 
 // What a shard problem may not use (ring.hpp), and the lengths; "" if fine.
@@ -226,6 +244,49 @@ struct RingAttention::Impl {
     return s;
   }
 
+  // Plans kept across calls: a pair's desc depends only on its two pieces (and whether it carries
+  // the sink), so each call after the first reuses them; their creation is the steps' setup_s.
+  using PairKey = std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, bool>;
+  std::map<PairKey, ForwardPlan> fwd_plans;
+  std::map<PairKey, BackwardPlan> bwd_plans;
+  std::map<std::int64_t, MergePlan> merge_plans;  // by piece length
+  std::optional<ForwardPlan> whole_fwd;           // the shard problem, to validate a call's tensors
+  std::optional<BackwardPlan> whole_bwd;
+  static PairKey key_of(const ShardPiece& qp, const ShardPiece& kp, bool sinks) {
+    return {qp.global_start, qp.length, kp.global_start, kp.length, sinks};
+  }
+  // The pair's plan, created (and its time added to `setup`) on first use.
+  template <class Plan>
+  Result<Plan*> cached(std::map<PairKey, Plan>& plans, const ShardPiece& qp, const ShardPiece& kp, bool sinks,
+                       double& setup) {
+    const PairKey key = key_of(qp, kp, sinks);
+    auto it = plans.find(key);
+    if (it == plans.end()) {
+      const Clock::time_point t0 = Clock::now();
+      Result<Plan> plan = Plan::create(*ctx, pair_desc(qp, kp, sinks));
+      if (!plan) return plan.status();
+      it = plans.emplace(key, std::move(plan).value()).first;
+      setup += seconds_since(t0);
+    }
+    return &it->second;
+  }
+  Result<MergePlan*> merge_plan(std::int64_t length, double& setup) {
+    auto it = merge_plans.find(length);
+    if (it == merge_plans.end()) {
+      const Clock::time_point t0 = Clock::now();
+      const AttentionDesc& a = desc.attention;
+      MergeDesc md;
+      md.dtype = md.part_dtype = a.dtype;
+      md.batch = a.batch, md.heads = a.q_heads, md.seq = length, md.head_dim_v = dv;
+      md.accumulate = true;
+      Result<MergePlan> merge = MergePlan::create(*ctx, md);
+      if (!merge) return merge.status();
+      it = merge_plans.emplace(length, std::move(merge).value()).first;
+      setup += seconds_since(t0);
+    }
+    return &it->second;
+  }
+
   Status forward(const RingForwardTensors& t);
   Status backward(const RingBackwardTensors& t);
 };
@@ -235,8 +296,12 @@ Status RingAttention::Impl::forward(const RingForwardTensors& t) {
   const int P = comm.ranks(), me = comm.rank();
   // Local checks of the tensors (the whole-shard plan's own validation), then agreement.
   Status local = [&]() -> Status {
-    Result<ForwardPlan> whole = ForwardPlan::create(*ctx, shard_desc());
-    if (!whole) return whole.status();
+    if (!whole_fwd) {
+      Result<ForwardPlan> plan = ForwardPlan::create(*ctx, shard_desc());
+      if (!plan) return plan.status();
+      whole_fwd.emplace(std::move(plan).value());
+    }
+    const std::optional<ForwardPlan>& whole = whole_fwd;
     ForwardTensors ft{t.q, t.k, t.v, t.o, t.lse};
     ft.alibi_slopes = t.alibi_slopes, ft.rel_pos_table = t.rel_pos_table, ft.sinks = t.sinks;
     return whole->validate(ft);
@@ -264,6 +329,7 @@ Status RingAttention::Impl::forward(const RingForwardTensors& t) {
       VKATTN_TRY(exchange({&cur_k, &cur_v}, {&next_k, &next_v}, "K/V"));
     }
     Clock::time_point c0 = Clock::now();
+    double setup = 0;  // plan creation inside this step (first call), kept out of compute_s
     const std::vector<ShardPiece> theirs = pieces_of(src);
     const TensorView k_all = kv_view(*kv_k, src, a.head_dim), v_all = kv_view(*kv_v, src, dv);
     // At step 0 each query piece meets its own positions first (the diagonal is always visible).
@@ -273,7 +339,7 @@ Status RingAttention::Impl::forward(const RingForwardTensors& t) {
         const ShardPiece& kp = theirs[s == 0 ? (qi + n) % theirs.size() : n];
         if (!pair_visible(a.mask, qp.global_start, qp.length, kp.global_start, kp.length)) continue;
         const bool first = !started[qi];
-        Result<ForwardPlan> plan = ForwardPlan::create(*ctx, pair_desc(qp, kp, a.score_mod.sinks && first));
+        Result<ForwardPlan*> plan = cached(fwd_plans, qp, kp, a.score_mod.sinks && first, setup);
         if (!plan) return plan.status();
         ForwardTensors ft;
         ft.q = rows(t.q, qp.local_start, qp.length);
@@ -285,24 +351,21 @@ Status RingAttention::Impl::forward(const RingForwardTensors& t) {
         const TensorView lse_rows = rows(t.lse, qp.local_start, qp.length);
         if (first) {  // the piece's first result goes straight to O and LSE
           ft.o = o_rows, ft.lse = lse_rows;
-          VKATTN_TRY(plan->run(ft));
+          VKATTN_TRY((*plan)->run(ft));
           started[qi] = true;
           continue;
         }
         ft.o = TensorView::contiguous(o_part->buffer(), o_part->size_bytes(), a.dtype, {a.batch, a.q_heads, qp.length, dv});
         ft.lse = TensorView::contiguous(lse_part->buffer(), lse_part->size_bytes(), DType::kF32,
                                         {a.batch, a.q_heads, qp.length});
-        VKATTN_TRY(plan->run(ft));
-        MergeDesc md;
-        md.dtype = md.part_dtype = a.dtype;
-        md.batch = a.batch, md.heads = a.q_heads, md.seq = qp.length, md.head_dim_v = dv;
-        md.accumulate = true;
-        Result<MergePlan> merge = MergePlan::create(*ctx, md);
+        VKATTN_TRY((*plan)->run(ft));
+        Result<MergePlan*> merge = merge_plan(qp.length, setup);
         if (!merge) return merge.status();
-        VKATTN_TRY(merge->run({ft.o, 0, *ft.lse, 0, o_rows, lse_rows}));
+        VKATTN_TRY((*merge)->run({ft.o, 0, *ft.lse, 0, o_rows, lse_rows}));
       }
     }
-    tm.compute_s += seconds_since(c0);
+    tm.setup_s += setup;
+    tm.compute_s += seconds_since(c0) - setup;
     if (s + 1 < P) {
       Clock::time_point w0 = Clock::now();
       VKATTN_TRY(comm.wait("forward step " + num(s) + ": the K/V shard of rank " + num((me - s - 1 + P) % P) +
@@ -327,8 +390,12 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
   Status local = [&]() -> Status {
     AttentionDesc d = shard_desc();
     d.score_mod.sinks = false;  // the sink enters only through LSE
-    Result<BackwardPlan> whole = BackwardPlan::create(*ctx, d);
-    if (!whole) return whole.status();
+    if (!whole_bwd) {
+      Result<BackwardPlan> plan = BackwardPlan::create(*ctx, d);
+      if (!plan) return plan.status();
+      whole_bwd.emplace(std::move(plan).value());
+    }
+    const std::optional<BackwardPlan>& whole = whole_bwd;
     BackwardTensors bt;
     bt.q = t.q, bt.k = t.k, bt.v = t.v, bt.o = t.o, bt.d_o = t.d_o, bt.lse = t.lse;
     bt.dq = t.dq, bt.dk = t.dk, bt.dv = t.dv;
@@ -374,13 +441,14 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
       VKATTN_TRY(exchange({&cur_k, &cur_v}, {&next_k, &next_v}, "K/V"));
     }
     Clock::time_point c0 = Clock::now();
+    double setup = 0;
     const std::vector<ShardPiece> theirs = pieces_of(src);
     const std::int64_t S_src = len_of(src);
     const TensorView k_all = kv_view(*kv_k, src, Dk), v_all = kv_view(*kv_v, src, dv);
     for (const ShardPiece& qp : mine) {
       for (const ShardPiece& kp : theirs) {
         if (!pair_visible(a.mask, qp.global_start, qp.length, kp.global_start, kp.length)) continue;
-        Result<BackwardPlan> plan = BackwardPlan::create(*ctx, pair_desc(qp, kp, false));
+        Result<BackwardPlan*> plan = cached(bwd_plans, qp, kp, false, setup);
         if (!plan) return plan.status();
         BackwardTensors bt;
         bt.q = rows(t.q, qp.local_start, qp.length);
@@ -393,13 +461,14 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
         bt.dk = TensorView::contiguous(dk_part->buffer(), dk_part->size_bytes(), a.dtype, {B, kv_heads, kp.length, Dk});
         bt.dv = TensorView::contiguous(dv_part->buffer(), dv_part->size_bytes(), a.dtype, {B, kv_heads, kp.length, dv});
         bt.alibi_slopes = t.alibi_slopes, bt.rel_pos_table = t.rel_pos_table;
-        VKATTN_TRY(plan->run(bt));
+        VKATTN_TRY((*plan)->run(bt));
         VKATTN_TRY(accumulate(dq, 0, Hq, S_me, Dk, qp.local_start, qp.length, *dq_part));
         VKATTN_TRY(accumulate(dkv, 0, kv_heads, S_src, Dk, kp.local_start, kp.length, *dk_part));
         VKATTN_TRY(accumulate(dkv, kv_elems(src, Dk), kv_heads, S_src, dv, kp.local_start, kp.length, *dv_part));
       }
     }
-    tm.compute_s += seconds_since(c0);
+    tm.setup_s += setup;
+    tm.compute_s += seconds_since(c0) - setup;
     // This shard's dK/dV go on with it (after step P - 1: home to their owner, the next rank).
     Clock::time_point w0 = Clock::now();
     cur_dkv = doubles_as_bytes(dkv);
@@ -459,8 +528,8 @@ Result<RingAttention> RingAttention::create(Context& ctx, MPI_Comm comm, const R
       if (f == lengths_at || f == lengths_at + 1) continue;
       const std::int64_t theirs = (*all)[static_cast<std::size_t>(r)][f], first = (*all)[0][f];
       if (theirs != first) {
-        return invalid("ring: rank " + num(r) + " has desc." + kAgreedNames[f] + " = " + num(theirs) + ", rank 0 has " +
-                       num(first) + " (every rank needs the same desc)");
+        return invalid("ring: rank " + num(r) + " has desc." + kAgreedNames[f] + " = " + agreed_text(f, theirs) +
+                       ", rank 0 has " + agreed_text(f, first) + " (every rank needs the same desc)");
       }
     }
   }

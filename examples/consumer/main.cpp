@@ -65,7 +65,8 @@ int main() {
       for (std::int64_t d = 0; d < D; ++d) {
         double ref = 0.0;
         for (std::int64_t j = 0; j <= i; ++j) ref += p[j] / sum * v[(bh * S + j) * D + d];
-        worst = std::max(worst, std::fabs(ref - (*o)[(bh * S + i) * D + d]));
+        const double err = std::fabs(ref - (*o)[(bh * S + i) * D + d]);
+        if (!(err <= worst)) worst = std::isnan(err) ? INFINITY : err;  // NaN fails, never hides
       }
     }
   }

@@ -6,18 +6,21 @@
 // Every rank makes its own context (one device per rank: on a machine with several GPUs, give
 // each rank its own with VKATTN_DEVICE=<index>, e.g. from OMPI_COMM_WORLD_LOCAL_RANK), builds
 // the same random Q, K, V from one seed, keeps its shard, and runs the ring forward (and with
-// --backward the ring backward). It prints each rank's per-step timings (device work, waiting for
-// the next shard, host<->device copies) and the ring's wall time. Rank 0 then runs the whole
-// sequence on its own device as a single-rank reference, gathers every rank's O shard, and
-// prints the largest difference and the ring's time against the single run's. Exit status 0 when
-// the difference is within the forward's tolerance.
+// --backward the ring backward). It prints each rank's per-step timings of the last call (plan
+// setup, device work, waiting for the next shard, host<->device copies) and the ring's best wall
+// time. Rank 0 then runs the whole sequence on its own device as a single-rank reference (forward,
+// and with --backward the backward too, timed alike), gathers every rank's O and LSE shards (and
+// dQ, dK, dV), and prints each one's largest difference (NaN counts as a failure) and the ring's
+// time against the single run's. Exit status 0 when every difference is within its tolerance.
 #include <mpi.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -33,6 +36,18 @@ struct Args {
   vkattn::DType dtype = vkattn::DType::kF32;
 };
 
+// A positive integer flag value, or false with the flag named.
+bool positive(const std::string& flag, const char* text, std::int64_t& out) {
+  char* end = nullptr;
+  const long long v = std::strtoll(text, &end, 10);
+  if (*text == '\0' || *end != '\0' || v <= 0) {
+    std::fprintf(stderr, "%s%s: not a positive integer\n", flag.c_str(), text);
+    return false;
+  }
+  out = v;
+  return true;
+}
+
 bool parse(int argc, char** argv, Args& a) {
   for (int i = 1; i < argc; ++i) {
     const std::string s = argv[i];
@@ -40,11 +55,12 @@ bool parse(int argc, char** argv, Args& a) {
       const std::size_t n = std::strlen(flag);
       return s.compare(0, n, flag) == 0 ? s.c_str() + n : nullptr;
     };
-    if (const char* v = value("--seq=")) a.seq = std::atoll(v);
-    else if (const char* v2 = value("--heads=")) a.heads = std::atoll(v2);
-    else if (const char* v3 = value("--kv-heads=")) a.kv_heads = std::atoll(v3);
-    else if (const char* v4 = value("--dim=")) a.dim = std::atoll(v4);
-    else if (const char* v5 = value("--repeat=")) a.repeat = std::atoll(v5);
+    bool ok = true;
+    if (const char* v = value("--seq=")) ok = positive("--seq=", v, a.seq);
+    else if (const char* v2 = value("--heads=")) ok = positive("--heads=", v2, a.heads);
+    else if (const char* v3 = value("--kv-heads=")) ok = positive("--kv-heads=", v3, a.kv_heads);
+    else if (const char* v4 = value("--dim=")) ok = positive("--dim=", v4, a.dim);
+    else if (const char* v5 = value("--repeat=")) ok = positive("--repeat=", v5, a.repeat);
     else if (const char* v6 = value("--dtype=")) {
       const std::string t = v6;
       if (t != "f16" && t != "f32") {
@@ -57,12 +73,13 @@ bool parse(int argc, char** argv, Args& a) {
     else if (s == "--zigzag") a.zigzag = true;
     else if (s == "--backward") a.backward = true;
     else {
-      std::fprintf(stderr, "unknown argument %s\n", s.c_str());
+      std::fprintf(stderr, "%s\n", s == "--help" ? "" : ("unknown argument " + s).c_str());
       return false;
     }
+    if (!ok) return false;
   }
   if (a.kv_heads == 0) a.kv_heads = a.heads;
-  return a.seq > 0 && a.heads > 0 && a.dim > 0 && a.repeat > 0;
+  return true;
 }
 
 // Rows of `pieces` of a dense [H, S, D] array (batch 1), in shard order.
@@ -138,12 +155,14 @@ int run(int rank, int ranks, const Args& a) {
     MPI_Barrier(MPI_COMM_WORLD);
     best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
-  // Per-rank step timings of the last call, printed in rank order.
+  // Per-rank step timings of the last call (the backward's, with --backward), in rank order.
   for (int r = 0; r < ranks; ++r) {
     if (r == rank) {
-      std::printf("rank %d (%lld tokens):", rank, static_cast<long long>(L));
+      std::printf("rank %d (%lld tokens), last %s call:", rank, static_cast<long long>(L),
+                  a.backward ? "backward" : "forward");
       for (const vkattn::RingStepTiming& t : ring->last_timings()) {
-        std::printf(" [compute %.1f ms, wait %.1f ms, copy %.1f ms]", t.compute_s * 1e3, t.wait_s * 1e3, t.copy_s * 1e3);
+        std::printf(" [setup %.1f ms, compute %.1f ms, wait %.1f ms, copy %.1f ms]", t.setup_s * 1e3,
+                    t.compute_s * 1e3, t.wait_s * 1e3, t.copy_s * 1e3);
       }
       std::printf("\n");
       std::fflush(stdout);
@@ -151,44 +170,79 @@ int run(int rank, int ranks, const Args& a) {
     MPI_Barrier(MPI_COMM_WORLD);
   }
 
-  // Rank 0: the single-rank reference of the whole sequence, and every rank's O against it.
-  const std::vector<float> o_mine = ot.download().value();
-  std::vector<int> counts(static_cast<std::size_t>(ranks)), displs(static_cast<std::size_t>(ranks));
-  const int mine = static_cast<int>(o_mine.size());
-  MPI_Gather(&mine, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
-  int total = 0;
-  for (int r = 0; r < ranks; ++r) displs[static_cast<std::size_t>(r)] = total, total += counts[static_cast<std::size_t>(r)];
-  std::vector<float> gathered(static_cast<std::size_t>(rank == 0 ? total : 0));
-  MPI_Gatherv(o_mine.data(), mine, MPI_FLOAT, gathered.data(), counts.data(), displs.data(), MPI_FLOAT, 0, MPI_COMM_WORLD);
+  // Every rank's shards of each output, gathered on rank 0 in rank order.
+  const auto gather = [&](const vkattn::Tensor& t) {
+    const std::vector<float> mine_values = t.download().value();
+    const int mine = static_cast<int>(mine_values.size());
+    std::vector<int> counts(static_cast<std::size_t>(ranks)), displs(static_cast<std::size_t>(ranks));
+    MPI_Gather(&mine, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
+    int total = 0;
+    for (int r = 0; r < ranks; ++r) displs[static_cast<std::size_t>(r)] = total, total += counts[static_cast<std::size_t>(r)];
+    std::vector<float> all(static_cast<std::size_t>(rank == 0 ? total : 0));
+    MPI_Gatherv(mine_values.data(), mine, MPI_FLOAT, all.data(), counts.data(), displs.data(), MPI_FLOAT, 0,
+                MPI_COMM_WORLD);
+    return all;
+  };
+  const std::vector<float> o_all = gather(ot), lse_all = gather(lse);
+  std::vector<float> dq_all, dk_all, dv_all;
+  if (a.backward) dq_all = gather(dq), dk_all = gather(dk), dv_all = gather(dv);
   int status = 0;
   if (rank == 0) {
     vkattn::Tensor fq = tensor(q, H, S), fk = tensor(k, Hkv, S), fv = tensor(v, Hkv, S), fo = tensor({}, H, S);
     vkattn::Tensor flse = vkattn::Tensor::create(c, vkattn::DType::kF32, {1, H, S}).value();
+    vkattn::Tensor fdo = tensor(d_o, H, S), fdq = tensor({}, H, S), fdk = tensor({}, Hkv, S), fdv = tensor({}, Hkv, S);
     vkattn::AttentionDesc d = desc.attention;
     d.seq_q = d.seq_k = S;
     auto plan = vkattn::ForwardPlan::create(c, d).value();
+    std::optional<vkattn::BackwardPlan> bplan;
+    if (a.backward) bplan.emplace(vkattn::BackwardPlan::create(c, d).value());
     vkattn::ForwardTensors ft{fq.view(), fk.view(), fv.view(), fo.view(), flse.view()};
+    vkattn::BackwardTensors bt;
+    bt.q = fq.view(), bt.k = fk.view(), bt.v = fv.view(), bt.o = fo.view(), bt.lse = flse.view(), bt.d_o = fdo.view();
+    bt.dq = fdq.view(), bt.dk = fdk.view(), bt.dv = fdv.view();
     double single = 1e30;
     for (std::int64_t r = 0; r < a.repeat; ++r) {
       const auto t0 = std::chrono::steady_clock::now();
       if (vkattn::Status s = plan.run(ft); !s) return fail("single-rank forward", s);
+      if (bplan) {
+        if (vkattn::Status s = bplan->run(bt); !s) return fail("single-rank backward", s);
+      }
       single = std::min(single, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
-    const std::vector<float> o_ref = fo.download().value();
-    double worst = 0;
-    for (int r = 0; r < ranks; ++r) {
-      const auto rp = vkattn::ring_shard_pieces(desc.sharding, S, ranks, r);
-      const std::int64_t rl = vkattn::ring_shard_length(desc.sharding, S, ranks, r);
-      const std::vector<float> ref_shard = shard(o_ref, H, S, D, rp, rl);
-      for (std::size_t i = 0; i < ref_shard.size(); ++i) {
-        worst = std::max(worst, static_cast<double>(std::fabs(gathered[static_cast<std::size_t>(displs[static_cast<std::size_t>(r)]) + i] - ref_shard[i])));
+    // Largest |ring - single| of one output over every rank's shard, relative to the largest
+    // |single| for the gradients; NaN (or a missing value) makes it infinite.
+    const auto compare = [&](const char* name, const std::vector<float>& all, const vkattn::Tensor& ref_t,
+                             std::int64_t heads, std::int64_t d_cols, double tol, bool relative) {
+      const std::vector<float> full = ref_t.download().value();
+      double worst = 0, largest = 0;
+      for (float x : full) largest = std::max(largest, static_cast<double>(std::fabs(x)));
+      std::size_t at = 0;
+      for (int r = 0; r < ranks; ++r) {
+        const auto rp = vkattn::ring_shard_pieces(desc.sharding, S, ranks, r);
+        const std::int64_t rl = vkattn::ring_shard_length(desc.sharding, S, ranks, r);
+        for (float ref : shard(full, heads, S, d_cols, rp, rl)) {
+          const double err = at < all.size() ? std::fabs(static_cast<double>(all[at]) - ref) : INFINITY;
+          ++at;
+          if (!(err <= worst)) worst = std::isnan(err) ? INFINITY : err;
+        }
       }
+      const double allowed = relative ? tol * std::max(largest, 1e-30) : tol;
+      const bool ok = worst <= allowed;
+      std::printf("  largest |%s_ring - %s_single| = %.2e (allowed %.2e: %s)\n", name, name, worst, allowed,
+                  ok ? "ok" : "TOO LARGE");
+      return ok;
+    };
+    const bool f16 = a.dtype == vkattn::DType::kF16;
+    std::printf("ring of %d ranks: %.1f ms; single rank, whole sequence: %.1f ms (%s)\n", ranks, best * 1e3,
+                single * 1e3, a.backward ? "forward + backward, both" : "forward, both");
+    bool ok = compare("O", o_all, fo, H, D, f16 ? 5e-3 : 1e-4, false);
+    ok = compare("LSE", lse_all, flse, H, 1, f16 ? 1e-3 : 1e-4, false) && ok;
+    if (a.backward) {  // sums over every key (dQ) or query (dK, dV): a fraction of the largest
+      ok = compare("dQ", dq_all, fdq, H, D, f16 ? 2e-2 : 1e-4, true) && ok;
+      ok = compare("dK", dk_all, fdk, Hkv, D, f16 ? 2e-2 : 1e-4, true) && ok;
+      ok = compare("dV", dv_all, fdv, Hkv, D, f16 ? 2e-2 : 1e-4, true) && ok;
     }
-    const double tol = a.dtype == vkattn::DType::kF16 ? 5e-3 : 1e-4;
-    std::printf("ring of %d ranks: %.1f ms%s; single rank, whole sequence (forward): %.1f ms; largest |O_ring - O_single| = %.2e (%s)\n",
-                ranks, best * 1e3, a.backward ? " (forward + backward)" : "", single * 1e3, worst,
-                worst <= tol ? "ok" : "TOO LARGE");
-    status = worst <= tol ? 0 : 1;
+    status = ok ? 0 : 1;
   }
   MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
   return status;

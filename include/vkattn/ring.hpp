@@ -93,7 +93,8 @@ struct RingBackwardTensors {
 };
 
 struct RingStepTiming {
-  double compute_s = 0;  // device work on the shard in hand (submit to fence)
+  double setup_s = 0;    // plans created for this step (the first call; later calls reuse them)
+  double compute_s = 0;  // device work on the shard in hand (submit to fence), without setup_s
   double wait_s = 0;     // waiting for the next shard after the device work was done
   double copy_s = 0;     // host <-> device copies of shards and accumulators
 };

@@ -171,6 +171,15 @@ TEST_P(RingTest, ForwardAndBackwardMatchTheWholeSequence) {
   Status s = ring->forward(ft);
   ASSERT_TRUE(s.is_ok()) << s.to_string();
   EXPECT_EQ(ring->last_timings().size(), static_cast<std::size_t>(P));
+  // A second call reuses the first's plans (no setup time) and gives the same O, bit for bit.
+  double setup = 0;
+  for (const RingStepTiming& t : ring->last_timings()) setup += t.setup_s;
+  EXPECT_GT(setup, 0.0);
+  const std::vector<std::byte> o_first = ot.download_bytes().value();
+  s = ring->forward(ft);
+  ASSERT_TRUE(s.is_ok()) << s.to_string();
+  for (const RingStepTiming& t : ring->last_timings()) EXPECT_EQ(t.setup_s, 0.0);
+  EXPECT_TRUE(ot.download_bytes().value() == o_first);
 
   RefProblem ref;
   ref.batch = B, ref.q_heads = Hq, ref.kv_heads = Hkv, ref.seq_q = ref.seq_k = S, ref.head_dim = D;

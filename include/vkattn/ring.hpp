@@ -37,7 +37,8 @@
 //
 // Transport: each step's K/V shard is copied to host memory and sent with non-blocking
 // MPI_Isend/MPI_Irecv while the device attends to the shard in hand; the next shard is uploaded
-// when it has arrived. last_timings() reports, per step, the device time, the time spent waiting
+// when it has arrived. last_timings() reports, per step, the plans created (the first call; the
+// ring keeps its plans for later calls), the device time, the time spent waiting
 // for the next shard after it, and the host<->device copies. Buffers of K and V need
 // VK_BUFFER_USAGE_TRANSFER_SRC_BIT and those of dQ, dK and dV VK_BUFFER_USAGE_TRANSFER_DST_BIT
 // (vkattn::Tensor has both).

@@ -232,9 +232,11 @@ RefResult host_merge(const HostParts& p, std::int64_t n, std::int64_t rows, std:
 class MergeTest : public VkTest {
  protected:
   // Uploads `p` to parts tensors, merges into NaN-poisoned O and LSE (all parts in one dispatch,
-  // or with `one_at_a_time` one accumulate call per part after O = 0, LSE = -inf) and compares.
+  // or with `one_at_a_time` one accumulate call per part after O = 0, LSE = -inf, or with
+  // `accumulate_rest` part 0 copied into O and LSE and parts 1..n-1 accumulated in one dispatch)
+  // and compares.
   void merge_and_compare(std::int64_t n, std::int64_t b, std::int64_t h, std::int64_t s, std::int64_t dv,
-                         DType part_dt, DType out_dt, bool one_at_a_time) {
+                         DType part_dt, DType out_dt, bool one_at_a_time, bool accumulate_rest = false) {
     SCOPED_TRACE(std::string("n") + std::to_string(n) + " dv" + std::to_string(dv) + " parts " + to_string(part_dt) +
                  " out " + to_string(out_dt) + (one_at_a_time ? " accumulate" : ""));
     std::mt19937_64 rng(test_seed());
@@ -253,7 +255,24 @@ class MergeTest : public VkTest {
     MergeTensors t;
     t.o = TensorView::contiguous(o->buffer(), o->size_bytes(), out_dt, {b, h, s, dv});
     t.lse = TensorView::contiguous(lse->buffer(), lse->size_bytes(), F32, {b, h, s});
-    if (!one_at_a_time) {
+    if (accumulate_rest) {
+      // O and LSE start as part 0 (O in its storage type, as a running result would be).
+      std::vector<float> o0(p.o.begin(), p.o.begin() + rows * dv);
+      round_to_dtype(o0, out_dt);
+      ASSERT_TRUE(o->upload(o0).is_ok());
+      ASSERT_TRUE(lse->upload(std::vector<float>(p.lse.begin(), p.lse.begin() + rows)).is_ok());
+      md.num_parts = n - 1;
+      md.accumulate = true;
+      Result<MergePlan> plan = MergePlan::create(ctx(), md);
+      ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
+      t.o_parts = TensorView::contiguous(op->buffer(), op->size_bytes(), part_dt, {b, h, s, dv},
+                                         static_cast<VkDeviceSize>(rows * dv) * dtype_size(part_dt));
+      t.o_part_stride = rows * dv;
+      t.lse_parts = TensorView::contiguous(lp->buffer(), lp->size_bytes(), F32, {b, h, s}, static_cast<VkDeviceSize>(rows) * 4);
+      t.lse_part_stride = rows;
+      const Status st = plan->run(t);
+      ASSERT_TRUE(st.is_ok()) << st.to_string();
+    } else if (!one_at_a_time) {
       ASSERT_TRUE(o->fill(kNaN).is_ok());
       ASSERT_TRUE(lse->fill(kNaN).is_ok());
       md.num_parts = n;
@@ -307,6 +326,12 @@ TEST_F(MergeTest, RandomPartsOneDispatch) {
 TEST_F(MergeTest, RandomPartsAccumulatedOneAtATime) {
   merge_and_compare(6, 2, 2, 9, 32, F32, F32, true);
   merge_and_compare(4, 1, 3, 5, 128, F16, F16, true);
+}
+
+// ACCUMULATE with many parts in one dispatch: the running result joins lane 0 of several lanes.
+TEST_F(MergeTest, ManyPartsAccumulatedIntoARunningResult) {
+  merge_and_compare(40, 1, 2, 3, 64, F32, F32, false, true);   // 39 parts: 8 lanes of 16 columns
+  merge_and_compare(10, 2, 1, 4, 128, F32, F16, false, true);  // 9 parts: 8 lanes, a remainder
 }
 
 // ---- bad input: the message names the field and value; nothing is written ----------------

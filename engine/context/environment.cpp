@@ -1,5 +1,6 @@
 #include "context/environment.hpp"
 
+#include <cctype>
 #include <cstdlib>
 #include <initializer_list>
 #include <optional>
@@ -76,13 +77,20 @@ Result<ContextOptions> apply_environment(ContextOptions o, EnvironmentFor mode) 
     o.device = *v;
     take("VKATTN_DEVICE", *v);
   }
-  if (auto v = env("VKATTN_VALIDATION"); v && owned && *v == "1" && !o.enable_validation) {
-    o.enable_validation = true;
-    take("VKATTN_VALIDATION", *v);
+  if (auto v = env("VKATTN_VALIDATION"); v && owned) {
+    if (*v != "0" && *v != "1") return invalid("VKATTN_VALIDATION = \"" + *v + "\" is not 0 or 1");
+    if (*v == "1" && !o.enable_validation) {
+      o.enable_validation = true;
+      take("VKATTN_VALIDATION", *v);
+    }
   }
+  const auto is_off = [](const std::string& v) {  // "off" in any case
+    return v.size() == 3 && std::tolower(static_cast<unsigned char>(v[0])) == 'o' &&
+           std::tolower(static_cast<unsigned char>(v[1])) == 'f' && std::tolower(static_cast<unsigned char>(v[2])) == 'f';
+  };
   if (auto v = env("VKATTN_PIPELINE_CACHE");
-      v && o.pipeline_cache.persist && (*v == "off" || o.pipeline_cache.path.empty())) {
-    if (*v == "off") {
+      v && o.pipeline_cache.persist && (is_off(*v) || o.pipeline_cache.path.empty())) {
+    if (is_off(*v)) {
       o.pipeline_cache.persist = false;
     } else {
       o.pipeline_cache.path = *v;
@@ -95,11 +103,15 @@ Result<ContextOptions> apply_environment(ContextOptions o, EnvironmentFor mode) 
     return invalid("options.overrides.path = " + std::to_string(static_cast<std::uint32_t>(po.path)) +
                    " is not a KernelPath value");
   }
-  if (auto v = env("VKATTN_PATH"); v && po.path == KernelPath::kAuto) {
+  // A variable is checked even where a field set in code wins over it: a malformed value is
+  // always an error.
+  if (auto v = env("VKATTN_PATH")) {
     const std::optional<KernelPath> path = kernel_path_from_string(*v);
     if (!path) return invalid("VKATTN_PATH = \"" + *v + "\" is not " + kKernelPathNames);
-    po.path = *path;
-    take("VKATTN_PATH", *v);
+    if (po.path == KernelPath::kAuto) {
+      po.path = *path;
+      take("VKATTN_PATH", *v);
+    }
   }
   for (const TileVariable& t : kTileVariables) {
     std::uint32_t& value = po.*(t.member);
@@ -108,16 +120,18 @@ Result<ContextOptions> apply_environment(ContextOptions o, EnvironmentFor mode) 
         return invalid(std::string("options.overrides.") + t.field + " = " + std::to_string(value) + " is not " +
                        allowed_list(t.allowed));
       }
-      continue;  // set in code: wins over the variable
     }
     const std::optional<std::string> v = env(t.variable);
     if (!v) continue;
+    std::uint32_t parsed = 0;
     for (std::uint32_t a : t.allowed) {
-      if (*v == std::to_string(a)) value = a;
+      if (*v == std::to_string(a)) parsed = a;
     }
-    if (value == 0) {
+    if (parsed == 0) {
       return invalid(std::string(t.variable) + " = \"" + *v + "\" is not " + allowed_list(t.allowed));
     }
+    if (value != 0) continue;  // set in code: wins over the (well-formed) variable
+    value = parsed;
     take(t.variable, *v);
   }
   return o;

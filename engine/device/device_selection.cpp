@@ -55,7 +55,8 @@ Result<VkPhysicalDevice> select_physical_device(VkInstance instance, const std::
   }
   const bool numeric = std::all_of(selector.begin(), selector.end(), [](unsigned char c) { return std::isdigit(c); });
   if (numeric) {
-    const unsigned long index = std::stoul(selector);
+    // Digits only; more than 9 of them is past any device count (and past what stoul takes).
+    const unsigned long index = selector.size() <= 9 ? std::stoul(selector) : ~0ul;
     if (index >= devices.size()) {
       return Status(ErrorCode::kNotFound, "device index " + selector + " out of range (devices: " + listing + ")");
     }

@@ -101,10 +101,18 @@ Result<std::vector<std::byte>> decode_cache_file(std::span<const std::byte> file
 
 Result<std::vector<std::byte>> read_file(const std::string& path) {
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return Status(ErrorCode::kNotFound, "no file " + path);
+  const std::filesystem::file_status st = std::filesystem::status(path, ec);
+  if (!std::filesystem::exists(st)) return Status(ErrorCode::kNotFound, "no file " + path);
+  // A directory, FIFO or device is not a cache file (reading a FIFO would block, a directory throw).
+  if (!std::filesystem::is_regular_file(st)) return Status(ErrorCode::kIo, path + " is not a regular file");
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status(ErrorCode::kIo, "cannot open " + path + ": " + std::strerror(errno));
-  std::vector<char> chars((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<char> chars;
+  try {
+    chars.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  } catch (const std::exception& e) {
+    return Status(ErrorCode::kIo, "cannot read " + path + ": " + e.what());
+  }
   if (in.bad()) return Status(ErrorCode::kIo, "cannot read " + path);
   std::vector<std::byte> bytes(chars.size());
   if (!chars.empty()) std::memcpy(bytes.data(), chars.data(), chars.size());

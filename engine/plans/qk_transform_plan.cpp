@@ -100,17 +100,19 @@ Status check_desc(const QKTransformDesc& d) {
   if (n.kind != QKNormKind::kNone && !(n.eps > 0.0f && std::isfinite(n.eps))) {
     return invalid("desc.norm.eps = " + std::to_string(n.eps) + " (must be finite and > 0)");
   }
-  if (n.kind == QKNormKind::kL2 && !std::isfinite(n.scale)) {
+  if (!std::isfinite(n.scale)) {  // (used by L2 only, but never accepted malformed)
     return invalid("desc.norm.scale = " + std::to_string(n.scale) + " (must be finite)");
   }
   const Rope& r = d.rope;
   if (static_cast<std::uint32_t>(r.style) > 2) return invalid("desc.rope.style = " + num(static_cast<std::int64_t>(r.style)) + " is not a RopeStyle");
-  if (r.style == RopeStyle::kNone) {
+  if (!(r.theta > 1.0 && std::isfinite(r.theta))) return invalid("desc.rope.theta = " + std::to_string(r.theta) + " (must be finite and > 1)");
+  if (r.style == RopeStyle::kNone) {  // RoPE's options without RoPE are refused, not ignored
     if (r.positions) return invalid("desc.rope.positions = true without desc.rope.style");
     if (!r.grid.empty()) return invalid("desc.rope.grid is given without desc.rope.style");
+    if (!r.axis_dims.empty()) return invalid("desc.rope.axis_dims is given without desc.rope.style");
+    if (r.rotary_dim != 0) return invalid("desc.rope.rotary_dim = " + num(r.rotary_dim) + " without desc.rope.style");
     return Status::ok();
   }
-  if (!(r.theta > 1.0 && std::isfinite(r.theta))) return invalid("desc.rope.theta = " + std::to_string(r.theta) + " (must be finite and > 1)");
   const std::int64_t rd = r.rotary_dim != 0 ? r.rotary_dim : d.head_dim;
   if (rd < 2 || rd > d.head_dim || rd % 2 != 0) {
     return invalid("desc.rope.rotary_dim = " + num(r.rotary_dim) + " (must be even, in [2, desc.head_dim = " +

@@ -126,6 +126,33 @@ TEST_F(EnvironmentTest, MalformedValuesAreRefusedByName) {
   o = apply_environment(bad_path);
   ASSERT_FALSE(o.is_ok());
   EXPECT_EQ(o.status().message(), "options.overrides.path = 9 is not a KernelPath value");
+  // VKATTN_VALIDATION takes 0 or 1; a malformed variable is refused even where code sets its field.
+  ::setenv("VKATTN_VALIDATION", "yes", 1);
+  o = apply_environment(ContextOptions{});
+  ASSERT_FALSE(o.is_ok());
+  EXPECT_EQ(o.status().message(), "VKATTN_VALIDATION = \"yes\" is not 0 or 1");
+  ::setenv("VKATTN_VALIDATION", "0", 1);
+  o = apply_environment(ContextOptions{});
+  ASSERT_TRUE(o.is_ok()) << o.status().to_string();
+  EXPECT_FALSE(o->enable_validation);
+  ::unsetenv("VKATTN_VALIDATION");
+  ContextOptions in_code;
+  in_code.overrides.path = KernelPath::kScalar;
+  in_code.overrides.cm_block_q = 64;
+  ::setenv("VKATTN_PATH", "bogus", 1);
+  o = apply_environment(in_code);
+  ASSERT_FALSE(o.is_ok());
+  EXPECT_NE(o.status().message().find("VKATTN_PATH = \"bogus\""), std::string::npos) << o.status().message();
+  ::unsetenv("VKATTN_PATH");
+  ::setenv("VKATTN_CM_BLOCK_Q", "33", 1);
+  o = apply_environment(in_code);
+  ASSERT_FALSE(o.is_ok());
+  EXPECT_NE(o.status().message().find("VKATTN_CM_BLOCK_Q = \"33\""), std::string::npos) << o.status().message();
+  ::unsetenv("VKATTN_CM_BLOCK_Q");
+  ::setenv("VKATTN_PIPELINE_CACHE", "OFF", 1);
+  o = apply_environment(ContextOptions{});
+  ASSERT_TRUE(o.is_ok()) << o.status().to_string();
+  EXPECT_FALSE(o->pipeline_cache.persist);
 }
 
 // A context reads the environment when it is created, not later, and says what it took.

@@ -70,6 +70,10 @@ TEST_F(Selection, ByDefaultIndexAndNameAndClearErrors) {
   EXPECT_EQ(far.status().code(), ErrorCode::kNotFound);
   EXPECT_NE(far.status().message().find("device index 4096 out of range (devices: 0: "), std::string::npos)
       << far.status().message();
+  Result<VkPhysicalDevice> huge = select_physical_device(instance_, "99999999999999999999");  // past stoul
+  ASSERT_FALSE(huge.is_ok());
+  EXPECT_NE(huge.status().message().find("device index 99999999999999999999 out of range"), std::string::npos)
+      << huge.status().message();
   Result<std::uint32_t> family = select_compute_queue_family(first.value());
   ASSERT_TRUE(family.is_ok()) << family.status().to_string();
   std::uint32_t n = 0;

@@ -3,6 +3,7 @@
 #include "pipelines/pipeline_cache_file.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -191,6 +192,25 @@ TEST_F(PipelineCachePersistence, ForeignDeviceFileIsIgnoredAndRewritten) {
 
 TEST_F(PipelineCachePersistence, GarbageFileIsIgnoredAndRewritten) {
   expect_rejected_and_replaced(bytes({'n', 'o', 't', ' ', 'a', ' ', 'c', 'a', 'c', 'h', 'e'}), "truncated");
+}
+
+// A cache path that is a directory or a FIFO is not read (reading threw, or blocked for a FIFO):
+// the context starts with an empty cache and a warning, and saving later fails with a warning only.
+TEST_F(PipelineCachePersistence, PathThatIsNotARegularFileIsIgnored) {
+  fs::create_directories(path_);
+  {
+    std::unique_ptr<Context> c = make_context(persisted());
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(c->pipeline_cache_file().state, CacheFileState::kRejected);
+    EXPECT_NE(c->pipeline_cache_file().reason.find("is not a regular file"), std::string::npos)
+        << c->pipeline_cache_file().reason;
+    build_a_pipeline(*c);
+  }
+  fs::remove_all(path_);
+  ASSERT_EQ(::mkfifo(path_.c_str(), 0600), 0);
+  std::unique_ptr<Context> c = make_context(persisted());  // returns: a FIFO is never opened
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->pipeline_cache_file().state, CacheFileState::kRejected);
 }
 
 TEST_F(PipelineCachePersistence, DisabledWritesNothing) {

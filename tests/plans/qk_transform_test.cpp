@@ -262,6 +262,15 @@ TEST_F(QKTransformTest, BadInputsAreRefusedAndNothingIsWritten) {
   refused(d, "desc.rope.theta = 0.5");
   d = good, d.head_dim = 20;
   refused(d, "desc.head_dim = 20");
+  // RoPE's options without RoPE, a bad theta either way, and a malformed norm scale are refused.
+  d = good, d.rope.style = RopeStyle::kNone, d.rope.positions = false, d.rope.rotary_dim = 16;
+  refused(d, "desc.rope.rotary_dim = 16 without desc.rope.style");
+  d.rope.rotary_dim = 0, d.rope.axis_dims = {16, 16};
+  refused(d, "desc.rope.axis_dims is given without desc.rope.style");
+  d.rope.axis_dims = {}, d.rope.theta = -5.0;
+  refused(d, "desc.rope.theta = -5");
+  d = good, d.norm.scale = std::numeric_limits<float>::quiet_NaN();
+  refused(d, "desc.norm.scale = nan");
 
   Result<QKTransformPlan> plan = QKTransformPlan::create(ctx(), good);
   ASSERT_TRUE(plan.is_ok());

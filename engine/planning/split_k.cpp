@@ -58,8 +58,8 @@ Status choose_split(const Problem& p, const DeviceInfo& info, const Overrides& o
     while (s.row_lanes > 1 && fwd_shared_bytes(s, false) > info.max_shared_memory) s.row_lanes /= 2;
   }
   const std::uint64_t tiles = (static_cast<std::uint64_t>(p.seq_k) + s.block_k - 1) / s.block_k;
-  const std::uint64_t row_blocks =
-      (static_cast<std::uint64_t>(grid_rows(p, s)) + s.block_q / s.row_lanes - 1) / (s.block_q / s.row_lanes);
+  const std::uint64_t block_rows = s.block_q / s.row_lanes;  // rows of one workgroup
+  const std::uint64_t row_blocks = (static_cast<std::uint64_t>(grid_rows(p, s)) + block_rows - 1) / block_rows;
   const std::uint64_t heads = static_cast<std::uint64_t>(s.pack_gqa != 0 ? p.kv_heads : p.desc.q_heads);
   const std::uint64_t workgroups = row_blocks * static_cast<std::uint64_t>(p.desc.batch) * heads;
 
@@ -73,7 +73,7 @@ Status choose_split(const Problem& p, const DeviceInfo& info, const Overrides& o
   } else if (decode_shaped(p)) {
     const std::uint64_t units = info.compute_units != 0 ? info.compute_units : kUnknownComputeUnits;
     const std::uint64_t wanted = (kWorkgroupsPerUnit * units + workgroups - 1) / workgroups;
-    const std::uint64_t wg_rows = std::min<std::uint64_t>(static_cast<std::uint64_t>(grid_rows(p, s)), s.block_q / s.row_lanes);
+    const std::uint64_t wg_rows = std::min<std::uint64_t>(static_cast<std::uint64_t>(grid_rows(p, s)), block_rows);
     const std::uint64_t by_workspace = static_cast<std::uint64_t>(p.seq_k) / (kKeysPerWorkspaceRow * wg_rows);
     const std::uint64_t most = std::max<std::uint64_t>(std::min(tiles / kMinTilesPerSplit, by_workspace), 1);
     splits = std::min(pow2_at_least(wanted), pow2_at_most(most));

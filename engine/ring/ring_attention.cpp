@@ -301,10 +301,9 @@ Status RingAttention::Impl::forward(const RingForwardTensors& t) {
       if (!plan) return plan.status();
       whole_fwd.emplace(std::move(plan).value());
     }
-    const std::optional<ForwardPlan>& whole = whole_fwd;
     ForwardTensors ft{t.q, t.k, t.v, t.o, t.lse};
     ft.alibi_slopes = t.alibi_slopes, ft.rel_pos_table = t.rel_pos_table, ft.sinks = t.sinks;
-    return whole->validate(ft);
+    return whole_fwd->validate(ft);
   }();
   VKATTN_TRY(comm.agree(local, "forward: tensor checks"));
   timings.assign(static_cast<std::size_t>(P), {});
@@ -395,12 +394,11 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
       if (!plan) return plan.status();
       whole_bwd.emplace(std::move(plan).value());
     }
-    const std::optional<BackwardPlan>& whole = whole_bwd;
     BackwardTensors bt;
     bt.q = t.q, bt.k = t.k, bt.v = t.v, bt.o = t.o, bt.d_o = t.d_o, bt.lse = t.lse;
     bt.dq = t.dq, bt.dk = t.dk, bt.dv = t.dv;
     bt.alibi_slopes = t.alibi_slopes, bt.rel_pos_table = t.rel_pos_table;
-    return whole->validate(bt);
+    return whole_bwd->validate(bt);
   }();
   VKATTN_TRY(comm.agree(local, "backward: tensor checks"));
   timings.assign(static_cast<std::size_t>(P), {});

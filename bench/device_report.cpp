@@ -60,10 +60,14 @@ int print_info(Context& ctx, const std::vector<Shape>& shapes, KernelPath path, 
   std::fprintf(out, "path coopmat_khr  %s\n",
                khr ? "available (VK_KHR_cooperative_matrix: the coopmat kernels with operands typed by use)"
                    : ("not available: " + khr.status().message()).c_str());
+  Result<std::string> cm2 = forward_variant_name(ctx, desc_of(Shape{1, 1, 64, 64}, false, KernelPath::kCoopmat2));
+  std::fprintf(out, "path coopmat2  %s\n",
+               cm2 ? "available (VK_NV_cooperative_matrix2: the forward on workgroup-scope matrices; backward on coopmat_khr)"
+                   : ("not available: " + cm2.status().message()).c_str());
   const ToolchainInfo tc = toolchain_info();
   const auto said = [](bool yes, const char* reason) { return yes ? std::string("yes") : std::string("no: ") + reason; };
   std::fprintf(out, "toolchain     glslang %s: GL_NV_cooperative_matrix %s; GL_KHR_cooperative_matrix %s; "
-               "GL_NV_cooperative_matrix2 %s (no kernels use the last yet)\n",
+               "GL_NV_cooperative_matrix2 %s\n",
                tc.glslang_version, said(tc.nv_cooperative_matrix, tc.nv_cooperative_matrix_reason).c_str(),
                said(tc.khr_cooperative_matrix, tc.khr_cooperative_matrix_reason).c_str(),
                said(tc.nv_cooperative_matrix2, tc.nv_cooperative_matrix2_reason).c_str());

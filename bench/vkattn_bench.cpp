@@ -415,7 +415,7 @@ static void print_pipeline_statistics(const Context& ctx) {
 
 constexpr const char* kUsage =
     "usage: vkattn-bench [--preset=short|fa2|compare|decode | --shapes=BxHxSxD[,...]] [--device=<index|name>]\n"
-    "                    [--path=auto|scalar|coopmat|coopmat_khr] [--dtype=f16|bf16|f32] [--dropout=P] [--qk=rms_rope]\n"
+    "                    [--path=auto|scalar|coopmat|coopmat_khr|coopmat2] [--dtype=f16|bf16|f32] [--dropout=P] [--qk=rms_rope]\n"
     "                    [--svg=chart.svg]\n"
     "                    [--pipeline-timing] [--pipeline-stats]\n"
     "                    [--benchmark_*=... (Google Benchmark's flags: --benchmark_filter=REGEX,\n"
@@ -426,7 +426,8 @@ constexpr const char* kUsage =
     "  --shapes    the compare preset's passes for your (B, H, S, D) shapes instead of a preset\n"
     "  --device    a physical device by index or name substring (default: discrete > integrated >\n"
     "              virtual GPU > CPU, so lavapipe only without a GPU)\n"
-    "  --path      kernel path (default auto; coopmat: the NV build, coopmat_khr: the KHR build)\n"
+    "  --path      kernel path (default auto; coopmat: the NV build, coopmat_khr: the KHR build,\n"
+    "              coopmat2: the forward on cooperative matrix 2)\n"
     "  --dtype     storage of every case (default: each preset's own, fp16 for --shapes and compare)\n"
     "  --dropout   dropout probability on P of every case, forward and backward (names end _dropout<percent>)\n"
     "  --qk=rms_rope  RMSNorm on Q and K and rotate-half RoPE in every case (names end _qkrope)\n"

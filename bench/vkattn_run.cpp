@@ -194,7 +194,7 @@ constexpr const char* kUsage =
     "           (vkattn/qk_transform.hpp; with --do also dq_norm_weight and dk_norm_weight)\n"
     "  dropout  --dropout=P (in [0, 1)) --seed=N (< 2^63, default 0) --offset=N (uint32, default 0): the\n"
     "           mask of vkattn/dropout.hpp, the same in the forward and the backward\n"
-    "  other    --scale=S --path=auto|scalar|coopmat|coopmat_khr --device=<index|name> --deterministic=0|1\n"
+    "  other    --scale=S --path=auto|scalar|coopmat|coopmat_khr|coopmat2 --device=<index|name> --deterministic=0|1\n"
     "           --storage=bf16 (Q, K, V, dO given as f32 are stored as bf16 on the device, rounded to\n"
     "           nearest even; O, dQ, dK, dV are written back as f32 holding the bf16 values exactly)\n"
     "           --validation[=0|1] (under VK_LAYER_KHRONOS_validation; any message makes the exit status 3)\n"

@@ -1,26 +1,9 @@
-// The Vulkan structs of VK_KHR_cooperative_matrix (the engine's declarations) and
-// VK_NV_cooperative_matrix2 that the GEMM probe needs, written from the Vulkan specification for
-// headers older than the extensions (Debian 12's 1.3.239 has neither); a header that has them is
-// used as it is.
+// The Vulkan structs of VK_KHR_cooperative_matrix and VK_NV_cooperative_matrix2 that the GEMM
+// probe needs: the engine's declarations (for headers older than the extensions).
 #pragma once
 
 #include <vulkan/vulkan_core.h>
 
 #include "device/vk_coopmat_khr.hpp"  // engine/
 
-#ifndef VK_NV_cooperative_matrix2
-#define VK_NV_COOPERATIVE_MATRIX_2_EXTENSION_NAME "VK_NV_cooperative_matrix2"
-constexpr VkStructureType VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_2_FEATURES_NV =
-    static_cast<VkStructureType>(1000593000);
-struct VkPhysicalDeviceCooperativeMatrix2FeaturesNV {
-  VkStructureType sType;
-  void* pNext;
-  VkBool32 cooperativeMatrixWorkgroupScope;
-  VkBool32 cooperativeMatrixFlexibleDimensions;
-  VkBool32 cooperativeMatrixReductions;
-  VkBool32 cooperativeMatrixConversions;
-  VkBool32 cooperativeMatrixPerElementOperations;
-  VkBool32 cooperativeMatrixTensorAddressing;
-  VkBool32 cooperativeMatrixBlockLoads;
-};
-#endif
+#include "device/vk_coopmat2_nv.hpp"  // engine/

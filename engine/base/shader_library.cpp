@@ -31,6 +31,12 @@
 #else
 #define VKATTN_KHR_SPIRV(symbol) {}  // not compiled in: the toolchain lacks GL_KHR_cooperative_matrix
 #endif
+#if VKATTN_TOOLCHAIN_NV_COOPMAT2 && VKATTN_TOOLCHAIN_KHR_COOPMAT
+#include "vkattn_spv_attn_fwd_cm2.spv.h"
+#define VKATTN_CM2_SPIRV(symbol) {symbol, sizeof(symbol) / sizeof(std::uint32_t)}
+#else
+#define VKATTN_CM2_SPIRV(symbol) {}  // not compiled in: the toolchain lacks GL_NV_cooperative_matrix2
+#endif
 
 namespace vkattn {
 
@@ -68,6 +74,8 @@ const char* to_string(ShaderId id) {
       return "attn_bwd_dkdv_cm_khr";
     case ShaderId::kCoopmatLayoutProbeKhr:
       return "coopmat_layout_probe_khr";
+    case ShaderId::kAttnFwdCm2:
+      return "attn_fwd_cm2";
   }
   return "unknown";
 }
@@ -106,6 +114,8 @@ std::span<const std::uint32_t> shader_spirv(ShaderId id) {
       return VKATTN_KHR_SPIRV(vkattn_spv_attn_bwd_dkdv_cm_khr);
     case ShaderId::kCoopmatLayoutProbeKhr:
       return VKATTN_KHR_SPIRV(vkattn_spv_coopmat_layout_probe_khr);
+    case ShaderId::kAttnFwdCm2:
+      return VKATTN_CM2_SPIRV(vkattn_spv_attn_fwd_cm2);
   }
   return {};
 }

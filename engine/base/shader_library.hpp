@@ -24,6 +24,7 @@ enum class ShaderId : std::uint32_t {
   kAttnBwdDqCmKhr = 13,
   kAttnBwdDkdvCmKhr = 14,
   kCoopmatLayoutProbeKhr = 15,
+  kAttnFwdCm2 = 16,  // shaders/attn_fwd_cm2.comp (VK_NV_cooperative_matrix2)
 };
 
 const char* to_string(ShaderId id);
@@ -32,7 +33,7 @@ const char* to_string(ShaderId id);
 std::span<const std::uint32_t> shader_spirv(ShaderId id);
 
 // Every embedded module with the kernel path it belongs to ("scalar" for the portable kernels
-// and those every path shares, "nv_coopmat", "khr_coopmat"), from shaders/CMakeLists.txt's list.
+// and those every path shares, "nv_coopmat", "khr_coopmat", "nv_coopmat2"), from shaders/CMakeLists.txt's list.
 struct ShaderModule {
   const char* path;
   const char* name;

@@ -48,7 +48,8 @@ static_assert(VKATTN_F32 == static_cast<int>(DType::kF32) && VKATTN_F16 == stati
 static_assert(VKATTN_PATH_AUTO == static_cast<int>(KernelPath::kAuto) &&
               VKATTN_PATH_SCALAR == static_cast<int>(KernelPath::kScalar) &&
               VKATTN_PATH_COOPMAT == static_cast<int>(KernelPath::kCoopmat) &&
-              VKATTN_PATH_COOPMAT_KHR == static_cast<int>(KernelPath::kCoopmatKhr));
+              VKATTN_PATH_COOPMAT_KHR == static_cast<int>(KernelPath::kCoopmatKhr) &&
+              VKATTN_PATH_COOPMAT2 == static_cast<int>(KernelPath::kCoopmat2));
 static_assert(VKATTN_ALIGN_TOP_LEFT == static_cast<int>(Align::kTopLeft) &&
               VKATTN_ALIGN_BOTTOM_RIGHT == static_cast<int>(Align::kBottomRight));
 static_assert(VKATTN_ALIBI_PER_HEAD == static_cast<int>(Alibi::kPerHead) &&
@@ -398,6 +399,7 @@ vkattn_status vkattn_context_device_info(vkattn_context context, vkattn_device_i
   out->max_shared_memory = i.max_shared_memory;
   out->coopmat = i.coopmat ? 1 : 0;
   out->coopmat_khr = i.coopmat_khr ? 1 : 0;
+  out->coopmat2 = i.coopmat2 ? 1 : 0;
   out->push_descriptors = i.push_descriptors ? 1 : 0;
   return VKATTN_OK;
 }

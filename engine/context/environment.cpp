@@ -55,6 +55,7 @@ const TileVariable kTileVariables[] = {
      {16, 32, 64}},
     {"VKATTN_SPLITS", "splits", &PlanOverrides::splits, &Overrides::splits, {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024}},
     {"VKATTN_CM_KHR", "cm_khr", &PlanOverrides::cm_khr, &Overrides::cm_khr, {1}},
+    {"VKATTN_CM2", "cm2", &PlanOverrides::cm2, &Overrides::cm2, {1}},
 };
 
 bool taken(const ContextOptions& o, const char* variable) {

@@ -7,6 +7,7 @@
 
 #include "base/vk_util.hpp"
 #include "device/device_selection.hpp"
+#include "device/vk_coopmat2_nv.hpp"
 #include "device/vk_coopmat_khr.hpp"
 #include "vkattn/kernel_path.hpp"
 
@@ -141,6 +142,25 @@ bool coopmat_khr_capable(VkInstance instance, VkPhysicalDevice pd) {
   return false;
 }
 
+// VK_NV_cooperative_matrix2 (KernelPath::kCoopmat2: shaders/attn_fwd_cm2.comp) with the features
+// that kernel uses: workgroup scope, flexible dimensions, row reductions, conversions (P from an
+// accumulator to an A operand), per-element operations and tensor addressing; and 16-bit storage
+// (it reads fp16 tensors as halves). Builds on the KHR types, so coopmat_khr_capable too, and on a
+// build whose toolchain compiled the kernel.
+bool coopmat2_capable(VkInstance instance, VkPhysicalDevice pd) {
+  if (!toolchain_info().nv_cooperative_matrix2 || !coopmat_khr_capable(instance, pd)) return false;
+  if (!has_device_extension(pd, VK_NV_COOPERATIVE_MATRIX_2_EXTENSION_NAME)) return false;
+  VkPhysicalDeviceCooperativeMatrix2FeaturesNV cm2{};
+  cm2.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_2_FEATURES_NV;
+  VkPhysicalDeviceVulkan11Features v11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES, &cm2};
+  VkPhysicalDeviceFeatures2 f2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &v11};
+  vkGetPhysicalDeviceFeatures2(pd, &f2);
+  return cm2.cooperativeMatrixWorkgroupScope == VK_TRUE && cm2.cooperativeMatrixFlexibleDimensions == VK_TRUE &&
+         cm2.cooperativeMatrixReductions == VK_TRUE && cm2.cooperativeMatrixConversions == VK_TRUE &&
+         cm2.cooperativeMatrixPerElementOperations == VK_TRUE && cm2.cooperativeMatrixTensorAddressing == VK_TRUE &&
+         v11.storageBuffer16BitAccess == VK_TRUE;
+}
+
 // Multiprocessors of the device where an extension reports them (0: unknown). Property structs
 // of a supported extension may be chained without enabling it.
 std::uint32_t compute_units(VkPhysicalDevice pd) {
@@ -161,10 +181,11 @@ std::uint32_t compute_units(VkPhysicalDevice pd) {
 
 // Fills DeviceInfo and memory properties; resolves extension entry points.
 // `coopmat_usable`: VK_NV_cooperative_matrix is enabled and coopmat_capable() holds;
-// `coopmat_khr_usable`: VK_KHR_cooperative_matrix is enabled and coopmat_khr_capable() holds.
+// `coopmat_khr_usable`: VK_KHR_cooperative_matrix is enabled and coopmat_khr_capable() holds;
+// `coopmat2_usable`: VK_NV_cooperative_matrix2 is enabled and coopmat2_capable() holds.
 // `executable_info_enabled`: VK_KHR_pipeline_executable_properties and its feature are enabled.
 void query_device(Device& s, const DeviceRequest& request, bool push_descriptor_enabled, bool debug_utils_enabled,
-                  bool coopmat_usable, bool coopmat_khr_usable, bool executable_info_enabled) {
+                  bool coopmat_usable, bool coopmat_khr_usable, bool coopmat2_usable, bool executable_info_enabled) {
   VkPhysicalDeviceSubgroupProperties sg{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
   VkPhysicalDeviceMaintenance4Properties m4{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_4_PROPERTIES, &sg};
   VkPhysicalDeviceVulkan11Properties v11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_PROPERTIES, &m4};
@@ -195,6 +216,7 @@ void query_device(Device& s, const DeviceRequest& request, bool push_descriptor_
   i.compute_units = compute_units(s.physical_device);
   i.coopmat = coopmat_usable;
   i.coopmat_khr = coopmat_khr_usable;
+  i.coopmat2 = coopmat2_usable;
   std::uint32_t n = 0;
   vkGetPhysicalDeviceQueueFamilyProperties(s.physical_device, &n, nullptr);
   std::vector<VkQueueFamilyProperties> families(n);
@@ -282,6 +304,8 @@ Status create_owned(Device& s, const DeviceRequest& request) {
   if (coopmat) device_exts.push_back(VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
   const bool coopmat_khr = coopmat_khr_capable(s.instance, s.physical_device);
   if (coopmat_khr) device_exts.push_back(VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME);
+  const bool coopmat2 = coopmat2_capable(s.instance, s.physical_device);
+  if (coopmat2) device_exts.push_back(VK_NV_COOPERATIVE_MATRIX_2_EXTENSION_NAME);
   const bool executable_info =
       request.capture_pipeline_statistics &&
       has_device_extension(s.physical_device, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
@@ -306,6 +330,9 @@ Status create_owned(Device& s, const DeviceRequest& request) {
   VkPhysicalDeviceCooperativeMatrixFeaturesKHR enable_cm_khr{
       VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR, nullptr, VK_FALSE, VK_FALSE};
   VkPhysicalDeviceVulkan12Features enable12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES, &enable13};
+  VkPhysicalDeviceVulkan11Features enable11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
+  VkPhysicalDeviceCooperativeMatrix2FeaturesNV enable_cm2{};
+  enable_cm2.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_2_FEATURES_NV;
   void* chain = &enable13;
   if (coopmat || coopmat_khr) {
     enable12.shaderFloat16 = VK_TRUE;
@@ -323,6 +350,18 @@ Status create_owned(Device& s, const DeviceRequest& request) {
     enable_cm_khr.pNext = chain;
     chain = &enable_cm_khr;
   }
+  if (coopmat2) {  // coopmat2_capable checked each feature
+    enable_cm2.cooperativeMatrixWorkgroupScope = VK_TRUE;
+    enable_cm2.cooperativeMatrixFlexibleDimensions = VK_TRUE;
+    enable_cm2.cooperativeMatrixReductions = VK_TRUE;
+    enable_cm2.cooperativeMatrixConversions = VK_TRUE;
+    enable_cm2.cooperativeMatrixPerElementOperations = VK_TRUE;
+    enable_cm2.cooperativeMatrixTensorAddressing = VK_TRUE;
+    enable_cm2.pNext = chain;
+    enable11.storageBuffer16BitAccess = VK_TRUE;
+    enable11.pNext = &enable_cm2;
+    chain = &enable11;
+  }
   VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
   dci.pNext = chain;
   VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR enable_pe{
@@ -338,7 +377,7 @@ Status create_owned(Device& s, const DeviceRequest& request) {
   dci.ppEnabledExtensionNames = device_exts.data();
   VKATTN_VK(vkCreateDevice(s.physical_device, &dci, nullptr, &s.device), "vkCreateDevice");
   vkGetDeviceQueue(s.device, s.queue_family, 0, &s.queue);
-  query_device(s, request, push, debug_utils, coopmat, coopmat_khr, executable_info);
+  query_device(s, request, push, debug_utils, coopmat, coopmat_khr, coopmat2, executable_info);
   return Status::ok();
 }
 
@@ -389,16 +428,19 @@ Result<std::unique_ptr<Device>> adopt_device(const HostHandles& host, const Devi
   bool push = false;
   bool coopmat = false;
   bool coopmat_khr = false;
+  bool coopmat2 = false;
   bool executable_info = false;
   for (const auto& e : host.enabled_device_extensions) {
     push = push || e == VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME;
     coopmat = coopmat || e == VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
     coopmat_khr = coopmat_khr || e == VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME;
+    coopmat2 = coopmat2 || e == VK_NV_COOPERATIVE_MATRIX_2_EXTENSION_NAME;
     executable_info = executable_info || e == VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME;
   }
   query_device(*state, request, push, host.debug_utils_enabled,
                coopmat && coopmat_capable(host.instance, host.physical_device),
-               coopmat_khr && coopmat_khr_capable(host.instance, host.physical_device), executable_info);
+               coopmat_khr && coopmat_khr_capable(host.instance, host.physical_device),
+               coopmat2 && coopmat_khr && coopmat2_capable(host.instance, host.physical_device), executable_info);
   return state;
 }
 

@@ -238,16 +238,7 @@ Result<FwdSpecConstants> choose_fwd_tiles(const Problem& p, bool coopmat, const 
     spec.device_lens = d.paged_kv.host_tables() ? 0u : 1u;
   }
   VKATTN_TRY(choose_split(p, info, o, coopmat, spec));
-  const WorkgroupCount groups = fwd_grid(p, spec);
-  const std::int64_t groups_y = d.batch * (spec.pack_gqa != 0 ? p.kv_heads : d.q_heads);
-  if (groups_y > static_cast<std::int64_t>(info.max_workgroup_count[1])) {
-    return invalid("desc.batch * desc.q_heads = " + num(d.batch * d.q_heads) + " needs " + num(groups_y) +
-                   " workgroups, more than maxComputeWorkGroupCount[1] = " + num(info.max_workgroup_count[1]));
-  }
-  if (groups[0] > info.max_workgroup_count[0]) {
-    return invalid("desc.seq_q = " + num(p.seq_q) + " needs " + num(groups[0]) +
-                   " workgroups, more than maxComputeWorkGroupCount[0] = " + num(info.max_workgroup_count[0]));
-  }
+  VKATTN_TRY(check_fwd_grid(p, spec, info));
   if (info.max_loop_iterations != 0) {
     const std::uint64_t needed = fwd_loop_iterations(spec, p.seq_k);
     if (needed > info.max_loop_iterations) {
@@ -262,6 +253,21 @@ Result<FwdSpecConstants> choose_fwd_tiles(const Problem& p, bool coopmat, const 
 }  // namespace vkattn
 
 namespace vkattn {
+
+Status check_fwd_grid(const Problem& p, const FwdSpecConstants& spec, const DeviceInfo& info) {
+  const AttentionDesc& d = p.desc;
+  const WorkgroupCount groups = fwd_grid(p, spec);
+  const std::int64_t groups_y = d.batch * (spec.pack_gqa != 0 ? p.kv_heads : d.q_heads);
+  if (groups_y > static_cast<std::int64_t>(info.max_workgroup_count[1])) {
+    return invalid("desc.batch * desc.q_heads = " + num(d.batch * d.q_heads) + " needs " + num(groups_y) +
+                   " workgroups, more than maxComputeWorkGroupCount[1] = " + num(info.max_workgroup_count[1]));
+  }
+  if (groups[0] > info.max_workgroup_count[0]) {
+    return invalid("desc.seq_q = " + num(p.seq_q) + " needs " + num(groups[0]) +
+                   " workgroups, more than maxComputeWorkGroupCount[0] = " + num(info.max_workgroup_count[0]));
+  }
+  return Status::ok();
+}
 
 WorkgroupCount fwd_grid(const Problem& p, const FwdSpecConstants& s) {
   const AttentionDesc& d = p.desc;

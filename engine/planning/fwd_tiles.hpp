@@ -114,4 +114,7 @@ std::uint64_t fwd_loop_iterations(const FwdSpecConstants& spec, std::int64_t seq
 // BLOCK_Q / ROW_LANES rows each), y = batch x heads (KV heads when packed), z = splits.
 WorkgroupCount fwd_grid(const Problem& p, const FwdSpecConstants& spec);
 
+// fwd_grid against maxComputeWorkGroupCount: kInvalidArgument naming the desc fields past it.
+Status check_fwd_grid(const Problem& p, const FwdSpecConstants& spec, const DeviceInfo& info);
+
 }  // namespace vkattn

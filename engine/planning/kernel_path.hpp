@@ -36,14 +36,23 @@ inline constexpr bool kCoopmatBf16ByDefault = true;
 // (bench/RESULTS_H100.md, seventeenth session); VKATTN_PATH = coopmat still runs the NV build.
 inline constexpr bool kCoopmatKhrByDefault = true;
 
+// Whether automatic choice takes the cooperative-matrix-2 forward (KernelPath::kCoopmat2) where it
+// can run. False until the H200 has run the suite on it and timed it against the KHR build in one
+// call; PlanOverrides::cm2 = 1 (VKATTN_CM2) prefers it meanwhile.
+inline constexpr bool kCoopmat2ByDefault = false;
+
 struct PathChoice {
   bool coopmat = false;  // the coopmat kernels (either build)
   bool khr = false;      // ... their VK_KHR_cooperative_matrix build
-  // kScalar, kCoopmat or kCoopmatKhr.
-  KernelPath kernels() const { return !coopmat ? KernelPath::kScalar : khr ? KernelPath::kCoopmatKhr : KernelPath::kCoopmat; }
   // Why: "desc.path = scalar", "VKATTN_PATH = coopmat", "auto: coopmat", or "auto: scalar
   // (<what keeps the problem off the coopmat kernels>)".
   std::string reason;
+  bool cm2 = false;  // the forward on cooperative matrix 2 (attn_fwd_cm2.comp); coopmat and khr are false
+  // kScalar, kCoopmat, kCoopmatKhr or kCoopmat2.
+  KernelPath kernels() const {
+    if (cm2) return KernelPath::kCoopmat2;
+    return !coopmat ? KernelPath::kScalar : khr ? KernelPath::kCoopmatKhr : KernelPath::kCoopmat;
+  }
 };
 
 // Why `p` cannot run on the coopmat kernels of `pass` on `info` ("" if it can), in their NV
@@ -53,6 +62,13 @@ struct PathChoice {
 // memory (head dims past 128 split dQ, dK and dV into chunks of the head dim: cm_bwd_chunk16).
 std::string coopmat_blocker(const Problem& p, Pass pass, const DeviceInfo& info, bool khr);
 
+// Why `p`'s forward cannot run on the cooperative-matrix-2 kernel on `info` ("" if it can): the
+// toolchain, DeviceInfo::coopmat2, fp16 storage, and what only the coopmat kernels do (split-K
+// decode with GQA packing, a paged cache, a forced split count).
+std::string coopmat2_blocker(const Problem& p, const DeviceInfo& info, const Overrides& overrides);
+
+// An explicit coopmat2 request runs the forward there (or is kUnsupported with coopmat2_blocker's
+// reason) and the backward on the KHR build of the coopmat kernels, else their NV build.
 // An explicit coopmat or coopmat_khr request (desc.path or the override) that coopmat_blocker
 // refuses is kUnsupported: "<desc.path | VKATTN_PATH | options.overrides.path> = coopmat: <reason>".
 Result<PathChoice> choose_path(const Problem& p, Pass pass, const DeviceInfo& info, const Overrides& overrides);

@@ -23,6 +23,7 @@ struct Overrides {
   TileOverride cm_bwd_rows, cm_bwd_block_cols;        // backward (coopmat)
   TileOverride splits;                                // split-K forward (scalar)
   TileOverride cm_khr;                                // 1: auto prefers the KHR build
+  TileOverride cm2;                                   // 1: auto prefers the cooperative-matrix-2 forward
 };
 
 }  // namespace vkattn

@@ -2,6 +2,7 @@
 
 #include "base/vk_util.hpp"
 #include "planning/bwd_tiles.hpp"
+#include "planning/cm2_tiles.hpp"
 #include "planning/feature_spec.hpp"
 #include "planning/fwd_tiles.hpp"
 
@@ -12,7 +13,8 @@ Result<FwdVariant> plan_forward(const AttentionDesc& desc, const DeviceInfo& inf
   if (!problem) return problem.status();
   Result<PathChoice> path = choose_path(*problem, Pass::kForward, info, overrides);
   if (!path) return path.status();
-  Result<FwdSpecConstants> spec = choose_fwd_tiles(*problem, path->coopmat, info, overrides);
+  Result<FwdSpecConstants> spec = path->cm2 ? choose_cm2_fwd_tiles(*problem, info, overrides)
+                                            : choose_fwd_tiles(*problem, path->coopmat, info, overrides);
   if (!spec) return spec.status();
   FwdVariant v{std::move(problem).value(), std::move(path).value(), spec.value(), ""};
   if (v.path.khr) v.spec.cm_a_from_acc = info.coopmat_khr_a_from_acc;  // the device's, not part of the name

@@ -45,8 +45,8 @@ struct BoundForward {
 
 struct ForwardPlan::Impl : PlanCore<FwdVariant> {
   Kernel kernel;
-  // Coopmat plans: the same kernel with WIDE_ROWS = 1, for calls whose Q, K, V rows all start on
-  // 16 bytes (BoundForward::wide_rows); empty otherwise.
+  // Coopmat and coopmat2 plans: the same kernel with WIDE_ROWS = 1, for calls whose Q, K, V rows
+  // all start on 16 bytes (BoundForward::wide_rows); empty otherwise.
   Kernel kernel_wide;
   BufferAlloc params;  // AttnParamsHeader + sequence table, written once at creation
   BufferAlloc pages;   // a paged cache's host block table, written once at creation
@@ -237,8 +237,8 @@ Result<ForwardPlan> ForwardPlan::create(Context& ctx, const AttentionDesc& desc)
   auto impl = std::make_unique<Impl>(ctx, std::move(variant).value());
   const FwdVariant& v = impl->variant;
   const auto spec_map = fwd_spec_map();
-  const ShaderId fwd_cm = v.path.khr ? ShaderId::kAttnFwdCmKhr : ShaderId::kAttnFwdCm;
-  KernelBuild build{v.path.coopmat ? fwd_cm : ShaderId::kAttnFwd,
+  const ShaderId fwd_cm = v.path.cm2 ? ShaderId::kAttnFwdCm2 : v.path.khr ? ShaderId::kAttnFwdCmKhr : ShaderId::kAttnFwdCm;
+  KernelBuild build{v.path.coopmat || v.path.cm2 ? fwd_cm : ShaderId::kAttnFwd,
                     spec_words(v.spec),
                     spec_map,
                     v.name,
@@ -247,7 +247,7 @@ Result<ForwardPlan> ForwardPlan::create(Context& ctx, const AttentionDesc& desc)
   Result<Kernel> kernel = Kernel::create(device, *s.pipelines, build);
   if (!kernel) return kernel.status();
   impl->kernel = std::move(kernel).value();
-  if (v.path.coopmat) {
+  if (v.path.coopmat || v.path.cm2) {
     FwdSpecConstants wide = v.spec;
     wide.wide_rows = 1;
     build.spec_words = spec_words(wide);

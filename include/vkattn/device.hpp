@@ -69,6 +69,11 @@ struct DeviceInfo {
   // is element (a_from_acc >> 3e) & 7 of its accumulator (shaders/attn_cm_ops.glsl's acc_to_a).
   bool coopmat_khr = false;
   std::uint32_t coopmat_khr_a_from_acc = 0xFAC688;  // the identity until the probe says otherwise
+  // VK_NV_cooperative_matrix2 enabled with workgroup scope, flexible dimensions, reductions,
+  // conversions, per-element operations and tensor addressing, 16-bit storage, and coopmat_khr:
+  // what KernelPath::kCoopmat2 needs. An adopted device counts only if the host enabled the
+  // extension (with those features and storageBuffer16BitAccess: the host's promise).
+  bool coopmat2 = false;
   // ContextOptions::capture_pipeline_statistics was asked for and the device can give them.
   bool pipeline_statistics = false;
 };

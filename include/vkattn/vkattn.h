@@ -46,7 +46,8 @@ typedef enum vkattn_kernel_path {
   VKATTN_PATH_AUTO = 0,   /* tensor cores where the device and the problem allow, else scalar */
   VKATTN_PATH_SCALAR = 1, /* portable fp32 kernels */
   VKATTN_PATH_COOPMAT = 2, /* VK_NV_cooperative_matrix */
-  VKATTN_PATH_COOPMAT_KHR = 3 /* the same kernels with VK_KHR_cooperative_matrix */
+  VKATTN_PATH_COOPMAT_KHR = 3, /* the same kernels with VK_KHR_cooperative_matrix */
+  VKATTN_PATH_COOPMAT2 = 4     /* the forward on VK_NV_cooperative_matrix2 (backward: COOPMAT_KHR) */
 } vkattn_kernel_path;
 
 /* Receives every message the engine emits (level 0 info, 1 warning, 2 error; validation-layer
@@ -101,6 +102,7 @@ typedef struct vkattn_device_info {
   int coopmat;                /* the tensor-core path is usable */
   int push_descriptors;
   int coopmat_khr; /* the VK_KHR_cooperative_matrix path is usable */
+  int coopmat2;    /* the VK_NV_cooperative_matrix2 forward is usable */
 } vkattn_device_info;
 
 /* What vkattn knows about the context's device. */

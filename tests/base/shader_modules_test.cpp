@@ -22,6 +22,7 @@ const std::set<std::string> kScalar = {"attn_fwd",       "attn_bwd_pre", "attn_b
 const std::set<std::string> kNvCoopmat = {"attn_fwd_cm", "attn_bwd_dq_cm", "attn_bwd_dkdv_cm", "coopmat_layout_probe"};
 const std::set<std::string> kKhrCoopmat = {"attn_fwd_cm_khr", "attn_bwd_dq_cm_khr", "attn_bwd_dkdv_cm_khr",
                                            "coopmat_layout_probe_khr"};
+const std::set<std::string> kNvCoopmat2 = {"attn_fwd_cm2"};
 
 TEST(ShaderModules, EveryPathTheToolchainCompiledIsEmbedded) {
   const ToolchainInfo t = toolchain_info();
@@ -44,8 +45,12 @@ TEST(ShaderModules, EveryPathTheToolchainCompiledIsEmbedded) {
   EXPECT_EQ(by_path["scalar"], kScalar);
   EXPECT_EQ(by_path["nv_coopmat"], t.nv_cooperative_matrix ? kNvCoopmat : std::set<std::string>{});
   EXPECT_EQ(by_path["khr_coopmat"], t.khr_cooperative_matrix ? kKhrCoopmat : std::set<std::string>{});
+  const bool cm2 = t.nv_cooperative_matrix2 && t.khr_cooperative_matrix;
+  EXPECT_EQ(by_path["nv_coopmat2"], cm2 ? kNvCoopmat2 : std::set<std::string>{});
+  EXPECT_EQ(shader_spirv(ShaderId::kAttnFwdCm2).empty(), !cm2);
   by_path.erase("nv_coopmat");
   by_path.erase("khr_coopmat");
+  by_path.erase("nv_coopmat2");
   EXPECT_EQ(by_path.size(), 1u) << "a module of an unknown path";
   // A path that is not compiled in has no SPIR-V behind its ids (the registry refuses them).
   for (ShaderId id : {ShaderId::kAttnFwdCm, ShaderId::kAttnBwdDqCm, ShaderId::kAttnBwdDkdvCm, ShaderId::kCoopmatLayoutProbe}) {

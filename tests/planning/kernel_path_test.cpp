@@ -103,17 +103,41 @@ TEST_F(KernelPathTest, ExplicitCoopmatKhrRunsItOrSaysWhyNot) {
       << p.status().message();
 }
 
+// The cooperative-matrix-2 forward: an explicit request runs it, with the backward on the KHR
+// build of the coopmat kernels, or is refused saying why (lavapipe: the device has none).
+TEST_F(KernelPathTest, ExplicitCoopmat2RunsItOrSaysWhyNot) {
+  AttentionDesc d = desc(DType::kF16, 64);
+  d.path = KernelPath::kCoopmat2;
+  Result<ForwardPlan> f = ForwardPlan::create(ctx(), d);
+  Result<BackwardPlan> b = BackwardPlan::create(ctx(), d);
+  if (ctx().info().coopmat2) {
+    ASSERT_TRUE(f.is_ok()) << f.status().to_string();
+    EXPECT_TRUE(ends_with(f->variant_name(), "_coopmat2")) << f->variant_name();
+    ASSERT_TRUE(b.is_ok()) << b.status().to_string();
+    EXPECT_TRUE(ends_with(b->variant_name(), "_coopmat_khr")) << b->variant_name();
+    EXPECT_NE(b->path_reason().find("cooperative matrix 2 has no backward yet"), std::string::npos) << b->path_reason();
+    return;
+  }
+  ASSERT_FALSE(f.is_ok());
+  EXPECT_EQ(f.status().code(), ErrorCode::kUnsupported);
+  const std::string why = toolchain_info().nv_cooperative_matrix2 ? "desc.path = coopmat2: the device has no usable "
+                                                                    "VK_NV_cooperative_matrix2"
+                                                                  : "desc.path = coopmat2: not compiled in";
+  EXPECT_EQ(f.status().message().rfind(why, 0), 0u) << f.status().message();
+}
+
 TEST_F(KernelPathTest, EnvironmentOverridesAuto) {
   const AttentionDesc d = desc(DType::kF16, 64);
   ::setenv("VKATTN_PATH", "scalar", 1);
   reopen_context();
   EXPECT_TRUE(ends_with(name_of(d), "_scalar"));
-  for (const KernelPath path : {KernelPath::kCoopmat, KernelPath::kCoopmatKhr}) {
+  for (const KernelPath path : {KernelPath::kCoopmat, KernelPath::kCoopmatKhr, KernelPath::kCoopmat2}) {
     const std::string name = to_string(path);
     ::setenv("VKATTN_PATH", name.c_str(), 1);
     reopen_context();
     Result<std::string> n = forward_variant_name(ctx(), d);
-    if (path == KernelPath::kCoopmat ? ctx().info().coopmat : ctx().info().coopmat_khr) {
+    const DeviceInfo& i = ctx().info();
+    if (path == KernelPath::kCoopmat ? i.coopmat : path == KernelPath::kCoopmatKhr ? i.coopmat_khr : i.coopmat2) {
       ASSERT_TRUE(n.is_ok()) << n.status().to_string();
       EXPECT_TRUE(ends_with(n.value(), "_" + name));
     } else {
@@ -126,7 +150,7 @@ TEST_F(KernelPathTest, EnvironmentOverridesAuto) {
   Result<std::unique_ptr<Context>> bad = create_context();
   ASSERT_FALSE(bad.is_ok());
   EXPECT_EQ(bad.status().code(), ErrorCode::kInvalidArgument);
-  EXPECT_NE(bad.status().message().find("VKATTN_PATH = \"tensorcores\" is not auto, scalar, coopmat or coopmat_khr"),
+  EXPECT_NE(bad.status().message().find("VKATTN_PATH = \"tensorcores\" is not auto, scalar, coopmat, coopmat_khr or coopmat2"),
             std::string::npos)
       << bad.status().message();
 }

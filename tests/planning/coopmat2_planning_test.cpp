@@ -1,0 +1,177 @@
+// Planning of the cooperative-matrix-2 forward (KernelPath::kCoopmat2) on a DeviceInfo that has it,
+// on any host: which problems it takes and which it refuses with the reason, its tiles and variant
+// name, the backward of a plan that asked for it (the KHR build of the coopmat kernels), and the
+// automatic choice (only with the cm2 override). On a device without it (lavapipe), an explicit
+// request is refused by name: tests/planning/kernel_path_test.cpp.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "planning/cm2_tiles.hpp"
+#include "planning/planner.hpp"
+#include "vkattn/kernel_path.hpp"
+
+namespace vkattn::test {
+namespace {
+
+bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+DeviceInfo h200_like() {
+  DeviceInfo info;
+  info.name = "H200-like";
+  info.coopmat = info.coopmat_khr = info.coopmat2 = true;
+  info.subgroup_size = 32;
+  info.max_workgroup_invocations = 1024;
+  info.max_shared_memory = 49152;
+  info.compute_units = 132;
+  info.max_workgroup_count[0] = info.max_workgroup_count[1] = info.max_workgroup_count[2] = 65535;
+  return info;
+}
+
+AttentionDesc prefill(std::int64_t head_dim, std::int64_t head_dim_v = 0) {
+  AttentionDesc d;
+  d.dtype = DType::kF16;
+  d.batch = 2;
+  d.q_heads = 8;
+  d.kv_heads = 2;
+  d.seq_q = 300;
+  d.seq_k = 300;
+  d.head_dim = head_dim;
+  d.head_dim_v = head_dim_v;
+  d.mask = Mask::causal_mask(Align::kBottomRight);
+  d.score_mod.softcap = 30.0f;
+  d.path = KernelPath::kCoopmat2;
+  return d;
+}
+
+Overrides none() { return Overrides{}; }
+
+bool toolchain_has_cm2() {
+  const ToolchainInfo t = toolchain_info();
+  return t.nv_cooperative_matrix2 && t.khr_cooperative_matrix;
+}
+
+TEST(Coopmat2Planning, ExplicitRequestPlansTheForwardWithItsTilesAndName) {
+  if (!toolchain_has_cm2()) GTEST_SKIP() << "not compiled in: " << toolchain_info().nv_cooperative_matrix2_reason;
+  for (const auto& [dk, dv, block_k] : {std::tuple{64, 64, 64u}, {128, 128, 64u}, {72, 72, 64u}, {192, 128, 32u},
+                                        {256, 256, 32u}}) {
+    Result<FwdVariant> f = plan_forward(prefill(dk, dv), h200_like(), none());
+    ASSERT_TRUE(f.is_ok()) << f.status().to_string();
+    EXPECT_TRUE(f->path.cm2);
+    EXPECT_FALSE(f->path.coopmat);
+    EXPECT_EQ(f->path.kernels(), KernelPath::kCoopmat2);
+    EXPECT_EQ(f->path.reason, "desc.path = coopmat2");
+    EXPECT_EQ(f->spec.block_q, 64u);
+    EXPECT_EQ(f->spec.block_k, block_k) << "Dk " << dk << " Dv " << dv;
+    EXPECT_EQ(f->spec.workgroup_size, 128u);
+    EXPECT_EQ(f->spec.splits, 1u);
+    EXPECT_EQ(f->spec.pack_gqa, 0u);
+    const std::string suffix = "_bq64_bk" + std::to_string(block_k) + "_sg4_lse_coopmat2";
+    EXPECT_TRUE(f->name.size() > suffix.size() && f->name.compare(f->name.size() - suffix.size(), suffix.size(), suffix) == 0)
+        << f->name;
+  }
+}
+
+TEST(Coopmat2Planning, OverridesFixTheTiles) {
+  Overrides o;
+  o.cm_block_q = {128, "VKATTN_CM_BLOCK_Q"};
+  o.cm_block_k = {32, "VKATTN_CM_BLOCK_K"};
+  o.cm_subgroups = {8, "VKATTN_CM_SUBGROUPS"};
+  AttentionDesc d = prefill(128);
+  Result<Problem> p = resolve_problem(d);
+  ASSERT_TRUE(p.is_ok()) << p.status().to_string();
+  Result<FwdSpecConstants> s = choose_cm2_fwd_tiles(*p, h200_like(), o);
+  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  EXPECT_EQ(s->block_q, 128u);
+  EXPECT_EQ(s->block_k, 32u);
+  EXPECT_EQ(s->workgroup_size, 256u);
+  DeviceInfo small = h200_like();
+  small.max_workgroup_invocations = 128;
+  Result<FwdSpecConstants> refused = choose_cm2_fwd_tiles(*p, small, o);
+  ASSERT_FALSE(refused.is_ok());
+  EXPECT_TRUE(has(refused.status().message(), "VKATTN_CM_SUBGROUPS = 8 needs 256 invocations")) << refused.status().message();
+}
+
+TEST(Coopmat2Planning, WhatOnlyTheCoopmatKernelsDoIsRefusedWithTheReason) {
+  const DeviceInfo info = h200_like();
+  const auto refusal = [&](const AttentionDesc& d, const Overrides& o = Overrides{}) {
+    Result<FwdVariant> f = plan_forward(d, info, o);
+    EXPECT_FALSE(f.is_ok()) << f->name;
+    return f.is_ok() ? std::string() : f.status().message();
+  };
+  if (!toolchain_has_cm2()) {
+    EXPECT_TRUE(has(refusal(prefill(64)), "desc.path = coopmat2: not compiled in"));
+    return;
+  }
+  AttentionDesc bf16 = prefill(64);
+  bf16.dtype = DType::kBF16;
+  EXPECT_EQ(refusal(bf16), "desc.path = coopmat2: desc.dtype = bf16 (the cooperative-matrix-2 forward takes f16)");
+  AttentionDesc decode = prefill(128);
+  decode.seq_q = 1;
+  decode.seq_k = 4096;
+  EXPECT_TRUE(has(refusal(decode), "desc.path = coopmat2: decode: 4 query rows per KV head run packed and split-K"));
+  Overrides splits;
+  splits.splits = {16, "VKATTN_SPLITS"};
+  EXPECT_EQ(refusal(prefill(64), splits), "desc.path = coopmat2: VKATTN_SPLITS = 16: split-K runs on the coopmat kernels");
+  DeviceInfo without = info;
+  without.coopmat2 = false;
+  Result<FwdVariant> f = plan_forward(prefill(64), without, none());
+  ASSERT_FALSE(f.is_ok());
+  EXPECT_TRUE(has(f.status().message(), "desc.path = coopmat2: the device has no usable VK_NV_cooperative_matrix2"))
+      << f.status().message();
+}
+
+TEST(Coopmat2Planning, TheBackwardRunsTheCoopmatKernels) {
+  if (!toolchain_info().khr_cooperative_matrix) GTEST_SKIP() << "not compiled in: the KHR build";
+  DeviceInfo info = h200_like();
+  Result<BwdVariant> b = plan_backward(prefill(128), info, none());
+  ASSERT_TRUE(b.is_ok()) << b.status().to_string();
+  EXPECT_FALSE(b->path.cm2);
+  EXPECT_EQ(b->path.kernels(), KernelPath::kCoopmatKhr);
+  EXPECT_EQ(b->path.reason, "desc.path = coopmat2 (the backward runs coopmat_khr: cooperative matrix 2 has no backward yet)");
+  info.coopmat_khr = false;
+  b = plan_backward(prefill(128), info, none());
+  ASSERT_TRUE(b.is_ok()) << b.status().to_string();
+  EXPECT_EQ(b->path.kernels(), KernelPath::kCoopmat);
+  info.coopmat = false;
+  b = plan_backward(prefill(128), info, none());
+  ASSERT_FALSE(b.is_ok());
+  EXPECT_TRUE(has(b.status().message(), "desc.path = coopmat2: the backward runs on the coopmat kernels, which cannot"))
+      << b.status().message();
+}
+
+TEST(Coopmat2Planning, AutoTakesItOnlyWithTheOverride) {
+  if (!toolchain_has_cm2()) GTEST_SKIP() << "not compiled in: " << toolchain_info().nv_cooperative_matrix2_reason;
+  AttentionDesc d = prefill(128);
+  d.path = KernelPath::kAuto;
+  Result<FwdVariant> plain = plan_forward(d, h200_like(), none());
+  ASSERT_TRUE(plain.is_ok()) << plain.status().to_string();
+  EXPECT_EQ(plain->path.kernels(), kCoopmat2ByDefault ? KernelPath::kCoopmat2 : KernelPath::kCoopmatKhr);
+  Overrides o;
+  o.cm2 = {1, "VKATTN_CM2"};
+  Result<FwdVariant> preferred = plan_forward(d, h200_like(), o);
+  ASSERT_TRUE(preferred.is_ok()) << preferred.status().to_string();
+  EXPECT_EQ(preferred->path.kernels(), KernelPath::kCoopmat2);
+  EXPECT_EQ(preferred->path.reason, "auto: coopmat2 (VKATTN_CM2 = 1)");
+  // What it cannot run goes to the coopmat kernels as before; the backward is never cm2.
+  d.dtype = DType::kBF16;
+  Result<FwdVariant> bf16 = plan_forward(d, h200_like(), o);
+  ASSERT_TRUE(bf16.is_ok()) << bf16.status().to_string();
+  EXPECT_EQ(bf16->path.kernels(), KernelPath::kCoopmatKhr);
+  Result<BwdVariant> b = plan_backward(prefill(128), h200_like(), o);
+  ASSERT_TRUE(b.is_ok());
+  d.dtype = DType::kF16;
+  b = plan_backward(d, h200_like(), o);
+  ASSERT_TRUE(b.is_ok()) << b.status().to_string();
+  EXPECT_EQ(b->path.kernels(), KernelPath::kCoopmatKhr);
+}
+
+TEST(Coopmat2Planning, PathNames) {
+  EXPECT_EQ(std::string(to_string(KernelPath::kCoopmat2)), "coopmat2");
+  EXPECT_EQ(kernel_path_from_string("coopmat2"), KernelPath::kCoopmat2);
+  EXPECT_TRUE(is_kernel_path(KernelPath::kCoopmat2));
+  EXPECT_FALSE(is_kernel_path(static_cast<KernelPath>(5)));
+}
+
+}  // namespace
+}  // namespace vkattn::test

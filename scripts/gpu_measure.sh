@@ -20,6 +20,9 @@
 #   splits    the decode preset's batch-1, Sk = 32k cases (not paged) at the automatic split count and
 #             forced to 64 .. 1024 splits (VKATTN_SPLITS), to check split_k.hpp's rule
 #   ring      examples/ring on 1, 2 and 4 ranks sharing the GPU (needs .mpi)
+#   cm2       the cooperative-matrix-2 forward (KernelPath::kCoopmat2): its tests under validation,
+#             a sweep of its tiles (VKATTN_CM_BLOCK_Q/_BLOCK_K/_SUBGROUPS) at (4, 16, 4096, 64 and 128)
+#             against the automatic path in the same call, and the compare preset against SDPA
 # Limits per step: LIMIT_<STEP> seconds (e.g. LIMIT_SUITE=300), defaults below.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -78,6 +81,23 @@ for step in "${steps[@]}"; do
         timeout "$(limit ring 120)" orterun --allow-run-as-root --oversubscribe --bind-to none -np "$n" \
           build/examples/example_ring_attention --seq=16384 --heads=16 --dim=128 --dtype=f16 "$@" --backward --repeat=3
       done >"$out/ring.txt" 2>&1 ;;
+    cm2)
+      for b in coopmat2_forward_test kernel_path_test coopmat2_planning_test; do
+        timeout "$(limit cm2 90)" build/tests/$b --gtest_brief=1
+      done >"$out/cm2_tests.txt" 2>&1
+      for tiles in auto "64 64 4" "64 32 4" "64 64 8" "128 64 4" "128 64 8" "128 32 8" "128 32 4" "256 32 8"; do
+        echo "=== $tiles"
+        if [ "$tiles" = auto ]; then
+          timeout 40 build/bench/vkattn-bench --shapes=4x16x4096x64,4x16x4096x128 --benchmark_min_time=0.05 \
+            --benchmark_filter='^fwd/f16/(nomask|causal_br)/'
+        else
+          set -- $tiles
+          VKATTN_CM_BLOCK_Q=$1 VKATTN_CM_BLOCK_K=$2 VKATTN_CM_SUBGROUPS=$3 timeout 40 build/bench/vkattn-bench \
+            --path=coopmat2 --shapes=4x16x4096x64,4x16x4096x128 --benchmark_min_time=0.05 \
+            --benchmark_filter='^fwd/f16/(nomask|causal_br)/'
+        fi 2>&1 | grep -E "median|rror"
+      done >"$out/cm2_tiles.txt" 2>&1
+      timeout "$(limit cm2 300)" bash bench/compare_sdpa.sh "$out/cm2_compare" --path=coopmat2 --benchmark_min_time=0.1 ;;
     *) echo "unknown step $step" >&2 ;;
   esac
   echo "$step: exit $? after $(($(date +%s) - start)) s" | tee -a "$out/steps.txt"

@@ -6,9 +6,11 @@
 #     libraries), lib/ (libbenchmark.so.1debian) and vvl/ (Debian 13's vulkan-validationlayers and
 #     libvulkan1 1.4.309 .deb files, fetched with a private apt state: GPU.md)
 #   .gl/           Debian 12's GL/Vulkan runtime .deb files (GPU.md)
-# Usage: bash scripts/gpu_suite.sh OUT_DIR [auto|scalar|coopmat_khr|long ...]   (default: auto scalar)
+# Usage: bash scripts/gpu_suite.sh OUT_DIR [auto|scalar|coopmat_khr|coopmat2|long ...]   (default: auto scalar)
 # (coopmat_khr: the suite with VKATTN_CM_KHR=1: auto takes the KHR build of the coopmat kernels
-# wherever it would take their NV build.)
+# wherever it would take their NV build. coopmat2: with VKATTN_CM2=1: auto takes the
+# cooperative-matrix-2 forward wherever it can run; tests that check forward variant names against
+# the coopmat suffix then fail by name only.)
 # Writes OUT_DIR/<pass>/<binary>.<shard>.log and OUT_DIR/summary.txt ("N passed, N failed" per pass).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,6 +39,7 @@ for pass in "${passes[@]}"; do
   [ "$pass" = scalar ] && path=scalar
   khr_env=
   [ "$pass" = coopmat_khr ] && khr_env=VKATTN_CM_KHR=1
+  [ "$pass" = coopmat2 ] && khr_env=VKATTN_CM2=1
   mkdir -p "$out/$pass"
   # Each binary in SHARDS GoogleTest shards (the long sweeps are a few binaries of many cases).
   shards=1

@@ -12,6 +12,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -90,6 +91,7 @@ TEST_F(SharedMemoryReported, DriverReportsTheModel) {
   const ContextState& s = context_state(ctx());
   // The model of every pipeline these plans build, by name.
   std::map<std::string, std::uint32_t> model;
+  std::set<std::string> unmodelled;  // pipelines reported without a host model (coopmat2)
   std::vector<AttentionDesc> descs;
   for (std::int64_t d : {64, 128, 96, 256}) {
     for (DType dtype : {DType::kF16, DType::kF32}) {
@@ -109,8 +111,16 @@ TEST_F(SharedMemoryReported, DriverReportsTheModel) {
     ASSERT_TRUE(f.is_ok()) << f.status().to_string();
     Result<ForwardPlan> fp = ForwardPlan::create(ctx(), a);
     ASSERT_TRUE(fp.is_ok()) << fp.status().to_string();
-    model[f->name] = fwd_shared_bytes(f->spec, f->path.coopmat);
-    if (f->path.coopmat) model[f->name + ".wide_rows"] = model[f->name];
+    if (f->path.cm2) {
+      // Cooperative matrix 2 (a suite run with VKATTN_CM2 = 1): the driver stages the
+      // workgroup-scope matrices in shared memory of its own choosing, which has no host model;
+      // what it reports is printed below.
+      unmodelled.insert(f->name);
+      unmodelled.insert(f->name + ".wide_rows");
+    } else {
+      model[f->name] = fwd_shared_bytes(f->spec, f->path.coopmat);
+      if (f->path.coopmat) model[f->name + ".wide_rows"] = model[f->name];
+    }
     Result<BwdVariant> b = plan_backward(a, s.device->info, s.overrides);
     ASSERT_TRUE(b.is_ok()) << b.status().to_string();
     Result<BackwardPlan> bp = BackwardPlan::create(ctx(), a);
@@ -128,6 +138,13 @@ TEST_F(SharedMemoryReported, DriverReportsTheModel) {
   }
   std::size_t compared = 0;
   for (const PipelineReport& r : ctx().pipeline_reports()) {
+    if (unmodelled.contains(r.name)) {
+      const std::optional<double> shared = statistic(r, {"shared"});
+      const std::optional<double> registers = statistic(r, {"register"});
+      std::cout << r.name << ": no model, reported " << (shared ? std::to_string(*shared) : "?") << " bytes, registers "
+                << (registers ? std::to_string(*registers) : "?") << "\n";
+      continue;
+    }
     const auto it = model.find(r.name);
     if (it == model.end()) continue;
     std::optional<double> reported = statistic(r, {"shared"});

@@ -252,6 +252,8 @@ struct RingAttention::Impl {
   std::map<std::int64_t, MergePlan> merge_plans;  // by piece length
   std::optional<ForwardPlan> whole_fwd;           // the shard problem, to validate a call's tensors
   std::optional<BackwardPlan> whole_bwd;
+  std::optional<BackwardPlan> whole_bwd_sinks;  // validates sinks and dsinks (RingBackwardTensors)
+  std::optional<Tensor> dsinks_part;           // one pair's dsinks: [Hq] fp32
   static PairKey key_of(const ShardPiece& qp, const ShardPiece& kp, bool sinks) {
     return {qp.global_start, qp.length, kp.global_start, kp.length, sinks};
   }
@@ -289,6 +291,8 @@ struct RingAttention::Impl {
 
   Status forward(const RingForwardTensors& t);
   Status backward(const RingBackwardTensors& t);
+  // The backward's dsinks: this rank's row sums `mine` added to every other rank's, into `out`.
+  Status write_dsinks(const TensorView& out, const std::vector<double>& mine);
 };
 
 Status RingAttention::Impl::forward(const RingForwardTensors& t) {
@@ -386,9 +390,16 @@ Status RingAttention::Impl::forward(const RingForwardTensors& t) {
 Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
   const AttentionDesc& a = desc.attention;
   const int P = comm.ranks(), me = comm.rank();
+  // dsinks: the sink enters dQ, dK and dV only through LSE, so every pair runs without it; the
+  // first pair of each query piece also reduces that piece's rows into dsinks.
+  const bool want_dsinks = t.dsinks.has_value();
   Status local = [&]() -> Status {
+    if ((t.sinks || t.dsinks) && !a.score_mod.sinks) {
+      return invalid(std::string(t.sinks ? "sinks" : "dsinks") + " is given but desc.attention.score_mod.sinks is not set");
+    }
+    if (want_dsinks && !t.sinks) return invalid("dsinks is given without sinks (the logits the forward took)");
     AttentionDesc d = shard_desc();
-    d.score_mod.sinks = false;  // the sink enters only through LSE
+    d.score_mod.sinks = false;
     if (!whole_bwd) {
       Result<BackwardPlan> plan = BackwardPlan::create(*ctx, d);
       if (!plan) return plan.status();
@@ -398,7 +409,19 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
     bt.q = t.q, bt.k = t.k, bt.v = t.v, bt.o = t.o, bt.d_o = t.d_o, bt.lse = t.lse;
     bt.dq = t.dq, bt.dk = t.dk, bt.dv = t.dv;
     bt.alibi_slopes = t.alibi_slopes, bt.rel_pos_table = t.rel_pos_table;
-    return whole_bwd->validate(bt);
+    VKATTN_TRY(whole_bwd->validate(bt));
+    if (!want_dsinks) return Status::ok();
+    if (!whole_bwd_sinks) {
+      d.score_mod.sinks = true;
+      Result<BackwardPlan> plan = BackwardPlan::create(*ctx, d);
+      if (!plan) return plan.status();
+      whole_bwd_sinks.emplace(std::move(plan).value());
+      Result<Tensor> part = Tensor::create(*ctx, DType::kF32, {a.q_heads});
+      if (!part) return part.status();
+      dsinks_part.emplace(std::move(part).value());
+    }
+    bt.sinks = t.sinks, bt.dsinks = t.dsinks;
+    return whole_bwd_sinks->validate(bt);
   }();
   VKATTN_TRY(comm.agree(local, "backward: tensor checks"));
   timings.assign(static_cast<std::size_t>(P), {});
@@ -415,6 +438,8 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
   std::vector<double> dkv(kv_elems(me, Dk) + kv_elems(me, dv), 0.0);
 
   const std::vector<ShardPiece> mine = pieces_of(me);
+  std::vector<bool> sinks_done(mine.size(), false);  // the query piece's rows are in dsinks_sum
+  std::vector<double> dsinks_sum(want_dsinks ? static_cast<std::size_t>(Hq) : 0, 0.0);
 
   // Adds rows [r0, r0 + len) of a dense [B, H, len, D] part into a dense [B, H, S, D] sum at `base`.
   const auto accumulate = [&](std::vector<double>& sum, std::size_t base, std::int64_t H, std::int64_t S,
@@ -443,10 +468,12 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
     const std::vector<ShardPiece> theirs = pieces_of(src);
     const std::int64_t S_src = len_of(src);
     const TensorView k_all = kv_view(*kv_k, src, Dk), v_all = kv_view(*kv_v, src, dv);
-    for (const ShardPiece& qp : mine) {
+    for (std::size_t qi = 0; qi < mine.size(); ++qi) {
+      const ShardPiece& qp = mine[qi];
       for (const ShardPiece& kp : theirs) {
         if (!pair_visible(a.mask, qp.global_start, qp.length, kp.global_start, kp.length)) continue;
-        Result<BackwardPlan*> plan = cached(bwd_plans, qp, kp, false, setup);
+        const bool sinks_here = want_dsinks && !sinks_done[qi];
+        Result<BackwardPlan*> plan = cached(bwd_plans, qp, kp, sinks_here, setup);
         if (!plan) return plan.status();
         BackwardTensors bt;
         bt.q = rows(t.q, qp.local_start, qp.length);
@@ -459,7 +486,14 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
         bt.dk = TensorView::contiguous(dk_part->buffer(), dk_part->size_bytes(), a.dtype, {B, kv_heads, kp.length, Dk});
         bt.dv = TensorView::contiguous(dv_part->buffer(), dv_part->size_bytes(), a.dtype, {B, kv_heads, kp.length, dv});
         bt.alibi_slopes = t.alibi_slopes, bt.rel_pos_table = t.rel_pos_table;
+        if (sinks_here) bt.sinks = t.sinks, bt.dsinks = dsinks_part->view();
         VKATTN_TRY((*plan)->run(bt));
+        if (sinks_here) {
+          Result<std::vector<float>> part = dsinks_part->download();
+          if (!part) return part.status();
+          for (std::size_t h = 0; h < dsinks_sum.size(); ++h) dsinks_sum[h] += (*part)[h];
+          sinks_done[qi] = true;
+        }
         VKATTN_TRY(accumulate(dq, 0, Hq, S_me, Dk, qp.local_start, qp.length, *dq_part));
         VKATTN_TRY(accumulate(dkv, 0, kv_heads, S_src, Dk, kp.local_start, kp.length, *dk_part));
         VKATTN_TRY(accumulate(dkv, kv_elems(src, Dk), kv_heads, S_src, dv, kp.local_start, kp.length, *dv_part));
@@ -492,8 +526,31 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
                           to_bytes(std::vector<double>(dkv.begin(), dkv.begin() + static_cast<std::ptrdiff_t>(nk)), a.dtype)));
   VKATTN_TRY(scatter_rows(*ctx, t.dv, 0, S_me,
                           to_bytes(std::vector<double>(dkv.begin() + static_cast<std::ptrdiff_t>(nk), dkv.end()), a.dtype)));
+  if (want_dsinks) VKATTN_TRY(write_dsinks(*t.dsinks, dsinks_sum));
   timings.back().copy_s += seconds_since(u0);
   return Status::ok();
+}
+
+Status RingAttention::Impl::write_dsinks(const TensorView& out, const std::vector<double>& mine) {
+  // Every rank's sums (as bit patterns), added in rank order: the same bits on every rank.
+  std::vector<std::int64_t> bits(mine.size());
+  std::memcpy(bits.data(), mine.data(), mine.size() * sizeof(double));
+  Result<std::vector<std::vector<std::int64_t>>> all = comm.allgather(bits, "backward: dsinks");
+  if (!all) return all.status();
+  std::vector<double> total(mine.size(), 0.0);
+  for (const std::vector<std::int64_t>& r : *all) {
+    for (std::size_t h = 0; h < total.size(); ++h) {
+      double x = 0;
+      std::memcpy(&x, &r[h], sizeof x);
+      total[h] += x;
+    }
+  }
+  // [Hq] as a [1, Hq, 1, 1] view for the row copy.
+  TensorView v = out;
+  v.rank = 4;
+  v.shape = {1, out.shape[0], 1, 1};
+  v.strides = {out.shape[0] * out.strides[0], out.strides[0], 1, 1};
+  return scatter_rows(*ctx, v, 0, 1, to_bytes(total, DType::kF32));
 }
 
 RingAttention::RingAttention(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

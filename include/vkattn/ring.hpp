@@ -91,6 +91,11 @@ struct RingBackwardTensors {
   TensorView q, k, v, o, lse, d_o;  // o and lse as the ring forward wrote them
   TensorView dq, dk, dv;            // written
   std::optional<TensorView> alibi_slopes, rel_pos_table;
+  // With desc.attention.score_mod.sinks: `dsinks` (fp32 [Hq], dense), if given, receives the sink
+  // logits' gradient over the whole sequence, the same on every rank (each rank's rows are summed
+  // on its device, then the ranks' sums are added in rank order: deterministic); `sinks` are the
+  // logits the forward took, needed with it.
+  std::optional<TensorView> sinks, dsinks;
 };
 
 struct RingStepTiming {

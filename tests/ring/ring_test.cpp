@@ -86,13 +86,14 @@ struct RingCase {
   RingSharding sharding;
   Layout layout = Layout::kBHSD;
   bool alibi = false;
+  bool sinks = false;  // and their gradient (RingBackwardTensors::dsinks)
 
   std::string name() const {
     std::ostringstream s;
     s << "b" << batch << "_h" << q_heads << "x" << kv_heads << "_s" << seq_total << "_d" << head_dim << "_"
       << to_string(dtype) << (mask.causal ? "_causal" : mask.has_window() ? "_window" : "_nomask")
       << (sharding == RingSharding::kZigzag ? "_zigzag" : "_contiguous") << (layout == Layout::kBSHD ? "_bshd" : "")
-      << (alibi ? "_alibi" : "");
+      << (alibi ? "_alibi" : "") << (sinks ? "_sinks" : "");
     return s.str();
   }
 };
@@ -140,12 +141,14 @@ TEST_P(RingTest, ForwardAndBackwardMatchTheWholeSequence) {
   const std::vector<float> d_o = random_values(at(B * Hq * S * D), rc.dtype, rng);
   std::vector<float> slopes(at(Hq));
   for (std::int64_t h = 0; h < Hq; ++h) slopes[at(h)] = 0.05f * static_cast<float>(h + 1);
+  const std::vector<float> sink_logits = random_values(at(Hq), F32, rng);
 
   RingDesc desc;
   AttentionDesc& a = desc.attention;
   a.dtype = rc.dtype, a.batch = B, a.q_heads = Hq, a.kv_heads = Hkv, a.head_dim = D;
   a.mask = rc.mask;
   if (rc.alibi) a.score_mod.alibi = Alibi::kPerHead;
+  a.score_mod.sinks = rc.sinks;
   desc.seq_total = S;
   desc.sharding = rc.sharding;
   desc.timeout = std::chrono::milliseconds(120000);
@@ -168,6 +171,12 @@ TEST_P(RingTest, ForwardAndBackwardMatchTheWholeSequence) {
     ASSERT_TRUE(slopes_dev->upload(slopes).is_ok());
     ft.alibi_slopes = slopes_dev->view();
   }
+  std::optional<Tensor> sinks_dev;
+  if (rc.sinks) {
+    sinks_dev.emplace(Tensor::create(ctx(), F32, {Hq}).value());
+    ASSERT_TRUE(sinks_dev->upload(sink_logits).is_ok());
+    ft.sinks = sinks_dev->view();
+  }
   Status s = ring->forward(ft);
   ASSERT_TRUE(s.is_ok()) << s.to_string();
   EXPECT_EQ(ring->last_timings().size(), static_cast<std::size_t>(P));
@@ -186,6 +195,7 @@ TEST_P(RingTest, ForwardAndBackwardMatchTheWholeSequence) {
   ref.mask = rc.mask;
   ref.mod = a.score_mod;
   if (rc.alibi) ref.slopes.assign(slopes.begin(), slopes.end());
+  if (rc.sinks) ref.sinks.assign(sink_logits.begin(), sink_logits.end());
   const RefResult fwd = reference_forward(ref, q, k, v);
   expect_close(dense_of(ot, ft.o), shard_rows_d(fwd.o, B * Hq, S, D, pieces), output_tolerance(rc.dtype), "ring O");
   expect_close(lse.download().value(), shard_rows_d(fwd.lse, B * Hq, S, 1, pieces), lse_tolerance(rc.dtype),
@@ -197,6 +207,13 @@ TEST_P(RingTest, ForwardAndBackwardMatchTheWholeSequence) {
   Tensor dqt = device(ctx(), std::vector<float>(at(B * Hq * L * D), NAN), B, Hq, L, D, rc.dtype, rc.layout, bt.dq);
   Tensor dkt = device(ctx(), std::vector<float>(at(B * Hkv * L * D), NAN), B, Hkv, L, D, rc.dtype, rc.layout, bt.dk);
   Tensor dvt = device(ctx(), std::vector<float>(at(B * Hkv * L * D), NAN), B, Hkv, L, D, rc.dtype, rc.layout, bt.dv);
+  std::optional<Tensor> dsinks;
+  if (rc.sinks) {
+    dsinks.emplace(Tensor::create(ctx(), F32, {Hq}).value());
+    ASSERT_TRUE(dsinks->fill(NAN).is_ok());
+    bt.sinks = ft.sinks;
+    bt.dsinks = dsinks->view();
+  }
   s = ring->backward(bt);
   ASSERT_TRUE(s.is_ok()) << s.to_string();
   std::vector<float> o_stored(fwd.o.begin(), fwd.o.end());  // the backward reads O as stored
@@ -209,7 +226,16 @@ TEST_P(RingTest, ForwardAndBackwardMatchTheWholeSequence) {
                shard_rows_d(g.dk_terms, B * Hkv, S, D, pieces), qk, "ring dK");
   expect_close(dense_of(dvt, bt.dv), shard_rows_d(g.dv, B * Hkv, S, D, pieces), gradient_tolerance(rc.dtype),
                "ring dV");
+  if (rc.sinks) {
+    // The whole sequence's gradient on every rank, and the same bits on every rank.
+    const std::vector<float> mine = dsinks->download().value();
+    expect_close(mine, g.dsinks, g.dsinks_terms, param_gradient_tolerance(rc.dtype), "ring dsinks");
+    std::vector<float> rank0 = mine;
+    MPI_Bcast(rank0.data(), static_cast<int>(rank0.size()), MPI_FLOAT, 0, MPI_COMM_WORLD);
+    EXPECT_EQ(std::memcmp(rank0.data(), mine.data(), mine.size() * sizeof(float)), 0) << "dsinks differ from rank 0's";
+  }
 }
+
 
 const Mask kCausal = Mask::causal_mask();
 
@@ -220,6 +246,8 @@ const RingCase kRingCases[] = {
     {2, 2, 1, 40, 32, F16, kCausal, RingSharding::kZigzag},       // fp16, MQA
     {1, 2, 2, 45, 16, F32, Mask::window(7, 2), RingSharding::kContiguous},
     {1, 2, 2, 52, 16, F16, kCausal, RingSharding::kZigzag, Layout::kBSHD, true},  // BSHD views, ALiBi
+    {1, 4, 2, 45, 16, F32, kCausal, RingSharding::kZigzag, Layout::kBHSD, false, true},  // sinks and dsinks
+    {1, 2, 2, 38, 16, F16, Mask{}, RingSharding::kContiguous, Layout::kBHSD, false, true},
 };
 
 INSTANTIATE_TEST_SUITE_P(Ring, RingTest, ::testing::ValuesIn(kRingCases),
@@ -318,6 +346,34 @@ TEST_F(RingErrors, ABadTensorOnOneRankIsEveryRanksError) {
   const std::vector<std::string> m = all_messages(s);
   EXPECT_NE(m[0].find("ring: rank 0: k.shape[3] (Dk) = 8, expected 16"), std::string::npos) << m[0];
   for (const std::string& x : m) EXPECT_EQ(x, m[0]);
+}
+
+// The sinks' gradient needs the logits, and dsinks without the desc's sinks is refused, the same
+// on every rank, before anything runs.
+TEST_F(RingErrors, DsinksWithoutSinksIsRefused) {
+  for (const bool desc_sinks : {false, true}) {
+    RingDesc d = base();
+    d.attention.score_mod.sinks = desc_sinks;
+    Result<RingAttention> ring = RingAttention::create(ctx(), MPI_COMM_WORLD, d);
+    ASSERT_TRUE(ring.is_ok()) << ring.status().to_string();
+    const std::int64_t L = ring->desc().attention.seq_q;
+    std::vector<Tensor> t;
+    for (int i = 0; i < 9; ++i) t.push_back(Tensor::create(ctx(), F32, {1, 2, L, 16}).value());
+    Tensor lse = Tensor::create(ctx(), F32, {1, 2, L}).value();
+    Tensor dsinks = Tensor::create(ctx(), F32, {2}).value();
+    RingBackwardTensors bt;
+    bt.q = t[0].view(), bt.k = t[1].view(), bt.v = t[2].view(), bt.o = t[3].view(), bt.d_o = t[4].view();
+    bt.dq = t[5].view(), bt.dk = t[6].view(), bt.dv = t[7].view(), bt.lse = lse.view();
+    bt.dsinks = dsinks.view();
+    const Status s = ring->backward(bt);
+    ASSERT_FALSE(s.is_ok());
+    EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument);
+    const std::vector<std::string> m = all_messages(s);
+    EXPECT_NE(m[0].find(desc_sinks ? "dsinks is given without sinks" : "dsinks is given but desc.attention.score_mod.sinks is not set"),
+              std::string::npos)
+        << m[0];
+    for (const std::string& x : m) EXPECT_EQ(x, m[0]);
+  }
 }
 
 // --dead-rank: the last rank leaves after create(); the others' forward must fail within the

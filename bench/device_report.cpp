@@ -64,6 +64,11 @@ int print_info(Context& ctx, const std::vector<Shape>& shapes, KernelPath path, 
   std::fprintf(out, "path coopmat2  %s\n",
                cm2 ? "available (VK_NV_cooperative_matrix2: the forward on workgroup-scope matrices; backward on coopmat_khr)"
                    : ("not available: " + cm2.status().message()).c_str());
+  for (const DeviceInfo::Coopmat2Shape& c : i.coopmat2_shapes) {
+    if (c.invocations == 0) continue;
+    std::fprintf(out, "  coopmat2 shape: %u invocations, granularity M %u N %u K %u (largest dimension %u)\n", c.invocations,
+                 c.m, c.n, c.k, i.coopmat2_max_dimension);
+  }
   const ToolchainInfo tc = toolchain_info();
   const auto said = [](bool yes, const char* reason) { return yes ? std::string("yes") : std::string("no: ") + reason; };
   std::fprintf(out, "toolchain     glslang %s: GL_NV_cooperative_matrix %s; GL_KHR_cooperative_matrix %s; "

@@ -29,7 +29,11 @@
 // and on every tile when a score_mod is set.
 // The host (engine/planning/kernel_path.cpp) takes this kernel only for fp16 storage, without
 // split-K, GQA packing or a paged cache (those run attn_fwd_cm.comp), on a device with
-// DeviceInfo::coopmat2; WIDE_ROWS = 1 tells the compiler that row strides are multiples of 8 halves.
+// DeviceInfo::coopmat2, with a workgroup size and tiles that match one of its flexible-dimension
+// shapes (planning/cm2_tiles.cpp; Dk and Dv pad to CM2_DIM_PAD). A tensor load or store must start
+// on 16 bytes, so a plan runs it (built with WIDE_ROWS = 1) only for calls whose Q, K, V and O
+// bindings, offsets and strides all lie on 16 bytes; other calls run the plan's coopmat fallback
+// (forward_plan.cpp).
 
 #include "attn_fwd_bindings.glsl"
 #include "attn_sequence.glsl"
@@ -44,8 +48,8 @@ layout(set = 0, binding = BINDING_K) readonly buffer KHalves { float16_t k_halve
 layout(set = 0, binding = BINDING_V) readonly buffer VHalves { float16_t v_halves[]; };
 layout(set = 0, binding = BINDING_O) writeonly buffer OHalves { float16_t o_halves[]; };
 
-const uint DKP = (HEAD_DIM + 15u) / 16u * 16u;    // Dk as the matrices hold it
-const uint DVP = (HEAD_DIM_V + 15u) / 16u * 16u;  // Dv
+const uint DKP = (HEAD_DIM + CM2_DIM_PAD - 1u) / CM2_DIM_PAD * CM2_DIM_PAD;    // Dk as the matrices hold it
+const uint DVP = (HEAD_DIM_V + CM2_DIM_PAD - 1u) / CM2_DIM_PAD * CM2_DIM_PAD;  // Dv
 
 #define MAT(T, R, C, USE) coopmat<T, gl_ScopeWorkgroup, R, C, USE>
 #define TILE MAT(float, BLOCK_Q, BLOCK_K, gl_MatrixUseAccumulator)
@@ -112,19 +116,21 @@ void main() {
   if (g_q0 >= o_rows) return;  // uniform: a tile past a shorter varlen sequence
 
   // Row strides (WIDE_ROWS: multiples of 8 halves, which lets the compiler take 16-byte accesses).
+  // A tensor layout's row stride must be at least its row length: a view of one row has stride 0
+  // (tensor_checks.cpp), which max() lifts (only row 0 is inside the dimension then).
   const uint wide = WIDE_ROWS != 0u ? ~7u : ~0u;
   tensorLayoutNV<2, gl_CooperativeMatrixClampModeConstantNV> q_rows =
       createTensorLayoutNV(2, gl_CooperativeMatrixClampModeConstantNV);
   q_rows = setTensorLayoutDimensionNV(q_rows, o_rows, HEAD_DIM);
-  q_rows = setTensorLayoutStrideNV(q_rows, pc.q_stride_s & wide, 1);
+  q_rows = setTensorLayoutStrideNV(q_rows, max(pc.q_stride_s & wide, HEAD_DIM), 1);
   tensorLayoutNV<2, gl_CooperativeMatrixClampModeConstantNV> k_rows =
       createTensorLayoutNV(2, gl_CooperativeMatrixClampModeConstantNV);
   k_rows = setTensorLayoutDimensionNV(k_rows, g_len_k, HEAD_DIM);
-  k_rows = setTensorLayoutStrideNV(k_rows, pc.k_stride_s & wide, 1);
+  k_rows = setTensorLayoutStrideNV(k_rows, max(pc.k_stride_s & wide, HEAD_DIM), 1);
   tensorLayoutNV<2, gl_CooperativeMatrixClampModeConstantNV> v_rows =
       createTensorLayoutNV(2, gl_CooperativeMatrixClampModeConstantNV);
   v_rows = setTensorLayoutDimensionNV(v_rows, g_len_k, HEAD_DIM_V);
-  v_rows = setTensorLayoutStrideNV(v_rows, pc.v_stride_s & wide, 1);
+  v_rows = setTensorLayoutStrideNV(v_rows, max(pc.v_stride_s & wide, HEAD_DIM_V), 1);
   tensorViewNV<2, false, 1, 0> transposed = createTensorViewNV(2, false, 1, 0);
 
   const uint q_base = pc.q_offset + g_b * pc.q_stride_b + g_h * pc.q_stride_h + g_start_q * pc.q_stride_s;
@@ -193,7 +199,7 @@ void main() {
   tensorLayoutNV<2, gl_CooperativeMatrixClampModeConstantNV> o_layout =
       createTensorLayoutNV(2, gl_CooperativeMatrixClampModeConstantNV);
   o_layout = setTensorLayoutDimensionNV(o_layout, o_rows, HEAD_DIM_V);
-  o_layout = setTensorLayoutStrideNV(o_layout, pc.o_stride_s, 1);
+  o_layout = setTensorLayoutStrideNV(o_layout, max(pc.o_stride_s & wide, HEAD_DIM_V), 1);
   const uint o_base = pc.o_offset + g_b * pc.o_stride_b + g_h * pc.o_stride_h + g_start_q * pc.o_stride_s;
   const MAT(float16_t, BLOCK_Q, DVP, gl_MatrixUseAccumulator) o16 = MAT(float16_t, BLOCK_Q, DVP, gl_MatrixUseAccumulator)(o);
   coopMatStoreTensorNV(o16, o_halves, o_base, sliceTensorLayoutNV(o_layout, g_q0, BLOCK_Q, 0, DVP));

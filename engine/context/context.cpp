@@ -72,6 +72,9 @@ Result<std::unique_ptr<ContextState>> build_state(const ContextOptions& given, E
   s->pipelines = std::move(registry).value();
   if (Status st = check_coopmat_layout(*s, false); !st) return st;
   if (Status st = check_coopmat_layout(*s, true); !st) return st;
+  // The cooperative-matrix-2 forward's plans fall back to the KHR kernels for calls it cannot
+  // address (unaligned views), so it needs them usable.
+  if (!s->device->info.coopmat_khr) s->device->info.coopmat2 = false;
   return s;
 }
 

@@ -1,5 +1,6 @@
 #include "device/device_setup.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <type_traits>
@@ -161,6 +162,54 @@ bool coopmat2_capable(VkInstance instance, VkPhysicalDevice pd) {
          v11.storageBuffer16BitAccess == VK_TRUE;
 }
 
+// The workgroup-scope shapes attn_fwd_cm2.comp can use (DeviceInfo::coopmat2_shapes): entries of
+// vkGetPhysicalDeviceCooperativeMatrixFlexibleDimensionsPropertiesNV with fp16 A and B, fp32 C and
+// result, no saturation, workgroup scope, joined with an fp16-accumulator entry of the same
+// workgroup size (each granularity the larger of the two), within the largest workgroup. Empty
+// where the device lists none.
+void query_coopmat2_shapes(VkInstance instance, VkPhysicalDevice pd, DeviceInfo& info) {
+  auto get = reinterpret_cast<PFN_vkGetPhysicalDeviceCooperativeMatrixFlexibleDimensionsPropertiesNV>(
+      vkGetInstanceProcAddr(instance, "vkGetPhysicalDeviceCooperativeMatrixFlexibleDimensionsPropertiesNV"));
+  if (get == nullptr) return;
+  VkPhysicalDeviceCooperativeMatrix2PropertiesNV limits{};
+  limits.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_2_PROPERTIES_NV;
+  VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &limits};
+  vkGetPhysicalDeviceProperties2(pd, &p2);
+  info.coopmat2_max_dimension = limits.cooperativeMatrixFlexibleDimensionsMaxDimension;
+  std::uint32_t n = 0;
+  if (get(pd, &n, nullptr) != VK_SUCCESS) return;
+  VkCooperativeMatrixFlexibleDimensionsPropertiesNV blank{};
+  blank.sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_FLEXIBLE_DIMENSIONS_PROPERTIES_NV;
+  std::vector<VkCooperativeMatrixFlexibleDimensionsPropertiesNV> props(n, blank);
+  if (get(pd, &n, props.data()) != VK_SUCCESS) return;
+  const auto is = [](auto v, auto want) { return static_cast<std::uint32_t>(v) == static_cast<std::uint32_t>(want); };
+  const std::uint32_t workgroup_scope = 2;  // VK_SCOPE_WORKGROUP_KHR
+  const auto find = [&](std::uint32_t invocations, bool fp32_acc) -> const VkCooperativeMatrixFlexibleDimensionsPropertiesNV* {
+    for (const auto& p : props) {
+      const auto acc = fp32_acc ? VKATTN_KHR_FP32 : VKATTN_KHR_FP16;
+      if (is(p.AType, VKATTN_KHR_FP16) && is(p.BType, VKATTN_KHR_FP16) && is(p.CType, acc) && is(p.ResultType, acc) &&
+          p.saturatingAccumulation == VK_FALSE && is(p.scope, workgroup_scope) &&
+          p.workgroupInvocations == invocations) {
+        return &p;
+      }
+    }
+    return nullptr;
+  };
+  std::vector<DeviceInfo::Coopmat2Shape> shapes;
+  for (const auto& p : props) {
+    const auto* f32 = find(p.workgroupInvocations, true);
+    const auto* f16 = find(p.workgroupInvocations, false);
+    if (f32 != &p || f16 == nullptr || p.workgroupInvocations == 0 ||
+        p.workgroupInvocations > limits.cooperativeMatrixWorkgroupScopeMaxWorkgroupSize) {
+      continue;
+    }
+    shapes.push_back({p.workgroupInvocations, std::max(f32->MGranularity, f16->MGranularity),
+                      std::max(f32->NGranularity, f16->NGranularity), f32->KGranularity});
+  }
+  std::sort(shapes.begin(), shapes.end(), [](const auto& a, const auto& b) { return a.invocations < b.invocations; });
+  for (std::size_t i = 0; i < shapes.size() && i < info.coopmat2_shapes.size(); ++i) info.coopmat2_shapes[i] = shapes[i];
+}
+
 // Multiprocessors of the device where an extension reports them (0: unknown). Property structs
 // of a supported extension may be chained without enabling it.
 std::uint32_t compute_units(VkPhysicalDevice pd) {
@@ -216,7 +265,8 @@ void query_device(Device& s, const DeviceRequest& request, bool push_descriptor_
   i.compute_units = compute_units(s.physical_device);
   i.coopmat = coopmat_usable;
   i.coopmat_khr = coopmat_khr_usable;
-  i.coopmat2 = coopmat2_usable;
+  if (coopmat2_usable) query_coopmat2_shapes(s.instance, s.physical_device, i);
+  i.coopmat2 = coopmat2_usable && i.coopmat2_shapes[0].invocations != 0;
   std::uint32_t n = 0;
   vkGetPhysicalDeviceQueueFamilyProperties(s.physical_device, &n, nullptr);
   std::vector<VkQueueFamilyProperties> families(n);

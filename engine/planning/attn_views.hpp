@@ -23,6 +23,14 @@ inline bool rows_on_16_bytes(const Addressing& a) {
   return ((a.offset | a.stride_b | a.stride_h | a.stride_s) & 7u) == 0;
 }
 
+// Whether the cooperative-matrix-2 forward may address a view (shaders/attn_fwd_cm2.comp): its
+// tensor loads and stores start at element offset + b stride_b + h stride_h + start stride_s, which
+// must lie on 16 bytes of the buffer (GLSL_NV_cooperative_matrix2), so the binding's start, the
+// offset and every stride must be multiples of 16 bytes (8 fp16 elements).
+inline bool on_16_bytes(const VkDescriptorBufferInfo& binding, const Addressing& a) {
+  return binding.offset % 16 == 0 && rows_on_16_bytes(a);
+}
+
 // The mask and score_mod inputs of a call (ForwardTensors and BackwardTensors both carry them).
 struct AuxViews {
   const std::optional<TensorView>& bias;

@@ -22,6 +22,19 @@ Result<FwdVariant> plan_forward(const AttentionDesc& desc, const DeviceInfo& inf
   return v;
 }
 
+Result<FwdVariant> plan_cm2_fallback(const FwdVariant& cm2, const DeviceInfo& info) {
+  const bool khr = coopmat_blocker(cm2.problem, Pass::kForward, info, true).empty();
+  if (!khr && !coopmat_blocker(cm2.problem, Pass::kForward, info, false).empty()) {
+    return unsupported("the coopmat2 plan's fallback: the coopmat kernels cannot run it");
+  }
+  Result<FwdSpecConstants> spec = choose_fwd_tiles(cm2.problem, true, info, Overrides{});
+  if (!spec) return spec.status();
+  FwdVariant v{cm2.problem, PathChoice{true, khr, cm2.path.reason + " (views off 16 bytes: " + (khr ? "coopmat_khr" : "coopmat") + ")"}, spec.value(), ""};
+  if (khr) v.spec.cm_a_from_acc = info.coopmat_khr_a_from_acc;
+  v.name = fwd_variant_name(v.spec, v.path.kernels());
+  return v;
+}
+
 Result<BwdVariant> plan_backward(const AttentionDesc& desc, const DeviceInfo& info, const Overrides& overrides) {
   if (desc.paged_kv.enabled()) {
     return invalid("desc.paged_kv.block_size = " + std::to_string(desc.paged_kv.block_size) +

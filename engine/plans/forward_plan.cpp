@@ -35,6 +35,7 @@ struct BoundForward {
   std::array<VkDescriptorBufferInfo, kMergeBindingCount> merge_descriptors{};
   MergePushConstants merge_push;
   bool wide_rows = false;  // every Q, K, V row starts on 16 bytes: the WIDE_ROWS pipeline runs
+  bool fallback = false;   // a coopmat2 plan's call with a view off 16 bytes: the coopmat fallback runs
   DropoutRng dropout;      // desc.dropout: the call's seed and offset (record_dropout_rng)
   // desc.qk: the call's Q, K, weights and positions, which the transforms read (the descriptors
   // above bind the transformed Q' and K').
@@ -45,9 +46,13 @@ struct BoundForward {
 
 struct ForwardPlan::Impl : PlanCore<FwdVariant> {
   Kernel kernel;
-  // Coopmat and coopmat2 plans: the same kernel with WIDE_ROWS = 1, for calls whose Q, K, V rows
-  // all start on 16 bytes (BoundForward::wide_rows); empty otherwise.
+  // Coopmat plans: the same kernel with WIDE_ROWS = 1, for calls whose Q, K, V rows all start on
+  // 16 bytes (BoundForward::wide_rows); empty otherwise.
   Kernel kernel_wide;
+  // Coopmat2 plans (whose `kernel` is attn_fwd_cm2 with WIDE_ROWS = 1): the coopmat kernel
+  // (plan_cm2_fallback) and its grid, for calls with a Q, K, V or O view off 16 bytes.
+  Kernel fallback;
+  WorkgroupCount fallback_grid{};
   BufferAlloc params;  // AttnParamsHeader + sequence table, written once at creation
   BufferAlloc pages;   // a paged cache's host block table, written once at creation
   // Split-K (SPLITS > 1): partial O and LSE per split (attn_fwd.comp), and their merge.
@@ -166,6 +171,10 @@ struct ForwardPlan::Impl : PlanCore<FwdVariant> {
     b.dropout = t.dropout;
     b.wide_rows = !kernel_wide.empty() && rows_on_16_bytes(views.addressing(*q, Role::kQ)) &&
                   rows_on_16_bytes(views.addressing(*k, Role::kK)) && rows_on_16_bytes(views.addressing(*v, Role::kV));
+    b.fallback = !fallback.empty() && !(on_16_bytes(q->descriptor, views.addressing(*q, Role::kQ)) &&
+                                        on_16_bytes(k->descriptor, views.addressing(*k, Role::kK)) &&
+                                        on_16_bytes(v->descriptor, views.addressing(*v, Role::kV)) &&
+                                        on_16_bytes(o->descriptor, views.addressing(*o, Role::kO)));
     return b;
   }
 
@@ -204,7 +213,7 @@ struct ForwardPlan::Impl : PlanCore<FwdVariant> {
   }
 
   Status record_bound(VkCommandBuffer cmd, const BoundForward& b) {
-    Kernel& k = b.wide_rows ? kernel_wide : kernel;
+    Kernel& k = b.fallback ? fallback : b.wide_rows ? kernel_wide : kernel;
     VKATTN_TRY(k.reserve(b.descriptors));  // the steps that can fail: before any command
     if (!merge.empty()) {
       VKATTN_TRY(merge.reserve(b.merge_descriptors));
@@ -217,7 +226,7 @@ struct ForwardPlan::Impl : PlanCore<FwdVariant> {
       compute_barrier(cmd);  // Q', K' written -> read
     }
     if (problem.desc.dropout.enabled()) record_dropout_rng(cmd, params.buffer, b.dropout);
-    VKATTN_TRY(k.record(cmd, b.descriptors, b.push, grid));
+    VKATTN_TRY(k.record(cmd, b.descriptors, b.push, b.fallback ? fallback_grid : grid));
     if (merge.empty()) return Status::ok();
     compute_barrier(cmd);  // partial results written -> merged
     return merge.record(cmd, b.merge_descriptors, b.merge_push, merge_grid);
@@ -237,17 +246,36 @@ Result<ForwardPlan> ForwardPlan::create(Context& ctx, const AttentionDesc& desc)
   auto impl = std::make_unique<Impl>(ctx, std::move(variant).value());
   const FwdVariant& v = impl->variant;
   const auto spec_map = fwd_spec_map();
-  const ShaderId fwd_cm = v.path.cm2 ? ShaderId::kAttnFwdCm2 : v.path.khr ? ShaderId::kAttnFwdCmKhr : ShaderId::kAttnFwdCm;
-  KernelBuild build{v.path.coopmat || v.path.cm2 ? fwd_cm : ShaderId::kAttnFwd,
+  const ShaderId fwd_cm = v.path.khr ? ShaderId::kAttnFwdCmKhr : ShaderId::kAttnFwdCm;
+  KernelBuild build{v.path.cm2 ? ShaderId::kAttnFwdCm2 : v.path.coopmat ? fwd_cm : ShaderId::kAttnFwd,
                     spec_words(v.spec),
                     spec_map,
                     v.name,
                     kFwdBindingCount,
                     sizeof(FwdPushConstants)};
+  if (v.path.cm2) {
+    // Run for aligned calls only (tensor loads start on 16 bytes), so always with WIDE_ROWS = 1;
+    // the rest run the coopmat fallback.
+    FwdSpecConstants wide = v.spec;
+    wide.wide_rows = 1;
+    build.spec_words = spec_words(wide);
+    Result<FwdVariant> fb = plan_cm2_fallback(v, device.info);
+    if (!fb) return fb.status();
+    const KernelBuild fb_build{fb->path.khr ? ShaderId::kAttnFwdCmKhr : ShaderId::kAttnFwdCm,
+                               spec_words(fb->spec),
+                               spec_map,
+                               fb->name,
+                               kFwdBindingCount,
+                               sizeof(FwdPushConstants)};
+    Result<Kernel> k = Kernel::create(device, *s.pipelines, fb_build);
+    if (!k) return k.status();
+    impl->fallback = std::move(k).value();
+    impl->fallback_grid = fwd_grid(impl->problem, fb->spec);
+  }
   Result<Kernel> kernel = Kernel::create(device, *s.pipelines, build);
   if (!kernel) return kernel.status();
   impl->kernel = std::move(kernel).value();
-  if (v.path.coopmat || v.path.cm2) {
+  if (v.path.coopmat) {
     FwdSpecConstants wide = v.spec;
     wide.wide_rows = 1;
     build.spec_words = spec_words(wide);
@@ -296,6 +324,7 @@ Status ForwardPlan::run(const ForwardTensors& t) {
 void ForwardPlan::release_descriptor_sets() {
   impl_->kernel.release_sets();
   impl_->kernel_wide.release_sets();
+  impl_->fallback.release_sets();
   impl_->merge.release_sets();
   if (impl_->qk) impl_->qk->release_descriptor_sets();
 }

@@ -4,6 +4,7 @@
 
 #include <vulkan/vulkan_core.h>
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -74,6 +75,17 @@ struct DeviceInfo {
   // what KernelPath::kCoopmat2 needs. An adopted device counts only if the host enabled the
   // extension (with those features and storageBuffer16BitAccess: the host's promise).
   bool coopmat2 = false;
+  // Its workgroup-scope shapes (VkCooperativeMatrixFlexibleDimensionsPropertiesNV) for fp16 A and B
+  // with fp32 accumulators, where the device also lists fp16 accumulators at the same workgroup size
+  // (the kernel converts O to fp16 before storing it): the workgroup size such matrices need, and the
+  // granularities their dimensions must be multiples of (M: rows of A and C; N: columns of B and C;
+  // K: columns of A, rows of B; the larger of the two entries' each). Up to four, fewest invocations
+  // first; coopmat2 is false without one.
+  struct Coopmat2Shape {
+    std::uint32_t invocations = 0, m = 0, n = 0, k = 0;
+  };
+  std::array<Coopmat2Shape, 4> coopmat2_shapes{};
+  std::uint32_t coopmat2_max_dimension = 0;  // cooperativeMatrixFlexibleDimensionsMaxDimension
   // ContextOptions::capture_pipeline_statistics was asked for and the device can give them.
   bool pipeline_statistics = false;
 };

@@ -25,6 +25,10 @@ DeviceInfo h200_like() {
   info.max_shared_memory = 49152;
   info.compute_units = 132;
   info.max_workgroup_count[0] = info.max_workgroup_count[1] = info.max_workgroup_count[2] = 65535;
+  // As NVIDIA's driver lists them for fp16 with fp32 (and fp16) accumulators at workgroup scope.
+  info.coopmat2_shapes[0] = {128, 32, 16, 16};
+  info.coopmat2_shapes[1] = {256, 32, 32, 16};
+  info.coopmat2_max_dimension = 256;
   return info;
 }
 
@@ -85,11 +89,57 @@ TEST(Coopmat2Planning, OverridesFixTheTiles) {
   EXPECT_EQ(s->block_q, 128u);
   EXPECT_EQ(s->block_k, 32u);
   EXPECT_EQ(s->workgroup_size, 256u);
+  EXPECT_EQ(s->cm2_dim_pad, 32u);  // the 256-invocation shape's N granularity
+  // A device without a 256-invocation shape refuses eight subgroups, naming the override.
   DeviceInfo small = h200_like();
-  small.max_workgroup_invocations = 128;
+  small.coopmat2_shapes[1] = {};
   Result<FwdSpecConstants> refused = choose_cm2_fwd_tiles(*p, small, o);
   ASSERT_FALSE(refused.is_ok());
-  EXPECT_TRUE(has(refused.status().message(), "VKATTN_CM_SUBGROUPS = 8 needs 256 invocations")) << refused.status().message();
+  EXPECT_TRUE(has(refused.status().message(), "VKATTN_CM_SUBGROUPS = 8 needs 256 invocations: the device's "
+                                              "cooperative-matrix-2 shapes (invocations (MxNxK granularity)) are 128 (32x16x16)"))
+      << refused.status().message();
+}
+
+// The tiles follow the device shape's granularity: head dims pad to its N and K, key tiles round
+// up to them, and a forced tile off the granularity is refused by name; so is a dimension past the
+// device's largest.
+TEST(Coopmat2Planning, TilesFollowTheDeviceShape) {
+  DeviceInfo coarse = h200_like();
+  coarse.coopmat2_shapes[0] = {128, 32, 64, 16};
+  coarse.coopmat2_shapes[1] = {};
+  Result<Problem> p = resolve_problem(prefill(72));
+  ASSERT_TRUE(p.is_ok());
+  Result<FwdSpecConstants> s = choose_cm2_fwd_tiles(*p, coarse, Overrides{});
+  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  EXPECT_EQ(s->cm2_dim_pad, 64u);
+  EXPECT_EQ(s->block_k, 64u);
+  EXPECT_EQ(s->workgroup_size, 128u);
+  Overrides o;
+  o.cm_block_k = {32, "VKATTN_CM_BLOCK_K"};
+  Result<FwdSpecConstants> off = choose_cm2_fwd_tiles(*p, coarse, o);
+  ASSERT_FALSE(off.is_ok());
+  EXPECT_TRUE(has(off.status().message(), "VKATTN_CM_BLOCK_K = 32: 32 keys are not a multiple of N and K (64, 16)"))
+      << off.status().message();
+  coarse.coopmat2_max_dimension = 64;
+  Result<Problem> wide = resolve_problem(prefill(128));
+  ASSERT_TRUE(wide.is_ok());
+  Result<FwdSpecConstants> big = choose_cm2_fwd_tiles(*wide, coarse, Overrides{});
+  ASSERT_FALSE(big.is_ok());
+  EXPECT_TRUE(has(big.status().message(), "a matrix dimension of 128 exceeds cooperativeMatrixFlexibleDimensionsMaxDimension = 64"))
+      << big.status().message();
+}
+
+// The coopmat kernel a coopmat2 plan runs for calls with views off 16 bytes.
+TEST(Coopmat2Planning, TheFallbackIsTheCoopmatForward) {
+  if (!toolchain_has_cm2()) GTEST_SKIP() << "not compiled in: " << toolchain_info().nv_cooperative_matrix2_reason;
+  Result<FwdVariant> f = plan_forward(prefill(128), h200_like(), none());
+  ASSERT_TRUE(f.is_ok()) << f.status().to_string();
+  Result<FwdVariant> fb = plan_cm2_fallback(*f, h200_like());
+  ASSERT_TRUE(fb.is_ok()) << fb.status().to_string();
+  EXPECT_EQ(fb->path.kernels(), KernelPath::kCoopmatKhr);
+  EXPECT_TRUE(fb->name.ends_with("_coopmat_khr")) << fb->name;
+  EXPECT_EQ(fb->path.reason, "desc.path = coopmat2 (views off 16 bytes: coopmat_khr)");
+  EXPECT_EQ(fb->spec.features, f->spec.features);
 }
 
 TEST(Coopmat2Planning, WhatOnlyTheCoopmatKernelsDoIsRefusedWithTheReason) {

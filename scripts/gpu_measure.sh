@@ -82,7 +82,7 @@ for step in "${steps[@]}"; do
           build/examples/example_ring_attention --seq=16384 --heads=16 --dim=128 --dtype=f16 "$@" --backward --repeat=3
       done >"$out/ring.txt" 2>&1 ;;
     cm2)
-      for b in coopmat2_forward_test kernel_path_test coopmat2_planning_test; do
+      for b in coopmat2_test kernel_path_test coopmat2_planning_test; do
         timeout "$(limit cm2 90)" build/tests/$b --gtest_brief=1
       done >"$out/cm2_tests.txt" 2>&1
       for tiles in auto "64 64 4" "64 32 4" "64 64 8" "128 64 4" "128 64 8" "128 32 8" "128 32 4" "256 32 8"; do

@@ -32,6 +32,8 @@
 #define VKATTN_KHR_SPIRV(symbol) {}  // not compiled in: the toolchain lacks GL_KHR_cooperative_matrix
 #endif
 #if VKATTN_TOOLCHAIN_NV_COOPMAT2 && VKATTN_TOOLCHAIN_KHR_COOPMAT
+#include "vkattn_spv_attn_bwd_dkdv_cm2.spv.h"
+#include "vkattn_spv_attn_bwd_dq_cm2.spv.h"
 #include "vkattn_spv_attn_fwd_cm2.spv.h"
 #define VKATTN_CM2_SPIRV(symbol) {symbol, sizeof(symbol) / sizeof(std::uint32_t)}
 #else
@@ -76,6 +78,10 @@ const char* to_string(ShaderId id) {
       return "coopmat_layout_probe_khr";
     case ShaderId::kAttnFwdCm2:
       return "attn_fwd_cm2";
+    case ShaderId::kAttnBwdDqCm2:
+      return "attn_bwd_dq_cm2";
+    case ShaderId::kAttnBwdDkdvCm2:
+      return "attn_bwd_dkdv_cm2";
   }
   return "unknown";
 }
@@ -116,6 +122,10 @@ std::span<const std::uint32_t> shader_spirv(ShaderId id) {
       return VKATTN_KHR_SPIRV(vkattn_spv_coopmat_layout_probe_khr);
     case ShaderId::kAttnFwdCm2:
       return VKATTN_CM2_SPIRV(vkattn_spv_attn_fwd_cm2);
+    case ShaderId::kAttnBwdDqCm2:
+      return VKATTN_CM2_SPIRV(vkattn_spv_attn_bwd_dq_cm2);
+    case ShaderId::kAttnBwdDkdvCm2:
+      return VKATTN_CM2_SPIRV(vkattn_spv_attn_bwd_dkdv_cm2);
   }
   return {};
 }

@@ -24,7 +24,9 @@ enum class ShaderId : std::uint32_t {
   kAttnBwdDqCmKhr = 13,
   kAttnBwdDkdvCmKhr = 14,
   kCoopmatLayoutProbeKhr = 15,
-  kAttnFwdCm2 = 16,  // shaders/attn_fwd_cm2.comp (VK_NV_cooperative_matrix2)
+  kAttnFwdCm2 = 16,      // shaders/attn_fwd_cm2.comp (VK_NV_cooperative_matrix2)
+  kAttnBwdDqCm2 = 17,    // shaders/attn_bwd_dq_cm2.comp (VK_NV_cooperative_matrix2)
+  kAttnBwdDkdvCm2 = 18,  // shaders/attn_bwd_dkdv_cm2.comp (VK_NV_cooperative_matrix2)
 };
 
 const char* to_string(ShaderId id);

@@ -23,24 +23,53 @@ std::string shape_list(const DeviceInfo& info) {
   return s.empty() ? "none" : s;
 }
 
+// The device shape the kernels run with: the one of 32 x VKATTN_CM_SUBGROUPS invocations if forced,
+// else of 128 where listed, else the smallest.
+Result<DeviceInfo::Coopmat2Shape> pick_shape(const DeviceInfo& info, const Overrides& o) {
+  const std::uint32_t wanted = o.cm_subgroups.value != 0 ? 32 * o.cm_subgroups.value : 128;
+  for (const DeviceInfo::Coopmat2Shape& c : info.coopmat2_shapes) {
+    if (c.invocations == wanted) return c;
+  }
+  if (o.cm_subgroups.value == 0 && info.coopmat2_shapes[0].invocations != 0) return info.coopmat2_shapes[0];
+  return unsupported((o.cm_subgroups.value != 0 ? o.cm_subgroups.text() + " needs " + num(wanted) + " invocations"
+                                                : std::string("the cooperative-matrix-2 kernels")) +
+                     ": the device's cooperative-matrix-2 shapes (invocations (MxNxK granularity)) are " +
+                     shape_list(info));
+}
+
+// Rows of the workgroup's own side (`rows`, M of every product) and of the streamed side (`cols`:
+// N of S, K of P V or dU K) against `shape`, and every dimension against the largest; a failure
+// names the override that forced the value.
+Status check_tiles(const DeviceInfo& info, const DeviceInfo::Coopmat2Shape& shape, std::uint32_t rows,
+                   const TileOverride& rows_forced, std::uint32_t cols, const TileOverride& cols_forced,
+                   std::uint32_t dkp, std::uint32_t dvp) {
+  const auto refuse = [&](const TileOverride& t, const std::string& why) -> Status {
+    return unsupported((t.value != 0 ? t.text() : std::string("the cooperative-matrix-2 kernels")) + ": " + why +
+                       " (the device's shapes, invocations (MxNxK granularity): " + shape_list(info) + ")");
+  };
+  if (rows % shape.m != 0) {
+    return refuse(rows_forced, num(rows) + " rows are not a multiple of M = " + num(shape.m) + " at " +
+                                   num(shape.invocations) + " invocations");
+  }
+  if (cols % std::lcm(shape.n, shape.k) != 0) {
+    return refuse(cols_forced, num(cols) + " keys are not a multiple of N and K (" + num(shape.n) + ", " +
+                                   num(shape.k) + ") at " + num(shape.invocations) + " invocations");
+  }
+  const std::uint32_t largest = std::max({rows, cols, dkp, dvp});
+  if (info.coopmat2_max_dimension != 0 && largest > info.coopmat2_max_dimension) {
+    return refuse(rows_forced.value != 0 ? rows_forced : cols_forced,
+                  "a matrix dimension of " + num(largest) + " exceeds cooperativeMatrixFlexibleDimensionsMaxDimension = " +
+                      num(info.coopmat2_max_dimension));
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 Result<FwdSpecConstants> cm2_fwd_tiles(const FeatureSpecConstants& features, const DeviceInfo& info,
                                        const Overrides& o) {
-  const DeviceInfo::Coopmat2Shape* shape = nullptr;
-  const std::uint32_t wanted = o.cm_subgroups.value != 0 ? 32 * o.cm_subgroups.value : 128;
-  for (const DeviceInfo::Coopmat2Shape& c : info.coopmat2_shapes) {
-    if (c.invocations == wanted) shape = &c;
-  }
-  if (shape == nullptr && o.cm_subgroups.value == 0 && info.coopmat2_shapes[0].invocations != 0) {
-    shape = &info.coopmat2_shapes[0];
-  }
-  if (shape == nullptr) {
-    return unsupported((o.cm_subgroups.value != 0 ? o.cm_subgroups.text() + " needs " + num(wanted) + " invocations"
-                                                  : std::string("the cooperative-matrix-2 forward")) +
-                       ": the device's cooperative-matrix-2 shapes (invocations (MxNxK granularity)) are " +
-                       shape_list(info));
-  }
+  Result<DeviceInfo::Coopmat2Shape> shape = pick_shape(info, o);
+  if (!shape) return shape.status();
   FwdSpecConstants spec;
   spec.features = features;
   spec.workgroup_size = shape->invocations;
@@ -48,26 +77,32 @@ Result<FwdSpecConstants> cm2_fwd_tiles(const FeatureSpecConstants& features, con
   spec.cm2_dim_pad = std::max({16u, shape->n, shape->k});
   const std::uint32_t dkp = round_up(features.head_dim, spec.cm2_dim_pad);
   const std::uint32_t dvp = round_up(features.head_dim_v, spec.cm2_dim_pad);
-  const std::uint32_t key_gran = std::lcm(shape->n, shape->k);
   spec.block_q = o.cm_block_q.value != 0 ? o.cm_block_q.value : round_up(64, shape->m);
-  spec.block_k = o.cm_block_k.value != 0 ? o.cm_block_k.value : round_up(std::max(dkp, dvp) <= 128 ? 64 : 32, key_gran);
-  const auto refuse = [&](const TileOverride& t, const std::string& why) -> Status {
-    return unsupported((t.value != 0 ? t.text() : std::string("the cooperative-matrix-2 forward")) + ": " + why +
-                       " (the device's shapes, invocations (MxNxK granularity): " + shape_list(info) + ")");
-  };
-  if (spec.block_q % shape->m != 0) {
-    return refuse(o.cm_block_q, num(spec.block_q) + " query rows are not a multiple of M = " + num(shape->m) + " at " +
-                                    num(shape->invocations) + " invocations");
-  }
-  if (spec.block_k % key_gran != 0) {
-    return refuse(o.cm_block_k, num(spec.block_k) + " keys are not a multiple of N and K (" + num(shape->n) + ", " +
-                                    num(shape->k) + ") at " + num(shape->invocations) + " invocations");
-  }
-  const std::uint32_t largest = std::max({spec.block_q, spec.block_k, dkp, dvp});
-  if (info.coopmat2_max_dimension != 0 && largest > info.coopmat2_max_dimension) {
-    return refuse(o.cm_block_q.value != 0 ? o.cm_block_q : o.cm_block_k,
-                  "a matrix dimension of " + num(largest) + " exceeds cooperativeMatrixFlexibleDimensionsMaxDimension = " +
-                      num(info.coopmat2_max_dimension));
+  spec.block_k = o.cm_block_k.value != 0 ? o.cm_block_k.value
+                                         : round_up(std::max(dkp, dvp) <= 128 ? 64 : 32, std::lcm(shape->n, shape->k));
+  VKATTN_TRY(check_tiles(info, *shape, spec.block_q, o.cm_block_q, spec.block_k, o.cm_block_k, dkp, dvp));
+  return spec;
+}
+
+Result<BwdSpecConstants> choose_cm2_bwd_tiles(const Problem& p, const DeviceInfo& info, const Overrides& o) {
+  Result<DeviceInfo::Coopmat2Shape> shape = pick_shape(info, o);
+  if (!shape) return shape.status();
+  BwdSpecConstants spec;
+  spec.features = feature_spec(p);
+  spec.workgroup_size = shape->invocations;
+  spec.step = 1;  // unused by attn_bwd_*_cm2.comp
+  spec.cm2_dim_pad = std::max({16u, shape->n, shape->k});
+  const std::uint32_t dkp = round_up(spec.features.head_dim, spec.cm2_dim_pad);
+  const std::uint32_t dvp = round_up(spec.features.head_dim_v, spec.cm2_dim_pad);
+  spec.block_rows = o.cm_bwd_rows.value != 0 ? o.cm_bwd_rows.value : round_up(64, shape->m);
+  spec.block_cols = o.cm_bwd_block_cols.value != 0
+                        ? o.cm_bwd_block_cols.value
+                        : round_up(std::max(dkp, dvp) <= 128 ? 64 : 32, std::lcm(shape->n, shape->k));
+  VKATTN_TRY(check_tiles(info, *shape, spec.block_rows, o.cm_bwd_rows, spec.block_cols, o.cm_bwd_block_cols, dkp, dvp));
+  if (spec.workgroup_size > info.max_workgroup_invocations) {
+    return unsupported("the cooperative-matrix-2 backward needs " + num(spec.workgroup_size) +
+                       " invocations per workgroup, more than maxComputeWorkGroupInvocations = " +
+                       num(info.max_workgroup_invocations));
   }
   return spec;
 }

@@ -29,4 +29,11 @@ Result<FwdSpecConstants> cm2_fwd_tiles(const FeatureSpecConstants& features, con
 // cm2_fwd_tiles for `p` with write_lse set, then the grid against the device's workgroup counts.
 Result<FwdSpecConstants> choose_cm2_fwd_tiles(const Problem& p, const DeviceInfo& info, const Overrides& overrides);
 
+// The backward's (attn_bwd_dq_cm2.comp, attn_bwd_dkdv_cm2.comp): the same shape and padding;
+// BLOCK_ROWS = 64 rows of the workgroup's own side (queries for dq, keys for dkdv), BLOCK_COLS = 64
+// of the streamed side where both padded head dims are at most 128, else 32, each rounded up to
+// the shape's granularity. VKATTN_CM_BWD_ROWS (64, 128), VKATTN_CM_BWD_BLOCK_COLS (16, 32, 64) and
+// VKATTN_CM_SUBGROUPS fix them, refused by name where the device's shapes cannot take them.
+Result<BwdSpecConstants> choose_cm2_bwd_tiles(const Problem& p, const DeviceInfo& info, const Overrides& overrides);
+
 }  // namespace vkattn

@@ -79,45 +79,29 @@ std::string coopmat_blocker(const Problem& p, Pass pass, const DeviceInfo& info,
   return reason;
 }
 
-std::string coopmat2_blocker(const Problem& p, const DeviceInfo& info, const Overrides& o) {
+std::string coopmat2_blocker(const Problem& p, Pass pass, const DeviceInfo& info, const Overrides& o) {
   const ToolchainInfo t = toolchain_info();
   if (!t.nv_cooperative_matrix2 || !t.khr_cooperative_matrix) {
     return std::string("not compiled in: ") +
            (!t.nv_cooperative_matrix2 ? t.nv_cooperative_matrix2_reason : t.khr_cooperative_matrix_reason);
   }
   if (!info.coopmat2) {
-    return "the device has no usable VK_NV_cooperative_matrix2 (workgroup scope, flexible dimensions, reductions, "
-           "conversions, per-element operations and tensor addressing, with storageBuffer16BitAccess and a usable "
-           "VK_KHR_cooperative_matrix)";
+    return "the device has no usable VK_NV_cooperative_matrix2 (workgroup scope, flexible dimensions with fp16 "
+           "shapes, reductions, conversions, per-element operations and tensor addressing, with "
+           "storageBuffer16BitAccess and a usable VK_KHR_cooperative_matrix)";
   }
   if (p.desc.dtype != DType::kF16) {
-    return std::string("desc.dtype = ") + to_string(p.desc.dtype) + " (the cooperative-matrix-2 forward takes f16)";
+    return std::string("desc.dtype = ") + to_string(p.desc.dtype) + " (the cooperative-matrix-2 kernels take f16)";
   }
-  if (decode_shaped(p)) {
+  if (pass == Pass::kForward && decode_shaped(p)) {
     return "decode: " + num(p.desc.q_heads / p.kv_heads * p.seq_q) +
            " query rows per KV head run packed and split-K on the coopmat kernels";
   }
   if (p.desc.paged_kv.enabled()) return "a paged cache runs on the coopmat kernels";
-  if (o.splits.value > 1) return o.splits.text() + ": split-K runs on the coopmat kernels";
+  if (pass == Pass::kForward && o.splits.value > 1) return o.splits.text() + ": split-K runs on the coopmat kernels";
   if (info.max_workgroup_invocations < 128) return "maxComputeWorkGroupInvocations < 128";
   return "";
 }
-
-namespace {
-// The backward of a plan whose forward asked for coopmat2: the KHR build of the coopmat kernels,
-// else their NV build.
-Result<PathChoice> coopmat2_backward(const Problem& p, const DeviceInfo& info, const std::string& who) {
-  const std::string asked = who + " = coopmat2";
-  if (coopmat_blocker(p, Pass::kBackward, info, true).empty()) {
-    return PathChoice{true, true, asked + " (the backward runs coopmat_khr: cooperative matrix 2 has no backward yet)"};
-  }
-  const std::string blocker = coopmat_blocker(p, Pass::kBackward, info, false);
-  if (blocker.empty()) {
-    return PathChoice{true, false, asked + " (the backward runs coopmat: cooperative matrix 2 has no backward yet)"};
-  }
-  return unsupported(asked + ": the backward runs on the coopmat kernels, which cannot: " + blocker);
-}
-}  // namespace
 
 Result<PathChoice> choose_path(const Problem& p, Pass pass, const DeviceInfo& info, const Overrides& o) {
   const bool explicit_path = p.desc.path != KernelPath::kAuto;
@@ -136,8 +120,7 @@ Result<PathChoice> choose_path(const Problem& p, Pass pass, const DeviceInfo& in
       return PathChoice{true, khr, who + " = " + name};
     }
     case KernelPath::kCoopmat2: {
-      if (pass == Pass::kBackward) return coopmat2_backward(p, info, who);
-      if (std::string blocker = coopmat2_blocker(p, info, o); !blocker.empty()) {
+      if (std::string blocker = coopmat2_blocker(p, pass, info, o); !blocker.empty()) {
         return unsupported(who + " = coopmat2: " + blocker);
       }
       PathChoice c;
@@ -149,8 +132,8 @@ Result<PathChoice> choose_path(const Problem& p, Pass pass, const DeviceInfo& in
       break;
   }
   // Automatic, where cooperative matrix 2 is preferred (kCoopmat2ByDefault, or the cm2 override)
-  // and can run the forward.
-  if (pass == Pass::kForward && (kCoopmat2ByDefault || o.cm2.value == 1) && coopmat2_blocker(p, info, o).empty()) {
+  // and can run the pass.
+  if ((kCoopmat2ByDefault || o.cm2.value == 1) && coopmat2_blocker(p, pass, info, o).empty()) {
     PathChoice c;
     c.cm2 = true;
     c.reason = "auto: coopmat2" + (o.cm2.value == 1 ? " (" + o.cm2.text() + ")" : std::string());

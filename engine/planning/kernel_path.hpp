@@ -62,13 +62,13 @@ struct PathChoice {
 // memory (head dims past 128 split dQ, dK and dV into chunks of the head dim: cm_bwd_chunk16).
 std::string coopmat_blocker(const Problem& p, Pass pass, const DeviceInfo& info, bool khr);
 
-// Why `p`'s forward cannot run on the cooperative-matrix-2 kernel on `info` ("" if it can): the
-// toolchain, DeviceInfo::coopmat2, fp16 storage, and what only the coopmat kernels do (split-K
-// decode with GQA packing, a paged cache, a forced split count).
-std::string coopmat2_blocker(const Problem& p, const DeviceInfo& info, const Overrides& overrides);
+// Why `p` cannot run `pass` on the cooperative-matrix-2 kernels on `info` ("" if it can): the
+// toolchain, DeviceInfo::coopmat2, fp16 storage, and what only the coopmat kernels do (a paged
+// cache; in the forward split-K decode with GQA packing and a forced split count).
+std::string coopmat2_blocker(const Problem& p, Pass pass, const DeviceInfo& info, const Overrides& overrides);
 
-// An explicit coopmat2 request runs the forward there (or is kUnsupported with coopmat2_blocker's
-// reason) and the backward on the KHR build of the coopmat kernels, else their NV build.
+// An explicit coopmat2 request runs the pass there, or is kUnsupported with coopmat2_blocker's
+// reason.
 // An explicit coopmat or coopmat_khr request (desc.path or the override) that coopmat_blocker
 // refuses is kUnsupported: "<desc.path | VKATTN_PATH | options.overrides.path> = coopmat: <reason>".
 Result<PathChoice> choose_path(const Problem& p, Pass pass, const DeviceInfo& info, const Overrides& overrides);

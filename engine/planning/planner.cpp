@@ -35,6 +35,19 @@ Result<FwdVariant> plan_cm2_fallback(const FwdVariant& cm2, const DeviceInfo& in
   return v;
 }
 
+Result<BwdVariant> plan_cm2_fallback(const BwdVariant& cm2, const DeviceInfo& info) {
+  const bool khr = coopmat_blocker(cm2.problem, Pass::kBackward, info, true).empty();
+  if (!khr && !coopmat_blocker(cm2.problem, Pass::kBackward, info, false).empty()) {
+    return unsupported("the coopmat2 plan's fallback: the coopmat kernels cannot run it");
+  }
+  Result<BwdSpecConstants> spec = choose_bwd_tiles(cm2.problem, true, info, Overrides{});
+  if (!spec) return spec.status();
+  BwdVariant v{cm2.problem, PathChoice{true, khr, cm2.path.reason + " (views off 16 bytes: " + (khr ? "coopmat_khr" : "coopmat") + ")"}, spec.value(), ""};
+  if (khr) v.spec.cm_a_from_acc = info.coopmat_khr_a_from_acc;
+  v.name = bwd_variant_name(v.spec, v.path.kernels());
+  return v;
+}
+
 Result<BwdVariant> plan_backward(const AttentionDesc& desc, const DeviceInfo& info, const Overrides& overrides) {
   if (desc.paged_kv.enabled()) {
     return invalid("desc.paged_kv.block_size = " + std::to_string(desc.paged_kv.block_size) +
@@ -46,7 +59,8 @@ Result<BwdVariant> plan_backward(const AttentionDesc& desc, const DeviceInfo& in
   if (!problem) return problem.status();
   Result<PathChoice> path = choose_path(*problem, Pass::kBackward, info, overrides);
   if (!path) return path.status();
-  Result<BwdSpecConstants> spec = choose_bwd_tiles(*problem, path->coopmat, info, overrides);
+  Result<BwdSpecConstants> spec = path->cm2 ? choose_cm2_bwd_tiles(*problem, info, overrides)
+                                            : choose_bwd_tiles(*problem, path->coopmat, info, overrides);
   if (!spec) return spec.status();
   BwdVariant v{std::move(problem).value(), std::move(path).value(), spec.value(), ""};
   if (v.path.khr) v.spec.cm_a_from_acc = info.coopmat_khr_a_from_acc;  // the device's, not part of the name

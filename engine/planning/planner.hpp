@@ -32,6 +32,8 @@ Result<FwdVariant> plan_forward(const AttentionDesc& desc, const DeviceInfo& inf
 // (views off 16 bytes): `cm2`'s problem on the KHR build (the NV build where KHR cannot run it),
 // with the automatic tiles (the tile overrides tune the coopmat2 kernel in such a plan).
 Result<FwdVariant> plan_cm2_fallback(const FwdVariant& cm2, const DeviceInfo& info);
+// The same for a coopmat2 backward plan.
+Result<BwdVariant> plan_cm2_fallback(const BwdVariant& cm2, const DeviceInfo& info);
 Result<BwdVariant> plan_backward(const AttentionDesc& desc, const DeviceInfo& info, const Overrides& overrides);
 
 }  // namespace vkattn

@@ -1,6 +1,7 @@
 #include <array>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -96,6 +97,10 @@ struct BackwardPlan::Impl : PlanCore<BwdVariant> {
   }
   BufferAlloc params;  // AttnParamsHeader + sequence table
   BufferAlloc work;    // lse2 and delta per query row (attn_bwd_pre.comp)
+  // Coopmat2 plans: kDqWide and kDkdvWide hold attn_bwd_*_cm2 (built with WIDE_ROWS = 1, run for
+  // calls whose Q, K, V, dO, dQ, dK and dV all lie on 16 bytes: tensor loads start there), kDq and
+  // kDkdv the coopmat fallback (plan_cm2_fallback) for other calls, with these tiles.
+  std::optional<BwdSpecConstants> fallback_spec;
 
   using PlanCore::PlanCore;
 
@@ -174,6 +179,13 @@ struct BackwardPlan::Impl : PlanCore<BwdVariant> {
     write_inputs(inputs, common, p);
     b.wide_rows = !kernels[kDqWide].empty() && rows_on_16_bytes(inputs.q) && rows_on_16_bytes(inputs.k) &&
                   rows_on_16_bytes(inputs.v) && rows_on_16_bytes(inputs.d_o);
+    if (fallback_spec) {
+      b.wide_rows = on_16_bytes(q->descriptor, inputs.q) && on_16_bytes(k->descriptor, inputs.k) &&
+                    on_16_bytes(v->descriptor, inputs.v) && on_16_bytes(d_o->descriptor, inputs.d_o) &&
+                    on_16_bytes(dq->descriptor, views.addressing(*dq, Role::kQ)) &&
+                    on_16_bytes(dk->descriptor, views.addressing(*dk, Role::kK)) &&
+                    on_16_bytes(dv->descriptor, views.addressing(*dv, Role::kV));
+    }
 
     b.dq = common;
     b.dq[kBwdOut0] = dq->descriptor;
@@ -322,12 +334,15 @@ struct BackwardPlan::Impl : PlanCore<BwdVariant> {
     const auto q_heads = static_cast<std::uint32_t>(d.batch * d.q_heads);
     VKATTN_TRY(kernels[kPre].record(cmd, b.pre, b.pre_push, {groups(problem.seq_q, rows), q_heads, 1}));
     compute_barrier(cmd);  // workspace written -> read
-    // z: the head dim's chunks of dQ and of dK, dV (coopmat, head dims past 128; else 1).
-    const std::uint32_t dq_chunks = cm_bwd_chunks(spec, BwdKernel::kDq);
-    const std::uint32_t dkdv_chunks = cm_bwd_chunks(spec, BwdKernel::kDkdv);
-    VKATTN_TRY(dq_for(b).record(cmd, b.dq, b.dq_push, {groups(problem.seq_q, rows), q_heads, dq_chunks}));
+    // z: the head dim's chunks of dQ and of dK, dV (coopmat, head dims past 128; else 1). A coopmat2
+    // plan's fallback has tiles of its own.
+    const BwdSpecConstants& s = fallback_spec && !b.wide_rows ? *fallback_spec : spec;
+    const std::uint32_t dq_chunks = cm_bwd_chunks(s, BwdKernel::kDq);
+    const std::uint32_t dkdv_chunks = cm_bwd_chunks(s, BwdKernel::kDkdv);
+    VKATTN_TRY(dq_for(b).record(cmd, b.dq, b.dq_push, {groups(problem.seq_q, s.block_rows), q_heads, dq_chunks}));
     const auto kv_heads = static_cast<std::uint32_t>(d.batch * problem.kv_heads);
-    VKATTN_TRY(dkdv_for(b).record(cmd, b.dkdv, b.dkdv_push, {groups(problem.seq_k, rows), kv_heads, dkdv_chunks}));
+    VKATTN_TRY(dkdv_for(b).record(cmd, b.dkdv, b.dkdv_push,
+                                  {groups(problem.seq_k, s.block_rows), kv_heads, dkdv_chunks}));
     for (std::size_t n = 0; n < b.param_count; ++n) {
       const BoundBackward::Param& prm = b.params[n];
       VKATTN_TRY(kernels[param_slot(prm.which)].record(cmd, prm.descriptors, prm.push, prm.grid));
@@ -378,12 +393,37 @@ Result<BackwardPlan> BackwardPlan::create(Context& ctx, const AttentionDesc& des
       {Impl::kDkdvWide, dkdv_cm, true, ".dkdv.wide_rows"},
   };
   for (const Build& b : builds) {
-    if (b.wide && !coopmat) continue;
+    if (v.path.cm2 || (b.wide && !coopmat)) continue;
     BwdSpecConstants spec = v.spec;
     spec.wide_rows = b.wide ? 1u : 0u;
     Result<Kernel> k = make_kernel<BwdPushConstants>(s, b.shader, spec, v.name + b.suffix, kBwdBindingCount);
     if (!k) return k.status();
     impl->kernels[b.slot] = std::move(k).value();
+  }
+  if (v.path.cm2) {
+    // The cooperative-matrix-2 kernels (WIDE_ROWS = 1: run only for calls on 16 bytes) in the wide
+    // slots, the coopmat fallback with its own tiles in the others.
+    BwdSpecConstants wide = v.spec;
+    wide.wide_rows = 1;
+    Result<BwdVariant> fb = plan_cm2_fallback(v, s.device->info);
+    if (!fb) return fb.status();
+    const ShaderId fb_dq = fb->path.khr ? ShaderId::kAttnBwdDqCmKhr : ShaderId::kAttnBwdDqCm;
+    const ShaderId fb_dkdv = fb->path.khr ? ShaderId::kAttnBwdDkdvCmKhr : ShaderId::kAttnBwdDkdvCm;
+    const struct {
+      Impl::Slot slot;
+      ShaderId shader;
+      const BwdSpecConstants& spec;
+      std::string name;
+    } cm2_builds[] = {{Impl::kDqWide, ShaderId::kAttnBwdDqCm2, wide, v.name + ".dq"},
+                      {Impl::kDkdvWide, ShaderId::kAttnBwdDkdvCm2, wide, v.name + ".dkdv"},
+                      {Impl::kDq, fb_dq, fb->spec, fb->name + ".dq"},
+                      {Impl::kDkdv, fb_dkdv, fb->spec, fb->name + ".dkdv"}};
+    for (const auto& b : cm2_builds) {
+      Result<Kernel> k = make_kernel<BwdPushConstants>(s, b.shader, b.spec, b.name, kBwdBindingCount);
+      if (!k) return k.status();
+      impl->kernels[b.slot] = std::move(k).value();
+    }
+    impl->fallback_spec = fb->spec;
   }
   const struct {
     BwdParam which;

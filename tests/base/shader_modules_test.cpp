@@ -22,7 +22,7 @@ const std::set<std::string> kScalar = {"attn_fwd",       "attn_bwd_pre", "attn_b
 const std::set<std::string> kNvCoopmat = {"attn_fwd_cm", "attn_bwd_dq_cm", "attn_bwd_dkdv_cm", "coopmat_layout_probe"};
 const std::set<std::string> kKhrCoopmat = {"attn_fwd_cm_khr", "attn_bwd_dq_cm_khr", "attn_bwd_dkdv_cm_khr",
                                            "coopmat_layout_probe_khr"};
-const std::set<std::string> kNvCoopmat2 = {"attn_fwd_cm2"};
+const std::set<std::string> kNvCoopmat2 = {"attn_fwd_cm2", "attn_bwd_dq_cm2", "attn_bwd_dkdv_cm2"};
 
 TEST(ShaderModules, EveryPathTheToolchainCompiledIsEmbedded) {
   const ToolchainInfo t = toolchain_info();
@@ -47,7 +47,9 @@ TEST(ShaderModules, EveryPathTheToolchainCompiledIsEmbedded) {
   EXPECT_EQ(by_path["khr_coopmat"], t.khr_cooperative_matrix ? kKhrCoopmat : std::set<std::string>{});
   const bool cm2 = t.nv_cooperative_matrix2 && t.khr_cooperative_matrix;
   EXPECT_EQ(by_path["nv_coopmat2"], cm2 ? kNvCoopmat2 : std::set<std::string>{});
-  EXPECT_EQ(shader_spirv(ShaderId::kAttnFwdCm2).empty(), !cm2);
+  for (ShaderId id : {ShaderId::kAttnFwdCm2, ShaderId::kAttnBwdDqCm2, ShaderId::kAttnBwdDkdvCm2}) {
+    EXPECT_EQ(shader_spirv(id).empty(), !cm2) << to_string(id);
+  }
   by_path.erase("nv_coopmat");
   by_path.erase("khr_coopmat");
   by_path.erase("nv_coopmat2");

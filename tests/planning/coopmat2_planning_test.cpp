@@ -1,7 +1,7 @@
 // Planning of the cooperative-matrix-2 forward (KernelPath::kCoopmat2) on a DeviceInfo that has it,
 // on any host: which problems it takes and which it refuses with the reason, its tiles and variant
-// name, the backward of a plan that asked for it (the KHR build of the coopmat kernels), and the
-// automatic choice (only with the cm2 override). On a device without it (lavapipe), an explicit
+// name, the backward's own kernels and tiles, the coopmat fallback of each for calls off 16 bytes,
+// and the automatic choice (only with the cm2 override). On a device without it (lavapipe), an explicit
 // request is refused by name: tests/planning/kernel_path_test.cpp.
 #include <gtest/gtest.h>
 
@@ -155,7 +155,7 @@ TEST(Coopmat2Planning, WhatOnlyTheCoopmatKernelsDoIsRefusedWithTheReason) {
   }
   AttentionDesc bf16 = prefill(64);
   bf16.dtype = DType::kBF16;
-  EXPECT_EQ(refusal(bf16), "desc.path = coopmat2: desc.dtype = bf16 (the cooperative-matrix-2 forward takes f16)");
+  EXPECT_EQ(refusal(bf16), "desc.path = coopmat2: desc.dtype = bf16 (the cooperative-matrix-2 kernels take f16)");
   AttentionDesc decode = prefill(128);
   decode.seq_q = 1;
   decode.seq_k = 4096;
@@ -171,23 +171,46 @@ TEST(Coopmat2Planning, WhatOnlyTheCoopmatKernelsDoIsRefusedWithTheReason) {
       << f.status().message();
 }
 
-TEST(Coopmat2Planning, TheBackwardRunsTheCoopmatKernels) {
-  if (!toolchain_info().khr_cooperative_matrix) GTEST_SKIP() << "not compiled in: the KHR build";
-  DeviceInfo info = h200_like();
-  Result<BwdVariant> b = plan_backward(prefill(128), info, none());
-  ASSERT_TRUE(b.is_ok()) << b.status().to_string();
-  EXPECT_FALSE(b->path.cm2);
-  EXPECT_EQ(b->path.kernels(), KernelPath::kCoopmatKhr);
-  EXPECT_EQ(b->path.reason, "desc.path = coopmat2 (the backward runs coopmat_khr: cooperative matrix 2 has no backward yet)");
-  info.coopmat_khr = false;
-  b = plan_backward(prefill(128), info, none());
-  ASSERT_TRUE(b.is_ok()) << b.status().to_string();
-  EXPECT_EQ(b->path.kernels(), KernelPath::kCoopmat);
-  info.coopmat = false;
-  b = plan_backward(prefill(128), info, none());
-  ASSERT_FALSE(b.is_ok());
-  EXPECT_TRUE(has(b.status().message(), "desc.path = coopmat2: the backward runs on the coopmat kernels, which cannot"))
-      << b.status().message();
+// The backward runs its own cooperative-matrix-2 kernels, with the same shape, padding and tile
+// rule as the forward; an explicit request it cannot take is refused with the reason; decode
+// shapes and forced split counts (forward-only matters) do not keep it off.
+TEST(Coopmat2Planning, TheBackwardRunsItsOwnKernels) {
+  if (!toolchain_has_cm2()) GTEST_SKIP() << "not compiled in: " << toolchain_info().nv_cooperative_matrix2_reason;
+  for (const auto& [dk, dv, cols] : {std::tuple{64, 64, 64u}, {128, 128, 64u}, {192, 128, 32u}, {256, 256, 32u}}) {
+    Result<BwdVariant> b = plan_backward(prefill(dk, dv), h200_like(), none());
+    ASSERT_TRUE(b.is_ok()) << b.status().to_string();
+    EXPECT_TRUE(b->path.cm2);
+    EXPECT_EQ(b->path.kernels(), KernelPath::kCoopmat2);
+    EXPECT_EQ(b->path.reason, "desc.path = coopmat2");
+    EXPECT_EQ(b->spec.block_rows, 64u);
+    EXPECT_EQ(b->spec.block_cols, cols) << "Dk " << dk << " Dv " << dv;
+    EXPECT_EQ(b->spec.workgroup_size, 128u);
+    EXPECT_EQ(b->spec.dq_chunk16, 0u);
+    EXPECT_EQ(b->spec.dkdv_chunk16, 0u);
+    EXPECT_TRUE(b->name.ends_with("_coopmat2")) << b->name;
+    // Its fallback for calls off 16 bytes: the KHR kernels with their own tiles (chunks past 128).
+    Result<BwdVariant> fb = plan_cm2_fallback(*b, h200_like());
+    ASSERT_TRUE(fb.is_ok()) << fb.status().to_string();
+    EXPECT_TRUE(fb->name.ends_with("_coopmat_khr")) << fb->name;
+    EXPECT_EQ(fb->spec.features, b->spec.features);
+  }
+  AttentionDesc decode = prefill(128);
+  decode.seq_q = 1;
+  decode.seq_k = 4096;
+  EXPECT_TRUE(plan_backward(decode, h200_like(), none()).is_ok());
+  AttentionDesc bf16 = prefill(128);
+  bf16.dtype = DType::kBF16;
+  Result<BwdVariant> refused = plan_backward(bf16, h200_like(), none());
+  ASSERT_FALSE(refused.is_ok());
+  EXPECT_EQ(refused.status().message(), "desc.path = coopmat2: desc.dtype = bf16 (the cooperative-matrix-2 kernels take f16)");
+  Overrides o;
+  o.cm_bwd_block_cols = {16, "VKATTN_CM_BWD_BLOCK_COLS"};
+  DeviceInfo coarse = h200_like();
+  coarse.coopmat2_shapes[0] = {128, 32, 32, 16};
+  Result<BwdVariant> off = plan_backward(prefill(64), coarse, o);
+  ASSERT_FALSE(off.is_ok());
+  EXPECT_TRUE(has(off.status().message(), "VKATTN_CM_BWD_BLOCK_COLS = 16: 16 keys are not a multiple of N and K (32, 16)"))
+      << off.status().message();
 }
 
 TEST(Coopmat2Planning, AutoTakesItOnlyWithTheOverride) {
@@ -203,14 +226,15 @@ TEST(Coopmat2Planning, AutoTakesItOnlyWithTheOverride) {
   ASSERT_TRUE(preferred.is_ok()) << preferred.status().to_string();
   EXPECT_EQ(preferred->path.kernels(), KernelPath::kCoopmat2);
   EXPECT_EQ(preferred->path.reason, "auto: coopmat2 (VKATTN_CM2 = 1)");
-  // What it cannot run goes to the coopmat kernels as before; the backward is never cm2.
+  // The backward too; what it cannot run goes to the coopmat kernels as before.
+  Result<BwdVariant> b = plan_backward(d, h200_like(), o);
+  ASSERT_TRUE(b.is_ok()) << b.status().to_string();
+  EXPECT_EQ(b->path.kernels(), KernelPath::kCoopmat2);
+  EXPECT_EQ(b->path.reason, "auto: coopmat2 (VKATTN_CM2 = 1)");
   d.dtype = DType::kBF16;
   Result<FwdVariant> bf16 = plan_forward(d, h200_like(), o);
   ASSERT_TRUE(bf16.is_ok()) << bf16.status().to_string();
   EXPECT_EQ(bf16->path.kernels(), KernelPath::kCoopmatKhr);
-  Result<BwdVariant> b = plan_backward(prefill(128), h200_like(), o);
-  ASSERT_TRUE(b.is_ok());
-  d.dtype = DType::kF16;
   b = plan_backward(d, h200_like(), o);
   ASSERT_TRUE(b.is_ok()) << b.status().to_string();
   EXPECT_EQ(b->path.kernels(), KernelPath::kCoopmatKhr);

@@ -1,6 +1,7 @@
-// The cooperative-matrix-2 forward (KernelPath::kCoopmat2, shaders/attn_fwd_cm2.comp) against the
-// fp64 reference: every case runs on a context whose path override is coopmat2, so a plan either
-// runs that kernel (its variant name ends in _coopmat2) or fails the test. The cases cover what the
+// The cooperative-matrix-2 kernels (KernelPath::kCoopmat2: shaders/attn_fwd_cm2.comp,
+// attn_bwd_dq_cm2.comp, attn_bwd_dkdv_cm2.comp) against the fp64 reference, forward and backward:
+// every case runs on a context whose path override is coopmat2, so a plan either runs those
+// kernels (its variant name ends in _coopmat2) or fails the test. The cases cover what the
 // kernel does itself: ragged tiles (lengths that are not multiples of the tiles), padded head dims,
 // Dk != Dv, strided layouts, GQA, padded and varlen batches, both causal alignments with rows that
 // see nothing, windows, document ids, every score_mod, sinks, dropout and LSE on and off. Skipped
@@ -10,6 +11,7 @@
 #include <random>
 
 #include "support/attention_case.hpp"
+#include "support/backward_case.hpp"
 #include "support/vk_test.hpp"
 
 namespace vkattn::test {
@@ -56,7 +58,7 @@ const CaseShape kCases[] = {
     }),
 };
 
-class Coopmat2ForwardTest : public VkTest, public ::testing::WithParamInterface<CaseShape> {
+class Coopmat2Test : public VkTest, public ::testing::WithParamInterface<CaseShape> {
  protected:
   void SetUp() override {
     VkTest::SetUp();
@@ -71,7 +73,7 @@ class Coopmat2ForwardTest : public VkTest, public ::testing::WithParamInterface<
   }
 };
 
-TEST_P(Coopmat2ForwardTest, MatchesFp64Reference) {
+TEST_P(Coopmat2Test, MatchesFp64Reference) {
   ASSERT_NE(ctx_, nullptr);
   std::mt19937_64 rng(1);
   Result<AttentionCase> c = AttentionCase::create(ctx(), GetParam(), rng);
@@ -82,7 +84,18 @@ TEST_P(Coopmat2ForwardTest, MatchesFp64Reference) {
   check_case(ctx(), GetParam());
 }
 
-INSTANTIATE_TEST_SUITE_P(Coopmat2, Coopmat2ForwardTest, ::testing::ValuesIn(kCases),
+TEST_P(Coopmat2Test, BackwardMatchesFp64Reference) {
+  ASSERT_NE(ctx_, nullptr);
+  std::mt19937_64 rng(1);
+  Result<AttentionCase> c = AttentionCase::create(ctx(), GetParam(), rng);
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  Result<BackwardPlan> b = BackwardPlan::create(ctx(), c->desc());
+  ASSERT_TRUE(b.is_ok()) << b.status().to_string();
+  EXPECT_TRUE(b->variant_name().ends_with("_coopmat2")) << b->variant_name();
+  check_backward_case(ctx(), GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(Coopmat2, Coopmat2Test, ::testing::ValuesIn(kCases),
                          [](const ::testing::TestParamInfo<CaseShape>& p) { return p.param.name(); });
 
 }  // namespace

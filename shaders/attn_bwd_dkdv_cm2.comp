@@ -77,7 +77,6 @@ void main() {
   g_shift = diag_shift(g_len_q, g_len_k, params.position_shift);
   const uint rows_written = SEQ_MODE == SEQ_VARLEN ? g_len_k : params.seq_k;  // padded rows get dK = dV = 0
   if (g_j0 >= rows_written) return;  // uniform
-  const uint q_rows_held = SEQ_MODE == SEQ_VARLEN ? g_len_q : params.seq_q;
 
   const uint k_base = pc.k_offset + g_b * pc.k_stride_b + kv_h * pc.k_stride_h + g_start_k * pc.k_stride_s;
   const uint v_base = pc.v_offset + g_b * pc.v_stride_b + kv_h * pc.v_stride_h + g_start_k * pc.v_stride_s;
@@ -89,8 +88,10 @@ void main() {
                       sliceTensorLayoutNV(rows_layout(g_len_k, HEAD_DIM_V, pc.v_stride_s), g_j0, BLOCK_ROWS, 0, DVP));
   MAT(float, BLOCK_ROWS, DKP, gl_MatrixUseAccumulator) dk = MAT(float, BLOCK_ROWS, DKP, gl_MatrixUseAccumulator)(0.0);
   MAT(float, BLOCK_ROWS, DVP, gl_MatrixUseAccumulator) dv = MAT(float, BLOCK_ROWS, DVP, gl_MatrixUseAccumulator)(0.0);
-  const ROWS_LAYOUT q_rows = rows_layout(q_rows_held, HEAD_DIM, pc.q_stride_s);
-  const ROWS_LAYOUT do_rows = rows_layout(q_rows_held, HEAD_DIM_V, pc.do_stride_s);
+  // Only the sequence's queries are read (rows past it, padding included, read as 0: a non-finite
+  // value there must not reach dK and dV through 0 * NaN).
+  const ROWS_LAYOUT q_rows = rows_layout(g_len_q, HEAD_DIM, pc.q_stride_s);
+  const ROWS_LAYOUT do_rows = rows_layout(g_len_q, HEAD_DIM_V, pc.do_stride_s);
   tensorViewNV<2, false, 1, 0> transposed = createTensorViewNV(2, false, 1, 0);
 
   // The query tiles that may see some key of this block (attn_mask.glsl); the rest are skipped.

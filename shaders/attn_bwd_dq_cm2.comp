@@ -70,8 +70,8 @@ void main() {
   const uint do_base = pc.do_offset + g_b * pc.do_stride_b + g_h * pc.do_stride_h + g_start_q * pc.do_stride_s;
   const uint k_base = pc.k_offset + g_b * pc.k_stride_b + kv_h * pc.k_stride_h + g_start_k * pc.k_stride_s;
   const uint v_base = pc.v_offset + g_b * pc.v_stride_b + kv_h * pc.v_stride_h + g_start_k * pc.v_stride_s;
-  const ROWS_LAYOUT q_rows = rows_layout(rows_written, HEAD_DIM, pc.q_stride_s);
-  const ROWS_LAYOUT do_rows = rows_layout(rows_written, HEAD_DIM_V, pc.do_stride_s);
+  const ROWS_LAYOUT q_rows = rows_layout(g_len_q, HEAD_DIM, pc.q_stride_s);  // padded rows read as 0
+  const ROWS_LAYOUT do_rows = rows_layout(g_len_q, HEAD_DIM_V, pc.do_stride_s);
   const ROWS_LAYOUT k_rows = rows_layout(g_len_k, HEAD_DIM, pc.k_stride_s);
   const ROWS_LAYOUT v_rows = rows_layout(g_len_k, HEAD_DIM_V, pc.v_stride_s);
   tensorViewNV<2, false, 1, 0> transposed = createTensorViewNV(2, false, 1, 0);

@@ -121,7 +121,7 @@ void main() {
   const uint wide = WIDE_ROWS != 0u ? ~7u : ~0u;
   tensorLayoutNV<2, gl_CooperativeMatrixClampModeConstantNV> q_rows =
       createTensorLayoutNV(2, gl_CooperativeMatrixClampModeConstantNV);
-  q_rows = setTensorLayoutDimensionNV(q_rows, o_rows, HEAD_DIM);
+  q_rows = setTensorLayoutDimensionNV(q_rows, g_len_q, HEAD_DIM);  // padded rows read as 0
   q_rows = setTensorLayoutStrideNV(q_rows, max(pc.q_stride_s & wide, HEAD_DIM), 1);
   tensorLayoutNV<2, gl_CooperativeMatrixClampModeConstantNV> k_rows =
       createTensorLayoutNV(2, gl_CooperativeMatrixClampModeConstantNV);

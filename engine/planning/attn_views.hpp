@@ -31,6 +31,15 @@ inline bool on_16_bytes(const VkDescriptorBufferInfo& binding, const Addressing&
   return binding.offset % 16 == 0 && rows_on_16_bytes(a);
 }
 
+// on_16_bytes, and rows that do not overlap: a tensor layout's row stride must be at least its
+// row length `width`, so a view of more than one row (`rows`) whose token stride is smaller (an
+// input broadcast along the sequence) is not addressable either. (A one-row view has stride 0
+// from the checks, tensor_checks.cpp; the kernels lift that to the row length.)
+inline bool cm2_addressable(const VkDescriptorBufferInfo& binding, const Addressing& a, std::int64_t width,
+                            std::int64_t rows) {
+  return on_16_bytes(binding, a) && (rows <= 1 || static_cast<std::int64_t>(a.stride_s) >= width);
+}
+
 // The mask and score_mod inputs of a call (ForwardTensors and BackwardTensors both carry them).
 struct AuxViews {
   const std::optional<TensorView>& bias;

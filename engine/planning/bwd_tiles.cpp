@@ -90,6 +90,10 @@ std::uint32_t cm_bwd_out16(std::uint32_t dk16, std::uint32_t dv16, BwdKernel ker
 
 }  // namespace
 
+Status check_bwd_device_limits(const Problem& p, const BwdSpecConstants& s, const DeviceInfo& info) {
+  return check_bwd_limits(p, s, info);
+}
+
 std::uint32_t cm_bwd_chunk16(std::uint32_t dk, std::uint32_t dv, BwdKernel kernel) {
   const std::uint32_t dk16 = cm_padded_dim(dk) / 16, dv16 = cm_padded_dim(dv) / 16;
   // Registers of the subgroup's own rows (fp16 A fragments: 4 per lane each) and of each output

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "base/vk_util.hpp"
+#include "planning/bwd_tiles.hpp"
 #include "planning/feature_spec.hpp"
 #include "planning/fwd_tiles.hpp"
 
@@ -74,7 +75,7 @@ Result<FwdSpecConstants> cm2_fwd_tiles(const FeatureSpecConstants& features, con
   spec.features = features;
   spec.workgroup_size = shape->invocations;
   spec.key_step = 1;  // unused by attn_fwd_cm2.comp
-  spec.cm2_dim_pad = std::max({16u, shape->n, shape->k});
+  spec.cm2_dim_pad = std::lcm(16u, std::lcm(shape->n, shape->k));
   const std::uint32_t dkp = round_up(features.head_dim, spec.cm2_dim_pad);
   const std::uint32_t dvp = round_up(features.head_dim_v, spec.cm2_dim_pad);
   spec.block_q = o.cm_block_q.value != 0 ? o.cm_block_q.value : round_up(64, shape->m);
@@ -91,7 +92,7 @@ Result<BwdSpecConstants> choose_cm2_bwd_tiles(const Problem& p, const DeviceInfo
   spec.features = feature_spec(p);
   spec.workgroup_size = shape->invocations;
   spec.step = 1;  // unused by attn_bwd_*_cm2.comp
-  spec.cm2_dim_pad = std::max({16u, shape->n, shape->k});
+  spec.cm2_dim_pad = std::lcm(16u, std::lcm(shape->n, shape->k));
   const std::uint32_t dkp = round_up(spec.features.head_dim, spec.cm2_dim_pad);
   const std::uint32_t dvp = round_up(spec.features.head_dim_v, spec.cm2_dim_pad);
   spec.block_rows = o.cm_bwd_rows.value != 0 ? o.cm_bwd_rows.value : round_up(64, shape->m);
@@ -99,6 +100,7 @@ Result<BwdSpecConstants> choose_cm2_bwd_tiles(const Problem& p, const DeviceInfo
                         ? o.cm_bwd_block_cols.value
                         : round_up(std::max(dkp, dvp) <= 128 ? 64 : 32, std::lcm(shape->n, shape->k));
   VKATTN_TRY(check_tiles(info, *shape, spec.block_rows, o.cm_bwd_rows, spec.block_cols, o.cm_bwd_block_cols, dkp, dvp));
+  VKATTN_TRY(check_bwd_device_limits(p, spec, info));
   if (spec.workgroup_size > info.max_workgroup_invocations) {
     return unsupported("the cooperative-matrix-2 backward needs " + num(spec.workgroup_size) +
                        " invocations per workgroup, more than maxComputeWorkGroupInvocations = " +

@@ -133,7 +133,8 @@ Result<PathChoice> choose_path(const Problem& p, Pass pass, const DeviceInfo& in
   }
   // Automatic, where cooperative matrix 2 is preferred (kCoopmat2ByDefault, or the cm2 override)
   // and can run the pass.
-  if ((kCoopmat2ByDefault || o.cm2.value == 1) && coopmat2_blocker(p, pass, info, o).empty()) {
+  if (o.cm2.value != kCoopmat2Off && (kCoopmat2ByDefault || o.cm2.value == 1) &&
+      coopmat2_blocker(p, pass, info, o).empty()) {
     PathChoice c;
     c.cm2 = true;
     c.reason = "auto: coopmat2" + (o.cm2.value == 1 ? " (" + o.cm2.text() + ")" : std::string());

@@ -5,6 +5,7 @@
 // reason.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "planning/overrides.hpp"
@@ -40,6 +41,9 @@ inline constexpr bool kCoopmatKhrByDefault = true;
 // can run. False until the H200 has run the suite on it and timed it against the KHR build in one
 // call; PlanOverrides::cm2 = 1 (VKATTN_CM2) prefers it meanwhile.
 inline constexpr bool kCoopmat2ByDefault = false;
+// Overrides::cm2's internal value that keeps automatic choice off cooperative matrix 2 (the
+// planner's retry when the device's shapes cannot tile a problem; the public override takes 1).
+inline constexpr std::uint32_t kCoopmat2Off = 2;
 
 struct PathChoice {
   bool coopmat = false;  // the coopmat kernels (either build)

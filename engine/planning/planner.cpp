@@ -7,6 +7,20 @@
 #include "planning/fwd_tiles.hpp"
 
 namespace vkattn {
+namespace {
+
+// Whether the path is the automatic choice (neither the desc nor the override names one): then a
+// cooperative-matrix-2 plan the device's shapes cannot tile falls back to the coopmat kernels.
+bool automatic(const AttentionDesc& d, const Overrides& o) {
+  return d.path == KernelPath::kAuto && o.path == KernelPath::kAuto;
+}
+
+Overrides without_cm2(Overrides o) {
+  o.cm2 = TileOverride{kCoopmat2Off, "the planner"};
+  return o;
+}
+
+}  // namespace
 
 Result<FwdVariant> plan_forward(const AttentionDesc& desc, const DeviceInfo& info, const Overrides& overrides) {
   Result<Problem> problem = resolve_problem(desc);
@@ -15,6 +29,11 @@ Result<FwdVariant> plan_forward(const AttentionDesc& desc, const DeviceInfo& inf
   if (!path) return path.status();
   Result<FwdSpecConstants> spec = path->cm2 ? choose_cm2_fwd_tiles(*problem, info, overrides)
                                             : choose_fwd_tiles(*problem, path->coopmat, info, overrides);
+  if (!spec && path->cm2 && automatic(desc, overrides)) {  // preferred, not asked for: the coopmat kernels
+    path = choose_path(*problem, Pass::kForward, info, without_cm2(overrides));
+    if (!path) return path.status();
+    spec = choose_fwd_tiles(*problem, path->coopmat, info, overrides);
+  }
   if (!spec) return spec.status();
   FwdVariant v{std::move(problem).value(), std::move(path).value(), spec.value(), ""};
   if (v.path.khr) v.spec.cm_a_from_acc = info.coopmat_khr_a_from_acc;  // the device's, not part of the name
@@ -61,6 +80,11 @@ Result<BwdVariant> plan_backward(const AttentionDesc& desc, const DeviceInfo& in
   if (!path) return path.status();
   Result<BwdSpecConstants> spec = path->cm2 ? choose_cm2_bwd_tiles(*problem, info, overrides)
                                             : choose_bwd_tiles(*problem, path->coopmat, info, overrides);
+  if (!spec && path->cm2 && automatic(d, overrides)) {
+    path = choose_path(*problem, Pass::kBackward, info, without_cm2(overrides));
+    if (!path) return path.status();
+    spec = choose_bwd_tiles(*problem, path->coopmat, info, overrides);
+  }
   if (!spec) return spec.status();
   BwdVariant v{std::move(problem).value(), std::move(path).value(), spec.value(), ""};
   if (v.path.khr) v.spec.cm_a_from_acc = info.coopmat_khr_a_from_acc;  // the device's, not part of the name

@@ -180,11 +180,14 @@ struct BackwardPlan::Impl : PlanCore<BwdVariant> {
     b.wide_rows = !kernels[kDqWide].empty() && rows_on_16_bytes(inputs.q) && rows_on_16_bytes(inputs.k) &&
                   rows_on_16_bytes(inputs.v) && rows_on_16_bytes(inputs.d_o);
     if (fallback_spec) {
-      b.wide_rows = on_16_bytes(q->descriptor, inputs.q) && on_16_bytes(k->descriptor, inputs.k) &&
-                    on_16_bytes(v->descriptor, inputs.v) && on_16_bytes(d_o->descriptor, inputs.d_o) &&
-                    on_16_bytes(dq->descriptor, views.addressing(*dq, Role::kQ)) &&
-                    on_16_bytes(dk->descriptor, views.addressing(*dk, Role::kK)) &&
-                    on_16_bytes(dv->descriptor, views.addressing(*dv, Role::kV));
+      const bool varlen = problem.seq_mode == SeqMode::kVarlen;
+      const std::int64_t rq = varlen ? problem.total_q : problem.seq_q, rk = varlen ? problem.total_k : problem.seq_k;
+      const std::int64_t dk_ = problem.desc.head_dim, dv_ = problem.head_dim_v;
+      b.wide_rows = cm2_addressable(q->descriptor, inputs.q, dk_, rq) && cm2_addressable(k->descriptor, inputs.k, dk_, rk) &&
+                    cm2_addressable(v->descriptor, inputs.v, dv_, rk) && cm2_addressable(d_o->descriptor, inputs.d_o, dv_, rq) &&
+                    cm2_addressable(dq->descriptor, views.addressing(*dq, Role::kQ), dk_, rq) &&
+                    cm2_addressable(dk->descriptor, views.addressing(*dk, Role::kK), dk_, rk) &&
+                    cm2_addressable(dv->descriptor, views.addressing(*dv, Role::kV), dv_, rk);
     }
 
     b.dq = common;

@@ -171,10 +171,15 @@ struct ForwardPlan::Impl : PlanCore<FwdVariant> {
     b.dropout = t.dropout;
     b.wide_rows = !kernel_wide.empty() && rows_on_16_bytes(views.addressing(*q, Role::kQ)) &&
                   rows_on_16_bytes(views.addressing(*k, Role::kK)) && rows_on_16_bytes(views.addressing(*v, Role::kV));
-    b.fallback = !fallback.empty() && !(on_16_bytes(q->descriptor, views.addressing(*q, Role::kQ)) &&
-                                        on_16_bytes(k->descriptor, views.addressing(*k, Role::kK)) &&
-                                        on_16_bytes(v->descriptor, views.addressing(*v, Role::kV)) &&
-                                        on_16_bytes(o->descriptor, views.addressing(*o, Role::kO)));
+    if (!fallback.empty()) {
+      const Problem& pr = problem;
+      const bool varlen = pr.seq_mode == SeqMode::kVarlen;
+      const std::int64_t rows_q = varlen ? pr.total_q : pr.seq_q, rows_k = varlen ? pr.total_k : pr.seq_k;
+      b.fallback = !(cm2_addressable(q->descriptor, views.addressing(*q, Role::kQ), pr.desc.head_dim, rows_q) &&
+                     cm2_addressable(k->descriptor, views.addressing(*k, Role::kK), pr.desc.head_dim, rows_k) &&
+                     cm2_addressable(v->descriptor, views.addressing(*v, Role::kV), pr.head_dim_v, rows_k) &&
+                     cm2_addressable(o->descriptor, views.addressing(*o, Role::kO), pr.head_dim_v, rows_q));
+    }
     return b;
   }
 

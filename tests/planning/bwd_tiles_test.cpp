@@ -177,7 +177,8 @@ TEST_P(BackwardTilesForced, MatchesReference) {
   d.head_dim = GetParam().head_dim;
   Result<BackwardPlan> plan = BackwardPlan::create(ctx(), d);
   ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
-  const std::string tail = std::string("_br") + GetParam().rows + "_bc" + GetParam().cols + "_st1" + coopmat_suffix(ctx());
+  const std::string tail =
+      std::string("_br") + GetParam().rows + "_bc" + GetParam().cols + "_st1" + f16_tensor_core_suffix(ctx());
   EXPECT_NE(plan->variant_name().find(tail), std::string::npos) << plan->variant_name();
   const CaseShape base{2, 4, 2, 150, 203, GetParam().head_dim, DType::kF16, kNoMask, Layout::kBHSD, true};
   check_backward_case(ctx(), base);

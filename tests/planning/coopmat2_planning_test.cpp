@@ -238,6 +238,19 @@ TEST(Coopmat2Planning, AutoTakesItOnlyWithTheOverride) {
   b = plan_backward(d, h200_like(), o);
   ASSERT_TRUE(b.is_ok()) << b.status().to_string();
   EXPECT_EQ(b->path.kernels(), KernelPath::kCoopmatKhr);
+  // A problem the device's shapes cannot tile (a dimension past the largest) goes to the coopmat
+  // kernels too when cm2 is only preferred; asked for, it is refused.
+  DeviceInfo small = h200_like();
+  small.coopmat2_max_dimension = 64;
+  d.dtype = DType::kF16;
+  Result<FwdVariant> f = plan_forward(d, small, o);
+  ASSERT_TRUE(f.is_ok()) << f.status().to_string();
+  EXPECT_EQ(f->path.kernels(), KernelPath::kCoopmatKhr);
+  b = plan_backward(d, small, o);
+  ASSERT_TRUE(b.is_ok()) << b.status().to_string();
+  EXPECT_EQ(b->path.kernels(), KernelPath::kCoopmatKhr);
+  d.path = KernelPath::kCoopmat2;
+  EXPECT_FALSE(plan_forward(d, small, o).is_ok());
 }
 
 TEST(Coopmat2Planning, PathNames) {

@@ -85,7 +85,9 @@ TEST_F(BackwardSemantics, DeterministicRunsAreBitwiseEqual) {
 
 // Q, K, V and dO whose rows do not start on 16 bytes (each moved by one element into a buffer
 // of its own) give bitwise the gradients of the aligned views: on a coopmat device the aligned
-// call runs the WIDE_ROWS kernels and this one the general ones, with the same arithmetic.
+// call runs the WIDE_ROWS kernels and this one the general ones, with the same arithmetic. (A
+// coopmat2 plan runs its coopmat fallback for the moved call, with other tiles and another
+// summation order: those gradients are checked against the reference instead.)
 TEST_F(BackwardSemantics, RowsOffTheSixteenByteGridGiveTheSameGradients) {
   const std::uint64_t seed = test_seed();
   SCOPED_TRACE("VKATTN_TEST_SEED=" + std::to_string(seed));
@@ -121,6 +123,10 @@ TEST_F(BackwardSemantics, RowsOffTheSixteenByteGridGiveTheSameGradients) {
   ASSERT_TRUE(c->poison().is_ok());
   const Status run = plan->run(t);
   ASSERT_TRUE(run.is_ok()) << run.to_string();
+  if (plan->variant_name().ends_with("_coopmat2")) {
+    compare_backward(*c);
+    return;
+  }
   const char* names[] = {"dq", "dk", "dv"};
   std::size_t n = 0;
   for (const Tensor* g : {&*c->dq_dev, &*c->dk_dev, &*c->dv_dev}) {

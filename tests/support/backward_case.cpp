@@ -103,6 +103,10 @@ void run_backward_and_compare(Context& ctx, BackwardCase& c, BackwardOptions opt
   ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
   Status s = plan->run(c.tensors());
   ASSERT_TRUE(s.is_ok()) << s.to_string();
+  compare_backward(c);
+}
+
+void compare_backward(const BackwardCase& c) {
   const std::vector<float> o_stored = c.fwd.download_o();  // what the kernels read for D
   const RefGrads ref = reference_backward(c.fwd.ref, c.fwd.q, c.fwd.k, c.fwd.v, c.d_o, &o_stored);
   const Tolerance tol = gradient_tolerance(c.fwd.shape.dtype);

@@ -28,6 +28,8 @@ struct BackwardCase {
 
 // Runs the backward of `c` and compares dQ, dK, dV with the fp64 reference (gtest failures).
 void run_backward_and_compare(Context& ctx, BackwardCase& c, BackwardOptions options = {});
+// The comparison alone, of the gradients `c`'s device tensors hold now.
+void compare_backward(const BackwardCase& c);
 
 // A parameterized backward case: fresh inputs from test_seed() (traced), run, compare.
 void check_backward_case(Context& ctx, const CaseShape& shape);

@@ -72,6 +72,15 @@ std::string coopmat_suffix(const Context& ctx) {
   return khr && ctx.info().coopmat_khr ? "_coopmat_khr" : "_coopmat";
 }
 
+bool auto_uses_coopmat2(const Context& ctx) {
+  const PlanOverrides& o = ctx.options().overrides;
+  return ctx.info().coopmat2 && o.path == KernelPath::kAuto && (kCoopmat2ByDefault || o.cm2 == 1);
+}
+
+std::string f16_tensor_core_suffix(const Context& ctx) {
+  return auto_uses_coopmat2(ctx) ? "_coopmat2" : coopmat_suffix(ctx);
+}
+
 void expect_no_validation_messages(const LogCapture& log) {
   for (const std::string& m : log.validation_messages()) ADD_FAILURE() << m;
 }

@@ -68,6 +68,11 @@ bool auto_uses_coopmat(const Context& ctx);
 // auto takes the KHR build (kCoopmatKhrByDefault, or VKATTN_CM_KHR = 1) or VKATTN_PATH =
 // coopmat_khr asks for it, and the device has it; else "_coopmat".
 std::string coopmat_suffix(const Context& ctx);
+// Whether kAuto takes the cooperative-matrix-2 kernels for fp16 problems they can run (the GPU
+// suite's coopmat2 pass: VKATTN_CM2 = 1 on a device with DeviceInfo::coopmat2), and the suffix
+// such problems' variant names then end in: "_coopmat2", else coopmat_suffix.
+bool auto_uses_coopmat2(const Context& ctx);
+std::string f16_tensor_core_suffix(const Context& ctx);
 
 // Fails the current test with every message `log` holds from the validation layer.
 void expect_no_validation_messages(const LogCapture& log);

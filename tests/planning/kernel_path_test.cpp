@@ -18,13 +18,14 @@ namespace {
 
 TEST_F(KernelPathTest, AutoTakesCoopmatExactlyWhereItCanRun) {
   const bool cm = auto_uses_coopmat(ctx());
-  EXPECT_TRUE(ends_with(name_of(desc(DType::kF16, 64)), cm ? coopmat_suffix(ctx()) : "_scalar"));
-  EXPECT_TRUE(ends_with(name_of(desc(DType::kF16, 128)), cm ? coopmat_suffix(ctx()) : "_scalar"));
+  const std::string tc = f16_tensor_core_suffix(ctx());  // _coopmat2 in the GPU suite's coopmat2 pass
+  EXPECT_TRUE(ends_with(name_of(desc(DType::kF16, 64)), cm ? tc : "_scalar"));
+  EXPECT_TRUE(ends_with(name_of(desc(DType::kF16, 128)), cm ? tc : "_scalar"));
   // Head dims of 8 mod 16 too (padded inside the kernels), Dk != Dv included.
-  EXPECT_TRUE(ends_with(name_of(desc(DType::kF16, 24)), cm ? coopmat_suffix(ctx()) : "_scalar"));
+  EXPECT_TRUE(ends_with(name_of(desc(DType::kF16, 24)), cm ? tc : "_scalar"));
   AttentionDesc dv = desc(DType::kF16, 32);
   dv.head_dim_v = 40;
-  EXPECT_TRUE(ends_with(name_of(dv), cm ? coopmat_suffix(ctx()) : "_scalar"));
+  EXPECT_TRUE(ends_with(name_of(dv), cm ? tc : "_scalar"));
   // Never on coopmat: fp32 storage.
   EXPECT_TRUE(ends_with(name_of(desc(DType::kF32, 64)), "_scalar"));
 }
@@ -72,7 +73,7 @@ TEST_F(KernelPathTest, ExplicitCoopmatRunsItOrSaysWhyNot) {
 // and what an explicit coopmat_khr runs, forward and backward, or refuses saying why.
 TEST_F(KernelPathTest, ExplicitCoopmatKhrRunsItOrSaysWhyNot) {
   AttentionDesc d = desc(DType::kF16, 64);
-  EXPECT_TRUE(ends_with(name_of(d), auto_uses_coopmat(ctx()) ? coopmat_suffix(ctx()) : std::string("_scalar")))
+  EXPECT_TRUE(ends_with(name_of(d), auto_uses_coopmat(ctx()) ? f16_tensor_core_suffix(ctx()) : std::string("_scalar")))
       << name_of(d);
   d.path = KernelPath::kCoopmatKhr;
   expect_coopmat_or_refusal(ForwardPlan::create(ctx(), d), KernelPath::kCoopmatKhr);
@@ -161,12 +162,13 @@ TEST_F(KernelPathTest, BackwardPathFollowsTheChoice) {
   const bool cm = auto_uses_coopmat(ctx());
   Result<BackwardPlan> auto64 = BackwardPlan::create(ctx(), desc(DType::kF16, 64));
   ASSERT_TRUE(auto64.is_ok()) << auto64.status().to_string();
-  EXPECT_TRUE(ends_with(auto64->variant_name(), cm ? coopmat_suffix(ctx()) : "_scalar")) << auto64->variant_name();
-  // Head dim 256: the backward takes the coopmat kernels too, dQ in 2 chunks, dK and dV in 4.
+  EXPECT_TRUE(ends_with(auto64->variant_name(), cm ? f16_tensor_core_suffix(ctx()) : "_scalar")) << auto64->variant_name();
+  // Head dim 256: the backward takes the coopmat kernels too, dQ in 2 chunks, dK and dV in 4 (the
+  // cooperative-matrix-2 kernels take the whole head dim).
   Result<BackwardPlan> auto256 = BackwardPlan::create(ctx(), desc(DType::kF16, 256));
   ASSERT_TRUE(auto256.is_ok()) << auto256.status().to_string();
-  EXPECT_TRUE(ends_with(auto256->variant_name(), cm ? "_dsplit2x4" + coopmat_suffix(ctx()) : "_scalar"))
-      << auto256->variant_name();
+  const std::string tail256 = auto_uses_coopmat2(ctx()) ? "_coopmat2" : "_dsplit2x4" + coopmat_suffix(ctx());
+  EXPECT_TRUE(ends_with(auto256->variant_name(), cm ? tail256 : "_scalar")) << auto256->variant_name();
   // fp32 storage: an explicit coopmat request is refused with the reason.
   AttentionDesc f32 = desc(DType::kF32, 64);
   f32.path = KernelPath::kCoopmat;

@@ -206,7 +206,8 @@ TEST_F(VariantSemantics, VariantNameIsKnownBeforeRecordingAndNamesTheFeatures) {
   EXPECT_EQ(feature_name(d), "d64v32_f16_causal_win_br_doc_softcap_alibi_bias16_sink_varlen");
   EXPECT_EQ(plan->variant_name().rfind("attn_fwd_" + feature_name(d) + "_bq", 0), 0u) << plan->variant_name();
   // Dv = 32 is a multiple of 16, Dk = 64 too: the coopmat kernel takes it where the device has one.
-  EXPECT_NE(plan->variant_name().find(auto_uses_coopmat(ctx()) ? coopmat_suffix(ctx()) : "_scalar"), std::string::npos);
+  EXPECT_NE(plan->variant_name().find(auto_uses_coopmat(ctx()) ? f16_tensor_core_suffix(ctx()) : "_scalar"),
+            std::string::npos);
 }
 
 // Equal math gives one pipeline: the alignment only enters the name where something uses it.

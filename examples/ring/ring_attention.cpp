@@ -1,7 +1,7 @@
 // Ring attention over N ranks from the command line (vkattn/ring.hpp):
 //
 //   mpirun -np 4 build/examples/example_ring_attention --seq=4096 --heads=8 --kv-heads=2 --dim=64
-//          --causal --zigzag [--dtype=f16] [--backward] [--repeat=3]
+//          --causal --zigzag [--dtype=f16] [--backward] [--sinks] [--repeat=3]
 //
 // Every rank makes its own context (one device per rank: on a machine with several GPUs, give
 // each rank its own with VKATTN_DEVICE=<index>, e.g. from OMPI_COMM_WORLD_LOCAL_RANK), builds
@@ -10,7 +10,8 @@
 // setup, device work, waiting for the next shard, host<->device copies) and the ring's best wall
 // time. Rank 0 then runs the whole sequence on its own device as a single-rank reference (forward,
 // and with --backward the backward too, timed alike), gathers every rank's O and LSE shards (and
-// dQ, dK, dV), and prints each one's largest difference (NaN counts as a failure) and the ring's
+// dQ, dK, dV; with --sinks, per-head sink logits in the softmax and, with --backward, their gradient
+// dsinks, which every rank gets whole), and prints each one's largest difference (NaN counts as a failure) and the ring's
 // time against the single run's. Exit status 0 when every difference is within its tolerance.
 #include <mpi.h>
 
@@ -32,7 +33,7 @@ namespace {
 
 struct Args {
   std::int64_t seq = 1024, heads = 4, kv_heads = 0, dim = 64, repeat = 3;
-  bool causal = false, zigzag = false, backward = false;
+  bool causal = false, zigzag = false, backward = false, sinks = false;
   vkattn::DType dtype = vkattn::DType::kF32;
 };
 
@@ -72,6 +73,7 @@ bool parse(int argc, char** argv, Args& a) {
     else if (s == "--causal") a.causal = true;
     else if (s == "--zigzag") a.zigzag = true;
     else if (s == "--backward") a.backward = true;
+    else if (s == "--sinks") a.sinks = true;
     else {
       std::fprintf(stderr, "%s\n", s == "--help" ? "" : ("unknown argument " + s).c_str());
       return false;
@@ -110,6 +112,7 @@ int run(int rank, int ranks, const Args& a) {
   desc.attention.kv_heads = a.kv_heads;
   desc.attention.head_dim = a.dim;
   if (a.causal) desc.attention.mask = vkattn::Mask::causal_mask();
+  desc.attention.score_mod.sinks = a.sinks;
   desc.seq_total = a.seq;
   desc.sharding = a.zigzag ? vkattn::RingSharding::kZigzag : vkattn::RingSharding::kContiguous;
   auto ring = vkattn::RingAttention::create(**ctx, MPI_COMM_WORLD, desc);
@@ -139,16 +142,26 @@ int run(int rank, int ranks, const Args& a) {
   vkattn::Tensor lse = vkattn::Tensor::create(c, vkattn::DType::kF32, {1, H, L}).value();
   vkattn::Tensor dot = tensor(shard(d_o, H, S, D, pieces, L), H, L);
   vkattn::Tensor dq = tensor({}, H, L), dk = tensor({}, Hkv, L), dv = tensor({}, Hkv, L);
+  // --sinks: fp32 [H] logits (the same on every rank) and their gradient.
+  vkattn::Tensor sinks = vkattn::Tensor::create(c, vkattn::DType::kF32, {H}).value();
+  vkattn::Tensor dsinks = vkattn::Tensor::create(c, vkattn::DType::kF32, {H}).value();
+  (void)sinks.upload(random(H));
+  const auto with_sinks = [&](auto t) {
+    if (a.sinks) t.sinks = sinks.view();
+    return t;
+  };
 
   double best = 1e30;
   for (std::int64_t r = 0; r < a.repeat; ++r) {
     MPI_Barrier(MPI_COMM_WORLD);
     const auto t0 = std::chrono::steady_clock::now();
-    vkattn::Status s = ring->forward({qt.view(), kt.view(), vt.view(), ot.view(), lse.view()});
+    vkattn::Status s = ring->forward(with_sinks(vkattn::RingForwardTensors{qt.view(), kt.view(), vt.view(), ot.view(), lse.view()}));
     if (!s) return fail("forward", s);
     if (a.backward) {
       vkattn::RingBackwardTensors bt{qt.view(), kt.view(), vt.view(), ot.view(), lse.view(),
                                      dot.view(), dq.view(), dk.view(), dv.view()};
+      bt = with_sinks(bt);
+      if (a.sinks) bt.dsinks = dsinks.view();
       s = ring->backward(bt);
       if (!s) return fail("backward", s);
     }
@@ -196,10 +209,12 @@ int run(int rank, int ranks, const Args& a) {
     auto plan = vkattn::ForwardPlan::create(c, d).value();
     std::optional<vkattn::BackwardPlan> bplan;
     if (a.backward) bplan.emplace(vkattn::BackwardPlan::create(c, d).value());
-    vkattn::ForwardTensors ft{fq.view(), fk.view(), fv.view(), fo.view(), flse.view()};
+    vkattn::Tensor fdsinks = vkattn::Tensor::create(c, vkattn::DType::kF32, {H}).value();
+    vkattn::ForwardTensors ft = with_sinks(vkattn::ForwardTensors{fq.view(), fk.view(), fv.view(), fo.view(), flse.view()});
     vkattn::BackwardTensors bt;
     bt.q = fq.view(), bt.k = fk.view(), bt.v = fv.view(), bt.o = fo.view(), bt.lse = flse.view(), bt.d_o = fdo.view();
     bt.dq = fdq.view(), bt.dk = fdk.view(), bt.dv = fdv.view();
+    if (a.sinks) bt.sinks = sinks.view(), bt.dsinks = fdsinks.view();
     double single = 1e30;
     for (std::int64_t r = 0; r < a.repeat; ++r) {
       const auto t0 = std::chrono::steady_clock::now();
@@ -232,6 +247,21 @@ int run(int rank, int ranks, const Args& a) {
                   ok ? "ok" : "TOO LARGE");
       return ok;
     };
+    // The same for an output every rank holds whole: |ring - single| relative to the largest |single|.
+    const auto compare_whole = [&](const char* name, const std::vector<float>& mine, const vkattn::Tensor& ref_t,
+                                   double tol) {
+      const std::vector<float> full = ref_t.download().value();
+      double worst = mine.size() == full.size() ? 0.0 : INFINITY, largest = 0;
+      for (float x : full) largest = std::max(largest, static_cast<double>(std::fabs(x)));
+      for (std::size_t i = 0; i < mine.size() && i < full.size(); ++i) {
+        const double err = std::fabs(static_cast<double>(mine[i]) - full[i]);
+        if (!(err <= worst)) worst = std::isnan(err) ? INFINITY : err;
+      }
+      const double allowed = tol * std::max(largest, 1e-30);
+      std::printf("  largest |%s_ring - %s_single| = %.2e (allowed %.2e: %s)\n", name, name, worst, allowed,
+                  worst <= allowed ? "ok" : "TOO LARGE");
+      return worst <= allowed;
+    };
     const bool f16 = a.dtype == vkattn::DType::kF16;
     std::printf("ring of %d ranks: %.1f ms; single rank, whole sequence: %.1f ms (%s)\n", ranks, best * 1e3,
                 single * 1e3, a.backward ? "forward + backward, both" : "forward, both");
@@ -241,6 +271,10 @@ int run(int rank, int ranks, const Args& a) {
       ok = compare("dQ", dq_all, fdq, H, D, f16 ? 2e-2 : 1e-4, true) && ok;
       ok = compare("dK", dk_all, fdk, Hkv, D, f16 ? 2e-2 : 1e-4, true) && ok;
       ok = compare("dV", dv_all, fdv, Hkv, D, f16 ? 2e-2 : 1e-4, true) && ok;
+      if (a.sinks) {  // every rank holds the whole [H]: rank 0's against the single run (S = 1 row of H values)
+        const std::vector<float> mine = dsinks.download().value();
+        ok = compare_whole("dsinks", mine, fdsinks, f16 ? 2e-2 : 1e-4) && ok;
+      }
     }
     status = ok ? 0 : 1;
   }

@@ -20,6 +20,15 @@ Overrides without_cm2(Overrides o) {
   return o;
 }
 
+// The coopmat build a coopmat2 plan falls back to for `pass`: KHR where it can run, else NV.
+Result<PathChoice> cm2_fallback_path(const Problem& p, Pass pass, const DeviceInfo& info, const std::string& reason) {
+  const bool khr = coopmat_blocker(p, pass, info, true).empty();
+  if (!khr && !coopmat_blocker(p, pass, info, false).empty()) {
+    return unsupported("the coopmat2 plan's fallback: the coopmat kernels cannot run it");
+  }
+  return PathChoice{true, khr, reason + " (views off 16 bytes: " + (khr ? "coopmat_khr" : "coopmat") + ")"};
+}
+
 }  // namespace
 
 Result<FwdVariant> plan_forward(const AttentionDesc& desc, const DeviceInfo& info, const Overrides& overrides) {
@@ -42,27 +51,23 @@ Result<FwdVariant> plan_forward(const AttentionDesc& desc, const DeviceInfo& inf
 }
 
 Result<FwdVariant> plan_cm2_fallback(const FwdVariant& cm2, const DeviceInfo& info) {
-  const bool khr = coopmat_blocker(cm2.problem, Pass::kForward, info, true).empty();
-  if (!khr && !coopmat_blocker(cm2.problem, Pass::kForward, info, false).empty()) {
-    return unsupported("the coopmat2 plan's fallback: the coopmat kernels cannot run it");
-  }
+  Result<PathChoice> path = cm2_fallback_path(cm2.problem, Pass::kForward, info, cm2.path.reason);
+  if (!path) return path.status();
   Result<FwdSpecConstants> spec = choose_fwd_tiles(cm2.problem, true, info, Overrides{});
   if (!spec) return spec.status();
-  FwdVariant v{cm2.problem, PathChoice{true, khr, cm2.path.reason + " (views off 16 bytes: " + (khr ? "coopmat_khr" : "coopmat") + ")"}, spec.value(), ""};
-  if (khr) v.spec.cm_a_from_acc = info.coopmat_khr_a_from_acc;
+  FwdVariant v{cm2.problem, std::move(path).value(), spec.value(), ""};
+  if (v.path.khr) v.spec.cm_a_from_acc = info.coopmat_khr_a_from_acc;
   v.name = fwd_variant_name(v.spec, v.path.kernels());
   return v;
 }
 
 Result<BwdVariant> plan_cm2_fallback(const BwdVariant& cm2, const DeviceInfo& info) {
-  const bool khr = coopmat_blocker(cm2.problem, Pass::kBackward, info, true).empty();
-  if (!khr && !coopmat_blocker(cm2.problem, Pass::kBackward, info, false).empty()) {
-    return unsupported("the coopmat2 plan's fallback: the coopmat kernels cannot run it");
-  }
+  Result<PathChoice> path = cm2_fallback_path(cm2.problem, Pass::kBackward, info, cm2.path.reason);
+  if (!path) return path.status();
   Result<BwdSpecConstants> spec = choose_bwd_tiles(cm2.problem, true, info, Overrides{});
   if (!spec) return spec.status();
-  BwdVariant v{cm2.problem, PathChoice{true, khr, cm2.path.reason + " (views off 16 bytes: " + (khr ? "coopmat_khr" : "coopmat") + ")"}, spec.value(), ""};
-  if (khr) v.spec.cm_a_from_acc = info.coopmat_khr_a_from_acc;
+  BwdVariant v{cm2.problem, std::move(path).value(), spec.value(), ""};
+  if (v.path.khr) v.spec.cm_a_from_acc = info.coopmat_khr_a_from_acc;
   v.name = bwd_variant_name(v.spec, v.path.kernels());
   return v;
 }

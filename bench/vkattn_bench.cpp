@@ -53,6 +53,7 @@ double g_copy_gbps = 0;  // the device's copy bandwidth, measured for the decode
 std::set<std::string> g_started;  // for progress
 std::size_t g_total = 0;
 std::set<std::string> g_failed;  // cases that reported an error: the exit status is then 1
+std::string g_first_failed;       // the first of them in run order, for the summary
 std::map<std::string, std::vector<double>> g_tflops;  // per benchmark, one value per repetition
 std::string g_svg;                                    // --svg: rewritten after every benchmark run
 bool g_svg_written = false;                           // whether the last rewrite succeeded
@@ -215,7 +216,7 @@ void bench_case(benchmark::State& state, BenchCase c) {
   Context& ctx = *g_ctx;
   const std::string name = c.name();
   const auto fail = [&](const Status& s) {
-    g_failed.insert(name);
+    if (g_failed.insert(name).second && g_first_failed.empty()) g_first_failed = name;
     state.SkipWithError(s.to_string().c_str());
   };
   if (g_started.insert(name).second) {
@@ -339,14 +340,17 @@ int pipeline_timing(const ContextOptions& base) {
       const auto t0 = clock::now();
       Result<ForwardPlan> fwd = ForwardPlan::create(**ctx, desc_of(c));
       std::optional<BackwardPlan> bwd;
+      Status bwd_status;
       if (c.pass == Pass::kBwd) {
         Result<BackwardPlan> b = BackwardPlan::create(**ctx, desc_of(c));
         if (b) bwd.emplace(std::move(b).value());
+        bwd_status = b.status();
       }
       const auto t1 = clock::now();
       Result<Buffers> buffers = make_buffers(**ctx, c);
-      if (!fwd || !buffers || (c.pass == Pass::kBwd && !bwd)) {
-        std::fprintf(stderr, "vkattn-bench: %s: plan or buffers failed\n", c.name().c_str());
+      const Status failed = !fwd ? fwd.status() : !bwd_status ? bwd_status : buffers.status();
+      if (!failed) {
+        std::fprintf(stderr, "vkattn-bench: %s: %s\n", c.name().c_str(), failed.to_string().c_str());
         return 1;
       }
       const auto t2 = clock::now();
@@ -427,7 +431,7 @@ constexpr const char* kUsage =
     "  --device    a physical device by index or name substring (default: discrete > integrated >\n"
     "              virtual GPU > CPU, so lavapipe only without a GPU)\n"
     "  --path      kernel path (default auto; coopmat: the NV build, coopmat_khr: the KHR build,\n"
-    "              coopmat2: the forward on cooperative matrix 2)\n"
+    "              coopmat2: cooperative matrix 2)\n"
     "  --dtype     storage of every case (default: each preset's own, fp16 for --shapes and compare)\n"
     "  --dropout   dropout probability on P of every case, forward and backward (names end _dropout<percent>)\n"
     "  --qk=rms_rope  RMSNorm on Q and K and rotate-half RoPE in every case (names end _qkrope)\n"
@@ -619,7 +623,7 @@ int main(int argc, char** argv) {
   }
   if (!g_failed.empty()) {  // each printed its ERROR line; a script must see it too
     std::fprintf(stderr, "vkattn-bench: %zu of %zu cases failed (first: %s)\n", g_failed.size(), g_total,
-                 g_failed.begin()->c_str());
+                 g_first_failed.c_str());
     return 1;
   }
   return 0;

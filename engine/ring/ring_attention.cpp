@@ -424,6 +424,16 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
     return whole_bwd_sinks->validate(bt);
   }();
   VKATTN_TRY(comm.agree(local, "backward: tensor checks"));
+  // dsinks is written after a collective (write_dsinks): every rank asks for it, or none does.
+  Result<std::vector<std::vector<std::int64_t>>> asked = comm.allgather({want_dsinks ? 1 : 0}, "backward: dsinks");
+  if (!asked) return asked.status();
+  const bool rank0_asks = (*asked)[0][0] != 0;
+  for (int r = 1; r < comm.ranks(); ++r) {
+    if (((*asked)[static_cast<std::size_t>(r)][0] != 0) != rank0_asks) {
+      return invalid("ring: rank " + num(r) + (rank0_asks ? " gives no dsinks, rank 0 does" : " gives dsinks, rank 0 does not") +
+                     " (every rank passes dsinks or none does)");
+    }
+  }
   timings.assign(static_cast<std::size_t>(P), {});
   const std::int64_t B = a.batch, Hq = a.q_heads, Dk = a.head_dim, S_me = len_of(me);
 

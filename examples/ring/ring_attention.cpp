@@ -199,6 +199,8 @@ int run(int rank, int ranks, const Args& a) {
   const std::vector<float> o_all = gather(ot), lse_all = gather(lse);
   std::vector<float> dq_all, dk_all, dv_all;
   if (a.backward) dq_all = gather(dq), dk_all = gather(dk), dv_all = gather(dv);
+  std::vector<float> dsinks_all;  // every rank's whole [H], in rank order
+  if (a.backward && a.sinks) dsinks_all = gather(dsinks);
   int status = 0;
   if (rank == 0) {
     vkattn::Tensor fq = tensor(q, H, S), fk = tensor(k, Hkv, S), fv = tensor(v, Hkv, S), fo = tensor({}, H, S);
@@ -271,9 +273,13 @@ int run(int rank, int ranks, const Args& a) {
       ok = compare("dQ", dq_all, fdq, H, D, f16 ? 2e-2 : 1e-4, true) && ok;
       ok = compare("dK", dk_all, fdk, Hkv, D, f16 ? 2e-2 : 1e-4, true) && ok;
       ok = compare("dV", dv_all, fdv, Hkv, D, f16 ? 2e-2 : 1e-4, true) && ok;
-      if (a.sinks) {  // every rank holds the whole [H]: rank 0's against the single run (S = 1 row of H values)
-        const std::vector<float> mine = dsinks.download().value();
-        ok = compare_whole("dsinks", mine, fdsinks, f16 ? 2e-2 : 1e-4) && ok;
+      if (a.sinks) {  // every rank holds the whole [H]: each rank's against the single run
+        for (int r = 0; r < ranks; ++r) {
+          const auto first = dsinks_all.begin() + static_cast<std::ptrdiff_t>(r * H);
+          const std::vector<float> theirs(first, first + static_cast<std::ptrdiff_t>(H));
+          const std::string name = "dsinks(rank " + std::to_string(r) + ")";
+          ok = compare_whole(name.c_str(), theirs, fdsinks, f16 ? 2e-2 : 1e-4) && ok;
+        }
       }
     }
     status = ok ? 0 : 1;

@@ -17,12 +17,13 @@ enum class KernelPath : std::uint32_t {
   // fp16 16x16x16 at subgroup scope (DeviceInfo::coopmat_khr); kAuto takes it there (measured
   // 1.2-1.5x kCoopmat on the H200). Variant names end in _coopmat_khr.
   kCoopmatKhr = 3,
-  // The forward on VK_NV_cooperative_matrix2 (workgroup-scope matrices, tensor-layout loads, row
-  // reductions, per-element operations: shaders/attn_fwd_cm2.comp), where the toolchain compiled it
-  // and the device has the extension with those features (DeviceInfo::coopmat2). fp16 storage,
-  // without split-K decode, GQA packing or a paged cache; its plans' backward runs kCoopmatKhr (else
-  // kCoopmat). kAuto takes it only with PlanOverrides::cm2 = 1 (VKATTN_CM2) until it is measured
-  // against kCoopmatKhr. Variant names end in _coopmat2.
+  // The forward and backward on VK_NV_cooperative_matrix2 (workgroup-scope matrices, tensor-layout
+  // loads, row reductions, per-element operations: shaders/attn_fwd_cm2.comp, attn_bwd_dq_cm2.comp,
+  // attn_bwd_dkdv_cm2.comp), where the toolchain compiled them and the device has the extension with
+  // those features (DeviceInfo::coopmat2). fp16 storage, without split-K decode, GQA packing or a
+  // paged cache; calls whose views are off 16 bytes run the coopmat kernels. kAuto takes it only
+  // with PlanOverrides::cm2 = 1 (VKATTN_CM2) until it is measured against kCoopmatKhr. Variant
+  // names end in _coopmat2.
   kCoopmat2 = 4,
 };
 // kAuto picks kCoopmatKhr, else kCoopmat, where the device and the problem allow it (fp16 or bf16, any
@@ -46,7 +47,7 @@ struct ToolchainInfo {
   const char* glslang_version = "";
   bool nv_cooperative_matrix = false;   // GL_NV_cooperative_matrix: KernelPath::kCoopmat's kernels
   bool khr_cooperative_matrix = false;  // GL_KHR_cooperative_matrix: KernelPath::kCoopmatKhr's kernels
-  bool nv_cooperative_matrix2 = false;  // GL_NV_cooperative_matrix2 (with KHR): KernelPath::kCoopmat2's forward
+  bool nv_cooperative_matrix2 = false;  // GL_NV_cooperative_matrix2 (with KHR): KernelPath::kCoopmat2's kernels
   // Why not, where a flag is false ("" where it is true).
   const char* nv_cooperative_matrix_reason = "";
   const char* khr_cooperative_matrix_reason = "";

@@ -32,8 +32,8 @@ struct PlanOverrides {
   // for comparing the builds; VKATTN_PATH = coopmat_khr, by contrast, refuses what it cannot run.
   // VKATTN_CM_KHR
   std::uint32_t cm_khr = 0;
-  // 1: where kAuto takes a tensor-core forward, take the cooperative-matrix-2 one if it can run the
-  // problem (KernelPath::kCoopmat2; the coopmat kernels otherwise). For the GPU suite's cm2 pass and
+  // 1: where kAuto takes the tensor cores, take the cooperative-matrix-2 kernels if they can run the
+  // pass (KernelPath::kCoopmat2; the coopmat kernels otherwise). For the GPU suite's cm2 pass and
   // for comparing the paths until the automatic choice takes it by measured rules. VKATTN_CM2
   std::uint32_t cm2 = 0;
 };

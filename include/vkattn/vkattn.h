@@ -47,7 +47,7 @@ typedef enum vkattn_kernel_path {
   VKATTN_PATH_SCALAR = 1, /* portable fp32 kernels */
   VKATTN_PATH_COOPMAT = 2, /* VK_NV_cooperative_matrix */
   VKATTN_PATH_COOPMAT_KHR = 3, /* the same kernels with VK_KHR_cooperative_matrix */
-  VKATTN_PATH_COOPMAT2 = 4     /* the forward on VK_NV_cooperative_matrix2 (backward: COOPMAT_KHR) */
+  VKATTN_PATH_COOPMAT2 = 4     /* forward and backward on VK_NV_cooperative_matrix2 */
 } vkattn_kernel_path;
 
 /* Receives every message the engine emits (level 0 info, 1 warning, 2 error; validation-layer
@@ -102,7 +102,7 @@ typedef struct vkattn_device_info {
   int coopmat;                /* the tensor-core path is usable */
   int push_descriptors;
   int coopmat_khr; /* the VK_KHR_cooperative_matrix path is usable */
-  int coopmat2;    /* the VK_NV_cooperative_matrix2 forward is usable */
+  int coopmat2;    /* the VK_NV_cooperative_matrix2 path is usable */
 } vkattn_device_info;
 
 /* What vkattn knows about the context's device. */

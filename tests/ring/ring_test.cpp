@@ -9,6 +9,7 @@
 #include <mpi.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -374,6 +375,45 @@ TEST_F(RingErrors, DsinksWithoutSinksIsRefused) {
         << m[0];
     for (const std::string& x : m) EXPECT_EQ(x, m[0]);
   }
+}
+
+// dsinks is written after a collective: given on rank 0 only, every rank refuses the call at once
+// with one message, and the ring works afterwards.
+TEST_F(RingErrors, DsinksOnOneRankOnlyIsRefusedOnEveryRank) {
+  if (world_size() < 2) GTEST_SKIP() << "needs two ranks";
+  RingDesc d = base();
+  d.attention.score_mod.sinks = true;
+  Result<RingAttention> ring = RingAttention::create(ctx(), MPI_COMM_WORLD, d);
+  ASSERT_TRUE(ring.is_ok()) << ring.status().to_string();
+  const std::int64_t L = ring->desc().attention.seq_q;
+  std::vector<Tensor> t;
+  for (int i = 0; i < 9; ++i) t.push_back(Tensor::create(ctx(), F32, {1, 2, L, 16}).value());
+  for (Tensor& x : t) ASSERT_TRUE(x.fill(0.25f).is_ok());
+  Tensor lse = Tensor::create(ctx(), F32, {1, 2, L}).value();
+  Tensor sinks = Tensor::create(ctx(), F32, {2}).value();
+  Tensor dsinks = Tensor::create(ctx(), F32, {2}).value();
+  ASSERT_TRUE(sinks.fill(0.5f).is_ok());
+  ASSERT_TRUE(dsinks.fill(NAN).is_ok());
+  RingForwardTensors ft{t[0].view(), t[1].view(), t[2].view(), t[3].view(), lse.view()};
+  ft.sinks = sinks.view();
+  ASSERT_TRUE(ring->forward(ft).is_ok());
+  RingBackwardTensors bt;
+  bt.q = t[0].view(), bt.k = t[1].view(), bt.v = t[2].view(), bt.o = t[3].view(), bt.d_o = t[4].view();
+  bt.dq = t[5].view(), bt.dk = t[6].view(), bt.dv = t[7].view(), bt.lse = lse.view();
+  bt.sinks = sinks.view();
+  if (world_rank() == 0) bt.dsinks = dsinks.view();
+  const Status s = ring->backward(bt);
+  ASSERT_FALSE(s.is_ok());
+  EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument);
+  const std::vector<std::string> m = all_messages(s);
+  EXPECT_NE(m[0].find("ring: rank 1 gives no dsinks, rank 0 does (every rank passes dsinks or none does)"),
+            std::string::npos)
+      << m[0];
+  for (const std::string& x : m) EXPECT_EQ(x, m[0]);
+  EXPECT_TRUE(std::isnan(dsinks.download().value()[0])) << "dsinks was written";
+  bt.dsinks = dsinks.view();  // every rank now: the ring still works
+  const Status again = ring->backward(bt);
+  EXPECT_TRUE(again.is_ok()) << again.to_string();
 }
 
 // --dead-rank: the last rank leaves after create(); the others' forward must fail within the

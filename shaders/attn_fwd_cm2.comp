@@ -16,7 +16,8 @@
 //   s     = score_mod(scale_log2 S), -inf where masked     (a per-element operation, only where needed)
 //   m'    = max(m, rowmax s)            row reduction; m' = -inf for a row with nothing visible yet
 //   P     = 2^(s - m'), alpha = 2^(m - m')   (m' = -inf: P = 0, alpha = 0, nothing summed so far)
-//   l     = alpha l + P 1               the row sum as a product with a ones matrix, of P in fp16
+//   l     = alpha l + rowsum P          a row reduction in fp32 (a product of fp16 P with a ones matrix
+//                                       is faster, but its rounding moved LSE by up to 2e-4 on the H100)
 //   O     = diag(alpha) O + P V         P converted in registers to an fp16 A operand (dropout: P Z / (1 - p))
 // and at the end O / l (0 where l = 0) and LSE = ln 2 (m + log2 l) (-inf where l = 0). m, l and alpha
 // are BLOCK_Q x BLOCK_K matrices whose rows repeat one value (a row reduction writes every column);
@@ -61,6 +62,7 @@ uint g_b, g_h, g_start_q, g_len_q, g_start_k, g_len_k, g_q0, g_j0;
 int g_shift;
 
 float max_of(const in float a, const in float b) { return max(a, b); }
+float sum_of(const in float a, const in float b) { return a + b; }
 float first_of(const in float a, const in float b) { return a; }
 
 // Score element (r, c) of the tile, from S = q.k: the modified score in log2 units, or -inf where
@@ -143,7 +145,6 @@ void main() {
   TILE m, l;
   coopMatPerElementNV(m, TILE(0.0), start_m);
   coopMatPerElementNV(l, TILE(0.0), start_l);
-  const MAT(float16_t, BLOCK_K, BLOCK_K, gl_MatrixUseB) ones = MAT(float16_t, BLOCK_K, BLOCK_K, gl_MatrixUseB)(1.0);
 
   // The key tiles the block's live rows may see (attn_mask.glsl); the rest are never loaded.
   const uvec2 tiles = mask_key_tiles(g_q0, BLOCK_Q, g_len_q, g_len_k, g_shift, params.window_left,
@@ -174,9 +175,10 @@ void main() {
       p[e] = exp2(s[e] - m_sub);
       m[e] = m_new;
     }
-    MAT(float16_t, BLOCK_Q, BLOCK_K, gl_MatrixUseA) pa = MAT(float16_t, BLOCK_Q, BLOCK_K, gl_MatrixUseA)(p);
-    const TILE row_sum = coopMatMulAdd(pa, ones, TILE(0.0));
+    TILE row_sum;
+    coopMatReduceNV(row_sum, p, gl_CooperativeMatrixReduceRowNV, sum_of);
     [[unroll]] for (uint e = 0u; e < l.length(); ++e) l[e] = alpha[e] * l[e] + row_sum[e];
+    MAT(float16_t, BLOCK_Q, BLOCK_K, gl_MatrixUseA) pa = MAT(float16_t, BLOCK_Q, BLOCK_K, gl_MatrixUseA)(p);
     // Dropout: P V takes P_ij Z_ij / (1 - p); l above stays undropped.
     if (DROPOUT != 0u) {
       coopMatPerElementNV(p, p, dropped);

@@ -37,9 +37,11 @@ inline constexpr bool kCoopmatBf16ByDefault = true;
 // (bench/RESULTS_H100.md, seventeenth session); VKATTN_PATH = coopmat still runs the NV build.
 inline constexpr bool kCoopmatKhrByDefault = true;
 
-// Whether automatic choice takes the cooperative-matrix-2 forward (KernelPath::kCoopmat2) where it
-// can run. False until the H200 has run the suite on it and timed it against the KHR build in one
-// call; PlanOverrides::cm2 = 1 (VKATTN_CM2) prefers it meanwhile.
+// Whether automatic choice takes the cooperative-matrix-2 kernels (KernelPath::kCoopmat2) where they
+// can run. False: on the H200 they pass the forward and backward suites but run slower than the KHR
+// build (forward at (4, 16, 4096, D) fp16: 142.6 against 205.1 TFLOP/s at D = 64, 176.8 against
+// 203.3 at D = 128 with their best tiles; forward + backward 47 against 182 on the H100;
+// bench/RESULTS_H100.md, twentieth session). PlanOverrides::cm2 = 1 (VKATTN_CM2) prefers them.
 inline constexpr bool kCoopmat2ByDefault = false;
 // Overrides::cm2's internal value that keeps automatic choice off cooperative matrix 2 (the
 // planner's retry when the device's shapes cannot tile a problem; the public override takes 1).

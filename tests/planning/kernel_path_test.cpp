@@ -84,9 +84,10 @@ TEST_F(KernelPathTest, ExplicitCoopmatKhrRunsItOrSaysWhyNot) {
   ::setenv("VKATTN_CM_KHR", "1", 1);
   reopen_context();
   const std::string preferred = name_of(desc(DType::kF16, 64));
-  EXPECT_TRUE(ends_with(preferred, ctx().info().coopmat_khr ? "_coopmat_khr"
-                                   : ctx().info().coopmat   ? "_coopmat"
-                                                            : "_scalar"))
+  EXPECT_TRUE(ends_with(preferred, auto_uses_coopmat2(ctx()) ? "_coopmat2"  // VKATTN_CM2 = 1 wins
+                                   : ctx().info().coopmat_khr ? "_coopmat_khr"
+                                   : ctx().info().coopmat     ? "_coopmat"
+                                                              : "_scalar"))
       << preferred;
   if (saved != nullptr) {
     ::setenv("VKATTN_CM_KHR", saved_value.c_str(), 1);

@@ -23,21 +23,24 @@ inline bool rows_on_16_bytes(const Addressing& a) {
   return ((a.offset | a.stride_b | a.stride_h | a.stride_s) & 7u) == 0;
 }
 
-// Whether the cooperative-matrix-2 forward may address a view (shaders/attn_fwd_cm2.comp): its
+// Whether the cooperative-matrix-2 kernels may address a view (shaders/attn_*_cm2.comp): their
 // tensor loads and stores start at element offset + b stride_b + h stride_h + start stride_s, which
 // must lie on 16 bytes of the buffer (GLSL_NV_cooperative_matrix2), so the binding's start, the
-// offset and every stride must be multiples of 16 bytes (8 fp16 elements).
-inline bool on_16_bytes(const VkDescriptorBufferInfo& binding, const Addressing& a) {
-  return binding.offset % 16 == 0 && rows_on_16_bytes(a);
-}
-
-// on_16_bytes, and rows that do not overlap: a tensor layout's row stride must be at least its
-// row length `width`, so a view of more than one row (`rows`) whose token stride is smaller (an
-// input broadcast along the sequence) is not addressable either. (A one-row view has stride 0
-// from the checks, tensor_checks.cpp; the kernels lift that to the row length.)
+// offset and every stride must be multiples of 16 bytes (8 fp16 elements); and a tensor layout's
+// row stride must be at least its row length `width`, so a view of more than one row (`rows`) whose
+// token stride is smaller (an input broadcast along the sequence) is not addressable either. (A
+// one-row view has stride 0 from the checks, tensor_checks.cpp; the kernels lift that to the row
+// length.)
 inline bool cm2_addressable(const VkDescriptorBufferInfo& binding, const Addressing& a, std::int64_t width,
                             std::int64_t rows) {
-  return on_16_bytes(binding, a) && (rows <= 1 || static_cast<std::int64_t>(a.stride_s) >= width);
+  return binding.offset % 16 == 0 && rows_on_16_bytes(a) &&
+         (rows <= 1 || static_cast<std::int64_t>(a.stride_s) >= width);
+}
+
+// Token rows of a query-side (`keys` false) or key-side view: Sq or Sk, or Tq or Tk packed (varlen).
+inline std::int64_t token_rows(const Problem& p, bool keys) {
+  const bool varlen = p.seq_mode == SeqMode::kVarlen;
+  return keys ? (varlen ? p.total_k : p.seq_k) : (varlen ? p.total_q : p.seq_q);
 }
 
 // The mask and score_mod inputs of a call (ForwardTensors and BackwardTensors both carry them).

@@ -48,6 +48,15 @@ Result<CmBwdTiles> cm_bwd_forced_tiles(const Problem& p, const DeviceInfo& info,
   return forced;
 }
 
+
+// Output fragments the coopmat `kernel` accumulates over the whole head dim: dQ's, or the larger of
+// dK's and dV's (dkdv walks both with one chunk index).
+std::uint32_t cm_bwd_out16(std::uint32_t dk16, std::uint32_t dv16, BwdKernel kernel) {
+  return kernel == BwdKernel::kDkdv ? std::max(dk16, dv16) : dk16;
+}
+
+}  // namespace
+
 // Device limits for the backward of `p`: shared memory, workgroup counts and llvmpipe's loop budget.
 Status check_bwd_limits(const Problem& p, const BwdSpecConstants& s, const DeviceInfo& info) {
   if (s.block_cols < s.step) {
@@ -80,18 +89,6 @@ Status check_bwd_limits(const Problem& p, const BwdSpecConstants& s, const Devic
     }
   }
   return Status::ok();
-}
-
-// Output fragments the coopmat `kernel` accumulates over the whole head dim: dQ's, or the larger of
-// dK's and dV's (dkdv walks both with one chunk index).
-std::uint32_t cm_bwd_out16(std::uint32_t dk16, std::uint32_t dv16, BwdKernel kernel) {
-  return kernel == BwdKernel::kDkdv ? std::max(dk16, dv16) : dk16;
-}
-
-}  // namespace
-
-Status check_bwd_device_limits(const Problem& p, const BwdSpecConstants& s, const DeviceInfo& info) {
-  return check_bwd_limits(p, s, info);
 }
 
 std::uint32_t cm_bwd_chunk16(std::uint32_t dk, std::uint32_t dv, BwdKernel kernel) {

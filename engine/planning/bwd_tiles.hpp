@@ -68,7 +68,7 @@ Result<BwdSpecConstants> choose_bwd_tiles(const Problem& p, bool coopmat, const 
 
 // The backward's device limits for the tiles `s`: workgroup counts of its grids, llvmpipe's loop
 // budget (choose_bwd_tiles checks them; the cooperative-matrix-2 tiles too).
-Status check_bwd_device_limits(const Problem& p, const BwdSpecConstants& s, const DeviceInfo& info);
+Status check_bwd_limits(const Problem& p, const BwdSpecConstants& s, const DeviceInfo& info);
 
 // Shared memory `kernel` declares (its shared arrays) with the constants `spec` on the coopmat path
 // or the scalar one: the host's model, which tile choice relies on (cm_bwd_shared_bytes is the

@@ -100,7 +100,7 @@ Result<BwdSpecConstants> choose_cm2_bwd_tiles(const Problem& p, const DeviceInfo
                         ? o.cm_bwd_block_cols.value
                         : round_up(std::max(dkp, dvp) <= 128 ? 64 : 32, std::lcm(shape->n, shape->k));
   VKATTN_TRY(check_tiles(info, *shape, spec.block_rows, o.cm_bwd_rows, spec.block_cols, o.cm_bwd_block_cols, dkp, dvp));
-  VKATTN_TRY(check_bwd_device_limits(p, spec, info));
+  VKATTN_TRY(check_bwd_limits(p, spec, info));
   if (spec.workgroup_size > info.max_workgroup_invocations) {
     return unsupported("the cooperative-matrix-2 backward needs " + num(spec.workgroup_size) +
                        " invocations per workgroup, more than maxComputeWorkGroupInvocations = " +

@@ -177,11 +177,11 @@ struct BackwardPlan::Impl : PlanCore<BwdVariant> {
                            views.addressing(*v, Role::kV), views.addressing(*d_o, Role::kO), *aux};
     BwdPushConstants p;
     write_inputs(inputs, common, p);
-    b.wide_rows = !kernels[kDqWide].empty() && rows_on_16_bytes(inputs.q) && rows_on_16_bytes(inputs.k) &&
-                  rows_on_16_bytes(inputs.v) && rows_on_16_bytes(inputs.d_o);
-    if (fallback_spec) {
-      const bool varlen = problem.seq_mode == SeqMode::kVarlen;
-      const std::int64_t rq = varlen ? problem.total_q : problem.seq_q, rk = varlen ? problem.total_k : problem.seq_k;
+    if (!fallback_spec) {
+      b.wide_rows = !kernels[kDqWide].empty() && rows_on_16_bytes(inputs.q) && rows_on_16_bytes(inputs.k) &&
+                    rows_on_16_bytes(inputs.v) && rows_on_16_bytes(inputs.d_o);
+    } else {  // coopmat2: its kernels (the wide slots) where every tensor is addressable, else the fallback
+      const std::int64_t rq = token_rows(problem, false), rk = token_rows(problem, true);
       const std::int64_t dk_ = problem.desc.head_dim, dv_ = problem.head_dim_v;
       b.wide_rows = cm2_addressable(q->descriptor, inputs.q, dk_, rq) && cm2_addressable(k->descriptor, inputs.k, dk_, rk) &&
                     cm2_addressable(v->descriptor, inputs.v, dv_, rk) && cm2_addressable(d_o->descriptor, inputs.d_o, dv_, rq) &&

@@ -173,8 +173,7 @@ struct ForwardPlan::Impl : PlanCore<FwdVariant> {
                   rows_on_16_bytes(views.addressing(*k, Role::kK)) && rows_on_16_bytes(views.addressing(*v, Role::kV));
     if (!fallback.empty()) {
       const Problem& pr = problem;
-      const bool varlen = pr.seq_mode == SeqMode::kVarlen;
-      const std::int64_t rows_q = varlen ? pr.total_q : pr.seq_q, rows_k = varlen ? pr.total_k : pr.seq_k;
+      const std::int64_t rows_q = token_rows(pr, false), rows_k = token_rows(pr, true);
       b.fallback = !(cm2_addressable(q->descriptor, views.addressing(*q, Role::kQ), pr.desc.head_dim, rows_q) &&
                      cm2_addressable(k->descriptor, views.addressing(*k, Role::kK), pr.desc.head_dim, rows_k) &&
                      cm2_addressable(v->descriptor, views.addressing(*v, Role::kV), pr.head_dim_v, rows_k) &&

@@ -23,9 +23,13 @@ cp -L /usr/lib/x86_64-linux-gnu/libbenchmark.so.1debian "$stage/lib/"
 cache=${VKATTN_VVL_CACHE:-$HOME/.cache/vkattn/vvl-debian13}
 if ! ls "$cache"/vulkan-validationlayers_*.deb >/dev/null 2>&1; then
   mkdir -p "$cache/lists/partial" "$cache/parts" "$cache/debs"
-  uri=$(grep -rhoE '^(deb|URIs:)\s+\S+' /etc/apt/sources.list /etc/apt/sources.list.d 2>/dev/null |
-    awk '{print $2}' | grep -v security | head -1)
-  [ -n "$uri" ] || uri=$(grep -rhoE 'https?://[^ ]+' /etc/apt/sources.list.d/*.sources | grep -v security | head -1)
+  # Only live source files (*.sources, *.list; not ones renamed to disable them), and a Debian
+  # archive among them (not a third-party repository such as a Node.js one).
+  uri=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '/^URIs:/ {for (i = 2; i <= NF; ++i) print $i}' |
+    grep -v security | grep -m1 debian || true)
+  [ -n "$uri" ] || uri=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+    awk '/^deb / {for (i = 2; i <= NF; ++i) if ($i ~ /^[a-z]+:\/\//) print $i}' | grep -v security | grep -m1 debian || true)
+  [ -n "$uri" ] || { echo "gpu_bundle: no Debian archive in the system's apt sources" >&2; exit 1; }
   echo "deb $uri trixie main" >"$cache/parts/trixie.list"
   o=(-oDir::Etc::SourceList=/dev/null -oDir::Etc::SourceParts="$cache/parts" -oDir::State::Lists="$cache/lists"
     -oAPT::Architecture=amd64 -oAPT::Architectures=amd64)

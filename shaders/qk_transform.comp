@@ -23,12 +23,16 @@
 // p times fp32's rounding of f (0.002 rad at p = 32768), and it does not depend on the device's
 // sin and cos, whose precision Vulkan leaves loose.
 //
-// One workgroup walks rows_per_group rows in order; per row, invocation c < D / 2 loads words
-// 2c, 2c + 1 into shared memory (so every word of an fp16 row has one writer), the row's sums
-// reduce in a fixed-order tree, invocation k transforms pair k in place, and invocation c writes
-// words 2c, 2c + 1 back. The backward's dweight part of the workgroup (pair k's two elements) stays
-// in registers across its rows and goes to parts[group]; the reduce pass (PASS = QK_PASS_REDUCE,
-// invocation e) sums element e of the parts in group order: deterministic.
+// Work layout: ROW_LANES invocations per row (lane k owns pairs k and k + ROW_LANES, and words k and
+// k + ROW_LANES of the row), so a workgroup of WORKGROUP_SIZE invocations has ROWS = WORKGROUP_SIZE /
+// ROW_LANES rows in flight. It walks its rows_per_group rows ROWS at a time, with three barriers per
+// step (four in the backward): lanes load their words into shared memory and their part of the sum
+// of squares; every lane of a row adds the row's parts in one fixed order (so the row's r does not
+// depend on the device's subgroups); lane k transforms pair k in place; lanes write their words
+// back (every word of an fp16 row has one writer). The backward's dweight part of a lane (its pairs'
+// elements) stays in registers across the workgroup's rows; at the end the slots' parts are added
+// in slot order into parts[group]. The reduce pass (PASS = QK_PASS_REDUCE, one workgroup per
+// element e) sums element e of the parts in a fixed strided order and a fixed tree: deterministic.
 
 #include "attn_enums.glsl"
 #include "storage.glsl"
@@ -51,22 +55,22 @@ layout(push_constant) uniform QKPush {
 #undef VKATTN_PARAMS
 
 const uint PAIRS = HEAD_DIM / 2u;
-shared float row_sh[HEAD_DIM];   // x, then the transformed row (dx in the backward)
-shared float drow_sh[HEAD_DIM];  // backward: dY, then dn
-shared float sum_sh[WORKGROUP_SIZE];
+const uint ROWS = WORKGROUP_SIZE / ROW_LANES;  // rows in flight per workgroup
+const uint PER_LANE = 2u;                      // pairs (and words) per lane at most: ROW_LANES >= PAIRS / 2
+shared float row_sh[ROWS * HEAD_DIM];   // slot r's row at r * HEAD_DIM: x, then the transformed row (dx)
+shared float drow_sh[ROWS * HEAD_DIM];  // backward: dY
+shared float part_sh[ROWS * ROW_LANES]; // each lane's part of a row sum
+shared float sum_sh[WORKGROUP_SIZE];    // the reduce pass's tree
 
-// The sum over the workgroup of `v` (one value per invocation), in a fixed-order tree.
-float workgroup_sum(float v) {
-  const uint t = gl_LocalInvocationID.x;
-  sum_sh[t] = v;
-  barrier();
-  [[unroll]] for (uint k = WORKGROUP_SIZE / 2u; k > 0u; k /= 2u) {
-    if (t < k) sum_sh[t] += sum_sh[t + k];
-    barrier();
+// The sum of slot `slot`'s parts in part_sh, in one fixed order (four interleaved partial sums,
+// then those in order); every lane of the row computes the same value. Call after a barrier.
+float row_sum(uint slot) {
+  vec4 acc = vec4(0.0);
+  [[unroll]] for (uint j = 0u; j < ROW_LANES; j += 4u) {
+    acc += vec4(part_sh[slot * ROW_LANES + j], part_sh[slot * ROW_LANES + j + 1u], part_sh[slot * ROW_LANES + j + 2u],
+                part_sh[slot * ROW_LANES + j + 3u]);
   }
-  const float total = sum_sh[0];
-  barrier();  // sum_sh is free again
-  return total;
+  return (acc.x + acc.y) + (acc.z + acc.w);
 }
 
 // sin and cos of r in [-pi, pi]: quadrant q = round(r / (pi/2)) (|q| <= 2), t = r - q pi/2 in
@@ -120,100 +124,156 @@ float weight_of(uint e) { return NORM == QK_NORM_RMS ? weight[pc.weight_offset +
 
 void main() {
   const uint t = gl_LocalInvocationID.x;
-  if (PASS == QK_PASS_REDUCE) {  // dweight[e] = sum over groups of parts[g][e], in order
-    const uint e = gl_GlobalInvocationID.x;
-    if (e >= HEAD_DIM) return;
+  if (PASS == QK_PASS_REDUCE) {  // dweight[e] = sum over groups of parts[g][e]; workgroup e
+    const uint e = gl_WorkGroupID.x;
     float acc = 0.0;
-    for (uint g = 0u; g < pc.groups; ++g) acc += parts[g * HEAD_DIM + e];
-    dweight[pc.dweight_offset + e] = acc;
+    for (uint g = t; g < pc.groups; g += WORKGROUP_SIZE) acc += parts[g * HEAD_DIM + e];
+    sum_sh[t] = acc;
+    barrier();
+    [[unroll]] for (uint k = WORKGROUP_SIZE / 2u; k > 0u; k /= 2u) {
+      if (t < k) sum_sh[t] += sum_sh[t + k];
+      barrier();
+    }
+    if (t == 0u) dweight[pc.dweight_offset + e] = sum_sh[0];
     return;
   }
-  const bool owns = t < PAIRS;
-  const uvec4 pair = owns ? pairs[t] : uvec4(0u);
-  const uint ea = pair.x & 0xFFFFu, eb = pair.x >> 16u;
-  const float wa = owns ? weight_of(ea) : 0.0, wb = owns ? weight_of(eb) : 0.0;
-  float dwa = 0.0, dwb = 0.0;  // backward: this workgroup's dweight of elements ea, eb
+  const uint lane = t % ROW_LANES, slot = t / ROW_LANES;
+  const uint at = slot * HEAD_DIM;  // the slot's row in row_sh and drow_sh
+  // This lane's pairs k = lane + i ROW_LANES: elements ea, eb, their weights; dweight parts.
+  uvec4 pair[PER_LANE];
+  uint ea[PER_LANE], eb[PER_LANE];
+  float wa[PER_LANE], wb[PER_LANE], dwa[PER_LANE], dwb[PER_LANE];
+  [[unroll]] for (uint i = 0u; i < PER_LANE; ++i) {
+    const uint k = lane + i * ROW_LANES;
+    pair[i] = k < PAIRS ? pairs[k] : uvec4(0u);
+    ea[i] = pair[i].x & 0xFFFFu;
+    eb[i] = pair[i].x >> 16u;
+    wa[i] = k < PAIRS ? weight_of(ea[i]) : 0.0;
+    wb[i] = k < PAIRS ? weight_of(eb[i]) : 0.0;
+    dwa[i] = 0.0;
+    dwb[i] = 0.0;
+  }
   const uint row0 = gl_WorkGroupID.x * pc.rows_per_group;
   const uint row_end = min(row0 + pc.rows_per_group, pc.rows);
-  for (uint row = row0; row < row_end; ++row) {
+  for (uint first = row0; first < row_end; first += ROWS) {  // uniform: every invocation meets the barriers
+    const uint row = first + slot;
+    const bool live = row < row_end;
     const uint s = row % pc.seq;
     const uint h = (row / pc.seq) % pc.heads;
     const uint b = row / (pc.seq * pc.heads);
-    const uint x_at = pc.x_offset + b * pc.x_stride_b + h * pc.x_stride_h + s * pc.x_stride_s;
+    // 1. Words w = lane + i ROW_LANES of the row (elements 2w, 2w + 1) into shared memory.
     float sq = 0.0;
-    if (owns) {
-      const float x0 = LOAD_ELEM(x_words, x_at + 2u * t), x1 = LOAD_ELEM(x_words, x_at + 2u * t + 1u);
-      row_sh[2u * t] = x0;
-      row_sh[2u * t + 1u] = x1;
-      sq = x0 * x0 + x1 * x1;
-      if (PASS == QK_PASS_BACKWARD) {
-        const uint dy_at = pc.dy_offset + b * pc.dy_stride_b + h * pc.dy_stride_h + s * pc.dy_stride_s;
-        drow_sh[2u * t] = LOAD_ELEM(dy_words, dy_at + 2u * t);
-        drow_sh[2u * t + 1u] = LOAD_ELEM(dy_words, dy_at + 2u * t + 1u);
+    if (live) {
+      const uint x_at = pc.x_offset + b * pc.x_stride_b + h * pc.x_stride_h + s * pc.x_stride_s;
+      const uint dy_at = pc.dy_offset + b * pc.dy_stride_b + h * pc.dy_stride_h + s * pc.dy_stride_s;
+      [[unroll]] for (uint i = 0u; i < PER_LANE; ++i) {
+        const uint w = lane + i * ROW_LANES;
+        if (w < PAIRS) {
+          const float x0 = LOAD_ELEM(x_words, x_at + 2u * w), x1 = LOAD_ELEM(x_words, x_at + 2u * w + 1u);
+          row_sh[at + 2u * w] = x0;
+          row_sh[at + 2u * w + 1u] = x1;
+          sq += x0 * x0 + x1 * x1;
+          if (PASS == QK_PASS_BACKWARD) {
+            drow_sh[at + 2u * w] = LOAD_ELEM(dy_words, dy_at + 2u * w);
+            drow_sh[at + 2u * w + 1u] = LOAD_ELEM(dy_words, dy_at + 2u * w + 1u);
+          }
+        }
       }
     }
-    // r (and the scale the normalized row gets): the fixed-order sum of squares.
-    const float total = NORM != QK_NORM_NONE ? workgroup_sum(sq) : 0.0;  // (its barriers fence the loads)
-    if (NORM == QK_NORM_NONE) barrier();
+    part_sh[slot * ROW_LANES + lane] = sq;
+    barrier();
+    // 2. r (and the scale the normalized row gets) from the row's sum of squares, then each pair.
+    const float total = NORM != QK_NORM_NONE ? row_sum(slot) : 0.0;
     const float norm = sqrt(total);
     const float r = NORM == QK_NORM_RMS ? sqrt(total / float(HEAD_DIM) + pc.eps) : max(norm, pc.eps);
     const float inv_r = NORM == QK_NORM_NONE ? 1.0 : 1.0 / r;
     const float gain = NORM == QK_NORM_L2 ? pc.scale : 1.0;  // L2's scale; RMS's weight is per element
-
-    const vec2 cs = owns ? rotation(pair, b, s) : vec2(1.0, 0.0);
+    vec2 cs[PER_LANE];
+    [[unroll]] for (uint i = 0u; i < PER_LANE; ++i) {
+      cs[i] = live && lane + i * ROW_LANES < PAIRS ? rotation(pair[i], b, s) : vec2(1.0, 0.0);
+    }
     if (PASS == QK_PASS_FORWARD) {
-      if (owns) {
-        const float na = row_sh[ea] * inv_r * gain * wa, nb = row_sh[eb] * inv_r * gain * wb;
-        row_sh[ea] = na * cs.x - nb * cs.y;
-        row_sh[eb] = na * cs.y + nb * cs.x;
+      [[unroll]] for (uint i = 0u; i < PER_LANE; ++i) {
+        if (live && lane + i * ROW_LANES < PAIRS) {
+          const float na = row_sh[at + ea[i]] * inv_r * gain * wa[i], nb = row_sh[at + eb[i]] * inv_r * gain * wb[i];
+          row_sh[at + ea[i]] = na * cs[i].x - nb * cs[i].y;
+          row_sh[at + eb[i]] = na * cs[i].y + nb * cs[i].x;
+        }
       }
     } else {
-      // dn = R(-phi) dY; u = x / r.
-      float dna = 0.0, dnb = 0.0, ua = 0.0, ub = 0.0;
-      if (owns) {
-        const float dya = drow_sh[ea], dyb = drow_sh[eb];
-        dna = dya * cs.x + dyb * cs.y;
-        dnb = -dya * cs.y + dyb * cs.x;
-        ua = row_sh[ea] * inv_r;
-        ub = row_sh[eb] * inv_r;
-      }
-      // RMS: du = dn o w, dot = du . u; L2: dot = dn . u.
-      const float dua = dna * wa * gain, dub = dnb * wb * gain;
-      const float dot = NORM != QK_NORM_NONE ? workgroup_sum(NORM == QK_NORM_RMS ? dua * ua + dub * ub : dna * ua + dnb * ub)
-                                             : 0.0;
-      if (owns) {
-        float dxa = dna, dxb = dnb;
-        if (NORM == QK_NORM_RMS) {
-          dxa = (dua - ua * dot / float(HEAD_DIM)) * inv_r;
-          dxb = (dub - ub * dot / float(HEAD_DIM)) * inv_r;
-          dwa += dna * ua;
-          dwb += dnb * ub;
-        } else if (NORM == QK_NORM_L2) {
-          const bool clamped = norm <= pc.eps;  // r = eps: the scale is constant there
-          dxa = gain * (clamped ? dna : dna - ua * dot) * inv_r;
-          dxb = gain * (clamped ? dnb : dnb - ub * dot) * inv_r;
+      // dn = R(-phi) dY; u = x / r; RMS: du = dn o w, dot = du . u; L2: dot = dn . u.
+      float dna[PER_LANE], dnb[PER_LANE], ua[PER_LANE], ub[PER_LANE];
+      float part = 0.0;
+      [[unroll]] for (uint i = 0u; i < PER_LANE; ++i) {
+        dna[i] = 0.0, dnb[i] = 0.0, ua[i] = 0.0, ub[i] = 0.0;
+        if (live && lane + i * ROW_LANES < PAIRS) {
+          const float dya = drow_sh[at + ea[i]], dyb = drow_sh[at + eb[i]];
+          dna[i] = dya * cs[i].x + dyb * cs[i].y;
+          dnb[i] = -dya * cs[i].y + dyb * cs[i].x;
+          ua[i] = row_sh[at + ea[i]] * inv_r;
+          ub[i] = row_sh[at + eb[i]] * inv_r;
         }
-        row_sh[ea] = dxa;
-        row_sh[eb] = dxb;
+        part += NORM == QK_NORM_RMS ? dna[i] * wa[i] * ua[i] + dnb[i] * wb[i] * ub[i] : dna[i] * ua[i] + dnb[i] * ub[i];
+      }
+      barrier();  // every lane has read its row's sum of squares from part_sh
+      part_sh[slot * ROW_LANES + lane] = part;
+      barrier();
+      const float dot = NORM != QK_NORM_NONE ? row_sum(slot) : 0.0;
+      [[unroll]] for (uint i = 0u; i < PER_LANE; ++i) {
+        if (live && lane + i * ROW_LANES < PAIRS) {
+          const float dua = dna[i] * wa[i] * gain, dub = dnb[i] * wb[i] * gain;
+          float dxa = dna[i], dxb = dnb[i];
+          if (NORM == QK_NORM_RMS) {
+            dxa = (dua - ua[i] * dot / float(HEAD_DIM)) * inv_r;
+            dxb = (dub - ub[i] * dot / float(HEAD_DIM)) * inv_r;
+            dwa[i] += dna[i] * ua[i];
+            dwb[i] += dnb[i] * ub[i];
+          } else if (NORM == QK_NORM_L2) {
+            const bool clamped = norm <= pc.eps;  // r = eps: the scale is constant there
+            dxa = gain * (clamped ? dna[i] : dna[i] - ua[i] * dot) * inv_r;
+            dxb = gain * (clamped ? dnb[i] : dnb[i] - ub[i] * dot) * inv_r;
+          }
+          row_sh[at + ea[i]] = dxa;
+          row_sh[at + eb[i]] = dxb;
+        }
       }
     }
     barrier();
-    if (owns) {
-      const uint y_at = pc.y_offset + b * pc.y_stride_b + h * pc.y_stride_h + s * pc.y_stride_s + 2u * t;
-      const vec2 v = vec2(row_sh[2u * t], row_sh[2u * t + 1u]);
-      if (DTYPE == DTYPE_F16) {
-        y_words[y_at >> 1u] = packHalf2x16(v);
-      } else if (DTYPE == DTYPE_BF16) {
-        y_words[y_at >> 1u] = pack_bf16x2(v);
-      } else {
-        y_words[y_at] = floatBitsToUint(v.x);
-        y_words[y_at + 1u] = floatBitsToUint(v.y);
+    // 3. The lane's words back out.
+    if (live) {
+      const uint y_at = pc.y_offset + b * pc.y_stride_b + h * pc.y_stride_h + s * pc.y_stride_s;
+      [[unroll]] for (uint i = 0u; i < PER_LANE; ++i) {
+        const uint w = lane + i * ROW_LANES;
+        if (w < PAIRS) {
+          const vec2 v = vec2(row_sh[at + 2u * w], row_sh[at + 2u * w + 1u]);
+          const uint y = y_at + 2u * w;
+          if (DTYPE == DTYPE_F16) {
+            y_words[y >> 1u] = packHalf2x16(v);
+          } else if (DTYPE == DTYPE_BF16) {
+            y_words[y >> 1u] = pack_bf16x2(v);
+          } else {
+            y_words[y] = floatBitsToUint(v.x);
+            y_words[y + 1u] = floatBitsToUint(v.y);
+          }
+        }
       }
     }
-    barrier();  // row_sh and drow_sh are free for the next row
+    barrier();  // row_sh, drow_sh and part_sh are free for the next rows
   }
-  if (PASS == QK_PASS_BACKWARD && WEIGHT_GRAD != 0u && owns) {
-    parts[gl_WorkGroupID.x * HEAD_DIM + ea] = dwa;
-    parts[gl_WorkGroupID.x * HEAD_DIM + eb] = dwb;
+  if (PASS == QK_PASS_BACKWARD && WEIGHT_GRAD != 0u) {
+    // This workgroup's dweight: each slot's parts (every element has one owner per slot), then the
+    // slots in order.
+    [[unroll]] for (uint i = 0u; i < PER_LANE; ++i) {
+      if (lane + i * ROW_LANES < PAIRS) {
+        row_sh[at + ea[i]] = dwa[i];
+        row_sh[at + eb[i]] = dwb[i];
+      }
+    }
+    barrier();
+    for (uint e = t; e < HEAD_DIM; e += WORKGROUP_SIZE) {
+      float acc = 0.0;
+      for (uint r = 0u; r < ROWS; ++r) acc += row_sh[r * HEAD_DIM + e];
+      parts[gl_WorkGroupID.x * HEAD_DIM + e] = acc;
+    }
   }
 }

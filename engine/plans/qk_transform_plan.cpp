@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <memory>
 #include <span>
@@ -21,9 +22,16 @@
 namespace vkattn {
 namespace {
 
-constexpr std::uint32_t kWorkgroup = 128;        // >= D / 2 pairs (qk_transform.comp)
-constexpr std::uint32_t kMinRowsPerGroup = 16;   // rows a workgroup walks (and sums dweight over)
-constexpr std::uint32_t kMaxGroups = 60000;      // the reduce pass's loop (llvmpipe ends shaders at 65535 iterations)
+// qk_transform.comp's work layout: ROW_LANES invocations per row (the pairs rounded up to a power of
+// two, at most 64: a lane owns one or two pairs), workgroups of 256 invocations where the device
+// allows (Vulkan guarantees 128), so 256 / ROW_LANES rows in flight per workgroup.
+constexpr std::uint32_t kWorkgroup = 256;
+constexpr std::uint32_t kMaxRowLanes = 64;
+// Rows per workgroup: enough workgroups to fill a large GPU several times over (kTargetGroups),
+// each walking at least kMinRowsPerGroup rows (and summing its dweight part over them). The reduce
+// pass then adds at most kTargetGroups parts per element.
+constexpr std::uint32_t kMinRowsPerGroup = 16;
+constexpr std::uint32_t kTargetGroups = 2048;
 constexpr std::uint32_t kNoAxis = 0xFFFFFFFFu;   // a pair that does not rotate
 
 struct BoundQK {
@@ -306,7 +314,7 @@ struct QKTransformPlan::Impl {
     VKATTN_TRY(backward.record(cmd, b.descriptors, b.push, {groups, 1, 1}));
     if (!b.dweight) return Status::ok();
     compute_barrier(cmd);  // parts written -> summed
-    return reduce.record(cmd, b.descriptors, b.push, {(static_cast<std::uint32_t>(desc.head_dim) + kWorkgroup - 1) / kWorkgroup, 1, 1});
+    return reduce.record(cmd, b.descriptors, b.push, {static_cast<std::uint32_t>(desc.head_dim), 1, 1});  // one per element
   }
 };
 
@@ -321,7 +329,7 @@ Result<QKTransformPlan> QKTransformPlan::create(Context& ctx, const QKTransformD
   const Device& device = *s.device;
   auto impl = std::make_unique<Impl>(ctx, d);
   const std::uint64_t rows = static_cast<std::uint64_t>(d.batch * d.heads * d.seq);
-  impl->rows_per_group = static_cast<std::uint32_t>(std::max<std::uint64_t>(kMinRowsPerGroup, (rows + kMaxGroups - 1) / kMaxGroups));
+  impl->rows_per_group = static_cast<std::uint32_t>(std::max<std::uint64_t>(kMinRowsPerGroup, (rows + kTargetGroups - 1) / kTargetGroups));
   impl->groups = static_cast<std::uint32_t>((rows + impl->rows_per_group - 1) / impl->rows_per_group);
   if (impl->groups > device.info.max_workgroup_count[0]) {
     return unsupported("desc: " + num(static_cast<std::int64_t>(impl->groups)) +
@@ -347,7 +355,8 @@ Result<QKTransformPlan> QKTransformPlan::create(Context& ctx, const QKTransformD
   spec.norm = static_cast<std::uint32_t>(d.norm.kind);
   spec.axes = d.rope.style == RopeStyle::kNone ? 0u : d.rope.grid.empty() ? 1u : static_cast<std::uint32_t>(d.rope.grid.size());
   spec.positions = d.rope.positions ? 1u : 0u;
-  spec.workgroup_size = kWorkgroup;
+  spec.workgroup_size = device.info.max_workgroup_invocations >= kWorkgroup ? kWorkgroup : 128u;
+  spec.row_lanes = std::min(kMaxRowLanes, std::bit_ceil(static_cast<std::uint32_t>(d.head_dim / 2)));
   const auto map = qk_transform_spec_map();
   const auto make = [&](std::uint32_t pass, const std::string& suffix, Kernel& out) -> Status {
     QKSpecConstants k = spec;

@@ -120,6 +120,10 @@ std::vector<Named> cases() {
       {"rope3d_default_split_d72_f32",
        make_desc(F32, 1, 1, 2 * 3 * 4, 72, kNoNorm, rope_of(RopeStyle::kInterleaved, 0, false, {2, 3, 4}))},
       {"rms_d256_f16", make_desc(F16, 1, 2, 17, 256, kRms, rope_of(RopeStyle::kRotateHalf, 0, false, {}, {}, 500000.0))},
+      // Many rows: 1500 and 2000 workgroups, so the reduce pass's invocations each add several parts
+      // of dweight; D = 8 puts 64 rows in flight per workgroup (4 lanes a row), D = 128 four.
+      {"rms_rope_many_rows_d8_f32", make_desc(F32, 2, 4, 4500, 8, kRms, rope_of(RopeStyle::kRotateHalf))},
+      {"rms_rope_many_rows_d128_f16", make_desc(F16, 1, 8, 3000, 128, kRms, rope_of(RopeStyle::kInterleaved))},
   };
 }
 

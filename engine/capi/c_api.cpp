@@ -489,6 +489,20 @@ void vkattn_attention_desc_init(vkattn_attention_desc* d) {
 
 int vkattn_dropout_keep(uint64_t seed, uint32_t offset, float p, int64_t q_heads, int64_t b, int64_t h, int64_t i,
                         int64_t j) {
+  const auto refuse = [](const std::string& what) {
+    try {
+      invalid_arg("vkattn_dropout_keep: " + what);
+    } catch (...) {  // allocating the message: the -1 still says it
+    }
+    return -1;
+  };
+  if (!(p >= 0.0f && p < 1.0f)) return refuse("p = " + std::to_string(p) + " is outside [0, 1)");
+  if (q_heads < 1) return refuse("q_heads = " + std::to_string(q_heads) + " is below 1");
+  if (h >= q_heads) return refuse("h = " + std::to_string(h) + " is not below q_heads = " + std::to_string(q_heads));
+  const std::pair<const char*, std::int64_t> indices[] = {{"b", b}, {"h", h}, {"i", i}, {"j", j}};
+  for (const auto& [name, v] : indices) {
+    if (v < 0) return refuse(std::string(name) + " = " + std::to_string(v) + " is negative");
+  }
   return dropout_keep(DropoutRng{seed, offset}, p, q_heads, b, h, i, j) ? 1 : 0;
 }
 

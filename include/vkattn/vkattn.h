@@ -211,7 +211,9 @@ typedef struct vkattn_attention_desc {
 void vkattn_attention_desc_init(vkattn_attention_desc* desc);
 
 /* Dropout's mask on the host (vkattn::dropout_keep, vkattn/dropout.hpp): 1 where element (b, h, i,
- * j) of a problem with q_heads query heads is kept under (seed, offset) and probability p. */
+ * j) of a problem with q_heads query heads is kept under (seed, offset) and probability p, 0 where
+ * it is dropped, -1 for arguments no problem has (p outside [0, 1) or NaN, q_heads < 1, a negative
+ * index, h >= q_heads), with vkattn_last_error() naming the argument and its value. */
 int vkattn_dropout_keep(uint64_t seed, uint32_t offset, float p, int64_t q_heads, int64_t b, int64_t h, int64_t i,
                         int64_t j);
 

@@ -147,6 +147,28 @@ static void dropout_forward(vkattn_context ctx, vkattn_tensor tq, vkattn_tensor 
 
 /* The KHR build of the tensor-core kernels: a plan where the device has it, else a refusal that
    names the request. */
+/* vkattn_dropout_keep refuses arguments no problem has with -1 and a message naming the argument,
+ * and otherwise answers 0 or 1 (some of each over a row at p = 0.5). */
+static void dropout_keep_arguments(void) {
+  CHECK(vkattn_dropout_keep(1u, 0u, 1.0f, 2, 0, 0, 0, 0) == -1, "p = 1 refused");
+  CHECK(strstr(vkattn_last_error(), "p = 1") != NULL, "message: %s", vkattn_last_error());
+  CHECK(vkattn_dropout_keep(1u, 0u, NAN, 2, 0, 0, 0, 0) == -1, "p = NaN refused");
+  CHECK(vkattn_dropout_keep(1u, 0u, -0.1f, 2, 0, 0, 0, 0) == -1, "p < 0 refused");
+  CHECK(vkattn_dropout_keep(1u, 0u, 0.5f, 0, 0, 0, 0, 0) == -1, "q_heads = 0 refused");
+  CHECK(vkattn_dropout_keep(1u, 0u, 0.5f, 2, 0, 2, 0, 0) == -1, "h = q_heads refused");
+  CHECK(strstr(vkattn_last_error(), "h = 2") != NULL, "message: %s", vkattn_last_error());
+  CHECK(vkattn_dropout_keep(1u, 0u, 0.5f, 2, 0, 0, 0, -3) == -1, "j < 0 refused");
+  CHECK(strstr(vkattn_last_error(), "j = -3") != NULL, "message: %s", vkattn_last_error());
+  int kept = 0;
+  for (int64_t j = 0; j < 64; ++j) {
+    const int z = vkattn_dropout_keep(1u, 0u, 0.5f, 2, 0, 1, 3, j);
+    CHECK(z == 0 || z == 1, "keep answers 0 or 1, got %d", z);
+    kept += z == 1;
+  }
+  CHECK(kept > 0 && kept < 64, "p = 0.5 keeps some of 64 elements, kept %d", kept);
+  CHECK(vkattn_dropout_keep(1u, 0u, 0.0f, 2, 0, 1, 3, 5) == 1, "p = 0 keeps everything");
+}
+
 static void khr_path_request(vkattn_context ctx, const vkattn_device_info* info) {
   vkattn_attention_desc desc;
   vkattn_forward_plan plan = NULL;
@@ -458,6 +480,7 @@ int main(void) {
   if (s != VKATTN_OK) return 1;
   CHECK(vkattn_context_device_info(ctx, &info) == VKATTN_OK && info.name[0] != '\0', "device info");
   khr_path_request(ctx, &info);
+  dropout_keep_arguments();
 
   for (i = 0; i < N; ++i) {
     q[i] = next_value(&state);

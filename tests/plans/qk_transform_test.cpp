@@ -124,6 +124,11 @@ std::vector<Named> cases() {
       // of dweight; D = 8 puts 64 rows in flight per workgroup (4 lanes a row), D = 128 four.
       {"rms_rope_many_rows_d8_f32", make_desc(F32, 2, 4, 4500, 8, kRms, rope_of(RopeStyle::kRotateHalf))},
       {"rms_rope_many_rows_d128_f16", make_desc(F16, 1, 8, 3000, 128, kRms, rope_of(RopeStyle::kInterleaved))},
+      // Teams of lanes that the pairs do not fill (D = 24: 12 pairs on 16 lanes) and lanes owning
+      // two pairs for only part of the team (D = 136: 68 pairs on 64 lanes; D = 200: 100).
+      {"l2_rope_pairs_d24_f32", make_desc(F32, 2, 3, 19, 24, kL2, rope_of(RopeStyle::kInterleaved))},
+      {"rms_rope_half_r64_d136_f16", make_desc(F16, 1, 3, 23, 136, kRms, rope_of(RopeStyle::kRotateHalf, 64))},
+      {"rms_rope_half_d200_bf16", make_desc(BF16, 2, 1, 21, 200, kRms, rope_of(RopeStyle::kRotateHalf))},
   };
 }
 

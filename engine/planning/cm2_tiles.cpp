@@ -65,11 +65,33 @@ Status check_tiles(const DeviceInfo& info, const DeviceInfo::Coopmat2Shape& shap
   return Status::ok();
 }
 
+// The forward's default for head dims in (64, 128], measured (H200, (4, 16, 4096, 128) fp16, one
+// call, bench/RESULTS_H100.md twentieth session): 128 query rows by 64 keys at 256 invocations ran
+// 176.8 TFLOP/s (causal 143.4) against 144.5 (127.8) for 64 x 64 at 128. At D = 64 neither tile
+// won both masks (64 x 32: 142.6 / 113.7; 64 x 64: 130.2 / 117.5), so 64 x 64 stays; so it does
+// where the wider shape would pad the head dim further (D = 72: 96 columns, not 80; unmeasured).
+bool wide_forward_default(const FeatureSpecConstants& features, const DeviceInfo& info, const Overrides& o) {
+  if (o.cm_subgroups.value != 0 || o.cm_block_q.value != 0 || o.cm_block_k.value != 0) return false;
+  const std::uint32_t d = std::max(features.head_dim, features.head_dim_v);
+  if (d <= 64 || d > 128 || info.max_workgroup_invocations < 256) return false;
+  // Only where that shape's padding (lcm(16, N, K)) adds no columns to the 16 the head dims need.
+  const auto no_extra_pad = [&](std::uint32_t pad) {
+    return round_up(features.head_dim, pad) == round_up(features.head_dim, 16) &&
+           round_up(features.head_dim_v, pad) == round_up(features.head_dim_v, 16);
+  };
+  return std::any_of(info.coopmat2_shapes.begin(), info.coopmat2_shapes.end(), [&](const DeviceInfo::Coopmat2Shape& c) {
+    return c.invocations == 256 && 128 % c.m == 0 && no_extra_pad(std::lcm(16u, std::lcm(c.n, c.k)));
+  });
+}
+
 }  // namespace
 
 Result<FwdSpecConstants> cm2_fwd_tiles(const FeatureSpecConstants& features, const DeviceInfo& info,
                                        const Overrides& o) {
-  Result<DeviceInfo::Coopmat2Shape> shape = pick_shape(info, o);
+  const bool wide = wide_forward_default(features, info, o);
+  Overrides shaped = o;
+  if (wide) shaped.cm_subgroups.value = 8;  // the 256-invocation shape
+  Result<DeviceInfo::Coopmat2Shape> shape = pick_shape(info, shaped);
   if (!shape) return shape.status();
   FwdSpecConstants spec;
   spec.features = features;
@@ -78,7 +100,7 @@ Result<FwdSpecConstants> cm2_fwd_tiles(const FeatureSpecConstants& features, con
   spec.cm2_dim_pad = std::lcm(16u, std::lcm(shape->n, shape->k));
   const std::uint32_t dkp = round_up(features.head_dim, spec.cm2_dim_pad);
   const std::uint32_t dvp = round_up(features.head_dim_v, spec.cm2_dim_pad);
-  spec.block_q = o.cm_block_q.value != 0 ? o.cm_block_q.value : round_up(64, shape->m);
+  spec.block_q = o.cm_block_q.value != 0 ? o.cm_block_q.value : round_up(wide ? 128 : 64, shape->m);
   spec.block_k = o.cm_block_k.value != 0 ? o.cm_block_k.value
                                          : round_up(std::max(dkp, dvp) <= 128 ? 64 : 32, std::lcm(shape->n, shape->k));
   VKATTN_TRY(check_tiles(info, *shape, spec.block_q, o.cm_block_q, spec.block_k, o.cm_block_k, dkp, dvp));

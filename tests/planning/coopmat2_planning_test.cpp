@@ -57,23 +57,35 @@ bool toolchain_has_cm2() {
 
 TEST(Coopmat2Planning, ExplicitRequestPlansTheForwardWithItsTilesAndName) {
   if (!toolchain_has_cm2()) GTEST_SKIP() << "not compiled in: " << toolchain_info().nv_cooperative_matrix2_reason;
-  for (const auto& [dk, dv, block_k] : {std::tuple{64, 64, 64u}, {128, 128, 64u}, {72, 72, 64u}, {192, 128, 32u},
-                                        {256, 256, 32u}}) {
+  // Head dims in (64, 128] that the 256-invocation shape's padding (32) fits take 128 x 64 tiles
+  // there (cm2_tiles.cpp's measured rule); D = 72 (80 columns, 96 at that shape) does not.
+  for (const auto& [dk, dv, block_q, block_k] : {std::tuple{64, 64, 64u, 64u}, {128, 128, 128u, 64u}, {72, 72, 64u, 64u},
+                                                 {96, 96, 128u, 64u}, {128, 64, 128u, 64u}, {192, 128, 64u, 32u},
+                                                 {256, 256, 64u, 32u}}) {
     Result<FwdVariant> f = plan_forward(prefill(dk, dv), h200_like(), none());
     ASSERT_TRUE(f.is_ok()) << f.status().to_string();
     EXPECT_TRUE(f->path.cm2);
     EXPECT_FALSE(f->path.coopmat);
     EXPECT_EQ(f->path.kernels(), KernelPath::kCoopmat2);
     EXPECT_EQ(f->path.reason, "desc.path = coopmat2");
-    EXPECT_EQ(f->spec.block_q, 64u);
+    EXPECT_EQ(f->spec.block_q, block_q) << "Dk " << dk << " Dv " << dv;
     EXPECT_EQ(f->spec.block_k, block_k) << "Dk " << dk << " Dv " << dv;
-    EXPECT_EQ(f->spec.workgroup_size, 128u);
+    const std::uint32_t invocations = block_q == 128u ? 256u : 128u;
+    EXPECT_EQ(f->spec.workgroup_size, invocations);
     EXPECT_EQ(f->spec.splits, 1u);
     EXPECT_EQ(f->spec.pack_gqa, 0u);
-    const std::string suffix = "_bq64_bk" + std::to_string(block_k) + "_sg4_lse_coopmat2";
+    const std::string suffix = "_bq" + std::to_string(block_q) + "_bk" + std::to_string(block_k) + "_sg" +
+                               std::to_string(invocations / 32) + (block_q == 128u ? "_dpad32" : "") + "_lse_coopmat2";
     EXPECT_TRUE(f->name.size() > suffix.size() && f->name.compare(f->name.size() - suffix.size(), suffix.size(), suffix) == 0)
         << f->name;
   }
+  // Without a 256-invocation shape the 64 x 64 tiles stay.
+  DeviceInfo small = h200_like();
+  small.coopmat2_shapes[1] = {};
+  Result<FwdVariant> f = plan_forward(prefill(128, 128), small, none());
+  ASSERT_TRUE(f.is_ok()) << f.status().to_string();
+  EXPECT_EQ(f->spec.block_q, 64u);
+  EXPECT_EQ(f->spec.workgroup_size, 128u);
 }
 
 TEST(Coopmat2Planning, OverridesFixTheTiles) {

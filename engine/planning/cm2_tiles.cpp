@@ -25,9 +25,9 @@ std::string shape_list(const DeviceInfo& info) {
 }
 
 // The device shape the kernels run with: the one of 32 x VKATTN_CM_SUBGROUPS invocations if forced,
-// else of 128 where listed, else the smallest.
-Result<DeviceInfo::Coopmat2Shape> pick_shape(const DeviceInfo& info, const Overrides& o) {
-  const std::uint32_t wanted = o.cm_subgroups.value != 0 ? 32 * o.cm_subgroups.value : 128;
+// else of `preferred` invocations where listed, else the smallest.
+Result<DeviceInfo::Coopmat2Shape> pick_shape(const DeviceInfo& info, const Overrides& o, std::uint32_t preferred = 128) {
+  const std::uint32_t wanted = o.cm_subgroups.value != 0 ? 32 * o.cm_subgroups.value : preferred;
   for (const DeviceInfo::Coopmat2Shape& c : info.coopmat2_shapes) {
     if (c.invocations == wanted) return c;
   }
@@ -79,9 +79,10 @@ bool wide_forward_default(const FeatureSpecConstants& features, const DeviceInfo
     return round_up(features.head_dim, pad) == round_up(features.head_dim, 16) &&
            round_up(features.head_dim_v, pad) == round_up(features.head_dim_v, 16);
   };
-  return std::any_of(info.coopmat2_shapes.begin(), info.coopmat2_shapes.end(), [&](const DeviceInfo::Coopmat2Shape& c) {
-    return c.invocations == 256 && 128 % c.m == 0 && no_extra_pad(std::lcm(16u, std::lcm(c.n, c.k)));
-  });
+  // The shape pick_shape(info, o, 256) would take: the first of 256 invocations.
+  const auto c = std::find_if(info.coopmat2_shapes.begin(), info.coopmat2_shapes.end(),
+                              [](const DeviceInfo::Coopmat2Shape& s) { return s.invocations == 256; });
+  return c != info.coopmat2_shapes.end() && 128 % c->m == 0 && no_extra_pad(std::lcm(16u, std::lcm(c->n, c->k)));
 }
 
 }  // namespace
@@ -89,9 +90,7 @@ bool wide_forward_default(const FeatureSpecConstants& features, const DeviceInfo
 Result<FwdSpecConstants> cm2_fwd_tiles(const FeatureSpecConstants& features, const DeviceInfo& info,
                                        const Overrides& o) {
   const bool wide = wide_forward_default(features, info, o);
-  Overrides shaped = o;
-  if (wide) shaped.cm_subgroups.value = 8;  // the 256-invocation shape
-  Result<DeviceInfo::Coopmat2Shape> shape = pick_shape(info, shaped);
+  Result<DeviceInfo::Coopmat2Shape> shape = pick_shape(info, o, wide ? 256 : 128);
   if (!shape) return shape.status();
   FwdSpecConstants spec;
   spec.features = features;

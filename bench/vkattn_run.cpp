@@ -90,19 +90,26 @@ Result<std::int64_t> integer(const Args& a, const std::string& key) {
   }
 }
 
-// A float flag: a number (subnormals included; the plan checks each value's range), refused when
-// it is not one or lies outside the float range.
-Result<float> real(const Args& a, const std::string& key) {
+// A number flag as a double, refused when it is not a number or lies outside the range of
+// `type` ("float" or "double"; 1e999 overflows both, an explicit "inf" passes to the plan, which
+// checks each value's range). Subnormals are taken.
+Result<double> number(const Args& a, const std::string& key, const char* type) {
   const std::string& text = a.get(key);
   char* end = nullptr;
   errno = 0;
   const double v = std::strtod(text.c_str(), &end);
   if (text.empty() || end != text.c_str() + text.size()) return fail("--" + key + "=" + text + " is not a number");
-  const bool overflowed = errno == ERANGE && std::isinf(v);  // 1e999 (an explicit "inf" passes to the plan)
-  if (overflowed || (std::isfinite(v) && std::abs(v) > std::numeric_limits<float>::max())) {
-    return fail("--" + key + "=" + text + " is outside the float range");
-  }
-  return static_cast<float>(v);
+  const bool overflowed = errno == ERANGE && std::isinf(v);
+  const bool past_float = std::string(type) == "float" && std::isfinite(v) && std::abs(v) > std::numeric_limits<float>::max();
+  if (overflowed || past_float) return fail("--" + key + "=" + text + " is outside the " + type + " range");
+  return v;
+}
+
+// A float flag (softcap, scale, eps, dropout ...).
+Result<float> real(const Args& a, const std::string& key) {
+  Result<double> v = number(a, key, "float");
+  if (!v) return v.status();
+  return static_cast<float>(*v);
 }
 
 std::string shape_text(const std::vector<std::int64_t>& s) {
@@ -402,7 +409,7 @@ int run(int argc, char** argv) {
     if (style != "half" && style != "pairs") return die(fail("--rope=" + style + " is not half or pairs"));
     desc.qk.rope.style = style == "half" ? RopeStyle::kRotateHalf : RopeStyle::kInterleaved;
     if (a.has("rope-theta")) {
-      Result<float> t = real(a, "rope-theta");
+      Result<double> t = number(a, "rope-theta", "double");  // a double in the API (1.00000001 stays above 1)
       if (!t) return die(t.status());
       desc.qk.rope.theta = *t;
     }
@@ -467,7 +474,10 @@ int run(int argc, char** argv) {
   BackwardOptions bwd_options;
   if (a.has("deterministic")) {
     const std::string& v = a.get("deterministic");
-    if (v != "0" && v != "1") return die(fail("--deterministic=" + v + " is not 0 or 1"));
+    if (v != "0" && v != "1") {  // a usage error, exit 2 like a bad switch value
+      std::fprintf(stderr, "vkattn-run: --deterministic=%s is not 0 or 1\n", v.c_str());
+      return 2;
+    }
     bwd_options.determinism = v == "0" ? Determinism::kFast : Determinism::kDeterministic;
   }
 

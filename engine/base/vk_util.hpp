@@ -1,8 +1,10 @@
 // Internal helpers for propagating Status through the engine.
 #pragma once
 
+#include <charconv>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "vkattn/status.hpp"
 
@@ -24,6 +26,16 @@ namespace vkattn {
 
 // A number in an error message ("desc.seq_q = " + num(v)).
 inline std::string num(std::int64_t v) { return std::to_string(v); }
+// A floating-point value in an error message: the shortest text that reads back as the same value
+// ("1e-12", "1.00000001", "nan"), where std::to_string would print "0.000000" or "1.000000".
+// A float prints as the float it is ("0.1", not 0.1f's double expansion).
+template <typename Real>
+std::string num_real(Real v) {
+  static_assert(std::is_floating_point_v<Real>);
+  char text[48];
+  const std::to_chars_result r = std::to_chars(text, text + sizeof text, v);
+  return std::string(text, r.ptr);
+}
 
 inline Status invalid(std::string message) { return Status(ErrorCode::kInvalidArgument, std::move(message)); }
 inline Status unsupported(std::string message) { return Status(ErrorCode::kUnsupported, std::move(message)); }

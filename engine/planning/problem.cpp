@@ -123,7 +123,7 @@ Status check_mask_and_mods(const AttentionDesc& d) {
   // The kernel works in log2 units: c * log2(e) must be a normal float.
   if (s.softcap &&
       !(*s.softcap > 0.0f && std::isnormal(static_cast<float>(static_cast<double>(*s.softcap) * kLog2e)))) {
-    return invalid("desc.score_mod.softcap = " + std::to_string(*s.softcap) +
+    return invalid("desc.score_mod.softcap = " + num_real(*s.softcap) +
                    " (must be > 0, with c * log2(e) a normal float)");
   }
   if (static_cast<std::uint32_t>(s.alibi) > 2) {
@@ -163,7 +163,7 @@ Status check_mask_and_mods(const AttentionDesc& d) {
     }
   }
   if (!(d.dropout.p >= 0.0f && d.dropout.p < 1.0f)) {
-    return invalid("desc.dropout.p = " + std::to_string(d.dropout.p) + " (must be in [0, 1))");
+    return invalid("desc.dropout.p = " + num_real(d.dropout.p) + " (must be in [0, 1))");
   }
   return Status::ok();
 }
@@ -218,7 +218,7 @@ Result<Problem> resolve_problem(const AttentionDesc& d) {
   p.head_dim_v = d.head_dim_v == 0 ? d.head_dim : d.head_dim_v;
   if (d.head_dim_v != 0) VKATTN_TRY(check_head_dim("desc.head_dim_v", d.head_dim_v));
   if (d.scale.has_value() && !std::isfinite(*d.scale)) {
-    return invalid("desc.scale = " + std::to_string(*d.scale) + " is not finite");
+    return invalid("desc.scale = " + num_real(*d.scale) + " is not finite");
   }
   // The kernels score in fp32 as (scale log2 e) q.k: up to 2^64 that stays finite for every fp16
   // q.k of a head dim up to 256 (|q.k| < 2^41); beyond, a large score overflows to inf and its

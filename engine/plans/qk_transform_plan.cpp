@@ -106,14 +106,14 @@ Status check_desc(const QKTransformDesc& d) {
   const QKNorm& n = d.norm;
   if (static_cast<std::uint32_t>(n.kind) > 2) return invalid("desc.norm.kind = " + num(static_cast<std::int64_t>(n.kind)) + " is not a QKNormKind");
   if (n.kind != QKNormKind::kNone && !(n.eps > 0.0f && std::isfinite(n.eps))) {
-    return invalid("desc.norm.eps = " + std::to_string(n.eps) + " (must be finite and > 0)");
+    return invalid("desc.norm.eps = " + num_real(n.eps) + " (must be finite and > 0)");
   }
   if (!std::isfinite(n.scale)) {  // (used by L2 only, but never accepted malformed)
-    return invalid("desc.norm.scale = " + std::to_string(n.scale) + " (must be finite)");
+    return invalid("desc.norm.scale = " + num_real(n.scale) + " (must be finite)");
   }
   const Rope& r = d.rope;
   if (static_cast<std::uint32_t>(r.style) > 2) return invalid("desc.rope.style = " + num(static_cast<std::int64_t>(r.style)) + " is not a RopeStyle");
-  if (!(r.theta > 1.0 && std::isfinite(r.theta))) return invalid("desc.rope.theta = " + std::to_string(r.theta) + " (must be finite and > 1)");
+  if (!(r.theta > 1.0 && std::isfinite(r.theta))) return invalid("desc.rope.theta = " + num_real(r.theta) + " (must be finite and > 1)");
   if (r.style == RopeStyle::kNone) {  // RoPE's options without RoPE are refused, not ignored
     if (r.positions) return invalid("desc.rope.positions = true without desc.rope.style");
     if (!r.grid.empty()) return invalid("desc.rope.grid is given without desc.rope.style");

@@ -146,7 +146,7 @@ Status check_local(const RingDesc& d, int ranks, int rank) {
     return invalid("desc.attention.qk: the ring takes Q and K as given (apply QKTransformPlan to each shard first)");
   }
   if (a.dropout.enabled()) {
-    return invalid("desc.attention.dropout.p = " + std::to_string(a.dropout.p) +
+    return invalid("desc.attention.dropout.p = " + num_real(a.dropout.p) +
                    ": the ring does not take dropout (its mask is keyed by positions within each call)");
   }
   if (a.mask.q_offset != 0 || a.mask.k_offset != 0) {

@@ -332,6 +332,21 @@ TEST_F(RunTool, SwitchesTakeZeroOrOne) {
   EXPECT_NE(output().find("forward: attn_fwd_d8_f32_nomask_"), std::string::npos) << output();
   ASSERT_EQ(run(qkv + " --causal=1"), 0) << output();
   EXPECT_NE(output().find("forward: attn_fwd_d8_f32_causal_br_"), std::string::npos) << output();
+  // Any other value is a usage error (exit 2), whichever switch it is.
+  EXPECT_EQ(run(qkv + " --causal=2"), 2) << output();
+  EXPECT_EQ(run(qkv + " --deterministic=2"), 2) << output();
+}
+
+// --rope-theta is read as the API's double: a base just above 1 is taken (a float would round it
+// to 1, which the plan refuses), 1 itself is refused by the plan.
+TEST_F(RunTool, RopeThetaKeepsDoublePrecision) {
+  std::mt19937_64 rng(test_seed());
+  const auto x = random_values(1 * 2 * 8 * 8, rng);
+  for (const char* n : {"q.npy", "k.npy", "v.npy"}) save(n, npy::from_floats(x, {1, 2, 8, 8}));
+  const std::string qkv = "--q=" + file("q.npy") + " --k=" + file("k.npy") + " --v=" + file("v.npy") + " --rope=half";
+  EXPECT_EQ(run(qkv + " --rope-theta=1.00000001"), 0) << output();
+  EXPECT_NE(run(qkv + " --rope-theta=1"), 0) << output();
+  EXPECT_NE(output().find("desc.qk.rope.theta = 1 (must"), std::string::npos) << output();
 }
 
 // --out joins paths properly and the tool says where it writes; --check compares outputs with

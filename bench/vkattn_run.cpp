@@ -207,29 +207,34 @@ constexpr const char* kUsage =
     "           --validation[=0|1] (under VK_LAYER_KHRONOS_validation; any message makes the exit status 3)\n"
     "  check    --check=NAME=REF.npy[,NAME=REF.npy...]: compare output NAME (o, lse, dq, ...) with a\n"
     "           reference of the same shape and print its largest absolute and relative errors and its\n"
-    "           NaN count (a missing or misshaped reference exits 1)\n"
+    "           NaN count (a missing or misshaped reference, or a name this run does not write, exits 1\n"
+    "           before anything is written)\n"
     "Writes o.npy and lse.npy (with --do also dq, dk, dv and the parameter gradients) into --out (default:\n"
     "the current directory) and says where. Outputs start as NaN on the device, so an element no\n"
     "kernel wrote shows as NaN.\n";
 
-// --check: each named output against its reference. Prints the largest absolute error, the
-// largest relative one (|out - ref| / |ref| where ref != 0) and the NaN count of each; 1 when a
-// name has no output or the shapes differ.
-int check_outputs(const std::map<std::string, npy::Array>& checks, const std::map<std::string, npy::Array>& written) {
-  int rc = 0;
+// --check, before anything is written: every reference names an output of this run and has its
+// shape. The message lists the outputs, or gives both shapes.
+Status check_references(const std::map<std::string, npy::Array>& checks, const std::map<std::string, npy::Array>& outputs) {
   for (const auto& [name, ref] : checks) {
-    const auto it = written.find(name);
-    if (it == written.end()) {
-      std::fprintf(stderr, "vkattn-run: --check: no output named %s\n", name.c_str());
-      rc = 1;
-      continue;
+    const auto it = outputs.find(name);
+    if (it == outputs.end()) {
+      std::string names;
+      for (const auto& [n, unused] : outputs) names += (names.empty() ? "" : ", ") + n;
+      return fail("--check: no output named " + name + " (this run writes " + names + ")");
     }
     if (it->second.shape != ref.shape) {
-      std::fprintf(stderr, "vkattn-run: --check: %s is %s, its reference %s\n", name.c_str(),
-                   shape_text(it->second.shape).c_str(), shape_text(ref.shape).c_str());
-      rc = 1;
-      continue;
+      return fail("--check: " + name + " is " + shape_text(it->second.shape) + ", its reference " + shape_text(ref.shape));
     }
+  }
+  return Status::ok();
+}
+
+// --check: each named output against its reference (check_references passed). Prints the largest
+// absolute error, the largest relative one (|out - ref| / |ref| where ref != 0) and the NaN count.
+void check_outputs(const std::map<std::string, npy::Array>& checks, const std::map<std::string, npy::Array>& outputs) {
+  for (const auto& [name, ref] : checks) {
+    const auto it = outputs.find(name);
     const std::vector<float> out = it->second.to_float();
     const std::vector<float> expected = ref.to_float();
     double max_abs = 0.0, max_rel = 0.0;
@@ -248,7 +253,6 @@ int check_outputs(const std::map<std::string, npy::Array>& checks, const std::ma
     std::printf("check %s: max abs error %.3g, max rel error %.3g, %zu NaN mismatches (%zu elements)\n", name.c_str(),
                 max_abs, max_rel, nan, out.size());
   }
-  return rc;
 }
 
 int run(int argc, char** argv) {
@@ -290,6 +294,7 @@ int run(int argc, char** argv) {
       }
       Result<npy::Array> ref = npy::load(item.substr(eq + 1));
       if (!ref) return die(ref.status());
+      if (checks.count(item.substr(0, eq)) != 0) return die(fail("--check: " + item.substr(0, eq) + " is given twice"));
       checks[item.substr(0, eq)] = std::move(ref).value();
       start = end + 1;
     }
@@ -593,7 +598,7 @@ int run(int argc, char** argv) {
     if (Status s = bwd->validate(bt); !s) return die(s);
   }
 
-  // 3. Run (timed on the GPU), then write the outputs.
+  // 3. Run (timed on the GPU).
   Result<bench::GpuTimer> timer = bench::GpuTimer::create(ctx);
   std::printf("device: %s\nforward: %s\n", ctx.info().name.c_str(), fwd->variant_name().c_str());
   if (timer) {
@@ -613,11 +618,10 @@ int run(int argc, char** argv) {
       return die(s);
     }
   }
-  std::error_code ec;
-  std::filesystem::create_directories(out_dir, ec);
-  std::printf("writing into %s\n", std::filesystem::absolute(out_dir).lexically_normal().string().c_str());
-  std::map<std::string, npy::Array> written;
-  auto write = [&](const std::string& name, const Tensor& t, DType dtype, std::vector<std::int64_t> shape) -> Status {
+  // 4. Outputs: downloaded, checked against the --check references' names and shapes, then written.
+  std::map<std::string, npy::Array> outputs;
+  std::vector<std::string> order;  // the order they are written in
+  auto download = [&](const std::string& name, const Tensor& t, DType dtype, std::vector<std::int64_t> shape) -> Status {
     npy::Array arr;
     arr.shape = std::move(shape);
     if (dtype == DType::kBF16) {  // widened exactly to f32 (.npy has no bf16)
@@ -633,17 +637,15 @@ int run(int argc, char** argv) {
     }
     arr.dtype = dtype;
     arr.data.resize(static_cast<std::size_t>(arr.numel()) * dtype_size(dtype));
-    const std::string path = (out_dir / (name + ".npy")).string();
-    if (Status s = npy::save(path, arr); !s) return s;
-    std::printf("wrote %s %s\n", path.c_str(), shape_text(arr.shape).c_str());
-    written[name] = std::move(arr);
+    outputs[name] = std::move(arr);
+    order.push_back(name);
     return Status::ok();
   };
   std::vector<std::int64_t> o_shape = qf.shape;
   o_shape.back() = dv.d;
-  if (Status s = write("o", *o, desc.dtype, o_shape); !s) return die(s);
-  if (Status s = write("lse", *lse, DType::kF32,
-                       thd ? std::vector<std::int64_t>{dq.h, dq.s} : std::vector<std::int64_t>{dq.b, dq.h, dq.s});
+  if (Status s = download("o", *o, desc.dtype, o_shape); !s) return die(s);
+  if (Status s = download("lse", *lse, DType::kF32,
+                          thd ? std::vector<std::int64_t>{dq.h, dq.s} : std::vector<std::int64_t>{dq.b, dq.h, dq.s});
       !s) {
     return die(s);
   }
@@ -652,9 +654,19 @@ int run(int argc, char** argv) {
       {"dsinks", "sinks"}, {"dq_norm_weight", "q-norm-weight"}, {"dk_norm_weight", "k-norm-weight"}};
   for (const auto& [name, t] : grads) {
     const bool param = name != "dq" && name != "dk" && name != "dv";
-    if (Status s = write(name, t, param ? DType::kF32 : desc.dtype, files.at(like.at(name)).shape); !s) return die(s);
+    if (Status s = download(name, t, param ? DType::kF32 : desc.dtype, files.at(like.at(name)).shape); !s) return die(s);
   }
-  return check_outputs(checks, written);
+  if (Status s = check_references(checks, outputs); !s) return die(s);
+  std::error_code ec;
+  std::filesystem::create_directories(out_dir, ec);
+  std::printf("writing into %s\n", std::filesystem::absolute(out_dir).lexically_normal().string().c_str());
+  for (const std::string& name : order) {
+    const std::string path = (out_dir / (name + ".npy")).string();
+    if (Status s = npy::save(path, outputs.at(name)); !s) return die(s);
+    std::printf("wrote %s %s\n", path.c_str(), shape_text(outputs.at(name).shape).c_str());
+  }
+  check_outputs(checks, outputs);
+  return 0;
 }
 
 }  // namespace

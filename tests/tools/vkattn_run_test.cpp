@@ -351,7 +351,7 @@ TEST_F(RunTool, RopeThetaKeepsDoublePrecision) {
 
 // --out joins paths properly and the tool says where it writes; --check compares outputs with
 // references: a run's own outputs give zero errors, a perturbed reference its perturbation, and a
-// reference of another shape (or an unknown name) exits 1.
+// reference of another shape (or an unknown or repeated name) exits 1 with nothing written.
 TEST_F(RunTool, SaysWhereItWritesAndChecksAgainstReferences) {
   std::mt19937_64 rng(test_seed());
   const auto x = random_values(1 * 2 * 8 * 16, rng);
@@ -378,10 +378,21 @@ TEST_F(RunTool, SaysWhereItWritesAndChecksAgainstReferences) {
       << output();
   ASSERT_EQ(run(qkv + " --check=o=" + file("o_off.npy")), 0) << output();
   EXPECT_NE(output().find("check o: max abs error 0.25,"), std::string::npos) << output();
-  EXPECT_EQ(run(qkv + " --check=lse=" + file("lse_wrong.npy")), 1) << output();
-  EXPECT_NE(output().find("--check: lse is (1, 2, 8), its reference (1, 2, 8, 1)"), std::string::npos) << output();
-  EXPECT_EQ(run(qkv + " --check=dq=" + file("o_ref.npy")), 1) << output();
-  EXPECT_NE(output().find("--check: no output named dq"), std::string::npos) << output();
+  // A reference of another shape, a name this run does not write, or a name given twice: exit 1
+  // before anything is written.
+  const struct {
+    std::string check, message;
+  } refused[] = {
+      {"lse=" + file("lse_wrong.npy"), "--check: lse is (1, 2, 8), its reference (1, 2, 8, 1)"},
+      {"dq=" + file("o_ref.npy"), "--check: no output named dq (this run writes lse, o)"},
+      {"o=" + file("o_ref.npy") + ",o=" + file("o_off.npy"), "--check: o is given twice"},
+  };
+  for (const auto& r : refused) {
+    fs::remove_all(dir_ / "out");
+    EXPECT_EQ(run(qkv + " --check=" + r.check), 1) << output();
+    EXPECT_NE(output().find(r.message), std::string::npos) << output();
+    EXPECT_FALSE(fs::exists(dir_ / "out" / "o.npy")) << r.check << ": outputs were written";
+  }
   EXPECT_NE(run(qkv + " --check=o"), 0) << output();
   EXPECT_NE(output().find("--check: 'o' is not NAME=REF.npy"), std::string::npos) << output();
 }

@@ -6,6 +6,7 @@
 #include <string>
 #include <type_traits>
 
+#include "vkattn/dtype.hpp"
 #include "vkattn/status.hpp"
 
 // Returns the Status of `expr` from the enclosing function if it is not ok.
@@ -35,6 +36,13 @@ std::string num_real(Real v) {
   char text[48];
   const std::to_chars_result r = std::to_chars(text, text + sizeof text, v);
   return std::string(text, r.ptr);
+}
+
+// A dtype in an error message: its name, or the number a caller put in the enum ("99 (not a
+// DType)") where to_string would say only "unknown".
+inline std::string dtype_text(DType t) {
+  const std::string name = to_string(t);
+  return name != "unknown" ? name : num(static_cast<std::int64_t>(t)) + " (not a DType)";
 }
 
 inline Status invalid(std::string message) { return Status(ErrorCode::kInvalidArgument, std::move(message)); }

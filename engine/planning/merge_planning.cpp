@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "base/checked_product.hpp"
 #include "base/vk_util.hpp"
 
 namespace vkattn {
@@ -10,9 +11,9 @@ bool storable(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DTy
 }  // namespace
 
 Result<MergeSpecConstants> plan_merge(const MergeDesc& d, std::uint32_t max_invocations) {
-  if (!storable(d.dtype)) return invalid(std::string("desc.dtype = ") + to_string(d.dtype) + " (must be f32, f16 or bf16)");
+  if (!storable(d.dtype)) return invalid(std::string("desc.dtype = ") + dtype_text(d.dtype) + " (must be f32, f16 or bf16)");
   if (!storable(d.part_dtype)) {
-    return invalid(std::string("desc.part_dtype = ") + to_string(d.part_dtype) + " (must be f32, f16 or bf16)");
+    return invalid(std::string("desc.part_dtype = ") + dtype_text(d.part_dtype) + " (must be f32, f16 or bf16)");
   }
   if (d.batch < 1) return invalid("desc.batch = " + num(d.batch) + " (must be >= 1)");
   if (d.heads < 1) return invalid("desc.heads = " + num(d.heads) + " (must be >= 1)");
@@ -26,8 +27,9 @@ Result<MergeSpecConstants> plan_merge(const MergeDesc& d, std::uint32_t max_invo
   if (d.accumulate && !d.write_lse) {
     return invalid("desc.accumulate = true needs desc.write_lse = true (the running LSE is read and updated)");
   }
-  const std::int64_t rows = d.batch * d.heads * d.seq;
-  if (rows > (std::int64_t{1} << 31)) return invalid("desc.batch * desc.heads * desc.seq = " + num(rows) + " exceeds 2^31");
+  Result<std::int64_t> rows = checked_product({{"desc.batch", d.batch}, {"desc.heads", d.heads}, {"desc.seq", d.seq}},
+                                              std::int64_t{1} << 31, "2^31", "rows");
+  if (!rows) return rows.status();
   MergeSpecConstants s;
   s.head_dim_v = static_cast<std::uint32_t>(d.head_dim_v);
   s.part_dtype = static_cast<std::uint32_t>(d.part_dtype);

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "base/checked_product.hpp"
 #include "base/vk_util.hpp"
 #include "planning/paged_tables.hpp"
 
@@ -192,10 +193,17 @@ Problem unchecked_problem(const AttentionDesc& d) {
 
 Result<Problem> resolve_problem(const AttentionDesc& d) {
   if (d.dtype != DType::kF32 && d.dtype != DType::kF16 && d.dtype != DType::kBF16) {
-    return invalid(std::string("desc.dtype = ") + to_string(d.dtype) + " (must be f32, f16 or bf16)");
+    return invalid(std::string("desc.dtype = ") + dtype_text(d.dtype) + " (must be f32, f16 or bf16)");
   }
   if (d.batch < 1) return invalid("desc.batch = " + num(d.batch) + " (must be >= 1)");
   if (d.q_heads < 1) return invalid("desc.q_heads = " + num(d.q_heads) + " (must be >= 1)");
+  // (batch, query head) pairs index the grid and the work rows (times at most 2^28 tokens): bounded
+  // here so that no product of them wraps.
+  if (Result<std::int64_t> pairs = checked_product({{"desc.batch", d.batch}, {"desc.q_heads", d.q_heads}},
+                                                   std::int64_t{1} << 31, "2^31", "(batch, head) pairs");
+      !pairs) {
+    return pairs.status();
+  }
   Problem p;
   p.desc = d;
   p.kv_heads = d.kv_heads == 0 ? d.q_heads : d.kv_heads;

@@ -51,7 +51,7 @@ Result<BoundView> check_view(const Device& device, const TensorView& v, const Vi
       return invalid(field(r, "strides[" + num(i) + "]") + " = " + num(v.strides[k]) + " is negative");
   }
   if (v.dtype != r.dtype) {
-    return invalid(field(r, "dtype") + " = " + to_string(v.dtype) + ", expected " + to_string(r.dtype));
+    return invalid(field(r, "dtype") + " = " + dtype_text(v.dtype) + ", expected " + to_string(r.dtype));
   }
   const auto last = static_cast<std::size_t>(rank - 1);
   if (r.innermost_contiguous && v.shape[last] > 1 && v.strides[last] != 1) {

@@ -6,6 +6,7 @@
 #include <tuple>
 #include <utility>
 
+#include "base/checked_product.hpp"
 #include "base/vk_util.hpp"
 #include "context/context_state.hpp"
 #include "device/buffer_alloc.hpp"
@@ -132,10 +133,17 @@ KVAppendPlan::~KVAppendPlan() = default;
 
 Result<KVAppendPlan> KVAppendPlan::create(Context& ctx, const KVAppendDesc& d) {
   if (d.dtype != DType::kF32 && d.dtype != DType::kF16 && d.dtype != DType::kBF16) {
-    return invalid(std::string("desc.dtype = ") + to_string(d.dtype) + " (must be f32, f16 or bf16)");
+    return invalid(std::string("desc.dtype = ") + dtype_text(d.dtype) + " (must be f32, f16 or bf16)");
   }
   if (d.batch < 1) return invalid("desc.batch = " + num(d.batch) + " (must be >= 1)");
   if (d.kv_heads < 1) return invalid("desc.kv_heads = " + num(d.kv_heads) + " (must be >= 1)");
+  // (batch, KV head) pairs are a grid dimension (checked against the device below): bounded here
+  // so that the product cannot wrap.
+  if (Result<std::int64_t> pairs = checked_product({{"desc.batch", d.batch}, {"desc.kv_heads", d.kv_heads}},
+                                                   std::int64_t{1} << 31, "2^31", "(batch, KV head) pairs");
+      !pairs) {
+    return pairs.status();
+  }
   for (const auto& [field, v] : {std::pair{"desc.head_dim", d.head_dim}, std::pair{"desc.head_dim_v", d.head_dim_v}}) {
     if ((v != 0 || std::string(field) == "desc.head_dim") && (v < 8 || v > 256 || v % 8 != 0)) {
       return invalid(std::string(field) + " = " + num(v) + " (must be a multiple of 8 in [8, 256])");

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/checked_product.hpp"
 #include "base/vk_util.hpp"
 #include "context/context_state.hpp"
 #include "device/buffer_alloc.hpp"
@@ -91,7 +92,7 @@ std::vector<std::array<std::uint32_t, 4>> pair_table(const QKTransformDesc& d) {
 
 Status check_desc(const QKTransformDesc& d) {
   if (d.dtype != DType::kF32 && d.dtype != DType::kF16 && d.dtype != DType::kBF16) {
-    return invalid(std::string("desc.dtype = ") + to_string(d.dtype) + " (must be f32, f16 or bf16)");
+    return invalid(std::string("desc.dtype = ") + dtype_text(d.dtype) + " (must be f32, f16 or bf16)");
   }
   for (const auto& [field, v] : {std::pair{"desc.batch", d.batch}, std::pair{"desc.heads", d.heads},
                                  std::pair{"desc.seq", d.seq}}) {
@@ -100,9 +101,9 @@ Status check_desc(const QKTransformDesc& d) {
   if (d.head_dim < 8 || d.head_dim > 256 || d.head_dim % 8 != 0) {
     return invalid("desc.head_dim = " + num(d.head_dim) + " (must be a multiple of 8 in [8, 256])");
   }
-  if (d.batch * d.heads * d.seq > (std::int64_t{1} << 31)) {
-    return invalid("desc.batch * desc.heads * desc.seq = " + num(d.batch * d.heads * d.seq) + " rows (at most 2^31)");
-  }
+  Result<std::int64_t> rows = checked_product({{"desc.batch", d.batch}, {"desc.heads", d.heads}, {"desc.seq", d.seq}},
+                                              std::int64_t{1} << 31, "2^31", "rows");
+  if (!rows) return rows.status();
   const QKNorm& n = d.norm;
   if (static_cast<std::uint32_t>(n.kind) > 2) return invalid("desc.norm.kind = " + num(static_cast<std::int64_t>(n.kind)) + " is not a QKNormKind");
   if (n.kind != QKNormKind::kNone && !(n.eps > 0.0f && std::isfinite(n.eps))) {

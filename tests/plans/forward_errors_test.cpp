@@ -69,6 +69,14 @@ TEST_F(ForwardErrors, ZeroSizedDimension) {
   expect_desc_error([](AttentionDesc& d) { d.seq_q = 0; }, kInvalid, "desc.seq_q = 0");
   expect_desc_error([](AttentionDesc& d) { d.batch = 0; }, kInvalid, "desc.batch = 0");
 }
+// batch x heads past 2^31, including products that wrap around 64 bits (2^32 x 2^32 = 0, and
+// 5 x 3689348814741910324 = 4), refused by the factors' values.
+TEST_F(ForwardErrors, BatchTimesHeadsTooLarge) {
+  expect_desc_error([](AttentionDesc& d) { d.batch = d.q_heads = d.kv_heads = std::int64_t{1} << 32; }, kInvalid,
+                    "desc.batch = 4294967296 * desc.q_heads = 4294967296 exceeds 2^31 ((batch, head) pairs)");
+  expect_desc_error([](AttentionDesc& d) { d.batch = 5, d.q_heads = d.kv_heads = 3689348814741910324; }, kInvalid,
+                    "desc.batch = 5 * desc.q_heads = 3689348814741910324 exceeds 2^31");
+}
 TEST_F(ForwardErrors, NonFiniteScale) {
   expect_desc_error([](AttentionDesc& d) { d.scale = NAN; }, kInvalid, "desc.scale = nan");
   expect_desc_error([](AttentionDesc& d) { d.scale = INFINITY; }, kInvalid, "desc.scale = inf");
@@ -94,6 +102,11 @@ TEST_F(ForwardErrors, ShapeMismatch) {
 }
 TEST_F(ForwardErrors, DtypeMismatch) {
   expect_run_error([](ForwardTensors& t) { t.k.dtype = DType::kF16; }, kInvalid, "k.dtype = f16, expected f32");
+  // A value outside the enum (from C, say) is named by its number.
+  expect_run_error([](ForwardTensors& t) { t.k.dtype = static_cast<DType>(99); }, kInvalid,
+                   "k.dtype = 99 (not a DType), expected f32");
+  expect_desc_error([](AttentionDesc& d) { d.dtype = static_cast<DType>(99); }, kInvalid,
+                    "desc.dtype = 99 (not a DType) (must be f32, f16 or bf16)");
 }
 TEST_F(ForwardErrors, NullBuffer) {
   expect_run_error([](ForwardTensors& t) { t.v.buffer = VK_NULL_HANDLE; }, kInvalid, "v.buffer is VK_NULL_HANDLE");

@@ -362,6 +362,11 @@ TEST_F(MergeErrorsTest, DescRefusedNamingTheField) {
   refused(d, "desc.part_dtype = i32");
   d = ok, d.accumulate = true, d.write_lse = false;
   refused(d, "desc.accumulate = true");
+  // Sizes whose product wraps around 64 bits (to 0 here) are refused by their values.
+  d = ok, d.batch = d.heads = std::int64_t{1} << 32;
+  refused(d, "desc.batch = 4294967296 * desc.heads = 4294967296 * desc.seq = 4 exceeds 2^31 (rows)");
+  d = ok, d.batch = d.heads = std::int64_t{1} << 31;
+  refused(d, "desc.batch = 2147483648 * desc.heads = 2147483648 * desc.seq = 4 exceeds 2^31 (rows)");
 }
 
 TEST_F(MergeErrorsTest, TensorsRefusedAndNothingWritten) {

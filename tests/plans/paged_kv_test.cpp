@@ -357,6 +357,8 @@ TEST_F(PagedKvErrors, AppendRefusesBadTables) {
   refused(d, "desc.new_tokens = 0");
   d = ad, d.head_dim = 36;
   refused(d, "desc.head_dim = 36");
+  d = ad, d.batch = d.kv_heads = std::int64_t{1} << 32;  // the product wraps to 0
+  refused(d, "desc.batch = 4294967296 * desc.kv_heads = 4294967296 exceeds 2^31");
 }
 
 }  // namespace

@@ -280,6 +280,9 @@ TEST_F(QKTransformTest, BadInputsAreRefusedAndNothingIsWritten) {
   refused(d, "desc.rope.theta = -5");
   d = good, d.norm.scale = std::numeric_limits<float>::quiet_NaN();
   refused(d, "desc.norm.scale = nan");
+  // Each size within 2^28, their product past 2^31 rows (2^84: it would wrap around 64 bits).
+  d = good, d.rope.positions = false, d.batch = d.heads = d.seq = std::int64_t{1} << 28;
+  refused(d, "desc.batch = 268435456 * desc.heads = 268435456 * desc.seq = 268435456 exceeds 2^31 (rows)");
 
   Result<QKTransformPlan> plan = QKTransformPlan::create(ctx(), good);
   ASSERT_TRUE(plan.is_ok());

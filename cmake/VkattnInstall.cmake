@@ -6,20 +6,21 @@ include(CMakePackageConfigHelpers)
 
 set(VKATTN_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/vkattn)
 
-set(VKATTN_INSTALL_TARGETS vkattn)
+# Two export sets: vkattnTargets (the core library, MPI-free) and vkattnRingTargets (vkattn_ring,
+# which needs MPI for C++), so that vkattnConfig.cmake can load the second only where asked for or
+# where MPI is there: a C project, or one without MPI, finds the core package.
+set(VKATTN_INSTALL_DIRS LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+                        RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(TARGETS vkattn EXPORT vkattnTargets ${VKATTN_INSTALL_DIRS})
+install(EXPORT vkattnTargets NAMESPACE vkattn:: DESTINATION ${VKATTN_CMAKE_DIR})
 if(TARGET vkattn_ring)
-  list(APPEND VKATTN_INSTALL_TARGETS vkattn_ring)
+  install(TARGETS vkattn_ring EXPORT vkattnRingTargets ${VKATTN_INSTALL_DIRS})
+  install(EXPORT vkattnRingTargets NAMESPACE vkattn:: DESTINATION ${VKATTN_CMAKE_DIR})
   set(VKATTN_PACKAGE_HAS_RING ON)
 else()
   set(VKATTN_PACKAGE_HAS_RING OFF)
 endif()
-install(TARGETS ${VKATTN_INSTALL_TARGETS} EXPORT vkattnTargets
-        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
-        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
-        RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
-        INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/vkattn DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(EXPORT vkattnTargets NAMESPACE vkattn:: DESTINATION ${VKATTN_CMAKE_DIR})
 
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/vkattnConfig.cmake.in
                               ${PROJECT_BINARY_DIR}/vkattnConfig.cmake INSTALL_DESTINATION ${VKATTN_CMAKE_DIR})

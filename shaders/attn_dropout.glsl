@@ -43,4 +43,26 @@ float dropout_factor(uvec4 words, uint j) {
 
 float dropout_factor_at(uint b, uint h, uint i, uint j) { return dropout_factor(dropout_words(b, h, i, j), j); }
 
+// The last generator call of an invocation: its row (b Hq + h, i), its group of four keys j / 4,
+// and its words. A kernel that visits a row's keys in order (the scalar kernels' key loops; the
+// coopmat accumulators, whose lane holds keys (c, c + 1) of a row next to each other) keeps one
+// and pays one call per four keys (two per four in the coopmat layout) instead of one per key.
+// The factors are the same as dropout_factor_at's.
+struct DropoutWords {
+  uint row;    // b Hq + h
+  uint i;      // the query
+  uint group;  // j / 4
+  uvec4 words;
+};
+
+DropoutWords no_dropout_words() { return DropoutWords(0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu, uvec4(0u)); }
+
+float dropout_factor_kept(inout DropoutWords w, uint b, uint h, uint i, uint j) {
+  const uint row = b * params.q_heads + h;
+  if (w.group != (j >> 2u) || w.i != i || w.row != row) {
+    w = DropoutWords(row, i, j >> 2u, dropout_words(b, h, i, j));
+  }
+  return dropout_factor(w.words, j);
+}
+
 #endif

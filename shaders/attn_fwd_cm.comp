@@ -337,12 +337,15 @@ void main() {
     }
     [[unroll]] for (uint sl = 0u; sl < SLOTS; ++sl) q_l[sl] = alpha[sl] * q_l[sl] + sum[sl];  // this lane's part
     // Dropout: P V takes P_ij Z_ij / (1 - p) (attn_dropout.glsl); l above stays undropped.
+    // One generator call serves a lane's neighbouring keys (c, c + 1) of a row (DropoutWords); no
+    // branch on P = 0 (a masked element's 0 stays 0), which made the unrolled calls diverge.
     if (DROPOUT != 0u) {
+      DropoutWords z = no_dropout_words();
       [[unroll]] for (uint f = 0u; f < RF * LK16; ++f) {
         [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
           const uint sl = 2u * (f / LK16) + (acc_hi(e) ? 1u : 0u);
           const uint j = kv0 + lk0 + 16u * (f % LK16) + acc_col(lane, e);
-          if (s_frag[f][e] != 0.0) s_frag[f][e] *= dropout_factor_at(b, qh[sl], qi[sl], j);
+          s_frag[f][e] *= dropout_factor_kept(z, b, qh[sl], qi[sl], j);
         }
       }
     }

@@ -23,9 +23,10 @@
 // p times fp32's rounding of f (0.002 rad at p = 32768), and it does not depend on the device's
 // sin and cos, whose precision Vulkan leaves loose.
 //
-// Work layout: ROW_LANES invocations per row (lane k owns pairs k and k + ROW_LANES, and words k and
-// k + ROW_LANES of the row), so a workgroup of WORKGROUP_SIZE invocations has ROWS = WORKGROUP_SIZE /
-// ROW_LANES rows in flight. It walks its rows_per_group rows ROWS at a time, with three barriers per
+// Work layout: ROW_LANES invocations per row (lane k owns pairs k, k + ROW_LANES, ... and words k,
+// k + ROW_LANES, ... of the row: PER_LANE of each, about four, so that a lane has that many loads in
+// flight), so a workgroup of WORKGROUP_SIZE invocations has ROWS = WORKGROUP_SIZE / ROW_LANES rows in
+// flight. It walks its rows_per_group rows ROWS at a time, with three barriers per
 // step (four in the backward): lanes load their words into shared memory and their part of the sum
 // of squares; every lane of a row adds the row's parts in one fixed order (so the row's r does not
 // depend on the device's subgroups); lane k transforms pair k in place; lanes write their words
@@ -56,7 +57,7 @@ layout(push_constant) uniform QKPush {
 
 const uint PAIRS = HEAD_DIM / 2u;
 const uint ROWS = WORKGROUP_SIZE / ROW_LANES;  // rows in flight per workgroup
-const uint PER_LANE = 2u;                      // pairs (and words) per lane at most: ROW_LANES >= PAIRS / 2
+const uint PER_LANE = (PAIRS + ROW_LANES - 1u) / ROW_LANES;  // pairs (and words) per lane at most
 shared float row_sh[ROWS * HEAD_DIM];   // slot r's row at r * HEAD_DIM: x, then the transformed row (dx)
 shared float drow_sh[ROWS * HEAD_DIM];  // backward: dY
 shared float part_sh[ROWS * ROW_LANES]; // each lane's part of a row sum

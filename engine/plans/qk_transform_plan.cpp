@@ -23,16 +23,28 @@
 namespace vkattn {
 namespace {
 
-// qk_transform.comp's work layout: ROW_LANES invocations per row (the pairs rounded up to a power of
-// two, at most 64: a lane owns one or two pairs), workgroups of 256 invocations where the device
-// allows (Vulkan guarantees 128), so 256 / ROW_LANES rows in flight per workgroup.
+// qk_transform.comp's work layout: workgroups of 256 invocations where the device allows (Vulkan
+// guarantees 128), ROW_LANES invocations per row and 256 / ROW_LANES rows in flight per workgroup.
+// A lane owns about kPairsPerLane pairs (and words) of its row: that many independent loads in
+// flight per lane, and enough rows per step for the memory system (the H100 ran the pass at a fifth
+// of its memory roofline with one or two words per lane, 4 rows of D = 128 per step). ROW_LANES is
+// a power of two from 4 (the row sums add the parts four at a time) to 16, raised where a step's
+// rows would not fit in shared memory.
 constexpr std::uint32_t kWorkgroup = 256;
-constexpr std::uint32_t kMaxRowLanes = 64;
+constexpr std::uint32_t kPairsPerLane = 4;
+constexpr std::uint32_t kMinRowLanes = 4;
+constexpr std::uint32_t kMaxRowLanes = 16;
 // Rows per workgroup: enough workgroups to fill a large GPU several times over (kTargetGroups),
-// each walking at least kMinRowsPerGroup rows (and summing its dweight part over them). The reduce
-// pass then adds at most kTargetGroups parts per element.
-constexpr std::uint32_t kMinRowsPerGroup = 16;
+// each walking at least one step of rows (and summing its dweight part over them). The reduce pass
+// then adds at most kTargetGroups parts per element.
 constexpr std::uint32_t kTargetGroups = 2048;
+
+// qk_transform.comp's shared memory: x (or dx) and dY of each row in flight, the lanes' parts of a
+// row sum, and the reduce pass's tree.
+std::uint64_t qk_shared_bytes(std::uint32_t workgroup, std::uint32_t row_lanes, std::uint32_t head_dim) {
+  const std::uint64_t rows = workgroup / row_lanes;
+  return 4 * (2 * rows * head_dim + 2 * std::uint64_t{workgroup});
+}
 constexpr std::uint32_t kNoAxis = 0xFFFFFFFFu;   // a pair that does not rotate
 
 struct BoundQK {
@@ -329,8 +341,17 @@ Result<QKTransformPlan> QKTransformPlan::create(Context& ctx, const QKTransformD
   ContextState& s = context_state(ctx);
   const Device& device = *s.device;
   auto impl = std::make_unique<Impl>(ctx, d);
+  const std::uint32_t workgroup = device.info.max_workgroup_invocations >= kWorkgroup ? kWorkgroup : 128u;
+  const auto pairs = static_cast<std::uint32_t>(d.head_dim / 2);
+  std::uint32_t row_lanes = std::clamp(std::bit_ceil((pairs + kPairsPerLane - 1) / kPairsPerLane), kMinRowLanes, kMaxRowLanes);
+  while (row_lanes < workgroup && qk_shared_bytes(workgroup, row_lanes, static_cast<std::uint32_t>(d.head_dim)) >
+                                      device.info.max_shared_memory) {
+    row_lanes *= 2;
+  }
+  const std::uint64_t step_rows = workgroup / row_lanes;
   const std::uint64_t rows = static_cast<std::uint64_t>(d.batch * d.heads * d.seq);
-  impl->rows_per_group = static_cast<std::uint32_t>(std::max<std::uint64_t>(kMinRowsPerGroup, (rows + kTargetGroups - 1) / kTargetGroups));
+  const std::uint64_t wanted = std::max<std::uint64_t>(step_rows, (rows + kTargetGroups - 1) / kTargetGroups);
+  impl->rows_per_group = static_cast<std::uint32_t>((wanted + step_rows - 1) / step_rows * step_rows);  // whole steps
   impl->groups = static_cast<std::uint32_t>((rows + impl->rows_per_group - 1) / impl->rows_per_group);
   if (impl->groups > device.info.max_workgroup_count[0]) {
     return unsupported("desc: " + num(static_cast<std::int64_t>(impl->groups)) +
@@ -356,8 +377,8 @@ Result<QKTransformPlan> QKTransformPlan::create(Context& ctx, const QKTransformD
   spec.norm = static_cast<std::uint32_t>(d.norm.kind);
   spec.axes = d.rope.style == RopeStyle::kNone ? 0u : d.rope.grid.empty() ? 1u : static_cast<std::uint32_t>(d.rope.grid.size());
   spec.positions = d.rope.positions ? 1u : 0u;
-  spec.workgroup_size = device.info.max_workgroup_invocations >= kWorkgroup ? kWorkgroup : 128u;
-  spec.row_lanes = std::min(kMaxRowLanes, std::bit_ceil(static_cast<std::uint32_t>(d.head_dim / 2)));
+  spec.workgroup_size = workgroup;
+  spec.row_lanes = row_lanes;
   const auto map = qk_transform_spec_map();
   const auto make = [&](std::uint32_t pass, const std::string& suffix, Kernel& out) -> Status {
     QKSpecConstants k = spec;

@@ -90,24 +90,23 @@ Result<std::int64_t> integer(const Args& a, const std::string& key) {
   }
 }
 
-// A number flag as a double, refused when it is not a number or lies outside the range of
-// `type` ("float" or "double"; 1e999 overflows both, an explicit "inf" passes to the plan, which
-// checks each value's range). Subnormals are taken.
-Result<double> number(const Args& a, const std::string& key, const char* type) {
+// A number flag as a double, refused when it is not a number or a finite value beyond `largest`
+// (the range of `type`, "float" or "double"; 1e999 overflows both; an explicit "inf" passes to the
+// plan, which checks each value's range). Subnormals are taken.
+Result<double> number(const Args& a, const std::string& key, double largest, const char* type) {
   const std::string& text = a.get(key);
   char* end = nullptr;
   errno = 0;
   const double v = std::strtod(text.c_str(), &end);
   if (text.empty() || end != text.c_str() + text.size()) return fail("--" + key + "=" + text + " is not a number");
   const bool overflowed = errno == ERANGE && std::isinf(v);
-  const bool past_float = std::string(type) == "float" && std::isfinite(v) && std::abs(v) > std::numeric_limits<float>::max();
-  if (overflowed || past_float) return fail("--" + key + "=" + text + " is outside the " + type + " range");
+  if (overflowed || (std::isfinite(v) && std::abs(v) > largest)) return fail("--" + key + "=" + text + " is outside the " + type + " range");
   return v;
 }
 
 // A float flag (softcap, scale, eps, dropout ...).
 Result<float> real(const Args& a, const std::string& key) {
-  Result<double> v = number(a, key, "float");
+  Result<double> v = number(a, key, std::numeric_limits<float>::max(), "float");
   if (!v) return v.status();
   return static_cast<float>(*v);
 }
@@ -414,7 +413,7 @@ int run(int argc, char** argv) {
     if (style != "half" && style != "pairs") return die(fail("--rope=" + style + " is not half or pairs"));
     desc.qk.rope.style = style == "half" ? RopeStyle::kRotateHalf : RopeStyle::kInterleaved;
     if (a.has("rope-theta")) {
-      Result<double> t = number(a, "rope-theta", "double");  // a double in the API (1.00000001 stays above 1)
+      Result<double> t = number(a, "rope-theta", std::numeric_limits<double>::max(), "double");  // a double in the API (1.00000001 stays above 1)
       if (!t) return die(t.status());
       desc.qk.rope.theta = *t;
     }

@@ -18,16 +18,14 @@ namespace vkattn {
 inline Result<std::int64_t> checked_product(std::initializer_list<std::pair<const char*, std::int64_t>> factors,
                                             std::int64_t limit, const std::string& limit_text, const std::string& what) {
   std::int64_t product = 1;
-  bool over = false;
-  for (const auto& [name, v] : factors) {
-    std::int64_t next = 0;
-    if (__builtin_mul_overflow(product, v, &next) || next > limit) over = true;
-    product = over ? product : next;
+  for (const auto& [unused, v] : factors) {
+    if (__builtin_mul_overflow(product, v, &product) || product > limit) {
+      std::string text;
+      for (const auto& [name, f] : factors) text += (text.empty() ? "" : " * ") + std::string(name) + " = " + num(f);
+      return invalid(text + " exceeds " + limit_text + " (" + what + ")");
+    }
   }
-  if (!over) return product;
-  std::string text;
-  for (const auto& [name, v] : factors) text += (text.empty() ? "" : " * ") + std::string(name) + " = " + num(v);
-  return invalid(text + " exceeds " + limit_text + " (" + what + ")");
+  return product;
 }
 
 }  // namespace vkattn

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -232,9 +231,7 @@ Result<Problem> resolve_problem(const AttentionDesc& d) {
   // q.k of a head dim up to 256 (|q.k| < 2^41); beyond, a large score overflows to inf and its
   // row's softmax to NaN.
   if (d.scale.has_value() && std::abs(static_cast<double>(*d.scale) * kLog2e) > 0x1p64) {
-    char text[32];
-    std::snprintf(text, sizeof text, "%g", static_cast<double>(*d.scale));
-    return invalid(std::string("desc.scale = ") + text +
+    return invalid("desc.scale = " + num_real(*d.scale) +
                    " (|scale| * log2(e) must be at most 2^64: larger scales overflow fp32 scores)");
   }
   VKATTN_TRY(check_mask_and_mods(d));

@@ -181,10 +181,14 @@ void main() {
         dpt = mma(v_frag[d], dot_blk, dpt);
       }
       // Dropout (attn_dropout.glsl): dP carries Z_ij / (1 - p) here, P below (dV sums P Z / (1 - p) dO).
+      // A lane's queries c, c + 8 and c + 1, c + 9 are two groups, one call each (a query's parity is
+      // e's: q0 + 16 n is even).
       float zf[ELEMS];
       if (DROPOUT != 0u) {
+        DropoutWords z[2] = DropoutWords[2](no_dropout_words(), no_dropout_words());
         [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
-          zf[e] = dropout_factor_at(b, h, q0 + 16u * n + col_e[e], uint(key_e[e]));
+          const uint i = q0 + 16u * n + col_e[e];
+          zf[e] = dropout_factor_kept(z[e & 1u], b, h, i, uint(key_e[e]));
           dpt[e] *= zf[e];
         }
       }

@@ -89,7 +89,8 @@ void main() {
   const uint k_seq = pc.k_offset + b * pc.k_stride_b + kv_h * pc.k_stride_h + start_k * pc.k_stride_s;
   const uint v_seq = pc.v_offset + b * pc.v_stride_b + kv_h * pc.v_stride_h + start_k * pc.v_stride_s;
 
-  DropoutWords z = no_dropout_words();  // the row's keys come in order: one generator call per four
+  // The row's keys come in order: one generator call per group, one per (j / 2) % 4 (attn_dropout.glsl).
+  DropoutWords z[4] = DropoutWords[4](no_dropout_words(), no_dropout_words(), no_dropout_words(), no_dropout_words());
   [[dont_unroll]] for (uint t = tile_begin; t < tile_end; ++t) {
     const uint kv0 = t * BLOCK_COLS;
     barrier();  // the previous tile is no longer read
@@ -128,7 +129,7 @@ void main() {
                                        bias_row + uint(j), dsoftcap);
         const float p = exp2(s - lse2);
         // Dropout: dL/dP_ij = Z_ij / (1 - p) dO_i . v_j (delta = dO_i . O_i already holds Z).
-        const float zp = DROPOUT != 0u ? dropout_factor_kept(z, b, h, i, uint(j)) : 1.0;
+        const float zp = DROPOUT != 0u ? dropout_factor_kept(z[(uint(j) >> 1u) & 3u], b, h, i, uint(j)) : 1.0;
         const float ds = p * (zp * ((dp4.x + dp4.y) + (dp4.z + dp4.w)) - delta);  // dL/ds
         const float g = ds * dsoftcap * scale;                                   // dL/d(q.k)
         [[unroll]] for (uint d4 = 0u; d4 < DK4; ++d4) dq[d4] = fma(vec4(g), k_tile[jj * DK4 + d4], dq[d4]);

@@ -156,7 +156,7 @@ void main() {
         dp = mma(do_frag[d], vt, dp);
       }
       if (DROPOUT != 0u) {  // dL/dP_ij = Z_ij / (1 - p) dO_i . v_j (attn_dropout.glsl)
-        DropoutWords z = no_dropout_words();  // a lane's keys (c, c + 1) of a row share a call
+        DropoutWords z = no_dropout_words();  // a lane's elements of a fragment are one group
         [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
           dp[e] *= dropout_factor_kept(z, b, h, uint(q_e[e]), kv0 + 16u * n + col_e[e]);
         }

@@ -7,13 +7,19 @@
 //   (hi0, lo0) = 0xD2511F53 * c0,  (hi1, lo1) = 0xCD9E8D57 * c2      (32 x 32 -> 64-bit products)
 //   c = (hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0)
 // with the key k bumped by (0x9E3779B9, 0xBB67AE85) between rounds.
-// Element (b, h, i, j): key = the call's 64-bit seed, counter = (j / 4, i, b * Hq + h, offset),
-// word j % 4 of the result; kept iff that word >= threshold = floor(p * 2^32) (so with
-// probability 1 - p up to 2^-32), and a kept element is scaled by 1 / (1 - p). The values live in
-// the plan's parameter buffer (attn_params.inc): threshold and scale from the desc, seed and
-// offset written into it by each recording (vkCmdUpdateBuffer). The fp64 reference
-// (tests/support/philox_ref.cpp) implements the same generator; include/vkattn/dropout.hpp
-// documents it for users.
+//
+// One call gives eight 16-bit values, for the eight elements of a group: queries {i0, i0 + 8} x
+// keys {j0, j0 + 1, j0 + 8, j0 + 9} of a 16 x 16 block (i0 = i with bit 3 cleared, j0 = j with
+// bits 0 and 3 cleared): the elements one lane holds of a 16 x 16 accumulator fragment in
+// NVIDIA's layout (attn_cm_layout.glsl), so a coopmat kernel pays one call per fragment.
+//   key     = the call's 64-bit seed (low word, high word)
+//   counter = (4 (j / 16) + (j / 2) % 4,  i0,  b Hq + h,  offset)
+//   value   = half (j % 2) (the low 16 bits for even j) of word 2 ((i / 8) % 2) + (j / 8) % 2
+// Kept iff value >= threshold = floor(p 2^16) (so with probability 1 - p, up to 2^-16), and a
+// kept element is scaled by 1 / (1 - p). The values live in the plan's parameter buffer
+// (attn_params.inc): threshold and scale from the desc, seed and offset written into it by each
+// recording (vkCmdUpdateBuffer). The fp64 reference (tests/support/philox_ref.cpp) implements the
+// same generator; include/vkattn/dropout.hpp documents it for users.
 // Needs `params` (attn_params_buffer.glsl).
 #ifndef VKATTN_ATTN_DROPOUT_GLSL
 #define VKATTN_ATTN_DROPOUT_GLSL
@@ -29,29 +35,34 @@ uvec4 philox4x32_10(uvec4 c, uvec2 k) {
   return c;
 }
 
-// The generator's four words for keys 4 (j / 4) .. 4 (j / 4) + 3 of query i of (b, h): one call
-// serves four consecutive keys.
+// The counter's first word: key j's 16-key block and its column pair within a group.
+uint dropout_key_group(uint j) { return ((j >> 4u) << 2u) | ((j >> 1u) & 3u); }
+
+// The generator's eight values for the group of (i, j) in row (b, h).
 uvec4 dropout_words(uint b, uint h, uint i, uint j) {
-  return philox4x32_10(uvec4(j >> 2u, i, b * params.q_heads + h, params.dropout_offset),
+  return philox4x32_10(uvec4(dropout_key_group(j), i & ~8u, b * params.q_heads + h, params.dropout_offset),
                        uvec2(params.dropout_seed_lo, params.dropout_seed_hi));
 }
 
-// The factor of P_ij: 1 / (1 - p) where kept, 0 where dropped (`words`: dropout_words of j).
-float dropout_factor(uvec4 words, uint j) {
-  return words[j & 3u] >= params.dropout_threshold ? params.dropout_scale : 0.0;
+// The factor of P_ij: 1 / (1 - p) where kept, 0 where dropped (`words`: dropout_words of (i, j)).
+float dropout_factor(uvec4 words, uint i, uint j) {
+  const uint word = words[((i >> 2u) & 2u) | ((j >> 3u) & 1u)];
+  const uint value = (j & 1u) != 0u ? word >> 16u : word & 0xFFFFu;
+  return value >= params.dropout_threshold ? params.dropout_scale : 0.0;
 }
 
-float dropout_factor_at(uint b, uint h, uint i, uint j) { return dropout_factor(dropout_words(b, h, i, j), j); }
+float dropout_factor_at(uint b, uint h, uint i, uint j) { return dropout_factor(dropout_words(b, h, i, j), i, j); }
 
-// The last generator call of an invocation: its row (b Hq + h, i), its group of four keys j / 4,
-// and its words. A kernel that visits a row's keys in order (the scalar kernels' key loops; the
-// coopmat accumulators, whose lane holds keys (c, c + 1) of a row next to each other) keeps one
-// and pays one call per four keys (two per four in the coopmat layout) instead of one per key.
+// The last generator call of an invocation: its row (b Hq + h), group and words. A kernel keeps
+// one per group it visits in turn and pays one call per group instead of one per element:
+//   coopmat forward and dq (a lane's 8 elements of a fragment are one group): one;
+//   coopmat dK/dV (a lane holds queries c, c + 1, c + 8, c + 9 of a fragment): two, by i % 2;
+//   scalar kernels walking a row's keys (groups by (j / 2) % 4 within 16 keys): four.
 // The factors are the same as dropout_factor_at's.
 struct DropoutWords {
   uint row;    // b Hq + h
-  uint i;      // the query
-  uint group;  // j / 4
+  uint i0;     // the query with bit 3 cleared
+  uint group;  // dropout_key_group(j)
   uvec4 words;
 };
 
@@ -59,10 +70,10 @@ DropoutWords no_dropout_words() { return DropoutWords(0xFFFFFFFFu, 0xFFFFFFFFu, 
 
 float dropout_factor_kept(inout DropoutWords w, uint b, uint h, uint i, uint j) {
   const uint row = b * params.q_heads + h;
-  if (w.group != (j >> 2u) || w.i != i || w.row != row) {
-    w = DropoutWords(row, i, j >> 2u, dropout_words(b, h, i, j));
+  if (w.group != dropout_key_group(j) || w.i0 != (i & ~8u) || w.row != row) {
+    w = DropoutWords(row, i & ~8u, dropout_key_group(j), dropout_words(b, h, i, j));
   }
-  return dropout_factor(w.words, j);
+  return dropout_factor(w.words, i, j);
 }
 
 #endif

@@ -238,14 +238,15 @@ void main() {
         [[unroll]] for (uint d4 = 0u; d4 < DV4; ++d4) {
           o[d4] *= alpha;
         }
-        DropoutWords z = no_dropout_words();  // one generator call per four keys of the row
+        // One generator call per group of the row's keys: one per (j / 2) % 4 (attn_dropout.glsl).
+        DropoutWords z[4] = DropoutWords[4](no_dropout_words(), no_dropout_words(), no_dropout_words(), no_dropout_words());
         [[dont_unroll]] for (uint u0 = 0u; u0 < KEYS_PER_LANE; u0 += KEY_STEP) {
           [[unroll]] for (uint u = 0u; u < KEY_STEP; ++u) {
             const uint jj = (u0 + u) * ROW_LANES + lane;
             const float p = exp2(s[u0 + u] - m_new);  // P_ij; masked keys give 0
             l_i += p;
             // Dropout: O sums P_ij Z_ij / (1 - p) v_j; l (and LSE) stay undropped.
-            const float pv = DROPOUT != 0u && p != 0.0 ? p * dropout_factor_kept(z, b, h, i, kv0 + jj) : p;
+            const float pv = DROPOUT != 0u && p != 0.0 ? p * dropout_factor_kept(z[((kv0 + jj) >> 1u) & 3u], b, h, i, kv0 + jj) : p;
             [[unroll]] for (uint d4 = 0u; d4 < DV4; ++d4) {
               o[d4] = fma(vec4(pv), V_TILE(jj * DV4 + d4), o[d4]);
             }

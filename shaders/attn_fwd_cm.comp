@@ -337,7 +337,7 @@ void main() {
     }
     [[unroll]] for (uint sl = 0u; sl < SLOTS; ++sl) q_l[sl] = alpha[sl] * q_l[sl] + sum[sl];  // this lane's part
     // Dropout: P V takes P_ij Z_ij / (1 - p) (attn_dropout.glsl); l above stays undropped.
-    // One generator call serves a lane's neighbouring keys (c, c + 1) of a row (DropoutWords); no
+    // One generator call serves a lane's eight elements of a fragment (DropoutWords); no
     // branch on P = 0 (a masked element's 0 stays 0), which made the unrolled calls diverge.
     if (DROPOUT != 0u) {
       DropoutWords z = no_dropout_words();

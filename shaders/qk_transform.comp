@@ -27,7 +27,8 @@
 // k + ROW_LANES, ... of the row: PER_LANE of each, about four, so that a lane has that many loads in
 // flight), so a workgroup of WORKGROUP_SIZE invocations has ROWS = WORKGROUP_SIZE / ROW_LANES rows in
 // flight. It walks its rows_per_group rows ROWS at a time, with three barriers per
-// step (four in the backward): lanes load their words into shared memory and their part of the sum
+// step (four in the backward): lanes put their words into shared memory (loaded one step ahead, so
+// the next step's loads are in flight while this one is transformed) and their part of the sum
 // of squares; every lane of a row adds the row's parts in one fixed order (so the row's r does not
 // depend on the device's subgroups); lane k transforms pair k in place; lanes write their words
 // back (every word of an fp16 row has one writer). The backward's dweight part of a lane (its pairs'
@@ -123,6 +124,45 @@ vec2 rotation(uvec4 pair, uint b, uint s) {
 
 float weight_of(uint e) { return NORM == QK_NORM_RMS ? weight[pc.weight_offset + e] : 1.0; }
 
+// The raw words of the element pair that starts at element `at` of a word array: fp32, its two
+// words; fp16 and bf16, the word holding it, and the next one when `at` is odd (the pair then
+// straddles two words).
+#define LOAD_PAIR_RAW(words, at)                         \
+  (DTYPE == DTYPE_F32 ? uvec2(words[(at)], words[(at) + 1u]) \
+                      : uvec2(words[(at) >> 1u], ((at) & 1u) != 0u ? words[((at) >> 1u) + 1u] : 0u))
+
+// The pair's two values from LOAD_PAIR_RAW's words.
+vec2 pair_value(uvec2 raw, uint at) {
+  if (DTYPE == DTYPE_F32) return uintBitsToFloat(raw);
+  const bool odd = (at & 1u) != 0u;
+  if (DTYPE == DTYPE_F16) {
+    const vec2 a = unpackHalf2x16(raw.x);
+    return odd ? vec2(a.y, unpackHalf2x16(raw.y).x) : a;
+  }
+  return odd ? vec2(bf16_elem(raw.x, 1u), bf16_elem(raw.y, 0u)) : vec2(bf16_elem(raw.x, 0u), bf16_elem(raw.x, 1u));
+}
+
+// Row `row` (b, h, s) of the rows [B, H, S] and its first element in x and dY.
+uvec3 row_coords(uint row) { return uvec3(row / (pc.seq * pc.heads), (row / pc.seq) % pc.heads, row % pc.seq); }
+uint x_row_at(uvec3 c) { return pc.x_offset + c.x * pc.x_stride_b + c.y * pc.x_stride_h + c.z * pc.x_stride_s; }
+uint dy_row_at(uvec3 c) { return pc.dy_offset + c.x * pc.dy_stride_b + c.y * pc.dy_stride_h + c.z * pc.dy_stride_s; }
+
+// This lane's words of row `row` (words w = lane + i ROW_LANES: elements 2w, 2w + 1), raw: the
+// loads are issued one step ahead and stay in flight while the current step is transformed.
+void fetch_row(uint row, bool live, uint lane, out uvec2 x_raw[PER_LANE], out uvec2 dy_raw[PER_LANE]) {
+  const uvec3 c = row_coords(row);
+  const uint x_at = x_row_at(c), dy_at = dy_row_at(c);
+  [[unroll]] for (uint i = 0u; i < PER_LANE; ++i) {
+    const uint w = lane + i * ROW_LANES;
+    x_raw[i] = uvec2(0u);
+    dy_raw[i] = uvec2(0u);
+    if (live && w < PAIRS) {
+      x_raw[i] = LOAD_PAIR_RAW(x_words, x_at + 2u * w);
+      if (PASS == QK_PASS_BACKWARD) dy_raw[i] = LOAD_PAIR_RAW(dy_words, dy_at + 2u * w);
+    }
+  }
+}
+
 void main() {
   const uint t = gl_LocalInvocationID.x;
   if (PASS == QK_PASS_REDUCE) {  // dweight[e] = sum over groups of parts[g][e]; workgroup e
@@ -156,27 +196,31 @@ void main() {
   }
   const uint row0 = gl_WorkGroupID.x * pc.rows_per_group;
   const uint row_end = min(row0 + pc.rows_per_group, pc.rows);
+  uvec2 x_next[PER_LANE], dy_next[PER_LANE];
+  fetch_row(row0 + slot, row0 + slot < row_end, lane, x_next, dy_next);
   for (uint first = row0; first < row_end; first += ROWS) {  // uniform: every invocation meets the barriers
     const uint row = first + slot;
     const bool live = row < row_end;
-    const uint s = row % pc.seq;
-    const uint h = (row / pc.seq) % pc.heads;
-    const uint b = row / (pc.seq * pc.heads);
+    const uvec3 c = row_coords(row);
+    const uint b = c.x, h = c.y, s = c.z;
+    uvec2 x_raw[PER_LANE], dy_raw[PER_LANE];
+    [[unroll]] for (uint i = 0u; i < PER_LANE; ++i) x_raw[i] = x_next[i], dy_raw[i] = dy_next[i];
+    fetch_row(row + ROWS, row + ROWS < row_end, lane, x_next, dy_next);  // the next step's, in flight
     // 1. Words w = lane + i ROW_LANES of the row (elements 2w, 2w + 1) into shared memory.
     float sq = 0.0;
     if (live) {
-      const uint x_at = pc.x_offset + b * pc.x_stride_b + h * pc.x_stride_h + s * pc.x_stride_s;
-      const uint dy_at = pc.dy_offset + b * pc.dy_stride_b + h * pc.dy_stride_h + s * pc.dy_stride_s;
+      const uint x_at = x_row_at(c), dy_at = dy_row_at(c);
       [[unroll]] for (uint i = 0u; i < PER_LANE; ++i) {
         const uint w = lane + i * ROW_LANES;
         if (w < PAIRS) {
-          const float x0 = LOAD_ELEM(x_words, x_at + 2u * w), x1 = LOAD_ELEM(x_words, x_at + 2u * w + 1u);
-          row_sh[at + 2u * w] = x0;
-          row_sh[at + 2u * w + 1u] = x1;
-          sq += x0 * x0 + x1 * x1;
+          const vec2 x = pair_value(x_raw[i], x_at + 2u * w);
+          row_sh[at + 2u * w] = x.x;
+          row_sh[at + 2u * w + 1u] = x.y;
+          sq += x.x * x.x + x.y * x.y;
           if (PASS == QK_PASS_BACKWARD) {
-            drow_sh[at + 2u * w] = LOAD_ELEM(dy_words, dy_at + 2u * w);
-            drow_sh[at + 2u * w + 1u] = LOAD_ELEM(dy_words, dy_at + 2u * w + 1u);
+            const vec2 dy = pair_value(dy_raw[i], dy_at + 2u * w);
+            drow_sh[at + 2u * w] = dy.x;
+            drow_sh[at + 2u * w + 1u] = dy.y;
           }
         }
       }

@@ -9,8 +9,14 @@
 // element's (b, h, i, j): not on tiles, kernel path, split-K or device, and the backward
 // regenerates it exactly when given the forward's DropoutRng. For sequence b (varlen: the
 // sequence index), query head h of Hq, query i and key j (positions within the sequence):
-//   words = Philox4x32-10(counter = (j / 4, i, b * Hq + h, offset), key = (seed & 0xffffffff, seed >> 32))
-//   Z_ij  = words[j % 4] >= floor(p * 2^32)        (so P(Z = 1) = 1 - p, up to 2^-32)
+//   words = Philox4x32-10(counter = (4 (j / 16) + (j / 2) % 4, i - 8 ((i / 8) % 2), b * Hq + h, offset),
+//                         key = (seed & 0xffffffff, seed >> 32))
+//   value = half j % 2 (the low 16 bits for even j) of words[2 ((i / 8) % 2) + (j / 8) % 2]
+//   Z_ij  = value >= floor(p * 2^16)        (so P(Z = 1) = 1 - p, up to 2^-16)
+// One call thus serves eight elements: queries {i0, i0 + 8} x keys {j0, j0 + 1, j0 + 8, j0 + 9} of a
+// 16 x 16 block, the elements one lane holds of an NVIDIA 16 x 16 accumulator fragment, so the
+// tensor-core kernels pay one generator call per eight elements (FlashAttention-2 compares 8-bit
+// values; 16 bits keep the drop probability within 2^-16 of p).
 // Philox4x32-10 is Random123's (Salmon et al., SC'11): ten rounds of
 //   (hi0, lo0) = 0xD2511F53 * c0, (hi1, lo1) = 0xCD9E8D57 * c2, c = (hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0),
 // the key bumped by (0x9E3779B9, 0xBB67AE85) between rounds; dropout_keep() below computes Z on
@@ -38,7 +44,7 @@ struct DropoutRng {
 // Random123's Philox4x32-10 of `counter` under `key`.
 std::array<std::uint32_t, 4> philox4x32_10(std::array<std::uint32_t, 4> counter, std::array<std::uint32_t, 2> key);
 
-// floor(p * 2^32), clamped to 2^32 - 1: the words below it are dropped.
+// floor(p * 2^16), clamped to 2^16 - 1: the 16-bit values below it are dropped.
 std::uint32_t dropout_threshold(float p);
 
 // Z_ij of element (b, h, i, j) for `q_heads` query heads under `rng` and `p`: true where kept.

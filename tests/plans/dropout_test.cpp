@@ -63,8 +63,9 @@ TEST(DropoutGenerator, EngineAndReferenceAgreeAndKeepOneMinusP) {
     EXPECT_NEAR(static_cast<double>(kept), mean, 5 * sd) << "p = " << p;
   }
   EXPECT_EQ(dropout_threshold(0.0f), 0u);
-  EXPECT_EQ(dropout_threshold(0.5f), 0x80000000u);
-  EXPECT_EQ(dropout_threshold(std::nextafter(1.0f, 0.0f)), 0xFFFFFF00u);  // (1 - 2^-24) 2^32
+  EXPECT_EQ(dropout_threshold(0.5f), 0x8000u);
+  EXPECT_EQ(dropout_threshold(0.1f), 6553u);                            // floor(0.1 2^16)
+  EXPECT_EQ(dropout_threshold(std::nextafter(1.0f, 0.0f)), 0xFFFFu);  // (1 - 2^-24) 2^16, floored
 }
 
 class DropoutTest : public VkTest {};

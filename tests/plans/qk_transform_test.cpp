@@ -172,6 +172,63 @@ INSTANTIATE_TEST_SUITE_P(QK, QKTransformCases, ::testing::ValuesIn(cases()),
 
 class QKTransformTest : public VkTest {};
 
+// x and dY as views at an odd element offset with odd row strides (fp16 and bf16 rows then start
+// on either half of a word, and a pair of elements may straddle two words): Y, dX and dweight equal
+// the contiguous run's bit for bit.
+TEST_F(QKTransformTest, OddOffsetsAndStridesGiveTheContiguousResult) {
+  std::mt19937_64 rng(test_seed());
+  for (const DType dt : {F16, BF16}) {
+    SCOPED_TRACE(to_string(dt));
+    const QKTransformDesc d = make_desc(dt, 2, 3, 21, 40, kRms, rope_of(RopeStyle::kRotateHalf));
+    Result<QKTransformPlan> plan = QKTransformPlan::create(ctx(), d);
+    ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
+    Result<QKCase> c = QKCase::create(ctx(), d, rng);
+    ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+    std::vector<float> dy = uniform_values(c->x.size(), rng);
+    round_to_dtype(dy, dt);
+    // Element (b, h, s, e) of the strided copies at 1 + ((b S + s) H + h) (D + 1) + e; the gaps hold
+    // other random values.
+    const std::int64_t row = d.head_dim + 1, n = 1 + d.batch * d.seq * d.heads * row;
+    std::vector<float> x_big = uniform_values(static_cast<std::size_t>(n), rng), dy_big = x_big;
+    for (std::int64_t b = 0; b < d.batch; ++b)
+      for (std::int64_t h = 0; h < d.heads; ++h)
+        for (std::int64_t t = 0; t < d.seq; ++t)
+          for (std::int64_t e = 0; e < d.head_dim; ++e) {
+            const std::size_t from = static_cast<std::size_t>(((b * d.heads + h) * d.seq + t) * d.head_dim + e);
+            const std::size_t to = static_cast<std::size_t>(1 + ((b * d.seq + t) * d.heads + h) * row + e);
+            x_big[to] = c->x[from];
+            dy_big[to] = dy[from];
+          }
+    round_to_dtype(x_big, dt);
+    round_to_dtype(dy_big, dt);
+    Result<Tensor> xs = upload_values(ctx(), dt, x_big), dys = upload_values(ctx(), dt, dy_big), dyc = upload_values(ctx(), dt, dy);
+    ASSERT_TRUE(xs.is_ok() && dys.is_ok() && dyc.is_ok());
+    const auto strided = [&](const Tensor& t) {
+      TensorView v = TensorView::contiguous(t.buffer(), t.size_bytes(), dt, {d.batch, d.heads, d.seq, d.head_dim});
+      v.offset = dtype_size(dt);
+      v.strides = {d.seq * d.heads * row, row, d.heads * row, 1};
+      return v;
+    };
+    // The contiguous run, then the strided one into fresh (poisoned) outputs.
+    Result<Tensor> y2 = Tensor::create_bytes(ctx(), c->x.size() * dtype_size(dt), dt);
+    Result<Tensor> dx1 = Tensor::create_bytes(ctx(), c->x.size() * dtype_size(dt), dt);
+    Result<Tensor> dx2 = Tensor::create_bytes(ctx(), c->x.size() * dtype_size(dt), dt);
+    Result<Tensor> dw1 = Tensor::create(ctx(), F32, {d.head_dim}), dw2 = Tensor::create(ctx(), F32, {d.head_dim});
+    ASSERT_TRUE(y2.is_ok() && dx1.is_ok() && dx2.is_ok() && dw1.is_ok() && dw2.is_ok());
+    for (Tensor* t : {&*y2, &*dx1, &*dx2, &*dw1, &*dw2}) ASSERT_TRUE(t->fill(std::numeric_limits<float>::quiet_NaN()).is_ok());
+    const QKTransformTensors f = c->tensors();
+    ASSERT_TRUE(plan->run(f).is_ok());
+    ASSERT_TRUE(plan->run_backward({f.x, rows_view(*dyc, d), rows_view(*dx1, d), f.weight, f.positions, dw1->view()}).is_ok());
+    ASSERT_TRUE(plan->run({strided(*xs), rows_view(*y2, d), f.weight, f.positions}).is_ok());
+    ASSERT_TRUE(plan->run_backward({strided(*xs), strided(*dys), rows_view(*dx2, d), f.weight, f.positions, dw2->view()}).is_ok());
+    EXPECT_EQ(c->y_dev->download().value(), y2->download().value());
+    EXPECT_EQ(dx1->download().value(), dx2->download().value());
+    EXPECT_EQ(dw1->download().value(), dw2->download().value());
+    // And the contiguous Y against the reference (the comparison above cannot pass on two wrong runs).
+    expect_close(c->y_dev->download().value(), c->ref.forward(c->x_double()), transform_tolerance(dt), "Y");
+  }
+}
+
 // The angle at positions up to 10^6 in fp32: rows rotated against the fp64 reference within 2e-6
 // of the row's largest value (a rotation keeps lengths), for theta 10^4 and 10^6.
 TEST_F(QKTransformTest, AnglesStayPreciseAtLargePositions) {

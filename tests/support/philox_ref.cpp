@@ -23,12 +23,20 @@ std::array<std::uint32_t, 4> ref_philox4x32_10(const std::array<std::uint32_t, 4
 
 bool ref_dropout_keep(std::uint64_t seed, std::uint32_t offset, double p, std::int64_t q_heads, std::int64_t b,
                       std::int64_t h, std::int64_t i, std::int64_t j) {
+  // Element (i, j) lies in the 16 x 16 block (i / 16, j / 16) at (r, c) = (i % 16, j % 16); its
+  // group is the call for rows {r % 8, r % 8 + 8} and columns {c', c' + 1, c' + 8, c' + 9} with
+  // c' = 2 ((c / 2) % 4), and its value the (2 (r / 8) + c / 8)-th word's half c % 2.
+  const std::int64_t r = i % 16, c = j % 16;
+  const std::int64_t counter0 = 4 * (j / 16) + (c / 2) % 4;
+  const std::int64_t counter1 = 16 * (i / 16) + r % 8;
   const std::array<std::uint32_t, 4> w = ref_philox4x32_10(
-      {static_cast<std::uint32_t>(j / 4), static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(b * q_heads + h),
-       offset},
+      {static_cast<std::uint32_t>(counter0), static_cast<std::uint32_t>(counter1),
+       static_cast<std::uint32_t>(b * q_heads + h), offset},
       {static_cast<std::uint32_t>(seed & 0xFFFFFFFFu), static_cast<std::uint32_t>(seed >> 32)});
-  // Dropped iff the word (an integer below 2^32) is below p * 2^32, i.e. below floor(p * 2^32).
-  return static_cast<double>(w[static_cast<std::size_t>(j % 4)]) >= std::floor(p * 4294967296.0);
+  const std::uint32_t word = w[static_cast<std::size_t>(2 * (r / 8) + c / 8)];
+  const std::uint32_t value = c % 2 == 0 ? word % 65536 : word / 65536;
+  // Dropped iff the value (an integer below 2^16) is below p * 2^16, i.e. below floor(p * 2^16).
+  return static_cast<double>(value) >= std::floor(p * 65536.0);
 }
 
 }  // namespace vkattn::test

@@ -181,14 +181,14 @@ void main() {
         dpt = mma(v_frag[d], dot_blk, dpt);
       }
       // Dropout (attn_dropout.glsl): dP carries Z_ij / (1 - p) here, P below (dV sums P Z / (1 - p) dO).
-      // A lane's queries c, c + 8 and c + 1, c + 9 are two groups, one call each (a query's parity is
-      // e's: q0 + 16 n is even).
+      // The fragment's rows (keys) start at w0 and its columns (queries) at q0 + 16 n, multiples of
+      // 16: a lane's queries c, c + 8 and c + 1, c + 9 are two groups, one call each.
       float zf[ELEMS];
       if (DROPOUT != 0u) {
-        DropoutWords z[2] = DropoutWords[2](no_dropout_words(), no_dropout_words());
+        const uvec4 words[2] = uvec4[2](dropout_words(b, h, q0 + 16u * n + col_e[0], uint(key_e[0])),
+                                        dropout_words(b, h, q0 + 16u * n + col_e[1], uint(key_e[0])));
         [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
-          const uint i = q0 + 16u * n + col_e[e];
-          zf[e] = dropout_factor_kept(z[e & 1u], b, h, i, uint(key_e[e]));
+          zf[e] = dropout_factor_value(words[e & 1u], dropout_value_of_acc_t(e, lane));
           dpt[e] *= zf[e];
         }
       }

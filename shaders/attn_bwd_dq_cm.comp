@@ -156,10 +156,10 @@ void main() {
         dp = mma(do_frag[d], vt, dp);
       }
       if (DROPOUT != 0u) {  // dL/dP_ij = Z_ij / (1 - p) dO_i . v_j (attn_dropout.glsl)
-        DropoutWords z = no_dropout_words();  // a lane's elements of a fragment are one group
-        [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {
-          dp[e] *= dropout_factor_kept(z, b, h, uint(q_e[e]), kv0 + 16u * n + col_e[e]);
-        }
+        // The fragment's rows start at w0 and its columns at kv0 + 16 n, multiples of 16: a lane's
+        // eight elements are one group, element e its value e.
+        const uvec4 words = dropout_words(b, h, uint(q_e[0]), kv0 + 16u * n + col_e[0]);
+        [[unroll]] for (uint e = 0u; e < ELEMS; ++e) dp[e] *= dropout_factor_value(words, e);
       }
       if (!needs_mask && PLAIN_SCORES) {
         [[unroll]] for (uint e = 0u; e < ELEMS; ++e) {

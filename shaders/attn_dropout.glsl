@@ -53,11 +53,28 @@ float dropout_factor(uvec4 words, uint i, uint j) {
 
 float dropout_factor_at(uint b, uint h, uint i, uint j) { return dropout_factor(dropout_words(b, h, i, j), i, j); }
 
+// The coopmat kernels' fragments (NVIDIA's layout, attn_cm_layout.glsl: lane (g, t) holds rows g,
+// g + 8 and columns 2t, 2t + 1, 2t + 8, 2t + 9; element e at row g + 8 ((e / 4) % 2), column
+// 2t + e % 2 + 8 ((e / 2) % 2)), with the fragment's first row and column multiples of 16:
+// - rows queries i0, i0 + 8 and columns keys (forward, dq): the lane's eight elements are the group
+//   of dropout_words(b, h, i0, first key + 2t), and element e is its value e (word
+//   2 ((e / 4) % 2) + (e / 2) % 2, half e % 2).
+// - rows keys and columns queries (dK/dV): queries c + e % 2 and c + 8 + e % 2 (c = first query +
+//   2t) make two groups, by e % 2; in either, element e is value 4 ((e / 2) % 2) + 2 ((e / 4) % 2)
+//   + g % 2.
+// The factor of value `value` (0..7: half value % 2 of word value / 2) of a group's words.
+float dropout_factor_value(uvec4 words, uint value) {
+  const uint word = words[value >> 1u];
+  const uint v = (value & 1u) != 0u ? word >> 16u : word & 0xFFFFu;
+  return v >= params.dropout_threshold ? params.dropout_scale : 0.0;
+}
+// dK/dV's element e: its value in its query's group.
+uint dropout_value_of_acc_t(uint e, uint lane) { return ((e >> 1u) & 1u) << 2u | ((e >> 2u) & 1u) << 1u | ((lane >> 2u) & 1u); }
+
 // The last generator call of an invocation: its row (b Hq + h), group and words. A kernel keeps
-// one per group it visits in turn and pays one call per group instead of one per element:
-//   coopmat forward and dq (a lane's 8 elements of a fragment are one group): one;
-//   coopmat dK/dV (a lane holds queries c, c + 1, c + 8, c + 9 of a fragment): two, by i % 2;
-//   scalar kernels walking a row's keys (groups by (j / 2) % 4 within 16 keys): four.
+// one per group it visits in turn and pays one call per group instead of one per element: the
+// scalar kernels walking a row's keys keep four (groups by (j / 2) % 4 within 16 keys), the
+// coopmat forward one for fragments whose rows are packed from several heads (decode).
 // The factors are the same as dropout_factor_at's.
 struct DropoutWords {
   uint row;    // b Hq + h

@@ -26,8 +26,10 @@
 // Work layout: ROW_LANES invocations per row (lane k owns pairs k, k + ROW_LANES, ... and words k,
 // k + ROW_LANES, ... of the row: PER_LANE of each, about four, so that a lane has that many loads in
 // flight), so a workgroup of WORKGROUP_SIZE invocations has ROWS = WORKGROUP_SIZE / ROW_LANES rows in
-// flight. It walks its rows_per_group rows ROWS at a time, with three barriers per
-// step (four in the backward): lanes put their words into shared memory (loaded one step ahead, so
+// flight: slot r holds token (b, s) number ROWS x + r of the B * S (x: the workgroup's x), and the
+// workgroup walks heads_per_group heads (from y heads_per_group) one step each, so a lane computes
+// its pairs' rotations once for all those heads. Each step has three barriers (four in the
+// backward): lanes put their words into shared memory (loaded one step ahead, so
 // the next step's loads are in flight while this one is transformed) and their part of the sum
 // of squares; every lane of a row adds the row's parts in one fixed order (so the row's r does not
 // depend on the device's subgroups); lane k transforms pair k in place; lanes write their words
@@ -142,16 +144,14 @@ vec2 pair_value(uvec2 raw, uint at) {
   return odd ? vec2(bf16_elem(raw.x, 1u), bf16_elem(raw.y, 0u)) : vec2(bf16_elem(raw.x, 0u), bf16_elem(raw.x, 1u));
 }
 
-// Row `row` (b, h, s) of the rows [B, H, S] and its first element in x and dY.
-uvec3 row_coords(uint row) { return uvec3(row / (pc.seq * pc.heads), (row / pc.seq) % pc.heads, row % pc.seq); }
-uint x_row_at(uvec3 c) { return pc.x_offset + c.x * pc.x_stride_b + c.y * pc.x_stride_h + c.z * pc.x_stride_s; }
-uint dy_row_at(uvec3 c) { return pc.dy_offset + c.x * pc.dy_stride_b + c.y * pc.dy_stride_h + c.z * pc.dy_stride_s; }
+// The first element of row (b, h, s) in x and dY.
+uint x_row_at(uint b, uint h, uint s) { return pc.x_offset + b * pc.x_stride_b + h * pc.x_stride_h + s * pc.x_stride_s; }
+uint dy_row_at(uint b, uint h, uint s) { return pc.dy_offset + b * pc.dy_stride_b + h * pc.dy_stride_h + s * pc.dy_stride_s; }
 
-// This lane's words of row `row` (words w = lane + i ROW_LANES: elements 2w, 2w + 1), raw: the
+// This lane's words of row (b, h, s) (words w = lane + i ROW_LANES: elements 2w, 2w + 1), raw: the
 // loads are issued one step ahead and stay in flight while the current step is transformed.
-void fetch_row(uint row, bool live, uint lane, out uvec2 x_raw[PER_LANE], out uvec2 dy_raw[PER_LANE]) {
-  const uvec3 c = row_coords(row);
-  const uint x_at = x_row_at(c), dy_at = dy_row_at(c);
+void fetch_row(uint b, uint h, uint s, bool live, uint lane, out uvec2 x_raw[PER_LANE], out uvec2 dy_raw[PER_LANE]) {
+  const uint x_at = x_row_at(b, h, s), dy_at = dy_row_at(b, h, s);
   [[unroll]] for (uint i = 0u; i < PER_LANE; ++i) {
     const uint w = lane + i * ROW_LANES;
     x_raw[i] = uvec2(0u);
@@ -194,22 +194,26 @@ void main() {
     dwa[i] = 0.0;
     dwb[i] = 0.0;
   }
-  const uint row0 = gl_WorkGroupID.x * pc.rows_per_group;
-  const uint row_end = min(row0 + pc.rows_per_group, pc.rows);
+  // The slot's token (b, s) and this lane's rotations there (the same for every head).
+  const uint token = gl_WorkGroupID.x * ROWS + slot;
+  const bool live = token < pc.tokens;
+  const uint b = token / pc.seq, s = token % pc.seq;
+  vec2 cs[PER_LANE];
+  [[unroll]] for (uint i = 0u; i < PER_LANE; ++i) {
+    cs[i] = live && lane + i * ROW_LANES < PAIRS ? rotation(pair[i], b, s) : vec2(1.0, 0.0);
+  }
+  const uint h0 = gl_WorkGroupID.y * pc.heads_per_group;
+  const uint h_end = min(h0 + pc.heads_per_group, pc.heads);
   uvec2 x_next[PER_LANE], dy_next[PER_LANE];
-  fetch_row(row0 + slot, row0 + slot < row_end, lane, x_next, dy_next);
-  for (uint first = row0; first < row_end; first += ROWS) {  // uniform: every invocation meets the barriers
-    const uint row = first + slot;
-    const bool live = row < row_end;
-    const uvec3 c = row_coords(row);
-    const uint b = c.x, h = c.y, s = c.z;
+  fetch_row(b, h0, s, live, lane, x_next, dy_next);
+  for (uint h = h0; h < h_end; ++h) {  // uniform: every invocation meets the barriers
     uvec2 x_raw[PER_LANE], dy_raw[PER_LANE];
     [[unroll]] for (uint i = 0u; i < PER_LANE; ++i) x_raw[i] = x_next[i], dy_raw[i] = dy_next[i];
-    fetch_row(row + ROWS, row + ROWS < row_end, lane, x_next, dy_next);  // the next step's, in flight
+    fetch_row(b, h + 1u, s, live && h + 1u < h_end, lane, x_next, dy_next);  // the next step's, in flight
     // 1. Words w = lane + i ROW_LANES of the row (elements 2w, 2w + 1) into shared memory.
     float sq = 0.0;
     if (live) {
-      const uint x_at = x_row_at(c), dy_at = dy_row_at(c);
+      const uint x_at = x_row_at(b, h, s), dy_at = dy_row_at(b, h, s);
       [[unroll]] for (uint i = 0u; i < PER_LANE; ++i) {
         const uint w = lane + i * ROW_LANES;
         if (w < PAIRS) {
@@ -233,10 +237,6 @@ void main() {
     const float r = NORM == QK_NORM_RMS ? sqrt(total / float(HEAD_DIM) + pc.eps) : max(norm, pc.eps);
     const float inv_r = NORM == QK_NORM_NONE ? 1.0 : 1.0 / r;
     const float gain = NORM == QK_NORM_L2 ? pc.scale : 1.0;  // L2's scale; RMS's weight is per element
-    vec2 cs[PER_LANE];
-    [[unroll]] for (uint i = 0u; i < PER_LANE; ++i) {
-      cs[i] = live && lane + i * ROW_LANES < PAIRS ? rotation(pair[i], b, s) : vec2(1.0, 0.0);
-    }
     if (PASS == QK_PASS_FORWARD) {
       [[unroll]] for (uint i = 0u; i < PER_LANE; ++i) {
         if (live && lane + i * ROW_LANES < PAIRS) {
@@ -318,7 +318,7 @@ void main() {
     for (uint e = t; e < HEAD_DIM; e += WORKGROUP_SIZE) {
       float acc = 0.0;
       for (uint r = 0u; r < ROWS; ++r) acc += row_sh[r * HEAD_DIM + e];
-      parts[gl_WorkGroupID.x * HEAD_DIM + e] = acc;
+      parts[(gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x) * HEAD_DIM + e] = acc;
     }
   }
 }

@@ -34,10 +34,11 @@ constexpr std::uint32_t kWorkgroup = 256;
 constexpr std::uint32_t kPairsPerLane = 4;
 constexpr std::uint32_t kMinRowLanes = 4;
 constexpr std::uint32_t kMaxRowLanes = 16;
-// Rows per workgroup: enough workgroups to fill a large GPU several times over (kTargetGroups),
-// each walking at least one step of rows (and summing its dweight part over them). The reduce pass
-// then adds at most kTargetGroups parts per element.
-constexpr std::uint32_t kTargetGroups = 2048;
+// A workgroup holds 256 / ROW_LANES consecutive tokens and walks heads for them (computing each
+// lane's rotations once for all). Heads are split over workgroups only as far as it takes to have
+// about kTargetGroups workgroups, enough to fill a large GPU (the H100 holds 132 x 8); the reduce
+// pass adds one dweight part per workgroup.
+constexpr std::uint32_t kTargetGroups = 1024;
 
 // qk_transform.comp's shared memory: x (or dx) and dY of each row in flight, the lanes' parts of a
 // row sum, and the reduce pass's tree.
@@ -204,7 +205,7 @@ struct QKTransformPlan::Impl {
   Kernel forward, backward, reduce;
   BufferAlloc pairs;  // the pair table
   BufferAlloc parts;  // kRMS: the backward's dweight parts, [groups][D]
-  std::uint32_t rows_per_group = 0, groups = 0;
+  std::uint32_t token_blocks = 0, head_chunks = 0, heads_per_group = 0, groups = 0;
 
   // Checks the views both passes share (x, weight, positions), fills their bindings and adds
   // them to `inputs`.
@@ -247,8 +248,8 @@ struct QKTransformPlan::Impl {
     }
     p.heads = static_cast<std::uint32_t>(d.heads);
     p.seq = static_cast<std::uint32_t>(d.seq);
-    p.rows = static_cast<std::uint32_t>(d.batch * d.heads * d.seq);
-    p.rows_per_group = rows_per_group;
+    p.tokens = static_cast<std::uint32_t>(d.batch * d.seq);
+    p.heads_per_group = heads_per_group;
     p.groups = groups;
     p.position_offset = static_cast<std::int32_t>(d.rope.position_offset);
     if (d.rope.grid.size() >= 2) p.grid1 = static_cast<std::uint32_t>(d.rope.grid[1]);
@@ -317,14 +318,14 @@ struct QKTransformPlan::Impl {
 
   Status record_forward(VkCommandBuffer cmd, const BoundQK& b) {
     VKATTN_TRY(forward.reserve(b.descriptors));
-    return forward.record(cmd, b.descriptors, b.push, {groups, 1, 1});
+    return forward.record(cmd, b.descriptors, b.push, {token_blocks, head_chunks, 1});
   }
 
   Status record_backward(VkCommandBuffer cmd, const BoundQK& b) {
     VKATTN_TRY(backward.reserve(b.descriptors));
     if (b.dweight) VKATTN_TRY(reduce.reserve(b.descriptors));
     if (parts.buffer != VK_NULL_HANDLE) compute_barrier(cmd);  // an earlier recording may still read the parts
-    VKATTN_TRY(backward.record(cmd, b.descriptors, b.push, {groups, 1, 1}));
+    VKATTN_TRY(backward.record(cmd, b.descriptors, b.push, {token_blocks, head_chunks, 1}));
     if (!b.dweight) return Status::ok();
     compute_barrier(cmd);  // parts written -> summed
     return reduce.record(cmd, b.descriptors, b.push, {static_cast<std::uint32_t>(desc.head_dim), 1, 1});  // one per element
@@ -348,15 +349,24 @@ Result<QKTransformPlan> QKTransformPlan::create(Context& ctx, const QKTransformD
                                       device.info.max_shared_memory) {
     row_lanes *= 2;
   }
-  const std::uint64_t step_rows = workgroup / row_lanes;
-  const std::uint64_t rows = static_cast<std::uint64_t>(d.batch * d.heads * d.seq);
-  const std::uint64_t wanted = std::max<std::uint64_t>(step_rows, (rows + kTargetGroups - 1) / kTargetGroups);
-  impl->rows_per_group = static_cast<std::uint32_t>((wanted + step_rows - 1) / step_rows * step_rows);  // whole steps
-  impl->groups = static_cast<std::uint32_t>((rows + impl->rows_per_group - 1) / impl->rows_per_group);
-  if (impl->groups > device.info.max_workgroup_count[0]) {
-    return unsupported("desc: " + num(static_cast<std::int64_t>(impl->groups)) +
-                       " workgroups exceed maxComputeWorkGroupCount[0] = " + num(device.info.max_workgroup_count[0]));
+  const std::uint64_t step_tokens = workgroup / row_lanes;
+  const auto tokens = static_cast<std::uint64_t>(d.batch * d.seq);
+  const auto heads = static_cast<std::uint64_t>(d.heads);
+  const std::uint64_t blocks = (tokens + step_tokens - 1) / step_tokens;
+  const std::uint64_t chunks_wanted = std::clamp<std::uint64_t>((kTargetGroups + blocks - 1) / blocks, 1, heads);
+  const std::uint64_t per_group = (heads + chunks_wanted - 1) / chunks_wanted;
+  impl->heads_per_group = static_cast<std::uint32_t>(per_group);
+  impl->head_chunks = static_cast<std::uint32_t>((heads + per_group - 1) / per_group);
+  if (blocks > device.info.max_workgroup_count[0]) {
+    return unsupported("desc: " + num(static_cast<std::int64_t>(blocks)) + " workgroups of " + num(step_tokens) +
+                       " tokens exceed maxComputeWorkGroupCount[0] = " + num(device.info.max_workgroup_count[0]));
   }
+  if (impl->head_chunks > device.info.max_workgroup_count[1]) {
+    return unsupported("desc.heads = " + num(d.heads) + ": " + num(static_cast<std::int64_t>(impl->head_chunks)) +
+                       " workgroups of heads exceed maxComputeWorkGroupCount[1] = " + num(device.info.max_workgroup_count[1]));
+  }
+  impl->token_blocks = static_cast<std::uint32_t>(blocks);
+  impl->groups = impl->token_blocks * impl->head_chunks;
   const std::int64_t rd = d.rope.rotary_dim != 0 ? d.rope.rotary_dim : d.head_dim;
   // Appended piece by piece (GCC 12 warns falsely on `"_r" + num(...)`).
   std::string& name = impl->name;

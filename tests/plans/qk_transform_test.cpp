@@ -120,8 +120,9 @@ std::vector<Named> cases() {
       {"rope3d_default_split_d72_f32",
        make_desc(F32, 1, 1, 2 * 3 * 4, 72, kNoNorm, rope_of(RopeStyle::kInterleaved, 0, false, {2, 3, 4}))},
       {"rms_d256_f16", make_desc(F16, 1, 2, 17, 256, kRms, rope_of(RopeStyle::kRotateHalf, 0, false, {}, {}, 500000.0))},
-      // Many rows: 1500 and 2000 workgroups, so the reduce pass's invocations each add several parts
-      // of dweight; D = 8 puts 64 rows in flight per workgroup (4 lanes a row), D = 128 four.
+      // Many rows: 564 and 752 workgroups (141 x 4 and 188 x 4: token blocks x head chunks of one and
+      // two heads), so the reduce pass's invocations each add several parts of dweight; D = 8 puts
+      // 64 tokens in flight per workgroup (4 lanes a row), D = 128 sixteen.
       {"rms_rope_many_rows_d8_f32", make_desc(F32, 2, 4, 4500, 8, kRms, rope_of(RopeStyle::kRotateHalf))},
       {"rms_rope_many_rows_d128_f16", make_desc(F16, 1, 8, 3000, 128, kRms, rope_of(RopeStyle::kInterleaved))},
       // Teams of lanes that the pairs do not fill (D = 24: 12 pairs on 16 lanes) and lanes owning

@@ -337,16 +337,17 @@ void main() {
     }
     [[unroll]] for (uint sl = 0u; sl < SLOTS; ++sl) q_l[sl] = alpha[sl] * q_l[sl] + sum[sl];  // this lane's part
     // Dropout: P V takes P_ij Z_ij / (1 - p) (attn_dropout.glsl); l above stays undropped.
-    // One generator call serves a lane's eight elements of a fragment where its two rows are queries
-    // i0, i0 + 8 of one head (attn_dropout.glsl; every prefill fragment); rows packed from several
-    // heads (decode) keep the last call per row. No branch on P = 0 (a masked element's 0 stays 0),
-    // which made the unrolled calls diverge.
+    // Without PACK_GQA a fragment's rows are queries i0 .. i0 + 15 of one head (w0 and tile ROWS
+    // multiples of 16), so one generator call serves a lane's eight elements (attn_dropout.glsl);
+    // rows packed from several heads (decode) keep the last call per row. A runtime choice between
+    // the two, per fragment, ran the H100's forward 2.9x slower. No branch on P = 0 (a masked
+    // element's 0 stays 0), which made the unrolled calls diverge.
     if (DROPOUT != 0u) {
       DropoutWords z = no_dropout_words();
       [[unroll]] for (uint f = 0u; f < RF * LK16; ++f) {
         const uint lo = 2u * (f / LK16), hi = lo + 1u;
         const uint j0 = kv0 + lk0 + 16u * (f % LK16);
-        if (qh[lo] == qh[hi] && (qi[lo] & 8u) == 0u && qi[hi] == qi[lo] + 8u) {
+        if (PACK_GQA == 0u) {
           const uvec4 words = dropout_words(b, qh[lo], qi[lo], j0 + acc_col(lane, 0u));
           [[unroll]] for (uint e = 0u; e < ELEMS; ++e) s_frag[f][e] *= dropout_factor_value(words, e);
         } else {

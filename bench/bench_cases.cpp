@@ -55,7 +55,7 @@ std::string BenchCase::name() const {
          std::to_string(seq_q) + "_sk" + std::to_string(seq_k) + "_d" + std::to_string(head_dim) +
          (paged_block != 0 ? "_paged" + std::to_string(paged_block) : "") +
          (dropout != 0.0f ? "_dropout" + std::to_string(static_cast<int>(dropout * 100.0f + 0.5f)) : "") +
-         (qk_rms_rope ? "_qkrope" : "");
+         (qk_rms_rope ? (qk_separate ? "_qkrope_sep" : "_qkrope") : "");
 }
 
 std::string BenchCase::series() const {

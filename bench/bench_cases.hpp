@@ -22,9 +22,11 @@ struct BenchCase {
   std::int64_t paged_block = 0;  // K/V in a paged cache of blocks of this many tokens (0: contiguous)
   float dropout = 0.0f;           // dropout probability on P (vkattn/dropout.hpp; 0: none)
   bool qk_rms_rope = false;       // RMSNorm on Q and K and rotate-half RoPE (vkattn/qk_transform.hpp)
+  bool qk_separate = false;       // with qk_rms_rope: as separate passes before plain attention (qk_separate.hpp)
 
   // "fwd/f16/causal_br/b4_h16x16_sq4096_sk4096_d64": the benchmark name (then "_paged16" for a
-  // paged cache, "_dropout10" for dropout with p = 0.1, "_qkrope" for QK-norm and RoPE).
+  // paged cache, "_dropout10" for dropout with p = 0.1, "_qkrope" for QK-norm and RoPE, "_qkrope_sep"
+  // for them as separate passes).
   std::string name() const;
   // The chart series this case belongs to: everything but the sequence length and batch.
   std::string series() const;

@@ -34,6 +34,7 @@
 #include "copy_bandwidth.hpp"
 #include "device_report.hpp"
 #include "gpu_timer.hpp"
+#include "qk_separate.hpp"
 #include "svg_chart.hpp"
 #include "table_reporter.hpp"
 #include "vkattn/vkattn.hpp"
@@ -77,7 +78,7 @@ AttentionDesc desc_of(const BenchCase& c) {
   d.head_dim = c.head_dim;
   d.mask = c.mask;
   d.dropout.p = c.dropout;  // the tensors' DropoutRng stays seed 0, offset 0
-  if (c.qk_rms_rope) {  // the LLM block's: RMSNorm on Q and K, rotate-half RoPE over positions
+  if (c.qk_rms_rope && !c.qk_separate) {  // the LLM block's: RMSNorm on Q and K, rotate-half RoPE over positions
     d.qk.q_norm = d.qk.k_norm = {QKNormKind::kRMS, 1e-6f, 1.0f};
     d.qk.rope.style = RopeStyle::kRotateHalf;
   }
@@ -102,6 +103,7 @@ struct Buffers {
   std::vector<Tensor> owned;
   ForwardTensors fwd;
   BackwardTensors bwd;
+  TensorView q_weight, k_weight;  // with qk_rms_rope
 };
 
 Result<Buffers> make_buffers(Context& ctx, const BenchCase& c) {
@@ -141,8 +143,11 @@ Result<Buffers> make_buffers(Context& ctx, const BenchCase& c) {
   if (c.qk_rms_rope) {  // the RMSNorm weights
     Result<TensorView> qw = make(DType::kF32, {D}, true), kw = make(DType::kF32, {D}, true);
     if (!qw || !kw) return !qw ? qw.status() : kw.status();
-    b.fwd.q_norm_weight = *qw, b.fwd.k_norm_weight = *kw;
-    b.bwd.q_norm_weight = *qw, b.bwd.k_norm_weight = *kw;
+    b.q_weight = *qw, b.k_weight = *kw;
+    if (!c.qk_separate) {
+      b.fwd.q_norm_weight = *qw, b.fwd.k_norm_weight = *kw;
+      b.bwd.q_norm_weight = *qw, b.bwd.k_norm_weight = *kw;
+    }
   }
   if (bwd) {
     Result<TensorView> d_o = make(c.dtype, {B, Hq, Sq, D}, true), dq = make(c.dtype, {B, Hq, Sq, D}, false),
@@ -168,6 +173,9 @@ struct CaseState {
   Buffers buffers;
   std::optional<ForwardPlan> fwd;
   std::optional<BackwardPlan> bwd;
+  // qk_separate: the passes, and the call's own Q, K, dQ, dK (the attention takes the passes' views).
+  std::unique_ptr<SeparateQK> separate;
+  TensorView q, k, dq, dk;
   bool warmed = false;  // set once warm_up has run for this case
 };
 std::optional<CaseState> g_case;
@@ -190,8 +198,27 @@ Result<CaseState*> case_state(Context& ctx, const BenchCase& c) {
   Result<Buffers> buffers = make_buffers(ctx, c);
   if (!buffers) return buffers.status();
   st.buffers = std::move(buffers).value();
-  if (st.bwd) {
-    if (Status s = st.fwd->run(st.buffers.fwd); !s) return s;  // O and LSE for the backward
+  if (c.qk_separate) {
+    Result<std::unique_ptr<SeparateQK>> sep = SeparateQK::create(ctx, c.dtype, c.batch, c.q_heads, c.kv_heads, c.seq_q,
+                                                                 c.seq_k, c.head_dim, st.bwd.has_value());
+    if (!sep) return sep.status();
+    st.separate = std::move(sep).value();
+    Buffers& b = st.buffers;
+    st.q = b.fwd.q, st.k = b.fwd.k, st.dq = b.bwd.dq, st.dk = b.bwd.dk;
+    b.fwd.q = b.bwd.q = st.separate->q_out();
+    b.fwd.k = b.bwd.k = st.separate->k_out();
+    if (st.bwd) b.bwd.dq = st.separate->dq_in(), b.bwd.dk = st.separate->dk_in();
+  }
+  if (st.bwd) {  // O and LSE for the backward (after the separate passes' Q', K')
+    if (st.separate) {
+      Status recorded = Status::ok();
+      const Status ran = ctx.submit_and_wait([&](VkCommandBuffer cmd) {
+        recorded = st.separate->record_forward(cmd, st.q, st.k, st.buffers.q_weight, st.buffers.k_weight);
+      });
+      if (!recorded) return recorded;
+      if (!ran) return ran;
+    }
+    if (Status s = st.fwd->run(st.buffers.fwd); !s) return s;
   }
   g_case.emplace(std::move(st));
   return &*g_case;
@@ -230,15 +257,26 @@ void bench_case(benchmark::State& state, BenchCase c) {
   std::optional<BackwardPlan>& bwd = cs.bwd;
   Result<GpuTimer> timer = GpuTimer::create(ctx);
   if (!timer) return fail(timer.status());
+  SeparateQK* sep = cs.separate.get();
   auto record = [&](VkCommandBuffer cmd) -> Status {
     for (int i = 0; i < g_dispatches_per_sample; ++i) {
       if (c.pass != Pass::kBwd) {
+        if (sep) {
+          if (Status s = sep->record_forward(cmd, cs.q, cs.k, buffers->q_weight, buffers->k_weight); !s) return s;
+          compute_barrier(cmd);
+        }
         if (Status s = fwd->record(cmd, buffers->fwd); !s) return s;
         compute_barrier(cmd);
       }
       if (c.pass != Pass::kFwd) {
         if (Status s = bwd->record(cmd, buffers->bwd); !s) return s;
         compute_barrier(cmd);
+        if (sep) {
+          if (Status s = sep->record_backward(cmd, cs.q, cs.k, buffers->q_weight, buffers->k_weight, cs.dq, cs.dk); !s) {
+            return s;
+          }
+          compute_barrier(cmd);
+        }
       }
     }
     return Status::ok();
@@ -274,6 +312,7 @@ void bench_case(benchmark::State& state, BenchCase c) {
   }
   std::string label = c.pass == Pass::kBwd ? bwd->variant_name() : fwd->variant_name();
   if (c.pass == Pass::kFwdBwd) label += " + " + bwd->variant_name();
+  if (sep) label += " + separate RMSNorm and RoPE passes";
   state.SetLabel(label);
   if (samples > 0) g_tflops[name].push_back(c.flops() / (total / static_cast<double>(samples)) * 1e-12);
   // Rewritten after every case, so an interrupted sweep keeps its chart.
@@ -419,7 +458,7 @@ static void print_pipeline_statistics(const Context& ctx) {
 
 constexpr const char* kUsage =
     "usage: vkattn-bench [--preset=short|fa2|compare|decode | --shapes=BxHxSxD[,...]] [--device=<index|name>]\n"
-    "                    [--path=auto|scalar|coopmat|coopmat_khr|coopmat2] [--dtype=f16|bf16|f32] [--dropout=P] [--qk=rms_rope]\n"
+    "                    [--path=auto|scalar|coopmat|coopmat_khr|coopmat2] [--dtype=f16|bf16|f32] [--dropout=P] [--qk=rms_rope|rms_rope_separate]\n"
     "                    [--svg=chart.svg]\n"
     "                    [--pipeline-timing] [--pipeline-stats]\n"
     "                    [--benchmark_*=... (Google Benchmark's flags: --benchmark_filter=REGEX,\n"
@@ -435,6 +474,8 @@ constexpr const char* kUsage =
     "  --dtype     storage of every case (default: each preset's own, fp16 for --shapes and compare)\n"
     "  --dropout   dropout probability on P of every case, forward and backward (names end _dropout<percent>)\n"
     "  --qk=rms_rope  RMSNorm on Q and K and rotate-half RoPE in every case (names end _qkrope)\n"
+    "  --qk=rms_rope_separate  the same as separate passes (an RMSNorm and a RoPE QKTransformPlan per side,\n"
+    "                 then plain attention; names end _qkrope_sep)\n"
     "  --svg       write TFLOP/s against sequence length\n"
     "  --pipeline-timing  pipeline creation with an empty and a loaded VkPipelineCache\n"
     "  --pipeline-stats   the driver's statistics of every pipeline (registers, spills, ...)\n"
@@ -452,6 +493,7 @@ int main(int argc, char** argv) {
   std::optional<DType> dtype;  // --dtype: every case's storage
   float dropout = 0.0f;        // --dropout: every case's dropout probability
   bool qk_rms_rope = false;    // --qk=rms_rope: every case with QK RMSNorm and RoPE
+  bool qk_separate = false;    // --qk=rms_rope_separate: the same as separate passes
   bool info = false;
   bool console = true;  // the display format is the console's (not --benchmark_format=json|csv)
   std::vector<char*> rest;
@@ -495,6 +537,8 @@ int main(int argc, char** argv) {
       }
     } else if (a == "--qk=rms_rope") {
       qk_rms_rope = true;
+    } else if (a == "--qk=rms_rope_separate") {
+      qk_rms_rope = qk_separate = true;
     } else if (a.rfind("--dropout=", 0) == 0) {
       char* end = nullptr;
       const float p = std::strtof(a.c_str() + 10, &end);
@@ -559,7 +603,7 @@ int main(int argc, char** argv) {
     }
     g_cases = std::move(unique);
   }
-  for (BenchCase& c : g_cases) c.dropout = dropout, c.qk_rms_rope = qk_rms_rope;
+  for (BenchCase& c : g_cases) c.dropout = dropout, c.qk_rms_rope = qk_rms_rope, c.qk_separate = qk_separate;
   const std::vector<BenchCase>& cases = g_cases;
   if (cases.empty()) {
     std::fprintf(stderr, "vkattn-bench: --preset=%s is not short, fa2, compare or decode\n", preset_name.c_str());

@@ -1,5 +1,7 @@
 #include "qk_separate.hpp"
 
+#include <string>
+
 namespace vkattn::bench {
 namespace {
 
@@ -27,13 +29,22 @@ QKTransformDesc side(DType dtype, std::int64_t batch, std::int64_t heads, std::i
 
 SeparateQK::SeparateQK(QKTransformPlan q_norm, QKTransformPlan k_norm, QKTransformPlan q_rope, QKTransformPlan k_rope,
                        Tensor q_normed, Tensor k_normed, Tensor q_roped, Tensor k_roped)
-    : q_norm_(std::move(q_norm)), k_norm_(std::move(k_norm)), q_rope_plan_(std::move(q_rope)),
-      k_rope_plan_(std::move(k_rope)), q_normed_(std::move(q_normed)), k_normed_(std::move(k_normed)),
-      q_rope_(std::move(q_roped)), k_rope_(std::move(k_roped)) {}
+    : q_norm_(std::move(q_norm)),
+      k_norm_(std::move(k_norm)),
+      q_rope_plan_(std::move(q_rope)),
+      k_rope_plan_(std::move(k_rope)),
+      q_normed_(std::move(q_normed)),
+      k_normed_(std::move(k_normed)),
+      q_rope_(std::move(q_roped)),
+      k_rope_(std::move(k_roped)) {}
 
 Result<std::unique_ptr<SeparateQK>> SeparateQK::create(Context& ctx, DType dtype, std::int64_t batch,
                                                        std::int64_t q_heads, std::int64_t kv_heads, std::int64_t seq_q,
                                                        std::int64_t seq_k, std::int64_t head_dim, bool backward) {
+  if (seq_q != seq_k) {
+    return Status(ErrorCode::kUnsupported, "--qk=rms_rope_separate: Sq = " + std::to_string(seq_q) +
+                                               " != Sk = " + std::to_string(seq_k) + " (the comparison takes Sq = Sk)");
+  }
   Result<QKTransformPlan> qn = QKTransformPlan::create(ctx, side(dtype, batch, q_heads, seq_q, head_dim, true));
   Result<QKTransformPlan> kn = QKTransformPlan::create(ctx, side(dtype, batch, kv_heads, seq_k, head_dim, true));
   Result<QKTransformPlan> qr = QKTransformPlan::create(ctx, side(dtype, batch, q_heads, seq_q, head_dim, false));
@@ -52,7 +63,8 @@ Result<std::unique_ptr<SeparateQK>> SeparateQK::create(Context& ctx, DType dtype
                                                std::move(q2).value(), std::move(k2).value()));
   if (backward) {
     Result<Tensor> dq2 = q_tensor(), dk2 = k_tensor(), dq1 = q_tensor(), dk1 = k_tensor();
-    Result<Tensor> dqw = Tensor::create(ctx, DType::kF32, {head_dim}), dkw = Tensor::create(ctx, DType::kF32, {head_dim});
+    Result<Tensor> dqw = Tensor::create(ctx, DType::kF32, {head_dim}),
+                   dkw = Tensor::create(ctx, DType::kF32, {head_dim});
     for (auto* t : {&dq2, &dk2, &dq1, &dk1, &dqw, &dkw}) {
       if (!*t) return t->status();
     }
@@ -76,8 +88,10 @@ Status SeparateQK::record_backward(VkCommandBuffer cmd, const TensorView& q, con
                                    const TensorView& q_weight, const TensorView& k_weight, const TensorView& dq,
                                    const TensorView& dk) {
   if (!dq_rope_) return Status(ErrorCode::kInvalidArgument, "SeparateQK: created without the backward");
-  QKTransformGradTensors qr{q_normed_.view(), dq_rope_->view(), dq_normed_->view(), std::nullopt, std::nullopt, std::nullopt};
-  QKTransformGradTensors kr{k_normed_.view(), dk_rope_->view(), dk_normed_->view(), std::nullopt, std::nullopt, std::nullopt};
+  QKTransformGradTensors qr{q_normed_.view(), dq_rope_->view(), dq_normed_->view(),
+                            std::nullopt,     std::nullopt,     std::nullopt};
+  QKTransformGradTensors kr{k_normed_.view(), dk_rope_->view(), dk_normed_->view(),
+                            std::nullopt,     std::nullopt,     std::nullopt};
   if (Status s = q_rope_plan_.record_backward(cmd, qr); !s) return s;
   if (Status s = k_rope_plan_.record_backward(cmd, kr); !s) return s;
   barrier(cmd);

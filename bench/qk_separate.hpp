@@ -2,12 +2,15 @@
 // (vkattn-bench --qk=rms_rope_separate): per side an RMSNorm pass, then a RoPE pass (a
 // QKTransformPlan each, written to their own tensors as an autograd framework keeps them), then
 // plain attention over the results; in the backward, after the attention's backward, the RoPE
-// passes' backward and then the RMSNorm passes'. --qk=rms_rope times the attention plan's own
-// (one pass per side, before its kernels) against this in the same call (issue 26).
+// passes' backward and then the RMSNorm passes'. Run vkattn-bench with --qk=rms_rope (the
+// attention plan's own pass per side) and with --qk=rms_rope_separate on one machine to compare
+// (issue 26). Positions are the tokens' indices, as the plan's own are where Sq = Sk (with Sq !=
+// Sk the plan places queries on the bottom-right diagonal): create() refuses Sq != Sk.
 #pragma once
 
+#include <cstdint>
 #include <memory>
-#include <vector>
+#include <optional>
 
 #include "vkattn/vkattn.hpp"
 
@@ -39,8 +42,8 @@ class SeparateQK {
   SeparateQK(QKTransformPlan q_norm, QKTransformPlan k_norm, QKTransformPlan q_rope, QKTransformPlan k_rope,
              Tensor q_normed, Tensor k_normed, Tensor q_roped, Tensor k_roped);
   QKTransformPlan q_norm_, k_norm_, q_rope_plan_, k_rope_plan_;
-  Tensor q_normed_, k_normed_, q_rope_, k_rope_;                         // the forward's activations
-  std::optional<Tensor> dq_rope_, dk_rope_, dq_normed_, dk_normed_;      // backward
+  Tensor q_normed_, k_normed_, q_rope_, k_rope_;                     // the forward's activations
+  std::optional<Tensor> dq_rope_, dk_rope_, dq_normed_, dk_normed_;  // backward
   std::optional<Tensor> dq_weight_, dk_weight_;
 };
 

@@ -535,8 +535,9 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "vkattn-bench: --dtype=%s: not f16, bf16 or f32\n", t.c_str());
         return 2;
       }
-    } else if (a == "--qk=rms_rope") {
+    } else if (a == "--qk=rms_rope") {  // the last --qk flag counts
       qk_rms_rope = true;
+      qk_separate = false;
     } else if (a == "--qk=rms_rope_separate") {
       qk_rms_rope = qk_separate = true;
     } else if (a.rfind("--dropout=", 0) == 0) {

@@ -59,7 +59,7 @@ float du_at(const in uint r, const in uint c, const in float p, const in float d
   return p * (dp * z - delta_of(i)) * dsoftcap;
 }
 
-// P^T element (r, c) times its dropout factor: 0 or 1 / (1 - p).
+// P^T element (r, c) times its dropout factor: 0 or 1 / (1 - p') (attn_dropout.glsl).
 float dropped(const in uint r, const in uint c, const in float p) {
   return p != 0.0 ? p * dropout_factor_at(g_b, g_h, g_i0 + c, g_j0 + r) : 0.0;
 }

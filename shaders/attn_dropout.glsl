@@ -15,8 +15,8 @@
 //   key     = the call's 64-bit seed (low word, high word)
 //   counter = (4 (j / 16) + (j / 2) % 4,  i0,  b Hq + h,  offset)
 //   value   = half (j % 2) (the low 16 bits for even j) of word 2 ((i / 8) % 2) + (j / 8) % 2
-// Kept iff value >= threshold = floor(p 2^16) (so with probability 1 - p, up to 2^-16), and a
-// kept element is scaled by 1 / (1 - p). The values live in the plan's parameter buffer
+// Kept iff value >= threshold = floor(p 2^16) (so with probability 1 - p' for p' = threshold / 2^16,
+// p rounded down to a multiple of 2^-16), and a kept element is scaled by 1 / (1 - p'). The values live in the plan's parameter buffer
 // (attn_params.inc): threshold and scale from the desc, seed and offset written into it by each
 // recording (vkCmdUpdateBuffer). The fp64 reference (tests/support/philox_ref.cpp) implements the
 // same generator; include/vkattn/dropout.hpp documents it for users.
@@ -44,7 +44,7 @@ uvec4 dropout_words(uint b, uint h, uint i, uint j) {
                        uvec2(params.dropout_seed_lo, params.dropout_seed_hi));
 }
 
-// The factor of P_ij: 1 / (1 - p) where kept, 0 where dropped (`words`: dropout_words of (i, j)).
+// The factor of P_ij: 1 / (1 - p') where kept, 0 where dropped (`words`: dropout_words of (i, j)).
 float dropout_factor(uvec4 words, uint i, uint j) {
   const uint word = words[((i >> 2u) & 2u) | ((j >> 3u) & 1u)];
   const uint value = (j & 1u) != 0u ? word >> 16u : word & 0xFFFFu;
@@ -69,7 +69,9 @@ float dropout_factor_value(uvec4 words, uint value) {
   return v >= params.dropout_threshold ? params.dropout_scale : 0.0;
 }
 // dK/dV's element e: its value in its query's group.
-uint dropout_value_of_acc_t(uint e, uint lane) { return ((e >> 1u) & 1u) << 2u | ((e >> 2u) & 1u) << 1u | ((lane >> 2u) & 1u); }
+uint dropout_value_of_acc_t(uint e, uint lane) {
+  return (((e >> 1u) & 1u) << 2u) | (((e >> 2u) & 1u) << 1u) | ((lane >> 2u) & 1u);
+}
 
 // The last generator call of an invocation: its row (b Hq + h), group and words. A kernel keeps
 // one per group it visits in turn and pays one call per group instead of one per element: the

@@ -339,7 +339,7 @@ void main() {
     // Dropout: P V takes P_ij Z_ij / (1 - p) (attn_dropout.glsl); l above stays undropped.
     // Without PACK_GQA a fragment's rows are queries i0 .. i0 + 15 of one head (w0 and tile ROWS
     // multiples of 16), so one generator call serves a lane's eight elements (attn_dropout.glsl);
-    // rows packed from several heads (decode) keep the last call per row. A runtime choice between
+    // rows packed from several heads (decode) keep the last call (DropoutWords). A runtime choice between
     // the two, per fragment, ran the H100's forward 2.9x slower. No branch on P = 0 (a masked
     // element's 0 stays 0), which made the unrolled calls diverge.
     if (DROPOUT != 0u) {

@@ -78,7 +78,7 @@ float score_at(const in uint r, const in uint c, const in float s) {
                         bias_row_index(g_b, g_h, i) + uint(j), unused_dsoftcap);
 }
 
-// P element (r, c) times its dropout factor (attn_dropout.glsl): 0 or 1 / (1 - p).
+// P element (r, c) times its dropout factor (attn_dropout.glsl): 0 or 1 / (1 - p').
 float dropped(const in uint r, const in uint c, const in float p) {
   return p != 0.0 ? p * dropout_factor_at(g_b, g_h, g_q0 + r, g_j0 + c) : 0.0;
 }

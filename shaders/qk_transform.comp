@@ -35,7 +35,7 @@
 // depend on the device's subgroups); lane k transforms pair k in place; lanes write their words
 // back (every word of an fp16 row has one writer). The backward's dweight part of a lane (its pairs'
 // elements) stays in registers across the workgroup's rows; at the end the slots' parts are added
-// in slot order into parts[group]. The reduce pass (PASS = QK_PASS_REDUCE, one workgroup per
+// in slot order into parts[group], group = y * (workgroups in x) + x. The reduce pass (PASS = QK_PASS_REDUCE, one workgroup per
 // element e) sums element e of the parts in a fixed strided order and a fixed tree: deterministic.
 
 #include "attn_enums.glsl"

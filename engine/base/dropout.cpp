@@ -24,6 +24,8 @@ std::uint32_t dropout_threshold(float p) {
   return t >= 65535.0 ? 0xFFFFu : static_cast<std::uint32_t>(t);
 }
 
+float dropout_scale(float p) { return static_cast<float>(65536.0 / (65536.0 - dropout_threshold(p))); }
+
 bool dropout_keep(const DropoutRng& rng, float p, std::int64_t q_heads, std::int64_t b, std::int64_t h, std::int64_t i,
                   std::int64_t j) {
   const auto u32 = [](std::int64_t v) { return static_cast<std::uint32_t>(v); };

@@ -43,7 +43,7 @@ AttnParamsHeader attn_params_header(const Problem& p) {
   h.split_stride_o = static_cast<std::uint32_t>(h.work_rows * p.head_dim_v);
   if (d.dropout.enabled()) {  // seed and offset: written by each recording (record_dropout_rng)
     h.dropout_threshold = dropout_threshold(d.dropout.p);
-    h.dropout_scale = static_cast<float>(1.0 / (1.0 - static_cast<double>(d.dropout.p)));
+    h.dropout_scale = dropout_scale(d.dropout.p);
   }
   return h;
 }

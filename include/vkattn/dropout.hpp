@@ -1,8 +1,9 @@
 // vkattn/dropout.hpp — dropout on the attention probabilities (training).
 //
 // With AttentionDesc::dropout.p = p in (0, 1), the forward computes
-//   O_i = sum_j P_ij Z_ij / (1 - p) v_j,   P = softmax of the scores (sinks included),
-// where Z_ij is 0 (dropped) or 1 (kept); LSE stays that of the undropped softmax, and the
+//   O_i = sum_j P_ij Z_ij / (1 - p') v_j,   P = softmax of the scores (sinks included),
+// where Z_ij is 0 (dropped) or 1 (kept) and p' is p rounded down to a multiple of 2^-16
+// (dropout_scale); LSE stays that of the undropped softmax, and the
 // backward differentiates the same O with the same Z. p = 0 turns dropout off (no cost).
 //
 // Z comes from a counter-based generator, so it depends only on the call's DropoutRng and the
@@ -12,7 +13,7 @@
 //   words = Philox4x32-10(counter = (4 (j / 16) + (j / 2) % 4, i - 8 ((i / 8) % 2), b * Hq + h, offset),
 //                         key = (seed & 0xffffffff, seed >> 32))
 //   value = half j % 2 (the low 16 bits for even j) of words[2 ((i / 8) % 2) + (j / 8) % 2]
-//   Z_ij  = value >= floor(p * 2^16)        (so P(Z = 1) = 1 - p, up to 2^-16)
+//   Z_ij  = value >= floor(p * 2^16)        (so P(Z = 1) = 1 - p' with p' = floor(p * 2^16) / 2^16)
 // One call thus serves eight elements: queries {i0, i0 + 8} x keys {j0, j0 + 1, j0 + 8, j0 + 9} of a
 // 16 x 16 block, the elements one lane holds of an NVIDIA 16 x 16 accumulator fragment, so the
 // tensor-core kernels pay one generator call per eight elements (FlashAttention-2 compares 8-bit
@@ -46,6 +47,10 @@ std::array<std::uint32_t, 4> philox4x32_10(std::array<std::uint32_t, 4> counter,
 
 // floor(p * 2^16), clamped to 2^16 - 1: the 16-bit values below it are dropped.
 std::uint32_t dropout_threshold(float p);
+
+// The factor of a kept element: 2^16 / (2^16 - dropout_threshold(p)), i.e. 1 / (1 - p) for p
+// rounded down to a multiple of 2^-16, so that E[Z_ij * factor] = 1 exactly.
+float dropout_scale(float p);
 
 // Z_ij of element (b, h, i, j) for `q_heads` query heads under `rng` and `p`: true where kept.
 bool dropout_keep(const DropoutRng& rng, float p, std::int64_t q_heads, std::int64_t b, std::int64_t h, std::int64_t i,

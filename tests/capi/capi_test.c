@@ -81,7 +81,8 @@ static vkattn_tensor make(vkattn_context ctx, vkattn_dtype dtype, int rank, cons
 }
 
 /* The causal ALiBi forward with dropout (p = 0.25, a 64-bit seed and an offset per call): the
- * reference drops with vkattn_dropout_keep and scales the kept P by 1 / (1 - p). */
+ * reference drops with vkattn_dropout_keep and scales the kept P by 1 / (1 - p) (p = 0.25 is a
+ * multiple of 2^-16: vkattn/dropout.hpp's rounded p' is p itself). */
 static void dropout_forward(vkattn_context ctx, vkattn_tensor tq, vkattn_tensor tk, vkattn_tensor tv, const float* q,
                             const float* k, const float* v, vkattn_tensor_view slopes_view) {
   const int64_t qkv_shape[4] = {B, H, S, D};

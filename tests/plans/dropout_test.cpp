@@ -66,6 +66,11 @@ TEST(DropoutGenerator, EngineAndReferenceAgreeAndKeepOneMinusP) {
   EXPECT_EQ(dropout_threshold(0.5f), 0x8000u);
   EXPECT_EQ(dropout_threshold(0.1f), 6553u);                            // floor(0.1 2^16)
   EXPECT_EQ(dropout_threshold(std::nextafter(1.0f, 0.0f)), 0xFFFFu);  // (1 - 2^-24) 2^16, floored
+  // The kept elements' factor is 1 / (1 - p') for the rounded p' = threshold / 2^16: unbiased.
+  EXPECT_EQ(dropout_scale(0.5f), 2.0f);
+  EXPECT_EQ(dropout_scale(0.1f), static_cast<float>(65536.0 / (65536.0 - 6553.0)));
+  EXPECT_EQ(dropout_scale(1e-6f), 1.0f);  // below 2^-16: nothing is dropped, nothing scaled
+  EXPECT_EQ(dropout_scale(std::nextafter(1.0f, 0.0f)), 65536.0f);
 }
 
 class DropoutTest : public VkTest {};

@@ -29,7 +29,10 @@ bool RefProblem::visible(std::int64_t b, std::int64_t i, std::int64_t j) const {
 
 double RefProblem::dropout_factor(std::int64_t b, std::int64_t h, std::int64_t i, std::int64_t j) const {
   if (dropout_p == 0.0) return 1.0;
-  return ref_dropout_keep(dropout_seed, dropout_offset, dropout_p, q_heads, b, h, i, j) ? 1.0 / (1.0 - dropout_p) : 0.0;
+  // Kept with probability 1 - p', p' = p rounded down to a multiple of 2^-16 (vkattn/dropout.hpp),
+  // and scaled by 1 / (1 - p').
+  const double p_rounded = std::floor(dropout_p * 65536.0) / 65536.0;
+  return ref_dropout_keep(dropout_seed, dropout_offset, dropout_p, q_heads, b, h, i, j) ? 1.0 / (1.0 - p_rounded) : 0.0;
 }
 
 namespace {

@@ -11,6 +11,10 @@
 namespace vkattn::bench {
 
 enum class Pass { kFwd, kBwd, kFwdBwd };
+
+// qk_rms_rope's transform (the LLM block's): RMSNorm on Q and K, rotate-half RoPE.
+inline const QKNorm kBenchQKNorm{QKNormKind::kRMS, 1e-6f, 1.0f};
+constexpr RopeStyle kBenchRope = RopeStyle::kRotateHalf;
 const char* to_string(Pass p);  // "fwd", "bwd", "fwdbwd"
 
 struct BenchCase {

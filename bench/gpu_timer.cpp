@@ -42,4 +42,11 @@ Result<double> GpuTimer::time(const std::function<Status(VkCommandBuffer)>& reco
   return static_cast<double>(ts[1] - ts[0]) * static_cast<double>(ctx_->info().timestamp_period_ns) * 1e-9;
 }
 
+void compute_barrier(VkCommandBuffer cmd) {
+  VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT,
+                     VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT};
+  vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0,
+                       nullptr, 0, nullptr);
+}
+
 }  // namespace vkattn::bench

@@ -10,6 +10,10 @@
 
 namespace vkattn::bench {
 
+// A compute -> compute memory barrier between two recorded passes (the next reads what the last
+// wrote).
+void compute_barrier(VkCommandBuffer cmd);
+
 class GpuTimer {
  public:
   static Result<GpuTimer> create(Context& ctx);

@@ -2,25 +2,21 @@
 
 #include <string>
 
+#include "bench_cases.hpp"
+#include "gpu_timer.hpp"
+
 namespace vkattn::bench {
 namespace {
 
-void barrier(VkCommandBuffer cmd) {
-  VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT,
-                     VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT};
-  vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0,
-                       nullptr, 0, nullptr);
-}
-
-// The same norm and RoPE as vkattn-bench's --qk=rms_rope (desc_of), one per plan.
+// The same norm and RoPE as vkattn-bench's --qk=rms_rope (kBenchQKNorm, kBenchRope), one per plan.
 QKTransformDesc side(DType dtype, std::int64_t batch, std::int64_t heads, std::int64_t seq, std::int64_t head_dim,
                      bool norm) {
   QKTransformDesc d;
   d.dtype = dtype, d.batch = batch, d.heads = heads, d.seq = seq, d.head_dim = head_dim;
   if (norm) {
-    d.norm = {QKNormKind::kRMS, 1e-6f, 1.0f};
+    d.norm = kBenchQKNorm;
   } else {
-    d.rope.style = RopeStyle::kRotateHalf;
+    d.rope.style = kBenchRope;
   }
   return d;
 }
@@ -79,7 +75,7 @@ Status SeparateQK::record_forward(VkCommandBuffer cmd, const TensorView& q, cons
                                   const TensorView& q_weight, const TensorView& k_weight) {
   if (Status s = q_norm_.record(cmd, {q, q_normed_.view(), q_weight, std::nullopt}); !s) return s;
   if (Status s = k_norm_.record(cmd, {k, k_normed_.view(), k_weight, std::nullopt}); !s) return s;
-  barrier(cmd);
+  compute_barrier(cmd);
   if (Status s = q_rope_plan_.record(cmd, {q_normed_.view(), q_rope_.view(), std::nullopt, std::nullopt}); !s) return s;
   return k_rope_plan_.record(cmd, {k_normed_.view(), k_rope_.view(), std::nullopt, std::nullopt});
 }
@@ -94,7 +90,7 @@ Status SeparateQK::record_backward(VkCommandBuffer cmd, const TensorView& q, con
                             std::nullopt,     std::nullopt,     std::nullopt};
   if (Status s = q_rope_plan_.record_backward(cmd, qr); !s) return s;
   if (Status s = k_rope_plan_.record_backward(cmd, kr); !s) return s;
-  barrier(cmd);
+  compute_barrier(cmd);
   QKTransformGradTensors qn{q, dq_normed_->view(), dq, q_weight, std::nullopt, dq_weight_->view()};
   QKTransformGradTensors kn{k, dk_normed_->view(), dk, k_weight, std::nullopt, dk_weight_->view()};
   if (Status s = q_norm_.record_backward(cmd, qn); !s) return s;

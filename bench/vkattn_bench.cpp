@@ -60,13 +60,6 @@ std::string g_svg;                                    // --svg: rewritten after 
 bool g_svg_written = false;                           // whether the last rewrite succeeded
 std::vector<BenchCase> g_cases;
 
-void compute_barrier(VkCommandBuffer cmd) {
-  VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT,
-                     VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT};
-  vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0,
-                       nullptr, 0, nullptr);
-}
-
 AttentionDesc desc_of(const BenchCase& c) {
   AttentionDesc d;
   d.dtype = c.dtype;
@@ -79,8 +72,8 @@ AttentionDesc desc_of(const BenchCase& c) {
   d.mask = c.mask;
   d.dropout.p = c.dropout;  // the tensors' DropoutRng stays seed 0, offset 0
   if (c.qk_rms_rope && !c.qk_separate) {  // the LLM block's: RMSNorm on Q and K, rotate-half RoPE over positions
-    d.qk.q_norm = d.qk.k_norm = {QKNormKind::kRMS, 1e-6f, 1.0f};
-    d.qk.rope.style = RopeStyle::kRotateHalf;
+    d.qk.q_norm = d.qk.k_norm = kBenchQKNorm;
+    d.qk.rope.style = kBenchRope;
   }
   d.path = g_path;
   if (c.paged_block != 0) {

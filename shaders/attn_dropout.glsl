@@ -15,11 +15,12 @@
 //   key     = the call's 64-bit seed (low word, high word)
 //   counter = (4 (j / 16) + (j / 2) % 4,  i0,  b Hq + h,  offset)
 //   value   = half (j % 2) (the low 16 bits for even j) of word 2 ((i / 8) % 2) + (j / 8) % 2
-// Kept iff value >= threshold = floor(p 2^16) (so with probability 1 - p' for p' = threshold / 2^16,
-// p rounded down to a multiple of 2^-16), and a kept element is scaled by 1 / (1 - p'). The values live in the plan's parameter buffer
-// (attn_params.inc): threshold and scale from the desc, seed and offset written into it by each
-// recording (vkCmdUpdateBuffer). The fp64 reference (tests/support/philox_ref.cpp) implements the
-// same generator; include/vkattn/dropout.hpp documents it for users.
+// Kept iff value >= threshold = floor(p 2^16) (so with probability 1 - p' for p' = threshold /
+// 2^16, p rounded down to a multiple of 2^-16), and a kept element is scaled by 1 / (1 - p'). The
+// values live in the plan's parameter buffer (attn_params.inc): threshold and scale from the
+// desc, seed and offset written into it by each recording (vkCmdUpdateBuffer). The fp64 reference
+// (tests/support/philox_ref.cpp) implements the same generator; include/vkattn/dropout.hpp
+// documents it for users.
 // Needs `params` (attn_params_buffer.glsl).
 #ifndef VKATTN_ATTN_DROPOUT_GLSL
 #define VKATTN_ATTN_DROPOUT_GLSL
@@ -44,11 +45,18 @@ uvec4 dropout_words(uint b, uint h, uint i, uint j) {
                        uvec2(params.dropout_seed_lo, params.dropout_seed_hi));
 }
 
-// The factor of P_ij: 1 / (1 - p') where kept, 0 where dropped (`words`: dropout_words of (i, j)).
+// The factor of value `value` (0..7: half value % 2 of word value / 2) of a group's words:
+// 1 / (1 - p') where kept, 0 where dropped.
+float dropout_factor_value(uvec4 words, uint value) {
+  const uint word = words[value >> 1u];
+  const uint v = (value & 1u) != 0u ? word >> 16u : word & 0xFFFFu;
+  return v >= params.dropout_threshold ? params.dropout_scale : 0.0;
+}
+
+// The factor of P_ij (`words`: dropout_words of (i, j)); its value is 4 ((i / 8) % 2) +
+// 2 ((j / 8) % 2) + j % 2.
 float dropout_factor(uvec4 words, uint i, uint j) {
-  const uint word = words[((i >> 2u) & 2u) | ((j >> 3u) & 1u)];
-  const uint value = (j & 1u) != 0u ? word >> 16u : word & 0xFFFFu;
-  return value >= params.dropout_threshold ? params.dropout_scale : 0.0;
+  return dropout_factor_value(words, (((i >> 3u) & 1u) << 2u) | (((j >> 3u) & 1u) << 1u) | (j & 1u));
 }
 
 float dropout_factor_at(uint b, uint h, uint i, uint j) { return dropout_factor(dropout_words(b, h, i, j), i, j); }
@@ -62,12 +70,6 @@ float dropout_factor_at(uint b, uint h, uint i, uint j) { return dropout_factor(
 // - rows keys and columns queries (dK/dV): queries c + e % 2 and c + 8 + e % 2 (c = first query +
 //   2t) make two groups, by e % 2; in either, element e is value 4 ((e / 2) % 2) + 2 ((e / 4) % 2)
 //   + g % 2.
-// The factor of value `value` (0..7: half value % 2 of word value / 2) of a group's words.
-float dropout_factor_value(uvec4 words, uint value) {
-  const uint word = words[value >> 1u];
-  const uint v = (value & 1u) != 0u ? word >> 16u : word & 0xFFFFu;
-  return v >= params.dropout_threshold ? params.dropout_scale : 0.0;
-}
 // dK/dV's element e: its value in its query's group.
 uint dropout_value_of_acc_t(uint e, uint lane) {
   return (((e >> 1u) & 1u) << 2u) | (((e >> 2u) & 1u) << 1u) | ((lane >> 2u) & 1u);

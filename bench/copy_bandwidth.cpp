@@ -1,13 +1,140 @@
 #include "copy_bandwidth.hpp"
 
 #include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "gpu_timer.hpp"
+#include "vkattn_stream_copy.spv.h"
 
 namespace vkattn::bench {
+namespace {
 
-Result<double> measure_copy_bandwidth(Context& ctx, VkDeviceSize bytes, double warm_up_seconds) {
+// Median GB/s (2 x bytes per run) of `record` after `warm_up_seconds` of untimed runs.
+Result<double> median_gbps(GpuTimer& timer, const std::function<Status(VkCommandBuffer)>& record, VkDeviceSize bytes,
+                           double warm_up_seconds) {
+  double warm = 0.0;
+  for (int i = 0; i < 2 || (warm < warm_up_seconds && i < 10000); ++i) {
+    Result<double> t = timer.time(record);
+    if (!t) return t.status();
+    warm += *t;
+  }
+  std::vector<double> seconds;
+  for (int i = 0; i < 9; ++i) {
+    Result<double> t = timer.time(record);
+    if (!t) return t.status();
+    seconds.push_back(*t);
+  }
+  std::sort(seconds.begin(), seconds.end());
+  return 2.0 * static_cast<double>(bytes) / seconds[seconds.size() / 2] * 1e-9;
+}
+
+// stream_copy.comp's pipeline and its one descriptor set (src, dst), destroyed with it.
+class StreamCopy {
+ public:
+  explicit StreamCopy(VkDevice device) : device_(device) {}
+  StreamCopy(const StreamCopy&) = delete;
+  StreamCopy& operator=(const StreamCopy&) = delete;
+  ~StreamCopy() {
+    if (pipeline_ != VK_NULL_HANDLE) vkDestroyPipeline(device_, pipeline_, nullptr);
+    if (module_ != VK_NULL_HANDLE) vkDestroyShaderModule(device_, module_, nullptr);
+    if (pool_ != VK_NULL_HANDLE) vkDestroyDescriptorPool(device_, pool_, nullptr);
+    if (pipeline_layout_ != VK_NULL_HANDLE) vkDestroyPipelineLayout(device_, pipeline_layout_, nullptr);
+    if (set_layout_ != VK_NULL_HANDLE) vkDestroyDescriptorSetLayout(device_, set_layout_, nullptr);
+  }
+
+  Status create(VkBuffer src, VkBuffer dst) {
+    VkDescriptorSetLayoutBinding bindings[2] = {};
+    for (std::uint32_t i = 0; i < 2; ++i) {
+      bindings[i].binding = i;
+      bindings[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+      bindings[i].descriptorCount = 1;
+      bindings[i].stageFlags = VK_SHADER_STAGE_COMPUTE_BIT;
+    }
+    VkDescriptorSetLayoutCreateInfo sli{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO};
+    sli.bindingCount = 2;
+    sli.pBindings = bindings;
+    if (VkResult r = vkCreateDescriptorSetLayout(device_, &sli, nullptr, &set_layout_); r != VK_SUCCESS) {
+      return Status::from_vk(r, "vkCreateDescriptorSetLayout");
+    }
+    const VkPushConstantRange push{VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(std::uint32_t)};
+    VkPipelineLayoutCreateInfo pli{VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO};
+    pli.setLayoutCount = 1;
+    pli.pSetLayouts = &set_layout_;
+    pli.pushConstantRangeCount = 1;
+    pli.pPushConstantRanges = &push;
+    if (VkResult r = vkCreatePipelineLayout(device_, &pli, nullptr, &pipeline_layout_); r != VK_SUCCESS) {
+      return Status::from_vk(r, "vkCreatePipelineLayout");
+    }
+    VkShaderModuleCreateInfo smi{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
+    smi.codeSize = sizeof(vkattn_stream_copy);
+    smi.pCode = vkattn_stream_copy;
+    if (VkResult r = vkCreateShaderModule(device_, &smi, nullptr, &module_); r != VK_SUCCESS) {
+      return Status::from_vk(r, "vkCreateShaderModule");
+    }
+    VkComputePipelineCreateInfo cpi{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
+    cpi.stage = {VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO};
+    cpi.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
+    cpi.stage.module = module_;
+    cpi.stage.pName = "main";
+    cpi.layout = pipeline_layout_;
+    if (VkResult r = vkCreateComputePipelines(device_, VK_NULL_HANDLE, 1, &cpi, nullptr, &pipeline_); r != VK_SUCCESS) {
+      return Status::from_vk(r, "vkCreateComputePipelines");
+    }
+    const VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 2};
+    VkDescriptorPoolCreateInfo dpi{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
+    dpi.maxSets = 1;
+    dpi.poolSizeCount = 1;
+    dpi.pPoolSizes = &size;
+    if (VkResult r = vkCreateDescriptorPool(device_, &dpi, nullptr, &pool_); r != VK_SUCCESS) {
+      return Status::from_vk(r, "vkCreateDescriptorPool");
+    }
+    VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
+    ai.descriptorPool = pool_;
+    ai.descriptorSetCount = 1;
+    ai.pSetLayouts = &set_layout_;
+    if (VkResult r = vkAllocateDescriptorSets(device_, &ai, &set_); r != VK_SUCCESS) {
+      return Status::from_vk(r, "vkAllocateDescriptorSets");
+    }
+    const VkDescriptorBufferInfo infos[2] = {{src, 0, VK_WHOLE_SIZE}, {dst, 0, VK_WHOLE_SIZE}};
+    VkWriteDescriptorSet writes[2] = {};
+    for (std::uint32_t i = 0; i < 2; ++i) {
+      writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
+      writes[i].dstSet = set_;
+      writes[i].dstBinding = i;
+      writes[i].descriptorCount = 1;
+      writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+      writes[i].pBufferInfo = &infos[i];
+    }
+    vkUpdateDescriptorSets(device_, 2, writes, 0, nullptr);
+    return Status::ok();
+  }
+
+  void record(VkCommandBuffer cmd, std::uint32_t words, std::uint32_t workgroups) const {
+    vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline_);
+    vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline_layout_, 0, 1, &set_, 0, nullptr);
+    vkCmdPushConstants(cmd, pipeline_layout_, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(words), &words);
+    vkCmdDispatch(cmd, workgroups, 1, 1);
+  }
+
+ private:
+  VkDevice device_;
+  VkDescriptorSetLayout set_layout_ = VK_NULL_HANDLE;
+  VkPipelineLayout pipeline_layout_ = VK_NULL_HANDLE;
+  VkShaderModule module_ = VK_NULL_HANDLE;
+  VkPipeline pipeline_ = VK_NULL_HANDLE;
+  VkDescriptorPool pool_ = VK_NULL_HANDLE;
+  VkDescriptorSet set_ = VK_NULL_HANDLE;
+};
+
+}  // namespace
+
+Result<CopyBandwidth> measure_copy_bandwidth(Context& ctx, VkDeviceSize bytes, double warm_up_seconds) {
+  bytes -= bytes % 16;
+  const VkDeviceSize words = bytes / 16;
+  if (words == 0 || words > 0xffffffffull) return Status(ErrorCode::kInvalidArgument, "copy bandwidth: bytes = " + std::to_string(bytes) + " (must give 1 to 2^32 - 1 16-byte words)");
   Result<Tensor> src = Tensor::create_bytes(ctx, bytes);
   if (!src) return src.status();
   Result<Tensor> dst = Tensor::create_bytes(ctx, bytes);
@@ -15,25 +142,39 @@ Result<double> measure_copy_bandwidth(Context& ctx, VkDeviceSize bytes, double w
   if (Status s = src->fill(1.0f); !s) return s;
   Result<GpuTimer> timer = GpuTimer::create(ctx);
   if (!timer) return timer.status();
+  CopyBandwidth out;
+
   const VkBufferCopy region{0, 0, bytes};
-  const auto copy = [&](VkCommandBuffer cmd) {
+  Result<double> command = median_gbps(*timer, [&](VkCommandBuffer cmd) {
     vkCmdCopyBuffer(cmd, src->buffer(), dst->buffer(), 1, &region);
     return Status::ok();
-  };
-  double warm = 0.0;
-  for (int i = 0; i < 2 || (warm < warm_up_seconds && i < 10000); ++i) {
-    Result<double> t = timer->time(copy);
-    if (!t) return t.status();
-    warm += *t;
+  }, bytes, warm_up_seconds);
+  if (!command) return command.status();
+  out.command_gbps = *command;
+
+  if (Status s = dst->fill(0.0f); !s) return s;  // so that a word the shader skips shows below
+  StreamCopy copy(ctx.device());
+  if (Status s = copy.create(src->buffer(), dst->buffer()); !s) return s;
+  // Eight 256-invocation workgroups per compute unit where known (each invocation then copies
+  // words / (2048 units) apart), else as many as the words need up to the grid's limit.
+  const std::uint64_t wanted = (words + 255) / 256;
+  const std::uint64_t by_units = ctx.info().compute_units != 0 ? std::uint64_t{8} * ctx.info().compute_units : wanted;
+  const auto workgroups = static_cast<std::uint32_t>(
+      std::min<std::uint64_t>({wanted, by_units, ctx.info().max_workgroup_count[0]}));
+  Result<double> shader = median_gbps(*timer, [&](VkCommandBuffer cmd) {
+    copy.record(cmd, static_cast<std::uint32_t>(words), workgroups);
+    return Status::ok();
+  }, bytes, warm_up_seconds);
+  if (!shader) return shader.status();
+  out.shader_gbps = *shader;
+  Result<std::vector<float>> copied = dst->download();
+  if (!copied) return copied.status();
+  const auto wrong = std::find_if(copied->begin(), copied->end(), [](float v) { return v != 1.0f; });
+  if (wrong != copied->end()) {
+    return Status(ErrorCode::kUnsupported, "copy bandwidth: the compute shader's copy left element " +
+                                            std::to_string(wrong - copied->begin()) + " = " + std::to_string(*wrong));
   }
-  std::vector<double> seconds;
-  for (int i = 0; i < 9; ++i) {
-    Result<double> t = timer->time(copy);
-    if (!t) return t.status();
-    seconds.push_back(*t);
-  }
-  std::sort(seconds.begin(), seconds.end());
-  return 2.0 * static_cast<double>(bytes) / seconds[seconds.size() / 2] * 1e-9;
+  return out;
 }
 
 }  // namespace vkattn::bench

@@ -1,17 +1,27 @@
-// The device's measured memory bandwidth: vkCmdCopyBuffer between two device-local buffers,
-// the ceiling a memory-bound kernel (decode) is compared with.
+// The device's measured copy bandwidth, the ceiling a memory-bound kernel (decode) is compared
+// with, two ways: vkCmdCopyBuffer between two device-local buffers, and a compute shader that
+// copies 16-byte words (stream_copy.comp). They can differ by a factor: on the H100 the command
+// moved about 850 GB/s and PyTorch's copy 3,020 GB/s (bench/RESULTS_H100.md, twenty-fourth session).
 #pragma once
 
 #include <vulkan/vulkan_core.h>
+
+#include <algorithm>
 
 #include "vkattn/vkattn.hpp"
 
 namespace vkattn::bench {
 
-// GB/s of a `bytes` copy, counting the bytes read and the bytes written (2 x bytes per copy):
-// the median of 9 timed copies after copying for `warm_up_seconds` of GPU time untimed (an idle
-// GPU starts at low clocks: on the H200, 11 copies of 1 GiB straight after start-up measured
+struct CopyBandwidth {
+  double command_gbps = 0;  // vkCmdCopyBuffer
+  double shader_gbps = 0;   // stream_copy.comp
+  double best() const { return std::max(command_gbps, shader_gbps); }
+};
+
+// GB/s of a `bytes` copy each way, counting the bytes read and the bytes written (2 x bytes per
+// copy): the median of 9 timed copies after copying for `warm_up_seconds` of GPU time untimed (an
+// idle GPU starts at low clocks: on the H200, 11 copies of 1 GiB straight after start-up measured
 // 851 GB/s, a quarter of what the card moves).
-Result<double> measure_copy_bandwidth(Context& ctx, VkDeviceSize bytes, double warm_up_seconds = 0.5);
+Result<CopyBandwidth> measure_copy_bandwidth(Context& ctx, VkDeviceSize bytes, double warm_up_seconds = 0.5);
 
 }  // namespace vkattn::bench

@@ -23,10 +23,15 @@ inline constexpr std::int64_t kDecodeRows = 64;
 inline constexpr std::int64_t kDecodeKeysPerQuery = 4;
 bool decode_shaped(const Problem& p);
 
-// Workgroups the automatic split aims for: kWorkgroupsPerUnit per compute unit
-// (DeviceInfo::compute_units; kUnknownComputeUnits where the device does not say), so that memory
-// latency hides behind other workgroups; each split keeps at least kMinTilesPerSplit key tiles.
-inline constexpr std::uint32_t kWorkgroupsPerUnit = 8;
+// Workgroups the automatic split aims for: about kWorkgroupsPerUnit per compute unit
+// (DeviceInfo::compute_units; kUnknownComputeUnits where the device does not say), rounded down to
+// a power of two of splits; each split keeps at least kMinTilesPerSplit key tiles. Measured on the
+// H100 (bench/RESULTS_H100.md, twenty-fourth session; GQA 32:4, D = 128, coopmat_khr, four
+// subgroups of 228 registers, so two workgroups fit a multiprocessor): about 256 workgroups in all
+// was fastest at batch 1 (64 splits: 40.6 us at Sk = 32k against 55.1 us for 256 splits and 45.4
+// for 32) and at batch 16 (4 splits: 0.358 ms against 0.383 for 32). More splits leave each
+// workgroup one or two key tiles, so its load latency is not hidden, and the merge reads more parts.
+inline constexpr std::uint32_t kWorkgroupsPerUnit = 2;
 inline constexpr std::uint32_t kUnknownComputeUnits = 16;
 inline constexpr std::uint32_t kMinTilesPerSplit = 2;
 // Each split writes its rows' partial O and LSE (rows x (Dv + 1) fp32) and the merge reads them
@@ -40,7 +45,7 @@ inline constexpr std::uint32_t kMaxSplits = 1024;
 // Fills pack_gqa and splits of a `spec` whose tiles are chosen, and on the scalar path row_lanes
 // (the coopmat forward's key lanes come with its tiles: fwd_tiles). Splits: the override
 // (VKATTN_SPLITS / options.overrides.splits) if set; else for decode-shaped problems the count
-// that brings the grid to kWorkgroupsPerUnit x compute units (a power of two, at most the key tiles
+// that brings the grid to at most kWorkgroupsPerUnit x compute units (a power of two, at least 1, at most the key tiles
 // / kMinTilesPerSplit and Sk / (kKeysPerWorkspaceRow x the workgroup's rows)); else 1. Then, on llvmpipe, at least as many as its loop budget needs (a
 // forced count below that is kUnsupported naming the override), and no more than the workspace
 // (splits x rows x (Dv + 1) floats) fits in one binding.

@@ -270,9 +270,13 @@ TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
   };
   EXPECT_EQ(tiles(64), (std::tuple{128u, 64u, 1u, 128u}));
   // Four subgroups reach 16 keys at D = 128 (Q in registers would leave room for no S), eight
-  // with one fragment each reach 64: the longer key tile wins.
-  EXPECT_EQ(tiles(128), (std::tuple{128u, 64u, 0u, 256u}));
-  EXPECT_EQ(tiles(96), (std::tuple{128u, 64u, 0u, 256u}));  // 8 x 1 before 4 x 1 (not measured at 96)
+  // with one fragment each reach 64: the longer key tile wins by the rule (D = 80 and 112), but at
+  // D = 128 and 96 the measured shapes come first: 8 x 1 with 32 keys, and 4 x 2 with 32 keys and
+  // Q in shared memory.
+  EXPECT_EQ(tiles(80), (std::tuple{128u, 64u, 0u, 256u}));
+  EXPECT_EQ(tiles(112), (std::tuple{128u, 64u, 0u, 256u}));
+  EXPECT_EQ(tiles(128), (std::tuple{128u, 32u, 0u, 256u}));
+  EXPECT_EQ(tiles(96), (std::tuple{128u, 32u, 1u, 128u}));
   EXPECT_EQ(tiles(32), (std::tuple{128u, 64u, 1u, 128u}));  // ties go to four subgroups
   EXPECT_EQ(tiles(256), (std::tuple{64u, 16u, 0u, 128u}));  // over every budget: the smallest tiles, Q in registers
   // Eight subgroups forced: 16 rows each, and the largest key tile within the budget (a 256-lane

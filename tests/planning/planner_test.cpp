@@ -189,7 +189,7 @@ TEST(Planner, DescErrorsComeFirst) {
 }
 
 // Split-K for decode (planning/split_k.hpp) on an H100-like device (132 compute units): the count
-// brings the grid to 8 workgroups per unit, keeps 2 key tiles per split, and keeps at least 4 keys
+// brings the grid to at most 2 workgroups per unit (a power of two of splits), keeps 2 key tiles per split, and keeps at least 4 keys
 // per workgroup row so that the partial O's written and merged stay a fraction of K and V read.
 TEST(Planner, DecodeSplitCounts) {
   DeviceInfo info = device(true);
@@ -214,10 +214,11 @@ TEST(Planner, DecodeSplitCounts) {
     EXPECT_GE(32768 / f.spec.splits, kKeysPerWorkspaceRow * rows);
     EXPECT_NE(f.name.find("_split" + std::to_string(f.spec.splits) + "_"), std::string::npos);
   }
-  EXPECT_EQ(plan(1, 8, 32768).spec.splits, 128u);  // 64 rows: 256 keys per split at least
-  EXPECT_EQ(plan(1, 1, 32768).spec.splits, 512u);  // 1056 / 4 KV heads = 264 wanted, rounded up
-  EXPECT_EQ(plan(16, 1, 32768).spec.splits, 32u);   // 64 (b, KV head) pairs: 17 wanted, rounded up
-  EXPECT_EQ(plan(1, 1, 256).spec.splits, 4u);       // 8 key tiles of 32: 2 per split
+  EXPECT_EQ(plan(1, 1, 32768).spec.splits, 64u);  // 264 / 4 KV heads = 66 wanted, rounded down
+  EXPECT_EQ(plan(1, 8, 32768).spec.splits, 64u);  // the same grid; 64 rows keep 512 keys per split
+  EXPECT_EQ(plan(1, 8, 4096).spec.splits, 16u);   // 64 rows: 256 keys per split at least
+  EXPECT_EQ(plan(16, 1, 32768).spec.splits, 4u);  // 64 (b, KV head) pairs: 4.1 wanted, rounded down
+  EXPECT_EQ(plan(1, 1, 256).spec.splits, 4u);     // 8 key tiles of 32: 2 per split
 }
 
 }  // namespace

@@ -7,21 +7,26 @@
 #include <vulkan/vulkan_core.h>
 
 #include <algorithm>
+#include <string>
 
 #include "vkattn/vkattn.hpp"
 
 namespace vkattn::bench {
 
 struct CopyBandwidth {
-  double command_gbps = 0;  // vkCmdCopyBuffer
-  double shader_gbps = 0;   // stream_copy.comp
+  double command_gbps = 0;         // vkCmdCopyBuffer
+  double shader_gbps = 0;          // stream_copy.comp; 0 where it failed
+  VkDeviceSize shader_bytes = 0;   // what the shader copied: `bytes`, or less where one binding cannot hold it
+  std::string shader_failure;      // why the shader probe gave no number (empty where it did)
   double best() const { return std::max(command_gbps, shader_gbps); }
 };
 
 // GB/s of a `bytes` copy each way, counting the bytes read and the bytes written (2 x bytes per
 // copy): the median of 9 timed copies after copying for `warm_up_seconds` of GPU time untimed (an
 // idle GPU starts at low clocks: on the H200, 11 copies of 1 GiB straight after start-up measured
-// 851 GB/s, a quarter of what the card moves).
+// 851 GB/s, a quarter of what the card moves). The shader copies at most maxStorageBufferRange
+// bytes (a multiple of 16), after a check copy of distinct words that must come back exact; a
+// shader failure leaves shader_gbps 0 and says why, a vkCmdCopyBuffer failure is the error.
 Result<CopyBandwidth> measure_copy_bandwidth(Context& ctx, VkDeviceSize bytes, double warm_up_seconds = 0.5);
 
 }  // namespace vkattn::bench

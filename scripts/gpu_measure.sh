@@ -17,8 +17,8 @@
 #             decode preset's long cases there (auto keeps decode on the scalar kernels until these
 #             pass: kCoopmatDecodeByDefault)
 #   bwd256    fwd and fwd+bwd at (2, 16, 4096, D) for D = 256 (_dsplit2x4), 192 and 128 against SDPA
-#   splits    the decode preset's batch-1, Sk = 32k cases (not paged) at the automatic split count and
-#             forced to 64 .. 1024 splits (VKATTN_SPLITS), to check split_k.hpp's rule
+#   splits    the decode preset's Sk = 4k and 32k cases, batch 1 and 16 (not paged), at the automatic
+#             split count and forced to 2 .. 256 splits (VKATTN_SPLITS), to check split_k.hpp's rule
 #   ring      examples/ring on 1, 2 and 4 ranks sharing the GPU (needs .mpi)
 #   cm2       the cooperative-matrix-2 forward (KernelPath::kCoopmat2): its tests under validation,
 #             a sweep of its tiles (VKATTN_CM_BLOCK_Q/_BLOCK_K/_SUBGROUPS) at (4, 16, 4096, 64 and 128)
@@ -65,11 +65,11 @@ for step in "${steps[@]}"; do
       timeout "$(limit bwd256 240)" bash bench/compare_sdpa.sh "$out/bwd256" \
         --shapes=2x16x4096x256,2x16x4096x128 --benchmark_min_time=0.05 ;;
     splits)
-      for n in auto 64 128 256 512 1024; do
+      for n in auto 2 4 8 16 32 64 128 256; do
         echo "=== splits $n"
         ( [ "$n" = auto ] || export VKATTN_SPLITS=$n
           timeout "$(limit splits 40)" build/bench/vkattn-bench --preset=decode --benchmark_min_time=0.05 \
-            --benchmark_filter='b1_h32x4_sq[1248]_sk32768_d128(/|$)' )
+            --benchmark_filter='b(1|16)_h32x4_sq[18]_sk(4096|32768)_d128(/|$)' )
       done >"$out/splits.txt" 2>&1 ;;
     ring)
       root=$root source scripts/gpu_mpi_env.sh

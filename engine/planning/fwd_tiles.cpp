@@ -108,10 +108,10 @@ FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
     // 141 for 4 x 2 with 16; at D = 64, 4 x 2 reaches 64 keys and eight subgroups lost 24 %, and
     // 64-row blocks (4 x 1) lost to 128-row ones, so they come after both 128-row shapes. At
     // D = 72, 80 and 112 the rule's 8 x 1 with 64 keys was within 4 % of the best shape measured
-    // (twenty-fourth session); D = 96 and 128 take the measured shapes below instead. When no tile is within the budget (e.g.
-    // Dk = Dv = 256): the fewest registers, 4 x 1 and 16 keys, Q where it fits (coopmat_blocker
-    // checked the shared memory with Q in registers). Forced tiles may exceed the budget; they
-    // are for tuning.
+    // (twenty-fourth session); D = 96 and 128 take the measured shapes below instead. When no
+    // tile is within the budget (e.g. Dk = Dv = 256): the fewest registers, 4 x 1 and 16 keys, Q
+    // where it fits (coopmat_blocker checked the shared memory with Q in registers). Forced tiles
+    // may exceed the budget; they are for tuning.
     struct Shape {
       std::uint32_t subgroups, rf;
     };
@@ -119,46 +119,50 @@ FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
     std::uint32_t bk = 0;
     std::uint32_t sg = 0;
     bool q_shared = false;
-    // Head dims where a measured shape beat the rule below (H100, coopmat_khr, (4, 16, 4096, D)
-    // fp16, two calls, bench/RESULTS_H100.md twenty-fourth session), taken when nothing is forced
-    // and its shared memory fits:
+    // Head dims where a measured shape beat the rule (H100, coopmat_khr, (4, 16, 4096, D) fp16,
+    // two calls, bench/RESULTS_H100.md twenty-fourth session), taken as measured (Q where it
+    // was) when nothing is forced and it fits the device's shared memory and the register
+    // budget. Other coopmat builds and devices take them unmeasured.
     // - D = 96: 4 x 2 with 32 keys and Q in shared memory, 214 / 182 TFLOP/s (no mask / causal)
     //   against 186 / 172 for the rule's 8 x 1 with 64 keys.
-    // - D = 128: 8 x 1 with 32 keys, 216 / 189 against 205 / 186 with 64 keys.
+    // - D = 128: 8 x 1 with 32 keys, Q in registers, 216 / 189 against 205 / 186 with 64 keys.
     struct Measured {
       std::uint32_t dk, dv;
       Shape shape;
       std::uint32_t block_k;
+      bool q_shared;
     };
-    for (const Measured m : {Measured{96, 96, {4, 2}, 32}, Measured{128, 128, {8, 1}, 32}}) {
+    constexpr Measured kMeasured[] = {{96, 96, {4, 2}, 32, true}, {128, 128, {8, 1}, 32, false}};
+    const bool forced_any = forced.block_q != 0 || forced.block_k != 0 || forced.subgroups != 0;
+    for (const Measured& m : kMeasured) {
       const std::uint32_t q = 16 * m.shape.subgroups * m.shape.rf;
-      if (forced.block_q != 0 || forced.block_k != 0 || forced.subgroups != 0 || m.dk != dk || m.dv != dv ||
-          info.max_workgroup_invocations < 32 * m.shape.subgroups) {
+      if (forced_any || m.dk != dk || m.dv != dv || info.max_workgroup_invocations < 32 * m.shape.subgroups ||
+          !fits(q, m.block_k, m.q_shared, m.shape.subgroups) ||
+          cm_fwd_fragment_registers(q, m.block_k, dk, dv, m.q_shared, m.shape.subgroups) > kCmFragmentRegisters) {
         continue;
       }
-      const bool qs = fits(q, m.block_k, true, m.shape.subgroups);
-      if (!fits(q, m.block_k, qs, m.shape.subgroups)) continue;
-      bq = q, bk = m.block_k, sg = m.shape.subgroups, q_shared = qs;
+      bq = q, bk = m.block_k, sg = m.shape.subgroups, q_shared = m.q_shared;
+      break;
     }
-    const bool measured = bk != 0;
-    for (const Shape shape : {Shape{4, 2}, Shape{8, 1}, Shape{4, 1}, Shape{8, 2}}) {
-      if (measured) break;
-      const std::uint32_t q = 16 * shape.subgroups * shape.rf;
-      if ((forced.subgroups != 0 && shape.subgroups != forced.subgroups) ||
-          (forced.block_q != 0 && q != forced.block_q)) {
-        continue;
-      }
-      if (info.max_workgroup_invocations < 32 * shape.subgroups) continue;
-      for (std::uint32_t k : {64u, 32u, 16u}) {
-        if (k <= bk || (forced.block_k != 0 && k != forced.block_k)) continue;
-        const bool qs = fits(q, k, true, shape.subgroups);
-        if (fits(q, k, qs, shape.subgroups) &&
-            cm_fwd_fragment_registers(q, k, dk, dv, qs, shape.subgroups) <= kCmFragmentRegisters) {
-          bq = q;
-          bk = k;
-          sg = shape.subgroups;
-          q_shared = qs;
-          break;  // this shape's longest key tile
+    if (bk == 0) {  // the rule
+      for (const Shape shape : {Shape{4, 2}, Shape{8, 1}, Shape{4, 1}, Shape{8, 2}}) {
+        const std::uint32_t q = 16 * shape.subgroups * shape.rf;
+        if ((forced.subgroups != 0 && shape.subgroups != forced.subgroups) ||
+            (forced.block_q != 0 && q != forced.block_q)) {
+          continue;
+        }
+        if (info.max_workgroup_invocations < 32 * shape.subgroups) continue;
+        for (std::uint32_t k : {64u, 32u, 16u}) {
+          if (k <= bk || (forced.block_k != 0 && k != forced.block_k)) continue;
+          const bool qs = fits(q, k, true, shape.subgroups);
+          if (fits(q, k, qs, shape.subgroups) &&
+              cm_fwd_fragment_registers(q, k, dk, dv, qs, shape.subgroups) <= kCmFragmentRegisters) {
+            bq = q;
+            bk = k;
+            sg = shape.subgroups;
+            q_shared = qs;
+            break;  // this shape's longest key tile
+          }
         }
       }
     }

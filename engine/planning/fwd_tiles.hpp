@@ -75,9 +75,10 @@ struct FwdForcedTiles {
 // kCmFragmentRegisters, with the first shape that reaches it of four subgroups x 32 rows
 // (BLOCK_Q = 128), eight x 16 (128), four x 16 (64), eight x 32 (256), and Q in shared memory
 // (Q_SHARED) wherever it fits (on the H100: 128 x 64 with four subgroups and Q in shared memory
-// at Dk = Dv = 64; 128 x 64 with eight subgroups and Q in registers at 128); when no tile is within it
+// at Dk = Dv = 64; 128 x 64 with eight subgroups at 80 and 112); when no tile is within it
 // (Dk = Dv = 256) the fewest registers, 64 x 16, with Q in shared memory where it fits (not at
-// 256 in 48 KiB). `forced` (the overrides VKATTN_CM_BLOCK_Q, VKATTN_CM_BLOCK_K and
+// 256 in 48 KiB). Before the rule, measured shapes for Dk = Dv = 96 (128 x 32, four subgroups,
+// Q in shared memory) and 128 (128 x 32, eight subgroups, Q in registers), where they fit. `forced` (the overrides VKATTN_CM_BLOCK_Q, VKATTN_CM_BLOCK_K and
 // VKATTN_CM_SUBGROUPS) fixes any of them, budget or not (for tuning).
 //
 // Decode (`decode_rows` != 0: the packed query rows per KV head of a decode-shaped problem,

@@ -23,32 +23,38 @@ inline constexpr std::int64_t kDecodeRows = 64;
 inline constexpr std::int64_t kDecodeKeysPerQuery = 4;
 bool decode_shaped(const Problem& p);
 
-// Workgroups the automatic split aims for: about kWorkgroupsPerUnit per compute unit
-// (DeviceInfo::compute_units; kUnknownComputeUnits where the device does not say), rounded down to
-// a power of two of splits; each split keeps at least kMinTilesPerSplit key tiles. Measured on the
-// H100 (bench/RESULTS_H100.md, twenty-fourth session; GQA 32:4, D = 128, coopmat_khr, four
-// subgroups of 228 registers, so two workgroups fit a multiprocessor): about 256 workgroups in all
-// was fastest at batch 1 (64 splits: 40.6 us at Sk = 32k against 55.1 us for 256 splits and 45.4
-// for 32) and at batch 16 (4 splits: 0.358 ms against 0.383 for 32). More splits leave each
-// workgroup one or two key tiles, so its load latency is not hidden, and the merge reads more parts.
-inline constexpr std::uint32_t kWorkgroupsPerUnit = 2;
+// Workgroups the automatic split aims for, per compute unit (DeviceInfo::compute_units;
+// kUnknownComputeUnits where the device does not say); each split keeps at least
+// kMinTilesPerSplit key tiles.
+// - coopmat kernel: about kCoopmatWorkgroupsPerUnit, the split count rounded down to a power of
+//   two. Measured on the H100 (bench/RESULTS_H100.md, twenty-fourth session; GQA 32:4, D = 128,
+//   coopmat_khr: four subgroups of 228 registers, so two workgroups fit a multiprocessor): about
+//   256 workgroups in all was fastest at batch 1 (64 splits: 40.6 us at Sk = 32k against 55.1 us
+//   for 256 splits and 45.4 for 32) and at batch 16 (4 splits: 0.358 ms against 0.383 for 32).
+//   More splits leave each workgroup one or two key tiles, whose load latency nothing hides, and
+//   give the merge more parts to read.
+// - scalar kernel (64-invocation workgroups; not measured again): kScalarWorkgroupsPerUnit,
+//   rounded up, as before.
+inline constexpr std::uint32_t kCoopmatWorkgroupsPerUnit = 2;
+inline constexpr std::uint32_t kScalarWorkgroupsPerUnit = 8;
 inline constexpr std::uint32_t kUnknownComputeUnits = 16;
 inline constexpr std::uint32_t kMinTilesPerSplit = 2;
 // Each split writes its rows' partial O and LSE (rows x (Dv + 1) fp32) and the merge reads them
 // back, while it reads its keys' K and V (keys x (Dk + Dv) at 2 bytes for fp16): so that the
 // workspace stays a fraction of the K/V traffic (about 1/2 at Dk = Dv, counting both ways),
 // a split keeps at least kKeysPerWorkspaceRow keys per row of its workgroup. At Sq = 8 with 8
-// query heads per KV head (64 rows) that is 256 keys: 128 splits at Sk = 32k, not 512.
+// query heads per KV head (64 rows) that is 256 keys: 16 splits at Sk = 4k on the coopmat kernel.
 inline constexpr std::uint32_t kKeysPerWorkspaceRow = 4;
 inline constexpr std::uint32_t kMaxSplits = 1024;
 
 // Fills pack_gqa and splits of a `spec` whose tiles are chosen, and on the scalar path row_lanes
 // (the coopmat forward's key lanes come with its tiles: fwd_tiles). Splits: the override
 // (VKATTN_SPLITS / options.overrides.splits) if set; else for decode-shaped problems the count
-// that brings the grid to at most kWorkgroupsPerUnit x compute units (a power of two, at least 1, at most the key tiles
-// / kMinTilesPerSplit and Sk / (kKeysPerWorkspaceRow x the workgroup's rows)); else 1. Then, on llvmpipe, at least as many as its loop budget needs (a
-// forced count below that is kUnsupported naming the override), and no more than the workspace
-// (splits x rows x (Dv + 1) floats) fits in one binding.
+// that brings the grid to the workgroups per compute unit above (1 where the grid already has
+// them), a power of two, at most the key tiles / kMinTilesPerSplit and
+// Sk / (kKeysPerWorkspaceRow x the workgroup's rows); else 1. Then, on llvmpipe, at least as many
+// as its loop budget needs (a forced count below that is kUnsupported naming the override), and
+// no more than the workspace (splits x rows x (Dv + 1) floats) fits in one binding.
 Status choose_split(const Problem& p, const DeviceInfo& info, const Overrides& overrides, bool coopmat,
                     FwdSpecConstants& spec);
 

@@ -286,6 +286,10 @@ TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
   // Four subgroups forced at D = 128: 4 x 1 reaches 32 keys, 4 x 2 only 16 (the automatic tiles
   // before the ninth session, which VKATTN_CM_BLOCK_Q=128 VKATTN_CM_BLOCK_K=16 still give).
   EXPECT_EQ(tiles(128, 4), (std::tuple{64u, 32u, 1u, 128u}));
+  // 32 KiB: Q does not fit beside D = 96's measured 4 x 2 tiles (and in registers they would pass
+  // the register budget), so the rule chooses: 4 x 1 with 64 keys.
+  info.max_shared_memory = 32768;
+  EXPECT_EQ(tiles(96), (std::tuple{64u, 64u, 0u, 128u}));
   info.max_shared_memory = 12288;  // Q does not fit; 32-key tiles at D = 64 need 14,480 bytes, 16-key ones 9,808
   EXPECT_EQ(tiles(64), (std::tuple{128u, 16u, 0u, 128u}));
 }

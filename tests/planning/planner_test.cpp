@@ -188,14 +188,18 @@ TEST(Planner, DescErrorsComeFirst) {
   EXPECT_EQ(f.status().message(), "desc.batch = 0 (must be >= 1)");
 }
 
-// Split-K for decode (planning/split_k.hpp) on an H100-like device (132 compute units): the count
-// brings the grid to at most 2 workgroups per unit (a power of two of splits), keeps 2 key tiles per split, and keeps at least 4 keys
-// per workgroup row so that the partial O's written and merged stay a fraction of K and V read.
+// Split-K for decode (planning/split_k.hpp) on an H100-like device (132 compute units). Each split
+// keeps 2 key tiles and at least 4 keys per workgroup row, so that the partial O's written and
+// merged stay a fraction of K and V read. The count brings the grid to 8 workgroups per unit,
+// rounded up, on the scalar kernel (the NV build's device: decode runs scalar there), and to 2
+// per unit, rounded down, on the coopmat kernel (the KHR build's device); 1 where the grid
+// already has that many.
 TEST(Planner, DecodeSplitCounts) {
-  DeviceInfo info = device(true);
-  info.compute_units = 132;
-  info.max_storage_buffer_range = 1u << 31;
-  const auto plan = [&](std::int64_t batch, std::int64_t sq, std::int64_t sk) {
+  const auto plan = [](bool khr, std::int64_t batch, std::int64_t sq, std::int64_t sk) {
+    DeviceInfo info = device(true);
+    info.coopmat_khr = khr;
+    info.compute_units = 132;
+    info.max_storage_buffer_range = 1u << 31;
     AttentionDesc d;
     d.dtype = DType::kF16;
     d.batch = batch, d.q_heads = 32, d.kv_heads = 4, d.seq_q = sq, d.seq_k = sk, d.head_dim = 128;
@@ -204,21 +208,34 @@ TEST(Planner, DecodeSplitCounts) {
     EXPECT_TRUE(f.is_ok()) << f.status().to_string();
     return f ? *f : FwdVariant{};
   };
-  for (const std::int64_t sq : {1, 2, 4, 8}) {
-    const FwdVariant f = plan(1, sq, 32768);
-    SCOPED_TRACE(f.name);
-    EXPECT_EQ(f.spec.pack_gqa, 1u);
-    const std::uint32_t rows = std::min<std::uint32_t>(static_cast<std::uint32_t>(8 * sq), f.spec.block_q / f.spec.row_lanes);
-    const std::uint32_t tiles = 32768 / f.spec.block_k;
-    EXPECT_LE(f.spec.splits, tiles / kMinTilesPerSplit);
-    EXPECT_GE(32768 / f.spec.splits, kKeysPerWorkspaceRow * rows);
-    EXPECT_NE(f.name.find("_split" + std::to_string(f.spec.splits) + "_"), std::string::npos);
+  for (const bool khr : {false, true}) {
+    for (const std::int64_t sq : {1, 2, 4, 8}) {
+      const FwdVariant f = plan(khr, 1, sq, 32768);
+      SCOPED_TRACE(f.name);
+      EXPECT_EQ(f.name.ends_with("_coopmat_khr"), khr);
+      EXPECT_EQ(f.spec.pack_gqa, 1u);
+      const std::uint32_t rows = std::min<std::uint32_t>(static_cast<std::uint32_t>(8 * sq),
+                                                         f.spec.block_q / f.spec.row_lanes);
+      const std::uint32_t tiles = 32768 / f.spec.block_k;
+      EXPECT_LE(f.spec.splits, tiles / kMinTilesPerSplit);
+      EXPECT_GE(32768 / f.spec.splits, kKeysPerWorkspaceRow * rows);
+      EXPECT_NE(f.name.find("_split" + std::to_string(f.spec.splits) + "_"), std::string::npos);
+    }
   }
-  EXPECT_EQ(plan(1, 1, 32768).spec.splits, 64u);  // 264 / 4 KV heads = 66 wanted, rounded down
-  EXPECT_EQ(plan(1, 8, 32768).spec.splits, 64u);  // the same grid; 64 rows keep 512 keys per split
-  EXPECT_EQ(plan(1, 8, 4096).spec.splits, 16u);   // 64 rows: 256 keys per split at least
-  EXPECT_EQ(plan(16, 1, 32768).spec.splits, 4u);  // 64 (b, KV head) pairs: 4.1 wanted, rounded down
-  EXPECT_EQ(plan(1, 1, 256).spec.splits, 4u);     // 8 key tiles of 32: 2 per split
+  // Scalar kernel.
+  EXPECT_EQ(plan(false, 1, 8, 32768).spec.splits, 128u);  // 64 rows: 256 keys per split at least
+  EXPECT_EQ(plan(false, 1, 1, 32768).spec.splits, 512u);  // 1056 / 4 KV heads = 264 wanted, rounded up
+  EXPECT_EQ(plan(false, 16, 1, 32768).spec.splits, 32u);  // 64 (b, KV head) pairs: 17 wanted, rounded up
+  EXPECT_EQ(plan(false, 1, 1, 256).spec.splits, 4u);      // 8 key tiles of 32: 2 per split
+  // Coopmat kernel (its decode tiles: 64 keys at Sq = 1, 32 at Sq = 8).
+  EXPECT_EQ(plan(true, 1, 1, 32768).spec.splits, 64u);   // 264 / 4 KV heads = 66 wanted, rounded down
+  EXPECT_EQ(plan(true, 1, 8, 32768).spec.splits, 64u);   // the same grid; 512 keys per split
+  EXPECT_EQ(plan(true, 1, 8, 4096).spec.splits, 16u);    // 64 rows: 256 keys per split at least
+  EXPECT_EQ(plan(true, 16, 1, 32768).spec.splits, 4u);   // 64 (b, KV head) pairs: 4.1 wanted, rounded down
+  EXPECT_EQ(plan(true, 1, 1, 256).spec.splits, 2u);      // 4 key tiles of 64: 2 per split
+  const FwdVariant full = plan(true, 128, 1, 32768);     // 512 (b, KV head) pairs: more than 264
+  EXPECT_EQ(full.spec.splits, 1u);
+  EXPECT_EQ(full.name.find("_split"), std::string::npos) << full.name;
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "vkattn_spv_attn_kv_append.spv.h"
 #include "vkattn_spv_attn_merge.spv.h"
 #include "vkattn_spv_qk_transform.spv.h"
+#include "vkattn_spv_row_add.spv.h"
 #include "vkattn_toolchain.h"
 #if VKATTN_TOOLCHAIN_NV_COOPMAT
 #include "vkattn_spv_attn_bwd_dkdv_cm.spv.h"
@@ -68,6 +69,8 @@ const char* to_string(ShaderId id) {
       return "attn_kv_append";
     case ShaderId::kQKTransform:
       return "qk_transform";
+    case ShaderId::kRowAdd:
+      return "row_add";
     case ShaderId::kAttnFwdCmKhr:
       return "attn_fwd_cm_khr";
     case ShaderId::kAttnBwdDqCmKhr:
@@ -112,6 +115,8 @@ std::span<const std::uint32_t> shader_spirv(ShaderId id) {
       return {vkattn_spv_attn_kv_append, sizeof(vkattn_spv_attn_kv_append) / sizeof(std::uint32_t)};
     case ShaderId::kQKTransform:
       return {vkattn_spv_qk_transform, sizeof(vkattn_spv_qk_transform) / sizeof(std::uint32_t)};
+    case ShaderId::kRowAdd:
+      return {vkattn_spv_row_add, sizeof(vkattn_spv_row_add) / sizeof(std::uint32_t)};
     case ShaderId::kAttnFwdCmKhr:
       return VKATTN_KHR_SPIRV(vkattn_spv_attn_fwd_cm_khr);
     case ShaderId::kAttnBwdDqCmKhr:

@@ -27,6 +27,7 @@ enum class ShaderId : std::uint32_t {
   kAttnFwdCm2 = 16,      // shaders/attn_fwd_cm2.comp (VK_NV_cooperative_matrix2)
   kAttnBwdDqCm2 = 17,    // shaders/attn_bwd_dq_cm2.comp (VK_NV_cooperative_matrix2)
   kAttnBwdDkdvCm2 = 18,  // shaders/attn_bwd_dkdv_cm2.comp (VK_NV_cooperative_matrix2)
+  kRowAdd = 19,          // shaders/row_add.comp (ring attention's gradient sums)
 };
 
 const char* to_string(ShaderId id);

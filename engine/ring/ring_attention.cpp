@@ -1,7 +1,8 @@
 // Ring attention (vkattn/ring.hpp): the forward walks the K/V shards around the ring, attending
 // this rank's query pieces to each shard's key pieces as partial attention (mask offsets =
 // global positions) and merging the partial (O, LSE) exactly; the backward walks them again with
-// dK/dV accumulators, summing every pair's gradients in a fixed order (deterministic).
+// dK/dV accumulators, summing every pair's gradients in fp32 on the device in a fixed order
+// (deterministic).
 #include <algorithm>
 #include <bit>
 #include <chrono>
@@ -14,7 +15,9 @@
 #include <vector>
 
 #include "base/vk_util.hpp"
+#include "plans/run_isolated.hpp"
 #include "ring/ring_comm.hpp"
+#include "ring/row_add.hpp"
 #include "ring/view_copy.hpp"
 #include "vkattn/context.hpp"
 #include "vkattn/merge.hpp"
@@ -43,11 +46,7 @@ bool pair_visible(const Mask& m, std::int64_t q0, std::int64_t qn, std::int64_t 
   return lo <= hi;
 }
 
-// f32, f16 or bf16 bytes <-> doubles.
-void add_into(std::vector<double>& acc, std::size_t at, const std::vector<float>& part, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) acc[at + i] += static_cast<double>(part[i]);
-}
-
+// Doubles as f32, f16 or bf16 bytes.
 std::vector<std::byte> to_bytes(const std::vector<double>& v, DType dt) {
   std::vector<std::byte> out(v.size() * dtype_size(dt));
   for (std::size_t i = 0; i < v.size(); ++i) {
@@ -60,18 +59,6 @@ std::vector<std::byte> to_bytes(const std::vector<double>& v, DType dt) {
       std::memcpy(out.data() + 4 * i, &f, 4);
     }
   }
-  return out;
-}
-
-std::vector<std::byte> doubles_as_bytes(const std::vector<double>& v) {
-  std::vector<std::byte> out(v.size() * sizeof(double));
-  std::memcpy(out.data(), v.data(), out.size());
-  return out;
-}
-
-std::vector<double> bytes_as_doubles(const std::vector<std::byte>& b) {
-  std::vector<double> out(b.size() / sizeof(double));
-  std::memcpy(out.data(), b.data(), b.size());
   return out;
 }
 
@@ -197,6 +184,41 @@ struct RingAttention::Impl {
   // Per-piece scratch, sized for the longest piece: a partial O and LSE (forward), a pair's dQ,
   // dK, dV (backward). Made once by create().
   std::optional<Tensor> o_part, lse_part, dq_part, dk_part, dv_part;
+  // The backward's fp32 sums on the device (made by its first call): dQ of this rank's rows, and
+  // dK, dV of the shard in hand; the adds into them (dtype -> f32) and out of them (f32 -> dtype).
+  std::optional<Tensor> dq_acc, dk_acc, dv_acc;
+  std::optional<RowAdd> sum_dk, sum_dv;      // dtype -> f32 sums, Dk wide (dQ, dK) and Dv wide (dV)
+  std::optional<RowAdd> write_dk, write_dv;  // f32 sums -> dtype
+  Status make_accumulators() {
+    if (dq_acc) return Status::ok();
+    const AttentionDesc& a = desc.attention;
+    for (const auto& [slot, d] : {std::pair{&dq_acc, a.head_dim}, std::pair{&dk_acc, a.head_dim}, std::pair{&dv_acc, dv}}) {
+      const std::int64_t heads = slot == &dq_acc ? a.q_heads : kv_heads;
+      Result<Tensor> t = Tensor::create(*ctx, DType::kF32, {a.batch, heads, max_len, d});
+      if (!t) return t.status();
+      slot->emplace(std::move(t).value());
+    }
+    for (const auto& [slot, d, into] : {std::tuple{&sum_dk, a.head_dim, true}, std::tuple{&sum_dv, dv, true},
+                                        std::tuple{&write_dk, a.head_dim, false}, std::tuple{&write_dv, dv, false}}) {
+      Result<RowAdd> add = into ? RowAdd::create(*ctx, a.dtype, DType::kF32, d, true)
+                                : RowAdd::create(*ctx, DType::kF32, a.dtype, d, false);
+      if (!add) return add.status();
+      slot->emplace(std::move(add).value());
+    }
+    return Status::ok();
+  }
+  // Zeroes the accumulators (the whole buffers).
+  Status zero_accumulators() {
+    return ctx->submit_and_wait([&](VkCommandBuffer cmd) {
+      for (const std::optional<Tensor>* t : {&dq_acc, &dk_acc, &dv_acc}) {
+        vkCmdFillBuffer(cmd, (*t)->buffer(), 0, VK_WHOLE_SIZE, 0u);
+      }
+      VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_TRANSFER_WRITE_BIT,
+                         VK_ACCESS_MEMORY_READ_BIT | VK_ACCESS_MEMORY_WRITE_BIT};
+      vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, 0, 1, &mb, 0,
+                           nullptr, 0, nullptr);
+    });
+  }
   Status upload_kv(const std::vector<std::byte>& k, const std::vector<std::byte>& v) {
     std::vector<std::byte> pk(kv_k->size_bytes()), pv(kv_v->size_bytes());
     std::memcpy(pk.data(), k.data(), k.size());
@@ -410,6 +432,7 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
     bt.dq = t.dq, bt.dk = t.dk, bt.dv = t.dv;
     bt.alibi_slopes = t.alibi_slopes, bt.rel_pos_table = t.rel_pos_table;
     VKATTN_TRY(whole_bwd->validate(bt));
+    VKATTN_TRY(make_accumulators());
     if (!want_dsinks) return Status::ok();
     if (!whole_bwd_sinks) {
       d.score_mod.sinks = true;
@@ -442,27 +465,12 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
   VKATTN_TRY(gather_rows(*ctx, t.v, 0, S_me, cur_v));
   VKATTN_TRY(upload_kv(cur_k, cur_v));
   timings[0].copy_s += seconds_since(t0);
-  // Gradients summed in double on the host: dQ of this rank's rows; dK then dV of the shard in
-  // hand, travelling with it.
-  std::vector<double> dq(static_cast<std::size_t>(B * Hq * S_me * Dk), 0.0);
-  std::vector<double> dkv(kv_elems(me, Dk) + kv_elems(me, dv), 0.0);
-
+  // Gradients summed in fp32 on the device, pair by pair in a fixed order: dQ of this rank's
+  // rows; dK and dV of the shard in hand, which travel with it (as fp32 bytes).
+  VKATTN_TRY(zero_accumulators());
   const std::vector<ShardPiece> mine = pieces_of(me);
   std::vector<bool> sinks_done(mine.size(), false);  // the query piece's rows are in dsinks_sum
   std::vector<double> dsinks_sum(want_dsinks ? static_cast<std::size_t>(Hq) : 0, 0.0);
-
-  // Adds rows [r0, r0 + len) of a dense [B, H, len, D] part into a dense [B, H, S, D] sum at `base`.
-  const auto accumulate = [&](std::vector<double>& sum, std::size_t base, std::int64_t H, std::int64_t S,
-                              std::int64_t D, std::int64_t r0, std::int64_t len, const Tensor& part) -> Status {
-    Result<std::vector<float>> host = part.download();
-    if (!host) return host.status();
-    for (std::int64_t bh = 0; bh < B * H; ++bh) {
-      add_into(sum, base + static_cast<std::size_t>((bh * S + r0) * D),
-               std::vector<float>(host->begin() + bh * len * D, host->begin() + (bh + 1) * len * D),
-               static_cast<std::size_t>(len * D));
-    }
-    return Status::ok();
-  };
 
   for (int s = 0; s < P; ++s) {
     RingStepTiming& tm = timings[static_cast<std::size_t>(s)];
@@ -504,23 +512,38 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
           for (std::size_t h = 0; h < dsinks_sum.size(); ++h) dsinks_sum[h] += (*part)[h];
           sinks_done[qi] = true;
         }
-        VKATTN_TRY(accumulate(dq, 0, Hq, S_me, Dk, qp.local_start, qp.length, *dq_part));
-        VKATTN_TRY(accumulate(dkv, 0, kv_heads, S_src, Dk, kp.local_start, kp.length, *dk_part));
-        VKATTN_TRY(accumulate(dkv, kv_elems(src, Dk), kv_heads, S_src, dv, kp.local_start, kp.length, *dv_part));
+        const Status summed = run_isolated(*ctx, [&](VkCommandBuffer cmd) -> Status {
+          VKATTN_TRY(sum_dk->record(cmd, bt.dq, rows(dq_acc->view(), qp.local_start, qp.length)));
+          VKATTN_TRY(sum_dk->record(cmd, bt.dk, rows(dk_acc->view(), kp.local_start, kp.length)));
+          return sum_dv->record(cmd, bt.dv, rows(dv_acc->view(), kp.local_start, kp.length));
+        });
+        if (!summed) return summed;
       }
     }
     tm.setup_s += setup;
     tm.compute_s += seconds_since(c0) - setup;
-    // This shard's dK/dV go on with it (after step P - 1: home to their owner, the next rank).
-    Clock::time_point w0 = Clock::now();
-    cur_dkv = doubles_as_bytes(dkv);
-    next_dkv.assign((kv_elems(nsrc, Dk) + kv_elems(nsrc, dv)) * sizeof(double), std::byte{0});
-    VKATTN_TRY(exchange({&cur_dkv}, {&next_dkv}, "dK/dV"));
-    VKATTN_TRY(comm.wait("backward step " + num(s) + ": K/V and dK/dV of rank " + num(nsrc) + " from rank " +
-                         num(comm.prev())));
-    tm.wait_s += seconds_since(w0);
+    // This shard's dK/dV go on with it (after step P - 1: home to their owner, the next rank; a
+    // ring of one keeps them where they are).
+    if (P > 1) {
+      Clock::time_point d0 = Clock::now();
+      std::vector<std::byte> dv_bytes;
+      VKATTN_TRY(gather_rows(*ctx, dk_acc->view(), 0, S_src, cur_dkv));
+      VKATTN_TRY(gather_rows(*ctx, dv_acc->view(), 0, S_src, dv_bytes));
+      cur_dkv.insert(cur_dkv.end(), dv_bytes.begin(), dv_bytes.end());
+      tm.copy_s += seconds_since(d0);
+      Clock::time_point w0 = Clock::now();
+      next_dkv.assign((kv_elems(nsrc, Dk) + kv_elems(nsrc, dv)) * sizeof(float), std::byte{0});
+      VKATTN_TRY(exchange({&cur_dkv}, {&next_dkv}, "dK/dV"));
+      VKATTN_TRY(comm.wait("backward step " + num(s) + ": K/V and dK/dV of rank " + num(nsrc) + " from rank " +
+                           num(comm.prev())));
+      tm.wait_s += seconds_since(w0);
+    }
     Clock::time_point u0 = Clock::now();
-    dkv = bytes_as_doubles(next_dkv);
+    if (P > 1) {
+      const auto split = static_cast<std::ptrdiff_t>(kv_elems(nsrc, Dk) * sizeof(float));
+      VKATTN_TRY(scatter_rows(*ctx, dk_acc->view(), 0, len_of(nsrc), {next_dkv.begin(), next_dkv.begin() + split}));
+      VKATTN_TRY(scatter_rows(*ctx, dv_acc->view(), 0, len_of(nsrc), {next_dkv.begin() + split, next_dkv.end()}));
+    }
     if (s + 1 < P) {
       std::swap(cur_k, next_k);
       std::swap(cur_v, next_v);
@@ -528,14 +551,15 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
     }
     tm.copy_s += seconds_since(u0);
   }
-  // dkv now holds this rank's own dK, dV (nsrc of the last step is this rank).
+  // The accumulators now hold this rank's dQ and its own dK, dV (nsrc of the last step is this
+  // rank): converted into the caller's tensors.
   Clock::time_point u0 = Clock::now();
-  VKATTN_TRY(scatter_rows(*ctx, t.dq, 0, S_me, to_bytes(dq, a.dtype)));
-  const std::size_t nk = kv_elems(me, Dk);
-  VKATTN_TRY(scatter_rows(*ctx, t.dk, 0, S_me,
-                          to_bytes(std::vector<double>(dkv.begin(), dkv.begin() + static_cast<std::ptrdiff_t>(nk)), a.dtype)));
-  VKATTN_TRY(scatter_rows(*ctx, t.dv, 0, S_me,
-                          to_bytes(std::vector<double>(dkv.begin() + static_cast<std::ptrdiff_t>(nk), dkv.end()), a.dtype)));
+  const Status written = run_isolated(*ctx, [&](VkCommandBuffer cmd) -> Status {
+    VKATTN_TRY(write_dk->record(cmd, rows(dq_acc->view(), 0, S_me), t.dq));
+    VKATTN_TRY(write_dk->record(cmd, rows(dk_acc->view(), 0, S_me), t.dk));
+    return write_dv->record(cmd, rows(dv_acc->view(), 0, S_me), t.dv);
+  });
+  if (!written) return written;
   if (want_dsinks) VKATTN_TRY(write_dsinks(*t.dsinks, dsinks_sum));
   timings.back().copy_s += seconds_since(u0);
   return Status::ok();

@@ -18,7 +18,8 @@ namespace vkattn {
 namespace {
 
 const std::set<std::string> kScalar = {"attn_fwd",       "attn_bwd_pre", "attn_bwd_dq",   "attn_bwd_dkdv",
-                                       "attn_bwd_dparam", "attn_merge",   "attn_kv_append", "qk_transform"};
+                                       "attn_bwd_dparam", "attn_merge",   "attn_kv_append", "qk_transform",
+                                       "row_add"};
 const std::set<std::string> kNvCoopmat = {"attn_fwd_cm", "attn_bwd_dq_cm", "attn_bwd_dkdv_cm", "coopmat_layout_probe"};
 const std::set<std::string> kKhrCoopmat = {"attn_fwd_cm_khr", "attn_bwd_dq_cm_khr", "attn_bwd_dkdv_cm_khr",
                                            "coopmat_layout_probe_khr"};

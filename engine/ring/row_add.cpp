@@ -1,0 +1,95 @@
+#include "ring/row_add.hpp"
+
+#include <algorithm>
+#include <array>
+#include <string>
+#include <utility>
+
+#include "base/vk_util.hpp"
+#include "context/context_state.hpp"
+#include "kernels/kernel.hpp"
+#include "kernels/row_add_interface.hpp"
+#include "planning/tensor_checks.hpp"
+
+namespace vkattn {
+namespace {
+
+constexpr std::uint32_t kRowAddWorkgroup = 256;  // row_add.comp's local_size_x
+
+}  // namespace
+
+struct RowAdd::Impl {
+  Context* ctx = nullptr;
+  RowAddSpecConstants spec;
+  Kernel kernel;
+};
+
+RowAdd::RowAdd(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+RowAdd::RowAdd(RowAdd&&) noexcept = default;
+RowAdd& RowAdd::operator=(RowAdd&&) noexcept = default;
+RowAdd::~RowAdd() = default;
+
+Result<RowAdd> RowAdd::create(Context& ctx, DType src, DType dst, std::int64_t width, bool accumulate) {
+  for (const auto& [field, dt] : {std::pair{"src dtype", src}, std::pair{"dst dtype", dst}}) {
+    if (dt != DType::kF32 && dt != DType::kF16 && dt != DType::kBF16) {
+      return invalid(std::string("row add: ") + field + " = " + dtype_text(dt) + " (must be f32, f16 or bf16)");
+    }
+  }
+  if (width < 2 || width > 512 || width % 2 != 0) {
+    return invalid("row add: width = " + num(width) + " (must be even, in [2, 512])");
+  }
+  ContextState& s = context_state(ctx);
+  auto impl = std::make_unique<Impl>();
+  impl->ctx = &ctx;
+  impl->spec.head_dim = static_cast<std::uint32_t>(width);
+  impl->spec.src_dtype = static_cast<std::uint32_t>(src);
+  impl->spec.dst_dtype = static_cast<std::uint32_t>(dst);
+  impl->spec.accumulate = accumulate ? 1u : 0u;
+  const std::string name = std::string("row_add_w") + num(width) + "_" + to_string(dst) + (accumulate ? "_plus_" : "_from_") +
+                           to_string(src);
+  const auto map = row_add_spec_map();
+  const KernelBuild build{ShaderId::kRowAdd, spec_words(impl->spec), map, name, kRowAddBindingCount,
+                          sizeof(RowAddPushConstants)};
+  Result<Kernel> kernel = Kernel::create(*s.device, *s.pipelines, build);
+  if (!kernel) return kernel.status();
+  impl->kernel = std::move(kernel).value();
+  return RowAdd(std::move(impl));
+}
+
+Status RowAdd::record(VkCommandBuffer cmd, const TensorView& src, const TensorView& dst) {
+  const Device& device = *context_state(*impl_->ctx).device;
+  const RowAddSpecConstants& spec = impl_->spec;
+  if (src.rank != 4 || dst.rank != 4) return invalid("row add: src and dst must be rank 4 [B, H, rows, width]");
+  const std::array<std::int64_t, 4> shape{src.shape[0], src.shape[1], src.shape[2], src.shape[3]};
+  static constexpr std::array<const char*, 4> kNames{"B", "H", "rows", "width"};
+  if (shape[3] != spec.head_dim) return invalid("row add: src.shape[3] = " + num(shape[3]) + ", expected " + num(spec.head_dim));
+  Result<BoundView> from = check_view(device, src, {"src", shape, kNames, static_cast<DType>(spec.src_dtype)});
+  if (!from) return from.status();
+  Result<BoundView> to = check_view(device, dst, {"dst", shape, kNames, static_cast<DType>(spec.dst_dtype), true, true});
+  if (!to) return to.status();
+  if (from->element_offset % 2 != 0 || to->element_offset % 2 != 0 || from->strides[2] % 2 != 0 ||
+      to->strides[2] % 2 != 0 || from->strides[1] % 2 != 0 || to->strides[1] % 2 != 0 || from->strides[0] % 2 != 0 ||
+      to->strides[0] % 2 != 0) {
+    return invalid("row add: rows must start at even elements (pairs of elements are one word)");
+  }
+  RowAddPushConstants p;
+  p.src_offset = from->element_offset;
+  p.src_stride_b = from->strides[0], p.src_stride_h = from->strides[1], p.src_stride_s = from->strides[2];
+  p.dst_offset = to->element_offset;
+  p.dst_stride_b = to->strides[0], p.dst_stride_h = to->strides[1], p.dst_stride_s = to->strides[2];
+  p.heads = static_cast<std::uint32_t>(shape[1]);
+  p.rows = static_cast<std::uint32_t>(shape[2]);
+  const std::int64_t pairs = shape[0] * shape[1] * shape[2] * shape[3] / 2;
+  if (pairs >= (std::int64_t{1} << 32)) return invalid("row add: " + num(pairs) + " element pairs (at most 2^32 - 1)");
+  p.pairs = static_cast<std::uint32_t>(pairs);
+  if (pairs == 0) return Status::ok();
+  const std::int64_t groups = std::min<std::int64_t>((pairs + kRowAddWorkgroup - 1) / kRowAddWorkgroup,
+                                                     std::min<std::int64_t>(device.info.max_workgroup_count[0], 65535));
+  std::array<VkDescriptorBufferInfo, kRowAddBindingCount> descriptors{};
+  descriptors[kRowAddSrc] = from->descriptor;
+  descriptors[kRowAddDst] = to->descriptor;
+  VKATTN_TRY(impl_->kernel.reserve(descriptors));
+  return impl_->kernel.record(cmd, descriptors, p, WorkgroupCount{static_cast<std::uint32_t>(groups), 1, 1});
+}
+
+}  // namespace vkattn

@@ -219,12 +219,20 @@ struct RingAttention::Impl {
                            nullptr, 0, nullptr);
     });
   }
-  Status upload_kv(const std::vector<std::byte>& k, const std::vector<std::byte>& v) {
-    std::vector<std::byte> pk(kv_k->size_bytes()), pv(kv_v->size_bytes());
-    std::memcpy(pk.data(), k.data(), k.size());
-    std::memcpy(pv.data(), v.data(), v.size());
-    VKATTN_TRY(kv_k->upload_bytes(pk));
-    return kv_v->upload_bytes(pv);
+  // The shard of rank `r` from the host staging (cur_k, cur_v) into kv_k, kv_v.
+  Status upload_kv(int r) {
+    VKATTN_TRY(scatter_rows(*ctx, kv_view(*kv_k, r, desc.attention.head_dim), 0, len_of(r), cur_k));
+    return scatter_rows(*ctx, kv_view(*kv_v, r, dv), 0, len_of(r), cur_v);
+  }
+  // This rank's own shard into kv_k, kv_v, on the device; into the host staging as well where
+  // it travels on (more than one rank).
+  Status load_own_kv(const TensorView& k, const TensorView& v) {
+    const int me = comm.rank();
+    VKATTN_TRY(copy_rows_dense(*ctx, k, 0, len_of(me), kv_k->buffer()));
+    VKATTN_TRY(copy_rows_dense(*ctx, v, 0, len_of(me), kv_v->buffer()));
+    if (comm.ranks() == 1) return Status::ok();
+    VKATTN_TRY(gather_rows(*ctx, k, 0, len_of(me), cur_k));
+    return gather_rows(*ctx, v, 0, len_of(me), cur_v);
   }
   TensorView kv_view(const Tensor& t, int src, std::int64_t d) const {
     return TensorView::contiguous(t.buffer(), t.size_bytes(), desc.attention.dtype,
@@ -335,10 +343,7 @@ Status RingAttention::Impl::forward(const RingForwardTensors& t) {
   timings.assign(static_cast<std::size_t>(P), {});
 
   Clock::time_point t0 = Clock::now();
-  const std::int64_t S_me = len_of(me);
-  VKATTN_TRY(gather_rows(*ctx, t.k, 0, S_me, cur_k));
-  VKATTN_TRY(gather_rows(*ctx, t.v, 0, S_me, cur_v));
-  VKATTN_TRY(upload_kv(cur_k, cur_v));
+  VKATTN_TRY(load_own_kv(t.k, t.v));
   timings[0].copy_s += seconds_since(t0);
 
   const std::vector<ShardPiece> mine = pieces_of(me);
@@ -399,7 +404,7 @@ Status RingAttention::Impl::forward(const RingForwardTensors& t) {
       Clock::time_point u0 = Clock::now();
       std::swap(cur_k, next_k);
       std::swap(cur_v, next_v);
-      VKATTN_TRY(upload_kv(cur_k, cur_v));
+      VKATTN_TRY(upload_kv((me - s - 1 + P) % P));
       tm.copy_s += seconds_since(u0);
     }
   }
@@ -461,9 +466,7 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
   const std::int64_t B = a.batch, Hq = a.q_heads, Dk = a.head_dim, S_me = len_of(me);
 
   Clock::time_point t0 = Clock::now();
-  VKATTN_TRY(gather_rows(*ctx, t.k, 0, S_me, cur_k));
-  VKATTN_TRY(gather_rows(*ctx, t.v, 0, S_me, cur_v));
-  VKATTN_TRY(upload_kv(cur_k, cur_v));
+  VKATTN_TRY(load_own_kv(t.k, t.v));
   timings[0].copy_s += seconds_since(t0);
   // Gradients summed in fp32 on the device, pair by pair in a fixed order: dQ of this rank's
   // rows; dK and dV of the shard in hand, which travel with it (as fp32 bytes).
@@ -547,7 +550,7 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
     if (s + 1 < P) {
       std::swap(cur_k, next_k);
       std::swap(cur_v, next_v);
-      VKATTN_TRY(upload_kv(cur_k, cur_v));
+      VKATTN_TRY(upload_kv(nsrc));
     }
     tm.copy_s += seconds_since(u0);
   }

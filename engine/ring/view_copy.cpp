@@ -78,6 +78,11 @@ Status gather_rows(Context& ctx, const TensorView& view, std::int64_t s0, std::i
   return Status::ok();
 }
 
+Status copy_rows_dense(Context& ctx, const TensorView& view, std::int64_t s0, std::int64_t rows, VkBuffer dense) {
+  if (view.shape[0] * view.shape[1] * rows * view.shape[3] == 0) return Status::ok();
+  return copy(ctx, view.buffer, dense, row_regions(view, s0, rows, false), false);
+}
+
 Status scatter_rows(Context& ctx, const TensorView& view, std::int64_t s0, std::int64_t rows,
                     const std::vector<std::byte>& in) {
   if (in.empty()) return Status::ok();

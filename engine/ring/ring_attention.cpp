@@ -36,6 +36,13 @@ TensorView rows(TensorView v, std::int64_t s0, std::int64_t len) {
   return v;
 }
 
+// Compute writes -> compute reads (a pair's gradients -> their sums).
+void compute_barrier(VkCommandBuffer cmd) {
+  VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_SHADER_WRITE_BIT, VK_ACCESS_SHADER_READ_BIT};
+  vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0,
+                       nullptr, 0, nullptr);
+}
+
 // Whether some query of global positions [q0, q0 + qn) sees some key of [k0, k0 + kn) under the
 // mask (self-attention over global positions: causal k <= q, window q - left <= k <= q + right).
 bool pair_visible(const Mask& m, std::int64_t q0, std::int64_t qn, std::int64_t k0, std::int64_t kn) {
@@ -46,18 +53,12 @@ bool pair_visible(const Mask& m, std::int64_t q0, std::int64_t qn, std::int64_t 
   return lo <= hi;
 }
 
-// Doubles as f32, f16 or bf16 bytes.
-std::vector<std::byte> to_bytes(const std::vector<double>& v, DType dt) {
-  std::vector<std::byte> out(v.size() * dtype_size(dt));
+// Doubles as f32 bytes.
+std::vector<std::byte> f32_bytes(const std::vector<double>& v) {
+  std::vector<std::byte> out(v.size() * sizeof(float));
   for (std::size_t i = 0; i < v.size(); ++i) {
-    if (dtype_size(dt) == 2) {
-      const float f = static_cast<float>(v[i]);
-      const std::uint16_t h = dt == DType::kBF16 ? float_to_bf16(f) : float_to_half(f);
-      std::memcpy(out.data() + 2 * i, &h, 2);
-    } else {
-      const float f = static_cast<float>(v[i]);
-      std::memcpy(out.data() + 4 * i, &f, 4);
-    }
+    const float f = static_cast<float>(v[i]);
+    std::memcpy(out.data() + sizeof(float) * i, &f, sizeof(float));
   }
   return out;
 }
@@ -124,8 +125,9 @@ Status check_local(const RingDesc& d, int ranks, int rank) {
   }
   if (a.paged_kv.enabled()) return invalid("desc.attention.paged_kv: a paged cache does not shard over a ring");
   if (a.dtype == DType::kBF16) {
-    return invalid("desc.attention.dtype = bf16: the ring takes f32 or f16 (its per-step partial O and gradients "
-                   "are stored in the call's dtype, and bf16 would re-round them at every step)");
+    return invalid("desc.attention.dtype = bf16: the ring takes f32 or f16 (the running O is stored in the call's "
+                   "dtype at every step's merge, and so is each pair's gradient before it is summed: bf16 would "
+                   "lose 8 bits each time)");
   }
   if (a.score_mod.bias) return invalid("desc.attention.score_mod.bias: a bias tensor is indexed per shard, not by position");
   if (a.mask.documents) return invalid("desc.attention.mask.documents: document ids do not shard over a ring");
@@ -187,25 +189,43 @@ struct RingAttention::Impl {
   // The backward's fp32 sums on the device (made by its first call): dQ of this rank's rows, and
   // dK, dV of the shard in hand; the adds into them (dtype -> f32) and out of them (f32 -> dtype).
   std::optional<Tensor> dq_acc, dk_acc, dv_acc;
-  std::optional<RowAdd> sum_dk, sum_dv;      // dtype -> f32 sums, Dk wide (dQ, dK) and Dv wide (dV)
+  std::optional<RowAdd> sum_dk, sum_dv;      // dtype -> f32 sums, Dk wide (dQ and dK) and Dv wide (dV)
   std::optional<RowAdd> write_dk, write_dv;  // f32 sums -> dtype
+  // Made together (a failure leaves none, and the next call tries again).
   Status make_accumulators() {
-    if (dq_acc) return Status::ok();
+    if (write_dv) return Status::ok();
     const AttentionDesc& a = desc.attention;
-    for (const auto& [slot, d] : {std::pair{&dq_acc, a.head_dim}, std::pair{&dk_acc, a.head_dim}, std::pair{&dv_acc, dv}}) {
-      const std::int64_t heads = slot == &dq_acc ? a.q_heads : kv_heads;
-      Result<Tensor> t = Tensor::create(*ctx, DType::kF32, {a.batch, heads, max_len, d});
+    std::optional<Tensor> acc[3];
+    const std::int64_t widths[3] = {a.head_dim, a.head_dim, dv};
+    for (int i = 0; i < 3; ++i) {
+      Result<Tensor> t = Tensor::create(*ctx, DType::kF32, {a.batch, i == 0 ? a.q_heads : kv_heads, max_len, widths[i]});
       if (!t) return t.status();
-      slot->emplace(std::move(t).value());
+      acc[i].emplace(std::move(t).value());
     }
-    for (const auto& [slot, d, into] : {std::tuple{&sum_dk, a.head_dim, true}, std::tuple{&sum_dv, dv, true},
-                                        std::tuple{&write_dk, a.head_dim, false}, std::tuple{&write_dv, dv, false}}) {
-      Result<RowAdd> add = into ? RowAdd::create(*ctx, a.dtype, DType::kF32, d, true)
-                                : RowAdd::create(*ctx, DType::kF32, a.dtype, d, false);
+    std::optional<RowAdd> adds[4];
+    for (int i = 0; i < 4; ++i) {
+      const std::int64_t width = i % 2 == 0 ? a.head_dim : dv;
+      Result<RowAdd> add = i < 2 ? RowAdd::create(*ctx, a.dtype, DType::kF32, width, true)
+                                 : RowAdd::create(*ctx, DType::kF32, a.dtype, width, false);
       if (!add) return add.status();
-      slot->emplace(std::move(add).value());
+      adds[i].emplace(std::move(add).value());
     }
+    dq_acc = std::move(acc[0]), dk_acc = std::move(acc[1]), dv_acc = std::move(acc[2]);
+    sum_dk = std::move(adds[0]), sum_dv = std::move(adds[1]), write_dk = std::move(adds[2]);
+    write_dv = std::move(adds[3]);
     return Status::ok();
+  }
+  // The sums' views, checked before anything travels: a pair's parts into the accumulators (the
+  // longest piece, so every pair's rows fit one binding) and the sums out into the caller's dq,
+  // dk and dv (named in the messages).
+  Status check_sums(const RingBackwardTensors& t) const {
+    const std::int64_t piece = max_piece, S_me = len_of(comm.rank());
+    VKATTN_TRY(sum_dk->validate(dq_part->view(), rows(dq_acc->view(), 0, piece), "dq_part", "dq_sums"));
+    VKATTN_TRY(sum_dk->validate(dk_part->view(), rows(dk_acc->view(), 0, piece), "dk_part", "dk_sums"));
+    VKATTN_TRY(sum_dv->validate(dv_part->view(), rows(dv_acc->view(), 0, piece), "dv_part", "dv_sums"));
+    VKATTN_TRY(write_dk->validate(rows(dq_acc->view(), 0, S_me), t.dq, "dq_sums", "dq"));
+    VKATTN_TRY(write_dk->validate(rows(dk_acc->view(), 0, S_me), t.dk, "dk_sums", "dk"));
+    return write_dv->validate(rows(dv_acc->view(), 0, S_me), t.dv, "dv_sums", "dv");
   }
   // Zeroes the accumulators (the whole buffers).
   Status zero_accumulators() {
@@ -231,8 +251,8 @@ struct RingAttention::Impl {
     VKATTN_TRY(copy_rows_dense(*ctx, k, 0, len_of(me), kv_k->buffer()));
     VKATTN_TRY(copy_rows_dense(*ctx, v, 0, len_of(me), kv_v->buffer()));
     if (comm.ranks() == 1) return Status::ok();
-    VKATTN_TRY(gather_rows(*ctx, k, 0, len_of(me), cur_k));
-    return gather_rows(*ctx, v, 0, len_of(me), cur_v);
+    VKATTN_TRY(gather_rows(*ctx, kv_view(*kv_k, me, desc.attention.head_dim), 0, len_of(me), cur_k));
+    return gather_rows(*ctx, kv_view(*kv_v, me, dv), 0, len_of(me), cur_v);
   }
   TensorView kv_view(const Tensor& t, int src, std::int64_t d) const {
     return TensorView::contiguous(t.buffer(), t.size_bytes(), desc.attention.dtype,
@@ -438,15 +458,16 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
     bt.alibi_slopes = t.alibi_slopes, bt.rel_pos_table = t.rel_pos_table;
     VKATTN_TRY(whole_bwd->validate(bt));
     VKATTN_TRY(make_accumulators());
+    VKATTN_TRY(check_sums(t));
     if (!want_dsinks) return Status::ok();
     if (!whole_bwd_sinks) {
       d.score_mod.sinks = true;
       Result<BackwardPlan> plan = BackwardPlan::create(*ctx, d);
       if (!plan) return plan.status();
-      whole_bwd_sinks.emplace(std::move(plan).value());
       Result<Tensor> part = Tensor::create(*ctx, DType::kF32, {a.q_heads});
       if (!part) return part.status();
-      dsinks_part.emplace(std::move(part).value());
+      dsinks_part.emplace(std::move(part).value());  // both or neither: whole_bwd_sinks is the flag
+      whole_bwd_sinks.emplace(std::move(plan).value());
     }
     bt.sinks = t.sinks, bt.dsinks = t.dsinks;
     return whole_bwd_sinks->validate(bt);
@@ -508,19 +529,27 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
         bt.dv = TensorView::contiguous(dv_part->buffer(), dv_part->size_bytes(), a.dtype, {B, kv_heads, kp.length, dv});
         bt.alibi_slopes = t.alibi_slopes, bt.rel_pos_table = t.rel_pos_table;
         if (sinks_here) bt.sinks = t.sinks, bt.dsinks = dsinks_part->view();
-        VKATTN_TRY((*plan)->run(bt));
+        // The pair's gradients, then their sums, in one submission (sets reserved first).
+        const TensorView dq_sum = rows(dq_acc->view(), qp.local_start, qp.length);
+        const TensorView dk_sum = rows(dk_acc->view(), kp.local_start, kp.length);
+        const TensorView dv_sum = rows(dv_acc->view(), kp.local_start, kp.length);
+        VKATTN_TRY(sum_dk->reserve(bt.dq, dq_sum));
+        VKATTN_TRY(sum_dk->reserve(bt.dk, dk_sum));
+        VKATTN_TRY(sum_dv->reserve(bt.dv, dv_sum));
+        const Status summed = run_isolated(*ctx, [&](VkCommandBuffer cmd) -> Status {
+          VKATTN_TRY((*plan)->record(cmd, bt));
+          compute_barrier(cmd);
+          VKATTN_TRY(sum_dk->record(cmd, bt.dq, dq_sum));
+          VKATTN_TRY(sum_dk->record(cmd, bt.dk, dk_sum));
+          return sum_dv->record(cmd, bt.dv, dv_sum);
+        });
+        if (!summed) return summed;
         if (sinks_here) {
           Result<std::vector<float>> part = dsinks_part->download();
           if (!part) return part.status();
           for (std::size_t h = 0; h < dsinks_sum.size(); ++h) dsinks_sum[h] += (*part)[h];
           sinks_done[qi] = true;
         }
-        const Status summed = run_isolated(*ctx, [&](VkCommandBuffer cmd) -> Status {
-          VKATTN_TRY(sum_dk->record(cmd, bt.dq, rows(dq_acc->view(), qp.local_start, qp.length)));
-          VKATTN_TRY(sum_dk->record(cmd, bt.dk, rows(dk_acc->view(), kp.local_start, kp.length)));
-          return sum_dv->record(cmd, bt.dv, rows(dv_acc->view(), kp.local_start, kp.length));
-        });
-        if (!summed) return summed;
       }
     }
     tm.setup_s += setup;
@@ -557,10 +586,15 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
   // The accumulators now hold this rank's dQ and its own dK, dV (nsrc of the last step is this
   // rank): converted into the caller's tensors.
   Clock::time_point u0 = Clock::now();
+  const TensorView dq_sums = rows(dq_acc->view(), 0, S_me), dk_sums = rows(dk_acc->view(), 0, S_me);
+  const TensorView dv_sums = rows(dv_acc->view(), 0, S_me);
+  VKATTN_TRY(write_dk->reserve(dq_sums, t.dq));
+  VKATTN_TRY(write_dk->reserve(dk_sums, t.dk));
+  VKATTN_TRY(write_dv->reserve(dv_sums, t.dv));
   const Status written = run_isolated(*ctx, [&](VkCommandBuffer cmd) -> Status {
-    VKATTN_TRY(write_dk->record(cmd, rows(dq_acc->view(), 0, S_me), t.dq));
-    VKATTN_TRY(write_dk->record(cmd, rows(dk_acc->view(), 0, S_me), t.dk));
-    return write_dv->record(cmd, rows(dv_acc->view(), 0, S_me), t.dv);
+    VKATTN_TRY(write_dk->record(cmd, dq_sums, t.dq));
+    VKATTN_TRY(write_dk->record(cmd, dk_sums, t.dk));
+    return write_dv->record(cmd, dv_sums, t.dv);
   });
   if (!written) return written;
   if (want_dsinks) VKATTN_TRY(write_dsinks(*t.dsinks, dsinks_sum));
@@ -587,7 +621,7 @@ Status RingAttention::Impl::write_dsinks(const TensorView& out, const std::vecto
   v.rank = 4;
   v.shape = {1, out.shape[0], 1, 1};
   v.strides = {out.shape[0] * out.strides[0], out.strides[0], 1, 1};
-  return scatter_rows(*ctx, v, 0, 1, to_bytes(total, DType::kF32));
+  return scatter_rows(*ctx, v, 0, 1, f32_bytes(total));
 }
 
 RingAttention::RingAttention(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

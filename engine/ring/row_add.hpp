@@ -1,7 +1,7 @@
 // Sums of [B, H, S, D] rows on the device (shaders/row_add.comp). The ring backward adds every
 // pair's dQ, dK and dV into fp32 accumulators with it, in a fixed order (deterministic), and
-// writes the sums out in the tensors' dtype, so gradients never pass through host memory but
-// between ranks.
+// writes the sums out in the tensors' dtype: gradients reach host memory only to travel between
+// ranks.
 #pragma once
 
 #include <vulkan/vulkan_core.h>
@@ -17,16 +17,20 @@ namespace vkattn {
 
 class RowAdd {
  public:
-  // dst (dst_dtype) = [dst +] src (src_dtype) over rows of `width` elements (even, <= 256 x 2);
+  // dst (dst_dtype) = [dst +] src (src_dtype) over rows of `width` elements (even, at most 512);
   // `accumulate` false writes src converted.
   static Result<RowAdd> create(Context& ctx, DType src, DType dst, std::int64_t width, bool accumulate);
   RowAdd(RowAdd&&) noexcept;
   RowAdd& operator=(RowAdd&&) noexcept;
   ~RowAdd();
 
-  // Records the add of `src` into `dst`, two [B, H, rows, width] views of the same shape (the
-  // innermost stride 1, fp16 / bf16 rows starting at even elements). Views are checked first;
-  // nothing is recorded on error.
+  // `src` and `dst`: two [B, H, rows, width] views of the same shape (innermost stride 1; a
+  // 16-bit dst starts its rows at even elements, as every written view). Checks them as views
+  // named `src_name` and `dst_name` in the messages, and binds nothing.
+  Status validate(const TensorView& src, const TensorView& dst, const char* src_name, const char* dst_name) const;
+  // validate(), then the descriptor set of the pair, so that record() of it cannot fail on one.
+  Status reserve(const TensorView& src, const TensorView& dst);
+  // Records the add (after reserve() of the same views); nothing is recorded on error.
   Status record(VkCommandBuffer cmd, const TensorView& src, const TensorView& dst);
 
  private:

@@ -7,7 +7,7 @@
 // each rank its own with VKATTN_DEVICE=<index>, e.g. from OMPI_COMM_WORLD_LOCAL_RANK), builds
 // the same random Q, K, V from one seed, keeps its shard, and runs the ring forward (and with
 // --backward the ring backward). It prints each rank's per-step timings of the last call (plan
-// setup, device work, waiting for the next shard, host<->device copies) and the ring's best wall
+// setup, device work, waiting for the next shard, copies) and the ring's best wall
 // time. Rank 0 then runs the whole sequence on its own device as a single-rank reference (forward,
 // and with --backward the backward too, timed alike), gathers every rank's O and LSE shards (and
 // dQ, dK, dV; with --sinks, per-head sink logits in the softmax and, with --backward, their gradient

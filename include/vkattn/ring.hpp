@@ -39,9 +39,11 @@
 // MPI_Isend/MPI_Irecv while the device attends to the shard in hand; the next shard is uploaded
 // when it has arrived. last_timings() reports, per step, the plans created (the first call; the
 // ring keeps its plans for later calls), the device time, the time spent waiting
-// for the next shard after it, and the host<->device copies. Buffers of K and V need
-// VK_BUFFER_USAGE_TRANSFER_SRC_BIT and those of dQ, dK and dV VK_BUFFER_USAGE_TRANSFER_DST_BIT
-// (vkattn::Tensor has both).
+// for the next shard after it, and the copies. The backward sums each pair's dQ, dK and dV in
+// fp32 on the device and sends dK/dV on as fp32. Buffers of K and V need
+// VK_BUFFER_USAGE_TRANSFER_SRC_BIT (they are copied), those of dQ, dK and dV
+// VK_BUFFER_USAGE_STORAGE_BUFFER_BIT (a compute pass writes the sums into them), and dsinks'
+// VK_BUFFER_USAGE_TRANSFER_DST_BIT (vkattn::Tensor has all three).
 #pragma once
 
 #include <mpi.h>
@@ -102,7 +104,8 @@ struct RingStepTiming {
   double setup_s = 0;    // plans created for this step (the first call; later calls reuse them)
   double compute_s = 0;  // device work on the shard in hand (submit to fence), without setup_s
   double wait_s = 0;     // waiting for the next shard after the device work was done
-  double copy_s = 0;     // host <-> device copies of shards and accumulators
+  double copy_s = 0;     // copies of shards and accumulators (host <-> device and on the device),
+                         // and the backward's write-out of its sums
 };
 
 class RingAttention {

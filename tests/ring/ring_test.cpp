@@ -227,6 +227,15 @@ TEST_P(RingTest, ForwardAndBackwardMatchTheWholeSequence) {
                shard_rows_d(g.dk_terms, B * Hkv, S, D, pieces), qk, "ring dK");
   expect_close(dense_of(dvt, bt.dv), shard_rows_d(g.dv, B * Hkv, S, D, pieces), gradient_tolerance(rc.dtype),
                "ring dV");
+  {  // A second call gives the same bits (the sums start from zero each call, in a fixed order).
+    const std::vector<float> dq1 = dense_of(dqt, bt.dq), dk1 = dense_of(dkt, bt.dk), dv1 = dense_of(dvt, bt.dv);
+    s = ring->backward(bt);
+    ASSERT_TRUE(s.is_ok()) << s.to_string();
+    const std::vector<float> dq2 = dense_of(dqt, bt.dq), dk2 = dense_of(dkt, bt.dk), dv2 = dense_of(dvt, bt.dv);
+    EXPECT_EQ(std::memcmp(dq1.data(), dq2.data(), dq1.size() * sizeof(float)), 0) << "dQ differs between calls";
+    EXPECT_EQ(std::memcmp(dk1.data(), dk2.data(), dk1.size() * sizeof(float)), 0) << "dK differs between calls";
+    EXPECT_EQ(std::memcmp(dv1.data(), dv2.data(), dv1.size() * sizeof(float)), 0) << "dV differs between calls";
+  }
   if (rc.sinks) {
     // The whole sequence's gradient on every rank, and the same bits on every rank.
     const std::vector<float> mine = dsinks->download().value();

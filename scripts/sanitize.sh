@@ -29,7 +29,8 @@ case "$mode" in
     export LSAN_OPTIONS="suppressions=$root/scripts/lsan.supp:print_suppressions=0"
     export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
     # not_sanitized: tests that time the uninstrumented driver (bench_pipeline_timing: lavapipe's
-    # LLVM compiling pipelines, 6x slower under ASan's allocator) and add no vkattn code to check.
+    # LLVM compiling pipelines, 6x slower under ASan's allocator; bench_decode_copy: its copies)
+    # and add no vkattn code to check.
     cd "$build" && ctest --output-on-failure -j "$jobs" --timeout 900 -LE "long|not_sanitized"
     ;;
   tsan)

@@ -703,5 +703,14 @@ Status RingAttention::backward(const RingBackwardTensors& t) {
   return impl_->guarded([&] { return impl_->backward(t); });
 }
 const std::vector<RingStepTiming>& RingAttention::last_timings() const { return impl_->timings; }
+void RingAttention::release_descriptor_sets() {
+  Impl& m = *impl_;
+  for (auto& [key, plan] : m.fwd_plans) plan.release_descriptor_sets();
+  for (auto& [key, plan] : m.bwd_plans) plan.release_descriptor_sets();
+  for (auto& [length, plan] : m.merge_plans) plan.release_descriptor_sets();
+  for (std::optional<RowAdd>* add : {&m.sum_dk, &m.sum_dv, &m.write_dk, &m.write_dv}) {
+    if (*add) (*add)->release_descriptor_sets();
+  }
+}
 
 }  // namespace vkattn

@@ -118,4 +118,6 @@ Status RowAdd::record(VkCommandBuffer cmd, const TensorView& src, const TensorVi
   return impl_->kernel.record(cmd, b->descriptors, b->push, WorkgroupCount{b->groups, 1, 1});
 }
 
+void RowAdd::release_descriptor_sets() { impl_->kernel.release_sets(); }
+
 }  // namespace vkattn

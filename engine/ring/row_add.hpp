@@ -32,6 +32,8 @@ class RowAdd {
   Status reserve(const TensorView& src, const TensorView& dst);
   // Records the add (after reserve() of the same views); nothing is recorded on error.
   Status record(VkCommandBuffer cmd, const TensorView& src, const TensorView& dst);
+  // As ForwardPlan::release_descriptor_sets.
+  void release_descriptor_sets();
 
  private:
   struct Impl;

@@ -130,6 +130,12 @@ class RingAttention {
   // The last call's steps (P of them; the backward's last entry includes returning dK/dV home).
   const std::vector<RingStepTiming>& last_timings() const;
 
+  // As ForwardPlan::release_descriptor_sets, for every plan and kernel the ring keeps: call it on
+  // this rank after destroying a buffer the ring's calls were given, before the next call (calls
+  // are synchronous, so nothing they recorded is still executing). Local: no other rank is
+  // involved.
+  void release_descriptor_sets();
+
  private:
   struct Impl;
   explicit RingAttention(std::unique_ptr<Impl> impl);

@@ -358,8 +358,9 @@ Result<QKTransformPlan> QKTransformPlan::create(Context& ctx, const QKTransformD
   impl->heads_per_group = static_cast<std::uint32_t>(per_group);
   impl->head_chunks = static_cast<std::uint32_t>((heads + per_group - 1) / per_group);
   if (blocks > device.info.max_workgroup_count[0]) {
-    return unsupported("desc: " + num(static_cast<std::int64_t>(blocks)) + " workgroups of " + num(step_tokens) +
-                       " tokens exceed maxComputeWorkGroupCount[0] = " + num(device.info.max_workgroup_count[0]));
+    return unsupported("desc: " + num(static_cast<std::int64_t>(blocks)) + " workgroups of " +
+                       num(static_cast<std::int64_t>(step_tokens)) + " tokens exceed maxComputeWorkGroupCount[0] = " +
+                       num(device.info.max_workgroup_count[0]));
   }
   if (impl->head_chunks > device.info.max_workgroup_count[1]) {
     return unsupported("desc.heads = " + num(d.heads) + ": " + num(static_cast<std::int64_t>(impl->head_chunks)) +

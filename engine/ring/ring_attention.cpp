@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/vk_util.hpp"
+#include "kernels/kernel.hpp"  // compute_barrier
 #include "plans/run_isolated.hpp"
 #include "ring/ring_comm.hpp"
 #include "ring/row_add.hpp"
@@ -34,13 +35,6 @@ TensorView rows(TensorView v, std::int64_t s0, std::int64_t len) {
   v.offset += static_cast<VkDeviceSize>(s0 * v.strides[2]) * dtype_size(v.dtype);
   v.shape[2] = len;
   return v;
-}
-
-// Compute writes -> compute reads (a pair's gradients -> their sums).
-void compute_barrier(VkCommandBuffer cmd) {
-  VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_SHADER_WRITE_BIT, VK_ACCESS_SHADER_READ_BIT};
-  vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0,
-                       nullptr, 0, nullptr);
 }
 
 // Whether some query of global positions [q0, q0 + qn) sees some key of [k0, k0 + kn) under the

@@ -193,6 +193,32 @@ Result<double> shader_copy_gbps(Context& ctx, GpuTimer& timer, const Tensor& src
       words * 16, warm_up_seconds);
 }
 
+// Median microseconds per call of `dispatches` tiny stream_copy dispatches (16 bytes, one
+// workgroup) separated and followed by compute barriers, four calls per timed sample as
+// vkattn-bench records a plan.
+Result<double> dispatch_floor_us(Context& ctx, GpuTimer& timer, const Tensor& src, const Tensor& dst, int dispatches) {
+  constexpr int kCallsPerSample = 4;
+  StreamCopy copy(ctx.device());
+  if (Status s = copy.create(src.buffer(), dst.buffer(), 16); !s) return s;
+  const auto record = [&](VkCommandBuffer cmd) {
+    for (int call = 0; call < kCallsPerSample; ++call) {
+      for (int i = 0; i < dispatches; ++i) {
+        copy.record(cmd, 1, 1);
+        compute_barrier(cmd);
+      }
+    }
+    return Status::ok();
+  };
+  std::vector<double> seconds;
+  for (int i = 0; i < 30; ++i) {
+    Result<double> t = timer.time(record);
+    if (!t) return t.status();
+    if (i >= 5) seconds.push_back(*t);
+  }
+  std::sort(seconds.begin(), seconds.end());
+  return seconds[seconds.size() / 2] / kCallsPerSample * 1e6;
+}
+
 }  // namespace
 
 Result<CopyBandwidth> measure_copy_bandwidth(Context& ctx, VkDeviceSize bytes, double warm_up_seconds) {
@@ -223,6 +249,12 @@ Result<CopyBandwidth> measure_copy_bandwidth(Context& ctx, VkDeviceSize bytes, d
   Result<double> shader = shader_copy_gbps(ctx, *timer, *src, *dst, out.shader_bytes, warm_up_seconds);
   if (shader) {
     out.shader_gbps = *shader;
+    Result<double> one = dispatch_floor_us(ctx, *timer, *src, *dst, 1);
+    if (!one) return one.status();
+    Result<double> two = dispatch_floor_us(ctx, *timer, *src, *dst, 2);
+    if (!two) return two.status();
+    out.one_dispatch_us = *one;
+    out.two_dispatches_us = *two;
   } else {
     out.shader_failure = shader.status().to_string();
   }

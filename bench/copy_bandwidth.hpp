@@ -18,6 +18,12 @@ struct CopyBandwidth {
   double shader_gbps = 0;          // stream_copy.comp; 0 where it failed
   VkDeviceSize shader_bytes = 0;   // what the shader copied: `bytes`, or less where one binding cannot hold it
   std::string shader_failure;      // why the shader probe gave no number (empty where it did)
+  // The fixed cost of work recorded the way vkattn-bench records a plan (4 per sample, each
+  // followed by a compute barrier): microseconds per call of one dispatch of one 256-invocation
+  // workgroup copying 16 bytes, and of two such dispatches with a compute barrier between them
+  // (a split-K decode's kernel and merge). 0 where the shader probe failed.
+  double one_dispatch_us = 0;
+  double two_dispatches_us = 0;
   double best() const { return std::max(command_gbps, shader_gbps); }
 };
 

@@ -621,6 +621,14 @@ int main(int argc, char** argv) {
                  "faster\n",
                  copy->command_gbps, static_cast<unsigned long long>(copy_bytes >> 20), copy->shader_gbps,
                  static_cast<unsigned long long>(copy->shader_bytes >> 20));
+    if (copy->one_dispatch_us > 0) {
+      std::fprintf(stderr,
+                   "vkattn-bench: fixed cost per call, recorded as the cases are: %.2f us for one empty dispatch, "
+                   "%.2f us for two with a barrier between (a split-K decode's kernel and merge)\n",
+                   copy->one_dispatch_us, copy->two_dispatches_us);
+      benchmark::AddCustomContext("one_dispatch_us", std::to_string(copy->one_dispatch_us));
+      benchmark::AddCustomContext("two_dispatches_us", std::to_string(copy->two_dispatches_us));
+    }
   }
   // Defaults as flags (before the caller's, which win), not per benchmark: per-benchmark
   // settings would append "/min_time:.../repeats:3" to every name and break anchored filters.

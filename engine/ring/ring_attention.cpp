@@ -235,8 +235,8 @@ struct RingAttention::Impl {
   }
   // The shard of rank `r` from the host staging (cur_k, cur_v) into kv_k, kv_v.
   Status upload_kv(int r) {
-    VKATTN_TRY(scatter_rows(*ctx, kv_view(*kv_k, r, desc.attention.head_dim), 0, len_of(r), cur_k));
-    return scatter_rows(*ctx, kv_view(*kv_v, r, dv), 0, len_of(r), cur_v);
+    VKATTN_TRY(scatter_rows(*ctx, kv_view(*kv_k, r, desc.attention.head_dim), 0, len_of(r), staging, cur_k));
+    return scatter_rows(*ctx, kv_view(*kv_v, r, dv), 0, len_of(r), staging, cur_v);
   }
   // This rank's own shard into kv_k, kv_v, on the device; into the host staging as well where
   // it travels on (more than one rank).
@@ -245,8 +245,11 @@ struct RingAttention::Impl {
     VKATTN_TRY(copy_rows_dense(*ctx, k, 0, len_of(me), kv_k->buffer()));
     VKATTN_TRY(copy_rows_dense(*ctx, v, 0, len_of(me), kv_v->buffer()));
     if (comm.ranks() == 1) return Status::ok();
-    VKATTN_TRY(gather_rows(*ctx, kv_view(*kv_k, me, desc.attention.head_dim), 0, len_of(me), cur_k));
-    return gather_rows(*ctx, kv_view(*kv_v, me, dv), 0, len_of(me), cur_v);
+    const TensorView k_mine = kv_view(*kv_k, me, desc.attention.head_dim), v_mine = kv_view(*kv_v, me, dv);
+    cur_k.resize(dense_rows_bytes(k_mine, len_of(me)));
+    cur_v.resize(dense_rows_bytes(v_mine, len_of(me)));
+    VKATTN_TRY(gather_rows(*ctx, k_mine, 0, len_of(me), staging, cur_k));
+    return gather_rows(*ctx, v_mine, 0, len_of(me), staging, cur_v);
   }
   TensorView kv_view(const Tensor& t, int src, std::int64_t d) const {
     return TensorView::contiguous(t.buffer(), t.size_bytes(), desc.attention.dtype,
@@ -256,6 +259,7 @@ struct RingAttention::Impl {
   // Host staging of the shards and accumulators in flight. They belong to the ring, not to a
   // call: MPI may still read or write them after a call failed with requests posted.
   std::vector<std::byte> cur_k, cur_v, next_k, next_v, cur_dkv, next_dkv;
+  HostStaging staging;  // between those and the device, kept from call to call
   std::string failed;  // why the ring is unusable ("" while it is fine)
 
   ~Impl() {
@@ -368,8 +372,8 @@ Status RingAttention::Impl::forward(const RingForwardTensors& t) {
     const int src = (me - s + P) % P;
     if (s + 1 < P) {  // the next shard travels while this one is attended
       const int nsrc = (me - s - 1 + P) % P;
-      next_k.assign(kv_elems(nsrc, a.head_dim) * dtype_size(a.dtype), std::byte{0});
-      next_v.assign(kv_elems(nsrc, dv) * dtype_size(a.dtype), std::byte{0});
+      next_k.resize(kv_elems(nsrc, a.head_dim) * dtype_size(a.dtype));  // received whole
+      next_v.resize(kv_elems(nsrc, dv) * dtype_size(a.dtype));
       VKATTN_TRY(exchange({&cur_k, &cur_v}, {&next_k, &next_v}, "K/V"));
     }
     Clock::time_point c0 = Clock::now();
@@ -495,8 +499,8 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
     const int src = (me - s + P) % P;
     const int nsrc = (me - s - 1 + P) % P;
     if (s + 1 < P) {
-      next_k.assign(kv_elems(nsrc, Dk) * dtype_size(a.dtype), std::byte{0});
-      next_v.assign(kv_elems(nsrc, dv) * dtype_size(a.dtype), std::byte{0});
+      next_k.resize(kv_elems(nsrc, Dk) * dtype_size(a.dtype));  // received whole
+      next_v.resize(kv_elems(nsrc, dv) * dtype_size(a.dtype));
       VKATTN_TRY(exchange({&cur_k, &cur_v}, {&next_k, &next_v}, "K/V"));
     }
     Clock::time_point c0 = Clock::now();
@@ -552,13 +556,14 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
     // ring of one keeps them where they are).
     if (P > 1) {
       Clock::time_point d0 = Clock::now();
-      std::vector<std::byte> dv_bytes;
-      VKATTN_TRY(gather_rows(*ctx, dk_acc->view(), 0, S_src, cur_dkv));
-      VKATTN_TRY(gather_rows(*ctx, dv_acc->view(), 0, S_src, dv_bytes));
-      cur_dkv.insert(cur_dkv.end(), dv_bytes.begin(), dv_bytes.end());
+      const std::size_t dk_bytes = dense_rows_bytes(dk_acc->view(), S_src);
+      cur_dkv.resize(dk_bytes + dense_rows_bytes(dv_acc->view(), S_src));
+      const std::span<std::byte> dkv(cur_dkv);
+      VKATTN_TRY(gather_rows(*ctx, dk_acc->view(), 0, S_src, staging, dkv.first(dk_bytes)));
+      VKATTN_TRY(gather_rows(*ctx, dv_acc->view(), 0, S_src, staging, dkv.subspan(dk_bytes)));
       tm.copy_s += seconds_since(d0);
       Clock::time_point w0 = Clock::now();
-      next_dkv.assign((kv_elems(nsrc, Dk) + kv_elems(nsrc, dv)) * sizeof(float), std::byte{0});
+      next_dkv.resize((kv_elems(nsrc, Dk) + kv_elems(nsrc, dv)) * sizeof(float));  // received whole
       VKATTN_TRY(exchange({&cur_dkv}, {&next_dkv}, "dK/dV"));
       VKATTN_TRY(comm.wait("backward step " + num(s) + ": K/V and dK/dV of rank " + num(nsrc) + " from rank " +
                            num(comm.prev())));
@@ -566,9 +571,10 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
     }
     Clock::time_point u0 = Clock::now();
     if (P > 1) {
-      const auto split = static_cast<std::ptrdiff_t>(kv_elems(nsrc, Dk) * sizeof(float));
-      VKATTN_TRY(scatter_rows(*ctx, dk_acc->view(), 0, len_of(nsrc), {next_dkv.begin(), next_dkv.begin() + split}));
-      VKATTN_TRY(scatter_rows(*ctx, dv_acc->view(), 0, len_of(nsrc), {next_dkv.begin() + split, next_dkv.end()}));
+      const auto split = static_cast<std::size_t>(kv_elems(nsrc, Dk)) * sizeof(float);
+      const std::span<const std::byte> dkv(next_dkv);
+      VKATTN_TRY(scatter_rows(*ctx, dk_acc->view(), 0, len_of(nsrc), staging, dkv.first(split)));
+      VKATTN_TRY(scatter_rows(*ctx, dv_acc->view(), 0, len_of(nsrc), staging, dkv.subspan(split)));
     }
     if (s + 1 < P) {
       std::swap(cur_k, next_k);
@@ -615,7 +621,7 @@ Status RingAttention::Impl::write_dsinks(const TensorView& out, const std::vecto
   v.rank = 4;
   v.shape = {1, out.shape[0], 1, 1};
   v.strides = {out.shape[0] * out.strides[0], out.strides[0], 1, 1};
-  return scatter_rows(*ctx, v, 0, 1, f32_bytes(total));
+  return scatter_rows(*ctx, v, 0, 1, staging, f32_bytes(total));
 }
 
 RingAttention::RingAttention(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -38,15 +38,6 @@ std::vector<VkBufferCopy> row_regions(const TensorView& v, std::int64_t s0, std:
   return regions;
 }
 
-Status staging(Context& ctx, VkDeviceSize bytes, BufferAlloc& out, void** mapped) {
-  const Device& d = *context_state(ctx).device;
-  VKATTN_TRY(allocate(d, bytes, VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
-                      VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT,
-                      VK_MEMORY_PROPERTY_HOST_CACHED_BIT, out));  // cached: the host (and MPI) read it
-  VKATTN_VK(vkMapMemory(d.device, out.memory, 0, bytes, 0, mapped), "vkMapMemory");
-  return Status::ok();
-}
-
 Status copy(Context& ctx, VkBuffer src, VkBuffer dst, const std::vector<VkBufferCopy>& regions, bool into_host) {
   return ctx.submit_and_wait([&](VkCommandBuffer cmd) {
     VkMemoryBarrier before{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_MEMORY_WRITE_BIT,
@@ -65,16 +56,46 @@ Status copy(Context& ctx, VkBuffer src, VkBuffer dst, const std::vector<VkBuffer
 
 }  // namespace
 
-Status gather_rows(Context& ctx, const TensorView& view, std::int64_t s0, std::int64_t rows, std::vector<std::byte>& out) {
-  const std::size_t bytes =
-      static_cast<std::size_t>(view.shape[0] * view.shape[1] * rows * view.shape[3]) * dtype_size(view.dtype);
-  out.resize(bytes);
-  if (bytes == 0) return Status::ok();
-  BufferAlloc stage;
+HostStaging::HostStaging() = default;
+HostStaging::HostStaging(HostStaging&&) noexcept = default;
+HostStaging& HostStaging::operator=(HostStaging&&) noexcept = default;
+HostStaging::~HostStaging() = default;  // freeing the memory unmaps it
+
+VkBuffer HostStaging::buffer() const { return alloc_ ? alloc_->buffer : VK_NULL_HANDLE; }
+
+Status HostStaging::reserve(Context& ctx, VkDeviceSize bytes) {
+  if (bytes <= capacity_) return Status::ok();
+  alloc_.reset();
+  mapped_ = nullptr;
+  capacity_ = 0;
+  const Device& d = *context_state(ctx).device;
+  auto fresh = std::make_unique<BufferAlloc>();
+  VKATTN_TRY(allocate(d, bytes, VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+                      VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT,
+                      VK_MEMORY_PROPERTY_HOST_CACHED_BIT, *fresh));  // cached: the host (and MPI) read it
   void* mapped = nullptr;
-  VKATTN_TRY(staging(ctx, bytes, stage, &mapped));
-  VKATTN_TRY(copy(ctx, view.buffer, stage.buffer, row_regions(view, s0, rows, false), true));
-  std::memcpy(out.data(), mapped, bytes);
+  VKATTN_VK(vkMapMemory(d.device, fresh->memory, 0, bytes, 0, &mapped), "vkMapMemory");
+  alloc_ = std::move(fresh);
+  mapped_ = static_cast<std::byte*>(mapped);
+  capacity_ = bytes;
+  return Status::ok();
+}
+
+std::size_t dense_rows_bytes(const TensorView& view, std::int64_t rows) {
+  return static_cast<std::size_t>(view.shape[0] * view.shape[1] * rows * view.shape[3]) * dtype_size(view.dtype);
+}
+
+Status gather_rows(Context& ctx, const TensorView& view, std::int64_t s0, std::int64_t rows, HostStaging& stage,
+                   std::span<std::byte> out) {
+  const std::size_t bytes = dense_rows_bytes(view, rows);
+  if (out.size() != bytes) {
+    return Status(ErrorCode::kInvalidArgument, "ring (internal): gather_rows: " + std::to_string(out.size()) + " bytes for " +
+                                            std::to_string(bytes) + " bytes of rows");
+  }
+  if (bytes == 0) return Status::ok();
+  VKATTN_TRY(stage.reserve(ctx, bytes));
+  VKATTN_TRY(copy(ctx, view.buffer, stage.buffer(), row_regions(view, s0, rows, false), true));
+  std::memcpy(out.data(), stage.mapped(), bytes);
   return Status::ok();
 }
 
@@ -83,14 +104,17 @@ Status copy_rows_dense(Context& ctx, const TensorView& view, std::int64_t s0, st
   return copy(ctx, view.buffer, dense, row_regions(view, s0, rows, false), false);
 }
 
-Status scatter_rows(Context& ctx, const TensorView& view, std::int64_t s0, std::int64_t rows,
-                    const std::vector<std::byte>& in) {
-  if (in.empty()) return Status::ok();
-  BufferAlloc stage;
-  void* mapped = nullptr;
-  VKATTN_TRY(staging(ctx, in.size(), stage, &mapped));
-  std::memcpy(mapped, in.data(), in.size());
-  return copy(ctx, stage.buffer, view.buffer, row_regions(view, s0, rows, true), false);
+Status scatter_rows(Context& ctx, const TensorView& view, std::int64_t s0, std::int64_t rows, HostStaging& stage,
+                    std::span<const std::byte> in) {
+  const std::size_t bytes = dense_rows_bytes(view, rows);
+  if (in.size() != bytes) {
+    return Status(ErrorCode::kInvalidArgument, "ring (internal): scatter_rows: " + std::to_string(in.size()) + " bytes for " +
+                                            std::to_string(bytes) + " bytes of rows");
+  }
+  if (bytes == 0) return Status::ok();
+  VKATTN_TRY(stage.reserve(ctx, bytes));
+  std::memcpy(stage.mapped(), in.data(), bytes);
+  return copy(ctx, stage.buffer(), view.buffer, row_regions(view, s0, rows, true), false);
 }
 
 }  // namespace vkattn

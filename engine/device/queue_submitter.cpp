@@ -1,6 +1,7 @@
 #include "device/queue_submitter.hpp"
 
 #include <string>
+#include <utility>
 
 #include "base/vk_util.hpp"
 
@@ -55,7 +56,11 @@ Status QueueSubmitter::submit_and_wait(const std::function<void(VkCommandBuffer)
   VkResult r = vkQueueSubmit(device_.queue, 1, &si, fence_);
   const char* what = "vkQueueSubmit";
   if (r == VK_SUCCESS) {
-    r = vkWaitForFences(dev, 1, &fence_, VK_TRUE, UINT64_MAX);
+    r = vkWaitForFences(dev, 1, &fence_, VK_TRUE, wait_hook_ ? kWaitSliceNs : UINT64_MAX);
+    while (r == VK_TIMEOUT) {
+      wait_hook_();
+      r = vkWaitForFences(dev, 1, &fence_, VK_TRUE, kWaitSliceNs);
+    }
     what = "vkWaitForFences";
   }
   if (r == VK_ERROR_DEVICE_LOST) {
@@ -65,6 +70,11 @@ Status QueueSubmitter::submit_and_wait(const std::function<void(VkCommandBuffer)
   }
   VKATTN_VK(r, what);
   return Status::ok();
+}
+
+void QueueSubmitter::set_wait_hook(std::function<void()> hook) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  wait_hook_ = std::move(hook);
 }
 
 }  // namespace vkattn

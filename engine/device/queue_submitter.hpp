@@ -5,6 +5,7 @@
 #include <vulkan/vulkan_core.h>
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -27,6 +28,13 @@ class QueueSubmitter {
   Status submit_and_wait(const std::function<void(VkCommandBuffer)>& record);
   bool device_lost() const { return device_lost_.load(); }
 
+  // While a hook is set, submit_and_wait waits for the GPU in slices of kWaitSliceNs and calls
+  // it between them. The ring sets one for the length of a call so that MPI moves the shards in
+  // flight while the GPU computes (MPI progresses a transfer only inside its own calls). An
+  // empty function restores the plain wait.
+  static constexpr std::uint64_t kWaitSliceNs = 100'000;
+  void set_wait_hook(std::function<void()> hook);
+
  private:
   explicit QueueSubmitter(const Device& device) : device_(device) {}
 
@@ -34,6 +42,7 @@ class QueueSubmitter {
   std::mutex mutex_;  // guards pool_ and queue submissions
   VkCommandPool pool_ = VK_NULL_HANDLE;
   VkFence fence_ = VK_NULL_HANDLE;
+  std::function<void()> wait_hook_;  // set_wait_hook (guarded by mutex_)
   // Set when a submission or wait returned VK_ERROR_DEVICE_LOST (the Vulkan device cannot
   // recover; the host recreates it).
   std::atomic<bool> device_lost_{false};

@@ -11,10 +11,12 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
 #include "base/vk_util.hpp"
+#include "context/context_state.hpp"
 #include "kernels/kernel.hpp"  // compute_barrier
 #include "plans/run_isolated.hpp"
 #include "ring/ring_comm.hpp"
@@ -29,6 +31,24 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// For the length of a ring call: MPI progress while the context waits for the GPU, so that the
+// shards posted before a step's compute really travel during it (QueueSubmitter::set_wait_hook).
+// Polled only from the calling thread (MPI may be initialized without thread support).
+class MpiProgressWhileWaiting {
+ public:
+  MpiProgressWhileWaiting(Context& ctx, RingComm& comm) : queue_(*context_state(ctx).queue) {
+    queue_.set_wait_hook([&comm, caller = std::this_thread::get_id()] {
+      if (std::this_thread::get_id() == caller) comm.progress();
+    });
+  }
+  MpiProgressWhileWaiting(const MpiProgressWhileWaiting&) = delete;
+  MpiProgressWhileWaiting& operator=(const MpiProgressWhileWaiting&) = delete;
+  ~MpiProgressWhileWaiting() { queue_.set_wait_hook({}); }
+
+ private:
+  QueueSubmitter& queue_;
+};
 
 // Rows [s0, s0 + len) of a [B, H, S, ...] view (axis 2).
 TensorView rows(TensorView v, std::int64_t s0, std::int64_t len) {
@@ -358,6 +378,7 @@ Status RingAttention::Impl::forward(const RingForwardTensors& t) {
     return whole_fwd->validate(ft);
   }();
   VKATTN_TRY(comm.agree(local, "forward: tensor checks"));
+  const MpiProgressWhileWaiting progress(*ctx, comm);
   timings.assign(static_cast<std::size_t>(P), {});
 
   Clock::time_point t0 = Clock::now();
@@ -471,6 +492,7 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
     return whole_bwd_sinks->validate(bt);
   }();
   VKATTN_TRY(comm.agree(local, "backward: tensor checks"));
+  const MpiProgressWhileWaiting progress(*ctx, comm);
   // dsinks is written after a collective (write_dsinks): every rank asks for it, or none does.
   Result<std::vector<std::vector<std::int64_t>>> asked = comm.allgather({want_dsinks ? 1 : 0}, "backward: dsinks");
   if (!asked) return asked.status();

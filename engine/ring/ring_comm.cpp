@@ -72,7 +72,7 @@ Status RingComm::wait_requests(std::vector<MPI_Request>& requests, const std::st
                     "ring: rank " + num(rank_) + ": " + what + " not complete within " + num(timeout_.count()) +
                         " ms (RingDesc::timeout): a peer died or stopped answering; end the job");
     }
-    std::this_thread::sleep_for(std::chrono::microseconds(50));
+    std::this_thread::yield();
   }
 }
 
@@ -161,5 +161,11 @@ Status RingComm::post(const std::vector<const std::vector<std::byte>*>& out,
 }
 
 Status RingComm::wait(const std::string& what) { return wait_requests(pending_, what); }
+
+void RingComm::progress() {
+  if (pending_.empty()) return;
+  int done = 0;
+  MPI_Testall(static_cast<int>(pending_.size()), pending_.data(), &done, MPI_STATUSES_IGNORE);
+}
 
 }  // namespace vkattn

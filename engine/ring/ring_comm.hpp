@@ -39,7 +39,13 @@ class RingComm {
   Status post(const std::vector<const std::vector<std::byte>*>& out, const std::vector<std::vector<std::byte>*>& in,
               int tag);
   // Waits for everything posted, at most the timeout; `what` names the transfer in the error.
+  // Polls MPI without sleeping (yielding the core to other runnable processes): MPI moves a
+  // large message only inside its calls, and a 50 us sleep between polls held the transfers to
+  // about 1 GB/s on the H100 host (bench/RESULTS_H100.md, twenty-fifth session).
   Status wait(const std::string& what);
+  // One poll of everything posted: lets MPI move the transfers in flight (the ring calls it while
+  // the GPU computes, through QueueSubmitter::set_wait_hook). Failures surface in wait().
+  void progress();
   // Requests still with MPI after a failure (a timeout): their buffers must stay alive.
   bool pending() const { return !pending_.empty(); }
 

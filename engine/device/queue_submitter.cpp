@@ -56,10 +56,11 @@ Status QueueSubmitter::submit_and_wait(const std::function<void(VkCommandBuffer)
   VkResult r = vkQueueSubmit(device_.queue, 1, &si, fence_);
   const char* what = "vkQueueSubmit";
   if (r == VK_SUCCESS) {
-    r = vkWaitForFences(dev, 1, &fence_, VK_TRUE, wait_hook_ ? kWaitSliceNs : UINT64_MAX);
+    bool sliced = static_cast<bool>(wait_hook_);
+    r = vkWaitForFences(dev, 1, &fence_, VK_TRUE, sliced ? kWaitSliceNs : UINT64_MAX);
     while (r == VK_TIMEOUT) {
-      wait_hook_();
-      r = vkWaitForFences(dev, 1, &fence_, VK_TRUE, kWaitSliceNs);
+      sliced = sliced && wait_hook_();
+      r = vkWaitForFences(dev, 1, &fence_, VK_TRUE, sliced ? kWaitSliceNs : UINT64_MAX);
     }
     what = "vkWaitForFences";
   }
@@ -72,7 +73,7 @@ Status QueueSubmitter::submit_and_wait(const std::function<void(VkCommandBuffer)
   return Status::ok();
 }
 
-void QueueSubmitter::set_wait_hook(std::function<void()> hook) {
+void QueueSubmitter::set_wait_hook(std::function<bool()> hook) {
   std::lock_guard<std::mutex> lock(mutex_);
   wait_hook_ = std::move(hook);
 }

@@ -39,7 +39,7 @@ class MpiProgressWhileWaiting {
  public:
   MpiProgressWhileWaiting(Context& ctx, RingComm& comm) : queue_(*context_state(ctx).queue) {
     queue_.set_wait_hook([&comm, caller = std::this_thread::get_id()] {
-      if (std::this_thread::get_id() == caller) comm.progress();
+      return std::this_thread::get_id() == caller && comm.progress();
     });
   }
   MpiProgressWhileWaiting(const MpiProgressWhileWaiting&) = delete;

@@ -162,10 +162,11 @@ Status RingComm::post(const std::vector<const std::vector<std::byte>*>& out,
 
 Status RingComm::wait(const std::string& what) { return wait_requests(pending_, what); }
 
-void RingComm::progress() {
-  if (pending_.empty()) return;
+bool RingComm::progress() {
+  if (pending_.empty()) return false;
   int done = 0;
-  MPI_Testall(static_cast<int>(pending_.size()), pending_.data(), &done, MPI_STATUSES_IGNORE);
+  const int rc = MPI_Testall(static_cast<int>(pending_.size()), pending_.data(), &done, MPI_STATUSES_IGNORE);
+  return rc == MPI_SUCCESS && !done;  // done: every request is MPI_REQUEST_NULL until wait() clears them
 }
 
 }  // namespace vkattn

@@ -44,8 +44,9 @@ class RingComm {
   // about 1 GB/s on the H100 host (bench/RESULTS_H100.md, twenty-fifth session).
   Status wait(const std::string& what);
   // One poll of everything posted: lets MPI move the transfers in flight (the ring calls it while
-  // the GPU computes, through QueueSubmitter::set_wait_hook). Failures surface in wait().
-  void progress();
+  // the GPU computes, through QueueSubmitter::set_wait_hook). False when nothing is left in
+  // flight. Failures surface in wait().
+  bool progress();
   // Requests still with MPI after a failure (a timeout): their buffers must stay alive.
   bool pending() const { return !pending_.empty(); }
 

@@ -59,7 +59,13 @@ Status QueueSubmitter::submit_and_wait(const std::function<void(VkCommandBuffer)
     bool sliced = static_cast<bool>(wait_hook_);
     r = vkWaitForFences(dev, 1, &fence_, VK_TRUE, sliced ? kWaitSliceNs : UINT64_MAX);
     while (r == VK_TIMEOUT) {
-      sliced = sliced && wait_hook_();
+      if (sliced) {
+        try {
+          sliced = wait_hook_();
+        } catch (...) {
+          sliced = false;  // the submission is in flight: finish waiting for it regardless
+        }
+      }
       r = vkWaitForFences(dev, 1, &fence_, VK_TRUE, sliced ? kWaitSliceNs : UINT64_MAX);
     }
     what = "vkWaitForFences";

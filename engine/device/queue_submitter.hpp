@@ -33,7 +33,9 @@ class QueueSubmitter {
   // The ring sets one for the length of a call so that MPI moves the shards in flight while the
   // GPU computes (MPI progresses a transfer only inside its own calls). An empty function
   // restores the plain wait. (Sliced waits are not free: on lavapipe, slicing every wait of a
-  // ring of one rank cost 20 %.)
+  // ring of one rank cost 20 %.) The hook runs with the submitter's lock held: it must not
+  // submit or set a hook itself; one that throws is treated as returning false. One hook per
+  // context: a second set_wait_hook replaces the first.
   static constexpr std::uint64_t kWaitSliceNs = 100'000;
   void set_wait_hook(std::function<bool()> hook);
 

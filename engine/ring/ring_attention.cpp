@@ -378,7 +378,8 @@ Status RingAttention::Impl::forward(const RingForwardTensors& t) {
     return whole_fwd->validate(ft);
   }();
   VKATTN_TRY(comm.agree(local, "forward: tensor checks"));
-  const MpiProgressWhileWaiting progress(*ctx, comm);
+  std::optional<MpiProgressWhileWaiting> progress;  // a ring of one sends nothing
+  if (P > 1) progress.emplace(*ctx, comm);
   timings.assign(static_cast<std::size_t>(P), {});
 
   Clock::time_point t0 = Clock::now();
@@ -492,7 +493,8 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
     return whole_bwd_sinks->validate(bt);
   }();
   VKATTN_TRY(comm.agree(local, "backward: tensor checks"));
-  const MpiProgressWhileWaiting progress(*ctx, comm);
+  std::optional<MpiProgressWhileWaiting> progress;  // a ring of one sends nothing
+  if (P > 1) progress.emplace(*ctx, comm);
   // dsinks is written after a collective (write_dsinks): every rank asks for it, or none does.
   Result<std::vector<std::vector<std::int64_t>>> asked = comm.allgather({want_dsinks ? 1 : 0}, "backward: dsinks");
   if (!asked) return asked.status();

@@ -160,13 +160,21 @@ Status RingComm::post(const std::vector<const std::vector<std::byte>*>& out,
   return Status::ok();
 }
 
-Status RingComm::wait(const std::string& what) { return wait_requests(pending_, what); }
+Status RingComm::wait(const std::string& what) {
+  if (progress_error_ != MPI_SUCCESS) return mpi_error(progress_error_, "MPI_Testall (" + what + ", while computing)");
+  return wait_requests(pending_, what);
+}
 
 bool RingComm::progress() {
-  if (pending_.empty()) return false;
+  if (pending_.empty() || progress_error_ != MPI_SUCCESS) return false;
   int done = 0;
   const int rc = MPI_Testall(static_cast<int>(pending_.size()), pending_.data(), &done, MPI_STATUSES_IGNORE);
-  return rc == MPI_SUCCESS && !done;  // done: every request is MPI_REQUEST_NULL until wait() clears them
+  if (rc != MPI_SUCCESS) {
+    progress_error_ = rc;  // pending_ stays: its buffers must outlive whatever MPI still holds
+    return false;
+  }
+  if (done) pending_.clear();  // every request completed (and is MPI_REQUEST_NULL now)
+  return !done;
 }
 
 }  // namespace vkattn

@@ -45,7 +45,8 @@ class RingComm {
   Status wait(const std::string& what);
   // One poll of everything posted: lets MPI move the transfers in flight (the ring calls it while
   // the GPU computes, through QueueSubmitter::set_wait_hook). False when nothing is left in
-  // flight. Failures surface in wait().
+  // flight (everything completed, or a poll failed). A failure is kept and returned by the next
+  // wait(), with the requests left pending (the ring is then unusable).
   bool progress();
   // Requests still with MPI after a failure (a timeout): their buffers must stay alive.
   bool pending() const { return !pending_.empty(); }
@@ -59,6 +60,7 @@ class RingComm {
   int ranks_ = 1;
   std::chrono::milliseconds timeout_{60000};
   std::vector<MPI_Request> pending_;
+  int progress_error_ = MPI_SUCCESS;  // the first failed poll of progress(), for wait()
 };
 
 }  // namespace vkattn

@@ -57,8 +57,6 @@ Status copy(Context& ctx, VkBuffer src, VkBuffer dst, const std::vector<VkBuffer
 }  // namespace
 
 HostStaging::HostStaging() = default;
-HostStaging::HostStaging(HostStaging&&) noexcept = default;
-HostStaging& HostStaging::operator=(HostStaging&&) noexcept = default;
 HostStaging::~HostStaging() = default;  // freeing the memory unmaps it
 
 VkBuffer HostStaging::buffer() const { return alloc_ ? alloc_->buffer : VK_NULL_HANDLE; }
@@ -72,7 +70,7 @@ Status HostStaging::reserve(Context& ctx, VkDeviceSize bytes) {
   auto fresh = std::make_unique<BufferAlloc>();
   VKATTN_TRY(allocate(d, bytes, VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
                       VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT,
-                      VK_MEMORY_PROPERTY_HOST_CACHED_BIT, *fresh));  // cached: the host (and MPI) read it
+                      VK_MEMORY_PROPERTY_HOST_CACHED_BIT, *fresh));  // cached: the host reads it back
   void* mapped = nullptr;
   VKATTN_VK(vkMapMemory(d.device, fresh->memory, 0, bytes, 0, &mapped), "vkMapMemory");
   alloc_ = std::move(fresh);

@@ -23,8 +23,8 @@ struct BufferAlloc;
 class HostStaging {
  public:
   HostStaging();
-  HostStaging(HostStaging&&) noexcept;
-  HostStaging& operator=(HostStaging&&) noexcept;
+  HostStaging(const HostStaging&) = delete;
+  HostStaging& operator=(const HostStaging&) = delete;
   ~HostStaging();
   // At least `bytes` mapped; a smaller buffer is replaced (its contents are not kept).
   Status reserve(Context& ctx, VkDeviceSize bytes);

@@ -66,10 +66,11 @@ class QueueSubmitterTest : public VkTest {
 TEST_F(QueueSubmitterTest, WaitCallsTheHookOnTheWaitingThreadUntilTheWorkCompletes) {
   int calls = 0;
   std::thread::id called_from;
+  std::atomic<bool> event_set{false};  // whoever sets the event first (vkSetEvent is not thread-safe)
   queue().set_wait_hook([&] {
     ++calls;
     called_from = std::this_thread::get_id();
-    if (calls == 3) {
+    if (calls == 3 && !event_set.exchange(true)) {
       EXPECT_EQ(vkSetEvent(ctx().device(), event_), VK_SUCCESS);  // the GPU may go on now
     }
     return true;
@@ -79,7 +80,7 @@ TEST_F(QueueSubmitterTest, WaitCallsTheHookOnTheWaitingThreadUntilTheWorkComplet
   std::atomic<bool> done{false};
   std::thread watchdog([&] {
     for (int i = 0; i < 500 && !done.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    if (!done.load()) vkSetEvent(ctx().device(), event_);
+    if (!done.load() && !event_set.exchange(true)) vkSetEvent(ctx().device(), event_);
   });
   const Status s = submit_waiting_for_event();
   done.store(true);

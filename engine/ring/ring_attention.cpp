@@ -202,31 +202,36 @@ struct RingAttention::Impl {
   std::optional<Tensor> o_part, lse_part, dq_part, dk_part, dv_part;
   // The backward's fp32 sums on the device (made by its first call): dQ of this rank's rows, and
   // dK, dV of the shard in hand; the adds into them (dtype -> f32) and out of them (f32 -> dtype).
-  std::optional<Tensor> dq_acc, dk_acc, dv_acc;
+  // dk_acc, dv_acc hold this rank's own sums over the shard in hand; dk_in, dv_in the sums the
+  // shard brought from the ranks before (received while this rank computed), added in after.
+  std::optional<Tensor> dq_acc, dk_acc, dv_acc, dk_in, dv_in;
   std::optional<RowAdd> sum_dk, sum_dv;      // dtype -> f32 sums, Dk wide (dQ and dK) and Dv wide (dV)
   std::optional<RowAdd> write_dk, write_dv;  // f32 sums -> dtype
+  std::optional<RowAdd> in_dk, in_dv;        // f32 -> f32 sums: the received into this rank's
   // Made together (a failure leaves none, and the next call tries again).
   Status make_accumulators() {
-    if (write_dv) return Status::ok();
+    if (in_dv) return Status::ok();
     const AttentionDesc& a = desc.attention;
-    std::optional<Tensor> acc[3];
-    const std::int64_t widths[3] = {a.head_dim, a.head_dim, dv};
-    for (int i = 0; i < 3; ++i) {
+    std::optional<Tensor> acc[5];
+    const std::int64_t widths[5] = {a.head_dim, a.head_dim, dv, a.head_dim, dv};
+    for (int i = 0; i < 5; ++i) {
       Result<Tensor> t = Tensor::create(*ctx, DType::kF32, {a.batch, i == 0 ? a.q_heads : kv_heads, max_len, widths[i]});
       if (!t) return t.status();
       acc[i].emplace(std::move(t).value());
     }
-    std::optional<RowAdd> adds[4];
-    for (int i = 0; i < 4; ++i) {
+    std::optional<RowAdd> adds[6];
+    for (int i = 0; i < 6; ++i) {
       const std::int64_t width = i % 2 == 0 ? a.head_dim : dv;
-      Result<RowAdd> add = i < 2 ? RowAdd::create(*ctx, a.dtype, DType::kF32, width, true)
-                                 : RowAdd::create(*ctx, DType::kF32, a.dtype, width, false);
+      Result<RowAdd> add = i < 2   ? RowAdd::create(*ctx, a.dtype, DType::kF32, width, true)
+                           : i < 4 ? RowAdd::create(*ctx, DType::kF32, a.dtype, width, false)
+                                   : RowAdd::create(*ctx, DType::kF32, DType::kF32, width, true);
       if (!add) return add.status();
       adds[i].emplace(std::move(add).value());
     }
     dq_acc = std::move(acc[0]), dk_acc = std::move(acc[1]), dv_acc = std::move(acc[2]);
+    dk_in = std::move(acc[3]), dv_in = std::move(acc[4]);
     sum_dk = std::move(adds[0]), sum_dv = std::move(adds[1]), write_dk = std::move(adds[2]);
-    write_dv = std::move(adds[3]);
+    write_dv = std::move(adds[3]), in_dk = std::move(adds[4]), in_dv = std::move(adds[5]);
     return Status::ok();
   }
   // The sums' views, checked before anything travels: a pair's parts into the accumulators (the
@@ -239,18 +244,37 @@ struct RingAttention::Impl {
     VKATTN_TRY(sum_dv->validate(dv_part->view(), rows(dv_acc->view(), 0, piece), "dv_part", "dv_sums"));
     VKATTN_TRY(write_dk->validate(rows(dq_acc->view(), 0, S_me), t.dq, "dq_sums", "dq"));
     VKATTN_TRY(write_dk->validate(rows(dk_acc->view(), 0, S_me), t.dk, "dk_sums", "dk"));
+    VKATTN_TRY(in_dk->validate(dk_in->view(), dk_acc->view(), "dk_in", "dk_sums"));
+    VKATTN_TRY(in_dv->validate(dv_in->view(), dv_acc->view(), "dv_in", "dv_sums"));
     return write_dv->validate(rows(dv_acc->view(), 0, S_me), t.dv, "dv_sums", "dv");
   }
-  // Zeroes the accumulators (the whole buffers).
-  Status zero_accumulators() {
+  // Zeroes `tensors` (the whole buffers).
+  Status zero(std::initializer_list<const std::optional<Tensor>*> tensors) {
     return ctx->submit_and_wait([&](VkCommandBuffer cmd) {
-      for (const std::optional<Tensor>* t : {&dq_acc, &dk_acc, &dv_acc}) {
+      for (const std::optional<Tensor>* t : tensors) {
         vkCmdFillBuffer(cmd, (*t)->buffer(), 0, VK_WHOLE_SIZE, 0u);
       }
       VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_TRANSFER_WRITE_BIT,
                          VK_ACCESS_MEMORY_READ_BIT | VK_ACCESS_MEMORY_WRITE_BIT};
       vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, 0, 1, &mb, 0,
                            nullptr, 0, nullptr);
+    });
+  }
+  // The dK/dV sums the shard of rank `r` brought (next_dkv: the ranks before this one) into
+  // dk_in, dv_in, then added to this rank's own (dk_acc, dv_acc).
+  Status receive_sums(int r) {
+    const std::int64_t len = len_of(r);
+    const auto split = static_cast<std::size_t>(kv_elems(r, desc.attention.head_dim)) * sizeof(float);
+    const std::span<const std::byte> bytes(next_dkv);
+    VKATTN_TRY(scatter_rows(*ctx, dk_in->view(), 0, len, staging, bytes.first(split)));
+    VKATTN_TRY(scatter_rows(*ctx, dv_in->view(), 0, len, staging, bytes.subspan(split)));
+    const TensorView dk_from = rows(dk_in->view(), 0, len), dk_to = rows(dk_acc->view(), 0, len);
+    const TensorView dv_from = rows(dv_in->view(), 0, len), dv_to = rows(dv_acc->view(), 0, len);
+    VKATTN_TRY(in_dk->reserve(dk_from, dk_to));
+    VKATTN_TRY(in_dv->reserve(dv_from, dv_to));
+    return run_isolated(*ctx, [&](VkCommandBuffer cmd) -> Status {
+      VKATTN_TRY(in_dk->record(cmd, dk_from, dk_to));
+      return in_dv->record(cmd, dv_from, dv_to);
     });
   }
   // The shard of rank `r` from the host staging (cur_k, cur_v) into kv_k, kv_v.
@@ -512,8 +536,10 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
   VKATTN_TRY(load_own_kv(t.k, t.v));
   timings[0].copy_s += seconds_since(t0);
   // Gradients summed in fp32 on the device, pair by pair in a fixed order: dQ of this rank's
-  // rows; dK and dV of the shard in hand, which travel with it (as fp32 bytes).
-  VKATTN_TRY(zero_accumulators());
+  // rows; dK and dV of the shard in hand, which travel with it (as fp32 bytes). The sums a shard
+  // brings travel while this rank computes its own (from zero); the two are added after (the
+  // same order on every call, so the same bits).
+  VKATTN_TRY(zero({&dq_acc, &dk_acc, &dv_acc}));
   const std::vector<ShardPiece> mine = pieces_of(me);
   std::vector<bool> sinks_done(mine.size(), false);  // the query piece's rows are in dsinks_sum
   std::vector<double> dsinks_sum(want_dsinks ? static_cast<std::size_t>(Hq) : 0, 0.0);
@@ -528,6 +554,7 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
       VKATTN_TRY(exchange({&cur_k, &cur_v}, {&next_k, &next_v}, "K/V"));
     }
     Clock::time_point c0 = Clock::now();
+    if (s > 0) VKATTN_TRY(zero({&dk_acc, &dv_acc}));  // this rank's sums over the new shard
     double setup = 0;
     const std::vector<ShardPiece> theirs = pieces_of(src);
     const std::int64_t S_src = len_of(src);
@@ -576,36 +603,44 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
     }
     tm.setup_s += setup;
     tm.compute_s += seconds_since(c0) - setup;
-    // This shard's dK/dV go on with it (after step P - 1: home to their owner, the next rank; a
-    // ring of one keeps them where they are).
     if (P > 1) {
+      // The next K/V shard, and the sums this shard brought (posted at the end of step s - 1).
+      Clock::time_point w0 = Clock::now();
+      VKATTN_TRY(comm.wait("backward step " + num(s) + ": K/V of rank " + num(nsrc) + " and dK/dV of rank " +
+                           num(src) + " from rank " + num(comm.prev())));
+      tm.wait_s += seconds_since(w0);
       Clock::time_point d0 = Clock::now();
+      if (s > 0) {  // step 0's shard is this rank's own: it brings nothing
+        VKATTN_TRY(receive_sums(src));
+      }
+      // This shard's dK/dV go on with it (after step P - 1: home to their owner, the next rank),
+      // while the next step computes.
       const std::size_t dk_bytes = dense_rows_bytes(dk_acc->view(), S_src);
       cur_dkv.resize(dk_bytes + dense_rows_bytes(dv_acc->view(), S_src));
       const std::span<std::byte> dkv(cur_dkv);
       VKATTN_TRY(gather_rows(*ctx, dk_acc->view(), 0, S_src, staging, dkv.first(dk_bytes)));
       VKATTN_TRY(gather_rows(*ctx, dv_acc->view(), 0, S_src, staging, dkv.subspan(dk_bytes)));
-      tm.copy_s += seconds_since(d0);
-      Clock::time_point w0 = Clock::now();
       next_dkv.resize((kv_elems(nsrc, Dk) + kv_elems(nsrc, dv)) * sizeof(float));  // received whole
       VKATTN_TRY(exchange({&cur_dkv}, {&next_dkv}, "dK/dV"));
-      VKATTN_TRY(comm.wait("backward step " + num(s) + ": K/V and dK/dV of rank " + num(nsrc) + " from rank " +
-                           num(comm.prev())));
-      tm.wait_s += seconds_since(w0);
+      if (s + 1 < P) {
+        std::swap(cur_k, next_k);
+        std::swap(cur_v, next_v);
+        VKATTN_TRY(upload_kv(nsrc));
+      }
+      tm.copy_s += seconds_since(d0);
     }
-    Clock::time_point u0 = Clock::now();
-    if (P > 1) {
-      const auto split = static_cast<std::size_t>(kv_elems(nsrc, Dk)) * sizeof(float);
-      const std::span<const std::byte> dkv(next_dkv);
-      VKATTN_TRY(scatter_rows(*ctx, dk_acc->view(), 0, len_of(nsrc), staging, dkv.first(split)));
-      VKATTN_TRY(scatter_rows(*ctx, dv_acc->view(), 0, len_of(nsrc), staging, dkv.subspan(split)));
-    }
-    if (s + 1 < P) {
-      std::swap(cur_k, next_k);
-      std::swap(cur_v, next_v);
-      VKATTN_TRY(upload_kv(nsrc));
-    }
-    tm.copy_s += seconds_since(u0);
+  }
+  if (P > 1) {
+    // This rank's own dK/dV, complete, home from the last rank to hold them (nothing to overlap).
+    Clock::time_point w0 = Clock::now();
+    VKATTN_TRY(comm.wait("backward: the dK/dV of rank " + num(me) + " home from rank " + num(comm.prev())));
+    timings.back().wait_s += seconds_since(w0);
+    Clock::time_point d0 = Clock::now();
+    const auto split = static_cast<std::size_t>(kv_elems(me, Dk)) * sizeof(float);
+    const std::span<const std::byte> dkv(next_dkv);
+    VKATTN_TRY(scatter_rows(*ctx, dk_acc->view(), 0, S_me, staging, dkv.first(split)));
+    VKATTN_TRY(scatter_rows(*ctx, dv_acc->view(), 0, S_me, staging, dkv.subspan(split)));
+    timings.back().copy_s += seconds_since(d0);
   }
   // The accumulators now hold this rank's dQ and its own dK, dV (nsrc of the last step is this
   // rank): converted into the caller's tensors.
@@ -732,7 +767,7 @@ void RingAttention::release_descriptor_sets() {
   for (auto& [key, plan] : m.fwd_plans) plan.release_descriptor_sets();
   for (auto& [key, plan] : m.bwd_plans) plan.release_descriptor_sets();
   for (auto& [length, plan] : m.merge_plans) plan.release_descriptor_sets();
-  for (std::optional<RowAdd>* add : {&m.sum_dk, &m.sum_dv, &m.write_dk, &m.write_dv}) {
+  for (std::optional<RowAdd>* add : {&m.sum_dk, &m.sum_dv, &m.write_dk, &m.write_dv, &m.in_dk, &m.in_dv}) {
     if (*add) (*add)->release_descriptor_sets();
   }
 }

@@ -1,16 +1,18 @@
 // QueueSubmitter's wait hook (what the ring uses to move MPI transfers while the GPU computes):
 // while one is set, submit_and_wait calls it between slices of its wait until it returns false,
-// on the waiting thread. The submissions below wait on a VkEvent that only the host sets, so
-// the GPU cannot finish before the test says so, and each case ends with a fill the test checks.
+// on the waiting thread. The work waited for is 64 fills of a 64 MiB buffer (4 GiB written: about
+// 2 ms on an H100, a second or more on lavapipe), long against the 100 us slice, then a small
+// fill the test checks. (Holding the GPU on a host-set VkEvent would be exact, but a command
+// buffer may not wait on an event the host sets while it is pending: VUID-vkSetEvent-event-09543.)
 #include "device/queue_submitter.hpp"
 
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <optional>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -21,74 +23,77 @@
 namespace vkattn::test {
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
 class QueueSubmitterTest : public VkTest {
  protected:
+  static constexpr VkDeviceSize kBusyBytes = VkDeviceSize{64} << 20;
+  static constexpr int kBusyFills = 64;
+
   void SetUp() override {
     VkTest::SetUp();
-    const VkEventCreateInfo ei{VK_STRUCTURE_TYPE_EVENT_CREATE_INFO};
-    ASSERT_EQ(vkCreateEvent(ctx().device(), &ei, nullptr, &event_), VK_SUCCESS);
-    Result<Tensor> t = Tensor::create(ctx(), DType::kF32, {16});
-    ASSERT_TRUE(t.is_ok()) << t.status().to_string();
-    out_.emplace(std::move(t).value());
+    Result<Tensor> busy = Tensor::create_bytes(ctx(), kBusyBytes);
+    ASSERT_TRUE(busy.is_ok()) << busy.status().to_string();
+    busy_.emplace(std::move(busy).value());
+    Result<Tensor> out = Tensor::create(ctx(), DType::kF32, {16});
+    ASSERT_TRUE(out.is_ok()) << out.status().to_string();
+    out_.emplace(std::move(out).value());
     ASSERT_TRUE(out_->fill(-1.0f).is_ok());
   }
   void TearDown() override {
     queue().set_wait_hook({});
+    busy_.reset();
     out_.reset();
-    if (event_ != VK_NULL_HANDLE) vkDestroyEvent(ctx().device(), event_, nullptr);
     VkTest::TearDown();
   }
   QueueSubmitter& queue() { return *context_state(ctx()).queue; }
 
-  // Waits for event_ (set by the host), then fills out_ with 2.0f.
-  Status submit_waiting_for_event() {
-    return ctx().submit_and_wait([&](VkCommandBuffer cmd) {
-      VkMemoryBarrier host_to_fill{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_HOST_WRITE_BIT,
-                                   VK_ACCESS_TRANSFER_WRITE_BIT};
-      vkCmdWaitEvents(cmd, 1, &event_, VK_PIPELINE_STAGE_HOST_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 1, &host_to_fill, 0,
-                      nullptr, 0, nullptr);
+  // The long work, then out_ filled with 2.0f; returns the wall time of submit_and_wait.
+  double submit_long_work(Status& status) {
+    const Clock::time_point t0 = Clock::now();
+    status = ctx().submit_and_wait([&](VkCommandBuffer cmd) {
+      const VkMemoryBarrier fill_to_fill{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_TRANSFER_WRITE_BIT,
+                                         VK_ACCESS_TRANSFER_WRITE_BIT};
+      for (int i = 0; i < kBusyFills; ++i) {
+        vkCmdFillBuffer(cmd, busy_->buffer(), 0, VK_WHOLE_SIZE, static_cast<std::uint32_t>(i));
+        vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &fill_to_fill,
+                             0, nullptr, 0, nullptr);
+      }
       const float two = 2.0f;
       std::uint32_t bits = 0;
       std::memcpy(&bits, &two, sizeof bits);
       vkCmdFillBuffer(cmd, out_->buffer(), 0, VK_WHOLE_SIZE, bits);
     });
+    return std::chrono::duration<double>(Clock::now() - t0).count();
   }
   void expect_filled() {
     Result<std::vector<float>> got = out_->download();
     ASSERT_TRUE(got.is_ok()) << got.status().to_string();
     for (float v : *got) EXPECT_EQ(v, 2.0f);
   }
+  // Waits of at least this many seconds span several slices.
+  static double long_wait() { return 10.0 * static_cast<double>(QueueSubmitter::kWaitSliceNs) * 1e-9; }
 
-  VkEvent event_ = VK_NULL_HANDLE;
-  std::optional<Tensor> out_;
+  std::optional<Tensor> busy_, out_;
 };
 
 TEST_F(QueueSubmitterTest, WaitCallsTheHookOnTheWaitingThreadUntilTheWorkCompletes) {
   int calls = 0;
   std::thread::id called_from;
-  std::atomic<bool> event_set{false};  // whoever sets the event first (vkSetEvent is not thread-safe)
   queue().set_wait_hook([&] {
     ++calls;
     called_from = std::this_thread::get_id();
-    if (calls == 3 && !event_set.exchange(true)) {
-      EXPECT_EQ(vkSetEvent(ctx().device(), event_), VK_SUCCESS);  // the GPU may go on now
-    }
     return true;
   });
-  // Should the hook never run, the watchdog releases the GPU after 5 s and the checks fail
-  // (rather than the test hanging).
-  std::atomic<bool> done{false};
-  std::thread watchdog([&] {
-    for (int i = 0; i < 500 && !done.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    if (!done.load() && !event_set.exchange(true)) vkSetEvent(ctx().device(), event_);
-  });
-  const Status s = submit_waiting_for_event();
-  done.store(true);
-  watchdog.join();
+  Status s;
+  const double seconds = submit_long_work(s);
   ASSERT_TRUE(s.is_ok()) << s.to_string();
-  EXPECT_GE(calls, 3);
-  EXPECT_EQ(called_from, std::this_thread::get_id());
   expect_filled();
+  if (seconds < long_wait()) GTEST_SKIP() << "the work took " << seconds * 1e3 << " ms: too short to see slices";
+  // A hook called every slice: about seconds / slice times (at least a third of that, allowing
+  // for the calls' own time and the scheduler).
+  EXPECT_GE(calls, static_cast<int>(seconds / long_wait() * 10.0 / 3.0));
+  EXPECT_EQ(called_from, std::this_thread::get_id());
 }
 
 TEST_F(QueueSubmitterTest, AHookThatReturnsFalseIsNotCalledAgainInThatWait) {
@@ -97,34 +102,40 @@ TEST_F(QueueSubmitterTest, AHookThatReturnsFalseIsNotCalledAgainInThatWait) {
     ++calls;
     return false;
   });
-  // The event comes from another thread well after the first slice: the wait must block, not poll.
-  std::thread setter([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    vkSetEvent(ctx().device(), event_);
-  });
-  const Status s = submit_waiting_for_event();
-  setter.join();
+  Status s;
+  const double seconds = submit_long_work(s);
   ASSERT_TRUE(s.is_ok()) << s.to_string();
-  EXPECT_EQ(calls, 1);
   expect_filled();
+  if (seconds < long_wait()) GTEST_SKIP() << "the work took " << seconds * 1e3 << " ms: too short to see slices";
+  EXPECT_EQ(calls, 1);
 }
 
-TEST_F(QueueSubmitterTest, WithoutAHookTheWaitBlocks) {
+TEST_F(QueueSubmitterTest, AThrowingHookEndsTheSlicingAndTheWaitStillCompletes) {
+  int calls = 0;
+  queue().set_wait_hook([&]() -> bool {
+    ++calls;
+    throw std::runtime_error("hook failed");
+  });
+  Status s;
+  const double seconds = submit_long_work(s);
+  ASSERT_TRUE(s.is_ok()) << s.to_string();
+  expect_filled();
+  if (seconds < long_wait()) GTEST_SKIP() << "the work took " << seconds * 1e3 << " ms: too short to see slices";
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(QueueSubmitterTest, AClearedHookIsNotCalled) {
   int calls = 0;
   queue().set_wait_hook([&] {
     ++calls;
     return true;
   });
   queue().set_wait_hook({});
-  std::thread setter([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    vkSetEvent(ctx().device(), event_);
-  });
-  const Status s = submit_waiting_for_event();
-  setter.join();
+  Status s;
+  submit_long_work(s);
   ASSERT_TRUE(s.is_ok()) << s.to_string();
-  EXPECT_EQ(calls, 0);
   expect_filled();
+  EXPECT_EQ(calls, 0);
 }
 
 }  // namespace

@@ -50,11 +50,11 @@ std::uint32_t cm_prefetch_chunks(std::uint32_t rows, std::uint32_t dk_real, std:
 }
 
 std::uint32_t cm_decode_registers(std::uint32_t block_k, std::uint32_t key_lanes, std::uint32_t dk_real,
-                                  std::uint32_t dv_real, bool q_shared) {
+                                  std::uint32_t dv_real, bool q_shared, std::uint32_t rf) {
   const std::uint32_t dk = cm_padded_dim(dk_real), dv = cm_padded_dim(dv_real);
-  return (dv / 16) * 8                                          // O accumulators
-         + (q_shared ? 0 : (dk / 16) * 4)                       // Q operands
-         + (block_k / 16 / key_lanes) * 8                       // S accumulators of the lane's keys
+  return rf * (dv / 16) * 8                                     // O accumulators
+         + (q_shared ? 0 : rf * (dk / 16) * 4)                  // Q operands
+         + rf * (block_k / 16 / key_lanes) * 8                  // S accumulators of the lane's keys
          + 4 * cm_prefetch_chunks(block_k, dk, dv, 32 * kCmSmallestSubgroups);  // next K/V tile
 }
 
@@ -64,26 +64,33 @@ FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
   spec.features = features;
   const std::uint32_t dk = features.head_dim;
   const std::uint32_t dv = features.head_dim_v;
-  if (coopmat && decode_rows != 0 && forced.block_q == 0 && forced.subgroups == 0) {
-    // Decode: four subgroups of one 16-row fragment (BLOCK_Q = 64). The packed rows (group x Sq,
-    // rounded up to 16, 32 or 64) take 1, 2 or 4 of those fragments, and the subgroups left over
-    // take a share of every key tile each (ROW_LANES key lanes, merged at the end): the longest key
-    // tile (64, 32, 16) that keeps the most key lanes (16 keys each or more), fits in shared
-    // memory and stays within kCmFragmentRegisters (cm_decode_registers), Q in shared memory where
-    // it fits.
-    std::uint32_t rows = 16;
+  // A forced query tile of 64 or 128 with four subgroups keeps the decode shape below (128: two
+  // 16-row fragments per subgroup, RF = 2).
+  const bool decode_forced_q = (forced.block_q == 64 || forced.block_q == 128) &&
+                               (forced.subgroups == 0 || forced.subgroups == kCmSmallestSubgroups);
+  if (coopmat && decode_rows != 0 && (decode_forced_q || (forced.block_q == 0 && forced.subgroups == 0))) {
+    // Decode: four subgroups of RF 16-row fragments each (BLOCK_Q = 64 RF; RF = 1 unless forced).
+    // The packed rows (group x Sq, rounded up to 16, 32 or 64) take some of those fragments, and
+    // the subgroups left over take a share of every key tile each (ROW_LANES key lanes, merged at
+    // the end): the longest key tile (64, 32, 16) that keeps the most key lanes (16 keys each or
+    // more), fits in shared memory and stays within kCmFragmentRegisters (cm_decode_registers),
+    // Q in shared memory where it fits.
+    const std::uint32_t block_q = decode_forced_q ? forced.block_q : 64;
+    const std::uint32_t rf = block_q / 64;
+    std::uint32_t rows = 16 * rf;
     while (rows < decode_rows && rows < 64) rows *= 2;
-    const std::uint32_t want_lanes = 64 / rows;
+    const std::uint32_t want_lanes = block_q / rows;
     spec.key_step = 1;
-    spec.block_q = 64;
+    spec.block_q = block_q;
     spec.workgroup_size = 32 * kCmSmallestSubgroups;
     spec.block_k = 0;
     for (std::uint32_t lanes = want_lanes; lanes >= 1 && spec.block_k == 0; lanes /= 2) {
       for (std::uint32_t k : {64u, 32u, 16u}) {
         if (k < 16 * lanes || (forced.block_k != 0 && k != forced.block_k)) continue;
-        const bool qs = cm_shared_bytes(64 / lanes, k, dk, dv, true, kCmSmallestSubgroups) <= info.max_shared_memory;
-        if (cm_shared_bytes(64 / lanes, k, dk, dv, qs, kCmSmallestSubgroups) > info.max_shared_memory) continue;
-        if (forced.block_k == 0 && cm_decode_registers(k, lanes, dk, dv, qs) > kCmFragmentRegisters) continue;
+        const std::uint32_t q_rows = block_q / lanes;
+        const bool qs = cm_shared_bytes(q_rows, k, dk, dv, true, kCmSmallestSubgroups) <= info.max_shared_memory;
+        if (cm_shared_bytes(q_rows, k, dk, dv, qs, kCmSmallestSubgroups) > info.max_shared_memory) continue;
+        if (forced.block_k == 0 && cm_decode_registers(k, lanes, dk, dv, qs, rf) > kCmFragmentRegisters) continue;
         spec.block_k = k;
         spec.row_lanes = lanes;
         spec.q_shared = qs ? 1 : 0;

@@ -85,14 +85,16 @@ struct FwdForcedTiles {
 // planning/split_k.hpp) on the coopmat path without forced query tiles or subgroups: BLOCK_Q = 64
 // over four subgroups of 16 rows, and the subgroups the rows leave take a share of every key tile
 // (ROW_LANES = 4, 2 or 1 key lanes for up to 16, 32 or 64 rows), with the longest key tile that
-// keeps the most lanes within shared memory and kCmFragmentRegisters (cm_decode_registers).
+// keeps the most lanes within shared memory and kCmFragmentRegisters (cm_decode_registers). A
+// forced BLOCK_Q of 64 or 128 (with four subgroups, or none forced) keeps this shape; 128 gives
+// each subgroup two fragments (ROW_LANES = 4 or 2 for up to 32 or 64 rows).
 FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, const DeviceInfo& info,
                            FwdForcedTiles forced = {}, std::uint32_t decode_rows = 0);
 
-// cm_fwd_fragment_registers for the decode tiles: one 16-row fragment per subgroup, four
+// cm_fwd_fragment_registers for the decode tiles: `rf` 16-row fragments per subgroup, four
 // subgroups, S only for the lane's BLOCK_K / key_lanes keys.
 std::uint32_t cm_decode_registers(std::uint32_t block_k, std::uint32_t key_lanes, std::uint32_t dk, std::uint32_t dv,
-                                  bool q_shared);
+                                  bool q_shared, std::uint32_t rf = 1);
 
 // The forward's tiles for `p` on the path chosen: the overrides checked (a forced tiling whose
 // workgroup or shared memory the device cannot hold is kUnsupported naming the override; a query

@@ -326,5 +326,32 @@ TEST(CoopmatTiles, DecodeTilesGiveSpareSubgroupsToKeys) {
   EXPECT_EQ(tiles(256, 256, 8), (std::tuple{64u, 16u, 1u, 0u, 128u}));
 }
 
+// A forced BLOCK_Q of 128 keeps the decode shape with two fragments per subgroup: 64 packed rows
+// become two row groups of 32 and two key lanes, 8 rows one row group and four lanes (at D = 128
+// both pass the register budget, so the key tile is forced too; without it only 16-key tiles and
+// one lane fit); other forced tiles (eight subgroups) leave decode for the prefill rule.
+TEST(CoopmatTiles, ForcedDecodeTilesOfTwoFragmentsPerSubgroup) {
+  DeviceInfo info;
+  info.coopmat = true;
+  info.subgroup_size = 32;
+  info.max_workgroup_invocations = 1024;
+  info.max_shared_memory = 49152;
+  FeatureSpecConstants f;
+  f.dtype = static_cast<std::uint32_t>(DType::kF16);
+  f.head_dim = 128;
+  f.head_dim_v = 128;
+  const auto tiles = [&](std::uint32_t rows, FwdForcedTiles forced) {
+    const FwdSpecConstants s = fwd_tiles(f, true, info, forced, rows);
+    EXPECT_LE(fwd_shared_bytes(s, true), info.max_shared_memory);
+    return std::tuple{s.block_q, s.block_k, s.row_lanes, s.workgroup_size};
+  };
+  EXPECT_EQ(tiles(64, FwdForcedTiles{128, 32, 4}), (std::tuple{128u, 32u, 2u, 128u}));
+  EXPECT_EQ(tiles(8, FwdForcedTiles{128, 64, 4}), (std::tuple{128u, 64u, 4u, 128u}));
+  EXPECT_EQ(tiles(64, FwdForcedTiles{128, 0, 4}), (std::tuple{128u, 16u, 1u, 128u}));
+  EXPECT_EQ(tiles(64, FwdForcedTiles{64, 0, 4}), tiles(64, FwdForcedTiles{}));
+  EXPECT_EQ(std::get<2>(tiles(64, FwdForcedTiles{128, 0, 8})), 1u);  // eight subgroups: the prefill rule
+  EXPECT_EQ(cm_decode_registers(32, 2, 128, 128, true, 2), 2u * 64u + 2u * 8u + 4u * 8u);
+}
+
 }  // namespace
 }  // namespace vkattn::test

@@ -76,7 +76,7 @@ FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
     // more), fits in shared memory and stays within kCmFragmentRegisters (cm_decode_registers),
     // Q in shared memory where it fits.
     const std::uint32_t block_q = decode_forced_q ? forced.block_q : 64;
-    const std::uint32_t rf = block_q / 64;
+    const std::uint32_t rf = block_q / (16 * kCmSmallestSubgroups);
     std::uint32_t rows = 16 * rf;
     while (rows < decode_rows && rows < 64) rows *= 2;
     const std::uint32_t want_lanes = block_q / rows;

@@ -553,8 +553,12 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
       next_v.resize(kv_elems(nsrc, dv) * dtype_size(a.dtype));
       VKATTN_TRY(exchange({&cur_k, &cur_v}, {&next_k, &next_v}, "K/V"));
     }
+    if (s > 0) {  // this rank's sums over the new shard start from zero
+      Clock::time_point z0 = Clock::now();
+      VKATTN_TRY(zero({&dk_acc, &dv_acc}));
+      tm.copy_s += seconds_since(z0);
+    }
     Clock::time_point c0 = Clock::now();
-    if (s > 0) VKATTN_TRY(zero({&dk_acc, &dv_acc}));  // this rank's sums over the new shard
     double setup = 0;
     const std::vector<ShardPiece> theirs = pieces_of(src);
     const std::int64_t S_src = len_of(src);
@@ -606,8 +610,10 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
     if (P > 1) {
       // The next K/V shard, and the sums this shard brought (posted at the end of step s - 1).
       Clock::time_point w0 = Clock::now();
-      VKATTN_TRY(comm.wait("backward step " + num(s) + ": K/V of rank " + num(nsrc) + " and dK/dV of rank " +
-                           num(src) + " from rank " + num(comm.prev())));
+      std::string what = "backward step " + num(s) + ":";
+      if (s + 1 < P) what += " K/V of rank " + num(nsrc);
+      if (s > 0) what += std::string(s + 1 < P ? " and" : "") + " dK/dV of rank " + num(src);
+      VKATTN_TRY(comm.wait(what + " from rank " + num(comm.prev())));
       tm.wait_s += seconds_since(w0);
       Clock::time_point d0 = Clock::now();
       if (s > 0) {  // step 0's shard is this rank's own: it brings nothing

@@ -328,8 +328,8 @@ TEST(CoopmatTiles, DecodeTilesGiveSpareSubgroupsToKeys) {
 
 // A forced BLOCK_Q of 128 keeps the decode shape with two fragments per subgroup: 64 packed rows
 // become two row groups of 32 and two key lanes, 8 rows one row group and four lanes (at D = 128
-// both pass the register budget, so the key tile is forced too; without it only 16-key tiles and
-// one lane fit); other forced tiles (eight subgroups) leave decode for the prefill rule.
+// both exceed the register budget, so the key tile is forced too; without it only 16-key tiles
+// and one lane fit); other forced tiles (eight subgroups) leave decode for the prefill rule.
 TEST(CoopmatTiles, ForcedDecodeTilesOfTwoFragmentsPerSubgroup) {
   DeviceInfo info;
   info.coopmat = true;

@@ -260,14 +260,18 @@ struct RingAttention::Impl {
                            nullptr, 0, nullptr);
     });
   }
+  // next_dkv (the fp32 dK, then dV, of rank r's shard) into rows [0, len_of(r)) of dk_to, dv_to.
+  Status scatter_received_sums(int r, const Tensor& dk_to, const Tensor& dv_to) {
+    const auto split = static_cast<std::size_t>(kv_elems(r, desc.attention.head_dim)) * sizeof(float);
+    const std::span<const std::byte> bytes(next_dkv);
+    VKATTN_TRY(scatter_rows(*ctx, dk_to.view(), 0, len_of(r), staging, bytes.first(split)));
+    return scatter_rows(*ctx, dv_to.view(), 0, len_of(r), staging, bytes.subspan(split));
+  }
   // The dK/dV sums the shard of rank `r` brought (next_dkv: the ranks before this one) into
   // dk_in, dv_in, then added to this rank's own (dk_acc, dv_acc).
   Status receive_sums(int r) {
     const std::int64_t len = len_of(r);
-    const auto split = static_cast<std::size_t>(kv_elems(r, desc.attention.head_dim)) * sizeof(float);
-    const std::span<const std::byte> bytes(next_dkv);
-    VKATTN_TRY(scatter_rows(*ctx, dk_in->view(), 0, len, staging, bytes.first(split)));
-    VKATTN_TRY(scatter_rows(*ctx, dv_in->view(), 0, len, staging, bytes.subspan(split)));
+    VKATTN_TRY(scatter_received_sums(r, *dk_in, *dv_in));
     const TensorView dk_from = rows(dk_in->view(), 0, len), dk_to = rows(dk_acc->view(), 0, len);
     const TensorView dv_from = rows(dv_in->view(), 0, len), dv_to = rows(dv_acc->view(), 0, len);
     VKATTN_TRY(in_dk->reserve(dk_from, dk_to));
@@ -642,10 +646,7 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
     VKATTN_TRY(comm.wait("backward: the dK/dV of rank " + num(me) + " home from rank " + num(comm.prev())));
     timings.back().wait_s += seconds_since(w0);
     Clock::time_point d0 = Clock::now();
-    const auto split = static_cast<std::size_t>(kv_elems(me, Dk)) * sizeof(float);
-    const std::span<const std::byte> dkv(next_dkv);
-    VKATTN_TRY(scatter_rows(*ctx, dk_acc->view(), 0, S_me, staging, dkv.first(split)));
-    VKATTN_TRY(scatter_rows(*ctx, dv_acc->view(), 0, S_me, staging, dkv.subspan(split)));
+    VKATTN_TRY(scatter_received_sums(me, *dk_acc, *dv_acc));
     timings.back().copy_s += seconds_since(d0);
   }
   // The accumulators now hold this rank's dQ and its own dK, dV (nsrc of the last step is this

@@ -1,6 +1,7 @@
 #include "ring/view_copy.hpp"
 
 #include <cstring>
+#include <string>
 
 #include "base/vk_util.hpp"
 #include "context/context_state.hpp"
@@ -54,6 +55,13 @@ Status copy(Context& ctx, VkBuffer src, VkBuffer dst, const std::vector<VkBuffer
   });
 }
 
+// The host side of a copy holds exactly the rows' bytes (the ring sizes it: an internal check).
+Status check_dense_size(const char* fn, std::size_t given, std::size_t bytes) {
+  if (given == bytes) return Status::ok();
+  return Status(ErrorCode::kInvalidArgument, std::string("ring (internal): ") + fn + ": " + std::to_string(given) +
+                                                 " bytes for " + std::to_string(bytes) + " bytes of rows");
+}
+
 }  // namespace
 
 HostStaging::HostStaging() = default;
@@ -86,10 +94,7 @@ std::size_t dense_rows_bytes(const TensorView& view, std::int64_t rows) {
 Status gather_rows(Context& ctx, const TensorView& view, std::int64_t s0, std::int64_t rows, HostStaging& stage,
                    std::span<std::byte> out) {
   const std::size_t bytes = dense_rows_bytes(view, rows);
-  if (out.size() != bytes) {
-    return Status(ErrorCode::kInvalidArgument, "ring (internal): gather_rows: " + std::to_string(out.size()) + " bytes for " +
-                                            std::to_string(bytes) + " bytes of rows");
-  }
+  VKATTN_TRY(check_dense_size("gather_rows", out.size(), bytes));
   if (bytes == 0) return Status::ok();
   VKATTN_TRY(stage.reserve(ctx, bytes));
   VKATTN_TRY(copy(ctx, view.buffer, stage.buffer(), row_regions(view, s0, rows, false), true));
@@ -105,10 +110,7 @@ Status copy_rows_dense(Context& ctx, const TensorView& view, std::int64_t s0, st
 Status scatter_rows(Context& ctx, const TensorView& view, std::int64_t s0, std::int64_t rows, HostStaging& stage,
                     std::span<const std::byte> in) {
   const std::size_t bytes = dense_rows_bytes(view, rows);
-  if (in.size() != bytes) {
-    return Status(ErrorCode::kInvalidArgument, "ring (internal): scatter_rows: " + std::to_string(in.size()) + " bytes for " +
-                                            std::to_string(bytes) + " bytes of rows");
-  }
+  VKATTN_TRY(check_dense_size("scatter_rows", in.size(), bytes));
   if (bytes == 0) return Status::ok();
   VKATTN_TRY(stage.reserve(ctx, bytes));
   std::memcpy(stage.mapped(), in.data(), bytes);

@@ -10,7 +10,7 @@
 //   M   = max_n LSE_n,   w_n = exp(LSE_n - M),   W = sum_n w_n
 //   O   = sum_n w_n O_n / W
 //   LSE = M + ln W
-// Parts with LSE_n = -inf have w_n = 0 and their O_n is never read (it may be anything, NaN
+// Parts with LSE_n = -inf have w_n = 0 and their O_n is never used (it may be anything, NaN
 // included). When every part is -inf the row saw nothing: O = 0 and LSE = -inf, as one pass
 // writes. With ACCUMULATE the output's current (O, LSE) is one more part, merged in place (the
 // running result of ring attention or of a chunked KV cache).
@@ -98,14 +98,17 @@ void main() {
     for (; n + 3u * step < pc.num_parts; n += 4u * step) {
       float w[4];
       vec4 v[4];
+      // All eight loads go out together (an O load that waited for its LSE would double the
+      // step's latency); an O whose part saw nothing is read but not used.
+      float lse_n[4];
       [[unroll]] for (uint k = 0u; k < 4u; ++k) {
-        const float lse_n = lse_parts[part_lse_row + (n + k * step) * pc.lse_part_stride];
-        w[k] = lse_n == NEG_INF ? 0.0 : exp(lse_n - m);
-        v[k] = owns && w[k] != 0.0 ? load_part(part_o_index(part_o_row, n + k * step, c)) : vec4(0.0);
+        lse_n[k] = lse_parts[part_lse_row + (n + k * step) * pc.lse_part_stride];
+        v[k] = owns ? load_part(part_o_index(part_o_row, n + k * step, c)) : vec4(0.0);
       }
       [[unroll]] for (uint k = 0u; k < 4u; ++k) {
+        w[k] = lse_n[k] == NEG_INF ? 0.0 : exp(lse_n[k] - m);
         w_sum += w[k];
-        o = fma(vec4(w[k]), v[k], o);
+        if (w[k] != 0.0) o = fma(vec4(w[k]), v[k], o);
       }
     }
     for (; n < pc.num_parts; n += step) {

@@ -1,6 +1,6 @@
 // The forward's tiles: the automatic rule and its shared-memory and register models (checked on
-// an H100-like DeviceInfo on any host), the tuning overrides VKATTN_CM_BLOCK_Q, VKATTN_CM_BLOCK_K
-// and VKATTN_CM_SUBGROUPS (malformed values refused on every device, tiles the device cannot hold
+// an H100-like DeviceInfo on any host), the tuning overrides VKATTN_CM_BLOCK_Q, VKATTN_CM_BLOCK_K,
+// VKATTN_CM_SUBGROUPS and VKATTN_CM_AHEAD (malformed values refused on every device, tiles the device cannot hold
 // refused with the limit), and every tiling they can force against the fp64 reference where the
 // auto path is coopmat (skipped elsewhere).
 #include "planning/fwd_tiles.hpp"
@@ -40,6 +40,26 @@ TEST_F(KernelPathTest, CoopmatBlockKOverride) {
     EXPECT_EQ(big.status().code(), ErrorCode::kUnsupported);
     EXPECT_NE(big.status().message().find("VKATTN_CM_BLOCK_K = 64 needs"), std::string::npos) << big.status().message();
   }
+}
+
+// VKATTN_CM_AHEAD = 2 keeps two K/V tiles in flight in the coopmat forward (a second register
+// set; "_ahead2" in the name); a malformed value is refused on every device, and the scalar path
+// ignores it.
+TEST_F(KernelPathTest, CoopmatAheadOverride) {
+  const AttentionDesc d = desc(DType::kF16, 64);
+  expect_environment_refused("VKATTN_CM_AHEAD", {"0", "3", "2x", "two"}, "1 or 2");
+  const std::string before = name_of(d);
+  EXPECT_EQ(before.find("_ahead"), std::string::npos) << before;
+  ::setenv("VKATTN_CM_AHEAD", "2", 1);
+  reopen_context();
+  if (auto_uses_coopmat2(ctx())) GTEST_SKIP() << "the coopmat forward's tile names; the coopmat2 pass plans f16 with cm2_tiles (coopmat2_planning_test)";
+  const std::string name = name_of(d);
+  if (auto_uses_coopmat(ctx())) {
+    EXPECT_NE(name.find("_sg4_ahead2_lse"), std::string::npos) << name;
+  } else {
+    EXPECT_EQ(name, before);
+  }
+  ::unsetenv("VKATTN_CM_AHEAD");
 }
 
 // VKATTN_CM_BLOCK_Q forces the coopmat forward's query tile (one or two 16-row fragments per

@@ -22,6 +22,7 @@ class KernelPathTest : public VkTest {
     ::unsetenv("VKATTN_CM_BLOCK_K");
     ::unsetenv("VKATTN_CM_BLOCK_Q");
     ::unsetenv("VKATTN_CM_SUBGROUPS");
+    ::unsetenv("VKATTN_CM_AHEAD");
     VkTest::SetUp();
   }
   void TearDown() override {
@@ -33,6 +34,7 @@ class KernelPathTest : public VkTest {
     ::unsetenv("VKATTN_CM_BLOCK_K");
     ::unsetenv("VKATTN_CM_BLOCK_Q");
     ::unsetenv("VKATTN_CM_SUBGROUPS");
+    ::unsetenv("VKATTN_CM_AHEAD");
     VkTest::TearDown();
   }
   std::optional<std::string> saved_env_;

@@ -164,41 +164,24 @@ const uint DK_PER_INV = (STAGE_ROWS * DK_CH + WORKGROUP_SIZE - 1u) / WORKGROUP_S
 const uint DV_PER_INV = (STAGE_ROWS * DV_CH + WORKGROUP_SIZE - 1u) / WORKGROUP_SIZE;
 uvec4 tile_dk_reg[DK_PER_INV];
 uvec4 tile_dv_reg[DV_PER_INV];
-#ifdef CM_TILES_SECOND_SET
-// A second register set, so that two tiles can be in flight (fetch_tile_second): the kernel
-// defines CM_TILES_SECOND_SET and declares `const bool SECOND_SET` (false leaves one element per
-// array, never used).
-const uint DK_PER_INV_2 = SECOND_SET ? DK_PER_INV : 1u;
-const uint DV_PER_INV_2 = SECOND_SET ? DV_PER_INV : 1u;
-uvec4 tile_dk_reg2[DK_PER_INV_2];
-uvec4 tile_dv_reg2[DV_PER_INV_2];
-#endif
 
-// Rows [r0, r0 + STAGE_ROWS) of `a` (Dk halves each) and `b` (Dv halves) into the register arrays
-// dk_regs and dv_regs; rows past `len` are zeros. A macro: GLSL passes arrays by copy.
-#define FETCH_CHUNKS(dk_regs, dv_regs, a, b, r0, len)                                                      \
-  {                                                                                                        \
-    const uint tid_ = gl_LocalInvocationID.x;                                                              \
-    [[unroll]] for (uint n = 0u; n < DK_PER_INV; ++n) {                                                    \
-      const uint e = tid_ + n * WORKGROUP_SIZE;                                                            \
-      const uint r = (r0) + e / DK_CH;                                                                     \
-      const uint c = e % DK_CH;                                                                            \
-      dk_regs[n] = e < STAGE_ROWS * DK_CH && r < (len) && 8u * c < HEAD_DIM ? load_chunk(a, r, c) : uvec4(0u); \
-    }                                                                                                      \
-    [[unroll]] for (uint n = 0u; n < DV_PER_INV; ++n) {                                                    \
-      const uint e = tid_ + n * WORKGROUP_SIZE;                                                            \
-      const uint r = (r0) + e / DV_CH;                                                                     \
-      const uint c = e % DV_CH;                                                                            \
-      dv_regs[n] = e < STAGE_ROWS * DV_CH && r < (len) && 8u * c < HEAD_DIM_V ? load_chunk(b, r, c) : uvec4(0u); \
-    }                                                                                                      \
+// Rows [r0, r0 + STAGE_ROWS) of `a` (Dk halves each) and `b` (Dv halves) into registers; rows
+// past `len` are zeros.
+void fetch_tile(RowSource a, RowSource b, uint r0, uint len) {
+  const uint tid = gl_LocalInvocationID.x;
+  [[unroll]] for (uint n = 0u; n < DK_PER_INV; ++n) {
+    const uint e = tid + n * WORKGROUP_SIZE;
+    const uint r = r0 + e / DK_CH;
+    const uint c = e % DK_CH;
+    tile_dk_reg[n] = e < STAGE_ROWS * DK_CH && r < len && 8u * c < HEAD_DIM ? load_chunk(a, r, c) : uvec4(0u);
   }
-
-void fetch_tile(RowSource a, RowSource b, uint r0, uint len) { FETCH_CHUNKS(tile_dk_reg, tile_dv_reg, a, b, r0, len) }
-#ifdef CM_TILES_SECOND_SET
-void fetch_tile_second(RowSource a, RowSource b, uint r0, uint len) {
-  FETCH_CHUNKS(tile_dk_reg2, tile_dv_reg2, a, b, r0, len)
+  [[unroll]] for (uint n = 0u; n < DV_PER_INV; ++n) {
+    const uint e = tid + n * WORKGROUP_SIZE;
+    const uint r = r0 + e / DV_CH;
+    const uint c = e % DV_CH;
+    tile_dv_reg[n] = e < STAGE_ROWS * DV_CH && r < len && 8u * c < HEAD_DIM_V ? load_chunk(b, r, c) : uvec4(0u);
+  }
 }
-#endif
 
 // Chunks of `regs` (PER_INV per invocation `tid`, CH per row) into `sh`, rows ROW uvec2 apart.
 // A macro: GLSL cannot pass a shared array to a function.
@@ -218,13 +201,6 @@ void stage_tile() {
   STAGE_CHUNKS(tile_dk_sh, tile_dk_reg, DK_PER_INV, DK_CH, KROW)
   STAGE_CHUNKS(tile_dv_sh, tile_dv_reg, DV_PER_INV, DV_CH, VROW)
 }
-#ifdef CM_TILES_SECOND_SET
-void stage_tile_second() {
-  const uint tid = gl_LocalInvocationID.x;
-  STAGE_CHUNKS(tile_dk_sh, tile_dk_reg2, DK_PER_INV_2, DK_CH, KROW)
-  STAGE_CHUNKS(tile_dv_sh, tile_dv_reg2, DV_PER_INV_2, DV_CH, VROW)
-}
-#endif
 
 // Stores f (16 rows of 16 columns) at element `base` of row 0 of output `which` (write_out8),
 // rows `stride` apart; rows >= `rows_valid` and columns >= `cols_valid` (8 or >= 16: a padded

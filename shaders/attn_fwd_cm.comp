@@ -18,8 +18,7 @@
 //
 // One workgroup = BLOCK_Q query rows of one (b, h); subgroup w (of WORKGROUP_SIZE / 32, 32 lanes
 // each) owns RF = 1 or 2 fragments of 16 rows, rows 16 RF w .. 16 RF (w + 1) - 1. Per K/V tile of
-// BLOCK_K keys, staged in shared memory as fp16 (fetched into registers one tile ahead, or two
-// with AHEAD_TILES = 2):
+// BLOCK_K keys, staged in shared memory as fp16 (fetched into registers one tile ahead):
 //   S_w   = Q_w K^T               16 RF x BLOCK_K, fp32 accumulators (mma over Dk / 16)
 //   s = score_mod(scale_log2 * S), masked keys -inf; t = rowmax s
 //   m moves to t only where t > m + RESCALE_SLACK ("lazy rescaling"), alpha = 2^(m_old - m) there
@@ -58,9 +57,6 @@ void write_out8(uint which, uint dst, vec4 lo, vec4 hi) {}
 
 #define CM_ALL_ROWS_WIDE (WIDE_ROWS != 0u)
 #define CM_TILES_PAGED
-#define CM_TILES_SECOND_SET
-const bool SECOND_SET = AHEAD_TILES > 1u;  // two K/V tiles in flight: register sets 1 and 2 alternate
-const uint AHEAD = SECOND_SET ? 2u : 1u;   // tiles fetched ahead of the one computing
 #include "attn_cm_tiles.glsl"
 
 const uint RF = BLOCK_Q / (16u * SUBGROUPS);  // row fragments (16 rows each) per subgroup: 1 or 2
@@ -155,12 +151,8 @@ void main() {
   // fetched while this one computes; with them a tile may be skipped, so each is fetched in turn.
   // The first tile's loads go out here, before Q's, so that the two latencies overlap: a decode
   // split walks only a few tiles, and its start is a large part of its time.
-  // With AHEAD_TILES = 2 the tile after it goes out too, into the second register set: tile
-  // tile_begin + n is in set 1 for even n and set 2 for odd n, each refilled with the tile two
-  // ahead once staged.
   const bool prefetch = DOCUMENTS == 0u;
   if (prefetch && tile_begin < tile_end) fetch_tile(ks, vs, tile_begin * BLOCK_K, len_k);
-  if (prefetch && SECOND_SET && tile_begin + 1u < tile_end) fetch_tile_second(ks, vs, (tile_begin + 1u) * BLOCK_K, len_k);
 
   if (DOCUMENTS != 0u) {
     doc_range_reset(DOC_RANGE_BLOCK);
@@ -257,20 +249,9 @@ void main() {
       if (doc_ranges_disjoint()) continue;  // uniform
     }
     if (!prefetch) fetch_tile(ks, vs, kv0, len_k);
-    const bool in_second = prefetch && SECOND_SET && ((t - tile_begin) & 1u) != 0u;  // uniform
-    if (in_second) {
-      stage_tile_second();
-    } else {
-      stage_tile();
-    }
+    stage_tile();
     barrier();
-    if (prefetch && t + AHEAD < tile_end) {
-      if (in_second) {
-        fetch_tile_second(ks, vs, kv0 + AHEAD * BLOCK_K, len_k);
-      } else {
-        fetch_tile(ks, vs, kv0 + AHEAD * BLOCK_K, len_k);
-      }
-    }
+    if (prefetch && t + 1u < tile_end) fetch_tile(ks, vs, kv0 + BLOCK_K, len_k);
 
     // S = Q K^T over 16 dims at a time, for this subgroup's keys lk0 .. lk0 + 16 LK16 of the
     // tile; each K^T fragment (dims 16d.., keys 16n..: K rows read column-major) feeds all RF row

@@ -47,7 +47,6 @@ const TileVariable kTileVariables[] = {
     {"VKATTN_CM_BLOCK_Q", "cm_block_q", &PlanOverrides::cm_block_q, &Overrides::cm_block_q, {64, 128, 256}},
     {"VKATTN_CM_BLOCK_K", "cm_block_k", &PlanOverrides::cm_block_k, &Overrides::cm_block_k, {16, 32, 64}},
     {"VKATTN_CM_SUBGROUPS", "cm_subgroups", &PlanOverrides::cm_subgroups, &Overrides::cm_subgroups, {4, 8}},
-    {"VKATTN_CM_AHEAD", "cm_ahead", &PlanOverrides::cm_ahead, &Overrides::cm_ahead, {1, 2}},
     {"VKATTN_CM_BWD_ROWS", "cm_bwd_rows", &PlanOverrides::cm_bwd_rows, &Overrides::cm_bwd_rows, {64, 128}},
     {"VKATTN_CM_BWD_BLOCK_COLS",
      "cm_bwd_block_cols",

@@ -4,7 +4,7 @@
 //   VKATTN_VALIDATION=1            options.enable_validation (owned devices)
 //   VKATTN_PIPELINE_CACHE=off|<f>  options.pipeline_cache.persist = false (even with a path set in
 //                                  code), or .path when persisting and the path is empty
-//   VKATTN_PATH=auto|scalar|coopmat and VKATTN_CM_BLOCK_Q, VKATTN_CM_BLOCK_K, VKATTN_CM_SUBGROUPS, VKATTN_CM_AHEAD,
+//   VKATTN_PATH=auto|scalar|coopmat and VKATTN_CM_BLOCK_Q, VKATTN_CM_BLOCK_K, VKATTN_CM_SUBGROUPS,
 //   VKATTN_CM_BWD_ROWS, VKATTN_CM_BWD_BLOCK_COLS: options.overrides, each where left at its default
 #pragma once
 

@@ -75,7 +75,6 @@ std::string fwd_variant_name(const FwdSpecConstants& s, KernelPath kernels) {
   name += coopmat ? "_sg" + std::to_string(s.workgroup_size / 32) : "_ks" + std::to_string(s.key_step);
   if (s.pack_gqa != 0) name += "_packgqa";
   if (s.row_lanes > 1) name += "_lanes" + std::to_string(s.row_lanes);
-  if (s.ahead_tiles > 1) name += "_ahead" + std::to_string(s.ahead_tiles);
   if (s.splits > 1) name += "_split" + std::to_string(s.splits);
   if (s.cm2_dim_pad != 16) name += "_dpad" + std::to_string(s.cm2_dim_pad);
   if (s.paged_shift != 0) name += "_paged" + std::to_string(1u << s.paged_shift) + (s.device_lens ? "_devtables" : "");

@@ -73,7 +73,7 @@ FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
     // The packed rows (group x Sq, rounded up to 16, 32 or 64) take some of those fragments, and
     // the subgroups left over take a share of every key tile each (ROW_LANES key lanes, merged at
     // the end): the longest key tile (64, 32, 16) that keeps the most key lanes (16 keys each or
-    // more), fits in shared memory and stays within kCmFragmentRegisters (cm_decode_registers),
+    // more), fits in shared memory and stays within kCmDecodeRegisters (cm_decode_registers),
     // Q in shared memory where it fits.
     const std::uint32_t block_q = decode_forced_q ? forced.block_q : 64;
     const std::uint32_t rf = block_q / (16 * kCmSmallestSubgroups);
@@ -90,7 +90,7 @@ FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
         const std::uint32_t q_rows = block_q / lanes;
         const bool qs = cm_shared_bytes(q_rows, k, dk, dv, true, kCmSmallestSubgroups) <= info.max_shared_memory;
         if (cm_shared_bytes(q_rows, k, dk, dv, qs, kCmSmallestSubgroups) > info.max_shared_memory) continue;
-        if (forced.block_k == 0 && cm_decode_registers(k, lanes, dk, dv, qs, rf) > kCmFragmentRegisters) continue;
+        if (forced.block_k == 0 && cm_decode_registers(k, lanes, dk, dv, qs, rf) > kCmDecodeRegisters) continue;
         spec.block_k = k;
         spec.row_lanes = lanes;
         spec.q_shared = qs ? 1 : 0;
@@ -263,7 +263,6 @@ Result<FwdSpecConstants> choose_fwd_tiles(const Problem& p, bool coopmat, const 
   const std::int64_t packed_rows = d.q_heads / p.kv_heads * p.seq_q;
   const auto decode_rows = static_cast<std::uint32_t>(coopmat && decode_shaped(p) ? packed_rows : 0);
   FwdSpecConstants spec = fwd_tiles(feature_spec(p), coopmat, info, forced, decode_rows);
-  if (coopmat && o.cm_ahead.value != 0) spec.ahead_tiles = o.cm_ahead.value;  // 1 or 2 (environment.cpp)
   spec.write_lse = d.write_lse ? 1u : 0u;
   if (spec.block_k < spec.key_step) {
     return unsupported("desc.head_dim = " + num(d.head_dim) + ", desc.head_dim_v = " + num(p.head_dim_v) + ": " +

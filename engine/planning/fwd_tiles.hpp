@@ -49,6 +49,14 @@ std::uint32_t cm_fwd_fragment_registers(std::uint32_t block_q, std::uint32_t blo
 // operands (Q's RF fragments of one 16-dim step, one K^T or V fragment).
 constexpr std::uint32_t kCmFragmentRegisters = 160;
 
+// The decode tiles' budget for cm_decode_registers: higher, because a decode split walks its keys
+// latency-bound and a longer key tile keeps more bytes in flight. Measured on the H100 (bench/
+// RESULTS_H100.md, twenty-sixth session) at D = 128 with 64 packed rows (b16, GQA 32:4, Sq = 8):
+// the 64-key tile with Q in registers (estimate 192; the driver reports 255 registers) ran 0.0954
+// and 0.427 ms at Sk = 4k and 32k against 0.1046 and 0.523 for the 32-key tile with Q in shared
+// memory (estimate 112, 217 registers) that kCmFragmentRegisters chose.
+constexpr std::uint32_t kCmDecodeRegisters = 192;
+
 // A head dim as the coopmat kernels hold it: padded to the 16-wide fragments (attn_cm_tiles.glsl).
 // The coopmat models (cm_*) take the real head dims and pad them themselves.
 constexpr std::uint32_t cm_padded_dim(std::uint32_t d) { return (d + 15) / 16 * 16; }
@@ -85,7 +93,7 @@ struct FwdForcedTiles {
 // planning/split_k.hpp) on the coopmat path without forced query tiles or subgroups: BLOCK_Q = 64
 // over four subgroups of 16 rows, and the subgroups the rows leave take a share of every key tile
 // (ROW_LANES = 4, 2 or 1 key lanes for up to 16, 32 or 64 rows), with the longest key tile that
-// keeps the most lanes within shared memory and kCmFragmentRegisters (cm_decode_registers). A
+// keeps the most lanes within shared memory and kCmDecodeRegisters (cm_decode_registers). A
 // forced BLOCK_Q of 64 or 128 (with four subgroups, or none forced) keeps this shape; 128 gives
 // each subgroup two fragments (ROW_LANES = 4 or 2 for up to 32 or 64 rows).
 FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, const DeviceInfo& info,

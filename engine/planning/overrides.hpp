@@ -20,7 +20,6 @@ struct Overrides {
   KernelPath path = KernelPath::kAuto;
   std::string path_source;                            // "VKATTN_PATH" or "options.overrides.path"
   TileOverride cm_block_q, cm_block_k, cm_subgroups;  // forward (coopmat)
-  TileOverride cm_ahead;                              // forward (coopmat): K/V tiles fetched ahead
   TileOverride cm_bwd_rows, cm_bwd_block_cols;        // backward (coopmat)
   TileOverride splits;                                // split-K forward (scalar)
   TileOverride cm_khr;                                // 1: auto prefers the KHR build

@@ -21,7 +21,6 @@ struct PlanOverrides {
   std::uint32_t cm_block_q = 0;         // forward query tile: 64, 128 or 256. VKATTN_CM_BLOCK_Q
   std::uint32_t cm_block_k = 0;         // forward key tile: 16, 32 or 64. VKATTN_CM_BLOCK_K
   std::uint32_t cm_subgroups = 0;       // forward 32-lane subgroups: 4 or 8. VKATTN_CM_SUBGROUPS
-  std::uint32_t cm_ahead = 0;           // forward K/V tiles in flight ahead of the one computing: 1 or 2. VKATTN_CM_AHEAD
   std::uint32_t cm_bwd_rows = 0;        // backward rows per workgroup: 64 or 128. VKATTN_CM_BWD_ROWS
   std::uint32_t cm_bwd_block_cols = 0;  // backward streamed tile: 16, 32 or 64. VKATTN_CM_BWD_BLOCK_COLS
   // Split-K forward (scalar kernel): workgroups along each row's keys, a power of two up to 1024

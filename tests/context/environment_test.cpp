@@ -19,7 +19,7 @@ namespace {
 const char* const kVariables[] = {"VKATTN_DEVICE",       "VKATTN_VALIDATION",  "VKATTN_PIPELINE_CACHE",
                                   "VKATTN_PATH",         "VKATTN_CM_BLOCK_Q",  "VKATTN_CM_BLOCK_K",
                                   "VKATTN_CM_SUBGROUPS", "VKATTN_CM_BWD_ROWS", "VKATTN_CM_BWD_BLOCK_COLS",
-                                  "VKATTN_CM_KHR",       "VKATTN_CM2",         "VKATTN_CM_AHEAD"};
+                                  "VKATTN_CM_KHR",       "VKATTN_CM2"};
 
 class EnvironmentTest : public ::testing::Test {
  protected:

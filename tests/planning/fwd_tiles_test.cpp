@@ -1,6 +1,6 @@
 // The forward's tiles: the automatic rule and its shared-memory and register models (checked on
-// an H100-like DeviceInfo on any host), the tuning overrides VKATTN_CM_BLOCK_Q, VKATTN_CM_BLOCK_K,
-// VKATTN_CM_SUBGROUPS and VKATTN_CM_AHEAD (malformed values refused on every device, tiles the device cannot hold
+// an H100-like DeviceInfo on any host), the tuning overrides VKATTN_CM_BLOCK_Q, VKATTN_CM_BLOCK_K
+// and VKATTN_CM_SUBGROUPS (malformed values refused on every device, tiles the device cannot hold
 // refused with the limit), and every tiling they can force against the fp64 reference where the
 // auto path is coopmat (skipped elsewhere).
 #include "planning/fwd_tiles.hpp"
@@ -40,26 +40,6 @@ TEST_F(KernelPathTest, CoopmatBlockKOverride) {
     EXPECT_EQ(big.status().code(), ErrorCode::kUnsupported);
     EXPECT_NE(big.status().message().find("VKATTN_CM_BLOCK_K = 64 needs"), std::string::npos) << big.status().message();
   }
-}
-
-// VKATTN_CM_AHEAD = 2 keeps two K/V tiles in flight in the coopmat forward (a second register
-// set; "_ahead2" in the name); a malformed value is refused on every device, and the scalar path
-// ignores it.
-TEST_F(KernelPathTest, CoopmatAheadOverride) {
-  const AttentionDesc d = desc(DType::kF16, 64);
-  expect_environment_refused("VKATTN_CM_AHEAD", {"0", "3", "2x", "two"}, "1 or 2");
-  const std::string before = name_of(d);
-  EXPECT_EQ(before.find("_ahead"), std::string::npos) << before;
-  ::setenv("VKATTN_CM_AHEAD", "2", 1);
-  reopen_context();
-  if (auto_uses_coopmat2(ctx())) GTEST_SKIP() << "the coopmat forward's tile names; the coopmat2 pass plans f16 with cm2_tiles (coopmat2_planning_test)";
-  const std::string name = name_of(d);
-  if (auto_uses_coopmat(ctx())) {
-    EXPECT_NE(name.find("_sg4_ahead2_lse"), std::string::npos) << name;
-  } else {
-    EXPECT_EQ(name, before);
-  }
-  ::unsetenv("VKATTN_CM_AHEAD");
 }
 
 // VKATTN_CM_BLOCK_Q forces the coopmat forward's query tile (one or two 16-row fragments per
@@ -338,7 +318,12 @@ TEST(CoopmatTiles, DecodeTilesGiveSpareSubgroupsToKeys) {
   EXPECT_EQ(cm_shared_bytes(16, 64, 128, 128, true, 4), 44560u);
   EXPECT_EQ(tiles(64, 64, 1), (std::tuple{64u, 64u, 4u, 1u, 128u}));
   EXPECT_EQ(tiles(128, 128, 17), (std::tuple{64u, 64u, 2u, 1u, 128u}));  // 32 rows: two lanes, Q still fits
-  EXPECT_EQ(tiles(128, 128, 64), (std::tuple{64u, 32u, 1u, 1u, 128u}));  // 64 rows: the prefill shape 4 x 1
+  // 64 rows: the prefill shape 4 x 1, with the 64-key tile (Q in registers) that the decode budget
+  // allows and the prefill budget would not (kCmDecodeRegisters).
+  EXPECT_EQ(tiles(128, 128, 64), (std::tuple{64u, 64u, 1u, 0u, 128u}));
+  EXPECT_EQ(cm_decode_registers(64, 1, 128, 128, false), 192u);
+  EXPECT_GT(cm_decode_registers(64, 1, 128, 128, false), kCmFragmentRegisters);
+  EXPECT_LE(cm_decode_registers(64, 1, 128, 128, false), kCmDecodeRegisters);
   EXPECT_EQ(tiles(72, 72, 8), (std::tuple{64u, 64u, 4u, 1u, 128u}));     // padded head dims alike
   // A forced 32-key tile holds two lanes of 16 keys.
   EXPECT_EQ(tiles(128, 128, 8, 32), (std::tuple{64u, 32u, 2u, 1u, 128u}));
@@ -348,8 +333,9 @@ TEST(CoopmatTiles, DecodeTilesGiveSpareSubgroupsToKeys) {
 
 // A forced BLOCK_Q of 128 keeps the decode shape with two fragments per subgroup: 64 packed rows
 // become two row groups of 32 and two key lanes, 8 rows one row group and four lanes (at D = 128
-// both exceed the register budget, so the key tile is forced too; without it only 16-key tiles
-// and one lane fit); other forced tiles (eight subgroups) leave decode for the prefill rule.
+// the 64-key tile of four lanes exceeds the decode register budget, so the key tile is forced
+// there; 64 rows take the 32-key tile and two lanes unforced); other forced tiles (eight
+// subgroups) leave decode for the prefill rule.
 TEST(CoopmatTiles, ForcedDecodeTilesOfTwoFragmentsPerSubgroup) {
   DeviceInfo info;
   info.coopmat = true;
@@ -367,7 +353,8 @@ TEST(CoopmatTiles, ForcedDecodeTilesOfTwoFragmentsPerSubgroup) {
   };
   EXPECT_EQ(tiles(64, FwdForcedTiles{128, 32, 4}), (std::tuple{128u, 32u, 2u, 128u}));
   EXPECT_EQ(tiles(8, FwdForcedTiles{128, 64, 4}), (std::tuple{128u, 64u, 4u, 128u}));
-  EXPECT_EQ(tiles(64, FwdForcedTiles{128, 0, 4}), (std::tuple{128u, 16u, 1u, 128u}));
+  EXPECT_EQ(tiles(64, FwdForcedTiles{128, 0, 4}), (std::tuple{128u, 32u, 2u, 128u}));
+  EXPECT_GT(cm_decode_registers(64, 4, 128, 128, true, 2), kCmDecodeRegisters);
   EXPECT_EQ(tiles(64, FwdForcedTiles{64, 0, 4}), tiles(64, FwdForcedTiles{}));
   EXPECT_EQ(std::get<2>(tiles(64, FwdForcedTiles{128, 0, 8})), 1u);  // eight subgroups: the prefill rule
   EXPECT_EQ(cm_decode_registers(32, 2, 128, 128, true, 2), 2u * 64u + 2u * 8u + 4u * 8u);

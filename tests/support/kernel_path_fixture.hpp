@@ -22,7 +22,6 @@ class KernelPathTest : public VkTest {
     ::unsetenv("VKATTN_CM_BLOCK_K");
     ::unsetenv("VKATTN_CM_BLOCK_Q");
     ::unsetenv("VKATTN_CM_SUBGROUPS");
-    ::unsetenv("VKATTN_CM_AHEAD");
     VkTest::SetUp();
   }
   void TearDown() override {
@@ -34,7 +33,6 @@ class KernelPathTest : public VkTest {
     ::unsetenv("VKATTN_CM_BLOCK_K");
     ::unsetenv("VKATTN_CM_BLOCK_Q");
     ::unsetenv("VKATTN_CM_SUBGROUPS");
-    ::unsetenv("VKATTN_CM_AHEAD");
     VkTest::TearDown();
   }
   std::optional<std::string> saved_env_;

@@ -324,6 +324,8 @@ TEST(CoopmatTiles, DecodeTilesGiveSpareSubgroupsToKeys) {
   EXPECT_EQ(cm_decode_registers(64, 1, 128, 128, false), 192u);
   EXPECT_GT(cm_decode_registers(64, 1, 128, 128, false), kCmFragmentRegisters);
   EXPECT_LE(cm_decode_registers(64, 1, 128, 128, false), kCmDecodeRegisters);
+  EXPECT_EQ(tiles(112, 112, 64), (std::tuple{64u, 64u, 1u, 0u, 128u}));  // 172 of 192
+  EXPECT_EQ(tiles(96, 96, 64), (std::tuple{64u, 64u, 1u, 1u, 128u}));    // Q fits in shared memory
   EXPECT_EQ(tiles(72, 72, 8), (std::tuple{64u, 64u, 4u, 1u, 128u}));     // padded head dims alike
   // A forced 32-key tile holds two lanes of 16 keys.
   EXPECT_EQ(tiles(128, 128, 8, 32), (std::tuple{64u, 32u, 2u, 1u, 128u}));

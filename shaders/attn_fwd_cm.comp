@@ -149,8 +149,9 @@ void main() {
 
   // Without document ids every tile in [tile_begin, tile_end) is visited, so the next one is
   // fetched while this one computes; with them a tile may be skipped, so each is fetched in turn.
-  // The first tile's loads go out here, before Q's, so that the two latencies overlap: a decode
-  // split walks only a few tiles, and its start is a large part of its time.
+  // The first tile's loads go out here, before Q's, so that the two latencies may overlap (a
+  // decode split walks only a few tiles; on the H100 this measured within noise of loading Q
+  // first, bench/RESULTS_H100.md twenty-sixth session).
   const bool prefetch = DOCUMENTS == 0u;
   if (prefetch && tile_begin < tile_end) fetch_tile(ks, vs, tile_begin * BLOCK_K, len_k);
 

@@ -14,6 +14,7 @@
 
 #include "planning/feature_spec.hpp"
 #include "support/attention_case.hpp"
+#include "support/h100_like.hpp"
 #include "support/backward_case.hpp"
 #include "support/env_overrides.hpp"
 #include "support/vk_test.hpp"
@@ -24,16 +25,6 @@ namespace {
 void clear_overrides() {
   ::unsetenv("VKATTN_CM_BWD_ROWS");
   ::unsetenv("VKATTN_CM_BWD_BLOCK_COLS");
-}
-
-DeviceInfo h100_like() {
-  DeviceInfo info;
-  info.coopmat = true;
-  info.subgroup_size = 32;
-  info.max_workgroup_invocations = 1024;
-  info.max_shared_memory = 49152;  // the H100's maxComputeSharedMemorySize
-  info.max_workgroup_count[0] = info.max_workgroup_count[1] = info.max_workgroup_count[2] = 65535;
-  return info;
 }
 
 Problem problem(std::int64_t dk, std::int64_t dv) {

@@ -9,6 +9,7 @@
 
 #include "planning/cm2_tiles.hpp"
 #include "planning/planner.hpp"
+#include "support/h100_like.hpp"
 #include "vkattn/kernel_path.hpp"
 
 namespace vkattn::test {
@@ -17,14 +18,10 @@ namespace {
 bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 DeviceInfo h200_like() {
-  DeviceInfo info;
+  DeviceInfo info = h100_like();  // the same chip
   info.name = "H200-like";
-  info.coopmat = info.coopmat_khr = info.coopmat2 = true;
-  info.subgroup_size = 32;
-  info.max_workgroup_invocations = 1024;
-  info.max_shared_memory = 49152;
+  info.coopmat_khr = info.coopmat2 = true;
   info.compute_units = 132;
-  info.max_workgroup_count[0] = info.max_workgroup_count[1] = info.max_workgroup_count[2] = 65535;
   // As NVIDIA's driver lists them for fp16 with fp32 (and fp16) accumulators at workgroup scope.
   info.coopmat2_shapes[0] = {128, 32, 16, 16};
   info.coopmat2_shapes[1] = {256, 32, 32, 16};

@@ -14,6 +14,7 @@
 #include "planning/planner.hpp"
 #include "support/attention_case.hpp"
 #include "support/env_overrides.hpp"
+#include "support/h100_like.hpp"
 #include "support/kernel_path_fixture.hpp"
 
 namespace vkattn::test {
@@ -91,12 +92,7 @@ TEST_F(KernelPathTest, CoopmatSubgroupsOverride) {
 // invocations or their shared memory does not fit.
 TEST_F(KernelPathTest, ForcedTilesOnACoopmatDevice) {
   ::unsetenv("VKATTN_PATH");
-  DeviceInfo info;
-  info.coopmat = true;
-  info.subgroup_size = 32;
-  info.max_workgroup_invocations = 1024;
-  info.max_shared_memory = 49152;
-  info.max_workgroup_count[0] = info.max_workgroup_count[1] = info.max_workgroup_count[2] = 65535;
+  DeviceInfo info = h100_like();
   info.max_storage_buffer_range = info.max_buffer_size = info.max_memory_allocation_size = std::uint64_t{1} << 32;
   const auto spec_for = [&](std::int64_t head_dim) -> Result<FwdSpecConstants> {
     Result<Overrides> o = env_overrides();  // what a context created now would take
@@ -256,11 +252,7 @@ TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
   EXPECT_EQ(cm_shared_bytes(128, 16, 128, 128, true, 4), 48720u);
   EXPECT_EQ(cm_fwd_fragment_registers(128, 64, 128, 128, false, 8), 160u);  // eight subgroups, one fragment each
   EXPECT_EQ(cm_shared_bytes(128, 64, 128, 128, false, 8), 45328u);          // out_sh grows with the subgroups
-  DeviceInfo info;
-  info.coopmat = true;
-  info.subgroup_size = 32;
-  info.max_workgroup_invocations = 1024;
-  info.max_shared_memory = 49152;  // the H100's maxComputeSharedMemorySize
+  DeviceInfo info = h100_like();
   const auto tiles = [&](std::int64_t d, std::uint32_t forced_subgroups = 0) {
     FeatureSpecConstants f;
     f.dtype = static_cast<std::uint32_t>(DType::kF16);
@@ -298,11 +290,7 @@ TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
 // of them and the others become key lanes, with the longest key tile that keeps them within the
 // H100's 48 KiB and the register budget. Checked on an H100-like DeviceInfo on any host.
 TEST(CoopmatTiles, DecodeTilesGiveSpareSubgroupsToKeys) {
-  DeviceInfo info;
-  info.coopmat = true;
-  info.subgroup_size = 32;
-  info.max_workgroup_invocations = 1024;
-  info.max_shared_memory = 49152;
+  DeviceInfo info = h100_like();
   const auto tiles = [&](std::int64_t dk, std::int64_t dv, std::uint32_t rows, std::uint32_t forced_k = 0) {
     FeatureSpecConstants f;
     f.dtype = static_cast<std::uint32_t>(DType::kF16);
@@ -339,11 +327,7 @@ TEST(CoopmatTiles, DecodeTilesGiveSpareSubgroupsToKeys) {
 // there; 64 rows take the 32-key tile and two lanes unforced); other forced tiles (eight
 // subgroups) leave decode for the prefill rule.
 TEST(CoopmatTiles, ForcedDecodeTilesOfTwoFragmentsPerSubgroup) {
-  DeviceInfo info;
-  info.coopmat = true;
-  info.subgroup_size = 32;
-  info.max_workgroup_invocations = 1024;
-  info.max_shared_memory = 49152;
+  DeviceInfo info = h100_like();
   FeatureSpecConstants f;
   f.dtype = static_cast<std::uint32_t>(DType::kF16);
   f.head_dim = 128;

@@ -12,18 +12,15 @@
 #include "planning/bwd_tiles.hpp"
 #include "planning/feature_spec.hpp"
 #include "planning/split_k.hpp"
+#include "support/h100_like.hpp"
 
 namespace vkattn::test {
 namespace {
 
 DeviceInfo device(bool coopmat) {
-  DeviceInfo info;
+  DeviceInfo info = h100_like();
   info.name = coopmat ? "H100-like" : "plain";
   info.coopmat = coopmat;
-  info.subgroup_size = 32;
-  info.max_workgroup_invocations = 1024;
-  info.max_shared_memory = 49152;
-  info.max_workgroup_count[0] = info.max_workgroup_count[1] = info.max_workgroup_count[2] = 65535;
   return info;
 }
 

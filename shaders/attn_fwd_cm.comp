@@ -66,7 +66,6 @@ const uint ROW_GROUPS = SUBGROUPS / KEY_LANES;
 const uint ROWS = BLOCK_Q / KEY_LANES;        // rows of the workgroup: 16 RF ROW_GROUPS
 const uint BK16 = BLOCK_K / 16u;
 const uint LK16 = BK16 / KEY_LANES;           // key fragments of a tile per subgroup
-const uint S_CHAINS = RF * LK16 == 1u && DK16 >= 4u ? 2u : 1u;  // dependent chains of S = Q K^T
 const float RESCALE_SLACK = 8.0;  // log2 units: P <= 256 between rescales (fp16 holds 65504)
 const uint Q_SH = BLOCK_K * KROW;  // Q_SHARED: where Q row 0 starts in tile_dk_sh
 const uint SCRATCH = 16u * OROW;   // floats of out_sh per subgroup
@@ -260,10 +259,6 @@ void main() {
     // fragments (s_frag[r * LK16 + n]).
     ACC_MAT s_frag[RF * LK16];
     [[unroll]] for (uint f = 0u; f < RF * LK16; ++f) s_frag[f] = ACC_MAT(0.0);
-    // S_CHAINS = 2 (one S fragment per subgroup: decode's key lanes): the odd dims accumulate
-    // into s_odd, so the fragment's Dk / 16 products form two dependent chains of half the
-    // length, added after the loop.
-    ACC_MAT s_odd = ACC_MAT(0.0);
     [[unroll]] for (uint d = 0u; d < DK16; ++d) {
       A_MAT q_d[RF];
       [[unroll]] for (uint r = 0u; r < RF; ++r) {
@@ -277,16 +272,9 @@ void main() {
         B_MAT k_frag;
         load_bt(k_frag, tile_dk_sh, (lk0 + 16u * n) * KROW + 4u * d, KROW);
         [[unroll]] for (uint r = 0u; r < RF; ++r) {
-          if (S_CHAINS == 2u && (d & 1u) != 0u) {
-            s_odd = mma(q_d[r], k_frag, s_odd);
-          } else {
-            s_frag[r * LK16 + n] = mma(q_d[r], k_frag, s_frag[r * LK16 + n]);
-          }
+          s_frag[r * LK16 + n] = mma(q_d[r], k_frag, s_frag[r * LK16 + n]);
         }
       }
-    }
-    if (S_CHAINS == 2u) {
-      [[unroll]] for (uint e = 0u; e < ELEMS; ++e) s_frag[0][e] += s_odd[e];
     }
 
     // Softmax in registers: element e of s_frag[r * LK16 + n] is (slot 2 r + acc_hi(e), key

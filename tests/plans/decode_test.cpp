@@ -33,6 +33,7 @@ const CaseShape kDecodeCases[] = {
     decode(1, 32, 4, 1, 1000, 128, F16, kCausalBR),                                 // ratio 8 (the decode preset)
     decode(1, 16, 1, 2, 257, 32, F32, kNoMask),                                     // ratio 16
     decode(2, 8, 1, 8, 600, 64, F16, kCausalBR),                                    // 64 rows per KV head
+    decode(1, 16, 2, 8, 700, 128, F16, kCausalBR),                                  // 64 rows at D = 128
     decode(1, 4, 1, 16, 300, 32, F32, kCausalBR),                                   // Sq = 16
     decode(1, 8, 2, 3, 200, 64, F32, kCausalTL),                                    // top-left: rows see 1..3 keys
     decode(1, 8, 2, 4, 700, 32, F32, kWindow),                                      // most splits see nothing

@@ -14,9 +14,9 @@
 
 #include "planning/feature_spec.hpp"
 #include "support/attention_case.hpp"
-#include "support/h100_like.hpp"
 #include "support/backward_case.hpp"
 #include "support/env_overrides.hpp"
+#include "support/h100_like.hpp"
 #include "support/vk_test.hpp"
 
 namespace vkattn::test {

@@ -148,11 +148,13 @@ void main() {
   }
 
   // Without document ids every tile in [tile_begin, tile_end) is visited, so the next one is
-  // fetched while this one computes; with them a tile may be skipped, so each is fetched in turn.
+  // fetched while this one computes (KV_AHEAD); with them a tile may be skipped, so each is
+  // fetched in turn, as it is with KV_AHEAD = 0 (the registers the next tile would hold then go to
+  // the shape: fwd_tiles.cpp).
   // The first tile's loads go out here, before Q's, so that the two latencies may overlap (a
   // decode split walks only a few tiles; on the H100 this measured within noise of loading Q
   // first, bench/RESULTS_H100.md twenty-sixth session).
-  const bool prefetch = DOCUMENTS == 0u;
+  const bool prefetch = DOCUMENTS == 0u && KV_AHEAD != 0u;
   if (prefetch && tile_begin < tile_end) fetch_tile(ks, vs, tile_begin * BLOCK_K, len_k);
 
   if (DOCUMENTS != 0u) {

@@ -127,28 +127,44 @@ FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
     std::uint32_t sg = 0;
     bool q_shared = false;
     // Head dims where a measured shape beat the rule (H100, coopmat_khr, (4, 16, 4096, D) fp16,
-    // two calls, bench/RESULTS_H100.md twenty-fourth session), taken as measured (Q where it
-    // was) when nothing is forced and it fits the device's shared memory and the register
-    // budget. Other coopmat builds and devices take them unmeasured.
+    // bench/RESULTS_H100.md, the sessions named), taken as measured (Q where it was, the next
+    // K/V tile in registers or not) when nothing is forced and it fits the device's shared
+    // memory. Other coopmat builds and devices take them unmeasured.
     // - D = 96: 4 x 2 with 32 keys and Q in shared memory, 214 / 182 TFLOP/s (no mask / causal)
-    //   against 186 / 172 for the rule's 8 x 1 with 64 keys.
-    // - D = 128: 8 x 1 with 32 keys, Q in registers, 216 / 189 against 205 / 186 with 64 keys.
+    //   against 186 / 172 for the rule's 8 x 1 with 64 keys; each tile loaded at its turn
+    //   (KV_AHEAD = 0) 3 % / 2 % faster again (twenty-eighth session, against the same shape with
+    //   the next tile in registers, one call).
+    // - D = 128 without a causal or window mask: 4 x 2 with 32 keys, Q in registers, each tile
+    //   loaded at its turn: 2.38 ms against 2.50 for 8 x 1 with 32 keys and the next tile in
+    //   registers (twenty-eighth session, one call; the same 4 x 2 tiles with the next tile in
+    //   registers: 3.31 ms). Without the next tile the driver fits RF = 2 in 255 registers and two
+    //   workgroups per multiprocessor, each hiding the other's loads; each K/V fragment read from
+    //   shared memory then feeds two products. Causal it ran 1.57 ms against 1.46 (more tiles
+    //   cross the diagonal at 32 rows per subgroup), so masked calls keep 8 x 1.
+    // - D = 128 otherwise: 8 x 1 with 32 keys, Q in registers, 216 / 189 against 205 / 186 with
+    //   64 keys (twenty-fourth session).
+    // The register budget does not apply to these: they were measured as the driver compiled them.
     struct Measured {
       std::uint32_t dk, dv;
       Shape shape;
       std::uint32_t block_k;
       bool q_shared;
+      bool kv_ahead;
+      bool unmasked_only;  // only without a causal or window mask
     };
-    constexpr Measured kMeasured[] = {{96, 96, {4, 2}, 32, true}, {128, 128, {8, 1}, 32, false}};
+    constexpr Measured kMeasured[] = {{96, 96, {4, 2}, 32, true, false, false},
+                                      {128, 128, {4, 2}, 32, false, false, true},
+                                      {128, 128, {8, 1}, 32, false, true, false}};
     const bool forced_any = forced.block_q != 0 || forced.block_k != 0 || forced.subgroups != 0;
+    const bool masked = features.causal != 0 || features.window != 0;
     for (const Measured& m : kMeasured) {
       const std::uint32_t q = 16 * m.shape.subgroups * m.shape.rf;
-      if (forced_any || m.dk != dk || m.dv != dv || info.max_workgroup_invocations < 32 * m.shape.subgroups ||
-          !fits(q, m.block_k, m.q_shared, m.shape.subgroups) ||
-          cm_fwd_fragment_registers(q, m.block_k, dk, dv, m.q_shared, m.shape.subgroups) > kCmFragmentRegisters) {
+      if (forced_any || m.dk != dk || m.dv != dv || (m.unmasked_only && masked) ||
+          info.max_workgroup_invocations < 32 * m.shape.subgroups || !fits(q, m.block_k, m.q_shared, m.shape.subgroups)) {
         continue;
       }
       bq = q, bk = m.block_k, sg = m.shape.subgroups, q_shared = m.q_shared;
+      spec.kv_ahead = m.kv_ahead ? 1 : 0;
       break;
     }
     if (bk == 0) {  // the rule

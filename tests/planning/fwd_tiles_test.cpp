@@ -263,12 +263,29 @@ TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
   EXPECT_EQ(tiles(64), (std::tuple{128u, 64u, 1u, 128u}));
   // Four subgroups reach 16 keys at D = 128 (Q in registers would leave room for no S), eight
   // with one fragment each reach 64: the longer key tile wins by the rule (D = 80 and 112), but at
-  // D = 128 and 96 the measured shapes come first: 8 x 1 with 32 keys, and 4 x 2 with 32 keys and
-  // Q in shared memory.
+  // D = 128 and 96 the measured shapes come first: without a mask at D = 128, 4 x 2 with 32 keys
+  // and each K/V tile loaded at its turn (KV_AHEAD = 0); with a causal or window mask 8 x 1 with
+  // 32 keys and the next tile in registers; at D = 96 4 x 2 with 32 keys, Q in shared memory and
+  // each tile at its turn.
   EXPECT_EQ(tiles(80), (std::tuple{128u, 64u, 0u, 256u}));
   EXPECT_EQ(tiles(112), (std::tuple{128u, 64u, 0u, 256u}));
-  EXPECT_EQ(tiles(128), (std::tuple{128u, 32u, 0u, 256u}));
+  EXPECT_EQ(tiles(128), (std::tuple{128u, 32u, 0u, 128u}));
   EXPECT_EQ(tiles(96), (std::tuple{128u, 32u, 1u, 128u}));
+  const auto kv_ahead = [&](std::int64_t d, std::uint32_t causal, std::uint32_t window) {
+    FeatureSpecConstants f;
+    f.dtype = static_cast<std::uint32_t>(DType::kF16);
+    f.head_dim = f.head_dim_v = static_cast<std::uint32_t>(d);
+    f.causal = causal;
+    f.window = window;
+    const FwdSpecConstants fwd = fwd_tiles(f, true, info);
+    return std::tuple{fwd.block_q, fwd.block_k, fwd.workgroup_size, fwd.kv_ahead};
+  };
+  EXPECT_EQ(kv_ahead(128, 0, 0), (std::tuple{128u, 32u, 128u, 0u}));
+  EXPECT_EQ(kv_ahead(128, 1, 0), (std::tuple{128u, 32u, 256u, 1u}));
+  EXPECT_EQ(kv_ahead(128, 0, 1), (std::tuple{128u, 32u, 256u, 1u}));
+  EXPECT_EQ(kv_ahead(96, 1, 0), (std::tuple{128u, 32u, 128u, 0u}));
+  EXPECT_EQ(kv_ahead(64, 0, 0), (std::tuple{128u, 64u, 128u, 1u}));  // the rule's tiles keep the next tile in registers
+  EXPECT_EQ(kv_ahead(80, 1, 0), (std::tuple{128u, 64u, 256u, 1u}));
   EXPECT_EQ(tiles(32), (std::tuple{128u, 64u, 1u, 128u}));  // ties go to four subgroups
   EXPECT_EQ(tiles(256), (std::tuple{64u, 16u, 0u, 128u}));  // over every budget: the smallest tiles, Q in registers
   // Eight subgroups forced: 16 rows each, and the largest key tile within the budget (a 256-lane

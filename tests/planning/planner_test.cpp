@@ -69,6 +69,26 @@ TEST(Planner, BothPassesShareTheProblemAndItsFeatureConstants) {
   }
 }
 
+// The K/V tiles' fetch shows in the name: on the H100-like device D = 128 without a mask loads each
+// tile at its turn (KV_AHEAD = 0, "_noprefetch"); causal keeps the next tile in registers; the
+// scalar kernel has no such constant and no such suffix.
+TEST(Planner, NamesSayWhenEachKvTileIsLoadedAtItsTurn) {
+  AttentionDesc d = desc(128);
+  d.mask = Mask{};
+  d.score_mod = ScoreMod{};
+  Result<FwdVariant> unmasked = plan_forward(d, device(true), Overrides{});
+  ASSERT_TRUE(unmasked.is_ok()) << unmasked.status().to_string();
+  EXPECT_EQ(unmasked->spec.kv_ahead, 0u);
+  EXPECT_NE(unmasked->name.find("_bq128_bk32_sg4_noprefetch_"), std::string::npos) << unmasked->name;
+  d.mask = Mask::causal_mask(Align::kBottomRight);
+  Result<FwdVariant> causal = plan_forward(d, device(true), Overrides{});
+  ASSERT_TRUE(causal.is_ok()) << causal.status().to_string();
+  EXPECT_EQ(causal->spec.kv_ahead, 1u);
+  EXPECT_EQ(causal->name.find("_noprefetch"), std::string::npos) << causal->name;
+  FwdSpecConstants s = unmasked->spec;
+  EXPECT_EQ(fwd_variant_name(s, KernelPath::kScalar).find("_noprefetch"), std::string::npos);
+}
+
 TEST(Planner, PathReasons) {
   const DeviceInfo cm = device(true);
   EXPECT_EQ(plan_forward(desc(64), cm, Overrides{})->path.reason, "auto: coopmat");

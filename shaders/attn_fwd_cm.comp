@@ -18,7 +18,8 @@
 //
 // One workgroup = BLOCK_Q query rows of one (b, h); subgroup w (of WORKGROUP_SIZE / 32, 32 lanes
 // each) owns RF = 1 or 2 fragments of 16 rows, rows 16 RF w .. 16 RF (w + 1) - 1. Per K/V tile of
-// BLOCK_K keys, staged in shared memory as fp16 (fetched into registers one tile ahead):
+// BLOCK_K keys, staged in shared memory as fp16 (fetched into registers one tile ahead, or with
+// KV_AHEAD = 0 each at its own turn):
 //   S_w   = Q_w K^T               16 RF x BLOCK_K, fp32 accumulators (mma over Dk / 16)
 //   s = score_mod(scale_log2 * S), masked keys -inf; t = rowmax s
 //   m moves to t only where t > m + RESCALE_SLACK ("lazy rescaling"), alpha = 2^(m_old - m) there

@@ -85,8 +85,7 @@ TEST(Planner, NamesSayWhenEachKvTileIsLoadedAtItsTurn) {
   ASSERT_TRUE(causal.is_ok()) << causal.status().to_string();
   EXPECT_EQ(causal->spec.kv_ahead, 1u);
   EXPECT_EQ(causal->name.find("_noprefetch"), std::string::npos) << causal->name;
-  FwdSpecConstants s = unmasked->spec;
-  EXPECT_EQ(fwd_variant_name(s, KernelPath::kScalar).find("_noprefetch"), std::string::npos);
+  EXPECT_EQ(fwd_variant_name(unmasked->spec, KernelPath::kScalar).find("_noprefetch"), std::string::npos);
 }
 
 TEST(Planner, PathReasons) {

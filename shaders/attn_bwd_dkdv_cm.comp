@@ -125,10 +125,11 @@ void main() {
   }
 
   // One step per (query head g of the group, query tile t), g outer; without document ids every
-  // step is visited, so the next step's Q, dO, lse2 and delta are fetched while this one computes.
+  // step is visited, so the next step's Q, dO, lse2 and delta are fetched while this one computes
+  // (TILE_AHEAD = 1; with 0 each step loads its own at its turn, as with document ids).
   const uint tiles = tile_end - tile_begin;
   const uint steps = group * tiles;
-  const bool prefetch = DOCUMENTS == 0u;
+  const bool prefetch = DOCUMENTS == 0u && TILE_AHEAD != 0u;
   if (prefetch && steps > 0u) fetch_step(b, kv_h * group, tile_begin * BLOCK_COLS, seq);
   [[dont_unroll]] for (uint step = 0u; step < steps; ++step) {
     const uint g = step / tiles;

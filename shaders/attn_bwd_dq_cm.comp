@@ -114,8 +114,9 @@ void main() {
   const RowSource vs = row_source(SRC_V, v_seq, pc.v_stride_s);
 
   // Without document ids every tile in [tile_begin, tile_end) is visited, so the next one is
-  // fetched while this one computes; with them a tile may be skipped, so each is fetched in turn.
-  const bool prefetch = DOCUMENTS == 0u;
+  // fetched while this one computes (TILE_AHEAD = 1); with them a tile may be skipped, so each is
+  // fetched in turn, as it is with TILE_AHEAD = 0.
+  const bool prefetch = DOCUMENTS == 0u && TILE_AHEAD != 0u;
   if (prefetch && tile_begin < tile_end) fetch_tile(ks, vs, tile_begin * BLOCK_COLS, len_k);
   [[dont_unroll]] for (uint t = tile_begin; t < tile_end; ++t) {
     const uint kv0 = t * BLOCK_COLS;

@@ -210,7 +210,8 @@ Result<BwdSpecConstants> choose_bwd_tiles(const Problem& p, bool coopmat, const 
                                           const Overrides& overrides) {
   Result<CmBwdTiles> forced = cm_bwd_forced_tiles(p, info, coopmat, overrides);
   if (!forced) return forced.status();
-  const BwdSpecConstants spec = bwd_tiles(feature_spec(p), coopmat, info, forced.value());
+  BwdSpecConstants spec = bwd_tiles(feature_spec(p), coopmat, info, forced.value());
+  if (coopmat && overrides.cm_no_prefetch.value == 1) spec.tile_ahead = 0;
   VKATTN_TRY(check_bwd_limits(p, spec, info));
   return spec;
 }

@@ -92,6 +92,7 @@ std::string bwd_variant_name(const BwdSpecConstants& s, KernelPath kernels) {
     name += "_dsplit" + std::to_string(cm_bwd_chunks(s, BwdKernel::kDq)) + "x" +
             std::to_string(cm_bwd_chunks(s, BwdKernel::kDkdv));
   }
+  if (kernels != KernelPath::kScalar && s.tile_ahead == 0) name += "_noprefetch";  // each tile loaded at its turn
   if (s.cm2_dim_pad != 16) name += "_dpad" + std::to_string(s.cm2_dim_pad);
   name += bf16_on_f16_operands(s.features, kernels) + "_" + to_string(kernels);
   return name;

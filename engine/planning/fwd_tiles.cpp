@@ -279,6 +279,7 @@ Result<FwdSpecConstants> choose_fwd_tiles(const Problem& p, bool coopmat, const 
   const std::int64_t packed_rows = d.q_heads / p.kv_heads * p.seq_q;
   const auto decode_rows = static_cast<std::uint32_t>(coopmat && decode_shaped(p) ? packed_rows : 0);
   FwdSpecConstants spec = fwd_tiles(feature_spec(p), coopmat, info, forced, decode_rows);
+  if (coopmat && o.cm_no_prefetch.value == 1) spec.kv_ahead = 0;
   spec.write_lse = d.write_lse ? 1u : 0u;
   if (spec.block_k < spec.key_step) {
     return unsupported("desc.head_dim = " + num(d.head_dim) + ", desc.head_dim_v = " + num(p.head_dim_v) + ": " +

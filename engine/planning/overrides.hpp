@@ -21,6 +21,7 @@ struct Overrides {
   std::string path_source;                            // "VKATTN_PATH" or "options.overrides.path"
   TileOverride cm_block_q, cm_block_k, cm_subgroups;  // forward (coopmat)
   TileOverride cm_bwd_rows, cm_bwd_block_cols;        // backward (coopmat)
+  TileOverride cm_no_prefetch;                        // 1: coopmat kernels load each tile at its turn
   TileOverride splits;                                // split-K forward (scalar)
   TileOverride cm_khr;                                // 1: auto prefers the KHR build
   TileOverride cm2;                                   // 1: auto prefers the cooperative-matrix-2 forward

@@ -23,6 +23,11 @@ struct PlanOverrides {
   std::uint32_t cm_subgroups = 0;       // forward 32-lane subgroups: 4 or 8. VKATTN_CM_SUBGROUPS
   std::uint32_t cm_bwd_rows = 0;        // backward rows per workgroup: 64 or 128. VKATTN_CM_BWD_ROWS
   std::uint32_t cm_bwd_block_cols = 0;  // backward streamed tile: 16, 32 or 64. VKATTN_CM_BWD_BLOCK_COLS
+  // 1: the coopmat kernels (forward, decode and backward) load each staged tile at its turn
+  // instead of fetching the next one into registers while this one computes (KV_AHEAD = 0 in the
+  // forward, TILE_AHEAD = 0 in the backward; variant names end "_noprefetch"). The default
+  // (0) leaves it to the measured tile rules. VKATTN_CM_NO_PREFETCH
+  std::uint32_t cm_no_prefetch = 0;
   // Split-K forward (scalar kernel): workgroups along each row's keys, a power of two up to 1024
   // (1: no split). Otherwise chosen from the device's compute units, the keys and the rows
   // (planning/split_k.hpp). VKATTN_SPLITS

@@ -19,7 +19,7 @@ namespace {
 const char* const kVariables[] = {"VKATTN_DEVICE",       "VKATTN_VALIDATION",  "VKATTN_PIPELINE_CACHE",
                                   "VKATTN_PATH",         "VKATTN_CM_BLOCK_Q",  "VKATTN_CM_BLOCK_K",
                                   "VKATTN_CM_SUBGROUPS", "VKATTN_CM_BWD_ROWS", "VKATTN_CM_BWD_BLOCK_COLS",
-                                  "VKATTN_CM_KHR",       "VKATTN_CM2"};
+                                  "VKATTN_CM_KHR",       "VKATTN_CM2",         "VKATTN_CM_NO_PREFETCH"};
 
 class EnvironmentTest : public ::testing::Test {
  protected:
@@ -44,6 +44,7 @@ TEST_F(EnvironmentTest, VariablesFillDefaultsAndAreNamed) {
   ::setenv("VKATTN_DEVICE", "1", 1);
   ::setenv("VKATTN_CM_KHR", "1", 1);
   ::setenv("VKATTN_CM2", "1", 1);
+  ::setenv("VKATTN_CM_NO_PREFETCH", "1", 1);
   Result<ContextOptions> o = apply_environment(ContextOptions{});
   ASSERT_TRUE(o.is_ok()) << o.status().to_string();
   EXPECT_EQ(o->overrides.path, KernelPath::kScalar);
@@ -52,11 +53,12 @@ TEST_F(EnvironmentTest, VariablesFillDefaultsAndAreNamed) {
   EXPECT_EQ(o->overrides.cm_block_q, 0u);
   EXPECT_EQ(o->overrides.cm_khr, 1u);
   EXPECT_EQ(o->overrides.cm2, 1u);
+  EXPECT_EQ(o->overrides.cm_no_prefetch, 1u);
   EXPECT_FALSE(o->pipeline_cache.persist);
   EXPECT_EQ(o->device, "1");
   const std::vector<std::string> expected = {"VKATTN_DEVICE=1", "VKATTN_PIPELINE_CACHE=off", "VKATTN_PATH=scalar",
-                                             "VKATTN_CM_BLOCK_K=32", "VKATTN_CM_BWD_ROWS=128", "VKATTN_CM_KHR=1",
-                                             "VKATTN_CM2=1"};
+                                             "VKATTN_CM_BLOCK_K=32", "VKATTN_CM_BWD_ROWS=128", "VKATTN_CM_NO_PREFETCH=1",
+                                             "VKATTN_CM_KHR=1",      "VKATTN_CM2=1"};
   EXPECT_EQ(o->from_environment, expected);
   const Overrides r = plan_overrides(*o);
   EXPECT_EQ(r.path_source, "VKATTN_PATH");
@@ -124,6 +126,11 @@ TEST_F(EnvironmentTest, MalformedValuesAreRefusedByName) {
   ASSERT_FALSE(o.is_ok());
   EXPECT_EQ(o.status().message(), "VKATTN_CM2 = \"2\" is not 1");
   ::unsetenv("VKATTN_CM2");
+  ::setenv("VKATTN_CM_NO_PREFETCH", "0", 1);  // 0 is the default, not a value to set
+  o = apply_environment(ContextOptions{});
+  ASSERT_FALSE(o.is_ok());
+  EXPECT_EQ(o.status().message(), "VKATTN_CM_NO_PREFETCH = \"0\" is not 1");
+  ::unsetenv("VKATTN_CM_NO_PREFETCH");
   ContextOptions bad;
   bad.overrides.cm_bwd_block_cols = 48;
   o = apply_environment(bad);

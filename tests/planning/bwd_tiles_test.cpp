@@ -25,6 +25,7 @@ namespace {
 void clear_overrides() {
   ::unsetenv("VKATTN_CM_BWD_ROWS");
   ::unsetenv("VKATTN_CM_BWD_BLOCK_COLS");
+  ::unsetenv("VKATTN_CM_NO_PREFETCH");
 }
 
 Problem problem(std::int64_t dk, std::int64_t dv) {
@@ -145,20 +146,25 @@ TEST_F(BackwardTilesOnDevice, MalformedOverridesAreRefused) {
 
 // Every tiling the overrides accept computes the right gradients (masks, GQA and ragged lengths
 // cross the tile edges; the score_mods' parameter gradients come from kernels whose workgroup is
-// BLOCK_ROWS), and the variant name shows it.
+// BLOCK_ROWS), with the next tile fetched ahead or (VKATTN_CM_NO_PREFETCH) each at its turn, and
+// the variant name shows it.
 struct ForcedBwdTiles {
   const char* rows;
   const char* cols;
   std::int64_t head_dim;
+  bool no_prefetch = false;
 };
 
-void PrintTo(const ForcedBwdTiles& t, std::ostream* os) { *os << t.rows << " x " << t.cols << ", D = " << t.head_dim; }
+void PrintTo(const ForcedBwdTiles& t, std::ostream* os) {
+  *os << t.rows << " x " << t.cols << ", D = " << t.head_dim << (t.no_prefetch ? ", no prefetch" : "");
+}
 
 class BackwardTilesForced : public BackwardTilesOnDevice, public ::testing::WithParamInterface<ForcedBwdTiles> {};
 
 TEST_P(BackwardTilesForced, MatchesReference) {
   ::setenv("VKATTN_CM_BWD_ROWS", GetParam().rows, 1);
   ::setenv("VKATTN_CM_BWD_BLOCK_COLS", GetParam().cols, 1);
+  if (GetParam().no_prefetch) ::setenv("VKATTN_CM_NO_PREFETCH", "1", 1);
   reopen_context();
   if (!auto_uses_coopmat(ctx())) {
     GTEST_SKIP() << "the backward tile overrides apply to the coopmat kernels only; backward_test checks the "
@@ -168,8 +174,8 @@ TEST_P(BackwardTilesForced, MatchesReference) {
   d.head_dim = GetParam().head_dim;
   Result<BackwardPlan> plan = BackwardPlan::create(ctx(), d);
   ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
-  const std::string tail =
-      std::string("_br") + GetParam().rows + "_bc" + GetParam().cols + "_st1" + f16_tensor_core_suffix(ctx());
+  const std::string tail = std::string("_br") + GetParam().rows + "_bc" + GetParam().cols + "_st1" +
+                           (GetParam().no_prefetch ? "_noprefetch" : "") + f16_tensor_core_suffix(ctx());
   EXPECT_NE(plan->variant_name().find(tail), std::string::npos) << plan->variant_name();
   const CaseShape base{2, 4, 2, 150, 203, GetParam().head_dim, DType::kF16, kNoMask, Layout::kBHSD, true};
   check_backward_case(ctx(), base);
@@ -193,10 +199,12 @@ INSTANTIATE_TEST_SUITE_P(Tiles, BackwardTilesForced,
                          ::testing::Values(ForcedBwdTiles{"64", "16", 64}, ForcedBwdTiles{"64", "32", 64},
                                            ForcedBwdTiles{"64", "64", 64}, ForcedBwdTiles{"128", "16", 64},
                                            ForcedBwdTiles{"128", "32", 64}, ForcedBwdTiles{"128", "64", 64},
-                                           ForcedBwdTiles{"64", "32", 128}, ForcedBwdTiles{"128", "64", 128}),
+                                           ForcedBwdTiles{"64", "32", 128}, ForcedBwdTiles{"128", "64", 128},
+                                           ForcedBwdTiles{"64", "64", 64, true}, ForcedBwdTiles{"64", "64", 128, true},
+                                           ForcedBwdTiles{"128", "64", 128, true}),
                          [](const auto& p) {
                            return std::string("br") + p.param.rows + "_bc" + p.param.cols + "_d" +
-                                  std::to_string(p.param.head_dim);
+                                  std::to_string(p.param.head_dim) + (p.param.no_prefetch ? "_noprefetch" : "");
                          });
 
 }  // namespace

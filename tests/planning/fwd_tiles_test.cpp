@@ -143,6 +143,7 @@ struct ForcedTiles {
   const char* block_k;
   const char* subgroups;  // "" leaves VKATTN_CM_SUBGROUPS unset
   const char* name_tail;  // of the D = 64 variant: Q in shared memory where it fits
+  bool no_prefetch = false;  // VKATTN_CM_NO_PREFETCH = 1: each K/V tile loaded at its turn
 };
 
 class KernelPathTiles : public VkTest, public ::testing::WithParamInterface<ForcedTiles> {
@@ -151,6 +152,7 @@ class KernelPathTiles : public VkTest, public ::testing::WithParamInterface<Forc
     ::unsetenv("VKATTN_CM_BLOCK_Q");
     ::unsetenv("VKATTN_CM_BLOCK_K");
     ::unsetenv("VKATTN_CM_SUBGROUPS");
+    ::unsetenv("VKATTN_CM_NO_PREFETCH");
     VkTest::TearDown();
   }
 };
@@ -159,6 +161,7 @@ TEST_P(KernelPathTiles, MatchesReference) {
   ::setenv("VKATTN_CM_BLOCK_Q", GetParam().block_q, 1);
   ::setenv("VKATTN_CM_BLOCK_K", GetParam().block_k, 1);
   if (*GetParam().subgroups != '\0') ::setenv("VKATTN_CM_SUBGROUPS", GetParam().subgroups, 1);
+  if (GetParam().no_prefetch) ::setenv("VKATTN_CM_NO_PREFETCH", "1", 1);
   reopen_context();
   if (!auto_uses_coopmat(ctx())) {
     GTEST_SKIP() << "the tile overrides apply to the coopmat forward only; forward_test and forward_variants_test "
@@ -215,10 +218,14 @@ INSTANTIATE_TEST_SUITE_P(Forced, KernelPathTiles,
                                            ForcedTiles{"128", "32", "8", "_bq128_bk32_qsh_sg8"},
                                            ForcedTiles{"128", "64", "8", "_bq128_bk64_qsh_sg8"},
                                            ForcedTiles{"256", "16", "8", "_bq256_bk16_sg8"},
-                                           ForcedTiles{"256", "32", "8", "_bq256_bk32_sg8"}),
+                                           ForcedTiles{"256", "32", "8", "_bq256_bk32_sg8"},
+                                           // Each K/V tile at its turn (KV_AHEAD = 0).
+                                           ForcedTiles{"128", "64", "", "_bq128_bk64_qsh_sg4_noprefetch", true},
+                                           ForcedTiles{"128", "32", "8", "_bq128_bk32_qsh_sg8_noprefetch", true}),
                          [](const auto& p) {
                            return std::string("bq") + p.param.block_q + "_bk" + p.param.block_k +
-                                  (*p.param.subgroups != '\0' ? std::string("_sg") + p.param.subgroups : std::string());
+                                  (*p.param.subgroups != '\0' ? std::string("_sg") + p.param.subgroups : std::string()) +
+                                  (p.param.no_prefetch ? "_noprefetch" : "");
                          });
 
 // The coopmat kernels index accumulators by NVIDIA's mma layout; a context takes the coopmat path

@@ -88,6 +88,29 @@ TEST(Planner, NamesSayWhenEachKvTileIsLoadedAtItsTurn) {
   EXPECT_EQ(fwd_variant_name(unmasked->spec, KernelPath::kScalar).find("_noprefetch"), std::string::npos);
 }
 
+// VKATTN_CM_NO_PREFETCH = 1 turns the prefetch off in every coopmat kernel, forward and backward,
+// and the names say so; the scalar kernels have none to turn off.
+TEST(Planner, NoPrefetchOverrideReachesBothPasses) {
+  Overrides o;
+  o.cm_no_prefetch = {1, "VKATTN_CM_NO_PREFETCH"};
+  AttentionDesc d = desc(64);
+  Result<FwdVariant> fwd = plan_forward(d, device(true), o);
+  Result<BwdVariant> bwd = plan_backward(d, device(true), o);
+  ASSERT_TRUE(fwd.is_ok()) << fwd.status().to_string();
+  ASSERT_TRUE(bwd.is_ok()) << bwd.status().to_string();
+  EXPECT_EQ(fwd->spec.kv_ahead, 0u);
+  EXPECT_EQ(bwd->spec.tile_ahead, 0u);
+  EXPECT_NE(fwd->name.find("_noprefetch_"), std::string::npos) << fwd->name;
+  EXPECT_NE(bwd->name.find("_noprefetch_"), std::string::npos) << bwd->name;
+  Result<BwdVariant> plain = plan_backward(d, device(true), Overrides{});
+  ASSERT_TRUE(plain.is_ok()) << plain.status().to_string();
+  EXPECT_EQ(plain->spec.tile_ahead, 1u);
+  EXPECT_EQ(plain->name.find("_noprefetch"), std::string::npos) << plain->name;
+  Result<BwdVariant> scalar = plan_backward(d, device(false), o);
+  ASSERT_TRUE(scalar.is_ok()) << scalar.status().to_string();
+  EXPECT_EQ(scalar->name.find("_noprefetch"), std::string::npos) << scalar->name;
+}
+
 TEST(Planner, PathReasons) {
   const DeviceInfo cm = device(true);
   EXPECT_EQ(plan_forward(desc(64), cm, Overrides{})->path.reason, "auto: coopmat");

@@ -130,7 +130,33 @@ BwdSpecConstants bwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
   const std::uint32_t dv = features.head_dim_v;
   if (coopmat) {
     s.step = 1;  // unused by the coopmat kernels
-    // The longest column tile any row count reaches; ties go to the first (64 rows).
+    s.dq_chunk16 = cm_bwd_chunk16(dk, dv, BwdKernel::kDq);
+    s.dkdv_chunk16 = cm_bwd_chunk16(dk, dv, BwdKernel::kDkdv);
+    // Head dims where a measured shape beat the rule (H100, coopmat_khr, (4, H, 4096, D) fp16
+    // backward alone, bench/RESULTS_H100.md, twenty-ninth session, one call), taken when nothing
+    // is forced and it fits the device: 64 rows x 64 columns with each tile loaded at its turn
+    // (TILE_AHEAD = 0). Without the next tile in registers (64 per invocation at D = 128 with 128
+    // invocations, which is why the rule's prefetch limit gave D = 128 eight subgroups) the
+    // kernels fit two 128-invocation workgroups per multiprocessor, each hiding the other's loads.
+    // - D = 128: 7.12 ms against 7.93 for the rule's 128 x 64 with the next tile in registers.
+    // - D = 64: 7.87 ms against 7.98 for the same 64 x 64 tiles with it.
+    struct Measured {
+      std::uint32_t dk, dv, rows, cols;
+    };
+    constexpr Measured kMeasured[] = {{64, 64, 64, 64}, {128, 128, 64, 64}};
+    for (const Measured& m : kMeasured) {
+      if (forced.rows != 0 || forced.cols != 0 || m.dk != dk || m.dv != dv ||
+          2 * m.rows > info.max_workgroup_invocations ||
+          cm_bwd_shared_bytes(m.rows, m.cols, dk, dv) > info.max_shared_memory) {
+        continue;
+      }
+      s.block_rows = m.rows;
+      s.block_cols = m.cols;
+      s.workgroup_size = 2 * m.rows;
+      s.tile_ahead = 0;
+      return s;
+    }
+    // The rule: the longest column tile any row count reaches; ties go to the first (64 rows).
     s.block_rows = s.block_cols = 0;
     for (const std::uint32_t rows : {kCmBwdSmallestRows, 2 * kCmBwdSmallestRows}) {
       if ((forced.rows != 0 && rows != forced.rows) ||
@@ -152,8 +178,6 @@ BwdSpecConstants bwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
       }
     }
     s.workgroup_size = 2 * s.block_rows;  // one 32-lane subgroup per 16 rows
-    s.dq_chunk16 = cm_bwd_chunk16(dk, dv, BwdKernel::kDq);
-    s.dkdv_chunk16 = cm_bwd_chunk16(dk, dv, BwdKernel::kDkdv);
     return s;
   }
   s.block_rows = std::min<std::uint32_t>(kBlockRows, info.max_workgroup_invocations);

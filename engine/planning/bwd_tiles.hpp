@@ -54,8 +54,11 @@ struct CmBwdTiles {
 // 2 BLOCK_ROWS); for BLOCK_ROWS = 64 and 128 (four and eight subgroups, where the workgroup limit
 // allows) the largest BLOCK_COLS in {64, 32, 16} whose fp16 tiles fit and whose prefetched tile
 // stays within kCmPrefetchChunks, and of those the longer column tile, ties to 64 rows (on the
-// H100: 64 x 64 at Dk = Dv = 64, 128 x 64 at 128, where 64 rows reach 32 columns). `forced`
-// (checked by choose_bwd_tiles) fixes either; a forced BLOCK_COLS alone keeps 64 rows.
+// H100: 64 x 64 at Dk = Dv = 64, 128 x 64 at 128, where 64 rows reach 32 columns), each with the
+// next tile fetched into registers (TILE_AHEAD = 1). Before the rule, measured shapes: at
+// Dk = Dv = 64 and 128, 64 x 64 with each tile loaded at its turn (TILE_AHEAD = 0). `forced`
+// (checked by choose_bwd_tiles) fixes either, skipping the measured shapes; a forced BLOCK_COLS
+// alone keeps 64 rows.
 BwdSpecConstants bwd_tiles(const FeatureSpecConstants& features, bool coopmat, const DeviceInfo& info,
                            CmBwdTiles forced = {});
 

@@ -52,13 +52,34 @@ class BackwardTilesTest : public ::testing::Test {
   void TearDown() override { clear_overrides(); }
 };
 
+// (BLOCK_ROWS, BLOCK_COLS, TILE_AHEAD) the rule or a measured shape picks.
+std::tuple<std::uint32_t, std::uint32_t, std::uint32_t> tiles_ahead(const DeviceInfo& info, std::int64_t d,
+                                                                    CmBwdTiles forced = {}) {
+  const BwdSpecConstants s = bwd_tiles(feature_spec(problem(d, d)), true, info, forced);
+  return {s.block_rows, s.block_cols, s.tile_ahead};
+}
+
+// At D = 64 and 128 the measured shape comes before the rule: 64 x 64 with each tile loaded at
+// its turn. Forced tiles skip it (and keep the next tile in registers), as does a device whose
+// shared memory cannot hold it (40,720 bytes at D = 128).
+TEST_F(BackwardTilesTest, MeasuredShapesLoadEachTileAtItsTurn) {
+  DeviceInfo info = h100_like();
+  EXPECT_EQ(tiles_ahead(info, 64), std::tuple(64u, 64u, 0u));
+  EXPECT_EQ(tiles_ahead(info, 128), std::tuple(64u, 64u, 0u));
+  EXPECT_EQ(tiles_ahead(info, 96), std::tuple(128u, 64u, 1u));  // not measured: the rule
+  EXPECT_EQ(tiles_ahead(info, 128, {128, 64}), std::tuple(128u, 64u, 1u));
+  EXPECT_EQ(tiles_ahead(info, 64, {64, 64}), std::tuple(64u, 64u, 1u));
+  EXPECT_EQ(cm_bwd_shared_bytes(64, 64, 128, 128), 40720u);
+  info.max_shared_memory = 40719;
+  EXPECT_EQ(tiles_ahead(info, 128), std::tuple(64u, 32u, 1u));
+}
+
 TEST_F(BackwardTilesTest, LongestColumnTileThenFourSubgroups) {
   DeviceInfo info = h100_like();
-  // D = 64: four subgroups already reach 64 columns (the tie keeps them). D = 128: four
-  // subgroups' prefetched 64-row tile would be 16 chunks per invocation, eight subgroups' is 8.
-  EXPECT_EQ(tiles(info, 64, 64), std::tuple(64u, 64u, 128u));
-  EXPECT_EQ(tiles(info, 128, 128), std::tuple(128u, 64u, 256u));
-  EXPECT_EQ(tiles(info, 96, 96), std::tuple(128u, 64u, 256u));  // not measured at 96
+  // The rule (D = 64 and 128 take measured shapes first: MeasuredShapesLoadEachTileAtItsTurn).
+  // D = 16: four subgroups already reach 64 columns (the tie keeps them). D = 96: four
+  // subgroups' prefetched 64-row tile would be 12 chunks per invocation, eight subgroups' is 6.
+  EXPECT_EQ(tiles(info, 96, 96), std::tuple(128u, 64u, 256u));
   EXPECT_EQ(tiles(info, 32, 128), std::tuple(128u, 64u, 256u));
   EXPECT_EQ(tiles(info, 16, 16), std::tuple(64u, 64u, 128u));
   EXPECT_EQ(cm_bwd_shared_bytes(128, 64, 128, 128), 45840u);  // within the 48 KiB
@@ -72,10 +93,11 @@ TEST_F(BackwardTilesTest, LongestColumnTileThenFourSubgroups) {
   EXPECT_EQ(tiles(info, 128, 128, {128, 32}), std::tuple(128u, 32u, 256u));
   // A device that allows 128 invocations per workgroup runs four subgroups only.
   info.max_workgroup_invocations = 128;
-  EXPECT_EQ(tiles(info, 128, 128), std::tuple(64u, 32u, 128u));
-  // One byte less shared memory than eight subgroups' 64 columns at D = 128 need: both reach 32.
+  EXPECT_EQ(tiles(info, 96, 96), std::tuple(64u, 32u, 128u));
+  // One byte less shared memory than the measured 64 x 64 at D = 128 needs: the rule, where four
+  // and eight subgroups both reach 32 columns.
   info = h100_like();
-  info.max_shared_memory = 45839;
+  info.max_shared_memory = 40719;
   EXPECT_EQ(tiles(info, 128, 128), std::tuple(64u, 32u, 128u));
   // 12 KiB at D = 64: 64 rows hold 16 columns (9,936 bytes), 128 rows not even those (15,056).
   info.max_shared_memory = 12288;

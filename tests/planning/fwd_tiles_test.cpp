@@ -55,7 +55,7 @@ TEST_F(KernelPathTest, CoopmatBlockQOverride) {
   EXPECT_TRUE(ends_with(name_of(d), cm ? "_bq64_bk64_qsh_sg4_lse" + coopmat_suffix(ctx()) : std::string("_scalar"))) << name_of(d);
   ::unsetenv("VKATTN_CM_BLOCK_Q");
   reopen_context();
-  EXPECT_TRUE(ends_with(name_of(d), cm ? "_bq128_bk64_qsh_sg4_lse" + coopmat_suffix(ctx()) : std::string("_scalar"))) << name_of(d);
+  EXPECT_TRUE(ends_with(name_of(d), cm ? "_bq128_bk64_qsh_sg4_noprefetch_lse" + coopmat_suffix(ctx()) : std::string("_scalar"))) << name_of(d);
 }
 
 // VKATTN_CM_SUBGROUPS forces the coopmat forward's subgroups per workgroup (the tiles are then
@@ -291,7 +291,9 @@ TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
   EXPECT_EQ(kv_ahead(128, 1, 0), (std::tuple{128u, 32u, 256u, 1u}));
   EXPECT_EQ(kv_ahead(128, 0, 1), (std::tuple{128u, 32u, 256u, 1u}));
   EXPECT_EQ(kv_ahead(96, 1, 0), (std::tuple{128u, 32u, 128u, 0u}));
-  EXPECT_EQ(kv_ahead(64, 0, 0), (std::tuple{128u, 64u, 128u, 1u}));  // the rule's tiles keep the next tile in registers
+  EXPECT_EQ(kv_ahead(64, 0, 0), (std::tuple{128u, 64u, 128u, 0u}));  // the rule's tiles, measured without the next tile
+  EXPECT_EQ(kv_ahead(64, 1, 0), (std::tuple{128u, 64u, 128u, 0u}));
+  EXPECT_EQ(kv_ahead(32, 0, 0), (std::tuple{128u, 64u, 128u, 1u}));  // not measured: the next tile in registers
   EXPECT_EQ(kv_ahead(80, 1, 0), (std::tuple{128u, 64u, 256u, 1u}));
   EXPECT_EQ(tiles(32), (std::tuple{128u, 64u, 1u, 128u}));  // ties go to four subgroups
   EXPECT_EQ(tiles(256), (std::tuple{64u, 16u, 0u, 128u}));  // over every budget: the smallest tiles, Q in registers

@@ -89,11 +89,12 @@ TEST(Planner, NamesSayWhenEachKvTileIsLoadedAtItsTurn) {
 }
 
 // VKATTN_CM_NO_PREFETCH = 1 turns the prefetch off in every coopmat kernel, forward and backward,
-// and the names say so; the scalar kernels have none to turn off.
+// and the names say so; the scalar kernels have none to turn off. (At D = 80 both passes' tiles
+// keep the next tile in registers by default.)
 TEST(Planner, NoPrefetchOverrideReachesBothPasses) {
   Overrides o;
   o.cm_no_prefetch = {1, "VKATTN_CM_NO_PREFETCH"};
-  AttentionDesc d = desc(64);
+  AttentionDesc d = desc(80);
   Result<FwdVariant> fwd = plan_forward(d, device(true), o);
   Result<BwdVariant> bwd = plan_backward(d, device(true), o);
   ASSERT_TRUE(fwd.is_ok()) << fwd.status().to_string();
@@ -102,6 +103,9 @@ TEST(Planner, NoPrefetchOverrideReachesBothPasses) {
   EXPECT_EQ(bwd->spec.tile_ahead, 0u);
   EXPECT_NE(fwd->name.find("_noprefetch_"), std::string::npos) << fwd->name;
   EXPECT_NE(bwd->name.find("_noprefetch_"), std::string::npos) << bwd->name;
+  Result<FwdVariant> plain_fwd = plan_forward(d, device(true), Overrides{});
+  ASSERT_TRUE(plain_fwd.is_ok()) << plain_fwd.status().to_string();
+  EXPECT_EQ(plain_fwd->spec.kv_ahead, 1u);
   Result<BwdVariant> plain = plan_backward(d, device(true), Overrides{});
   ASSERT_TRUE(plain.is_ok()) << plain.status().to_string();
   EXPECT_EQ(plain->spec.tile_ahead, 1u);

@@ -132,20 +132,22 @@ BwdSpecConstants bwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
     s.step = 1;  // unused by the coopmat kernels
     s.dq_chunk16 = cm_bwd_chunk16(dk, dv, BwdKernel::kDq);
     s.dkdv_chunk16 = cm_bwd_chunk16(dk, dv, BwdKernel::kDkdv);
-    // Head dims where a measured shape beat the rule (H100, coopmat_khr, (4, H, 4096, D) fp16
+    // Head dims where a measured shape beat the rule (H100, coopmat_khr, (4, 16, 4096, 128) fp16
     // backward alone, bench/RESULTS_H100.md, twenty-ninth session, one call), taken when nothing
     // is forced and it fits the device: 64 rows x 64 columns with each tile loaded at its turn
-    // (TILE_AHEAD = 0). Without the next tile in registers (64 per invocation at D = 128 with 128
-    // invocations, which is why the rule's prefetch limit gave D = 128 eight subgroups) the
-    // kernels fit two 128-invocation workgroups per multiprocessor, each hiding the other's loads.
-    // - D = 128: 7.12 ms against 7.93 for the rule's 128 x 64 with the next tile in registers.
-    // - D = 64: 7.87 ms against 7.98 for the same 64 x 64 tiles with it.
+    // (TILE_AHEAD = 0), without a causal or window mask (the only case measured: 7.12 ms against
+    // 7.93 for the rule's 128 x 64 with the next tile in registers). Without the next tile in
+    // registers (64 per invocation at D = 128 with 128 invocations, which is why the rule's
+    // prefetch limit gives D = 128 eight subgroups) the kernels fit two 128-invocation workgroups
+    // per multiprocessor, each hiding the other's loads. (D = 64, the same tiles with the prefetch
+    // off: 7.87 ms against 7.98, too close to one measurement's noise to change the rule.)
     struct Measured {
       std::uint32_t dk, dv, rows, cols;
     };
-    constexpr Measured kMeasured[] = {{64, 64, 64, 64}, {128, 128, 64, 64}};
+    constexpr Measured kMeasured[] = {{128, 128, 64, 64}};
+    const bool masked = features.causal != 0 || features.window != 0;
     for (const Measured& m : kMeasured) {
-      if (forced.rows != 0 || forced.cols != 0 || m.dk != dk || m.dv != dv ||
+      if (forced.rows != 0 || forced.cols != 0 || masked || m.dk != dk || m.dv != dv ||
           2 * m.rows > info.max_workgroup_invocations ||
           cm_bwd_shared_bytes(m.rows, m.cols, dk, dv) > info.max_shared_memory) {
         continue;

@@ -97,11 +97,9 @@ FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
         break;
       }
     }
-    // Each K/V tile loaded at its turn (KV_AHEAD = 0) unless tiles are forced: on the H100 every
-    // case of the decode preset measured 1-3.5 % faster so (b1..16, Sq 1..8, Sk 4k and 32k,
-    // twenty-ninth session, one call): the workgroups sharing a multiprocessor hide each other's
-    // loads, and the 64-row variant no longer spills the fetched tile.
-    if (forced.block_q == 0 && forced.block_k == 0) spec.kv_ahead = 0;
+    // (Each tile loaded at its turn, KV_AHEAD = 0, measured 0.2-3.5 % faster in every decode case
+    // timed on the H100, twenty-ninth session; not the default until the decode tests have run
+    // that way on a GPU: VKATTN_CM_NO_PREFETCH=1.)
     if (spec.block_k != 0) return spec;
     // Nothing within the budget (Dk = Dv = 256): the prefill tiles' fallback below.
   }

@@ -52,33 +52,36 @@ class BackwardTilesTest : public ::testing::Test {
   void TearDown() override { clear_overrides(); }
 };
 
-// (BLOCK_ROWS, BLOCK_COLS, TILE_AHEAD) the rule or a measured shape picks.
+// (BLOCK_ROWS, BLOCK_COLS, TILE_AHEAD) the rule or a measured shape picks, with a causal mask or not.
 std::tuple<std::uint32_t, std::uint32_t, std::uint32_t> tiles_ahead(const DeviceInfo& info, std::int64_t d,
-                                                                    CmBwdTiles forced = {}) {
-  const BwdSpecConstants s = bwd_tiles(feature_spec(problem(d, d)), true, info, forced);
+                                                                    bool causal, CmBwdTiles forced = {}) {
+  FeatureSpecConstants f = feature_spec(problem(d, d));
+  f.causal = causal ? 1u : 0u;
+  const BwdSpecConstants s = bwd_tiles(f, true, info, forced);
   return {s.block_rows, s.block_cols, s.tile_ahead};
 }
 
-// At D = 64 and 128 the measured shape comes before the rule: 64 x 64 with each tile loaded at
-// its turn. Forced tiles skip it (and keep the next tile in registers), as does a device whose
-// shared memory cannot hold it (40,720 bytes at D = 128).
-TEST_F(BackwardTilesTest, MeasuredShapesLoadEachTileAtItsTurn) {
+// At D = 128 without a causal or window mask the measured shape comes before the rule: 64 x 64
+// with each tile loaded at its turn. Masked calls, forced tiles (which keep the next tile in
+// registers) and a device whose shared memory cannot hold it (40,720 bytes) take the rule.
+TEST_F(BackwardTilesTest, MeasuredShapeLoadsEachTileAtItsTurn) {
   DeviceInfo info = h100_like();
-  EXPECT_EQ(tiles_ahead(info, 64), std::tuple(64u, 64u, 0u));
-  EXPECT_EQ(tiles_ahead(info, 128), std::tuple(64u, 64u, 0u));
-  EXPECT_EQ(tiles_ahead(info, 96), std::tuple(128u, 64u, 1u));  // not measured: the rule
-  EXPECT_EQ(tiles_ahead(info, 128, {128, 64}), std::tuple(128u, 64u, 1u));
-  EXPECT_EQ(tiles_ahead(info, 64, {64, 64}), std::tuple(64u, 64u, 1u));
+  EXPECT_EQ(tiles_ahead(info, 128, false), std::tuple(64u, 64u, 0u));
+  EXPECT_EQ(tiles_ahead(info, 128, true), std::tuple(128u, 64u, 1u));
+  EXPECT_EQ(tiles_ahead(info, 64, false), std::tuple(64u, 64u, 1u));  // not measured enough: the rule
+  EXPECT_EQ(tiles_ahead(info, 128, false, {128, 64}), std::tuple(128u, 64u, 1u));
+  EXPECT_EQ(tiles_ahead(info, 128, false, {64, 64}), std::tuple(64u, 64u, 1u));
   EXPECT_EQ(cm_bwd_shared_bytes(64, 64, 128, 128), 40720u);
   info.max_shared_memory = 40719;
-  EXPECT_EQ(tiles_ahead(info, 128), std::tuple(64u, 32u, 1u));
+  EXPECT_EQ(tiles_ahead(info, 128, false), std::tuple(64u, 32u, 1u));
 }
 
 TEST_F(BackwardTilesTest, LongestColumnTileThenFourSubgroups) {
   DeviceInfo info = h100_like();
-  // The rule (D = 64 and 128 take measured shapes first: MeasuredShapesLoadEachTileAtItsTurn).
-  // D = 16: four subgroups already reach 64 columns (the tie keeps them). D = 96: four
+  // The rule (unmasked D = 128 takes a measured shape first: MeasuredShapeLoadsEachTileAtItsTurn).
+  // D = 64: four subgroups already reach 64 columns (the tie keeps them). D = 96: four
   // subgroups' prefetched 64-row tile would be 12 chunks per invocation, eight subgroups' is 6.
+  EXPECT_EQ(tiles(info, 64, 64), std::tuple(64u, 64u, 128u));
   EXPECT_EQ(tiles(info, 96, 96), std::tuple(128u, 64u, 256u));
   EXPECT_EQ(tiles(info, 32, 128), std::tuple(128u, 64u, 256u));
   EXPECT_EQ(tiles(info, 16, 16), std::tuple(64u, 64u, 128u));

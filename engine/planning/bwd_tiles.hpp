@@ -57,9 +57,8 @@ struct CmBwdTiles {
 // H100: 64 x 64 at Dk = Dv = 64, 128 x 64 at 128, where 64 rows reach 32 columns), each with the
 // next tile fetched into registers (TILE_AHEAD = 1). Before the rule, a measured shape: at
 // Dk = Dv = 128 without a causal or window mask, 64 x 64 with each tile loaded at its turn
-// (TILE_AHEAD = 0). `forced`
-// (checked by choose_bwd_tiles) fixes either, skipping the measured shapes; a forced BLOCK_COLS
-// alone keeps 64 rows.
+// (TILE_AHEAD = 0). `forced` (checked by choose_bwd_tiles) fixes either, skipping the measured
+// shape; a forced BLOCK_COLS alone keeps 64 rows.
 BwdSpecConstants bwd_tiles(const FeatureSpecConstants& features, bool coopmat, const DeviceInfo& info,
                            CmBwdTiles forced = {});
 

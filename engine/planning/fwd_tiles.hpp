@@ -89,8 +89,9 @@ struct FwdForcedTiles {
 // Q in shared memory, each K/V tile loaded at its turn: KV_AHEAD = 0), 64 (the rule's 128 x 64,
 // KV_AHEAD = 0) and 128 (without a causal or window mask 128 x 32, four subgroups, Q in
 // registers, KV_AHEAD = 0; with one, 128 x 32, eight subgroups, Q in registers), where they fit.
-// Everywhere else (decode included) KV_AHEAD = 1. `forced` (the overrides VKATTN_CM_BLOCK_Q, VKATTN_CM_BLOCK_K and
-// VKATTN_CM_SUBGROUPS) fixes any of them, budget or not (for tuning).
+// Everywhere else (decode included) KV_AHEAD = 1. `forced` (the overrides VKATTN_CM_BLOCK_Q,
+// VKATTN_CM_BLOCK_K and VKATTN_CM_SUBGROUPS) fixes any of them, budget or not (for tuning),
+// skipping the measured shapes.
 //
 // Decode (`decode_rows` != 0: the packed query rows per KV head of a decode-shaped problem,
 // planning/split_k.hpp) on the coopmat path without forced query tiles or subgroups: BLOCK_Q = 64

@@ -165,9 +165,8 @@ const uint DV_PER_INV = (STAGE_ROWS * DV_CH + WORKGROUP_SIZE - 1u) / WORKGROUP_S
 uvec4 tile_dk_reg[DK_PER_INV];
 uvec4 tile_dv_reg[DV_PER_INV];
 
-// Rows [r0, r0 + STAGE_ROWS) of `a` (Dk halves each) and `b` (Dv halves) into registers; rows
-// past `len` are zeros.
-void fetch_tile(RowSource a, RowSource b, uint r0, uint len) {
+// Rows [r0, r0 + STAGE_ROWS) of `a` (Dk halves each) into tile_dk_reg; rows past `len` are zeros.
+void fetch_dk_rows(RowSource a, uint r0, uint len) {
   const uint tid = gl_LocalInvocationID.x;
   [[unroll]] for (uint n = 0u; n < DK_PER_INV; ++n) {
     const uint e = tid + n * WORKGROUP_SIZE;
@@ -175,12 +174,23 @@ void fetch_tile(RowSource a, RowSource b, uint r0, uint len) {
     const uint c = e % DK_CH;
     tile_dk_reg[n] = e < STAGE_ROWS * DK_CH && r < len && 8u * c < HEAD_DIM ? load_chunk(a, r, c) : uvec4(0u);
   }
+}
+
+// The same rows of `b` (Dv halves each) into tile_dv_reg.
+void fetch_dv_rows(RowSource b, uint r0, uint len) {
+  const uint tid = gl_LocalInvocationID.x;
   [[unroll]] for (uint n = 0u; n < DV_PER_INV; ++n) {
     const uint e = tid + n * WORKGROUP_SIZE;
     const uint r = r0 + e / DV_CH;
     const uint c = e % DV_CH;
     tile_dv_reg[n] = e < STAGE_ROWS * DV_CH && r < len && 8u * c < HEAD_DIM_V ? load_chunk(b, r, c) : uvec4(0u);
   }
+}
+
+// Both: rows [r0, r0 + STAGE_ROWS) of `a` and `b` into registers.
+void fetch_tile(RowSource a, RowSource b, uint r0, uint len) {
+  fetch_dk_rows(a, r0, len);
+  fetch_dv_rows(b, r0, len);
 }
 
 // Chunks of `regs` (PER_INV per invocation `tid`, CH per row) into `sh`, rows ROW uvec2 apart.
@@ -195,11 +205,18 @@ void fetch_tile(RowSource a, RowSource b, uint r0, uint len) {
     }                                                                  \
   }
 
-// The fetched tile into tile_dk_sh / tile_dv_sh (the caller's barriers fence it).
-void stage_tile() {
+// The fetched rows into tile_dk_sh and tile_dv_sh, one or both (the caller's barriers fence them).
+void stage_dk_rows() {
   const uint tid = gl_LocalInvocationID.x;
   STAGE_CHUNKS(tile_dk_sh, tile_dk_reg, DK_PER_INV, DK_CH, KROW)
+}
+void stage_dv_rows() {
+  const uint tid = gl_LocalInvocationID.x;
   STAGE_CHUNKS(tile_dv_sh, tile_dv_reg, DV_PER_INV, DV_CH, VROW)
+}
+void stage_tile() {
+  stage_dk_rows();
+  stage_dv_rows();
 }
 
 // Stores f (16 rows of 16 columns) at element `base` of row 0 of output `which` (write_out8),

@@ -18,8 +18,9 @@
 //
 // One workgroup = BLOCK_Q query rows of one (b, h); subgroup w (of WORKGROUP_SIZE / 32, 32 lanes
 // each) owns RF = 1 or 2 fragments of 16 rows, rows 16 RF w .. 16 RF (w + 1) - 1. Per K/V tile of
-// BLOCK_K keys, staged in shared memory as fp16 (fetched into registers one tile ahead, or with
-// KV_AHEAD = 0 each at its own turn):
+// BLOCK_K keys, staged in shared memory as fp16 (KV_AHEAD = 1: fetched into registers one tile
+// ahead; 0: each at its own turn; 2, "staggered": V fetched while S computes, the next K while
+// P V computes, so only one of them is in registers at a time):
 //   S_w   = Q_w K^T               16 RF x BLOCK_K, fp32 accumulators (mma over Dk / 16)
 //   s = score_mod(scale_log2 * S), masked keys -inf; t = rowmax s
 //   m moves to t only where t > m + RESCALE_SLACK ("lazy rescaling"), alpha = 2^(m_old - m) there
@@ -155,8 +156,10 @@ void main() {
   // The first tile's loads go out here, before Q's, so that the two latencies may overlap (a
   // decode split walks only a few tiles; on the H100 this measured within noise of loading Q
   // first, bench/RESULTS_H100.md twenty-sixth session).
-  const bool prefetch = DOCUMENTS == 0u && KV_AHEAD != 0u;
+  const bool prefetch = DOCUMENTS == 0u && KV_AHEAD == 1u;
+  const bool stagger = DOCUMENTS == 0u && KV_AHEAD == 2u;
   if (prefetch && tile_begin < tile_end) fetch_tile(ks, vs, tile_begin * BLOCK_K, len_k);
+  if (stagger && tile_begin < tile_end) fetch_dk_rows(ks, tile_begin * BLOCK_K, len_k);
 
   if (DOCUMENTS != 0u) {
     doc_range_reset(DOC_RANGE_BLOCK);
@@ -252,8 +255,13 @@ void main() {
       barrier();
       if (doc_ranges_disjoint()) continue;  // uniform
     }
-    if (!prefetch) fetch_tile(ks, vs, kv0, len_k);
-    stage_tile();
+    if (stagger) {
+      stage_dk_rows();              // K of this tile (fetched during the last P V)
+      fetch_dv_rows(vs, kv0, len_k);  // V in flight while S and the softmax compute
+    } else {
+      if (!prefetch) fetch_tile(ks, vs, kv0, len_k);
+      stage_tile();
+    }
     barrier();
     if (prefetch && t + 1u < tile_end) fetch_tile(ks, vs, kv0 + BLOCK_K, len_k);
 
@@ -371,6 +379,13 @@ void main() {
       [[unroll]] for (uint f = 0u; f < RF * DV16; ++f) {
         [[unroll]] for (uint e = 0u; e < ELEMS; ++e) o_frag[f][e] *= alpha[2u * (f / DV16) + (acc_hi(e) ? 1u : 0u)];
       }
+    }
+    if (stagger) {
+      // Every subgroup is past the last tile's P V (the loop's first barrier): V goes in, and the
+      // next K is in flight while P V computes.
+      stage_dv_rows();
+      if (t + 1u < tile_end) fetch_dk_rows(ks, kv0 + BLOCK_K, len_k);
+      barrier();
     }
     [[unroll]] for (uint kk = 0u; kk < LK16; ++kk) {
       A_MAT p_frag[RF];

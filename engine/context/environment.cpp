@@ -54,6 +54,7 @@ const TileVariable kTileVariables[] = {
      &Overrides::cm_bwd_block_cols,
      {16, 32, 64}},
     {"VKATTN_CM_NO_PREFETCH", "cm_no_prefetch", &PlanOverrides::cm_no_prefetch, &Overrides::cm_no_prefetch, {1}},
+    {"VKATTN_CM_STAGGER", "cm_stagger", &PlanOverrides::cm_stagger, &Overrides::cm_stagger, {1}},
     {"VKATTN_SPLITS", "splits", &PlanOverrides::splits, &Overrides::splits, {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024}},
     {"VKATTN_CM_KHR", "cm_khr", &PlanOverrides::cm_khr, &Overrides::cm_khr, {1}},
     {"VKATTN_CM2", "cm2", &PlanOverrides::cm2, &Overrides::cm2, {1}},

@@ -74,6 +74,7 @@ std::string fwd_variant_name(const FwdSpecConstants& s, KernelPath kernels) {
   // KEY_STEP).
   name += coopmat ? "_sg" + std::to_string(s.workgroup_size / 32) : "_ks" + std::to_string(s.key_step);
   if (coopmat && s.kv_ahead == 0) name += "_noprefetch";  // each K/V tile loaded at its turn
+  if (coopmat && s.kv_ahead == 2) name += "_stagger";     // V while S computes, the next K while P V does
   if (s.pack_gqa != 0) name += "_packgqa";
   if (s.row_lanes > 1) name += "_lanes" + std::to_string(s.row_lanes);
   if (s.splits > 1) name += "_split" + std::to_string(s.splits);

@@ -287,7 +287,12 @@ Result<FwdSpecConstants> choose_fwd_tiles(const Problem& p, bool coopmat, const 
   const std::int64_t packed_rows = d.q_heads / p.kv_heads * p.seq_q;
   const auto decode_rows = static_cast<std::uint32_t>(coopmat && decode_shaped(p) ? packed_rows : 0);
   FwdSpecConstants spec = fwd_tiles(feature_spec(p), coopmat, info, forced, decode_rows);
+  if (coopmat && o.cm_no_prefetch.value == 1 && o.cm_stagger.value == 1) {
+    return invalid(o.cm_no_prefetch.text() + " with " + o.cm_stagger.text() +
+                   ": a tile is either loaded at its turn or staggered, not both");
+  }
   if (coopmat && o.cm_no_prefetch.value == 1) spec.kv_ahead = 0;
+  if (coopmat && o.cm_stagger.value == 1) spec.kv_ahead = 2;
   spec.write_lse = d.write_lse ? 1u : 0u;
   if (spec.block_k < spec.key_step) {
     return unsupported("desc.head_dim = " + num(d.head_dim) + ", desc.head_dim_v = " + num(p.head_dim_v) + ": " +

@@ -22,6 +22,7 @@ struct Overrides {
   TileOverride cm_block_q, cm_block_k, cm_subgroups;  // forward (coopmat)
   TileOverride cm_bwd_rows, cm_bwd_block_cols;        // backward (coopmat)
   TileOverride cm_no_prefetch;                        // 1: coopmat kernels load each tile at its turn
+  TileOverride cm_stagger;                            // 1: the coopmat forward fetches V and the next K apart
   TileOverride splits;                                // split-K forward (scalar)
   TileOverride cm_khr;                                // 1: auto prefers the KHR build
   TileOverride cm2;                                   // 1: auto prefers the cooperative-matrix-2 forward

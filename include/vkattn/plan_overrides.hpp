@@ -28,6 +28,11 @@ struct PlanOverrides {
   // forward, TILE_AHEAD = 0 in the backward; variant names end "_noprefetch"). The default
   // (0) leaves it to the measured tile rules. VKATTN_CM_NO_PREFETCH
   std::uint32_t cm_no_prefetch = 0;
+  // 1: the coopmat forward (prefill and decode) staggers its loads: each tile's V is fetched into
+  // registers while S = Q K^T and the softmax compute, and the next tile's K while P V computes
+  // (KV_AHEAD = 2; variant names end "_stagger"): half the registers of fetching both ahead, one
+  // more barrier per tile. Not with cm_no_prefetch. VKATTN_CM_STAGGER
+  std::uint32_t cm_stagger = 0;
   // Split-K forward (scalar kernel): workgroups along each row's keys, a power of two up to 1024
   // (1: no split). Otherwise chosen from the device's compute units, the keys and the rows
   // (planning/split_k.hpp). VKATTN_SPLITS

@@ -19,7 +19,8 @@ namespace {
 const char* const kVariables[] = {"VKATTN_DEVICE",       "VKATTN_VALIDATION",  "VKATTN_PIPELINE_CACHE",
                                   "VKATTN_PATH",         "VKATTN_CM_BLOCK_Q",  "VKATTN_CM_BLOCK_K",
                                   "VKATTN_CM_SUBGROUPS", "VKATTN_CM_BWD_ROWS", "VKATTN_CM_BWD_BLOCK_COLS",
-                                  "VKATTN_CM_KHR",       "VKATTN_CM2",         "VKATTN_CM_NO_PREFETCH"};
+                                  "VKATTN_CM_KHR",       "VKATTN_CM2",         "VKATTN_CM_NO_PREFETCH",
+                                  "VKATTN_CM_STAGGER"};
 
 class EnvironmentTest : public ::testing::Test {
  protected:
@@ -131,6 +132,16 @@ TEST_F(EnvironmentTest, MalformedValuesAreRefusedByName) {
   ASSERT_FALSE(o.is_ok());
   EXPECT_EQ(o.status().message(), "VKATTN_CM_NO_PREFETCH = \"0\" is not 1");
   ::unsetenv("VKATTN_CM_NO_PREFETCH");
+  ::setenv("VKATTN_CM_STAGGER", "2", 1);
+  o = apply_environment(ContextOptions{});
+  ASSERT_FALSE(o.is_ok());
+  EXPECT_EQ(o.status().message(), "VKATTN_CM_STAGGER = \"2\" is not 1");
+  ::setenv("VKATTN_CM_STAGGER", "1", 1);
+  o = apply_environment(ContextOptions{});
+  ASSERT_TRUE(o.is_ok()) << o.status().to_string();
+  EXPECT_EQ(o->overrides.cm_stagger, 1u);
+  EXPECT_EQ(plan_overrides(*o).cm_stagger.text(), "VKATTN_CM_STAGGER = 1");
+  ::unsetenv("VKATTN_CM_STAGGER");
   ContextOptions bad;
   bad.overrides.cm_bwd_block_cols = 48;
   o = apply_environment(bad);

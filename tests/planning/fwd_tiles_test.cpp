@@ -144,6 +144,7 @@ struct ForcedTiles {
   const char* subgroups;  // "" leaves VKATTN_CM_SUBGROUPS unset
   const char* name_tail;  // of the D = 64 variant: Q in shared memory where it fits
   bool no_prefetch = false;  // VKATTN_CM_NO_PREFETCH = 1: each K/V tile loaded at its turn
+  bool stagger = false;      // VKATTN_CM_STAGGER = 1: V fetched while S computes, the next K while P V does
 };
 
 class KernelPathTiles : public VkTest, public ::testing::WithParamInterface<ForcedTiles> {
@@ -153,6 +154,7 @@ class KernelPathTiles : public VkTest, public ::testing::WithParamInterface<Forc
     ::unsetenv("VKATTN_CM_BLOCK_K");
     ::unsetenv("VKATTN_CM_SUBGROUPS");
     ::unsetenv("VKATTN_CM_NO_PREFETCH");
+    ::unsetenv("VKATTN_CM_STAGGER");
     VkTest::TearDown();
   }
 };
@@ -162,6 +164,7 @@ TEST_P(KernelPathTiles, MatchesReference) {
   ::setenv("VKATTN_CM_BLOCK_K", GetParam().block_k, 1);
   if (*GetParam().subgroups != '\0') ::setenv("VKATTN_CM_SUBGROUPS", GetParam().subgroups, 1);
   if (GetParam().no_prefetch) ::setenv("VKATTN_CM_NO_PREFETCH", "1", 1);
+  if (GetParam().stagger) ::setenv("VKATTN_CM_STAGGER", "1", 1);
   reopen_context();
   if (!auto_uses_coopmat(ctx())) {
     GTEST_SKIP() << "the tile overrides apply to the coopmat forward only; forward_test and forward_variants_test "
@@ -221,11 +224,15 @@ INSTANTIATE_TEST_SUITE_P(Forced, KernelPathTiles,
                                            ForcedTiles{"256", "32", "8", "_bq256_bk32_sg8"},
                                            // Each K/V tile at its turn (KV_AHEAD = 0).
                                            ForcedTiles{"128", "64", "", "_bq128_bk64_qsh_sg4_noprefetch", true},
-                                           ForcedTiles{"128", "32", "8", "_bq128_bk32_qsh_sg8_noprefetch", true}),
+                                           ForcedTiles{"128", "32", "8", "_bq128_bk32_qsh_sg8_noprefetch", true},
+                                           // Staggered loads (KV_AHEAD = 2): one more barrier per tile.
+                                           ForcedTiles{"64", "64", "", "_bq64_bk64_qsh_sg4_stagger", false, true},
+                                           ForcedTiles{"128", "64", "", "_bq128_bk64_qsh_sg4_stagger", false, true},
+                                           ForcedTiles{"128", "32", "8", "_bq128_bk32_qsh_sg8_stagger", false, true}),
                          [](const auto& p) {
                            return std::string("bq") + p.param.block_q + "_bk" + p.param.block_k +
                                   (*p.param.subgroups != '\0' ? std::string("_sg") + p.param.subgroups : std::string()) +
-                                  (p.param.no_prefetch ? "_noprefetch" : "");
+                                  (p.param.no_prefetch ? "_noprefetch" : "") + (p.param.stagger ? "_stagger" : "");
                          });
 
 // The coopmat kernels index accumulators by NVIDIA's mma layout; a context takes the coopmat path

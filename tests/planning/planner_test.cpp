@@ -115,6 +115,36 @@ TEST(Planner, NoPrefetchOverrideReachesBothPasses) {
   EXPECT_EQ(scalar->name.find("_noprefetch"), std::string::npos) << scalar->name;
 }
 
+// VKATTN_CM_STAGGER = 1 staggers the coopmat forward's loads (KV_AHEAD = 2, "_stagger"), prefill
+// and decode; the backward keeps its tiles. With VKATTN_CM_NO_PREFETCH it is refused, naming both.
+TEST(Planner, StaggerOverrideReachesTheForwardOnly) {
+  Overrides o;
+  o.cm_stagger = {1, "VKATTN_CM_STAGGER"};
+  AttentionDesc d = desc(128);
+  Result<FwdVariant> fwd = plan_forward(d, device(true), o);
+  ASSERT_TRUE(fwd.is_ok()) << fwd.status().to_string();
+  EXPECT_EQ(fwd->spec.kv_ahead, 2u);
+  EXPECT_NE(fwd->name.find("_stagger_"), std::string::npos) << fwd->name;
+  Result<BwdVariant> bwd = plan_backward(d, device(true), o);
+  ASSERT_TRUE(bwd.is_ok()) << bwd.status().to_string();
+  EXPECT_EQ(bwd->name, plan_backward(d, device(true), Overrides{})->name);
+  AttentionDesc decode = d;
+  decode.seq_q = 1;
+  decode.q_heads = 8;
+  decode.kv_heads = 1;
+  decode.path = KernelPath::kCoopmat;  // (auto takes decode to the KHR build, which this device lacks)
+  DeviceInfo gpu = device(true);
+  gpu.max_storage_buffer_range = 1u << 30;  // room for the split-K workspace
+  Result<FwdVariant> step = plan_forward(decode, gpu, o);
+  ASSERT_TRUE(step.is_ok()) << step.status().to_string();
+  EXPECT_NE(step->name.find("_stagger_"), std::string::npos) << step->name;
+  EXPECT_EQ(fwd_variant_name(fwd->spec, KernelPath::kScalar).find("_stagger"), std::string::npos);
+  o.cm_no_prefetch = {1, "VKATTN_CM_NO_PREFETCH"};
+  Result<FwdVariant> both = plan_forward(d, device(true), o);
+  ASSERT_FALSE(both.is_ok());
+  EXPECT_EQ(both.status().message(), "VKATTN_CM_NO_PREFETCH = 1 with VKATTN_CM_STAGGER = 1: a tile is either loaded at its turn or staggered, not both");
+}
+
 TEST(Planner, PathReasons) {
   const DeviceInfo cm = device(true);
   EXPECT_EQ(plan_forward(desc(64), cm, Overrides{})->path.reason, "auto: coopmat");

@@ -132,22 +132,27 @@ BwdSpecConstants bwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
     s.step = 1;  // unused by the coopmat kernels
     s.dq_chunk16 = cm_bwd_chunk16(dk, dv, BwdKernel::kDq);
     s.dkdv_chunk16 = cm_bwd_chunk16(dk, dv, BwdKernel::kDkdv);
-    // Head dims where a measured shape beat the rule (H100, coopmat_khr, (4, 16, 4096, 128) fp16
-    // backward alone, bench/RESULTS_H100.md, twenty-ninth session, one call), taken when nothing
-    // is forced and it fits the device: 64 rows x 64 columns with each tile loaded at its turn
-    // (TILE_AHEAD = 0), without a causal or window mask (the only case measured: 7.12 ms against
-    // 7.93 for the rule's 128 x 64 with the next tile in registers). Without the next tile in
-    // registers (64 per invocation at D = 128 with 128 invocations, which is why the rule's
-    // prefetch limit gives D = 128 eight subgroups) the kernels fit two 128-invocation workgroups
-    // per multiprocessor, each hiding the other's loads. (D = 64, the same tiles with the prefetch
-    // off: 7.87 ms against 7.98, too close to one measurement's noise to change the rule.)
+    // Head dims where a measured shape beat the rule, taken when nothing is forced and it fits
+    // the device; every one loads each tile at its turn (TILE_AHEAD = 0). Measured on
+    // (4, 16, 4096, 128) fp16, backward alone, coopmat_khr (bench/RESULTS_H100.md):
+    // - without a causal or window mask, 64 rows x 64 columns: 7.12 ms against 7.93 for the
+    //   rule's 128 x 64 with the next tile in registers (H100, twenty-ninth session);
+    // - with one (causal measured), 128 x 64: 3.97 ms against 4.59 for the rule's same tiles with
+    //   the next tile in registers and 4.03 for 64 x 64 without (H200, thirty-first session).
+    // Without the next tile in registers (64 per invocation at D = 128 with 128 invocations,
+    // which is why the rule's prefetch limit gives D = 128 eight subgroups) two 128-invocation
+    // workgroups share a multiprocessor, each hiding the other's loads. (D = 64, the same tiles
+    // with the prefetch off: 7.87 ms against 7.98, too close to one measurement's noise to change
+    // the rule.)
     struct Measured {
-      std::uint32_t dk, dv, rows, cols;
+      std::uint32_t dk, dv;
+      bool masked;
+      std::uint32_t rows, cols;
     };
-    constexpr Measured kMeasured[] = {{128, 128, 64, 64}};
+    constexpr Measured kMeasured[] = {{128, 128, false, 64, 64}, {128, 128, true, 128, 64}};
     const bool masked = features.causal != 0 || features.window != 0;
     for (const Measured& m : kMeasured) {
-      if (forced.rows != 0 || forced.cols != 0 || masked || m.dk != dk || m.dv != dv ||
+      if (forced.rows != 0 || forced.cols != 0 || masked != m.masked || m.dk != dk || m.dv != dv ||
           2 * m.rows > info.max_workgroup_invocations ||
           cm_bwd_shared_bytes(m.rows, m.cols, dk, dv) > info.max_shared_memory) {
         continue;

@@ -98,8 +98,9 @@ FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
       }
     }
     // (Each tile loaded at its turn, KV_AHEAD = 0, measured 0.2-3.5 % faster in every decode case
-    // timed on the H100, twenty-ninth session; not the default until the decode tests have run
-    // that way on a GPU: VKATTN_CM_NO_PREFETCH=1.)
+    // timed on the H100, twenty-ninth session, and as fast or faster in every batch-1 case on the
+    // H200, thirty-first; not the default until the decode tests have run that way on a GPU:
+    // VKATTN_CM_NO_PREFETCH=1.)
     if (spec.block_k != 0) return spec;
     // Nothing within the budget (Dk = Dv = 256): the prefill tiles' fallback below.
   }

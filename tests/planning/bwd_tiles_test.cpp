@@ -61,13 +61,14 @@ std::tuple<std::uint32_t, std::uint32_t, std::uint32_t> tiles_ahead(const Device
   return {s.block_rows, s.block_cols, s.tile_ahead};
 }
 
-// At D = 128 without a causal or window mask the measured shape comes before the rule: 64 x 64
-// with each tile loaded at its turn. Masked calls, forced tiles (which keep the next tile in
-// registers) and a device whose shared memory cannot hold it (40,720 bytes) take the rule.
+// At D = 128 the measured shapes come before the rule, each tile loaded at its turn: 64 x 64
+// without a causal or window mask, 128 x 64 with one. Forced tiles (which keep the next tile in
+// registers) and a device whose shared memory cannot hold the shape (40,720 bytes) take the rule.
 TEST_F(BackwardTilesTest, MeasuredShapeLoadsEachTileAtItsTurn) {
   DeviceInfo info = h100_like();
   EXPECT_EQ(tiles_ahead(info, 128, false), std::tuple(64u, 64u, 0u));
-  EXPECT_EQ(tiles_ahead(info, 128, true), std::tuple(128u, 64u, 1u));
+  EXPECT_EQ(tiles_ahead(info, 128, true), std::tuple(128u, 64u, 0u));
+  EXPECT_EQ(tiles_ahead(info, 128, true, {128, 64}), std::tuple(128u, 64u, 1u));
   EXPECT_EQ(tiles_ahead(info, 64, false), std::tuple(64u, 64u, 1u));  // not measured enough: the rule
   EXPECT_EQ(tiles_ahead(info, 128, false, {128, 64}), std::tuple(128u, 64u, 1u));
   EXPECT_EQ(tiles_ahead(info, 128, false, {64, 64}), std::tuple(64u, 64u, 1u));

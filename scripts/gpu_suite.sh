@@ -12,6 +12,9 @@
 # cooperative-matrix-2 forward wherever it can run; tests that check forward variant names against
 # the coopmat suffix then fail by name only.)
 # Writes OUT_DIR/<pass>/<binary>.<shard>.log and OUT_DIR/summary.txt ("N passed, N failed" per pass).
+# That is one file per binary and shard: where a device call brings back only a few files from its
+# output folder, give an OUT_DIR outside that folder and copy summary.txt (and the FAILED lines of
+# the logs) into it.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:?usage: gpu_suite.sh OUT_DIR [passes]}

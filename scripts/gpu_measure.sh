@@ -20,10 +20,17 @@
 #   splits    the decode preset's Sk = 4k and 32k cases, batch 1 and 16 (not paged), at the automatic
 #             split count and forced to 2 .. 256 splits (VKATTN_SPLITS), to check split_k.hpp's rule
 #   ring      examples/ring on 1, 2 and 4 ranks sharing the GPU (needs .mpi)
+#   fetchmodes the coopmat kernels' three ways to load K/V tiles (the next tile in registers, each
+#             at its turn: VKATTN_CM_NO_PREFETCH=1, staggered: VKATTN_CM_STAGGER=1): the decode,
+#             paged-KV and merge tests with each override (decode's default waits on the first), the
+#             forward tests with the stagger, and the forward (D = 64, 80, 96, 128) and decode
+#             presets timed each way
 #   cm2       the cooperative-matrix-2 forward (KernelPath::kCoopmat2): its tests under validation,
 #             a sweep of its tiles (VKATTN_CM_BLOCK_Q/_BLOCK_K/_SUBGROUPS) at (4, 16, 4096, 64 and 128)
 #             against the automatic path in the same call, and the compare preset against SDPA
-# Limits per step: LIMIT_<STEP> seconds (e.g. LIMIT_SUITE=300), defaults below.
+# Limits per step: LIMIT_<STEP> seconds (e.g. LIMIT_SUITE=300), defaults below. The archive is
+# rewritten after every step, so a call stopped by its time limit still brings back the steps
+# that finished.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:?usage: gpu_measure.sh OUT_DIR [steps]}
@@ -81,6 +88,27 @@ for step in "${steps[@]}"; do
         timeout "$(limit ring 120)" orterun --allow-run-as-root --oversubscribe --bind-to none -np "$n" \
           build/examples/example_ring_attention --seq=16384 --heads=16 --dim=128 --dtype=f16 "$@" --backward --repeat=3
       done >"$out/ring.txt" 2>&1 ;;
+    fetchmodes)
+      for mode in VKATTN_CM_NO_PREFETCH VKATTN_CM_STAGGER; do
+        for b in decode_test paged_kv_test merge_test; do
+          echo "=== $mode=1 $b"
+          env "$mode=1" timeout "$(limit fetchmodes 60)" build/tests/$b --gtest_brief=1
+        done
+      done >"$out/fetchmodes_tests.txt" 2>&1
+      for b in forward_test forward_variants_test head_dims_test fwd_tiles_test; do
+        echo "=== VKATTN_CM_STAGGER=1 $b"
+        VKATTN_CM_STAGGER=1 timeout "$(limit fetchmodes 60)" build/tests/$b --gtest_brief=1
+      done >>"$out/fetchmodes_tests.txt" 2>&1
+      for mode in default VKATTN_CM_NO_PREFETCH VKATTN_CM_STAGGER; do
+        echo "=== $mode"
+        ( [ "$mode" = default ] || export "$mode=1"
+          timeout "$(limit fetchmodes 60)" build/bench/vkattn-bench \
+            --shapes=4x16x4096x64,4x16x4096x80,4x16x4096x96,4x16x4096x128 --benchmark_filter='^fwd/' \
+            --benchmark_min_time=0.1 --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+          timeout "$(limit fetchmodes 60)" build/bench/vkattn-bench --preset=decode --benchmark_min_time=0.05 \
+            --benchmark_filter='sk(4096|32768)' --benchmark_repetitions=3 --benchmark_report_aggregates_only=true ) |
+          grep -E 'median|rror'
+      done >"$out/fetchmodes_bench.txt" 2>&1 ;;
     cm2)
       for b in coopmat2_test kernel_path_test coopmat2_planning_test; do
         timeout "$(limit cm2 90)" build/tests/$b --gtest_brief=1
@@ -101,5 +129,6 @@ for step in "${steps[@]}"; do
     *) echo "unknown step $step" >&2 ;;
   esac
   echo "$step: exit $? after $(($(date +%s) - start)) s" | tee -a "$out/steps.txt"
+  tar -C "$out" --exclude=all.tgz --exclude=all.tgz.part -czf "$out/all.tgz.part" . && mv "$out/all.tgz.part" "$out/all.tgz"
 done
-tar -C "$out" --exclude=all.tgz -czf "$out/all.tgz" . && find "$out" -mindepth 1 ! -name all.tgz ! -name steps.txt -delete
+find "$out" -mindepth 1 ! -name all.tgz ! -name steps.txt -delete

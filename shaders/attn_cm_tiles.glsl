@@ -165,26 +165,25 @@ const uint DV_PER_INV = (STAGE_ROWS * DV_CH + WORKGROUP_SIZE - 1u) / WORKGROUP_S
 uvec4 tile_dk_reg[DK_PER_INV];
 uvec4 tile_dv_reg[DV_PER_INV];
 
-// Rows [r0, r0 + STAGE_ROWS) of `a` (Dk halves each) into tile_dk_reg; rows past `len` are zeros.
+// Rows [r0, r0 + STAGE_ROWS) of `src` (CH chunks of 8 halves each, DIM halves of data) into
+// `regs`, PER_INV chunks per invocation; rows past `len` and chunks past DIM are zeros. A macro,
+// as STAGE_CHUNKS below: the two register arrays differ in length.
+#define FETCH_CHUNKS(regs, PER_INV, CH, DIM, src)                                                  \
+  [[unroll]] for (uint n = 0u; n < PER_INV; ++n) {                                                \
+    const uint e = tid + n * WORKGROUP_SIZE;                                                       \
+    const uint r = r0 + e / CH;                                                                    \
+    const uint c = e % CH;                                                                         \
+    regs[n] = e < STAGE_ROWS * CH && r < len && 8u * c < DIM ? load_chunk(src, r, c) : uvec4(0u); \
+  }
+
+// Rows [r0, r0 + STAGE_ROWS) of `a` (Dk halves each) into tile_dk_reg, of `b` (Dv) into tile_dv_reg.
 void fetch_dk_rows(RowSource a, uint r0, uint len) {
   const uint tid = gl_LocalInvocationID.x;
-  [[unroll]] for (uint n = 0u; n < DK_PER_INV; ++n) {
-    const uint e = tid + n * WORKGROUP_SIZE;
-    const uint r = r0 + e / DK_CH;
-    const uint c = e % DK_CH;
-    tile_dk_reg[n] = e < STAGE_ROWS * DK_CH && r < len && 8u * c < HEAD_DIM ? load_chunk(a, r, c) : uvec4(0u);
-  }
+  FETCH_CHUNKS(tile_dk_reg, DK_PER_INV, DK_CH, HEAD_DIM, a)
 }
-
-// The same rows of `b` (Dv halves each) into tile_dv_reg.
 void fetch_dv_rows(RowSource b, uint r0, uint len) {
   const uint tid = gl_LocalInvocationID.x;
-  [[unroll]] for (uint n = 0u; n < DV_PER_INV; ++n) {
-    const uint e = tid + n * WORKGROUP_SIZE;
-    const uint r = r0 + e / DV_CH;
-    const uint c = e % DV_CH;
-    tile_dv_reg[n] = e < STAGE_ROWS * DV_CH && r < len && 8u * c < HEAD_DIM_V ? load_chunk(b, r, c) : uvec4(0u);
-  }
+  FETCH_CHUNKS(tile_dv_reg, DV_PER_INV, DV_CH, HEAD_DIM_V, b)
 }
 
 // Both: rows [r0, r0 + STAGE_ROWS) of `a` and `b` into registers.

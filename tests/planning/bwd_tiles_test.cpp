@@ -63,7 +63,7 @@ std::tuple<std::uint32_t, std::uint32_t, std::uint32_t> tiles_ahead(const Device
 
 // At D = 128 the measured shapes come before the rule, each tile loaded at its turn: 64 x 64
 // without a causal or window mask, 128 x 64 with one. Forced tiles (which keep the next tile in
-// registers) and a device whose shared memory cannot hold the shape (40,720 bytes) take the rule.
+// registers) and a device that cannot hold the shape (shared memory, invocations) take the rule.
 TEST_F(BackwardTilesTest, MeasuredShapeLoadsEachTileAtItsTurn) {
   DeviceInfo info = h100_like();
   EXPECT_EQ(tiles_ahead(info, 128, false), std::tuple(64u, 64u, 0u));
@@ -75,6 +75,10 @@ TEST_F(BackwardTilesTest, MeasuredShapeLoadsEachTileAtItsTurn) {
   EXPECT_EQ(cm_bwd_shared_bytes(64, 64, 128, 128), 40720u);
   info.max_shared_memory = 40719;
   EXPECT_EQ(tiles_ahead(info, 128, false), std::tuple(64u, 32u, 1u));
+  EXPECT_EQ(tiles_ahead(info, 128, true), std::tuple(64u, 32u, 1u));  // 128 x 64 needs 45,840 bytes
+  info = h100_like();
+  info.max_workgroup_invocations = 128;  // 128 rows need 256 invocations: the rule's 64 rows
+  EXPECT_EQ(tiles_ahead(info, 128, true), std::tuple(64u, 32u, 1u));
 }
 
 TEST_F(BackwardTilesTest, LongestColumnTileThenFourSubgroups) {

@@ -97,11 +97,16 @@ FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
         break;
       }
     }
-    // (Each tile loaded at its turn, KV_AHEAD = 0, measured 0.2-3.5 % faster in every decode case
-    // timed on the H100, twenty-ninth session, and as fast or faster in every batch-1 case on the
-    // H200, thirty-first; not the default until the decode tests have run that way on a GPU:
-    // VKATTN_CM_NO_PREFETCH=1.)
-    if (spec.block_k != 0) return spec;
+    // Each K/V tile loaded at its turn (KV_AHEAD = 0) when nothing is forced: measured 0.2-3.5 %
+    // faster in every decode case timed on the H100 (twenty-ninth session) and as fast or faster,
+    // by 3-7 %, in every batch-1 case on the H200 (thirty-first), and the decode tests and the
+    // auto suite passed with it on the H100 (thirty-second; bench/RESULTS_H100.md). Forced tiles
+    // keep the next tile in registers (the prefill default), so the forced-tile tests still cover
+    // that variant.
+    if (spec.block_k != 0) {
+      if (forced.block_q == 0 && forced.block_k == 0 && forced.subgroups == 0) spec.kv_ahead = 0;
+      return spec;
+    }
     // Nothing within the budget (Dk = Dv = 256): the prefill tiles' fallback below.
   }
   if (coopmat) {

@@ -354,6 +354,29 @@ TEST(CoopmatTiles, DecodeTilesGiveSpareSubgroupsToKeys) {
   EXPECT_EQ(tiles(256, 256, 8), (std::tuple{64u, 16u, 1u, 0u, 128u}));
 }
 
+// Decode loads each K/V tile at its turn (KV_AHEAD = 0, the "_noprefetch" name) unless a tile is
+// forced; prefill keeps its measured choice (causal D = 128: the next tile in registers).
+TEST(CoopmatTiles, DecodeLoadsEachTileAtItsTurn) {
+  DeviceInfo info = h100_like();
+  FeatureSpecConstants f;
+  f.dtype = static_cast<std::uint32_t>(DType::kF16);
+  f.head_dim = 128;
+  f.head_dim_v = 128;
+  const auto ahead = [&](std::uint32_t rows, FwdForcedTiles forced) {
+    return fwd_tiles(f, true, info, forced, rows).kv_ahead;
+  };
+  EXPECT_EQ(ahead(8, FwdForcedTiles{}), 0u);
+  EXPECT_EQ(ahead(64, FwdForcedTiles{}), 0u);
+  EXPECT_EQ(ahead(8, FwdForcedTiles{0, 32, 0}), 1u);
+  EXPECT_EQ(ahead(64, FwdForcedTiles{128, 32, 4}), 1u);
+  f.causal = 1;
+  EXPECT_EQ(ahead(0, FwdForcedTiles{}), 1u);  // prefill, causal D = 128
+  // Dk = Dv = 256 has no decode tile within the budget: the prefill fallback, its default kept.
+  f.causal = 0;
+  f.head_dim = f.head_dim_v = 256;
+  EXPECT_EQ(ahead(8, FwdForcedTiles{}), 1u);
+}
+
 // A forced BLOCK_Q of 128 keeps the decode shape with two fragments per subgroup: 64 packed rows
 // become two row groups of 32 and two key lanes, 8 rows one row group and four lanes (at D = 128
 // the 64-key tile of four lanes exceeds the decode register budget, so the key tile is forced

@@ -64,6 +64,7 @@ FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
   spec.features = features;
   const std::uint32_t dk = features.head_dim;
   const std::uint32_t dv = features.head_dim_v;
+  const bool forced_any = forced.block_q != 0 || forced.block_k != 0 || forced.subgroups != 0;
   // A forced query tile of 64 or 128 with four subgroups keeps the decode shape below (128: two
   // 16-row fragments per subgroup, RF = 2).
   const bool decode_forced_q = (forced.block_q == 64 || forced.block_q == 128) &&
@@ -104,7 +105,7 @@ FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
     // keep the next tile in registers (the prefill default), so the forced-tile tests still cover
     // that variant.
     if (spec.block_k != 0) {
-      if (forced.block_q == 0 && forced.block_k == 0 && forced.subgroups == 0) spec.kv_ahead = 0;
+      if (!forced_any) spec.kv_ahead = 0;
       return spec;
     }
     // Nothing within the budget (Dk = Dv = 256): the prefill tiles' fallback below.
@@ -169,7 +170,6 @@ FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
                                       {96, 96, {4, 2}, 32, true, false, false},
                                       {128, 128, {4, 2}, 32, false, false, true},
                                       {128, 128, {8, 1}, 32, false, true, false}};
-    const bool forced_any = forced.block_q != 0 || forced.block_k != 0 || forced.subgroups != 0;
     const bool masked = features.causal != 0 || features.window != 0;
     for (const Measured& m : kMeasured) {
       const std::uint32_t q = 16 * m.shape.subgroups * m.shape.rf;

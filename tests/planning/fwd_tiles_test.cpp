@@ -20,6 +20,15 @@
 namespace vkattn::test {
 namespace {
 
+// fp16 features with head dims Dk and Dv and nothing else set: what the tile rules start from.
+FeatureSpecConstants f16_features(std::int64_t dk, std::int64_t dv) {
+  FeatureSpecConstants f;
+  f.dtype = static_cast<std::uint32_t>(DType::kF16);
+  f.head_dim = static_cast<std::uint32_t>(dk);
+  f.head_dim_v = static_cast<std::uint32_t>(dv);
+  return f;
+}
+
 // VKATTN_CM_BLOCK_K forces the coopmat forward's key tile (for tuning); a malformed value is
 // refused on every device, one whose shared memory does not fit is kUnsupported, and the scalar
 // path ignores it.
@@ -268,10 +277,7 @@ TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
   EXPECT_EQ(cm_shared_bytes(128, 64, 128, 128, false, 8), 45328u);          // out_sh grows with the subgroups
   DeviceInfo info = h100_like();
   const auto tiles = [&](std::int64_t d, std::uint32_t forced_subgroups = 0) {
-    FeatureSpecConstants f;
-    f.dtype = static_cast<std::uint32_t>(DType::kF16);
-    f.head_dim = f.head_dim_v = static_cast<std::uint32_t>(d);
-    const FwdSpecConstants fwd = fwd_tiles(f, true, info, FwdForcedTiles{0, 0, forced_subgroups});
+    const FwdSpecConstants fwd = fwd_tiles(f16_features(d, d), true, info, FwdForcedTiles{0, 0, forced_subgroups});
     return std::tuple{fwd.block_q, fwd.block_k, fwd.q_shared, fwd.workgroup_size};
   };
   EXPECT_EQ(tiles(64), (std::tuple{128u, 64u, 1u, 128u}));
@@ -286,9 +292,7 @@ TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
   EXPECT_EQ(tiles(128), (std::tuple{128u, 32u, 0u, 128u}));
   EXPECT_EQ(tiles(96), (std::tuple{128u, 32u, 1u, 128u}));
   const auto kv_ahead = [&](std::int64_t d, std::uint32_t causal, std::uint32_t window) {
-    FeatureSpecConstants f;
-    f.dtype = static_cast<std::uint32_t>(DType::kF16);
-    f.head_dim = f.head_dim_v = static_cast<std::uint32_t>(d);
+    FeatureSpecConstants f = f16_features(d, d);
     f.causal = causal;
     f.window = window;
     const FwdSpecConstants fwd = fwd_tiles(f, true, info);
@@ -325,11 +329,7 @@ TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
 TEST(CoopmatTiles, DecodeTilesGiveSpareSubgroupsToKeys) {
   DeviceInfo info = h100_like();
   const auto tiles = [&](std::int64_t dk, std::int64_t dv, std::uint32_t rows, std::uint32_t forced_k = 0) {
-    FeatureSpecConstants f;
-    f.dtype = static_cast<std::uint32_t>(DType::kF16);
-    f.head_dim = static_cast<std::uint32_t>(dk);
-    f.head_dim_v = static_cast<std::uint32_t>(dv);
-    const FwdSpecConstants s = fwd_tiles(f, true, info, FwdForcedTiles{0, forced_k, 0}, rows);
+    const FwdSpecConstants s = fwd_tiles(f16_features(dk, dv), true, info, FwdForcedTiles{0, forced_k, 0}, rows);
     EXPECT_LE(fwd_shared_bytes(s, true), info.max_shared_memory);
     return std::tuple{s.block_q, s.block_k, s.row_lanes, s.q_shared, s.workgroup_size};
   };
@@ -358,10 +358,7 @@ TEST(CoopmatTiles, DecodeTilesGiveSpareSubgroupsToKeys) {
 // forced; prefill keeps its measured choice (causal D = 128: the next tile in registers).
 TEST(CoopmatTiles, DecodeLoadsEachTileAtItsTurn) {
   DeviceInfo info = h100_like();
-  FeatureSpecConstants f;
-  f.dtype = static_cast<std::uint32_t>(DType::kF16);
-  f.head_dim = 128;
-  f.head_dim_v = 128;
+  FeatureSpecConstants f = f16_features(128, 128);
   const auto ahead = [&](std::uint32_t rows, FwdForcedTiles forced) {
     return fwd_tiles(f, true, info, forced, rows).kv_ahead;
   };
@@ -384,10 +381,7 @@ TEST(CoopmatTiles, DecodeLoadsEachTileAtItsTurn) {
 // subgroups) leave decode for the prefill rule.
 TEST(CoopmatTiles, ForcedDecodeTilesOfTwoFragmentsPerSubgroup) {
   DeviceInfo info = h100_like();
-  FeatureSpecConstants f;
-  f.dtype = static_cast<std::uint32_t>(DType::kF16);
-  f.head_dim = 128;
-  f.head_dim_v = 128;
+  FeatureSpecConstants f = f16_features(128, 128);
   const auto tiles = [&](std::uint32_t rows, FwdForcedTiles forced) {
     const FwdSpecConstants s = fwd_tiles(f, true, info, forced, rows);
     EXPECT_LE(fwd_shared_bytes(s, true), info.max_shared_memory);

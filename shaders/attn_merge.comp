@@ -16,11 +16,15 @@
 // running result of ring attention or of a chunked KV cache).
 //
 // One workgroup per row (b, h, s), PART_LANES groups of COLS invocations: invocation c of lane p
-// owns elements 4c .. 4c + 3 and sums parts p, p + PART_LANES, p + 2 PART_LANES, ... in order
-// (four loads in flight per step: split-K decode merges hundreds of parts per row, and one
-// dependent load per part leaves the row waiting on memory); the lanes' sums then add up in lane
-// order, so the result depends only on the spec, never on timing. M comes first, from all
-// invocations striding over the parts' LSEs and a tree in shared memory.
+// owns elements 4c .. 4c + 3 and merges parts p, p + PART_LANES, p + 2 PART_LANES, ... in order,
+// four per step with all their loads in flight (split-K decode merges dozens to hundreds of parts
+// per row; one dependent load per part would leave the row waiting on memory). Each lane keeps
+// its own running merge, rescaled when its maximum grows (one pass over the parts: no separate
+// pass for M):
+//   m_p = max LSE_n over the lane's parts so far,  w_p = sum exp(LSE_n - m_p),
+//   o_p = sum exp(LSE_n - m_p) O_n.
+// The lanes' (m, w, o) then combine pairwise in a fixed tree (lane p with lane p + half, half =
+// PART_LANES / 2, ..., 1), so the result depends only on the spec, never on timing.
 
 #include "attn_enums.glsl"
 #include "storage.glsl"
@@ -45,8 +49,8 @@ layout(push_constant) uniform MergePush {
 const float NEG_INF = -1.0 / 0.0;
 const uint DV4 = HEAD_DIM_V / 4u;
 
-shared float max_sh[WORKGROUP_SIZE];
 shared vec4 o_sh[WORKGROUP_SIZE];
+shared float m_sh[PART_LANES];
 shared float w_sh[PART_LANES];
 
 uint part_o_index(uint row_base, uint n, uint c) { return row_base + n * pc.o_part_stride + 4u * c; }
@@ -72,68 +76,71 @@ void main() {
       pc.lse_parts_offset + b * pc.lse_parts_stride_b + h * pc.lse_parts_stride_h + s * pc.lse_parts_stride_s;
   const bool owns = c < DV4;
 
-  // M = max_n LSE_n (with the current output's LSE under ACCUMULATE).
+  // Lane 0 starts from the current output under ACCUMULATE (a part of weight exp(lse_acc)).
+  float m = NEG_INF;  // the lane's running maximum
+  float w = 0.0;      // sum exp(LSE_n - m)
+  vec4 o = vec4(0.0); // sum exp(LSE_n - m) O_n
   const float lse_acc = ACCUMULATE != 0u ? lse_values[lse_row] : NEG_INF;
-  float m = tid == 0u ? lse_acc : NEG_INF;
-  for (uint n = tid; n < pc.num_parts; n += WORKGROUP_SIZE) m = max(m, lse_parts[part_lse_row + n * pc.lse_part_stride]);
-  max_sh[tid] = m;
+  if (p == 0u && lse_acc != NEG_INF) {
+    m = lse_acc;
+    w = 1.0;
+    if (owns) o = LOAD_VEC4(o_words, o_row + 4u * c);
+  }
+  const uint step = PART_LANES;
+  for (uint n = p; n < pc.num_parts; n += 4u * step) {
+    // All eight loads go out together (an O load that waited for its LSE would double the step's
+    // latency); an O whose part saw nothing (LSE = -inf) is read but never used, NaN or not.
+    float lse_n[4];
+    vec4 v[4];
+    [[unroll]] for (uint k = 0u; k < 4u; ++k) {
+      const uint q = n + k * step;
+      lse_n[k] = q < pc.num_parts ? lse_parts[part_lse_row + q * pc.lse_part_stride] : NEG_INF;
+      v[k] = q < pc.num_parts && owns ? load_part(part_o_index(part_o_row, q, c)) : vec4(0.0);
+    }
+    const float m_new = max(max(m, max(lse_n[0], lse_n[1])), max(lse_n[2], lse_n[3]));
+    if (m_new == NEG_INF) continue;  // nothing seen yet (uniform in the lane)
+    const float r = exp(m - m_new);  // 0 while m = -inf (w and o are 0 then)
+    w *= r;
+    o *= r;
+    [[unroll]] for (uint k = 0u; k < 4u; ++k) {
+      if (lse_n[k] == NEG_INF) continue;
+      const float wk = exp(lse_n[k] - m_new);
+      w += wk;
+      o = fma(vec4(wk), v[k], o);
+    }
+    m = m_new;
+  }
+
+  // The lanes combine pairwise: lane p (< half) takes lane p + half's (m, w, o). Each step reads
+  // only lanes >= half, which no longer write, and writes lanes < half, read after the barrier.
+  o_sh[tid] = o;
+  if (c == 0u) {
+    m_sh[p] = m;
+    w_sh[p] = w;
+  }
   barrier();
-  [[unroll]] for (uint half_size = WORKGROUP_SIZE / 2u; half_size > 0u; half_size /= 2u) {
-    if (tid < half_size) max_sh[tid] = max(max_sh[tid], max_sh[tid + half_size]);
+  [[unroll]] for (uint half_lanes = PART_LANES / 2u; half_lanes > 0u; half_lanes /= 2u) {
+    if (p < half_lanes) {
+      const float m_b = m_sh[p + half_lanes];
+      const float m_new = max(m, m_b);
+      if (m_new != NEG_INF) {
+        const float ra = exp(m - m_new), rb = exp(m_b - m_new);
+        w = ra * w + rb * w_sh[p + half_lanes];
+        o = ra * o + rb * o_sh[tid + half_lanes * COLS];
+        m = m_new;
+      }
+      o_sh[tid] = o;
+      if (c == 0u) {
+        m_sh[p] = m;
+        w_sh[p] = w;
+      }
+    }
     barrier();
   }
-  m = max_sh[0];
-
-  // Lane p: o = sum w_n O_n and w = sum w_n over its parts, w_n = exp(LSE_n - M); parts with
-  // w_n = 0 are not read. Lane 0 starts from the current output under ACCUMULATE.
-  vec4 o = vec4(0.0);
-  float w_sum = 0.0;
-  if (m != NEG_INF) {
-    if (p == 0u && ACCUMULATE != 0u && lse_acc != NEG_INF) {
-      w_sum = exp(lse_acc - m);
-      if (owns) o = w_sum * LOAD_VEC4(o_words, o_row + 4u * c);
-    }
-    const uint step = PART_LANES;
-    uint n = p;
-    for (; n + 3u * step < pc.num_parts; n += 4u * step) {
-      float w[4];
-      vec4 v[4];
-      // All eight loads go out together (an O load that waited for its LSE would double the
-      // step's latency); an O whose part saw nothing is read but not used.
-      float lse_n[4];
-      [[unroll]] for (uint k = 0u; k < 4u; ++k) {
-        lse_n[k] = lse_parts[part_lse_row + (n + k * step) * pc.lse_part_stride];
-        v[k] = owns ? load_part(part_o_index(part_o_row, n + k * step, c)) : vec4(0.0);
-      }
-      [[unroll]] for (uint k = 0u; k < 4u; ++k) {
-        w[k] = lse_n[k] == NEG_INF ? 0.0 : exp(lse_n[k] - m);
-        w_sum += w[k];
-        if (w[k] != 0.0) o = fma(vec4(w[k]), v[k], o);
-      }
-    }
-    for (; n < pc.num_parts; n += step) {
-      const float lse_n = lse_parts[part_lse_row + n * pc.lse_part_stride];
-      if (lse_n == NEG_INF) continue;
-      const float w = exp(lse_n - m);
-      w_sum += w;
-      if (owns) o = fma(vec4(w), load_part(part_o_index(part_o_row, n, c)), o);
-    }
-  }
-
-  // The lanes' sums, in lane order; W >= 1 (the part that holds M has w = 1).
-  o_sh[tid] = o;
-  if (c == 0u) w_sh[p] = w_sum;
-  barrier();
   if (p != 0u) return;
-  if (m != NEG_INF) {
-    w_sum = w_sh[0];
-    for (uint q = 1u; q < PART_LANES; ++q) {
-      o += o_sh[q * COLS + c];
-      w_sum += w_sh[q];
-    }
-    o /= w_sum;
-  }
+  // m is the maximum over every part (M) and w >= 1 (the part that holds M has weight 1).
+  if (m != NEG_INF) o /= w;
   if (owns) STORE_VEC4(o_words, o_row + 4u * c, o);
-  // Every invocation read the old LSE (ACCUMULATE) before the barrier above.
-  if (WRITE_LSE != 0u && tid == 0u) lse_values[lse_row] = m != NEG_INF ? m + log(w_sum) : NEG_INF;
+  // Every invocation read the old LSE (ACCUMULATE) before the first barrier above.
+  if (WRITE_LSE != 0u && tid == 0u) lse_values[lse_row] = m != NEG_INF ? m + log(w) : NEG_INF;
 }

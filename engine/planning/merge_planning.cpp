@@ -37,14 +37,15 @@ Result<MergeSpecConstants> plan_merge(const MergeDesc& d, std::uint32_t max_invo
   s.accumulate = d.accumulate ? 1u : 0u;
   s.write_lse = d.write_lse ? 1u : 0u;
   // One invocation per 4 elements of Dv (COLS, rounded up to a power of two), times the lanes that
-  // share out the parts: as many as the parts, up to kMergeInvocations (or the device's limit) in all.
+  // share out the parts, each merging four parts per step: as many lanes as bring each to one
+  // step (the largest power of two <= ceil(parts / 4)), up to kMergeInvocations (or the device's
+  // limit) in all.
   s.cols = 1;
   while (s.cols < s.head_dim_v / 4) s.cols *= 2;
   const std::uint32_t most = std::min(kMergeInvocations, max_invocations != 0 ? max_invocations : 128u);
+  const std::uint64_t steps_of_four = (static_cast<std::uint64_t>(d.num_parts) + 3) / 4;
   s.part_lanes = 1;
-  while (s.part_lanes * 2 <= static_cast<std::uint64_t>(d.num_parts) && s.cols * s.part_lanes * 2 <= most) {
-    s.part_lanes *= 2;
-  }
+  while (s.part_lanes * 2 <= steps_of_four && s.cols * s.part_lanes * 2 <= most) s.part_lanes *= 2;
   s.workgroup_size = s.cols * s.part_lanes;
   return s;
 }

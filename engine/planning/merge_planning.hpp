@@ -15,8 +15,10 @@ namespace vkattn {
 
 inline constexpr std::int64_t kMaxMergeParts = 16384;
 // The merge's workgroup size when the parts are many (attn_merge.comp's COLS x PART_LANES), or
-// the device's maxComputeWorkGroupInvocations where smaller (Vulkan guarantees 128).
-inline constexpr std::uint32_t kMergeInvocations = 256;
+// the device's maxComputeWorkGroupInvocations where smaller (Vulkan guarantees 128). 512 lets a
+// split-K decode's 64 parts at Dv = 128 (16 lanes of 32 invocations, four parts each) load in one
+// step; its shared memory (16 bytes per invocation) stays within Vulkan's guaranteed 16 KiB.
+inline constexpr std::uint32_t kMergeInvocations = 512;
 
 // Every error is kInvalidArgument naming the desc field and its value. `max_invocations`: the
 // device's maxComputeWorkGroupInvocations (0: unknown, 128 assumed).

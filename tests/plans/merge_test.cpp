@@ -187,16 +187,17 @@ struct HostParts {
   std::vector<float> lse;  // [N, rows]
 };
 
-// Random parts: LSE in [-3, 8], O in [-1, 1]; about one part in four saw nothing (LSE = -inf,
+// Random parts: LSE in [-3, 8], O in [-1, 1]; about `empty` of the parts saw nothing (LSE = -inf,
 // O = NaN, which must not be read), and row 0 saw nothing in any part.
-HostParts random_parts(std::int64_t n, std::int64_t rows, std::int64_t dv, DType dt, std::mt19937_64& rng) {
+HostParts random_parts(std::int64_t n, std::int64_t rows, std::int64_t dv, DType dt, std::mt19937_64& rng,
+                       float empty_share = 0.25f) {
   HostParts p;
   std::uniform_real_distribution<float> val(-1.0f, 1.0f), lse(-3.0f, 8.0f), coin(0.0f, 1.0f);
   p.o.resize(static_cast<std::size_t>(n * rows * dv));
   p.lse.resize(static_cast<std::size_t>(n * rows));
   for (std::int64_t k = 0; k < n; ++k) {
     for (std::int64_t r = 0; r < rows; ++r) {
-      const bool empty = r == 0 || coin(rng) < 0.25f;
+      const bool empty = r == 0 || coin(rng) < empty_share;
       p.lse[static_cast<std::size_t>(k * rows + r)] = empty ? -std::numeric_limits<float>::infinity() : lse(rng);
       for (std::int64_t d = 0; d < dv; ++d) p.o[static_cast<std::size_t>((k * rows + r) * dv + d)] = empty ? kNaN : val(rng);
     }
@@ -236,12 +237,13 @@ class MergeTest : public VkTest {
   // `accumulate_rest` part 0 copied into O and LSE and parts 1..n-1 accumulated in one dispatch)
   // and compares.
   void merge_and_compare(std::int64_t n, std::int64_t b, std::int64_t h, std::int64_t s, std::int64_t dv,
-                         DType part_dt, DType out_dt, bool one_at_a_time, bool accumulate_rest = false) {
+                         DType part_dt, DType out_dt, bool one_at_a_time, bool accumulate_rest = false,
+                         float empty_share = 0.25f) {
     SCOPED_TRACE(std::string("n") + std::to_string(n) + " dv" + std::to_string(dv) + " parts " + to_string(part_dt) +
                  " out " + to_string(out_dt) + (one_at_a_time ? " accumulate" : ""));
     std::mt19937_64 rng(test_seed());
     const std::int64_t rows = b * h * s;
-    const HostParts p = random_parts(n, rows, dv, part_dt, rng);
+    const HostParts p = random_parts(n, rows, dv, part_dt, rng, empty_share);
     Result<Tensor> op = Tensor::create(ctx(), part_dt, {n * b, h, s, dv});
     Result<Tensor> lp = Tensor::create(ctx(), F32, {n, b, h, s});
     Result<Tensor> o = Tensor::create(ctx(), out_dt, {b, h, s, dv});
@@ -318,9 +320,17 @@ TEST_F(MergeTest, RandomPartsOneDispatch) {
   merge_and_compare(5, 2, 3, 7, 64, F32, F16, false);
   merge_and_compare(9, 1, 2, 33, 256, F16, F16, false);
   merge_and_compare(64, 1, 1, 3, 136, F32, F32, false);
-  merge_and_compare(301, 1, 2, 2, 128, F32, F16, false);  // split-K decode's count: 8 lanes, 4 per step, a remainder
+  merge_and_compare(301, 1, 2, 2, 128, F32, F16, false);  // 16 lanes of 18-19 parts, 4 per step, a remainder
+  merge_and_compare(64, 1, 4, 8, 128, F16, F16, false);   // batch-1 decode's 64 splits: 16 lanes, one step each
   merge_and_compare(6, 2, 2, 11, 72, BF16, BF16, false);
   merge_and_compare(4, 1, 3, 5, 40, BF16, F32, false);
+}
+
+// Nine parts in ten saw nothing: most lanes of the 16 see nothing at all, and the lanes' tree
+// combines empty lanes with seen ones in both positions.
+TEST_F(MergeTest, MostPartsSawNothing) {
+  merge_and_compare(64, 2, 3, 5, 128, F32, F32, false, false, 0.9f);
+  merge_and_compare(37, 1, 2, 9, 64, F16, F32, false, true, 0.9f);
 }
 
 TEST_F(MergeTest, RandomPartsAccumulatedOneAtATime) {
@@ -331,7 +341,7 @@ TEST_F(MergeTest, RandomPartsAccumulatedOneAtATime) {
 // ACCUMULATE with many parts in one dispatch: the running result joins lane 0 of several lanes.
 TEST_F(MergeTest, ManyPartsAccumulatedIntoARunningResult) {
   merge_and_compare(40, 1, 2, 3, 64, F32, F32, false, true);   // 39 parts: 8 lanes of 16 columns
-  merge_and_compare(10, 2, 1, 4, 128, F32, F16, false, true);  // 9 parts: 8 lanes, a remainder
+  merge_and_compare(10, 2, 1, 4, 128, F32, F16, false, true);  // 9 parts: 2 lanes, a remainder
 }
 
 // ---- bad input: the message names the field and value; nothing is written ----------------

@@ -30,7 +30,7 @@ using namespace vkattn;
 constexpr const char* kFileFlags[] = {
     "q",     "k",         "v",          "do",           "bias",         "alibi-slopes", "rel-pos-table",
     "sinks", "doc-ids-q", "doc-ids-kv", "cu-seqlens-q", "cu-seqlens-k", "seq-lens-q",   "seq-lens-kv",
-    "q-norm-weight", "k-norm-weight", "q-positions", "k-positions"};
+    "q-norm-weight", "k-norm-weight", "q-positions", "k-positions", "block-table", "cache-lens"};
 constexpr const char* kValueFlags[] = {"out",           "layout",  "align",        "window-left", "window-right",
                                        "softcap",       "scale",   "path",         "device",      "deterministic",
                                        "check",         "storage", "dropout",      "seed",        "offset",
@@ -198,6 +198,11 @@ constexpr const char* kUsage =
     "           --k-norm-weight=F (fp32 [Dk], for rms) --rope=half|pairs --rope-theta=T --rotary-dim=N\n"
     "           --q-positions=F --k-positions=F (int32 [B, Sq] / [B, Sk], thd [T]) --rope-grid=AxB[xC]\n"
     "           (vkattn/qk_transform.hpp; with --do also dq_norm_weight and dk_norm_weight)\n"
+    "  paged    --block-table=F (int32 [B, max_blocks]) --cache-lens=F (int32 [B]): --k and --v are block\n"
+    "           pools (bhsd [num_blocks, Hkv, block_size, D]; bshd [num_blocks, block_size, Hkv, D], vLLM's),\n"
+    "           key j of sequence b is row j % block_size of block block_table[b, j / block_size], and\n"
+    "           sequence b has cache_lens[b] keys (vkattn/paged_kv.hpp); Sk (bias, --k-positions) is the\n"
+    "           longest length. Forward only\n"
     "  dropout  --dropout=P (in [0, 1)) --seed=N (< 2^63, default 0) --offset=N (uint32, default 0): the\n"
     "           mask of vkattn/dropout.hpp, the same in the forward and the backward\n"
     "  other    --scale=S --path=auto|scalar|coopmat|coopmat_khr|coopmat2 --device=<index|name> --deterministic=0|1\n"
@@ -320,7 +325,8 @@ int run(int argc, char** argv) {
                       to_string(files.at(f).dtype) + ")"));
     }
   }
-  for (const char* f : {"doc-ids-q", "doc-ids-kv", "cu-seqlens-q", "cu-seqlens-k", "seq-lens-q", "seq-lens-kv"}) {
+  for (const char* f : {"doc-ids-q", "doc-ids-kv", "cu-seqlens-q", "cu-seqlens-k", "seq-lens-q", "seq-lens-kv",
+                        "block-table", "cache-lens"}) {
     if (files.count(f)) {
       if (Status s = expect_dtype(files.at(f), f, {DType::kI32}); !s) return die(s);
     }
@@ -344,6 +350,21 @@ int run(int argc, char** argv) {
   }
   if (files.count("doc-ids-q") != files.count("doc-ids-kv"))
     return die(fail("--doc-ids-q and --doc-ids-kv go together"));
+  // A paged cache: K and V are block pools, addressed through the block table.
+  const bool paged = files.count("block-table") != 0;
+  if (paged != (files.count("cache-lens") != 0)) return die(fail("--block-table and --cache-lens go together"));
+  if (paged) {
+    if (layout != "bhsd" && layout != "bshd") {
+      return die(fail("--layout=" + layout + " with --block-table: the pools are bhsd or bshd"));
+    }
+    if (files.count("do")) return die(fail("--do with --block-table: the paged cache is forward only"));
+    if (files.count("seq-lens-kv")) {
+      return die(fail("--seq-lens-kv with --block-table: the cache's lengths are --cache-lens"));
+    }
+    if (Status s = expect_rank(files.at("block-table"), "block-table", 2, "[B, max_blocks]"); !s) return die(s);
+    if (Status s = expect_rank(files.at("cache-lens"), "cache-lens", 1, "[B]"); !s) return die(s);
+    if (files.at("block-table").shape[1] < 1) return die(fail("--block-table: shape " + shape_text(files.at("block-table").shape) + " has no columns"));
+  }
   const npy::Array& qf = files.at("q");
   const Dims dq = dims_of(qf, layout), dk = dims_of(files.at("k"), layout), dv = dims_of(files.at("v"), layout);
   if (files.count("do")) {
@@ -368,6 +389,15 @@ int run(int argc, char** argv) {
     desc.batch = dq.b;
     desc.seq_q = dq.s;
     desc.seq_k = dk.s;
+  }
+  if (paged) {  // dk, dv: the pools' [num_blocks, Hkv, block_size, D]; the plan checks the tables
+    desc.paged_kv.block_size = dk.s;
+    desc.paged_kv.num_blocks = dk.b;
+    desc.paged_kv.max_blocks = files.at("block-table").shape[1];
+    desc.paged_kv.block_table = ints(files.at("block-table"));
+    desc.paged_kv.cache_lens = ints(files.at("cache-lens"));
+    desc.seq_k = 1;
+    for (std::int32_t len : desc.paged_kv.cache_lens) desc.seq_k = std::max<std::int64_t>(desc.seq_k, len);
   }
   if (files.count("seq-lens-q")) desc.sequences.seq_lens_q = ints(files.at("seq-lens-q"));
   if (files.count("seq-lens-kv")) desc.sequences.seq_lens_kv = ints(files.at("seq-lens-kv"));

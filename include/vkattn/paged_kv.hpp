@@ -25,7 +25,9 @@
 // past seq_k reads outside the views, which the device may not survive.
 //
 // KV appends write new tokens into the cache (kv_append.hpp). The paged cache is forward only and
-// runs on the scalar kernel (packed and split for decode, planning/split_k.hpp).
+// runs on the scalar and coopmat kernels (packed and split for decode, planning/split_k.hpp; on
+// GPUs the KHR build of the coopmat kernel takes it by default). vkattn-run reads one from .npy
+// files (--block-table, --cache-lens).
 #pragma once
 
 #include <cstdint>

@@ -5,11 +5,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <numeric>
 #include <random>
 #include <string>
 
@@ -319,6 +322,95 @@ TEST_F(RunTool, BadFilesExitNonZeroAndWriteNothing) {
     EXPECT_NE(output().find(c.message), std::string::npos) << output();
     EXPECT_EQ(output().find("validation:"), std::string::npos) << output();  // error paths are clean too
     EXPECT_TRUE(fs::is_empty(dir_ / "out")) << "outputs were written";
+  }
+}
+
+npy::Array from_ints(const std::vector<std::int32_t>& values, std::vector<std::int64_t> shape) {
+  npy::Array a;
+  a.dtype = DType::kI32;
+  a.shape = std::move(shape);
+  a.data.resize(values.size() * 4);
+  std::memcpy(a.data.data(), values.data(), a.data.size());
+  return a;
+}
+
+// A paged cache through the tool: vLLM's [num_blocks, block_size, Hkv, D] pools (--layout=bshd),
+// a shuffled block table with unused entries of -1, lengths that are not multiples of the block
+// size, three new tokens per sequence under a bottom-right causal mask (chunked prefill), against
+// the fp64 reference on the dense keys; unused pool rows are NaN, so a wrong block shows. Then
+// the tables' bad input: the plan's message names the entry, and nothing is written.
+TEST_F(RunTool, PagedCacheMatchesTheReference) {
+  const std::uint64_t seed = test_seed();
+  SCOPED_TRACE("VKATTN_TEST_SEED=" + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  const std::int64_t B = 2, Hq = 4, Hkv = 2, Sq = 3, D = 16, BS = 8, max_blocks = 5, num_blocks = 13;
+  const std::vector<std::int64_t> lens = {37, 20};
+  const std::int64_t Sk = 37;  // the longest length: the tool's Sk
+  const auto q = random_values(static_cast<std::size_t>(B * Hq * Sq * D), rng);
+  const auto k = random_values(static_cast<std::size_t>(B * Hkv * Sk * D), rng);  // dense [B, Hkv, Sk, D]
+  const auto v = random_values(static_cast<std::size_t>(B * Hkv * Sk * D), rng);
+  const auto at = [](std::int64_t i) { return static_cast<std::size_t>(i); };
+  std::vector<std::int32_t> ids(at(num_blocks));
+  std::iota(ids.begin(), ids.end(), 0);
+  std::shuffle(ids.begin(), ids.end(), rng);
+  std::vector<std::int32_t> table(at(B * max_blocks), -1);
+  std::vector<float> k_pool(at(num_blocks * BS * Hkv * D), std::nanf("")), v_pool = k_pool;
+  std::size_t next = 0;
+  for (std::int64_t b = 0; b < B; ++b) {
+    for (std::int64_t n = 0; n < (lens[at(b)] + BS - 1) / BS; ++n) table[at(b * max_blocks + n)] = ids[next++];
+    for (std::int64_t j = 0; j < lens[at(b)]; ++j) {
+      const std::int64_t blk = table[at(b * max_blocks + j / BS)], r = j % BS;
+      for (std::int64_t h = 0; h < Hkv; ++h) {
+        for (std::int64_t d = 0; d < D; ++d) {
+          k_pool[at(((blk * BS + r) * Hkv + h) * D + d)] = k[at(((b * Hkv + h) * Sk + j) * D + d)];
+          v_pool[at(((blk * BS + r) * Hkv + h) * D + d)] = v[at(((b * Hkv + h) * Sk + j) * D + d)];
+        }
+      }
+    }
+  }
+  save("q.npy", npy::from_floats(to_bshd(q, B, Hq, Sq, D), {B, Sq, Hq, D}));
+  save("k.npy", npy::from_floats(k_pool, {num_blocks, BS, Hkv, D}));
+  save("v.npy", npy::from_floats(v_pool, {num_blocks, BS, Hkv, D}));
+  save("table.npy", from_ints(table, {B, max_blocks}));
+  save("lens.npy", from_ints({37, 20}, {B}));
+  const std::string args = "--q=" + file("q.npy") + " --k=" + file("k.npy") + " --v=" + file("v.npy") +
+                           " --layout=bshd --causal --block-table=" + file("table.npy");
+  ASSERT_EQ(run(args + " --cache-lens=" + file("lens.npy")), 0) << output();
+  EXPECT_NE(output().find("_paged8_"), std::string::npos) << output();
+
+  RefProblem p;
+  p.batch = B, p.q_heads = Hq, p.kv_heads = Hkv, p.seq_q = Sq, p.seq_k = Sk, p.head_dim = D;
+  p.mask = kCausalBR;
+  p.len_k = lens;
+  const RefResult ref = reference_forward(p, q, k, v);
+  expect_close(to_bshd(read("o"), B, Hq, Sq, D, true), ref.o, output_tolerance(DType::kF32), "o.npy");
+  expect_close(read("lse"), ref.lse, lse_tolerance(DType::kF32), "lse.npy");
+
+  std::vector<std::int32_t> bad = table;
+  bad[at(max_blocks + 1)] = static_cast<std::int32_t>(num_blocks);  // sequence 1's second block: past the pool
+  save("bad_table.npy", from_ints(bad, {B, max_blocks}));
+  save("long_lens.npy", from_ints({37, 41}, {B}));  // 41 keys need a sixth block: past the table's 5
+  save("do.npy", npy::from_floats(to_bshd(q, B, Hq, Sq, D), {B, Sq, Hq, D}));
+  const struct {
+    std::string args, message;
+  } refused[] = {
+      {"--q=" + file("q.npy") + " --k=" + file("k.npy") + " --v=" + file("v.npy") + " --layout=bshd --block-table=" +
+           file("bad_table.npy") + " --cache-lens=" + file("lens.npy"),
+       "desc.paged_kv.block_table[6] (sequence 1, block 1) = 13"},
+      {args + " --cache-lens=" + file("long_lens.npy"), "desc.seq_k = 41 exceeds desc.paged_kv.max_blocks * block_size = 40"},
+      {args, "--block-table and --cache-lens go together"},
+      {args + " --cache-lens=" + file("lens.npy") + " --do=" + file("do.npy"), "the paged cache is forward only"},
+      {"--q=" + file("q.npy") + " --k=" + file("k.npy") + " --v=" + file("v.npy") + " --layout=sbhd --block-table=" +
+           file("table.npy") + " --cache-lens=" + file("lens.npy"),
+       "--layout=sbhd with --block-table: the pools are bhsd or bshd"},
+  };
+  for (const auto& r : refused) {
+    SCOPED_TRACE(r.args);
+    fs::remove_all(dir_ / "out");
+    EXPECT_NE(run(r.args), 0) << output();
+    EXPECT_NE(output().find(r.message), std::string::npos) << output();
+    EXPECT_EQ(output().find("validation:"), std::string::npos) << output();
+    EXPECT_FALSE(fs::exists(dir_ / "out" / "o.npy")) << "outputs were written";
   }
 }
 

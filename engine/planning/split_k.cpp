@@ -72,13 +72,21 @@ Status choose_split(const Problem& p, const DeviceInfo& info, const Overrides& o
     splits = o.splits.value;
   } else if (decode_shaped(p)) {
     const std::uint64_t units = info.compute_units != 0 ? info.compute_units : kUnknownComputeUnits;
-    // The coopmat kernel's count rounds down, the scalar kernel's up (split_k.hpp).
-    const std::uint64_t wanted = coopmat ? std::max<std::uint64_t>(kCoopmatWorkgroupsPerUnit * units / workgroups, 1)
-                                         : (kScalarWorkgroupsPerUnit * units + workgroups - 1) / workgroups;
     const std::uint64_t wg_rows = std::min<std::uint64_t>(static_cast<std::uint64_t>(grid_rows(p, s)), block_rows);
     const std::uint64_t by_workspace = static_cast<std::uint64_t>(p.seq_k) / (kKeysPerWorkspaceRow * wg_rows);
     const std::uint64_t most = std::max<std::uint64_t>(std::min(tiles / kMinTilesPerSplit, by_workspace), 1);
-    splits = std::min(coopmat ? pow2_at_most(wanted) : pow2_at_least(wanted), pow2_at_most(most));
+    // The coopmat kernel's count rounds down, the scalar kernel's up (split_k.hpp).
+    const auto coopmat_count = [&](std::uint64_t per_unit) {
+      return std::min(pow2_at_most(std::max<std::uint64_t>(per_unit * units / workgroups, 1)), pow2_at_most(most));
+    };
+    if (!coopmat) {
+      splits = std::min(pow2_at_least((kScalarWorkgroupsPerUnit * units + workgroups - 1) / workgroups), pow2_at_most(most));
+    } else {
+      splits = coopmat_count(kCoopmatWorkgroupsPerUnit);
+      if (wg_rows >= kCoopmatWideRows && tiles / splits < kCoopmatWideSplitTiles) {
+        splits = coopmat_count(kCoopmatWideWorkgroupsPerUnit);
+      }
+    }
   }
   // llvmpipe: enough splits that each invocation's loops stay within the budget.
   const auto fits_budget = [&](std::uint32_t n) {

@@ -35,7 +35,18 @@ bool decode_shaped(const Problem& p);
 //   give the merge more parts to read.
 // - scalar kernel (64-invocation workgroups; not measured again): kScalarWorkgroupsPerUnit,
 //   rounded up, as before.
+// - coopmat kernel, 32 or more packed rows per workgroup (Sq >= 4 at GQA 8): one workgroup per
+//   unit (kCoopmatWideWorkgroupsPerUnit) where two would leave a split fewer than
+//   kCoopmatWideSplitTiles key tiles. Such a split writes partial O's of many rows for few keys
+//   (at 64 rows and 512 keys a quarter of the bytes it reads) and its setup is a larger share.
+//   Measured on the H100 (thirty-third session), batch 1, Sk = 32k: 32 splits against 64 took
+//   64.0 against 67.4-67.8 us at Sq = 8 and 50.0 against 51.1-51.7 at Sq = 4; at 8 or 16 rows 64
+//   stayed best (38.8 against 43.5 us at Sq = 1), and at batch 16, Sk = 4k (16 tiles per split)
+//   one workgroup per unit was 8-9 % slower.
 inline constexpr std::uint32_t kCoopmatWorkgroupsPerUnit = 2;
+inline constexpr std::uint32_t kCoopmatWideRows = 32;
+inline constexpr std::uint32_t kCoopmatWideWorkgroupsPerUnit = 1;
+inline constexpr std::uint32_t kCoopmatWideSplitTiles = 16;
 inline constexpr std::uint32_t kScalarWorkgroupsPerUnit = 8;
 inline constexpr std::uint32_t kUnknownComputeUnits = 16;
 inline constexpr std::uint32_t kMinTilesPerSplit = 2;
@@ -51,7 +62,7 @@ inline constexpr std::uint32_t kMaxSplits = 1024;
 // (the coopmat forward's key lanes come with its tiles: fwd_tiles). Splits: the override
 // (VKATTN_SPLITS / options.overrides.splits) if set; else for decode-shaped problems the count
 // that brings the grid to the workgroups per compute unit above (1 where the grid already has
-// them), a power of two, at most the key tiles / kMinTilesPerSplit and
+// them; the wide-row rule above on the coopmat kernel), a power of two, at most the key tiles / kMinTilesPerSplit and
 // Sk / (kKeysPerWorkspaceRow x the workgroup's rows); else 1. Then, on llvmpipe, at least as many
 // as its loop budget needs (a forced count below that is kUnsupported naming the override), and
 // no more than the workspace (splits x rows x (Dv + 1) floats) fits in one binding.

@@ -302,7 +302,12 @@ TEST(Planner, DecodeSplitCounts) {
   EXPECT_EQ(plan(false, 1, 1, 256).spec.splits, 4u);      // 8 key tiles of 32: 2 per split
   // Coopmat kernel (its decode tiles: 64 keys at Sq = 1, 32 at Sq = 8).
   EXPECT_EQ(plan(true, 1, 1, 32768).spec.splits, 64u);   // 264 / 4 KV heads = 66 wanted, rounded down
-  EXPECT_EQ(plan(true, 1, 8, 32768).spec.splits, 64u);   // the same grid; 512 keys per split
+  EXPECT_EQ(plan(true, 1, 2, 32768).spec.splits, 64u);   // 16 rows: the same
+  // 32 and 64 rows: 64 splits would leave 8 tiles each, so one workgroup per unit (33 wanted).
+  EXPECT_EQ(plan(true, 1, 4, 32768).spec.splits, 32u);
+  EXPECT_EQ(plan(true, 1, 8, 32768).spec.splits, 32u);
+  EXPECT_EQ(plan(true, 16, 8, 4096).spec.splits, 4u);    // 4 splits keep 16 tiles each: two per unit stay
+  EXPECT_EQ(plan(true, 16, 4, 32768).spec.splits, 4u);
   EXPECT_EQ(plan(true, 1, 8, 4096).spec.splits, 16u);    // 64 rows: 256 keys per split at least
   EXPECT_EQ(plan(true, 16, 1, 32768).spec.splits, 4u);   // 64 (b, KV head) pairs: 4.1 wanted, rounded down
   EXPECT_EQ(plan(true, 1, 1, 256).spec.splits, 2u);      // 4 key tiles of 64: 2 per split

@@ -93,43 +93,106 @@ std::vector<BenchCase> shape_cases(const std::vector<Shape>& shapes) {
   return cases;
 }
 
-Result<std::vector<Shape>> parse_shapes(const std::string& text) {
-  std::vector<Shape> shapes;
+namespace {
+
+// "AxBx...,..." items of `count` integers from 1 to kMaxShapeDim each; an error names the flag,
+// the item and the expected form.
+Result<std::vector<std::vector<std::int64_t>>> parse_items(const std::string& text, int count, const std::string& flag,
+                                                           const std::string& form, const std::string& example) {
+  std::vector<std::vector<std::int64_t>> items;
   std::size_t at = 0;
   while (at <= text.size()) {
     const std::size_t end = std::min(text.find(',', at), text.size());
     const std::string item = text.substr(at, end - at);
-    std::int64_t v[4] = {};
+    std::vector<std::int64_t> v(static_cast<std::size_t>(count));
     const char* p = item.c_str();
     bool ok = !item.empty();
-    for (int i = 0; ok && i < 4; ++i) {
+    for (int i = 0; ok && i < count; ++i) {
       char* next = nullptr;
       errno = 0;
       const long long x = std::isdigit(static_cast<unsigned char>(*p)) ? std::strtoll(p, &next, 10) : 0;
-      ok = next != nullptr && errno == 0 && x > 0 && x <= kMaxShapeDim && *next == (i < 3 ? 'x' : '\0');
-      v[i] = x;
-      p = ok ? next + (i < 3 ? 1 : 0) : p;
+      ok = next != nullptr && errno == 0 && x > 0 && x <= kMaxShapeDim && *next == (i < count - 1 ? 'x' : '\0');
+      v[static_cast<std::size_t>(i)] = x;
+      p = ok ? next + (i < count - 1 ? 1 : 0) : p;
     }
     if (!ok) {
-      return Status(ErrorCode::kInvalidArgument, "--shapes: \"" + item + "\" is not BxHxSxD (four integers from 1 to " +
-                                                     std::to_string(kMaxShapeDim) + ", e.g. 4x16x4096x64)");
+      return Status(ErrorCode::kInvalidArgument, flag + ": \"" + item + "\" is not " + form + " (" +
+                                                     std::to_string(count) + " integers from 1 to " +
+                                                     std::to_string(kMaxShapeDim) + ", e.g. " + example + ")");
     }
-    const Shape shape{v[0], v[1], v[2], v[3]};
-    if (static_cast<double>(shape.b) * static_cast<double>(shape.h) * static_cast<double>(shape.s) *
-            static_cast<double>(shape.d) >
-        static_cast<double>(kMaxShapeElements)) {
-      return Status(ErrorCode::kInvalidArgument, "--shapes: \"" + item + "\" has more than " +
-                                                     std::to_string(kMaxShapeElements) + " elements per tensor");
+    for (const auto& seen : items) {
+      if (seen == v) return Status(ErrorCode::kInvalidArgument, flag + ": \"" + item + "\" is given twice");
     }
-    for (const Shape& seen : shapes) {
-      if (seen.b == shape.b && seen.h == shape.h && seen.s == shape.s && seen.d == shape.d) {
-        return Status(ErrorCode::kInvalidArgument, "--shapes: \"" + item + "\" is given twice");
-      }
-    }
-    shapes.push_back(shape);
+    items.push_back(std::move(v));
     at = end + 1;
   }
+  return items;
+}
+
+Status check_elements(const std::string& flag, const std::string& item, std::initializer_list<std::int64_t> dims) {
+  double n = 1;
+  for (std::int64_t d : dims) n *= static_cast<double>(d);
+  if (n > static_cast<double>(kMaxShapeElements)) {
+    return Status(ErrorCode::kInvalidArgument,
+                  flag + ": \"" + item + "\" has more than " + std::to_string(kMaxShapeElements) + " elements per tensor");
+  }
+  return Status::ok();
+}
+
+std::string item_text(const std::vector<std::int64_t>& v) {
+  std::string t;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i != 0) t += 'x';
+    t += std::to_string(v[i]);
+  }
+  return t;
+}
+
+}  // namespace
+
+Result<std::vector<Shape>> parse_shapes(const std::string& text) {
+  Result<std::vector<std::vector<std::int64_t>>> items = parse_items(text, 4, "--shapes", "BxHxSxD", "4x16x4096x64");
+  if (!items) return items.status();
+  std::vector<Shape> shapes;
+  for (const auto& v : *items) {
+    const Shape shape{v[0], v[1], v[2], v[3]};
+    if (Status st = check_elements("--shapes", item_text(v), {shape.b, shape.h, shape.s, shape.d}); !st) return st;
+    shapes.push_back(shape);
+  }
   return shapes;
+}
+
+Result<std::vector<DecodeShape>> parse_decode_shapes(const std::string& text) {
+  Result<std::vector<std::vector<std::int64_t>>> items =
+      parse_items(text, 6, "--decode", "BxHqxHkvxSqxSkxD", "4x32x8x1x8192x128");
+  if (!items) return items.status();
+  std::vector<DecodeShape> shapes;
+  for (const auto& v : *items) {
+    const DecodeShape s{v[0], v[1], v[2], v[3], v[4], v[5]};
+    if (s.q_heads % s.kv_heads != 0) {
+      return Status(ErrorCode::kInvalidArgument, "--decode: \"" + item_text(v) + "\": Hq = " +
+                                                     std::to_string(s.q_heads) + " is not a multiple of Hkv = " +
+                                                     std::to_string(s.kv_heads));
+    }
+    if (Status st = check_elements("--decode", item_text(v), {s.batch, s.q_heads, std::max(s.seq_q, s.seq_k), s.head_dim}); !st) {
+      return st;
+    }
+    shapes.push_back(s);
+  }
+  return shapes;
+}
+
+std::vector<BenchCase> decode_cases(const std::vector<DecodeShape>& shapes, const std::vector<std::int64_t>& paged_blocks) {
+  std::vector<BenchCase> cases;
+  for (std::int64_t paged : paged_blocks) {
+    for (const DecodeShape& s : shapes) {
+      BenchCase c = make(Pass::kFwd, s.batch, s.q_heads, s.kv_heads, s.seq_q, s.seq_k, s.head_dim, DType::kF16,
+                         "causal_br", kCausal);
+      c.paged_block = paged;
+      cases.push_back(c);
+    }
+  }
+  return cases;
 }
 
 std::vector<BenchCase> preset(const std::string& name, bool cpu) {
@@ -171,17 +234,13 @@ std::vector<BenchCase> preset(const std::string& name, bool cpu) {
     const std::vector<std::int64_t> sqs = cpu ? std::vector<std::int64_t>{1, 8} : std::vector<std::int64_t>{1, 2, 4, 8};
     const std::vector<std::int64_t> sks =
         cpu ? std::vector<std::int64_t>{1024, 4096} : std::vector<std::int64_t>{1024, 4096, 8192, 16384, 32768};
-    for (std::int64_t paged : {0, 16}) {
-      for (std::int64_t b : batches) {
-        for (std::int64_t sq : sqs) {
-          for (std::int64_t sk : sks) {
-            BenchCase c = make(Pass::kFwd, b, 32, 4, sq, sk, 128, DType::kF16, "causal_br", kCausal);
-            c.paged_block = paged;
-            cases.push_back(c);
-          }
-        }
+    std::vector<DecodeShape> shapes;
+    for (std::int64_t b : batches) {
+      for (std::int64_t sq : sqs) {
+        for (std::int64_t sk : sks) shapes.push_back(DecodeShape{b, 32, 4, sq, sk, 128});
       }
     }
+    return decode_cases(shapes, {0, 16});
   }
   return cases;
 }

@@ -60,6 +60,21 @@ constexpr std::int64_t kMaxShapeDim = std::int64_t{1} << 28;
 constexpr std::int64_t kMaxShapeElements = std::int64_t{1} << 36;
 Result<std::vector<Shape>> parse_shapes(const std::string& text);
 
+// A decode problem: batch, query heads, K/V heads (a divisor of the query heads), new tokens (Sq),
+// cached keys (Sk), head dimension.
+struct DecodeShape {
+  std::int64_t batch, q_heads, kv_heads, seq_q, seq_k, head_dim;
+};
+
+// "4x32x8x1x8192x128,...": comma-separated BxHqxHkvxSqxSkxD (vkattn-bench --decode), each from 1 to
+// kMaxShapeDim, Hq a multiple of Hkv, none given twice; an error names the item.
+Result<std::vector<DecodeShape>> parse_decode_shapes(const std::string& text);
+
+// The decode preset's cases for `shapes`: forward, fp16, bottom-right causal (the new tokens see
+// the whole cache and each other up to themselves), K/V contiguous (paged block 0) and in paged
+// caches of each other block size in `paged_blocks`.
+std::vector<BenchCase> decode_cases(const std::vector<DecodeShape>& shapes, const std::vector<std::int64_t>& paged_blocks);
+
 // Presets:
 //   short   (default) a minute on lavapipe; the FlashAttention shapes (4, 16, 4096, 64/128) on GPUs
 //   fa2     the FlashAttention-2 paper's sweep: B * S = 16k tokens, S = 512 ... 16k, H * D = 2048,

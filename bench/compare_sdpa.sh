@@ -3,6 +3,7 @@
 #   bash bench/compare_sdpa.sh OUT_DIR [extra vkattn-bench flags, e.g. --path=coopmat]
 #   bash bench/compare_sdpa.sh OUT_DIR --shapes=4x32x4096x128,8x16x2048x64 [...]   (other shapes, both sides)
 #   bash bench/compare_sdpa.sh OUT_DIR --preset=decode   (GQA decode: K/V GB/s against SDPA and the copy bandwidth)
+#   bash bench/compare_sdpa.sh OUT_DIR --decode=4x32x8x1x8192x128[,...]   (your decode shapes, both sides)
 #   bash bench/compare_sdpa.sh OUT_DIR --dtype=bf16      (both sides in bf16; vkattn runs bf16 on fp16 tensor-core operands where auto picks coopmat)
 # Times the "compare" preset ((B,H,S,D) = (4,16,4096,64), (4,16,4096,128), (1,16,16384,128),
 # (16,16,1024,64), causal and not, fp16, fwd and fwd+bwd) with build/bench/vkattn-bench and
@@ -19,7 +20,7 @@ extra=()
 dtype=--dtype=f16
 for a in "$@"; do
   case "$a" in
-    --shapes=* | --preset=*) which="$a" ;;
+    --shapes=* | --preset=* | --decode=*) which="$a" ;;
     --dtype=*) dtype="$a" ;;  # both sides
     *) extra+=("$a") ;;
   esac

@@ -8,6 +8,8 @@ second column, with the same FLOP formula
   python3 bench/sdpa_compare.py --shapes=4x32x4096x64,8x16x4096x64 [...]   (vkattn-bench --shapes' cases:
                                                                            fwd and fwdbwd, no mask and causal)
   python3 bench/sdpa_compare.py --preset=decode   (GQA 32:4 decode, bottom-right causal, with K/V GB/s)
+  python3 bench/sdpa_compare.py --decode=4x32x8x1x8192x128[,...]   (vkattn-bench --decode's cases:
+      B, Hq, Hkv, Sq, Sk, D)
 
 Needs torch with CUDA; CI never runs it. Median of 20 runs timed with CUDA events.
 """
@@ -57,12 +59,25 @@ def decode_cases():
                 yield b, 32, 4, sq, sk, 128
 
 
-def time_decode(filt):
+def decode_shape_cases(text):
+    """vkattn-bench --decode's contiguous cases."""
+    for item in text.split(","):
+        m = re.fullmatch(r"([0-9]+)x([0-9]+)x([0-9]+)x([0-9]+)x([0-9]+)x([0-9]+)", item)
+        if not m or not all(0 < int(g) <= 1 << 28 for g in m.groups()):
+            raise SystemExit(f'--decode: "{item}" is not BxHqxHkvxSqxSkxD (six integers from 1 to {1 << 28}, '
+                             'e.g. 4x32x8x1x8192x128)')
+        b, hq, hkv, sq, sk, d = map(int, m.groups())
+        if hq % hkv:
+            raise SystemExit(f'--decode: "{item}": Hq = {hq} is not a multiple of Hkv = {hkv}')
+        yield b, hq, hkv, sq, sk, d
+
+
+def time_decode(filt, cases):
     """GQA decode with bottom-right causal (causal_lower_right), K/V read once per KV head
     (enable_gqa); SDPA picks its backend among FlashAttention-2, memory-efficient and cuDNN."""
     from torch.nn.attention.bias import causal_lower_right
     print("name,ms,TFLOP/s,KV_GB/s")
-    for b, hq, hkv, sq, sk, d in decode_cases():
+    for b, hq, hkv, sq, sk, d in cases:
         name = f"fwd/f16/causal_br/b{b}_h{hq}x{hkv}_sq{sq}_sk{sk}_d{d}"
         if not re.search(filt, name):
             continue
@@ -118,14 +133,17 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--preset", default="fa2", choices=["fa2", "short", "compare", "decode"])
     ap.add_argument("--shapes", default="", help="BxHxSxD[,...] instead of a preset")
+    ap.add_argument("--decode", default="", help="BxHqxHkvxSqxSkxD[,...]: decode cases instead of a preset")
     ap.add_argument("--filter", default=".")
     ap.add_argument("--passes", default=None, help="default fwd,bwd,fwdbwd; with --shapes fwd,fwdbwd")
     ap.add_argument("--dtype", default="f16", choices=["f16", "bf16"], help="storage (vkattn-bench --dtype)")
     args = ap.parse_args()
     if args.passes is None:
         args.passes = "fwd,fwdbwd" if args.shapes else "fwd,bwd,fwdbwd"
+    if args.decode:
+        return time_decode(args.filter, list(decode_shape_cases(args.decode)))
     if args.preset == "decode" and not args.shapes:
-        return time_decode(args.filter)
+        return time_decode(args.filter, decode_cases())
     if args.shapes:
         cases = list(shape_cases(args.shapes))
     else:

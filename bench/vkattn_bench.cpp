@@ -5,7 +5,8 @@
 // Flags: kUsage below (printed by --help).
 //
 // --shapes runs the compare preset's cases (fwd and fwd+bwd, fp16, no mask and causal) for the
-// given shapes instead of a preset, e.g. --shapes=4x32x4096x64,8x16x4096x64.
+// given shapes instead of a preset, e.g. --shapes=4x32x4096x64,8x16x4096x64; --decode the decode
+// preset's for the given decode shapes, e.g. --decode=4x32x8x1x8192x128 (B, Hq, Hkv, Sq, Sk, D).
 // --svg writes TFLOP/s against sequence length, one line per pass and variant. Progress
 // ("[k/n] name") goes to stderr. --pipeline-timing reports pipeline creation with an empty and
 // with a loaded VkPipelineCache instead of running benchmarks. --pipeline-stats prints, after
@@ -450,7 +451,8 @@ static void print_pipeline_statistics(const Context& ctx) {
 }
 
 constexpr const char* kUsage =
-    "usage: vkattn-bench [--preset=short|fa2|compare|decode | --shapes=BxHxSxD[,...]] [--device=<index|name>]\n"
+    "usage: vkattn-bench [--preset=short|fa2|compare|decode | --shapes=BxHxSxD[,...] | --decode=BxHqxHkvxSqxSkxD[,...]]\n"
+    "                    [--device=<index|name>]\n"
     "                    [--path=auto|scalar|coopmat|coopmat_khr|coopmat2] [--dtype=f16|bf16|f32] [--dropout=P] [--qk=rms_rope|rms_rope_separate]\n"
     "                    [--svg=chart.svg]\n"
     "                    [--pipeline-timing] [--pipeline-stats]\n"
@@ -460,6 +462,10 @@ constexpr const char* kUsage =
     "  --preset    short (default): a few cases, under a minute on lavapipe; fa2: the FlashAttention-2\n"
     "              sweep; compare: the H100 comparison with SDPA; decode: Sq 1..8 against long Sk\n"
     "  --shapes    the compare preset's passes for your (B, H, S, D) shapes instead of a preset\n"
+    "  --decode    the decode preset's cases for your shapes: batch, query heads, K/V heads, new tokens,\n"
+    "              cached keys, head dim (e.g. 4x32x8x1x8192x128: Llama-3-8B decoding 4 sequences at 8k);\n"
+    "              bottom-right causal, contiguous and in a paged cache of 16-token blocks, K/V GB/s\n"
+    "              against the measured copy bandwidth\n"
     "  --device    a physical device by index or name substring (default: discrete > integrated >\n"
     "              virtual GPU > CPU, so lavapipe only without a GPU)\n"
     "  --path      kernel path (default auto; coopmat: the NV build, coopmat_khr: the KHR build,\n"
@@ -482,6 +488,7 @@ int main(int argc, char** argv) {
   std::string preset_name = "short", filter;
   bool preset_given = false;
   std::optional<std::vector<Shape>> shapes;
+  std::optional<std::vector<DecodeShape>> decode_shapes;
   bool timing = false;
   std::optional<DType> dtype;  // --dtype: every case's storage
   float dropout = 0.0f;        // --dropout: every case's dropout probability
@@ -508,6 +515,13 @@ int main(int argc, char** argv) {
         return 2;
       }
       shapes = std::move(parsed).value();
+    } else if (a.rfind("--decode=", 0) == 0) {
+      Result<std::vector<DecodeShape>> parsed = parse_decode_shapes(a.substr(9));
+      if (!parsed) {
+        std::fprintf(stderr, "vkattn-bench: %s\n", parsed.status().message().c_str());
+        return 2;
+      }
+      decode_shapes = std::move(parsed).value();
     } else if (a.rfind("--svg=", 0) == 0) {
       g_svg = a.substr(6);
     } else if (a == "--pipeline-timing") {
@@ -558,11 +572,12 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (shapes && preset_given) {
-    std::fprintf(stderr, "vkattn-bench: --shapes and --preset=%s: give one of them\n", preset_name.c_str());
+  if (static_cast<int>(shapes.has_value()) + static_cast<int>(decode_shapes.has_value()) + static_cast<int>(preset_given) > 1) {
+    std::fprintf(stderr, "vkattn-bench: give one of --preset, --shapes and --decode\n");
     return 2;
   }
   if (shapes) preset_name = "shapes";
+  if (decode_shapes) preset_name = "decode (--decode)";
   if (timing) {
     setenv("MESA_SHADER_CACHE_DISABLE", "true", 0);
     setenv("__GL_SHADER_DISK_CACHE", "0", 0);
@@ -584,6 +599,8 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "vkattn-bench: device %s, preset %s\n", g_ctx->info().name.c_str(), preset_name.c_str());
   if (shapes) {
     g_cases = shape_cases(*shapes);
+  } else if (decode_shapes) {
+    g_cases = decode_cases(*decode_shapes, {0, 16});
   } else {
     g_cases = preset(preset_name, cpu);
   }
@@ -603,7 +620,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "vkattn-bench: --preset=%s is not short, fa2, compare or decode\n", preset_name.c_str());
     return 2;
   }
-  if (!shapes && preset_name == "decode") {
+  if (decode_shapes || (!shapes && preset_name == "decode")) {
     const VkDeviceSize copy_bytes = cpu ? (VkDeviceSize{64} << 20) : (VkDeviceSize{1} << 30);
     Result<bench::CopyBandwidth> copy = bench::measure_copy_bandwidth(*g_ctx, copy_bytes, cpu ? 0.0 : 0.5);
     if (!copy) {

@@ -172,6 +172,37 @@ TEST(BenchCases, Shapes) {
   }
 }
 
+// --decode: six integers per item (B, Hq, Hkv, Sq, Sk, D), Hq a multiple of Hkv; each shape gives
+// the decode preset's cases, contiguous and paged, named as the preset names them.
+TEST(BenchCases, DecodeShapes) {
+  Result<std::vector<DecodeShape>> shapes = parse_decode_shapes("4x32x8x1x8192x128,1x16x2x3x500x64");
+  ASSERT_TRUE(shapes) << shapes.status().message();
+  ASSERT_EQ(shapes->size(), 2u);
+  EXPECT_EQ((*shapes)[0].kv_heads, 8);
+  EXPECT_EQ((*shapes)[1].seq_q, 3);
+  EXPECT_EQ((*shapes)[1].seq_k, 500);
+  const std::vector<BenchCase> cases = decode_cases(*shapes, {0, 16});
+  ASSERT_EQ(cases.size(), 4u);  // shapes x (contiguous, paged)
+  EXPECT_EQ(cases[0].name(), "fwd/f16/causal_br/b4_h32x8_sq1_sk8192_d128");
+  EXPECT_EQ(cases[3].name(), "fwd/f16/causal_br/b1_h16x2_sq3_sk500_d64_paged16");
+  EXPECT_DOUBLE_EQ(cases[0].kv_bytes(), 2.0 * 4 * 8 * 8192 * 128 * 2);
+  // The preset is the same builder over its own shapes: 2 batches x 4 Sq x 5 Sk, twice.
+  EXPECT_EQ(preset("decode", false).size(), 80u);
+  EXPECT_EQ(preset("decode", false).front().name(), "fwd/f16/causal_br/b1_h32x4_sq1_sk1024_d128");
+  for (const char* bad : {"", "4x32x8x1x8192", "4x32x8x1x8192x128x1", "4x32x0x1x8192x128", "4x32x8x1x8192x128,",
+                          "4,32,8,1,8192,128"}) {
+    Result<std::vector<DecodeShape>> r = parse_decode_shapes(bad);
+    ASSERT_FALSE(r) << "'" << bad << "'";
+    EXPECT_NE(r.status().message().find("is not BxHqxHkvxSqxSkxD"), std::string::npos) << r.status().message();
+  }
+  Result<std::vector<DecodeShape>> odd = parse_decode_shapes("1x32x5x1x1024x128");
+  ASSERT_FALSE(odd);
+  EXPECT_NE(odd.status().message().find("Hq = 32 is not a multiple of Hkv = 5"), std::string::npos) << odd.status().message();
+  Result<std::vector<DecodeShape>> twice = parse_decode_shapes("1x8x1x1x64x64,1x8x1x1x64x64");
+  ASSERT_FALSE(twice);
+  EXPECT_NE(twice.status().message().find("is given twice"), std::string::npos) << twice.status().message();
+}
+
 TEST(SvgChart, OneLinePerSeriesWithEscapedNames) {
   const std::string svg =
       svg_line_chart("t<1>", "x", "y", {{"fwd a&b", {{512, 1.0}, {1024, 2.0}, {2048, 2.5}}}, {"bwd", {{512, 0.5}}}});

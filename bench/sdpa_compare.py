@@ -15,6 +15,7 @@ Needs torch with CUDA; CI never runs it. Median of 20 runs timed with CUDA event
 """
 import argparse
 import re
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -86,7 +87,7 @@ def time_decode(filt, cases):
         mask = causal_lower_right(sq, sk)
         with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.CUDNN_ATTENTION]):
             ms = median_ms(lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True))
-        pairs = sum(min(sk, i + sk - sq + 1) for i in range(sq))
+        pairs = sum(max(0, min(sk, i + sk - sq + 1)) for i in range(sq))  # rows before the cache see none
         flops = 4 * b * hq * d * pairs
         kv_bytes = 2 * b * hkv * sk * d * 2
         print(f"{name},{ms:.4f},{flops / ms / 1e9:.3f},{kv_bytes / ms / 1e6:.1f}", flush=True)
@@ -140,9 +141,14 @@ def main():
     args = ap.parse_args()
     if args.passes is None:
         args.passes = "fwd,fwdbwd" if args.shapes else "fwd,bwd,fwdbwd"
+    decode = args.decode or (args.preset == "decode" and not args.shapes)
+    if args.decode and (args.shapes or "--preset" in " ".join(sys.argv)):
+        raise SystemExit("sdpa_compare: give one of --preset, --shapes and --decode")
+    if decode and args.dtype != "f16":
+        raise SystemExit(f"sdpa_compare: decode cases are fp16 (vkattn-bench's decode cases), not --dtype={args.dtype}")
     if args.decode:
         return time_decode(args.filter, list(decode_shape_cases(args.decode)))
-    if args.preset == "decode" and not args.shapes:
+    if decode:
         return time_decode(args.filter, decode_cases())
     if args.shapes:
         cases = list(shape_cases(args.shapes))

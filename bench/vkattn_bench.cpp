@@ -223,8 +223,8 @@ Result<CaseState*> case_state(Context& ctx, const BenchCase& c) {
 // creation left the GPU idle), at most 20,000. A decode case's sample is tens of microseconds of
 // GPU time: 200 samples (the old cap) were 25 ms of it, and the first case of an H100 run then
 // measured 1.55x its paged twin, which ran later and should be slower (thirty-third session; the
-// wall-clock bound is a guess at the cause, not yet timed on a GPU). One sample on CPU devices,
-// where the first run also compiles the pipelines.
+// longer warm-up is a guess at the fix, bounded by 0.3 s on the clock, not yet timed on a GPU).
+// One sample on CPU devices, where the first run also compiles the pipelines.
 template <class TimeOnce>
 Status warm_up(bool cpu, TimeOnce&& time_once) {
   double seconds = 0;

@@ -202,7 +202,7 @@ constexpr const char* kUsage =
     "           pools (bhsd [num_blocks, Hkv, block_size, D]; bshd [num_blocks, block_size, Hkv, D], vLLM's),\n"
     "           key j of sequence b is row j % block_size of block block_table[b, j / block_size], and\n"
     "           sequence b has cache_lens[b] keys (vkattn/paged_kv.hpp); Sk (bias, --k-positions) is the\n"
-    "           longest length. Forward only\n"
+    "           longest length (at least 1). Forward only\n"
     "  dropout  --dropout=P (in [0, 1)) --seed=N (< 2^63, default 0) --offset=N (uint32, default 0): the\n"
     "           mask of vkattn/dropout.hpp, the same in the forward and the backward\n"
     "  other    --scale=S --path=auto|scalar|coopmat|coopmat_khr|coopmat2 --device=<index|name> --deterministic=0|1\n"
@@ -361,9 +361,27 @@ int run(int argc, char** argv) {
     if (files.count("seq-lens-kv")) {
       return die(fail("--seq-lens-kv with --block-table: the cache's lengths are --cache-lens"));
     }
-    if (Status s = expect_rank(files.at("block-table"), "block-table", 2, "[B, max_blocks]"); !s) return die(s);
-    if (Status s = expect_rank(files.at("cache-lens"), "cache-lens", 1, "[B]"); !s) return die(s);
-    if (files.at("block-table").shape[1] < 1) return die(fail("--block-table: shape " + shape_text(files.at("block-table").shape) + " has no columns"));
+    const npy::Array& table = files.at("block-table");
+    const npy::Array& lens = files.at("cache-lens");
+    if (Status s = expect_rank(table, "block-table", 2, "[B, max_blocks]"); !s) return die(s);
+    if (Status s = expect_rank(lens, "cache-lens", 1, "[B]"); !s) return die(s);
+    const std::int64_t batch = dims_of(files.at("q"), layout).b;
+    if (table.shape[0] != batch || lens.shape[0] != batch) {
+      return die(fail("--block-table " + shape_text(table.shape) + " and --cache-lens " + shape_text(lens.shape) +
+                      " need B = " + std::to_string(batch) + " rows (Q's batch)"));
+    }
+    if (table.shape[1] < 1) return die(fail("--block-table: shape " + shape_text(table.shape) + " has no columns"));
+    // Sk is the longest length; one past the table is named here (the plan would name desc.seq_k).
+    const std::int64_t block_size = dims_of(files.at("k"), layout).s, capacity = table.shape[1] * block_size;
+    const std::vector<std::int32_t> len = ints(lens);
+    for (std::size_t b = 0; b < len.size(); ++b) {
+      if (len[b] > capacity) {
+        return die(fail("--cache-lens[" + std::to_string(b) + "] = " + std::to_string(len[b]) + " needs " +
+                        std::to_string((len[b] + block_size - 1) / block_size) + " blocks of " +
+                        std::to_string(block_size) + "; --block-table has " + std::to_string(table.shape[1]) +
+                        " columns"));
+      }
+    }
   }
   const npy::Array& qf = files.at("q");
   const Dims dq = dims_of(qf, layout), dk = dims_of(files.at("k"), layout), dv = dims_of(files.at("v"), layout);

@@ -23,6 +23,7 @@
 // pass for M):
 //   m_p = max LSE_n over the lane's parts so far,  w_p = sum exp(LSE_n - m_p),
 //   o_p = sum exp(LSE_n - m_p) O_n.
+// A part with LSE_n = -inf is loaded with the others of its step but never used.
 // The lanes' (m, w, o) then combine pairwise in a fixed tree (lane p with lane p + half, half =
 // PART_LANES / 2, ..., 1), so the result depends only on the spec, never on timing.
 
@@ -99,7 +100,9 @@ void main() {
     }
     const float m_new = max(max(m, max(lse_n[0], lse_n[1])), max(lse_n[2], lse_n[3]));
     if (m_new == NEG_INF) continue;  // nothing seen yet (uniform in the lane)
-    const float r = exp(m - m_new);  // 0 while m = -inf (w and o are 0 then)
+    // 0 while m = -inf (w and o are 0 then); exp(-inf) is not relied on (Vulkan bounds exp's error
+    // relative to |x|, which is unbounded there).
+    const float r = m == NEG_INF ? 0.0 : exp(m - m_new);
     w *= r;
     o *= r;
     [[unroll]] for (uint k = 0u; k < 4u; ++k) {
@@ -124,7 +127,8 @@ void main() {
       const float m_b = m_sh[p + half_lanes];
       const float m_new = max(m, m_b);
       if (m_new != NEG_INF) {
-        const float ra = exp(m - m_new), rb = exp(m_b - m_new);
+        const float ra = m == NEG_INF ? 0.0 : exp(m - m_new);
+        const float rb = m_b == NEG_INF ? 0.0 : exp(m_b - m_new);
         w = ra * w + rb * w_sh[p + half_lanes];
         o = ra * o + rb * o_sh[tid + half_lanes * COLS];
         m = m_new;

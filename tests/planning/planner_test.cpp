@@ -300,7 +300,7 @@ TEST(Planner, DecodeSplitCounts) {
   EXPECT_EQ(plan(false, 1, 1, 32768).spec.splits, 512u);  // 1056 / 4 KV heads = 264 wanted, rounded up
   EXPECT_EQ(plan(false, 16, 1, 32768).spec.splits, 32u);  // 64 (b, KV head) pairs: 17 wanted, rounded up
   EXPECT_EQ(plan(false, 1, 1, 256).spec.splits, 4u);      // 8 key tiles of 32: 2 per split
-  // Coopmat kernel (its decode tiles: 64 keys at Sq = 1, 32 at Sq = 8).
+  // Coopmat kernel (its decode tiles at D = 128: 64 keys at Sq = 1 to 8).
   EXPECT_EQ(plan(true, 1, 1, 32768).spec.splits, 64u);   // 264 / 4 KV heads = 66 wanted, rounded down
   EXPECT_EQ(plan(true, 1, 2, 32768).spec.splits, 64u);   // 16 rows: the same
   // 32 and 64 rows: 64 splits would leave 8 tiles each, so one workgroup per unit (33 wanted).

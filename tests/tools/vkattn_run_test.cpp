@@ -390,6 +390,8 @@ TEST_F(RunTool, PagedCacheMatchesTheReference) {
   bad[at(max_blocks + 1)] = static_cast<std::int32_t>(num_blocks);  // sequence 1's second block: past the pool
   save("bad_table.npy", from_ints(bad, {B, max_blocks}));
   save("long_lens.npy", from_ints({37, 41}, {B}));  // 41 keys need a sixth block: past the table's 5
+  save("neg_lens.npy", from_ints({-3, 20}, {B}));
+  save("three_lens.npy", from_ints({37, 20, 5}, {3}));
   save("do.npy", npy::from_floats(to_bshd(q, B, Hq, Sq, D), {B, Sq, Hq, D}));
   const struct {
     std::string args, message;
@@ -397,7 +399,9 @@ TEST_F(RunTool, PagedCacheMatchesTheReference) {
       {"--q=" + file("q.npy") + " --k=" + file("k.npy") + " --v=" + file("v.npy") + " --layout=bshd --block-table=" +
            file("bad_table.npy") + " --cache-lens=" + file("lens.npy"),
        "desc.paged_kv.block_table[6] (sequence 1, block 1) = 13"},
-      {args + " --cache-lens=" + file("long_lens.npy"), "desc.seq_k = 41 exceeds desc.paged_kv.max_blocks * block_size = 40"},
+      {args + " --cache-lens=" + file("long_lens.npy"), "--cache-lens[1] = 41 needs 6 blocks of 8; --block-table has 5 columns"},
+      {args + " --cache-lens=" + file("neg_lens.npy"), "desc.paged_kv.cache_lens[0] = -3"},
+      {args + " --cache-lens=" + file("three_lens.npy"), "--block-table (2, 5) and --cache-lens (3) need B = 2 rows"},
       {args, "--block-table and --cache-lens go together"},
       {args + " --cache-lens=" + file("lens.npy") + " --do=" + file("do.npy"), "the paged cache is forward only"},
       {"--q=" + file("q.npy") + " --k=" + file("k.npy") + " --v=" + file("v.npy") + " --layout=sbhd --block-table=" +

@@ -174,9 +174,9 @@ Result<std::vector<DecodeShape>> parse_decode_shapes(const std::string& text) {
                                                      std::to_string(s.q_heads) + " is not a multiple of Hkv = " +
                                                      std::to_string(s.kv_heads));
     }
-    if (Status st = check_elements("--decode", item_text(v), {s.batch, s.q_heads, std::max(s.seq_q, s.seq_k), s.head_dim}); !st) {
-      return st;
-    }
+    // Q (and O) hold B x Hq x Sq x D elements, K and V B x Hkv x Sk x D.
+    if (Status st = check_elements("--decode", item_text(v), {s.batch, s.q_heads, s.seq_q, s.head_dim}); !st) return st;
+    if (Status st = check_elements("--decode", item_text(v), {s.batch, s.kv_heads, s.seq_k, s.head_dim}); !st) return st;
     shapes.push_back(s);
   }
   return shapes;

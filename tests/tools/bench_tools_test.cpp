@@ -198,6 +198,11 @@ TEST(BenchCases, DecodeShapes) {
   Result<std::vector<DecodeShape>> odd = parse_decode_shapes("1x32x5x1x1024x128");
   ASSERT_FALSE(odd);
   EXPECT_NE(odd.status().message().find("Hq = 32 is not a multiple of Hkv = 5"), std::string::npos) << odd.status().message();
+  // K's elements count Hkv heads: 2^28 keys x D = 256 x 1 head are 2^36 and fit; 2 heads do not.
+  EXPECT_TRUE(parse_decode_shapes("1x8x1x1x268435456x256"));
+  Result<std::vector<DecodeShape>> big = parse_decode_shapes("1x8x2x1x268435456x256");
+  ASSERT_FALSE(big);
+  EXPECT_NE(big.status().message().find("elements per tensor"), std::string::npos) << big.status().message();
   Result<std::vector<DecodeShape>> twice = parse_decode_shapes("1x8x1x1x64x64,1x8x1x1x64x64");
   ASSERT_FALSE(twice);
   EXPECT_NE(twice.status().message().find("is given twice"), std::string::npos) << twice.status().message();

@@ -503,6 +503,15 @@ int main(int argc, char** argv) {
   bool info = false;
   bool console = true;  // the display format is the console's (not --benchmark_format=json|csv)
   std::vector<char*> rest;
+  // A parsed --shapes / --decode list into `into`; false (the message printed) when it is refused.
+  const auto take = [](auto parsed, auto& into) {
+    if (!parsed) {
+      std::fprintf(stderr, "vkattn-bench: %s\n", parsed.status().message().c_str());
+      return false;
+    }
+    into = std::move(parsed).value();
+    return true;
+  };
   for (int i = 0; i < argc; ++i) {
     const std::string a = argv[i];
     if (i > 0 && (a == "--help" || a == "-h")) {
@@ -515,19 +524,9 @@ int main(int argc, char** argv) {
       preset_name = a.substr(9);
       preset_given = true;
     } else if (a.rfind("--shapes=", 0) == 0) {
-      Result<std::vector<Shape>> parsed = parse_shapes(a.substr(9));
-      if (!parsed) {
-        std::fprintf(stderr, "vkattn-bench: %s\n", parsed.status().message().c_str());
-        return 2;
-      }
-      shapes = std::move(parsed).value();
+      if (!take(parse_shapes(a.substr(9)), shapes)) return 2;
     } else if (a.rfind("--decode=", 0) == 0) {
-      Result<std::vector<DecodeShape>> parsed = parse_decode_shapes(a.substr(9));
-      if (!parsed) {
-        std::fprintf(stderr, "vkattn-bench: %s\n", parsed.status().message().c_str());
-        return 2;
-      }
-      decode_shapes = std::move(parsed).value();
+      if (!take(parse_decode_shapes(a.substr(9)), decode_shapes)) return 2;
     } else if (a.rfind("--svg=", 0) == 0) {
       g_svg = a.substr(6);
     } else if (a == "--pipeline-timing") {

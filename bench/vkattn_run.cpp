@@ -350,9 +350,13 @@ int run(int argc, char** argv) {
   }
   if (files.count("doc-ids-q") != files.count("doc-ids-kv"))
     return die(fail("--doc-ids-q and --doc-ids-kv go together"));
-  // A paged cache: K and V are block pools, addressed through the block table.
+  const npy::Array& qf = files.at("q");
+  const Dims dq = dims_of(qf, layout), dk = dims_of(files.at("k"), layout), dv = dims_of(files.at("v"), layout);
+  // A paged cache: K and V are block pools ([num_blocks, Hkv, block_size, D] in dk, dv), addressed
+  // through the block table.
   const bool paged = files.count("block-table") != 0;
   if (paged != (files.count("cache-lens") != 0)) return die(fail("--block-table and --cache-lens go together"));
+  std::vector<std::int32_t> cache_lens;
   if (paged) {
     if (layout != "bhsd" && layout != "bshd") {
       return die(fail("--layout=" + layout + " with --block-table: the pools are bhsd or bshd"));
@@ -365,26 +369,21 @@ int run(int argc, char** argv) {
     const npy::Array& lens = files.at("cache-lens");
     if (Status s = expect_rank(table, "block-table", 2, "[B, max_blocks]"); !s) return die(s);
     if (Status s = expect_rank(lens, "cache-lens", 1, "[B]"); !s) return die(s);
-    const std::int64_t batch = dims_of(files.at("q"), layout).b;
-    if (table.shape[0] != batch || lens.shape[0] != batch) {
+    if (table.shape[0] != dq.b || lens.shape[0] != dq.b) {
       return die(fail("--block-table " + shape_text(table.shape) + " and --cache-lens " + shape_text(lens.shape) +
-                      " need B = " + std::to_string(batch) + " rows (Q's batch)"));
+                      " need B = " + std::to_string(dq.b) + " rows (Q's batch)"));
     }
     if (table.shape[1] < 1) return die(fail("--block-table: shape " + shape_text(table.shape) + " has no columns"));
     // Sk is the longest length; one past the table is named here (the plan would name desc.seq_k).
-    const std::int64_t block_size = dims_of(files.at("k"), layout).s, capacity = table.shape[1] * block_size;
-    const std::vector<std::int32_t> len = ints(lens);
-    for (std::size_t b = 0; b < len.size(); ++b) {
-      if (len[b] > capacity) {
-        return die(fail("--cache-lens[" + std::to_string(b) + "] = " + std::to_string(len[b]) + " needs " +
-                        std::to_string((len[b] + block_size - 1) / block_size) + " blocks of " +
-                        std::to_string(block_size) + "; --block-table has " + std::to_string(table.shape[1]) +
-                        " columns"));
+    cache_lens = ints(lens);
+    for (std::size_t b = 0; b < cache_lens.size(); ++b) {
+      if (cache_lens[b] > table.shape[1] * dk.s) {
+        return die(fail("--cache-lens[" + std::to_string(b) + "] = " + std::to_string(cache_lens[b]) + " needs " +
+                        std::to_string((cache_lens[b] + dk.s - 1) / dk.s) + " blocks of " + std::to_string(dk.s) +
+                        "; --block-table has " + std::to_string(table.shape[1]) + " columns"));
       }
     }
   }
-  const npy::Array& qf = files.at("q");
-  const Dims dq = dims_of(qf, layout), dk = dims_of(files.at("k"), layout), dv = dims_of(files.at("v"), layout);
   if (files.count("do")) {
     const Dims dd = dims_of(files.at("do"), layout);
     if (dd.b != dq.b || dd.h != dq.h || dd.s != dq.s || dd.d != dv.d) {
@@ -408,14 +407,14 @@ int run(int argc, char** argv) {
     desc.seq_q = dq.s;
     desc.seq_k = dk.s;
   }
-  if (paged) {  // dk, dv: the pools' [num_blocks, Hkv, block_size, D]; the plan checks the tables
+  if (paged) {  // the plan checks the table's block ids and negative lengths
     desc.paged_kv.block_size = dk.s;
     desc.paged_kv.num_blocks = dk.b;
     desc.paged_kv.max_blocks = files.at("block-table").shape[1];
     desc.paged_kv.block_table = ints(files.at("block-table"));
-    desc.paged_kv.cache_lens = ints(files.at("cache-lens"));
     desc.seq_k = 1;
-    for (std::int32_t len : desc.paged_kv.cache_lens) desc.seq_k = std::max<std::int64_t>(desc.seq_k, len);
+    for (std::int32_t len : cache_lens) desc.seq_k = std::max<std::int64_t>(desc.seq_k, len);
+    desc.paged_kv.cache_lens = std::move(cache_lens);
   }
   if (files.count("seq-lens-q")) desc.sequences.seq_lens_q = ints(files.at("seq-lens-q"));
   if (files.count("seq-lens-kv")) desc.sequences.seq_lens_kv = ints(files.at("seq-lens-kv"));

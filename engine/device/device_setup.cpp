@@ -254,7 +254,8 @@ void query_device(Device& s, const DeviceRequest& request, bool push_descriptor_
   i.max_loop_iterations = driver.driverID == VK_DRIVER_ID_MESA_LLVMPIPE ? 65535u : 0u;
   std::memcpy(i.pipeline_cache_uuid, p.pipelineCacheUUID, VK_UUID_SIZE);
   i.max_shared_memory = p.limits.maxComputeSharedMemorySize;
-  i.max_workgroup_invocations = p.limits.maxComputeWorkGroupInvocations;
+  i.max_workgroup_invocations =
+      std::min(p.limits.maxComputeWorkGroupInvocations, p.limits.maxComputeWorkGroupSize[0]);
   for (int k = 0; k < 3; ++k) i.max_workgroup_count[k] = p.limits.maxComputeWorkGroupCount[k];
   i.max_storage_buffer_range = p.limits.maxStorageBufferRange;
   i.max_buffer_size = m4.maxBufferSize;

@@ -46,6 +46,8 @@ struct DeviceInfo {
   VkPhysicalDeviceType type = VK_PHYSICAL_DEVICE_TYPE_OTHER;
   std::uint8_t pipeline_cache_uuid[VK_UUID_SIZE] = {};
   std::uint32_t max_shared_memory = 0;  // maxComputeSharedMemorySize
+  // Invocations of a one-dimensional workgroup (every vkattn kernel is one): the smaller of
+  // maxComputeWorkGroupInvocations and maxComputeWorkGroupSize[0].
   std::uint32_t max_workgroup_invocations = 0;
   std::uint32_t max_workgroup_count[3] = {};
   std::uint64_t max_storage_buffer_range = 0;

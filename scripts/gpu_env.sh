@@ -13,6 +13,7 @@ sed -i "s|\"library_path\": \"[^\"]*\"|\"library_path\": \"/opt/vvl/usr/lib/x86_
 export VK_LAYER_PATH=$layer_dir
 export LD_LIBRARY_PATH=/opt/vvl/usr/lib/x86_64-linux-gnu:$root/.gpu/lib:${LD_LIBRARY_PATH:-}
 export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+export PATH=$root/.gpu/bin:$PATH  # tools carried for the machine (e.g. zstd, for scripts/nv_sass.py)
 # Test binaries that start other binaries have the build's absolute path compiled in
 # (.gpu/build_path, written by scripts/gpu_bundle.sh); scripts expect build/ in the repo root.
 [ -e "$root/build" ] || ln -s "$root/.gpu/build" "$root/build"

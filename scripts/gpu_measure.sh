@@ -25,6 +25,12 @@
 #             paged-KV and merge tests with each override (decode's default waits on the first), the
 #             forward tests with the stagger, and the forward (D = 64, 80, 96, 128) and decode
 #             presets timed each way
+#   sass      the machine code of the default forward (D = 64 and 128, with and without a causal
+#             mask) and backward (D = 128) variants: registers and shared memory from the driver,
+#             and per pipeline the matrix, shared-load, global, barrier and spill (LDL/STL)
+#             instructions (scripts/nv_sass.py: needs nvdisasm, and zstd, e.g. Debian's carried
+#             in .gpu/bin, which scripts/gpu_env.sh puts on PATH). bench/RESULTS_H100.md's
+#             "where the gap goes" table comes from it
 #   cm2       the cooperative-matrix-2 forward (KernelPath::kCoopmat2): its tests under validation,
 #             a sweep of its tiles (VKATTN_CM_BLOCK_Q/_BLOCK_K/_SUBGROUPS) at (4, 16, 4096, 64 and 128)
 #             against the automatic path in the same call, and the compare preset against SDPA
@@ -129,6 +135,19 @@ for step in "${steps[@]}"; do
         fi 2>&1 | grep -E "median|rror"
       done >"$out/cm2_tiles.txt" 2>&1
       timeout "$(limit cm2 300)" bash bench/compare_sdpa.sh "$out/cm2_compare" --path=coopmat2 --benchmark_min_time=0.1 ;;
+    sass)
+      for c in "fwd 4x16x4096x64 nomask" "fwd 4x16x4096x64 causal_br" "fwd 4x16x4096x128 nomask" \
+               "fwd 4x16x4096x128 causal_br" "bwd 4x16x4096x128 nomask" "bwd 4x16x4096x128 causal_br"; do
+        set -- $c
+        cache=$(mktemp -d)
+        echo "=== $1 $2 $3"
+        if [ "$1" = fwd ]; then what=(--shapes="$2"); else what=(--preset=fa2); fi
+        XDG_CACHE_HOME=$cache timeout "$(limit sass 60)" build/bench/vkattn-bench "${what[@]}" --pipeline-stats \
+          --benchmark_filter="^$1/f16/$3/b4_h16x16_sq4096_sk4096_d${2##*x}/" --benchmark_min_time=0.01 2>&1 |
+          grep -E '^stats .*(Register Count|Shared Memory Size)' | sort -u
+        python3 scripts/nv_sass.py "$cache"/vkattn/*.bin "$cache/sass"
+        rm -rf "$cache"
+      done >"$out/sass.txt" 2>&1 ;;
     *) echo "unknown step $step" >&2 ;;
   esac
   echo "$step: exit $? after $(($(date +%s) - start)) s" | tee -a "$out/steps.txt"

@@ -23,8 +23,8 @@ import sys
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 BLOB_MAGIC = b"NVDANVVMNVuc"
-WATCHED = ["HMMA", "LDSM", "MOVM", "MUFU", "SHFL", "BAR", "LDG", "STG", "LDS", "STS", "FMUL", "FADD", "FFMA",
-           "FMNMX", "F2FP", "IMAD", "ISETP", "BRA", "LDL", "STL"]
+WATCHED = ["HMMA", "LDSM", "MOVM", "MUFU", "SHFL", "BAR", "LDG", "LDGSTS", "DEPBAR", "STG", "LDS", "STS", "FMUL",
+           "FADD", "FFMA", "FMNMX", "F2FP", "IMAD", "ISETP", "BRA", "LDL", "STL"]
 
 
 def frames(data):

@@ -63,9 +63,10 @@ inline constexpr std::uint32_t kMaxSplits = 1024;
 // (VKATTN_SPLITS / options.overrides.splits) if set; else for decode-shaped problems the count
 // that brings the grid to the workgroups per compute unit above (1 where the grid already has
 // them; the wide-row rule above on the coopmat kernel), a power of two, at most the key tiles /
-// kMinTilesPerSplit and Sk / (kKeysPerWorkspaceRow x the workgroup's rows); else 1. Then, on llvmpipe, at least as many
-// as its loop budget needs (a forced count below that is kUnsupported naming the override), and
-// no more than the workspace (splits x rows x (Dv + 1) floats) fits in one binding.
+// kMinTilesPerSplit and Sk / (kKeysPerWorkspaceRow x the workgroup's rows); else 1. Then, on
+// llvmpipe, at least as many as its loop budget needs (a forced count below that is
+// kUnsupported naming the override), and no more than the workspace (splits x rows x (Dv + 1)
+// floats) fits in one binding.
 Status choose_split(const Problem& p, const DeviceInfo& info, const Overrides& overrides, bool coopmat,
                     FwdSpecConstants& spec);
 

@@ -12,6 +12,8 @@ namespace {
 constexpr std::uint32_t kBlockQ = 64;
 constexpr std::uint32_t kMaxBlockK = 64;
 constexpr std::uint32_t kKeyStep = 2;
+// Workgroups per compute unit a measured 256-row shape needs to be chosen (fwd_tiles).
+constexpr std::uint64_t kWideBlockWaves = 2;
 
 // The coopmat forward's subgroups for forced settings: VKATTN_CM_SUBGROUPS, else those a forced
 // query tile implies (four, eight for 256 rows: 32 each); 0 when neither is forced.
@@ -59,7 +61,7 @@ std::uint32_t cm_decode_registers(std::uint32_t block_k, std::uint32_t key_lanes
 }
 
 FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, const DeviceInfo& info,
-                           FwdForcedTiles forced, std::uint32_t decode_rows) {
+                           FwdForcedTiles forced, std::uint32_t decode_rows, std::uint64_t query_rows) {
   FwdSpecConstants spec;
   spec.features = features;
   const std::uint32_t dk = features.head_dim;
@@ -157,6 +159,13 @@ FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
     //   cross the diagonal at 32 rows per subgroup), so masked calls keep 8 x 1.
     // - D = 128 otherwise: 8 x 1 with 32 keys, Q in registers, 216 / 189 against 205 / 186 with
     //   64 keys (twenty-fourth session).
+    // - D = 72, 80 and 112 without a causal or window mask: 256-row blocks, 8 x 2 (each K/V
+    //   fragment read feeds two products, and K/V is read once per 256 rows), Q in registers, each
+    //   tile loaded at its turn; 64 keys at 72 and 80, 32 at 112 (64 does not fit beside Q's
+    //   registers there). (4, 16, 4096, D) no mask, ms: 72 1.621 against the rule's 1.911, 80
+    //   1.604 against 1.846, 112 2.26 against 2.493 (thirty-fifth session, one call; 112 also
+    //   2.256 against 2.481-2.494 in another). Causal they were 5-25 % slower, so masked calls
+    //   keep the rule. Only where the 256-row grid fills the device (kWideBlockWaves).
     // The register budget does not apply to these: they were measured as the driver compiled them.
     struct Measured {
       std::uint32_t dk, dv;
@@ -169,11 +178,19 @@ FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
     constexpr Measured kMeasured[] = {{64, 64, {4, 2}, 64, true, false, false},
                                       {96, 96, {4, 2}, 32, true, false, false},
                                       {128, 128, {4, 2}, 32, false, false, true},
-                                      {128, 128, {8, 1}, 32, false, true, false}};
+                                      {128, 128, {8, 1}, 32, false, true, false},
+                                      {72, 72, {8, 2}, 64, false, false, true},
+                                      {80, 80, {8, 2}, 64, false, false, true},
+                                      {112, 112, {8, 2}, 32, false, false, true}};
     const bool masked = features.causal != 0 || features.window != 0;
+    // A 256-row block takes a multiprocessor's registers alone (256 invocations; the driver gave
+    // 236 and 255 registers for 256 x 32 at D = 80 and 112): it needs kWideBlockWaves workgroups
+    // per compute unit, or the half-size grid of 128-row blocks leaves multiprocessors idle.
+    const bool wide_grid = query_rows == 0 || info.compute_units == 0 ||
+                           query_rows >= std::uint64_t{256} * kWideBlockWaves * info.compute_units;
     for (const Measured& m : kMeasured) {
       const std::uint32_t q = 16 * m.shape.subgroups * m.shape.rf;
-      if (forced_any || m.dk != dk || m.dv != dv || (m.unmasked_only && masked) ||
+      if (forced_any || m.dk != dk || m.dv != dv || (m.unmasked_only && masked) || (q > 128 && !wide_grid) ||
           info.max_workgroup_invocations < 32 * m.shape.subgroups || !fits(q, m.block_k, m.q_shared, m.shape.subgroups)) {
         continue;
       }
@@ -292,7 +309,9 @@ Result<FwdSpecConstants> choose_fwd_tiles(const Problem& p, bool coopmat, const 
 
   const std::int64_t packed_rows = d.q_heads / p.kv_heads * p.seq_q;
   const auto decode_rows = static_cast<std::uint32_t>(coopmat && decode_shaped(p) ? packed_rows : 0);
-  FwdSpecConstants spec = fwd_tiles(feature_spec(p), coopmat, info, forced, decode_rows);
+  const std::int64_t rows_per_head = p.seq_mode == SeqMode::kVarlen ? p.total_q : d.batch * p.seq_q;
+  const auto query_rows = static_cast<std::uint64_t>(rows_per_head * d.q_heads);
+  FwdSpecConstants spec = fwd_tiles(feature_spec(p), coopmat, info, forced, decode_rows, query_rows);
   if (coopmat && o.cm_no_prefetch.value == 1 && o.cm_stagger.value == 1) {
     return invalid(o.cm_no_prefetch.text() + " with " + o.cm_stagger.text() +
                    ": a tile is either loaded at its turn or staggered, not both");

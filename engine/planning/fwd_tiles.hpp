@@ -88,8 +88,11 @@ struct FwdForcedTiles {
 // 256 in 48 KiB). Before the rule, measured shapes for Dk = Dv = 96 (128 x 32, four subgroups,
 // Q in shared memory, each K/V tile loaded at its turn: KV_AHEAD = 0), 64 (the rule's 128 x 64,
 // KV_AHEAD = 0) and 128 (without a causal or window mask 128 x 32, four subgroups, Q in
-// registers, KV_AHEAD = 0; with one, 128 x 32, eight subgroups, Q in registers), where they fit.
-// Everywhere else (decode included) KV_AHEAD = 1. `forced` (the overrides VKATTN_CM_BLOCK_Q,
+// registers, KV_AHEAD = 0; with one, 128 x 32, eight subgroups, Q in registers), and without a
+// causal or window mask for 72 and 80 (256 x 64, eight subgroups of two fragments, Q in registers,
+// KV_AHEAD = 0) and 112 (the same with 32 keys), where they fit; the 256-row ones only when
+// `query_rows` (B x Hq x Sq, or Hq x Tq for varlen; 0: unknown, taken as many) fill two such
+// workgroups per compute unit. Everywhere else (decode included) KV_AHEAD = 1. `forced` (the overrides VKATTN_CM_BLOCK_Q,
 // VKATTN_CM_BLOCK_K and VKATTN_CM_SUBGROUPS) fixes any of them, budget or not (for tuning),
 // skipping the measured shapes.
 //
@@ -101,7 +104,7 @@ struct FwdForcedTiles {
 // forced BLOCK_Q of 64 or 128 (with four subgroups, or none forced) keeps this shape; 128 gives
 // each subgroup two fragments (ROW_LANES = 4 or 2 for up to 32 or 64 rows).
 FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, const DeviceInfo& info,
-                           FwdForcedTiles forced = {}, std::uint32_t decode_rows = 0);
+                           FwdForcedTiles forced = {}, std::uint32_t decode_rows = 0, std::uint64_t query_rows = 0);
 
 // cm_fwd_fragment_registers for the decode tiles: `rf` 16-row fragments per subgroup, four
 // subgroups, S only for the lane's BLOCK_K / key_lanes keys.

@@ -12,8 +12,8 @@ namespace {
 constexpr std::uint32_t kBlockQ = 64;
 constexpr std::uint32_t kMaxBlockK = 64;
 constexpr std::uint32_t kKeyStep = 2;
-// Workgroups per compute unit a measured 256-row shape needs to be chosen (fwd_tiles).
-constexpr std::uint64_t kWideBlockWaves = 2;
+// Workgroups per compute unit a measured 256-row shape needs to be chosen (wide_query_blocks_fit).
+constexpr std::int64_t kWideBlockWaves = 2;
 
 // The coopmat forward's subgroups for forced settings: VKATTN_CM_SUBGROUPS, else those a forced
 // query tile implies (four, eight for 256 rows: 32 each); 0 when neither is forced.
@@ -60,8 +60,17 @@ std::uint32_t cm_decode_registers(std::uint32_t block_k, std::uint32_t key_lanes
          + 4 * cm_prefetch_chunks(block_k, dk, dv, 32 * kCmSmallestSubgroups);  // next K/V tile
 }
 
+bool wide_query_blocks_fit(std::int64_t row_blocks, std::int64_t seq_q, std::uint32_t compute_units) {
+  // A 256-row block takes a multiprocessor's registers alone (256 invocations; the driver gave
+  // 236 and 255 registers for 256 x 32 at D = 80 and 112), so its grid is half as many
+  // workgroups, each holding up to 255 rows of padding.
+  const std::int64_t at256 = (seq_q + 255) / 256, at128 = (seq_q + 127) / 128;
+  if (16 * 256 * at256 > 17 * 128 * at128) return false;
+  return compute_units == 0 || row_blocks * at256 >= kWideBlockWaves * compute_units;
+}
+
 FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, const DeviceInfo& info,
-                           FwdForcedTiles forced, std::uint32_t decode_rows, std::uint64_t query_rows) {
+                           FwdForcedTiles forced, std::uint32_t decode_rows, bool wide_blocks) {
   FwdSpecConstants spec;
   spec.features = features;
   const std::uint32_t dk = features.head_dim;
@@ -126,8 +135,9 @@ FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
     // costs two barriers and a fetch, and at D = 128 8 x 1 with 64 keys ran 149 TFLOP/s against
     // 141 for 4 x 2 with 16; at D = 64, 4 x 2 reaches 64 keys and eight subgroups lost 24 %, and
     // 64-row blocks (4 x 1) lost to 128-row ones, so they come after both 128-row shapes. At
-    // D = 72, 80 and 112 the rule's 8 x 1 with 64 keys was within 4 % of the best shape measured
-    // (twenty-fourth session); D = 96 and 128 take the measured shapes below instead. When no
+    // D = 72, 80 and 112 the rule's 8 x 1 with 64 keys was within 4 % of the best 128-row shape
+    // measured (twenty-fourth session) and stays for masked calls and small grids; D = 64, 96 and
+    // 128, and 72, 80 and 112 without a mask, take the measured shapes below instead. When no
     // tile is within the budget (e.g. Dk = Dv = 256): the fewest registers, 4 x 1 and 16 keys, Q
     // where it fits (coopmat_blocker checked the shared memory with Q in registers). Forced tiles
     // may exceed the budget; they are for tuning.
@@ -161,11 +171,11 @@ FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
     //   64 keys (twenty-fourth session).
     // - D = 72, 80 and 112 without a causal or window mask: 256-row blocks, 8 x 2 (each K/V
     //   fragment read feeds two products, and K/V is read once per 256 rows), Q in registers, each
-    //   tile loaded at its turn; 64 keys at 72 and 80, 32 at 112 (64 does not fit beside Q's
-    //   registers there). (4, 16, 4096, D) no mask, ms: 72 1.621 against the rule's 1.911, 80
-    //   1.604 against 1.846, 112 2.26 against 2.493 (thirty-fifth session, one call; 112 also
-    //   2.256 against 2.481-2.494 in another). Causal they were 5-25 % slower, so masked calls
-    //   keep the rule. Only where the 256-row grid fills the device (kWideBlockWaves).
+    //   tile loaded at its turn; 64 keys at 72 and 80, 32 at 112 (where 64 keys ran 2.350 ms).
+    //   (4, 16, 4096, D) no mask, ms: 72 1.621 against the rule's 1.911, 80 1.604 against 1.846,
+    //   112 2.26 against 2.493 (thirty-fifth session, one call; 112 also 2.256 against
+    //   2.481-2.494 in another). Causal they were 3-25 % slower, so masked calls keep the rule.
+    //   Only where `wide_blocks` (wide_query_blocks_fit: the 256-row grid fills the device).
     // The register budget does not apply to these: they were measured as the driver compiled them.
     struct Measured {
       std::uint32_t dk, dv;
@@ -183,14 +193,9 @@ FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
                                       {80, 80, {8, 2}, 64, false, false, true},
                                       {112, 112, {8, 2}, 32, false, false, true}};
     const bool masked = features.causal != 0 || features.window != 0;
-    // A 256-row block takes a multiprocessor's registers alone (256 invocations; the driver gave
-    // 236 and 255 registers for 256 x 32 at D = 80 and 112): it needs kWideBlockWaves workgroups
-    // per compute unit, or the half-size grid of 128-row blocks leaves multiprocessors idle.
-    const bool wide_grid = query_rows == 0 || info.compute_units == 0 ||
-                           query_rows >= std::uint64_t{256} * kWideBlockWaves * info.compute_units;
     for (const Measured& m : kMeasured) {
       const std::uint32_t q = 16 * m.shape.subgroups * m.shape.rf;
-      if (forced_any || m.dk != dk || m.dv != dv || (m.unmasked_only && masked) || (q > 128 && !wide_grid) ||
+      if (forced_any || m.dk != dk || m.dv != dv || (m.unmasked_only && masked) || (q > 128 && !wide_blocks) ||
           info.max_workgroup_invocations < 32 * m.shape.subgroups || !fits(q, m.block_k, m.q_shared, m.shape.subgroups)) {
         continue;
       }
@@ -309,9 +314,9 @@ Result<FwdSpecConstants> choose_fwd_tiles(const Problem& p, bool coopmat, const 
 
   const std::int64_t packed_rows = d.q_heads / p.kv_heads * p.seq_q;
   const auto decode_rows = static_cast<std::uint32_t>(coopmat && decode_shaped(p) ? packed_rows : 0);
-  const std::int64_t rows_per_head = p.seq_mode == SeqMode::kVarlen ? p.total_q : d.batch * p.seq_q;
-  const auto query_rows = static_cast<std::uint64_t>(rows_per_head * d.q_heads);
-  FwdSpecConstants spec = fwd_tiles(feature_spec(p), coopmat, info, forced, decode_rows, query_rows);
+  // Varlen: d.batch sequences, the longest seq_q (fwd_grid's rows of workgroups).
+  const bool wide_blocks = wide_query_blocks_fit(d.batch * d.q_heads, p.seq_q, info.compute_units);
+  FwdSpecConstants spec = fwd_tiles(feature_spec(p), coopmat, info, forced, decode_rows, wide_blocks);
   if (coopmat && o.cm_no_prefetch.value == 1 && o.cm_stagger.value == 1) {
     return invalid(o.cm_no_prefetch.text() + " with " + o.cm_stagger.text() +
                    ": a tile is either loaded at its turn or staggered, not both");

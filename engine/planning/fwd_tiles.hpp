@@ -83,16 +83,16 @@ struct FwdForcedTiles {
 // kCmFragmentRegisters, with the first shape that reaches it of four subgroups x 32 rows
 // (BLOCK_Q = 128), eight x 16 (128), four x 16 (64), eight x 32 (256), and Q in shared memory
 // (Q_SHARED) wherever it fits (on the H100: 128 x 64 with four subgroups and Q in shared memory
-// at Dk = Dv = 64; 128 x 64 with eight subgroups at 80 and 112); when no tile is within it
+// at Dk = Dv = 64; 128 x 64 with eight subgroups at 72, 80 and 112); when no tile is within it
 // (Dk = Dv = 256) the fewest registers, 64 x 16, with Q in shared memory where it fits (not at
 // 256 in 48 KiB). Before the rule, measured shapes for Dk = Dv = 96 (128 x 32, four subgroups,
 // Q in shared memory, each K/V tile loaded at its turn: KV_AHEAD = 0), 64 (the rule's 128 x 64,
 // KV_AHEAD = 0) and 128 (without a causal or window mask 128 x 32, four subgroups, Q in
 // registers, KV_AHEAD = 0; with one, 128 x 32, eight subgroups, Q in registers), and without a
 // causal or window mask for 72 and 80 (256 x 64, eight subgroups of two fragments, Q in registers,
-// KV_AHEAD = 0) and 112 (the same with 32 keys), where they fit; the 256-row ones only when
-// `query_rows` (B x Hq x Sq, or Hq x Tq for varlen; 0: unknown, taken as many) fill two such
-// workgroups per compute unit. Everywhere else (decode included) KV_AHEAD = 1. `forced` (the overrides VKATTN_CM_BLOCK_Q,
+// KV_AHEAD = 0) and 112 (the same with 32 keys), where they fit; the 256-row ones only with
+// `wide_blocks` (wide_query_blocks_fit). Decode loads each tile at its turn (KV_AHEAD = 0) unless
+// tiles are forced; everywhere else KV_AHEAD = 1. `forced` (the overrides VKATTN_CM_BLOCK_Q,
 // VKATTN_CM_BLOCK_K and VKATTN_CM_SUBGROUPS) fixes any of them, budget or not (for tuning),
 // skipping the measured shapes.
 //
@@ -104,7 +104,13 @@ struct FwdForcedTiles {
 // forced BLOCK_Q of 64 or 128 (with four subgroups, or none forced) keeps this shape; 128 gives
 // each subgroup two fragments (ROW_LANES = 4 or 2 for up to 32 or 64 rows).
 FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, const DeviceInfo& info,
-                           FwdForcedTiles forced = {}, std::uint32_t decode_rows = 0, std::uint64_t query_rows = 0);
+                           FwdForcedTiles forced = {}, std::uint32_t decode_rows = 0, bool wide_blocks = true);
+
+// Whether 256-row query blocks suit `row_blocks` (batch x query heads) rows of `seq_q` queries
+// (varlen: the longest sequence) on `compute_units` multiprocessors (0: unknown, not checked):
+// padding seq_q to 256 rows costs at most 1/16 more rows than padding it to 128, and the grid
+// gives each compute unit two or more such workgroups (one fills its registers).
+bool wide_query_blocks_fit(std::int64_t row_blocks, std::int64_t seq_q, std::uint32_t compute_units);
 
 // cm_fwd_fragment_registers for the decode tiles: `rf` 16-row fragments per subgroup, four
 // subgroups, S only for the lane's BLOCK_K / key_lanes keys.

@@ -292,19 +292,15 @@ TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
   EXPECT_EQ(tiles(80), (std::tuple{256u, 64u, 0u, 256u}));
   EXPECT_EQ(tiles(112), (std::tuple{256u, 32u, 0u, 256u}));
   EXPECT_EQ(tiles(88), (std::tuple{128u, 64u, 0u, 256u}));  // not measured: the rule
-  // The 256-row shapes need two workgroups per compute unit (132 on an H100: 67,584 query rows
-  // over the batch and heads); fewer take the rule's 128-row blocks.
-  const auto grid_tiles = [&](std::int64_t d, std::uint64_t query_rows) {
-    const FwdSpecConstants fwd = fwd_tiles(f16_features(d, d), true, info, FwdForcedTiles{}, 0, query_rows);
+  // Where the grid is too small for 256-row blocks (wide_blocks = false), the rule's 128-row
+  // tiles; D = 128's measured 128-row shape does not depend on it.
+  const auto small_grid = [&](std::int64_t d) {
+    const FwdSpecConstants fwd = fwd_tiles(f16_features(d, d), true, info, FwdForcedTiles{}, 0, false);
     return std::tuple{fwd.block_q, fwd.block_k, fwd.q_shared, fwd.workgroup_size, fwd.kv_ahead};
   };
-  info.compute_units = 132;
-  EXPECT_EQ(grid_tiles(80, 4 * 16 * 4096), (std::tuple{256u, 64u, 0u, 256u, 0u}));
-  EXPECT_EQ(grid_tiles(112, 256 * 2 * 132), (std::tuple{256u, 32u, 0u, 256u, 0u}));
-  EXPECT_EQ(grid_tiles(112, 256 * 2 * 132 - 1), (std::tuple{128u, 64u, 0u, 256u, 1u}));
-  EXPECT_EQ(grid_tiles(72, 16 * 1024), (std::tuple{128u, 64u, 0u, 256u, 1u}));
-  EXPECT_EQ(grid_tiles(128, 16 * 1024), (std::tuple{128u, 32u, 0u, 128u, 0u}));  // 128 rows: no grid bound
-  info.compute_units = 0;
+  EXPECT_EQ(small_grid(72), (std::tuple{128u, 64u, 0u, 256u, 1u}));
+  EXPECT_EQ(small_grid(112), (std::tuple{128u, 64u, 0u, 256u, 1u}));
+  EXPECT_EQ(small_grid(128), (std::tuple{128u, 32u, 0u, 128u, 0u}));
   EXPECT_EQ(tiles(128), (std::tuple{128u, 32u, 0u, 128u}));
   EXPECT_EQ(tiles(96), (std::tuple{128u, 32u, 1u, 128u}));
   const auto kv_ahead = [&](std::int64_t d, std::uint32_t causal, std::uint32_t window) {
@@ -340,6 +336,21 @@ TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
   EXPECT_EQ(tiles(96), (std::tuple{64u, 64u, 0u, 128u}));
   info.max_shared_memory = 12288;  // Q does not fit; 32-key tiles at D = 64 need 14,480 bytes, 16-key ones 9,808
   EXPECT_EQ(tiles(64), (std::tuple{128u, 16u, 0u, 128u}));
+}
+
+// 256-row query blocks need two workgroups per compute unit and rows that pad to 256 about as
+// well as to 128; an H100 has 132 compute units.
+TEST(CoopmatTiles, WideQueryBlocksNeedAFullGrid) {
+  EXPECT_TRUE(wide_query_blocks_fit(4 * 16, 4096, 132));   // 1,024 blocks of 256 full rows
+  EXPECT_TRUE(wide_query_blocks_fit(16, 5776, 132));       // 368 blocks; 5,888 rows either way
+  EXPECT_TRUE(wide_query_blocks_fit(33, 2048, 132));       // 264 = 2 x 132 blocks
+  EXPECT_FALSE(wide_query_blocks_fit(33, 1792, 132));     // 7 blocks per row: 231 < 264
+  EXPECT_FALSE(wide_query_blocks_fit(16, 1024, 132));      // 64 blocks: half the multiprocessors idle
+  EXPECT_FALSE(wide_query_blocks_fit(32 * 64, 64, 132));   // 2,048 blocks, but 192 of 256 rows padding
+  EXPECT_FALSE(wide_query_blocks_fit(64, 1025, 132));      // 1,280 rows against 1,152 at 128
+  EXPECT_TRUE(wide_query_blocks_fit(64, 4000, 132));       // 4,096 rows against 4,096
+  EXPECT_TRUE(wide_query_blocks_fit(1, 4096, 0));          // compute units unknown: the grid is not checked
+  EXPECT_FALSE(wide_query_blocks_fit(1, 300, 0));          // the padding still is
 }
 
 // Decode on the coopmat path: four 16-row subgroups (BLOCK_Q = 64); the packed rows take 1, 2 or 4

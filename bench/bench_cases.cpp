@@ -53,31 +53,31 @@ std::string BenchCase::name() const {
   return std::string(to_string(pass)) + "/" + vkattn::to_string(dtype) + "/" + mask_name + "/b" +
          std::to_string(batch) + "_h" + std::to_string(q_heads) + "x" + std::to_string(kv_heads) + "_sq" +
          std::to_string(seq_q) + "_sk" + std::to_string(seq_k) + "_d" + std::to_string(head_dim) +
-         (paged_block != 0 ? "_paged" + std::to_string(paged_block) : "") +
+         (dv() != head_dim ? "_dv" + std::to_string(dv()) : "") + (paged_block != 0 ? "_paged" + std::to_string(paged_block) : "") +
          (dropout != 0.0f ? "_dropout" + std::to_string(static_cast<int>(dropout * 100.0f + 0.5f)) : "") +
          (qk_rms_rope ? (qk_separate ? "_qkrope_sep" : "_qkrope") : "");
 }
 
 std::string BenchCase::series() const {
   return std::string(to_string(pass)) + " " + vkattn::to_string(dtype) + " " + mask_name + " d" +
-         std::to_string(head_dim);
+         std::to_string(head_dim) + (dv() != head_dim ? " dv" + std::to_string(dv()) : "");
 }
 
 double BenchCase::flops() const {
-  const double fwd =
-      4.0 * static_cast<double>(batch * q_heads) * static_cast<double>(head_dim) * visible_pairs(mask, seq_q, seq_k);
+  const double fwd = 2.0 * static_cast<double>(batch * q_heads) * static_cast<double>(head_dim + dv()) *
+                     visible_pairs(mask, seq_q, seq_k);
   return pass == Pass::kFwd ? fwd : pass == Pass::kBwd ? 2.5 * fwd : 3.5 * fwd;
 }
 
 double BenchCase::bytes() const {
-  const double q = static_cast<double>(batch * q_heads * seq_q * head_dim);
-  const double kv = static_cast<double>(batch * kv_heads * seq_k * head_dim);
-  const double fwd = (2 * q + 2 * kv) * static_cast<double>(dtype_size(dtype));  // Q, K, V read; O written
+  const double qo = static_cast<double>(batch * q_heads * seq_q * (head_dim + dv()));
+  const double kv = static_cast<double>(batch * kv_heads * seq_k * (head_dim + dv()));
+  const double fwd = (qo + kv) * static_cast<double>(dtype_size(dtype));  // Q, K, V read; O written
   return pass == Pass::kFwd ? fwd : 2 * fwd;  // the backward also reads dO, O and writes dQ, dK, dV
 }
 
 double BenchCase::kv_bytes() const {
-  return 2.0 * static_cast<double>(batch * kv_heads * seq_k * head_dim) * static_cast<double>(dtype_size(dtype));
+  return static_cast<double>(batch * kv_heads * seq_k * (head_dim + dv())) * static_cast<double>(dtype_size(dtype));
 }
 
 std::vector<BenchCase> shape_cases(const std::vector<Shape>& shapes) {
@@ -85,8 +85,10 @@ std::vector<BenchCase> shape_cases(const std::vector<Shape>& shapes) {
   for (Pass pass : {Pass::kFwd, Pass::kFwdBwd}) {
     for (const Shape& s : shapes) {
       for (bool causal : {false, true}) {
-        cases.push_back(make(pass, s.b, s.h, s.h, s.s, s.s, s.d, DType::kF16, causal ? "causal_br" : "nomask",
-                             causal ? kCausal : Mask{}));
+        BenchCase c = make(pass, s.b, s.h, s.h, s.s, s.s, s.d, DType::kF16, causal ? "causal_br" : "nomask",
+                           causal ? kCausal : Mask{});
+        c.head_dim_v = s.dv;
+        cases.push_back(c);
       }
     }
   }
@@ -95,30 +97,35 @@ std::vector<BenchCase> shape_cases(const std::vector<Shape>& shapes) {
 
 namespace {
 
-// "AxBx...,..." items of `count` integers from 1 to kMaxShapeDim each; an error names the flag,
-// the item and the expected form.
-Result<std::vector<std::vector<std::int64_t>>> parse_items(const std::string& text, int count, const std::string& flag,
-                                                           const std::string& form, const std::string& example) {
+// "AxBx...,..." items of `count` integers from 1 to kMaxShapeDim each (or `count` + 1 where
+// `optional_last`); an error names the flag, the item and the expected form.
+Result<std::vector<std::vector<std::int64_t>>> parse_items(const std::string& text, int count, bool optional_last,
+                                                           const std::string& flag, const std::string& form,
+                                                           const std::string& example) {
   std::vector<std::vector<std::int64_t>> items;
   std::size_t at = 0;
   while (at <= text.size()) {
     const std::size_t end = std::min(text.find(',', at), text.size());
     const std::string item = text.substr(at, end - at);
-    std::vector<std::int64_t> v(static_cast<std::size_t>(count));
+    std::vector<std::int64_t> v;
     const char* p = item.c_str();
     bool ok = !item.empty();
-    for (int i = 0; ok && i < count; ++i) {
+    for (bool more = ok; more;) {  // one integer, then 'x' and another, or the item's end
       char* next = nullptr;
       errno = 0;
       const long long x = std::isdigit(static_cast<unsigned char>(*p)) ? std::strtoll(p, &next, 10) : 0;
-      ok = next != nullptr && errno == 0 && x > 0 && x <= kMaxShapeDim && *next == (i < count - 1 ? 'x' : '\0');
-      v[static_cast<std::size_t>(i)] = x;
-      p = ok ? next + (i < count - 1 ? 1 : 0) : p;
+      ok = next != nullptr && errno == 0 && x > 0 && x <= kMaxShapeDim && (*next == 'x' || *next == '\0');
+      if (ok) v.push_back(x);
+      more = ok && *next == 'x';
+      if (more) p = next + 1;
     }
+    const auto n = static_cast<int>(v.size());
+    ok = ok && (n == count || (optional_last && n == count + 1));
     if (!ok) {
-      return Status(ErrorCode::kInvalidArgument, flag + ": \"" + item + "\" is not " + form + " (" +
-                                                     std::to_string(count) + " integers from 1 to " +
-                                                     std::to_string(kMaxShapeDim) + ", e.g. " + example + ")");
+      return Status(ErrorCode::kInvalidArgument,
+                    flag + ": \"" + item + "\" is not " + form + " (" + std::to_string(count) +
+                        (optional_last ? " or " + std::to_string(count + 1) : "") + " integers from 1 to " +
+                        std::to_string(kMaxShapeDim) + ", e.g. " + example + ")");
     }
     for (const auto& seen : items) {
       if (seen == v) return Status(ErrorCode::kInvalidArgument, flag + ": \"" + item + "\" is given twice");
@@ -151,12 +158,15 @@ std::string item_text(const std::vector<std::int64_t>& v) {
 }  // namespace
 
 Result<std::vector<Shape>> parse_shapes(const std::string& text) {
-  Result<std::vector<std::vector<std::int64_t>>> items = parse_items(text, 4, "--shapes", "BxHxSxD", "4x16x4096x64");
+  Result<std::vector<std::vector<std::int64_t>>> items =
+      parse_items(text, 4, true, "--shapes", "BxHxSxD or BxHxSxDkxDv", "4x16x4096x64 or 4x16x4096x192x128");
   if (!items) return items.status();
   std::vector<Shape> shapes;
   for (const auto& v : *items) {
-    const Shape shape{v[0], v[1], v[2], v[3]};
-    if (Status st = check_elements("--shapes", item_text(v), {shape.b, shape.h, shape.s, shape.d}); !st) return st;
+    const Shape shape{v[0], v[1], v[2], v[3], v.size() > 4 && v[4] != v[3] ? v[4] : 0};
+    for (std::int64_t d : {shape.d, v.back()}) {
+      if (Status st = check_elements("--shapes", item_text(v), {shape.b, shape.h, shape.s, d}); !st) return st;
+    }
     shapes.push_back(shape);
   }
   return shapes;
@@ -164,7 +174,7 @@ Result<std::vector<Shape>> parse_shapes(const std::string& text) {
 
 Result<std::vector<DecodeShape>> parse_decode_shapes(const std::string& text) {
   Result<std::vector<std::vector<std::int64_t>>> items =
-      parse_items(text, 6, "--decode", "BxHqxHkvxSqxSkxD", "4x32x8x1x8192x128");
+      parse_items(text, 6, false, "--decode", "BxHqxHkvxSqxSkxD", "4x32x8x1x8192x128");
   if (!items) return items.status();
   std::vector<DecodeShape> shapes;
   for (const auto& v : *items) {

@@ -20,6 +20,7 @@ const char* to_string(Pass p);  // "fwd", "bwd", "fwdbwd"
 struct BenchCase {
   Pass pass = Pass::kFwd;
   std::int64_t batch = 1, q_heads = 1, kv_heads = 1, seq_q = 1, seq_k = 1, head_dim = 64;
+  std::int64_t head_dim_v = 0;  // Dv of V and O where it differs from head_dim (Dk); 0: Dv = Dk
   DType dtype = DType::kF16;
   std::string mask_name;  // "nomask", "causal_br", "win512_br"
   Mask mask;
@@ -28,15 +29,18 @@ struct BenchCase {
   bool qk_rms_rope = false;       // RMSNorm on Q and K and rotate-half RoPE (vkattn/qk_transform.hpp)
   bool qk_separate = false;       // with qk_rms_rope: as separate passes before plain attention (qk_separate.hpp)
 
-  // "fwd/f16/causal_br/b4_h16x16_sq4096_sk4096_d64": the benchmark name (then "_paged16" for a
+  std::int64_t dv() const { return head_dim_v != 0 ? head_dim_v : head_dim; }
+
+  // "fwd/f16/causal_br/b4_h16x16_sq4096_sk4096_d64": the benchmark name ("_d192_dv128" where Dv
+  // differs from Dk; then "_paged16" for a
   // paged cache, "_dropout10" for dropout with p = 0.1, "_qkrope" for QK-norm and RoPE, "_qkrope_sep"
   // for them as separate passes).
   std::string name() const;
   // The chart series this case belongs to: everything but the sequence length and batch.
   std::string series() const;
-  // FLOPs by the FlashAttention papers' formula: 4 * B * Hq * D * (visible query-key pairs) for
-  // the forward (4 * B * H * Sq * Sk * D without a mask, about half with a causal one), 2.5x
-  // that for the backward, 3.5x for forward + backward.
+  // FLOPs by the FlashAttention papers' formula: 2 * B * Hq * (Dk + Dv) * (visible query-key
+  // pairs) for the forward (4 * B * H * Sq * Sk * D without a mask where Dk = Dv = D, about half
+  // with a causal one), 2.5x that for the backward, 3.5x for forward + backward.
   double flops() const;
   // Bytes of Q, K, V, O (and dO, dQ, dK, dV for the backward) moved at least once.
   double bytes() const;
@@ -45,17 +49,19 @@ struct BenchCase {
 };
 
 // A (B, H, S, D) problem: batch, heads (as many K/V heads as query heads), sequence length (queries
-// and keys), head dimension.
+// and keys), head dimension (of Q and K; of V and O too unless dv is set).
 struct Shape {
   std::int64_t b, h, s, d;
+  std::int64_t dv = 0;  // V's and O's head dim where it differs from d (e.g. 192 / 128); 0: d
 };
 
 // Forward and forward + backward, fp16, no mask and causal, for each shape: the cases the compare
 // preset runs, for any shapes (vkattn-bench --shapes=...).
 std::vector<BenchCase> shape_cases(const std::vector<Shape>& shapes);
 
-// "4x16x4096x64,1x16x16384x128": comma-separated BxHxSxD, each from 1 to kMaxShapeDim, at most
-// kMaxShapeElements elements per tensor, none given twice; an error names the item.
+// "4x16x4096x64,1x16x16384x128,4x16x4096x192x128": comma-separated BxHxSxD or BxHxSxDkxDv (Q's
+// and K's head dim, then V's and O's), each from 1 to kMaxShapeDim, at most kMaxShapeElements
+// elements per tensor, none given twice; an error names the item.
 constexpr std::int64_t kMaxShapeDim = std::int64_t{1} << 28;
 constexpr std::int64_t kMaxShapeElements = std::int64_t{1} << 36;
 Result<std::vector<Shape>> parse_shapes(const std::string& text);

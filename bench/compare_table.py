@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Joins vkattn-bench's CSV (OUT/vkattn.csv, median rows) with sdpa_compare.py's (OUT/sdpa.csv)
-into OUT/compare.md: both medians, TFLOP/s from one formula (4*B*H*S^2*D, halved when causal,
-x3.5 for fwd+bwd) and the time ratios SDPA / vkattn (>= 1 means vkattn is at least as fast), for
+into OUT/compare.md: both medians, TFLOP/s from one formula (2*B*H*S^2*(Dk+Dv), i.e. 4*B*H*S^2*D,
+halved when causal, x3.5 for fwd+bwd) and the time ratios SDPA / vkattn (>= 1 means vkattn is at least as fast), for
 SDPA's FlashAttention-2 backend and, as a second column, its cuDNN backend.
 
   python3 bench/compare_table.py OUT
@@ -42,6 +42,9 @@ def main():
         return decode_table(out, sdpa_rows, list(csv.DictReader(lines[start:])))
     sdpa = {row["name"]: float(row["ms"]) for row in sdpa_rows if row["ms"] != "n/a"}
     cudnn = {row["name"]: float(row["cudnn_ms"]) for row in sdpa_rows if row.get("cudnn_ms", "n/a") != "n/a"}
+    # Where FlashAttention-2 refused the case (Dv != Dk), the memory-efficient backend stands in, marked.
+    efficient = {row["name"]: float(row["efficient_ms"]) for row in sdpa_rows
+                 if row.get("efficient_ms", "n/a") != "n/a"}
     table = ["| case | vkattn ms | SDPA FA2 ms | vkattn TFLOP/s | FA2 TFLOP/s | vkattn / FA2 | cuDNN TFLOP/s | "
              "vkattn / cuDNN | vkattn variant |", "|---|---|---|---|---|---|---|---|---|"]
     for row in csv.DictReader(lines[start:]):
@@ -50,17 +53,20 @@ def main():
         key = row["name"].split("/manual_time")[0]
         scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[row.get("time_unit") or "ns"]
         ms = float(row["real_time"]) * scale
-        m = re.match(r"(fwd|fwdbwd)/b?f16/(\w+)/b(\d+)_h(\d+)x\d+_sq(\d+)_sk\d+_d(\d+)$", key)
-        if m is None or key not in sdpa:
+        m = re.match(r"(fwd|fwdbwd)/b?f16/(\w+?)/b(\d+)_h(\d+)x\d+_sq(\d+)_sk\d+_d(\d+)(?:_dv(\d+))?$", key)
+        ref, mark = (sdpa.get(key), "") if key in sdpa else (efficient.get(key), " (FA2 refused: memory-efficient)")
+        if m is None or (ref is None and key not in cudnn):
             table.append(f"| {key} | {ms:.3f} | (no SDPA time) | | | | | | {row.get('label', '')} |")
             continue
         p, mask = m.group(1), m.group(2)
         b, h, s, d = map(int, m.group(3, 4, 5, 6))
-        flops = 4 * b * h * s * s * d / (1 if mask == "nomask" else 2) * (3.5 if p == "fwdbwd" else 1)
+        dv = int(m.group(7) or d)
+        flops = 2 * b * h * s * s * (d + dv) / (1 if mask == "nomask" else 2) * (3.5 if p == "fwdbwd" else 1)
+        ref_cols = (f"{ref:.3f}{mark} | {flops / ms / 1e9:.1f} | {flops / ref / 1e9:.1f} | {ref / ms:.3f}x" if ref
+                    else f"(FA2 refused) | {flops / ms / 1e9:.1f} | | ")
         dnn = (f"{flops / cudnn[key] / 1e9:.1f} | {cudnn[key] / ms:.3f}x" if key in cudnn
                else "(cuDNN refused) | ")
-        table.append(f"| {key} | {ms:.3f} | {sdpa[key]:.3f} | {flops / ms / 1e9:.1f} | {flops / sdpa[key] / 1e9:.1f} | "
-                     f"{sdpa[key] / ms:.3f}x | {dnn} | {row.get('label', '')} |")
+        table.append(f"| {key} | {ms:.3f} | {ref_cols} | {dnn} | {row.get('label', '')} |")
     open(f"{out}/compare.md", "w").write("\n".join(table) + "\n")
     print("\n".join(table))
 

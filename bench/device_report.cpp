@@ -29,6 +29,7 @@ AttentionDesc desc_of(const Shape& s, bool causal, KernelPath path) {
   d.q_heads = s.h;
   d.seq_q = d.seq_k = s.s;
   d.head_dim = s.d;
+  d.head_dim_v = s.dv;
   if (causal) d.mask = Mask::causal_mask();
   d.path = path;
   return d;
@@ -80,8 +81,10 @@ int print_info(Context& ctx, const std::vector<Shape>& shapes, KernelPath path, 
   for (const Shape& s : shapes) {
     for (bool causal : {false, true}) {
       const AttentionDesc d = desc_of(s, causal, path);
-      std::fprintf(out, "shape %lldx%lldx%lldx%lld f16 %s\n", static_cast<long long>(s.b), static_cast<long long>(s.h),
-                   static_cast<long long>(s.s), static_cast<long long>(s.d), causal ? "causal" : "no mask");
+      std::string head_dims = std::to_string(s.d);  // "192x128" where V's differs
+      if (s.dv != 0) head_dims += 'x', head_dims += std::to_string(s.dv);
+      std::fprintf(out, "shape %lldx%lldx%lldx%s f16 %s\n", static_cast<long long>(s.b), static_cast<long long>(s.h),
+                   static_cast<long long>(s.s), head_dims.c_str(), causal ? "causal" : "no mask");
       Result<ForwardPlan> f = ForwardPlan::create(ctx, d);
       if (f) {
         std::fprintf(out, "  forward     %s\n              (%s)\n", f->variant_name().c_str(),

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Times PyTorch SDPA (FlashAttention-2 backend) on the shapes of a vkattn-bench preset and prints
 one CSV line per case, named like vkattn-bench's benchmarks, with SDPA's cuDNN backend as a
-second column, with the same FLOP formula
-(4*B*H*S*S*D forward, halved when causal; 2.5x for bwd, 3.5x for fwdbwd).
+second column (and the memory-efficient backend as a third where FlashAttention-2 refuses the case,
+e.g. Dk = 192 with Dv = 128), with the same FLOP formula
+(2*B*H*S*S*(Dk+Dv) forward, i.e. 4*B*H*S*S*D, halved when causal; 2.5x for bwd, 3.5x for fwdbwd).
 
   python3 bench/sdpa_compare.py --preset=fa2 [--filter=REGEX] [--passes=fwd,bwd,fwdbwd]
-  python3 bench/sdpa_compare.py --shapes=4x32x4096x64,8x16x4096x64 [...]   (vkattn-bench --shapes' cases:
+  python3 bench/sdpa_compare.py --shapes=4x32x4096x64,4x16x4096x192x128 [...]   (vkattn-bench --shapes' cases:
                                                                            fwd and fwdbwd, no mask and causal)
   python3 bench/sdpa_compare.py --preset=decode   (GQA 32:4 decode, bottom-right causal, with K/V GB/s)
   python3 bench/sdpa_compare.py --decode=4x32x8x1x8192x128[,...]   (vkattn-bench --decode's cases:
@@ -27,29 +28,32 @@ def fa2_cases():
         for causal in (False, True):
             s = 512
             while s <= 16384:
-                yield 16384 // s, 2048 // d, s, d, causal
+                yield 16384 // s, 2048 // d, s, d, d, causal
                 s *= 2
 
 
 def short_gpu_cases():
     for d in (64, 128):
         for causal in (False, True):
-            yield 4, 16, 4096, d, causal
+            yield 4, 16, 4096, d, d, causal
 
 
 def compare_cases():
     for b, h, s, d in ((4, 16, 4096, 64), (4, 16, 4096, 128), (1, 16, 16384, 128), (16, 16, 1024, 64)):
         for causal in (False, True):
-            yield b, h, s, d, causal
+            yield b, h, s, d, d, causal
 
 
 def shape_cases(text):
+    """(B, H, S, Dk, Dv, causal) for BxHxSxD or BxHxSxDkxDv items."""
     for item in text.split(","):
-        m = re.fullmatch(r"([0-9]+)x([0-9]+)x([0-9]+)x([0-9]+)", item)
-        if not m or not all(0 < int(g) <= 1 << 28 for g in m.groups()):
-            raise SystemExit(f'--shapes: "{item}" is not BxHxSxD (four integers from 1 to {1 << 28}, e.g. 4x16x4096x64)')
+        m = re.fullmatch(r"([0-9]+)x([0-9]+)x([0-9]+)x([0-9]+)(?:x([0-9]+))?", item)
+        if not m or not all(0 < int(g) <= 1 << 28 for g in m.groups() if g is not None):
+            raise SystemExit(f'--shapes: "{item}" is not BxHxSxD or BxHxSxDkxDv (4 or 5 integers from 1 to '
+                             f'{1 << 28}, e.g. 4x16x4096x64 or 4x16x4096x192x128)')
+        b, h, s, d = map(int, m.group(1, 2, 3, 4))
         for causal in (False, True):
-            yield (*map(int, m.groups()), causal)
+            yield b, h, s, d, int(m.group(5) or d), causal
 
 
 def decode_cases():
@@ -154,18 +158,23 @@ def main():
         cases = list(shape_cases(args.shapes))
     else:
         cases = {"fa2": fa2_cases, "short": short_gpu_cases, "compare": compare_cases}[args.preset]()
-    print("name,ms,TFLOP/s,cudnn_ms,cudnn_TFLOP/s")
-    for b, h, s, d, causal in cases:
+    # FlashAttention-2 needs V's head dim equal to Q's; where it refuses (e.g. 192 / 128), the
+    # memory-efficient backend's time is the third column.
+    print("name,ms,TFLOP/s,cudnn_ms,cudnn_TFLOP/s,efficient_ms,efficient_TFLOP/s")
+    for b, h, s, d, dv, causal in cases:
         for p in args.passes.split(","):
-            name = f"{p}/{args.dtype}/{'causal_br' if causal else 'nomask'}/b{b}_h{h}x{h}_sq{s}_sk{s}_d{d}"
+            name = (f"{p}/{args.dtype}/{'causal_br' if causal else 'nomask'}/b{b}_h{h}x{h}_sq{s}_sk{s}_d{d}"
+                    + (f"_dv{dv}" if dv != d else ""))
             if not re.search(args.filter, name):
                 continue
             torch_dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float16
-            q, k, v = (torch.randn(b, h, s, d, device="cuda", dtype=torch_dtype, requires_grad=(p != "fwd"))
-                       for _ in range(3))
+            q, k, v = (torch.randn(b, h, s, width, device="cuda", dtype=torch_dtype, requires_grad=(p != "fwd"))
+                       for width in (d, d, dv))
             times = [time_sdpa(backend, p, q, k, v, causal)
                      for backend in (SDPBackend.FLASH_ATTENTION, SDPBackend.CUDNN_ATTENTION)]
-            flops = 4 * b * h * s * s * d / (2 if causal else 1) * {"fwd": 1, "bwd": 2.5, "fwdbwd": 3.5}[p]
+            times.append(time_sdpa(SDPBackend.EFFICIENT_ATTENTION, p, q, k, v, causal) if times[0] is None else None)
+            # 2 * B * H * S^2 * (Dk + Dv): 4 * B * H * S^2 * D where Dk = Dv = D
+            flops = 2 * b * h * s * s * (d + dv) / (2 if causal else 1) * {"fwd": 1, "bwd": 2.5, "fwdbwd": 3.5}[p]
             cols = [f"{ms:.3f},{flops / ms / 1e9:.1f}" if ms else "n/a,n/a" for ms in times]
             print(f"{name},{','.join(cols)}", flush=True)
             del q, k, v

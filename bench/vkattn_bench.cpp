@@ -70,6 +70,7 @@ AttentionDesc desc_of(const BenchCase& c) {
   d.seq_q = c.seq_q;
   d.seq_k = c.seq_k;
   d.head_dim = c.head_dim;
+  d.head_dim_v = c.head_dim_v;
   d.mask = c.mask;
   d.dropout.p = c.dropout;  // the tensors' DropoutRng stays seed 0, offset 0
   if (c.qk_rms_rope && !c.qk_separate) {  // the LLM block's: RMSNorm on Q and K, rotate-half RoPE over positions
@@ -116,10 +117,10 @@ Result<Buffers> make_buffers(Context& ctx, const BenchCase& c) {
     b.owned.push_back(std::move(t).value());
     return b.owned.back().view();
   };
-  const std::int64_t B = c.batch, Hq = c.q_heads, Hkv = c.kv_heads, Sq = c.seq_q, Sk = c.seq_k, D = c.head_dim;
+  const std::int64_t B = c.batch, Hq = c.q_heads, Hkv = c.kv_heads, Sq = c.seq_q, Sk = c.seq_k, D = c.head_dim, Dv = c.dv();
   const bool bwd = c.pass != Pass::kFwd;
   Result<TensorView> q = make(c.dtype, {B, Hq, Sq, D}, true), k = make(c.dtype, {B, Hkv, Sk, D}, true),
-                     v = make(c.dtype, {B, Hkv, Sk, D}, true), o = make(c.dtype, {B, Hq, Sq, D}, false),
+                     v = make(c.dtype, {B, Hkv, Sk, Dv}, true), o = make(c.dtype, {B, Hq, Sq, Dv}, false),
                      lse = make(DType::kF32, {B, Hq, Sq}, false);
   for (auto* r : {&q, &k, &v, &o, &lse}) {
     if (!*r) return r->status();
@@ -128,11 +129,11 @@ Result<Buffers> make_buffers(Context& ctx, const BenchCase& c) {
   if (c.paged_block != 0) {  // the same bytes seen as a pool [blocks, block_size, Hkv, D] (BSHD)
     const std::int64_t blocks = B * ((Sk + c.paged_block - 1) / c.paged_block);
     Result<TensorView> pk = make(c.dtype, {blocks, c.paged_block, Hkv, D}, true);
-    Result<TensorView> pv = make(c.dtype, {blocks, c.paged_block, Hkv, D}, true);
+    Result<TensorView> pv = make(c.dtype, {blocks, c.paged_block, Hkv, Dv}, true);
     if (!pk) return pk.status();
     if (!pv) return pv.status();
     b.fwd.k = TensorView::attention(pk->buffer, pk->buffer_size, c.dtype, Layout::kBSHD, blocks, Hkv, c.paged_block, D);
-    b.fwd.v = TensorView::attention(pv->buffer, pv->buffer_size, c.dtype, Layout::kBSHD, blocks, Hkv, c.paged_block, D);
+    b.fwd.v = TensorView::attention(pv->buffer, pv->buffer_size, c.dtype, Layout::kBSHD, blocks, Hkv, c.paged_block, Dv);
   }
   if (c.qk_rms_rope) {  // the RMSNorm weights
     Result<TensorView> qw = make(DType::kF32, {D}, true), kw = make(DType::kF32, {D}, true);
@@ -144,8 +145,8 @@ Result<Buffers> make_buffers(Context& ctx, const BenchCase& c) {
     }
   }
   if (bwd) {
-    Result<TensorView> d_o = make(c.dtype, {B, Hq, Sq, D}, true), dq = make(c.dtype, {B, Hq, Sq, D}, false),
-                       dk = make(c.dtype, {B, Hkv, Sk, D}, false), dv = make(c.dtype, {B, Hkv, Sk, D}, false);
+    Result<TensorView> d_o = make(c.dtype, {B, Hq, Sq, Dv}, true), dq = make(c.dtype, {B, Hq, Sq, D}, false),
+                       dk = make(c.dtype, {B, Hkv, Sk, D}, false), dv = make(c.dtype, {B, Hkv, Sk, Dv}, false);
     for (auto* r : {&d_o, &dq, &dk, &dv}) {
       if (!*r) return r->status();
     }
@@ -457,7 +458,7 @@ static void print_pipeline_statistics(const Context& ctx) {
 }
 
 constexpr const char* kUsage =
-    "usage: vkattn-bench [--preset=short|fa2|compare|decode | --shapes=BxHxSxD[,...] | --decode=BxHqxHkvxSqxSkxD[,...]]\n"
+    "usage: vkattn-bench [--preset=short|fa2|compare|decode | --shapes=BxHxSxD[xDv][,...] | --decode=BxHqxHkvxSqxSkxD[,...]]\n"
     "                    [--device=<index|name>]\n"
     "                    [--path=auto|scalar|coopmat|coopmat_khr|coopmat2] [--dtype=f16|bf16|f32] [--dropout=P] [--qk=rms_rope|rms_rope_separate]\n"
     "                    [--svg=chart.svg]\n"
@@ -467,7 +468,8 @@ constexpr const char* kUsage =
     "                     --benchmark_out=FILE, --benchmark_list_tests=true, ...)]\n"
     "  --preset    short (default): a few cases, under a minute on lavapipe; fa2: the FlashAttention-2\n"
     "              sweep; compare: the H100 comparison with SDPA; decode: Sq 1..8 against long Sk\n"
-    "  --shapes    the compare preset's passes for your (B, H, S, D) shapes instead of a preset\n"
+    "  --shapes    the compare preset's passes for your (B, H, S, D) shapes instead of a preset; a fifth\n"
+    "              number is V's head dim where it differs from Q's and K's (e.g. 4x16x4096x192x128)\n"
     "  --decode    the decode preset's cases for your shapes: batch, query heads, K/V heads, new tokens,\n"
     "              cached keys, head dim (e.g. 4x32x8x1x8192x128: Llama-3-8B decoding 4 sequences at 8k);\n"
     "              bottom-right causal, contiguous and in a paged cache of 16-token blocks, K/V GB/s\n"

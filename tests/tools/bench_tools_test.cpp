@@ -164,7 +164,18 @@ TEST(BenchCases, Shapes) {
   EXPECT_EQ(cases.front().name(), "fwd/f16/nomask/b4_h32x32_sq4096_sk4096_d64");
   EXPECT_EQ(cases.back().name(), "fwdbwd/f16/causal_br/b1_h16x16_sq16384_sk16384_d128");
   EXPECT_EQ(preset("compare", false).size(), 16u);
-  for (const char* bad : {"", "4x16x4096", "4x16x4096x64x1", "4x16x4096x0", "4x16x-1x64", "4x16xx64", "4x16x4096x64,",
+  // A fifth number is V's (and O's) head dim: in the name, the FLOPs (2 * B * H * S^2 * (Dk + Dv))
+  // and the bytes; equal to Dk it is the four-number shape.
+  Result<std::vector<Shape>> mixed = parse_shapes("4x16x4096x192x128,1x2x64x32x32");
+  ASSERT_TRUE(mixed) << mixed.status().message();
+  EXPECT_EQ((*mixed)[0].dv, 128);
+  EXPECT_EQ((*mixed)[1].dv, 0);
+  const BenchCase c = shape_cases(*mixed).front();
+  EXPECT_EQ(c.name(), "fwd/f16/nomask/b4_h16x16_sq4096_sk4096_d192_dv128");
+  EXPECT_DOUBLE_EQ(c.flops(), 2.0 * 4 * 16 * 4096.0 * 4096.0 * (192 + 128));
+  EXPECT_DOUBLE_EQ(c.kv_bytes(), 4.0 * 16 * 4096 * (192 + 128) * 2);
+  EXPECT_EQ(shape_cases(*mixed)[2].name(), "fwd/f16/nomask/b1_h2x2_sq64_sk64_d32");  // after causal
+  for (const char* bad : {"", "4x16x4096", "4x16x4096x64x1x1", "4x16x4096x0", "4x16x4096x64x0", "4x16x-1x64", "4x16xx64", "4x16x4096x64,",
                           "4,16,4096,64", "4x16x4096x64 "}) {
     Result<std::vector<Shape>> r = parse_shapes(bad);
     ASSERT_FALSE(r) << "'" << bad << "'";

@@ -9,7 +9,8 @@
 #   gemm      build/bench/vkattn-gemm-probe (each instruction path's GEMM ceiling), its --attention
 #             probe (a bare cooperative-matrix-2 forward) and vkattn-bench's forward on that shape
 #   compare   bench/compare_sdpa.sh: the compare preset against SDPA (FlashAttention-2)
-#   headdims  head dims 72, 80, 96, 112 (and 64, 128) at S = 4096 and (1, 16, 5776, 72) against SDPA
+#   headdims  head dims 72, 80, 96, 112, 192 / 128 (and 64, 128) at S = 4096 and (1, 16, 5776, 72)
+#             against SDPA (192 / 128: cuDNN and memory-efficient; FlashAttention-2 refuses Dv != Dk)
 #   decode    the decode preset's Sk = 4k and 32k cases against SDPA and the copy bandwidth
 #   bf16      the compare shapes in bf16 against SDPA in bf16
 #   features  (4, 16, 4096, 128) fp16 plain, with RMSNorm + RoPE on Q and K, and with dropout 0.1
@@ -59,8 +60,8 @@ for step in "${steps[@]}"; do
     compare) timeout "$(limit compare 300)" bash bench/compare_sdpa.sh "$out/compare" --benchmark_min_time=0.1 ;;
     headdims)
       timeout "$(limit headdims 300)" bash bench/compare_sdpa.sh "$out/headdims" \
-        --shapes=4x16x4096x72,4x16x4096x80,4x16x4096x96,4x16x4096x112,1x16x5776x72,4x16x4096x64,4x16x4096x128 \
-        --benchmark_min_time=0.1 ;;
+        --shapes=4x16x4096x72,4x16x4096x80,4x16x4096x96,4x16x4096x112,1x16x5776x72,4x16x4096x192x128,4x16x4096x64,4x16x4096x128 \
+        --benchmark_min_time=0.05 ;;
     # Issue 24's cases only (Sk = 4k and 32k, contiguous and paged): the whole preset's vkattn half
     # alone ran past 270 s on a fresh H100 (thirty-second session), leaving no time for SDPA's.
     decode) timeout "$(limit decode 300)" bash bench/compare_sdpa.sh "$out/decode" --preset=decode \

@@ -53,7 +53,8 @@ std::string BenchCase::name() const {
   return std::string(to_string(pass)) + "/" + vkattn::to_string(dtype) + "/" + mask_name + "/b" +
          std::to_string(batch) + "_h" + std::to_string(q_heads) + "x" + std::to_string(kv_heads) + "_sq" +
          std::to_string(seq_q) + "_sk" + std::to_string(seq_k) + "_d" + std::to_string(head_dim) +
-         (dv() != head_dim ? "_dv" + std::to_string(dv()) : "") + (paged_block != 0 ? "_paged" + std::to_string(paged_block) : "") +
+         (dv() != head_dim ? "_dv" + std::to_string(dv()) : "") +
+         (paged_block != 0 ? "_paged" + std::to_string(paged_block) : "") +
          (dropout != 0.0f ? "_dropout" + std::to_string(static_cast<int>(dropout * 100.0f + 0.5f)) : "") +
          (qk_rms_rope ? (qk_separate ? "_qkrope_sep" : "_qkrope") : "");
 }

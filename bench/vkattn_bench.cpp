@@ -117,7 +117,8 @@ Result<Buffers> make_buffers(Context& ctx, const BenchCase& c) {
     b.owned.push_back(std::move(t).value());
     return b.owned.back().view();
   };
-  const std::int64_t B = c.batch, Hq = c.q_heads, Hkv = c.kv_heads, Sq = c.seq_q, Sk = c.seq_k, D = c.head_dim, Dv = c.dv();
+  const std::int64_t B = c.batch, Hq = c.q_heads, Hkv = c.kv_heads, Sq = c.seq_q, Sk = c.seq_k;
+  const std::int64_t D = c.head_dim, Dv = c.dv();
   const bool bwd = c.pass != Pass::kFwd;
   Result<TensorView> q = make(c.dtype, {B, Hq, Sq, D}, true), k = make(c.dtype, {B, Hkv, Sk, D}, true),
                      v = make(c.dtype, {B, Hkv, Sk, Dv}, true), o = make(c.dtype, {B, Hq, Sq, Dv}, false),

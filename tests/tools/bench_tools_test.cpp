@@ -174,9 +174,9 @@ TEST(BenchCases, Shapes) {
   EXPECT_EQ(c.name(), "fwd/f16/nomask/b4_h16x16_sq4096_sk4096_d192_dv128");
   EXPECT_DOUBLE_EQ(c.flops(), 2.0 * 4 * 16 * 4096.0 * 4096.0 * (192 + 128));
   EXPECT_DOUBLE_EQ(c.kv_bytes(), 4.0 * 16 * 4096 * (192 + 128) * 2);
-  EXPECT_EQ(shape_cases(*mixed)[2].name(), "fwd/f16/nomask/b1_h2x2_sq64_sk64_d32");  // after causal
-  for (const char* bad : {"", "4x16x4096", "4x16x4096x64x1x1", "4x16x4096x0", "4x16x4096x64x0", "4x16x-1x64", "4x16xx64", "4x16x4096x64,",
-                          "4,16,4096,64", "4x16x4096x64 "}) {
+  EXPECT_EQ(shape_cases(*mixed)[2].name(), "fwd/f16/nomask/b1_h2x2_sq64_sk64_d32");  // [1] is causal
+  for (const char* bad : {"", "4x16x4096", "4x16x4096x64x1x1", "4x16x4096x0", "4x16x4096x64x0", "4x16x-1x64",
+                          "4x16xx64", "4x16x4096x64,", "4,16,4096,64", "4x16x4096x64 "}) {
     Result<std::vector<Shape>> r = parse_shapes(bad);
     ASSERT_FALSE(r) << "'" << bad << "'";
     EXPECT_NE(r.status().message().find("is not BxHxSxD"), std::string::npos) << r.status().message();

@@ -35,7 +35,7 @@ constexpr const char* kValueFlags[] = {"out",           "layout",  "align",     
                                        "softcap",       "scale",   "path",         "device",      "deterministic",
                                        "check",         "storage", "dropout",      "seed",        "offset",
                                        "q-norm",        "k-norm",  "norm-eps",     "norm-scale",  "rope",
-                                       "rope-theta",    "rotary-dim", "rope-grid"};
+                                       "rope-theta",    "rotary-dim", "rope-grid",   "tol"};
 constexpr const char* kSwitches[] = {"causal", "validation"};
 
 struct Args {
@@ -210,12 +210,17 @@ constexpr const char* kUsage =
     "           nearest even; O, dQ, dK, dV are written back as f32 holding the bf16 values exactly)\n"
     "           --validation[=0|1] (under VK_LAYER_KHRONOS_validation; any message makes the exit status 3)\n"
     "  check    --check=NAME=REF.npy[,NAME=REF.npy...]: compare output NAME (o, lse, dq, ...) with a\n"
-    "           reference of the same shape and print its largest absolute and relative errors and its\n"
-    "           NaN count (a missing or misshaped reference, or a name this run does not write, exits 1\n"
-    "           before anything is written)\n"
+    "           reference of the same shape and print its largest absolute and relative errors and the\n"
+    "           elements where one side is NaN or infinite and the other is not (a missing or misshaped\n"
+    "           reference, or a name this run does not write, exits 1 before anything is written)\n"
+    "           --tol=ATOL[,RTOL] (with --check): also count the elements with |out - ref| > ATOL +\n"
+    "           RTOL |ref| (RTOL default 0) or a NaN or infinity mismatch; any such element: exit 4\n"
     "Writes o.npy and lse.npy (with --do also dq, dk, dv and the parameter gradients) into --out (default:\n"
     "the current directory) and says where. Outputs start as NaN on the device, so an element no\n"
-    "kernel wrote shows as NaN.\n";
+    "kernel wrote shows as NaN.\n"
+    "Exit status: 0 done; 1 an input, file or value refused (nothing written); 2 a command line it cannot\n"
+    "read (unknown flag, switch value, missing --q/--k/--v); 3 a validation message (--validation);\n"
+    "4 a --check beyond --tol (the outputs are written).\n";
 
 // --check, before anything is written: every reference names an output of this run and has its
 // shape. The message lists the outputs, or gives both shapes.
@@ -234,29 +239,62 @@ Status check_references(const std::map<std::string, npy::Array>& checks, const s
   return Status::ok();
 }
 
+// --tol=ATOL[,RTOL]: how far a checked output may be from its reference.
+struct Tolerance {
+  double atol = 0.0, rtol = 0.0;
+};
+
+Result<Tolerance> parse_tolerance(const std::string& text) {
+  Tolerance t;
+  const std::size_t comma = text.find(',');
+  const std::string parts[] = {text.substr(0, comma), comma == std::string::npos ? "0" : text.substr(comma + 1)};
+  double* into[] = {&t.atol, &t.rtol};
+  for (int i = 0; i < 2; ++i) {
+    char* end = nullptr;
+    errno = 0;
+    const double v = std::strtod(parts[i].c_str(), &end);
+    if (parts[i].empty() || end != parts[i].c_str() + parts[i].size() || errno != 0 || !std::isfinite(v) || v < 0) {
+      return fail("--tol=" + text + ": \"" + parts[i] + "\" is not a finite number >= 0 (--tol=ATOL or ATOL,RTOL)");
+    }
+    *into[i] = v;
+  }
+  return t;
+}
+
 // --check: each named output against its reference (check_references passed). Prints the largest
-// absolute error, the largest relative one (|out - ref| / |ref| where ref != 0) and the NaN count.
-void check_outputs(const std::map<std::string, npy::Array>& checks, const std::map<std::string, npy::Array>& outputs) {
+// absolute error, the largest relative one (|out - ref| / |ref| where ref != 0), the elements
+// where exactly one side is NaN, and those where the two differ and one is infinite (-inf against
+// a finite LSE, say); with `tol`, also the elements beyond it (either mismatch, or |out - ref| >
+// atol + rtol |ref|). Returns the number of outputs with any element beyond `tol` (0 without it).
+int check_outputs(const std::map<std::string, npy::Array>& checks, const std::map<std::string, npy::Array>& outputs,
+                  const std::optional<Tolerance>& tol) {
+  int failed = 0;
   for (const auto& [name, ref] : checks) {
     const auto it = outputs.find(name);
     const std::vector<float> out = it->second.to_float();
     const std::vector<float> expected = ref.to_float();
     double max_abs = 0.0, max_rel = 0.0;
-    std::size_t nan = 0;
+    std::size_t nan = 0, inf = 0, beyond = 0;
     for (std::size_t i = 0; i < out.size(); ++i) {
-      if (std::isnan(out[i]) != std::isnan(expected[i])) ++nan;
+      if (std::isnan(out[i]) != std::isnan(expected[i])) ++nan, ++beyond;
       if (std::isnan(out[i]) || std::isnan(expected[i]) || out[i] == expected[i]) continue;  // equal infinities too
       const double err = std::fabs(static_cast<double>(out[i]) - expected[i]);
       max_abs = std::max(max_abs, err);
-      if (std::isinf(expected[i])) {
-        max_rel = std::numeric_limits<double>::infinity();  // a finite value where the reference is infinite
-      } else if (expected[i] != 0.0f) {
-        max_rel = std::max(max_rel, err / std::fabs(static_cast<double>(expected[i])));
+      if (std::isinf(out[i]) || std::isinf(expected[i])) {
+        ++inf, ++beyond;
+        if (std::isinf(expected[i])) max_rel = std::numeric_limits<double>::infinity();
+        continue;
       }
+      if (expected[i] != 0.0f) max_rel = std::max(max_rel, err / std::fabs(static_cast<double>(expected[i])));
+      if (tol && err > tol->atol + tol->rtol * std::fabs(static_cast<double>(expected[i]))) ++beyond;
     }
-    std::printf("check %s: max abs error %.3g, max rel error %.3g, %zu NaN mismatches (%zu elements)\n", name.c_str(),
-                max_abs, max_rel, nan, out.size());
+    std::printf("check %s: max abs error %.3g, max rel error %.3g, %zu NaN mismatches, %zu infinity mismatches",
+                name.c_str(), max_abs, max_rel, nan, inf);
+    if (tol) std::printf(", %zu beyond --tol (atol %.3g, rtol %.3g)", beyond, tol->atol, tol->rtol);
+    std::printf(" (%zu elements)\n", out.size());
+    if (tol && beyond != 0) ++failed;
   }
+  return failed;
 }
 
 int run(int argc, char** argv) {
@@ -304,6 +342,13 @@ int run(int argc, char** argv) {
     }
   }
 
+  std::optional<Tolerance> tol;
+  if (a.has("tol")) {
+    if (!a.has("check")) return die(fail("--tol=" + a.get("tol") + " needs --check (what to compare)"));
+    Result<Tolerance> t = parse_tolerance(a.get("tol"));
+    if (!t) return die(t.status());
+    tol = *t;
+  }
   // 1. Read and check every file before touching the device or writing anything.
   std::map<std::string, npy::Array> files;
   for (const char* f : kFileFlags) {
@@ -711,7 +756,12 @@ int run(int argc, char** argv) {
     if (Status s = npy::save(path, outputs.at(name)); !s) return die(s);
     std::printf("wrote %s %s\n", path.c_str(), shape_text(outputs.at(name).shape).c_str());
   }
-  check_outputs(checks, outputs);
+  const int failed = check_outputs(checks, outputs, tol);
+  if (failed != 0) {
+    std::fprintf(stderr, "vkattn-run: %d checked output%s beyond --tol=%s\n", failed, failed == 1 ? "" : "s",
+                 a.get("tol").c_str());
+    return 4;
+  }
   return 0;
 }
 
@@ -719,6 +769,6 @@ int run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   const int rc = run(argc, argv);
-  if (rc == 0 && g_validation_messages.load() != 0) return 3;
+  if ((rc == 0 || rc == 4) && g_validation_messages.load() != 0) return 3;  // before a --check beyond --tol
   return rc;
 }

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <iterator>
 #include <numeric>
 #include <random>
@@ -469,11 +470,36 @@ TEST_F(RunTool, SaysWhereItWritesAndChecksAgainstReferences) {
   save("o_off.npy", npy::from_floats(o, {1, 2, 8, 16}));
   save("lse_wrong.npy", npy::from_floats(std::vector<float>(16, 0.0f), {1, 2, 8, 1}));
   ASSERT_EQ(run(qkv + " --check=o=" + file("o_ref.npy")), 0) << output();
-  EXPECT_NE(output().find("check o: max abs error 0, max rel error 0, 0 NaN mismatches (256 elements)"),
+  EXPECT_NE(output().find("check o: max abs error 0, max rel error 0, 0 NaN mismatches, 0 infinity mismatches "
+                          "(256 elements)"),
             std::string::npos)
       << output();
   ASSERT_EQ(run(qkv + " --check=o=" + file("o_off.npy")), 0) << output();
   EXPECT_NE(output().find("check o: max abs error 0.25,"), std::string::npos) << output();
+  // --tol makes a difference fail the run (exit 4, the outputs written): 0.25 is beyond 0.1 and
+  // within 0.3; a -inf where the output is finite (an LSE row) and a NaN are beyond any tolerance.
+  EXPECT_EQ(run(qkv + " --check=o=" + file("o_off.npy") + " --tol=0.1"), 4) << output();
+  EXPECT_NE(output().find("1 beyond --tol (atol 0.1, rtol 0)"), std::string::npos) << output();
+  EXPECT_NE(output().find("vkattn-run: 1 checked output beyond --tol=0.1"), std::string::npos) << output();
+  EXPECT_TRUE(fs::exists(dir_ / "out" / "o.npy"));
+  EXPECT_EQ(run(qkv + " --check=o=" + file("o_off.npy") + " --tol=0.3"), 0) << output();
+  EXPECT_EQ(run(qkv + " --check=o=" + file("o_off.npy") + " --tol=0,1e9"), 0) << output();  // relative only
+  std::vector<float> lse = read("lse");
+  lse[3] = -std::numeric_limits<float>::infinity();
+  lse[4] = std::numeric_limits<float>::quiet_NaN();
+  save("lse_inf.npy", npy::from_floats(lse, {1, 2, 8}));
+  EXPECT_EQ(run(qkv + " --check=lse=" + file("lse_inf.npy") + " --tol=1e30,1e30"), 4) << output();
+  EXPECT_NE(output().find("1 NaN mismatches, 1 infinity mismatches, 2 beyond --tol"), std::string::npos) << output();
+  // --tol is refused (exit 1, nothing written) without --check or with a value that is not a
+  // finite number >= 0.
+  for (const std::string& bad : {std::string(" --tol=0.1"), " --check=o=" + file("o_ref.npy") + " --tol=abc",
+                                 " --check=o=" + file("o_ref.npy") + " --tol=-1",
+                                 " --check=o=" + file("o_ref.npy") + " --tol=0.1,"}) {
+    fs::remove_all(dir_ / "out");
+    EXPECT_EQ(run(qkv + bad), 1) << bad << "\n" << output();
+    EXPECT_NE(output().find("--tol="), std::string::npos) << output();
+    EXPECT_FALSE(fs::exists(dir_ / "out" / "o.npy")) << bad << ": outputs were written";
+  }
   // A reference of another shape, a name this run does not write, or a name given twice: exit 1
   // before anything is written.
   const struct {

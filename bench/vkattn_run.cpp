@@ -129,7 +129,9 @@ Status expect_dtype(const npy::Array& a, const std::string& flag, std::initializ
   for (DType d : allowed) {
     if (a.dtype == d) return Status::ok();
   }
-  return fail("--" + flag + ": dtype " + to_string(a.dtype) + " is not allowed here");
+  std::string names;
+  for (DType d : allowed) names += (names.empty() ? "" : " or ") + std::string(to_string(d));
+  return fail("--" + flag + ": dtype " + to_string(a.dtype) + " is not allowed here (expected " + names + ")");
 }
 
 std::vector<std::int32_t> ints(const npy::Array& a) {
@@ -555,8 +557,12 @@ int run(int argc, char** argv) {
   }
   if (files.count("rel-pos-table")) {
     const auto& t = files.at("rel-pos-table").shape;
-    if (t.size() != 2 || t[1] % 2 == 0)
-      return die(fail("--rel-pos-table: shape " + shape_text(t) + " is not [Hq, 2M + 1]"));
+    if (t.size() != 2 || t[1] % 2 == 0) {
+      return die(fail("--rel-pos-table: shape " + shape_text(t) + " is not [Hq, 2M + 1] (" +
+                      (t.size() != 2 ? "rank " + std::to_string(t.size()) + ", expected 2"
+                                     : "its last dim " + std::to_string(t[1]) + " is even") +
+                      ")"));
+    }
     desc.score_mod.rel_pos_max_distance = (t[1] - 1) / 2;
   }
   if (files.count("bias")) desc.score_mod.bias = files.at("bias").dtype;

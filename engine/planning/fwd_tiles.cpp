@@ -12,8 +12,9 @@ namespace {
 constexpr std::uint32_t kBlockQ = 64;
 constexpr std::uint32_t kMaxBlockK = 64;
 constexpr std::uint32_t kKeyStep = 2;
-// Workgroups per compute unit a measured 256-row shape needs to be chosen (wide_query_blocks_fit).
-constexpr std::int64_t kWideBlockWaves = 2;
+// A 256-row block's time against two 128-row blocks sharing a multiprocessor, in tenths
+// (wide_query_blocks_fit): measured 0.87-0.90 on the H100 where both grids fill the device.
+constexpr std::int64_t kWideBlockTimeTenths = 9;
 
 // The coopmat forward's subgroups for forced settings: VKATTN_CM_SUBGROUPS, else those a forced
 // query tile implies (four, eight for 256 rows: 32 each); 0 when neither is forced.
@@ -61,12 +62,16 @@ std::uint32_t cm_decode_registers(std::uint32_t block_k, std::uint32_t key_lanes
 }
 
 bool wide_query_blocks_fit(std::int64_t row_blocks, std::int64_t seq_q, std::uint32_t compute_units) {
-  // A 256-row block takes a multiprocessor's registers alone (256 invocations; the driver gave
-  // 236 and 255 registers for 256 x 32 at D = 80 and 112), so its grid is half as many
-  // workgroups, each holding up to 255 rows of padding.
-  const std::int64_t at256 = (seq_q + 255) / 256, at128 = (seq_q + 127) / 128;
-  if (16 * 256 * at256 > 17 * 128 * at128) return false;
-  return compute_units == 0 || row_blocks * at256 >= kWideBlockWaves * compute_units;
+  // A 256-row block (256 invocations at 236-255 registers) takes a multiprocessor alone, so its
+  // grid runs in whole waves of `units` blocks, each kWideBlockTimeTenths of the time two 128-row
+  // blocks take together; the 128-row grid (two per multiprocessor) is counted by its blocks, a
+  // part-filled last wave as a fraction (its blocks then share multiprocessors less). Padding
+  // seq_q to 256 rows counts through the block counts.
+  const std::int64_t units = std::max<std::int64_t>(compute_units, 1);
+  const std::int64_t wide = row_blocks * ((seq_q + 255) / 256), narrow = row_blocks * ((seq_q + 127) / 128);
+  const std::int64_t waves = (wide + units - 1) / units;
+  // waves * kWideBlockTimeTenths / 10 < narrow / (2 * units)
+  return waves * kWideBlockTimeTenths * 2 * units < narrow * 10;
 }
 
 FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, const DeviceInfo& info,
@@ -175,7 +180,7 @@ FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
     //   (4, 16, 4096, D) no mask, ms: 72 1.621 against the rule's 1.911, 80 1.604 against 1.846,
     //   112 2.26 against 2.493 (thirty-fifth session, one call; 112 also 2.256 against
     //   2.481-2.494 in another). Causal they were 3-25 % slower, so masked calls keep the rule.
-    //   Only where `wide_blocks` (wide_query_blocks_fit: the 256-row grid fills the device).
+    //   Only where `wide_blocks` (wide_query_blocks_fit: the 256-row grid's waves are full enough).
     // The register budget does not apply to these: they were measured as the driver compiled them.
     struct Measured {
       std::uint32_t dk, dv;

@@ -106,10 +106,15 @@ struct FwdForcedTiles {
 FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, const DeviceInfo& info,
                            FwdForcedTiles forced = {}, std::uint32_t decode_rows = 0, bool wide_blocks = true);
 
-// Whether 256-row query blocks suit `row_blocks` (batch x query heads) rows of `seq_q` queries
-// (varlen: the longest sequence) on `compute_units` multiprocessors (0: unknown, not checked):
-// padding seq_q to 256 rows costs at most 1/16 more rows than padding it to 128, and the grid
-// gives each compute unit two or more such workgroups (one fills its registers).
+// Whether 256-row query blocks beat 128-row ones for `row_blocks` (batch x query heads) rows of
+// `seq_q` queries (varlen: the longest sequence) on `compute_units` multiprocessors (0: unknown,
+// taken as 1, which leaves only the padding): one 256-row block fills a multiprocessor's
+// registers, so its grid runs in whole waves, each 0.9 of the time two 128-row blocks take
+// together; they win where ceil(blocks256 / units) x 0.9 < blocks128 / (2 x units). Measured on
+// the H100 (132 units, D = 80 and 112, RESULTS_H100.md, thirty-sixth session): 64 blocks of 256
+// rows 1.46-1.57x the time of 128-row ones, 192 (two waves, the second half empty) 1.12-1.16x,
+// 128 and 256 0.80-0.94x, 768 0.94x; Sq = 640 (768 rows at 256, 640 at 128) 1.10x.
+bool wide_query_blocks_fit(std::int64_t row_blocks, std::int64_t seq_q, std::uint32_t compute_units);
 bool wide_query_blocks_fit(std::int64_t row_blocks, std::int64_t seq_q, std::uint32_t compute_units);
 
 // cm_fwd_fragment_registers for the decode tiles: `rf` 16-row fragments per subgroup, four

@@ -292,7 +292,8 @@ TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
   EXPECT_EQ(tiles(80), (std::tuple{256u, 64u, 0u, 256u}));
   EXPECT_EQ(tiles(112), (std::tuple{256u, 32u, 0u, 256u}));
   EXPECT_EQ(tiles(88), (std::tuple{128u, 64u, 0u, 256u}));  // not measured: the rule
-  // Where the grid is too small for 256-row blocks (wide_blocks = false), the rule's 128-row
+  // Where 256-row blocks do not pay (wide_blocks = false: too few blocks, or a part-filled last
+  // wave), the rule's 128-row
   // tiles; D = 128's measured 128-row shape does not depend on it.
   const auto small_grid = [&](std::int64_t d) {
     const FwdSpecConstants fwd = fwd_tiles(f16_features(d, d), true, info, FwdForcedTiles{}, 0, false);
@@ -338,19 +339,25 @@ TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
   EXPECT_EQ(tiles(64), (std::tuple{128u, 16u, 0u, 128u}));
 }
 
-// 256-row query blocks need two workgroups per compute unit and rows that pad to 256 about as
-// well as to 128; an H100 has 132 compute units.
-TEST(CoopmatTiles, WideQueryBlocksNeedAFullGrid) {
-  EXPECT_TRUE(wide_query_blocks_fit(4 * 16, 4096, 132));   // 1,024 blocks of 256 full rows
-  EXPECT_TRUE(wide_query_blocks_fit(16, 5776, 132));       // 368 blocks; 5,888 rows either way
-  EXPECT_TRUE(wide_query_blocks_fit(33, 2048, 132));       // 264 = 2 x 132 blocks
-  EXPECT_FALSE(wide_query_blocks_fit(33, 1792, 132));     // 7 blocks per row: 231 < 264
-  EXPECT_FALSE(wide_query_blocks_fit(16, 1024, 132));      // 64 blocks: half the multiprocessors idle
+// 256-row query blocks where their whole waves beat the 128-row grid (each wave 0.9 of the time
+// two 128-row blocks take): the H100 shapes they were measured on (132 compute units), then the padding.
+TEST(CoopmatTiles, WideQueryBlocksWhereTheirWavesAreFull) {
+  EXPECT_TRUE(wide_query_blocks_fit(4 * 16, 4096, 132));   // 1,024 blocks: 8 waves; 0.87x measured
+  EXPECT_TRUE(wide_query_blocks_fit(16, 5776, 132));       // 368 blocks, 3 waves: 2.7 against 2.79
+  EXPECT_TRUE(wide_query_blocks_fit(16, 4096, 132));       // 256 blocks, 2 waves: 0.90x measured
+  EXPECT_TRUE(wide_query_blocks_fit(16, 2048, 132));       // 128 blocks, 1 wave: 0.83x
+  EXPECT_TRUE(wide_query_blocks_fit(8, 4096, 132));        // 128: 0.80x
+  EXPECT_FALSE(wide_query_blocks_fit(16, 3072, 132));      // 192 blocks, 2 waves (1.8 against 1.45): 1.12x
+  EXPECT_FALSE(wide_query_blocks_fit(16, 1024, 132));      // 64 blocks: 1.46x
+  EXPECT_FALSE(wide_query_blocks_fit(4, 4096, 132));       // 64: 1.47x
+  EXPECT_FALSE(wide_query_blocks_fit(2, 8192, 132));       // 64: 1.47x
+  EXPECT_FALSE(wide_query_blocks_fit(256, 640, 132));      // 768 rows against 640 per head: 1.10x
+  EXPECT_TRUE(wide_query_blocks_fit(256, 768, 132));       // 768 against 768: 0.94x
   EXPECT_FALSE(wide_query_blocks_fit(32 * 64, 64, 132));   // 2,048 blocks, but 192 of 256 rows padding
   EXPECT_FALSE(wide_query_blocks_fit(64, 1025, 132));      // 1,280 rows against 1,152 at 128
   EXPECT_TRUE(wide_query_blocks_fit(64, 4000, 132));       // 4,096 rows against 4,096
-  EXPECT_TRUE(wide_query_blocks_fit(1, 4096, 0));          // compute units unknown: the grid is not checked
-  EXPECT_FALSE(wide_query_blocks_fit(1, 300, 0));          // the padding still is
+  EXPECT_TRUE(wide_query_blocks_fit(1, 4096, 0));          // compute units unknown: the padding decides
+  EXPECT_FALSE(wide_query_blocks_fit(1, 300, 0));
 }
 
 // Decode on the coopmat path: four 16-row subgroups (BLOCK_Q = 64); the packed rows take 1, 2 or 4

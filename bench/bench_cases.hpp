@@ -40,7 +40,9 @@ struct BenchCase {
   std::string series() const;
   // FLOPs by the FlashAttention papers' formula: 2 * B * Hq * (Dk + Dv) * (visible query-key
   // pairs) for the forward (4 * B * H * Sq * Sk * D without a mask where Dk = Dv = D, about half
-  // with a causal one), 2.5x that for the backward, 3.5x for forward + backward.
+  // with a causal one), 2.5x that for the backward, 3.5x for forward + backward (the papers'
+  // convention; where Dk != Dv the backward's products are 2 * (3 Dk + 2 Dv) per pair, e.g. 4 %
+  // more than 2.5x at 192 / 128).
   double flops() const;
   // Bytes of Q, K, V, O (and dO, dQ, dK, dV for the backward) moved at least once.
   double bytes() const;

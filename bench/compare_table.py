@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Joins vkattn-bench's CSV (OUT/vkattn.csv, median rows) with sdpa_compare.py's (OUT/sdpa.csv)
 into OUT/compare.md: both medians, TFLOP/s from one formula (2*B*H*S^2*(Dk+Dv), i.e. 4*B*H*S^2*D,
-halved when causal, x3.5 for fwd+bwd) and the time ratios SDPA / vkattn (>= 1 means vkattn is at least as fast), for
-SDPA's FlashAttention-2 backend and, as a second column, its cuDNN backend.
+halved when causal, x3.5 for fwd+bwd) and the time ratios SDPA / vkattn (>= 1 means vkattn is at
+least as fast), for SDPA's FlashAttention-2 backend and, as a second column, its cuDNN backend.
+Where FlashAttention-2 refused a case (Dv != Dk), the memory-efficient backend's time stands in the
+FA2 columns, marked "(FA2 refused: memory-efficient)".
 
   python3 bench/compare_table.py OUT
 """

@@ -137,7 +137,7 @@ def time_sdpa(backend, p, q, k, v, causal):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--preset", default="fa2", choices=["fa2", "short", "compare", "decode"])
-    ap.add_argument("--shapes", default="", help="BxHxSxD[,...] instead of a preset")
+    ap.add_argument("--shapes", default="", help="BxHxSxD[xDv][,...] instead of a preset")
     ap.add_argument("--decode", default="", help="BxHqxHkvxSqxSkxD[,...]: decode cases instead of a preset")
     ap.add_argument("--filter", default=".")
     ap.add_argument("--passes", default=None, help="default fwd,bwd,fwdbwd; with --shapes fwd,fwdbwd")

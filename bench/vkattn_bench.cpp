@@ -134,7 +134,8 @@ Result<Buffers> make_buffers(Context& ctx, const BenchCase& c) {
     if (!pk) return pk.status();
     if (!pv) return pv.status();
     b.fwd.k = TensorView::attention(pk->buffer, pk->buffer_size, c.dtype, Layout::kBSHD, blocks, Hkv, c.paged_block, D);
-    b.fwd.v = TensorView::attention(pv->buffer, pv->buffer_size, c.dtype, Layout::kBSHD, blocks, Hkv, c.paged_block, Dv);
+    b.fwd.v =
+        TensorView::attention(pv->buffer, pv->buffer_size, c.dtype, Layout::kBSHD, blocks, Hkv, c.paged_block, Dv);
   }
   if (c.qk_rms_rope) {  // the RMSNorm weights
     Result<TensorView> qw = make(DType::kF32, {D}, true), kw = make(DType::kF32, {D}, true);

@@ -220,9 +220,10 @@ constexpr const char* kUsage =
     "Writes o.npy and lse.npy (with --do also dq, dk, dv and the parameter gradients) into --out (default:\n"
     "the current directory) and says where. Outputs start as NaN on the device, so an element no\n"
     "kernel wrote shows as NaN.\n"
-    "Exit status: 0 done; 1 an input, file or value refused (nothing written); 2 a command line it cannot\n"
-    "read (unknown flag, switch value, missing --q/--k/--v); 3 a validation message (--validation);\n"
-    "4 a --check beyond --tol (the outputs are written).\n";
+    "Exit status: 0 done; 1 an input, file or flag value refused (before anything is written) or a\n"
+    "failure of the device, a plan or a file write; 2 a command line it cannot parse (unknown or\n"
+    "repeated flag, --causal or --validation not 0 or 1, a flag without its value, missing --q/--k/--v);\n"
+    "3 a validation message under --validation (before 4); 4 a --check beyond --tol (outputs written).\n";
 
 // --check, before anything is written: every reference names an output of this run and has its
 // shape. The message lists the outputs, or gives both shapes.
@@ -282,9 +283,9 @@ int check_outputs(const std::map<std::string, npy::Array>& checks, const std::ma
       if (std::isnan(out[i]) || std::isnan(expected[i]) || out[i] == expected[i]) continue;  // equal infinities too
       const double err = std::fabs(static_cast<double>(out[i]) - expected[i]);
       max_abs = std::max(max_abs, err);
-      if (std::isinf(out[i]) || std::isinf(expected[i])) {
+      if (std::isinf(out[i]) || std::isinf(expected[i])) {  // they differ, so the error is infinite
         ++inf, ++beyond;
-        if (std::isinf(expected[i])) max_rel = std::numeric_limits<double>::infinity();
+        max_rel = std::numeric_limits<double>::infinity();
         continue;
       }
       if (expected[i] != 0.0f) max_rel = std::max(max_rel, err / std::fabs(static_cast<double>(expected[i])));

@@ -13,7 +13,7 @@ constexpr std::uint32_t kBlockQ = 64;
 constexpr std::uint32_t kMaxBlockK = 64;
 constexpr std::uint32_t kKeyStep = 2;
 // A 256-row block's time against two 128-row blocks sharing a multiprocessor, in tenths
-// (wide_query_blocks_fit): measured 0.87-0.90 on the H100 where both grids fill the device.
+// (wide_query_blocks_fit): a conservative fit to the H100's full-wave grids, which ran 0.80-0.94x.
 constexpr std::int64_t kWideBlockTimeTenths = 9;
 
 // The coopmat forward's subgroups for forced settings: VKATTN_CM_SUBGROUPS, else those a forced
@@ -67,7 +67,7 @@ bool wide_query_blocks_fit(std::int64_t row_blocks, std::int64_t seq_q, std::uin
   // blocks take together; the 128-row grid (two per multiprocessor) is counted by its blocks, a
   // part-filled last wave as a fraction (its blocks then share multiprocessors less). Padding
   // seq_q to 256 rows counts through the block counts.
-  const std::int64_t units = std::max<std::int64_t>(compute_units, 1);
+  const std::int64_t units = compute_units != 0 ? compute_units : kUnknownComputeUnits;
   const std::int64_t wide = row_blocks * ((seq_q + 255) / 256), narrow = row_blocks * ((seq_q + 127) / 128);
   const std::int64_t waves = (wide + units - 1) / units;
   // waves * kWideBlockTimeTenths / 10 < narrow / (2 * units)

@@ -108,13 +108,14 @@ FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
 
 // Whether 256-row query blocks beat 128-row ones for `row_blocks` (batch x query heads) rows of
 // `seq_q` queries (varlen: the longest sequence) on `compute_units` multiprocessors (0: unknown,
-// taken as 1, which leaves only the padding): one 256-row block fills a multiprocessor's
-// registers, so its grid runs in whole waves, each 0.9 of the time two 128-row blocks take
-// together; they win where ceil(blocks256 / units) x 0.9 < blocks128 / (2 x units). Measured on
-// the H100 (132 units, D = 80 and 112, RESULTS_H100.md, thirty-sixth session): 64 blocks of 256
-// rows 1.46-1.57x the time of 128-row ones, 192 (two waves, the second half empty) 1.12-1.16x,
-// 128 and 256 0.80-0.94x, 768 0.94x; Sq = 640 (768 rows at 256, 640 at 128) 1.10x.
-bool wide_query_blocks_fit(std::int64_t row_blocks, std::int64_t seq_q, std::uint32_t compute_units);
+// taken as kUnknownComputeUnits, as split-K does): one 256-row block fills a multiprocessor's
+// registers, so its grid runs in whole waves, each taken as 0.9 of the time two 128-row blocks
+// take together (a conservative fit: full-wave grids measured 0.80-0.94x); they win where
+// ceil(blocks256 / units) x 0.9 < blocks128 / (2 x units). Measured on the H100 (132 units,
+// D = 80 and 112, RESULTS_H100.md, thirty-sixth session): 64 blocks of 256 rows 1.46-1.57x the
+// time of 128-row ones, 192 (two waves, the second 60 of 132 blocks) 1.12-1.16x, 128 and 256
+// 0.80-0.94x, 512 and 768 0.87-0.94x; Sq = 640 (768 rows at 256, 640 at 128) 1.10x. Grids of
+// 265-356 blocks (three waves, the last part-filled) take 128 rows by the model, not measured.
 bool wide_query_blocks_fit(std::int64_t row_blocks, std::int64_t seq_q, std::uint32_t compute_units);
 
 // cm_fwd_fragment_registers for the decode tiles: `rf` 16-row fragments per subgroup, four

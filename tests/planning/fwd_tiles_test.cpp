@@ -292,9 +292,8 @@ TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
   EXPECT_EQ(tiles(80), (std::tuple{256u, 64u, 0u, 256u}));
   EXPECT_EQ(tiles(112), (std::tuple{256u, 32u, 0u, 256u}));
   EXPECT_EQ(tiles(88), (std::tuple{128u, 64u, 0u, 256u}));  // not measured: the rule
-  // Where 256-row blocks do not pay (wide_blocks = false: too few blocks, or a part-filled last
-  // wave), the rule's 128-row
-  // tiles; D = 128's measured 128-row shape does not depend on it.
+  // Where 256-row blocks do not pay (wide_blocks = false: too few blocks, a part-filled last wave
+  // or padding), the rule's 128-row tiles; D = 128's measured 128-row shape does not depend on it.
   const auto small_grid = [&](std::int64_t d) {
     const FwdSpecConstants fwd = fwd_tiles(f16_features(d, d), true, info, FwdForcedTiles{}, 0, false);
     return std::tuple{fwd.block_q, fwd.block_k, fwd.q_shared, fwd.workgroup_size, fwd.kv_ahead};
@@ -356,7 +355,14 @@ TEST(CoopmatTiles, WideQueryBlocksWhereTheirWavesAreFull) {
   EXPECT_FALSE(wide_query_blocks_fit(32 * 64, 64, 132));   // 2,048 blocks, but 192 of 256 rows padding
   EXPECT_FALSE(wide_query_blocks_fit(64, 1025, 132));      // 1,280 rows against 1,152 at 128
   EXPECT_TRUE(wide_query_blocks_fit(64, 4000, 132));       // 4,096 rows against 4,096
-  EXPECT_TRUE(wide_query_blocks_fit(1, 4096, 0));          // compute units unknown: the padding decides
+  EXPECT_TRUE(wide_query_blocks_fit(2 * 16, 1024, 132));   // 128 blocks: 0.87x
+  EXPECT_TRUE(wide_query_blocks_fit(4 * 16, 1024, 132));   // 256: 0.94x
+  EXPECT_TRUE(wide_query_blocks_fit(8 * 16, 1024, 132));   // 512: 0.93x
+  EXPECT_TRUE(wide_query_blocks_fit(16, 8192, 132));       // 512: 0.87x
+  EXPECT_FALSE(wide_query_blocks_fit(16, 5120, 132));      // 320 blocks, 3 waves: 2.7 against 2.42 (not measured)
+  // Compute units unknown: taken as split-K's kUnknownComputeUnits (16).
+  EXPECT_TRUE(wide_query_blocks_fit(1, 4096, 0));          // 16 blocks, 1 wave: 0.9 against 1
+  EXPECT_FALSE(wide_query_blocks_fit(1, 2048, 0));         // 8 blocks: 0.9 against 0.5
   EXPECT_FALSE(wide_query_blocks_fit(1, 300, 0));
 }
 

@@ -175,6 +175,9 @@ TEST(BenchCases, Shapes) {
   EXPECT_DOUBLE_EQ(c.flops(), 2.0 * 4 * 16 * 4096.0 * 4096.0 * (192 + 128));
   EXPECT_DOUBLE_EQ(c.kv_bytes(), 4.0 * 16 * 4096 * (192 + 128) * 2);
   EXPECT_EQ(shape_cases(*mixed)[2].name(), "fwd/f16/nomask/b1_h2x2_sq64_sk64_d32");  // [1] is causal
+  Result<std::vector<Shape>> same = parse_shapes("1x2x64x32,1x2x64x32x32");  // one shape, one case name
+  ASSERT_FALSE(same);
+  EXPECT_NE(same.status().message().find("\"1x2x64x32x32\" is given twice"), std::string::npos) << same.status().message();
   for (const char* bad : {"", "4x16x4096", "4x16x4096x64x1x1", "4x16x4096x0", "4x16x4096x64x0", "4x16x-1x64",
                           "4x16xx64", "4x16x4096x64,", "4,16,4096,64", "4x16x4096x64 "}) {
     Result<std::vector<Shape>> r = parse_shapes(bad);

@@ -478,6 +478,7 @@ TEST_F(RunTool, SaysWhereItWritesAndChecksAgainstReferences) {
   EXPECT_NE(output().find("check o: max abs error 0.25,"), std::string::npos) << output();
   // --tol makes a difference fail the run (exit 4, the outputs written): 0.25 is beyond 0.1 and
   // within 0.3; a -inf where the output is finite (an LSE row) and a NaN are beyond any tolerance.
+  fs::remove_all(dir_ / "out");
   EXPECT_EQ(run(qkv + " --check=o=" + file("o_off.npy") + " --tol=0.1"), 4) << output();
   EXPECT_NE(output().find("1 beyond --tol (atol 0.1, rtol 0)"), std::string::npos) << output();
   EXPECT_NE(output().find("vkattn-run: 1 checked output beyond --tol=0.1"), std::string::npos) << output();

@@ -168,10 +168,8 @@ Result<std::vector<Shape>> parse_shapes(const std::string& text) {
     for (std::int64_t d : {shape.d, v.back()}) {
       if (Status st = check_elements("--shapes", item_text(v), {shape.b, shape.h, shape.s, d}); !st) return st;
     }
-    for (const Shape& seen : shapes) {  // 1x2x64x32x32 is 1x2x64x32: one case name
-      if (seen.b == shape.b && seen.h == shape.h && seen.s == shape.s && seen.d == shape.d && seen.dv == shape.dv) {
-        return Status(ErrorCode::kInvalidArgument, "--shapes: \"" + item_text(v) + "\" is given twice");
-      }
+    if (std::find(shapes.begin(), shapes.end(), shape) != shapes.end()) {  // 1x2x64x32x32 is 1x2x64x32
+      return Status(ErrorCode::kInvalidArgument, "--shapes: \"" + item_text(v) + "\" is given twice");
     }
     shapes.push_back(shape);
   }

@@ -55,6 +55,7 @@ struct BenchCase {
 struct Shape {
   std::int64_t b, h, s, d;
   std::int64_t dv = 0;  // V's and O's head dim where it differs from d (e.g. 192 / 128); 0: d
+  bool operator==(const Shape&) const = default;
 };
 
 // Forward and forward + backward, fp16, no mask and causal, for each shape: the cases the compare

@@ -85,9 +85,9 @@ Result<Array> parse(const std::vector<std::byte>& bytes, const std::string& what
   }
   if (bytes.size() < header_start + header_len) return bad(what, "truncated header");
   const std::string header(reinterpret_cast<const char*>(bytes.data()) + header_start, header_len);
-  std::string descr, fortran, shape_text;
+  std::string descr, fortran, shape_field;
   if (!dict_value(header, "descr", descr) || !dict_value(header, "fortran_order", fortran) ||
-      !dict_value(header, "shape", shape_text)) {
+      !dict_value(header, "shape", shape_field)) {
     return bad(what, "malformed header '" + header + "'");
   }
   Array a;
@@ -101,10 +101,10 @@ Result<Array> parse(const std::vector<std::byte>& bytes, const std::string& what
     return bad(what, "unsupported dtype " + descr + " (need '<f4', '<f2' or '<i4')");
   }
   if (fortran != "False") return bad(what, "Fortran order is not supported (save a C-contiguous array)");
-  if (shape_text.size() < 2 || shape_text.front() != '(' || shape_text.back() != ')') {
-    return bad(what, "malformed shape " + shape_text);
+  if (shape_field.size() < 2 || shape_field.front() != '(' || shape_field.back() != ')') {
+    return bad(what, "malformed shape " + shape_field);
   }
-  std::stringstream dims(shape_text.substr(1, shape_text.size() - 2));
+  std::stringstream dims(shape_field.substr(1, shape_field.size() - 2));
   std::string dim;
   // The element count, refused before it overflows: no file holds 2^62 bytes of data.
   constexpr std::uint64_t kMaxElements = std::uint64_t{1} << 60;
@@ -113,20 +113,20 @@ Result<Array> parse(const std::vector<std::byte>& bytes, const std::string& what
     if (dim.find_first_not_of(' ') == std::string::npos) continue;
     try {
       const long long v = std::stoll(dim);
-      if (v < 0) return bad(what, "negative dimension in shape " + shape_text);
+      if (v < 0) return bad(what, "negative dimension in shape " + shape_field);
       a.shape.push_back(v);
       if (v != 0 && elements > kMaxElements / static_cast<std::uint64_t>(v)) {
-        return bad(what, "shape " + shape_text + " has more than 2^60 elements");
+        return bad(what, "shape " + shape_field + " has more than 2^60 elements");
       }
       elements *= static_cast<std::uint64_t>(v);
     } catch (...) {
-      return bad(what, "malformed shape " + shape_text);
+      return bad(what, "malformed shape " + shape_field);
     }
   }
   const std::size_t bytes_needed = static_cast<std::size_t>(elements) * dtype_size(a.dtype);
   const std::size_t data_start = header_start + header_len;
   if (bytes.size() - data_start < bytes_needed) {
-    return bad(what, "truncated: shape " + shape_text + " needs " + std::to_string(bytes_needed) + " bytes of data, " +
+    return bad(what, "truncated: shape " + shape_field + " needs " + std::to_string(bytes_needed) + " bytes of data, " +
                          std::to_string(bytes.size() - data_start) + " present");
   }
   a.data.assign(bytes.begin() + static_cast<std::ptrdiff_t>(data_start),
@@ -198,6 +198,12 @@ Array from_floats(const std::vector<float>& values, std::vector<std::int64_t> sh
   a.data.resize(values.size() * 4);
   std::memcpy(a.data.data(), values.data(), a.data.size());
   return a;
+}
+
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string t = "(";
+  for (std::size_t i = 0; i < shape.size(); ++i) t += (i ? ", " : "") + std::to_string(shape[i]);
+  return t + ")";
 }
 
 }  // namespace vkattn::npy

@@ -31,6 +31,9 @@ std::vector<std::byte> serialize(const Array& a);
 // Writes `a` to `path` (through a temporary file and a rename, so a failed write leaves nothing).
 Status save(const std::string& path, const Array& a);
 
+// "(2, 3, 4)": a shape as messages print it.
+std::string shape_text(const std::vector<std::int64_t>& shape);
+
 // An fp32 array of `shape` from float values.
 Array from_floats(const std::vector<float>& values, std::vector<std::int64_t> shape);
 

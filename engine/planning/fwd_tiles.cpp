@@ -12,9 +12,12 @@ namespace {
 constexpr std::uint32_t kBlockQ = 64;
 constexpr std::uint32_t kMaxBlockK = 64;
 constexpr std::uint32_t kKeyStep = 2;
-// A 256-row block's time against two 128-row blocks sharing a multiprocessor, in tenths
-// (wide_query_blocks_fit): a conservative fit to the H100's full-wave grids, which ran 0.80-0.94x.
+// wide_query_blocks_fit's times, in tenths of a 128-row block's time while it shares its
+// multiprocessor with another: a 256-row block (alone on its multiprocessor; 0.80-0.94 measured on
+// the H100's full-wave grids, 0.9 a conservative fit) and a 128-row block alone (the last of an
+// odd count; about 0.57 measured: 64 blocks of 256 rows took 1.46-1.57x 128 of 128 rows).
 constexpr std::int64_t kWideBlockTimeTenths = 9;
+constexpr std::int64_t kLoneBlockTimeTenths = 6;
 
 // The coopmat forward's subgroups for forced settings: VKATTN_CM_SUBGROUPS, else those a forced
 // query tile implies (four, eight for 256 rows: 32 each); 0 when neither is forced.
@@ -62,16 +65,19 @@ std::uint32_t cm_decode_registers(std::uint32_t block_k, std::uint32_t key_lanes
 }
 
 bool wide_query_blocks_fit(std::int64_t row_blocks, std::int64_t seq_q, std::uint32_t compute_units) {
-  // A 256-row block (256 invocations at 236-255 registers) takes a multiprocessor alone, so its
-  // grid runs in whole waves of `units` blocks, each kWideBlockTimeTenths of the time two 128-row
-  // blocks take together; the 128-row grid (two per multiprocessor) is counted by its blocks, a
-  // part-filled last wave as a fraction (its blocks then share multiprocessors less). Padding
-  // seq_q to 256 rows counts through the block counts.
+  // Blocks spread evenly, so the busiest multiprocessor sets the time: with 256-row blocks (256
+  // invocations at 236-255 registers, one per multiprocessor) it runs ceil(wide / units) of them
+  // one after another; with 128-row blocks (two per multiprocessor) it runs m = ceil(narrow /
+  // units), in pairs, the last alone when m is odd. Padding seq_q to 256 rows counts through the
+  // block counts. Fits every grid timed on the H100 (bench/RESULTS_H100.md, thirty-sixth and
+  // thirty-seventh sessions), among them 352 blocks of 256 rows (3 against 3 pairs: 0.85x) and
+  // 320 (3 against 2 pairs and a lone block: 1.05x).
   const std::int64_t units = compute_units != 0 ? compute_units : kUnknownComputeUnits;
   const std::int64_t wide = row_blocks * ((seq_q + 255) / 256), narrow = row_blocks * ((seq_q + 127) / 128);
-  const std::int64_t waves = (wide + units - 1) / units;
-  // waves * kWideBlockTimeTenths / 10 < narrow / (2 * units)
-  return waves * kWideBlockTimeTenths * 2 * units < narrow * 10;
+  const std::int64_t wide_time = (wide + units - 1) / units * kWideBlockTimeTenths;
+  const std::int64_t m = (narrow + units - 1) / units;
+  const std::int64_t narrow_time = m / 2 * 10 + m % 2 * kLoneBlockTimeTenths;
+  return wide_time < narrow_time;
 }
 
 FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, const DeviceInfo& info,
@@ -161,10 +167,11 @@ FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
     //   turn: 1.174 / 0.704 ms against 1.329 / 0.770 with the next tile in registers at
     //   (4, 16, 4096, 64), 0.356 / 0.256 against 0.393 / 0.284 at (16, 16, 1024, 64)
     //   (twenty-ninth session, one call).
-    // - D = 96: 4 x 2 with 32 keys and Q in shared memory, 214 / 182 TFLOP/s (no mask / causal)
-    //   against 186 / 172 for the rule's 8 x 1 with 64 keys; each tile loaded at its turn
-    //   (KV_AHEAD = 0) 3 % / 2 % faster again (twenty-eighth session, against the same shape with
-    //   the next tile in registers, one call).
+    // - D = 96: 4 x 2 with 64 keys, Q in registers, each tile loaded at its turn: 1.832 / 0.975 ms
+    //   (no mask / causal, (4, 16, 4096, 96)) against 1.850 / 1.115 for 4 x 2 with 32 keys and Q in
+    //   shared memory, the earlier choice (thirty-seventh session, one call, two rounds; 8 x 1 with
+    //   64 or 32 keys: 2.17-2.67 / 1.29-1.61). That one had beaten the rule's 8 x 1 with 64 keys,
+    //   214 / 182 TFLOP/s against 186 / 172 (twenty-fourth session).
     // - D = 128 without a causal or window mask: 4 x 2 with 32 keys, Q in registers, each tile
     //   loaded at its turn: 2.38 ms against 2.50 for 8 x 1 with 32 keys and the next tile in
     //   registers (twenty-eighth session, one call; the same 4 x 2 tiles with the next tile in
@@ -191,7 +198,7 @@ FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
       bool unmasked_only;  // only without a causal or window mask
     };
     constexpr Measured kMeasured[] = {{64, 64, {4, 2}, 64, true, false, false},
-                                      {96, 96, {4, 2}, 32, true, false, false},
+                                      {96, 96, {4, 2}, 64, false, false, false},
                                       {128, 128, {4, 2}, 32, false, false, true},
                                       {128, 128, {8, 1}, 32, false, true, false},
                                       {72, 72, {8, 2}, 64, false, false, true},

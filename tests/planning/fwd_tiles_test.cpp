@@ -286,8 +286,8 @@ TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
   // mask, or on a small grid), but the measured shapes come first: without a mask 256-row blocks
   // at D = 72, 80 (64 keys) and 112 (32 keys), Q in registers; without a mask at D = 128, 4 x 2
   // with 32 keys and each K/V tile loaded at its turn (KV_AHEAD = 0); with a causal or window
-  // mask 8 x 1 with 32 keys and the next tile in registers; at D = 96 4 x 2 with 32 keys, Q in
-  // shared memory and each tile at its turn.
+  // mask 8 x 1 with 32 keys and the next tile in registers; at D = 96 4 x 2 with 64 keys, Q in
+  // registers and each tile at its turn.
   EXPECT_EQ(tiles(72), (std::tuple{256u, 64u, 0u, 256u}));
   EXPECT_EQ(tiles(80), (std::tuple{256u, 64u, 0u, 256u}));
   EXPECT_EQ(tiles(112), (std::tuple{256u, 32u, 0u, 256u}));
@@ -302,7 +302,7 @@ TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
   EXPECT_EQ(small_grid(112), (std::tuple{128u, 64u, 0u, 256u, 1u}));
   EXPECT_EQ(small_grid(128), (std::tuple{128u, 32u, 0u, 128u, 0u}));
   EXPECT_EQ(tiles(128), (std::tuple{128u, 32u, 0u, 128u}));
-  EXPECT_EQ(tiles(96), (std::tuple{128u, 32u, 1u, 128u}));
+  EXPECT_EQ(tiles(96), (std::tuple{128u, 64u, 0u, 128u}));
   const auto kv_ahead = [&](std::int64_t d, std::uint32_t causal, std::uint32_t window) {
     FeatureSpecConstants f = f16_features(d, d);
     f.causal = causal;
@@ -313,7 +313,7 @@ TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
   EXPECT_EQ(kv_ahead(128, 0, 0), (std::tuple{128u, 32u, 128u, 0u}));
   EXPECT_EQ(kv_ahead(128, 1, 0), (std::tuple{128u, 32u, 256u, 1u}));
   EXPECT_EQ(kv_ahead(128, 0, 1), (std::tuple{128u, 32u, 256u, 1u}));
-  EXPECT_EQ(kv_ahead(96, 1, 0), (std::tuple{128u, 32u, 128u, 0u}));
+  EXPECT_EQ(kv_ahead(96, 1, 0), (std::tuple{128u, 64u, 128u, 0u}));
   EXPECT_EQ(kv_ahead(64, 0, 0), (std::tuple{128u, 64u, 128u, 0u}));  // the rule's tiles, measured without the next tile
   EXPECT_EQ(kv_ahead(64, 1, 0), (std::tuple{128u, 64u, 128u, 0u}));
   EXPECT_EQ(kv_ahead(32, 0, 0), (std::tuple{128u, 64u, 128u, 1u}));  // not measured: the next tile in registers
@@ -330,28 +330,32 @@ TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
   // Four subgroups forced at D = 128: 4 x 1 reaches 32 keys, 4 x 2 only 16 (the automatic tiles
   // before the ninth session, which VKATTN_CM_BLOCK_Q=128 VKATTN_CM_BLOCK_K=16 still give).
   EXPECT_EQ(tiles(128, 4), (std::tuple{64u, 32u, 1u, 128u}));
-  // 32 KiB: Q does not fit beside D = 96's measured 4 x 2 tiles (and in registers they would pass
-  // the register budget), so the rule chooses: 4 x 1 with 64 keys.
-  info.max_shared_memory = 32768;
-  EXPECT_EQ(tiles(96), (std::tuple{64u, 64u, 0u, 128u}));
+  // 30 KiB: D = 96's measured 4 x 2 tiles (32,016 bytes) do not fit, so the rule chooses: 8 x 1
+  // with 32 keys (4 x 2 reaches only 16, 64 keys do not fit).
+  EXPECT_EQ(cm_shared_bytes(128, 64, 96, 96, false, 4), 32016u);
+  info.max_shared_memory = 30720;
+  EXPECT_EQ(tiles(96), (std::tuple{128u, 32u, 0u, 256u}));
   info.max_shared_memory = 12288;  // Q does not fit; 32-key tiles at D = 64 need 14,480 bytes, 16-key ones 9,808
   EXPECT_EQ(tiles(64), (std::tuple{128u, 16u, 0u, 128u}));
 }
 
 // 256-row query blocks where their whole waves beat the 128-row grid (each wave 0.9 of the time
 // two 128-row blocks take): the H100 shapes they were measured on (132 compute units), then the padding.
+// Times in tenths of a 128-row block sharing its multiprocessor (wide_query_blocks_fit): 256-row
+// blocks 9 each, ceil(wide / 132) in a row; 128-row blocks 10 a pair and 6 alone, m = ceil(narrow
+// / 132). Every measured grid (H100, 132 units), with the time of 256-row blocks over 128-row ones.
 TEST(CoopmatTiles, WideQueryBlocksWhereTheirWavesAreFull) {
-  EXPECT_TRUE(wide_query_blocks_fit(4 * 16, 4096, 132));   // 1,024 blocks: 8 waves; 0.87x measured
-  EXPECT_TRUE(wide_query_blocks_fit(16, 5776, 132));       // 368 blocks, 3 waves: 2.7 against 2.79
-  EXPECT_TRUE(wide_query_blocks_fit(16, 4096, 132));       // 256 blocks, 2 waves: 0.90x measured
-  EXPECT_TRUE(wide_query_blocks_fit(16, 2048, 132));       // 128 blocks, 1 wave: 0.83x
+  EXPECT_TRUE(wide_query_blocks_fit(4 * 16, 4096, 132));   // 1,024 blocks: 72 against 80; 0.87x measured
+  EXPECT_TRUE(wide_query_blocks_fit(16, 5776, 132));       // 368 blocks: 27 against 30
+  EXPECT_TRUE(wide_query_blocks_fit(16, 4096, 132));       // 256 blocks: 18 against 20; 0.90x
+  EXPECT_TRUE(wide_query_blocks_fit(16, 2048, 132));       // 128 blocks: 9 against 10; 0.83x
   EXPECT_TRUE(wide_query_blocks_fit(8, 4096, 132));        // 128: 0.80x
-  EXPECT_FALSE(wide_query_blocks_fit(16, 3072, 132));      // 192 blocks, 2 waves (1.8 against 1.45): 1.12x
-  EXPECT_FALSE(wide_query_blocks_fit(16, 1024, 132));      // 64 blocks: 1.46x
+  EXPECT_FALSE(wide_query_blocks_fit(16, 3072, 132));      // 192 blocks: 18 against 16; 1.12x
+  EXPECT_FALSE(wide_query_blocks_fit(16, 1024, 132));      // 64 blocks: 9 against 6; 1.46x
   EXPECT_FALSE(wide_query_blocks_fit(4, 4096, 132));       // 64: 1.47x
   EXPECT_FALSE(wide_query_blocks_fit(2, 8192, 132));       // 64: 1.47x
-  EXPECT_FALSE(wide_query_blocks_fit(256, 640, 132));      // 768 rows against 640 per head: 1.10x
-  EXPECT_TRUE(wide_query_blocks_fit(256, 768, 132));       // 768 against 768: 0.94x
+  EXPECT_FALSE(wide_query_blocks_fit(256, 640, 132));      // 768 rows against 640 per head: 54 against 50; 1.10x
+  EXPECT_TRUE(wide_query_blocks_fit(256, 768, 132));       // 768 against 768: 54 against 60; 0.94x
   EXPECT_FALSE(wide_query_blocks_fit(32 * 64, 64, 132));   // 2,048 blocks, but 192 of 256 rows padding
   EXPECT_FALSE(wide_query_blocks_fit(64, 1025, 132));      // 1,280 rows against 1,152 at 128
   EXPECT_TRUE(wide_query_blocks_fit(64, 4000, 132));       // 4,096 rows against 4,096
@@ -359,10 +363,13 @@ TEST(CoopmatTiles, WideQueryBlocksWhereTheirWavesAreFull) {
   EXPECT_TRUE(wide_query_blocks_fit(4 * 16, 1024, 132));   // 256: 0.94x
   EXPECT_TRUE(wide_query_blocks_fit(8 * 16, 1024, 132));   // 512: 0.93x
   EXPECT_TRUE(wide_query_blocks_fit(16, 8192, 132));       // 512: 0.87x
-  EXPECT_FALSE(wide_query_blocks_fit(16, 5120, 132));      // 320 blocks, 3 waves: 2.7 against 2.42 (not measured)
+  EXPECT_FALSE(wide_query_blocks_fit(16, 4608, 132));      // 288 blocks: 27 against 26; 1.02x (D = 80), 1.04x (112)
+  EXPECT_FALSE(wide_query_blocks_fit(16, 5120, 132));      // 320: 27 against 26; 1.05x (80 and 112)
+  EXPECT_FALSE(wide_query_blocks_fit(2 * 8, 5120, 132));   // 320: 1.05x
+  EXPECT_TRUE(wide_query_blocks_fit(16, 5632, 132));       // 352: 27 against 30; 0.86x (80), 0.85x (112)
   // Compute units unknown: taken as split-K's kUnknownComputeUnits (16).
-  EXPECT_TRUE(wide_query_blocks_fit(1, 4096, 0));          // 16 blocks, 1 wave: 0.9 against 1
-  EXPECT_FALSE(wide_query_blocks_fit(1, 2048, 0));         // 8 blocks: 0.9 against 0.5
+  EXPECT_TRUE(wide_query_blocks_fit(1, 4096, 0));          // 16 blocks: 9 against 10
+  EXPECT_FALSE(wide_query_blocks_fit(1, 2048, 0));         // 8 blocks: 9 against 6
   EXPECT_FALSE(wide_query_blocks_fit(1, 300, 0));
 }
 

@@ -32,7 +32,7 @@ const CaseShape kCases[] = {
     shape(120, 120, kNoMask, Layout::kBHSD),   shape(72, 40, kCausalBR, Layout::kBSHD),
     shape(40, 104, kNoMask, Layout::kBHSD),    shape(136, 136, kCausalBR, Layout::kBSHD),
     shape(192, 128, kCausalBR, Layout::kBSHD), shape(200, 200, kNoMask, Layout::kBHSD),
-    shape(256, 256, kCausalBR, Layout::kBSHD),
+    shape(256, 256, kCausalBR, Layout::kBSHD), shape(96, 96, kCausalBR, Layout::kBSHD),
 };
 
 class HeadDimTest : public VkTest, public ::testing::WithParamInterface<CaseShape> {

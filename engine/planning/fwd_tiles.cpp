@@ -146,9 +146,9 @@ FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
     // costs two barriers and a fetch, and at D = 128 8 x 1 with 64 keys ran 149 TFLOP/s against
     // 141 for 4 x 2 with 16; at D = 64, 4 x 2 reaches 64 keys and eight subgroups lost 24 %, and
     // 64-row blocks (4 x 1) lost to 128-row ones, so they come after both 128-row shapes. At
-    // D = 72, 80 and 112 the rule's 8 x 1 with 64 keys was within 4 % of the best 128-row shape
-    // measured (twenty-fourth session) and stays for masked calls and small grids; D = 64, 96 and
-    // 128, and 72, 80 and 112 without a mask, take the measured shapes below instead. When no
+    // D = 112 the rule's 8 x 1 with 64 keys was within 4 % of the best 128-row shape measured
+    // (twenty-fourth session) and stays for masked calls and small grids; D = 64, 72, 80, 96 and
+    // 128, and 112 without a mask, take the measured shapes below instead. When no
     // tile is within the budget (e.g. Dk = Dv = 256): the fewest registers, 4 x 1 and 16 keys, Q
     // where it fits (coopmat_blocker checked the shared memory with Q in registers). Forced tiles
     // may exceed the budget; they are for tuning.
@@ -181,13 +181,22 @@ FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
     //   cross the diagonal at 32 rows per subgroup), so masked calls keep 8 x 1.
     // - D = 128 otherwise: 8 x 1 with 32 keys, Q in registers, 216 / 189 against 205 / 186 with
     //   64 keys (twenty-fourth session).
-    // - D = 72, 80 and 112 without a causal or window mask: 256-row blocks, 8 x 2 (each K/V
-    //   fragment read feeds two products, and K/V is read once per 256 rows), Q in registers, each
-    //   tile loaded at its turn; 64 keys at 72 and 80, 32 at 112 (where 64 keys ran 2.350 ms).
-    //   (4, 16, 4096, D) no mask, ms: 72 1.621 against the rule's 1.911, 80 1.604 against 1.846,
-    //   112 2.26 against 2.493 (thirty-fifth session, one call; 112 also 2.256 against
-    //   2.481-2.494 in another). Causal they were 3-25 % slower, so masked calls keep the rule.
-    //   Only where `wide_blocks` (wide_query_blocks_fit: the 256-row grid's waves are full enough).
+    // - D = 72 and 80: 4 x 2 with 64 keys, Q in registers, each tile loaded at its turn (255
+    //   registers; the driver spills some to shared memory), with or without a mask and on any
+    //   grid timed. (4, 16, 4096, D), no mask / causal, ms: 72 1.446 / 0.859 against 1.622 /
+    //   1.038 for the 256-row blocks below (no mask) and the rule's 8 x 1 with 64 keys (causal);
+    //   80 1.421 / 0.848 against 1.604 / 1.017; (1, 16, 2048, D): 72 0.1028 / 0.0962 against
+    //   0.110 / 0.109, 80 0.0994 / 0.0952 against 0.108 / 0.106; (1, 16, 5776, 72) 0.869 / 0.592
+    //   against 0.911 / 0.606; (1, 16, 5632, 80) 0.734 / 0.466 against 0.827 / 0.515 (thirty-
+    //   seventh session, H100).
+    // - D = 112 without a causal or window mask: 256-row blocks, 8 x 2 (each K/V fragment read
+    //   feeds two products, and K/V is read once per 256 rows), Q in registers, each tile loaded
+    //   at its turn, 32 keys (64 keys ran 2.350 ms): 2.26 ms against the rule's 2.493 at
+    //   (4, 16, 4096, 112) (thirty-fifth session, one call; also 2.256 against 2.481-2.494 in
+    //   another). Causal they were 3-25 % slower, so masked calls keep the rule. Only where
+    //   `wide_blocks` (wide_query_blocks_fit: the 256-row grid's waves are full enough). The 4 x 2
+    //   tiles of 72 and 80 ran 3 % faster here (2.19 / 1.298 against 2.258 / 1.34) but 8 % slower
+    //   on (1, 16, 2048, 112) (0.1575 / 0.154 against 0.1451 / 0.1421), so 112 keeps these.
     // The register budget does not apply to these: they were measured as the driver compiled them.
     struct Measured {
       std::uint32_t dk, dv;
@@ -201,8 +210,8 @@ FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
                                       {96, 96, {4, 2}, 64, false, false, false},
                                       {128, 128, {4, 2}, 32, false, false, true},
                                       {128, 128, {8, 1}, 32, false, true, false},
-                                      {72, 72, {8, 2}, 64, false, false, true},
-                                      {80, 80, {8, 2}, 64, false, false, true},
+                                      {72, 72, {4, 2}, 64, false, false, false},
+                                      {80, 80, {4, 2}, 64, false, false, false},
                                       {112, 112, {8, 2}, 32, false, false, true}};
     const bool masked = features.causal != 0 || features.window != 0;
     for (const Measured& m : kMeasured) {

@@ -85,13 +85,13 @@ struct FwdForcedTiles {
 // (Q_SHARED) wherever it fits (on the H100: 128 x 64 with four subgroups and Q in shared memory
 // at Dk = Dv = 64; 128 x 64 with eight subgroups at 72, 80 and 112); when no tile is within it
 // (Dk = Dv = 256) the fewest registers, 64 x 16, with Q in shared memory where it fits (not at
-// 256 in 48 KiB). Before the rule, measured shapes for Dk = Dv = 96 (128 x 32, four subgroups,
-// Q in shared memory, each K/V tile loaded at its turn: KV_AHEAD = 0), 64 (the rule's 128 x 64,
-// KV_AHEAD = 0) and 128 (without a causal or window mask 128 x 32, four subgroups, Q in
+// 256 in 48 KiB). Before the rule, measured shapes for Dk = Dv = 72, 80 and 96 (128 x 64, four
+// subgroups, Q in registers, each K/V tile loaded at its turn: KV_AHEAD = 0), 64 (the rule's
+// 128 x 64, KV_AHEAD = 0) and 128 (without a causal or window mask 128 x 32, four subgroups, Q in
 // registers, KV_AHEAD = 0; with one, 128 x 32, eight subgroups, Q in registers), and without a
-// causal or window mask for 72 and 80 (256 x 64, eight subgroups of two fragments, Q in registers,
-// KV_AHEAD = 0) and 112 (the same with 32 keys), where they fit; the 256-row ones only with
-// `wide_blocks` (wide_query_blocks_fit). Decode loads each tile at its turn (KV_AHEAD = 0) unless
+// causal or window mask for 112 (256 x 32, eight subgroups of two fragments, Q in registers,
+// KV_AHEAD = 0), where they fit; the 256-row one only with `wide_blocks`
+// (wide_query_blocks_fit). Decode loads each tile at its turn (KV_AHEAD = 0) unless
 // tiles are forced; everywhere else KV_AHEAD = 1. `forced` (the overrides VKATTN_CM_BLOCK_Q,
 // VKATTN_CM_BLOCK_K and VKATTN_CM_SUBGROUPS) fixes any of them, budget or not (for tuning),
 // skipping the measured shapes.

@@ -282,14 +282,14 @@ TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
   };
   EXPECT_EQ(tiles(64), (std::tuple{128u, 64u, 1u, 128u}));
   // Four subgroups reach 16 keys at D = 128 (Q in registers would leave room for no S), eight
-  // with one fragment each reach 64: the longer key tile wins by the rule (D = 80 and 112 with a
-  // mask, or on a small grid), but the measured shapes come first: without a mask 256-row blocks
-  // at D = 72, 80 (64 keys) and 112 (32 keys), Q in registers; without a mask at D = 128, 4 x 2
-  // with 32 keys and each K/V tile loaded at its turn (KV_AHEAD = 0); with a causal or window
-  // mask 8 x 1 with 32 keys and the next tile in registers; at D = 96 4 x 2 with 64 keys, Q in
-  // registers and each tile at its turn.
-  EXPECT_EQ(tiles(72), (std::tuple{256u, 64u, 0u, 256u}));
-  EXPECT_EQ(tiles(80), (std::tuple{256u, 64u, 0u, 256u}));
+  // with one fragment each reach 64: the longer key tile wins by the rule (D = 112 with a mask,
+  // or on a small grid), but the measured shapes come first: without a mask 256-row blocks at
+  // D = 112 (32 keys), Q in registers; without a mask at D = 128, 4 x 2 with 32 keys and each
+  // K/V tile loaded at its turn (KV_AHEAD = 0); with a causal or window mask 8 x 1 with 32 keys
+  // and the next tile in registers; at D = 72, 80 and 96 4 x 2 with 64 keys, Q in registers and
+  // each tile at its turn.
+  EXPECT_EQ(tiles(72), (std::tuple{128u, 64u, 0u, 128u}));
+  EXPECT_EQ(tiles(80), (std::tuple{128u, 64u, 0u, 128u}));
   EXPECT_EQ(tiles(112), (std::tuple{256u, 32u, 0u, 256u}));
   EXPECT_EQ(tiles(88), (std::tuple{128u, 64u, 0u, 256u}));  // not measured: the rule
   // Where 256-row blocks do not pay (wide_blocks = false: too few blocks, a part-filled last wave
@@ -298,7 +298,7 @@ TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
     const FwdSpecConstants fwd = fwd_tiles(f16_features(d, d), true, info, FwdForcedTiles{}, 0, false);
     return std::tuple{fwd.block_q, fwd.block_k, fwd.q_shared, fwd.workgroup_size, fwd.kv_ahead};
   };
-  EXPECT_EQ(small_grid(72), (std::tuple{128u, 64u, 0u, 256u, 1u}));
+  EXPECT_EQ(small_grid(72), (std::tuple{128u, 64u, 0u, 128u, 0u}));  // the same on any grid
   EXPECT_EQ(small_grid(112), (std::tuple{128u, 64u, 0u, 256u, 1u}));
   EXPECT_EQ(small_grid(128), (std::tuple{128u, 32u, 0u, 128u, 0u}));
   EXPECT_EQ(tiles(128), (std::tuple{128u, 32u, 0u, 128u}));
@@ -317,10 +317,11 @@ TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
   EXPECT_EQ(kv_ahead(64, 0, 0), (std::tuple{128u, 64u, 128u, 0u}));  // the rule's tiles, measured without the next tile
   EXPECT_EQ(kv_ahead(64, 1, 0), (std::tuple{128u, 64u, 128u, 0u}));
   EXPECT_EQ(kv_ahead(32, 0, 0), (std::tuple{128u, 64u, 128u, 1u}));  // not measured: the next tile in registers
-  EXPECT_EQ(kv_ahead(80, 1, 0), (std::tuple{128u, 64u, 256u, 1u}));  // masked: the rule
-  EXPECT_EQ(kv_ahead(80, 0, 0), (std::tuple{256u, 64u, 256u, 0u}));
+  EXPECT_EQ(kv_ahead(80, 1, 0), (std::tuple{128u, 64u, 128u, 0u}));  // masked too
+  EXPECT_EQ(kv_ahead(80, 0, 0), (std::tuple{128u, 64u, 128u, 0u}));
   EXPECT_EQ(kv_ahead(112, 0, 1), (std::tuple{128u, 64u, 256u, 1u}));
-  EXPECT_EQ(kv_ahead(72, 1, 0), (std::tuple{128u, 64u, 256u, 1u}));
+  EXPECT_EQ(kv_ahead(72, 1, 0), (std::tuple{128u, 64u, 128u, 0u}));
+  EXPECT_EQ(kv_ahead(112, 1, 0), (std::tuple{128u, 64u, 256u, 1u}));  // masked: the rule
   EXPECT_EQ(tiles(32), (std::tuple{128u, 64u, 1u, 128u}));  // ties go to four subgroups
   EXPECT_EQ(tiles(256), (std::tuple{64u, 16u, 0u, 128u}));  // over every budget: the smallest tiles, Q in registers
   // Eight subgroups forced: 16 rows each, and the largest key tile within the budget (a 256-lane

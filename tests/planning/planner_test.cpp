@@ -89,12 +89,12 @@ TEST(Planner, NamesSayWhenEachKvTileIsLoadedAtItsTurn) {
 }
 
 // VKATTN_CM_NO_PREFETCH = 1 turns the prefetch off in every coopmat kernel, forward and backward,
-// and the names say so; the scalar kernels have none to turn off. (At D = 80 both passes' tiles
+// and the names say so; the scalar kernels have none to turn off. (At D = 104 both passes' tiles
 // keep the next tile in registers by default.)
 TEST(Planner, NoPrefetchOverrideReachesBothPasses) {
   Overrides o;
   o.cm_no_prefetch = {1, "VKATTN_CM_NO_PREFETCH"};
-  AttentionDesc d = desc(80);
+  AttentionDesc d = desc(104);
   Result<FwdVariant> fwd = plan_forward(d, device(true), o);
   Result<BwdVariant> bwd = plan_backward(d, device(true), o);
   ASSERT_TRUE(fwd.is_ok()) << fwd.status().to_string();

@@ -68,7 +68,8 @@ constexpr const char* kUsage =
     "kernel wrote shows as NaN.\n"
     "Exit status: 0 done; 1 an input, file or flag value refused (before anything is written) or a\n"
     "failure of the device, a plan or a file write; 2 a command line it cannot parse (unknown or\n"
-    "repeated flag, --causal or --validation not 0 or 1, a flag without its value, missing --q/--k/--v);\n"
+    "repeated flag, --causal, --validation or --deterministic not 0 or 1, a flag without its value,\n"
+    "missing --q/--k/--v);\n"
     "3 a validation message under --validation (before 4); 4 a --check beyond --tol (outputs written).\n";
 
 std::atomic<int> g_validation_messages{0};

@@ -38,7 +38,8 @@ struct Args {
   const std::string& get(const std::string& k) const { return values.at(k); }
 };
 
-// An input refused (exit status 1).
+// An input refused: the Status every check of the command line and the files returns (run()
+// maps parse_args's to exit status 2, the others to 1).
 Status fail(const std::string& message);
 
 // The command line; a failure is a usage error (exit status 2): an unknown or repeated flag, a

@@ -7,7 +7,7 @@
 #include "ring/ring_comm.hpp"
 #include "vkattn/context.hpp"
 
-namespace vkattn {
+namespace vkattn::ring_detail {
 
 // For the length of a ring call: MPI progress while the context waits for the GPU, so that the
 // shards posted before a step's compute really travel during it (QueueSubmitter::set_wait_hook).
@@ -27,4 +27,4 @@ class MpiProgressWhileWaiting {
   QueueSubmitter& queue_;
 };
 
-}  // namespace vkattn
+}  // namespace vkattn::ring_detail

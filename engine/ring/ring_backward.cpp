@@ -63,7 +63,7 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
     return whole_bwd_sinks->validate(bt);
   }();
   VKATTN_TRY(comm.agree(local, "backward: tensor checks"));
-  std::optional<MpiProgressWhileWaiting> progress;  // a ring of one sends nothing
+  std::optional<ring_detail::MpiProgressWhileWaiting> progress;  // a ring of one sends nothing
   if (P > 1) progress.emplace(*ctx, comm);
   // dsinks is written after a collective (write_dsinks): every rank asks for it, or none does.
   Result<std::vector<std::vector<std::int64_t>>> asked = comm.allgather({want_dsinks ? 1 : 0}, "backward: dsinks");

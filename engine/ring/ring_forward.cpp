@@ -24,7 +24,7 @@ Status RingAttention::Impl::forward(const RingForwardTensors& t) {
     return whole_fwd->validate(ft);
   }();
   VKATTN_TRY(comm.agree(local, "forward: tensor checks"));
-  std::optional<MpiProgressWhileWaiting> progress;  // a ring of one sends nothing
+  std::optional<ring_detail::MpiProgressWhileWaiting> progress;  // a ring of one sends nothing
   if (P > 1) progress.emplace(*ctx, comm);
   timings.assign(static_cast<std::size_t>(P), {});
 

@@ -22,27 +22,24 @@
 
 namespace vkattn {
 
-// Rows [s0, s0 + len) of a [B, H, S, ...] view (axis 2).
-inline TensorView row_range(TensorView v, std::int64_t s0, std::int64_t len) {
-  v.offset += static_cast<VkDeviceSize>(s0 * v.strides[2]) * dtype_size(v.dtype);
-  v.shape[2] = len;
-  return v;
-}
-
-// Whether some query of global positions [q0, q0 + qn) sees some key of [k0, k0 + kn) under the
-// mask (self-attention over global positions: causal k <= q, window q - left <= k <= q + right).
-inline bool pair_visible(const Mask& m, std::int64_t q0, std::int64_t qn, std::int64_t k0, std::int64_t kn) {
-  std::int64_t lo = q0, hi = q0 + qn - 1;  // queries that may see the key range
-  if (m.causal) lo = std::max(lo, k0);
-  if (m.window_right) lo = std::max(lo, k0 - *m.window_right);
-  if (m.window_left) hi = std::min(hi, k0 + kn - 1 + *m.window_left);
-  return lo <= hi;
-}
-
 struct RingAttention::Impl {
   using Clock = std::chrono::steady_clock;
-  static double seconds_since(Clock::time_point t) {
-    return std::chrono::duration<double>(Clock::now() - t).count();
+  static double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+  // Rows [s0, s0 + len) of a [B, H, S, ...] view (axis 2).
+  static TensorView row_range(TensorView v, std::int64_t s0, std::int64_t len) {
+    v.offset += static_cast<VkDeviceSize>(s0 * v.strides[2]) * dtype_size(v.dtype);
+    v.shape[2] = len;
+    return v;
+  }
+
+  // Whether some query of global positions [q0, q0 + qn) sees some key of [k0, k0 + kn) under the
+  // mask (self-attention over global positions: causal k <= q, window q - left <= k <= q + right).
+  static bool pair_visible(const Mask& m, std::int64_t q0, std::int64_t qn, std::int64_t k0, std::int64_t kn) {
+    std::int64_t lo = q0, hi = q0 + qn - 1;  // queries that may see the key range
+    if (m.causal) lo = std::max(lo, k0);
+    if (m.window_right) lo = std::max(lo, k0 - *m.window_right);
+    if (m.window_left) hi = std::min(hi, k0 + kn - 1 + *m.window_left);
+    return lo <= hi;
   }
 
   Context* ctx = nullptr;
@@ -99,7 +96,8 @@ struct RingAttention::Impl {
     std::optional<Tensor> acc[5];
     const std::int64_t widths[5] = {a.head_dim, a.head_dim, dv, a.head_dim, dv};
     for (int i = 0; i < 5; ++i) {
-      Result<Tensor> t = Tensor::create(*ctx, DType::kF32, {a.batch, i == 0 ? a.q_heads : kv_heads, max_len, widths[i]});
+      Result<Tensor> t =
+          Tensor::create(*ctx, DType::kF32, {a.batch, i == 0 ? a.q_heads : kv_heads, max_len, widths[i]});
       if (!t) return t.status();
       acc[i].emplace(std::move(t).value());
     }
@@ -192,7 +190,7 @@ struct RingAttention::Impl {
   // call: MPI may still read or write them after a call failed with requests posted.
   std::vector<std::byte> cur_k, cur_v, next_k, next_v, cur_dkv, next_dkv;
   HostStaging staging;  // between those and the device, kept from call to call
-  std::string failed;  // why the ring is unusable ("" while it is fine)
+  std::string failed;   // why the ring is unusable ("" while it is fine)
 
   ~Impl() {
     // Requests still posted (a peer died): MPI may write into the staging later, so it is kept
@@ -233,7 +231,7 @@ struct RingAttention::Impl {
   std::optional<ForwardPlan> whole_fwd;           // the shard problem, to validate a call's tensors
   std::optional<BackwardPlan> whole_bwd;
   std::optional<BackwardPlan> whole_bwd_sinks;  // validates sinks and dsinks (RingBackwardTensors)
-  std::optional<Tensor> dsinks_part;           // one pair's dsinks: [Hq] fp32
+  std::optional<Tensor> dsinks_part;            // one pair's dsinks: [Hq] fp32
   static PairKey key_of(const ShardPiece& qp, const ShardPiece& kp, bool sinks) {
     return {qp.global_start, qp.length, kp.global_start, kp.length, sinks};
   }

@@ -22,8 +22,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <numeric>
 #include <memory>
+#include <numeric>
 #include <optional>
 #include <random>
 #include <regex>
@@ -51,11 +51,11 @@ int g_dispatches_per_sample = 4;
 
 std::unique_ptr<Context> g_ctx;
 KernelPath g_path = KernelPath::kAuto;
-double g_copy_gbps = 0;  // the device's copy bandwidth (the faster probe), measured for the decode preset
+double g_copy_gbps = 0;           // the device's copy bandwidth (the faster probe), measured for the decode preset
 std::set<std::string> g_started;  // for progress
 std::size_t g_total = 0;
-std::set<std::string> g_failed;  // cases that reported an error: the exit status is then 1
-std::string g_first_failed;       // the first of them in run order, for the summary
+std::set<std::string> g_failed;                       // cases that reported an error: the exit status is then 1
+std::string g_first_failed;                           // the first of them in run order, for the summary
 std::map<std::string, std::vector<double>> g_tflops;  // per benchmark, one value per repetition
 std::string g_svg;                                    // --svg: rewritten after every benchmark run
 bool g_svg_written = false;                           // whether the last rewrite succeeded
@@ -72,7 +72,7 @@ AttentionDesc desc_of(const BenchCase& c) {
   d.head_dim = c.head_dim;
   d.head_dim_v = c.head_dim_v;
   d.mask = c.mask;
-  d.dropout.p = c.dropout;  // the tensors' DropoutRng stays seed 0, offset 0
+  d.dropout.p = c.dropout;                // the tensors' DropoutRng stays seed 0, offset 0
   if (c.qk_rms_rope && !c.qk_separate) {  // the LLM block's: RMSNorm on Q and K, rotate-half RoPE over positions
     d.qk.q_norm = d.qk.k_norm = kBenchQKNorm;
     d.qk.rope.style = kBenchRope;
@@ -275,7 +275,8 @@ void bench_case(benchmark::State& state, BenchCase c) {
         if (Status s = bwd->record(cmd, buffers->bwd); !s) return s;
         compute_barrier(cmd);
         if (sep) {
-          if (Status s = sep->record_backward(cmd, cs.q, cs.k, buffers->q_weight, buffers->k_weight, cs.dq, cs.dk); !s) {
+          if (Status s = sep->record_backward(cmd, cs.q, cs.k, buffers->q_weight, buffers->k_weight, cs.dq, cs.dk);
+              !s) {
             return s;
           }
           compute_barrier(cmd);
@@ -310,8 +311,8 @@ void bench_case(benchmark::State& state, BenchCase c) {
   state.counters["GB/s"] = benchmark::Counter(c.bytes() * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   if (g_copy_gbps > 0) {  // decode: K/V read against the device's copy bandwidth
     state.counters["KV_GB/s"] = benchmark::Counter(c.kv_bytes() * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-    state.counters["of_copy"] = benchmark::Counter(c.kv_bytes() * 1e-9 / g_copy_gbps,
-                                                   benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["of_copy"] =
+        benchmark::Counter(c.kv_bytes() * 1e-9 / g_copy_gbps, benchmark::Counter::kIsIterationInvariantRate);
   }
   std::string label = c.pass == Pass::kBwd ? bwd->variant_name() : fwd->variant_name();
   if (c.pass == Pass::kFwdBwd) label += " + " + bwd->variant_name();
@@ -460,9 +461,11 @@ static void print_pipeline_statistics(const Context& ctx) {
 }
 
 constexpr const char* kUsage =
-    "usage: vkattn-bench [--preset=short|fa2|compare|decode | --shapes=BxHxSxD[xDv][,...] | --decode=BxHqxHkvxSqxSkxD[,...]]\n"
+    "usage: vkattn-bench [--preset=short|fa2|compare|decode | --shapes=BxHxSxD[xDv][,...] | "
+    "--decode=BxHqxHkvxSqxSkxD[,...]]\n"
     "                    [--device=<index|name>]\n"
-    "                    [--path=auto|scalar|coopmat|coopmat_khr|coopmat2] [--dtype=f16|bf16|f32] [--dropout=P] [--qk=rms_rope|rms_rope_separate]\n"
+    "                    [--path=auto|scalar|coopmat|coopmat_khr|coopmat2] [--dtype=f16|bf16|f32] [--dropout=P] "
+    "[--qk=rms_rope|rms_rope_separate]\n"
     "                    [--svg=chart.svg]\n"
     "                    [--pipeline-timing] [--pipeline-stats]\n"
     "                    [--benchmark_*=... (Google Benchmark's flags: --benchmark_filter=REGEX,\n"
@@ -493,20 +496,27 @@ constexpr const char* kUsage =
     "Output: one line per result with TFLOP/s and GB/s as plain numbers, then a table of the medians\n"
     "(--benchmark_format=json|csv and --benchmark_out files are Google Benchmark's own).\n";
 
-int main(int argc, char** argv) {
+// The command line (kUsage). Google Benchmark's own flags pass through in `rest`.
+struct BenchArgs {
   ContextOptions options;
-  std::string preset_name = "short", filter;
+  std::string preset_name = "short";
   bool preset_given = false;
   std::optional<std::vector<Shape>> shapes;
   std::optional<std::vector<DecodeShape>> decode_shapes;
-  bool timing = false;
+  bool timing = false;         // --pipeline-timing
+  bool info = false;           // --info
   std::optional<DType> dtype;  // --dtype: every case's storage
   float dropout = 0.0f;        // --dropout: every case's dropout probability
   bool qk_rms_rope = false;    // --qk=rms_rope: every case with QK RMSNorm and RoPE
   bool qk_separate = false;    // --qk=rms_rope_separate: the same as separate passes
-  bool info = false;
-  bool console = true;  // the display format is the console's (not --benchmark_format=json|csv)
-  std::vector<char*> rest;
+  std::string filter;          // --benchmark_filter, also read here
+  bool console = true;         // the display format is the console's (not --benchmark_format=json|csv)
+  std::vector<char*> rest;     // argv[0] and Google Benchmark's flags
+};
+
+// Parses argv into `a`; returns the exit status when the program should stop here (--help: 0, a
+// refused flag: 2, the message printed).
+std::optional<int> parse_bench_args(int argc, char** argv, BenchArgs& a) {
   // A parsed --shapes / --decode list into `into`; false (the message printed) when it is refused.
   const auto take = [](auto parsed, auto& into) {
     if (!parsed) {
@@ -517,154 +527,141 @@ int main(int argc, char** argv) {
     return true;
   };
   for (int i = 0; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (i > 0 && (a == "--help" || a == "-h")) {
+    const std::string arg = argv[i];
+    if (i > 0 && (arg == "--help" || arg == "-h")) {
       std::fputs(kUsage, stdout);
       return 0;
     }
-    if (a.rfind("--device=", 0) == 0) {
-      options.device = a.substr(9);
-    } else if (a.rfind("--preset=", 0) == 0) {
-      preset_name = a.substr(9);
-      preset_given = true;
-    } else if (a.rfind("--shapes=", 0) == 0) {
-      if (!take(parse_shapes(a.substr(9)), shapes)) return 2;
-    } else if (a.rfind("--decode=", 0) == 0) {
-      if (!take(parse_decode_shapes(a.substr(9)), decode_shapes)) return 2;
-    } else if (a.rfind("--svg=", 0) == 0) {
-      g_svg = a.substr(6);
-    } else if (a == "--pipeline-timing") {
-      timing = true;
-    } else if (a == "--info") {
-      info = true;
-    } else if (a == "--pipeline-stats") {
-      options.capture_pipeline_statistics = true;
-    } else if (a.rfind("--dtype=", 0) == 0) {
-      const std::string t = a.substr(8);
+    if (arg.rfind("--device=", 0) == 0) {
+      a.options.device = arg.substr(9);
+    } else if (arg.rfind("--preset=", 0) == 0) {
+      a.preset_name = arg.substr(9);
+      a.preset_given = true;
+    } else if (arg.rfind("--shapes=", 0) == 0) {
+      if (!take(parse_shapes(arg.substr(9)), a.shapes)) return 2;
+    } else if (arg.rfind("--decode=", 0) == 0) {
+      if (!take(parse_decode_shapes(arg.substr(9)), a.decode_shapes)) return 2;
+    } else if (arg.rfind("--svg=", 0) == 0) {
+      g_svg = arg.substr(6);
+    } else if (arg == "--pipeline-timing") {
+      a.timing = true;
+    } else if (arg == "--info") {
+      a.info = true;
+    } else if (arg == "--pipeline-stats") {
+      a.options.capture_pipeline_statistics = true;
+    } else if (arg.rfind("--dtype=", 0) == 0) {
+      const std::string t = arg.substr(8);
       if (t == "f16") {
-        dtype = DType::kF16;
+        a.dtype = DType::kF16;
       } else if (t == "bf16") {
-        dtype = DType::kBF16;
+        a.dtype = DType::kBF16;
       } else if (t == "f32") {
-        dtype = DType::kF32;
+        a.dtype = DType::kF32;
       } else {
         std::fprintf(stderr, "vkattn-bench: --dtype=%s: not f16, bf16 or f32\n", t.c_str());
         return 2;
       }
-    } else if (a == "--qk=rms_rope") {  // the last --qk flag counts
-      qk_rms_rope = true;
-      qk_separate = false;
-    } else if (a == "--qk=rms_rope_separate") {
-      qk_rms_rope = qk_separate = true;
-    } else if (a.rfind("--dropout=", 0) == 0) {
+    } else if (arg == "--qk=rms_rope") {  // the last --qk flag counts
+      a.qk_rms_rope = true;
+      a.qk_separate = false;
+    } else if (arg == "--qk=rms_rope_separate") {
+      a.qk_rms_rope = a.qk_separate = true;
+    } else if (arg.rfind("--dropout=", 0) == 0) {
       char* end = nullptr;
-      const float p = std::strtof(a.c_str() + 10, &end);
-      if (end == a.c_str() + 10 || *end != '\0' || !(p >= 0.0f && p < 1.0f)) {
-        std::fprintf(stderr, "vkattn-bench: %s: the probability must be in [0, 1)\n", a.c_str());
+      const float p = std::strtof(arg.c_str() + 10, &end);
+      if (end == arg.c_str() + 10 || *end != '\0' || !(p >= 0.0f && p < 1.0f)) {
+        std::fprintf(stderr, "vkattn-bench: %s: the probability must be in [0, 1)\n", arg.c_str());
         return 2;
       }
-      dropout = p;
-    } else if (a.rfind("--path=", 0) == 0) {
-      const std::string p = a.substr(7);
+      a.dropout = p;
+    } else if (arg.rfind("--path=", 0) == 0) {
+      const std::string p = arg.substr(7);
       const std::optional<KernelPath> path = kernel_path_from_string(p);
       if (!path) {
         std::fprintf(stderr, "vkattn-bench: --path=%s: not %s\n", p.c_str(), kKernelPathNames);
         return 2;
       }
       g_path = *path;
-    } else if (i == 0 || a.rfind("--benchmark_", 0) == 0 || a.rfind("--v=", 0) == 0) {
-      if (a.rfind("--benchmark_filter=", 0) == 0) filter = a.substr(19);
-      if (a.rfind("--benchmark_format=", 0) == 0) console = a.substr(19) == "console";
-      rest.push_back(argv[i]);
+    } else if (i == 0 || arg.rfind("--benchmark_", 0) == 0 || arg.rfind("--v=", 0) == 0) {
+      if (arg.rfind("--benchmark_filter=", 0) == 0) a.filter = arg.substr(19);
+      if (arg.rfind("--benchmark_format=", 0) == 0) a.console = arg.substr(19) == "console";
+      a.rest.push_back(argv[i]);
     } else {
-      std::fprintf(stderr, "vkattn-bench: unknown argument %s (see --help)\n", a.c_str());
+      std::fprintf(stderr, "vkattn-bench: unknown argument %s (see --help)\n", arg.c_str());
       return 2;
     }
   }
-  if (static_cast<int>(shapes.has_value()) + static_cast<int>(decode_shapes.has_value()) + static_cast<int>(preset_given) > 1) {
+  if (static_cast<int>(a.shapes.has_value()) + static_cast<int>(a.decode_shapes.has_value()) +
+          static_cast<int>(a.preset_given) >
+      1) {
     std::fprintf(stderr, "vkattn-bench: give one of --preset, --shapes and --decode\n");
     return 2;
   }
-  if (shapes) preset_name = "shapes";
-  if (decode_shapes) preset_name = "decode (--decode)";
-  if (timing) {
-    setenv("MESA_SHADER_CACHE_DISABLE", "true", 0);
-    setenv("__GL_SHADER_DISK_CACHE", "0", 0);
-    return pipeline_timing(options);
-  }
-  Result<std::unique_ptr<Context>> ctx = Context::create(options);
-  if (!ctx) {
-    std::fprintf(stderr, "vkattn-bench: %s\n", ctx.status().to_string().c_str());
-    return 1;
-  }
-  g_ctx = std::move(ctx).value();
-  if (info) {
-    const int rc = bench::print_info(*g_ctx, shapes ? *shapes : std::vector<Shape>{Shape{1, 16, 4096, 128}}, g_path, stdout);
-    g_ctx.reset();
-    return rc;
-  }
-  const bool cpu = g_ctx->info().type == VK_PHYSICAL_DEVICE_TYPE_CPU;
-  if (cpu) g_dispatches_per_sample = 1;
-  std::fprintf(stderr, "vkattn-bench: device %s, preset %s\n", g_ctx->info().name.c_str(), preset_name.c_str());
-  if (shapes) {
-    g_cases = shape_cases(*shapes);
-  } else if (decode_shapes) {
-    g_cases = decode_cases(*decode_shapes, {0, 16});
+  if (a.shapes) a.preset_name = "shapes";
+  if (a.decode_shapes) a.preset_name = "decode (--decode)";
+  return std::nullopt;
+}
+
+// The cases to time: the preset's, or those of --shapes / --decode, with --dtype, --dropout and
+// --qk applied (cases that then differ in nothing, the short preset's dtypes, become one).
+std::vector<BenchCase> select_cases(const BenchArgs& a, bool cpu) {
+  std::vector<BenchCase> cases;
+  if (a.shapes) {
+    cases = shape_cases(*a.shapes);
+  } else if (a.decode_shapes) {
+    cases = decode_cases(*a.decode_shapes, {0, 16});
   } else {
-    g_cases = preset(preset_name, cpu);
+    cases = preset(a.preset_name, cpu);
   }
-  if (dtype) {  // cases that differed only in their dtype (the short preset's) become one
+  if (a.dtype) {
     std::vector<BenchCase> unique;
-    for (BenchCase c : g_cases) {
-      c.dtype = *dtype;
+    for (BenchCase c : cases) {
+      c.dtype = *a.dtype;
       bool seen = false;
       for (const BenchCase& u : unique) seen = seen || u.name() == c.name();
       if (!seen) unique.push_back(c);
     }
-    g_cases = std::move(unique);
+    cases = std::move(unique);
   }
-  for (BenchCase& c : g_cases) c.dropout = dropout, c.qk_rms_rope = qk_rms_rope, c.qk_separate = qk_separate;
-  const std::vector<BenchCase>& cases = g_cases;
-  if (cases.empty()) {
-    std::fprintf(stderr, "vkattn-bench: --preset=%s is not short, fa2, compare or decode\n", preset_name.c_str());
-    return 2;
+  for (BenchCase& c : cases) c.dropout = a.dropout, c.qk_rms_rope = a.qk_rms_rope, c.qk_separate = a.qk_separate;
+  return cases;
+}
+
+// Decode cases: the device's copy bandwidth (KV_GB/s's denominator, g_copy_gbps) and the fixed
+// cost of one and of two dispatches, printed and added to the benchmark context. False when the
+// probe fails (the message printed).
+bool measure_copy_bandwidth_for_decode(bool cpu) {
+  const VkDeviceSize copy_bytes = cpu ? (VkDeviceSize{64} << 20) : (VkDeviceSize{1} << 30);
+  Result<CopyBandwidth> copy = measure_copy_bandwidth(*g_ctx, copy_bytes, cpu ? 0.0 : 0.5);
+  if (!copy) {
+    std::fprintf(stderr, "vkattn-bench: copy bandwidth: %s\n", copy.status().to_string().c_str());
+    return false;
   }
-  if (decode_shapes || (!shapes && preset_name == "decode")) {
-    const VkDeviceSize copy_bytes = cpu ? (VkDeviceSize{64} << 20) : (VkDeviceSize{1} << 30);
-    Result<bench::CopyBandwidth> copy = bench::measure_copy_bandwidth(*g_ctx, copy_bytes, cpu ? 0.0 : 0.5);
-    if (!copy) {
-      std::fprintf(stderr, "vkattn-bench: copy bandwidth: %s\n", copy.status().to_string().c_str());
-      return 1;
-    }
-    g_copy_gbps = copy->best();
-    if (!copy->shader_failure.empty()) {
-      std::fprintf(stderr, "vkattn-bench: the compute-shader copy probe failed (%s); of_copy uses vkCmdCopyBuffer's\n",
-                   copy->shader_failure.c_str());
-    }
+  g_copy_gbps = copy->best();
+  if (!copy->shader_failure.empty()) {
+    std::fprintf(stderr, "vkattn-bench: the compute-shader copy probe failed (%s); of_copy uses vkCmdCopyBuffer's\n",
+                 copy->shader_failure.c_str());
+  }
+  std::fprintf(stderr,
+               "vkattn-bench: copy bandwidth, read + written: %.1f GB/s by vkCmdCopyBuffer (%llu MiB), %.1f GB/s "
+               "by a compute shader (%llu MiB); KV_GB/s is K and V read per step, of_copy its fraction of the "
+               "faster\n",
+               copy->command_gbps, static_cast<unsigned long long>(copy_bytes >> 20), copy->shader_gbps,
+               static_cast<unsigned long long>(copy->shader_bytes >> 20));
+  if (copy->one_dispatch_us > 0) {
     std::fprintf(stderr,
-                 "vkattn-bench: copy bandwidth, read + written: %.1f GB/s by vkCmdCopyBuffer (%llu MiB), %.1f GB/s "
-                 "by a compute shader (%llu MiB); KV_GB/s is K and V read per step, of_copy its fraction of the "
-                 "faster\n",
-                 copy->command_gbps, static_cast<unsigned long long>(copy_bytes >> 20), copy->shader_gbps,
-                 static_cast<unsigned long long>(copy->shader_bytes >> 20));
-    if (copy->one_dispatch_us > 0) {
-      std::fprintf(stderr,
-                   "vkattn-bench: fixed cost per call, recorded as the cases are: %.2f us for one empty dispatch, "
-                   "%.2f us for two with a barrier between (a split-K decode's kernel and merge)\n",
-                   copy->one_dispatch_us, copy->two_dispatches_us);
-      benchmark::AddCustomContext("one_dispatch_us", std::to_string(copy->one_dispatch_us));
-      benchmark::AddCustomContext("two_dispatches_us", std::to_string(copy->two_dispatches_us));
-    }
+                 "vkattn-bench: fixed cost per call, recorded as the cases are: %.2f us for one empty dispatch, "
+                 "%.2f us for two with a barrier between (a split-K decode's kernel and merge)\n",
+                 copy->one_dispatch_us, copy->two_dispatches_us);
+    benchmark::AddCustomContext("one_dispatch_us", std::to_string(copy->one_dispatch_us));
+    benchmark::AddCustomContext("two_dispatches_us", std::to_string(copy->two_dispatches_us));
   }
-  // Defaults as flags (before the caller's, which win), not per benchmark: per-benchmark
-  // settings would append "/min_time:.../repeats:3" to every name and break anchored filters.
-  std::string min_time = std::string("--benchmark_min_time=") + (cpu ? "0.05" : "0.5");
-  std::string repetitions = "--benchmark_repetitions=3";
-  std::string aggregates = "--benchmark_report_aggregates_only=true";
-  rest.insert(rest.begin() + 1, {min_time.data(), repetitions.data(), aggregates.data()});
-  int rest_argc = static_cast<int>(rest.size());
-  benchmark::Initialize(&rest_argc, rest.data());
-  // Google Benchmark's filter syntax: a leading '-' excludes the cases the rest matches.
+  return true;
+}
+
+// Registers the cases --benchmark_filter selects (g_total counts them), with Google Benchmark's
+// filter syntax: a leading '-' excludes the cases the rest matches.
+void register_cases(const std::vector<BenchCase>& cases, const std::string& filter) {
   const bool exclude = !filter.empty() && filter[0] == '-';
   const std::regex wanted(filter.empty() ? "." : exclude ? filter.substr(1) : filter);
   for (const BenchCase& c : cases) {
@@ -674,26 +671,68 @@ int main(int argc, char** argv) {
     ++g_total;
     benchmark::RegisterBenchmark(name.c_str(), bench_case, c)->UseManualTime()->Unit(benchmark::kMillisecond);
   }
+}
+
+int main(int argc, char** argv) {
+  BenchArgs a;
+  if (std::optional<int> rc = parse_bench_args(argc, argv, a)) return *rc;
+  if (a.timing) {
+    setenv("MESA_SHADER_CACHE_DISABLE", "true", 0);
+    setenv("__GL_SHADER_DISK_CACHE", "0", 0);
+    return pipeline_timing(a.options);
+  }
+  Result<std::unique_ptr<Context>> ctx = Context::create(a.options);
+  if (!ctx) {
+    std::fprintf(stderr, "vkattn-bench: %s\n", ctx.status().to_string().c_str());
+    return 1;
+  }
+  g_ctx = std::move(ctx).value();
+  if (a.info) {
+    const int rc =
+        print_info(*g_ctx, a.shapes ? *a.shapes : std::vector<Shape>{Shape{1, 16, 4096, 128}}, g_path, stdout);
+    g_ctx.reset();
+    return rc;
+  }
+  const bool cpu = g_ctx->info().type == VK_PHYSICAL_DEVICE_TYPE_CPU;
+  if (cpu) g_dispatches_per_sample = 1;
+  std::fprintf(stderr, "vkattn-bench: device %s, preset %s\n", g_ctx->info().name.c_str(), a.preset_name.c_str());
+  g_cases = select_cases(a, cpu);
+  if (g_cases.empty()) {
+    std::fprintf(stderr, "vkattn-bench: --preset=%s is not short, fa2, compare or decode\n", a.preset_name.c_str());
+    return 2;
+  }
+  if ((a.decode_shapes || (!a.shapes && a.preset_name == "decode")) && !measure_copy_bandwidth_for_decode(cpu)) {
+    return 1;
+  }
+  // Defaults as flags (before the caller's, which win), not per benchmark: per-benchmark
+  // settings would append "/min_time:.../repeats:3" to every name and break anchored filters.
+  std::string min_time = std::string("--benchmark_min_time=") + (cpu ? "0.05" : "0.5");
+  std::string repetitions = "--benchmark_repetitions=3";
+  std::string aggregates = "--benchmark_report_aggregates_only=true";
+  a.rest.insert(a.rest.begin() + 1, {min_time.data(), repetitions.data(), aggregates.data()});
+  int rest_argc = static_cast<int>(a.rest.size());
+  benchmark::Initialize(&rest_argc, a.rest.data());
+  register_cases(g_cases, a.filter);
   if (g_total == 0) {  // a typo or another device's case names: say so rather than time nothing
     std::fprintf(stderr,
                  "vkattn-bench: no case of preset %s on %s matches --benchmark_filter=%s "
                  "(--benchmark_list_tests=true lists them)\n",
-                 preset_name.c_str(), g_ctx->info().name.c_str(), filter.c_str());
+                 a.preset_name.c_str(), g_ctx->info().name.c_str(), a.filter.c_str());
     g_ctx.reset();
     return 2;
   }
   benchmark::AddCustomContext("device", g_ctx->info().name);
-  benchmark::AddCustomContext("preset", preset_name);
+  benchmark::AddCustomContext("preset", a.preset_name);
   if (g_copy_gbps > 0) benchmark::AddCustomContext("copy_GB/s", std::to_string(g_copy_gbps));
-  bench::TableReporter table;
-  if (console) {
+  TableReporter table;
+  if (a.console) {
     benchmark::RunSpecifiedBenchmarks(&table);
   } else {
     benchmark::RunSpecifiedBenchmarks();
   }
   benchmark::Shutdown();
   g_case.reset();
-  if (options.capture_pipeline_statistics) print_pipeline_statistics(*g_ctx);
+  if (a.options.capture_pipeline_statistics) print_pipeline_statistics(*g_ctx);
   g_ctx.reset();
   if (!g_svg.empty()) {
     if (!g_svg_written) return 1;  // write_svg said why

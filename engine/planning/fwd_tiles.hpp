@@ -83,13 +83,12 @@ struct FwdForcedTiles {
 // kCmFragmentRegisters, with the first shape that reaches it of four subgroups x 32 rows
 // (BLOCK_Q = 128), eight x 16 (128), four x 16 (64), eight x 32 (256), and Q in shared memory
 // (Q_SHARED) wherever it fits (on the H100: 128 x 64 with four subgroups and Q in shared memory
-// at Dk = Dv = 64; 128 x 64 with eight subgroups at 72, 80 and 112); when no tile is within it
-// (Dk = Dv = 256) the fewest registers, 64 x 16, with Q in shared memory where it fits (not at
-// 256 in 48 KiB). Before the rule, measured shapes for Dk = Dv = 72, 80 and 96 (128 x 64, four
-// subgroups, Q in registers, each K/V tile loaded at its turn: KV_AHEAD = 0), 64 (the rule's
-// 128 x 64, KV_AHEAD = 0) and 128 (without a causal or window mask 128 x 32, four subgroups, Q in
-// registers, KV_AHEAD = 0; with one, 128 x 32, eight subgroups, Q in registers), and without a
-// causal or window mask for 112 (256 x 32, eight subgroups of two fragments, Q in registers,
+// at Dk = Dv = 64; 128 x 64 with eight subgroups at 72 to 120 where no measured shape comes first); when no tile is
+// within it (Dk = Dv = 256) the fewest registers, 64 x 16, with Q in shared memory where it fits (not at 256 in 48
+// KiB). Before the rule, measured shapes for Dk = Dv = 72, 80 and 96 (128 x 64, four subgroups, Q in registers, each
+// K/V tile loaded at its turn: KV_AHEAD = 0), 64 (the rule's 128 x 64, KV_AHEAD = 0) and 128 (without a causal or
+// window mask 128 x 32, four subgroups, Q in registers, KV_AHEAD = 0; with one, 128 x 32, eight subgroups, Q in
+// registers), and without a causal or window mask for 112 (256 x 32, eight subgroups of two fragments, Q in registers,
 // KV_AHEAD = 0), where they fit; the 256-row one only with `wide_blocks`
 // (wide_query_blocks_fit). Decode loads each tile at its turn (KV_AHEAD = 0) unless
 // tiles are forced; everywhere else KV_AHEAD = 1. `forced` (the overrides VKATTN_CM_BLOCK_Q,
@@ -108,14 +107,13 @@ FwdSpecConstants fwd_tiles(const FeatureSpecConstants& features, bool coopmat, c
 
 // Whether 256-row query blocks beat 128-row ones for `row_blocks` (batch x query heads) rows of
 // `seq_q` queries (varlen: the longest sequence) on `compute_units` multiprocessors (0: unknown,
-// taken as kUnknownComputeUnits, as split-K does): one 256-row block fills a multiprocessor's
-// registers, so its grid runs in whole waves, each taken as 0.9 of the time two 128-row blocks
-// take together (a conservative fit: full-wave grids measured 0.80-0.94x); they win where
-// ceil(blocks256 / units) x 0.9 < blocks128 / (2 x units). Measured on the H100 (132 units,
-// D = 80 and 112, RESULTS_H100.md, thirty-sixth session): 64 blocks of 256 rows 1.46-1.57x the
-// time of 128-row ones, 192 (two waves, the second 60 of 132 blocks) 1.12-1.16x, 128 and 256
-// 0.80-0.94x, 512 and 768 0.87-0.94x; Sq = 640 (768 rows at 256, 640 at 128) 1.10x. Grids of
-// 265-356 blocks (three waves, the last part-filled) take 128 rows by the model, not measured.
+// taken as kUnknownComputeUnits, as split-K does). The busiest multiprocessor sets the time: it
+// runs ceil(blocks256 / units) 256-row blocks one after another (one fills its registers), each
+// 0.9 of the time of a pair of 128-row blocks sharing it, against m = ceil(blocks128 / units)
+// 128-row blocks in pairs, the last alone (0.6) when m is odd. Fits every grid timed on the H100
+// (132 units, D = 80 and 112, RESULTS_H100.md, thirty-sixth and thirty-seventh sessions): 64,
+// 192, 288 and 320 blocks of 256 rows lose (1.02-1.57x the time), 128, 256, 352, 512 and 768 win
+// (0.80-0.94x); Sq = 640 (768 rows at 256, 640 at 128) loses (1.10x).
 bool wide_query_blocks_fit(std::int64_t row_blocks, std::int64_t seq_q, std::uint32_t compute_units);
 
 // cm_fwd_fragment_registers for the decode tiles: `rf` 16-row fragments per subgroup, four

@@ -32,7 +32,8 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
   const bool want_dsinks = t.dsinks.has_value();
   Status local = [&]() -> Status {
     if ((t.sinks || t.dsinks) && !a.score_mod.sinks) {
-      return invalid(std::string(t.sinks ? "sinks" : "dsinks") + " is given but desc.attention.score_mod.sinks is not set");
+      return invalid(std::string(t.sinks ? "sinks" : "dsinks") +
+                     " is given but desc.attention.score_mod.sinks is not set");
     }
     if (want_dsinks && !t.sinks) return invalid("dsinks is given without sinks (the logits the forward took)");
     AttentionDesc d = shard_desc();
@@ -71,7 +72,8 @@ Status RingAttention::Impl::backward(const RingBackwardTensors& t) {
   const bool rank0_asks = (*asked)[0][0] != 0;
   for (int r = 1; r < comm.ranks(); ++r) {
     if (((*asked)[static_cast<std::size_t>(r)][0] != 0) != rank0_asks) {
-      return invalid("ring: rank " + num(r) + (rank0_asks ? " gives no dsinks, rank 0 does" : " gives dsinks, rank 0 does not") +
+      return invalid("ring: rank " + num(r) +
+                     (rank0_asks ? " gives no dsinks, rank 0 does" : " gives dsinks, rank 0 does not") +
                      " (every rank passes dsinks or none does)");
     }
   }
@@ -230,6 +232,76 @@ Status RingAttention::Impl::write_dsinks(const TensorView& out, const std::vecto
   v.shape = {1, out.shape[0], 1, 1};
   v.strides = {out.shape[0] * out.strides[0], out.strides[0], 1, 1};
   return scatter_rows(*ctx, v, 0, 1, staging, f32_bytes(total));
+}
+
+Status RingAttention::Impl::make_accumulators() {
+  if (in_dv) return Status::ok();
+  const AttentionDesc& a = desc.attention;
+  std::optional<Tensor> acc[5];
+  const std::int64_t widths[5] = {a.head_dim, a.head_dim, dv, a.head_dim, dv};
+  for (int i = 0; i < 5; ++i) {
+    Result<Tensor> t = Tensor::create(*ctx, DType::kF32, {a.batch, i == 0 ? a.q_heads : kv_heads, max_len, widths[i]});
+    if (!t) return t.status();
+    acc[i].emplace(std::move(t).value());
+  }
+  std::optional<RowAdd> adds[6];
+  for (int i = 0; i < 6; ++i) {
+    const std::int64_t width = i % 2 == 0 ? a.head_dim : dv;
+    Result<RowAdd> add = i < 2   ? RowAdd::create(*ctx, a.dtype, DType::kF32, width, true)
+                         : i < 4 ? RowAdd::create(*ctx, DType::kF32, a.dtype, width, false)
+                                 : RowAdd::create(*ctx, DType::kF32, DType::kF32, width, true);
+    if (!add) return add.status();
+    adds[i].emplace(std::move(add).value());
+  }
+  dq_acc = std::move(acc[0]), dk_acc = std::move(acc[1]), dv_acc = std::move(acc[2]);
+  dk_in = std::move(acc[3]), dv_in = std::move(acc[4]);
+  sum_dk = std::move(adds[0]), sum_dv = std::move(adds[1]), write_dk = std::move(adds[2]);
+  write_dv = std::move(adds[3]), in_dk = std::move(adds[4]), in_dv = std::move(adds[5]);
+  return Status::ok();
+}
+
+Status RingAttention::Impl::check_sums(const RingBackwardTensors& t) const {
+  const std::int64_t piece = max_piece, S_me = len_of(comm.rank());
+  VKATTN_TRY(sum_dk->validate(dq_part->view(), row_range(dq_acc->view(), 0, piece), "dq_part", "dq_sums"));
+  VKATTN_TRY(sum_dk->validate(dk_part->view(), row_range(dk_acc->view(), 0, piece), "dk_part", "dk_sums"));
+  VKATTN_TRY(sum_dv->validate(dv_part->view(), row_range(dv_acc->view(), 0, piece), "dv_part", "dv_sums"));
+  VKATTN_TRY(write_dk->validate(row_range(dq_acc->view(), 0, S_me), t.dq, "dq_sums", "dq"));
+  VKATTN_TRY(write_dk->validate(row_range(dk_acc->view(), 0, S_me), t.dk, "dk_sums", "dk"));
+  VKATTN_TRY(in_dk->validate(dk_in->view(), dk_acc->view(), "dk_in", "dk_sums"));
+  VKATTN_TRY(in_dv->validate(dv_in->view(), dv_acc->view(), "dv_in", "dv_sums"));
+  return write_dv->validate(row_range(dv_acc->view(), 0, S_me), t.dv, "dv_sums", "dv");
+}
+
+Status RingAttention::Impl::zero(std::initializer_list<const std::optional<Tensor>*> tensors) {
+  return ctx->submit_and_wait([&](VkCommandBuffer cmd) {
+    for (const std::optional<Tensor>* t : tensors) {
+      vkCmdFillBuffer(cmd, (*t)->buffer(), 0, VK_WHOLE_SIZE, 0u);
+    }
+    VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_TRANSFER_WRITE_BIT,
+                       VK_ACCESS_MEMORY_READ_BIT | VK_ACCESS_MEMORY_WRITE_BIT};
+    vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, 0, 1, &mb, 0, nullptr,
+                         0, nullptr);
+  });
+}
+
+Status RingAttention::Impl::scatter_received_sums(int r, const Tensor& dk_to, const Tensor& dv_to) {
+  const auto split = static_cast<std::size_t>(kv_elems(r, desc.attention.head_dim)) * sizeof(float);
+  const std::span<const std::byte> bytes(next_dkv);
+  VKATTN_TRY(scatter_rows(*ctx, dk_to.view(), 0, len_of(r), staging, bytes.first(split)));
+  return scatter_rows(*ctx, dv_to.view(), 0, len_of(r), staging, bytes.subspan(split));
+}
+
+Status RingAttention::Impl::receive_sums(int r) {
+  const std::int64_t len = len_of(r);
+  VKATTN_TRY(scatter_received_sums(r, *dk_in, *dv_in));
+  const TensorView dk_from = row_range(dk_in->view(), 0, len), dk_to = row_range(dk_acc->view(), 0, len);
+  const TensorView dv_from = row_range(dv_in->view(), 0, len), dv_to = row_range(dv_acc->view(), 0, len);
+  VKATTN_TRY(in_dk->reserve(dk_from, dk_to));
+  VKATTN_TRY(in_dv->reserve(dv_from, dv_to));
+  return run_isolated(*ctx, [&](VkCommandBuffer cmd) -> Status {
+    VKATTN_TRY(in_dk->record(cmd, dk_from, dk_to));
+    return in_dv->record(cmd, dv_from, dv_to);
+  });
 }
 
 }  // namespace vkattn

@@ -71,7 +71,8 @@ Status RingAttention::Impl::forward(const RingForwardTensors& t) {
           started[qi] = true;
           continue;
         }
-        ft.o = TensorView::contiguous(o_part->buffer(), o_part->size_bytes(), a.dtype, {a.batch, a.q_heads, qp.length, dv});
+        ft.o = TensorView::contiguous(o_part->buffer(), o_part->size_bytes(), a.dtype,
+                                      {a.batch, a.q_heads, qp.length, dv});
         ft.lse = TensorView::contiguous(lse_part->buffer(), lse_part->size_bytes(), DType::kF32,
                                         {a.batch, a.q_heads, qp.length});
         VKATTN_TRY((*plan)->run(ft));
@@ -98,6 +99,23 @@ Status RingAttention::Impl::forward(const RingForwardTensors& t) {
     if (!started[qi]) return Status(ErrorCode::kInvalidArgument, "ring: a query piece saw no key shard");
   }
   return Status::ok();
+}
+
+Result<MergePlan*> RingAttention::Impl::merge_plan(std::int64_t length, double& setup) {
+  auto it = merge_plans.find(length);
+  if (it == merge_plans.end()) {
+    const Clock::time_point t0 = Clock::now();
+    const AttentionDesc& a = desc.attention;
+    MergeDesc md;
+    md.dtype = md.part_dtype = a.dtype;
+    md.batch = a.batch, md.heads = a.q_heads, md.seq = length, md.head_dim_v = dv;
+    md.accumulate = true;
+    Result<MergePlan> merge = MergePlan::create(*ctx, md);
+    if (!merge) return merge.status();
+    it = merge_plans.emplace(length, std::move(merge).value()).first;
+    setup += seconds_since(t0);
+  }
+  return &it->second;
 }
 
 }  // namespace vkattn

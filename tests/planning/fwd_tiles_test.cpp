@@ -340,8 +340,6 @@ TEST(CoopmatTiles, ChosenFromSharedMemoryAndRegisters) {
   EXPECT_EQ(tiles(64), (std::tuple{128u, 16u, 0u, 128u}));
 }
 
-// 256-row query blocks where their whole waves beat the 128-row grid (each wave 0.9 of the time
-// two 128-row blocks take): the H100 shapes they were measured on (132 compute units), then the padding.
 // Times in tenths of a 128-row block sharing its multiprocessor (wide_query_blocks_fit): 256-row
 // blocks 9 each, ceil(wide / 132) in a row; 128-row blocks 10 a pair and 6 alone, m = ceil(narrow
 // / 132). Every measured grid (H100, 132 units), with the time of 256-row blocks over 128-row ones.

@@ -20,23 +20,23 @@ ViewRequirement ViewChecker::requirement(Role role, const char* name, bool writt
   switch (role) {
     case Role::kQ:
       shape = vl ? Shape{Tq, Hq, Dk} : Shape{B, Hq, Sq, Dk};
-      names = vl ? Names{"Tq (cu_seqlens_q.back())", "Hq", "Dk"} : Names{"B", "Hq", "Sq", "Dk"};
+      names = vl ? Names{"Tq = cu_seqlens_q[B]", "Hq", "Dk"} : Names{"B", "Hq", "Sq", "Dk"};
       break;
     case Role::kK:
       shape = vl ? Shape{Tk, Hkv, Dk} : paged ? Shape{blocks, Hkv, block, Dk} : Shape{B, Hkv, Sk, Dk};
-      names = vl      ? Names{"Tk (cu_seqlens_k.back())", "Hkv", "Dk"}
+      names = vl      ? Names{"Tk = cu_seqlens_k[B]", "Hkv", "Dk"}
               : paged ? Names{"paged_kv.num_blocks", "Hkv", "paged_kv.block_size", "Dk"}
                       : Names{"B", "Hkv", "Sk", "Dk"};
       break;
     case Role::kV:
       shape = vl ? Shape{Tk, Hkv, Dv} : paged ? Shape{blocks, Hkv, block, Dv} : Shape{B, Hkv, Sk, Dv};
-      names = vl      ? Names{"Tk (cu_seqlens_k.back())", "Hkv", "Dv"}
+      names = vl      ? Names{"Tk = cu_seqlens_k[B]", "Hkv", "Dv"}
               : paged ? Names{"paged_kv.num_blocks", "Hkv", "paged_kv.block_size", "Dv"}
                       : Names{"B", "Hkv", "Sk", "Dv"};
       break;
     case Role::kO:
       shape = vl ? Shape{Tq, Hq, Dv} : Shape{B, Hq, Sq, Dv};
-      names = vl ? Names{"Tq (cu_seqlens_q.back())", "Hq", "Dv"} : Names{"B", "Hq", "Sq", "Dv"};
+      names = vl ? Names{"Tq = cu_seqlens_q[B]", "Hq", "Dv"} : Names{"B", "Hq", "Sq", "Dv"};
       break;
     case Role::kLse:
       shape = vl ? Shape{Hq, Tq} : Shape{B, Hq, Sq};

@@ -82,8 +82,8 @@ TEST_F(VariantErrors, CuSeqlensWrongCount) {
                     "desc.sequences.cu_seqlens_k has 4 entries, expected desc.batch + 1 = 3");
 }
 TEST_F(VariantErrors, CuSeqlensNotEndingAtTheTotal) {
-  expect_run_error([](ForwardTensors& t) { t.q.shape[0] += 1; }, "q.shape[0] (Tq (cu_seqlens_q.back())) = ");
-  expect_run_error([](ForwardTensors& t) { t.v.shape[0] -= 1; }, "v.shape[0] (Tk (cu_seqlens_k.back())) = ");
+  expect_run_error([](ForwardTensors& t) { t.q.shape[0] += 1; }, "q.shape[0] (Tq = cu_seqlens_q[B]) = ");
+  expect_run_error([](ForwardTensors& t) { t.v.shape[0] -= 1; }, "v.shape[0] (Tk = cu_seqlens_k[B]) = ");
 }
 TEST_F(VariantErrors, VarlenMaxLengthTooSmall) {
   expect_desc_error([](AttentionDesc& d) { d.seq_q = 3; }, "desc.seq_q = 3 is less than the longest query sequence 20");

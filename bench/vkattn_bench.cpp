@@ -506,6 +506,8 @@ struct BenchArgs {
   bool timing = false;         // --pipeline-timing
   bool info = false;           // --info
   std::optional<DType> dtype;  // --dtype: every case's storage
+  KernelPath path = KernelPath::kAuto;  // --path
+  std::string svg;             // --svg
   float dropout = 0.0f;        // --dropout: every case's dropout probability
   bool qk_rms_rope = false;    // --qk=rms_rope: every case with QK RMSNorm and RoPE
   bool qk_separate = false;    // --qk=rms_rope_separate: the same as separate passes
@@ -542,7 +544,7 @@ std::optional<int> parse_bench_args(int argc, char** argv, BenchArgs& a) {
     } else if (arg.rfind("--decode=", 0) == 0) {
       if (!take(parse_decode_shapes(arg.substr(9)), a.decode_shapes)) return 2;
     } else if (arg.rfind("--svg=", 0) == 0) {
-      g_svg = arg.substr(6);
+      a.svg = arg.substr(6);
     } else if (arg == "--pipeline-timing") {
       a.timing = true;
     } else if (arg == "--info") {
@@ -581,7 +583,7 @@ std::optional<int> parse_bench_args(int argc, char** argv, BenchArgs& a) {
         std::fprintf(stderr, "vkattn-bench: --path=%s: not %s\n", p.c_str(), kKernelPathNames);
         return 2;
       }
-      g_path = *path;
+      a.path = *path;
     } else if (i == 0 || arg.rfind("--benchmark_", 0) == 0 || arg.rfind("--v=", 0) == 0) {
       if (arg.rfind("--benchmark_filter=", 0) == 0) a.filter = arg.substr(19);
       if (arg.rfind("--benchmark_format=", 0) == 0) a.console = arg.substr(19) == "console";
@@ -676,6 +678,8 @@ void register_cases(const std::vector<BenchCase>& cases, const std::string& filt
 int main(int argc, char** argv) {
   BenchArgs a;
   if (std::optional<int> rc = parse_bench_args(argc, argv, a)) return *rc;
+  g_path = a.path;
+  g_svg = a.svg;
   if (a.timing) {
     setenv("MESA_SHADER_CACHE_DISABLE", "true", 0);
     setenv("__GL_SHADER_DISK_CACHE", "0", 0);

@@ -143,7 +143,7 @@ Status bind_forward(Context& ctx, const Inputs& in, const Problem& p, Bound& bou
     if (!t) return t.status();
     bound.inputs.emplace(name, std::move(t).value());
   }
-  const Dims d_o{in.q.b, in.q.h, in.q.s, in.v.d};
+  const Dims d_o = in.o();
   Result<Tensor> o = poisoned(ctx, dtype, d_o.b * d_o.h * d_o.s * d_o.d);
   if (!o) return o.status();
   Result<Tensor> lse = poisoned(ctx, DType::kF32, in.q.b * in.q.h * in.q.s);
@@ -157,7 +157,7 @@ Status bind_forward(Context& ctx, const Inputs& in, const Problem& p, Bound& bou
   ft.v = view_in(bound.inputs.at("v"), dtype, in.layout, in.v);
   ft.o = view_in(*bound.o, dtype, in.layout, d_o);
   const VkDeviceSize lse_size = bound.lse->view().buffer_size;
-  ft.lse = in.thd ? TensorView::contiguous(bound.lse->buffer(), lse_size, DType::kF32, {in.q.h, in.q.s})
+  ft.lse = in.thd() ? TensorView::contiguous(bound.lse->buffer(), lse_size, DType::kF32, {in.q.h, in.q.s})
                   : TensorView::contiguous(bound.lse->buffer(), lse_size, DType::kF32, {in.q.b, in.q.h, in.q.s});
   const auto optional_file = [&](const char* name, std::optional<TensorView>& into) {
     if (in.has(name)) into = file_view(in, bound, name);
@@ -188,7 +188,7 @@ Status bind_backward(Context& ctx, const Inputs& in, const Problem& p, Bound& bo
     bound.grads.emplace(name, std::move(g).value());
   }
   bt.q = ft.q, bt.k = ft.k, bt.v = ft.v, bt.o = ft.o, bt.lse = *ft.lse;
-  bt.d_o = view_in(bound.inputs.at("do"), dtype, in.layout, {in.q.b, in.q.h, in.q.s, in.v.d});
+  bt.d_o = view_in(bound.inputs.at("do"), dtype, in.layout, in.o());
   bt.dq = view_in(bound.grads.at("dq"), dtype, in.layout, in.q);
   bt.dk = view_in(bound.grads.at("dk"), dtype, in.layout, in.k);
   bt.dv = view_in(bound.grads.at("dv"), dtype, in.layout, in.v);
@@ -262,7 +262,7 @@ Result<Outputs> download_outputs(const Inputs& in, const Problem& p, const Bound
   o_shape.back() = in.v.d;
   if (Status s = download(out, "o", *bound.o, p.desc.dtype, o_shape); !s) return s;
   const std::vector<std::int64_t> lse_shape =
-      in.thd ? std::vector<std::int64_t>{in.q.h, in.q.s} : std::vector<std::int64_t>{in.q.b, in.q.h, in.q.s};
+      in.thd() ? std::vector<std::int64_t>{in.q.h, in.q.s} : std::vector<std::int64_t>{in.q.b, in.q.h, in.q.s};
   if (Status s = download(out, "lse", *bound.lse, DType::kF32, lse_shape); !s) return s;
   const std::map<std::string, std::string> like = {{"dq", "q"},
                                                    {"dk", "k"},

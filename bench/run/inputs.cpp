@@ -2,14 +2,6 @@
 
 #include <cstring>
 
-// Returns a failing Status from the enclosing function.
-#define VKATTN_RUN_TRY(expr)       \
-  do {                             \
-    if (Status s_ = (expr); !s_) { \
-      return s_;                   \
-    }                              \
-  } while (0)
-
 namespace vkattn::run_tool {
 namespace {
 
@@ -53,7 +45,6 @@ Result<Inputs> read_inputs(const Args& a) {
   if (layout != "bhsd" && layout != "bshd" && layout != "sbhd" && layout != "thd") {
     return fail("--layout=" + layout + " is not bhsd, bshd, sbhd or thd");
   }
-  in.thd = layout == "thd";
   in.bf16 = a.has("storage");
   if (in.bf16 && a.get("storage") != "bf16") {
     return fail("--storage=" + a.get("storage") + " is not bf16 (f32 and f16 storage follow the .npy dtype)");
@@ -66,12 +57,12 @@ Result<Inputs> read_inputs(const Args& a) {
   }
 
   // Dtypes and ranks, file by file.
-  const std::size_t rank = in.thd ? 3 : 4;
-  const std::string dims_text = in.thd ? "[T, H, D]" : "(" + layout + ")";
+  const std::size_t rank = in.thd() ? 3 : 4;
+  const std::string dims_text = in.thd() ? "[T, H, D]" : "(" + layout + ")";
   for (const char* f : {"q", "k", "v", "do"}) {
     if (!in.has(f)) continue;
-    VKATTN_RUN_TRY(expect_rank(in.at(f), f, rank, dims_text));
-    VKATTN_RUN_TRY(expect_dtype(in.at(f), f, {DType::kF32, DType::kF16}));
+    if (Status s = expect_rank(in.at(f), f, rank, dims_text); !s) return s;
+    if (Status s = expect_dtype(in.at(f), f, {DType::kF32, DType::kF16}); !s) return s;
     if (in.at(f).dtype != in.at("q").dtype) return fail(std::string("--") + f + ": dtype differs from --q");
     if (in.bf16 && in.at(f).dtype != DType::kF32) {
       return fail(std::string("--") + f + ": --storage=bf16 takes f32 arrays (this one is " +
@@ -80,18 +71,18 @@ Result<Inputs> read_inputs(const Args& a) {
   }
   for (const char* f : {"doc-ids-q", "doc-ids-kv", "cu-seqlens-q", "cu-seqlens-k", "seq-lens-q", "seq-lens-kv",
                         "block-table", "cache-lens", "q-positions", "k-positions"}) {
-    if (in.has(f)) VKATTN_RUN_TRY(expect_dtype(in.at(f), f, {DType::kI32}));
+    if (in.has(f)) if (Status s = expect_dtype(in.at(f), f, {DType::kI32}); !s) return s;
   }
   for (const char* f : {"alibi-slopes", "rel-pos-table", "sinks", "q-norm-weight", "k-norm-weight"}) {
-    if (in.has(f)) VKATTN_RUN_TRY(expect_dtype(in.at(f), f, {DType::kF32}));
+    if (in.has(f)) if (Status s = expect_dtype(in.at(f), f, {DType::kF32}); !s) return s;
   }
   if (in.has("bias")) {
-    VKATTN_RUN_TRY(expect_rank(in.at("bias"), "bias", 4, "[B|1, Hq|1, Sq|1, Sk]"));
-    VKATTN_RUN_TRY(expect_dtype(in.at("bias"), "bias", {DType::kF32, DType::kF16}));
+    if (Status s = expect_rank(in.at("bias"), "bias", 4, "[B|1, Hq|1, Sq|1, Sk]"); !s) return s;
+    if (Status s = expect_dtype(in.at("bias"), "bias", {DType::kF32, DType::kF16}); !s) return s;
   }
 
   // Files that go together.
-  if (in.thd != (in.has("cu-seqlens-q") && in.has("cu-seqlens-k"))) {
+  if (in.thd() != (in.has("cu-seqlens-q") && in.has("cu-seqlens-k"))) {
     return fail("--layout=thd and --cu-seqlens-q/--cu-seqlens-k go together");
   }
   if (in.has("doc-ids-q") != in.has("doc-ids-kv")) return fail("--doc-ids-q and --doc-ids-kv go together");
@@ -101,9 +92,8 @@ Result<Inputs> read_inputs(const Args& a) {
 
   // A paged cache: K and V are block pools ([num_blocks, Hkv, block_size, D] in in.k, in.v),
   // addressed through the block table.
-  in.paged = in.has("block-table");
-  if (in.paged != in.has("cache-lens")) return fail("--block-table and --cache-lens go together");
-  if (in.paged) {
+  if (in.paged() != in.has("cache-lens")) return fail("--block-table and --cache-lens go together");
+  if (in.paged()) {
     if (layout != "bhsd" && layout != "bshd") {
       return fail("--layout=" + layout + " with --block-table: the pools are bhsd or bshd");
     }
@@ -111,8 +101,8 @@ Result<Inputs> read_inputs(const Args& a) {
     if (in.has("seq-lens-kv")) return fail("--seq-lens-kv with --block-table: the cache's lengths are --cache-lens");
     const npy::Array& table = in.at("block-table");
     const npy::Array& lens = in.at("cache-lens");
-    VKATTN_RUN_TRY(expect_rank(table, "block-table", 2, "[B, max_blocks]"));
-    VKATTN_RUN_TRY(expect_rank(lens, "cache-lens", 1, "[B]"));
+    if (Status s = expect_rank(table, "block-table", 2, "[B, max_blocks]"); !s) return s;
+    if (Status s = expect_rank(lens, "cache-lens", 1, "[B]"); !s) return s;
     if (table.shape[0] != in.q.b || lens.shape[0] != in.q.b) {
       return fail("--block-table " + npy::shape_text(table.shape) + " and --cache-lens " + npy::shape_text(lens.shape) +
                   " need B = " + std::to_string(in.q.b) + " rows (Q's batch)");
@@ -130,8 +120,8 @@ Result<Inputs> read_inputs(const Args& a) {
     }
   }
   if (in.has("do")) {
-    const Dims d_o = dims_of(in.at("do"), layout);
-    if (d_o.b != in.q.b || d_o.h != in.q.h || d_o.s != in.q.s || d_o.d != in.v.d) {
+    const Dims d_o = dims_of(in.at("do"), layout), o = in.o();
+    if (d_o.b != o.b || d_o.h != o.h || d_o.s != o.s || d_o.d != o.d) {
       return fail("--do: shape " + npy::shape_text(in.at("do").shape) +
                   " does not match O (Q's shape with V's head dim)");
     }

@@ -24,12 +24,13 @@ std::vector<std::int32_t> ints(const npy::Array& a);
 
 struct Inputs {
   std::string layout = "bhsd";  // bhsd, bshd, sbhd or thd (packed varlen: [T, H, D])
-  bool thd = false;
   bool bf16 = false;                        // --storage=bf16: Q, K, V, dO given as f32, stored as bf16
-  bool paged = false;                       // --block-table and --cache-lens: K and V are block pools
   std::map<std::string, npy::Array> files;  // by flag (kFileFlags)
   Dims q, k, v;                             // paged: k and v are [num_blocks, Hkv, block_size, D]
   bool has(const std::string& flag) const { return files.count(flag) != 0; }
+  bool thd() const { return layout == "thd"; }
+  bool paged() const { return has("block-table"); }  // with --cache-lens: K and V are block pools
+  Dims o() const { return {q.b, q.h, q.s, v.d}; }    // O and dO: Q's shape with V's head dim
   const npy::Array& at(const std::string& flag) const { return files.at(flag); }
 };
 

@@ -15,7 +15,7 @@ void shapes_and_sequences(const Inputs& in, AttentionDesc& desc) {
   desc.kv_heads = in.k.h;
   desc.head_dim = in.q.d;
   desc.head_dim_v = in.v.d;
-  if (in.thd) {
+  if (in.thd()) {
     desc.sequences.cu_seqlens_q = ints(in.at("cu-seqlens-q"));
     desc.sequences.cu_seqlens_k = ints(in.at("cu-seqlens-k"));
     desc.batch = static_cast<std::int64_t>(desc.sequences.cu_seqlens_q.size()) - 1;
@@ -24,7 +24,7 @@ void shapes_and_sequences(const Inputs& in, AttentionDesc& desc) {
     desc.seq_q = in.q.s;
     desc.seq_k = in.k.s;
   }
-  if (in.paged) {  // the plan checks the table's block ids and negative lengths
+  if (in.paged()) {  // the plan checks the table's block ids and negative lengths
     desc.paged_kv.block_size = in.k.s;
     desc.paged_kv.num_blocks = in.k.b;
     desc.paged_kv.max_blocks = in.at("block-table").shape[1];

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernels/kernel.hpp"  // compute_barrier
+#include "plans/run_isolated.hpp"
 #include "ring/mpi_progress.hpp"
 #include "ring/ring_impl.hpp"
 

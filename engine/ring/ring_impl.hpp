@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "base/vk_util.hpp"  // VKATTN_TRY, invalid, num
-#include "plans/run_isolated.hpp"
 #include "ring/ring_comm.hpp"
 #include "ring/row_add.hpp"
 #include "ring/view_copy.hpp"
